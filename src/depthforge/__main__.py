@@ -1,0 +1,5 @@
+import sys
+
+from depthforge.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``depthforge`` command line (thin: every command only calls the library)."""

@@ -1,0 +1,112 @@
+"""Options shared by several commands, built once: model choice, the depth source, output folders, progress.
+
+Every command that needs depth takes either ``--model M`` (estimate first) or an existing depth map with
+``--depth FILE [--depth-kind relative|metric|disparity] [--depth-scale S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from depthforge.core.depthmap import DepthMap
+    from depthforge.io.images import Image
+
+DEFAULT_MODEL = "depth-anything-v2-small"
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL) -> None:
+    """``--model``, ``--device``, ``--dtype`` and ``--max-pixels``."""
+    g = parser.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        default=default,
+        help=f"registry name, Hugging Face hub id or local folder (default: {default}; see 'depthforge models')",
+    )
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run the model")
+    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"), help="model precision")
+    g.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this (default 250 MP)")
+
+
+def add_depth_source_options(parser: argparse.ArgumentParser) -> None:
+    """The depth source: ``--depth FILE`` (+ kind, scale) or ``--model M`` (estimate first)."""
+    g = parser.add_argument_group("depth source (an existing depth file, or a model to estimate it)")
+    g.add_argument("--depth", metavar="FILE", help="an existing depth file (any format 'depthforge estimate' writes)")
+    g.add_argument(
+        "--depth-kind",
+        choices=("relative", "metric", "disparity"),
+        help="what the file's values mean, when the file does not say",
+    )
+    g.add_argument("--depth-scale", type=float, help="multiply the file's raw values by this (e.g. 0.25 for Middlebury)")
+    add_model_options(parser, default=None)
+
+
+def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
+    """The depth map for ``image`` from ``--depth`` or ``--model`` (default model when neither is given).
+
+    A depth file of another size is resampled to the image (disparities scaled with the width), with a notice.
+    """
+    from depthforge.core.errors import ValidationError
+
+    if getattr(args, "depth", None):
+        if getattr(args, "model", None):
+            raise ValidationError("depth: give either --depth FILE or --model M, not both")
+        from depthforge.io.depthfiles import read_depth
+        from depthforge.process.resample import resize_depth
+
+        depth = read_depth(args.depth, kind=args.depth_kind, scale=args.depth_scale)
+        if depth.shape != (image.height, image.width):
+            note(f"depth {depth.shape[1]}x{depth.shape[0]} resampled to the image size {image.width}x{image.height}")
+            depth = resize_depth(depth, image.height, image.width)
+        return depth
+    from depthforge.models.estimator import load_model
+
+    est = load_model(args.model or DEFAULT_MODEL, device=args.device, dtype=args.dtype)
+    return est.predict(image)
+
+
+def note(message: str) -> None:
+    """A one-line notice on stderr."""
+    print(f"depthforge: {message}", file=sys.stderr)
+
+
+def parse_pair(text: str, name: str, cast: Any = float) -> tuple[Any, Any]:
+    """'a,b' -> (a, b), with a clean error naming the option."""
+    from depthforge.core.errors import ValidationError
+
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValidationError(f"{name}: expected two comma-separated values, got {text!r}")
+    try:
+        return cast(parts[0]), cast(parts[1])
+    except ValueError:
+        raise ValidationError(f"{name}: expected numbers, got {text!r}") from None
+
+
+@contextmanager
+def progress(total: int, description: str) -> Iterator[Any]:
+    """A rich progress bar on stderr (disabled when stderr is not a terminal); yields an ``advance()`` callable."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance

@@ -1,0 +1,84 @@
+"""Entry point of the ``depthforge`` command.
+
+Each sub-command lives in its own module of this package with a ``register(subparsers)`` function; modules
+import heavy libraries only inside their ``run`` functions, so ``depthforge --help`` stays instant.
+Exit status: 0 success, 1 some items failed (the rest were done), 2 a user error (one-line message),
+3 an internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from depthforge import __version__
+
+#: Command modules in the order ``--help`` lists them; a module that is not there yet is skipped.
+COMMANDS = (
+    "estimate",
+    "models",
+    "stereo",
+    "match",
+    "mesh",
+    "process",
+    "eval",
+    "parallax",
+    "bokeh",
+    "mask",
+    "batch",
+    "serve",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depthforge",
+        description="Depth maps from photos, videos and stereo pairs, and everything made from them.",
+    )
+    parser.add_argument("--version", action="version", version=f"depthforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"depthforge.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"depthforge.cli.{name}_cmd":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (also used by ``python -m depthforge``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from depthforge.core.errors import DepthforgeError
+
+    try:
+        code = args.func(args)
+    except DepthforgeError as exc:
+        print(f"depthforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("depthforge: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if os.environ.get("DEPTHFORGE_DEBUG"):
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"depthforge: internal error: {type(exc).__name__}: {text[:300]} (set DEPTHFORGE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 3
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

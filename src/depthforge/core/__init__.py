@@ -1,0 +1,32 @@
+"""Core types: :class:`DepthMap`, :class:`Intrinsics`, errors and validation."""
+
+from depthforge.core.depthmap import DEPTH_KINDS, DepthKind, DepthMap
+from depthforge.core.errors import (
+    DepthforgeError,
+    InputError,
+    MissingExtraError,
+    ModelError,
+    ModelNotAvailableError,
+    ValidationError,
+)
+from depthforge.core.intrinsics import DEFAULT_HFOV_DEG, Intrinsics
+from depthforge.core.validation import check_array, check_choice, check_positive, check_range, check_same_hw
+
+__all__ = [
+    "DEPTH_KINDS",
+    "DEFAULT_HFOV_DEG",
+    "DepthKind",
+    "DepthMap",
+    "DepthforgeError",
+    "InputError",
+    "Intrinsics",
+    "MissingExtraError",
+    "ModelError",
+    "ModelNotAvailableError",
+    "ValidationError",
+    "check_array",
+    "check_choice",
+    "check_positive",
+    "check_range",
+    "check_same_hw",
+]

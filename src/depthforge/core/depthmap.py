@@ -1,0 +1,143 @@
+"""The :class:`DepthMap` type: depth values that know what they mean.
+
+Three kinds are kept apart everywhere (see CONVENTIONS.md):
+
+* ``relative``: relative inverse depth, larger = nearer, unknown scale and shift, no units.
+* ``metric``: distance along the optical axis (z) in metres.
+* ``disparity``: horizontal shift between rectified views in pixels, ``x_right = x_left - d``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.core.validation import check_array, check_choice, check_positive
+
+__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS"]
+
+DepthKind = Literal["relative", "metric", "disparity"]
+DEPTH_KINDS: tuple[str, ...] = ("relative", "metric", "disparity")
+UNITS = {"relative": "none", "metric": "m", "disparity": "px"}
+
+
+@dataclass(frozen=True, eq=False)
+class DepthMap:
+    """A depth map and what its values mean.
+
+    Attributes:
+        values: (H, W) float32; NaN where invalid. Meaning and units follow ``kind``.
+        kind: ``"relative"`` (inverse depth, larger = nearer, no units), ``"metric"`` (metres along z) or
+            ``"disparity"`` (pixels, x_right = x_left - d).
+        intrinsics: optional camera intrinsics for an image of the same size.
+        model: the name of the model or method that produced the values ("" if unknown).
+        baseline_m: the stereo baseline in metres for disparity maps, when known.
+        meta: free-form extra metadata (kept in sidecars).
+
+    The valid mask is derived from the values (finite, and > 0 for metric and disparity), so it can never
+    disagree with them. Instances are immutable; operations return new maps.
+    """
+
+    values: np.ndarray
+    kind: DepthKind = "relative"
+    intrinsics: Intrinsics | None = None
+    model: str = ""
+    baseline_m: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice(self.kind, "kind", DEPTH_KINDS)
+        v = check_array(self.values, "values", ndim=2, dtype_kind="uif")
+        if v.dtype != np.float32:
+            v = v.astype(np.float32)
+        else:
+            v = v.copy()
+        v[~np.isfinite(v)] = np.nan
+        if self.kind in ("metric", "disparity"):
+            v[v <= 0] = np.nan
+        v.setflags(write=False)
+        object.__setattr__(self, "values", v)
+        if self.intrinsics is not None and (self.intrinsics.width, self.intrinsics.height) != (v.shape[1], v.shape[0]):
+            raise ValidationError(
+                f"intrinsics: made for {self.intrinsics.width}x{self.intrinsics.height}, depth is {v.shape[1]}x{v.shape[0]}"
+            )
+        if self.baseline_m is not None:
+            check_positive(self.baseline_m, "baseline_m")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W)."""
+        return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(H, W) bool, True where the value is usable."""
+        return np.isfinite(self.values)
+
+    @property
+    def units(self) -> str:
+        """"none", "m" or "px"."""
+        return UNITS[self.kind]
+
+    def with_values(self, values: np.ndarray, **changes: Any) -> DepthMap:
+        """A copy with new values (same size or new size; intrinsics rescaled when the size changes)."""
+        intr = changes.pop("intrinsics", self.intrinsics)
+        if intr is not None and (intr.height, intr.width) != values.shape[:2]:
+            intr = intr.scaled(values.shape[1], values.shape[0])
+        return replace(self, values=values, intrinsics=intr, **changes)
+
+    def inverse_depth(self) -> np.ndarray:
+        """(H, W) float32 values where larger = nearer, for any kind (NaN = invalid).
+
+        relative: the values themselves; metric: 1 / z (1/m); disparity: the disparity (px).
+        Useful wherever only the ordering or a proportional-to-disparity quantity matters.
+        """
+        if self.kind == "metric":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (1.0 / self.values).astype(np.float32)
+        return self.values
+
+    def to_metric(self, *, focal_px: float | None = None, baseline_m: float | None = None) -> DepthMap:
+        """Metric depth in metres. Disparity needs a focal length (px) and a baseline (m): z = f * B / d.
+
+        Raises:
+            ValidationError: for relative maps (they need alignment, see ``process.align``) or when the focal
+                length or baseline is missing.
+        """
+        if self.kind == "metric":
+            return self
+        if self.kind == "relative":
+            raise ValidationError(
+                "kind: a relative depth map has no scale; align it to known distances first (depthforge process --known)"
+            )
+        f = focal_px if focal_px is not None else (self.intrinsics.fx if self.intrinsics else None)
+        b = baseline_m if baseline_m is not None else self.baseline_m
+        if f is None:
+            raise ValidationError("focal_px: needed to turn disparity into metres (give --focal-px or intrinsics)")
+        if b is None:
+            raise ValidationError("baseline_m: needed to turn disparity into metres (give --baseline-m)")
+        check_positive(f, "focal_px")
+        check_positive(b, "baseline_m")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (float(f) * float(b) / self.values).astype(np.float32)
+        return replace(self, values=z, kind="metric", baseline_m=float(b))
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata for sidecars: kind, units, size, model, intrinsics, baseline."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "units": self.units,
+            "width": self.shape[1],
+            "height": self.shape[0],
+            "model": self.model,
+        }
+        if self.intrinsics is not None:
+            out["intrinsics"] = self.intrinsics.as_dict()
+        if self.baseline_m is not None:
+            out["baseline_m"] = self.baseline_m
+        out.update(self.meta)
+        return out

@@ -1,0 +1,45 @@
+"""One error hierarchy for depthforge.
+
+Every error a user can cause derives from :class:`DepthforgeError`; front ends (CLI, web) turn these into a
+one-line message (CLI exit status 2) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DepthforgeError",
+    "InputError",
+    "ValidationError",
+    "ModelError",
+    "ModelNotAvailableError",
+    "MissingExtraError",
+]
+
+
+class DepthforgeError(Exception):
+    """Base class of every error depthforge raises on purpose."""
+
+
+class ValidationError(DepthforgeError, ValueError):
+    """A parameter has a wrong value, type or shape (the message names the parameter)."""
+
+
+class InputError(DepthforgeError):
+    """An input file is missing, unreadable, corrupt or too large (the message names the file)."""
+
+
+class ModelError(DepthforgeError):
+    """A model name is unknown or a model cannot be loaded or run."""
+
+
+class ModelNotAvailableError(ModelError):
+    """The model is not cached and the hub cannot be reached (offline)."""
+
+
+class MissingExtraError(DepthforgeError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(f"this feature needs '{module}': pip install 'depthforge[{extra}]'")
+        self.module = module
+        self.extra = extra

@@ -1,0 +1,97 @@
+"""The one validation helper family: each check raises :class:`ValidationError` naming the bad parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.errors import ValidationError
+
+__all__ = ["check_array", "check_choice", "check_range", "check_positive", "check_same_hw"]
+
+
+def check_array(
+    value: Any,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    channels: int | tuple[int, ...] | None = None,
+    dtype_kind: str | None = None,
+    finite: bool = False,
+) -> np.ndarray:
+    """Check that ``value`` is a numpy array of the expected form and return it (not copied).
+
+    Args:
+        value: the array to check.
+        name: the parameter name used in the error message.
+        ndim: allowed number(s) of dimensions.
+        channels: allowed size(s) of the last axis (only checked for 3-D arrays).
+        dtype_kind: allowed numpy dtype kinds, e.g. ``"uif"`` (unsigned, signed, float).
+        finite: require every value to be finite.
+
+    Raises:
+        ValidationError: naming ``name``, with expected and actual.
+    """
+    if not isinstance(value, np.ndarray):
+        raise ValidationError(f"{name}: expected a numpy array, got {type(value).__name__}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if value.ndim not in allowed:
+            raise ValidationError(f"{name}: expected {' or '.join(map(str, allowed))} dimensions, got shape {value.shape}")
+    if channels is not None and value.ndim == 3:
+        allowed_c = (channels,) if isinstance(channels, int) else channels
+        if value.shape[2] not in allowed_c:
+            raise ValidationError(f"{name}: expected {' or '.join(map(str, allowed_c))} channels, got shape {value.shape}")
+    if value.size == 0:
+        raise ValidationError(f"{name}: array is empty (shape {value.shape})")
+    if dtype_kind is not None and value.dtype.kind not in dtype_kind:
+        raise ValidationError(f"{name}: dtype {value.dtype} is not allowed (kinds '{dtype_kind}')")
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValidationError(f"{name}: contains NaN or infinite values")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
+    """Check that ``value`` is one of ``choices`` and return it."""
+    options = list(choices)
+    if value not in options:
+        raise ValidationError(f"{name}: {value!r} is not one of {', '.join(map(str, options))}")
+    return value
+
+
+def check_range(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Check that a real number lies in a range and return it as ``float``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name}: expected a number, got {value!r}") from None
+    if not np.isfinite(x):
+        raise ValidationError(f"{name}: expected a finite number, got {value!r}")
+    if low is not None and (x < low or (x == low and not low_inclusive)):
+        raise ValidationError(f"{name}: {x:g} is below the allowed range ({'>=' if low_inclusive else '>'} {low:g})")
+    if high is not None and (x > high or (x == high and not high_inclusive)):
+        raise ValidationError(f"{name}: {x:g} is above the allowed range ({'<=' if high_inclusive else '<'} {high:g})")
+    return x
+
+
+def check_positive(value: Any, name: str) -> float:
+    """Check that a number is finite and > 0 and return it as ``float``."""
+    return check_range(value, name, low=0.0, low_inclusive=False)
+
+
+def check_same_hw(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str) -> None:
+    """Check that two arrays share height and width (first two axes)."""
+    if a.shape[:2] != b.shape[:2]:
+        raise ValidationError(
+            f"{name_b}: size {b.shape[1]}x{b.shape[0]} does not match {name_a} size {a.shape[1]}x{a.shape[0]}"
+        )

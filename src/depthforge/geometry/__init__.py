@@ -1,0 +1,1 @@
+"""Unprojection, point clouds, meshes and normals."""

@@ -1,0 +1,162 @@
+"""Where a model comes from: a registry name, a Hugging Face hub id, or a local folder.
+
+Weights are downloaded on first use into huggingface_hub's cache (``HF_HOME``, ``HF_ENDPOINT`` and
+``HF_HUB_OFFLINE`` are honoured) and loaded from there afterwards without network access.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from depthforge.core.errors import ModelError, ModelNotAvailableError
+from depthforge.models.registry import REGISTRY, ModelSpec, get_spec, spec_for_family
+
+__all__ = ["ModelSource", "resolve_model", "is_cached", "local_config", "offline_mode"]
+
+_FAMILY_BY_MODEL_TYPE = {
+    "depth_anything": "depth_anything",
+    "dpt": "dpt",
+    "zoedepth": "zoedepth",
+    "depth_pro": "depth_pro",
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: its spec and where to load it from (a hub id or a local folder path)."""
+
+    spec: ModelSpec
+    location: str
+    is_local: bool
+
+
+def offline_mode() -> bool:
+    """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) asks for no network access."""
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def local_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``config.json`` of a local model folder (empty dict when absent or unreadable)."""
+    path = Path(folder) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _spec_from_config(config: dict[str, Any], *, name: str, hub_id: str = "") -> ModelSpec:
+    model_type = str(config.get("model_type", ""))
+    family = _FAMILY_BY_MODEL_TYPE.get(model_type)
+    if family is None:
+        raise ModelError(
+            f"{name}: model type '{model_type or 'unknown'}' is not a supported depth model "
+            f"({', '.join(sorted(_FAMILY_BY_MODEL_TYPE))})"
+        )
+    kind = "relative"
+    if family in ("zoedepth", "depth_pro") or config.get("depth_estimation_type") == "metric":
+        kind = "metric"
+    return spec_for_family(family, kind=kind, name=name, hub_id=hub_id)
+
+
+def _apply_preprocessor(spec: ModelSpec, pre: dict[str, Any]) -> ModelSpec:
+    """Overrides from a ``preprocessor_config.json`` (the model authors' own settings win over defaults)."""
+    changes: dict[str, Any] = {}
+    size = pre.get("size")
+    if isinstance(size, dict) and "height" in size and "width" in size:
+        changes["input_size"] = (int(size["height"]), int(size["width"]))
+    elif isinstance(size, int):
+        changes["input_size"] = (size, size)
+    if "keep_aspect_ratio" in pre:
+        changes["keep_aspect"] = bool(pre["keep_aspect_ratio"])
+    if "ensure_multiple_of" in pre and float(pre["ensure_multiple_of"]) >= 1:
+        changes["multiple"] = int(pre["ensure_multiple_of"])
+    if pre.get("do_normalize", True) is False:
+        changes["mean"], changes["std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    else:
+        for key, field in (("image_mean", "mean"), ("image_std", "std")):
+            v = pre.get(key)
+            if isinstance(v, list) and len(v) == 3:
+                changes[field] = tuple(float(x) for x in v)
+    resample = pre.get("resample")
+    if resample in (2, 3):
+        changes["resample"] = "bilinear" if resample == 2 else "bicubic"
+    if "do_pad" in pre and spec.family == "zoedepth":
+        changes["pad_reflect"] = bool(pre["do_pad"])
+    return spec.with_overrides(**changes) if changes else spec
+
+
+def _snapshot_folder(hub_id: str) -> Path | None:
+    """The cached snapshot folder of a hub model, when its config is cached."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency of transformers
+        return None
+    hit = try_to_load_from_cache(hub_id, "config.json")
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
+def is_cached(spec_or_id: ModelSpec | str) -> bool:
+    """Whether a hub model's files are in the local cache (no network access)."""
+    hub_id = spec_or_id.hub_id if isinstance(spec_or_id, ModelSpec) else spec_or_id
+    return bool(hub_id) and _snapshot_folder(hub_id) is not None
+
+
+def resolve_model(model: str) -> ModelSource:
+    """Resolve ``--model``: a registry name, a hub id ("org/name"), or a local folder with ``config.json``.
+
+    Registry entries and cached hub models resolve without network access; a hub id that is neither cached nor
+    in the registry is checked on first load.
+
+    Raises:
+        ModelError: unknown name, or a folder that is not a depth model.
+    """
+    text = model.strip()
+    if not text:
+        raise ModelError("model: empty model name")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        config = local_config(path)
+        if not config:
+            raise ModelError(f"{path}: folder has no config.json (not a transformers model folder)")
+        spec = _spec_from_config(config, name=path.name)
+        pre = local_config_file(path, "preprocessor_config.json")
+        return ModelSource(_apply_preprocessor(spec, pre), str(path.resolve()), True)
+    spec = get_spec(text)
+    if spec is None and "/" in text and not path.exists():
+        spec_folder = _snapshot_folder(text)
+        if spec_folder is not None:
+            spec = _spec_from_config(local_config(spec_folder), name=text, hub_id=text)
+        else:
+            spec = ModelSpec(name=text, hub_id=text, family="depth_anything", licence="unknown (see the model card)", kind="relative", input_size=(518, 518), keep_aspect=True, multiple=14)
+            return ModelSource(spec, text, False)
+    if spec is None:
+        near = [n for n in REGISTRY if text.lower() in n]
+        hint = f" (did you mean {', '.join(near[:3])}?)" if near else " (see 'depthforge models')"
+        raise ModelError(f"model '{text}' is not in the registry, not a hub id and not a folder{hint}")
+    folder = _snapshot_folder(spec.hub_id)
+    if folder is not None:
+        spec = _apply_preprocessor(spec, local_config_file(folder, "preprocessor_config.json"))
+    return ModelSource(spec, spec.hub_id, False)
+
+
+def local_config_file(folder: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    """A JSON file of a model folder as a dict (empty when absent)."""
+    try:
+        data = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def not_available(name: str) -> ModelNotAvailableError:
+    """The one-line error for a model that is not cached while the hub cannot be reached."""
+    return ModelNotAvailableError(
+        f"model '{name}' is not cached and the Hugging Face hub cannot be reached: connect to the internet once "
+        "to download it (it is cached afterwards), or pass a local folder with --model PATH"
+    )

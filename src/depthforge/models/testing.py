@@ -1,0 +1,155 @@
+"""Tiny randomly initialised models of the real architectures, for tests and benchmarks (no downloads).
+
+Each builder writes a complete model folder (``config.json``, weights, ``preprocessor_config.json``) with
+``save_pretrained``, so loading runs the real ``from_pretrained`` code path. ``full=True`` builds the full-size
+architecture (still random weights) for speed measurements.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["build_depth_anything", "build_dpt", "build_zoedepth", "build_depth_pro", "TINY_BUILDERS"]
+
+
+def _save(model: object, processor: object, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)  # type: ignore[attr-defined]
+    processor.save_pretrained(folder)  # type: ignore[attr-defined]
+    return folder
+
+
+def build_depth_anything(
+    folder: str | os.PathLike[str], *, metric: bool = False, full: bool = False, seed: int = 0
+) -> Path:
+    """Depth Anything V2 (tiny: ~121 k parameters; ``full``: the V2 Small architecture, 24.8 M)."""
+    import torch
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+
+    torch.manual_seed(seed)
+    if full:
+        backbone = Dinov2Config(
+            hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
+            image_size=518, out_indices=[3, 6, 9, 12], reshape_hidden_states=False,
+        )
+        cfg = DepthAnythingConfig(
+            backbone_config=backbone, reassemble_hidden_size=384, fusion_hidden_size=64,
+            neck_hidden_sizes=[48, 96, 192, 384], head_hidden_size=32,
+        )
+    else:
+        backbone = Dinov2Config(
+            hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2, patch_size=14,
+            image_size=70, out_indices=[1, 2, 3, 4], reshape_hidden_states=False,
+        )
+        cfg = DepthAnythingConfig(
+            backbone_config=backbone, reassemble_hidden_size=32, fusion_hidden_size=16,
+            neck_hidden_sizes=[8, 16, 32, 32], head_hidden_size=8,
+        )
+    if metric:
+        cfg.depth_estimation_type = "metric"
+        cfg.max_depth = 20
+    model = DepthAnythingForDepthEstimation(cfg).eval()
+    processor = DPTImageProcessor(
+        do_resize=True, size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14,
+        resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False,
+    )
+    return _save(model, processor, Path(folder))
+
+
+def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, seed: int = 0) -> Path:
+    """DPT (MiDaS 3.0) with a tiny ViT backbone; ``hybrid`` uses a tiny BiT + ViT (DPT-Hybrid's architecture)."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(seed)
+    common = dict(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64,
+        patch_size=16, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, backbone_out_indices=[0, 1, 2, 3],
+        readout_type="project",
+    )
+    if hybrid:
+        from transformers import BitConfig
+
+        bit = BitConfig(
+            global_padding="same", layer_type="bottleneck", depths=[1, 1], out_features=["stage1", "stage2"],
+            embedding_dynamic_padding=True, hidden_sizes=[16, 32], num_groups=4,
+        )
+        cfg = DPTConfig(is_hybrid=True, backbone_config=bit, backbone_featmap_shape=[1, 32, 4, 4], **common)  # type: ignore[arg-type]
+        cfg.neck_hidden_sizes = [16, 32, 32, 32]
+    else:
+        cfg = DPTConfig(**common)  # type: ignore[arg-type]
+    model = DPTForDepthEstimation(cfg).eval()
+    processor = DPTImageProcessor(
+        do_resize=True, size={"height": 384, "width": 384}, keep_aspect_ratio=False, ensure_multiple_of=32,
+        resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5], do_pad=False,
+    )
+    return _save(model, processor, Path(folder))
+
+
+def build_zoedepth(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """ZoeDepth with a tiny BEiT backbone."""
+    import torch
+    from transformers import BeitConfig, ZoeDepthConfig, ZoeDepthForDepthEstimation, ZoeDepthImageProcessor
+
+    torch.manual_seed(seed)
+    beit = BeitConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64,
+        patch_size=16, out_indices=[1, 2, 3, 4], use_relative_position_bias=True, reshape_hidden_states=False,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    cfg = ZoeDepthConfig(
+        backbone_config=beit, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, reassemble_hidden_size=32,
+        num_relative_features=8, bottleneck_features=16, num_attractors=[4, 4, 4, 4],
+        bin_embedding_dim=8, patch_transformer_hidden_size=16, patch_transformer_intermediate_size=32,
+        patch_transformer_num_attention_heads=2,
+        bin_configurations=[{"n_bins": 8, "min_depth": 0.001, "max_depth": 10.0, "name": "nyu"}],
+    )
+    model = ZoeDepthForDepthEstimation(cfg).eval()
+    processor = ZoeDepthImageProcessor(
+        do_pad=True, do_resize=True, size={"height": 384, "width": 512}, keep_aspect_ratio=True,
+        ensure_multiple_of=32, resample=2, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+    )
+    return _save(model, processor, Path(folder))
+
+
+def build_depth_pro(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Depth Pro with tiny DINOv2 encoders (image, patch and field-of-view)."""
+    import torch
+    import json
+
+    from transformers import DepthProConfig, DepthProForDepthEstimation, Dinov2Config
+
+    torch.manual_seed(seed)
+
+    def enc() -> Dinov2Config:
+        return Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2, patch_size=16, image_size=64)
+
+    cfg = DepthProConfig(
+        fusion_hidden_size=16, patch_size=64, intermediate_hook_ids=[1, 0], intermediate_feature_dims=[8, 8],
+        scaled_images_ratios=[0.5, 1.0], scaled_images_overlap_ratios=[0.0, 0.25], scaled_images_feature_dims=[16, 16],
+        use_fov_model=True, image_model_config=enc(), patch_model_config=enc(), fov_model_config=enc(),
+    )
+    model = DepthProForDepthEstimation(cfg).eval()
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    # DepthProImageProcessor needs torchvision; its config is plain JSON, written as the processor would.
+    pre = {
+        "image_processor_type": "DepthProImageProcessor", "do_resize": True, "size": {"height": 128, "width": 128},
+        "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+    }
+    (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
+    return out
+
+
+TINY_BUILDERS = {
+    "depth_anything": build_depth_anything,
+    "dpt": build_dpt,
+    "zoedepth": build_zoedepth,
+    "depth_pro": build_depth_pro,
+}

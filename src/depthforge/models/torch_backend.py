@@ -1,0 +1,95 @@
+"""PyTorch backend over ``transformers.AutoModelForDepthEstimation`` (SDPA attention, inference mode)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.errors import ModelError, ValidationError
+from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode
+
+__all__ = ["TorchBackend", "pick_device"]
+
+_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def pick_device(device: str) -> str:
+    """Resolve ``auto`` to cuda, mps or cpu; check that an explicit device exists."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValidationError("device: cuda was asked for but no CUDA GPU is available (use --device cpu)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValidationError("device: mps was asked for but Apple's Metal backend is not available (use --device cpu)")
+    return device
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+class TorchBackend:
+    """Runs a transformers depth model in PyTorch."""
+
+    name = "torch"
+
+    def __init__(self, source: ModelSource, *, device: str = "auto", dtype: str = "auto") -> None:
+        try:
+            import torch
+            from transformers import AutoModelForDepthEstimation
+            from transformers.utils import logging as hf_logging
+        except ImportError as exc:  # pragma: no cover - base dependencies
+            raise ModelError(f"PyTorch and transformers are needed to run models ({_short(exc)})") from None
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.device = pick_device(device)
+        if dtype == "auto":
+            dtype = "fp16" if self.device in ("cuda", "mps") else "fp32"
+        if dtype == "bf16" and self.device == "mps":
+            raise ValidationError("dtype: bf16 is not supported on mps (use fp16 or fp32)")
+        self.dtype = dtype
+        self._torch_dtype = getattr(torch, _TORCH_DTYPES[dtype])
+        if self.device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+        spec = source.spec
+        local_only = source.is_local or offline_mode() or is_cached(spec.hub_id or source.location)
+        kwargs: dict[str, Any] = {"local_files_only": local_only, "dtype": self._torch_dtype}
+        try:
+            try:
+                model = AutoModelForDepthEstimation.from_pretrained(source.location, attn_implementation="sdpa", **kwargs)
+            except ValueError as exc:
+                if "sdpa" not in str(exc).lower() and "attention" not in str(exc).lower():
+                    raise
+                model = AutoModelForDepthEstimation.from_pretrained(source.location, **kwargs)
+        except OSError as exc:
+            if not source.is_local and (local_only or "connect" in str(exc).lower() or "offline" in str(exc).lower()):
+                if not is_cached(spec.hub_id or source.location):
+                    raise not_available(spec.name) from None
+            raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
+        self.model = model.to(self.device).eval()
+        self._family = spec.family
+
+    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, 3, h, w) float32 normalised input -> ((B, h', w') float32 raw output, fov degrees or None)."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, self._torch_dtype)
+        with torch.inference_mode():
+            out = self.model(pixel_values=x)
+        pred = out.predicted_depth
+        if pred.dim() == 4:
+            pred = pred[:, 0]
+        fov = getattr(out, "field_of_view", None)
+        fov_np = None if fov is None else fov.float().reshape(-1).cpu().numpy()
+        return pred.float().cpu().numpy(), fov_np

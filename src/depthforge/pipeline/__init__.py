@@ -1,0 +1,1 @@
+"""Orchestration of images, folders, videos and batches."""

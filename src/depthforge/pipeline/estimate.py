@@ -1,0 +1,192 @@
+"""Estimating depth for images and folders, and writing the requested outputs.
+
+Outputs for ``photo.jpg`` (folder inputs mirror their sub-folders under the output folder):
+
+* ``photo_depth.<ext>``: the depth file in the chosen format (16-bit PNG by default, near = white);
+* ``photo_depth_<colormap>.png`` with a colour map other than gray;
+* ``photo_combined.png`` with ``combine`` (the photo beside its depth);
+* ``photo_controlnet.png`` with ``controlnet`` (3-channel 8-bit, near = white, sides multiples of 64).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import DepthforgeError, InputError
+from depthforge.core.validation import check_choice
+from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
+from depthforge.io.images import IMAGE_EXTENSIONS, Image, read_image, write_image
+from depthforge.models.estimator import DepthEstimator, load_model
+from depthforge.process.normalize import to_display
+from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
+
+__all__ = ["estimate", "EstimateOptions", "Summary", "collect_inputs", "output_paths", "run_estimate", "write_outputs"]
+
+
+def estimate(
+    image: str | os.PathLike[str] | Image,
+    *,
+    model: str | DepthEstimator = "depth-anything-v2-small",
+    device: str = "auto",
+    dtype: str = "auto",
+    max_pixels: int | None = None,
+) -> DepthMap:
+    """Estimate depth for one photo.
+
+    Args:
+        image: a file path or an :class:`Image`.
+        model: registry name, hub id, local folder, or an already loaded :class:`DepthEstimator`.
+
+    Returns:
+        A :class:`DepthMap` of the photo's size (after EXIF rotation).
+    """
+    img = image if isinstance(image, Image) else read_image(image, max_pixels=max_pixels)
+    est = model if isinstance(model, DepthEstimator) else load_model(model, device=device, dtype=dtype)
+    return est.predict(img)
+
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """What to write for each image (see the module docstring for the file names)."""
+
+    format: str = "png16"
+    colormap: str = "gray"
+    invert: bool = False
+    near: float | None = None
+    far: float | None = None
+    percentiles: tuple[float, float] | None = None
+    combine: str | None = None
+    controlnet: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice(self.format, "format", DEPTH_FORMATS)
+        check_choice(self.colormap, "colormap", COLORMAPS)
+        if self.combine is not None:
+            check_choice(self.combine, "combine", ("horizontal", "vertical"))
+
+
+@dataclass
+class Summary:
+    """Counts of a run and the failures' one-line reasons."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"
+
+
+def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
+    """Expand files and folders (recursively, image extensions only) into (file, relative output stem) pairs.
+
+    A missing path is kept, so that it fails alone with a clear message when processed.
+    """
+    out: list[tuple[Path, Path]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."):
+                    out.append((f, f.relative_to(p).with_suffix("")))
+        else:
+            out.append((p, Path(p.stem)))
+    return out
+
+
+def output_paths(outdir: Path, stem: Path, options: EstimateOptions) -> dict[str, Path]:
+    """The files one image produces, by role."""
+    base = outdir / stem.parent
+    name = stem.name
+    paths = {"depth": base / f"{name}_depth{FORMAT_EXTENSIONS[options.format]}"}
+    if options.colormap != "gray":
+        paths["color"] = base / f"{name}_depth_{options.colormap}.png"
+    if options.combine:
+        paths["combined"] = base / f"{name}_combined.png"
+    if options.controlnet:
+        paths["controlnet"] = base / f"{name}_controlnet.png"
+    return paths
+
+
+def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options: EstimateOptions) -> None:
+    """Write every requested output of one image (each atomically)."""
+    write_depth(
+        paths["depth"],
+        depth,
+        format=options.format,
+        invert=options.invert,
+        near=options.near,
+        far=options.far,
+        percentiles=options.percentiles,
+    )
+    if len(paths) == 1:
+        return
+    display, _ = to_display(depth, invert=options.invert, near=options.near, far=options.far, percentiles=options.percentiles)
+    vis = colorize(display, colormap=options.colormap)
+    if "color" in paths:
+        write_image(paths["color"], vis)
+    if "combined" in paths and options.combine:
+        write_image(paths["combined"], combine(image.as_uint8(), vis, direction=options.combine))
+    if "controlnet" in paths:
+        write_image(paths["controlnet"], controlnet_image(display))
+
+
+def run_estimate(
+    inputs: Iterable[str | os.PathLike[str]],
+    outdir: str | os.PathLike[str],
+    *,
+    model: str | DepthEstimator,
+    options: EstimateOptions,
+    device: str = "auto",
+    dtype: str = "auto",
+    max_pixels: int | None = None,
+    on_item: Callable[[Path, str], None] | None = None,
+) -> Summary:
+    """Estimate and write outputs for every input; one bad input fails alone.
+
+    ``on_item(path, status)`` is called after each item with status ``done``, ``skipped`` or ``failed: reason``.
+    The model is loaded once, only if some item needs it.
+    """
+    items = collect_inputs(inputs)
+    out = Path(outdir)
+    summary = Summary()
+    estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
+    for src, stem in items:
+        paths = output_paths(out, stem, options)
+        if not options.overwrite and all(p.exists() for p in paths.values()):
+            summary.skipped += 1
+            _notify(on_item, src, "skipped")
+            continue
+        try:
+            image = read_image(src, max_pixels=max_pixels)
+            if estimator is None:
+                estimator = load_model(str(model), device=device, dtype=dtype)
+            depth = estimator.predict(image)
+            write_outputs(image, depth, paths, options)
+        except InputError as exc:
+            summary.failed += 1
+            summary.errors.append(str(exc))
+            _notify(on_item, src, f"failed: {exc}")
+            continue
+        except DepthforgeError:
+            raise  # a model or option problem concerns every item: stop with its message
+        summary.done += 1
+        _notify(on_item, src, "done")
+    return summary
+
+
+def _notify(cb: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
+    if cb is not None:
+        cb(path, status)
+
+
+def iter_images(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Image files under the given files and folders (sorted, recursive)."""
+    for p, _ in collect_inputs(paths):
+        yield p

@@ -1,0 +1,1 @@
+"""Pure functions depth -> depth (normalise for display, resample, filter, fill, align)."""

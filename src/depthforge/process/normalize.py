@@ -1,0 +1,105 @@
+"""Display normalisation: depth -> [0, 1] with near = white. Only for images made for display or export.
+
+Processing never rescales silently; these functions are called where a display image is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.validation import check_range
+
+__all__ = ["DisplayRange", "display_range", "to_display", "invert_relative"]
+
+
+@dataclass(frozen=True)
+class DisplayRange:
+    """The inverse-depth values mapped to 0 (far, black) and 1 (near, white)."""
+
+    far: float
+    near: float
+
+
+def display_range(
+    depth: DepthMap,
+    *,
+    near: float | None = None,
+    far: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+) -> DisplayRange:
+    """The range of inverse depth (larger = nearer) that becomes [0, 1].
+
+    Args:
+        depth: any kind; metric maps use 1/z, so near is white for every kind.
+        near, far: clip points as fractions (0..1) of the full min..max range (``far`` < ``near``); e.g.
+            ``far=0.1`` maps everything in the farthest 10 % to black.
+        percentiles: (low, high) percentiles (0..100) of the valid values used as far and near instead of
+            min and max; robust to outliers.
+    """
+    inv = depth.inverse_depth()
+    valid = inv[np.isfinite(inv)]
+    if valid.size == 0:
+        return DisplayRange(0.0, 1.0)
+    if percentiles is not None:
+        lo_p = check_range(percentiles[0], "percentiles[0]", low=0, high=100)
+        hi_p = check_range(percentiles[1], "percentiles[1]", low=0, high=100)
+        if lo_p >= hi_p:
+            raise_range("percentiles", f"low {lo_p:g} must be below high {hi_p:g}")
+        lo, hi = (float(v) for v in np.percentile(valid, [lo_p, hi_p]))
+    else:
+        lo, hi = float(valid.min()), float(valid.max())
+    f = check_range(far, "far", low=0, high=1) if far is not None else 0.0
+    n = check_range(near, "near", low=0, high=1) if near is not None else 1.0
+    if f >= n:
+        raise_range("far", f"{f:g} must be below near {n:g}")
+    span = hi - lo
+    return DisplayRange(lo + f * span, lo + n * span)
+
+
+def raise_range(name: str, why: str) -> None:
+    from depthforge.core.errors import ValidationError
+
+    raise ValidationError(f"{name}: {why}")
+
+
+def to_display(
+    depth: DepthMap,
+    *,
+    invert: bool = False,
+    near: float | None = None,
+    far: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+    value_range: DisplayRange | None = None,
+) -> tuple[np.ndarray, DisplayRange]:
+    """Normalise for display.
+
+    Returns:
+        (H, W) float32 in [0, 1], near = 1 (white), far = 0; invalid pixels 0 (or 1 when inverted), and the
+        range used (so the encoding can be undone). ``invert`` flips to near = black.
+    """
+    rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
+    inv = depth.inverse_depth().astype(np.float64)
+    span = rng.near - rng.far
+    out = (inv - rng.far) / span if span > 0 else np.full(inv.shape, 0.5)
+    out = np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0).astype(np.float32)
+    if invert:
+        out = 1.0 - out
+    return out, rng
+
+
+def invert_relative(depth: DepthMap) -> DepthMap:
+    """Flip a relative map's ordering (near <-> far) within its own range: v -> max + min - v.
+
+    For models or files whose convention is larger = farther. Only meaningful for ``relative`` maps.
+    """
+    if depth.kind != "relative":
+        raise_range("kind", f"only relative maps can be inverted, this one is {depth.kind}")
+    v = depth.values
+    ok = np.isfinite(v)
+    if not ok.any():
+        return depth
+    lo, hi = float(v[ok].min()), float(v[ok].max())
+    return depth.with_values((hi + lo) - v)

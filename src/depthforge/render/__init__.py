@@ -1,0 +1,1 @@
+"""Image outputs made from an image and its depth."""

@@ -1,0 +1,80 @@
+"""Display images from depth: grayscale and colour maps, input+depth combined, ControlNet conditioning."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depthforge.core.validation import check_array, check_choice
+
+__all__ = ["COLORMAPS", "colorize", "combine", "controlnet_image"]
+
+COLORMAPS = ("gray", "inferno", "turbo", "viridis", "magma", "plasma")
+
+
+def colorize(display: np.ndarray, *, colormap: str = "gray") -> np.ndarray:
+    """Turn a normalised display map into an RGB image.
+
+    Args:
+        display: (H, W) float in [0, 1] (near = 1), as made by ``process.normalize.to_display``.
+        colormap: one of :data:`COLORMAPS`.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    check_choice(colormap, "colormap", COLORMAPS)
+    d = check_array(display, "display", ndim=2, dtype_kind="f")
+    u8 = (np.clip(d, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if colormap == "gray":
+        return np.repeat(u8[:, :, None], 3, axis=2)
+    import cv2
+
+    code = {
+        "inferno": cv2.COLORMAP_INFERNO,
+        "turbo": cv2.COLORMAP_TURBO,
+        "viridis": cv2.COLORMAP_VIRIDIS,
+        "magma": cv2.COLORMAP_MAGMA,
+        "plasma": cv2.COLORMAP_PLASMA,
+    }[colormap]
+    return np.ascontiguousarray(cv2.applyColorMap(u8, code)[:, :, ::-1])
+
+
+def combine(image: np.ndarray, depth_rgb: np.ndarray, *, direction: str = "horizontal") -> np.ndarray:
+    """Input and its depth image side by side (``horizontal``) or stacked (``vertical``).
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        depth_rgb: (H, W, 3) uint8 RGB depth visualisation of the same size.
+
+    Returns:
+        (H, 2W, 3) or (2H, W, 3) uint8 RGB.
+    """
+    check_choice(direction, "combine", ("horizontal", "vertical"))
+    check_array(image, "image", ndim=3, channels=3)
+    check_array(depth_rgb, "depth_rgb", ndim=3, channels=3)
+    if image.shape != depth_rgb.shape:
+        from depthforge.core.errors import ValidationError
+
+        raise ValidationError(f"depth_rgb: shape {depth_rgb.shape} does not match image {image.shape}")
+    return np.concatenate([image, depth_rgb], axis=1 if direction == "horizontal" else 0)
+
+
+def controlnet_image(display: np.ndarray, *, multiple: int = 64) -> np.ndarray:
+    """A ControlNet / depth2img conditioning image.
+
+    Args:
+        display: (H, W) float in [0, 1], near = 1 (white).
+        multiple: both sides are resized to the nearest multiple of this (at least one multiple).
+
+    Returns:
+        (H', W', 3) uint8 RGB, near = white, H' and W' multiples of ``multiple``.
+    """
+    import cv2
+
+    d = check_array(display, "display", ndim=2, dtype_kind="f")
+    h, w = d.shape
+    nh = max(multiple, int(round(h / multiple)) * multiple)
+    nw = max(multiple, int(round(w / multiple)) * multiple)
+    if (nh, nw) != (h, w):
+        interp = cv2.INTER_AREA if nh * nw < h * w else cv2.INTER_CUBIC
+        d = cv2.resize(d.astype(np.float32), (nw, nh), interpolation=interp)
+    return colorize(np.clip(d, 0.0, 1.0), colormap="gray")
