@@ -23,6 +23,8 @@ COMMANDS = (
     "stereo",
     "match",
     "mesh",
+    "pointcloud",
+    "normals",
     "process",
     "eval",
     "parallax",
