@@ -1,0 +1,307 @@
+"""Foreground masks from depth, refined against the image; cut-outs and background replacement.
+
+The foreground is the near part of the scene: pixels whose inverse depth (larger = nearer, for every kind of
+map) is above a threshold. The threshold is given by the user or found automatically (Otsu's method or the
+largest gap in the inverse-depth distribution). The hard mask's edge is then feathered and snapped to the
+image's edges with a guided filter, only inside a narrow band around the depth edge (a trimap's unknown zone),
+so texture far from the edge never leaks into the mask.
+
+Alpha convention: (H, W) float32 in [0, 1], 1 = foreground; as an image, 8-bit with 255 = foreground.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw
+
+__all__ = [
+    "THRESHOLD_METHODS",
+    "filled_inverse_depth",
+    "user_value_to_inverse",
+    "auto_threshold",
+    "depth_mask",
+    "trimap",
+    "refine_alpha",
+    "foreground_alpha",
+    "alpha_to_uint8",
+    "cutout",
+    "replace_background",
+]
+
+THRESHOLD_METHODS = ("otsu", "gap")
+
+
+def filled_inverse_depth(depth: DepthMap) -> np.ndarray:
+    """Inverse depth (larger = nearer) with invalid pixels filled from the nearest valid pixel.
+
+    Returns:
+        (H, W) float32, finite everywhere (1/m for metric maps, px for disparity, raw values for relative).
+
+    Raises:
+        ValidationError: when the map has no valid pixel.
+    """
+    q = depth.inverse_depth()
+    valid = np.isfinite(q)
+    if valid.all():
+        return q.astype(np.float32, copy=False)
+    if not valid.any():
+        raise ValidationError("depth: the depth map has no valid pixel")
+    from scipy.ndimage import distance_transform_edt
+
+    _, (iy, ix) = distance_transform_edt(~valid, return_distances=True, return_indices=True)
+    return q[iy, ix].astype(np.float32)
+
+
+def user_value_to_inverse(depth: DepthMap, value: float, *, name: str = "threshold") -> float:
+    """Turn a user's depth value into inverse depth (larger = nearer).
+
+    Args:
+        depth: the map the value refers to.
+        value: metres for ``metric`` maps, pixels for ``disparity`` maps, and for ``relative`` maps a fraction
+            0..1 of the map's range as shown in the display image (1 = nearest, white).
+        name: the option name used in error messages.
+    """
+    if depth.kind == "metric":
+        return 1.0 / check_range(value, name, low=0.0, low_inclusive=False)
+    if depth.kind == "disparity":
+        return check_range(value, name, low=0.0, low_inclusive=False)
+    from depthforge.process.normalize import display_range
+
+    frac = check_range(value, name, low=0.0, high=1.0)
+    rng = display_range(depth)
+    return rng.far + frac * (rng.near - rng.far)
+
+
+def auto_threshold(inverse: np.ndarray, *, method: str = "otsu", bins: int = 1024) -> float:
+    """A threshold separating near from far in an inverse-depth map.
+
+    Args:
+        inverse: (H, W) float inverse depth (larger = nearer); NaN ignored.
+        method: ``otsu`` (maximise the between-class variance of the histogram) or ``gap`` (the middle of the
+            largest empty stretch between sorted values, ignoring the 0.5 % extremes).
+        bins: histogram bins for Otsu's method.
+
+    Returns:
+        The threshold: foreground is ``inverse > threshold``.
+    """
+    check_choice(method, "method", THRESHOLD_METHODS)
+    q = check_array(inverse, "inverse", ndim=2, dtype_kind="uif").astype(np.float64)
+    v = q[np.isfinite(q)]
+    if v.size == 0:
+        raise ValidationError("depth: the depth map has no valid pixel")
+    if v.size > 400_000:
+        v = v[:: v.size // 200_000]
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return lo
+    if method == "gap":
+        s = np.sort(v)
+        a, b = np.searchsorted(s, np.quantile(s, [0.005, 0.995]))
+        s = np.unique(s[a : max(b, a + 2)])
+        if s.size < 2:
+            return float(s[0]) if s.size else lo
+        gaps = np.diff(s)
+        k = int(np.argmax(gaps))
+        return float(0.5 * (s[k] + s[k + 1]))
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    p = hist.astype(np.float64) / hist.sum()
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centres)
+    total = m0[-1]
+    w1 = 1.0 - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total * w0 - m0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1.0
+    k = int(np.argmax(between[:-1]))
+    # The class boundary is the upper edge of bin k; for separated modes take the middle of the empty stretch.
+    upper = int(np.flatnonzero(hist[k + 1 :])[0]) + k + 1 if hist[k + 1 :].any() else k + 1
+    return float(0.5 * (edges[k + 1] + edges[upper]))
+
+
+def depth_mask(
+    depth: DepthMap, *, threshold: float | None = None, method: str = "otsu", largest: bool = False
+) -> np.ndarray:
+    """The hard foreground mask: pixels nearer than the threshold.
+
+    Args:
+        depth: any kind; invalid pixels are filled from their nearest valid neighbour.
+        threshold: in the map's units (see :func:`user_value_to_inverse`); None = automatic by ``method``.
+        method: ``otsu`` or ``gap`` (used when ``threshold`` is None).
+        largest: keep only the largest connected foreground region.
+
+    Returns:
+        (H, W) bool, True = foreground.
+    """
+    q = filled_inverse_depth(depth)
+    t = user_value_to_inverse(depth, threshold) if threshold is not None else auto_threshold(q, method=method)
+    mask = q > t
+    if largest and mask.any():
+        import cv2
+
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        if n > 2:
+            keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            mask = labels == keep
+    return mask
+
+
+def _default_radius(shape: tuple[int, ...]) -> int:
+    return max(2, int(round(0.004 * max(shape[0], shape[1]))))
+
+
+def trimap(mask: np.ndarray, *, band: int) -> np.ndarray:
+    """A trimap around a hard mask's edge.
+
+    Args:
+        mask: (H, W) bool foreground.
+        band: half-width of the unknown zone in pixels (>= 1).
+
+    Returns:
+        (H, W) uint8: 255 sure foreground, 0 sure background, 128 unknown (within ``band`` px of the edge).
+    """
+    import cv2
+
+    m = check_array(mask, "mask", ndim=2).astype(np.uint8)
+    b = int(check_range(band, "band", low=1))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * b + 1, 2 * b + 1))
+    inner = cv2.erode(m, k, borderType=cv2.BORDER_REPLICATE)
+    outer = cv2.dilate(m, k, borderType=cv2.BORDER_REPLICATE)
+    out = np.full(m.shape, 128, np.uint8)
+    out[inner > 0] = 255
+    out[outer == 0] = 0
+    return out
+
+
+def refine_alpha(
+    mask: np.ndarray, image: np.ndarray, *, radius: int | None = None, eps: float = 1e-3
+) -> np.ndarray:
+    """Feather a hard mask and snap its edge to the image with a guided filter (He et al.).
+
+    Only the band of ``radius`` px either side of the mask's edge changes; elsewhere alpha stays 0 or 1.
+
+    Args:
+        mask: (H, W) bool or float in [0, 1], 1 = foreground.
+        image: (H, W, 3) uint8/uint16 RGB guide of the same size.
+        radius: guided-filter window radius and band half-width in pixels (default 0.4 % of the longer side,
+            at least 2).
+        eps: regularisation (image values in [0, 1]); larger = smoother, less edge-following.
+
+    Returns:
+        (H, W) float32 alpha in [0, 1].
+    """
+    import cv2
+
+    m = check_array(mask, "mask", ndim=2)
+    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="uif")
+    check_same_hw(img, "image", m, "mask")
+    r = _default_radius(m.shape) if radius is None else int(check_range(radius, "radius", low=1))
+    check_range(eps, "eps", low=0.0, low_inclusive=False)
+    hard = m.astype(np.float32)
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    guide = img.astype(np.float32) / np.float32(scale)
+    refined = cv2.ximgproc.guidedFilter(guide, hard, r, eps)
+    unknown = trimap(hard > 0.5, band=r) == 128
+    out = np.where(unknown, np.clip(refined, 0.0, 1.0), hard)
+    return out.astype(np.float32)
+
+
+def foreground_alpha(
+    depth: DepthMap,
+    image: np.ndarray | None = None,
+    *,
+    threshold: float | None = None,
+    method: str = "otsu",
+    largest: bool = False,
+    radius: int | None = None,
+    eps: float = 1e-3,
+) -> np.ndarray:
+    """The foreground alpha from depth: :func:`depth_mask`, refined with :func:`refine_alpha` when an image
+    is given (``radius=0`` disables the refinement).
+
+    Returns:
+        (H, W) float32 in [0, 1], 1 = foreground.
+    """
+    mask = depth_mask(depth, threshold=threshold, method=method, largest=largest)
+    if image is None or radius == 0:
+        return mask.astype(np.float32)
+    return refine_alpha(mask, image, radius=radius, eps=eps)
+
+
+def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """(H, W) float alpha in [0, 1] -> (H, W) uint8, 255 = foreground."""
+    a = check_array(alpha, "alpha", ndim=2, dtype_kind="uifb")
+    return (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _as_float(image: np.ndarray) -> tuple[np.ndarray, float]:
+    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="u")
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    return img.astype(np.float32) / np.float32(scale), scale
+
+
+def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The foreground cut out: RGB unchanged, alpha from ``alpha``.
+
+    Args:
+        image: (H, W, 3) uint8 or uint16 RGB.
+        alpha: (H, W) float in [0, 1].
+
+    Returns:
+        (H, W, 4) RGBA of the image's dtype (alpha max = foreground).
+    """
+    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="u")
+    a = check_array(alpha, "alpha", ndim=2, dtype_kind="uif")
+    check_same_hw(img, "image", a, "alpha")
+    top = 65535.0 if img.dtype == np.uint16 else 255.0
+    a8 = (np.clip(a.astype(np.float32), 0.0, 1.0) * top + 0.5).astype(img.dtype)
+    return np.concatenate([img, a8[:, :, None]], axis=2)
+
+
+def replace_background(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    color: tuple[int, int, int] | None = None,
+    background: np.ndarray | None = None,
+    blur: float | None = None,
+) -> np.ndarray:
+    """Composite the foreground over a new background: a colour, another image, or the blurred background.
+
+    Exactly one of ``color`` (0..255 RGB), ``background`` ((H, W, 3) image, resized to fit when its size
+    differs) or ``blur`` (Gaussian sigma in pixels; the background is blurred with the foreground masked out,
+    so it never bleeds into the background) must be given.
+
+    Returns:
+        (H, W, 3) of the image's dtype.
+    """
+    import cv2
+
+    f, scale = _as_float(image)
+    a = check_array(alpha, "alpha", ndim=2, dtype_kind="uif").astype(np.float32)
+    check_same_hw(f, "image", a, "alpha")
+    given = [x is not None for x in (color, background, blur)]
+    if sum(given) != 1:
+        raise ValidationError("background: give exactly one of color, background image or blur")
+    a = np.clip(a, 0.0, 1.0)[:, :, None]
+    if color is not None:
+        if len(color) != 3:
+            raise ValidationError(f"color: expected three values 0..255, got {color!r}")
+        c = [check_range(v, "color", low=0, high=255) / 255.0 for v in color]
+        bg = np.empty_like(f)
+        bg[:] = np.asarray(c, np.float32)
+    elif background is not None:
+        bg, _ = _as_float(background)
+        if bg.shape[:2] != f.shape[:2]:
+            bg = cv2.resize(bg, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_AREA)
+    else:
+        sigma = check_range(blur, "blur", low=0.0, low_inclusive=False)
+        w = 1.0 - a
+        num = cv2.GaussianBlur(f * w, (0, 0), sigma)
+        den = cv2.GaussianBlur(w[:, :, 0], (0, 0), sigma)[:, :, None]
+        bg = np.where(den > 1e-4, num / np.maximum(den, 1e-4), f)
+    out = a * f + (1.0 - a) * bg
+    return (np.clip(out, 0.0, 1.0) * np.float32(scale) + 0.5).astype(image.dtype)
