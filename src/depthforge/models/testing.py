@@ -73,10 +73,13 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, seed: int
         from transformers import BitConfig
 
         bit = BitConfig(
-            global_padding="same", layer_type="bottleneck", depths=[1, 1], out_features=["stage1", "stage2"],
-            embedding_dynamic_padding=True, hidden_sizes=[16, 32], num_groups=4,
+            global_padding="same", layer_type="bottleneck", depths=[1, 1, 1], hidden_sizes=[16, 32, 64],
+            out_features=["stage1", "stage2", "stage3"], embedding_dynamic_padding=True, num_groups=4,
+            embedding_size=16,
         )
-        cfg = DPTConfig(is_hybrid=True, backbone_config=bit, backbone_featmap_shape=[1, 32, 4, 4], **common)  # type: ignore[arg-type]
+        # DPT-Hybrid's embeddings need the input size the processor produces (384) as image_size.
+        common["image_size"] = 384
+        cfg = DPTConfig(is_hybrid=True, backbone_config=bit, backbone_featmap_shape=[1, 64, 24, 24], **common)  # type: ignore[arg-type]
         cfg.neck_hidden_sizes = [16, 32, 32, 32]
     else:
         cfg = DPTConfig(**common)  # type: ignore[arg-type]
