@@ -1,0 +1,182 @@
+"""Depth of field: the acceptance scene (textured disc at 1 m before a textured wall at 4 m) and invariants."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.render.bokeh import bokeh, disc_kernel, focus_inverse_depth, layer_radii, plan_bokeh, render_layers
+
+N, R = 256, 70
+
+
+def disc_scene(n: int = N, r: float = R) -> tuple[np.ndarray, DepthMap, np.ndarray, np.ndarray]:
+    """Image (n, n, 3) uint8, metric depth (1 m disc, 4 m wall), true disc mask, distance from the centre."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:n, 0:n]
+    d = np.hypot(xx - n / 2 + 0.5, yy - n / 2 + 0.5)
+    disc = d < r
+    wall = rng.random((n, n, 3)) * 120 + 40
+    fg = 170 + 50 * np.sin(xx[..., None] * 0.9 + np.arange(3)) * np.cos(yy[..., None] * 0.7)
+    img = np.where(disc[..., None], fg, wall).round().astype(np.uint8)
+    return img, DepthMap(np.where(disc, 1.0, 4.0).astype(np.float32), kind="metric"), disc, d
+
+
+def gray(a: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
+
+
+def laplacian_var(a: np.ndarray, where: np.ndarray) -> float:
+    return float(cv2.Laplacian(gray(a), cv2.CV_64F)[where].var())
+
+
+def edge_width(a: np.ndarray, d: np.ndarray) -> float:
+    """10-90 % rise width (px) of the angle-averaged radial profile around the disc edge."""
+    bins = np.round((d - (R - 12)) * 4).astype(int)
+    keep = (bins >= 0) & (bins < 24 * 4)
+    prof = np.bincount(bins[keep], gray(a)[keep]) / np.bincount(bins[keep])
+    inside, outside = prof[:16].mean(), prof[-16:].mean()
+    frac = (prof - outside) / (inside - outside)
+    first_below_90 = np.flatnonzero(frac < 0.9)[0]
+    first_below_10 = np.flatnonzero(frac < 0.1)[0]
+    return (first_below_10 - first_below_90) / 4.0
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, DepthMap, np.ndarray, np.ndarray]:
+    return disc_scene()
+
+
+def test_focus_on_disc_keeps_it_and_blurs_the_wall(scene):
+    img, depth, disc, d = scene
+    before = img.copy()
+    out = bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture=12)
+    assert np.array_equal(img, before)  # input untouched
+    inner = d < R - 3
+    err = out[inner].astype(np.float64) - img[inner]
+    psnr = 10 * np.log10(255**2 / max(float((err**2).mean()), 1e-12))
+    assert psnr > 45 and np.abs(err).max() < 1
+    wall = d > R + 14
+    assert 1 - laplacian_var(out, wall) / laplacian_var(img, wall) >= 0.8
+    assert abs(edge_width(out, d) - edge_width(img, d)) <= 2
+    # No halo: wall pixels next to the sharp disc are wall colours, not the disc's (disc mean ~170, wall ~100).
+    ring = (d > R + 1) & (d < R + 4)
+    assert gray(out)[ring].mean() < gray(img)[ring].mean() + 10
+
+
+def test_focus_on_wall_blurs_disc_and_spills_over_the_wall(scene):
+    img, depth, disc, d = scene
+    out = bokeh(img, depth, focus_xy=(5, 5), aperture=12)
+    far = d > R + 16
+    assert np.array_equal(out[far], img[far])  # the wall is in focus and unchanged away from the disc
+    inner = d < R - 16
+    assert laplacian_var(out, inner) < 0.2 * laplacian_var(img, inner)
+    # spill: just outside the disc the blurred disc (brighter) covers part of the wall
+    ring = (d > R + 1) & (d < R + 5)
+    assert gray(out)[ring].mean() > gray(img)[ring].mean() + 15
+
+
+def test_zero_aperture_returns_the_input_exactly(scene):
+    img, depth, _, _ = scene
+    assert np.array_equal(bokeh(img, depth, aperture=0), img)
+    img16 = img.astype(np.uint16) * 257
+    assert np.array_equal(bokeh(img16, depth, aperture=0), img16)
+
+
+def test_blur_grows_with_aperture_and_preserves_mean_light(scene):
+    img, depth, _, d = scene
+    wall = d > R + 30
+    v = [laplacian_var(bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture=a), wall) for a in (1, 3, 8)]
+    assert v[0] > v[1] > v[2]
+    lin = (img / 255.0) ** 2.2
+    out = render_layers(lin.astype(np.float32), np.full(img.shape[:2], 7.0, np.float32))
+    assert abs(out.mean() - lin.mean()) < 0.01 * lin.mean()
+
+
+def test_highlight_blooms_into_a_disc():
+    img = np.full((81, 81, 3), 20, np.uint8)
+    img[40, 40] = 255
+    depth = DepthMap(np.ones((81, 81), np.float32), kind="relative")
+    depth = depth.with_values(np.where(np.arange(81)[None, :] < 2, 2.0, 1.0).astype(np.float32) * np.ones((81, 1)))
+    out = bokeh(img, depth, focus_xy=(0, 0), aperture=10, highlight_gain=8)
+    g = gray(out)
+    assert g[40, 40 + 7] > 40 and g[40, 40 - 7] > 40 and g[40 + 7, 40] > 40  # a bright disc of radius ~10
+    assert g[40, 40 + 14] < 25  # and nothing beyond it
+
+
+def test_disc_and_polygon_kernels():
+    for blades in (0, 5, 6):
+        k = disc_kernel(9.3, blades=blades)
+        assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
+        assert abs(float(k.sum()) - 1) < 1e-5
+    disc = disc_kernel(20)
+    assert abs(np.count_nonzero(disc > disc.max() / 2) - np.pi * 20**2) < 0.02 * np.pi * 20**2
+    hexa = disc_kernel(20, blades=6)
+    assert np.count_nonzero(hexa) < np.count_nonzero(disc)
+    assert np.allclose(disc, disc.T) and np.allclose(disc, disc[::-1])
+    assert disc_kernel(0.3).shape == (1, 1)
+
+
+def test_layer_radii_grow_slowly():
+    r10, r40 = layer_radii(10), layer_radii(40)
+    assert r10[0] == 0 and r10[-1] == 10 and r40[-1] == 40
+    assert np.all(np.diff(r40) > 0)
+    assert len(r40) < 2 * len(r10)  # log growth: cost per layer is bounded, so cost ~ number of layers
+
+
+def test_coc_sign_and_focus_modes(scene):
+    img, depth, disc, _ = scene
+    plan = plan_bokeh(depth, focus_xy=(N / 2, N / 2), aperture=12)
+    assert plan.focus_source == "xy" and np.allclose(plan.coc[disc], 0)
+    assert np.allclose(plan.coc[~disc], 12)  # behind focus: positive, full aperture over the full range
+    plan = plan_bokeh(depth, focus_depth=4.0, aperture=12)
+    assert np.allclose(plan.coc[disc], -12) and np.allclose(plan.coc[~disc], 0)
+    q, source = focus_inverse_depth(depth)
+    assert source == "auto: subject" and q == pytest.approx(1.0)
+    flat = DepthMap(np.full((64, 64), 2.0, np.float32), kind="metric")
+    assert focus_inverse_depth(flat)[1] == "auto: centre"
+
+
+def test_f_number_follows_the_thin_lens(scene):
+    _, depth, disc, _ = scene
+    intr = Intrinsics.from_fov(N, N, hfov_deg=60)
+    dm = DepthMap(depth.values, kind="metric", intrinsics=intr)
+    p2 = plan_bokeh(dm, focus_xy=(N / 2, N / 2), f_number=2.0)
+    p4 = plan_bokeh(dm, focus_xy=(N / 2, N / 2), f_number=4.0)
+    f_m = intr.fx * 0.036 / N
+    expected = intr.fx * f_m * 1.0 / (2 * 2.0 * (1.0 - f_m)) * 0.75
+    assert float(p2.coc[~disc].mean()) == pytest.approx(expected, rel=1e-4)
+    assert float(p4.coc[~disc].mean()) == pytest.approx(expected / 2, rel=1e-4)
+    with pytest.raises(ValidationError, match="f_number"):
+        plan_bokeh(DepthMap(depth.values, kind="relative"), f_number=2.0)
+
+
+def test_bad_input(scene):
+    img, depth, _, _ = scene
+    with pytest.raises(ValidationError, match="depth"):
+        bokeh(img[:100], depth)
+    with pytest.raises(ValidationError, match="blades"):
+        bokeh(img, depth, blades=2)
+    with pytest.raises(ValidationError, match="aperture"):
+        bokeh(img, depth, aperture=-1)
+    with pytest.raises(ValidationError, match="focus_xy"):
+        bokeh(img, depth, focus_xy=(N + 5, 3))
+    with pytest.raises(ValidationError, match="not both"):
+        bokeh(img, depth, aperture=3, f_number=2)
+
+
+def test_invalid_depth_is_filled_and_real_photo(photos):
+    from depthforge.io.images import read_image
+
+    img = read_image(photos / "coffee.jpg").as_uint8()
+    h, w = img.shape[:2]
+    v = np.tile(np.linspace(1.0, 5.0, h, dtype=np.float32)[:, None], (1, w))
+    v[10:20, 10:20] = np.nan
+    out = bokeh(img, DepthMap(v, kind="metric"), focus_depth=1.0, aperture=8, blades=6)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    top, bottom = slice(0, 20), slice(h - 40, h)
+    assert np.abs(out[top].astype(int) - img[top]).mean() < np.abs(out[bottom].astype(int) - img[bottom]).mean()

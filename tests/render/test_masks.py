@@ -1,0 +1,116 @@
+"""Depth masks: automatic thresholds, guided-filter refinement, cut-outs and background replacement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.render.masks import (
+    alpha_to_uint8,
+    auto_threshold,
+    cutout,
+    depth_mask,
+    filled_inverse_depth,
+    foreground_alpha,
+    refine_alpha,
+    replace_background,
+    trimap,
+    user_value_to_inverse,
+)
+from tests.render.test_bokeh import disc_scene
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+@pytest.mark.parametrize("method", ["otsu", "gap"])
+def test_mask_of_the_disc_scene(method):
+    img, depth, disc, _ = disc_scene()
+    alpha = foreground_alpha(depth, img, method=method)
+    assert alpha.dtype == np.float32 and alpha.shape == disc.shape
+    assert iou(alpha >= 0.5, disc) >= 0.98
+    u8 = alpha_to_uint8(alpha)
+    assert u8.dtype == np.uint8 and u8[128, 128] == 255 and u8[0, 0] == 0
+
+
+def test_mask_with_noisy_relative_depth_and_soft_edge():
+    img, depth, disc, d = disc_scene()
+    rng = np.random.default_rng(1)
+    inv = 1.0 / depth.values + rng.normal(0, 0.02, disc.shape).astype(np.float32)
+    inv = np.where(np.abs(d - 70) < 1.5, np.nan, inv)  # invalid along the edge, as stereo maps often are
+    rel = DepthMap(inv.astype(np.float32), kind="relative")
+    alpha = foreground_alpha(rel, img)
+    assert iou(alpha >= 0.5, disc) >= 0.98
+    edge = np.abs(d - 70) < 2
+    assert ((alpha > 0.02) & (alpha < 0.98))[edge].any()  # feathered near the edge
+    assert set(np.unique(alpha[np.abs(d - 70) > 8])) <= {0.0, 1.0}  # and hard elsewhere
+
+
+def test_thresholds_in_user_units():
+    _, depth, disc, _ = disc_scene()
+    assert np.array_equal(depth_mask(depth, threshold=2.0), disc)  # metres: nearer than 2 m
+    assert not depth_mask(depth, threshold=0.5).any()
+    assert user_value_to_inverse(depth, 2.0) == pytest.approx(0.5)
+    rel = DepthMap(1.0 / depth.values, kind="relative")
+    assert user_value_to_inverse(rel, 1.0) == pytest.approx(1.0)
+    assert user_value_to_inverse(rel, 0.0) == pytest.approx(0.25)
+    assert np.array_equal(depth_mask(rel, threshold=0.5), disc)
+    with pytest.raises(ValidationError, match="threshold"):
+        depth_mask(rel, threshold=1.5)
+    with pytest.raises(ValidationError, match="threshold"):
+        depth_mask(depth, threshold=-1)
+
+
+def test_auto_threshold_bimodal_and_largest_region():
+    q = np.concatenate([np.full(900, 0.2), np.full(100, 0.9)]).reshape(20, 50).astype(np.float32)
+    for method in ("otsu", "gap"):
+        t = auto_threshold(q, method=method)
+        assert 0.2 < t < 0.9
+    v = np.full((60, 60), 4.0, np.float32)
+    v[5:10, 5:10] = 1.0
+    v[20:50, 20:50] = 1.0
+    m = depth_mask(DepthMap(v, kind="metric"), largest=True)
+    assert m.sum() == 900 and m[30, 30] and not m[7, 7]
+
+
+def test_nan_filled_from_the_nearest_valid_pixel():
+    v = np.full((10, 10), 2.0, np.float32)
+    v[:, :5] = 1.0
+    v[3, 3] = np.nan
+    q = filled_inverse_depth(DepthMap(v, kind="metric"))
+    assert np.isfinite(q).all() and q[3, 3] == 1.0
+    with pytest.raises(ValidationError, match="no valid"):
+        filled_inverse_depth(DepthMap(np.full((4, 4), np.nan, np.float32)))
+
+
+def test_trimap_and_refine_guards():
+    m = np.zeros((40, 40), bool)
+    m[10:30, 10:30] = True
+    t = trimap(m, band=3)
+    assert t[20, 20] == 255 and t[0, 0] == 0 and t[10, 20] == 128
+    with pytest.raises(ValidationError, match="mask"):
+        refine_alpha(m, np.zeros((30, 40, 3), np.uint8))
+
+
+def test_cutout_and_background_replacement():
+    img, depth, disc, _ = disc_scene()
+    alpha = foreground_alpha(depth, img)
+    rgba = cutout(img, alpha)
+    assert rgba.shape == (*img.shape[:2], 4) and np.array_equal(rgba[..., :3], img)
+    assert rgba[128, 128, 3] == 255 and rgba[0, 0, 3] == 0
+    green = replace_background(img, alpha, color=(0, 255, 0))
+    assert tuple(green[0, 0]) == (0, 255, 0) and np.array_equal(green[128, 128], img[128, 128])
+    other = np.full_like(img, 7)
+    assert tuple(replace_background(img, alpha, background=other[:128, :128])[0, 0]) == (7, 7, 7)
+    blurred = replace_background(img, alpha, blur=6)
+    wall = ~disc
+    assert blurred[wall].std() < img[wall].std() / 2
+    # the foreground never bleeds into the blurred background: the ring outside the disc keeps wall colours
+    ring = np.zeros_like(disc)
+    ring[128, 128 + 72 : 128 + 76] = True
+    assert blurred[ring].mean() < 140
+    with pytest.raises(ValidationError, match="exactly one"):
+        replace_background(img, alpha, color=(0, 0, 0), blur=3)
