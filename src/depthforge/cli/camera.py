@@ -1,0 +1,103 @@
+"""Camera options shared by the 3D commands: intrinsics (explicit, field of view, EXIF, default) and baseline.
+
+Every command that uses them reports the intrinsics it used on stderr, and says so plainly when it fell back to
+the default field of view.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from depthforge.cli.common import note
+
+if TYPE_CHECKING:
+    from depthforge.core.depthmap import DepthMap
+    from depthforge.core.intrinsics import Intrinsics
+    from depthforge.geometry.unproject import ZDepth
+    from depthforge.io.images import Image
+
+
+def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = True) -> None:
+    """``--fx --fy --cx --cy``, ``--fov``, ``--sensor-width-mm`` (and ``--baseline-m`` for disparity maps)."""
+    g = parser.add_argument_group(
+        "camera (default: EXIF focal length when the photo has one, else a 60-degree horizontal field of view)"
+    )
+    g.add_argument("--fx", type=float, help="focal length in pixels (fy defaults to fx)")
+    g.add_argument("--fy", type=float, help="vertical focal length in pixels")
+    g.add_argument("--cx", type=float, help="principal point x in pixels (default: image centre)")
+    g.add_argument("--cy", type=float, help="principal point y in pixels (default: image centre)")
+    g.add_argument("--fov", type=float, metavar="DEG", help="horizontal field of view in degrees")
+    g.add_argument("--sensor-width-mm", type=float,
+                   help="sensor width, to use EXIF FocalLength (mm) without a 35 mm value")
+    if baseline:
+        g.add_argument("--baseline-m", type=float, help="stereo baseline in metres (disparity maps -> metres)")
+
+
+def intrinsics_from_args(args: argparse.Namespace, image: Image, depth: DepthMap | None = None) -> Intrinsics:
+    """Resolve the intrinsics for ``image`` from the options, EXIF, the depth file, or the default; report them."""
+    from depthforge.geometry.camera import describe_intrinsics, resolve_intrinsics
+
+    intr = resolve_intrinsics(
+        image.width,
+        image.height,
+        fx=args.fx,
+        fy=args.fy,
+        cx=args.cx,
+        cy=args.cy,
+        hfov_deg=args.fov,
+        exif=image.exif,
+        sensor_width_mm=args.sensor_width_mm,
+        fallback=depth.intrinsics if depth is not None else None,
+    )
+    if intr.source.startswith("default"):
+        why = "no --fx/--fov given and the photo has no usable EXIF focal length"
+        if image.exif.get("focal_length_mm") and not image.exif.get("focal_length_35mm"):
+            why = "EXIF has FocalLength but no 35 mm equivalent and no sensor width (give --sensor-width-mm)"
+        note(f"intrinsics: {why}; falling back to the default field of view")
+    note(f"intrinsics: {describe_intrinsics(intr)}")
+    return intr
+
+
+def add_scene_options(parser: argparse.ArgumentParser) -> None:
+    """``--near``/``--far`` (pseudo-depth range for relative maps) and ``--equirect``."""
+    g = parser.add_argument_group("geometry")
+    g.add_argument("--near", type=float, default=1.0,
+                   help="pseudo-depth of the nearest pixel for relative maps (default 1)")
+    g.add_argument("--far", type=float, default=10.0,
+                   help="pseudo-depth of the farthest pixel for relative maps (default 10)")
+    g.add_argument("--equirect", action="store_true", help="the input is a 360-degree equirectangular panorama")
+
+
+def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDepth]:
+    """Read ``args.image``, get its depth (``--depth``/``--model``), resolve intrinsics and turn depth into z.
+
+    Reports the intrinsics (pinhole only) and whether the result is metric. A depth file of another size than
+    the photo is resampled to the photo's size, with a notice.
+    """
+    from depthforge.cli.common import load_depth_for
+    from depthforge.geometry.unproject import depth_to_z
+    from depthforge.io.images import read_image
+
+    image = read_image(args.image, max_pixels=getattr(args, "max_pixels", None))
+    depth = load_depth_for(image, args)
+    intr = None if args.equirect else intrinsics_from_args(args, image, depth)
+    zd = depth_to_z(depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near=args.near, far=args.far)
+    note(f"depth: {zd.rule}")
+    return image, intr, zd
+
+
+def scene_metadata(image: Image, intrinsics: Intrinsics | None, zd: ZDepth, **extra: object) -> dict[str, object]:
+    """Metadata for the output's sidecar / header: source photo, intrinsics, depth rule, metric flag."""
+    meta: dict[str, object] = {
+        "source_image": image.path,
+        "metric": zd.metric,
+        "units": "m" if zd.metric else "pseudo (not metric)",
+        "depth_rule": zd.rule,
+        "projection": "pinhole" if intrinsics is not None else "equirectangular",
+    }
+    if intrinsics is not None:
+        meta["intrinsics"] = intrinsics.as_dict()
+        meta["intrinsics_source"] = intrinsics.source
+    meta.update(extra)
+    return meta

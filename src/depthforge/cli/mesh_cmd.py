@@ -1,0 +1,51 @@
+"""``depthforge mesh``: a textured 3D mesh (PLY, OBJ + MTL + PNG, or GLB) from a photo and its depth."""
+
+from __future__ import annotations
+
+import argparse
+
+from depthforge.cli.camera import add_intrinsics_options, add_scene_options, load_scene, scene_metadata
+from depthforge.cli.common import add_depth_source_options, note
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mesh", help="photo + depth -> textured mesh (.ply, .obj, .glb)", description=__doc__)
+    p.add_argument("image", metavar="IMAGE", help="the photo (its colours become the texture)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .ply, .obj or .glb")
+    add_depth_source_options(p)
+    add_intrinsics_options(p)
+    add_scene_options(p)
+    g = p.add_argument_group("mesh")
+    g.add_argument("--max-angle", type=float, default=87.0, metavar="DEG",
+                   help="drop triangles seen more obliquely than this (depth discontinuities; 90 = keep all)")
+    g.add_argument("--max-jump", type=float, metavar="R",
+                   help="also drop triangles whose depth varies by more than this fraction (e.g. 0.1)")
+    g.add_argument("--target-vertices", type=int, metavar="N", help="simplify: at most N vertices (regular grid)")
+    g.add_argument("--stride", type=int, default=1, help="use every N-th pixel (default 1)")
+    g.add_argument("--no-texture", action="store_true", help="vertex colours only, no texture image")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from depthforge.geometry.export import export_mesh
+    from depthforge.geometry.mesh import mesh_from_depth
+
+    image, intr, zd = load_scene(args)
+    mesh = mesh_from_depth(
+        zd.z,
+        intr,
+        image=image.as_uint8(),
+        equirect=args.equirect,
+        max_angle_deg=None if args.max_angle >= 90 else args.max_angle,
+        max_jump=args.max_jump,
+        stride=args.stride,
+        target_vertices=args.target_vertices,
+    )
+    if mesh.n_faces == 0:
+        note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
+    meta = scene_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
+    files = export_mesh(args.output, mesh, metadata=meta, texture=not args.no_texture)
+    kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"
+    print(f"wrote {files[0]} ({mesh.n_vertices} vertices, {mesh.n_faces} triangles, {kind}); "
+          f"also {', '.join(str(f) for f in files[1:])}")
+    return 0

@@ -1,0 +1,54 @@
+"""``depthforge normals``: a normal map (camera frame, OpenGL or DirectX encoding) from a photo's depth."""
+
+from __future__ import annotations
+
+import argparse
+
+from depthforge.cli.camera import add_intrinsics_options, add_scene_options, load_scene, scene_metadata
+from depthforge.cli.common import add_depth_source_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("normals", help="photo + depth -> normal map PNG", description=__doc__)
+    p.add_argument("image", metavar="IMAGE", help="the photo (sets the size and EXIF intrinsics)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (or .tiff)")
+    add_depth_source_options(p)
+    add_intrinsics_options(p)
+    add_scene_options(p)
+    g = p.add_argument_group("normal map")
+    g.add_argument("--directx", action="store_true", help="DirectX convention (green = down) instead of OpenGL")
+    g.add_argument("--bits", type=int, default=8, choices=(8, 16), help="bits per channel (default 8)")
+    g.add_argument("--smooth-depth", type=float, default=0.0, metavar="PX", help="Gaussian sigma on depth before")
+    g.add_argument("--smooth-normals", type=float, default=0.0, metavar="PX", help="Gaussian sigma on normals after")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from depthforge.geometry.normals import (
+        depth_to_normals,
+        encode_normals,
+        normals_from_points,
+        smooth_depth,
+        smooth_normals,
+    )
+    from depthforge.geometry.unproject import unproject_equirect
+    from depthforge.io.images import write_image
+
+    image, intr, zd = load_scene(args)
+    if intr is None:
+        z = smooth_depth(zd.z, sigma_px=args.smooth_depth)
+        with np.errstate(invalid="ignore"):
+            n = normals_from_points(unproject_equirect(np.where(z > 0, z, np.nan)))
+        n = smooth_normals(n, sigma_px=args.smooth_normals)
+    else:
+        n = depth_to_normals(zd.z, intr, smooth_depth_px=args.smooth_depth, smooth_normals_px=args.smooth_normals)
+    convention = "directx" if args.directx else "opengl"
+    encoded = encode_normals(n, convention=convention, bits=args.bits)
+    meta = scene_metadata(image, intr, zd, convention=convention, bits=args.bits, encoding="rgb = n * 0.5 + 0.5")
+    path = write_image(args.output, encoded, text={"depthforge": json.dumps(meta, default=str)})
+    print(f"wrote {path} ({encoded.shape[1]}x{encoded.shape[0]}, {convention}, {args.bits} bit)")
+    return 0

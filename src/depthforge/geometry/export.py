@@ -1,0 +1,297 @@
+"""Writing meshes and point clouds: binary PLY (written here with numpy), OBJ + MTL + PNG and GLB (via trimesh).
+
+Frames: geometry is computed in the OpenCV camera frame (x right, y down, z forward). Viewers (Blender, three.js,
+glTF, MeshLab) expect y up and the camera looking down -z, so every writer converts with :func:`to_viewer_frame`,
+the single place where this happens: ``(x, y, z) -> (x, -y, -z)``, a 180-degree rotation about the x axis (a proper
+rotation, so face winding and handedness are kept, and normals transform the same way). In the written files the
+camera sits at the origin looking down -z with +y up; units are metres for metric depth.
+
+Every writer is atomic and also writes ``<file>.json``, a sidecar with the intrinsics, the depth rule (metric or
+pseudo-depth), the frame and the counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_array, check_choice
+from depthforge.geometry.mesh import Mesh
+from depthforge.geometry.pointcloud import PointCloud
+from depthforge.io.atomic import atomic_path, atomic_write_text
+
+__all__ = [
+    "VIEWER_FRAME",
+    "MESH_FORMATS",
+    "to_viewer_frame",
+    "write_ply_points",
+    "write_ply_mesh",
+    "write_obj",
+    "write_glb",
+    "export_mesh",
+    "export_pointcloud",
+    "to_trimesh",
+]
+
+VIEWER_FRAME = "x right, y up, z toward the viewer (camera at the origin looking down -z)"
+MESH_FORMATS = {".ply": "ply", ".obj": "obj", ".glb": "glb"}
+
+
+def to_viewer_frame(xyz: np.ndarray) -> np.ndarray:
+    """THE frame conversion for export: OpenCV camera frame -> viewer frame (y up, z toward the viewer).
+
+    Args:
+        xyz: (..., 3) float points or normals in the OpenCV frame (x right, y down, z forward).
+
+    Returns:
+        (..., 3) float32 ``(x, -y, -z)``: a rotation by 180 degrees about x; a new array.
+
+    >>> to_viewer_frame(np.array([1.0, 2.0, 3.0])).tolist()
+    [1.0, -2.0, -3.0]
+    """
+    a = np.asarray(xyz)
+    if a.shape[-1] != 3:
+        raise ValidationError(f"xyz: expected (..., 3), got shape {a.shape}")
+    out = a.astype(np.float32, copy=True)
+    out[..., 1] *= -1.0
+    out[..., 2] *= -1.0
+    return out
+
+
+def _header(n_vertices: int, props: list[tuple[str, str]], n_faces: int | None,
+            comments: list[str]) -> bytes:
+    lines = ["ply", "format binary_little_endian 1.0", "comment made by depthforge"]
+    lines += [f"comment {c}" for c in comments]
+    lines.append(f"element vertex {n_vertices}")
+    lines += [f"property {t} {name}" for name, t in props]
+    if n_faces is not None:
+        lines.append(f"element face {n_faces}")
+        lines.append("property list uchar int vertex_indices")
+    lines.append("end_header")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+_PLY_TYPES = {"f4": "float", "u1": "uchar", "i4": "int"}
+
+
+def _vertex_block(points: np.ndarray, normals: np.ndarray | None, colors: np.ndarray | None,
+                  uv: np.ndarray | None) -> np.ndarray:
+    fields: list[tuple[str, str]] = [("x", "f4"), ("y", "f4"), ("z", "f4")]
+    if normals is not None:
+        fields += [("nx", "f4"), ("ny", "f4"), ("nz", "f4")]
+    if colors is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    if uv is not None:
+        fields += [("texture_u", "f4"), ("texture_v", "f4")]
+    dt = np.dtype([(name, "<" + t if t != "u1" else t) for name, t in fields])
+    block = np.empty(points.shape[0], dtype=dt)
+    v = to_viewer_frame(points)
+    for k, name in enumerate("xyz"):
+        block[name] = v[:, k]
+    if normals is not None:
+        nv = to_viewer_frame(normals)
+        for k, name in enumerate(("nx", "ny", "nz")):
+            block[name] = nv[:, k]
+    if colors is not None:
+        for k, name in enumerate(("red", "green", "blue")):
+            block[name] = colors[:, k]
+    if uv is not None:
+        block["texture_u"] = uv[:, 0]
+        block["texture_v"] = uv[:, 1]
+    return block
+
+
+def _props(block: np.ndarray) -> list[tuple[str, str]]:
+    names = block.dtype.names or ()
+    return [(name, _PLY_TYPES[block.dtype[name].str.lstrip("<|")]) for name in names]
+
+
+def write_ply_points(path: str | os.PathLike[str], cloud: PointCloud, *, comments: list[str] | None = None) -> Path:
+    """Write a point cloud as binary little-endian PLY (x y z [nx ny nz] [red green blue]), viewer frame."""
+    check_array(cloud.points, "points", ndim=2)
+    block = _vertex_block(cloud.points, cloud.normals, cloud.colors, None)
+    p = Path(path)
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        fh.write(_header(len(block), _props(block), None, _clean(comments)))
+        block.tofile(fh)
+    return p
+
+
+def write_ply_mesh(
+    path: str | os.PathLike[str],
+    mesh: Mesh,
+    *,
+    texture_file: str | None = None,
+    comments: list[str] | None = None,
+) -> Path:
+    """Write a mesh as binary little-endian PLY with vertex colours (and UVs + ``TextureFile`` when given).
+
+    Vertices: ``x y z`` float (viewer frame), ``red green blue`` uchar, ``texture_u texture_v`` float (when
+    ``texture_file`` is given and the mesh has UVs). Faces: ``list uchar int vertex_indices``.
+    """
+    uv = mesh.uv if texture_file else None
+    block = _vertex_block(mesh.vertices, None, mesh.colors, uv)
+    faces = np.empty(mesh.n_faces, dtype=np.dtype([("n", "u1"), ("i", "<i4", (3,))]))
+    faces["n"] = 3
+    faces["i"] = mesh.faces
+    extra = _clean(comments)
+    if texture_file and uv is not None:
+        extra.insert(0, f"TextureFile {texture_file}")
+    p = Path(path)
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        fh.write(_header(len(block), _props(block), mesh.n_faces, extra))
+        block.tofile(fh)
+        faces.tofile(fh)
+    return p
+
+
+def _clean(comments: list[str] | None) -> list[str]:
+    return [" ".join(str(c).split()) for c in (comments or [])]
+
+
+def to_trimesh(mesh: Mesh, *, texture: bool = True, material_name: str = "depthforge") -> Any:
+    """A ``trimesh.Trimesh`` in the viewer frame (texture + UVs when present and ``texture``, else vertex colours).
+
+    Vertices are never merged or reordered (``process=False``).
+    """
+    import trimesh
+
+    tm = trimesh.Trimesh(vertices=to_viewer_frame(mesh.vertices), faces=mesh.faces, process=False)
+    if texture and mesh.texture is not None and mesh.uv is not None:
+        from PIL import Image as PILImage
+
+        material = trimesh.visual.material.PBRMaterial(
+            name=material_name, baseColorTexture=PILImage.fromarray(mesh.texture), metallicFactor=0.0,
+            roughnessFactor=1.0, doubleSided=True,
+        )
+        tm.visual = trimesh.visual.TextureVisuals(uv=mesh.uv, material=material)
+    elif mesh.colors is not None:
+        rgba = np.concatenate([mesh.colors, np.full((mesh.n_vertices, 1), 255, np.uint8)], axis=1)
+        tm.visual = trimesh.visual.ColorVisuals(tm, vertex_colors=rgba)
+    return tm
+
+
+def write_glb(path: str | os.PathLike[str], mesh: Mesh, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Write a GLB (binary glTF 2.0) with the texture embedded (or vertex colours), viewer frame, via trimesh."""
+    import trimesh
+
+    tm = to_trimesh(mesh)
+    scene = trimesh.Scene(tm)
+    if metadata:
+        scene.metadata["extras"] = _jsonable(metadata)
+    data = trimesh.exchange.gltf.export_glb(scene, include_normals=False)
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        tmp.write_bytes(data)
+    return p
+
+
+def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
+    """Write OBJ + MTL + PNG texture (UVs) via trimesh; without a texture, an OBJ with vertex colours.
+
+    Returns:
+        The files written, the OBJ first. The MTL and texture are named after the OBJ's stem.
+    """
+    import trimesh
+
+    p = Path(path)
+    tm = to_trimesh(mesh, material_name=p.stem)
+    textured = isinstance(tm.visual, trimesh.visual.TextureVisuals)
+    text, files = trimesh.exchange.obj.export_obj(
+        tm, include_normals=False, include_texture=textured, return_texture=True, mtl_name=f"{p.stem}.mtl"
+    )
+    written: list[Path] = []
+    for name, data in sorted(files.items()):
+        if name.endswith(".mtl"):
+            continue
+        target = p.with_name(name)
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+        written.append(target)
+    for name, data in files.items():
+        if name.endswith(".mtl"):
+            target = p.with_name(name)
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+            written.insert(0, target)
+    atomic_write_text(p, text)
+    return [p, *written]
+
+
+def write_texture(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+    """Write a uint8 RGB texture as PNG (fast compression) or JPEG (quality 95), by extension, atomically."""
+    from PIL import Image as PILImage
+
+    p = Path(path)
+    ext = check_choice(p.suffix.lower(), "texture", (".png", ".jpg", ".jpeg"))
+    with atomic_path(p) as tmp:
+        if ext == ".png":
+            PILImage.fromarray(image).save(tmp, format="PNG", compress_level=1)
+        else:
+            PILImage.fromarray(image).save(tmp, format="JPEG", quality=95)
+    return p
+
+
+def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(meta, default=str))
+
+
+def write_sidecar(path: str | os.PathLike[str], metadata: dict[str, Any]) -> Path:
+    """Write ``<file>.json`` next to ``path`` with ``metadata`` plus the frame description."""
+    p = Path(path)
+    meta = {"frame": VIEWER_FRAME, **_jsonable(metadata)}
+    return atomic_write_text(p.with_name(p.name + ".json"), json.dumps(meta, indent=2))
+
+
+def export_mesh(
+    path: str | os.PathLike[str],
+    mesh: Mesh,
+    *,
+    metadata: dict[str, Any] | None = None,
+    texture: bool = True,
+) -> list[Path]:
+    """Write ``mesh`` by extension: ``.ply`` (+ ``<stem>_texture.png``), ``.obj`` (+ MTL + PNG) or ``.glb``.
+
+    Also writes the JSON sidecar ``<file>.json``. Returns every file written (the mesh first).
+    """
+    p = Path(path)
+    fmt = MESH_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ValidationError(f"output: unknown mesh format '{p.suffix}' (use {', '.join(MESH_FORMATS)})")
+    meta = dict(metadata or {})
+    meta.update(vertices=mesh.n_vertices, faces=mesh.n_faces)
+    if not texture:
+        mesh = Mesh(mesh.vertices, mesh.faces, None, mesh.colors, None, mesh.pixels)
+    written: list[Path]
+    if fmt == "ply":
+        tex_name = None
+        written = []
+        if mesh.texture is not None and mesh.uv is not None:
+            tex_name = f"{p.stem}_texture.png"
+            written.append(write_texture(p.with_name(tex_name), mesh.texture))
+        comments = [f"{k}: {v}" for k, v in meta.items() if not isinstance(v, dict)]
+        written.insert(0, write_ply_mesh(p, mesh, texture_file=tex_name, comments=comments))
+    elif fmt == "obj":
+        written = write_obj(p, mesh)
+    else:
+        written = [write_glb(p, mesh, metadata=meta)]
+    written.append(write_sidecar(p, meta))
+    return written
+
+
+def export_pointcloud(
+    path: str | os.PathLike[str], cloud: PointCloud, *, metadata: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write a point cloud as binary PLY (``.ply`` only) plus the JSON sidecar; returns the files written."""
+    p = Path(path)
+    if p.suffix.lower() != ".ply":
+        raise ValidationError(f"output: point clouds are written as .ply, not '{p.suffix}'")
+    meta = dict(metadata or {})
+    meta.update(points=len(cloud))
+    comments = [f"{k}: {v}" for k, v in meta.items() if not isinstance(v, dict)]
+    return [write_ply_points(p, cloud, comments=comments), write_sidecar(p, meta)]

@@ -1,0 +1,167 @@
+"""Surface normals from depth and intrinsics (true 3D, not image gradients), and normal-map encoding.
+
+Normals are computed from the 3D points, so they are correct for any camera and any depth, including slanted
+planes seen off-axis. Per pixel, the tangents along u and v are finite differences of neighbouring points:
+central differences where both neighbours are valid, one-sided where only one is, and at depth discontinuities
+(one side's depth step more than twice the other's) the one-sided difference with the smaller step, so edges do
+not bend the normals of the surface they bound. ``n = normalise(dP/dv x dP/du)``, oriented to face the camera
+(``n . P < 0``).
+
+Encoding (CONVENTIONS.md §3): unit normals in the camera frame, written in the OpenGL convention (x right, y up,
+z toward the viewer), ``rgb = (n * 0.5 + 0.5) * max_code`` rounded, so a wall facing the camera is (128, 128, 255)
+in 8 bit; the DirectX convention flips y (green). Invalid pixels encode as (0, 0, 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.core.validation import check_array, check_choice, check_range
+from depthforge.geometry.unproject import unproject
+
+__all__ = ["normals_from_points", "depth_to_normals", "smooth_depth", "smooth_normals", "encode_normals"]
+
+
+def _tangent(p: np.ndarray, axis: int) -> np.ndarray:
+    """Edge-aware finite difference of an (H, W, 3) float64 point map along ``axis`` (0 = v, 1 = u)."""
+    n = p.shape[axis]
+    fwd = np.full_like(p, np.nan)
+    bwd = np.full_like(p, np.nan)
+    if n > 1:
+        d = np.diff(p, axis=axis)
+        if axis == 0:
+            fwd[:-1] = d
+            bwd[1:] = d
+        else:
+            fwd[:, :-1] = d
+            bwd[:, 1:] = d
+    f_ok = np.isfinite(fwd).all(axis=2)
+    b_ok = np.isfinite(bwd).all(axis=2)
+    fz = np.abs(fwd[:, :, 2])
+    bz = np.abs(bwd[:, :, 2])
+    with np.errstate(invalid="ignore"):
+        use_f = f_ok & (~b_ok | (fz * 2.0 < bz))
+        use_b = b_ok & (~f_ok | (bz * 2.0 < fz))
+    out = 0.5 * (fwd + bwd)
+    out[use_f] = fwd[use_f]
+    out[use_b] = bwd[use_b]
+    return out
+
+
+def normals_from_points(points: np.ndarray) -> np.ndarray:
+    """Unit normals of an organised point map (pinhole or panorama), facing the origin.
+
+    Args:
+        points: (H, W, 3) float, camera frame, NaN = invalid.
+
+    Returns:
+        (H, W, 3) float32 unit normals in the same frame (``n . P < 0``), NaN where the point or both of its
+        neighbours along an axis are invalid.
+    """
+    p = check_array(points, "points", ndim=3, channels=3, dtype_kind="f").astype(np.float64)
+    du = _tangent(p, 1)
+    dv = _tangent(p, 0)
+    n = np.cross(dv, du)
+    norm = np.linalg.norm(n, axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = n / norm
+        flip = np.sum(n * p, axis=2) > 0
+    n[flip] *= -1.0
+    bad = ~(np.isfinite(n).all(axis=2) & (norm[:, :, 0] > 0) & np.isfinite(p).all(axis=2))
+    n[bad] = np.nan
+    return n.astype(np.float32)
+
+
+def smooth_depth(z: np.ndarray, *, sigma_px: float) -> np.ndarray:
+    """Gaussian smoothing of a depth map that ignores invalid pixels (normalised convolution).
+
+    Args:
+        z: (H, W) float, NaN = invalid. sigma_px: standard deviation in pixels (0 = unchanged).
+
+    Returns:
+        (H, W) float32; invalid pixels stay NaN.
+    """
+    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    s = check_range(sigma_px, "sigma_px", low=0.0)
+    if s == 0:
+        return zz.astype(np.float32)
+    import cv2
+
+    ok = np.isfinite(zz)
+    num = cv2.GaussianBlur(np.where(ok, zz, 0.0).astype(np.float32), (0, 0), s, borderType=cv2.BORDER_REPLICATE)
+    den = cv2.GaussianBlur(ok.astype(np.float32), (0, 0), s, borderType=cv2.BORDER_REPLICATE)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[~ok] = np.nan
+    return out.astype(np.float32)
+
+
+def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
+    """Gaussian smoothing of a normal map (invalid pixels ignored), renormalised to unit length."""
+    n = check_array(normals, "normals", ndim=3, channels=3, dtype_kind="f")
+    s = check_range(sigma_px, "sigma_px", low=0.0)
+    if s == 0:
+        return n.astype(np.float32)
+    import cv2
+
+    ok = np.isfinite(n).all(axis=2)
+    filled = np.where(ok[:, :, None], n, 0.0).astype(np.float32)
+    blur = cv2.GaussianBlur(filled, (0, 0), s, borderType=cv2.BORDER_REPLICATE)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = blur / np.linalg.norm(blur, axis=2, keepdims=True)
+    out[~ok] = np.nan
+    return out.astype(np.float32)
+
+
+def depth_to_normals(
+    z: np.ndarray,
+    intrinsics: Intrinsics,
+    *,
+    smooth_depth_px: float = 0.0,
+    smooth_normals_px: float = 0.0,
+) -> np.ndarray:
+    """Per-pixel unit normals in the OpenCV camera frame from a z map and pinhole intrinsics.
+
+    Args:
+        z: (H, W) float depth along the optical axis (any unit), NaN or <= 0 = invalid.
+        intrinsics: for an image of the same size.
+        smooth_depth_px: Gaussian sigma (px) applied to the depth before differencing (0 = off).
+        smooth_normals_px: Gaussian sigma (px) applied to the normals after (0 = off).
+
+    Returns:
+        (H, W, 3) float32 unit normals, OpenCV frame (x right, y down, z forward), facing the camera (n_z < 0
+        for surfaces in front of it), NaN where undefined.
+    """
+    zz = smooth_depth(z, sigma_px=smooth_depth_px) if smooth_depth_px else z
+    n = normals_from_points(unproject(zz, intrinsics))
+    return smooth_normals(n, sigma_px=smooth_normals_px) if smooth_normals_px else n
+
+
+def encode_normals(normals: np.ndarray, *, convention: str = "opengl", bits: int = 8) -> np.ndarray:
+    """Encode OpenCV-frame unit normals as a normal-map image.
+
+    Args:
+        normals: (H, W, 3) float unit normals in the OpenCV camera frame, NaN = invalid.
+        convention: ``"opengl"`` (x right, y up, z toward the viewer; default) or ``"directx"`` (y down).
+        bits: 8 (uint8) or 16 (uint16).
+
+    Returns:
+        (H, W, 3) uint8 or uint16 RGB, ``round((n * 0.5 + 0.5) * max_code)``; invalid pixels (0, 0, 0).
+
+    >>> encode_normals(np.array([[[0.0, 0.0, -1.0]]])).tolist()
+    [[[128, 128, 255]]]
+    """
+    n = check_array(normals, "normals", ndim=3, channels=3, dtype_kind="f")
+    check_choice(convention, "convention", ("opengl", "directx"))
+    check_choice(bits, "bits", (8, 16))
+    top = 255.0 if bits == 8 else 65535.0
+    sign = np.array([1.0, -1.0 if convention == "opengl" else 1.0, -1.0])
+    ok = np.isfinite(n).all(axis=2)
+    if not ok.any():
+        raise ValidationError("depth: no pixel has a defined normal (the depth map has no valid neighbourhood)")
+    enc = (np.clip(np.where(ok[:, :, None], n, 0.0) * sign, -1.0, 1.0) * 0.5 + 0.5) * top
+    out = np.floor(enc + 0.5).astype(np.uint8 if bits == 8 else np.uint16)
+    out[~ok] = 0
+    return out

@@ -1,0 +1,154 @@
+"""Point clouds from depth: valid pixels only, with colours, optional normals, and voxel downsampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.core.validation import check_array, check_positive, check_same_hw
+from depthforge.geometry.normals import normals_from_points
+from depthforge.geometry.unproject import unproject, unproject_equirect
+
+__all__ = ["PointCloud", "points_to_cloud", "pointcloud_from_depth", "voxel_downsample"]
+
+
+@dataclass(frozen=True, eq=False)
+class PointCloud:
+    """An unorganised point cloud in the OpenCV camera frame.
+
+    Attributes:
+        points: (N, 3) float32, x right, y down, z forward (metres, or pseudo units for relative depth).
+        colors: (N, 3) uint8 RGB, or None.
+        normals: (N, 3) float32 unit normals facing the camera, or None.
+        pixels: (N, 2) int32 source pixel (u, v) of each point, or None (after downsampling).
+    """
+
+    points: np.ndarray
+    colors: np.ndarray | None = None
+    normals: np.ndarray | None = None
+    pixels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+def points_to_cloud(
+    points: np.ndarray,
+    *,
+    image: np.ndarray | None = None,
+    normals: np.ndarray | None = None,
+    stride: int = 1,
+) -> PointCloud:
+    """Keep the valid points of an organised (H, W, 3) point map, with their colours and normals.
+
+    Args:
+        points: (H, W, 3) float, NaN = invalid (dropped).
+        image: (H, W, 3) uint8 RGB of the same size, or None.
+        normals: (H, W, 3) float normals of the same size, or None; a valid point whose normal is undefined
+            (isolated pixel) gets the normal (0, 0, 0).
+        stride: keep every ``stride``-th pixel in both directions (1 = all).
+
+    Raises:
+        ValidationError: size mismatch, or no valid point.
+    """
+    p = check_array(points, "points", ndim=3, channels=3, dtype_kind="f")
+    if image is not None:
+        check_same_hw(p, "depth", check_array(image, "image", ndim=3, channels=3), "image")
+    if normals is not None:
+        check_same_hw(p, "depth", check_array(normals, "normals", ndim=3, channels=3, dtype_kind="f"), "normals")
+    s = int(check_positive(stride, "stride"))
+    ps = p[::s, ::s]
+    ok = np.isfinite(ps).all(axis=2)
+    if not ok.any():
+        raise ValidationError("depth: no valid pixel to make a point cloud from")
+    v, u = np.nonzero(ok)
+    pix = np.stack([u * s, v * s], axis=1).astype(np.int32)
+    colors = np.ascontiguousarray(image[::s, ::s][ok], dtype=np.uint8) if image is not None else None
+    nrm = None
+    if normals is not None:
+        nrm = np.nan_to_num(normals[::s, ::s][ok], nan=0.0).astype(np.float32)
+    return PointCloud(np.ascontiguousarray(ps[ok], dtype=np.float32), colors, nrm, pix)
+
+
+def pointcloud_from_depth(
+    z: np.ndarray,
+    intrinsics: Intrinsics | None = None,
+    *,
+    image: np.ndarray | None = None,
+    with_normals: bool = False,
+    equirect: bool = False,
+    stride: int = 1,
+    voxel_size: float | None = None,
+) -> PointCloud:
+    """A point cloud from a z map (pinhole) or a radius map (equirectangular panorama).
+
+    Args:
+        z: (H, W) float; depth along z for pinhole, distance from the centre for ``equirect``; NaN or <= 0 =
+            invalid (dropped).
+        intrinsics: pinhole intrinsics of the same size (required unless ``equirect``).
+        image: (H, W, 3) uint8 RGB colours, or None.
+        with_normals: also compute per-point normals (from the full-resolution depth).
+        equirect: treat the map as a 360-degree equirectangular panorama.
+        stride: keep every ``stride``-th pixel.
+        voxel_size: when set, average the points inside each cube of this edge (same unit as ``z``).
+
+    Returns:
+        A :class:`PointCloud` in the OpenCV camera frame.
+    """
+    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    if equirect:
+        with np.errstate(invalid="ignore"):
+            pts = unproject_equirect(np.where(zz > 0, zz, np.nan))
+    else:
+        if intrinsics is None:
+            raise ValidationError("intrinsics: needed for a pinhole depth map (or set equirect=True)")
+        pts = unproject(zz, intrinsics)
+    nrm = normals_from_points(pts) if with_normals else None
+    cloud = points_to_cloud(pts, image=image, normals=nrm, stride=stride)
+    if voxel_size is not None:
+        cloud = voxel_downsample(cloud, voxel_size=voxel_size)
+    return cloud
+
+
+def voxel_downsample(cloud: PointCloud, *, voxel_size: float) -> PointCloud:
+    """Average the points (and colours, normals) that fall in the same cube of edge ``voxel_size``.
+
+    Cubes are aligned to the origin: a point p belongs to ``floor(p / voxel_size)``. Normals are averaged and
+    renormalised. Source pixels are dropped (a voxel mixes several).
+
+    Returns:
+        A new :class:`PointCloud` with one point per occupied voxel (order: sorted by voxel index).
+    """
+    size = check_positive(voxel_size, "voxel_size")
+    if len(cloud) == 0:
+        return cloud
+    cells = np.floor(cloud.points.astype(np.float64) / size).astype(np.int64)
+    cells -= cells.min(axis=0)
+    span = cells.max(axis=0) + 1
+    if float(span[0]) * float(span[1]) * float(span[2]) < 2**62:
+        key = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    else:  # astronomically many cells: fall back to row-unique
+        _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    m = counts.shape[0]
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        out = np.empty((m, a.shape[1]), dtype=np.float64)
+        for k in range(a.shape[1]):
+            out[:, k] = np.bincount(inverse, weights=a[:, k].astype(np.float64), minlength=m)
+        return out / counts[:, None]
+
+    pts = mean(cloud.points).astype(np.float32)
+    colors = None
+    if cloud.colors is not None:
+        colors = np.clip(np.floor(mean(cloud.colors) + 0.5), 0, 255).astype(np.uint8)
+    normals = None
+    if cloud.normals is not None:
+        n = mean(cloud.normals)
+        norm = np.linalg.norm(n, axis=1, keepdims=True)
+        normals = np.where(norm > 0, n / np.where(norm > 0, norm, 1.0), 0.0).astype(np.float32)
+    return replace(cloud, points=pts, colors=colors, normals=normals, pixels=None)

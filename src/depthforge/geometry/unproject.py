@@ -1,0 +1,238 @@
+"""Depth to 3D points and back: pinhole (OpenCV frame) and equirectangular panoramas.
+
+Frames (CONVENTIONS.md §3): camera frame x right, y down, z forward, metres; pixel (u, v) with u to the right,
+v down, pixel centres at integer coordinates. A pinhole pixel (u, v) with depth z (distance along the optical
+axis) is the point ``((u - cx) z / fx, (v - cy) z / fy, z)``.
+
+Depth kinds become z by :func:`depth_to_z`:
+
+* ``metric``: used as it is (exact).
+* ``disparity``: ``z = fx * baseline_m / d`` (metres; needs the stereo baseline).
+* ``relative`` (inverse depth of unknown scale and shift): a **pseudo-depth** for display meshes, not metric.
+  The rule: the valid values are normalised to ``t = (r - min) / (max - min)`` in [0, 1] and treated as an affine
+  inverse depth between ``1 / far`` (t = 0) and ``1 / near`` (t = 1)::
+
+      z = 1 / (1 / far + t * (1 / near - 1 / far))
+
+  so the farthest pixel lands at ``far`` and the nearest at ``near`` (defaults 1 and 10 pseudo units), and ordering and
+  the inverse-depth shape of the map are kept. The result is flagged ``metric=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.core.validation import check_array, check_positive
+
+__all__ = [
+    "DEFAULT_NEAR",
+    "DEFAULT_FAR",
+    "ZDepth",
+    "depth_to_z",
+    "pseudo_depth",
+    "pixel_grid",
+    "unproject",
+    "project",
+    "equirect_directions",
+    "unproject_equirect",
+    "project_equirect",
+]
+
+#: Default pseudo-depth range for relative maps (nearest and farthest pixel).
+DEFAULT_NEAR = 1.0
+DEFAULT_FAR = 10.0
+
+
+@dataclass(frozen=True, eq=False)
+class ZDepth:
+    """Depth along z (or radius for panoramas), ready to unproject.
+
+    Attributes:
+        z: (H, W) float32, > 0, NaN = invalid. Metres when ``metric`` is True, pseudo units otherwise.
+        metric: True for metric and disparity inputs, False for the pseudo-depth of relative maps.
+        rule: how ``z`` was obtained, for reports and file metadata.
+    """
+
+    z: np.ndarray
+    metric: bool
+    rule: str
+
+
+def pseudo_depth(relative: np.ndarray, *, near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR) -> np.ndarray:
+    """Pseudo-depth from relative inverse depth by the documented rule (see module doc).
+
+    Args:
+        relative: (H, W) float, larger = nearer, NaN = invalid.
+        near, far: z given to the nearest and the farthest valid pixel, ``0 < near < far``.
+
+    Returns:
+        (H, W) float32 in [near, far], NaN where the input is invalid. A constant map becomes
+        ``2 / (1/near + 1/far)`` (t = 0.5).
+    """
+    r = check_array(relative, "depth", ndim=2, dtype_kind="uif").astype(np.float64)
+    n = check_positive(near, "near")
+    f = check_positive(far, "far")
+    if n >= f:
+        raise ValidationError(f"near: {n:g} must be below far {f:g}")
+    ok = np.isfinite(r)
+    if not ok.any():
+        raise ValidationError("depth: no valid pixel (every value is NaN or infinite)")
+    lo, hi = float(r[ok].min()), float(r[ok].max())
+    t = (r - lo) / (hi - lo) if hi > lo else np.full(r.shape, 0.5)
+    with np.errstate(invalid="ignore"):
+        z = 1.0 / (1.0 / f + t * (1.0 / n - 1.0 / f))
+    z[~ok] = np.nan
+    return z.astype(np.float32)
+
+
+def depth_to_z(
+    depth: DepthMap,
+    *,
+    intrinsics: Intrinsics | None = None,
+    baseline_m: float | None = None,
+    near: float = DEFAULT_NEAR,
+    far: float = DEFAULT_FAR,
+) -> ZDepth:
+    """Turn any :class:`DepthMap` into z (see the module doc for the rule per kind).
+
+    Args:
+        depth: the depth map (any kind).
+        intrinsics: camera for disparity maps (``fx``); defaults to ``depth.intrinsics``.
+        baseline_m: stereo baseline for disparity maps; defaults to ``depth.baseline_m``.
+        near, far: pseudo-depth range for relative maps.
+
+    Raises:
+        ValidationError: no valid pixel; disparity without baseline or focal length.
+    """
+    if not depth.valid.any():
+        raise ValidationError(
+            f"depth: no valid pixel ({depth.kind} map of {depth.shape[1]}x{depth.shape[0]}: every value is NaN, "
+            "infinite or, for metric and disparity, <= 0)"
+        )
+    if depth.kind == "metric":
+        return ZDepth(np.asarray(depth.values, dtype=np.float32), True, "metric depth (m)")
+    if depth.kind == "disparity":
+        intr = intrinsics or depth.intrinsics
+        b = baseline_m if baseline_m is not None else depth.baseline_m
+        if b is None:
+            raise ValidationError("baseline_m: a disparity map needs the stereo baseline to give metres (--baseline-m)")
+        m = depth.to_metric(focal_px=intr.fx if intr else None, baseline_m=b)
+        fx = intr.fx if intr else float("nan")
+        rule = f"z = fx * baseline / d (fx={fx:.2f} px, b={b:g} m)"
+        return ZDepth(np.asarray(m.values, dtype=np.float32), True, rule)
+    z = pseudo_depth(depth.values, near=near, far=far)
+    return ZDepth(z, False, f"pseudo-depth from relative inverse depth, range {near:g}..{far:g} (NOT metric)")
+
+
+def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) pixel-centre coordinates, each (H, W) float64 (u = column, v = row)."""
+    v, u = np.mgrid[0:height, 0:width].astype(np.float64)
+    return u, v
+
+
+def unproject(z: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """Back-project a z map through a pinhole camera.
+
+    Args:
+        z: (H, W) float, depth along the optical axis (metres or pseudo units); NaN, infinite or <= 0 = invalid.
+        intrinsics: pinhole intrinsics for an image of the same size.
+
+    Returns:
+        (H, W, 3) float32 points in the OpenCV camera frame, all three coordinates NaN where ``z`` is invalid.
+
+    >>> from depthforge.core.intrinsics import Intrinsics
+    >>> unproject(np.full((2, 2), 2.0), Intrinsics(1.0, 1.0, 0.0, 0.0, 2, 2))[1, 1].tolist()
+    [2.0, 2.0, 2.0]
+    """
+    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    _check_size(zz, intrinsics)
+    h, w = zz.shape
+    x = (np.arange(w, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
+    y = (np.arange(h, dtype=np.float64) - intrinsics.cy) / intrinsics.fy
+    out = np.empty((h, w, 3), dtype=np.float32)
+    zf = zz.astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore"):
+        zf = np.where((zf > 0) & np.isfinite(zf), zf, np.float32(np.nan))
+    np.multiply(zf, x.astype(np.float32)[None, :], out=out[:, :, 0])
+    np.multiply(zf, y.astype(np.float32)[:, None], out=out[:, :, 1])
+    out[:, :, 2] = zf
+    return out
+
+
+def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """Project camera-frame points to pixels.
+
+    Args:
+        points: (..., 3) float, OpenCV camera frame, z > 0.
+
+    Returns:
+        (..., 2) float64 pixel coordinates (u, v); NaN for points with z <= 0 or NaN.
+    """
+    p = check_array(points, "points", dtype_kind="uif")
+    if p.shape[-1] != 3:
+        raise ValidationError(f"points: expected (..., 3), got shape {p.shape}")
+    pp = p.astype(np.float64)
+    z = pp[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zi = np.where(z > 0, 1.0 / z, np.nan)
+    out = np.empty((*p.shape[:-1], 2), dtype=np.float64)
+    out[..., 0] = pp[..., 0] * zi * intrinsics.fx + intrinsics.cx
+    out[..., 1] = pp[..., 1] * zi * intrinsics.fy + intrinsics.cy
+    return out
+
+
+def equirect_directions(height: int, width: int) -> np.ndarray:
+    """Unit view directions of an equirectangular panorama, (H, W, 3) float64, OpenCV frame.
+
+    Longitude ``lon = 2 pi (u + 0.5) / W - pi`` (0 = straight ahead, +z; positive to the right, +x), latitude
+    ``lat = pi / 2 - pi (v + 0.5) / H`` (positive up, -y): ``d = (cos lat sin lon, -sin lat, cos lat cos lon)``.
+    """
+    check_positive(height, "height")
+    check_positive(width, "width")
+    lon = 2.0 * np.pi * (np.arange(width) + 0.5) / width - np.pi
+    lat = 0.5 * np.pi - np.pi * (np.arange(height) + 0.5) / height
+    cl = np.cos(lat)[:, None]
+    d = np.empty((height, width, 3), dtype=np.float64)
+    d[:, :, 0] = cl * np.sin(lon)[None, :]
+    d[:, :, 1] = -np.sin(lat)[:, None]
+    d[:, :, 2] = cl * np.cos(lon)[None, :]
+    return d
+
+
+def unproject_equirect(radius: np.ndarray) -> np.ndarray:
+    """Points of an equirectangular panorama whose depth is the distance from the centre (radius).
+
+    Args:
+        radius: (H, W) float, distance along each pixel's ray (metres or pseudo units), NaN = invalid.
+
+    Returns:
+        (H, W, 3) float32 points in the OpenCV frame (see :func:`equirect_directions`).
+    """
+    r = check_array(radius, "depth", ndim=2, dtype_kind="uif")
+    d = equirect_directions(*r.shape)
+    return (d * r.astype(np.float64)[:, :, None]).astype(np.float32)
+
+
+def project_equirect(points: np.ndarray, *, height: int, width: int) -> np.ndarray:
+    """Inverse of :func:`unproject_equirect`: (..., 3) points -> (..., 2) pixel coordinates (u, v), float64."""
+    p = check_array(points, "points", dtype_kind="uif").astype(np.float64)
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    lon = np.arctan2(x, z)
+    lat = np.arctan2(-y, np.hypot(x, z))
+    out = np.empty((*p.shape[:-1], 2), dtype=np.float64)
+    out[..., 0] = (lon + np.pi) * width / (2.0 * np.pi) - 0.5
+    out[..., 1] = (0.5 * np.pi - lat) * height / np.pi - 0.5
+    return out
+
+
+def _check_size(z: np.ndarray, intrinsics: Intrinsics) -> None:
+    if (intrinsics.height, intrinsics.width) != z.shape[:2]:
+        raise ValidationError(
+            f"intrinsics: made for {intrinsics.width}x{intrinsics.height}, depth is {z.shape[1]}x{z.shape[0]} "
+            "(rescale them with Intrinsics.scaled)"
+        )
