@@ -1,0 +1,221 @@
+"""Hole filling: give invalid (NaN) pixels a value from their valid surroundings.
+
+Every method works in inverse depth (larger = nearer; metric maps are converted and back), where a plane is an
+affine function of the pixel coordinates, and all of them are vectorised (no per-pixel Python loops):
+
+* ``nearest``: the value of the nearest valid pixel (Euclidean distance).
+* ``background``: look for the nearest valid pixel left, right, up and down; keep the farthest of them and any
+  others on the same surface (within ``edge_tol``), and interpolate those by inverse distance. Holes at depth
+  edges (stereo occlusions, sensor shadows) take the background's value instead of smearing the foreground;
+  holes inside a surface are interpolated linearly along rows and columns.
+* ``smooth``: a harmonic (Laplace) fill of holes of at most ``max_hole`` pixels, exact on planes; larger holes
+  are left invalid.
+* ``auto``: ``smooth`` for holes of at most ``max_hole`` pixels, ``background`` for the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depthforge.core.validation import check_choice, check_range
+from depthforge.process._common import D, unwrap, valid_range
+
+__all__ = ["FILL_METHODS", "fill_holes"]
+
+FILL_METHODS = ("auto", "background", "nearest", "smooth")
+
+
+def fill_holes(
+    depth: D,
+    *,
+    method: str = "auto",
+    max_hole: int = 256,
+    edge_tol: float = 0.05,
+    axes: str = "both",
+    mask: np.ndarray | None = None,
+) -> D:
+    """Fill invalid pixels.
+
+    Args:
+        depth: a :class:`DepthMap` of any kind, or an (H, W) float array of larger = nearer values (disparity
+            in pixels, relative inverse depth) with NaN = invalid. Not modified.
+        method: ``auto`` (default), ``background``, ``nearest`` or ``smooth`` (see the module docstring).
+        max_hole: the largest hole (4-connected pixel count) that ``smooth`` and ``auto`` fill smoothly.
+        edge_tol: for ``background``: candidates within this fraction of the map's inverse-depth range
+            (1st-99th percentile) of the farthest one count as the same surface and are interpolated.
+        axes: for ``background``: ``both`` (rows and columns) or ``horizontal`` (rows only: stereo occlusions).
+        mask: optional (H, W) bool, True where filling is wanted; other invalid pixels stay invalid.
+
+    Returns:
+        The same type as ``depth`` (kind, units and dtype kept), with holes filled. Pixels that cannot be
+        filled (no valid pixel at all, or holes too large for ``smooth``) stay NaN.
+
+    Example:
+        >>> import numpy as np
+        >>> d = np.array([[1.0, np.nan, 3.0]], dtype=np.float32)
+        >>> fill_holes(d, method="background", axes="horizontal").tolist()
+        [[1.0, 1.0, 3.0]]
+    """
+    check_choice(method, "method", FILL_METHODS)
+    check_choice(axes, "axes", ("both", "horizontal"))
+    max_hole = int(check_range(max_hole, "max_hole", low=0))
+    edge_tol = check_range(edge_tol, "edge_tol", low=0)
+    inv, _, rewrap = unwrap(depth)
+    holes = ~np.isfinite(inv)
+    if mask is not None:
+        from depthforge.core.validation import check_array, check_same_hw
+
+        m = check_array(mask, "mask", ndim=2)
+        check_same_hw(inv, "depth", m, "mask")
+        holes &= m.astype(bool)
+    if not holes.any() or holes.all() or (~np.isfinite(inv)).all():
+        return rewrap(inv)
+    out = inv.copy()
+    if method == "nearest":
+        out[holes] = _nearest(inv)[holes]
+    elif method == "background":
+        out[holes] = _background(inv, edge_tol=edge_tol, horizontal_only=axes == "horizontal")[holes]
+    else:
+        small = _small_holes(holes, max_hole)
+        if method == "auto":
+            big = holes & ~small
+            if big.any():
+                out[big] = _background(inv, edge_tol=edge_tol, horizontal_only=axes == "horizontal")[big]
+        if small.any():
+            out = _harmonic(out, small, edge_tol=edge_tol)
+    return rewrap(out)
+
+
+def _nearest(inv: np.ndarray) -> np.ndarray:
+    """Every pixel's nearest valid value (Euclidean), via OpenCV's labelled distance transform."""
+    import cv2
+
+    valid = np.isfinite(inv)
+    _, labels = cv2.distanceTransformWithLabels(
+        (~valid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # Labels number the valid (zero) pixels in raster order, starting at 1.
+    table = inv[valid]
+    return table[labels - 1]
+
+
+def _nearest_along(valid: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+    """Index along ``axis`` of the nearest valid pixel before (or after, ``reverse``) each pixel; -1 if none."""
+    n = valid.shape[axis]
+    shape = [1, 1]
+    shape[axis] = n
+    pos = np.arange(n).reshape(shape)
+    if not reverse:
+        idx = np.where(valid, pos, -1)
+        return np.maximum.accumulate(idx, axis=axis)
+    idx = np.where(valid, n - 1 - pos, -1)
+    flipped = np.maximum.accumulate(np.flip(idx, axis=axis), axis=axis)
+    back = np.flip(flipped, axis=axis)
+    return np.where(back >= 0, n - 1 - back, -1)
+
+
+def _background(inv: np.ndarray, *, edge_tol: float, horizontal_only: bool) -> np.ndarray:
+    """Background-preferring directional fill (see the module docstring); returns a full (H, W) array."""
+    valid = np.isfinite(inv)
+    h, w = inv.shape
+    rows = np.arange(h)[:, None]
+    cols = np.arange(w)[None, :]
+    values = []
+    dists = []
+    for axis in (1,) if horizontal_only else (1, 0):
+        for reverse in (False, True):
+            j = _nearest_along(valid, axis, reverse)
+            ok = j >= 0
+            jj = np.where(ok, j, 0)
+            v = inv[rows, jj] if axis == 1 else inv[jj, cols]
+            d = np.abs(jj - (cols if axis == 1 else rows)).astype(np.float64)
+            values.append(np.where(ok, v, np.nan))
+            dists.append(np.where(ok, np.maximum(d, 1.0), np.inf))
+    vals = np.stack(values)
+    dist = np.stack(dists)
+    have = np.isfinite(vals)
+    far = np.min(np.where(have, vals, np.inf), axis=0)
+    tol = edge_tol * valid_range(inv)
+    same = have & (vals <= far + tol)
+    weight = np.where(same, 1.0 / dist, 0.0)
+    total = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (weight * np.where(same, vals, 0.0)).sum(axis=0) / total
+    out = np.where(valid, inv, out)
+    lost = ~np.isfinite(out)
+    if lost.any():
+        out[lost] = _nearest(inv)[lost]
+    return out
+
+
+def _small_holes(holes: np.ndarray, max_hole: int) -> np.ndarray:
+    """The hole pixels whose 4-connected component has at most ``max_hole`` pixels."""
+    import cv2
+
+    if max_hole <= 0:
+        return np.zeros_like(holes)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    keep = stats[:, cv2.CC_STAT_AREA] <= max_hole
+    keep[0] = False
+    return keep[labels] & holes
+
+
+def _component_extent(mask: np.ndarray) -> np.ndarray:
+    """(H, W) float: the larger bounding-box side of each pixel's 4-connected component of ``mask`` (0 outside)."""
+    import cv2
+
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    side = np.max(stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]], axis=1).astype(np.float64)
+    side[0] = 0.0
+    return side[labels]
+
+
+def _harmonic(inv: np.ndarray, fill: np.ndarray, *, edge_tol: float, max_iter: int = 1000) -> np.ndarray:
+    """Solve the Laplace equation on the ``fill`` pixels with the other valid pixels as boundary values.
+
+    Red-black successive over-relaxation over the hole pixels only (flat index arrays), started from the
+    background fill, with each hole's over-relaxation factor chosen for its size. Neighbours outside the image
+    or invalid and not being filled are left out of the stencil.
+    """
+    out = inv.copy()
+    start = _background(np.where(fill, np.nan, inv), edge_tol=edge_tol, horizontal_only=False)
+    out[fill] = start[fill]
+    h, w = inv.shape
+    ys, xs = np.nonzero(fill)
+    flat = out.ravel()
+    known = np.isfinite(flat)
+    idx = np.empty((4, ys.size), dtype=np.intp)
+    ok = np.empty((4, ys.size), dtype=bool)
+    for k, (dy, dx) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
+        y2, x2 = ys + dy, xs + dx
+        inside = (y2 >= 0) & (y2 < h) & (x2 >= 0) & (x2 < w)
+        idx[k] = np.where(inside, np.clip(y2, 0, h - 1) * w + np.clip(x2, 0, w - 1), 0)
+        ok[k] = inside & known[idx[k]]
+    # An axis takes part when both its neighbours are usable (a second difference, exact on planes); a pixel
+    # with no complete axis (a corner of the usable region) averages whatever neighbours it has.
+    full_v = ok[0] & ok[1]
+    full_h = ok[2] & ok[3]
+    use = np.stack([full_v, full_v, full_h, full_h])
+    fallback = ~(full_v | full_h)
+    use[:, fallback] = ok[:, fallback]
+    count = use.sum(axis=0).astype(np.float64)
+    weight = use / np.maximum(count, 1.0)
+    # Optimal SOR factor for a hole of side n: 2 / (1 + sin(pi / (n + 1))).
+    omega = 2.0 / (1.0 + np.sin(np.pi / (_component_extent(fill)[ys, xs] + 1.0)))
+    own = ys * w + xs
+    parts = []
+    for parity in (0, 1):
+        sel = (((ys + xs) % 2) == parity) & (count > 0)
+        parts.append((own[sel], idx[:, sel], weight[:, sel], omega[sel]))
+    tol = 1e-5 * valid_range(inv)
+    for _ in range(max_iter):
+        change = 0.0
+        for p_own, p_idx, p_wt, p_om in parts:
+            if p_own.size == 0:
+                continue
+            delta = p_om * ((flat[p_idx] * p_wt).sum(axis=0) - flat[p_own])
+            flat[p_own] += delta
+            change = max(change, float(np.max(np.abs(delta))))
+        if change < tol:
+            break
+    return flat.reshape(h, w)

@@ -1,0 +1,173 @@
+"""Evaluation metrics: how far a predicted depth map is from the ground truth.
+
+Depth metrics (Eigen et al. 2014, used by every monocular depth paper), over pixels valid in both maps:
+
+* ``abs_rel`` = mean(|z - z*| / z*), ``sq_rel`` = mean((z - z*)^2 / z*), ``rmse`` = sqrt(mean((z - z*)^2)),
+  ``rmse_log`` = sqrt(mean((ln z - ln z*)^2)), ``delta1/2/3`` = share (0..1) of pixels with
+  max(z / z*, z* / z) < 1.25, 1.25^2, 1.25^3.
+
+Disparity metrics (Middlebury, KITTI), over pixels with a known ground-truth disparity:
+
+* ``bad1/bad2/bad4`` = percent of pixels whose |d - d*| > 1, 2, 4 px, pixels without an estimate counted as bad;
+  ``epe`` = mean |d - d*| (px) over pixels that have an estimate.
+
+:func:`evaluate` ties it together for :class:`DepthMap` inputs: relative (or otherwise differently scaled)
+predictions are first aligned to the ground truth by least squares in inverse depth (MiDaS / Depth Anything
+protocol). For disparity ground truth the depth metrics use z = 1 / d (in units of focal x baseline; abs_rel,
+rmse_log and the deltas do not depend on that unit, rmse and sq_rel do).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_array, check_choice, check_same_hw
+
+__all__ = ["ALIGN_MODES", "DEPTH_METRICS", "DISPARITY_METRICS", "depth_metrics", "disparity_metrics", "evaluate"]
+
+ALIGN_MODES = ("auto", "none", "scale", "scale-shift")
+DEPTH_METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3")
+DISPARITY_METRICS = ("bad1", "bad2", "bad4", "epe")
+
+
+def _mask(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    check_same_hw(gt, "gt", pred, "pred")
+    known = np.isfinite(gt) & (gt > 0)
+    if mask is not None:
+        m = check_array(mask, "mask", ndim=2)
+        check_same_hw(gt, "gt", m, "mask")
+        known &= m.astype(bool)
+    return known
+
+
+def depth_metrics(pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None = None) -> dict[str, float]:
+    """Depth metrics of ``pred`` against ``gt``.
+
+    Args:
+        pred: (H, W) float depth (metres or any positive unit), NaN or <= 0 = no estimate.
+        gt: (H, W) float ground-truth depth in the same unit, NaN or <= 0 = unknown.
+        mask: optional (H, W) bool, True where to evaluate.
+
+    Returns:
+        The keys of ``DEPTH_METRICS`` (NaN when no pixel qualifies), plus ``n_pixels`` (pixels evaluated) and
+        ``coverage`` (share of known ground-truth pixels that have an estimate, 0..1).
+    """
+    p = check_array(pred, "pred", ndim=2, dtype_kind="uif").astype(np.float64)
+    g = check_array(gt, "gt", ndim=2, dtype_kind="uif").astype(np.float64)
+    known = _mask(g, p, mask)
+    both = known & np.isfinite(p) & (p > 0)
+    out: dict[str, float] = dict.fromkeys(DEPTH_METRICS, float("nan"))
+    n = int(both.sum())
+    out["n_pixels"] = float(n)
+    out["coverage"] = float(n / known.sum()) if known.any() else float("nan")
+    if n == 0:
+        return out
+    z, zs = p[both], g[both]
+    err = z - zs
+    ratio = np.maximum(z / zs, zs / z)
+    out.update(
+        abs_rel=float(np.mean(np.abs(err) / zs)),
+        sq_rel=float(np.mean(err**2 / zs)),
+        rmse=float(np.sqrt(np.mean(err**2))),
+        rmse_log=float(np.sqrt(np.mean((np.log(z) - np.log(zs)) ** 2))),
+        delta1=float(np.mean(ratio < 1.25)),
+        delta2=float(np.mean(ratio < 1.25**2)),
+        delta3=float(np.mean(ratio < 1.25**3)),
+    )
+    return out
+
+
+def disparity_metrics(pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None = None) -> dict[str, float]:
+    """Stereo metrics of ``pred`` against ``gt`` disparities.
+
+    Args:
+        pred: (H, W) float disparity in pixels, NaN = no estimate.
+        gt: (H, W) float ground-truth disparity in pixels, NaN or <= 0 = unknown.
+        mask: optional (H, W) bool, True where to evaluate.
+
+    Returns:
+        ``bad1``, ``bad2``, ``bad4`` in percent (0..100, missing estimates count as bad) and ``epe`` in pixels
+        (over pixels with an estimate).
+    """
+    p = check_array(pred, "pred", ndim=2, dtype_kind="uif").astype(np.float64)
+    g = check_array(gt, "gt", ndim=2, dtype_kind="uif").astype(np.float64)
+    known = _mask(g, p, mask)
+    out: dict[str, float] = dict.fromkeys(DISPARITY_METRICS, float("nan"))
+    if not known.any():
+        return out
+    err = np.abs(p[known] - g[known])
+    has = np.isfinite(err)
+    for name, thr in (("bad1", 1.0), ("bad2", 2.0), ("bad4", 4.0)):
+        out[name] = float(100.0 * np.mean(~has | (err > thr)))
+    out["epe"] = float(np.mean(err[has])) if has.any() else float("nan")
+    return out
+
+
+def evaluate(
+    pred: DepthMap,
+    gt: DepthMap,
+    *,
+    align: str = "auto",
+    mask: np.ndarray | None = None,
+    robust: bool = False,
+) -> dict[str, Any]:
+    """Compare a prediction with ground truth, aligning first when needed.
+
+    Args:
+        pred: any kind, (H, W); resampled to the ground truth's size first if it differs.
+        gt: ``metric`` or ``disparity``.
+        align: ``auto`` (``none`` when both maps have the same kind, else ``scale-shift``), ``none``, ``scale``
+            or ``scale-shift``: least squares of pred's inverse depth onto the ground truth's (1/m or px),
+            over the evaluated pixels. Aligned inverse depths <= 0 are clamped to the ground truth's farthest
+            value (as the MiDaS evaluation caps depth).
+        mask: optional (H, W) bool, True where to evaluate.
+        robust: use the outlier-rejecting fit instead of plain least squares (the papers use plain).
+
+    Returns:
+        The depth metrics, for disparity ground truth also the disparity metrics, ``n_pixels``, ``coverage``
+        and, when aligned, ``alignment`` (a dict: scale, shift, rms...).
+    """
+    from depthforge.process.align import fit_scale_shift
+
+    check_choice(align, "align", ALIGN_MODES)
+    if gt.kind not in ("metric", "disparity"):
+        raise ValidationError(f"gt: ground truth must be metric or disparity, this one is {gt.kind} (give --gt-kind)")
+    if pred.shape != gt.shape:
+        from depthforge.process.resample import resize_depth
+
+        pred = resize_depth(pred, *gt.shape)
+    mode = align
+    if mode == "auto":
+        mode = "none" if pred.kind == gt.kind else "scale-shift"
+    g_inv = gt.inverse_depth().astype(np.float64)
+    known = _mask(g_inv, g_inv, mask)
+    p_inv = pred.inverse_depth().astype(np.float64)
+    result: dict[str, Any] = {}
+    if mode == "none":
+        if pred.kind != gt.kind:
+            raise ValidationError(
+                f"align: a {pred.kind} prediction cannot be compared with {gt.kind} ground truth without alignment"
+            )
+    else:
+        al = fit_scale_shift(np.where(known, p_inv, np.nan), g_inv, fit=mode, robust=robust)
+        p_inv = al.scale * p_inv + al.shift
+        floor = float(np.min(g_inv[known])) if known.any() else 0.0
+        p_inv = np.where(np.isfinite(p_inv), np.maximum(p_inv, floor), np.nan)
+        result["alignment"] = al.as_dict()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_pred = 1.0 / np.where(p_inv > 0, p_inv, np.nan)
+        z_gt = 1.0 / g_inv
+    if gt.kind == "metric":
+        z_gt = gt.values.astype(np.float64)
+        if mode == "none":
+            z_pred = pred.values.astype(np.float64)
+    metrics: dict[str, Any] = depth_metrics(z_pred, z_gt, mask=known)
+    if gt.kind == "disparity":
+        metrics.update(disparity_metrics(p_inv, g_inv, mask=known))
+    metrics.update(result)
+    metrics["align"] = mode
+    return metrics
