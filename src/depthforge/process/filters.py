@@ -161,7 +161,7 @@ def guided_filter(depth: D, image: np.ndarray, *, radius: int = 8, eps: float = 
     mean_i = [_box(guide[..., k] * m, radius) / n for k in range(c)]
     mean_p = _box(p, radius) / n
     cov_ip = [_box(guide[..., k] * p, radius) / n - mean_i[k] * mean_p for k in range(c)]
-    sig = np.empty((*inv.shape, c, c))
+    sig = np.empty((inv.shape[0], inv.shape[1], c, c))
     for i in range(c):
         for j in range(i, c):
             v = _box(guide[..., i] * guide[..., j] * m, radius) / n - mean_i[i] * mean_i[j]
