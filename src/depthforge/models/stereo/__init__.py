@@ -24,6 +24,7 @@ from depthforge.models.stereo.matching import (
     fill_background,
     left_right_check,
     match_stereo,
+    stretch_half,
 )
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "match_stereo",
     "prepare_pair",
     "split_stereo",
+    "stretch_half",
     "texture_fraction",
 ]

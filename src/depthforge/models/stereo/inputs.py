@@ -164,7 +164,7 @@ def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 500)
     """
     import cv2
 
-    orb = cv2.ORB_create(nfeatures=features, nlevels=4)
+    orb = cv2.ORB.create(nfeatures=features, nlevels=4)
     ga = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(right, cv2.COLOR_RGB2GRAY)
     ka, da = orb.detectAndCompute(ga, None)
