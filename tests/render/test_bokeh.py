@@ -52,7 +52,7 @@ def scene() -> tuple[np.ndarray, DepthMap, np.ndarray, np.ndarray]:
 
 
 def test_focus_on_disc_keeps_it_and_blurs_the_wall(scene):
-    img, depth, disc, d = scene
+    img, depth, _disc, d = scene
     before = img.copy()
     out = bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture=12)
     assert np.array_equal(img, before)  # input untouched
@@ -69,7 +69,7 @@ def test_focus_on_disc_keeps_it_and_blurs_the_wall(scene):
 
 
 def test_focus_on_wall_blurs_disc_and_spills_over_the_wall(scene):
-    img, depth, disc, d = scene
+    img, depth, _disc, d = scene
     out = bokeh(img, depth, focus_xy=(5, 5), aperture=12)
     far = d > R + 16
     assert np.array_equal(out[far], img[far])  # the wall is in focus and unchanged away from the disc
@@ -129,7 +129,7 @@ def test_layer_radii_grow_slowly():
 
 
 def test_coc_sign_and_focus_modes(scene):
-    img, depth, disc, _ = scene
+    _img, depth, disc, _ = scene
     plan = plan_bokeh(depth, focus_xy=(N / 2, N / 2), aperture=12)
     assert plan.focus_source == "xy" and np.allclose(plan.coc[disc], 0)
     assert np.allclose(plan.coc[~disc], 12)  # behind focus: positive, full aperture over the full range

@@ -75,7 +75,7 @@ def focus_inverse_depth(
     if xy is not None:
         x = check_range(xy[0], "focus_xy x", low=0, high=w - 1)
         y = check_range(xy[1], "focus_xy y", low=0, high=h - 1)
-        xi, yi = int(round(x)), int(round(y))
+        xi, yi = round(x), round(y)
         return float(np.median(q[max(0, yi - 2) : yi + 3, max(0, xi - 2) : xi + 3])), "xy"
     import cv2
 
@@ -163,7 +163,7 @@ def disc_kernel(radius: float, *, blades: int = 0, rotation_deg: float = 0.0) ->
     """
     if radius < 0.5:
         return np.ones((1, 1), np.float32)
-    k = int(math.ceil(radius + 0.5))
+    k = math.ceil(radius + 0.5)
     y, x = np.mgrid[-k : k + 1, -k : k + 1].astype(np.float64)
     d = np.hypot(x, y)
     edge = np.full_like(d, radius)
@@ -185,7 +185,7 @@ def _blur_layer(rgba: np.ndarray, radius: float, blades: int, rotation: float) -
     if s <= 1.0:
         return cv2.filter2D(rgba, -1, disc_kernel(radius, blades=blades, rotation_deg=rotation),
                             borderType=cv2.BORDER_CONSTANT)
-    sw, sh = max(1, int(round(w / s))), max(1, int(round(h / s)))
+    sw, sh = max(1, round(w / s)), max(1, round(h / s))
     small = cv2.resize(rgba, (sw, sh), interpolation=cv2.INTER_AREA)
     kern = disc_kernel(radius * sw / w, blades=blades, rotation_deg=rotation)
     small = cv2.filter2D(small, -1, kern, borderType=cv2.BORDER_CONSTANT)
@@ -225,7 +225,7 @@ def render_layers(
         sel = (idx == k) | (idx == k - 1)
         rows, cols = np.flatnonzero(sel.any(axis=1)), np.flatnonzero(sel.any(axis=0))
         r = abs(float(levels[k]))
-        pad = int(math.ceil(r)) + 2 + int(r / _MAX_KERNEL_RADIUS)
+        pad = math.ceil(r) + 2 + int(r / _MAX_KERNEL_RADIUS)
         y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + pad + 1)
         x0, x1 = max(0, cols[0] - pad), min(w, cols[-1] + pad + 1)
         ib, tb = idx[y0:y1, x0:x1], t[y0:y1, x0:x1]

@@ -150,7 +150,7 @@ def depth_mask(
 
 
 def _default_radius(shape: tuple[int, ...]) -> int:
-    return max(2, int(round(0.004 * max(shape[0], shape[1]))))
+    return max(2, round(0.004 * max(shape[0], shape[1])))
 
 
 def trimap(mask: np.ndarray, *, band: int) -> np.ndarray:

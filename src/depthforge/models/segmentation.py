@@ -1,0 +1,248 @@
+"""Matting models that refine a depth mask into a precise alpha matte (``depthforge mask --method model``).
+
+The depth mask gives a trimap (sure foreground, sure background, an unknown band around the edge); a
+trimap-based matting model from the Hugging Face hub (ViTMatte, through ``AutoModelForImageMatting``) predicts
+alpha inside the band. Models are resolved, cached and loaded offline with the same helpers as depth models
+(:mod:`depthforge.models.hub`); each entry carries its hub id, licence (shown to users) and preprocessing.
+
+Facts follow the models' hub cards and ``preprocessor_config.json``: RGB rescaled to [0, 1], normalised with
+mean = std = 0.5, the trimap rescaled to [0, 1] as a fourth channel, zero padding to a multiple of 32.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.errors import ModelError
+from depthforge.core.validation import check_array, check_same_hw
+from depthforge.models.hub import is_cached, local_config, local_config_file, not_available, offline_mode
+
+__all__ = [
+    "MattingSpec",
+    "MATTING_REGISTRY",
+    "DEFAULT_MATTING_MODEL",
+    "resolve_matting_model",
+    "prepare_matting",
+    "MattingModel",
+    "load_matting_model",
+    "build_tiny_vitmatte",
+]
+
+DEFAULT_MATTING_MODEL = "vitmatte-small-composition-1k"
+
+
+@dataclass(frozen=True)
+class MattingSpec:
+    """A trimap-based matting model and how to feed it.
+
+    Attributes:
+        name: registry name users type (``--seg-model``).
+        hub_id: Hugging Face hub repository id ("" for a local folder).
+        licence: licence of the weights, shown to users.
+        multiple: inputs are zero-padded at the bottom/right to a multiple of this (pixels).
+        mean, std: per-channel normalisation of RGB in [0, 1] (the trimap is only rescaled to [0, 1]).
+        max_side: longer side the model runs at (larger images are reduced, alpha is resized back).
+        params_m: parameters in millions.
+        notes: one line for listings.
+    """
+
+    name: str
+    hub_id: str
+    licence: str
+    multiple: int = 32
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    max_side: int = 1024
+    params_m: float = 0.0
+    notes: str = ""
+
+
+_DATASETS = {"composition-1k": "Composition-1k", "distinctions-646": "Distinctions-646"}
+
+
+def _vitmatte(size: str, data: str, params: float) -> MattingSpec:
+    return MattingSpec(
+        name=f"vitmatte-{size}-{data}",
+        hub_id=f"hustvl/vitmatte-{size}-{data}",
+        licence="Apache-2.0",
+        params_m=params,
+        notes=f"ViTMatte-{size[0].upper()} trained on {_DATASETS[data]}",
+    )
+
+
+MATTING_REGISTRY: dict[str, MattingSpec] = {
+    s.name: s
+    for s in (
+        _vitmatte("small", "composition-1k", 25.0),
+        _vitmatte("base", "composition-1k", 97.0),
+        _vitmatte("small", "distinctions-646", 25.0),
+        _vitmatte("base", "distinctions-646", 97.0),
+    )
+}
+
+
+def _with_preprocessor(spec: MattingSpec, pre: dict[str, Any]) -> MattingSpec:
+    changes: dict[str, Any] = {}
+    div = pre.get("size_divisor", pre.get("size_divisibility"))
+    if isinstance(div, int) and div >= 1:
+        changes["multiple"] = div
+    if pre.get("do_normalize", True) is False:
+        changes["mean"], changes["std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    else:
+        for key, name in (("image_mean", "mean"), ("image_std", "std")):
+            v = pre.get(key)
+            if isinstance(v, list) and len(v) == 3:
+                changes[name] = tuple(float(x) for x in v)
+    return replace(spec, **changes) if changes else spec
+
+
+def resolve_matting_model(model: str | None = None) -> tuple[MattingSpec, str, bool]:
+    """(spec, location, is_local) for a registry name, a hub id or a local model folder.
+
+    Raises:
+        ModelError: unknown name, or a folder that is not a matting model.
+    """
+    text = (model or DEFAULT_MATTING_MODEL).strip()
+    path = Path(text).expanduser()
+    if path.is_dir():
+        config = local_config(path)
+        if config.get("model_type") != "vitmatte":
+            raise ModelError(f"{path}: not a matting model folder (config model_type '{config.get('model_type', '')}')")
+        spec = MattingSpec(name=path.name, hub_id="", licence="unknown (local folder)")
+        return _with_preprocessor(spec, local_config_file(path, "preprocessor_config.json")), str(path.resolve()), True
+    key = text.lower()
+    found = MATTING_REGISTRY.get(key) or next((s for s in MATTING_REGISTRY.values() if s.hub_id.lower() == key), None)
+    if found is not None:
+        return found, found.hub_id, False
+    if "/" not in text:
+        raise ModelError(
+            f"matting model '{text}' is not in the registry ({', '.join(MATTING_REGISTRY)}), "
+            "not a hub id and not a folder"
+        )
+    return MattingSpec(name=text, hub_id=text, licence="unknown (see the model card)"), text, False
+
+
+def prepare_matting(rgb: np.ndarray, trimap: np.ndarray, spec: MattingSpec) -> np.ndarray:
+    """The model input for one image and its trimap.
+
+    Args:
+        rgb: (H, W, 3) uint8 RGB.
+        trimap: (H, W) uint8: 0 background, 128 unknown, 255 foreground.
+        spec: the model's entry.
+
+    Returns:
+        (4, H', W') float32: normalised RGB and the trimap in [0, 1], zero-padded to multiples of ``spec.multiple``.
+    """
+    a = check_array(rgb, "image", ndim=3, channels=3, dtype_kind="u")
+    t = check_array(trimap, "trimap", ndim=2, dtype_kind="u")
+    check_same_hw(a, "image", t, "trimap")
+    h, w = t.shape
+    m = spec.multiple
+    ph, pw = -h % m, -w % m
+    out = np.zeros((4, h + ph, w + pw), np.float32)
+    mean = np.asarray(spec.mean, np.float32)[:, None, None]
+    std = np.asarray(spec.std, np.float32)[:, None, None]
+    out[:3, :h, :w] = (a.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0) - mean) / std
+    out[3, :h, :w] = t.astype(np.float32) / np.float32(255.0)
+    return out
+
+
+class MattingModel:
+    """A loaded matting model: ``predict(rgb, trimap) -> alpha``."""
+
+    def __init__(self, spec: MattingSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
+        try:
+            import torch
+            from transformers import AutoModelForImageMatting
+            from transformers.utils import logging as hf_logging
+        except ImportError as exc:  # pragma: no cover - base dependencies
+            raise ModelError(f"PyTorch and transformers are needed to run matting models ({exc})") from None
+        from depthforge.models.torch_backend import pick_device
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.spec = spec
+        self.device = pick_device(device)
+        local_only = is_local or offline_mode() or is_cached(spec.hub_id)
+        try:
+            model = AutoModelForImageMatting.from_pretrained(location, local_files_only=local_only)
+        except OSError as exc:
+            if not is_local and not is_cached(spec.hub_id):
+                raise not_available(spec.name) from None
+            raise ModelError(f"matting model '{spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"matting model '{spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
+        self.model = model.to(self.device).eval()
+        self._torch = torch
+
+    def predict(self, rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        """Alpha matte for an image and its trimap.
+
+        Args:
+            rgb: (H, W, 3) uint8 RGB.
+            trimap: (H, W) uint8: 0 background, 128 unknown, 255 foreground.
+
+        Returns:
+            (H, W) float32 alpha in [0, 1]; sure foreground/background pixels of the trimap are kept as 1/0.
+            Images longer than ``spec.max_side`` run at reduced size; the alpha is resized back.
+        """
+        import cv2
+
+        a = check_array(rgb, "image", ndim=3, channels=3, dtype_kind="u")
+        t = check_array(trimap, "trimap", ndim=2, dtype_kind="u")
+        check_same_hw(a, "image", t, "trimap")
+        h, w = t.shape
+        scale = min(1.0, self.spec.max_side / max(h, w))
+        small, tri = a, t
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+            tri = cv2.resize(t, size, interpolation=cv2.INTER_NEAREST)
+        x = self._torch.from_numpy(prepare_matting(small, tri, self.spec)[None]).to(self.device)
+        with self._torch.inference_mode():
+            alphas = self.model(pixel_values=x).alphas
+        alpha = alphas[0, 0, : small.shape[0], : small.shape[1]].float().cpu().numpy()
+        if scale < 1.0:
+            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        alpha = np.clip(alpha, 0.0, 1.0)
+        alpha[t >= 192] = 1.0
+        alpha[t < 64] = 0.0
+        return alpha.astype(np.float32)
+
+
+def load_matting_model(model: str | None = None, *, device: str = "auto") -> MattingModel:
+    """Load a matting model by registry name, hub id or local folder (default :data:`DEFAULT_MATTING_MODEL`).
+
+    Raises:
+        ModelError / ModelNotAvailableError: unknown, broken, or not cached while offline.
+    """
+    spec, location, is_local = resolve_matting_model(model)
+    return MattingModel(spec, location, is_local, device=device)
+
+
+def build_tiny_vitmatte(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """A tiny random ViTMatte (~70 k parameters) saved with ``save_pretrained``, for tests without downloads."""
+    import torch
+    from transformers import VitDetConfig, VitMatteConfig, VitMatteForImageMatting
+    from transformers.models.vitmatte.image_processing_pil_vitmatte import VitMatteImageProcessorPil
+
+    torch.manual_seed(seed)
+    backbone = VitDetConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=64,
+        pretrain_image_size=64, patch_size=16, num_channels=4, out_features=["stage2"],  # type: ignore[call-arg]
+        use_relative_position_embeddings=True,
+    )
+    cfg = VitMatteConfig(
+        backbone_config=backbone, hidden_size=32, convstream_hidden_sizes=[8, 16, 16],
+        fusion_hidden_sizes=[16, 16, 8, 8],
+    )
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    VitMatteForImageMatting(cfg).eval().save_pretrained(out)
+    VitMatteImageProcessorPil().save_pretrained(out)
+    return out
