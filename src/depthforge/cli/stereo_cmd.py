@@ -1,0 +1,111 @@
+"""``depthforge stereo``: 3D images (side-by-side, top-bottom, anaglyph, wiggle) from a photo and its depth.
+
+With a disparity map (``--depth-kind disparity``) every pixel moves by exactly its disparity (the input is the
+left view unless --balance says otherwise); other depth is scaled so the parallax spans --divergence % of the
+width. A depth file of another size is resampled to the image, with a notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from depthforge.cli.common import add_depth_source_options, load_depth_for, note
+
+_LAYOUTS = (
+    "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom", "left", "right",
+    "separate", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "anaglyph-dubois", "wiggle",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stereo", help="stereo 3D images from a photo and its depth", description=__doc__)
+    p.add_argument("image", metavar="IMAGE", help="the photo")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)")
+    p.add_argument("--layout", default="left-right", help=f"one of: {', '.join(_LAYOUTS)} (default left-right)")
+    p.add_argument("--divergence", type=float, default=2.5, help="parallax range, %% of the width (default 2.5)")
+    p.add_argument("--convergence", type=float, default=0.0,
+                   help="screen plane: nearness 0..1 (0 = farthest), or disparity px in exact mode (default 0)")
+    p.add_argument("--balance", type=float, default=None,
+                   help="-1..1: -1 keeps the input as left eye, +1 as right eye (default 0; -1 in exact mode)")
+    p.add_argument("--separation", type=float, default=0.0, help="extra eye separation, %% of the width")
+    p.add_argument("--exponent", type=float, default=1.0, help="depth exponent (> 1 flattens the background)")
+    p.add_argument("--exact", choices=("auto", "on", "off"), default="auto",
+                   help="move pixels by exactly their disparity (auto: when the depth is a disparity map)")
+    p.add_argument("--views", type=int, default=2, help="wiggle: 2 = left/right, N >= 3 = sweep of N views")
+    p.add_argument("--frame-ms", type=int, default=120, help="wiggle: milliseconds per frame")
+    add_depth_source_options(p)
+    p.set_defaults(func=run)
+
+
+def _out_path(path: str, suffix: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}_{suffix}{p.suffix or '.png'}"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from depthforge.core.errors import ValidationError
+    from depthforge.core.validation import check_choice
+    from depthforge.io.images import read_image, write_image
+    from depthforge.render import stereo
+
+    check_choice(args.layout, "layout", stereo.LAYOUTS)
+    exact = {"auto": None, "on": True, "off": False}[args.exact]
+    params = stereo.StereoParams(
+        divergence=args.divergence, convergence=args.convergence, balance=args.balance,
+        separation=args.separation, exponent=args.exponent, exact=exact,
+    )
+    image = read_image(args.image)
+    depth = load_depth_for(image, args)
+    rgb = image.rgb
+    out = Path(args.output)
+    if args.layout == "wiggle":
+        if out.suffix.lower() not in (".gif", ".png", ".apng"):
+            raise ValidationError(f"output: wiggle needs .gif or .png (APNG), got '{out.suffix}'")
+        frames = stereo.wiggle_frames(rgb, depth, views=args.views, params=params)
+        _write_animation(out, [image_u8(f) for f in frames], args.frame_ms)
+        print(f"wrote {out} ({len(frames)} frames)")
+        return 0
+    par, used_exact = stereo.eye_parallax(depth, width=image.width, params=params)
+    if used_exact:
+        note("exact mode: pixels move by their disparity")
+    need_left = args.layout != "right"
+    need_right = args.layout != "left"
+    left = stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par) if need_left else rgb
+    right = stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par) if need_right else rgb
+    if args.layout == "separate":
+        paths = [_out_path(args.output, "left"), _out_path(args.output, "right")]
+        write_image(paths[0], left)
+        write_image(paths[1], right)
+        print(f"wrote {paths[0]} and {paths[1]}")
+        return 0
+    result = stereo.compose(left, right, layout=args.layout)
+    write_image(out, result)
+    print(f"wrote {out} ({result.shape[1]}x{result.shape[0]}, {args.layout})")
+    return 0
+
+
+def image_u8(frame: object) -> object:
+    from depthforge.io.images import to_uint8
+
+    return to_uint8(frame)  # type: ignore[arg-type]
+
+
+def _write_animation(path: object, frames: list, frame_ms: int) -> None:
+    from pathlib import Path
+
+    from PIL import Image as PILImage
+
+    from depthforge.core.validation import check_positive
+    from depthforge.io.atomic import atomic_path
+
+    check_positive(frame_ms, "frame_ms")
+    p = Path(str(path))
+    pil = [PILImage.fromarray(f[:, :, :3]) for f in frames]
+    fmt = "GIF" if p.suffix.lower() == ".gif" else "PNG"
+    with atomic_path(p) as tmp:
+        pil[0].save(tmp, format=fmt, save_all=True, append_images=pil[1:], duration=int(frame_ms), loop=0)

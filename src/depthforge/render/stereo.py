@@ -1,0 +1,291 @@
+"""Stereoscopic views from one image and its depth: eye synthesis, SBS/TB layouts, anaglyphs, wiggle frames.
+
+Each eye is made by :func:`depthforge.render.warp.forward_warp` (sub-pixel splatting, nearer pixels win) and
+:func:`depthforge.render.warp.fill_holes_background` (disocclusions take the far side's colours).
+
+Parallax, in pixels, for a pixel of normalised nearness ``n`` in [0, 1] (1 = nearest):
+
+* normalised mode (relative or metric depth): ``P = divergence% * W * (n ** exponent - convergence)``; ``n``
+  comes from inverse depth (1/z for metric) scaled to [0, 1] over the valid pixels. ``convergence`` in [0, 1]
+  is the nearness that stays on the screen plane (0 = the farthest point, everything pops out).
+* exact mode (a ``disparity`` map): ``P = d - convergence`` with ``d`` the disparity in pixels, no scaling.
+
+The left eye moves by ``+(1 + balance) / 2 * P + separation / 2`` and the right eye by
+``-(1 - balance) / 2 * P - separation / 2`` (separation in % of the width). ``balance`` -1 keeps the input as
+the left eye (exact mode default, Middlebury convention ``x_right = x_left - d``), 0 splits the parallax
+(normalised mode default), +1 keeps the input as the right eye.
+
+Bad depth: invalid pixels (NaN, inf, <= 0 for metric/disparity) are treated as the background next to them
+(filled along the row from the farther side); a map without any valid pixel is refused; a constant map has
+no relief (normalised mode: every pixel at nearness 0, a uniform shift). Depth of another size than the image
+is refused here (``ValidationError``); the CLI resamples it to the image with a notice.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_array, check_choice, check_positive, check_range
+from depthforge.render.anaglyph import ANAGLYPH_MODES, anaglyph
+from depthforge.render.warp import fill_holes_background, forward_warp
+
+__all__ = [
+    "LAYOUTS",
+    "StereoParams",
+    "compose",
+    "eye_parallax",
+    "fill_invalid_background",
+    "render_eye",
+    "render_stereo",
+    "wiggle_frames",
+]
+
+LAYOUTS = (
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "half-left-right",
+    "half-top-bottom",
+    "left",
+    "right",
+    "separate",
+    *(f"anaglyph-{m}" for m in ANAGLYPH_MODES),
+    "wiggle",
+)
+
+Eye = Literal["left", "right"]
+
+
+class StereoParams:
+    """Stereo parameters, validated once (see the module docstring for their meaning).
+
+    Args:
+        divergence: total parallax range in % of the image width (normalised mode), >= 0. Default 2.5.
+        convergence: normalised mode: nearness in [0, 1] on the screen plane; exact mode: disparity in px.
+        balance: -1..1, share of the parallax carried by each eye (None = mode default).
+        separation: extra constant shift between the eyes in % of the width (positive = scene farther).
+        exponent: nearness exponent > 0 (normalised mode), > 1 flattens the background.
+        exact: None = exact when the depth is a disparity map; True/False to force.
+    """
+
+    def __init__(
+        self,
+        *,
+        divergence: float = 2.5,
+        convergence: float = 0.0,
+        balance: float | None = None,
+        separation: float = 0.0,
+        exponent: float = 1.0,
+        exact: bool | None = None,
+    ) -> None:
+        self.divergence = check_range(divergence, "divergence", low=0.0, high=100.0)
+        self.convergence = check_range(convergence, "convergence")
+        self.balance = None if balance is None else check_range(balance, "balance", low=-1.0, high=1.0)
+        self.separation = check_range(separation, "separation", low=-100.0, high=100.0)
+        self.exponent = check_positive(exponent, "exponent")
+        self.exact = exact
+
+
+def fill_invalid_background(values: np.ndarray) -> np.ndarray:
+    """Replace NaN/inf along each row by the farther (smaller) of the nearest valid values on either side.
+
+    Args:
+        values: (H, W) float, larger = nearer (inverse depth or disparity), NaN/inf = invalid.
+
+    Returns:
+        (H, W) float32 without invalid values; rows without any valid pixel take the global minimum.
+
+    Raises:
+        ValidationError: when no pixel is valid.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    ok = np.isfinite(v)
+    if ok.all():
+        return v.copy()
+    if not ok.any():
+        raise ValidationError("depth: no valid pixel (all NaN, infinite or non-positive)")
+    h, w = v.shape
+    far = np.float32(v[ok].min())
+    idx = np.arange(w)[None, :]
+    left = np.maximum.accumulate(np.where(ok, idx, -1), axis=1)
+    right = np.minimum.accumulate(np.where(ok, idx, w)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(h)[:, None]
+    inf = np.float32(np.inf)
+    lv = np.where(left >= 0, v[rows, np.clip(left, 0, w - 1)], inf)
+    rv = np.where(right < w, v[rows, np.clip(right, 0, w - 1)], inf)
+    fill = np.minimum(lv, rv)
+    fill[~np.isfinite(fill)] = far
+    return np.where(ok, v, fill).astype(np.float32)
+
+
+def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[np.ndarray, bool]:
+    """Parallax P in pixels (larger = nearer) for every pixel and whether exact mode was used.
+
+    Args:
+        depth: (H, W) depth map of any kind.
+        width: the image width in pixels (divergence is a share of it).
+        params: the stereo parameters.
+
+    Returns:
+        ((H, W) float32 parallax in pixels, exact flag).
+    """
+    exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
+    if exact and depth.kind != "disparity":
+        raise ValidationError(f"exact: exact mode needs a disparity map (pixels), this one is {depth.kind}")
+    inv = fill_invalid_background(depth.inverse_depth())
+    if exact:
+        return (inv - np.float32(params.convergence)).astype(np.float32), True
+    lo, hi = float(inv.min()), float(inv.max())
+    near = (inv - lo) / (hi - lo) if hi > lo else np.zeros_like(inv)
+    if params.exponent != 1.0:
+        near = near ** np.float32(params.exponent)
+    scale = np.float32(params.divergence / 100.0 * width)
+    return (scale * (near - np.float32(params.convergence))).astype(np.float32), False
+
+
+def _to_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    if like.dtype.kind == "f":
+        return values.astype(like.dtype)
+    top = np.iinfo(like.dtype).max
+    return np.clip(np.rint(values), 0, top).astype(like.dtype)
+
+
+def _check_pair(image: np.ndarray, depth: DepthMap) -> np.ndarray:
+    img = check_array(image, "image", ndim=3, channels=(1, 3, 4), dtype_kind="uf")
+    if not isinstance(depth, DepthMap):
+        raise ValidationError(f"depth: expected a DepthMap, got {type(depth).__name__}")
+    if depth.shape != img.shape[:2]:
+        raise ValidationError(
+            f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image {img.shape[1]}x{img.shape[0]} "
+            "(resample it with depthforge.process.resample.resize_depth)"
+        )
+    return img
+
+
+def render_eye(
+    image: np.ndarray,
+    depth: DepthMap,
+    *,
+    eye: Eye = "right",
+    params: StereoParams | None = None,
+    parallax: np.ndarray | None = None,
+    fill_smooth: float | None = None,
+) -> np.ndarray:
+    """Synthesise one eye's view.
+
+    Args:
+        image: (H, W, C) uint8/uint16/float RGB(A), the input view.
+        depth: DepthMap of the same (H, W).
+        eye: ``"left"`` or ``"right"``.
+        params: :class:`StereoParams` (defaults when None).
+        parallax: precomputed :func:`eye_parallax` output (saves work when rendering several eyes).
+        fill_smooth: sigma (px) of the smoothing of filled holes (None = 1 % of the larger side).
+
+    Returns:
+        (H, W, C) array of the image's dtype, no unfilled pixels.
+    """
+    check_choice(eye, "eye", ("left", "right"))
+    img = _check_pair(image, depth)
+    p = params or StereoParams()
+    if parallax is None:
+        parallax, exact = eye_parallax(depth, width=img.shape[1], params=p)
+    else:
+        exact = depth.kind == "disparity" if p.exact is None else bool(p.exact)
+    balance = p.balance if p.balance is not None else (-1.0 if exact else 0.0)
+    sep = np.float32(p.separation / 100.0 * img.shape[1] / 2.0)
+    if eye == "left":
+        frac, sign = (1.0 + balance) / 2.0, 1.0
+    else:
+        frac, sign = (1.0 - balance) / 2.0, -1.0
+    shift = np.float32(sign) * (np.float32(frac) * parallax + sep)
+    if not np.any(shift):
+        return img.copy()
+    warped = forward_warp(img, shift, priority=parallax)
+    filled = fill_holes_background(warped.image, warped.holes, warped.priority, smooth=fill_smooth)
+    return _to_dtype(filled, img)
+
+
+def render_stereo(
+    image: np.ndarray, depth: DepthMap, *, params: StereoParams | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) views, each (H, W, C) of the image's dtype."""
+    img = _check_pair(image, depth)
+    p = params or StereoParams()
+    par, _ = eye_parallax(depth, width=img.shape[1], params=p)
+    return (
+        render_eye(img, depth, eye="left", params=p, parallax=par),
+        render_eye(img, depth, eye="right", params=p, parallax=par),
+    )
+
+
+def compose(left: np.ndarray, right: np.ndarray, *, layout: str) -> np.ndarray:
+    """Arrange two views in one image.
+
+    Args:
+        left, right: (H, W, C) views of the same shape and dtype.
+        layout: any of :data:`LAYOUTS` except ``separate`` and ``wiggle`` (which make several images).
+
+    Returns:
+        left-right/right-left (H, 2W, C); top-bottom/bottom-top (2H, W, C); half-left-right and half-top-bottom
+        (H, W, C) with each eye squeezed to half width/height (3D TVs stretch it back); left/right (H, W, C);
+        anaglyph-* (H, W, 3).
+    """
+    check_choice(layout, "layout", LAYOUTS)
+    if layout in ("separate", "wiggle"):
+        raise ValidationError(f"layout: {layout!r} makes several images, not one")
+    if left.shape != right.shape:
+        raise ValidationError(f"right: shape {right.shape} does not match left {left.shape}")
+    if layout == "left":
+        return left
+    if layout == "right":
+        return right
+    if layout.startswith("anaglyph-"):
+        return anaglyph(left[:, :, :3], right[:, :, :3], mode=layout[len("anaglyph-") :])
+    if layout.startswith("half-"):
+        import cv2
+
+        h, w = left.shape[:2]
+        size = (max(1, w // 2), h) if layout == "half-left-right" else (w, max(1, h // 2))
+        left, right = (cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in (left, right))
+        left = left.reshape(size[1], size[0], -1)
+        right = right.reshape(size[1], size[0], -1)
+    first, second = (right, left) if layout in ("right-left", "bottom-top") else (left, right)
+    axis = 1 if layout in ("left-right", "right-left", "half-left-right") else 0
+    return np.concatenate([first, second], axis=axis)
+
+
+def wiggle_frames(
+    image: np.ndarray, depth: DepthMap, *, views: int = 2, params: StereoParams | None = None
+) -> list[np.ndarray]:
+    """Frames of a wiggle animation: left, right (``views=2``) or a sweep of ``views`` >= 3 viewpoints from the
+    left eye to the right eye and back (the loop repeats seamlessly).
+
+    Returns:
+        list of (H, W, C) arrays of the image's dtype.
+    """
+    img = _check_pair(image, depth)
+    if not isinstance(views, int) or views < 2:
+        raise ValidationError(f"views: expected an integer >= 2, got {views!r}")
+    p = params or StereoParams()
+    par, exact = eye_parallax(depth, width=img.shape[1], params=p)
+    balance = p.balance if p.balance is not None else (-1.0 if exact else 0.0)
+    sep = p.separation / 100.0 * img.shape[1] / 2.0
+    # position s in [-1, 1]: -1 = left eye, +1 = right eye; shift is linear in s
+    lo, hi = (1.0 + balance) / 2.0, -(1.0 - balance) / 2.0
+    frames = []
+    for s in np.linspace(0.0, 1.0, views):
+        frac = lo + (hi - lo) * s
+        shift = (np.float32(frac) * par + np.float32(sep * (1 - 2 * s))).astype(np.float32)
+        if not np.any(shift):
+            frames.append(img.copy())
+            continue
+        warped = forward_warp(img, shift, priority=par)
+        frames.append(_to_dtype(fill_holes_background(warped.image, warped.holes, warped.priority), img))
+    if views > 2:
+        frames = frames + frames[-2:0:-1]
+    return frames
