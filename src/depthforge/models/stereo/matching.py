@@ -280,6 +280,9 @@ def match_stereo(
     d_right = _match_one_way(matcher, np.ascontiguousarray(bgr_r[:, ::-1]), np.ascontiguousarray(bgr_l[:, ::-1]), pad)
     d_right = d_right[:, ::-1]
     checked, confidence = left_right_check(d_left, d_right, tolerance_px=lr_tol)
+    if texture < MIN_TEXTURE:  # whatever the matcher picked on a blank pair means nothing
+        checked = np.full_like(checked, np.nan)
+        confidence = np.zeros_like(confidence)
     matched = float(np.isfinite(checked).mean())
 
     floor = max(float(min_d), DISPARITY_STEP_PX)
