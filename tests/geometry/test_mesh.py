@@ -1,0 +1,93 @@
+"""Grid meshes: geometry accuracy, the discontinuity rule, simplification, panoramas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.geometry.mesh import mesh_from_depth, stride_for_target
+from tests.geometry.scenes import sphere, tilted_plane, two_planes
+
+K = Intrinsics(300.0, 300.0, 63.5, 47.5, 128, 96)
+
+
+def test_tilted_plane_vertices_fit_within_a_thousandth_of_the_distance() -> None:
+    z, n, p0 = tilted_plane(K, distance=2.0, tilt_deg=30.0)
+    mesh = mesh_from_depth(z, K)
+    dist = np.abs((mesh.vertices.astype(np.float64) - p0) @ n)
+    rel = dist / np.linalg.norm(mesh.vertices.astype(np.float64), axis=1)
+    assert rel.max() < 1e-3, rel.max()
+    assert mesh.n_vertices == 128 * 96 and mesh.n_faces == 2 * 127 * 95  # nothing dropped on a smooth plane
+    # every face faces the camera: normal . view ray < 0
+    v = mesh.vertices.astype(np.float64)[mesh.faces]
+    fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    assert (np.einsum("ij,ij->i", fn, v.mean(axis=1)) < 0).all()
+
+
+def test_sphere_radius_within_half_a_percent() -> None:
+    z, c, r = sphere(K)
+    mesh = mesh_from_depth(z, K)
+    radii = np.linalg.norm(mesh.vertices.astype(np.float64) - c, axis=1)
+    assert np.abs(radii / r - 1).max() < 5e-3
+    # least-squares sphere fit: |p|^2 = 2 c.p + (r^2 - |c|^2)
+    p = mesh.vertices.astype(np.float64)
+    a = np.c_[2 * p, np.ones(len(p))]
+    sol, *_ = np.linalg.lstsq(a, (p**2).sum(1), rcond=None)
+    r_fit = np.sqrt(sol[3] + sol[:3] @ sol[:3])
+    assert abs(r_fit / r - 1) < 5e-3
+
+
+@pytest.mark.parametrize("rule", [{"max_angle_deg": 87.0}, {"max_angle_deg": None, "max_jump": 0.1}])
+def test_no_triangle_joins_two_planes(rule: dict) -> None:
+    z = two_planes(60, 80, near=1.0, far=3.0)
+    mesh = mesh_from_depth(z, Intrinsics.default(80, 60), **rule)
+    fz = mesh.vertices[mesh.faces][:, :, 2]
+    joins = (fz.min(axis=1) < 2.0) & (fz.max(axis=1) > 2.0)
+    assert not joins.any()
+    assert mesh.n_faces == 2 * 59 * 79 - 2 * 59  # only the column of quads across the edge is dropped
+
+
+def test_without_a_rule_the_planes_would_be_joined() -> None:
+    z = two_planes(60, 80)
+    mesh = mesh_from_depth(z, Intrinsics.default(80, 60), max_angle_deg=None)
+    fz = mesh.vertices[mesh.faces][:, :, 2]
+    assert ((fz.min(axis=1) < 2.0) & (fz.max(axis=1) > 2.0)).sum() == 2 * 59
+
+
+def test_target_vertices_and_colours_and_uvs() -> None:
+    z, _, _ = tilted_plane(K)
+    img = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    mesh = mesh_from_depth(z, K, image=img, target_vertices=500)
+    assert 250 <= mesh.n_vertices <= 500
+    x, y = mesh.pixels[:, 0], mesh.pixels[:, 1]
+    np.testing.assert_array_equal(mesh.colors, img[y, x])
+    np.testing.assert_allclose(mesh.uv[:, 0], (x + 0.5) / 128)
+    np.testing.assert_allclose(mesh.uv[:, 1], 1 - (y + 0.5) / 96)
+    assert {0, 127} <= set(x.tolist()) and {0, 95} <= set(y.tolist())  # covers the whole image
+    assert stride_for_target(np.ones((96, 128), bool), 10**9) == 1
+
+
+def test_invalid_pixels_are_holes_and_all_invalid_is_an_error() -> None:
+    z = np.full((20, 30), 2.0, np.float32)
+    z[5:10, 5:10] = np.nan
+    z[0, 0] = -1.0
+    mesh = mesh_from_depth(z, Intrinsics.default(30, 20))
+    assert mesh.n_vertices == 600 - 25 - 1 and np.isfinite(mesh.vertices).all()
+    with pytest.raises(ValidationError, match="no valid pixel"):
+        mesh_from_depth(np.full((5, 5), np.nan), Intrinsics.default(5, 5))
+    with pytest.raises(ValidationError, match="image: size 4x4 does not match depth size 30x20"):
+        mesh_from_depth(z, Intrinsics.default(30, 20), image=np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValidationError, match="intrinsics"):
+        mesh_from_depth(z)
+
+
+def test_equirect_sphere_of_constant_radius_is_closed_at_the_seam() -> None:
+    r = np.full((32, 64), 5.0, np.float32)
+    img = np.zeros((32, 64, 3), np.uint8)
+    mesh = mesh_from_depth(r, image=img, equirect=True)
+    np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 5.0, rtol=1e-5)
+    assert mesh.n_vertices == 32 * 65  # seam column duplicated for the texture
+    assert mesh.n_faces == 2 * 31 * 64  # every quad, including across the seam
+    assert mesh.uv[:, 0].max() == pytest.approx(64.5 / 64)

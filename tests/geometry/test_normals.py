@@ -1,0 +1,83 @@
+"""Normals from depth + intrinsics on analytic scenes, and their encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.geometry.normals import depth_to_normals, encode_normals, smooth_depth
+from tests.geometry.scenes import sphere, tilted_plane
+
+K = Intrinsics(300.0, 310.0, 61.3, 44.8, 128, 96)
+
+
+def angle_deg(n: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arccos(np.clip(np.sum(n * truth, axis=-1), -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("axis", ["x", "y"])
+def test_tilted_plane_normals_within_half_a_degree(axis: str) -> None:
+    z, n_true, _ = tilted_plane(K, distance=2.0, tilt_deg=30.0, axis=axis)
+    n = depth_to_normals(z, K)
+    err = angle_deg(n[2:-2, 2:-2].astype(np.float64), n_true)
+    assert err.max() < 0.5, err.max()
+    # smoothing before or after does not bend a plane's normals
+    ns = depth_to_normals(z, K, smooth_depth_px=1.5, smooth_normals_px=1.0)
+    assert angle_deg(ns[4:-4, 4:-4].astype(np.float64), n_true).max() < 0.5
+
+
+def test_sphere_normals_point_outward_from_centre() -> None:
+    z, c, _ = sphere(K)
+    n = depth_to_normals(z, K)
+    from depthforge.geometry.unproject import unproject
+
+    p = unproject(z, K).astype(np.float64)
+    truth = (p - c) / np.linalg.norm(p - c, axis=2, keepdims=True)
+    err = angle_deg(n.astype(np.float64), truth)
+    view = np.degrees(np.arccos(np.abs(np.sum(truth * p / np.linalg.norm(p, axis=2, keepdims=True), axis=2))))
+    ok = np.isfinite(z)
+    ok[:2] = ok[-2:] = False
+    ok[:, :2] = ok[:, -2:] = False
+    # finite differences are exact to first order; only near the grazing limb does curvature show
+    assert np.median(err[ok]) < 0.05
+    assert err[ok & (view < 60)].max() < 0.5
+
+
+def test_fronto_parallel_plane_encodes_to_128_128_255() -> None:
+    n = depth_to_normals(np.full((40, 50), 2.0, np.float32), Intrinsics.default(50, 40))
+    enc = encode_normals(n)
+    assert enc.dtype == np.uint8 and (enc == [128, 128, 255]).all()
+    enc16 = encode_normals(n, bits=16)
+    assert enc16.dtype == np.uint16 and (enc16 == [32768, 32768, 65535]).all()
+
+
+def test_opengl_green_is_up_and_directx_flips_it() -> None:
+    # a floor-like plane tilted so its normal points up (-y in the OpenCV frame) and toward the camera
+    z, n_true, _ = tilted_plane(K, tilt_deg=-30.0, axis="x")
+    assert n_true[1] < 0  # up in OpenCV frame
+    n = depth_to_normals(z, K)
+    gl = encode_normals(n)[48, 64].astype(int)
+    dx = encode_normals(n, convention="directx")[48, 64].astype(int)
+    assert gl[1] > 128 + 50 and dx[1] < 128 - 50
+    assert gl[0] == dx[0] and gl[2] == dx[2]
+
+
+def test_invalid_pixels_encode_black_and_bad_options() -> None:
+    z = np.full((10, 10), 2.0, np.float32)
+    z[:, :5] = np.nan
+    enc = encode_normals(depth_to_normals(z, Intrinsics.default(10, 10)))
+    assert (enc[:, :5] == 0).all() and (enc[:, 6:] == [128, 128, 255]).all()
+    with pytest.raises(ValidationError, match="bits"):
+        encode_normals(depth_to_normals(z, Intrinsics.default(10, 10)), bits=12)
+    with pytest.raises(ValidationError, match="no pixel has a defined normal"):
+        encode_normals(np.full((3, 3, 3), np.nan, np.float32))
+
+
+def test_smoothing_ignores_invalid_pixels() -> None:
+    z = np.full((20, 20), 3.0, np.float32)
+    z[5, 5] = np.nan
+    out = smooth_depth(z, sigma_px=2.0)
+    assert np.isnan(out[5, 5]) and np.allclose(out[np.isfinite(out)], 3.0)
+    assert np.isnan(z[5, 5]) and np.nanmax(z) == 3.0
