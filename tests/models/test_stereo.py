@@ -51,8 +51,8 @@ def _textured_pair(shift: int, *, h: int = 64, w: int = 128, seed: int = 0) -> t
     import cv2
 
     rng = np.random.default_rng(seed)
-    tex = rng.integers(0, 256, size=(h, w + shift, 3), dtype=np.uint8)
-    tex = cv2.GaussianBlur(tex, (3, 3), 0.7)
+    noise = rng.integers(0, 256, size=(h, w + shift, 3), dtype=np.uint8)
+    tex = np.asarray(cv2.GaussianBlur(noise, (3, 3), 0.7))
     return np.ascontiguousarray(tex[:, :w]), np.ascontiguousarray(tex[:, shift:shift + w])
 
 
