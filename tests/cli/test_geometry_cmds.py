@@ -1,0 +1,121 @@
+"""``depthforge mesh``, ``pointcloud`` and ``normals`` end to end, including bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.cli.main import main
+from depthforge.core.depthmap import DepthMap
+from depthforge.io.depthfiles import write_depth
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def _depth(tmp_path: Path, values: np.ndarray, kind: str = "metric", name: str = "d.npy") -> Path:
+    return write_depth(tmp_path / name, DepthMap(values.astype(np.float32), kind=kind))  # type: ignore[arg-type]
+
+
+def test_mesh_without_intrinsics_or_exif_falls_back_and_says_so(tmp_path: Path, photo: Path, capsys) -> None:
+    import trimesh
+
+    d = _depth(tmp_path, np.full((48, 64), 2.0))
+    out = tmp_path / "m.glb"
+    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "falling back to the default field of view" in err and "default 60 deg hfov" in err
+    tm = trimesh.load(out, process=False, force="mesh")
+    assert len(tm.vertices) == 48 * 64 and len(tm.faces) == 2 * 47 * 63
+    side = json.loads((tmp_path / "m.glb.json").read_text())
+    assert side["metric"] is True and side["intrinsics"]["source"].startswith("default")
+
+
+def test_exif_focal_length_is_used(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    img = Image.fromarray(np.full((30, 45, 3), 120, np.uint8))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28
+    path = tmp_path / "cam.jpg"
+    img.save(path, exif=exif)
+    d = _depth(tmp_path, np.full((30, 45), 1.5))
+    assert main(["pointcloud", str(path), "--depth", str(d), "-o", str(tmp_path / "p.ply")]) == 0
+    err = capsys.readouterr().err
+    assert "exif FocalLengthIn35mmFilm=28 mm" in err and "falling back" not in err
+
+
+def test_relative_depth_is_flagged_not_metric(tmp_path: Path, photo: Path, capsys) -> None:
+    rel = np.tile(np.linspace(0.1, 1.0, 64), (48, 1))
+    d = _depth(tmp_path, rel, kind="relative")
+    out = tmp_path / "m.ply"
+    args = ["mesh", str(photo), "--depth", str(d), "--fov", "70", "--near", "2", "--far", "5", "-o", str(out)]
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    assert "NOT metric" in cap.out and "fov 70 deg" in cap.err
+    side = json.loads((tmp_path / "m.ply.json").read_text())
+    assert side["metric"] is False and side["units"] == "pseudo (not metric)"
+
+
+def test_disparity_needs_baseline(tmp_path: Path, photo: Path, capsys) -> None:
+    d = _depth(tmp_path, np.full((48, 64), 8.0), kind="disparity")
+    out = tmp_path / "p.ply"
+    assert main(["pointcloud", str(photo), "--depth", str(d), "--fx", "100", "-o", str(out)]) == 2
+    assert "--baseline-m" in capsys.readouterr().err
+    assert main(["pointcloud", str(photo), "--depth", str(d), "--fx", "100", "--baseline-m", "0.2",
+                 "--normals", "-o", str(out)]) == 0
+    side = json.loads((tmp_path / "p.ply.json").read_text())
+    assert side["points"] == 48 * 64 and side["metric"] is True
+
+
+def test_normals_flat_wall_and_options(tmp_path: Path, photo: Path) -> None:
+    from PIL import Image
+
+    d = _depth(tmp_path, np.full((48, 64), 3.0))
+    out = tmp_path / "n.png"
+    assert main(["normals", str(photo), "--depth", str(d), "-o", str(out)]) == 0
+    assert (np.asarray(Image.open(out)) == [128, 128, 255]).all()
+    out16 = tmp_path / "n16.png"
+    assert main(["normals", str(photo), "--depth", str(d), "--bits", "16", "--directx", "--smooth-depth", "1",
+                 "-o", str(out16)]) == 0
+    from depthforge.io.images import read_image
+
+    assert read_image(out16).rgb.dtype == np.uint16
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [(np.full((48, 64), -1.0), "no valid pixel"), (np.full((48, 64), np.nan), "no valid pixel")],
+)
+def test_all_invalid_or_non_positive_depth(tmp_path: Path, photo: Path, capsys, values, message) -> None:
+    d = _depth(tmp_path, values)
+    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.ply")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "m.ply").exists()
+
+
+def test_size_mismatch_is_resampled_with_a_notice(tmp_path: Path, photo: Path, capsys) -> None:
+    d = _depth(tmp_path, np.full((24, 32), 2.0))
+    assert main(["normals", str(photo), "--depth", str(d), "-o", str(tmp_path / "n.png")]) == 0
+    assert "resampled to the image size 64x48" in capsys.readouterr().err
+
+
+def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> None:
+    assert main(["mesh", str(tmp_path / "nope.png"), "--depth", "x.npy", "-o", str(tmp_path / "m.ply")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    d = _depth(tmp_path, np.full((48, 64), 2.0))
+    assert main(["mesh", str(photo), "--depth", str(d), "--fx", "-3", "-o", str(tmp_path / "m.ply")]) == 2
+    assert "fx" in capsys.readouterr().err
+    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 2
+    assert "unknown mesh format" in capsys.readouterr().err
