@@ -1,0 +1,93 @@
+"""Alignment: exact recovery of scale and shift, robustness to outliers, known points and reference maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.process.align import align_to_depth, align_to_points, fit_scale_shift
+
+SCALE, SHIFT = 0.37, 0.052  # 1/z = SCALE * relative + SHIFT
+
+
+def _scene(h: int = 90, w: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Metric depth of a tilted plane plus a box (1.2 .. 6 m) and the relative map a model would give."""
+    y, x = np.mgrid[0:h, 0:w]
+    z = 1.5 + 4.0 * y / h + 0.5 * x / w
+    z[20:50, 30:70] = 1.2
+    rel = (1.0 / z - SHIFT) / SCALE
+    return z, rel
+
+
+@pytest.mark.parametrize("fit", ["scale", "scale-shift"])
+@pytest.mark.parametrize("robust", [False, True])
+def test_exact_recovery_on_synthetic_data(fit: str, robust: bool) -> None:
+    z, rel = _scene()
+    shift = SHIFT if fit == "scale-shift" else 0.0
+    target = 1.0 / (1.0 / z - SHIFT + shift)  # scale-only data has no shift
+    al = fit_scale_shift(rel, 1.0 / target, fit=fit, robust=robust)
+    assert abs(al.scale - SCALE) < 1e-5 * SCALE
+    assert abs(al.shift - shift) < 1e-5
+    assert al.rms < 1e-9 and al.abs_rel < 1e-9
+
+
+def test_ten_percent_outliers_move_the_fit_less_than_one_percent() -> None:
+    z, rel = _scene()
+    rng = np.random.default_rng(0)
+    inv = 1.0 / z * (1.0 + rng.normal(0.0, 0.01, z.shape))  # 1 % noise everywhere
+    bad = rng.random(z.shape) < 0.10
+    inv[bad] = rng.uniform(0.05, 2.0, bad.sum())  # 10 % wild values
+    al = fit_scale_shift(rel, inv)
+    assert abs(al.scale / SCALE - 1.0) < 0.01
+    assert abs(al.shift / SHIFT - 1.0) < 0.01
+    assert 0.85 < al.n_inliers / al.n_points < 0.95
+    plain = fit_scale_shift(rel, inv, robust=False)
+    assert abs(plain.scale / SCALE - 1.0) > 0.05  # the outliers do matter without robustness
+
+
+def test_known_points_give_a_metric_map() -> None:
+    z, rel = _scene()
+    dm = DepthMap(rel.astype(np.float32), kind="relative", model="m")
+    pts = [(10, 80, z[80, 10]), (100, 5, z[5, 100]), (50, 30, z[30, 50])]
+    out, al = align_to_points(dm, pts)
+    assert out.kind == "metric" and out.meta["alignment"]["fit"] == "scale-shift"
+    np.testing.assert_allclose(out.values, z, rtol=1e-5)
+    assert al.n_points == 3
+    one, al1 = align_to_points(dm, pts[:1])
+    assert al1.fit == "scale" and abs(one.values[80, 10] - z[80, 10]) < 1e-5
+
+
+def test_partial_reference_map() -> None:
+    z, rel = _scene()
+    sparse = np.full(z.shape, np.nan, dtype=np.float32)
+    rng = np.random.default_rng(5)
+    pick = rng.random(z.shape) < 0.03  # a LiDAR-like 3 % of pixels
+    sparse[pick] = z[pick]
+    out, al = align_to_depth(DepthMap(rel.astype(np.float32)), DepthMap(sparse, kind="metric"))
+    np.testing.assert_allclose(out.values, z, rtol=1e-4)
+    assert al.n_points == pick.sum()
+
+
+def test_disparity_reference_gives_disparity() -> None:
+    z, rel = _scene()
+    disp = (60.0 / z).astype(np.float32)
+    out, _ = align_to_depth(DepthMap(rel.astype(np.float32)), DepthMap(disp, kind="disparity"))
+    assert out.kind == "disparity"
+    np.testing.assert_allclose(out.values, disp, rtol=1e-4)
+
+
+def test_bad_alignment_input() -> None:
+    _, rel = _scene()
+    dm = DepthMap(rel.astype(np.float32))
+    with pytest.raises(ValidationError, match="outside"):
+        align_to_points(dm, [(500, 1, 2.0)])
+    with pytest.raises(ValidationError, match="metres"):
+        align_to_points(dm, [(5, 1, -2.0)])
+    with pytest.raises(ValidationError, match="at least 2"):
+        align_to_points(dm, [(5, 1, 2.0)], fit="scale-shift")
+    with pytest.raises(ValidationError, match="equal"):
+        fit_scale_shift(np.ones(10), np.arange(1.0, 11.0))
+    with pytest.raises(ValidationError, match="reference"):
+        align_to_depth(dm, dm)
