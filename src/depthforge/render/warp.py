@@ -123,7 +123,7 @@ def forward_warp(
 
     n = h * w
     wp = w + 3
-    hp = h + 3 if sy is not None else h
+    hp = h + 4 if sy is not None else h
     size = hp * wp + 2
     dummy = size - 1  # never read back
     xt = (np.arange(w, dtype=np.float32)[None, :] + sx.astype(np.float32, copy=False)).ravel()
