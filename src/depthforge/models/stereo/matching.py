@@ -188,7 +188,8 @@ def _weighted_median(disparity: np.ndarray, image: np.ndarray, *, scale: float, 
     q = np.clip(np.rint(disparity * scale), 0, 255).astype(np.uint8)
     med = cv2.ximgproc.weightedMedianFilter(grey, q, radius, sigma=25.5).astype(np.float32) / np.float32(scale)
     # keep the sub-pixel estimate wherever the (quantised) median agrees with it
-    return np.where(np.abs(med - disparity) <= 1.0, disparity, med).astype(np.float32)
+    keep = max(1.0, 1.0 / scale)  # a coarse quantisation (wide ranges) must not count as disagreement
+    return np.where(np.abs(med - disparity) <= keep, disparity, med).astype(np.float32)
 
 
 def _fgs(disparity: np.ndarray, image: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -244,7 +245,7 @@ def match_stereo(
     lft, rgt = prepare_pair(left, right)
     h, w = lft.shape[:2]
     check_choice(smoothing, "smoothing", SMOOTHING_MODES)
-    min_d = int(check_range(min_disparity_px, "min_disparity_px", low=0, high=w - 16))
+    min_d = int(check_range(min_disparity_px, "min_disparity_px", low=0, high=max(0, w - 16)))
     if int(block_size) != block_size or block_size % 2 == 0 or not 1 <= block_size <= 11:
         raise ValidationError(f"block_size: expected an odd integer in 1..11, got {block_size!r}")
     if max_disparity_px is None:
