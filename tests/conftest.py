@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Folders holding tiny random models: depth_anything, depth_anything_metric, dpt, dpt_hybrid, zoedepth, depth_pro."""
+    """Folders of tiny random models: depth_anything(_metric), dpt, dpt_hybrid, zoedepth, depth_pro."""
     from depthforge.models import testing
 
     root = tmp_path_factory.mktemp("models")

@@ -28,7 +28,9 @@ def _photos() -> dict[str, np.ndarray]:
 def _reference(folder: Path) -> tuple[object, object]:
     from transformers import AutoImageProcessor, pipeline
 
-    return pipeline("depth-estimation", model=str(folder), device="cpu"), AutoImageProcessor.from_pretrained(str(folder))
+    return pipeline("depth-estimation", model=str(folder), device="cpu"), AutoImageProcessor.from_pretrained(
+        str(folder)
+    )
 
 
 def _rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:

@@ -41,7 +41,9 @@ def add_depth_source_options(parser: argparse.ArgumentParser) -> None:
         choices=("relative", "metric", "disparity"),
         help="what the file's values mean, when the file does not say",
     )
-    g.add_argument("--depth-scale", type=float, help="multiply the file's raw values by this (e.g. 0.25 for Middlebury)")
+    g.add_argument(
+        "--depth-scale", type=float, help="multiply the file's raw values by this (e.g. 0.25 for Middlebury)"
+    )
     add_model_options(parser, default=None)
 
 
@@ -91,7 +93,14 @@ def parse_pair(text: str, name: str, cast: Any = float) -> tuple[Any, Any]:
 def progress(total: int, description: str) -> Iterator[Any]:
     """A rich progress bar on stderr (disabled when stderr is not a terminal); yields an ``advance()`` callable."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     with Progress(

@@ -14,8 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     g = p.add_argument_group("outputs")
     g.add_argument("--format", default="png16", choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"))
-    g.add_argument("--colormap", default="gray", choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
-                   help="also write a colour-mapped PNG (any map but gray)")
+    g.add_argument(
+        "--colormap",
+        default="gray",
+        choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
+        help="also write a colour-mapped PNG (any map but gray)",
+    )
     g.add_argument("--invert", action="store_true", help="near = black instead of white (display formats)")
     g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range, e.g. 0.1,0.9")
     g.add_argument("--percentile", metavar="LOW,HIGH", help="normalise between these percentiles, e.g. 2,98")
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         def on_item(path: object, status: str) -> None:
             advance()
             if status.startswith("failed"):
-                note(status[len("failed: "):])
+                note(status[len("failed: ") :])
 
         summary = run_estimate(
             args.inputs,

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("depthforge: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+    except Exception as exc:
         if os.environ.get("DEPTHFORGE_DEBUG"):
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

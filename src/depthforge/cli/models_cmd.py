@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the models, their licences and whether they are cached", description=__doc__)
+    p = sub.add_parser(
+        "models", help="list the models, their licences and whether they are cached", description=__doc__
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -17,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.models.hub import is_cached
     from depthforge.models.registry import REGISTRY
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": s.name,
             "kind": s.kind,
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     for col in ("name", "kind", "licence", "size", "cached", "hub id"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["kind"], r["licence"], f"{r['params_m']:.0f} M", "yes" if r["cached"] else "no", r["hub_id"])
+        table.add_row(
+            r["name"], r["kind"], r["licence"], f"{r['params_m']:.0f} M", "yes" if r["cached"] else "no", r["hub_id"]
+        )
     Console(width=200).print(table)
     return 0

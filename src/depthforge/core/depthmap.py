@@ -63,7 +63,8 @@ class DepthMap:
         object.__setattr__(self, "values", v)
         if self.intrinsics is not None and (self.intrinsics.width, self.intrinsics.height) != (v.shape[1], v.shape[0]):
             raise ValidationError(
-                f"intrinsics: made for {self.intrinsics.width}x{self.intrinsics.height}, depth is {v.shape[1]}x{v.shape[0]}"
+                f"intrinsics: made for {self.intrinsics.width}x{self.intrinsics.height}, "
+                f"depth is {v.shape[1]}x{v.shape[0]}"
             )
         if self.baseline_m is not None:
             check_positive(self.baseline_m, "baseline_m")
@@ -80,7 +81,7 @@ class DepthMap:
 
     @property
     def units(self) -> str:
-        """"none", "m" or "px"."""
+        """ "none", "m" or "px"."""
         return UNITS[self.kind]
 
     def with_values(self, values: np.ndarray, **changes: Any) -> DepthMap:
@@ -112,7 +113,8 @@ class DepthMap:
             return self
         if self.kind == "relative":
             raise ValidationError(
-                "kind: a relative depth map has no scale; align it to known distances first (depthforge process --known)"
+                "kind: a relative depth map has no scale; "
+                "align it to known distances first (depthforge process --known)"
             )
         f = focal_px if focal_px is not None else (self.intrinsics.fx if self.intrinsics else None)
         b = baseline_m if baseline_m is not None else self.baseline_m

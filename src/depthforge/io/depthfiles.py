@@ -165,12 +165,12 @@ def _read_exr(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise MissingExtraError("OpenEXR", "exr") from None
     with OpenEXR.File(str(p)) as f:
         channels = f.channels()
-        header = f.header()
+        # the header and channels are only valid while the file is open
+        meta = _parse_meta(f.header().get(_META_KEY))
         name = "Z" if "Z" in channels else ("Y" if "Y" in channels else next(iter(channels)))
-        arr = np.asarray(channels[name].pixels, dtype=np.float32)
+        arr = np.array(channels[name].pixels, dtype=np.float32)
     if arr.ndim == 3:
         arr = arr[:, :, 0]
-    meta = _parse_meta(header.get(_META_KEY))
     return arr, meta
 
 
@@ -235,7 +235,9 @@ def read_depth(
     except (InputError, MissingExtraError):
         raise
     except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{p}: not a readable depth file ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+        raise InputError(
+            f"{p}: not a readable depth file ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+        ) from None
     if arr.ndim == 3:
         arr = arr[:, :, 0]
     if arr.ndim != 2 or arr.size == 0:
@@ -248,7 +250,9 @@ def read_depth(
     if isinstance(meta.get("intrinsics"), dict):
         try:
             m = meta["intrinsics"]
-            intr = Intrinsics(m["fx"], m["fy"], m["cx"], m["cy"], int(m["width"]), int(m["height"]), str(m.get("source", "file")))
+            intr = Intrinsics(
+                m["fx"], m["fy"], m["cx"], m["cy"], int(m["width"]), int(m["height"]), str(m.get("source", "file"))
+            )
             if (intr.width, intr.height) != (values.shape[1], values.shape[0]):
                 intr = intr.scaled(values.shape[1], values.shape[0])
         except (KeyError, TypeError, ValueError, ValidationError):
@@ -280,7 +284,11 @@ def _read_raster(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
             pil.load()
             text = pil.info.get(_META_KEY)
             if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(pil).astype(np.uint16) if pil.mode != "I" else np.clip(np.asarray(pil), 0, 65535).astype(np.uint16)
+                arr = (
+                    np.asarray(pil).astype(np.uint16)
+                    if pil.mode != "I"
+                    else np.clip(np.asarray(pil), 0, 65535).astype(np.uint16)
+                )
             elif pil.mode == "F":
                 arr = np.asarray(pil, dtype=np.float32)
             elif pil.mode in ("L", "P", "1"):
@@ -295,6 +303,7 @@ def _read_raster(p: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 def _decode_values(arr: np.ndarray, meta: dict[str, Any], *, kind: str | None, scale: float | None) -> np.ndarray:
     a = arr
+    v: np.ndarray
     if a.dtype.kind == "f":
         v = a.astype(np.float32)
         return v * np.float32(scale) if scale is not None else v
@@ -321,5 +330,3 @@ def _decode_values(arr: np.ndarray, meta: dict[str, Any], *, kind: str | None, s
                 return (1.0 / inv).astype(np.float32)
         return inv.astype(np.float32)
     return display.astype(np.float32)
-
-

@@ -56,7 +56,8 @@ class DepthEstimator:
         return self.spec.name
 
     def __repr__(self) -> str:
-        return f"DepthEstimator({self.spec.name!r}, backend={self.backend.name}, device={self.backend.device}, dtype={self.backend.dtype})"
+        b = self.backend
+        return f"DepthEstimator({self.spec.name!r}, backend={b.name}, device={b.device}, dtype={b.dtype})"
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) the model sees for an image of height x width (after ZoeDepth padding, if any)."""
@@ -82,7 +83,9 @@ class DepthEstimator:
         self, images: Sequence[Image | np.ndarray], *, input_size: tuple[int, int] | None = None
     ) -> list[DepthMap]:
         """Estimate depth for several images; images with the same model input size run as one batch."""
-        rgbs = [to_uint8(im.rgb if isinstance(im, Image) else check_array(im, "image", ndim=3, channels=3)) for im in images]
+        rgbs = [
+            to_uint8(im.rgb if isinstance(im, Image) else check_array(im, "image", ndim=3, channels=3)) for im in images
+        ]
         out: list[DepthMap | None] = [None] * len(rgbs)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, rgb in enumerate(rgbs):
@@ -107,7 +110,7 @@ class DepthEstimator:
         import cv2
 
         h, w = hw
-        pred = raw.astype(np.float32)
+        pred: np.ndarray = raw.astype(np.float32)
         if self.spec.pad_reflect:
             ph, pw = zoe_padding(h, w)
             pred = cv2.resize(pred, (w + 2 * pw, h + 2 * ph), interpolation=cv2.INTER_CUBIC)
@@ -167,7 +170,10 @@ def load_model(
             return hit
         from depthforge.models.torch_backend import TorchBackend
 
-        est = DepthEstimator(source, TorchBackend(source, device=device, dtype=dtype))
+        backend_obj = TorchBackend(source, device=device, dtype=dtype)
+        if source.guessed:  # downloaded just now: read the real architecture and preprocessing from the cache
+            source = resolve_model(source.location)
+        est = DepthEstimator(source, backend_obj)
         _CACHE[key] = est
         return est
 

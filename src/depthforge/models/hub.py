@@ -32,6 +32,7 @@ class ModelSource:
     spec: ModelSpec
     location: str
     is_local: bool
+    guessed: bool = False  # an uncached hub id: the spec is re-read from its config after download
 
 
 def offline_mode() -> bool:
@@ -127,18 +128,30 @@ def resolve_model(model: str) -> ModelSource:
         spec = _spec_from_config(config, name=path.name)
         pre = local_config_file(path, "preprocessor_config.json")
         return ModelSource(_apply_preprocessor(spec, pre), str(path.resolve()), True)
-    spec = get_spec(text)
-    if spec is None and "/" in text and not path.exists():
+    found = get_spec(text)
+    if found is None and "/" in text and not path.exists():
         spec_folder = _snapshot_folder(text)
         if spec_folder is not None:
             spec = _spec_from_config(local_config(spec_folder), name=text, hub_id=text)
-        else:
-            spec = ModelSpec(name=text, hub_id=text, family="depth_anything", licence="unknown (see the model card)", kind="relative", input_size=(518, 518), keep_aspect=True, multiple=14)
+            spec = _apply_preprocessor(spec, local_config_file(spec_folder, "preprocessor_config.json"))
             return ModelSource(spec, text, False)
-    if spec is None:
+        else:
+            spec = ModelSpec(
+                name=text,
+                hub_id=text,
+                family="depth_anything",
+                licence="unknown (see the model card)",
+                kind="relative",
+                input_size=(518, 518),
+                keep_aspect=True,
+                multiple=14,
+            )
+            return ModelSource(spec, text, False, guessed=True)
+    if found is None:
         near = [n for n in REGISTRY if text.lower() in n]
         hint = f" (did you mean {', '.join(near[:3])}?)" if near else " (see 'depthforge models')"
         raise ModelError(f"model '{text}' is not in the registry, not a hub id and not a folder{hint}")
+    spec = found
     folder = _snapshot_folder(spec.hub_id)
     if folder is not None:
         spec = _apply_preprocessor(spec, local_config_file(folder, "preprocessor_config.json"))

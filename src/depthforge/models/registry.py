@@ -244,4 +244,6 @@ def spec_for_family(family: str, *, kind: str, name: str, hub_id: str = "") -> M
         "zoedepth": REGISTRY["zoedepth-nyu-kitti"],
         "depth_pro": REGISTRY["depth-pro"],
     }[family]
-    return template.with_overrides(name=name, hub_id=hub_id, kind=kind, licence="unknown (see the model card)", params_m=0.0, notes="")
+    return template.with_overrides(
+        name=name, hub_id=hub_id, kind=kind, licence="unknown (see the model card)", params_m=0.0, notes=""
+    )

@@ -30,30 +30,56 @@ def build_depth_anything(
     torch.manual_seed(seed)
     if full:
         backbone = Dinov2Config(
-            hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
-            image_size=518, out_indices=[3, 6, 9, 12], reshape_hidden_states=False,
+            hidden_size=384,
+            num_hidden_layers=12,
+            num_attention_heads=6,
+            mlp_ratio=4,
+            patch_size=14,
+            image_size=518,
+            out_indices=[3, 6, 9, 12],
+            reshape_hidden_states=False,
         )
         cfg = DepthAnythingConfig(
-            backbone_config=backbone, reassemble_hidden_size=384, fusion_hidden_size=64,
-            neck_hidden_sizes=[48, 96, 192, 384], head_hidden_size=32,
+            backbone_config=backbone,
+            reassemble_hidden_size=384,
+            fusion_hidden_size=64,
+            neck_hidden_sizes=[48, 96, 192, 384],
+            head_hidden_size=32,
         )
     else:
         backbone = Dinov2Config(
-            hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2, patch_size=14,
-            image_size=70, out_indices=[1, 2, 3, 4], reshape_hidden_states=False,
+            hidden_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            mlp_ratio=2,
+            patch_size=14,
+            image_size=70,
+            out_indices=[1, 2, 3, 4],
+            reshape_hidden_states=False,
         )
         cfg = DepthAnythingConfig(
-            backbone_config=backbone, reassemble_hidden_size=32, fusion_hidden_size=16,
-            neck_hidden_sizes=[8, 16, 32, 32], head_hidden_size=8,
+            backbone_config=backbone,
+            reassemble_hidden_size=32,
+            fusion_hidden_size=16,
+            neck_hidden_sizes=[8, 16, 32, 32],
+            head_hidden_size=8,
         )
     if metric:
         cfg.depth_estimation_type = "metric"
         cfg.max_depth = 20
     model = DepthAnythingForDepthEstimation(cfg).eval()
     processor = DPTImageProcessor(
-        do_resize=True, size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14,
-        resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False,
+        do_resize=True,
+        size={"height": 518, "width": 518},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        do_pad=False,
     )
     return _save(model, processor, Path(folder))
 
@@ -65,16 +91,28 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, seed: int
 
     torch.manual_seed(seed)
     common = dict(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64,
-        patch_size=16, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, backbone_out_indices=[0, 1, 2, 3],
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=64,
+        patch_size=16,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        backbone_out_indices=[0, 1, 2, 3],
         readout_type="project",
     )
     if hybrid:
         from transformers import BitConfig
 
         bit = BitConfig(
-            global_padding="same", layer_type="bottleneck", depths=[1, 1, 1], hidden_sizes=[16, 32, 64],
-            out_features=["stage1", "stage2", "stage3"], embedding_dynamic_padding=True, num_groups=4,
+            global_padding="same",
+            layer_type="bottleneck",
+            depths=[1, 1, 1],
+            hidden_sizes=[16, 32, 64],
+            out_features=["stage1", "stage2", "stage3"],
+            embedding_dynamic_padding=True,
+            num_groups=4,
             embedding_size=16,
         )
         # DPT-Hybrid's embeddings need the input size the processor produces (384) as image_size.
@@ -85,9 +123,17 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, seed: int
         cfg = DPTConfig(**common)  # type: ignore[arg-type]
     model = DPTForDepthEstimation(cfg).eval()
     processor = DPTImageProcessor(
-        do_resize=True, size={"height": 384, "width": 384}, keep_aspect_ratio=False, ensure_multiple_of=32,
-        resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5], do_pad=False,
+        do_resize=True,
+        size={"height": 384, "width": 384},
+        keep_aspect_ratio=False,
+        ensure_multiple_of=32,
+        resample=3,
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        do_pad=False,
     )
     return _save(model, processor, Path(folder))
 
@@ -99,42 +145,74 @@ def build_zoedepth(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     beit = BeitConfig(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64,
-        patch_size=16, out_indices=[1, 2, 3, 4], use_relative_position_bias=True, reshape_hidden_states=False,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=64,
+        patch_size=16,
+        out_indices=[1, 2, 3, 4],
+        use_relative_position_bias=True,
+        reshape_hidden_states=False,
         out_features=["stage1", "stage2", "stage3", "stage4"],
     )
     cfg = ZoeDepthConfig(
-        backbone_config=beit, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, reassemble_hidden_size=32,
-        num_relative_features=8, bottleneck_features=16, num_attractors=[4, 4, 4, 4],
-        bin_embedding_dim=8, patch_transformer_hidden_size=16, patch_transformer_intermediate_size=32,
+        backbone_config=beit,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        reassemble_hidden_size=32,
+        num_relative_features=8,
+        bottleneck_features=16,
+        num_attractors=[4, 4, 4, 4],
+        bin_embedding_dim=8,
+        patch_transformer_hidden_size=16,
+        patch_transformer_intermediate_size=32,
         patch_transformer_num_attention_heads=2,
         bin_configurations=[{"n_bins": 8, "min_depth": 0.001, "max_depth": 10.0, "name": "nyu"}],
     )
     model = ZoeDepthForDepthEstimation(cfg).eval()
     processor = ZoeDepthImageProcessor(
-        do_pad=True, do_resize=True, size={"height": 384, "width": 512}, keep_aspect_ratio=True,
-        ensure_multiple_of=32, resample=2, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+        do_pad=True,
+        do_resize=True,
+        size={"height": 384, "width": 512},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=32,
+        resample=2,
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
     )
     return _save(model, processor, Path(folder))
 
 
 def build_depth_pro(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
     """Depth Pro with tiny DINOv2 encoders (image, patch and field-of-view)."""
-    import torch
     import json
 
+    import torch
     from transformers import DepthProConfig, DepthProForDepthEstimation, Dinov2Config
 
     torch.manual_seed(seed)
 
     def enc() -> Dinov2Config:
-        return Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2, patch_size=16, image_size=64)
+        return Dinov2Config(
+            hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2, patch_size=16, image_size=64
+        )
 
     cfg = DepthProConfig(
-        fusion_hidden_size=16, patch_size=64, intermediate_hook_ids=[1, 0], intermediate_feature_dims=[8, 8],
-        scaled_images_ratios=[0.5, 1.0], scaled_images_overlap_ratios=[0.0, 0.25], scaled_images_feature_dims=[16, 16],
-        use_fov_model=True, image_model_config=enc(), patch_model_config=enc(), fov_model_config=enc(),
+        fusion_hidden_size=16,
+        patch_size=64,
+        intermediate_hook_ids=[1, 0],
+        intermediate_feature_dims=[8, 8],
+        scaled_images_ratios=[0.5, 1.0],
+        scaled_images_overlap_ratios=[0.0, 0.25],
+        scaled_images_feature_dims=[16, 16],
+        use_fov_model=True,
+        image_model_config=enc(),
+        patch_model_config=enc(),
+        fov_model_config=enc(),
     )
     model = DepthProForDepthEstimation(cfg).eval()
     out = Path(folder)
@@ -142,9 +220,15 @@ def build_depth_pro(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
     model.save_pretrained(out)
     # DepthProImageProcessor needs torchvision; its config is plain JSON, written as the processor would.
     pre = {
-        "image_processor_type": "DepthProImageProcessor", "do_resize": True, "size": {"height": 128, "width": 128},
-        "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+        "image_processor_type": "DepthProImageProcessor",
+        "do_resize": True,
+        "size": {"height": 128, "width": 128},
+        "resample": 2,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
     }
     (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
     return out

@@ -65,7 +65,9 @@ class TorchBackend:
         kwargs: dict[str, Any] = {"local_files_only": local_only, "dtype": self._torch_dtype}
         try:
             try:
-                model = AutoModelForDepthEstimation.from_pretrained(source.location, attn_implementation="sdpa", **kwargs)
+                model = AutoModelForDepthEstimation.from_pretrained(
+                    source.location, attn_implementation="sdpa", **kwargs
+                )
             except ValueError as exc:
                 if "sdpa" not in str(exc).lower() and "attention" not in str(exc).lower():
                     raise

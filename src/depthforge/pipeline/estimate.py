@@ -127,7 +127,9 @@ def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options
     )
     if len(paths) == 1:
         return
-    display, _ = to_display(depth, invert=options.invert, near=options.near, far=options.far, percentiles=options.percentiles)
+    display, _ = to_display(
+        depth, invert=options.invert, near=options.near, far=options.far, percentiles=options.percentiles
+    )
     vis = colorize(display, colormap=options.colormap)
     if "color" in paths:
         write_image(paths["color"], vis)

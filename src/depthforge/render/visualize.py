@@ -72,8 +72,8 @@ def controlnet_image(display: np.ndarray, *, multiple: int = 64) -> np.ndarray:
 
     d = check_array(display, "display", ndim=2, dtype_kind="f")
     h, w = d.shape
-    nh = max(multiple, int(round(h / multiple)) * multiple)
-    nw = max(multiple, int(round(w / multiple)) * multiple)
+    nh = max(multiple, round(h / multiple) * multiple)
+    nw = max(multiple, round(w / multiple) * multiple)
     if (nh, nw) != (h, w):
         interp = cv2.INTER_AREA if nh * nw < h * w else cv2.INTER_CUBIC
         d = cv2.resize(d.astype(np.float32), (nw, nh), interpolation=interp)

@@ -1,0 +1,83 @@
+"""DepthMap, Intrinsics and validation: invariants and clean errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthforge.core import DepthforgeError, DepthMap, Intrinsics, ValidationError, check_array, check_range
+
+
+def test_values_are_copied_float32_and_read_only() -> None:
+    src = np.arange(12, dtype=np.float64).reshape(3, 4)
+    d = DepthMap(src, kind="relative")
+    assert d.values.dtype == np.float32
+    assert not d.values.flags.writeable
+    src[0, 0] = 99.0
+    assert d.values[0, 0] == 0.0  # the input is not shared
+
+
+@pytest.mark.parametrize("kind", ["metric", "disparity"])
+def test_non_positive_and_non_finite_are_invalid_for_metric_kinds(kind: str) -> None:
+    d = DepthMap(np.array([[1.0, 0.0], [-2.0, np.inf]]), kind=kind)  # type: ignore[arg-type]
+    assert d.valid.tolist() == [[True, False], [False, False]]
+    assert np.isnan(d.values[0, 1])
+
+
+def test_relative_keeps_zero_valid() -> None:
+    d = DepthMap(np.array([[0.0, 1.0]]), kind="relative")
+    assert d.valid.all()
+
+
+def test_disparity_to_metric_round_trip() -> None:
+    disp = np.array([[10.0, 20.0], [40.0, 5.0]], np.float32)
+    d = DepthMap(disp, kind="disparity", baseline_m=0.1)
+    z = d.to_metric(focal_px=500.0)
+    assert z.kind == "metric" and z.units == "m"
+    np.testing.assert_allclose(z.values, 500.0 * 0.1 / disp, rtol=1e-6)
+    back = 500.0 * 0.1 / z.values
+    np.testing.assert_allclose(back, disp, rtol=1e-6)
+
+
+def test_relative_cannot_become_metric_without_alignment() -> None:
+    with pytest.raises(ValidationError, match="align"):
+        DepthMap(np.ones((2, 2)), kind="relative").to_metric(focal_px=1.0, baseline_m=1.0)
+
+
+def test_bad_kind_and_shape_name_the_parameter() -> None:
+    with pytest.raises(ValidationError, match="kind"):
+        DepthMap(np.ones((2, 2)), kind="depth")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="values"):
+        DepthMap(np.ones((2, 2, 3)))
+    assert issubclass(ValidationError, DepthforgeError)
+
+
+def test_intrinsics_must_match_size() -> None:
+    intr = Intrinsics.from_fov(8, 6, hfov_deg=60)
+    DepthMap(np.ones((6, 8)), intrinsics=intr)
+    with pytest.raises(ValidationError, match="intrinsics"):
+        DepthMap(np.ones((5, 8)), intrinsics=intr)
+
+
+def test_intrinsics_scaling_keeps_the_field_of_view_and_pixel_centres() -> None:
+    intr = Intrinsics.from_fov(640, 480, hfov_deg=70)
+    half = intr.scaled(320, 240)
+    assert half.hfov_deg == pytest.approx(70.0)
+    # the image centre stays the image centre
+    assert half.cx == pytest.approx((320 - 1) / 2) and half.cy == pytest.approx((240 - 1) / 2)
+    assert intr.scaled(640, 480) == intr
+
+
+def test_with_values_rescales_intrinsics() -> None:
+    d = DepthMap(np.ones((6, 8)), kind="metric", intrinsics=Intrinsics.from_fov(8, 6, hfov_deg=60))
+    small = d.with_values(np.ones((3, 4), np.float32))
+    assert small.intrinsics is not None and (small.intrinsics.width, small.intrinsics.height) == (4, 3)
+
+
+def test_validation_messages_show_expected_and_actual() -> None:
+    with pytest.raises(ValidationError, match=r"image: expected 3 dimensions, got shape \(2, 2\)"):
+        check_array(np.zeros((2, 2)), "image", ndim=3)
+    with pytest.raises(ValidationError, match="divergence"):
+        check_range(-1, "divergence", low=0)
+    with pytest.raises(ValidationError, match="fx"):
+        Intrinsics(0.0, 1.0, 0.0, 0.0, 4, 4)

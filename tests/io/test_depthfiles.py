@@ -1,0 +1,125 @@
+"""Depth files: every format round-trips within its precision and keeps kind, scale and intrinsics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.core import DepthMap, Intrinsics
+from depthforge.core.errors import InputError, ValidationError
+from depthforge.io.depthfiles import read_depth, sidecar_path, write_depth
+
+
+def _relative() -> DepthMap:
+    rng = np.random.default_rng(0)
+    v = rng.uniform(0.5, 7.0, (24, 32)).astype(np.float32)
+    return DepthMap(v, kind="relative", model="test")
+
+
+def _metric() -> DepthMap:
+    rng = np.random.default_rng(1)
+    v = rng.uniform(0.3, 20.0, (24, 32)).astype(np.float32)
+    v[3, 4] = np.nan
+    return DepthMap(v, kind="metric", intrinsics=Intrinsics.from_fov(32, 24, hfov_deg=60), model="test")
+
+
+@pytest.mark.parametrize("fmt,ext", [("tiff", ".tiff"), ("npy", ".npy"), ("pfm", ".pfm"), ("exr", ".exr")])
+@pytest.mark.parametrize("make", [_relative, _metric])
+def test_float_formats_are_exact(tmp_path: Path, fmt: str, ext: str, make: object) -> None:
+    depth = make()  # type: ignore[operator]
+    p = write_depth(tmp_path / f"d{ext}", depth, format=fmt)
+    back = read_depth(p)
+    assert back.kind == depth.kind
+    np.testing.assert_array_equal(back.valid, depth.valid)
+    np.testing.assert_array_equal(back.values[back.valid], depth.values[depth.valid])
+    if depth.intrinsics is not None:
+        assert back.intrinsics is not None and back.intrinsics.fx == pytest.approx(depth.intrinsics.fx)
+
+
+@pytest.mark.parametrize("fmt,levels", [("png16", 65535), ("png8", 255)])
+def test_display_png_round_trips_within_one_code(tmp_path: Path, fmt: str, levels: int) -> None:
+    depth = _relative()
+    p = write_depth(tmp_path / "d.png", depth, format=fmt)
+    back = read_depth(p)
+    span = float(np.ptp(depth.values))
+    assert back.kind == "relative"
+    assert np.abs(back.values - depth.values).max() <= span / levels * 0.51 + 1e-6
+
+
+def test_png16_is_near_white_and_inverts(tmp_path: Path) -> None:
+    from PIL import Image
+
+    depth = DepthMap(np.array([[1.0, 2.0], [3.0, 4.0]], np.float32), kind="relative")
+    a = np.asarray(Image.open(write_depth(tmp_path / "a.png", depth)))
+    assert a.dtype == np.uint16 and a[1, 1] == 65535 and a[0, 0] == 0  # larger inverse depth = nearer = white
+    b = np.asarray(Image.open(write_depth(tmp_path / "b.png", depth, invert=True)))
+    assert b[1, 1] == 0 and b[0, 0] == 65535
+    np.testing.assert_allclose(read_depth(tmp_path / "b.png").values, depth.values, atol=1e-4)
+    metric = DepthMap(np.array([[1.0, 2.0], [4.0, 8.0]], np.float32), kind="metric")
+    m = np.asarray(Image.open(write_depth(tmp_path / "m.png", metric)))
+    assert m[0, 0] == 65535 and m[1, 1] == 0  # 1 m is nearer than 8 m
+
+
+def test_clip_and_percentiles_change_the_display_range(tmp_path: Path) -> None:
+    from PIL import Image
+
+    v = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
+    depth = DepthMap(v, kind="relative")
+    a = np.asarray(Image.open(write_depth(tmp_path / "c.png", depth, far=0.2, near=0.8)))
+    assert a[0, :21].max() == 0 and a[0, 80:].min() == 65535
+    b = np.asarray(Image.open(write_depth(tmp_path / "p.png", depth, percentiles=(10, 90))))
+    assert b[0, :11].max() == 0 and b[0, 90:].min() == 65535
+
+
+def test_png16mm_millimetres_with_metadata_and_sidecar(tmp_path: Path) -> None:
+    from PIL import Image
+
+    depth = _metric()
+    p = write_depth(tmp_path / "d.png", depth, format="png16mm")
+    raw = np.asarray(Image.open(p))
+    assert raw.dtype == np.uint16 and raw[3, 4] == 0
+    assert raw[0, 0] == round(float(depth.values[0, 0]) * 1000)
+    meta = json.loads(sidecar_path(p).read_text())
+    assert meta["scale"] == 0.001 and meta["kind"] == "metric" and meta["units"] == "m"
+    back = read_depth(p)
+    assert back.kind == "metric" and np.isnan(back.values[3, 4])
+    assert np.nanmax(np.abs(back.values - depth.values)) <= 0.0005 + 1e-6
+    with pytest.raises(ValidationError, match="png16mm"):
+        write_depth(tmp_path / "r.png", _relative(), format="png16mm")
+
+
+def test_foreign_files_use_kind_and_scale(tmp_path: Path) -> None:
+    from PIL import Image
+
+    raw = np.array([[0, 4, 8], [40, 80, 255]], np.uint8)
+    Image.fromarray(raw).save(tmp_path / "disp.png")
+    d = read_depth(tmp_path / "disp.png", kind="disparity", scale=0.25)
+    assert d.kind == "disparity" and np.isnan(d.values[0, 0])
+    np.testing.assert_allclose(d.values[1], [10.0, 20.0, 63.75])
+    plain = read_depth(tmp_path / "disp.png")  # no metadata: an 8-bit display image, near = white
+    assert plain.kind == "relative" and plain.values.max() == pytest.approx(1.0)
+
+
+def test_pfm_middlebury_layout(tmp_path: Path) -> None:
+    v = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
+    p = write_depth(tmp_path / "d.pfm", DepthMap(v, kind="disparity"))
+    data = p.read_bytes()
+    assert data.startswith(b"Pf\n3 2\n-1.0\n")
+    body = np.frombuffer(data[len(b"Pf\n3 2\n-1.0\n") :], "<f4").reshape(2, 3)
+    np.testing.assert_array_equal(body, v[::-1])  # bottom row first
+
+
+def test_bad_depth_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="missing.npy: no such file"):
+        read_depth(tmp_path / "missing.npy")
+    (tmp_path / "junk.png").write_text("junk")
+    with pytest.raises(InputError, match="junk.png"):
+        read_depth(tmp_path / "junk.png")
+    (tmp_path / "short.pfm").write_bytes(b"Pf\n10 10\n-1.0\n" + b"\0" * 12)
+    with pytest.raises(InputError, match="short.pfm: truncated"):
+        read_depth(tmp_path / "short.pfm")
+    with pytest.raises(ValidationError, match="format"):
+        write_depth(tmp_path / "d.xyz", _relative())

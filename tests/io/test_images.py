@@ -1,0 +1,164 @@
+"""Reading photos: every format, bit depth and colour mode a user has; clean errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from depthforge.core.errors import InputError
+from depthforge.io.images import read_image, write_image
+
+
+@pytest.fixture()
+def rgb() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tiff", ".webp"])
+def test_lossless_formats_round_trip(tmp_path: Path, rgb: np.ndarray, ext: str) -> None:
+    p = tmp_path / f"x{ext}"
+    kwargs = {"lossless": True} if ext == ".webp" else {}
+    PILImage.fromarray(rgb).save(p, **kwargs)
+    img = read_image(p)
+    assert img.rgb.dtype == np.uint8 and img.alpha is None
+    np.testing.assert_array_equal(img.rgb, rgb)
+
+
+def _smooth() -> np.ndarray:
+    y, x = np.mgrid[0:30, 0:40]
+    return np.dstack([x * 6, y * 8, (x + y) * 3]).astype(np.uint8)
+
+
+def test_jpeg_reads_close(tmp_path: Path) -> None:
+    rgb = _smooth()
+    p = tmp_path / "x.jpg"
+    PILImage.fromarray(rgb).save(p, quality=100)
+    img = read_image(p)
+    assert img.rgb.shape == rgb.shape
+    assert np.abs(img.rgb.astype(int) - rgb).mean() < 8
+
+
+def test_grayscale_palette_cmyk_rgba(tmp_path: Path, rgb: np.ndarray) -> None:
+    PILImage.fromarray(rgb[:, :, 0]).save(tmp_path / "g.png")
+    g = read_image(tmp_path / "g.png")
+    assert g.rgb.shape == (30, 40, 3) and (g.rgb[:, :, 0] == g.rgb[:, :, 2]).all()
+
+    PILImage.fromarray(rgb).convert("P").save(tmp_path / "p.png")
+    assert read_image(tmp_path / "p.png").rgb.shape == (30, 40, 3)
+
+    smooth = _smooth()
+    PILImage.fromarray(smooth).convert("CMYK").save(tmp_path / "c.jpg", quality=100)
+    c = read_image(tmp_path / "c.jpg")
+    assert c.rgb.shape == (30, 40, 3) and np.abs(c.rgb.astype(int) - smooth).mean() < 12
+
+    rgba = np.dstack([rgb, np.full((30, 40), 128, np.uint8)])
+    PILImage.fromarray(rgba).save(tmp_path / "a.png")
+    a = read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(a.rgb, rgb)  # colour kept, not composited
+    assert a.alpha is not None and (a.alpha == 128).all()
+
+
+def test_sixteen_bit_gray_and_colour_keep_precision(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    g16 = rng.integers(0, 65536, (20, 30), dtype=np.uint16)
+    PILImage.fromarray(g16).save(tmp_path / "g16.png")
+    g = read_image(tmp_path / "g16.png")
+    assert g.rgb.dtype == np.uint16
+    np.testing.assert_array_equal(g.rgb[:, :, 1], g16)
+
+    c16 = rng.integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    write_image(tmp_path / "c16.png", c16)
+    c = read_image(tmp_path / "c16.png")
+    assert c.rgb.dtype == np.uint16
+    np.testing.assert_array_equal(c.rgb, c16)
+    assert c.as_uint8().dtype == np.uint8
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> None:
+    # an asymmetric image: a single bright pixel near the top-left corner
+    a = np.zeros((20, 30, 3), np.uint8)
+    a[2, 5] = 255
+    exif = PILImage.Exif()
+    exif[0x0112] = orientation
+    p = tmp_path / "o.png"
+    PILImage.fromarray(a).save(p, exif=exif)
+    expected = _transpose_reference(p)
+    img = read_image(p)
+    np.testing.assert_array_equal(img.rgb, expected)
+    if orientation >= 5:
+        assert img.rgb.shape[:2] == (30, 20)
+
+
+def _transpose_reference(p: Path) -> np.ndarray:
+    from PIL import ImageOps
+
+    with PILImage.open(p) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def test_exif_focal_length_is_read(tmp_path: Path, rgb: np.ndarray) -> None:
+    exif = PILImage.Exif()
+    exif[0x010F] = "Cam"
+    ifd = exif.get_ifd(0x8769)
+    ifd[0xA405] = 26
+    ifd[0x920A] = 4.2
+    p = tmp_path / "f.jpg"
+    PILImage.fromarray(rgb).save(p, exif=exif)
+    img = read_image(p)
+    assert img.exif.get("focal_length_35mm") == 26.0
+    assert img.exif.get("focal_length_mm") == pytest.approx(4.2)
+
+
+def test_missing_empty_text_truncated(tmp_path: Path, rgb: np.ndarray) -> None:
+    with pytest.raises(InputError, match="nope.jpg: no such file"):
+        read_image(tmp_path / "nope.jpg")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.png: file is empty"):
+        read_image(tmp_path / "empty.png")
+    (tmp_path / "text.jpg").write_text("this is not a picture")
+    with pytest.raises(InputError, match="text.jpg: not a readable image"):
+        read_image(tmp_path / "text.jpg")
+    full = tmp_path / "full.jpg"
+    PILImage.fromarray(np.tile(rgb, (10, 10, 1))).save(full, quality=90)
+    (tmp_path / "cut.jpg").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(InputError, match="cut.jpg"):
+        read_image(tmp_path / "cut.jpg")
+
+
+def test_decompression_bomb_is_refused_from_the_header(tmp_path: Path) -> None:
+    p = tmp_path / "bomb.png"
+    _write_png_header_only(p, 100_000, 100_000)
+    with pytest.raises(InputError, match=r"bomb.png: 100000x100000 .* exceeds the limit"):
+        read_image(p)
+    small = tmp_path / "small.png"
+    PILImage.new("RGB", (100, 100)).save(small)
+    with pytest.raises(InputError, match="limit"):
+        read_image(small, max_pixels=5_000)
+    assert read_image(small, max_pixels=20_000).rgb.shape == (100, 100, 3)
+
+
+def _write_png_header_only(path: Path, width: int, height: int) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def test_write_image_is_atomic(tmp_path: Path, rgb: np.ndarray) -> None:
+    p = tmp_path / "out.png"
+    write_image(p, rgb)
+    before = p.read_bytes()
+    with pytest.raises(Exception):  # noqa: B017 - any failure while encoding
+        write_image(p, np.zeros((2, 2, 3), np.float64))
+    assert p.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["out.png"]
