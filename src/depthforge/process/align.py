@@ -119,9 +119,11 @@ def fit_scale_shift(
     inl = np.ones(x.size, dtype=bool)
     if robust and x.size >= _ROBUST_MIN_POINTS:
         s, t = _lmeds(x, y, fit, seed)
-        for _ in range(50):
+        sigma = 0.0
+        for it in range(50):
             r = y - (s * x + t)
-            sigma = 1.4826 * float(np.median(np.abs(r)))
+            if it < 3:  # re-estimate the residual scale at first, then keep it (converges faster)
+                sigma = 1.4826 * float(np.median(np.abs(r)))
             floor = 1e-12 * max(float(np.max(np.abs(y))), 1e-300)
             if sigma <= floor:
                 inl = np.abs(r) <= max(floor, 1e-9 * float(np.median(np.abs(y))))
@@ -133,8 +135,8 @@ def fit_scale_shift(
             s_new, t_new = _solve(x, y, w * tukey, fit)
             if not np.isfinite(s_new):
                 break
-            tiny = 1e-12 * (abs(t) + abs(s) * float(np.median(np.abs(x))))
-            done = abs(s_new - s) <= 1e-12 * abs(s) and abs(t_new - t) <= tiny
+            tiny = 1e-9 * (abs(t) + abs(s) * float(np.mean(np.abs(x))))
+            done = abs(s_new - s) <= 1e-9 * abs(s) and abs(t_new - t) <= tiny
             s, t = s_new, t_new
             inl = tukey > 0
             if done:
@@ -154,7 +156,7 @@ def _lmeds(x: np.ndarray, y: np.ndarray, fit: str, seed: int, trials: int = 300)
     """Least median of squares over random minimal samples (1 point for scale, 2 for scale-shift)."""
     rng = np.random.default_rng(seed)
     n = x.size
-    sub = rng.choice(n, size=min(n, 20000), replace=False) if n > 20000 else np.arange(n)
+    sub = rng.choice(n, size=5000, replace=False) if n > 5000 else np.arange(n)
     xs, ys = x[sub], y[sub]
     i = rng.integers(0, n, size=trials)
     if fit == "scale":
@@ -168,7 +170,7 @@ def _lmeds(x: np.ndarray, y: np.ndarray, fit: str, seed: int, trials: int = 300)
         t = y[i][ok] - s * x[i][ok]
     if s.size == 0:
         return _solve(x, y, np.ones_like(x), fit)
-    scores = np.array([np.median(np.abs(ys - (si * xs + ti))) for si, ti in zip(s, t, strict=True)])
+    scores = np.median(np.abs(ys[None, :] - (s[:, None] * xs[None, :] + t[:, None])), axis=1)
     best = int(np.argmin(scores))
     return float(s[best]), float(t[best])
 

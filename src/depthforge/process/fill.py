@@ -74,13 +74,13 @@ def fill_holes(
     if method == "nearest":
         out[holes] = _nearest(inv)[holes]
     elif method == "background":
-        out[holes] = _background(inv, edge_tol=edge_tol, horizontal_only=axes == "horizontal")[holes]
+        out[holes] = _background(inv, holes, edge_tol=edge_tol, horizontal_only=axes == "horizontal")
     else:
         small = _small_holes(holes, max_hole)
         if method == "auto":
             big = holes & ~small
             if big.any():
-                out[big] = _background(inv, edge_tol=edge_tol, horizontal_only=axes == "horizontal")[big]
+                out[big] = _background(inv, big, edge_tol=edge_tol, horizontal_only=axes == "horizontal")
         if small.any():
             out = _harmonic(out, small, edge_tol=edge_tol)
     return rewrap(out)
@@ -114,21 +114,23 @@ def _nearest_along(valid: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
     return np.where(back >= 0, n - 1 - back, -1)
 
 
-def _background(inv: np.ndarray, *, edge_tol: float, horizontal_only: bool) -> np.ndarray:
-    """Background-preferring directional fill (see the module docstring); returns a full (H, W) array."""
+def _background(inv: np.ndarray, where: np.ndarray, *, edge_tol: float, horizontal_only: bool) -> np.ndarray:
+    """Background-preferring directional fill (see the module docstring) of the ``where`` pixels.
+
+    Returns:
+        1-D float64 values for ``where``'s pixels in row-major order.
+    """
     valid = np.isfinite(inv)
-    h, w = inv.shape
-    rows = np.arange(h)[:, None]
-    cols = np.arange(w)[None, :]
+    ys, xs = np.nonzero(where)
     values = []
     dists = []
     for axis in (1,) if horizontal_only else (1, 0):
         for reverse in (False, True):
-            j = _nearest_along(valid, axis, reverse)
+            j = _nearest_along(valid, axis, reverse)[ys, xs]
             ok = j >= 0
             jj = np.where(ok, j, 0)
-            v = inv[rows, jj] if axis == 1 else inv[jj, cols]
-            d = np.abs(jj - (cols if axis == 1 else rows)).astype(np.float64)
+            v = inv[ys, jj] if axis == 1 else inv[jj, xs]
+            d = np.abs(jj - (xs if axis == 1 else ys)).astype(np.float64)
             values.append(np.where(ok, v, np.nan))
             dists.append(np.where(ok, np.maximum(d, 1.0), np.inf))
     vals = np.stack(values)
@@ -141,10 +143,10 @@ def _background(inv: np.ndarray, *, edge_tol: float, horizontal_only: bool) -> n
     total = weight.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (weight * np.where(same, vals, 0.0)).sum(axis=0) / total
-    out = np.where(valid, inv, out)
+    out = np.where(valid[ys, xs], inv[ys, xs], out)
     lost = ~np.isfinite(out)
     if lost.any():
-        out[lost] = _nearest(inv)[lost]
+        out[lost] = _nearest(inv)[ys[lost], xs[lost]]
     return out
 
 
@@ -178,8 +180,7 @@ def _harmonic(inv: np.ndarray, fill: np.ndarray, *, edge_tol: float, max_iter: i
     or invalid and not being filled are left out of the stencil.
     """
     out = inv.copy()
-    start = _background(np.where(fill, np.nan, inv), edge_tol=edge_tol, horizontal_only=False)
-    out[fill] = start[fill]
+    out[fill] = _background(np.where(fill, np.nan, inv), fill, edge_tol=edge_tol, horizontal_only=False)
     h, w = inv.shape
     ys, xs = np.nonzero(fill)
     flat = out.ravel()
@@ -213,7 +214,7 @@ def _harmonic(inv: np.ndarray, fill: np.ndarray, *, edge_tol: float, max_iter: i
         for p_own, p_idx, p_wt, p_om in parts:
             if p_own.size == 0:
                 continue
-            delta = p_om * ((flat[p_idx] * p_wt).sum(axis=0) - flat[p_own])
+            delta = p_om * (np.einsum("kn,kn->n", flat[p_idx], p_wt) - flat[p_own])
             flat[p_own] += delta
             change = max(change, float(np.max(np.abs(delta))))
         if change < tol:
