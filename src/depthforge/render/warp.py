@@ -146,6 +146,17 @@ def forward_warp(
     for base, _wy, cy in rows:
         t0 = base + col
         starts.append(t0)
+        if cy[0] is None and c >= 0.5:
+            # at most one claiming tap per pixel, except exact ties (both weights 0.5): one scatter + a few
+            np.maximum.at(zbuf, t0 + ~cx[0], p)  # tap 0 when it claims, else tap 1 (or nothing: see below)
+            none = ~(cx[0] | cx[1])
+            if none.any():  # claim > 0.5 leaves some pixels unclaimed: undo by rebuilding those entries
+                zbuf.fill(-np.inf)
+                np.maximum.at(zbuf, np.where(cx[0], t0, np.where(cx[1], t0 + 1, dummy)), p)
+            both = cx[0] & cx[1]
+            if both.any():
+                np.maximum.at(zbuf, t0[both] + 1, p[both])
+            continue
         for k in (0, 1):
             ok = cx[k] if cy[0] is None else cx[k] & cy[0]
             np.maximum.at(zbuf, np.where(ok, t0 + k, dummy), p)
@@ -248,7 +259,7 @@ def fill_holes_background(
     h, w = hm.shape
     sigma = max(1.0, 0.01 * max(h, w)) if smooth is None else check_range(smooth, "smooth", low=0.0)
     two_d = img.ndim == 2
-    work = (img[:, :, None] if two_d else img).astype(np.float32)
+    work = (img[:, :, None] if two_d else img).astype(np.float32, copy=False)
     hm = hm.astype(bool)
     if not hm.any():
         return work[:, :, 0] if two_d else work
@@ -277,15 +288,15 @@ def fill_holes_background(
         ys, xs = np.nonzero(hm)
         out[ys[lost], xs[lost]] = work[~hm].mean(axis=0)
     if sigma > 0:
-        out = _smooth_filled(out, hm, sigma, direction)
+        _smooth_filled(out, hm, sigma, direction)
     return out[:, :, 0] if two_d else out
 
 
-def _smooth_filled(image: np.ndarray, holes: np.ndarray, sigma: float, direction: str) -> np.ndarray:
-    """Normalised blur of the filled pixels among themselves, across the fill direction.
+def _smooth_filled(image: np.ndarray, holes: np.ndarray, sigma: float, direction: str) -> None:
+    """Normalised blur of the filled pixels among themselves, across the fill direction, in place.
 
     Two passes of a box filter of width ``sqrt(6 sigma^2 + 1)`` (the variance of a Gaussian of ``sigma``),
-    which costs the same for any sigma.
+    which costs the same for any sigma; only the band of rows/columns holding holes is filtered.
     """
     import cv2
 
@@ -295,14 +306,12 @@ def _smooth_filled(image: np.ndarray, holes: np.ndarray, sigma: float, direction
     pad = k + 1
     y0, y1 = max(0, int(ys.min()) - pad), min(holes.shape[0], int(ys.max()) + pad + 1)
     x0, x1 = max(0, int(xs.min()) - pad), min(holes.shape[1], int(xs.max()) + pad + 1)
-    m = holes[y0:y1, x0:x1].astype(np.float32)
-    num = image[y0:y1, x0:x1] * m[..., None]
+    c = image.shape[2]
+    stack = np.zeros((y1 - y0, x1 - x0, c + 1), dtype=np.float32)  # colour * mask, then the mask
+    m = holes[y0:y1, x0:x1]
+    stack[..., c] = m
+    np.multiply(image[y0:y1, x0:x1], stack[..., c:], out=stack[..., :c])
     for _ in range(2):
-        num = cv2.blur(num, ksize, borderType=cv2.BORDER_CONSTANT)
-        m = cv2.blur(m, ksize, borderType=cv2.BORDER_CONSTANT)
-    if num.ndim == 2:
-        num = num[..., None]
-    out = image.copy()
-    sel_y, sel_x = ys - y0, xs - x0
-    out[ys, xs] = num[sel_y, sel_x] / np.maximum(m[sel_y, sel_x], np.float32(1e-6))[:, None]
-    return out
+        stack = cv2.blur(stack, ksize, borderType=cv2.BORDER_CONSTANT)
+    sel = stack[ys - y0, xs - x0]
+    image[ys, xs] = sel[:, :c] / np.maximum(sel[:, c:], np.float32(1e-6))
