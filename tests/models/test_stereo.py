@@ -124,6 +124,14 @@ def test_constant_shift_is_recovered_with_the_documented_sign() -> None:
     assert np.mean(np.abs(core - 7.0) <= 0.5) > 0.95
 
 
+def test_converged_views_search_negative_disparities_and_give_relative_depth() -> None:
+    right, left = _textured_pair(5, seed=2)  # left[x] appears at right[x + 5]: d = -5
+    res = match_stereo(left, right, min_disparity_px=-16, max_disparity_px=16, check=False)
+    assert res.disparity.kind == "relative" and res.disparity.valid.all()
+    assert np.median(res.disparity.values[4:-4, 4:-24]) == pytest.approx(-5.0, abs=0.1)
+    assert any("relative" in n for n in res.notes)
+
+
 def test_inputs_not_modified_and_metric_conversion() -> None:
     left, right = _textured_pair(5, seed=1)
     lc, rc = left.copy(), right.copy()
@@ -170,7 +178,7 @@ def test_not_rectified_and_swapped_are_refused_with_advice(cones_pair) -> None: 
     left, right = cones_pair
     with pytest.raises(ValidationError, match="rectif"):
         match_stereo(left, np.roll(right, 6, axis=0))
-    with pytest.raises(ValidationError, match="swap"):
+    with pytest.raises(ValidationError, match="swap.*--min-disparity -64"):
         match_stereo(right, left)
     assert check_rectified(left, right).rectified
 

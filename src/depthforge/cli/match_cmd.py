@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the halves are squeezed (half-SBS / half-TB): the output is stretched back to full aspect")
     g = p.add_argument_group("matching")
     g.add_argument("--max-disparity", type=int, metavar="PX", help="largest disparity searched (default: width / 8)")
-    g.add_argument("--min-disparity", type=int, default=0, metavar="PX", help="smallest disparity searched (default 0)")
+    g.add_argument("--min-disparity", type=int, default=0, metavar="PX",
+                   help="smallest disparity searched (default 0; negative for converged views such as 3D-film "
+                        "frames: the output is then relative depth)")
     g.add_argument("--block-size", type=int, default=3, help="odd matching block size 1..11 (default 3)")
     g.add_argument("--smoothing", choices=("median", "fgs", "none"), default="median",
                    help="edge-aware clean-up guided by the image (default: weighted median)")
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         note(text)
     out = write_depth(args.output, result.disparity, format=args.format)
     h, w = result.disparity.shape
-    print(f"{out}: disparity {w}x{h} px, {result.matched_fraction:.0%} matched left-right consistently")
+    what = "disparity (px)" if result.disparity.kind == "disparity" else "relative depth (disparity up to a shift)"
+    print(f"{out}: {what} {w}x{h}, {result.matched_fraction:.0%} matched left-right consistently")
     if args.metric_out:
         metric_path = write_depth(args.metric_out, result.metric())
         print(f"{metric_path}: metric depth (m), f = {focal:g} px, B = {baseline:g} m")

@@ -118,12 +118,15 @@ class RectificationReport:
     Attributes:
         matches: number of cross-checked feature matches used.
         vertical_offset_px: median |y_right - y_left| of the matches (0 for a rectified pair), NaN when too few.
-        negative_fraction: share of matches with x_right > x_left (near 1 when left and right are swapped).
+        negative_fraction: share of matches with x_right > x_left (near 1 when left and right are swapped, and
+            large for converged views such as 3D-film frames, where things behind the screen have d < 0).
+        low_disparity_px: 2nd percentile of the matches' disparities x_left - x_right (NaN when too few).
     """
 
     matches: int
     vertical_offset_px: float
     negative_fraction: float
+    low_disparity_px: float = float("nan")
 
     @property
     def conclusive(self) -> bool:
@@ -137,6 +140,12 @@ class RectificationReport:
             return True
         return self.vertical_offset_px <= MAX_VERTICAL_OFFSET_PX and self.negative_fraction <= 0.5
 
+    def suggested_min_disparity(self) -> int:
+        """A ``min_disparity_px`` covering the features' negative disparities (0 when there are none)."""
+        if not self.conclusive or not np.isfinite(self.low_disparity_px) or self.low_disparity_px >= 0:
+            return 0
+        return -16 * int(np.ceil((-self.low_disparity_px + 4.0) / 16.0))
+
     def problem(self) -> str | None:
         """A one-sentence explanation with what to do, or None when the pair looks fine."""
         if self.rectified:
@@ -148,7 +157,9 @@ class RectificationReport:
             )
         return (
             f"left and right look swapped: {self.negative_fraction:.0%} of {self.matches} matching features sit "
-            "further right in the right view; swap the two inputs (or pass --no-check to match anyway)"
+            "further right in the right view; swap the two inputs, or, for converged views (3D-film frames), "
+            f"search negative disparities with --min-disparity {self.suggested_min_disparity()} "
+            "(min_disparity_px; the output is then relative depth)"
         )
 
 
@@ -179,4 +190,6 @@ def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 500)
     pb = np.array([kb[m.trainIdx].pt for m in good], dtype=np.float64)
     dy = np.abs(pb[:, 1] - pa[:, 1])
     dx = pa[:, 0] - pb[:, 0]
-    return RectificationReport(len(good), float(np.median(dy)), float(np.mean(dx < -0.5)))
+    return RectificationReport(
+        len(good), float(np.median(dy)), float(np.mean(dx < -0.5)), float(np.percentile(dx, 2.0))
+    )

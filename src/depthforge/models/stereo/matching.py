@@ -28,7 +28,13 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range
-from depthforge.models.stereo.inputs import RectificationReport, check_rectified, prepare_pair, texture_fraction
+from depthforge.models.stereo.inputs import (
+    MAX_VERTICAL_OFFSET_PX,
+    RectificationReport,
+    check_rectified,
+    prepare_pair,
+    texture_fraction,
+)
 
 __all__ = [
     "SMOOTHING_MODES",
@@ -55,7 +61,8 @@ class StereoResult:
 
     Attributes:
         disparity: dense ``disparity`` :class:`DepthMap` of the left view, pixels (x_right = x_left - d), every
-            pixel finite and >= 1/16 px; intrinsics and baseline attached when they were given.
+            pixel finite and >= 1/16 px; intrinsics and baseline attached when they were given. A ``relative``
+            map (same values, may be negative) when negative disparities were searched (converged views).
         confidence: (H, W) float32 in [0, 1]: left-right agreement, 0 where the value was filled.
         matched_fraction: share of pixels that passed the left-right check before filling.
         notes: user-facing remarks (textureless views, failed matching, weak rectification).
@@ -106,13 +113,17 @@ def _sgbm(num_disparities: int, min_disparity: int, block_size: int, channels: i
     )
 
 
-def _match_one_way(matcher, view: np.ndarray, other: np.ndarray, pad: int) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Disparity of ``view`` against ``other`` (both BGR uint8), NaN where the matcher gave none."""
+def _match_one_way(matcher, view: np.ndarray, other: np.ndarray, pad: tuple[int, int]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Disparity of ``view`` against ``other`` (both BGR uint8), NaN where the matcher gave none.
+
+    ``pad`` = (left, right) columns of replicated border, so matches near the edges can be searched.
+    """
     import cv2
 
-    a = cv2.copyMakeBorder(view, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
-    b = cv2.copyMakeBorder(other, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
-    raw = matcher.compute(a, b)[:, pad:]
+    w = view.shape[1]
+    a = cv2.copyMakeBorder(view, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE)
+    b = cv2.copyMakeBorder(other, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE)
+    raw = matcher.compute(a, b)[:, pad[0]:pad[0] + w]
     d = raw.astype(np.float32) / 16.0
     d[raw < matcher.getMinDisparity() * 16] = np.nan
     return d
@@ -181,12 +192,15 @@ def fill_background(disparity: np.ndarray, *, fallback: float = DISPARITY_STEP_P
     return filled.astype(np.float32)
 
 
-def _weighted_median(disparity: np.ndarray, image: np.ndarray, *, scale: float, radius: int = 3) -> np.ndarray:
+def _weighted_median(
+    disparity: np.ndarray, image: np.ndarray, *, scale: float, offset: float = 0.0, radius: int = 3
+) -> np.ndarray:
     import cv2
 
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    q = np.clip(np.rint(disparity * scale), 0, 255).astype(np.uint8)
+    q = np.clip(np.rint((disparity - offset) * scale), 0, 255).astype(np.uint8)
     med = cv2.ximgproc.weightedMedianFilter(grey, q, radius, sigma=25.5).astype(np.float32) / np.float32(scale)
+    med += np.float32(offset)
     # keep the sub-pixel estimate wherever the (quantised) median agrees with it
     keep = max(1.0, 1.0 / scale)  # a coarse quantisation (wide ranges) must not count as disagreement
     return np.where(np.abs(med - disparity) <= keep, disparity, med).astype(np.float32)
@@ -222,7 +236,9 @@ def match_stereo(
             rectified (a point on row y of the left view is on row y of the right view, ``x_right = x_left - d``).
         max_disparity_px: largest disparity searched, px (rounded up so the range is a multiple of 16);
             default :func:`auto_max_disparity` of the width.
-        min_disparity_px: smallest disparity searched, px, >= 0.
+        min_disparity_px: smallest disparity searched, px. Negative values search converged views (3D-film
+            frames, where things behind the screen have x_right > x_left); the output is then ``relative``
+            (disparity up to an unknown shift, larger = nearer), not metric-convertible.
         block_size: matching block size, odd, 1..11 (3 suits photos; larger for noisy input).
         lr_tolerance_px: left-right consistency tolerance, px.
         smoothing: ``"median"`` (edge-aware weighted median, default), ``"fgs"`` (confidence-weighted fast
@@ -245,7 +261,9 @@ def match_stereo(
     lft, rgt = prepare_pair(left, right)
     h, w = lft.shape[:2]
     check_choice(smoothing, "smoothing", SMOOTHING_MODES)
-    min_d = int(check_range(min_disparity_px, "min_disparity_px", low=0, high=max(0, w - 16)))
+    if int(min_disparity_px) != min_disparity_px:
+        raise ValidationError(f"min_disparity_px: expected an integer, got {min_disparity_px!r}")
+    min_d = int(check_range(min_disparity_px, "min_disparity_px", low=-(w - 16), high=max(0, w - 16)))
     if int(block_size) != block_size or block_size % 2 == 0 or not 1 <= block_size <= 11:
         raise ValidationError(f"block_size: expected an odd integer in 1..11, got {block_size!r}")
     if max_disparity_px is None:
@@ -264,7 +282,7 @@ def match_stereo(
     if check:
         report = check_rectified(lft, rgt)
         problem = report.problem()
-        if problem:
+        if problem and not (min_d < 0 and report.vertical_offset_px <= MAX_VERTICAL_OFFSET_PX):
             raise ValidationError(f"right: {problem}")
         if report.conclusive and report.vertical_offset_px > 0.75:
             notes.append(
@@ -276,7 +294,7 @@ def match_stereo(
     bgr_l = cv2.cvtColor(lft, cv2.COLOR_RGB2BGR)
     bgr_r = cv2.cvtColor(rgt, cv2.COLOR_RGB2BGR)
     matcher = _sgbm(num, min_d, int(block_size))
-    pad = num + min_d
+    pad = (max(0, num + min_d), max(0, -min_d))
     d_left = _match_one_way(matcher, bgr_l, bgr_r, pad)
     d_right = _match_one_way(matcher, np.ascontiguousarray(bgr_r[:, ::-1]), np.ascontiguousarray(bgr_l[:, ::-1]), pad)
     d_right = d_right[:, ::-1]
@@ -286,10 +304,10 @@ def match_stereo(
         confidence = np.zeros_like(confidence)
     matched = float(np.isfinite(checked).mean())
 
-    floor = max(float(min_d), DISPARITY_STEP_PX)
+    floor = float(min_d) if min_d < 0 else max(float(min_d), DISPARITY_STEP_PX)
     dense = fill_background(checked, fallback=floor)
     if smoothing == "median" and matched > 0:
-        dense = _weighted_median(dense, lft, scale=min(4.0, 255.0 / (min_d + num)))
+        dense = _weighted_median(dense, lft, scale=min(4.0, 255.0 / num), offset=float(min_d))
     elif smoothing == "fgs" and matched > 0:
         dense = _fgs(dense, lft, confidence)
     dense = np.clip(dense, floor, float(min_d + num)).astype(np.float32)
@@ -310,7 +328,15 @@ def match_stereo(
         if focal_px is not None else None
     meta = {"max_disparity_px": min_d + num, "min_disparity_px": min_d, "matched_fraction": round(matched, 4),
             "smoothing": smoothing}
-    depth = DepthMap(dense, kind="disparity", intrinsics=intr, model="stereo-sgbm", baseline_m=baseline_m, meta=meta)
+    if min_d < 0:
+        notes.append(
+            "negative disparities were searched (converged views): the output is relative depth (disparity up to an "
+            "unknown shift, larger = nearer), which cannot be turned into metres"
+        )
+        depth = DepthMap(dense, kind="relative", intrinsics=intr, model="stereo-sgbm", meta=meta)
+    else:
+        depth = DepthMap(dense, kind="disparity", intrinsics=intr, model="stereo-sgbm", baseline_m=baseline_m,
+                         meta=meta)
     return StereoResult(depth, confidence, matched, tuple(notes), report)
 
 
