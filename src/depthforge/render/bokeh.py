@@ -214,22 +214,27 @@ def render_layers(
     levels = np.concatenate([-radii[:0:-1], radii])  # ascending: nearest (most negative) .. farthest
     if levels.size == 1:
         return lin.copy()
-    cc = np.clip(c, levels[0], levels[-1])
-    idx = np.clip(np.searchsorted(levels, cc, side="right") - 1, 0, levels.size - 2).astype(np.int32)
-    t = ((cc - levels[idx]) / (levels[idx + 1] - levels[idx])).astype(np.float32)
+    lv = levels.astype(np.float32)
+    cc = np.clip(c, lv[0], lv[-1])
+    idx = np.clip(np.searchsorted(lv, cc, side="right") - 1, 0, levels.size - 2).astype(np.int32)
+    t = (cc - lv[idx]) * (np.float32(1.0) / np.diff(lv))[idx]
     acc = np.zeros((h, w, 4), np.float32)
     counts = np.bincount(idx.ravel(), minlength=levels.size)
-    for k in range(levels.size - 1, -1, -1):  # far to near
-        if (k >= counts.size or counts[k] == 0) and (k == 0 or counts[k - 1] == 0):
+    # Which layers occur in each row and column (one pass), for each layer's bounding box.
+    n = levels.size
+    in_row = np.bincount((np.arange(h, dtype=np.int64)[:, None] * n + idx).ravel(), minlength=h * n).reshape(h, n) > 0
+    in_col = np.bincount((np.arange(w, dtype=np.int64)[None, :] * n + idx).ravel(), minlength=w * n).reshape(w, n) > 0
+    for k in range(n - 1, -1, -1):  # far to near
+        if counts[k] == 0 and (k == 0 or counts[k - 1] == 0):
             continue
-        sel = (idx == k) | (idx == k - 1)
-        rows, cols = np.flatnonzero(sel.any(axis=1)), np.flatnonzero(sel.any(axis=0))
+        rows = np.flatnonzero(in_row[:, k] | in_row[:, k - 1]) if k else np.flatnonzero(in_row[:, 0])
+        cols = np.flatnonzero(in_col[:, k] | in_col[:, k - 1]) if k else np.flatnonzero(in_col[:, 0])
         r = abs(float(levels[k]))
         pad = math.ceil(r) + 2 + int(r / _MAX_KERNEL_RADIUS)
         y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + pad + 1)
         x0, x1 = max(0, cols[0] - pad), min(w, cols[-1] + pad + 1)
         ib, tb = idx[y0:y1, x0:x1], t[y0:y1, x0:x1]
-        wgt = np.where(ib == k, 1.0 - tb, 0.0) + np.where(ib == k - 1, tb, 0.0)
+        wgt = np.where(ib == k, 1.0 - tb, np.where(ib == k - 1, tb, np.float32(0.0)))
         layer = np.empty((y1 - y0, x1 - x0, 4), np.float32)
         np.multiply(lin[y0:y1, x0:x1], wgt[:, :, None], out=layer[:, :, :3])
         layer[:, :, 3] = wgt
@@ -237,8 +242,12 @@ def render_layers(
         region = acc[y0:y1, x0:x1]
         region *= 1.0 - blurred[:, :, 3:4]
         region += blurred
-    alpha = acc[:, :, 3:4]
-    return np.where(alpha > 1e-4, acc[:, :, :3] / np.maximum(alpha, 1e-4), lin).astype(np.float32)
+    alpha = acc[:, :, 3]
+    out = acc[:, :, :3] / np.maximum(alpha, np.float32(1e-4))[:, :, None]
+    empty = alpha <= 1e-4
+    if empty.any():
+        out[empty] = lin[empty]
+    return out
 
 
 def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
