@@ -163,7 +163,7 @@ class RectificationReport:
         )
 
 
-def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 500) -> RectificationReport:
+def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 300) -> RectificationReport:
     """Judge whether a pair is rectified from sparse ORB feature matches (a few tens of milliseconds).
 
     Args:
