@@ -64,6 +64,9 @@ def reference(left_bgr: np.ndarray, right_bgr: np.ndarray) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OpenCV threads for both sides (0 = OpenCV's default; 1 gives steadier ratios on a busy "
+                             "shared machine)")
     args = parser.parse_args()
     if not (CONES / "im2.png").exists():
         print(f"missing data: {CONES}")
@@ -72,6 +75,9 @@ def main() -> int:
     from PIL import Image
 
     from depthforge.models.stereo import match_stereo
+
+    if args.threads > 0:
+        cv2.setNumThreads(args.threads)
 
     left = np.asarray(Image.open(CONES / "im2.png").convert("RGB"))
     right = np.asarray(Image.open(CONES / "im6.png").convert("RGB"))
@@ -96,7 +102,8 @@ def main() -> int:
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} flags: {cpu_flags()}")
     print(f"python {sys.version.split()[0]}, opencv {cv2.__version__}, cv2 threads {cv2.getNumThreads()}, "
-          f"repeats {args.repeats}, pair: Middlebury Cones {left.shape[1]}x{left.shape[0]}")
+          f"repeats {args.repeats}, pair: Middlebury Cones {left.shape[1]}x{left.shape[0]}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     ref_min = min(times["opencv sgbm+wls"])
     ref_med = statistics.median(times["opencv sgbm+wls"])
     for name in runs:
