@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--target-vertices", type=int, metavar="N", help="simplify: at most N vertices (regular grid)")
     g.add_argument("--stride", type=int, default=1, help="use every N-th pixel (default 1)")
     g.add_argument("--no-texture", action="store_true", help="vertex colours only, no texture image")
+    g.add_argument("--texture-format", default="png", choices=("png", "jpg"),
+                   help="texture file beside a .ply (default png; jpg is much faster for huge photos)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
     meta = scene_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
-    files = export_mesh(args.output, mesh, metadata=meta, texture=not args.no_texture)
+    files = export_mesh(args.output, mesh, metadata=meta, texture=not args.no_texture,
+                        texture_format=args.texture_format)
     kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"
     print(f"wrote {files[0]} ({mesh.n_vertices} vertices, {mesh.n_faces} triangles, {kind}); "
           f"also {', '.join(str(f) for f in files[1:])}")

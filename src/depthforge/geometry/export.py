@@ -77,48 +77,65 @@ def _header(n_vertices: int, props: list[tuple[str, str]], n_faces: int | None,
 
 
 _PLY_TYPES = {"f4": "float", "u1": "uchar", "i4": "int"}
+#: Rows packed and written at a time: a reusable buffer that stays in cache instead of one huge copy.
+_CHUNK = 1 << 18
 
 
-def _vertex_block(points: np.ndarray, normals: np.ndarray | None, colors: np.ndarray | None,
-                  uv: np.ndarray | None) -> np.ndarray:
-    fields: list[tuple[str, str]] = [("x", "f4"), ("y", "f4"), ("z", "f4")]
-    if normals is not None:
-        fields += [("nx", "f4"), ("ny", "f4"), ("nz", "f4")]
-    if colors is not None:
+def _vertex_dtype(normals: bool, colors: bool, uv: bool) -> np.dtype:
+    fields: list[tuple[str, str]] = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if normals:
+        fields += [("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
+    if colors:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    if uv is not None:
-        fields += [("texture_u", "f4"), ("texture_v", "f4")]
-    dt = np.dtype([(name, "<" + t if t != "u1" else t) for name, t in fields])
-    block = np.empty(points.shape[0], dtype=dt)
-    v = to_viewer_frame(points)
-    for k, name in enumerate("xyz"):
-        block[name] = v[:, k]
-    if normals is not None:
-        nv = to_viewer_frame(normals)
-        for k, name in enumerate(("nx", "ny", "nz")):
-            block[name] = nv[:, k]
-    if colors is not None:
-        for k, name in enumerate(("red", "green", "blue")):
-            block[name] = colors[:, k]
-    if uv is not None:
-        block["texture_u"] = uv[:, 0]
-        block["texture_v"] = uv[:, 1]
-    return block
+    if uv:
+        fields += [("texture_u", "<f4"), ("texture_v", "<f4")]
+    return np.dtype(fields)
 
 
-def _props(block: np.ndarray) -> list[tuple[str, str]]:
-    names = block.dtype.names or ()
-    return [(name, _PLY_TYPES[block.dtype[name].str.lstrip("<|")]) for name in names]
+def _props(dt: np.dtype) -> list[tuple[str, str]]:
+    return [(name, _PLY_TYPES[dt[name].str.lstrip("<|")]) for name in dt.names or ()]
+
+
+def _write_vertices(fh: Any, points: np.ndarray, normals: np.ndarray | None, colors: np.ndarray | None,
+                    uv: np.ndarray | None, dt: np.dtype) -> None:
+    """Pack and write vertex rows chunk by chunk, converting positions and normals with the viewer frame rule."""
+    n = points.shape[0]
+    buf = np.empty(min(n, _CHUNK), dtype=dt)
+    for c0 in range(0, n, _CHUNK):
+        c1 = min(c0 + _CHUNK, n)
+        b = buf[: c1 - c0]
+        v = to_viewer_frame(points[c0:c1])
+        b["x"], b["y"], b["z"] = v[:, 0], v[:, 1], v[:, 2]
+        if normals is not None:
+            nv = to_viewer_frame(normals[c0:c1])
+            b["nx"], b["ny"], b["nz"] = nv[:, 0], nv[:, 1], nv[:, 2]
+        if colors is not None:
+            c = colors[c0:c1]
+            b["red"], b["green"], b["blue"] = c[:, 0], c[:, 1], c[:, 2]
+        if uv is not None:
+            b["texture_u"], b["texture_v"] = uv[c0:c1, 0], uv[c0:c1, 1]
+        b.tofile(fh)
+
+
+def _write_faces(fh: Any, faces: np.ndarray) -> None:
+    m = faces.shape[0]
+    buf = np.empty(min(m, _CHUNK), dtype=np.dtype([("n", "u1"), ("i", "<i4", (3,))]))
+    buf["n"] = 3
+    for c0 in range(0, m, _CHUNK):
+        c1 = min(c0 + _CHUNK, m)
+        b = buf[: c1 - c0]
+        b["i"] = faces[c0:c1]
+        b.tofile(fh)
 
 
 def write_ply_points(path: str | os.PathLike[str], cloud: PointCloud, *, comments: list[str] | None = None) -> Path:
     """Write a point cloud as binary little-endian PLY (x y z [nx ny nz] [red green blue]), viewer frame."""
     check_array(cloud.points, "points", ndim=2)
-    block = _vertex_block(cloud.points, cloud.normals, cloud.colors, None)
+    dt = _vertex_dtype(cloud.normals is not None, cloud.colors is not None, False)
     p = Path(path)
     with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-        fh.write(_header(len(block), _props(block), None, _clean(comments)))
-        block.tofile(fh)
+        fh.write(_header(len(cloud), _props(dt), None, _clean(comments)))
+        _write_vertices(fh, cloud.points, cloud.normals, cloud.colors, None, dt)
     return p
 
 
@@ -135,18 +152,15 @@ def write_ply_mesh(
     ``texture_file`` is given and the mesh has UVs). Faces: ``list uchar int vertex_indices``.
     """
     uv = mesh.uv if texture_file else None
-    block = _vertex_block(mesh.vertices, None, mesh.colors, uv)
-    faces = np.empty(mesh.n_faces, dtype=np.dtype([("n", "u1"), ("i", "<i4", (3,))]))
-    faces["n"] = 3
-    faces["i"] = mesh.faces
+    dt = _vertex_dtype(False, mesh.colors is not None, uv is not None)
     extra = _clean(comments)
     if texture_file and uv is not None:
         extra.insert(0, f"TextureFile {texture_file}")
     p = Path(path)
     with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-        fh.write(_header(len(block), _props(block), mesh.n_faces, extra))
-        block.tofile(fh)
-        faces.tofile(fh)
+        fh.write(_header(mesh.n_vertices, _props(dt), mesh.n_faces, extra))
+        _write_vertices(fh, mesh.vertices, None, mesh.colors, uv, dt)
+        _write_faces(fh, mesh.faces)
     return p
 
 
@@ -224,16 +238,18 @@ def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
 
 
 def write_texture(path: str | os.PathLike[str], image: np.ndarray) -> Path:
-    """Write a uint8 RGB texture as PNG (fast compression) or JPEG (quality 95), by extension, atomically."""
-    from PIL import Image as PILImage
+    """Write a uint8 RGB texture as PNG (fast zlib level 1) or JPEG (quality 95), by extension, atomically."""
+    import cv2
 
     p = Path(path)
     ext = check_choice(p.suffix.lower(), "texture", (".png", ".jpg", ".jpeg"))
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if ext == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 95]
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(check_array(image, "texture", ndim=3, channels=3), cv2.COLOR_RGB2BGR),
+                           params)
+    if not ok:
+        raise ValidationError(f"texture: could not encode {p.name}")
     with atomic_path(p) as tmp:
-        if ext == ".png":
-            PILImage.fromarray(image).save(tmp, format="PNG", compress_level=1)
-        else:
-            PILImage.fromarray(image).save(tmp, format="JPEG", quality=95)
+        buf.tofile(str(tmp))
     return p
 
 
@@ -254,28 +270,43 @@ def export_mesh(
     *,
     metadata: dict[str, Any] | None = None,
     texture: bool = True,
+    texture_format: str = "png",
 ) -> list[Path]:
     """Write ``mesh`` by extension: ``.ply`` (+ ``<stem>_texture.png``), ``.obj`` (+ MTL + PNG) or ``.glb``.
 
-    Also writes the JSON sidecar ``<file>.json``. Returns every file written (the mesh first).
+    Args:
+        path: output file; the format follows the extension.
+        mesh: in the OpenCV camera frame (converted here, see :func:`to_viewer_frame`).
+        metadata: recorded in the sidecar ``<file>.json`` (and PLY comments, GLB extras).
+        texture: False writes vertex colours only.
+        texture_format: ``"png"`` (lossless) or ``"jpg"`` (quality 95, much faster for huge photos); PLY only.
+
+    Returns:
+        Every file written, the mesh first.
     """
     p = Path(path)
     fmt = MESH_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ValidationError(f"output: unknown mesh format '{p.suffix}' (use {', '.join(MESH_FORMATS)})")
+    check_choice(texture_format, "texture_format", ("png", "jpg"))
     meta = dict(metadata or {})
     meta.update(vertices=mesh.n_vertices, faces=mesh.n_faces)
     if not texture:
         mesh = Mesh(mesh.vertices, mesh.faces, None, mesh.colors, None, mesh.pixels)
     written: list[Path]
     if fmt == "ply":
-        tex_name = None
-        written = []
-        if mesh.texture is not None and mesh.uv is not None:
-            tex_name = f"{p.stem}_texture.png"
-            written.append(write_texture(p.with_name(tex_name), mesh.texture))
         comments = [f"{k}: {v}" for k, v in meta.items() if not isinstance(v, dict)]
-        written.insert(0, write_ply_mesh(p, mesh, texture_file=tex_name, comments=comments))
+        if mesh.texture is not None and mesh.uv is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            tex_name = f"{p.stem}_texture.{texture_format}"
+            # the texture encodes in a second thread (OpenCV releases the GIL) while the PLY is packed and written
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                tex_job = pool.submit(write_texture, p.with_name(tex_name), mesh.texture)
+                ply = write_ply_mesh(p, mesh, texture_file=tex_name, comments=comments)
+                written = [ply, tex_job.result()]
+        else:
+            written = [write_ply_mesh(p, mesh, comments=comments)]
     elif fmt == "obj":
         written = write_obj(p, mesh)
     else:

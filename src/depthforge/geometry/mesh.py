@@ -91,27 +91,69 @@ def stride_for_target(valid: np.ndarray, target_vertices: int) -> int:
     return max(h, w)
 
 
-def _cross_dot(a: np.ndarray, b: np.ndarray, c: np.ndarray, cos2: float, max_jump: float | None) -> np.ndarray:
-    """Keep-mask for triangles (a, b, c) given as (..., 3) float32 arrays (see the module's rule)."""
-    e1 = b - a
-    e2 = c - a
-    nx = e1[..., 1] * e2[..., 2] - e1[..., 2] * e2[..., 1]
-    ny = e1[..., 2] * e2[..., 0] - e1[..., 0] * e2[..., 2]
-    nz = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
-    s = a + b + c  # 3 x centroid: direction of the view ray
-    dot = nx * s[..., 0] + ny * s[..., 1] + nz * s[..., 2]
+#: Grid rows processed at a time: keeps every temporary small enough to stay in cache (12 MP in a few seconds).
+_BAND_ROWS = 64
+
+
+def _keep_mask(
+    a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], c: tuple[np.ndarray, ...], cos2: float,
+    max_jump: float | None,
+) -> np.ndarray:
+    """Keep-mask for triangles (a, b, c), each given as (x, y, z) component planes (see the module's rule)."""
+    e1x, e1y, e1z = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+    e2x, e2y, e2z = c[0] - a[0], c[1] - a[1], c[2] - a[2]
+    nx = e1y * e2z - e1z * e2y
+    ny = e1z * e2x - e1x * e2z
+    nz = e1x * e2y - e1y * e2x
+    sx, sy, sz = a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2]  # 3 x centroid: the view ray
+    dot = nx * sx + ny * sy + nz * sz
     nn = nx * nx + ny * ny + nz * nz
-    ss = np.einsum("...k,...k->...", s, s)
+    ss = sx * sx + sy * sy + sz * sz
     with np.errstate(invalid="ignore", over="ignore"):
         keep = (dot * dot >= np.float32(cos2) * nn * ss) & (nn > 0)
         if max_jump is not None:
-            ra = np.sqrt(np.einsum("...k,...k->...", a, a))
-            rb = np.sqrt(np.einsum("...k,...k->...", b, b))
-            rc = np.sqrt(np.einsum("...k,...k->...", c, c))
+            ra = np.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+            rb = np.sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2])
+            rc = np.sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2])
             lo = np.minimum(np.minimum(ra, rb), rc)
             hi = np.maximum(np.maximum(ra, rb), rc)
             keep &= (hi - lo) <= np.float32(max_jump) * lo
     return keep
+
+
+def _triangulate(
+    g: np.ndarray, valid: np.ndarray, idx: np.ndarray, cos2: float | None, max_jump: float | None
+) -> np.ndarray:
+    """Faces (M, 3) int32 of an organised (gh, gw, 3) grid, band by band (see the module's rule)."""
+    gh, gw = valid.shape
+    idx_flat = idx.ravel()  # vertex index of every grid point, row-major (meaningful where valid)
+    faces = np.empty((2 * max(gh - 1, 0) * max(gw - 1, 0), 3), dtype=np.int32)
+    n = 0
+    for r0 in range(0, gh - 1, _BAND_ROWS):
+        r1 = min(r0 + _BAND_ROWS, gh - 1)
+        v = valid[r0 : r1 + 1]
+        va, vb, vc, vd = v[:-1, :-1], v[:-1, 1:], v[1:, :-1], v[1:, 1:]
+        ok1 = va & vb & vc
+        ok2 = vb & vc & vd
+        if cos2 is not None or max_jump is not None:
+            band = g[r0 : r1 + 1]
+            comp = [np.ascontiguousarray(band[:, :, k]) for k in range(3)]
+            pa = tuple(q[:-1, :-1] for q in comp)
+            pb = tuple(q[:-1, 1:] for q in comp)
+            pc = tuple(q[1:, :-1] for q in comp)
+            pd = tuple(q[1:, 1:] for q in comp)
+            c2 = 0.0 if cos2 is None else cos2
+            ok1 &= _keep_mask(pa, pc, pb, c2, max_jump)
+            ok2 &= _keep_mask(pb, pc, pd, c2, max_jump)
+        for ok, corners in ((ok1, (0, gw, 1)), (ok2, (1, gw, gw + 1))):
+            pos = np.flatnonzero(ok)
+            k = pos.shape[0]
+            # quad (r, c) of the band -> grid point (r0 + r, c): flat index (r0 + r) * gw + c
+            g0 = pos + (pos // (gw - 1)) + r0 * gw
+            for j, off in enumerate(corners):
+                faces[n : n + k, j] = np.take(idx_flat, g0 + off)
+            n += k
+    return faces[:n]
 
 
 def grid_mesh(
@@ -123,6 +165,7 @@ def grid_mesh(
     stride: int = 1,
     target_vertices: int | None = None,
     wrap: bool = False,
+    copy: bool = True,
 ) -> Mesh:
     """Triangulate an organised point map over its valid pixels (rule in the module doc).
 
@@ -135,10 +178,12 @@ def grid_mesh(
         target_vertices: when set, the stride is chosen so at most this many vertices remain (overrides stride).
         wrap: connect the last column to the first (360-degree panoramas); the seam column is duplicated with
             u = (W + 0.5) / W (textures repeat).
+        copy: False lets the vertices share memory with ``points`` when every pixel is used (saves time and
+            memory for large maps; ``points`` must then not be modified later). The texture is ``image`` itself.
 
     Returns:
-        A :class:`Mesh` in the frame of ``points``; vertices not used by any triangle are kept (they are valid
-        depth samples).
+        A :class:`Mesh` in the frame of ``points``; vertices (row-major over the grid) not used by any triangle
+        are kept (they are valid depth samples).
 
     Raises:
         ValidationError: size mismatch, or no valid pixel.
@@ -147,10 +192,11 @@ def grid_mesh(
     if image is not None:
         check_same_hw(p, "depth", check_array(image, "image", ndim=3, channels=3, dtype_kind="u"), "image")
     h, w = p.shape[:2]
-    valid_full = np.isfinite(p).all(axis=2)
+    with np.errstate(invalid="ignore"):
+        valid_full = np.isfinite(p[:, :, 0] + p[:, :, 1] + p[:, :, 2])
     if not valid_full.any():
         raise ValidationError("depth: no valid pixel to make a mesh from")
-    cos2 = 0.0
+    cos2 = None
     if max_angle_deg is not None:
         ang = check_range(max_angle_deg, "max_angle_deg", low=0.0, high=90.0, low_inclusive=False)
         cos2 = math.cos(math.radians(ang)) ** 2
@@ -162,41 +208,58 @@ def grid_mesh(
     if wrap:
         cols = np.append(cols, w)  # seam column: a copy of column 0
     src_cols = np.where(cols == w, 0, cols)
-    if s == 1 and not wrap:
-        g = p.astype(np.float32, copy=False)
+    identity = s == 1 and not wrap
+    if identity:
+        g, valid = p.astype(np.float32, copy=False), valid_full
     else:
         g = p[np.ix_(rows, src_cols)].astype(np.float32, copy=False)
-    valid = np.isfinite(g).all(axis=2)
+        valid = valid_full[np.ix_(rows, src_cols)]
     gh, gw = valid.shape
-    idx = np.full((gh, gw), -1, dtype=np.int64)
-    n = int(valid.sum())
-    idx[valid] = np.arange(n)
-    vr, vc = np.nonzero(valid)
-    vertices = np.ascontiguousarray(g[valid], dtype=np.float32)
+    flat = valid.ravel()
+    idx = (np.cumsum(flat, dtype=np.int32) - 1).reshape(gh, gw)  # vertex index where valid
+    sel = None if bool(flat.all()) else np.flatnonzero(flat)  # None: every grid point is a vertex
 
-    ia, ib, ic, id_ = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]
-    a, b, c, d = g[:-1, :-1], g[:-1, 1:], g[1:, :-1], g[1:, 1:]
-    ok1 = (ia >= 0) & (ib >= 0) & (ic >= 0)
-    ok2 = (ib >= 0) & (ic >= 0) & (id_ >= 0)
-    if max_angle_deg is not None or max_jump is not None:
-        ok1 &= _cross_dot(a, c, b, cos2, max_jump)
-        ok2 &= _cross_dot(b, c, d, cos2, max_jump)
-    f1 = np.stack([ia[ok1], ic[ok1], ib[ok1]], axis=1)
-    f2 = np.stack([ib[ok2], ic[ok2], id_[ok2]], axis=1)
-    faces = np.concatenate([f1, f2]).astype(np.int32)
+    def pick(a: np.ndarray) -> np.ndarray:
+        a2 = a.reshape(gh * gw, -1)
+        return a2 if sel is None else np.take(a2, sel, axis=0)
 
-    px = np.stack([cols[vc], rows[vr]], axis=1).astype(np.int32)
+    vertices = pick(g)
+    if copy and np.shares_memory(vertices, p):
+        vertices = vertices.copy()
+    faces = _triangulate(g, valid, idx, cos2, max_jump)
+    n = vertices.shape[0]
+    col_px = cols.astype(np.int32)
+    row_px = rows.astype(np.int32)
+    col_u = ((cols + 0.5) / w).astype(np.float32)
+    row_v = (1.0 - (rows + 0.5) / h).astype(np.float32)
+    px = np.empty((n, 2), dtype=np.int32)
     uv = colors = texture = None
     if image is not None:
-        img = image if image.dtype == np.uint8 else None
-        if img is None:
+        uv = np.empty((n, 2), dtype=np.float32)
+    if sel is None:  # every grid point: fill by broadcasting, no index arrays
+        grid_px = px.reshape(gh, gw, 2)
+        grid_px[:, :, 0] = col_px[None, :]
+        grid_px[:, :, 1] = row_px[:, None]
+        if uv is not None:
+            grid_uv = uv.reshape(gh, gw, 2)
+            grid_uv[:, :, 0] = col_u[None, :]
+            grid_uv[:, :, 1] = row_v[:, None]
+    else:
+        gr, gc = np.divmod(sel, gw)
+        px[:, 0] = np.take(col_px, gc)
+        px[:, 1] = np.take(row_px, gr)
+        if uv is not None:
+            uv[:, 0] = np.take(col_u, gc)
+            uv[:, 1] = np.take(row_v, gr)
+    if image is not None:
+        img = image
+        if img.dtype != np.uint8:
             from depthforge.io.images import to_uint8
 
             img = to_uint8(image)
-        uv = np.empty((n, 2), dtype=np.float32)
-        uv[:, 0] = (px[:, 0] + 0.5) / w
-        uv[:, 1] = 1.0 - (px[:, 1] + 0.5) / h
-        colors = np.ascontiguousarray(img[px[:, 1], np.where(px[:, 0] == w, 0, px[:, 0])])
+        colors = pick(img if identity else img[np.ix_(rows, src_cols)])
+        if np.shares_memory(colors, image):
+            colors = colors.copy()
         texture = img
     return Mesh(vertices, faces, uv, colors, texture, px)
 
@@ -240,4 +303,5 @@ def mesh_from_depth(
         stride=stride,
         target_vertices=target_vertices,
         wrap=equirect,
+        copy=False,  # the points were made here
     )

@@ -21,6 +21,9 @@ from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_range
 from depthforge.geometry.unproject import unproject
 
+#: One-sided differences replace central ones when one side's depth step exceeds the other's by this factor.
+_EDGE_RATIO = 2.0
+
 __all__ = ["normals_from_points", "depth_to_normals", "smooth_depth", "smooth_normals", "encode_normals"]
 
 
@@ -42,8 +45,8 @@ def _tangent(p: np.ndarray, axis: int) -> np.ndarray:
     fz = np.abs(fwd[:, :, 2])
     bz = np.abs(bwd[:, :, 2])
     with np.errstate(invalid="ignore"):
-        use_f = f_ok & (~b_ok | (fz * 2.0 < bz))
-        use_b = b_ok & (~f_ok | (bz * 2.0 < fz))
+        use_f = f_ok & (~b_ok | (fz * _EDGE_RATIO < bz))
+        use_b = b_ok & (~f_ok | (bz * _EDGE_RATIO < fz))
     out = 0.5 * (fwd + bwd)
     out[use_f] = fwd[use_f]
     out[use_b] = bwd[use_b]
