@@ -1,0 +1,133 @@
+"""``depthforge batch``: every requested output for every photo of a folder tree, resumable, local or on Ray.
+
+The output folder mirrors the input tree (a/b/x.jpg -> OUTDIR/a/b/x_depth.png for depth16). Run the same command
+again after a crash or a kill: only what is missing, or was made with other options, is done. Outputs:
+depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud, mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from depthforge.cli.common import add_model_options, note, parse_pair
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("batch", help="process a folder tree, resumable (local processes or Ray)",
+                       description=__doc__)
+    p.add_argument("input", metavar="INPUT_DIR", help="folder of photos (recursive)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR", help="output folder (mirrors the input)")
+    p.add_argument("--outputs", default="depth16", metavar="LIST",
+                   help="comma-separated outputs (default depth16; see the description for the names)")
+    add_model_options(p)
+    e = p.add_argument_group("engine")
+    e.add_argument("--workers", type=int, default=1, help="worker processes (local) or model actors (ray)")
+    e.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    e.add_argument("--engine", choices=("local", "ray"), default="local", help="local process pool or Ray Data")
+    e.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: a local Ray)")
+    e.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor (default 0)")
+    g = p.add_argument_group("output options (as the single-item commands)")
+    g.add_argument("--colormap", default="inferno",
+                   choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
+                   help="colour map of colormap/combined (default inferno)")
+    g.add_argument("--invert", action="store_true", help="near = black in display outputs")
+    g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range")
+    g.add_argument("--percentile", metavar="LOW,HIGH", help="normalise between these percentiles, e.g. 2,98")
+    g.add_argument("--combine", choices=("horizontal", "vertical"), default="horizontal", help="combined layout")
+    g.add_argument("--divergence", type=float, default=2.5, help="sbs/anaglyph parallax, %% of the width")
+    g.add_argument("--convergence", type=float, default=0.0, help="sbs/anaglyph screen plane nearness 0..1")
+    g.add_argument("--anaglyph", default="dubois", choices=("color", "half-color", "gray", "dubois"),
+                   help="anaglyph mode (default dubois)")
+    g.add_argument("--fov", type=float, metavar="DEG", help="3D outputs: horizontal field of view (default EXIF/60)")
+    g.add_argument("--mesh-format", default="ply", choices=("ply", "glb", "obj"), help="mesh file format")
+    g.add_argument("--directx", action="store_true", help="normals: DirectX convention (green = down)")
+    g.add_argument("--mask-threshold", type=float, metavar="T", help="mask threshold (default automatic)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from depthforge.pipeline.batch import BatchJob, run_batch
+    from depthforge.pipeline.producers import BatchOptions
+
+    far = near = None
+    if args.clip:
+        far, near = parse_pair(args.clip, "--clip")
+    options = BatchOptions(
+        invert=args.invert, near=near, far=far,
+        percentiles=parse_pair(args.percentile, "--percentile") if args.percentile else None,
+        colormap=args.colormap, combine=args.combine, divergence=args.divergence, convergence=args.convergence,
+        anaglyph_mode=args.anaglyph, fov=args.fov, mesh_format=args.mesh_format,
+        normals_convention="directx" if args.directx else "opengl", mask_threshold=args.mask_threshold,
+    )
+    job = BatchJob(Path(args.input), Path(args.output), outputs=args.outputs, model=args.model,
+                   device=args.device, dtype=args.dtype, max_pixels=args.max_pixels, options=options)
+    bar = _Progress(sys.stderr.isatty())
+    try:
+        summary = run_batch(job, engine=args.engine, workers=args.workers, threads=args.threads,
+                            ray_address=args.ray_address, gpus_per_actor=args.gpus_per_actor,
+                            on_plan=bar.start, on_item=bar.advance)
+    finally:
+        bar.close()
+    print(summary.line())
+    for key, reason in summary.errors[:5]:
+        note(f"failed: {reason}" if key in reason else f"failed: {key}: {reason}")
+    if len(summary.errors) > 5:
+        note(f"... and {len(summary.errors) - 5} more")
+    return 1 if summary.failed else 0
+
+
+class _Progress:
+    """A rich bar (items, rate, ETA) on a terminal; otherwise a plain line at most every 10 s."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.bar: object | None = None
+        self.task: object | None = None
+        self.total = 0
+        self.count = 0
+        self.t0 = 0.0
+        self.last = 0.0
+
+    def start(self, todo: int, already: int) -> None:
+        import time
+
+        from depthforge.cli.common import note
+
+        note(f"{todo} items to process, {already} already done")
+        self.total, self.t0, self.last = todo, time.monotonic(), time.monotonic()
+        if self.tty and todo:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(show_speed=True),
+                           TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            bar.start()
+            self.bar, self.task = bar, bar.add_task("batch", total=todo)
+
+    def advance(self, key: str, status: str) -> None:
+        import time
+
+        self.count += 1
+        if self.bar is not None:
+            self.bar.advance(self.task, 1)  # type: ignore[attr-defined]
+            return
+        now = time.monotonic()
+        if now - self.last >= 10.0 or self.count == self.total:
+            self.last = now
+            rate = self.count / max(now - self.t0, 1e-9)
+            eta = (self.total - self.count) / rate if rate > 0 else float("inf")
+            note(f"{self.count}/{self.total} items, {rate:.1f} items/s, ETA {eta:.0f} s")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()  # type: ignore[attr-defined]

@@ -1,0 +1,434 @@
+"""Batch runs over a folder tree that resume after a crash, on a local process pool or on Ray.
+
+``run_batch(BatchJob(input_dir, output_dir, outputs=("depth16", "colormap")))`` walks ``input_dir`` (images,
+recursively), and for each item writes every requested output (see :mod:`depthforge.pipeline.producers`),
+mirroring the tree: ``a/b/x.jpg`` -> ``OUTDIR/a/b/x_depth.png``.
+
+Resume: the manifest (:mod:`depthforge.pipeline.manifest`) records each finished output of each item with a hash
+of the options and model it was made with and the input's size and modification time; a later run does only the
+outputs that are missing, whose files are gone, whose input changed, or that were made with other options.
+Outputs are written atomically, and the manifest is committed once per item by the driving process only, so a
+``kill -9`` loses at most the items in flight, which the next run redoes (leftover temporary files of a killed
+run are removed at the next start).
+
+Engines: ``local`` (a pool of ``workers`` processes, 'spawn' context, each loading the model once with
+cores / workers torch threads) and ``ray`` (:mod:`depthforge.pipeline.ray_engine`). Both predict one image at a
+time with the same code, so their outputs are identical byte for byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import DepthforgeError, InputError, ModelError
+from depthforge.core.validation import check_choice, check_positive
+from depthforge.io.atomic import TEMP_MARK
+from depthforge.io.images import Image, read_image
+from depthforge.pipeline.estimate import collect_inputs
+from depthforge.pipeline.manifest import Manifest, OutputRecord, source_signature
+from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
+
+__all__ = ["BatchJob", "BatchSummary", "WorkItem", "plan_batch", "run_batch", "FAILURE_LOG"]
+
+#: Failures' reasons, appended by every run, in the output folder.
+FAILURE_LOG = "depthforge-batch-failures.log"
+_LOCK = ".depthforge-batch.lock"
+_WORKERS_LOCK = ".depthforge-batch.workers.lock"
+_RUNNING = ".depthforge-batch.running"
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """What to do: where from, where to, which outputs, with which model and options."""
+
+    input_dir: Path
+    output_dir: Path
+    outputs: tuple[str, ...] = ("depth16",)
+    model: str = "depth-anything-v2-small"
+    device: str = "auto"
+    dtype: str = "auto"
+    max_pixels: int | None = None
+    options: BatchOptions = field(default_factory=BatchOptions)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_dir", Path(self.input_dir))
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        object.__setattr__(self, "outputs", parse_outputs(self.outputs, self.options))
+
+    def option_hashes(self) -> dict[str, str]:
+        """output name -> hash of everything its files depend on (producer version, its options, the model)."""
+        opts = self.options.as_dict()
+        out = {}
+        for name in self.outputs:
+            p = PRODUCERS[name]
+            key = {"output": name, "version": p.version, "model": self.model, "dtype": self.dtype,
+                   "options": {k: opts[k] for k in p.options}}
+            out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return out
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One input file and the outputs it still needs.
+
+    Attributes:
+        key: the input's path relative to the input folder (POSIX), the manifest key.
+        source: the input file.
+        stem: the output stem relative to the output folder (``a/b/x`` for ``a/b/x.jpg``), POSIX.
+        todo: names of the outputs to make.
+        signature: the input's size and mtime when planned.
+    """
+
+    key: str
+    source: str
+    stem: str
+    todo: tuple[str, ...]
+    signature: str
+
+
+@dataclass
+class BatchSummary:
+    """Counts of a run, per item: done (every requested output made), skipped (nothing to do), failed."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    outputs_written: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    log_path: Path | None = None
+
+    def line(self) -> str:
+        rate = (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
+        text = f"{self.done} done, {self.skipped} skipped, {self.failed} failed ({rate:.1f} items/s)"
+        if self.failed and self.log_path is not None:
+            text += f"; reasons in {self.log_path}"
+        return text
+
+
+def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, list[tuple[str, str]]]:
+    """Walk the input folder and compare with the manifest.
+
+    Returns:
+        (work items, number of items with nothing left to do, [(key, reason)] of inputs refused outright:
+        two inputs that would write the same outputs, e.g. ``x.jpg`` and ``x.png`` in one folder).
+    """
+    if not job.input_dir.is_dir():
+        raise InputError(f"{job.input_dir}: not a folder")
+    state = manifest.done_state()
+    hashes = job.option_hashes()
+    work: list[WorkItem] = []
+    clashes: list[tuple[str, str]] = []
+    skipped = 0
+    stems: dict[str, str] = {}
+    for src, stem in collect_inputs([job.input_dir]):
+        key = src.relative_to(job.input_dir).as_posix()
+        stem_key = stem.as_posix()
+        if stem_key in stems:
+            clashes.append((key, f"{key}: its outputs would overwrite those of {stems[stem_key]}; rename one"))
+            continue
+        stems[stem_key] = key
+        sig = source_signature(src)
+        todo = tuple(o for o in job.outputs if not _is_done(state.get((key, o)), sig, hashes[o], job.output_dir))
+        if todo:
+            work.append(WorkItem(key, str(src), stem_key, todo, sig))
+        else:
+            skipped += 1
+    return work, skipped, clashes
+
+
+def _is_done(rec: tuple[str, str, tuple[str, ...]] | None, sig: str, digest: str, outdir: Path) -> bool:
+    if rec is None or rec[0] != sig or rec[1] != digest:
+        return False
+    return all((outdir / f).is_file() for f in rec[2])
+
+
+# ---- the work of one item, shared by both engines ------------------------------------------------------------
+
+
+def decode_item(job: BatchJob, item: WorkItem) -> Image:
+    """Read the item's photo (InputError for a missing or corrupt file)."""
+    return read_image(item.source, max_pixels=job.max_pixels)
+
+
+def write_item(job: BatchJob, item: WorkItem, image: Image, depth: DepthMap) -> list[OutputRecord]:
+    """Make every output the item still needs; one failing output does not stop the others."""
+    stem = job.output_dir / item.stem
+    records = []
+    for name in item.todo:
+        try:
+            files = PRODUCERS[name].write(image, depth, stem, job.options)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad output of one item must not stop a long batch
+            records.append(OutputRecord(name, error=_reason(exc)))
+            continue
+        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
+    return records
+
+
+def failed_records(item: WorkItem, reason: str) -> list[OutputRecord]:
+    return [OutputRecord(name, error=reason) for name in item.todo]
+
+
+def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
+    """Decode, predict (one image at a time, so every engine gives identical results) and write one item."""
+    try:
+        image = decode_item(job, item)
+        depth = estimator.predict(image)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        return failed_records(item, _reason(exc))
+    return write_item(job, item, image, depth)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, DepthforgeError) else f"{type(exc).__name__}: {text}"[:500]
+
+
+# ---- local engine --------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _die_with_parent() -> None:
+    """Workers exit when the driving process dies (even by SIGKILL), so a killed run leaves no writer behind."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="depthforge-parent-watch").start()
+
+
+def _init_worker(job: BatchJob, threads: int) -> None:
+    _die_with_parent()
+    with contextlib.suppress(Exception):
+        import fcntl
+
+        fh = open(job.output_dir / _WORKERS_LOCK, "a")  # held for the worker's lifetime
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        _WORKER["lock"] = fh
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        from depthforge.models.estimator import load_model
+
+        _WORKER["estimator"] = load_model(job.model, device=job.device, dtype=job.dtype)
+    except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
+        _WORKER["error"] = _reason(exc)
+
+
+def _worker_task(job: BatchJob, item: WorkItem) -> tuple[str, Any]:
+    if "error" in _WORKER:
+        return "fatal", _WORKER["error"]
+    try:
+        return "ok", process_item(job, item, _WORKER["estimator"])
+    except ModelError as exc:
+        return "fatal", str(exc)
+
+
+def run_local(
+    job: BatchJob,
+    work: list[WorkItem],
+    *,
+    workers: int,
+    threads: int | None = None,
+    on_result: Callable[[WorkItem, list[OutputRecord]], None],
+) -> None:
+    """Process ``work`` on ``workers`` processes (1: in this process); ``on_result`` runs here, once per item.
+
+    ``threads``: torch threads per worker (default: cores // workers).
+    """
+    if not work:
+        return
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    if workers == 1:
+        import torch
+
+        from depthforge.models.estimator import load_model
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            estimator = load_model(job.model, device=job.device, dtype=job.dtype)
+            for item in work:
+                on_result(item, process_item(job, item, estimator))
+        finally:
+            torch.set_num_threads(before)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")
+    pending: dict[Future[tuple[str, Any]], WorkItem] = {}
+    queue = iter(work)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
+        try:
+            while True:
+                while len(pending) < 2 * workers:  # a bounded window: millions of items never sit in memory twice
+                    nxt = next(queue, None)
+                    if nxt is None:
+                        break
+                    pending[pool.submit(_worker_task, job, nxt)] = nxt
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    item = pending.pop(fut)
+                    status, value = fut.result()
+                    if status == "fatal":
+                        raise ModelError(value)
+                    on_result(item, value)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
+# ---- driver --------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _exclusive(outdir: Path) -> Iterator[None]:
+    """One run per output folder; wait for orphaned workers of a killed run, then remove its temporary files."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no locking
+        yield
+        return
+    outdir.mkdir(parents=True, exist_ok=True)
+    with open(outdir / _LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DepthforgeError(f"{outdir}: another batch run is writing to this folder") from None
+        with open(outdir / _WORKERS_LOCK, "a") as wl:
+            deadline = time.monotonic() + 30.0
+            while True:
+                try:
+                    fcntl.flock(wl, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise DepthforgeError(f"{outdir}: workers of an earlier run are still alive") from None
+                    time.sleep(0.1)
+            fcntl.flock(wl, fcntl.LOCK_UN)
+        running = outdir / _RUNNING
+        if running.exists():  # the last run did not finish cleanly: drop its half-written temporary files
+            for f in outdir.rglob(f"*{TEMP_MARK}*"):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+        running.touch()
+        yield
+        running.unlink()
+
+
+def run_batch(
+    job: BatchJob,
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    threads: int | None = None,
+    ray_address: str | None = None,
+    gpus_per_actor: float = 0.0,
+    on_plan: Callable[[int, int], None] | None = None,
+    on_item: Callable[[str, str], None] | None = None,
+) -> BatchSummary:
+    """Run (or resume) a batch job.
+
+    Args:
+        job: the job.
+        engine: ``local`` or ``ray``.
+        workers: worker processes (local) or model actors (ray), >= 1.
+        threads: torch threads per worker or actor (default: cores // workers locally, 1 per Ray actor).
+        ray_address: Ray cluster address (``ray``; None = start or join a local Ray).
+        gpus_per_actor: GPUs reserved by each Ray actor (0 = CPU).
+        on_plan: called once with (items to process, items already done).
+        on_item: called after each processed item with (key, ``done`` or ``failed: reason``).
+
+    Returns:
+        The run's summary; failures' reasons are appended to ``OUTDIR/depthforge-batch-failures.log``.
+
+    Raises:
+        InputError: the input is not a folder. ModelError: the model cannot be loaded or run (stops the run).
+        MissingExtraError: ``engine="ray"`` without Ray installed.
+    """
+    check_choice(engine, "engine", ("local", "ray"))
+    workers = int(check_positive(workers, "workers"))
+    if engine == "ray":
+        from depthforge.pipeline.ray_engine import ensure_ray
+
+        ensure_ray()
+    start = time.perf_counter()
+    summary = BatchSummary(log_path=job.output_dir / FAILURE_LOG)
+    with _exclusive(job.output_dir), Manifest(job.output_dir) as manifest:
+        work, summary.skipped, clashes = plan_batch(job, manifest)
+        summary.total = len(work) + summary.skipped + len(clashes)
+        run_id = manifest.start_run(engine=engine, workers=workers)
+        if on_plan is not None:
+            on_plan(len(work) + len(clashes), summary.skipped)
+        hashes = job.option_hashes()
+        with open(job.output_dir / FAILURE_LOG, "a", encoding="utf-8") as log:
+
+            def fail(key: str, reason: str) -> None:
+                summary.failed += 1
+                summary.errors.append((key, reason))
+                log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\trun {run_id}\t{key}\t{reason}\n")
+                log.flush()
+                if on_item is not None:
+                    on_item(key, f"failed: {reason}")
+
+            def on_result(item: WorkItem, records: list[OutputRecord]) -> None:
+                manifest.commit_item(item.key, item.signature, records, hashes)
+                errors = [f"{r.output}: {r.error}" for r in records if r.error]
+                summary.outputs_written += sum(1 for r in records if not r.error)
+                if errors:
+                    reasons = {r.error for r in records if r.error}
+                    fail(item.key, next(iter(reasons)) if len(reasons) == 1 else "; ".join(errors))
+                    return
+                summary.done += 1
+                if on_item is not None:
+                    on_item(item.key, "done")
+
+            for key, reason in clashes:
+                fail(key, reason)
+            if engine == "local":
+                run_local(job, work, workers=workers, threads=threads, on_result=on_result)
+            else:
+                from depthforge.pipeline.ray_engine import run_ray
+
+                run_ray(job, work, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor,
+                        threads=threads, on_result=on_result)
+    if summary.failed == 0 and summary.log_path is not None:
+        with contextlib.suppress(OSError):
+            if summary.log_path.stat().st_size == 0:
+                summary.log_path.unlink()
+    summary.seconds = time.perf_counter() - start
+    return summary

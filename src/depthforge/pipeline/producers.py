@@ -1,0 +1,326 @@
+"""The outputs a batch can make for each photo: a registry of producers, name -> writer.
+
+Every producer writes its files atomically next to the item's output stem (``OUTDIR/a/b/x`` for ``a/b/x.jpg``)
+and returns the files it wrote. File names follow the single-item commands: the depth outputs and the colour
+map, combined and ControlNet images use :func:`depthforge.pipeline.estimate.output_paths`; the 3D and render
+outputs add a fixed suffix.
+
+| name | files for ``x.jpg`` | made with |
+| --- | --- | --- |
+| ``depth16`` / ``depth8`` | ``x_depth.png`` (16 / 8 bit, near = white) | ``io.depthfiles.write_depth`` |
+| ``npy`` / ``tiff`` / ``pfm`` | ``x_depth.npy`` / ``.tiff`` / ``.pfm`` (npy, pfm: + ``.json`` sidecar) | same |
+| ``colormap`` | ``x_depth_<colormap>.png`` | ``render.visualize.colorize`` |
+| ``combined`` | ``x_combined.png`` (photo beside the colour-mapped depth) | ``render.visualize.combine`` |
+| ``controlnet`` | ``x_controlnet.png`` | ``render.visualize.controlnet_image`` |
+| ``normals`` | ``x_normals.png`` | ``geometry.normals`` |
+| ``sbs`` / ``anaglyph`` | ``x_sbs.png`` (left-right) / ``x_anaglyph.png`` | ``render.stereo`` |
+| ``mesh`` | ``x_mesh.<ply|glb|obj>`` (+ texture, sidecar) | ``geometry.mesh``, ``geometry.export`` |
+| ``pointcloud`` | ``x_pointcloud.ply`` (+ sidecar) | ``geometry.pointcloud``, ``geometry.export`` |
+| ``mask`` | ``x_mask.png`` (255 = foreground) | ``render.masks`` |
+
+A producer's options hash covers its name, its version and the :class:`BatchOptions` fields it reads, so changing
+an option redoes only the outputs that depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_choice, check_positive
+from depthforge.io.images import Image
+from depthforge.pipeline.estimate import EstimateOptions, output_paths
+from depthforge.render.visualize import COLORMAPS
+
+__all__ = ["BatchOptions", "Producer", "PRODUCERS", "parse_outputs", "main_files"]
+
+_DISPLAY = ("invert", "near", "far", "percentiles")
+_SCENE = ("fov", "scene_near", "scene_far")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Options of every producer (each reads only its own; see :data:`PRODUCERS`).
+
+    Attributes:
+        invert, near, far, percentiles: display normalisation, as ``depthforge estimate`` (--invert, --clip,
+            --percentile).
+        colormap: colour map of ``colormap`` and ``combined``; combine: ``horizontal`` or ``vertical``.
+        divergence, convergence: stereo parallax (% of the width, nearness on the screen plane).
+        anaglyph_mode: ``color``, ``half-color``, ``gray`` or ``dubois``.
+        fov: horizontal field of view in degrees for the 3D outputs (None: EXIF, else the default 60 degrees).
+        scene_near, scene_far: pseudo-depth range for relative maps (3D outputs).
+        normals_convention: ``opengl`` or ``directx``; normals_bits: 8 or 16.
+        mesh_format: ``ply``, ``glb`` or ``obj``; max_angle: mesh edge cut (degrees, >= 90 keeps all); stride.
+        mask_threshold, mask_method: the mask's threshold (None: automatic by ``otsu`` or ``gap``).
+    """
+
+    invert: bool = False
+    near: float | None = None
+    far: float | None = None
+    percentiles: tuple[float, float] | None = None
+    colormap: str = "inferno"
+    combine: str = "horizontal"
+    divergence: float = 2.5
+    convergence: float = 0.0
+    anaglyph_mode: str = "dubois"
+    fov: float | None = None
+    scene_near: float = 1.0
+    scene_far: float = 10.0
+    normals_convention: str = "opengl"
+    normals_bits: int = 8
+    mesh_format: str = "ply"
+    max_angle: float = 87.0
+    stride: int = 1
+    mask_threshold: float | None = None
+    mask_method: str = "otsu"
+
+    def __post_init__(self) -> None:
+        check_choice(self.colormap, "colormap", COLORMAPS)
+        check_choice(self.combine, "combine", ("horizontal", "vertical"))
+        check_choice(self.anaglyph_mode, "anaglyph_mode", ("color", "half-color", "gray", "dubois"))
+        check_choice(self.normals_convention, "normals_convention", ("opengl", "directx"))
+        check_choice(self.normals_bits, "normals_bits", (8, 16))
+        check_choice(self.mesh_format, "mesh_format", ("ply", "glb", "obj"))
+        check_choice(self.mask_method, "mask_method", ("otsu", "gap"))
+        check_positive(self.stride, "stride")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Writer = Callable[[Image, DepthMap, Path, BatchOptions], list[Path]]
+
+
+@dataclass(frozen=True)
+class Producer:
+    """One kind of output.
+
+    Attributes:
+        name: the name used in ``--outputs``.
+        write: ``write(image, depth, stem, options) -> files written``; ``stem`` is ``OUTDIR/a/b/x``.
+        files: ``files(stem, options) -> the main file(s)`` (used to refuse two outputs writing one file).
+        options: the :class:`BatchOptions` fields the output depends on (part of its options hash).
+        version: bumped when the producer's output changes for the same options.
+    """
+
+    name: str
+    write: Writer
+    files: Callable[[Path, BatchOptions], list[Path]]
+    options: tuple[str, ...]
+    version: int = 1
+    description: str = ""
+
+
+def _estimate_paths(stem: Path, options: BatchOptions, **kw: Any) -> dict[str, Path]:
+    return output_paths(stem.parent, Path(stem.name), EstimateOptions(**kw))
+
+
+def _display(depth: DepthMap, o: BatchOptions) -> Any:
+    from depthforge.process.normalize import to_display
+
+    return to_display(depth, invert=o.invert, near=o.near, far=o.far, percentiles=o.percentiles)[0]
+
+
+def _depth_producer(name: str, fmt: str) -> Producer:
+    def files(stem: Path, o: BatchOptions) -> list[Path]:
+        return [_estimate_paths(stem, o, format=fmt)["depth"]]
+
+    def write(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+        from depthforge.io.depthfiles import sidecar_path, write_depth
+
+        p = files(stem, o)[0]
+        write_depth(p, depth, format=fmt, invert=o.invert, near=o.near, far=o.far, percentiles=o.percentiles)
+        side = sidecar_path(p)
+        return [p, side] if fmt in ("npy", "pfm") and side.exists() else [p]
+
+    keys = _DISPLAY if fmt in ("png16", "png8") else ()
+    return Producer(name, write, files, keys, description=f"depth file ({fmt})")
+
+
+def _colormap_files(stem: Path, o: BatchOptions) -> list[Path]:
+    return [stem.parent / f"{stem.name}_depth_{o.colormap}.png"]
+
+
+def _colormap(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.visualize import colorize
+
+    p = _colormap_files(stem, o)[0]
+    return [write_image(p, colorize(_display(depth, o), colormap=o.colormap))]
+
+
+def _combined_files(stem: Path, o: BatchOptions) -> list[Path]:
+    return [_estimate_paths(stem, o, combine=o.combine)["combined"]]
+
+
+def _combined(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.visualize import colorize, combine
+
+    vis = colorize(_display(depth, o), colormap=o.colormap)
+    return [write_image(_combined_files(stem, o)[0], combine(image.as_uint8(), vis, direction=o.combine))]
+
+
+def _controlnet_files(stem: Path, o: BatchOptions) -> list[Path]:
+    return [_estimate_paths(stem, o, controlnet=True)["controlnet"]]
+
+
+def _controlnet(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.visualize import controlnet_image
+
+    return [write_image(_controlnet_files(stem, o)[0], controlnet_image(_display(depth, o)))]
+
+
+def _suffixed(suffix: str) -> Callable[[Path, BatchOptions], list[Path]]:
+    def files(stem: Path, o: BatchOptions) -> list[Path]:
+        ext = f".{o.mesh_format}" if suffix == "mesh" else (".ply" if suffix == "pointcloud" else ".png")
+        return [stem.parent / f"{stem.name}_{suffix}{ext}"]
+
+    return files
+
+
+def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, dict[str, Any]]:
+    """(z, intrinsics, metadata) for the 3D outputs, by the same rules as the single-item commands."""
+    from depthforge.geometry.camera import resolve_intrinsics
+    from depthforge.geometry.unproject import depth_to_z
+
+    intr = resolve_intrinsics(
+        image.width, image.height, hfov_deg=o.fov, exif=image.exif, fallback=depth.intrinsics
+    )
+    zd = depth_to_z(depth, intrinsics=intr, near=o.scene_near, far=o.scene_far)
+    meta: dict[str, Any] = {
+        "source_image": image.path,
+        "metric": zd.metric,
+        "units": "m" if zd.metric else "pseudo (not metric)",
+        "depth_rule": zd.rule,
+        "projection": "pinhole",
+        "intrinsics": intr.as_dict(),
+        "intrinsics_source": intr.source,
+    }
+    return zd.z, intr, meta
+
+
+def _normals(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.geometry.normals import depth_to_normals, encode_normals
+    from depthforge.io.images import write_image
+
+    z, intr, meta = _scene(image, depth, o)
+    encoded = encode_normals(depth_to_normals(z, intr), convention=o.normals_convention, bits=o.normals_bits)
+    meta.update(convention=o.normals_convention, bits=o.normals_bits, encoding="rgb = n * 0.5 + 0.5")
+    p = _suffixed("normals")(stem, o)[0]
+    return [write_image(p, encoded, text={"depthforge": json.dumps(meta, default=str)})]
+
+
+def _stereo_pair(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any]:
+    from depthforge.render.stereo import StereoParams, render_stereo
+
+    return render_stereo(image.rgb, depth, params=StereoParams(divergence=o.divergence, convergence=o.convergence))
+
+
+def _sbs(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.stereo import compose
+
+    left, right = _stereo_pair(image, depth, o)
+    return [write_image(_suffixed("sbs")(stem, o)[0], compose(left, right, layout="left-right"))]
+
+
+def _anaglyph(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.stereo import compose
+
+    left, right = _stereo_pair(image, depth, o)
+    out = compose(left, right, layout=f"anaglyph-{o.anaglyph_mode}")
+    return [write_image(_suffixed("anaglyph")(stem, o)[0], out)]
+
+
+def _mesh(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.geometry.export import export_mesh
+    from depthforge.geometry.mesh import mesh_from_depth
+
+    z, intr, meta = _scene(image, depth, o)
+    mesh = mesh_from_depth(
+        z, intr, image=image.as_uint8(), max_angle_deg=None if o.max_angle >= 90 else o.max_angle, stride=o.stride
+    )
+    meta.update(max_angle_deg=o.max_angle)
+    return [Path(p) for p in export_mesh(_suffixed("mesh")(stem, o)[0], mesh, metadata=meta)]
+
+
+def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.geometry.export import export_pointcloud
+    from depthforge.geometry.pointcloud import pointcloud_from_depth
+
+    z, intr, meta = _scene(image, depth, o)
+    cloud = pointcloud_from_depth(z, intr, image=image.as_uint8(), stride=o.stride)
+    meta.update(normals=False, voxel=None)
+    return [Path(p) for p in export_pointcloud(_suffixed("pointcloud")(stem, o)[0], cloud, metadata=meta)]
+
+
+def _mask(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.masks import alpha_to_uint8, foreground_alpha
+
+    alpha = foreground_alpha(depth, image.rgb, threshold=o.mask_threshold, method=o.mask_method)
+    return [write_image(_suffixed("mask")(stem, o)[0], alpha_to_uint8(alpha))]
+
+
+#: Every output a batch can make, by name (the order in which an item's outputs are written).
+PRODUCERS: dict[str, Producer] = {
+    p.name: p
+    for p in (
+        _depth_producer("depth16", "png16"),
+        _depth_producer("depth8", "png8"),
+        _depth_producer("npy", "npy"),
+        _depth_producer("tiff", "tiff"),
+        _depth_producer("pfm", "pfm"),
+        Producer("colormap", _colormap, _colormap_files, (*_DISPLAY, "colormap"), description="colour-mapped depth"),
+        Producer("combined", _combined, _combined_files, (*_DISPLAY, "colormap", "combine"),
+                 description="photo beside its depth"),
+        Producer("controlnet", _controlnet, _controlnet_files, _DISPLAY, description="ControlNet conditioning"),
+        Producer("normals", _normals, _suffixed("normals"), (*_SCENE, "normals_convention", "normals_bits"),
+                 description="normal map"),
+        Producer("sbs", _sbs, _suffixed("sbs"), ("divergence", "convergence"), description="side-by-side stereo"),
+        Producer("anaglyph", _anaglyph, _suffixed("anaglyph"), ("divergence", "convergence", "anaglyph_mode"),
+                 description="red-cyan anaglyph"),
+        Producer("mesh", _mesh, _suffixed("mesh"), (*_SCENE, "mesh_format", "max_angle", "stride"),
+                 description="textured mesh"),
+        Producer("pointcloud", _pointcloud, _suffixed("pointcloud"), (*_SCENE, "stride"), description="point cloud"),
+        Producer("mask", _mask, _suffixed("mask"), ("mask_threshold", "mask_method"), description="foreground mask"),
+    )
+}
+
+
+def parse_outputs(text: str | list[str] | tuple[str, ...], options: BatchOptions | None = None) -> tuple[str, ...]:
+    """``"depth16,colormap"`` -> ``("depth16", "colormap")``, validated (known names, no two writing one file).
+
+    Raises:
+        ValidationError: an unknown name, an empty list, or two outputs that would write the same file.
+    """
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    if not names:
+        raise ValidationError("outputs: give at least one output (e.g. --outputs depth16,colormap)")
+    out: list[str] = []
+    for n in names:
+        if n not in PRODUCERS:
+            raise ValidationError(f"outputs: unknown output {n!r} (expected one of: {', '.join(PRODUCERS)})")
+        if n not in out:
+            out.append(n)
+    seen: dict[Path, str] = {}
+    for n in out:
+        for f in PRODUCERS[n].files(Path("x"), options or BatchOptions()):
+            if f in seen:
+                raise ValidationError(f"outputs: {seen[f]} and {n} both write {f.name}; choose one of them")
+            seen[f] = n
+    return tuple(out)
+
+
+def main_files(stem: Path, names: tuple[str, ...], options: BatchOptions) -> dict[str, list[Path]]:
+    """output name -> its main file(s) for one item stem."""
+    return {n: PRODUCERS[n].files(stem, options) for n in names}
