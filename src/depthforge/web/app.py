@@ -1,0 +1,296 @@
+"""The HTTP API (FastAPI) and the server that carries it together with the Gradio UI.
+
+Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
+
+* ``GET /v1/health``: liveness plus the queue state.
+* ``GET /v1/models``: the model names this server accepts (the default first).
+* ``POST /v1/depth``: multipart ``image`` (+ ``model``, ``format`` png16|png8|npy, ``invert``, ``near``, ``far``);
+  answers with the depth file itself: a 16-bit PNG (near = white) of the photo's size by default.
+* ``POST /v1/stereo``: multipart ``image`` + the options of ``depthforge stereo``; a PNG (GIF for ``wiggle``).
+* ``POST /v1/mesh``: multipart ``image`` + the options of ``depthforge mesh``; GLB, PLY (vertex colours) or a
+  zip (OBJ + MTL + texture, or a textured PLY with its texture).
+
+Errors are JSON ``{"detail": "..."}``: 400 bad input, 413 too large, 422 bad option, 429 queue full, 503 busy or
+model unavailable. Nothing here reads or writes a path the client chose.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from depthforge import __version__
+from depthforge.core.errors import (
+    DepthforgeError,
+    InputError,
+    MissingExtraError,
+    ModelError,
+    ModelNotAvailableError,
+    ValidationError,
+)
+from depthforge.web.operations import Engine, ServerConfig
+from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
+
+__all__ = ["create_app", "create_api"]
+
+_CHUNK = 1 << 16
+_MEDIA = {".png": "image/png", ".npy": "application/octet-stream", ".gif": "image/gif",
+          ".glb": "model/gltf-binary", ".ply": "application/octet-stream", ".zip": "application/zip"}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies above ``limit`` bytes (413) before they are parsed or stored."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.limit = limit
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    size = -1
+                if size < 0 or size > self.limit:
+                    await _send_json(send, 413, f"request body above the server's limit of {self.limit} bytes")
+                    return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_json(send, 413, f"request body above the server's limit of {self.limit} bytes")
+
+
+async def _send_json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _status_for(exc: DepthforgeError) -> int:
+    if isinstance(exc, BusyError):
+        return exc.status
+    if isinstance(exc, TooLargeError):
+        return 413
+    if isinstance(exc, ModelNotAvailableError):
+        return 503
+    if isinstance(exc, MissingExtraError):
+        return 501
+    if isinstance(exc, (ValidationError, ModelError)):
+        return 422
+    if isinstance(exc, InputError):
+        return 400
+    return 400
+
+
+def _clean_message(text: str, engine: Engine) -> str:
+    """Never echo the server's own paths back to a client."""
+    text = text.replace(str(engine.areas.root), "<upload>")
+    return re.sub(r"<upload>/[A-Za-z0-9_./-]+", "<upload>", text)[:500]
+
+
+def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI:
+    """The FastAPI application with the ``/v1`` routes (no UI)."""
+    eng = engine or Engine(config)
+    limits = eng.limits
+    app = FastAPI(
+        title="depthforge",
+        version=__version__,
+        description="Depth maps and what is made from them: depth files, stereo 3D images, meshes.",
+    )
+    app.state.engine = eng
+
+    @app.exception_handler(DepthforgeError)
+    async def _on_error(request: Request, exc: DepthforgeError) -> JSONResponse:
+        status = _status_for(exc)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BusyError) else None
+        return JSONResponse({"detail": _clean_message(str(exc), eng)}, status_code=status, headers=headers)
+
+    app.add_middleware(BodyLimit, limit=limits.max_upload_bytes + 256 * 1024)
+
+    async def run_job(upload: UploadFile, job: Callable[[Path, Path], Path]) -> Response:
+        """Store the upload under a server-made name in a fresh area, run ``job`` under the gate, answer its file."""
+        check_client_filename(upload.filename)
+        if eng.gate.waiting >= eng.gate.queue and eng.gate.running >= eng.gate.workers:
+            eng.gate.refused += 1
+            raise BusyError("server busy: too many requests waiting, retry later", status=429)
+        eng.areas.sweep()
+        area = eng.areas.area()
+        try:
+            src = eng.areas.file(area, ".bin")
+            size = 0
+            with open(src, "wb") as fh:
+                while chunk := await upload.read(_CHUNK):
+                    size += len(chunk)
+                    if size > limits.max_upload_bytes:
+                        raise TooLargeError(
+                            f"image: upload above the server's limit of {limits.max_upload_bytes} bytes"
+                        )
+                    fh.write(chunk)
+            if size == 0:
+                raise InputError("image: the upload is empty")
+
+            def work() -> tuple[bytes, str]:
+                with eng.gate.slot():
+                    out = job(src, area)
+                    return out.read_bytes(), out.suffix
+
+            data, suffix = await run_in_threadpool(work)
+            return Response(content=data, media_type=_MEDIA.get(suffix, "application/octet-stream"),
+                            headers={"Content-Disposition": f'attachment; filename="depthforge{suffix}"'})
+        finally:
+            eng.areas.remove(area)
+
+    model_field = Form(None, max_length=200, description="a name from GET /v1/models (default: the server's model)")
+
+    @app.get("/v1/health", summary="Liveness and queue state")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "running": eng.gate.running, "waiting": eng.gate.waiting,
+                "workers": eng.gate.workers, "queue": eng.gate.queue}
+
+    @app.get("/v1/models", summary="Model names this server accepts")
+    def models() -> dict[str, Any]:
+        choices = eng.policy.choices()
+        return {"default": "default", "models": ["default", *choices[1:]]}
+
+    @app.post(
+        "/v1/depth",
+        summary="Depth map of a photo",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}, "application/octet-stream": {}},
+                         "description": "the depth file: 16-bit PNG (near = white) of the photo's size by default"},
+                   400: {"description": "bad image"}, 413: {"description": "too large"},
+                   422: {"description": "bad option"}, 429: {"description": "queue full"},
+                   503: {"description": "busy or model unavailable"}},
+    )
+    async def depth(
+        image: UploadFile = File(..., description="the photo (JPEG, PNG, WebP, TIFF, BMP)"),
+        model: str | None = model_field,
+        format: Literal["png16", "png8", "npy"] = Form("png16"),  # noqa: A002 - the API's field name
+        invert: bool = Form(False, description="near = black instead of white"),
+        near: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to white"),
+        far: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to black"),
+    ) -> Response:
+        def job(src: Path, area: Path) -> Path:
+            img = eng.read_upload(src)
+            d = eng.depth_for(img, model)
+            return eng.depth_file(d, area, format=format, invert=invert, near=near, far=far)
+
+        return await run_job(image, job)
+
+    @app.post(
+        "/v1/stereo",
+        summary="Stereo 3D image of a photo (side by side, top-bottom, anaglyph, wiggle GIF)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}, "image/gif": {}}}},
+    )
+    async def stereo(
+        image: UploadFile = File(..., description="the photo"),
+        model: str | None = model_field,
+        layout: Literal[
+            "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom",
+            "left", "right", "anaglyph-dubois", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "wiggle",
+        ] = Form("left-right"),
+        divergence: float = Form(2.5, ge=0.0, le=20.0, description="parallax range, % of the width"),
+        convergence: float = Form(0.0, ge=0.0, le=1.0, description="nearness 0..1 on the screen plane"),
+        balance: float | None = Form(None, ge=-1.0, le=1.0),
+        separation: float = Form(0.0, ge=-20.0, le=20.0, description="extra eye separation, % of the width"),
+        exponent: float = Form(1.0, gt=0.0, le=10.0),
+        views: int = Form(2, ge=2, le=16, description="wiggle: frames"),
+        frame_ms: int = Form(120, ge=20, le=5000, description="wiggle: ms per frame"),
+    ) -> Response:
+        def job(src: Path, area: Path) -> Path:
+            img = eng.read_upload(src)
+            d = eng.depth_for(img, model)
+            out = eng.stereo(img, d, layout=layout, divergence=divergence, convergence=convergence, balance=balance,
+                             separation=separation, exponent=exponent, views=views)
+            if layout == "wiggle":
+                return eng.write_animation(out, area, frame_ms=frame_ms)
+            return eng.write_png(out[0], area)
+
+        return await run_job(image, job)
+
+    @app.post(
+        "/v1/mesh",
+        summary="Textured 3D mesh (or point cloud) of a photo",
+        response_class=Response,
+        responses={200: {"content": {"model/gltf-binary": {}, "application/octet-stream": {},
+                                     "application/zip": {}}}},
+    )
+    async def mesh(
+        image: UploadFile = File(..., description="the photo (its colours become the texture)"),
+        model: str | None = model_field,
+        format: Literal["glb", "ply", "obj"] = Form("glb"),  # noqa: A002 - the API's field name
+        kind: Literal["mesh", "pointcloud"] = Form("mesh"),
+        near: float = Form(1.0, gt=0.0, le=1e6, description="pseudo-depth of the nearest pixel (relative maps)"),
+        far: float = Form(10.0, gt=0.0, le=1e6, description="pseudo-depth of the farthest pixel (relative maps)"),
+        fov: float | None = Form(None, gt=0.0, lt=180.0, description="horizontal field of view, degrees"),
+        max_angle: float = Form(87.0, ge=1.0, le=90.0, description="drop triangles seen more obliquely (90 = keep)"),
+        max_jump: float | None = Form(None, gt=0.0, le=10.0, description="drop triangles with a larger depth jump"),
+        stride: int = Form(1, ge=1, le=64),
+        target_vertices: int = Form(200_000, ge=16, le=1_000_000),
+        texture: bool = Form(True, description="False: vertex colours only"),
+    ) -> Response:
+        def job(src: Path, area: Path) -> Path:
+            img = eng.read_upload(src)
+            d = eng.depth_for(img, model)
+            files = eng.mesh(img, d, area, format=format, kind=kind, near=near, far=far, fov=fov,
+                             max_angle=max_angle, max_jump=max_jump, stride=stride,
+                             target_vertices=target_vertices, texture=texture)
+            main = [f for f in files if not f.name.endswith(".json")]
+            if len(main) == 1:
+                return main[0]
+            return eng.zip_files(files, area)
+
+        return await run_job(image, job)
+
+    return app
+
+
+def create_app(config: ServerConfig, *, ui: bool = True) -> FastAPI:
+    """The whole server: the API, plus the Gradio UI mounted at ``/`` (``ui=False`` leaves it out)."""
+    engine = Engine(config)
+    app = create_api(config, engine=engine)
+    if ui:
+        from depthforge.web.ui import mount_ui
+
+        app = mount_ui(app, engine)
+
+    app.router.on_shutdown.append(engine.close)
+    return app

@@ -1,0 +1,294 @@
+"""What the web front ends do, as plain functions over the library: one :class:`Engine` per server.
+
+The HTTP API and the Gradio UI both call these; they never touch the library's internals and never read or
+write a path a client chose. Every file written goes into a session area of :class:`~depthforge.web.safety.
+SessionAreas` under a server-made name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_choice, check_range
+from depthforge.io.images import Image, read_image, to_uint8, write_image
+from depthforge.web.safety import (
+    ConcurrencyGate,
+    Limits,
+    ModelPolicy,
+    SessionAreas,
+    check_pixels,
+)
+
+__all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "STEREO_API_LAYOUTS"]
+
+DEPTH_API_FORMATS = ("png16", "png8", "npy")
+MESH_API_FORMATS = ("ply", "obj", "glb")
+#: Stereo layouts that make one file (``separate`` makes two: the UI shows both, the API leaves it out).
+STEREO_API_LAYOUTS = (
+    "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom", "left", "right",
+    "anaglyph-dubois", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "wiggle",
+)
+#: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
+MAX_MESH_VERTICES = 1_000_000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How ``depthforge serve`` was started.
+
+    Attributes:
+        model: the default model (registry name, or whatever the operator passed: a hub id or a local folder).
+        device, dtype: where and how models run.
+        limits: upload, pixel and concurrency limits.
+        allow_download: let clients pick registry models that are not in the local cache yet (downloads).
+        extra_models: further names or folders the operator allows clients to choose.
+    """
+
+    model: str = "depth-anything-v2-small"
+    device: str = "auto"
+    dtype: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+    allow_download: bool = False
+    extra_models: tuple[str, ...] = ()
+
+
+class Engine:
+    """State shared by the API and the UI: model policy, session areas, the concurrency gate, a depth cache."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.limits = config.limits
+        self.policy = ModelPolicy(config.model, allow_download=config.allow_download, extra=config.extra_models)
+        self.areas = SessionAreas.create(ttl_s=config.limits.ttl_s)
+        self.gate = ConcurrencyGate(
+            workers=config.limits.workers, queue=config.limits.queue, timeout_s=config.limits.queue_timeout_s
+        )
+        self._depths: OrderedDict[tuple[str, str], DepthMap] = OrderedDict()
+        self._depth_lock = threading.Lock()
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+    def read_upload(self, path: str | Path) -> Image:
+        """Decode an uploaded photo after checking its pixel count from the header."""
+        p = Path(path)
+        _, _, suffix = check_pixels(p, self.limits.max_pixels)
+        if p.suffix.lower() != suffix and p.parent.resolve().parent == self.areas.root:
+            # our own stored upload: give it the extension of its real format (16-bit PNG/TIFF decoding needs it)
+            p = p.replace(p.with_suffix(suffix))
+        return read_image(p, max_pixels=self.limits.max_pixels)
+
+    def depth_for(self, image: Image, model: str | None = None, *, resolution: int | None = None) -> DepthMap:
+        """Depth of ``image`` with an allowed model (loaded once per process, results cached for a few images).
+
+        Args:
+            image: the photo.
+            model: a name the policy allows (None = the server's default).
+            resolution: longer side (pixels) the model sees; None = the model's own size rule.
+
+        Returns:
+            A :class:`DepthMap` of the photo's size.
+        """
+        name = self.policy.resolve(model)
+        if resolution is not None:
+            resolution = int(check_range(resolution, "resolution", low=64, high=4096))
+        digest = hashlib.sha1(np.ascontiguousarray(image.rgb).tobytes()).hexdigest()
+        key = (digest, f"{name}@{resolution}")
+        with self._depth_lock:
+            hit = self._depths.get(key)
+            if hit is not None:
+                self._depths.move_to_end(key)
+                return hit
+        from depthforge.models.estimator import load_model
+
+        est = load_model(name, device=self.config.device, dtype=self.config.dtype)
+        size = None
+        if resolution is not None and not est.spec.pad_reflect:
+            scale = resolution / max(image.height, image.width)
+            m = est.spec.multiple
+            size = (max(m, round(image.height * scale / m) * m), max(m, round(image.width * scale / m) * m))
+        depth = est.predict(image, input_size=size)
+        with self._depth_lock:
+            self._depths[key] = depth
+            while len(self._depths) > 4:
+                self._depths.popitem(last=False)
+        return depth
+
+    # -- depth ----------------------------------------------------------------------------------------------
+    def depth_file(
+        self,
+        depth: DepthMap,
+        area: Path,
+        *,
+        format: str = "png16",  # noqa: A002 - the API's field name
+        invert: bool = False,
+        near: float | None = None,
+        far: float | None = None,
+    ) -> Path:
+        """Write the depth file (png16: 16-bit display PNG, near = white; png8; npy: float32 raw values)."""
+        from depthforge.io.depthfiles import write_depth
+
+        check_choice(format, "format", DEPTH_API_FORMATS)
+        suffix = ".npy" if format == "npy" else ".png"
+        return write_depth(
+            self.areas.file(area, suffix), depth, format=format, invert=invert, near=near, far=far
+        )
+
+    @staticmethod
+    def depth_preview(
+        depth: DepthMap,
+        *,
+        colormap: str = "gray",
+        invert: bool = False,
+        near: float | None = None,
+        far: float | None = None,
+    ) -> np.ndarray:
+        """(H, W, 3) uint8 display image of ``depth`` (near = white unless inverted)."""
+        from depthforge.process.normalize import to_display
+        from depthforge.render.visualize import colorize
+
+        display, _ = to_display(depth, invert=invert, near=near, far=far)
+        return colorize(display, colormap=colormap)
+
+    # -- stereo ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def stereo(
+        image: Image,
+        depth: DepthMap,
+        *,
+        layout: str = "left-right",
+        divergence: float = 2.5,
+        convergence: float = 0.0,
+        balance: float | None = None,
+        separation: float = 0.0,
+        exponent: float = 1.0,
+        views: int = 2,
+    ) -> list[np.ndarray]:
+        """Stereo output(s): one composed image, two for ``separate``, the frames for ``wiggle``."""
+        from depthforge.render import stereo
+
+        check_choice(layout, "layout", stereo.LAYOUTS)
+        params = stereo.StereoParams(
+            divergence=divergence, convergence=convergence, balance=balance, separation=separation, exponent=exponent
+        )
+        rgb = image.as_uint8()
+        if layout == "wiggle":
+            if not 2 <= int(views) <= 16:
+                raise ValidationError(f"views: {views} is not in 2..16")
+            return stereo.wiggle_frames(rgb, depth, views=int(views), params=params)
+        left, right = stereo.render_stereo(rgb, depth, params=params)
+        if layout == "separate":
+            return [left, right]
+        return [stereo.compose(left, right, layout=layout)]
+
+    def write_animation(self, frames: list[np.ndarray], area: Path, *, frame_ms: int = 120) -> Path:
+        """A looping GIF of ``frames``."""
+        from PIL import Image as PILImage
+
+        from depthforge.io.atomic import atomic_path
+
+        ms = int(check_range(frame_ms, "frame_ms", low=20, high=5000))
+        out = self.areas.file(area, ".gif")
+        pil = [PILImage.fromarray(to_uint8(f)[:, :, :3]) for f in frames]
+        with atomic_path(out) as tmp:
+            pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:], duration=ms, loop=0)
+        return out
+
+    def write_png(self, image: np.ndarray, area: Path) -> Path:
+        """A PNG of ``image`` in ``area``."""
+        return write_image(self.areas.file(area, ".png"), image)
+
+    # -- 3D -------------------------------------------------------------------------------------------------
+    def mesh(
+        self,
+        image: Image,
+        depth: DepthMap,
+        area: Path,
+        *,
+        format: str = "glb",  # noqa: A002 - the API's field name
+        kind: str = "mesh",
+        near: float = 1.0,
+        far: float = 10.0,
+        fov: float | None = None,
+        max_angle: float = 87.0,
+        max_jump: float | None = None,
+        stride: int = 1,
+        target_vertices: int | None = 200_000,
+        texture: bool = True,
+    ) -> list[Path]:
+        """A textured mesh (``ply``/``obj``/``glb``) or a point cloud (``ply``) with its sidecar; files written."""
+        from depthforge.geometry.camera import resolve_intrinsics
+        from depthforge.geometry.export import export_mesh, export_pointcloud
+        from depthforge.geometry.mesh import mesh_from_depth
+        from depthforge.geometry.pointcloud import pointcloud_from_depth
+        from depthforge.geometry.unproject import depth_to_z
+
+        check_choice(kind, "kind", ("mesh", "pointcloud"))
+        check_choice(format, "format", MESH_API_FORMATS)
+        if kind == "pointcloud" and format != "ply":
+            raise ValidationError(f"format: point clouds are written as ply, not {format}")
+        stride = int(check_range(stride, "stride", low=1, high=64))
+        cap = MAX_MESH_VERTICES if target_vertices is None else target_vertices
+        cap = int(check_range(cap, "target_vertices", low=16, high=MAX_MESH_VERTICES))
+        intr = resolve_intrinsics(image.width, image.height, hfov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
+        zd = depth_to_z(depth, intrinsics=intr, near=near, far=far)
+        meta: dict[str, Any] = {
+            "metric": zd.metric,
+            "depth_rule": zd.rule,
+            "intrinsics": intr.as_dict(),
+            "intrinsics_source": intr.source,
+        }
+        out = self.areas.file(area, f".{format}")
+        if kind == "pointcloud":
+            step = max(stride, int(np.ceil(np.sqrt(image.width * image.height / cap))))
+            cloud = pointcloud_from_depth(zd.z, intr, image=image.as_uint8(), stride=step)
+            return export_pointcloud(out, cloud, metadata=meta)
+        angle = check_range(max_angle, "max_angle", low=1.0, high=90.0)
+        m = mesh_from_depth(
+            zd.z,
+            intr,
+            image=image.as_uint8(),
+            max_angle_deg=None if angle >= 90 else angle,
+            max_jump=max_jump,
+            stride=stride,
+            target_vertices=cap,
+        )
+        return export_mesh(out, m, metadata=meta, texture=texture)
+
+    def zip_files(self, files: list[Path], area: Path, *, stem: str = "depthforge") -> Path:
+        """One zip of ``files`` (stored under their own names, which the server made)."""
+        out = self.areas.file(area, ".zip")
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                zf.write(f, arcname=f"{stem}/{f.name}")
+        return out
+
+    # -- bokeh ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def bokeh(
+        image: Image,
+        depth: DepthMap,
+        *,
+        focus_xy: tuple[float, float] | None = None,
+        aperture: float | None = None,
+        blades: int = 0,
+        highlights: float = 1.0,
+    ) -> np.ndarray:
+        """The photo with simulated depth of field, (H, W, 3) of the photo's dtype."""
+        from depthforge.render.bokeh import bokeh
+
+        return bokeh(
+            image.rgb, depth, focus_xy=focus_xy, aperture=aperture, blades=int(blades), highlight_gain=highlights
+        )
+
+    def close(self) -> None:
+        """Remove every session area."""
+        self.areas.close()

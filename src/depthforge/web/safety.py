@@ -1,0 +1,304 @@
+"""Safety of the web front ends: upload limits, model policy, per-session temporary areas, a concurrency gate.
+
+Nothing here trusts the client: uploaded files are stored under names the server makes up, client file names
+are only checked (and refused when they try to name a path), model names must be on an allow-list, and every
+output lives in a temporary folder that is removed when the request (API) or the browser session (UI) ends,
+or after ``ttl_s`` at the latest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from depthforge.core.errors import DepthforgeError, InputError, ValidationError
+
+__all__ = [
+    "Limits",
+    "TooLargeError",
+    "BusyError",
+    "ModelPolicy",
+    "SessionAreas",
+    "ConcurrencyGate",
+    "check_client_filename",
+    "check_pixels",
+    "UPLOAD_SUFFIXES",
+]
+
+#: Extensions an uploaded photo may be stored under (the server picks the name, only the suffix is kept).
+UPLOAD_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jfif"})
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class TooLargeError(InputError):
+    """An upload is larger than the server's size or pixel limit (HTTP 413)."""
+
+
+class BusyError(DepthforgeError):
+    """The server is at its concurrency limit (HTTP 429 when the queue is full, 503 after waiting too long)."""
+
+    def __init__(self, message: str, *, status: int, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may use.
+
+    Attributes:
+        max_upload_bytes: largest accepted upload (bytes).
+        max_pixels: largest accepted image (width x height), checked from the header before decoding.
+        workers: jobs run at the same time (model runs, renders).
+        queue: jobs allowed to wait for a worker; more are refused at once (429).
+        queue_timeout_s: a job that waited this long is refused (503).
+        ttl_s: a session area older than this is removed even when its session never said goodbye.
+    """
+
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    workers: int = 1
+    queue: int = 16
+    queue_timeout_s: float = 120.0
+    ttl_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_pixels", "workers"):
+            if int(getattr(self, name)) < 1:
+                raise ValidationError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        if int(self.queue) < 0:
+            raise ValidationError(f"queue: must be >= 0, got {self.queue!r}")
+
+
+def check_client_filename(name: str | None) -> None:
+    """Refuse a client-supplied file name that tries to name a path (it is never used as one anyway).
+
+    Refused: absolute paths (``/x``, ``C:\\x``, ``\\\\server``), any ``/`` or ``\\`` separator, ``..``, NUL and
+    other control characters. A plain name such as ``photo.jpg`` (or no name) passes.
+
+    Raises:
+        ValidationError: naming the parameter ``filename``.
+    """
+    if not name:
+        return
+    bad = (
+        "/" in name
+        or "\\" in name
+        or name in (".", "..")
+        or name.startswith("..")
+        or re.match(r"^[A-Za-z]:", name) is not None
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or len(name) > 255
+    )
+    if bad:
+        raise ValidationError(f"filename: {name[:80]!r} looks like a path; send a plain file name")
+
+
+_FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "TIFF": ".tiff", "BMP": ".bmp"}
+
+
+def check_pixels(path: Path, max_pixels: int) -> tuple[int, int, str]:
+    """(width, height, suffix) of an image file from its header; refuse images above ``max_pixels``.
+
+    ``suffix`` is the extension that matches the decoded format (``.png``, ``.jpg``, ``.webp``, ``.tiff``,
+    ``.bmp``); other formats are refused.
+
+    Raises:
+        TooLargeError: too many pixels.
+        InputError: not an image, or not one of the accepted formats.
+    """
+    import warnings
+
+    from PIL import Image as PILImage
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with PILImage.open(path) as im:
+                w, h = im.size
+                fmt = str(im.format or "")
+    except PILImage.DecompressionBombError:
+        raise TooLargeError(f"image: more than {max_pixels} pixels (the server's limit)") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad upload
+        raise InputError(f"image: not a readable image ({type(exc).__name__})") from None
+    if fmt not in _FORMAT_SUFFIX:
+        raise InputError(f"image: format {fmt or 'unknown'} is not accepted (JPEG, PNG, WebP, TIFF, BMP)")
+    if w * h > max_pixels:
+        raise TooLargeError(f"image: {w}x{h} = {w * h} pixels is above the server's limit of {max_pixels}")
+    return w, h, _FORMAT_SUFFIX[fmt]
+
+
+@dataclass
+class ModelPolicy:
+    """Which model names clients may ask for.
+
+    Allowed: ``default`` (or nothing) = the operator's ``--model``; the operator's exact ``--model`` text; registry
+    names whose weights are already in the local cache (or any registry name with ``allow_download``). Never a
+    folder or a hub id chosen by the client, unless the operator lists it in ``extra``.
+    """
+
+    default: str
+    allow_download: bool = False
+    extra: tuple[str, ...] = ()
+
+    def choices(self) -> list[str]:
+        """The names to offer in the UI and the API listing, the default first."""
+        from depthforge.models.hub import is_cached
+        from depthforge.models.registry import REGISTRY
+
+        names = [self.default, *self.extra]
+        for name, spec in REGISTRY.items():
+            if name not in names and (self.allow_download or is_cached(spec)):
+                names.append(name)
+        return names
+
+    def resolve(self, requested: str | None) -> str:
+        """The model to load for a client's request, or a ValidationError (nothing is loaded here)."""
+        if requested is None or not requested.strip() or requested.strip() == "default":
+            return self.default
+        text = requested.strip()
+        if text in (self.default, *self.extra):
+            return text
+        from depthforge.models.hub import is_cached
+        from depthforge.models.registry import REGISTRY
+
+        spec = REGISTRY.get(text)
+        if spec is not None and (self.allow_download or is_cached(spec)):
+            return text
+        raise ValidationError(
+            f"model: {text[:80]!r} is not offered by this server (GET /v1/models lists the choices)"
+        )
+
+
+@dataclass
+class SessionAreas:
+    """Per-session temporary folders under one server root, removed on request or when older than ``ttl_s``."""
+
+    root: Path
+    ttl_s: float = 3600.0
+    _made: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, *, ttl_s: float = 3600.0, parent: str | os.PathLike[str] | None = None) -> SessionAreas:
+        root = Path(tempfile.mkdtemp(prefix="depthforge-web-", dir=parent)).resolve()
+        os.chmod(root, 0o700)
+        return cls(root=root, ttl_s=ttl_s)
+
+    def area(self, session: str | None = None) -> Path:
+        """The folder of ``session`` (a fresh random one when None), created if needed."""
+        key = session or secrets.token_hex(12)
+        if not _SESSION_RE.match(key):
+            raise ValidationError("session: invalid session id")
+        path = self.root / key
+        path.mkdir(mode=0o700, exist_ok=True)
+        with self._lock:
+            self._made.setdefault(key, time.monotonic())
+        return path
+
+    def file(self, area: Path, suffix: str) -> Path:
+        """A fresh server-chosen file name inside ``area`` (which must be one of ours)."""
+        if area.resolve().parent != self.root:
+            raise ValidationError("area: not a session area of this server")
+        if not re.match(r"^\.[a-z0-9]{1,5}$", suffix):
+            raise ValidationError(f"suffix: {suffix!r} is not allowed")
+        return area / f"{secrets.token_hex(8)}{suffix}"
+
+    def remove(self, area_or_session: Path | str) -> None:
+        """Remove a session's folder (no error when already gone)."""
+        path = area_or_session if isinstance(area_or_session, Path) else self.root / area_or_session
+        if path.resolve().parent != self.root:
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        with self._lock:
+            self._made.pop(path.name, None)
+
+    @contextmanager
+    def scoped(self) -> Iterator[Path]:
+        """A fresh area removed when the block ends."""
+        area = self.area()
+        try:
+            yield area
+        finally:
+            self.remove(area)
+
+    def sweep(self) -> int:
+        """Remove areas older than ``ttl_s``; returns how many were removed."""
+        now = time.monotonic()
+        with self._lock:
+            old = [k for k, t in self._made.items() if now - t > self.ttl_s]
+        for key in old:
+            self.remove(key)
+        return len(old)
+
+    def close(self) -> None:
+        """Remove the whole root."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        with self._lock:
+            self._made.clear()
+
+
+class ConcurrencyGate:
+    """At most ``workers`` jobs at once, at most ``queue`` waiting; the rest are refused (no unbounded backlog).
+
+    Thread-safe; used by both the API (in worker threads) and the UI callbacks.
+    """
+
+    def __init__(self, *, workers: int, queue: int, timeout_s: float) -> None:
+        self.workers = int(workers)
+        self.queue = int(queue)
+        self.timeout_s = float(timeout_s)
+        self._sem = threading.Semaphore(self.workers)
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._running = 0
+        self.refused = 0
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a worker slot for the block.
+
+        Raises:
+            BusyError: status 429 when the queue is full, 503 when no slot came within ``timeout_s``.
+        """
+        if not self._sem.acquire(blocking=False):
+            with self._lock:
+                if self._waiting >= self.queue:
+                    self.refused += 1
+                    raise BusyError("server busy: too many requests waiting, retry later", status=429)
+                self._waiting += 1
+            try:
+                got = self._sem.acquire(timeout=self.timeout_s)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if not got:
+                with self._lock:
+                    self.refused += 1
+                raise BusyError("server busy: waited too long for a worker, retry later", status=503)
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+            self._sem.release()
