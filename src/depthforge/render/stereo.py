@@ -152,7 +152,10 @@ def _to_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     if like.dtype.kind == "f":
         return values.astype(like.dtype)
     top = np.iinfo(like.dtype).max
-    return np.clip(np.rint(values), 0, top).astype(like.dtype)
+    out = np.rint(values)
+    np.maximum(out, 0, out=out)  # in place: much faster than np.clip on large float arrays
+    np.minimum(out, top, out=out)
+    return out.astype(like.dtype)
 
 
 def _check_pair(image: np.ndarray, depth: DepthMap) -> np.ndarray:

@@ -15,12 +15,16 @@ four) target pixels around its landing point. A z-buffer on ``priority`` (larger
 whichever end of the hole is farther away (lower priority), never a smear between foreground and background,
 and the filled streaks are smoothed across rows (only among filled pixels).
 
-Vectorised numpy only (``np.maximum.at`` / ``np.add.at`` on flat indices, which numpy >= 2 runs fast).
+The warp runs as a compiled numba kernel (``render/_warp_numba.py``, two passes over the source pixels) when
+numba is installed, else as vectorised numpy (scatters on flat indices); both give the same result. Set the
+environment variable ``DEPTHFORGE_NO_NUMBA=1`` to force the numpy path.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import os
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,6 +50,28 @@ class WarpResult(NamedTuple):
     image: np.ndarray
     holes: np.ndarray
     priority: np.ndarray
+
+
+_KERNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+_Kernels = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+_kernel_cache: list[_Kernels | None] = []
+
+
+def _compiled_kernel() -> _Kernels | None:
+    """The numba kernels (horizontal warp, general warp, row fill, column smoothing).
+
+    None when numba is missing or the environment variable ``DEPTHFORGE_NO_NUMBA`` is set (numpy path).
+    """
+    if os.environ.get("DEPTHFORGE_NO_NUMBA"):
+        return None
+    if not _kernel_cache:
+        try:
+            from depthforge.render import _warp_numba as nb
+        except ImportError:
+            _kernel_cache.append(None)
+        else:
+            _kernel_cache.append((nb.warp_rows_kernel, nb.warp_kernel, nb.fill_rows_kernel, nb.smooth_columns_kernel))
+    return _kernel_cache[0]
 
 
 def _floor_clip(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +134,6 @@ def forward_warp(
         ([0.0, 0.0, 1.0, 2.0], [True, False, False, False])
     """
     img = check_array(image, "image", ndim=(2, 3), dtype_kind="uif")
-    h, w = img.shape[:2]
     sx = check_array(shift_x, "shift_x", ndim=2, dtype_kind="uif", finite=True)
     _check_hw(img, sx, "shift_x")
     sy = None
@@ -120,7 +145,31 @@ def forward_warp(
     tol = np.float32(check_range(tolerance, "tolerance", low=0.0))
     c = np.float32(max(check_range(claim, "claim", low=0.0, high=1.0), 1e-6))
     cov = np.float32(check_range(coverage, "coverage", low=0.0, high=1.0, low_inclusive=False))
+    kernel = _compiled_kernel()
+    if kernel is not None:
+        data = img if img.dtype in _KERNEL_DTYPES else img.astype(np.float32)
+        data = np.ascontiguousarray(data if data.ndim == 3 else data[:, :, None])
+        sx32 = np.ascontiguousarray(sx, dtype=np.float32)
+        p32 = np.ascontiguousarray(prio, dtype=np.float32)
+        if sy is None:
+            out, holes, zt = kernel[0](data, sx32, p32, tol, c, cov)
+        else:
+            out, holes, zt = kernel[1](data, sx32, np.ascontiguousarray(sy, dtype=np.float32), True, p32, tol, c, cov)
+        return WarpResult(out[:, :, 0] if img.ndim == 2 else out, holes, zt)
+    return _forward_warp_numpy(img, sx, sy, prio, tol, c, cov)
 
+
+def _forward_warp_numpy(
+    img: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray | None,
+    prio: np.ndarray,
+    tol: np.float32,
+    c: np.float32,
+    cov: np.float32,
+) -> WarpResult:
+    """The pure-numpy warp (validated inputs), used when numba is not installed."""
+    h, w = img.shape[:2]
     n = h * w
     wp = w + 3
     hp = h + 4 if sy is not None else h
@@ -260,12 +309,24 @@ def fill_holes_background(
     sigma = max(1.0, 0.01 * max(h, w)) if smooth is None else check_range(smooth, "smooth", low=0.0)
     two_d = img.ndim == 2
     work = (img[:, :, None] if two_d else img).astype(np.float32, copy=False)
-    hm = hm.astype(bool)
+    hm = hm.astype(bool, copy=False)
     if not hm.any():
         return work[:, :, 0] if two_d else work
     if hm.all():
         return np.zeros(img.shape, dtype=np.float32)
-    pz = pr.astype(np.float32)
+    pz = pr.astype(np.float32, copy=False)
+    kernels = _compiled_kernel()
+    if direction == "row" and kernels is not None:
+        out, lost_px = kernels[2](np.ascontiguousarray(work), np.ascontiguousarray(hm), np.ascontiguousarray(pz))
+        if lost_px.any():
+            out[lost_px] = work[~hm].mean(axis=0)
+        if sigma > 0:
+            k = _box_width(sigma)
+            if int(np.count_nonzero(hm)) * (2 * k - 1) <= 8 * h * w:  # sparse holes: only they are visited
+                kernels[3](out, hm, k)
+            else:
+                _smooth_filled(out, hm, sigma, direction)
+        return out[:, :, 0] if two_d else out
     if direction == "row":
         colour, cz = _row_fill(work, hm, pz)
     else:
@@ -300,7 +361,7 @@ def _smooth_filled(image: np.ndarray, holes: np.ndarray, sigma: float, direction
     """
     import cv2
 
-    k = max(1, round(float(np.sqrt(6.0 * sigma * sigma + 1.0))))
+    k = _box_width(sigma)
     ksize = {"row": (1, k), "column": (k, 1), "both": (k, k)}[direction]
     ys, xs = np.nonzero(holes)
     pad = k + 1
@@ -315,3 +376,8 @@ def _smooth_filled(image: np.ndarray, holes: np.ndarray, sigma: float, direction
         stack = cv2.blur(stack, ksize, borderType=cv2.BORDER_CONSTANT)
     sel = stack[ys - y0, xs - x0]
     image[ys, xs] = sel[:, :c] / np.maximum(sel[:, c:], np.float32(1e-6))
+
+
+def _box_width(sigma: float) -> int:
+    """Width of the box filter whose two passes have about the variance of a Gaussian of ``sigma``."""
+    return max(1, round(float(np.sqrt(6.0 * sigma * sigma + 1.0))))
