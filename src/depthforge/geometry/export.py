@@ -63,6 +63,13 @@ def to_viewer_frame(xyz: np.ndarray) -> np.ndarray:
     return out
 
 
+def _viewer_into(xyz: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
+    """:func:`to_viewer_frame` written straight into three output columns (no temporary copy)."""
+    x[...] = xyz[:, 0]
+    np.negative(xyz[:, 1], out=y)
+    np.negative(xyz[:, 2], out=z)
+
+
 def _header(n_vertices: int, props: list[tuple[str, str]], n_faces: int | None,
             comments: list[str]) -> bytes:
     lines = ["ply", "format binary_little_endian 1.0", "comment made by depthforge"]
@@ -104,11 +111,9 @@ def _write_vertices(fh: Any, points: np.ndarray, normals: np.ndarray | None, col
     for c0 in range(0, n, _CHUNK):
         c1 = min(c0 + _CHUNK, n)
         b = buf[: c1 - c0]
-        v = to_viewer_frame(points[c0:c1])
-        b["x"], b["y"], b["z"] = v[:, 0], v[:, 1], v[:, 2]
+        _viewer_into(points[c0:c1], b["x"], b["y"], b["z"])
         if normals is not None:
-            nv = to_viewer_frame(normals[c0:c1])
-            b["nx"], b["ny"], b["nz"] = nv[:, 0], nv[:, 1], nv[:, 2]
+            _viewer_into(normals[c0:c1], b["nx"], b["ny"], b["nz"])
         if colors is not None:
             c = colors[c0:c1]
             b["red"], b["green"], b["blue"] = c[:, 0], c[:, 1], c[:, 2]

@@ -25,6 +25,7 @@ for the pixel (x, y), so the whole photo is the texture.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,63 +96,128 @@ def stride_for_target(valid: np.ndarray, target_vertices: int) -> int:
 _BAND_ROWS = 64
 
 
-def _keep_mask(
-    a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], c: tuple[np.ndarray, ...], cos2: float,
-    max_jump: float | None,
-) -> np.ndarray:
-    """Keep-mask for triangles (a, b, c), each given as (x, y, z) component planes (see the module's rule)."""
-    e1x, e1y, e1z = b[0] - a[0], b[1] - a[1], b[2] - a[2]
-    e2x, e2y, e2z = c[0] - a[0], c[1] - a[1], c[2] - a[2]
-    nx = e1y * e2z - e1z * e2y
-    ny = e1z * e2x - e1x * e2z
-    nz = e1x * e2y - e1y * e2x
-    sx, sy, sz = a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2]  # 3 x centroid: the view ray
-    dot = nx * sx + ny * sy + nz * sz
-    nn = nx * nx + ny * ny + nz * nz
-    ss = sx * sx + sy * sy + sz * sz
-    with np.errstate(invalid="ignore", over="ignore"):
-        keep = (dot * dot >= np.float32(cos2) * nn * ss) & (nn > 0)
+Rule = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+
+
+def _points_rule(g: np.ndarray, cos2: float | None, max_jump: float | None) -> Rule:
+    """The discontinuity rule on 3D points, for any organised grid (panoramas included).
+
+    Returns a function of a band of quad rows [r0, r1) giving the keep-masks of the triangles (a, c, b) and
+    (b, c, d) of every quad (a, b top-left/top-right, c, d bottom-left/bottom-right).
+    """
+    c2 = np.float32(0.0 if cos2 is None else cos2)
+
+    def rule(r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        band = g[r0 : r1 + 1]
+        x, y, z = (np.ascontiguousarray(band[:, :, k]) for k in range(3))
+        du = [q[:, 1:] - q[:, :-1] for q in (x, y, z)]  # along rows: b - a (top), d - c (bottom)
+        dv = [q[1:] - q[:-1] for q in (x, y, z)]  # along columns: c - a (left), d - b (right)
+        ab = [q[:-1] for q in du]
+        ac = [q[:, :-1] for q in dv]
+        bd = [q[:, 1:] for q in dv]
+        bc = [q[1:, :-1] - q[:-1, 1:] for q in (x, y, z)]  # not ac - ab: a may be invalid
+        ray = [q[:-1, 1:] + q[1:, :-1] for q in (x, y, z)]  # b + c: through the middle of the shared diagonal
+        rr = ray[0] * ray[0] + ray[1] * ray[1] + ray[2] * ray[2]
+        masks = []
+        for e1, e2 in ((ac, ab), (bc, bd)):  # normals (c - a) x (b - a) and (c - b) x (d - b)
+            nx = e1[1] * e2[2] - e1[2] * e2[1]
+            ny = e1[2] * e2[0] - e1[0] * e2[2]
+            nz = e1[0] * e2[1] - e1[1] * e2[0]
+            dot = nx * ray[0] + ny * ray[1] + nz * ray[2]
+            nn = nx * nx + ny * ny + nz * nz
+            with np.errstate(invalid="ignore", over="ignore"):
+                masks.append((dot * dot >= c2 * nn * rr) & (nn > 0))
         if max_jump is not None:
-            ra = np.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
-            rb = np.sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2])
-            rc = np.sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2])
-            lo = np.minimum(np.minimum(ra, rb), rc)
-            hi = np.maximum(np.maximum(ra, rb), rc)
-            keep &= (hi - lo) <= np.float32(max_jump) * lo
-    return keep
+            with np.errstate(invalid="ignore", over="ignore"):
+                r = np.sqrt(x * x + y * y + z * z)
+                _jump_masks(r, float(max_jump), masks)
+        return masks[0], masks[1]
+
+    return rule
 
 
-def _triangulate(
-    g: np.ndarray, valid: np.ndarray, idx: np.ndarray, cos2: float | None, max_jump: float | None
-) -> np.ndarray:
-    """Faces (M, 3) int32 of an organised (gh, gw, 3) grid, band by band (see the module's rule)."""
+def _pinhole_rule(z: np.ndarray, xs: np.ndarray, ys: np.ndarray, cos2: float | None, max_jump: float | None) -> Rule:
+    """The same rule in closed form for a pinhole grid, from inverse depth only (about 2.5x fewer operations).
+
+    On a plane, inverse depth w = 1 / z is affine in normalised image coordinates (x, y) = ((u - cx) / fx,
+    (v - cy) / fy): w = A x + B y + C, and the plane's normal is proportional to (A, B, C). The view ray through
+    (x, y) is (x, y, 1) with n . ray = w(x, y), so cos^2(angle) = w^2 / ((A^2 + B^2 + C^2) (x^2 + y^2 + 1)).
+    ``xs``, ``ys``: normalised coordinates of the grid columns and rows.
+    """
+    c2 = np.float32(0.0 if cos2 is None else cos2)
+    idx_ = (1.0 / np.diff(xs)).astype(np.float32)[None, :]
+    idy_ = (1.0 / np.diff(ys)).astype(np.float32)[:, None]
+    xm_all = (0.5 * (xs[1:] + xs[:-1])).astype(np.float32)[None, :]
+    ym_all = (0.5 * (ys[1:] + ys[:-1])).astype(np.float32)
+
+    def rule(r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            w = np.float32(1.0) / z[r0 : r1 + 1]
+            ym = ym_all[r0:r1, None]
+            idy = idy_[r0:r1]
+            wu = (w[:, 1:] - w[:, :-1]) * idx_  # dw/dx along rows
+            wv = (w[1:] - w[:-1]) * idy  # dw/dy along columns
+            wm = np.float32(0.5) * (w[:-1, 1:] + w[1:, :-1])  # w at the middle of the shared diagonal
+            lim = c2 * (xm_all * xm_all + ym * ym + np.float32(1.0))
+            wm2 = wm * wm
+            masks = []
+            for a, b in ((wu[:-1], wv[:, :-1]), (wu[1:], wv[:, 1:])):  # (top, left) and (bottom, right) edges
+                c = wm - a * xm_all - b * ym
+                nn = a * a + b * b + c * c
+                masks.append((wm2 >= lim * nn) & (nn > 0))
+            if max_jump is not None:
+                _jump_masks(np.float32(1.0) / w, float(max_jump), masks)
+        return masks[0], masks[1]
+
+    return rule
+
+
+def _jump_masks(r: np.ndarray, max_jump: float, masks: list[np.ndarray]) -> None:
+    """And the relative-jump rule into the two masks: (max r - min r) <= max_jump * min r per triangle."""
+    ra, rb, rc, rd = r[:-1, :-1], r[:-1, 1:], r[1:, :-1], r[1:, 1:]
+    lo_bc, hi_bc = np.minimum(rb, rc), np.maximum(rb, rc)
+    f = np.float32(max_jump)
+    for m, other in ((masks[0], ra), (masks[1], rd)):
+        lo = np.minimum(lo_bc, other)
+        hi = np.maximum(hi_bc, other)
+        m &= (hi - lo) <= f * lo
+
+
+def _triangulate(valid: np.ndarray, idx: np.ndarray, rule: Rule | None) -> np.ndarray:
+    """Faces (M, 3) int32 of an organised grid, band by band: (a, c, b) and (b, c, d) of every valid quad."""
     gh, gw = valid.shape
     idx_flat = idx.ravel()  # vertex index of every grid point, row-major (meaningful where valid)
     faces = np.empty((2 * max(gh - 1, 0) * max(gw - 1, 0), 3), dtype=np.int32)
+    if gh < 2 or gw < 2:
+        return faces
+    quad_cols = np.arange(gw - 1, dtype=np.int32)
+    cand_buf = np.empty((min(_BAND_ROWS, gh - 1) * (gw - 1), 3), dtype=np.int32)
     n = 0
     for r0 in range(0, gh - 1, _BAND_ROWS):
         r1 = min(r0 + _BAND_ROWS, gh - 1)
         v = valid[r0 : r1 + 1]
-        va, vb, vc, vd = v[:-1, :-1], v[:-1, 1:], v[1:, :-1], v[1:, 1:]
-        ok1 = va & vb & vc
-        ok2 = vb & vc & vd
-        if cos2 is not None or max_jump is not None:
-            band = g[r0 : r1 + 1]
-            comp = [np.ascontiguousarray(band[:, :, k]) for k in range(3)]
-            pa = tuple(q[:-1, :-1] for q in comp)
-            pb = tuple(q[:-1, 1:] for q in comp)
-            pc = tuple(q[1:, :-1] for q in comp)
-            pd = tuple(q[1:, 1:] for q in comp)
-            c2 = 0.0 if cos2 is None else cos2
-            ok1 &= _keep_mask(pa, pc, pb, c2, max_jump)
-            ok2 &= _keep_mask(pb, pc, pd, c2, max_jump)
+        ok1 = v[:-1, :-1] & v[:-1, 1:] & v[1:, :-1]
+        ok2 = v[:-1, 1:] & v[1:, :-1] & v[1:, 1:]
+        if rule is not None and (ok1.any() or ok2.any()):
+            k1, k2 = rule(r0, r1)
+            ok1 &= k1
+            ok2 &= k2
+        # grid index of the top-left corner of every quad of the band
+        base = ((np.arange(r0, r1, dtype=np.int32) * np.int32(gw))[:, None] + quad_cols[None, :]).ravel()
+        cand = cand_buf[: base.shape[0]]
+        # every grid point of the band valid: vertex index = grid index + a constant (no lookup needed)
+        shift = int(idx_flat[r0 * gw]) - r0 * gw if v.all() else None
         for ok, corners in ((ok1, (0, gw, 1)), (ok2, (1, gw, gw + 1))):
-            pos = np.flatnonzero(ok)
-            k = pos.shape[0]
-            # quad (r, c) of the band -> grid point (r0 + r, c): flat index (r0 + r) * gw + c
-            g0 = pos + (pos // (gw - 1)) + r0 * gw
+            keep = ok.ravel()
+            k = int(np.count_nonzero(keep))
+            if k == 0:
+                continue
             for j, off in enumerate(corners):
-                faces[n : n + k, j] = np.take(idx_flat, g0 + off)
+                if shift is None:
+                    cand[:, j] = np.take(idx_flat, base + np.int32(off))
+                else:
+                    np.add(base, np.int32(off + shift), out=cand[:, j])
+            np.compress(keep, cand, axis=0, out=faces[n : n + k])
             n += k
     return faces[:n]
 
@@ -166,6 +232,7 @@ def grid_mesh(
     target_vertices: int | None = None,
     wrap: bool = False,
     copy: bool = True,
+    intrinsics: Intrinsics | None = None,
 ) -> Mesh:
     """Triangulate an organised point map over its valid pixels (rule in the module doc).
 
@@ -180,6 +247,8 @@ def grid_mesh(
             u = (W + 0.5) / W (textures repeat).
         copy: False lets the vertices share memory with ``points`` when every pixel is used (saves time and
             memory for large maps; ``points`` must then not be modified later). The texture is ``image`` itself.
+        intrinsics: when ``points`` were unprojected with these pinhole intrinsics, the angle rule is evaluated
+            in closed form from inverse depth (same rule, faster); None = from the 3D points.
 
     Returns:
         A :class:`Mesh` in the frame of ``points``; vertices (row-major over the grid) not used by any triangle
@@ -226,7 +295,19 @@ def grid_mesh(
     vertices = pick(g)
     if copy and np.shares_memory(vertices, p):
         vertices = vertices.copy()
-    faces = _triangulate(g, valid, idx, cos2, max_jump)
+    rule: Rule | None = None
+    if cos2 is not None or max_jump is not None:
+        if intrinsics is not None and not wrap:
+            if (intrinsics.height, intrinsics.width) != (h, w):
+                raise ValidationError(
+                    f"intrinsics: made for {intrinsics.width}x{intrinsics.height}, points are {w}x{h}"
+                )
+            xs = (cols - intrinsics.cx) / intrinsics.fx
+            ys = (rows - intrinsics.cy) / intrinsics.fy
+            rule = _pinhole_rule(np.ascontiguousarray(g[:, :, 2]), xs, ys, cos2, max_jump)
+        else:
+            rule = _points_rule(g, cos2, max_jump)
+    faces = _triangulate(valid, idx, rule)
     n = vertices.shape[0]
     col_px = cols.astype(np.int32)
     row_px = rows.astype(np.int32)
@@ -304,4 +385,5 @@ def mesh_from_depth(
         target_vertices=target_vertices,
         wrap=equirect,
         copy=False,  # the points were made here
+        intrinsics=None if equirect else intrinsics,
     )
