@@ -6,13 +6,15 @@ the camera.
 
 **Discontinuity rule** (documented once, here). A triangle is dropped when
 
-* its surface is seen at a grazing angle: the angle between its normal and the ray from the camera centre to its
-  centroid exceeds ``max_angle_deg`` (default :data:`DEFAULT_MAX_ANGLE_DEG` = 87 degrees). A jump between a near
-  and a far surface makes the bridging triangles almost parallel to the view ray, so they go, while real surfaces
-  keep their triangles up to very oblique views. The rule is scale-free: it does not depend on units, on the
-  pseudo-depth range or on the grid stride.
+* its surface is seen at a grazing angle: the angle between its plane's normal and the view ray through the middle
+  of its quad's shared diagonal b-c exceeds ``max_angle_deg`` (default :data:`DEFAULT_MAX_ANGLE_DEG` = 87
+  degrees). A jump between a near and a far surface makes the bridging triangles almost parallel to the view ray,
+  so they go, while real surfaces keep their triangles up to very oblique views. The rule is scale-free: it does
+  not depend on units, on the pseudo-depth range or on the grid stride. For pinhole grids it is evaluated in
+  closed form from inverse depth (ray through the diagonal's middle pixel), otherwise from the 3D points (ray
+  through b + c); both agree with a plain per-triangle loop in the tests.
 * optionally, the relative depth jump inside it is too large: ``(max r - min r) / min r > max_jump``, with r the
-  distance of each vertex from the camera centre (off by default).
+  depth z of each vertex for pinhole grids, its distance from the centre otherwise (off by default).
 
 Simplification: ``target_vertices`` picks the smallest regular grid stride whose valid grid points number at most
 the target (the last row and column are always kept, so the mesh covers the whole image). Vertices stay on
