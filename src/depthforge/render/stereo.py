@@ -141,16 +141,28 @@ def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[
     if exact:
         return (inv - np.float32(params.convergence)).astype(np.float32), True
     lo, hi = float(inv.min()), float(inv.max())
-    near = (inv - lo) / (hi - lo) if hi > lo else np.zeros_like(inv)
+    near = inv  # a fresh array: updated in place below (same float32 arithmetic, fewer passes)
+    if hi > lo:
+        near -= np.float32(lo)
+        near /= np.float32(hi - lo)
+    else:
+        near.fill(0.0)
     if params.exponent != 1.0:
-        near = near ** np.float32(params.exponent)
-    scale = np.float32(params.divergence / 100.0 * width)
-    return (scale * (near - np.float32(params.convergence))).astype(np.float32), False
+        near **= np.float32(params.exponent)
+    near -= np.float32(params.convergence)
+    near *= np.float32(params.divergence / 100.0 * width)
+    return near, False
 
 
 def _to_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     if like.dtype.kind == "f":
         return values.astype(like.dtype)
+    if like.dtype == np.uint8:
+        import cv2
+
+        # one pass: rounds half to even and saturates like the numpy code below (values here are weighted means
+        # of the image's own colours, never negative, so the absolute value it takes changes nothing)
+        return cv2.convertScaleAbs(values).reshape(values.shape)
     top = np.iinfo(like.dtype).max
     out = np.rint(values)
     np.maximum(out, 0, out=out)  # in place: much faster than np.clip on large float arrays
@@ -205,7 +217,9 @@ def render_eye(
         frac, sign = (1.0 + balance) / 2.0, 1.0
     else:
         frac, sign = (1.0 - balance) / 2.0, -1.0
-    shift = np.float32(sign) * (np.float32(frac) * parallax + sep)
+    shift = np.float32(frac) * parallax
+    shift += sep
+    shift *= np.float32(sign)
     if not np.any(shift):
         return img.copy()
     warped = forward_warp(img, shift, priority=parallax)
