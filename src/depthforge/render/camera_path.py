@@ -1,0 +1,172 @@
+"""Virtual camera poses and paths for parallax ("3D photo") videos.
+
+A pose moves a virtual pinhole camera relative to the one that took the photo, in units that need no metric
+depth. With ``n`` the pixel's *nearness* (inverse depth scaled so the nearest point has ``n = 1``, see
+:func:`depthforge.render.parallax.nearness`) and the principal point at the image centre ``(cx, cy)``, the
+source pixel ``(u, v)`` is seen at (OpenCV frame: x right, y down)::
+
+    u' = cx + zoom * ((u - cx) - x * (n - focus)) / (1 - z * n)
+    v' = cy + zoom * ((v - cy) - y * (n - focus)) / (1 - z * n)
+
+* ``x``, ``y``: sideways camera translation, expressed as the image shift in pixels of a point at ``n = 1``
+  (camera to the right = positive ``x`` = the scene moves left, as in ``x_right = x_left - d``). For a
+  disparity map with ``n = d / d_max``, ``x = d_max`` is exactly one stereo baseline.
+* ``z``: forward translation as a fraction of the distance to the nearest point (0 <= z < 1).
+* ``focus``: nearness of the steady plane, whose image does not move sideways (lens shift).
+* ``zoom``: magnification; dolly-zoom sets ``zoom = 1 - z * focus`` so the focus plane keeps its size.
+
+Paths are lists of poses, one per frame, made by :func:`camera_path` from a preset and an easing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_choice, check_range
+
+__all__ = ["CameraPose", "MOTIONS", "EASINGS", "ease", "camera_path", "frame_count"]
+
+MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "linear", "static")
+EASINGS = ("linear", "sine", "quad", "cubic")
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """One virtual camera position (see the module docstring for the units).
+
+    Attributes:
+        x: sideways shift in px of a point of nearness 1 (positive = camera to the right).
+        y: vertical shift in px of a point of nearness 1 (positive = camera down).
+        z: forward move as a fraction of the nearest distance, in [0, 0.95] (negative = backwards, >= -1).
+        zoom: magnification > 0 (1 = none).
+    """
+
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+    zoom: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_range(self.x, "x")
+        check_range(self.y, "y")
+        check_range(self.z, "z", low=-1.0, high=0.95)
+        check_range(self.zoom, "zoom", low=0.05, high=20.0)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the pose reproduces the input view."""
+        return self.x == 0.0 and self.y == 0.0 and self.z == 0.0 and self.zoom == 1.0
+
+
+def ease(t: float, easing: str = "sine") -> float:
+    """Map a phase ``t`` in [0, 1] to [0, 1] (ease(0) = 0, ease(1) = 1).
+
+    ``linear``; ``sine`` (ease in and out along a half cosine); ``quad`` and ``cubic`` (in-out polynomials).
+
+    >>> ease(0.5, "cubic"), ease(0.25, "linear")
+    (0.5, 0.25)
+    """
+    check_choice(easing, "easing", EASINGS)
+    t = min(1.0, max(0.0, float(t)))
+    if easing == "linear":
+        return t
+    if easing == "sine":
+        return 0.5 - 0.5 * math.cos(math.pi * t)
+    p = 2 if easing == "quad" else 3
+    if t < 0.5:
+        return 0.5 * (2.0 * t) ** p
+    return 1.0 - 0.5 * (2.0 - 2.0 * t) ** p
+
+
+def frame_count(duration: float, fps: float) -> int:
+    """Number of frames of a clip: ``round(duration * fps)``, at least 2."""
+    d = check_range(duration, "duration", low=0.0, low_inclusive=False, high=36000.0)
+    f = check_range(fps, "fps", low=0.0, low_inclusive=False, high=240.0)
+    return max(2, round(d * f))
+
+
+def camera_path(
+    motion: str,
+    *,
+    frames: int,
+    amplitude_px: float,
+    dolly: float = 0.1,
+    focus: float = 0.5,
+    loop: bool = True,
+    easing: str = "sine",
+    start: CameraPose | None = None,
+    end: CameraPose | None = None,
+) -> list[CameraPose]:
+    """One pose per frame for a motion preset.
+
+    Phase ``t`` runs over [0, 1] across the frames (first frame t = 0, last t = 1) and is eased. Periodic
+    presets make one full cycle, so with ``loop`` the last frame equals the first exactly (seamless start = end).
+    One-way presets (zoom-in, dolly, dolly-zoom, linear) go out and back when ``loop`` is set.
+
+    * ``circle``: ``x = A sin(2 pi s)``, ``y = A cos(2 pi s)`` (s = eased phase).
+    * ``swing`` / ``swing-vertical``: ``x`` (or ``y``) ``= A sin(2 pi s)``.
+    * ``zoom-in`` / ``dolly``: forward by ``dolly`` (fraction of the nearest distance); everything grows, the
+      near more than the far.
+    * ``dolly-zoom`` (vertigo): forward while zooming out so the focus plane keeps its size.
+    * ``orbit``: sideways swing combined with a forward arc, ``x = A sin(2 pi s)``, ``z = dolly (1 - cos(2 pi s)) / 2``.
+    * ``linear``: from ``start`` to ``end`` (poses; default: the input view to ``x = A``).
+    * ``static``: the input view in every frame.
+
+    Args:
+        motion: one of :data:`MOTIONS`.
+        frames: number of frames, >= 1.
+        amplitude_px: ``A``, sideways amplitude in px of a point of nearness 1.
+        dolly: forward travel for the zoom/orbit presets, fraction of the nearest distance in [0, 0.9].
+        focus: nearness of the steady plane (used by dolly-zoom for the zoom compensation).
+        loop: seamless loop (last frame = first frame).
+        easing: one of :data:`EASINGS`.
+        start, end: the linear path's end poses.
+
+    Returns:
+        list of ``frames`` :class:`CameraPose`.
+    """
+    check_choice(motion, "motion", MOTIONS)
+    check_choice(easing, "easing", EASINGS)
+    if not isinstance(frames, int) or frames < 1:
+        raise ValidationError(f"frames: expected an integer >= 1, got {frames!r}")
+    a = check_range(amplitude_px, "amplitude_px", low=0.0)
+    dz = check_range(dolly, "dolly", low=0.0, high=0.9)
+    f = check_range(focus, "focus", low=-1.0, high=2.0)
+    p0 = start or CameraPose()
+    p1 = end or CameraPose(x=a)
+    poses = []
+    for i in range(frames):
+        t = i / (frames - 1) if frames > 1 else 0.0
+        if loop and i == frames - 1:
+            t = 0.0  # exactly the first pose again (periodic functions at 1.0 differ by rounding)
+        s = ease(t, easing)
+        phi = 2.0 * math.pi * s
+        # one-way presets: out and back when looping, with an eased there-and-back profile
+        w = 0.5 - 0.5 * math.cos(phi) if loop else s
+        if motion == "circle":
+            poses.append(CameraPose(x=a * math.sin(phi), y=a * math.cos(phi)))
+        elif motion == "swing":
+            poses.append(CameraPose(x=a * math.sin(phi)))
+        elif motion == "swing-vertical":
+            poses.append(CameraPose(y=a * math.sin(phi)))
+        elif motion in ("zoom-in", "dolly"):
+            poses.append(CameraPose(z=dz * w))
+        elif motion == "dolly-zoom":
+            z = dz * w
+            poses.append(CameraPose(z=z, zoom=max(0.05, 1.0 - z * f)))
+        elif motion == "orbit":
+            poses.append(CameraPose(x=a * math.sin(phi), z=dz * (0.5 - 0.5 * math.cos(phi))))
+        elif motion == "linear":
+            poses.append(
+                CameraPose(
+                    x=p0.x + (p1.x - p0.x) * w,
+                    y=p0.y + (p1.y - p0.y) * w,
+                    z=p0.z + (p1.z - p0.z) * w,
+                    zoom=p0.zoom + (p1.zoom - p0.zoom) * w,
+                )
+            )
+        else:
+            poses.append(CameraPose())
+    return poses
