@@ -119,3 +119,13 @@ def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> N
     assert "fx" in capsys.readouterr().err
     assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 2
     assert "unknown mesh format" in capsys.readouterr().err
+
+
+def test_obj_never_overwrites_the_photo_and_panorama_rejects_disparity(tmp_path: Path, photo: Path, capsys) -> None:
+    before = photo.read_bytes()
+    d = _depth(tmp_path, np.full((48, 64), 2.0))
+    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(photo.with_suffix(".obj"))]) == 0
+    assert photo.read_bytes() == before and (tmp_path / "photo_texture.png").exists()
+    disp = _depth(tmp_path, np.full((48, 64), 3.0), kind="disparity", name="disp.npy")
+    assert main(["mesh", str(photo), "--depth", str(disp), "--equirect", "-o", str(tmp_path / "p.glb")]) == 2
+    assert "--equirect needs metric or relative depth" in capsys.readouterr().err

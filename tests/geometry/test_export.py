@@ -69,7 +69,7 @@ def test_obj_mtl_png(tmp_path: Path, scene: tuple[Mesh, np.ndarray]) -> None:
     mesh, img = scene
     files = export_mesh(tmp_path / "m.obj", mesh)
     names = sorted(f.name for f in files)
-    assert "m.obj" in names and "m.mtl" in names and any(n.endswith(".png") for n in names)
+    assert names == ["m.mtl", "m.obj", "m.obj.json", "m_texture.png"]
     tm = _load(tmp_path / "m.obj")
     assert len(tm.vertices) == mesh.n_vertices and len(tm.faces) == mesh.n_faces
     np.testing.assert_array_equal(np.asarray(tm.visual.material.image.convert("RGB")), img)

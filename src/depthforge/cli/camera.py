@@ -81,6 +81,11 @@ def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDep
 
     image = read_image(args.image, max_pixels=getattr(args, "max_pixels", None))
     depth = load_depth_for(image, args)
+    if args.equirect and depth.kind == "disparity":
+        from depthforge.core.errors import ValidationError
+
+        raise ValidationError("depth_kind: --equirect needs metric or relative depth (distance from the centre), "
+                              "not a stereo disparity map")
     intr = None if args.equirect else intrinsics_from_args(args, image, depth)
     zd = depth_to_z(depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near=args.near, far=args.far)
     note(f"depth: {zd.rule}")

@@ -214,12 +214,12 @@ def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
     """Write OBJ + MTL + PNG texture (UVs) via trimesh; without a texture, an OBJ with vertex colours.
 
     Returns:
-        The files written, the OBJ first. The MTL and texture are named after the OBJ's stem.
+        The files written, the OBJ first: ``<stem>.obj``, ``<stem>.mtl``, ``<stem>_texture.png``.
     """
     import trimesh
 
     p = Path(path)
-    tm = to_trimesh(mesh, material_name=p.stem)
+    tm = to_trimesh(mesh, material_name=f"{p.stem}_texture")  # names the PNG: never the photo's own name
     textured = isinstance(tm.visual, trimesh.visual.TextureVisuals)
     text, files = trimesh.exchange.obj.export_obj(
         tm, include_normals=False, include_texture=textured, return_texture=True, mtl_name=f"{p.stem}.mtl"
