@@ -51,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"port: {args.port} is not in 1..65535")
     if args.max_upload_mb <= 0:
         raise ValidationError(f"max_upload_mb: must be > 0, got {args.max_upload_mb}")
+    import shutil
+    import tempfile
+
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio's file cache goes to a folder of this server alone, removed when it stops
+    cache = tempfile.mkdtemp(prefix="depthforge-gradio-")
+    os.environ["GRADIO_TEMP_DIR"] = cache
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
     import uvicorn
@@ -72,5 +78,8 @@ def run(args: argparse.Namespace) -> int:
         note(f"listening on {args.host}: reachable from other machines, with no authentication")
     note(f"serving on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/ "
          f"(API docs at /docs, OpenAPI at /openapi.json)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
     return 0

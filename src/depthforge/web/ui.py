@@ -29,6 +29,7 @@ _STEREO_LAYOUTS = [
     "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom",
     "anaglyph-dubois", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "separate", "wiggle",
 ]
+_BUTTONS: list[Any] = ["download", "fullscreen"]
 _CSS = """
 .df-note {font-size: 0.9em; opacity: 0.8}
 """
@@ -78,14 +79,17 @@ def _photo(engine: Engine, path: str | None) -> Image:
 
 def build_ui(engine: Engine) -> gr.Blocks:
     """The Blocks of the UI (not launched; see :func:`mount_ui`)."""
-    choices = engine.policy.choices()
+    names = engine.policy.choices()
+    # the default is offered as "default" so the operator's folder path is never shown to visitors
+    shown = Path(names[0]).name if Path(names[0]).is_absolute() else names[0]
+    choices: list[tuple[str, str]] = [(f"default ({shown})", "default"), *((n, n) for n in names[1:])]
     cancels = _Cancels()
 
     def area_for(request: gr.Request | None) -> Path:
         return engine.areas.area(_session(request))
 
     def model_box() -> gr.Dropdown:
-        return gr.Dropdown(choices=choices, value=choices[0], label="Model", allow_custom_value=False)
+        return gr.Dropdown(choices=choices, value="default", label="Model", allow_custom_value=False)
 
     with gr.Blocks(title="depthforge", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## depthforge\nDepth maps from photos and videos, and everything made from them.")
@@ -108,7 +112,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                             d_cancel = gr.Button("Cancel", elem_id="depth-cancel")
                     with gr.Column():
                         d_out = gr.Image(label="Depth (near = white)", format="png", interactive=False,
-                                         elem_id="depth-output")
+                                         buttons=_BUTTONS, elem_id="depth-output")
                         d_files = gr.File(label="Downloads: 16-bit PNG, 8-bit PNG, float32 .npy", file_count="multiple",
                                           interactive=False, elem_id="depth-files")
                         d_info = gr.Markdown(elem_classes="df-note")
@@ -122,7 +126,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         depth = engine.depth_for(img, model, resolution=int(res) or None)
                         progress(0.8, desc="writing files")
                         area = area_for(request)
-                        kw: dict[str, Any] = {"invert": inv, "near": near if near < 1 else None, "far": far if far > 0 else None}
+                        kw: dict[str, Any] = {"invert": inv, "near": near if near < 1 else None,
+                                              "far": far if far > 0 else None}
                         files = [engine.depth_file(depth, area, format=f, **kw) for f in ("png16", "png8", "npy")]
                         preview = engine.depth_preview(depth, colormap=cmap, **kw)
                         named = _rename(files, ["depth_16bit.png", "depth_8bit.png", "depth_float32.npy"])
@@ -200,7 +205,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
                             s_run = gr.Button("Make stereo", variant="primary", elem_id="stereo-run")
                             s_cancel = gr.Button("Cancel")
                     with gr.Column():
-                        s_out = gr.Image(label="Stereo", format="png", interactive=False, elem_id="stereo-output")
+                        s_out = gr.Image(label="Stereo", format="png", interactive=False, buttons=_BUTTONS,
+                                         elem_id="stereo-output")
                         s_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
                 def run_stereo(path: str | None, model: str, layout: str, div: float, conv: float, sep: float,
@@ -214,10 +220,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         out = engine.stereo(img, depth, layout=layout, divergence=div, convergence=conv,
                                             separation=sep, views=int(views))
                         if layout == "wiggle":
-                            gif = engine.write_animation(out, area)
+                            gif = _rename([engine.write_animation(out, area)], ["wiggle.gif"])[0]
                             return str(gif), [str(gif)]
                         files = [engine.write_png(o, area) for o in out]
-                        return str(files[0]), [str(f) for f in files]
+                        names = ["left.png", "right.png"] if layout == "separate" else [f"stereo_{layout}.png"]
+                        named = _rename(files, names)
+                        return str(named[0]), [str(f) for f in named]
 
                 ev = s_run.click(run_stereo, [s_in, s_model, s_layout, s_div, s_conv, s_sep, s_views],
                                  [s_out, s_files], concurrency_limit=engine.gate.workers)
@@ -236,9 +244,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         b_ap = gr.Slider(0, 60, value=12, step=1, label="Aperture (max blur radius, px)")
                         b_blades = gr.Slider(0, 9, value=0, step=1, label="Blades (0 = round)")
                         b_hi = gr.Slider(1.0, 8.0, value=2.0, step=0.5, label="Highlight bloom")
+                        b_focus = gr.State(None)
                         with gr.Row():
-                            b_x = gr.Number(None, label="Focus x (click the result)", precision=0)
-                            b_y = gr.Number(None, label="Focus y", precision=0)
+                            b_where = gr.Textbox("auto", label="Focus (click the result to set it)",
+                                                 interactive=False, elem_id="bokeh-focus")
+                            b_auto = gr.Button("Automatic focus", size="sm")
                         with gr.Row():
                             b_run = gr.Button("Render bokeh", variant="primary", elem_id="bokeh-run")
                             b_cancel = gr.Button("Cancel")
@@ -247,15 +257,17 @@ def build_ui(engine: Engine) -> gr.Blocks:
                                          interactive=False, elem_id="bokeh-output")
                         b_info = gr.Markdown(elem_classes="df-note")
 
-                def run_bokeh(path: str | None, model: str, ap: float, blades: float, hi: float, x: float | None,
-                              y: float | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
+                def run_bokeh(path: str | None, model: str, ap: float, blades: float, hi: float,
+                              focus_xy: tuple[float, float] | None, request: gr.Request,
+                              progress: gr.Progress = gr.Progress()) -> Any:
                     with _job(engine):
                         img = _photo(engine, path)
                         progress(0.2, desc="estimating depth")
                         depth = engine.depth_for(img, model)
                         progress(0.5, desc="blurring")
                         focus = None
-                        if x is not None and y is not None:
+                        if focus_xy is not None:
+                            x, y = focus_xy
                             focus = (min(max(float(x), 0.0), img.width - 1.0), min(max(float(y), 0.0),
                                                                                     img.height - 1.0))
                         out = engine.bokeh(img, depth, focus_xy=focus, aperture=float(ap),
@@ -264,16 +276,17 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         where = f"focus at ({focus[0]:.0f}, {focus[1]:.0f})" if focus else "automatic focus"
                         return str(png), where
 
-                inputs = [b_in, b_model, b_ap, b_blades, b_hi, b_x, b_y]
+                inputs = [b_in, b_model, b_ap, b_blades, b_hi, b_focus]
                 ev = b_run.click(run_bokeh, inputs, [b_out, b_info], concurrency_limit=engine.gate.workers)
                 b_cancel.click(None, None, None, cancels=[ev])
 
-                def pick(evt: gr.SelectData) -> tuple[float, float]:
-                    x, y = evt.index[0], evt.index[1]
-                    return float(x), float(y)
+                def pick(evt: gr.SelectData) -> tuple[tuple[float, float], str]:
+                    x, y = float(evt.index[0]), float(evt.index[1])
+                    return (x, y), f"x={x:.0f}, y={y:.0f}"
 
-                b_out.select(pick, None, [b_x, b_y]).then(run_bokeh, inputs, [b_out, b_info],
-                                                          concurrency_limit=engine.gate.workers)
+                b_out.select(pick, None, [b_focus, b_where]).then(run_bokeh, inputs, [b_out, b_info],
+                                                                  concurrency_limit=engine.gate.workers)
+                b_auto.click(lambda: (None, "auto"), None, [b_focus, b_where])
 
             # ---------------------------------------------------------------------------------------- Video
             with gr.Tab("Video", id="video"):
