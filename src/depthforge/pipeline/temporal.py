@@ -1,0 +1,290 @@
+"""Temporal consistency for per-frame depth models: one pass, constant memory, no look-ahead.
+
+Per-frame relative models give each frame its own unknown scale and shift, and per-frame display normalisation
+(min..max of each frame) adds more: the brightest pixel of every frame is white whatever it is, so a depth
+video flickers. :class:`TemporalStabilizer` removes most of it, frame by frame:
+
+0. **Pans.** The global translation between consecutive frames is measured by phase correlation and the
+   reference is moved with it, so "the same pixel" means the same point of the scene during a pan.
+1. **Alignment.** Frame t's inverse depth ``d_t`` is mapped to the running reference ``R`` (the previous
+   output) by a robust scale and shift, ``a_t = s * d_t + b``, fitted only on pixels whose colour changed little
+   since the previous frame (those pixels most likely kept their depth), on a grid of at most ``fit_pixels``
+   pixels: the slope matches robust spreads, the shift is a Tukey-biweight fit (see :func:`robust_scale_shift`:
+   an ordinary least-squares slope is biased towards 0 by noise, which compounds from frame to frame).
+2. **Light temporal filter.** ``out = a_t + w * (R - a_t)`` with ``w = strength * exp(-(diff / tau)^2)`` per
+   pixel (``diff`` = blurred colour change): static pixels are smoothed, moving ones follow the new frame, so
+   moving objects leave no trails.
+3. **Scene cuts.** When fewer than ``min_static`` of the pixels are static, the frame is matched to the
+   reference's 5th..95th percentile range instead and not blended.
+
+The first frame sets the aligned units: its 1st..99th percentile range becomes 0..1. The stabilizer never
+looks at future frames, so memory and latency do not depend on the clip's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from depthforge.core.validation import check_array, check_range
+
+__all__ = ["TemporalStabilizer", "FrameFit", "robust_scale_shift"]
+
+
+@dataclass(frozen=True)
+class FrameFit:
+    """How one frame was aligned: ``aligned = scale * raw + shift``.
+
+    Attributes:
+        scale, shift: the fitted map from the frame's raw inverse depth to the reference units.
+        static_fraction: share of the fitting pixels whose colour changed little (0..1).
+        method: ``first``, ``fit`` (robust least squares) or ``cut`` (percentile match after a scene cut).
+    """
+
+    scale: float
+    shift: float
+    static_fraction: float
+    method: str
+
+
+def robust_scale_shift(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    iterations: int = 4,
+    symmetric: bool = True,
+) -> tuple[float, float]:
+    """Scale and shift of ``y ~ s * x + b`` that outliers do not move.
+
+    Args:
+        x, y: 1-D float arrays of the same length (finite), at least 2 values.
+        iterations: Tukey-biweight reweighting rounds.
+        symmetric: the slope is the ratio of robust spreads (10th..90th percentile) of y and x, and the shift
+            a Tukey-biweight location of ``y - s * x``. Noise in x does not pull this slope towards 0, which
+            matters for chained fits (frame to frame): an ordinary least-squares slope would shrink the clip's
+            contrast a little with every frame. False: iteratively reweighted least squares of y on x.
+
+    Returns:
+        (scale, shift) as floats; scale 1 when ``x`` has no spread.
+    """
+    # standardised x and y keep the solve well conditioned whatever the model's output range
+    x0, xs = _centre_scale(np.asarray(x, np.float64))
+    y0, ys = _centre_scale(np.asarray(y, np.float64))
+    xv = (np.asarray(x, np.float64) - x0) / xs
+    yv = (np.asarray(y, np.float64) - y0) / ys
+    if symmetric:
+        sx, sy = float(np.std(xv)), float(np.std(yv))
+        s = sy / sx if sx > 0 else 1.0
+        b = _tukey_location(yv - s * xv, iterations)
+    else:
+        s, b = _irls_line(xv, yv, iterations)
+    # undo the standardisation: y = y0 + ys * (s * (x - x0) / xs + b)
+    scale = ys * s / xs
+    return float(scale), float(y0 + ys * b - scale * x0)
+
+
+def _tukey_location(r: np.ndarray, iterations: int) -> float:
+    m = float(np.median(r))
+    for _ in range(iterations):
+        c = 4.685 * max(float(np.median(np.abs(r - m))) * 1.4826, 1e-3)
+        u = np.clip(np.abs(r - m) / c, 0.0, 1.0)
+        w = (1.0 - u * u) ** 2
+        if w.sum() <= 0:
+            break
+        m = float((w * r).sum() / w.sum())
+    return m
+
+
+def _irls_line(xv: np.ndarray, yv: np.ndarray, iterations: int) -> tuple[float, float]:
+    w = np.ones_like(xv)
+    s, b = 1.0, float(np.mean(yv) - np.mean(xv))
+    for it in range(iterations + 1):
+        sw = w.sum()
+        mx, my = (w * xv).sum() / sw, (w * yv).sum() / sw
+        vx = (w * (xv - mx) ** 2).sum()
+        if vx <= 1e-6 * sw:
+            break  # the weights left no spread in x: keep the previous solution
+        s = float((w * (xv - mx) * (yv - my)).sum() / vx)
+        b = float(my - s * mx)
+        if it == iterations:
+            break
+        r = s * xv + b - yv
+        # MAD floor (in units of y's spread): ties (e.g. clipped zeros) must not shrink the inlier band to nothing
+        c = 4.685 * max(float(np.median(np.abs(r))) * 1.4826, 0.05)
+        u = np.clip(np.abs(r) / c, 0.0, 1.0)
+        w = (1.0 - u * u) ** 2
+        if w.sum() <= 0:
+            break
+    return s, b
+
+
+def _centre_scale(v: np.ndarray) -> tuple[float, float]:
+    if v.size == 0:
+        return 0.0, 1.0
+    c = float(np.median(v))
+    spread = float(np.std(v))
+    return c, spread if spread > 0 and np.isfinite(spread) else 1.0
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    img = image if image.dtype == np.uint8 else (image.astype(np.float32) / 257.0).astype(np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+
+
+class TemporalStabilizer:
+    """Stateful one-pass aligner of per-frame inverse depth (see the module docstring).
+
+    Args:
+        strength: temporal filter strength in [0, 1) (0 = alignment only, no blending).
+        tau: colour change (0..1 gray levels, after a 5x5 blur) at which blending falls to 1/e of ``strength``;
+            pixels with a change below ``tau`` count as static for the fit.
+        min_static: share of static pixels below which a frame counts as a scene cut.
+        fit_pixels: at most this many pixels (a regular grid) are used for the fit.
+        motion: compensate global translation (camera pans) before comparing with the reference.
+
+    Example:
+        >>> stab = TemporalStabilizer()  # doctest: +SKIP
+        >>> aligned, fit = stab.update(rgb_frame, depth.inverse_depth())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        strength: float = 0.5,
+        tau: float = 0.04,
+        min_static: float = 0.1,
+        fit_pixels: int = 20_000,
+        motion: bool = True,
+    ) -> None:
+        self.strength = check_range(strength, "strength", low=0.0, high=0.99)
+        self.tau = check_range(tau, "tau", low=1e-4, high=1.0)
+        self.min_static = check_range(min_static, "min_static", low=0.0, high=1.0)
+        self.fit_pixels = int(fit_pixels)
+        self.motion = bool(motion)
+        self._ref: np.ndarray | None = None
+        self._fit_ref: np.ndarray | None = None
+        self._params: tuple[float, float] | None = None
+        self._gray: np.ndarray | None = None
+        self._window: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the reference (the next frame starts a new clip)."""
+        self._ref = None
+        self._fit_ref = None
+        self._params = None
+        self._gray = None
+
+    def update(self, image: np.ndarray, inverse_depth: np.ndarray) -> tuple[np.ndarray, FrameFit]:
+        """Align one frame to the running reference and filter it.
+
+        Args:
+            image: (H, W, 3) uint8/uint16 RGB frame (for the colour-change mask).
+            inverse_depth: (H, W) float, larger = nearer (``DepthMap.inverse_depth()``), NaN = invalid.
+
+        Returns:
+            ((H, W) float32 aligned inverse depth in the clip's units, NaN kept), and the :class:`FrameFit`.
+        """
+        import cv2
+
+        img = check_array(image, "image", ndim=3, channels=3)
+        d = check_array(inverse_depth, "inverse_depth", ndim=2, dtype_kind="f").astype(np.float32)
+        if d.shape != img.shape[:2]:
+            from depthforge.core.errors import ValidationError
+
+            raise ValidationError(f"inverse_depth: shape {d.shape} does not match the frame {img.shape[:2]}")
+        gray = _gray(img)
+        ok = np.isfinite(d)
+        if self._ref is None or self._fit_ref is None or self._gray is None or self._ref.shape != d.shape:
+            aligned, fit = self._first(d, ok)
+            out = aligned
+        else:
+            (ref, fit_ref, prev), _moved = self._compensate((self._ref, self._fit_ref, self._gray), gray)
+            # unknown (moved into view) pixels count as changed; NaN must not reach the running-sum blur
+            diff = cv2.blur(np.nan_to_num(np.abs(gray - prev), nan=1.0), (5, 5))
+            aligned, fit = self._align(d, ok, diff, fit_ref)
+            out = aligned
+            if fit.method == "fit" and self.strength > 0:
+                with np.errstate(invalid="ignore"):
+                    w = np.nan_to_num(self.strength * np.exp(-((diff / self.tau) ** 2)), nan=0.0).astype(np.float32)
+                blend = aligned + w * (ref - aligned)
+                out = np.where(np.isfinite(ref) & ok, blend, aligned).astype(np.float32)
+        # the fit follows the unfiltered aligned maps, so the filter (which averages noise away) cannot feed
+        # back into the scale; the filter follows the outputs
+        self._fit_ref = aligned
+        self._ref = out
+        self._gray = gray
+        return out.copy(), fit
+
+    def _compensate(self, maps: tuple[np.ndarray, ...], gray: np.ndarray) -> tuple[tuple[np.ndarray, ...], bool]:
+        """Move the previous maps by the global translation from the previous frame to ``gray`` (a pan),
+        estimated by phase correlation on the last map of ``maps`` (the previous gray frame); pixels that come
+        into view become NaN (unknown). Returns the maps and whether they moved."""
+        import cv2
+
+        if not self.motion:
+            return maps, False
+        h, w = gray.shape
+        if self._window is None or self._window.shape != gray.shape:
+            self._window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+        (dx, dy), response = cv2.phaseCorrelate(maps[-1], gray, self._window)
+        if response < 0.1 or abs(dx) > w / 4 or abs(dy) > h / 4 or (abs(dx) < 0.25 and abs(dy) < 0.25):
+            return maps, False
+        m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+        nan = (float("nan"),) * 4
+        moved = tuple(
+            cv2.warpAffine(a, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=nan)
+            for a in maps
+        )
+        return moved, True
+
+    def _first(self, d: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, FrameFit]:
+        if not ok.any():
+            return d.copy(), FrameFit(1.0, 0.0, 0.0, "first")
+        lo, hi = (float(v) for v in np.percentile(d[ok], [1.0, 99.0]))
+        s = 1.0 / (hi - lo) if hi > lo else 1.0
+        b = -lo * s
+        self._params = (s, b)
+        return (d * np.float32(s) + np.float32(b)).astype(np.float32), FrameFit(s, b, 0.0, "first")
+
+    def _grid(self, shape: tuple[int, int]) -> tuple[slice, slice]:
+        step = max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / max(self.fit_pixels, 1)))))
+        return slice(step // 2, None, step), slice(step // 2, None, step)
+
+    def _align(self, d: np.ndarray, ok: np.ndarray, diff: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, FrameFit]:
+        gy, gx = self._grid(d.shape)
+        ds, rs, dif = d[gy, gx], ref[gy, gx], diff[gy, gx]
+        both = np.isfinite(ds) & np.isfinite(rs)
+        static = both & (dif < self.tau)
+        frac = float(static.sum()) / max(int(both.sum()), 1)
+        s = b = None
+        evidence = 0.0
+        if frac >= self.min_static and static.sum() >= 16:
+            x, y = ds[static], rs[static]
+            s, b = robust_scale_shift(x, y)
+            method = "fit"
+            # how much the fit can be trusted: the share of the reference's variance the frame explains (r^2).
+            # A real model's consecutive frames agree (r ~ 0.9+) and the fit is followed; noise-like outputs
+            # (r ~ 0) keep the previous frame's mapping instead of chasing the noise.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else 0.0
+            evidence = max(r, 0.0) ** 2 if np.isfinite(r) else 0.0
+        if s is None or b is None or not np.isfinite(s) or s <= 0:
+            s, b = self._percentile_match(d[ok], ref[np.isfinite(ref)])
+            method = "cut"
+        elif self._params is not None:
+            ps, pb = self._params
+            s, b = ps + evidence * (s - ps), pb + evidence * (b - pb)
+        self._params = (float(s), float(b))
+        return (d * np.float32(s) + np.float32(b)).astype(np.float32), FrameFit(float(s), float(b), frac, method)
+
+    @staticmethod
+    def _percentile_match(values: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+        if values.size == 0 or ref.size == 0:
+            return 1.0, 0.0
+        v5, v95 = np.percentile(values, [5.0, 95.0])
+        r5, r95 = np.percentile(ref, [5.0, 95.0])
+        s = (r95 - r5) / (v95 - v5) if v95 > v5 else 1.0
+        return float(s), float(r5 - s * v5)

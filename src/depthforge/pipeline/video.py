@@ -1,0 +1,350 @@
+"""Depth for whole video clips, streamed: decode, batch through the model, stabilise, encode, frame by frame.
+
+Memory does not depend on the clip's length: frames are decoded by an ffmpeg child one at a time, run through
+the model ``batch_size`` at a time, and every output is an ffmpeg child fed one frame at a time.
+
+Outputs for ``clip.mp4`` (names under the output folder, folder inputs mirror their sub-folders):
+
+* ``clip_depth.mkv``: lossless 16-bit grayscale depth video (FFV1, ``gray16le``), near = white, with
+  ``clip_depth.json`` (the display range: ``inverse depth = far + (near - far) * code / 65535``);
+* ``clip_depth.mp4``: 8-bit visual depth video (colour map or gray, H.264 ``yuv420p``);
+* ``clip_combined.mp4``: the input beside (or above) its depth;
+* ``clip_depth_frames/clip_000001.png``: a PNG sequence (16-bit or 8-bit gray);
+* ``clip_3d_<layout>.mp4``: a 3D video (full/half side by side, top-bottom, anaglyph) from
+  :mod:`depthforge.render.stereo`.
+
+Every video keeps the source's frame count, exact frame rate and audio. With ``temporal`` (the default) each
+frame is aligned to the running reference by :class:`~depthforge.pipeline.temporal.TemporalStabilizer` and
+the display range is fixed for the whole clip from the first batch (plus a margin), so nothing flickers;
+without it every frame is normalised to its own min..max, as photos are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_choice, check_range
+from depthforge.io.atomic import atomic_write_text
+from depthforge.io.images import write_image
+from depthforge.io.video import VideoInfo, VideoWriter, iter_frames, probe_video
+from depthforge.models.estimator import DepthEstimator
+from depthforge.pipeline.temporal import TemporalStabilizer
+from depthforge.process.normalize import DisplayRange
+from depthforge.render.visualize import COLORMAPS, colorize, combine
+
+__all__ = ["VideoOptions", "VideoResult", "STEREO_VIDEO_LAYOUTS", "video_output_paths", "run_video", "display_frames"]
+
+#: 3D layouts a video can take (one image per frame).
+STEREO_VIDEO_LAYOUTS = (
+    "left-right",
+    "half-left-right",
+    "top-bottom",
+    "half-top-bottom",
+    "anaglyph-dubois",
+    "anaglyph-color",
+    "anaglyph-half-color",
+    "anaglyph-gray",
+)
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """What to write for a clip and how to stabilise it.
+
+    Attributes:
+        depth16: write the lossless 16-bit depth video.
+        depth8: write the 8-bit visual depth video (``colormap``).
+        combine: ``horizontal`` / ``vertical``: also write the input beside / above its depth.
+        frames: ``png16`` or ``png8``: also write a PNG frame sequence.
+        stereo: a layout of :data:`STEREO_VIDEO_LAYOUTS`: also write a 3D video.
+        colormap: colour map of the visual outputs.
+        invert: near = black instead of white.
+        temporal: align frames to the running reference and fix the display range (False: per-frame min..max).
+        strength: temporal filter strength in [0, 1) (0 = alignment only).
+        margin: share of the first batch's range added on each side of the fixed display range.
+        batch_size: frames per model call.
+        divergence, convergence: 3D parameters (see :class:`depthforge.render.stereo.StereoParams`).
+        crf: H.264 quality of the 8-bit videos.
+        input_size: force the model input (height, width) (default: the model's size rule).
+        overwrite: replace existing outputs (default: a clip whose outputs all exist is skipped).
+    """
+
+    depth16: bool = True
+    depth8: bool = True
+    combine: str | None = None
+    frames: str | None = None
+    stereo: str | None = None
+    colormap: str = "gray"
+    invert: bool = False
+    temporal: bool = True
+    strength: float = 0.5
+    margin: float = 0.05
+    batch_size: int = 4
+    divergence: float = 2.5
+    convergence: float = 0.0
+    crf: int = 18
+    input_size: tuple[int, int] | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice(self.colormap, "colormap", COLORMAPS)
+        if self.combine is not None:
+            check_choice(self.combine, "combine", ("horizontal", "vertical"))
+        if self.frames is not None:
+            check_choice(self.frames, "frames", ("png16", "png8"))
+        if self.stereo is not None:
+            check_choice(self.stereo, "stereo", STEREO_VIDEO_LAYOUTS)
+        check_range(self.strength, "strength", low=0.0, high=0.99)
+        check_range(self.margin, "margin", low=0.0, high=1.0)
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValidationError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
+        if not (self.depth16 or self.depth8 or self.combine or self.frames or self.stereo):
+            raise ValidationError("outputs: nothing to write (every video output is turned off)")
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What :func:`run_video` did: the source facts, the files written and the display range used."""
+
+    info: VideoInfo
+    frames: int
+    paths: dict[str, Path]
+    display: DisplayRange | None
+
+
+def video_output_paths(
+    outdir: str | os.PathLike[str], stem: str | os.PathLike[str], options: VideoOptions
+) -> dict[str, Path]:
+    """The files (and the frame folder) one clip produces, by role."""
+    s = Path(stem)
+    base = Path(outdir) / s.parent
+    n = s.name
+    paths: dict[str, Path] = {}
+    if options.depth16:
+        paths["depth16"] = base / f"{n}_depth.mkv"
+        paths["sidecar"] = base / f"{n}_depth.json"
+    if options.depth8:
+        paths["depth8"] = base / f"{n}_depth.mp4"
+    if options.combine:
+        paths["combined"] = base / f"{n}_combined.mp4"
+    if options.frames:
+        paths["frames"] = base / f"{n}_depth_frames"
+    if options.stereo:
+        paths["stereo"] = base / f"{n}_3d_{options.stereo}.mp4"
+    return paths
+
+
+def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for f in frames:
+        batch.append(f)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def display_frames(
+    frames: Iterator[np.ndarray],
+    estimator: DepthEstimator,
+    *,
+    options: VideoOptions,
+) -> Iterator[tuple[np.ndarray, DepthMap, np.ndarray, DisplayRange]]:
+    """The core stream: (frame, depth, display, range) for every frame, in order.
+
+    Args:
+        frames: (H, W, 3) uint8 RGB frames.
+        estimator: the loaded model.
+        options: ``temporal``, ``strength``, ``margin``, ``batch_size``, ``invert``.
+
+    Yields:
+        the frame, its raw :class:`DepthMap`, the (H, W) float32 display map in [0, 1] (near = 1 unless
+        ``invert``), and the range used (fixed for the clip with ``temporal``, per frame otherwise).
+    """
+    stab = TemporalStabilizer(strength=options.strength) if options.temporal else None
+    fixed: DisplayRange | None = None
+    for batch in _batches(frames, options.batch_size):
+        depths = estimator.predict_batch(batch, input_size=options.input_size)
+        if stab is None:
+            for frame, depth in zip(batch, depths, strict=True):
+                inv = depth.inverse_depth()
+                ok = np.isfinite(inv)
+                lo, hi = (float(inv[ok].min()), float(inv[ok].max())) if ok.any() else (0.0, 1.0)
+                rng = DisplayRange(lo, hi)
+                yield frame, depth, _normalise(inv, rng, options.invert), rng
+            continue
+        aligned = [stab.update(f, d.inverse_depth())[0] for f, d in zip(batch, depths, strict=True)]
+        if fixed is None:
+            fixed = _clip_range(aligned, options.margin)
+        for frame, depth, a in zip(batch, depths, aligned, strict=True):
+            yield (
+                frame,
+                depth.with_values(a, meta={**depth.meta, "aligned": True}),
+                _normalise(a, fixed, options.invert),
+                fixed,
+            )
+
+
+def _clip_range(aligned: list[np.ndarray], margin: float) -> DisplayRange:
+    vals = np.concatenate([a[np.isfinite(a)].ravel() for a in aligned])
+    if vals.size == 0:
+        return DisplayRange(0.0, 1.0)
+    lo, hi = (float(v) for v in np.percentile(vals, [0.5, 99.5]))
+    span = hi - lo if hi > lo else 1.0
+    return DisplayRange(lo - margin * span, hi + margin * span)
+
+
+def _normalise(inv: np.ndarray, rng: DisplayRange, invert: bool) -> np.ndarray:
+    span = rng.near - rng.far
+    out = (inv - np.float32(rng.far)) / np.float32(span) if span > 0 else np.full(inv.shape, 0.5, np.float32)
+    out = np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0).astype(np.float32)
+    return 1.0 - out if invert else out
+
+
+class _Outputs:
+    """The open writers of one clip; each video writer is created on its first frame (its size known then)."""
+
+    def __init__(self, paths: dict[str, Path], info: VideoInfo, options: VideoOptions, stem: str) -> None:
+        self.paths, self.info, self.options, self.stem = paths, info, options, stem
+        self.writers: dict[str, VideoWriter] = {}
+        self.count = 0
+        if "frames" in paths:
+            paths["frames"].mkdir(parents=True, exist_ok=True)
+
+    def _writer(self, role: str, frame: np.ndarray, codec: str, pix_fmt: str) -> VideoWriter:
+        w = self.writers.get(role)
+        if w is None:
+            w = VideoWriter(
+                self.paths[role],
+                width=frame.shape[1],
+                height=frame.shape[0],
+                fps=self.info.fps,
+                codec=codec,
+                pix_fmt=pix_fmt,
+                audio_from=self.info,
+                crf=self.options.crf,
+            )
+            self.writers[role] = w
+        return w
+
+    def write(self, frame: np.ndarray, depth: DepthMap, display: np.ndarray) -> None:
+        o = self.options
+        self.count += 1
+        if "depth16" in self.paths:
+            code = np.rint(display * 65535.0).astype(np.uint16)
+            self._writer("depth16", code, "ffv1", "gray16le").write(code)
+        vis = colorize(display, colormap=o.colormap) if (o.depth8 or o.combine) else None
+        if vis is not None and "depth8" in self.paths:
+            self._writer("depth8", vis, "h264", "rgb24").write(vis)
+        if vis is not None and o.combine:
+            both = combine(frame, vis, direction=o.combine)
+            self._writer("combined", both, "h264", "rgb24").write(both)
+        if o.frames:
+            img = np.rint(display * (65535.0 if o.frames == "png16" else 255.0))
+            img = img.astype(np.uint16 if o.frames == "png16" else np.uint8)
+            write_image(self.paths["frames"] / f"{self.stem}_{self.count:06d}.png", img)
+        if o.stereo:
+            view = _stereo_frame(frame, depth, display, o)
+            self._writer("stereo", view, "h264", "rgb24").write(view)
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+    def abort(self, *, keep_partial: bool) -> None:
+        for w in self.writers.values():
+            w.abort(keep_partial=keep_partial)
+
+
+def _stereo_frame(frame: np.ndarray, depth: DepthMap, display: np.ndarray, options: VideoOptions) -> np.ndarray:
+    """One 3D frame; the parallax comes from the clip's fixed display map, so the 3D depth does not pump."""
+    from depthforge.render.stereo import StereoParams, compose, render_eye
+
+    params = StereoParams(divergence=options.divergence, convergence=options.convergence)
+    near = 1.0 - display if options.invert else display
+    parallax = np.float32(options.divergence / 100.0 * frame.shape[1]) * (near - np.float32(params.convergence))
+    dm = DepthMap(near, kind="relative")
+    left = render_eye(frame, dm, eye="left", params=params, parallax=parallax.astype(np.float32))
+    right = render_eye(frame, dm, eye="right", params=params, parallax=parallax.astype(np.float32))
+    return compose(left, right, layout=str(options.stereo))
+
+
+def run_video(
+    src: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    estimator: DepthEstimator,
+    options: VideoOptions | None = None,
+    stem: str | os.PathLike[str] | None = None,
+    info: VideoInfo | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> VideoResult:
+    """Estimate depth for every frame of a clip and write the requested outputs (streamed).
+
+    Args:
+        src: the video file.
+        outdir: output folder.
+        estimator: a loaded model (``depthforge.models.load_model``).
+        options: what to write (default :class:`VideoOptions`).
+        stem: output name stem relative to ``outdir`` (default: the file's stem).
+        info: the file's probe result, if already known.
+        on_frame: called as ``on_frame(done, total)`` after each frame.
+
+    Raises:
+        InputError: unreadable, audio-only, empty, corrupt or variable-frame-rate input.
+
+    Ctrl-C keeps the videos done so far as valid ``*.partial.*`` files; other errors remove partial videos.
+    """
+    opts = options or VideoOptions()
+    meta = info or probe_video(src)
+    name = Path(stem) if stem is not None else Path(Path(src).stem)
+    paths = video_output_paths(outdir, name, opts)
+    outputs = _Outputs(paths, meta, opts, name.name)
+    rng: DisplayRange | None = None
+    try:
+        for frame, depth, display, used in display_frames(iter_frames(src, info=meta), estimator, options=opts):
+            outputs.write(frame, depth, display)
+            rng = used
+            if on_frame is not None:
+                on_frame(outputs.count, meta.frame_count)
+    except KeyboardInterrupt:
+        outputs.abort(keep_partial=True)
+        raise
+    except BaseException:
+        outputs.abort(keep_partial=False)
+        raise
+    outputs.close()
+    if "sidecar" in paths:
+        _write_sidecar(paths["sidecar"], meta, outputs.count, rng, opts, estimator)
+    return VideoResult(meta, outputs.count, paths, rng if opts.temporal else None)
+
+
+def _write_sidecar(
+    path: Path, info: VideoInfo, frames: int, rng: DisplayRange | None, options: VideoOptions, est: DepthEstimator
+) -> None:
+    doc: dict[str, object] = {
+        "kind": est.spec.kind,
+        "model": est.spec.name,
+        "encoding": "inverse depth = far + (near - far) * code / 65535 (code = 65535 - value when inverted)",
+        "frames": frames,
+        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
+        "width": info.width,
+        "height": info.height,
+        "invert": options.invert,
+        "temporal": options.temporal,
+        "options": {k: v for k, v in asdict(options).items() if k in ("strength", "margin", "batch_size")},
+    }
+    if options.temporal and rng is not None:
+        doc["display_range"] = {"far": rng.far, "near": rng.near, "units": "aligned inverse depth (first frame 0..1)"}
+    else:
+        doc["display_range"] = "per frame min..max"
+    atomic_write_text(path, json.dumps(doc, indent=2))
