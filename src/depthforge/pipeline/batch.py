@@ -13,7 +13,8 @@ run are removed at the next start).
 
 Engines: ``local`` (a pool of ``workers`` processes, 'spawn' context, each loading the model once with
 cores / workers torch threads) and ``ray`` (:mod:`depthforge.pipeline.ray_engine`). Both predict one image at a
-time with the same code, so their outputs are identical byte for byte.
+time with the same code, so their outputs are identical byte for byte given the same number of torch threads
+per worker (``threads``; torch's float sums, hence the last bits of the depth, depend on it).
 """
 
 from __future__ import annotations
@@ -237,10 +238,10 @@ def _init_worker(job: BatchJob, threads: int) -> None:
     try:
         import torch
 
-        torch.set_num_threads(max(1, threads))
         from depthforge.models.estimator import load_model
 
         _WORKER["estimator"] = load_model(job.model, device=job.device, dtype=job.dtype)
+        torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
     except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
         _WORKER["error"] = _reason(exc)
 
@@ -275,9 +276,9 @@ def run_local(
         from depthforge.models.estimator import load_model
 
         before = torch.get_num_threads()
-        torch.set_num_threads(threads)
         try:
             estimator = load_model(job.model, device=job.device, dtype=job.dtype)
+            torch.set_num_threads(threads)  # after loading: a backend may set its own count when it loads
             for item in work:
                 on_result(item, process_item(job, item, estimator))
         finally:

@@ -13,6 +13,7 @@ system every node sees. Ray is an optional extra: ``pip install 'depthforge[ray]
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -54,8 +55,8 @@ class _DepthActor:
 
         from depthforge.models.estimator import load_model
 
-        torch.set_num_threads(max(1, threads))
         self.estimator = load_model(job.model, device=job.device, dtype=job.dtype)
+        torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -127,6 +128,7 @@ def run_ray(
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         by_key = {w.key: w for w in work}
         rows = [{"key": w.key, "source": w.source, "stem": w.stem, "todo": json.dumps(list(w.todo)),
                  "signature": w.signature} for w in work]
@@ -141,7 +143,7 @@ def run_ray(
                 fn_constructor_kwargs={"job": job, "threads": threads or max(1, int(cpus_per_actor))},
                 batch_size=batch_size,
                 batch_format="numpy",
-                concurrency=actors,
+                compute=ray.data.ActorPoolStrategy(size=actors),
                 **actor_opts,
             )
             .map(_write_row, fn_kwargs={"job": job}, num_cpus=0.25)

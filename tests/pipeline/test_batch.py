@@ -1,0 +1,295 @@
+"""Batch runs: resume after kill -9, options changes, corrupt inputs, every output producer, local pool vs Ray."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.core.errors import DepthforgeError, MissingExtraError, ValidationError
+from depthforge.io.atomic import TEMP_MARK
+from depthforge.pipeline.batch import FAILURE_LOG, BatchJob, run_batch
+from depthforge.pipeline.manifest import MANIFEST_NAME, Manifest
+from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
+
+OUTPUTS = ("depth16", "colormap", "npy")
+BOOKKEEPING = {MANIFEST_NAME, MANIFEST_NAME + "-wal", MANIFEST_NAME + "-shm", ".depthforge-batch.lock",
+               ".depthforge-batch.workers.lock", ".depthforge-batch.running", FAILURE_LOG}
+
+
+@pytest.fixture(scope="module")
+def fast_model(tiny_da: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Depth Anything with a 70 px input (its backbone's native size) so 200 items take seconds."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("fast") / "tiny70"
+    shutil.copytree(tiny_da, folder)
+    pre = json.loads((folder / "preprocessor_config.json").read_text())
+    pre["size"] = {"height": 70, "width": 70}
+    (folder / "preprocessor_config.json").write_text(json.dumps(pre))
+    return folder
+
+
+def _make_images(root: Path, n: int, *, corrupt_at: int | None = None, seed: int = 0) -> list[str]:
+    """n photos of 64x48 in a few nested folders (smooth gradient + noise); optionally a corrupt JPEG among them."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:48, 0:64].astype(np.float32)
+    keys = []
+    for i in range(n):
+        sub = root / f"set{i % 4}" / ("deep" if i % 3 == 0 else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        base = (xx * rng.uniform(1, 3) + yy * rng.uniform(1, 3))[..., None] + rng.normal(0, 20, (48, 64, 3))
+        Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(sub / f"img{i:03d}.jpg", quality=90)
+        keys.append((sub / f"img{i:03d}.jpg").relative_to(root).as_posix())
+        if corrupt_at is not None and i == corrupt_at:
+            (sub / f"img{i:03d}_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    return keys
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    """Every output file under ``folder`` (relative POSIX path -> bytes), bookkeeping files left out."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in BOOKKEEPING
+    }
+
+
+def _check_decodes(folder: Path, names: list[str]) -> None:
+    from PIL import Image
+
+    for name in names:
+        p = folder / name
+        if p.suffix == ".png":
+            with Image.open(p) as im:
+                im.load()
+                assert im.size == (64, 48) or name.endswith(("_sbs.png", "_combined.png", "_controlnet.png"))
+        elif p.suffix == ".npy":
+            a = np.load(p)
+            assert a.shape == (48, 64) and a.dtype == np.float32 and np.isfinite(a).all()
+        elif p.suffix == ".json":
+            json.loads(p.read_text())
+
+
+def _job(src: Path, out: Path, model: Path, outputs: tuple[str, ...] = OUTPUTS, **opts: object) -> BatchJob:
+    return BatchJob(src, out, outputs=outputs, model=str(model), options=BatchOptions(**opts))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 small photos in nested folders."""
+    root = tmp_path_factory.mktemp("library")
+    _make_images(root, 200)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(library: Path, fast_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted in-process run over the 200 photos."""
+    out = tmp_path_factory.mktemp("reference")
+    summary = run_batch(_job(library, out, fast_model), workers=1, threads=1)
+    assert (summary.done, summary.skipped, summary.failed) == (200, 0, 0)
+    return out
+
+
+def _manifest_done(out: Path) -> int:
+    db = out / MANIFEST_NAME
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return int(con.execute("SELECT COUNT(*) FROM outputs WHERE status='done'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_uninterrupted_outputs(
+    library: Path, fast_model: Path, reference: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "depthforge", "batch", str(library), "-o", str(out), "--model", str(fast_model),
+           "--outputs", ",".join(OUTPUTS), "--workers", "1", "--threads", "1"]
+    # One process keeps the test fast on a loaded 2-core machine (spawned workers import torch each); the pool
+    # (workers 2) gives the same bytes: benchmarks/batch.py checks it on every run.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while _manifest_done(out) < 20 * len(OUTPUTS):  # some items committed, most still to do
+        assert proc.poll() is None, f"the batch ended before it could be killed: {proc.stderr.read()!r}"  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()  # type: ignore[union-attr]
+    before = _manifest_done(out) // len(OUTPUTS)
+    assert 20 <= before < 200
+
+    summary = run_batch(_job(library, out, fast_model), workers=1, threads=1)
+    assert summary.failed == 0
+    assert summary.skipped >= before and summary.done + summary.skipped == 200
+
+    ref, got = _outputs(reference), _outputs(out)
+    assert not [n for n in got if TEMP_MARK in n], "a temporary file of the killed run was left behind"
+    assert sorted(got) == sorted(ref)  # every output exists, exactly once (nothing extra)
+    assert len(got) == 200 * 4  # depth png, colour map, npy + its sidecar
+    _check_decodes(out, list(got))
+    assert [n for n in ref if got[n] != ref[n]] == []  # identical to the uninterrupted run, byte for byte
+
+    with Manifest(out) as m:
+        counts = m.event_counts()
+        runs = m.runs()
+        per_run = m.items_done_by_run()
+    assert len(counts) == 200 * len(OUTPUTS) and set(counts.values()) == {1}  # nothing processed twice
+    assert len(runs) == 2
+    assert per_run[runs[0]] >= before * len(OUTPUTS) and per_run[runs[1]] == summary.done * len(OUTPUTS)
+    print(f"\nkill test: {before} items committed before kill -9, {summary.done} done after restart, "
+          f"{summary.skipped} skipped; {len(got)} files identical to the uninterrupted run")
+
+
+def test_corrupt_file_is_reported_and_skipped(fast_model: Path, tmp_path: Path) -> None:
+    from depthforge.cli.main import main
+
+    src = tmp_path / "in"
+    keys = _make_images(src, 6, corrupt_at=2)
+    out = tmp_path / "out"
+    code = main(["batch", str(src), "-o", str(out), "--model", str(fast_model), "--outputs", "depth16,mask",
+                 "--threads", "1"])
+    assert code == 1  # some items failed, the rest were done
+    got = _outputs(out)
+    assert sorted(got) == sorted(
+        f"{k[:-4]}_{suffix}" for k in keys for suffix in ("depth.png", "mask.png")
+    )
+    log = (out / FAILURE_LOG).read_text()
+    assert "img002_broken.jpg" in log and "not a readable image" in log
+    summary = run_batch(_job(src, out, fast_model, ("depth16", "mask")), threads=1)
+    assert (summary.done, summary.skipped, summary.failed) == (0, 6, 1)  # the bad file is retried, alone
+
+
+def test_second_run_redoes_only_what_changed(fast_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    keys = _make_images(src, 5)
+    out = tmp_path / "out"
+    run_batch(_job(src, out, fast_model, ("depth16", "colormap")), threads=1)
+    depth = {k: (out / f"{k[:-4]}_depth.png").read_bytes() for k in keys}
+
+    again = run_batch(_job(src, out, fast_model, ("depth16", "colormap")), threads=1)
+    assert (again.done, again.skipped) == (0, 5)
+
+    turbo = run_batch(_job(src, out, fast_model, ("depth16", "colormap"), colormap="turbo"), threads=1)
+    assert (turbo.done, turbo.skipped, turbo.outputs_written) == (5, 0, 5)  # only the colour maps
+    assert all((out / f"{k[:-4]}_depth_turbo.png").exists() for k in keys)
+
+    (out / f"{keys[1][:-4]}_depth.png").unlink()  # a deleted output is made again
+    os.utime(src / keys[3], ns=(1, 1))  # a replaced input is redone
+    last = run_batch(_job(src, out, fast_model, ("depth16", "colormap"), colormap="turbo"), threads=1)
+    assert (last.done, last.skipped) == (2, 3)
+    assert {k: (out / f"{k[:-4]}_depth.png").read_bytes() for k in keys} == depth
+    with Manifest(out) as m:
+        counts = m.event_counts()
+    assert counts[(keys[0], "depth16")] == 1 and counts[(keys[0], "colormap")] == 2
+    assert counts[(keys[1], "depth16")] == 2 and counts[(keys[3], "colormap")] == 3
+
+
+def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_model: Path, tmp_path: Path) -> None:
+    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+
+    src = tmp_path / "in"
+    (src / "a" / "b").mkdir(parents=True)
+    _make_images(tmp_path / "gen", 1)
+    photo = next((tmp_path / "gen").rglob("*.jpg"))
+    (src / "a" / "b" / "x.jpg").write_bytes(photo.read_bytes())
+    names = tuple(n for n in PRODUCERS if n != "depth8")
+    out = tmp_path / "out"
+    summary = run_batch(_job(src, out, fast_model, names), threads=1)
+    assert (summary.done, summary.failed) == (1, 0), summary.errors
+    got = _outputs(out)
+    expected_main = {"depth16": "x_depth.png", "npy": "x_depth.npy", "tiff": "x_depth.tiff", "pfm": "x_depth.pfm",
+                     "colormap": "x_depth_inferno.png", "combined": "x_combined.png",
+                     "controlnet": "x_controlnet.png", "normals": "x_normals.png", "sbs": "x_sbs.png",
+                     "anaglyph": "x_anaglyph.png", "mesh": "x_mesh.ply", "pointcloud": "x_pointcloud.ply",
+                     "mask": "x_mask.png"}
+    assert set(expected_main) == set(names)
+    assert all(f"a/b/{f}" in got for f in expected_main.values())
+    _check_decodes(out, list(got))
+
+    import torch
+
+    single = tmp_path / "single"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the float results depend on the thread count; the batch above used 1
+    try:
+        run_estimate([src], single, model=str(fast_model),
+                     options=EstimateOptions(colormap="inferno", combine="horizontal", controlnet=True))
+    finally:
+        torch.set_num_threads(threads)
+    for f in ("x_depth.png", "x_depth_inferno.png", "x_combined.png", "x_controlnet.png"):
+        assert (single / "a" / "b" / f).read_bytes() == got[f"a/b/{f}"], f
+
+
+def test_outputs_are_validated() -> None:
+    assert parse_outputs("depth16, colormap,depth16") == ("depth16", "colormap")
+    with pytest.raises(ValidationError, match="unknown output 'depht16'"):
+        parse_outputs("depht16")
+    with pytest.raises(ValidationError, match="both write x_depth.png"):
+        parse_outputs("depth16,depth8")
+    with pytest.raises(ValidationError, match="at least one"):
+        parse_outputs(",")
+    with pytest.raises(ValidationError, match="workers"):
+        run_batch(BatchJob(Path("."), Path("."), outputs=("depth16",)), workers=0)
+
+
+def test_one_run_per_output_folder(fast_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _make_images(src, 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".depthforge-batch.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DepthforgeError, match="another batch run"):
+            run_batch(_job(src, out, fast_model), threads=1)
+
+
+def test_ray_missing_gives_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from depthforge.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingExtraError, match=r"depthforge\[ray\]"):
+        run_batch(BatchJob(tmp_path, tmp_path / "o"), engine="ray")
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'depthforge[ray]'" in err[0]
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    src = tmp_path / "in"
+    _make_images(src, 12, corrupt_at=5)
+    outputs = ("depth16", "colormap", "npy", "normals")
+    local = run_batch(_job(src, tmp_path / "local", fast_model, outputs), threads=1)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        on_ray = run_batch(_job(src, tmp_path / "ray", fast_model, outputs), engine="ray", threads=1)
+        again = run_batch(_job(src, tmp_path / "ray", fast_model, outputs), engine="ray", threads=1)
+    finally:
+        ray.shutdown()
+    assert (local.done, local.failed) == (on_ray.done, on_ray.failed) == (12, 1)
+    assert (again.done, again.skipped) == (0, 12)  # resume works the same way on Ray
+    a, b = _outputs(tmp_path / "local"), _outputs(tmp_path / "ray")
+    assert sorted(a) == sorted(b) and len(a) == 12 * 5
+    assert [n for n in a if a[n] != b[n]] == []
+    assert "img005_broken.jpg" in (tmp_path / "ray" / FAILURE_LOG).read_text()
