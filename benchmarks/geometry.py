@@ -74,7 +74,7 @@ def main() -> None:
                     help="keep numpy's transparent-huge-page advice (the CLI turns it off, see cli.camera)")
     args = ap.parse_args()
     if not args.hugepages:
-        from depthforge.cli.camera import prefer_small_pages
+        from depthforge.cli.common import prefer_small_pages
 
         prefer_small_pages()
 

@@ -60,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from depthforge.cli.common import prefer_small_pages
     from depthforge.core.errors import DepthforgeError
 
+    prefer_small_pages()
     try:
         code = args.func(args)
     except DepthforgeError as exc:

@@ -8,7 +8,6 @@ from depthforge.cli.camera import (
     add_intrinsics_options,
     add_scene_options,
     load_scene,
-    prefer_small_pages,
     scene_metadata,
 )
 from depthforge.cli.common import add_depth_source_options, note
@@ -38,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.geometry.export import export_mesh
     from depthforge.geometry.mesh import mesh_from_depth
 
-    prefer_small_pages()
     image, intr, zd = load_scene(args)
     mesh = mesh_from_depth(
         zd.z,

@@ -8,7 +8,6 @@ from depthforge.cli.camera import (
     add_intrinsics_options,
     add_scene_options,
     load_scene,
-    prefer_small_pages,
     scene_metadata,
 )
 from depthforge.cli.common import add_depth_source_options
@@ -44,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.geometry.unproject import unproject_equirect
     from depthforge.io.images import write_image
 
-    prefer_small_pages()
     image, intr, zd = load_scene(args)
     if intr is None:
         z = smooth_depth(zd.z, sigma_px=args.smooth_depth)

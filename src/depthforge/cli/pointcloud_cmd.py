@@ -8,7 +8,6 @@ from depthforge.cli.camera import (
     add_intrinsics_options,
     add_scene_options,
     load_scene,
-    prefer_small_pages,
     scene_metadata,
 )
 from depthforge.cli.common import add_depth_source_options
@@ -32,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.geometry.export import export_pointcloud
     from depthforge.geometry.pointcloud import pointcloud_from_depth
 
-    prefer_small_pages()
     image, intr, zd = load_scene(args)
     cloud = pointcloud_from_depth(
         zd.z,
