@@ -59,7 +59,7 @@ FAR_WIN = (slice(104, 128), slice(8, 192))  # below the square
 
 def test_two_planes_split_into_two_layers(planes: tuple[np.ndarray, DepthMap]) -> None:
     scene = build_layers(*planes)
-    assert len(scene.colour) == 2
+    assert len(scene.layers) == 2
     (t,) = scene.thresholds
     assert 1 / 3 < t <= 1.0
     assert split_thresholds(np.zeros((8, 8), np.float32)) == []

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         loop=args.loop, easing=args.easing, start=start, end=end,
     )  # fmt: skip
     renderer = ParallaxRenderer(scene, focus=args.focus, supersample=args.supersample)
-    note(f"{len(scene.colour)} layer(s), {frames} frames at {args.fps:g} fps, {fmt}")
+    note(f"{len(scene.layers)} layer(s), {frames} frames at {args.fps:g} fps, {fmt}")
     with VideoWriter(args.output, fps=args.fps, quality=args.quality) as video, progress(frames, "parallax") as advance:
         for pose in poses:
             video.write(renderer.render(pose))

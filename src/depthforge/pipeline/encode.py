@@ -41,7 +41,16 @@ from depthforge.core.errors import DepthforgeError, ValidationError
 from depthforge.core.validation import check_array, check_choice, check_range
 from depthforge.io.atomic import TEMP_MARK, atomic_path
 
-__all__ = ["VIDEO_FORMATS", "EncodeError", "VideoInfo", "VideoWriter", "encode_frames", "ffmpeg_exe", "probe"]
+__all__ = [
+    "VIDEO_FORMATS",
+    "X264_PRESETS",
+    "EncodeError",
+    "VideoInfo",
+    "VideoWriter",
+    "encode_frames",
+    "ffmpeg_exe",
+    "probe",
+]
 
 VIDEO_FORMATS = ("mp4", "webm", "gif", "apng", "png-sequence")
 _SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".webm": "webm", ".gif": "gif", ".apng": "apng", ".png": "apng"}
@@ -72,10 +81,13 @@ def format_for(path: str | os.PathLike[str], video_format: str | None = None) ->
     return _SUFFIX[suffix]
 
 
-def _codec_args(fmt: str, quality: int | None) -> list[str]:
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+
+
+def _codec_args(fmt: str, quality: int | None, preset: str = "veryfast") -> list[str]:
     if fmt == "mp4":
         crf = 18 if quality is None else quality
-        return ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+        return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", "-f", "mp4"]  # fmt: skip
     if fmt == "webm":
         crf = 32 if quality is None else quality
@@ -96,6 +108,7 @@ class VideoWriter:
         video_format: force one of :data:`VIDEO_FORMATS`.
         quality: codec quality (x264/VP9 CRF; lower = better); None = a good default.
         queue_size: frames buffered between the renderer and the encoder (memory bound), >= 1.
+        preset: x264 speed preset for mp4 (one of :data:`X264_PRESETS`; faster = larger files).
 
     Frames: (H, W, 3) uint8 RGB, all of the first frame's size (odd sizes cropped to even for mp4/webm).
 
@@ -113,7 +126,9 @@ class VideoWriter:
         video_format: str | None = None,
         quality: int | None = None,
         queue_size: int = 4,
+        preset: str = "veryfast",
     ) -> None:
+        self.preset = check_choice(preset, "preset", X264_PRESETS)
         self.path = Path(path)
         self.format = format_for(self.path, video_format)
         self.fps = check_range(fps, "fps", low=0.0, low_inclusive=False, high=240.0)
@@ -234,7 +249,7 @@ class VideoWriter:
             self._stack.callback(lambda: palette.unlink(missing_ok=True))
             self._palette = palette
             cmd += ["-i", str(palette)]
-        cmd += [*_codec_args(self.format, self.quality), str(self._tmp)]
+        cmd += [*_codec_args(self.format, self.quality, self.preset), str(self._tmp)]
         self._cmd = cmd
         self._stderr = self._stack.enter_context(tempfile.TemporaryFile())
         if self.format != "gif":

@@ -121,21 +121,25 @@ class LayeredScene:
     """What :func:`build_layers` returns.
 
     Attributes:
-        colour: tuple of (H, W, 3) uint8 RGB per layer, far to near, filled behind nearer layers and extended
-            beyond the layer's own pixels.
-        alpha: tuple of (H, W) float32 in {0, 1} per layer (None for the opaque farthest layer).
-        warp_depth: tuple of (h, w) float32 nearness per layer on the coarse map grid (smooth across edges).
+        layers: tuple of (H, W, 4) uint8 RGBA per layer, far to near: colour filled behind nearer layers and
+            extended beyond the layer's own pixels; alpha 255 where the layer is opaque, else 0 (the farthest
+            layer is opaque everywhere).
+        boxes: tuple of (y0, y1, x0, x1) per layer, the bounding box of its opaque pixels.
+        warp_depth: tuple of (h, w) float32 nearness per layer on the coarse map grid (smooth across edges):
+            coarse pixel (j, i) averages the input block of ``cell`` x ``cell`` pixels starting at (j, i) * cell.
+        cell: the coarse grid's cell size in input pixels.
         near: (H, W) float32 nearness of the input.
         image: (H, W, 3) uint8 RGB, the input view.
         thresholds: the nearness thresholds between layers.
     """
 
-    colour: tuple[np.ndarray, ...]
-    alpha: tuple[np.ndarray | None, ...]
+    layers: tuple[np.ndarray, ...]
+    boxes: tuple[tuple[int, int, int, int], ...]
     warp_depth: tuple[np.ndarray, ...]
     near: np.ndarray
     thresholds: tuple[float, ...]
     image: np.ndarray
+    cell: int
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -292,9 +296,9 @@ def build_layers(
     ts = split_thresholds(near, max_layers=max_layers, edge=edge, min_cut=min_cut)
     bounds = [-np.inf, *ts, np.inf]
     h, w = near.shape
-    f = max(1.0, math.sqrt(h * w / map_pixels))
-    grid = (max(2, round(w / f)), max(2, round(h / f)))
-    colours, alphas, warps = [], [], []
+    cell = max(1, round(math.sqrt(h * w / map_pixels)))
+    hm, wm = -(-h // cell), -(-w // cell)
+    layers, boxes, warps = [], [], []
     for k in range(len(bounds) - 1):
         hidden = near >= bounds[k + 1]
         colour, filled = rgb, near
@@ -309,13 +313,16 @@ def build_layers(
             colour = _nearest_extend(colour, inside)
             filled = _pushpull(filled, inside)
         else:
-            inside = None
-        colours.append(np.ascontiguousarray(colour))
-        alphas.append(None if inside is None else inside.astype(np.float32))
-        wd = cv2.resize(filled, grid, interpolation=cv2.INTER_AREA)
+            inside = np.ones((h, w), dtype=bool)
+        layers.append(np.dstack([colour, inside.astype(np.uint8) * np.uint8(255)]))
+        ys = np.flatnonzero(inside.any(axis=1))
+        xs = np.flatnonzero(inside.any(axis=0))
+        boxes.append((int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1) if ys.size else (0, 0, 0, 0))
+        padded = cv2.copyMakeBorder(filled, 0, hm * cell - h, 0, wm * cell - w, cv2.BORDER_REPLICATE)
+        wd = cv2.resize(padded, (wm, hm), interpolation=cv2.INTER_AREA)
         # a light blur keeps the fixed-point inverse convergent at the small edges left inside a layer
         warps.append(cv2.GaussianBlur(wd, (0, 0), smooth) if smooth > 0 else wd)
-    return LayeredScene(tuple(colours), tuple(alphas), tuple(warps), near, tuple(ts), rgb)
+    return LayeredScene(tuple(layers), tuple(boxes), tuple(warps), near, tuple(ts), rgb, cell)
 
 
 class ParallaxRenderer:
@@ -341,43 +348,64 @@ class ParallaxRenderer:
         self.iterations = iterations
         h, w = scene.shape
         ss = supersample
-        # output pixel centres in input pixel coordinates (supersampled grid)
-        self._gx = np.broadcast_to(((np.arange(w * ss, dtype=np.float32) + 0.5) / ss - 0.5)[None, :], (h * ss, w * ss))
-        self._gy = np.broadcast_to(((np.arange(h * ss, dtype=np.float32) + 0.5) / ss - 0.5)[:, None], (h * ss, w * ss))
-        self._gx = np.ascontiguousarray(self._gx)
-        self._gy = np.ascontiguousarray(self._gy)
+        self._out_shape = (h * ss, w * ss)
 
-    def _maps(self, k: int, pose: CameraPose) -> tuple[np.ndarray, np.ndarray]:
-        """Full-resolution source coordinates (map_x, map_y) of layer ``k`` for ``pose``."""
+    def _coarse(self, k: int, pose: CameraPose) -> tuple[np.ndarray, np.ndarray, float, float, float, float]:
+        """Source coordinates (u, v) in input px of layer ``k`` on the coarse grid padded by one cell on every
+        side, and the displacement range (dx_min, dx_max, dy_min, dy_max) of source minus target."""
         import cv2
 
         h, w = self.scene.shape
         wd = self.scene.warp_depth[k]
         hm, wm = wd.shape
-        ux = (np.arange(wm, dtype=np.float32) + 0.5) * np.float32(w / wm) - 0.5
-        vy = (np.arange(hm, dtype=np.float32) + 0.5) * np.float32(h / hm) - 0.5
+        c = np.float32(self.scene.cell)
+        ux = (np.arange(-1, wm + 1, dtype=np.float32) + 0.5) * c - 0.5
+        vy = (np.arange(-1, hm + 1, dtype=np.float32) + 0.5) * c - 0.5
         cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
         s, z, fo = pose.zoom, pose.z, self.focus
         px = (cx + (ux - cx) / s - pose.x * fo).astype(np.float32)[None, :]
         qx = (pose.x - z * (ux - cx) / s).astype(np.float32)[None, :]
         py = (cy + (vy - cy) / s - pose.y * fo).astype(np.float32)[:, None]
         qy = (pose.y - z * (vy - cy) / s).astype(np.float32)[:, None]
-        n = wd
-        sx, sy = np.float32(wm / w), np.float32(hm / h)
-        u = v = n
+        n = cv2.copyMakeBorder(wd, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
         for _ in range(self.iterations):
-            u = px + n * qx
-            v = py + n * qy
-            mu = (u + 0.5) * sx - 0.5
-            mv = (v + 0.5) * sy - 0.5
+            mu = (px + n * qx + 0.5) / c - 0.5
+            mv = (py + n * qy + 0.5) / c - 0.5
             n = cv2.remap(wd, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        u = px + n * qx
-        v = py + n * qy
+        u = (px + n * qx).astype(np.float32)
+        v = (py + n * qy).astype(np.float32)
+        du = u - ux[None, :]
+        dv = v - vy[:, None]
+        return u, v, float(du.min()), float(du.max()), float(dv.min()), float(dv.max())
+
+    def _maps(self, u: np.ndarray, v: np.ndarray, roi: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution maps over the output region ``roi`` = (y0, y1, x0, x1) (output px): the padded coarse
+        coordinates upsampled by the integer factor cell * supersample (bilinear, pixel centres aligned)."""
+        import cv2
+
+        f = self.scene.cell * self.supersample
+        y0, y1, x0, x1 = roi
+        j0, j1 = max(0, (f + y0) // f - 1), min(u.shape[0], (f + y1) // f + 2)
+        i0, i1 = max(0, (f + x0) // f - 1), min(u.shape[1], (f + x1) // f + 2)
+        size = ((i1 - i0) * f, (j1 - j0) * f)
+        oy, ox = f + y0 - j0 * f, f + x0 - i0 * f
+        rows, cols = slice(oy, oy + y1 - y0), slice(ox, ox + x1 - x0)
+        mx = cv2.resize(u[j0:j1, i0:i1], size, interpolation=cv2.INTER_LINEAR)[rows, cols]
+        my = cv2.resize(v[j0:j1, i0:i1], size, interpolation=cv2.INTER_LINEAR)[rows, cols]
+        return mx, my
+
+    def _roi(self, k: int, dx: tuple[float, float], dy: tuple[float, float]) -> tuple[int, int, int, int]:
+        """Output region (output px) where layer ``k``'s opaque pixels can land."""
         ss = self.supersample
-        size = (w * ss, h * ss)
-        dx = cv2.resize((u - ux[None, :]).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        dy = cv2.resize((v - vy[:, None]).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        return cv2.add(dx, self._gx), cv2.add(dy, self._gy)
+        h, w = self._out_shape
+        y0, y1, x0, x1 = self.scene.boxes[k]
+        if y1 <= y0:
+            return (0, 0, 0, 0)
+        ty0 = math.floor((y0 - dy[1] - 2) * ss)
+        ty1 = math.ceil((y1 - dy[0] + 2) * ss)
+        tx0 = math.floor((x0 - dx[1] - 2) * ss)
+        tx1 = math.ceil((x1 - dx[0] + 2) * ss)
+        return (max(0, ty0), min(h, ty1), max(0, tx0), min(w, tx1))
 
     def render(self, pose: CameraPose, *, method: str = "remap", holes: str = "layers") -> np.ndarray:
         """The view from ``pose``: (H, W, 3) uint8 RGB, every pixel filled (edge pixels repeat beyond the frame).
@@ -425,7 +453,7 @@ class ParallaxRenderer:
                 warped.image, warped.holes, warped.priority, direction="both" if moving else "row"
             )
             return np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-        composites, outside = self._render_layers(pose)
+        composites, outside = self._render_layers(pose, keep=True)
         prio = np.where(warped.holes, np.float32(0.0), warped.priority).astype(np.float32)
         side = fill_holes_background(prio, warped.holes, prio, direction="both" if moving else "row", smooth=0)
         layer = np.searchsorted(np.asarray(self.scene.thresholds, dtype=np.float32), side, side="right")
@@ -442,31 +470,54 @@ class ParallaxRenderer:
             out[lost] = np.clip(np.rint(edge[lost]), 0, 255).astype(np.uint8)
         return out
 
-    def _render_layers(self, pose: CameraPose) -> tuple[list[np.ndarray], np.ndarray]:
-        """The composites after each layer, far to near (the last is the full layered view), and the (H, W)
-        mask of output pixels whose farthest-layer source lies beyond the frame."""
+    def _render_layers(self, pose: CameraPose, *, keep: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+        """The composites after each layer, far to near (all of them with ``keep``, else only the full view), and
+        the (H, W) mask of output pixels whose farthest-layer source lies beyond the frame.
+
+        Each layer is remapped only over the region its opaque pixels can reach; fully opaque pixels are copied,
+        the anti-aliased fringe (0 < alpha < 255 after interpolation) is blended.
+        """
         import cv2
 
         border = cv2.BORDER_REPLICATE
         h, w = self.scene.shape
-        out: np.ndarray | None = None
+        ho, wo = self._out_shape
+        out = np.empty((ho, wo, 4), dtype=np.uint8)
         composites = []
         outside = np.zeros((h, w), dtype=bool)
-        for k, colour in enumerate(self.scene.colour):
-            mx, my = self._maps(k, pose)
-            warped = cv2.remap(colour, mx, my, cv2.INTER_LINEAR, borderMode=border)
-            if k == 0 and self.supersample == 1:
-                outside = (mx < -0.5) | (mx > w - 0.5) | (my < -0.5) | (my > h - 0.5)
-            alpha = self.scene.alpha[k]
-            if out is None or alpha is None:
-                out = warped
-            else:
-                a = cv2.remap(alpha, mx, my, cv2.INTER_LINEAR, borderMode=border)
-                out = cv2.blendLinear(warped, out, a, np.subtract(np.float32(1.0), a))
-            composites.append(out)
-        if self.supersample > 1:
-            composites = [cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in composites]
+        for k, layer in enumerate(self.scene.layers):
+            u, v, dx0, dx1, dy0, dy1 = self._coarse(k, pose)
+            roi = (0, ho, 0, wo) if k == 0 else self._roi(k, (dx0, dx1), (dy0, dy1))
+            y0, y1, x0, x1 = roi
+            if y1 > y0 and x1 > x0:
+                mx, my = self._maps(u, v, roi)
+                if k == 0:
+                    cv2.remap(layer, mx, my, cv2.INTER_LINEAR, dst=out, borderMode=border)
+                    if keep and self.supersample == 1:
+                        outside = (mx < -0.5) | (mx > w - 0.5) | (my < -0.5) | (my > h - 0.5)
+                else:
+                    _composite(out[y0:y1, x0:x1], cv2.remap(layer, mx, my, cv2.INTER_LINEAR, borderMode=border))
+            if keep or k == len(self.scene.layers) - 1:
+                rgb = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
+                if self.supersample > 1:
+                    rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+                composites.append(rgb)
         return composites, outside
+
+
+def _composite(dst: np.ndarray, src: np.ndarray) -> None:
+    """``src`` (RGBA, straight alpha) over ``dst`` (RGBA view), in place."""
+    import cv2
+
+    a = cv2.extractChannel(src, 3)
+    cv2.copyTo(src, (a == 255).view(np.uint8), dst)
+    points = cv2.findNonZero(cv2.inRange(a, 1, 254))
+    if points is not None:
+        xy = points.reshape(-1, 2)
+        fringe = (xy[:, 1], xy[:, 0])
+        wgt = (a[fringe].astype(np.float32) / np.float32(255.0))[:, None]
+        mixed = wgt * src[fringe][:, :3] + (np.float32(1.0) - wgt) * dst[fringe][:, :3]
+        dst[fringe[0], fringe[1], :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def render_view(
