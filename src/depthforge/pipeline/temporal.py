@@ -229,7 +229,8 @@ class TemporalStabilizer:
         h, w = gray.shape
         if self._window is None or self._window.shape != gray.shape:
             self._window = cv2.createHanningWindow((w, h), cv2.CV_32F)
-        (dx, dy), response = cv2.phaseCorrelate(maps[-1], gray, self._window)
+        # copies: phaseCorrelate may apply the window to its inputs in place
+        (dx, dy), response = cv2.phaseCorrelate(maps[-1].copy(), gray.copy(), self._window)
         if response < 0.1 or abs(dx) > w / 4 or abs(dy) > h / 4 or (abs(dx) < 0.25 and abs(dy) < 0.25):
             return maps, False
         m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)

@@ -1,0 +1,178 @@
+"""Video files: exact probing, lossless 16-bit round trips, fps/frame count/audio kept, clean errors, atomic outputs."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.core.errors import InputError, ValidationError
+from depthforge.io.video import VideoWriter, ffmpeg_exe, is_video_path, iter_frames, partial_path, probe_video
+
+FPS = Fraction(30000, 1001)
+
+
+def make_clip(
+    path: Path, *, frames: int = 20, size: str = "64x48", audio: bool = True, rate: str = "30000/1001"
+) -> Path:
+    """A small H.264 test-pattern clip (with a sine tone when ``audio``)."""
+    args = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-c:a", "aac", "-shortest"]
+    args += ["-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+def test_probe_reads_exact_facts(clip: Path) -> None:
+    info = probe_video(clip)
+    assert (info.width, info.height) == (64, 48)
+    assert info.fps == FPS
+    assert info.frame_count == 20
+    assert info.codec == "h264"
+    assert info.has_audio and info.audio_codecs == ("aac",)
+    assert info.duration_s == pytest.approx(20 * 1001 / 30000)
+    assert is_video_path(clip) and is_video_path("X.MKV") and not is_video_path("x.png")
+
+
+def test_decode_gives_every_frame(clip: Path) -> None:
+    frames = list(iter_frames(clip))
+    assert len(frames) == 20
+    assert all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
+    assert not np.array_equal(frames[0], frames[10])  # the test pattern moves
+
+
+def test_16bit_round_trip_is_lossless_and_keeps_timing_and_audio(clip: Path, tmp_path: Path) -> None:
+    src = probe_video(clip)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 65536, (47, 63), dtype=np.uint16) for _ in range(12)]  # odd size on purpose
+    frames[3][:] = 0
+    frames[4][:] = 65535
+    with VideoWriter(tmp_path / "d.mkv", width=63, height=47, fps=src.fps, audio_from=src) as w:
+        for f in frames:
+            w.write(f)
+    info = probe_video(tmp_path / "d.mkv")
+    assert (info.width, info.height, info.frame_count, info.fps, info.codec) == (63, 47, 12, FPS, "ffv1")
+    assert info.has_audio
+    back = list(iter_frames(tmp_path / "d.mkv", pix_fmt="gray16le"))
+    assert len(back) == len(frames)
+    for a, b in zip(frames, back, strict=True):
+        assert b.dtype == np.uint16
+        np.testing.assert_array_equal(a, b)
+
+
+def test_h264_pads_odd_sizes_and_keeps_frames(clip: Path, tmp_path: Path) -> None:
+    src = probe_video(clip)
+    frames = [f[:47, :63] for f in iter_frames(clip, info=src)]
+    out = tmp_path / "v.mp4"
+    with VideoWriter(out, width=63, height=47, fps=src.fps, codec="h264", pix_fmt="rgb24", audio_from=src) as w:
+        for f in frames:
+            w.write(np.ascontiguousarray(f))
+    info = probe_video(out)
+    assert (info.width, info.height) == (64, 48)
+    assert (info.frame_count, info.fps) == (20, FPS)
+    assert info.audio_codecs == ("aac",)
+    back = list(iter_frames(out, info=info))
+    err = np.abs(back[5][:47, :63].astype(int) - frames[5].astype(int)).mean()
+    assert err < 6  # lossy but close (crf 18)
+
+
+def test_other_frame_rates_are_exact(tmp_path: Path) -> None:
+    p = make_clip(tmp_path / "pal.mp4", frames=7, rate="25", audio=False)
+    info = probe_video(p)
+    assert (info.fps, info.frame_count, info.has_audio) == (Fraction(25), 7, False)
+    with VideoWriter(tmp_path / "o.mkv", width=64, height=48, fps=info.fps, pix_fmt="gray") as w:
+        for f in iter_frames(p, pix_fmt="gray", info=info):
+            w.write(f)
+    assert probe_video(tmp_path / "o.mkv").fps == Fraction(25)
+
+
+def test_bad_inputs_give_clean_errors(clip: Path, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    wav = tmp_path / "tone.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine", "-t", "0.5", "-c:a", "aac", str(wav)],
+        check=True,
+    )
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(clip.read_bytes()[:3000])
+    empty = tmp_path / "empty.mkv"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc",
+            "-frames:v",
+            "0",
+            "-c:v",
+            "ffv1",
+            str(empty),
+        ],
+        check=True,
+    )
+    zero = tmp_path / "zero.mkv"
+    zero.write_bytes(b"")
+    cases = {
+        text: "not a readable video",
+        wav: "audio only",
+        truncated: "not a readable video",
+        empty: "video",
+        zero: "video",
+        tmp_path / "missing.mp4": "no such file",
+    }
+    for path, words in cases.items():
+        with pytest.raises(InputError) as exc:
+            probe_video(path)
+        msg = str(exc.value)
+        assert words in msg and str(path) in msg and "\n" not in msg
+
+
+def test_variable_frame_rate_is_refused(tmp_path: Path) -> None:
+    vfr = tmp_path / "vfr.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "20",
+         "-vf", r"setpts=N/30/TB+gt(N\,10)*(N-10)/30/TB", "-fps_mode", "vfr", "-c:v", "libx264", str(vfr)],
+        check=True,
+    )  # fmt: skip
+    with pytest.raises(InputError, match="variable frame rate"):
+        probe_video(vfr)
+
+
+def test_writer_is_atomic(tmp_path: Path) -> None:
+    target = tmp_path / "d.mkv"
+    with pytest.raises(RuntimeError), VideoWriter(target, width=8, height=6, fps=25) as w:
+        w.write(np.zeros((6, 8), np.uint16))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file
+    with pytest.raises(KeyboardInterrupt), VideoWriter(target, width=8, height=6, fps=25) as w:
+        for i in range(5):
+            w.write(np.full((6, 8), i * 1000, np.uint16))
+        raise KeyboardInterrupt
+    kept = partial_path(target)
+    assert not target.exists() and kept.exists()  # Ctrl-C keeps a valid, playable partial file
+    assert [int(f[0, 0]) for f in iter_frames(kept, pix_fmt="gray16le")] == [0, 1000, 2000, 3000, 4000]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]
+
+
+def test_writer_checks_its_input(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="FFV1"):
+        VideoWriter(tmp_path / "x.mp4", width=8, height=6, fps=25, codec="ffv1")
+    with VideoWriter(tmp_path / "y.mkv", width=8, height=6, fps=25) as w:
+        with pytest.raises(ValidationError, match="frame"):
+            w.write(np.zeros((6, 8), np.uint8))
+        w.write(np.zeros((6, 8), np.uint16))
+    assert probe_video(tmp_path / "y.mkv").frame_count == 1

@@ -1,0 +1,125 @@
+"""Video pipeline: every output keeps frame count, fps and audio; 16-bit depth is exactly what was computed;
+the temporal stabilizer removes per-frame scale/shift; the CLI takes video files and reports bad ones."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data
+
+from depthforge.cli.main import main
+from depthforge.io.video import ffmpeg_exe, iter_frames, probe_video
+from depthforge.models import load_model
+from depthforge.pipeline.temporal import TemporalStabilizer, robust_scale_shift
+from depthforge.pipeline.video import VideoOptions, display_frames, run_video, video_output_paths
+from tests.io.test_video import FPS, make_clip
+
+SMALL = (28, 42)  # model input for the tests: fast, and the tiny model's outputs stay correlated frame to frame
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("vclip") / "clip.mp4", frames=10)
+
+
+def test_every_output_keeps_frames_fps_and_audio(clip: Path, tiny_da: Path, tmp_path: Path) -> None:
+    est = load_model(str(tiny_da), device="cpu")
+    opts = VideoOptions(combine="horizontal", frames="png16", stereo="half-left-right", batch_size=3, input_size=SMALL)
+    res = run_video(clip, tmp_path, estimator=est, options=opts)
+    assert res.frames == 10
+    for role in ("depth16", "depth8", "combined", "stereo"):
+        info = probe_video(res.paths[role])
+        assert (info.frame_count, info.fps, info.has_audio) == (10, FPS, True), role
+    assert probe_video(res.paths["combined"]).width == 128
+    assert probe_video(res.paths["stereo"]).width == 64
+    pngs = sorted(res.paths["frames"].glob("*.png"))
+    assert len(pngs) == 10
+    assert '"display_range"' in res.paths["sidecar"].read_text()
+    # the 16-bit video holds exactly the display values computed for the same frames (lossless, deterministic)
+    expected = [d for _, _, d, _ in display_frames(iter_frames(clip), est, options=opts)]
+    decoded = list(iter_frames(res.paths["depth16"], pix_fmt="gray16le"))
+    for e, d in zip(expected, decoded, strict=True):
+        np.testing.assert_array_equal(np.rint(e * 65535).astype(np.uint16), d)
+    from depthforge.io.images import read_image
+
+    np.testing.assert_array_equal(read_image(pngs[4]).rgb[:, :, 0], decoded[4])
+    assert not list(tmp_path.glob(".*dftmp*"))  # no temporary left-overs
+
+
+def test_fixed_display_range_and_per_frame_mode(clip: Path, tiny_da: Path) -> None:
+    est = load_model(str(tiny_da), device="cpu")
+    steady = list(display_frames(iter_frames(clip), est, options=VideoOptions(input_size=SMALL, batch_size=4)))
+    ranges = {(r.far, r.near) for _, _, _, r in steady}
+    assert len(ranges) == 1  # one display range for the whole clip
+    loose = list(display_frames(iter_frames(clip), est, options=VideoOptions(input_size=SMALL, temporal=False)))
+    for _, _, disp, _ in loose:  # per-frame min..max spans 0..1
+        assert disp.min() == 0.0 and disp.max() == 1.0
+
+
+def test_robust_fit_ignores_outliers() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 5000)
+    y = 2.5 * x - 3.0 + rng.normal(0, 0.01, x.size)
+    y[:1000] += rng.uniform(20, 50, 1000)  # 20 % gross outliers
+    for symmetric in (True, False):
+        s, b = robust_scale_shift(x[1000:], y[1000:], symmetric=symmetric)
+        assert s == pytest.approx(2.5, rel=1e-2) and b == pytest.approx(-3.0, abs=0.05)
+    s, b = robust_scale_shift(x, y, symmetric=False)
+    assert s == pytest.approx(2.5, rel=1e-2) and b == pytest.approx(-3.0, abs=0.1)
+
+
+def test_stabilizer_removes_per_frame_scale_and_shift() -> None:
+    """A static scene whose per-frame depth comes with a random scale and shift (what relative models do):
+    the aligned frames are the same map, where per-frame normalisation would not remove content changes."""
+    photo = data.astronaut()[100:196, 100:228]
+    yy, xx = np.mgrid[0:96, 0:128]
+    true = (1.0 + xx / 128.0 + 0.5 * np.sin(yy / 9.0)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    stab = TemporalStabilizer(strength=0.0)
+    outs = []
+    for _ in range(6):
+        s, b = rng.uniform(0.5, 3.0), rng.uniform(-1.0, 1.0)
+        out, fit = stab.update(photo, s * true + b)
+        outs.append(out)
+    assert fit.method == "fit" and fit.static_fraction == 1.0
+    for o in outs[1:]:
+        np.testing.assert_allclose(o, outs[0], atol=1e-4)
+
+
+def test_stabilizer_follows_a_pan_and_detects_cuts() -> None:
+    photo = data.coffee()
+    stab = TemporalStabilizer(strength=0.5)
+    fits = []
+    for i in range(4):
+        crop = np.ascontiguousarray(photo[100:196, 100 + 2 * i : 228 + 2 * i])
+        depth = crop.mean(axis=2).astype(np.float32) / 255.0 + 0.1
+        fits.append(stab.update(crop, depth * (1 + i))[1])
+    assert all(f.method == "fit" and f.static_fraction > 0.5 for f in fits[1:])
+    assert fits[-1].scale == pytest.approx(fits[0].scale / 4, rel=0.05)  # the growing raw scale is undone
+    other = np.ascontiguousarray(data.astronaut()[:96, :128])
+    assert stab.update(other, other[:, :, 0].astype(np.float32))[1].method == "cut"
+
+
+def test_cli_takes_videos_and_reports_bad_ones(
+    clip: Path, tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "clip.mp4").write_bytes(clip.read_bytes())
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine", "-t", "0.3", str(folder / "song.mkv")],
+        check=True,
+    )
+    (folder / "broken.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  " + b"\x13" * 500)
+    out = tmp_path / "out"
+    code = main(["estimate", str(folder), "-o", str(out), "--model", str(tiny_da), "--no-visual", "--batch-size", "5"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "song.mkv: not a video (audio only)" in err
+    assert "broken.mov" in err and "Traceback" not in err
+    paths = video_output_paths(out, "clip", VideoOptions(depth8=False))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())
+    assert probe_video(paths["depth16"]).frame_count == 10
