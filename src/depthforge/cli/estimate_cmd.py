@@ -26,10 +26,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--combine", choices=("horizontal", "vertical"), help="also write the photo beside its depth")
     g.add_argument("--controlnet", action="store_true", help="also write a ControlNet conditioning image")
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    v = p.add_argument_group(
+        "video inputs (clip_depth.mkv 16-bit lossless + clip_depth.mp4; --combine: clip_combined.mp4)"
+    )
+    v.add_argument("--frames", choices=("png16", "png8"), help="also write a PNG frame sequence")
+    v.add_argument(
+        "--stereo",
+        metavar="LAYOUT",
+        help="also write a 3D video: left-right, half-left-right, "
+        "top-bottom, half-top-bottom, anaglyph-dubois, anaglyph-color, anaglyph-half-color, anaglyph-gray",
+    )
+    v.add_argument("--divergence", type=float, default=2.5, help="3D strength in %% of the width (default 2.5)")
+    v.add_argument("--no-visual", action="store_true", help="skip the 8-bit visual depth video")
+    v.add_argument("--no-temporal", action="store_true", help="no temporal alignment: each frame its own min..max")
+    v.add_argument("--temporal-strength", type=float, default=0.5, help="temporal filter strength 0..0.99 (0.5)")
+    v.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from depthforge.io.video import is_video_path
     from depthforge.pipeline.estimate import EstimateOptions, collect_inputs, run_estimate
 
     far = near = None
@@ -49,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     )
     items = collect_inputs(args.inputs)
     if not items:
-        note("no images found in the given inputs")
+        note("no images or videos found in the given inputs")
         return 2
+    video = _video_options(args)
+    if any(is_video_path(src) for src, _ in items):
+        return _run_with_frames(args, options, video, len(items))
     with progress(len(items), "estimating") as advance:
 
         def on_item(path: object, status: str) -> None:
@@ -67,6 +86,80 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             max_pixels=args.max_pixels,
             on_item=on_item,
+        )
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+def _video_options(args: argparse.Namespace) -> object:
+    from depthforge.pipeline.video import VideoOptions
+
+    return VideoOptions(
+        depth8=not args.no_visual,
+        combine=args.combine,
+        frames=args.frames,
+        stereo=args.stereo,
+        colormap=args.colormap,
+        invert=args.invert,
+        temporal=not args.no_temporal,
+        strength=args.temporal_strength,
+        batch_size=args.batch_size,
+        divergence=args.divergence,
+        overwrite=args.overwrite,
+    )
+
+
+def _run_with_frames(args: argparse.Namespace, options: object, video: object, n_items: int) -> int:
+    """Inputs with videos: a files bar and a frames bar (frames/s and ETA) on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from depthforge.pipeline.estimate import run_estimate
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as bar:
+        files = bar.add_task("files", total=n_items, rate="")
+        frames = bar.add_task("frames", total=None, rate="")
+
+        def on_item(path: object, status: str) -> None:
+            bar.advance(files)
+            if status.startswith("failed"):
+                note(status[len("failed: ") :])
+
+        def on_frame(done: int, total: int) -> None:
+            if done == 1:
+                bar.reset(frames, total=total or None, rate="")
+            bar.update(frames, completed=done)
+            speed = bar.tasks[frames].speed
+            if speed:
+                bar.update(frames, rate=f"{speed:.1f} frames/s")
+
+        summary = run_estimate(
+            args.inputs,
+            args.output,
+            model=args.model,
+            options=options,  # type: ignore[arg-type]
+            device=args.device,
+            dtype=args.dtype,
+            max_pixels=args.max_pixels,
+            on_item=on_item,
+            video=video,  # type: ignore[arg-type]
+            on_frame=on_frame,
         )
     print(summary.line())
     return 1 if summary.failed else 0

@@ -6,6 +6,8 @@ Outputs for ``photo.jpg`` (folder inputs mirror their sub-folders under the outp
 * ``photo_depth_<colormap>.png`` with a colour map other than gray;
 * ``photo_combined.png`` with ``combine`` (the photo beside its depth);
 * ``photo_controlnet.png`` with ``controlnet`` (3-channel 8-bit, near = white, sides multiples of 64).
+
+Video files (see :mod:`depthforge.pipeline.video`) are streamed through the video path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from depthforge.core.errors import DepthforgeError, InputError
 from depthforge.core.validation import check_choice
 from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
 from depthforge.io.images import IMAGE_EXTENSIONS, Image, read_image, write_image
+from depthforge.io.video import VIDEO_EXTENSIONS, is_video_path, probe_video
 from depthforge.models.estimator import DepthEstimator, load_model
+from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
 from depthforge.process.normalize import to_display
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
 
@@ -84,7 +88,7 @@ class Summary:
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
-    """Expand files and folders (recursively, image extensions only) into (file, relative output stem) pairs.
+    """Expand files and folders (recursively, image and video extensions) into (file, relative output stem) pairs.
 
     A missing path is kept, so that it fails alone with a clear message when processed.
     """
@@ -93,7 +97,8 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, 
         p = Path(raw)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."):
+                ext = f.suffix.lower()
+                if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS) and not f.name.startswith("."):
                     out.append((f, f.relative_to(p).with_suffix("")))
         else:
             out.append((p, Path(p.stem)))
@@ -149,17 +154,41 @@ def run_estimate(
     dtype: str = "auto",
     max_pixels: int | None = None,
     on_item: Callable[[Path, str], None] | None = None,
+    video: VideoOptions | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Estimate and write outputs for every input; one bad input fails alone.
 
     ``on_item(path, status)`` is called after each item with status ``done``, ``skipped`` or ``failed: reason``.
-    The model is loaded once, only if some item needs it.
+    The model is loaded once, only if some item needs it. Video files go through
+    :func:`depthforge.pipeline.video.run_video` with ``video`` options (default: derived from ``options``),
+    calling ``on_frame(done, total)`` after each frame.
     """
     items = collect_inputs(inputs)
     out = Path(outdir)
     summary = Summary()
     estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
     for src, stem in items:
+        if is_video_path(src):
+            vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
+            vpaths = video_output_paths(out, stem, vopts)
+            if not (options.overwrite or vopts.overwrite) and all(p.exists() for p in vpaths.values()):
+                summary.skipped += 1
+                _notify(on_item, src, "skipped")
+                continue
+            try:
+                info = probe_video(src)
+                if estimator is None:
+                    estimator = load_model(str(model), device=device, dtype=dtype)
+                run_video(src, out, estimator=estimator, options=vopts, stem=stem, info=info, on_frame=on_frame)
+            except InputError as exc:
+                summary.failed += 1
+                summary.errors.append(str(exc))
+                _notify(on_item, src, f"failed: {exc}")
+                continue
+            summary.done += 1
+            _notify(on_item, src, "done")
+            continue
         paths = output_paths(out, stem, options)
         if not options.overwrite and all(p.exists() for p in paths.values()):
             summary.skipped += 1
