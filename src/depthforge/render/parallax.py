@@ -1,20 +1,28 @@
 """Parallax ("3D photo") views and clips: a layered scene re-rendered from moving virtual cameras.
 
 **Layers.** :func:`build_layers` splits the image at strong depth edges into layers ordered far to near
-(thresholds on nearness chosen to cut as much depth-edge strength as possible, :func:`split_thresholds`).
-Layer ``k`` is opaque where the scene is at least as near as its lower threshold; where a nearer layer hides it,
-its colour and depth are *filled from the background side*: the hidden region (grown by ``margin`` px so the
-mixed colours of the foreground's edge are not used as a source) is inpainted (OpenCV Telea) from the farther
-pixels only, at reduced resolution for large images, and upsampled. Outside its opaque region a layer's depth
-and colour are extended from its nearest opaque pixel, so every layer's depth is smooth across its own edge:
-object edges then move rigidly (no rubber-sheet stretching) and disocclusions show the filled background
-(no holes).
+(nearness thresholds chosen greedily to cut as much depth-edge strength as possible, :func:`split_thresholds`).
+Where nearer layers hide layer ``k``, its colour and depth are *filled from the background side*: only farther
+pixels are sources, and the ``margin`` px next to the nearer layers are skipped (their colours mix in the
+foreground's edge). Depth is filled smoothly (pyramid push-pull); colour by the nearest source pixel along the
+row or column, blurred among the filled pixels (``fill="streak"``), or by OpenCV's Telea inpainting at reduced
+resolution (``fill="inpaint"``). Layer ``k`` is opaque on its own pixels and on the hidden pixels whose filled
+depth still belongs to it (so a farther layer, not this one, shows where the fill says the far background
+continues). Beyond its opaque region a layer's colour is extended from the nearest opaque pixel and its depth
+smoothly, so each layer's depth is smooth across its own edges: object edges move rigidly (no rubber-sheet
+stretching) and disocclusions show filled background (no holes).
 
-**Views.** :class:`ParallaxRenderer` renders a :class:`~depthforge.render.camera_path.CameraPose` by backward
-warping each layer with ``cv2.remap`` and compositing back to front. The inverse of the pose's mapping (module
-docstring of :mod:`depthforge.render.camera_path`) is found per output pixel by a fixed-point iteration on the
-layer's smooth depth, computed on a coarse grid (``map_pixels``) and upsampled as a displacement, so a frame
-costs about one remap per layer. The input view (identity pose) is reproduced exactly.
+**Views.** :class:`ParallaxRenderer` renders a :class:`~depthforge.render.camera_path.CameraPose`:
+
+* ``method="remap"`` (clips): each layer is backward-warped with ``cv2.remap`` over the region it can reach and
+  composited back to front (opaque pixels copied, the anti-aliased fringe blended). The inverse of the pose's
+  mapping (see :mod:`depthforge.render.camera_path`) comes from a fixed-point iteration on the layer's smooth
+  depth on a coarse grid (``map_pixels``), upsampled bilinearly; a frame costs about one remap of the frame
+  plus one remap of each nearer layer's region. The identity pose reproduces the input exactly.
+* ``method="splat"`` (stills, large moves): the input is forward-warped by
+  :func:`depthforge.render.warp.forward_warp` (sub-pixel splats, z-buffer), and its holes are filled from the
+  layered render (only layers up to the one the hole's background side belongs to) or, with
+  ``holes="background"``, by :func:`depthforge.render.warp.fill_holes_background`.
 
 Nearness ``n`` (:func:`nearness`): relative maps are scaled to [0, 1] over their range (the farthest point is
 treated as infinitely far); metric maps use ``z_min / z`` and disparity maps ``d / d_max`` (true inverse depth,
