@@ -186,3 +186,13 @@ def test_cones_one_baseline_to_the_right(cones: Path, tmp_path: Path) -> None:
         write_image(tmp_path / f"remap{layers}.png", r.render(pose))
         scores[layers] = _score(tmp_path / f"remap{layers}.png")
     assert scores[8][0] > scores[1][0] + 3.0 and scores[8][1] > scores[1][1] + 1.0
+
+
+def test_supersampling_keeps_geometry(planes: tuple[np.ndarray, DepthMap]) -> None:
+    image, depth = planes
+    scene = build_layers(image, depth)
+    still = ParallaxRenderer(scene, focus=0.0, supersample=2).render(CameraPose())
+    assert still.shape == image.shape and np.abs(still.astype(int) - image.astype(int)).mean() < 3.0
+    moved = ParallaxRenderer(scene, focus=0.0, supersample=2).render(CameraPose(x=9.0))
+    assert _shift(image, moved, NEAR_WIN)[0] == pytest.approx(-9.0, rel=0.1)
+    assert _shift(image, moved, FAR_WIN)[0] == pytest.approx(-3.0, rel=0.1)
