@@ -293,3 +293,23 @@ def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     assert sorted(a) == sorted(b) and len(a) == 12 * 5
     assert [n for n in a if a[n] != b[n]] == []
     assert "img005_broken.jpg" in (tmp_path / "ray" / FAILURE_LOG).read_text()
+
+
+def test_videos_in_the_tree_take_the_video_path(fast_model: Path, tmp_path: Path) -> None:
+    from depthforge.io.video import probe_video
+    from tests.io.test_video import make_clip
+
+    src = tmp_path / "in"
+    _make_images(src, 2)
+    (src / "clips").mkdir()
+    make_clip(src / "clips" / "walk.mp4", frames=6, audio=False)
+    out = tmp_path / "out"
+    outputs = ("depth16", "colormap", "npy")
+    summary = run_batch(_job(src, out, fast_model, outputs), threads=1)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    got = _outputs(out)
+    assert {"clips/walk_depth.mkv", "clips/walk_depth.json", "clips/walk_depth.mp4"} <= set(got)
+    assert not [n for n in got if n.startswith("clips/") and n.endswith(".npy")]  # no photo-only output
+    assert probe_video(out / "clips" / "walk_depth.mkv").frame_count == 6
+    again = run_batch(_job(src, out, fast_model, outputs), threads=1)
+    assert (again.done, again.skipped) == (0, 3)

@@ -1,8 +1,8 @@
 """Batch runs over a folder tree that resume after a crash, on a local process pool or on Ray.
 
 ``run_batch(BatchJob(input_dir, output_dir, outputs=("depth16", "colormap")))`` walks ``input_dir`` (images,
-recursively), and for each item writes every requested output (see :mod:`depthforge.pipeline.producers`),
-mirroring the tree: ``a/b/x.jpg`` -> ``OUTDIR/a/b/x_depth.png``.
+recursively; videos too, through :mod:`depthforge.pipeline.video`), and for each item writes every requested
+output (see :mod:`depthforge.pipeline.producers`), mirroring the tree: ``a/b/x.jpg`` -> ``OUTDIR/a/b/x_depth.png``.
 
 Resume: the manifest (:mod:`depthforge.pipeline.manifest`) records each finished output of each item with a hash
 of the options and model it was made with and the input's size and modification time; a later run does only the
@@ -23,8 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -142,7 +140,8 @@ def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, 
             continue
         stems[stem_key] = key
         sig = source_signature(src)
-        todo = tuple(o for o in job.outputs if not _is_done(state.get((key, o)), sig, hashes[o], job.output_dir))
+        wanted = [o for o in job.outputs if o in VIDEO_OUTPUTS] if is_video(src) else job.outputs
+        todo = tuple(o for o in wanted if not _is_done(state.get((key, o)), sig, hashes[o], job.output_dir))
         if todo:
             work.append(WorkItem(key, str(src), stem_key, todo, sig))
         else:
@@ -186,6 +185,8 @@ def failed_records(item: WorkItem, reason: str) -> list[OutputRecord]:
 
 def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
     """Decode, predict (one image at a time, so every engine gives identical results) and write one item."""
+    if is_video(item.source):
+        return process_video(job, item, estimator)
     try:
         image = decode_item(job, item)
         depth = estimator.predict(image)
@@ -196,121 +197,58 @@ def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRe
     return write_item(job, item, image, depth)
 
 
+#: Outputs a video can have, and the clip files they are (see :mod:`depthforge.pipeline.video`).
+VIDEO_OUTPUTS = {"depth16": ("depth16", "sidecar"), "depth8": ("depth8",), "colormap": ("depth8",),
+                 "combined": ("combined",), "sbs": ("stereo",), "anaglyph": ("stereo",)}
+
+
+def is_video(path: str | os.PathLike[str]) -> bool:
+    """True for a file the video pipeline takes (by extension)."""
+    try:
+        from depthforge.io.video import is_video_path
+    except ImportError:  # pragma: no cover - the video room is optional here
+        return False
+    return bool(is_video_path(path))
+
+
+def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
+    """One clip through :func:`depthforge.pipeline.video.run_video`: its video outputs in one streamed pass.
+
+    ``colormap`` is the 8-bit depth video in the colour map (``depth8`` the same file in gray: ask for one);
+    ``sbs`` and ``anaglyph`` share the 3D video slot, ``sbs`` wins when both are asked for.
+    """
+    from depthforge.pipeline.video import VideoOptions, run_video
+
+    todo = set(item.todo)
+    o = job.options
+    stereo = "left-right" if "sbs" in todo else (f"anaglyph-{o.anaglyph_mode}" if "anaglyph" in todo else None)
+    skipped = {"depth8": "colormap" in todo, "anaglyph": stereo == "left-right"}
+    try:
+        vopts = VideoOptions(
+            depth16="depth16" in todo, depth8=bool(todo & {"depth8", "colormap"}),
+            colormap=o.colormap if "colormap" in todo else "gray", invert=o.invert,
+            combine=o.combine if "combined" in todo else None, stereo=stereo,
+            divergence=o.divergence, convergence=o.convergence,
+        )
+        result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        return failed_records(item, _reason(exc))
+    records = []
+    for name in item.todo:
+        if skipped.get(name):
+            other = "colormap" if name == "depth8" else "sbs"
+            records.append(OutputRecord(name, error=f"videos: {name} and {other} share one file; ask for one"))
+            continue
+        files = [result.paths[r] for r in VIDEO_OUTPUTS[name] if r in result.paths]
+        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
+    return records
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text if isinstance(exc, DepthforgeError) else f"{type(exc).__name__}: {text}"[:500]
-
-
-# ---- local engine --------------------------------------------------------------------------------------------
-
-_WORKER: dict[str, Any] = {}
-
-
-def _die_with_parent() -> None:
-    """Workers exit when the driving process dies (even by SIGKILL), so a killed run leaves no writer behind."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-            import signal
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="depthforge-parent-watch").start()
-
-
-def _init_worker(job: BatchJob, threads: int) -> None:
-    _die_with_parent()
-    with contextlib.suppress(Exception):
-        import fcntl
-
-        fh = open(job.output_dir / _WORKERS_LOCK, "a")  # held for the worker's lifetime
-        fcntl.flock(fh, fcntl.LOCK_SH)
-        _WORKER["lock"] = fh
-    try:
-        import torch
-
-        from depthforge.models.estimator import load_model
-
-        _WORKER["estimator"] = load_model(job.model, device=job.device, dtype=job.dtype)
-        torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
-    except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
-        _WORKER["error"] = _reason(exc)
-
-
-def _worker_task(job: BatchJob, item: WorkItem) -> tuple[str, Any]:
-    if "error" in _WORKER:
-        return "fatal", _WORKER["error"]
-    try:
-        return "ok", process_item(job, item, _WORKER["estimator"])
-    except ModelError as exc:
-        return "fatal", str(exc)
-
-
-def run_local(
-    job: BatchJob,
-    work: list[WorkItem],
-    *,
-    workers: int,
-    threads: int | None = None,
-    on_result: Callable[[WorkItem, list[OutputRecord]], None],
-) -> None:
-    """Process ``work`` on ``workers`` processes (1: in this process); ``on_result`` runs here, once per item.
-
-    ``threads``: torch threads per worker (default: cores // workers).
-    """
-    if not work:
-        return
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    if workers == 1:
-        import torch
-
-        from depthforge.models.estimator import load_model
-
-        before = torch.get_num_threads()
-        try:
-            estimator = load_model(job.model, device=job.device, dtype=job.dtype)
-            torch.set_num_threads(threads)  # after loading: a backend may set its own count when it loads
-            for item in work:
-                on_result(item, process_item(job, item, estimator))
-        finally:
-            torch.set_num_threads(before)
-        return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-
-    ctx = multiprocessing.get_context("spawn")
-    pending: dict[Future[tuple[str, Any]], WorkItem] = {}
-    queue = iter(work)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
-        try:
-            while True:
-                while len(pending) < 2 * workers:  # a bounded window: millions of items never sit in memory twice
-                    nxt = next(queue, None)
-                    if nxt is None:
-                        break
-                    pending[pool.submit(_worker_task, job, nxt)] = nxt
-                if not pending:
-                    break
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    item = pending.pop(fut)
-                    status, value = fut.result()
-                    if status == "fatal":
-                        raise ModelError(value)
-                    on_result(item, value)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
 
 
 # ---- driver --------------------------------------------------------------------------------------------------
@@ -421,6 +359,8 @@ def run_batch(
             for key, reason in clashes:
                 fail(key, reason)
             if engine == "local":
+                from depthforge.pipeline.local_engine import run_local
+
                 run_local(job, work, workers=workers, threads=threads, on_result=on_result)
             else:
                 from depthforge.pipeline.ray_engine import run_ray

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from depthforge.core.errors import MissingExtraError, ModelError
-from depthforge.pipeline.batch import BatchJob, WorkItem, decode_item, write_item
+from depthforge.pipeline.batch import BatchJob, WorkItem, decode_item, is_video, process_video, write_item
 from depthforge.pipeline.manifest import OutputRecord
 
 __all__ = ["ensure_ray", "run_ray"]
@@ -37,6 +37,10 @@ def ensure_ray() -> Any:
 
 def _decode_row(row: dict[str, Any], *, job: BatchJob) -> dict[str, Any]:
     item = _item(row)
+    row["records"] = ""
+    if is_video(item.source):  # a clip is decoded, estimated and written by the actor, streamed
+        row["image"], row["error"] = b"", ""
+        return row
     try:
         image = decode_item(job, item)
         row["image"], row["error"] = pickle.dumps(image), ""
@@ -55,6 +59,7 @@ class _DepthActor:
 
         from depthforge.models.estimator import load_model
 
+        self.job = job
         self.estimator = load_model(job.model, device=job.device, dtype=job.dtype)
         torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
 
@@ -65,7 +70,13 @@ class _DepthActor:
 
         depths = []
         errors = list(batch["error"])
+        records = list(batch["records"])
         for i, blob in enumerate(batch["image"]):
+            if not errors[i] and is_video(str(batch["source"][i])):
+                done = process_video(self.job, _item({k: batch[k][i] for k in _ITEM_KEYS}), self.estimator)
+                records[i] = _dump(done)
+                depths.append(b"")
+                continue
             if errors[i]:
                 depths.append(b"")
                 continue
@@ -80,16 +91,26 @@ class _DepthActor:
         out["image"] = batch["image"]
         out["depth"] = np.array(depths, dtype=object)
         out["error"] = np.array(errors, dtype=object)
+        out["records"] = np.array(records, dtype=object)
         return out
 
 
 def _write_row(row: dict[str, Any], *, job: BatchJob) -> dict[str, Any]:
     item = _item(row)
+    if row["records"]:
+        return {"key": item.key, "records": row["records"]}
     if row["error"]:
         records = [OutputRecord(name, error=str(row["error"])) for name in item.todo]
     else:
         records = write_item(job, item, pickle.loads(row["image"]), pickle.loads(row["depth"]))
-    return {"key": item.key, "records": json.dumps([[r.output, list(r.files), r.error] for r in records])}
+    return {"key": item.key, "records": _dump(records)}
+
+
+_ITEM_KEYS = ("key", "source", "stem", "todo", "signature")
+
+
+def _dump(records: list[OutputRecord]) -> str:
+    return json.dumps([[r.output, list(r.files), r.error] for r in records])
 
 
 def _item(row: dict[str, Any]) -> WorkItem:
