@@ -162,3 +162,12 @@ def test_write_image_is_atomic(tmp_path: Path, rgb: np.ndarray) -> None:
         write_image(p, np.zeros((2, 2, 3), np.float64))
     assert p.read_bytes() == before
     assert [f.name for f in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path, rgb: np.ndarray) -> None:
+    import os
+
+    p = write_image(tmp_path / "perm.png", rgb)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)
