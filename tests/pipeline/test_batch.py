@@ -313,3 +313,11 @@ def test_videos_in_the_tree_take_the_video_path(fast_model: Path, tmp_path: Path
     assert probe_video(out / "clips" / "walk_depth.mkv").frame_count == 6
     again = run_batch(_job(src, out, fast_model, outputs), threads=1)
     assert (again.done, again.skipped) == (0, 3)
+
+
+def test_output_folder_inside_the_input_is_not_walked(fast_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _make_images(src, 3)
+    first = run_batch(_job(src, src / "depth", fast_model, ("depth16",)), threads=1)
+    second = run_batch(_job(src, src / "depth", fast_model, ("depth16",)), threads=1)
+    assert (first.total, first.done, second.total, second.skipped) == (3, 3, 3, 3)

@@ -34,7 +34,6 @@ from depthforge.core.errors import DepthforgeError, InputError, ModelError
 from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.atomic import TEMP_MARK
 from depthforge.io.images import Image, read_image
-from depthforge.pipeline.estimate import collect_inputs
 from depthforge.pipeline.manifest import Manifest, OutputRecord, source_signature
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 
@@ -132,7 +131,7 @@ def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, 
     clashes: list[tuple[str, str]] = []
     skipped = 0
     stems: dict[str, str] = {}
-    for src, stem in collect_inputs([job.input_dir]):
+    for src, stem in walk_inputs(job.input_dir, exclude=job.output_dir):
         key = src.relative_to(job.input_dir).as_posix()
         stem_key = stem.as_posix()
         if stem_key in stems:
@@ -147,6 +146,26 @@ def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, 
         else:
             skipped += 1
     return work, skipped, clashes
+
+
+def walk_inputs(folder: Path, *, exclude: Path | None = None) -> list[tuple[Path, Path]]:
+    """Photos and videos under ``folder`` (recursive, sorted, hidden files skipped) as (file, relative stem).
+
+    Files under ``exclude`` (an output folder inside the input folder) are left out.
+    """
+    from depthforge.io.images import IMAGE_EXTENSIONS
+    from depthforge.io.video import VIDEO_EXTENSIONS
+
+    exts = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    skip = exclude.resolve() if exclude is not None else None
+    out = []
+    for f in sorted(folder.rglob("*")):
+        if not f.is_file() or f.suffix.lower() not in exts or f.name.startswith("."):
+            continue
+        if skip is not None and f.resolve().is_relative_to(skip):
+            continue
+        out.append((f, f.relative_to(folder).with_suffix("")))
+    return out
 
 
 def _is_done(rec: tuple[str, str, tuple[str, ...]] | None, sig: str, digest: str, outdir: Path) -> bool:
