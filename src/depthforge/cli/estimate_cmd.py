@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             device=args.device,
             dtype=args.dtype,
+            backend=args.backend,
+            quantize=None if args.quantize == "none" else args.quantize,
             max_pixels=args.max_pixels,
             on_item=on_item,
         )

@@ -1,11 +1,14 @@
 """The one model interface: :class:`DepthEstimator` turns RGB images into :class:`DepthMap` objects.
 
-Backends (PyTorch today) only implement ``forward`` on a preprocessed batch; preprocessing, resizing back and
-the meaning of the output live here, shared by every backend. Loaded models are cached in-process.
+Backends (PyTorch, OpenVINO) only implement ``forward`` on a preprocessed batch; preprocessing, resizing back and
+the meaning of the output live here, shared by every backend. Backends with static graphs (``static_shapes``) get
+inputs snapped to size buckets (:mod:`depthforge.models.buckets`); images of one bucket run as one batch.
+Loaded models are cached in-process.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -16,13 +19,28 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice
 from depthforge.io.images import Image, to_uint8
+from depthforge.models.buckets import bucket_for
 from depthforge.models.hub import ModelSource, resolve_model
 from depthforge.models.preprocess import model_input_size, prepare, zoe_padding
 
-__all__ = ["DepthEstimator", "Backend", "load_model", "clear_model_cache", "DEVICES", "DTYPES"]
+__all__ = [
+    "DepthEstimator",
+    "Backend",
+    "load_model",
+    "clear_model_cache",
+    "choose_backend",
+    "DEVICES",
+    "DTYPES",
+    "BACKENDS",
+    "QUANTIZE",
+]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("auto", "torch", "openvino")
+QUANTIZE = (None, "none", "int8")
+# below this size of weights an export costs more than it saves: such models stay on PyTorch under "auto"
+_MIN_EXPORT_MB = 20.0
 
 
 class Backend(Protocol):
@@ -31,6 +49,7 @@ class Backend(Protocol):
     name: str
     device: str
     dtype: str
+    static_shapes: bool  # True: inputs are snapped to size buckets (one static graph per bucket)
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, 3, h, w) float32 -> raw predictions (B, h', w') float32 and, for Depth Pro, fov (B,) degrees."""
@@ -57,13 +76,33 @@ class DepthEstimator:
 
     def __repr__(self) -> str:
         b = self.backend
-        return f"DepthEstimator({self.spec.name!r}, backend={b.name}, device={b.device}, dtype={b.dtype})"
+        quant = getattr(b, "quantize", None)
+        extra = f", quantize={quant}" if quant else ""
+        return f"DepthEstimator({self.spec.name!r}, backend={b.name}, device={b.device}, dtype={b.dtype}{extra})"
+
+    @property
+    def backend_name(self) -> str:
+        """``torch`` or ``openvino``, plus ``-int8`` in the quantised fast mode."""
+        quant = getattr(self.backend, "quantize", None)
+        return f"{self.backend.name}-{quant}" if quant else self.backend.name
+
+    @property
+    def deviation(self) -> float | None:
+        """Measured mean |output - PyTorch fp32| / mean |PyTorch fp32| of this backend (0 for the reference,
+        None when not measured yet: static backends measure it when a size bucket is first built)."""
+        value = getattr(self.backend, "deviation", None)
+        return None if value is None else float(value)
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
-        """(h, w) the model sees for an image of height x width (after ZoeDepth padding, if any)."""
+        """(h, w) the model sees for an image of height x width (after ZoeDepth padding, if any).
+
+        The model's size rule; snapped to a size bucket when the backend runs static graphs.
+        """
         if self.spec.pad_reflect:
             ph, pw = zoe_padding(height, width)
             height, width = height + 2 * ph, width + 2 * pw
+        if getattr(self.backend, "static_shapes", False):
+            return bucket_for(height, width, self.spec)
         return model_input_size(height, width, self.spec)
 
     def predict(self, image: Image | np.ndarray, *, input_size: tuple[int, int] | None = None) -> DepthMap:
@@ -136,8 +175,45 @@ class DepthEstimator:
         return DepthMap(values, kind=self.spec.kind, intrinsics=intr, model=self.spec.name, meta=meta)
 
 
-_CACHE: dict[tuple[str, str, str, str], DepthEstimator] = {}
+_CACHE: dict[tuple[str, str, str, str, str], DepthEstimator] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def _weights_mb(source: ModelSource) -> float:
+    """Size of a model's weights in MB: from its files when known, else from the registry's parameter count."""
+    from depthforge.models.graph_cache import _model_folder
+
+    folder = _model_folder(source)
+    if folder is not None and folder.is_dir():
+        files = [f for f in folder.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file()]
+        if files:
+            return sum(f.stat().st_size for f in files) / 1e6
+    return source.spec.params_m * 4.0
+
+
+def choose_backend(
+    source: ModelSource, *, device: str = "auto", dtype: str = "auto", quantize: str | None = None
+) -> str:
+    """The backend ``auto`` stands for: OpenVINO for Depth Anything / DPT models on CPU in fp32 (or int8) when the
+    ``openvino`` package is installed and the model is not tiny, else PyTorch (GPUs, other families, bf16/fp16).
+    ``$DEPTHFORGE_BACKEND`` (torch or openvino) overrides the choice."""
+    forced = os.environ.get("DEPTHFORGE_BACKEND", "").strip().lower()
+    if forced and forced != "auto":
+        return str(check_choice(forced, "DEPTHFORGE_BACKEND", BACKENDS[1:]))
+    from depthforge.models.openvino_backend import SUPPORTED_FAMILIES, openvino_available
+
+    if quantize:
+        return "openvino"
+    if device not in ("auto", "cpu") or dtype not in ("auto", "fp32"):
+        return "torch"
+    if source.spec.family not in SUPPORTED_FAMILIES or not openvino_available():
+        return "torch"
+    if device == "auto":
+        from depthforge.models.torch_backend import pick_device
+
+        if pick_device("auto") != "cpu":
+            return "torch"
+    return "openvino" if _weights_mb(source) >= _MIN_EXPORT_MB else "torch"
 
 
 def load_model(
@@ -145,7 +221,8 @@ def load_model(
     *,
     device: str = "auto",
     dtype: str = "auto",
-    backend: str = "torch",
+    backend: str = "auto",
+    quantize: str | None = None,
 ) -> DepthEstimator:
     """Load (or reuse from the in-process cache) a depth model.
 
@@ -153,24 +230,45 @@ def load_model(
         model: registry name, hub id, local folder, or a resolved :class:`ModelSource`.
         device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda`` or ``mps``.
         dtype: ``auto`` (fp16 on GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``.
-        backend: ``torch`` (the reference backend).
+        backend: ``auto`` (see :func:`choose_backend`), ``torch`` (the reference) or ``openvino`` (optional extra;
+            static graphs per size bucket, cached on disk, verified against PyTorch when built).
+        quantize: ``int8`` for the opt-in fast mode (OpenVINO + NNCF post-training quantisation; its measured
+            deviation from fp32 is :attr:`DepthEstimator.deviation`), or None / ``none``.
 
     Raises:
-        ModelError: unknown model or a model that cannot be loaded.
+        ModelError: unknown model, a model that cannot be loaded, or a missing optional backend.
         ModelNotAvailableError: not cached and the hub is unreachable.
     """
     check_choice(device, "device", DEVICES)
     check_choice(dtype, "dtype", DTYPES)
-    check_choice(backend, "backend", ("torch",))
+    check_choice(backend, "backend", BACKENDS)
+    check_choice(quantize, "quantize", QUANTIZE)
+    quant = None if quantize in (None, "none") else quantize
+    if quant and backend == "torch":
+        from depthforge.core.errors import ValidationError
+
+        raise ValidationError("quantize: int8 runs on the openvino backend (use --backend openvino or auto)")
     source = model if isinstance(model, ModelSource) else resolve_model(model)
-    key = (source.location, device, dtype, backend)
+    key = (source.location, device, dtype, backend, quant or "")
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
-        from depthforge.models.torch_backend import TorchBackend
+        chosen = backend if backend != "auto" else choose_backend(source, device=device, dtype=dtype, quantize=quant)
+        backend_obj: Backend
+        if source.guessed and chosen != "torch":  # download first, so the export sees the real architecture
+            from depthforge.models.torch_backend import load_torch_model
 
-        backend_obj = TorchBackend(source, device=device, dtype=dtype)
+            load_torch_model(source)
+            source = resolve_model(source.location)
+        if chosen == "openvino":
+            from depthforge.models.openvino_backend import OpenVINOBackend
+
+            backend_obj = OpenVINOBackend(source, device=device, dtype=dtype, quantize=quant)
+        else:
+            from depthforge.models.torch_backend import TorchBackend
+
+            backend_obj = TorchBackend(source, device=device, dtype=dtype)
         if source.guessed:  # downloaded just now: read the real architecture and preprocessing from the cache
             source = resolve_model(source.location)
         est = DepthEstimator(source, backend_obj)

@@ -84,12 +84,18 @@ def build_depth_anything(
     return _save(model, processor, Path(folder))
 
 
-def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, seed: int = 0) -> Path:
-    """DPT (MiDaS 3.0) with a tiny ViT backbone; ``hybrid`` uses a tiny BiT + ViT (DPT-Hybrid's architecture)."""
+def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, full: bool = False, seed: int = 0) -> Path:
+    """DPT (MiDaS 3.0) with a tiny ViT backbone; ``hybrid`` uses a tiny BiT + ViT (DPT-Hybrid's architecture).
+
+    ``full=True`` with ``hybrid`` builds the full-size DPT-Hybrid architecture (BiT-ResNet50 stages 3-4-9 and
+    ViT-B/16 at 384, ~123 M parameters, random weights) for speed measurements.
+    """
     import torch
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     torch.manual_seed(seed)
+    if full and not hybrid:
+        raise ValueError("full=True is available for the hybrid architecture (hybrid=True)")
     common = dict(
         hidden_size=32,
         num_hidden_layers=4,
@@ -102,7 +108,18 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, seed: int
         backbone_out_indices=[0, 1, 2, 3],
         readout_type="project",
     )
-    if hybrid:
+    if hybrid and full:
+        cfg = DPTConfig(
+            is_hybrid=True,
+            image_size=384,
+            patch_size=16,
+            neck_hidden_sizes=[256, 512, 768, 768],
+            fusion_hidden_size=256,
+            backbone_out_indices=[2, 5, 8, 11],
+            readout_type="project",
+            backbone_featmap_shape=[1, 1024, 24, 24],
+        )
+    elif hybrid:
         from transformers import BitConfig
 
         bit = BitConfig(

@@ -10,7 +10,7 @@ import numpy as np
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode
 
-__all__ = ["TorchBackend", "pick_device"]
+__all__ = ["TorchBackend", "pick_device", "load_torch_model", "set_cpu_threads"]
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -37,20 +37,60 @@ def _short(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
+def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "fp32") -> Any:
+    """The transformers model of a resolved source, in eval mode on ``device`` (SDPA attention where supported).
+
+    Raises:
+        ModelError: the model cannot be loaded. ModelNotAvailableError: not cached and the hub is unreachable.
+    """
+    try:
+        import torch
+        from transformers import AutoModelForDepthEstimation
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:  # pragma: no cover - base dependencies
+        raise ModelError(f"PyTorch and transformers are needed to run models ({_short(exc)})") from None
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    spec = source.spec
+    local_only = source.is_local or offline_mode() or is_cached(spec.hub_id or source.location)
+    kwargs: dict[str, Any] = {"local_files_only": local_only, "dtype": getattr(torch, _TORCH_DTYPES[dtype])}
+    try:
+        try:
+            model = AutoModelForDepthEstimation.from_pretrained(source.location, attn_implementation="sdpa", **kwargs)
+        except ValueError as exc:
+            if "sdpa" not in str(exc).lower() and "attention" not in str(exc).lower():
+                raise
+            # the depth head has no attention of its own; its backbone (DINOv2, ViT) still defaults to SDPA
+            model = AutoModelForDepthEstimation.from_pretrained(source.location, **kwargs)
+    except OSError as exc:
+        if not source.is_local and (local_only or "connect" in str(exc).lower() or "offline" in str(exc).lower()):
+            if not is_cached(spec.hub_id or source.location):
+                raise not_available(spec.name) from None
+        raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
+    return model.to(device).eval()
+
+
+def set_cpu_threads() -> None:
+    """Use every core for intra-op parallelism unless ``OMP_NUM_THREADS`` says otherwise."""
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        n = max(1, os.cpu_count() or 1)
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
 class TorchBackend:
-    """Runs a transformers depth model in PyTorch."""
+    """Runs a transformers depth model in PyTorch (inference mode, SDPA attention, fp16 on GPUs)."""
 
     name = "torch"
+    static_shapes = False
 
     def __init__(self, source: ModelSource, *, device: str = "auto", dtype: str = "auto") -> None:
-        try:
-            import torch
-            from transformers import AutoModelForDepthEstimation
-            from transformers.utils import logging as hf_logging
-        except ImportError as exc:  # pragma: no cover - base dependencies
-            raise ModelError(f"PyTorch and transformers are needed to run models ({_short(exc)})") from None
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        import torch
+
         self.device = pick_device(device)
         if dtype == "auto":
             dtype = "fp16" if self.device in ("cuda", "mps") else "fp32"
@@ -58,29 +98,11 @@ class TorchBackend:
             raise ValidationError("dtype: bf16 is not supported on mps (use fp16 or fp32)")
         self.dtype = dtype
         self._torch_dtype = getattr(torch, _TORCH_DTYPES[dtype])
-        if self.device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
-        spec = source.spec
-        local_only = source.is_local or offline_mode() or is_cached(spec.hub_id or source.location)
-        kwargs: dict[str, Any] = {"local_files_only": local_only, "dtype": self._torch_dtype}
-        try:
-            try:
-                model = AutoModelForDepthEstimation.from_pretrained(
-                    source.location, attn_implementation="sdpa", **kwargs
-                )
-            except ValueError as exc:
-                if "sdpa" not in str(exc).lower() and "attention" not in str(exc).lower():
-                    raise
-                model = AutoModelForDepthEstimation.from_pretrained(source.location, **kwargs)
-        except OSError as exc:
-            if not source.is_local and (local_only or "connect" in str(exc).lower() or "offline" in str(exc).lower()):
-                if not is_cached(spec.hub_id or source.location):
-                    raise not_available(spec.name) from None
-            raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
-        self.model = model.to(self.device).eval()
-        self._family = spec.family
+        if self.device == "cpu":
+            set_cpu_threads()
+        self.model = load_torch_model(source, device=self.device, dtype=dtype)
+        self._family = source.spec.family
+        self.deviation: float | None = 0.0 if dtype == "fp32" else None
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, 3, h, w) float32 normalised input -> ((B, h', w') float32 raw output, fov degrees or None)."""

@@ -37,6 +37,8 @@ def estimate(
     model: str | DepthEstimator = "depth-anything-v2-small",
     device: str = "auto",
     dtype: str = "auto",
+    backend: str = "auto",
+    quantize: str | None = None,
     max_pixels: int | None = None,
 ) -> DepthMap:
     """Estimate depth for one photo.
@@ -44,12 +46,17 @@ def estimate(
     Args:
         image: a file path or an :class:`Image`.
         model: registry name, hub id, local folder, or an already loaded :class:`DepthEstimator`.
+        device, dtype, backend, quantize: see :func:`depthforge.models.load_model`.
 
     Returns:
         A :class:`DepthMap` of the photo's size (after EXIF rotation).
     """
     img = image if isinstance(image, Image) else read_image(image, max_pixels=max_pixels)
-    est = model if isinstance(model, DepthEstimator) else load_model(model, device=device, dtype=dtype)
+    est = (
+        model
+        if isinstance(model, DepthEstimator)
+        else load_model(model, device=device, dtype=dtype, backend=backend, quantize=quantize)
+    )
     return est.predict(img)
 
 
@@ -152,6 +159,8 @@ def run_estimate(
     options: EstimateOptions,
     device: str = "auto",
     dtype: str = "auto",
+    backend: str = "auto",
+    quantize: str | None = None,
     max_pixels: int | None = None,
     on_item: Callable[[Path, str], None] | None = None,
     video: VideoOptions | None = None,
@@ -197,7 +206,7 @@ def run_estimate(
         try:
             image = read_image(src, max_pixels=max_pixels)
             if estimator is None:
-                estimator = load_model(str(model), device=device, dtype=dtype)
+                estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
             depth = estimator.predict(image)
             write_outputs(image, depth, paths, options)
         except InputError as exc:
