@@ -215,7 +215,7 @@ def test_openapi_fuzz_no_server_errors(app) -> None:  # type: ignore[no-untyped-
             GENERATED["count"] += 1
             if response.status_code >= 500:
                 GENERATED["5xx"] += 1
-            assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+            assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} "
 
         run()
     print(f"\nschemathesis requests: {GENERATED['count'] - before}")

@@ -16,6 +16,7 @@ model unavailable. Nothing here reads or writes a path the client chose.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from depthforge import __version__
@@ -37,7 +37,7 @@ from depthforge.core.errors import (
     ValidationError,
 )
 from depthforge.web.operations import Engine, ServerConfig
-from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
+from depthforge.web.safety import BusyError, TooLargeError, check_client_filename, release_memory
 
 __all__ = ["create_app", "create_api"]
 
@@ -167,11 +167,15 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
                 raise InputError("image: the upload is empty")
 
             def work() -> tuple[bytes, str]:
-                with eng.gate.slot():
-                    out = job(src, area)
-                    return out.read_bytes(), out.suffix
+                out = job(src, area)
+                return out.read_bytes(), out.suffix
 
-            data, suffix = await run_in_threadpool(work)
+            try:
+                async with eng.gate.aslot():  # queued requests wait here, on the event loop, holding no thread
+                    data, suffix = await asyncio.get_running_loop().run_in_executor(eng.executor, work)
+            finally:
+                if eng.gate.running == 0 and eng.gate.waiting == 0:
+                    release_memory()  # the burst is over: hand freed arenas back to the OS
             return Response(content=data, media_type=_MEDIA.get(suffix, "application/octet-stream"),
                             headers={"Content-Disposition": f'attachment; filename="depthforge{suffix}"'})
         finally:

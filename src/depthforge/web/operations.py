@@ -11,6 +11,7 @@ import hashlib
 import threading
 import zipfile
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class Engine:
         self.gate = ConcurrencyGate(
             workers=config.limits.workers, queue=config.limits.queue, timeout_s=config.limits.queue_timeout_s
         )
+        #: the threads that run API jobs: one per worker slot, so a burst of requests creates no extra threads
+        self.executor = ThreadPoolExecutor(max_workers=config.limits.workers, thread_name_prefix="depthforge-job")
         self._depths: OrderedDict[tuple[str, str], DepthMap] = OrderedDict()
         self._depth_lock = threading.Lock()
 
@@ -290,5 +293,6 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Remove every session area."""
+        """Stop the job threads and remove every session area."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.areas.close()
