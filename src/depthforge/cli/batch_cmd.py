@@ -122,9 +122,11 @@ class _Progress:
             self.bar.advance(self.task, 1)  # type: ignore[attr-defined]
             return
         now = time.monotonic()
+        if self.count == 1:  # the rate counts from the first finished item (model loading left out)
+            self.t0 = now
         if now - self.last >= 10.0 or self.count == self.total:
             self.last = now
-            rate = self.count / max(now - self.t0, 1e-9)
+            rate = (self.count - 1) / (now - self.t0) if now > self.t0 else 0.0
             eta = (self.total - self.count) / rate if rate > 0 else float("inf")
             note(f"{self.count}/{self.total} items, {rate:.1f} items/s, ETA {eta:.0f} s")
 
