@@ -157,7 +157,18 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
     pg.wait_for_timeout(1500)
     pg.screenshot(path=str(artifacts / "tab-3d.png"), full_page=True)
 
-    for name in ("Parallax", "Video"):
+    # Parallax: a video of the photo's size comes back
+    open_tab(pg, "Parallax")
+    upload(pg, "parallax-input", web_photo)
+    pg.locator("#parallax-run").click()
+    video = pg.locator("#parallax-output video").first
+    video.wait_for()
+    clip = fetch(pg, video.get_attribute("src"))
+    assert len(clip) > 1000 and clip[4:8] == b"ftyp"
+    pg.wait_for_timeout(800)
+    pg.screenshot(path=str(artifacts / "tab-parallax.png"), full_page=True)
+
+    for name in ("Video",):
         open_tab(pg, name)
         pg.wait_for_timeout(300)
         pg.screenshot(path=str(artifacts / f"tab-{name.lower()}.png"), full_page=True)

@@ -233,7 +233,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
             # ---------------------------------------------------------------------------------------- Parallax
             with gr.Tab("Parallax", id="parallax"):
-                _parallax_tab(engine, area_for, model_box)
+                _parallax_tab(engine, area_for, model_box, cancels)
 
             # ---------------------------------------------------------------------------------------- Bokeh
             with gr.Tab("Bokeh", id="bokeh"):
@@ -313,43 +313,66 @@ def _rename(files: list[Path], names: list[str]) -> list[Path]:
     return out
 
 
-def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Callable[[], gr.Dropdown]) -> None:
-    """Parallax (2.5D camera motion) videos, when :mod:`depthforge.render.parallax` is installed."""
-    if importlib.util.find_spec("depthforge.render.parallax") is None:
-        gr.Markdown("Parallax videos need `depthforge.render.parallax`, which this build does not have yet.")
+def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Callable[[], gr.Dropdown],
+                  cancels: _Cancels) -> None:
+    """Parallax (2.5D camera motion) clips: :mod:`depthforge.render.parallax` + :mod:`depthforge.pipeline.encode`."""
+    if importlib.util.find_spec("depthforge.render.parallax") is None or \
+            importlib.util.find_spec("depthforge.pipeline.encode") is None:
+        gr.Markdown("Parallax videos need `depthforge.render.parallax`, which this build does not have.")
         return
-    from depthforge.render import parallax as px
+    from depthforge.render.camera_path import MOTIONS
 
-    motions = list(getattr(px, "MOTIONS", ()) or ("circle",))
     with gr.Row():
         with gr.Column():
             p_in = gr.Image(type="filepath", label="Photo", elem_id="parallax-input", format="png")
             p_model = model_box()
-            p_motion = gr.Dropdown(motions, value=motions[0], label="Motion")
+            p_motion = gr.Dropdown(list(MOTIONS), value="circle", label="Motion")
             p_dur = gr.Slider(1.0, 10.0, value=3.0, step=0.5, label="Duration (s)")
-            p_amt = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Amount (% of width)")
+            p_amt = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Amplitude (% of width)")
+            p_focus = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Steady plane (0 = far, 1 = near)")
             with gr.Row():
                 p_run = gr.Button("Make video", variant="primary", elem_id="parallax-run")
-                p_cancel = gr.Button("Cancel")
+                p_cancel = gr.Button("Cancel", elem_id="parallax-cancel")
         with gr.Column():
-            p_out = gr.Video(label="Preview", elem_id="parallax-output")
+            p_out = gr.Video(label="Preview", elem_id="parallax-output", loop=True, autoplay=True)
 
-    def run_parallax(path: str | None, model: str, motion: str, dur: float, amt: float, request: gr.Request,
-                     progress: gr.Progress = gr.Progress()) -> Any:
-        render = getattr(px, "render_parallax_video", None)
-        if render is None:
-            raise gr.Error("this build's depthforge.render.parallax has no render_parallax_video yet")
+    def run_parallax(path: str | None, model: str, motion: str, dur: float, amt: float, focus: float,
+                     request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
+        from depthforge.pipeline.encode import encode_frames
+        from depthforge.render.camera_path import frame_count
+        from depthforge.render.parallax import render_frames
+
+        fps = 24.0
+        flag = cancels.flag(_session(request))
+        flag.clear()
         with _job(engine):
             img = _photo(engine, path)
-            progress(0.2, desc="estimating depth")
+            progress(0.05, desc="estimating depth")
             depth = engine.depth_for(img, model)
-            out = engine.areas.file(area_for(request), ".mp4")
-            render(img.as_uint8(), depth, out, motion=motion, duration=float(dur), amount=float(amt))
+            total = frame_count(float(dur), fps)
+            done = [0]
+
+            def tick(n: int) -> None:
+                if flag.is_set():
+                    raise Cancelled("cancelled")
+                done[0] += n
+                progress((done[0], total), desc="frames", unit="frames")
+
+            frames = render_frames(img.as_uint8(), depth, motion=motion, duration=float(dur), fps=fps,
+                                   amplitude=float(amt), focus=float(focus))
+            slot = engine.areas.file(area_for(request), ".mp4")
+            slot.with_suffix("").mkdir()
+            out = slot.with_suffix("") / "parallax.mp4"
+            encode_frames(frames, out, fps=fps, progress=tick)
             return str(out)
 
-    ev = p_run.click(run_parallax, [p_in, p_model, p_motion, p_dur, p_amt], [p_out],
+    ev = p_run.click(run_parallax, [p_in, p_model, p_motion, p_dur, p_amt, p_focus], [p_out],
                      concurrency_limit=engine.gate.workers)
-    p_cancel.click(None, None, None, cancels=[ev])
+
+    def cancel(request: gr.Request) -> None:
+        cancels.flag(_session(request)).set()
+
+    p_cancel.click(cancel, None, None, cancels=[ev])
 
 
 #: Longest clip the UI accepts (seconds).
