@@ -104,12 +104,18 @@ class _Progress:
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,
-                TaskProgressColumn,
+                ProgressColumn,
+                Task,
                 TextColumn,
                 TimeRemainingColumn,
             )
+            from rich.text import Text
 
-            bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(show_speed=True),
+            class Rate(ProgressColumn):
+                def render(self, task: Task) -> Text:
+                    return Text(f"{task.speed:.1f} items/s" if task.speed else "- items/s")
+
+            bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), Rate(), TextColumn("ETA"),
                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             bar.start()
             self.bar, self.task = bar, bar.add_task("batch", total=todo)
