@@ -62,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
         anaglyph_mode=args.anaglyph, fov=args.fov, mesh_format=args.mesh_format,
         normals_convention="directx" if args.directx else "opengl", mask_threshold=args.mask_threshold,
     )
+    extra = tuple((k, getattr(args, k)) for k in ("backend", "quantize")  # model options of newer builds
+                  if getattr(args, k, None) not in (None, "auto", "none"))
     job = BatchJob(Path(args.input), Path(args.output), outputs=args.outputs, model=args.model,
-                   device=args.device, dtype=args.dtype, max_pixels=args.max_pixels, options=options)
+                   device=args.device, dtype=args.dtype, max_pixels=args.max_pixels, options=options,
+                   model_options=extra)
     bar = _Progress(sys.stderr.isatty())
     try:
         summary = run_batch(job, engine=args.engine, workers=args.workers, threads=args.threads,

@@ -58,6 +58,8 @@ class BatchJob:
     dtype: str = "auto"
     max_pixels: int | None = None
     options: BatchOptions = field(default_factory=BatchOptions)
+    #: extra keyword arguments of ``load_model`` (e.g. ``(("backend", "openvino"),)``), part of the options hash
+    model_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
@@ -72,8 +74,17 @@ class BatchJob:
             p = PRODUCERS[name]
             key = {"output": name, "version": p.version, "model": self.model, "dtype": self.dtype,
                    "options": {k: opts[k] for k in p.options}}
+            if self.model_options:
+                key["model_options"] = dict(self.model_options)
             out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return out
+
+
+    def load_estimator(self) -> Any:
+        """The job's model, loaded (or reused from the in-process cache)."""
+        from depthforge.models.estimator import load_model
+
+        return load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,7 @@ def _init_worker(job: BatchJob, threads: int) -> None:
     try:
         import torch
 
-        from depthforge.models.estimator import load_model
-
-        _WORKER["estimator"] = load_model(job.model, device=job.device, dtype=job.dtype)
+        _WORKER["estimator"] = job.load_estimator()
         torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
     except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
         _WORKER["error"] = _reason(exc)
@@ -93,11 +91,9 @@ def run_local(
     if workers == 1:
         import torch
 
-        from depthforge.models.estimator import load_model
-
         before = torch.get_num_threads()
         try:
-            estimator = load_model(job.model, device=job.device, dtype=job.dtype)
+            estimator = job.load_estimator()
             torch.set_num_threads(threads)  # after loading: a backend may set its own count when it loads
             for item in work:
                 on_result(item, process_item(job, item, estimator))

@@ -57,10 +57,8 @@ class _DepthActor:
     def __init__(self, job: BatchJob, threads: int) -> None:
         import torch
 
-        from depthforge.models.estimator import load_model
-
         self.job = job
-        self.estimator = load_model(job.model, device=job.device, dtype=job.dtype)
+        self.estimator = job.load_estimator()
         torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
