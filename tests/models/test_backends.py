@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,13 @@ from depthforge.models.estimator import choose_backend
 from depthforge.models.graph_cache import fingerprint, graph_dir, mean_abs_rel, read_manifest
 from depthforge.models.preprocess import model_input_size
 
-# mean |ours - torch fp32| / mean |torch fp32| each backend/dtype promises (int8 is measured and reported instead)
+# mean |ours - torch fp32| / mean |torch fp32| each backend/dtype promises (int8 is measured and reported; the
+# bound here only says "not broken": a tiny random model is far more sensitive to quantisation than a trained one)
 STATED = {"fp32": 1e-4, "int8": 0.5}
 
 
 @pytest.fixture()
-def graph_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def graph_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private graph cache folder, and no in-process model left over from other tests."""
     monkeypatch.setenv("DEPTHFORGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("DEPTHFORGE_BACKEND", raising=False)
@@ -115,18 +117,18 @@ def test_cli_model_options_pass_through() -> None:
 
 def test_openvino_fp32_matches_torch_at_several_sizes(tiny_models: dict[str, Path], graph_cache: Path) -> None:
     pytest.importorskip("openvino")
-    folder = str(tiny_models["depth_anything"])
+    # the metric variant: the tiny relative model's random head outputs almost only zeros (mean ~1e-9)
+    folder = str(tiny_models["depth_anything_metric"])
     ref = load_model(folder, backend="torch", device="cpu", dtype="fp32")
     ov = load_model(folder, backend="openvino", device="cpu")
     assert ov.backend.name == "openvino" and ov.backend.static_shapes
     images = _images()
     sizes = {ov.input_size(*im.shape[:2]) for im in images}
     assert len(sizes) == len(images)  # three different static graphs
-    ours = ov.predict_batch(images + [images[0][:, ::-1].copy()])  # the flipped copy shares a bucket: batch of 2
-    for im, d in zip(images + [images[0][:, ::-1].copy()], ours, strict=True):
+    ours = ov.predict_batch([*images, images[0][:, ::-1].copy()])  # the flipped copy shares a bucket: batch of 2
+    for im, d in zip([*images, images[0][:, ::-1].copy()], ours, strict=True):
         size = ov.input_size(*im.shape[:2])
         r = ref._resize_back(ref.backend.forward(ref_input(ref, im, size))[0][0], im.shape[:2])
-        r = np.maximum(r, 0)
         assert d.shape == im.shape[:2]
         dev = mean_abs_rel(d.values, r)
         assert dev <= STATED["fp32"], (size, dev)
@@ -198,7 +200,7 @@ def test_openvino_refuses_unsupported_families(tiny_models: dict[str, Path], gra
 def test_int8_fast_mode_deviation_is_measured_and_reported(tiny_models: dict[str, Path], graph_cache: Path) -> None:
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
-    folder = str(tiny_models["depth_anything"])
+    folder = str(tiny_models["depth_anything_metric"])
     image = _images()[0]
     ref = load_model(folder, backend="torch", device="cpu").predict(image).values
     fast = load_model(folder, quantize="int8")

@@ -223,8 +223,11 @@ class OpenVINOBackend:
         }
 
     def _quantize(self, ov_model: Any, calibration: np.ndarray) -> Any:
+        import logging
+
         import nncf
 
+        nncf.set_log_level(logging.ERROR)
         items = [calibration[i : i + 1] for i in range(len(calibration))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

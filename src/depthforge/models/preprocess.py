@@ -7,6 +7,7 @@ on several threads for large photos, so our input matches the reference while sk
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from functools import lru_cache
@@ -114,7 +115,7 @@ def _pil_pass(img: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.nd
 
 def _strips(n: int, parts: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, n, parts + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str = "bicubic") -> np.ndarray:
