@@ -158,6 +158,8 @@ def _run_with_frames(args: argparse.Namespace, options: object, video: object, n
             options=options,  # type: ignore[arg-type]
             device=args.device,
             dtype=args.dtype,
+            backend=args.backend,
+            quantize=None if args.quantize == "none" else args.quantize,
             max_pixels=args.max_pixels,
             on_item=on_item,
             video=video,  # type: ignore[arg-type]

@@ -188,7 +188,7 @@ def run_estimate(
             try:
                 info = probe_video(src)
                 if estimator is None:
-                    estimator = load_model(str(model), device=device, dtype=dtype)
+                    estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
                 run_video(src, out, estimator=estimator, options=vopts, stem=stem, info=info, on_frame=on_frame)
             except InputError as exc:
                 summary.failed += 1
