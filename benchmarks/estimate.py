@@ -83,6 +83,14 @@ def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespa
         ours["int8"] = load_model(str(folder), device="cpu", quantize="int8")
     size = ours["auto"].input_size(768, 1024)
     print(f"\n== {title}: 1024x768 photos, model input {size[0]}x{size[1]} (h x w) ==")
+    if "int8" in ours:
+        from depthforge.core.errors import ModelError
+
+        try:
+            ours["int8"].predict(read_image(photos[0]))  # builds (quantises and verifies) the int8 graph
+        except ModelError as exc:
+            print(f"int8 fast mode not available for this model: {exc}")
+            del ours["int8"]
     contestants: dict[str, Callable[[Path], np.ndarray]] = {
         "pipeline": lambda p: pipe(Image.open(p))["predicted_depth"].numpy()  # type: ignore[index]
     }

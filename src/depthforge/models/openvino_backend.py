@@ -212,7 +212,8 @@ class OpenVINOBackend:
         if bad:
             raise ModelError(
                 f"openvino {self.variant} graph of '{self.source.spec.name}' at {height}x{width} differs from "
-                f"PyTorch fp32 (max relative error {err:.2e}, mean {dev:.2e}): use --backend torch"
+                f"PyTorch fp32 (max relative error {err:.2e}, mean {dev:.2e}): "
+                + ("run without --quantize int8" if self.variant == "int8" else "use --backend torch")
             )
         return {
             "size": [height, width],
