@@ -81,9 +81,11 @@ def write_depth(
     if fmt in ("png16", "png8"):
         display, rng = to_display(depth, invert=invert, near=near, far=far, percentiles=percentiles)
         top = 65535 if fmt == "png16" else 255
-        arr = (display * top + 0.5).astype(np.uint16 if fmt == "png16" else np.uint8)
+        np.multiply(display, np.float32(top), out=display)  # display is ours: quantise in place
+        display += np.float32(0.5)
+        arr = display.astype(np.uint16 if fmt == "png16" else np.uint8)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
-        write_image(p, arr, text={_META_KEY: json.dumps(meta)})
+        _write_png(p, arr, meta)
     elif fmt == "png16mm":
         if depth.kind != "metric":
             raise ValidationError(f"format: png16mm needs a metric depth map, this one is {depth.kind}")
@@ -92,7 +94,7 @@ def write_depth(
             raise ValidationError("format: png16mm holds at most 65.535 m; use tiff, npy or exr for farther scenes")
         arr = np.round(mm).astype(np.uint16)
         meta.update(encoding="linear", scale=0.001, offset=0.0, invalid=0)
-        write_image(p, arr, text={_META_KEY: json.dumps(meta)})
+        _write_png(p, arr, meta)
         atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     elif fmt == "tiff":
         import tifffile
@@ -110,6 +112,18 @@ def write_depth(
     else:
         _write_exr(p, depth.values, meta)
     return p
+
+
+def _write_png(p: Path, arr: np.ndarray, meta: dict[str, Any]) -> None:
+    """A grayscale depth PNG with its ``depthforge`` text chunk, through the fast encoder (atomically)."""
+    from depthforge.io.png import encode_png
+
+    if p.suffix.lower() != ".png":  # another extension asked for a PNG format: let the image writer decide
+        write_image(p, arr, text={_META_KEY: json.dumps(meta)})
+        return
+    data = encode_png(arr, text={_META_KEY: json.dumps(meta)})
+    with atomic_path(p) as tmp:
+        tmp.write_bytes(data)
 
 
 def _encode_pfm(values: np.ndarray) -> bytes:

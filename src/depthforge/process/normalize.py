@@ -40,17 +40,24 @@ def display_range(
             min and max; robust to outliers.
     """
     inv = depth.inverse_depth()
-    valid = inv[np.isfinite(inv)]
-    if valid.size == 0:
-        return DisplayRange(0.0, 1.0)
-    if percentiles is not None:
+    if percentiles is None:
+        # one pass each, NaN ignored (fmin/fmax skip NaN), instead of copying the valid values out first
+        with np.errstate(invalid="ignore"):
+            lo, hi = float(np.fmin.reduce(inv, axis=None)), float(np.fmax.reduce(inv, axis=None))
+        if not (np.isfinite(lo) and np.isfinite(hi)):  # no valid value, or infinities (1/z of a tiny z)
+            valid = inv[np.isfinite(inv)]
+            if valid.size == 0:
+                return DisplayRange(0.0, 1.0)
+            lo, hi = float(valid.min()), float(valid.max())
+    else:
+        valid = inv[np.isfinite(inv)]
+        if valid.size == 0:
+            return DisplayRange(0.0, 1.0)
         lo_p = check_range(percentiles[0], "percentiles[0]", low=0, high=100)
         hi_p = check_range(percentiles[1], "percentiles[1]", low=0, high=100)
         if lo_p >= hi_p:
             raise_range("percentiles", f"low {lo_p:g} must be below high {hi_p:g}")
         lo, hi = (float(v) for v in np.percentile(valid, [lo_p, hi_p]))
-    else:
-        lo, hi = float(valid.min()), float(valid.max())
     f = check_range(far, "far", low=0, high=1) if far is not None else 0.0
     n = check_range(near, "near", low=0, high=1) if near is not None else 1.0
     if f >= n:
@@ -81,12 +88,19 @@ def to_display(
         range used (so the encoding can be undone). ``invert`` flips to near = black.
     """
     rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
-    inv = depth.inverse_depth().astype(np.float64)
+    inv = depth.inverse_depth()
     span = rng.near - rng.far
-    out = (inv - rng.far) / span if span > 0 else np.full(inv.shape, 0.5)
-    out = np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0).astype(np.float32)
+    if span > 0:
+        # float32 in place: (inv - far) / span, then fmax/fmin clip to [0, 1] and turn NaN into 0 in one go
+        scale = 1.0 / span
+        out = np.subtract(inv, np.float32(rng.far), dtype=np.float32)
+        np.multiply(out, np.float32(scale), out=out)
+        np.fmax(out, np.float32(0.0), out=out)
+        np.fmin(out, np.float32(1.0), out=out)
+    else:
+        out = np.full(inv.shape, 0.5, dtype=np.float32)
     if invert:
-        out = 1.0 - out
+        np.subtract(np.float32(1.0), out, out=out)
     return out, rng
 
 

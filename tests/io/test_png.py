@@ -1,0 +1,62 @@
+"""The fast PNG encoder: standard files (Pillow and OpenCV read the same pixels back), text chunks kept."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from depthforge.core.errors import ValidationError
+from depthforge.io.png import encode_png
+
+
+def _smooth(h: int, w: int, dtype: type, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    low = cv2.resize(rng.random((6, 8)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    low = (low - low.min()) / (low.max() - low.min())
+    return (low * np.iinfo(dtype).max + 0.5).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (5, 3), (600, 900)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_round_trip_pillow_and_opencv(dtype: type, shape: tuple[int, int], threads: int) -> None:
+    img = _smooth(*shape, dtype) if min(shape) > 1 else np.random.default_rng(1).integers(0, 200, shape).astype(dtype)
+    before = img.copy()
+    data = encode_png(img, text={"depthforge": '{"kind": "relative"}', "note": "x"}, threads=threads)
+    with Image.open(io.BytesIO(data)) as pil:
+        pil.load()
+        assert pil.info["depthforge"] == '{"kind": "relative"}' and pil.info["note"] == "x"
+        np.testing.assert_array_equal(np.asarray(pil).astype(dtype), img)
+    back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back, img)
+    np.testing.assert_array_equal(img, before)
+
+
+def test_bands_are_used_and_compress(monkeypatch: pytest.MonkeyPatch) -> None:
+    from depthforge.io import png
+
+    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 1000)
+    img = _smooth(300, 400, np.uint16)
+    data = encode_png(img, threads=4)
+    assert data.count(b"IDAT") >= 6  # header + 4 bands + checksum
+    assert len(data) < 0.8 * img.nbytes  # the Up filter makes a smooth map compressible
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+
+
+def test_without_isal_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "isal", None)
+    monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
+    img = _smooth(200, 300, np.uint16)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img, threads=2)))), img)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.uint8)])
+def test_rejects_other_arrays(bad: np.ndarray) -> None:
+    with pytest.raises(ValidationError):
+        encode_png(bad)
