@@ -105,38 +105,67 @@ class DepthEstimator:
             return bucket_for(height, width, self.spec)
         return model_input_size(height, width, self.spec)
 
-    def predict(self, image: Image | np.ndarray, *, input_size: tuple[int, int] | None = None) -> DepthMap:
+    def predict(
+        self,
+        image: Image | np.ndarray,
+        *,
+        input_size: tuple[int, int] | None = None,
+        output_size: tuple[int, int] | None = None,
+    ) -> DepthMap:
         """Estimate depth for one image.
 
         Args:
             image: an :class:`Image` or an (H, W, 3) uint8/uint16 RGB array.
             input_size: force the model input (height, width); default from the model's size rule.
+            output_size: (H, W) of the depth map and of the photo the size rule applies to, when ``image`` is a
+                reduced copy of a larger photo (see :func:`depthforge.io.images.read_image_reduced`); default
+                the image's own size.
 
         Returns:
             A :class:`DepthMap` of the image's size (H, W): ``relative`` inverse depth (>= 0, larger = nearer) or
             ``metric`` metres, depending on the model; Depth Pro also sets intrinsics from its predicted field of view.
         """
-        return self.predict_batch([image], input_size=input_size)[0]
+        sizes = None if output_size is None else [output_size]
+        return self.predict_batch([image], input_size=input_size, output_sizes=sizes)[0]
 
     def predict_batch(
-        self, images: Sequence[Image | np.ndarray], *, input_size: tuple[int, int] | None = None
+        self,
+        images: Sequence[Image | np.ndarray],
+        *,
+        input_size: tuple[int, int] | None = None,
+        output_sizes: Sequence[tuple[int, int] | None] | None = None,
     ) -> list[DepthMap]:
-        """Estimate depth for several images; images with the same model input size run as one batch."""
+        """Estimate depth for several images; images with the same model input size run as one batch.
+
+        ``output_sizes`` gives each image's full size when it is a reduced copy (see :meth:`predict`).
+        """
         rgbs = [
             to_uint8(im.rgb if isinstance(im, Image) else check_array(im, "image", ndim=3, channels=3)) for im in images
         ]
+        hws: list[tuple[int, int]] = []
+        for i, rgb in enumerate(rgbs):
+            given = output_sizes[i] if output_sizes else None
+            hws.append((int(rgb.shape[0]), int(rgb.shape[1])) if given is None else (int(given[0]), int(given[1])))
         out: list[DepthMap | None] = [None] * len(rgbs)
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, rgb in enumerate(rgbs):
-            size = input_size or self.input_size(rgb.shape[0], rgb.shape[1])
+        for i, hw in enumerate(hws):
+            size = input_size or self.input_size(hw[0], hw[1])
             groups.setdefault(size, []).append(i)
         for size, idx in groups.items():
-            batch = np.stack([prepare(rgbs[i], self.spec, size_hw=size) for i in idx])
+            batch = np.stack([self._prepare(rgbs[i], hws[i], size) for i in idx])
             with self._lock:
                 raw, fov = self.backend.forward(batch)
             for j, i in enumerate(idx):
-                out[i] = self._postprocess(raw[j], rgbs[i].shape[:2], None if fov is None else float(fov[j]))
+                out[i] = self._postprocess(raw[j], hws[i], None if fov is None else float(fov[j]))
         return [d for d in out if d is not None]
+
+    def _prepare(self, rgb: np.ndarray, full_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        if self.spec.pad_reflect and rgb.shape[:2] != tuple(full_hw):
+            # ZoeDepth's padding is defined in full-size pixels: bring a reduced copy back to the full size first
+            import cv2
+
+            rgb = cv2.resize(rgb, (full_hw[1], full_hw[0]), interpolation=cv2.INTER_LINEAR)
+        return prepare(rgb, self.spec, size_hw=size)
 
     def predict_raw(self, rgb: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:
         """The model's raw output resized to the image (before any clipping): (H, W) float32."""
