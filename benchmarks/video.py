@@ -1,9 +1,11 @@
 """Video: flicker, memory against clip length, and throughput against the transformers pipeline.
 
 * flicker: a synthetic clip made by sliding a 320x240 crop window 1 px per frame across a real photo (so each
-  scene point keeps its depth); tiny random Depth Anything; mean absolute frame-to-frame change of the display
-  depth on matched pixels, per-frame min-max normalisation vs ours (aligned, fixed display range). Also printed
-  relative to each variant's contrast (mean per-frame standard deviation), which a change of contrast cannot fake.
+  scene point keeps its depth); tiny random Depth Anything, seeds 0-3, model input by the size rule and 42x56;
+  flicker index (``depthforge.pipeline.temporal.flicker_index``: mean absolute frame-to-frame change on matched
+  pixels in units of each method's 5..95 percentile range over the clip) of per-frame min-max normalisation,
+  the raw model output, ours (aligned + filter, default and strength 0.5) and alignment only. The acceptance
+  test is ``tests/pipeline/test_video.py::test_flicker_halved_against_per_frame_min_max`` (seed 1, size rule).
 * memory: peak RSS of ``run_video`` on a 60-frame and a 600-frame 640x360 clip with audio, each in its own
   subprocess (tiny model; the model's size does not depend on the clip).
 * throughput: our video path (decode, batches of 4, stabilise, FFV1 16-bit + H.264 outputs) vs feeding the same
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,37 +45,69 @@ def make_clip(path: Path, frames: int, size: str = "640x360", rate: str = "30") 
     return path
 
 
-def flicker(model_dir: Path, frames: int = 40) -> None:
+class _Replay:
+    """An estimator that runs the model once per batch of frames, so every method sees the same raw depth."""
+
+    def __init__(self, est: Any) -> None:
+        self.est = est
+        self.seen: dict[tuple[int, ...], Any] = {}
+
+    def predict_batch(self, frames: list[np.ndarray], **kwargs: Any) -> Any:
+        key = tuple(id(f) for f in frames)
+        if key not in self.seen:
+            self.seen[key] = self.est.predict_batch(frames, **kwargs)
+        return self.seen[key]
+
+
+def flicker(tmp: Path, frames: int = 24, seeds: tuple[int, ...] = (0, 1, 2, 3)) -> None:
+    """The flicker index (see ``depthforge.pipeline.temporal.flicker_index``) of each method, per model seed."""
     from skimage import data
 
     from depthforge.models import load_model
+    from depthforge.models.testing import build_depth_anything
+    from depthforge.pipeline.temporal import flicker_index
     from depthforge.pipeline.video import VideoOptions, display_frames
 
-    est = load_model(str(model_dir), device="cpu")
     photo = data.astronaut()
     clip = [np.ascontiguousarray(photo[150:390, 100 + i : 420 + i]) for i in range(frames)]
     print(f"flicker: {frames} frames of 320x240 sliding 1 px/frame across skimage astronaut, tiny random DA")
-    for size in ((42, 56), None):
-        label = "model input 42x56" if size else "model input by the size rule (518 short side)"
-        res = {}
-        for name, opts in (
-            ("per-frame min-max", VideoOptions(temporal=False, input_size=size)),
-            ("ours (aligned + filter)", VideoOptions(input_size=size)),
-            ("ours, alignment only", VideoOptions(strength=0.0, input_size=size)),
-        ):
-            disp = [d for _, _, d, _ in display_frames(iter(clip), est, options=opts)]
-            change = float(np.mean([np.abs(disp[t][:, :-1] - disp[t - 1][:, 1:]).mean() for t in range(1, frames)]))
-            contrast = float(np.mean([d.std() for d in disp]))
-            res[name] = (change, contrast)
-        base = res["per-frame min-max"]
-        print(f"  {label}:")
-        for name, (ch, co) in res.items():
-            drop = 100 * (1 - ch / base[0])
-            drop_rel = 100 * (1 - (ch / co) / (base[0] / base[1]))
-            print(
-                f"    {name:24s} change {ch:.5f} (reduction {drop:+.1f} %)  contrast {co:.4f}  "
-                f"change/contrast {ch / co:.4f} (reduction {drop_rel:+.1f} %)"
+    print("  flicker index = mean |frame_t - frame_t-1| on matched pixels (same scene point) / the clip's")
+    print("  5..95 percentile range of that method's values; in brackets: the same divided by the clip's std")
+    methods = (
+        ("per-frame min-max", VideoOptions(temporal=False), "display"),
+        ("raw model output", VideoOptions(temporal=False), "raw"),
+        ("ours (default, strength 0.8)", VideoOptions(), "aligned"),
+        ("ours, strength 0.5", VideoOptions(strength=0.5), "aligned"),
+        ("ours, alignment only", VideoOptions(strength=0.0), "aligned"),
+    )
+    for seed in seeds:
+        est = load_model(str(build_depth_anything(tmp / f"flicker_da{seed}", seed=seed)), device="cpu")
+        for size in (None, (42, 56)):
+            rep = _Replay(est)
+            label = (
+                f"model input {size[0]}x{size[1]}" if size else f"model input {est.input_size(240, 320)} (size rule)"
             )
+            res: dict[str, tuple[float, float]] = {}
+            zeros = 0.0
+            for name, opts, what in methods:
+                out = list(display_frames(iter(clip), rep, options=replace(opts, input_size=size)))  # type: ignore[arg-type]
+                if what == "display":
+                    maps = [d for _, _, d, _ in out]
+                else:
+                    maps = [dm.values for _, dm, _, _ in out]
+                    if what == "raw":
+                        zeros = float(np.mean([np.mean(m == 0) for m in maps]))
+                idx = flicker_index(maps, step=(0, 1))
+                std = float(np.nanstd(np.stack(maps)))
+                pct = float(np.subtract(*np.nanpercentile(np.stack(maps), [95, 5])))
+                res[name] = (idx, idx * pct / std)
+            base = res["per-frame min-max"]
+            print(f"  seed {seed}, {label}, raw output {100 * zeros:.0f} % zeros:")
+            for name, (idx, by_std) in res.items():
+                print(
+                    f"    {name:30s} {idx:.4f} (reduction {100 * (1 - idx / base[0]):+5.1f} %)  "
+                    f"[{by_std:.4f}, {100 * (1 - by_std / base[1]):+5.1f} %]"
+                )
 
 
 def _child_memory(clip: str, model_dir: str) -> None:
@@ -193,7 +228,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         tiny = build_depth_anything(tmp / "tiny")
         if not args.skip_flicker:
-            flicker(tiny)
+            flicker(tmp)
         if not args.skip_memory:
             memory(tiny, tmp)
         if not args.skip_throughput:

@@ -39,7 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--divergence", type=float, default=2.5, help="3D strength in %% of the width (default 2.5)")
     v.add_argument("--no-visual", action="store_true", help="skip the 8-bit visual depth video")
     v.add_argument("--no-temporal", action="store_true", help="no temporal alignment: each frame its own min..max")
-    v.add_argument("--temporal-strength", type=float, default=0.5, help="temporal filter strength 0..0.99 (0.5)")
+    v.add_argument(
+        "--temporal-strength",
+        type=float,
+        default=0.8,
+        help="temporal filter: weight of the previous frame on unchanged pixels, 0..0.99 (0.8; 0 = align only)",
+    )
     v.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4)")
     p.set_defaults(func=run)
 

@@ -68,7 +68,8 @@ class VideoOptions:
         colormap: colour map of the visual outputs.
         invert: near = black instead of white.
         temporal: align frames to the running reference and fix the display range (False: per-frame min..max).
-        strength: temporal filter strength in [0, 1) (0 = alignment only).
+        strength: temporal filter strength in [0, 1): weight of the pan-compensated previous output on pixels
+            whose colour did not change (the new frame gets ``1 - strength``; 0 = alignment only).
         margin: share of the first batch's range added on each side of the fixed display range.
         batch_size: frames per model call.
         divergence, convergence: 3D parameters (see :class:`depthforge.render.stereo.StereoParams`).
@@ -85,7 +86,7 @@ class VideoOptions:
     colormap: str = "gray"
     invert: bool = False
     temporal: bool = True
-    strength: float = 0.5
+    strength: float = 0.8
     margin: float = 0.05
     batch_size: int = 4
     divergence: float = 2.5
