@@ -84,9 +84,8 @@ def flicker(tmp: Path, frames: int = 24, seeds: tuple[int, ...] = (0, 1, 2, 3)) 
         est = load_model(str(build_depth_anything(tmp / f"flicker_da{seed}", seed=seed)), device="cpu")
         for size in (None, (42, 56)):
             rep = _Replay(est)
-            label = (
-                f"model input {size[0]}x{size[1]}" if size else f"model input {est.input_size(240, 320)} (size rule)"
-            )
+            h, w = size or est.input_size(240, 320)
+            label = f"model input {h}x{w}" + ("" if size else " (size rule)")
             res: dict[str, tuple[float, float]] = {}
             zeros = 0.0
             for name, opts, what in methods:
