@@ -1,4 +1,6 @@
-"""Our resize gives Pillow's exact bytes (the reference processors resize through Pillow), also in parallel strips."""
+"""Our resize gives Pillow's exact bytes (the reference processors resize through Pillow) without calling Pillow:
+compiled kernels (also in parallel bands) and the sparse fallback. Big photos are box-reduced first: close, not exact.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +33,34 @@ def test_resize_is_bit_exact_with_pillow(
     flt = Image.Resampling.BICUBIC if resample == "bicubic" else Image.Resampling.BILINEAR
     ref = np.asarray(Image.fromarray(img).resize((out[1], out[0]), flt))
     np.testing.assert_array_equal(resize_like_pillow(img, out, resample), ref)
-    # the threaded strip path (used for large photos) gives the same bytes
+    # the threaded band path (used for large photos) gives the same bytes
     monkeypatch.setattr(preprocess, "_PARALLEL_PIXELS", 0)
     np.testing.assert_array_equal(resize_like_pillow(img, out, resample), ref)
+    # so does the sparse-matrix fallback used without numba
+    monkeypatch.setattr(preprocess, "_kernels", lambda: None)
+    np.testing.assert_array_equal(resize_like_pillow(img, out, resample), ref)
+
+
+def test_no_pillow_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Pillow was called")
+
+    monkeypatch.setattr(Image.Image, "resize", refuse)
+    monkeypatch.setattr(Image, "fromarray", refuse)
+    assert resize_like_pillow(_photo(300, 400), (200, 260)).shape == (200, 260, 3)
+
+
+def test_big_photos_are_box_reduced_first_and_stay_close() -> None:
+    img = _photo(2400, 3200)
+    out = (518, 686)
+    ref = np.asarray(Image.fromarray(img).resize((out[1], out[0]), Image.Resampling.BICUBIC)).astype(int)
+    reduced = preprocess._prereduce(img, out)
+    assert reduced.shape[:2] == (1200, 1600)  # factor 2 leaves >= 2x the target for the bicubic filter
+    ours = preprocess._resize(img, out, "bicubic").astype(int)
+    assert np.abs(ours - ref).mean() < 1.0 and np.abs(ours - ref).max() <= 32
+    # at most 3x the target: no reduction, Pillow's exact bytes
+    small = _photo(1500, 2000)
+    assert preprocess._prereduce(small, out) is small
 
 
 def test_other_channel_counts_and_no_input_change() -> None:

@@ -1,8 +1,10 @@
 """Our own fast preprocessing: numpy/OpenCV, aspect preserved where the model wants it, no PIL round trips.
 
 The size rules reproduce the ``transformers`` image processors exactly (same target shape), and the resampling
-gives Pillow's anti-aliased filters' exact bytes (the reference processors resize through Pillow), run in strips
-on several threads for large photos, so our input matches the reference while skipping its per-image overhead.
+gives Pillow's anti-aliased filters' exact bytes (the reference processors resize through Pillow) with Pillow's
+own fixed-point arithmetic in compiled kernels (numba; exact sparse matrix products without it), on several
+threads for large photos. Photos more than 3x the model input on both axes are first box-reduced by an integer
+factor with OpenCV (INTER_AREA), as Pillow's ``reducing_gap`` would, which is not bit-exact but costs a fraction.
 """
 
 from __future__ import annotations
@@ -60,11 +62,19 @@ def _filter_weights(x: np.ndarray, resample: str) -> np.ndarray:
     return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
 
 
-@lru_cache(maxsize=64)
-def _resample_matrix(in_size: int, out_size: int, resample: str) -> Any:
-    """Sparse (out_size, in_size) matrix of Pillow's anti-aliased resampling weights along one axis."""
-    from scipy import sparse
+_PRECISION_BITS = 22  # Pillow's fixed point: 32 - 8 - 2 fractional bits
+_PARALLEL_PIXELS = 1_000_000  # below this many input pixels, one thread
+_PREREDUCE = 3.0  # inputs more than this many times the output on both axes are box-reduced first
 
+
+@lru_cache(maxsize=64)
+def _coefficients(in_size: int, out_size: int, resample: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pillow's anti-aliased resampling along one axis, as Pillow computes it.
+
+    Returns:
+        ``lo`` (out,) int64 first input index, ``count`` (out,) int64 number of taps, ``coef`` (out, taps) int64
+        fixed-point coefficients (22 fractional bits, rounded half away from zero as Pillow does).
+    """
     support = 2.0 if resample == "bicubic" else 1.0
     scale = in_size / out_size
     fscale = max(scale, 1.0)
@@ -76,54 +86,80 @@ def _resample_matrix(in_size: int, out_size: int, resample: str) -> Any:
     cols = lo[:, None] + np.arange(taps)[None, :]
     ok = cols < hi[:, None]
     w = _filter_weights((cols - centers[:, None] + 0.5) / fscale, resample) * ok
-    w = w / np.where(w.sum(axis=1, keepdims=True) == 0, 1.0, w.sum(axis=1, keepdims=True))
-    rows = np.repeat(np.arange(out_size), taps)
-    return sparse.csr_matrix(
-        (w.ravel().astype(np.float32), (rows, np.minimum(cols, in_size - 1).ravel())), shape=(out_size, in_size)
-    )
+    total = w.sum(axis=1, keepdims=True)
+    w = w / np.where(total == 0, 1.0, total)
+    coef = np.trunc(w * (1 << _PRECISION_BITS) + np.where(w < 0, -0.5, 0.5)).astype(np.int64)
+    return lo, (hi - lo).astype(np.int64), coef
+
+
+@lru_cache(maxsize=64)
+def _sparse_matrix(in_size: int, out_size: int, resample: str) -> Any:
+    """The same coefficients as a sparse (out, in) float64 matrix (products and sums stay exact integers)."""
+    from scipy import sparse
+
+    lo, count, coef = _coefficients(in_size, out_size, resample)
+    cols = lo[:, None] + np.arange(coef.shape[1])[None, :]
+    keep = np.arange(coef.shape[1])[None, :] < count[:, None]
+    rows = np.repeat(np.arange(out_size), coef.shape[1]).reshape(coef.shape)
+    return sparse.csr_matrix((coef[keep].astype(np.float64), (rows[keep], cols[keep])), shape=(out_size, in_size))
+
+
+def _round_shift(acc: np.ndarray) -> np.ndarray:
+    """(2**21 + acc) >> 22, clipped to uint8, on exact integer-valued float64 sums."""
+    acc += float(1 << (_PRECISION_BITS - 1))
+    acc *= 1.0 / (1 << _PRECISION_BITS)
+    np.floor(acc, out=acc)
+    np.clip(acc, 0.0, 255.0, out=acc)
+    return acc.astype(np.uint8)
 
 
 def _resize_sparse(img: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.ndarray:
-    """The same two passes with cached sparse weight matrices (any channel count)."""
+    """Both passes as sparse matrix products (no numba): Pillow's exact bytes, any channel count."""
     h_in, w_in, c = img.shape
     h, w = size_hw
     out = img
     if w != w_in:
-        m = _resample_matrix(w_in, w, resample)
-        flat = out.transpose(1, 0, 2).reshape(w_in, h_in * c).astype(np.float32)
-        out = np.clip(np.rint(m @ flat), 0, 255).astype(np.uint8).reshape(w, h_in, c).transpose(1, 0, 2)
+        m = _sparse_matrix(w_in, w, resample)
+        cols = np.empty((w_in, h_in, c), np.float64)
+        cols[...] = out.transpose(1, 0, 2)
+        out = _round_shift(m @ cols.reshape(w_in, h_in * c)).reshape(w, h_in, c).transpose(1, 0, 2)
     if h != h_in:
-        m = _resample_matrix(h_in, h, resample)
-        flat = out.reshape(h_in, w * c).astype(np.float32)
-        out = np.clip(np.rint(m @ flat), 0, 255).astype(np.uint8).reshape(h, w, c)
+        m = _sparse_matrix(h_in, h, resample)
+        flat = np.ascontiguousarray(out).reshape(h_in, w * c).astype(np.float64)
+        out = _round_shift(m @ flat).reshape(h, w, c)
     return np.ascontiguousarray(out)
 
 
-_PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-_PARALLEL_PIXELS = 1_000_000  # below this, splitting into strips costs more than it saves
+def _kernels() -> Any:
+    try:
+        from depthforge.models import _resample_numba
+    except ImportError:  # numba missing: the sparse path gives the same bytes
+        return None
+    return _resample_numba
 
 
-def _pil_pass(img: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.ndarray:
-    from PIL import Image as PILImage
-
-    mode = _PIL_MODES[img.shape[2]]
-    pil = PILImage.fromarray(img[:, :, 0] if mode == "L" else img, mode=mode)
-    filt = PILImage.Resampling.BICUBIC if resample == "bicubic" else PILImage.Resampling.BILINEAR
-    out = np.asarray(pil.resize((size_hw[1], size_hw[0]), filt))
-    return out[:, :, None] if out.ndim == 2 else out
-
-
-def _strips(n: int, parts: int) -> list[tuple[int, int]]:
+def _bands(n: int, parts: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, n, parts + 1).astype(int)
     return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _run_bands(fn: Any, n_rows: int, threads: int, *args: Any) -> None:
+    bands = _bands(n_rows, threads)
+    if len(bands) == 1:
+        fn(*args, 0, n_rows)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(bands)) as pool:
+        list(pool.map(lambda band: fn(*args, band[0], band[1]), bands))
 
 
 def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str = "bicubic") -> np.ndarray:
     """Resize an (H, W, C) uint8 image exactly as Pillow's anti-aliased BICUBIC/BILINEAR ``Image.resize`` does.
 
-    Pillow resamples horizontally first, rounds to uint8, then vertically. Each pass is separable, so large
-    images run as strips on several threads (rows for the horizontal pass, columns for the vertical one; Pillow
-    releases the GIL while resampling), which gives Pillow's exact bytes in a fraction of the time. The reference
+    Pillow resamples horizontally first, rounds to uint8, then vertically, with fixed-point coefficients; this
+    does the same arithmetic (compiled numba kernels on row bands in several threads for large images, or exact
+    sparse matrix products without numba), so it gives Pillow's bytes without a PIL round trip. The reference
     ``transformers`` processors resize through Pillow, so this is bit-compatible with them.
 
     Returns:
@@ -132,33 +168,44 @@ def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str 
     a = np.ascontiguousarray(img)
     h_in, w_in, c = a.shape
     h, w = size_hw
-    if c not in _PIL_MODES:
+    nb = _kernels()
+    if nb is None:
         return _resize_sparse(a, size_hw, resample)
-    threads = min(4, os.cpu_count() or 1)
-    if threads < 2 or h_in * w_in < _PARALLEL_PIXELS:
-        return np.ascontiguousarray(_pil_pass(a, size_hw, resample))
-    from concurrent.futures import ThreadPoolExecutor
+    threads = min(4, os.cpu_count() or 1) if h_in * w_in >= _PARALLEL_PIXELS else 1
+    out = a
+    if w != w_in:
+        lo, count, coef = _coefficients(w_in, w, resample)
+        coef = coef.astype(np.int32)
+        tmp = np.empty((h_in, w, c), np.uint8)
+        _run_bands(nb.horizontal_kernel, h_in, threads, out, lo, count, coef, tmp)
+        out = tmp
+    if h != h_in:
+        lo, count, coef = _coefficients(h_in, h, resample)
+        coef = coef.astype(np.int32)
+        tmp = np.empty((h, w * c), np.uint8)
+        _run_bands(nb.vertical_kernel, h, threads, out.reshape(h_in, w * c), lo, count, coef, tmp)
+        out = tmp.reshape(h, w, c)
+    return out
 
-    with ThreadPoolExecutor(threads) as pool:
-        out = a
-        if w != w_in:  # horizontal pass on row strips: the height is unchanged, so Pillow only resamples rows
-            rows = _strips(h_in, threads)
-            parts = pool.map(lambda r: _pil_pass(out[r[0] : r[1]], (r[1] - r[0], w), resample), rows)
-            out = np.concatenate(list(parts), axis=0)
-        if h != h_in:  # vertical pass on column strips
-            cols = _strips(w, threads)
-            src = out
-            parts = pool.map(
-                lambda q: _pil_pass(np.ascontiguousarray(src[:, q[0] : q[1]]), (h, q[1] - q[0]), resample), cols
-            )
-            out = np.concatenate(list(parts), axis=1)
-    return np.ascontiguousarray(out)
+
+def _prereduce(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Box-average (OpenCV INTER_AREA) by an integer factor when the image is more than ``_PREREDUCE`` times
+    the target on both axes, leaving at least twice the target for the anti-aliased filter (as Pillow's own
+    ``reducing_gap`` does); the result differs from a direct resize by far less than a grey level on average."""
+    factor = int(min(img.shape[0] / size_hw[0], img.shape[1] / size_hw[1]) / 2.0)
+    if min(img.shape[0] / size_hw[0], img.shape[1] / size_hw[1]) <= _PREREDUCE or factor < 2:
+        return img
+    import cv2
+
+    h, w = img.shape[0] // factor, img.shape[1] // factor
+    out = cv2.resize(img[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
+    return out[:, :, None] if out.ndim == 2 else out
 
 
 def _resize(img: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.ndarray:
     if tuple(size_hw) == img.shape[:2]:
         return img
-    return resize_like_pillow(img, size_hw, resample)
+    return resize_like_pillow(_prereduce(img, size_hw), size_hw, resample)
 
 
 def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None = None) -> np.ndarray:
