@@ -232,7 +232,8 @@ class _Outputs:
                 codec=codec,
                 pix_fmt=pix_fmt,
                 audio_from=self.info,
-                crf=self.options.crf,
+                quality=self.options.crf,
+                preset="fast",
             )
             self.writers[role] = w
         return w
