@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe
 from depthforge.core.depthmap import DepthMap
-from depthforge.pipeline.encode import VideoWriter, probe
+from depthforge.io.video import probe_video
+from depthforge.pipeline.encode import encode_frames
 from depthforge.render.camera_path import camera_path
 from depthforge.render.parallax import ParallaxRenderer, build_layers
 
@@ -48,10 +49,8 @@ def memory_child(seconds: float, size: int, fps: float) -> None:
     r = ParallaxRenderer(build_layers(image, depth), focus=0.5)
     poses = camera_path("circle", frames=round(seconds * fps), amplitude_px=0.02 * size)
     with tempfile.TemporaryDirectory() as tmp:
-        with VideoWriter(Path(tmp) / "m.mp4", fps=fps) as video:
-            for pose in poses:
-                video.write(r.render(pose))
-        frames = probe(Path(tmp) / "m.mp4").frames
+        done = encode_frames((r.render(pose) for pose in poses), Path(tmp) / "m.mp4", fps=fps)
+        frames = probe_video(done.path).frame_count
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "frames": frames, "python_mib": own, "ffmpeg_mib": child}))
@@ -94,14 +93,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.mp4"
         t = time.perf_counter()
-        with VideoWriter(out, fps=30, preset=a.preset) as video:
-            for pose in poses:
-                video.write(renderer.render(pose))
+        encode_frames((renderer.render(pose) for pose in poses), out, fps=30, preset=a.preset)
         total = time.perf_counter() - t
-        info = probe(out)
+        info = probe_video(out)
     print(
         f"render + mp4 encode (x264 {a.preset}, writer thread): {len(poses) / total:.1f} fps "
-        f"({info.frames} frames {info.codec})"
+        f"({info.frame_count} frames {info.codec})"
     )
     if a.skip_memory:
         return

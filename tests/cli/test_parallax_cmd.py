@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from depthforge.cli.main import main
-from depthforge.pipeline.encode import probe
+from depthforge.io.video import probe_video
 
 
 @pytest.fixture()
@@ -28,8 +28,8 @@ def test_parallax_writes_a_clip(scene: tuple[Path, Path], tmp_path: Path, name: 
     photo, disp = scene
     args = ["parallax", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "--motion", "circle"]
     assert main([*args, "--duration", "0.5", "--fps", "10", "-o", str(tmp_path / name)]) == 0
-    info = probe(tmp_path / name)
-    assert info.codec == codec and info.frames == 5 and (info.width, info.height) == (90, 60)
+    info = probe_video(tmp_path / name)
+    assert info.codec == codec and info.frame_count == 5 and (info.width, info.height) == (90, 60)
 
 
 def test_parallax_linear_png_sequence(scene: tuple[Path, Path], tmp_path: Path) -> None:

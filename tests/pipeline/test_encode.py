@@ -1,7 +1,11 @@
-"""Streamed encoding: every format re-opens with the expected frame count, fps, size and codec; atomic output."""
+"""encode_frames: frames streamed through the writer thread arrive complete and in order; every failure or
+interruption of the producer leaves the target untouched (Ctrl-C keeps a partial file); bad input is refused.
+
+The formats themselves are tested with the writer in ``tests/io/test_video.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +13,8 @@ import pytest
 
 from depthforge.core.errors import ValidationError
 from depthforge.io.atomic import TEMP_MARK
-from depthforge.pipeline.encode import EncodeError, VideoWriter, encode_frames, format_for, probe
+from depthforge.io.video import iter_frames, partial_path, probe_video
+from depthforge.pipeline.encode import encode_frames
 
 
 def _frames(n: int, h: int = 47, w: int = 65) -> list[np.ndarray]:
@@ -18,72 +23,59 @@ def _frames(n: int, h: int = 47, w: int = 65) -> list[np.ndarray]:
     return [np.clip(ramp + 5 * i + rng.integers(0, 20, (h, w, 3)), 0, 255).astype(np.uint8) for i in range(n)]
 
 
-@pytest.mark.parametrize(
-    ("name", "codec", "size", "fps"),
-    [
-        ("clip.mp4", "h264", (64, 46), 12.0),  # odd sizes cropped to even for yuv420p
-        ("clip.webm", "vp9", (64, 46), 12.0),
-        ("clip.gif", "gif", (65, 47), 12.5),  # GIF delays are whole centiseconds: 8 cs per frame
-        ("clip.apng", "apng", (65, 47), 12.0),
-        ("clip.png", "apng", (65, 47), 12.0),
-    ],
-)
-def test_formats_reopen(tmp_path: Path, name: str, codec: str, size: tuple[int, int], fps: float) -> None:
-    out = encode_frames(iter(_frames(9)), tmp_path / name, fps=12)
-    info = probe(out)
-    assert (info.codec, (info.width, info.height), info.frames) == (codec, size, 9)
-    assert info.fps == pytest.approx(fps, abs=0.01)
-    if codec in ("h264", "vp9"):
-        assert info.pix_fmt == "yuv420p"
-    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary or palette files left
+def test_streams_every_frame_in_order(tmp_path: Path) -> None:
+    frames = _frames(12)
+    calls: list[int] = []
+    done = encode_frames(iter(frames), tmp_path / "a.apng", fps=12, queue_size=1, progress=calls.append)
+    assert (done.path, done.codec, done.width, done.height, done.frames) == (tmp_path / "a.apng", "apng", 65, 47, 12)
+    assert calls == [1] * 12
+    back = list(iter_frames(done.path))
+    assert len(back) == 12 and all(np.array_equal(a, b) for a, b in zip(frames, back, strict=True))  # lossless
 
 
-def test_mp4_reads_back_with_imageio(tmp_path: Path) -> None:
-    import imageio_ffmpeg
-
-    frames = _frames(6, 32, 48)
-    encode_frames(frames, tmp_path / "a.mp4", fps=24, quality=0)
-    reader = imageio_ffmpeg.read_frames(str(tmp_path / "a.mp4"))
-    meta = next(reader)
-    got = [np.frombuffer(b, np.uint8).reshape(32, 48, 3) for b in reader]
-    assert meta["fps"] == 24 and meta["size"] == (48, 32) and meta["codec"] == "h264" and len(got) == 6
-    # crf 0 + yuv420p: chroma subsampling only, the pictures are the same
-    assert np.abs(got[3].astype(int) - frames[3].astype(int)).mean() < 6
+@pytest.mark.parametrize(("odd_size", "size"), [("crop", (64, 46)), ("pad", (66, 48))])
+def test_mp4_even_sizes(tmp_path: Path, odd_size: str, size: tuple[int, int]) -> None:
+    done = encode_frames(_frames(3), tmp_path / "a.mp4", fps=10, odd_size=odd_size)
+    info = probe_video(done.path)
+    assert (done.width, done.height) == (info.width, info.height) == size
+    assert (info.codec, info.frame_count, info.pix_fmt) == ("h264", 3, "yuv420p")
 
 
-def test_png_sequence_is_lossless(tmp_path: Path) -> None:
-    from PIL import Image
-
-    frames = _frames(4)
-    encode_frames(frames, tmp_path / "seq", fps=10)
-    files = sorted((tmp_path / "seq").iterdir())
-    assert [f.name for f in files] == [f"frame_{i:05d}.png" for i in range(4)]
-    assert np.array_equal(np.asarray(Image.open(files[2])), frames[2])
-    assert probe(tmp_path / "seq").frames == 4
-    encode_frames(frames[:2], tmp_path / "seq", fps=10)  # replaces the old sequence as a whole
-    assert len(list((tmp_path / "seq").iterdir())) == 2
-
-
-def test_failure_leaves_no_output(tmp_path: Path) -> None:
-    target = tmp_path / "x.mp4"
-    with pytest.raises(RuntimeError), VideoWriter(target, fps=10) as video:
-        video.write(_frames(1)[0])
+def test_producer_failure_leaves_no_output(tmp_path: Path) -> None:
+    def crashing() -> Iterator[np.ndarray]:
+        yield from _frames(3)
         raise RuntimeError("renderer crashed")
+
+    with pytest.raises(RuntimeError):
+        encode_frames(crashing(), tmp_path / "x.mp4", fps=10)
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(ValidationError, match="size"), VideoWriter(target, fps=10) as video:
-        video.write(_frames(1)[0])
-        video.write(_frames(1, 30, 30)[0])
-    assert not any(TEMP_MARK in p.name for p in tmp_path.iterdir()) and not target.exists()
+    with pytest.raises(ValidationError, match="size"):
+        encode_frames([*_frames(2), *_frames(2, 30, 30), *_frames(4)], tmp_path / "x.gif", fps=10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_keeps_a_playable_partial(tmp_path: Path) -> None:
+    def interrupted() -> Iterator[np.ndarray]:
+        yield from _frames(5)
+        raise KeyboardInterrupt
+
+    target = tmp_path / "x.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        encode_frames(interrupted(), target, fps=10, codec="h264", queue_size=8)
+    kept = partial_path(target)
+    assert not target.exists() and [p.name for p in tmp_path.iterdir()] == [kept.name]
+    assert probe_video(kept).frame_count == 5
 
 
 def test_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="suffix"):
-        format_for(tmp_path / "a.avi")
+        encode_frames(_frames(1), tmp_path / "a.avi", fps=5)
     with pytest.raises(ValidationError, match="fps"):
-        VideoWriter(tmp_path / "a.mp4", fps=0)
-    with pytest.raises(ValidationError, match="frame"), VideoWriter(tmp_path / "a.mp4", fps=5) as video:
-        video.write(np.zeros((8, 8, 3), np.float32))
+        encode_frames(_frames(1), tmp_path / "a.mp4", fps=0)
+    with pytest.raises(ValidationError, match="queue_size"):
+        encode_frames(_frames(1), tmp_path / "a.mp4", fps=5, queue_size=0)
+    with pytest.raises(ValidationError, match="frame"):
+        encode_frames([np.zeros((8, 8, 3), np.float32)], tmp_path / "a.mp4", fps=5)
     with pytest.raises(ValidationError, match="no frame"):
         encode_frames([], tmp_path / "a.gif", fps=5)
-    with pytest.raises(EncodeError):
-        probe(tmp_path / "missing.mp4")
+    assert not any(TEMP_MARK in p.name for p in tmp_path.iterdir()) and list(tmp_path.iterdir()) == []

@@ -63,12 +63,13 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import parse_pair
     from depthforge.core.validation import check_choice, check_range
     from depthforge.io.images import read_image
-    from depthforge.pipeline.encode import VideoWriter, format_for
+    from depthforge.io.video import codec_for
+    from depthforge.pipeline.encode import encode_frames
     from depthforge.render.camera_path import CameraPose, camera_path, frame_count
     from depthforge.render.parallax import ParallaxRenderer, build_layers
 
     check_choice(args.motion, "motion", _MOTIONS)
-    fmt = format_for(args.output)
+    codec = codec_for(args.output)
     frames = frame_count(args.duration, args.fps)
     amplitude = check_range(args.amplitude, "amplitude", low=0.0, high=50.0)
     image = read_image(args.image)
@@ -88,11 +89,9 @@ def run(args: argparse.Namespace) -> int:
         loop=args.loop, easing=args.easing, start=start, end=end,
     )  # fmt: skip
     renderer = ParallaxRenderer(scene, focus=args.focus, supersample=args.supersample)
-    note(f"{len(scene.layers)} layer(s), {frames} frames at {args.fps:g} fps, {fmt}")
-    with VideoWriter(args.output, fps=args.fps, quality=args.quality) as video, progress(frames, "parallax") as advance:
-        for pose in poses:
-            video.write(renderer.render(pose))
-            advance()
-    w, h = video.size or (0, 0)
-    print(f"wrote {args.output} ({video.frames} frames, {w}x{h}, {args.fps:g} fps, {fmt})")
+    note(f"{len(scene.layers)} layer(s), {frames} frames at {args.fps:g} fps, {codec}")
+    with progress(frames, "parallax") as advance:
+        rendered = (renderer.render(pose) for pose in poses)
+        done = encode_frames(rendered, args.output, fps=args.fps, quality=args.quality, progress=advance)
+    print(f"wrote {args.output} ({done.frames} frames, {done.width}x{done.height}, {args.fps:g} fps, {codec})")
     return 0
