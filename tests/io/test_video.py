@@ -268,3 +268,14 @@ def test_format_choice_errors(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="no frame"), VideoWriter(tmp_path / "a.gif", fps=5):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_audio_follows_the_container(clip: Path, tmp_path: Path) -> None:
+    src = probe_video(clip)  # AAC audio
+    frames = [np.ascontiguousarray(f) for f in iter_frames(clip, info=src)][:6]
+    webm = probe_video(_encode(frames, tmp_path / "a.webm", fps=src.fps, audio_from=src))
+    assert (webm.codec, webm.audio_codecs, webm.frame_count, webm.fps) == ("vp9", ("opus",), 6, FPS)  # re-encoded
+    mkv = probe_video(_encode(frames, tmp_path / "a.mkv", fps=src.fps, codec="h264", audio_from=src))
+    assert (mkv.codec, mkv.audio_codecs, mkv.pix_fmt) == ("h264", ("aac",), "yuv420p")  # copied as it is
+    with pytest.raises(ValidationError, match="audio"):
+        VideoWriter(tmp_path / "a.gif", fps=10, audio_from=src)

@@ -372,7 +372,7 @@ class VideoWriter:
         self.pix_fmt = str(check_choice(pix_fmt or ("gray16le" if self.codec == "ffv1" else "rgb24"), "pix_fmt",
                                         tuple(PIX_FMTS)))  # fmt: skip
         check_range(fps, "fps", low=0.0, low_inclusive=False, high=1000.0)
-        self.fps = Fraction(fps).limit_denominator(1_000_000)
+        self.fps = (fps if isinstance(fps, Fraction) else Fraction(float(fps))).limit_denominator(1_000_000)
         self.preset = str(check_choice(preset, "preset", X264_PRESETS))
         self.odd_size = str(check_choice(odd_size, "odd_size", ("pad", "crop")))
         top = _CRF.get(self.codec, (0, 63))[1]
