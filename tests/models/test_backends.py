@@ -133,6 +133,10 @@ def test_openvino_fp32_matches_torch_at_several_sizes(tiny_models: dict[str, Pat
         dev = mean_abs_rel(d.values, r)
         assert dev <= STATED["fp32"], (size, dev)
     assert ov.deviation is not None and ov.deviation <= STATED["fp32"]
+    # the throughput mode (parallel inference requests on a THROUGHPUT-hint graph) gives the same outputs
+    pair = [ov.prepare(images[0]), ov.prepare(images[0][:, ::-1].copy())]
+    for a, b in zip(ov.predict_prepared(pair, throughput=True), ours[0::3], strict=True):
+        assert mean_abs_rel(a.values, b.values) <= 1e-5
     # every graph was verified against PyTorch when built, and that is on record
     for size in sizes:
         manifest = json.loads((graph_dir(ov.source, "openvino", "fp32", size) / "manifest.json").read_text())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,6 +26,7 @@ from depthforge.models.preprocess import model_input_size, prepare, zoe_padding
 
 __all__ = [
     "DepthEstimator",
+    "Prepared",
     "Backend",
     "load_model",
     "clear_model_cache",
@@ -54,6 +56,15 @@ class Backend(Protocol):
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, 3, h, w) float32 -> raw predictions (B, h', w') float32 and, for Depth Pro, fov (B,) degrees."""
         ...
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One image's model input: ``pixels`` (3, h, w) float32 normalised, and the depth map's ``output_size``
+    (H, W) it is resized back to."""
+
+    pixels: np.ndarray
+    output_size: tuple[int, int]
 
 
 class DepthEstimator:
@@ -139,33 +150,60 @@ class DepthEstimator:
 
         ``output_sizes`` gives each image's full size when it is a reduced copy (see :meth:`predict`).
         """
-        rgbs = [
-            to_uint8(im.rgb if isinstance(im, Image) else check_array(im, "image", ndim=3, channels=3)) for im in images
+        prepared = [
+            self.prepare(im, input_size=input_size, output_size=output_sizes[i] if output_sizes else None)
+            for i, im in enumerate(images)
         ]
-        hws: list[tuple[int, int]] = []
-        for i, rgb in enumerate(rgbs):
-            given = output_sizes[i] if output_sizes else None
-            hws.append((int(rgb.shape[0]), int(rgb.shape[1])) if given is None else (int(given[0]), int(given[1])))
-        out: list[DepthMap | None] = [None] * len(rgbs)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, hw in enumerate(hws):
-            size = input_size or self.input_size(hw[0], hw[1])
-            groups.setdefault(size, []).append(i)
-        for size, idx in groups.items():
-            batch = np.stack([self._prepare(rgbs[i], hws[i], size) for i in idx])
-            with self._lock:
-                raw, fov = self.backend.forward(batch)
-            for j, i in enumerate(idx):
-                out[i] = self._postprocess(raw[j], hws[i], None if fov is None else float(fov[j]))
-        return [d for d in out if d is not None]
+        return self.predict_prepared(prepared)
 
-    def _prepare(self, rgb: np.ndarray, full_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-        if self.spec.pad_reflect and rgb.shape[:2] != tuple(full_hw):
+    def prepare(
+        self,
+        image: Image | np.ndarray,
+        *,
+        input_size: tuple[int, int] | None = None,
+        output_size: tuple[int, int] | None = None,
+    ) -> Prepared:
+        """The model input of one image: the CPU-side first half of :meth:`predict` (safe in another thread).
+
+        Args: as :meth:`predict`.
+
+        Returns:
+            A :class:`Prepared` item for :meth:`predict_prepared`.
+        """
+        rgb = to_uint8(image.rgb if isinstance(image, Image) else check_array(image, "image", ndim=3, channels=3))
+        if output_size is None:
+            hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        else:
+            hw = (int(output_size[0]), int(output_size[1]))
+        size = input_size or self.input_size(hw[0], hw[1])
+        if self.spec.pad_reflect and rgb.shape[:2] != hw:
             # ZoeDepth's padding is defined in full-size pixels: bring a reduced copy back to the full size first
             import cv2
 
-            rgb = cv2.resize(rgb, (full_hw[1], full_hw[0]), interpolation=cv2.INTER_LINEAR)
-        return prepare(rgb, self.spec, size_hw=size)
+            rgb = cv2.resize(rgb, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+        return Prepared(prepare(rgb, self.spec, size_hw=size), hw)
+
+    def predict_prepared(self, items: Sequence[Prepared], *, throughput: bool = False) -> list[DepthMap]:
+        """Run prepared inputs (:meth:`prepare`); items of one input size form one batch.
+
+        ``throughput``: tune for images per second rather than the latency of one (backends that can, such as
+        OpenVINO, run the batch as parallel streams).
+
+        Returns:
+            One :class:`DepthMap` per item, in order, each of its ``output_size``.
+        """
+        out: list[DepthMap | None] = [None] * len(items)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault((int(item.pixels.shape[1]), int(item.pixels.shape[2])), []).append(i)
+        for idx in groups.values():
+            batch = np.stack([items[i].pixels for i in idx])
+            forward = getattr(self.backend, "forward_throughput", None) if throughput else None
+            with self._lock:
+                raw, fov = (forward or self.backend.forward)(batch)
+            for j, i in enumerate(idx):
+                out[i] = self._postprocess(raw[j], items[i].output_size, None if fov is None else float(fov[j]))
+        return [d for d in out if d is not None]
 
     def predict_raw(self, rgb: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:
         """The model's raw output resized to the image (before any clipping): (H, W) float32."""
@@ -197,10 +235,9 @@ class DepthEstimator:
             pred = self._resize_back(raw * np.float32(scale), hw)
             values = 1.0 / np.clip(pred, 1e-4, 1e4)
         else:
+            # no clipping: like the reference pipeline, relative values may dip a little below 0 where bicubic
+            # resizing overshoots at sharp edges (harmless: relative inverse depth has an unknown shift anyway)
             values = self._resize_back(raw, hw)
-            if self.spec.kind == "relative":
-                # bicubic resizing can overshoot below zero; relative inverse depth is >= 0
-                np.maximum(values, 0.0, out=values)
         return DepthMap(values, kind=self.spec.kind, intrinsics=intr, model=self.spec.name, meta=meta)
 
 

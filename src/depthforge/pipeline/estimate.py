@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import DepthforgeError, InputError
+from depthforge.core.errors import InputError
 from depthforge.core.validation import check_choice
 from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
 from depthforge.io.images import IMAGE_EXTENSIONS, Image, read_image, write_image
 from depthforge.io.video import VIDEO_EXTENSIONS, is_video_path, probe_video
 from depthforge.models.estimator import DepthEstimator, load_model
+from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
 from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
 from depthforge.process.normalize import to_display
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
@@ -165,10 +166,14 @@ def run_estimate(
     on_item: Callable[[Path, str], None] | None = None,
     video: VideoOptions | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    batch_size: int = DEFAULT_BATCH,
 ) -> Summary:
     """Estimate and write outputs for every input; one bad input fails alone.
 
-    ``on_item(path, status)`` is called after each item with status ``done``, ``skipped`` or ``failed: reason``.
+    Photos are pipelined (:mod:`depthforge.pipeline.image_stream`): decoded ahead in a thread (JPEGs at a
+    reduced scale when no output needs their full pixels), run in batches of ``batch_size`` photos of the same
+    model input size, and written behind in another thread. ``on_item(path, status)`` is called after each item,
+    in input order, with status ``done``, ``skipped`` or ``failed: reason`` (from the writer thread for photos).
     The model is loaded once, only if some item needs it. Video files go through
     :func:`depthforge.pipeline.video.run_video` with ``video`` options (default: derived from ``options``),
     calling ``on_frame(done, total)`` after each frame.
@@ -177,47 +182,60 @@ def run_estimate(
     out = Path(outdir)
     summary = Summary()
     estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
-    for src, stem in items:
-        if is_video_path(src):
-            vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
-            vpaths = video_output_paths(out, stem, vopts)
-            if not (options.overwrite or vopts.overwrite) and all(p.exists() for p in vpaths.values()):
-                summary.skipped += 1
-                _notify(on_item, src, "skipped")
-                continue
-            try:
-                info = probe_video(src)
-                if estimator is None:
-                    estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
-                run_video(src, out, estimator=estimator, options=vopts, stem=stem, info=info, on_frame=on_frame)
-            except InputError as exc:
-                summary.failed += 1
-                summary.errors.append(str(exc))
-                _notify(on_item, src, f"failed: {exc}")
-                continue
+
+    def loaded() -> DepthEstimator:
+        nonlocal estimator
+        if estimator is None:
+            estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
+        return estimator
+
+    def report(job: Job, status: str) -> None:
+        if status == "done":
             summary.done += 1
-            _notify(on_item, src, "done")
+        elif status == "skipped":
+            summary.skipped += 1
+        else:
+            summary.failed += 1
+            summary.errors.append(status.removeprefix("failed: "))
+        _notify(on_item, job.src, status)
+
+    def write(image: Image, depth: DepthMap, paths: dict[str, Path]) -> None:
+        write_outputs(image, depth, paths, options)
+
+    photos: list[Job] = []
+
+    def run_photos() -> None:
+        if photos and not all(j.skip for j in photos):
+            run_stream(photos, loaded(), write=write, report=report, max_pixels=max_pixels, batch_size=batch_size)
+        else:
+            for job in photos:
+                report(job, "skipped")
+        photos.clear()
+
+    for src, stem in items:
+        if not is_video_path(src):
+            paths = output_paths(out, stem, options)
+            skip = not options.overwrite and all(p.exists() for p in paths.values())
+            photos.append(Job(src, paths, full_pixels="combined" in paths, skip=skip))
             continue
-        paths = output_paths(out, stem, options)
-        if not options.overwrite and all(p.exists() for p in paths.values()):
+        run_photos()  # photos before this video are reported before it
+        vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
+        vpaths = video_output_paths(out, stem, vopts)
+        if not (options.overwrite or vopts.overwrite) and all(p.exists() for p in vpaths.values()):
             summary.skipped += 1
             _notify(on_item, src, "skipped")
             continue
         try:
-            image = read_image(src, max_pixels=max_pixels)
-            if estimator is None:
-                estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
-            depth = estimator.predict(image)
-            write_outputs(image, depth, paths, options)
+            info = probe_video(src)
+            run_video(src, out, estimator=loaded(), options=vopts, stem=stem, info=info, on_frame=on_frame)
         except InputError as exc:
             summary.failed += 1
             summary.errors.append(str(exc))
             _notify(on_item, src, f"failed: {exc}")
             continue
-        except DepthforgeError:
-            raise  # a model or option problem concerns every item: stop with its message
         summary.done += 1
         _notify(on_item, src, "done")
+    run_photos()
     return summary
 
 

@@ -1,0 +1,197 @@
+"""Pipelined depth estimation over many photos: decode ahead, batch by input size, write behind.
+
+Three stages joined by bounded queues (so memory stays bounded whatever the folder size):
+
+* a reader thread decodes each photo (at a reduced JPEG scale when only its size matters, see
+  :func:`depthforge.io.images.read_image_reduced`) and prepares the model input (:meth:`DepthEstimator.prepare`);
+* the calling thread groups consecutive photos of the same model input size into batches of up to
+  ``batch_size`` and runs them (OpenVINO's throughput streams when there are several photos);
+* a writer thread writes the outputs (atomically) and reports each photo.
+
+Order is kept: photos are reported in input order, each one exactly once. A bad photo (unreadable, too big)
+fails alone; a model or option error stops the run with its message, as the sequential path does.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from depthforge.core.errors import InputError
+from depthforge.io.images import Image, read_image, read_image_reduced
+from depthforge.models.estimator import DepthEstimator, Prepared
+
+__all__ = ["Job", "run_stream", "DEFAULT_BATCH"]
+
+DEFAULT_BATCH = 2  # two photos per forward: the two OpenVINO streams of a 2-core machine; more only costs memory
+_STOP = object()
+
+
+@dataclass
+class Job:
+    """One photo to process: its file, where its outputs go, and whether outputs need its full pixels."""
+
+    src: Path
+    paths: dict[str, Path]
+    full_pixels: bool = False
+    skip: bool = False  # outputs exist already: reported as ``skipped`` in its place, nothing read
+
+
+@dataclass
+class _Item:
+    job: Job
+    image: Image | None = None
+    prepared: Prepared | None = None
+    error: InputError | None = None
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Blocking put that gives up when the run is stopping (so no thread hangs on a full queue)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def run_stream(
+    jobs: list[Job],
+    estimator: DepthEstimator,
+    *,
+    write: Callable[[Image, Any, dict[str, Path]], None],
+    report: Callable[[Job, str], None],
+    max_pixels: int | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    queue_size: int | None = None,
+) -> None:
+    """Process ``jobs`` in order through the three stages.
+
+    Args:
+        jobs: the photos, in the order they are reported.
+        estimator: the loaded model.
+        write: ``write(image, depth, paths)`` writes one photo's outputs (called in the writer thread).
+        report: ``report(job, status)`` with ``done``, ``skipped`` or ``failed: reason``, in input order (called
+            in the writer thread).
+        max_pixels: decompression-bomb limit (see :func:`depthforge.io.images.read_image`).
+        batch_size: photos per forward pass (1 = no batching).
+        queue_size: photos held between stages (default ``2 * batch_size``): bounds memory.
+
+    Raises:
+        DepthforgeError: a model or option error (other than a bad input), after the stages have stopped.
+    """
+    batch_size = max(1, int(batch_size))
+    size = queue_size or 2 * batch_size
+    decoded: queue.Queue[Any] = queue.Queue(maxsize=size)
+    finished: queue.Queue[Any] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    throughput = len(jobs) > 1 and batch_size > 1
+
+    def need(h: int, w: int) -> tuple[int, int]:
+        ih, iw = estimator.input_size(h, w)
+        return 2 * ih, 2 * iw  # keep at least twice the model input for the anti-aliased resize
+
+    def reader() -> None:
+        try:
+            for job in jobs:
+                item = _Item(job)
+                if job.skip:
+                    if not _put(decoded, item, stop):
+                        return
+                    continue
+                try:
+                    if job.full_pixels or estimator.spec.pad_reflect:
+                        item.image = read_image(job.src, max_pixels=max_pixels)
+                        full = None
+                    else:
+                        item.image, full = read_image_reduced(job.src, need, max_pixels=max_pixels)
+                    item.prepared = estimator.prepare(item.image, output_size=full)
+                except InputError as exc:
+                    item.image, item.error = None, exc
+                if not _put(decoded, item, stop):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            failures.append(exc)
+            stop.set()
+        finally:
+            _put(decoded, _STOP, stop)
+
+    def writer() -> None:
+        try:
+            while True:
+                got = finished.get()
+                if got is _STOP:
+                    return
+                item, depth = got
+                if item.job.skip:
+                    report(item.job, "skipped")
+                    continue
+                if item.error is None:
+                    try:
+                        write(item.image, depth, item.job.paths)
+                    except InputError as exc:
+                        item.error = exc
+                report(item.job, "done" if item.error is None else f"failed: {item.error}")
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            failures.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
+    for t in threads:
+        t.start()
+    pending: list[_Item] = []
+
+    def flush() -> None:
+        ready = [it.prepared for it in pending if it.prepared is not None]
+        depths = iter(estimator.predict_prepared(ready, throughput=throughput) if ready else [])
+        for it in pending:
+            depth = next(depths) if it.prepared is not None else None
+            it.prepared = None  # the model input is no longer needed: free it before the write
+            if not _put(finished, (it, depth), stop):
+                return
+        pending.clear()
+
+    try:
+        while not stop.is_set():
+            try:
+                item = decoded.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                break
+            if item.prepared is None:  # skipped or bad: reported in its place, after the photos before it
+                flush()
+                _put(finished, (item, None), stop)
+                continue
+            if (
+                pending
+                and pending[-1].prepared is not None
+                and (pending[-1].prepared.pixels.shape != item.prepared.pixels.shape)
+            ):
+                flush()
+            pending.append(item)
+            if len(pending) >= batch_size:
+                flush()
+        if not stop.is_set():
+            flush()
+    finally:  # on success and on a model error alike: stop the threads cleanly
+        if failures or sys.exc_info()[0] is not None:
+            stop.set()
+        while threads[1].is_alive():  # the writer finishes what it was given, then stops
+            try:
+                finished.put(_STOP, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        threads[1].join()
+        stop.set()  # the reader stops at its next photo (it has normally finished already)
+        threads[0].join(timeout=10.0)
+    if failures:
+        raise failures[0]

@@ -1,0 +1,143 @@
+"""The pipelined photo path: order kept, batches of one input size, bad photos fail alone, memory bounded,
+model errors stop the run cleanly, same depth as one photo at a time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from depthforge.core.errors import ModelError
+from depthforge.io.depthfiles import read_depth
+from depthforge.io.images import read_image, read_image_reduced
+from depthforge.models import load_model
+from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+
+
+def _folder(root: Path, sizes: list[tuple[int, int]], ext: str = ".png") -> list[Path]:
+    import cv2
+    from skimage import data
+
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        p = root / f"p{i:02d}{ext}"
+        Image.fromarray(cv2.resize(data.coffee(), (w, h), interpolation=cv2.INTER_AREA)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_order_batches_bad_and_skipped(tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    est = load_model(str(tiny_da), device="cpu")
+    sizes = [(120, 160)] * 3 + [(160, 120)] * 2 + [(120, 160)]
+    paths = _folder(tmp_path / "in", sizes)
+    bad = tmp_path / "in" / "p02b.png"
+    bad.write_bytes(b"not a png")  # sorts between p02 and p03
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p04_depth.png").write_bytes(b"exists")  # skipped, in its place
+    batches: list[int] = []
+    original = est.predict_prepared
+
+    def spy(items: Any, **kwargs: Any) -> Any:
+        batches.append(len(items))
+        return original(items, **kwargs)
+
+    monkeypatch.setattr(est, "predict_prepared", spy)
+    seen: list[tuple[str, str]] = []
+    summary = run_estimate(
+        [tmp_path / "in"], out, model=est, options=EstimateOptions(), on_item=lambda p, s: seen.append((p.name, s)),
+        batch_size=2,
+    )  # fmt: skip
+    names = [n for n, _ in seen]
+    assert names == ["p00.png", "p01.png", "p02.png", "p02b.png", "p03.png", "p04.png", "p05.png"]
+    status = dict(seen)
+    assert status["p02b.png"].startswith("failed:") and status["p04.png"] == "skipped"
+    assert (summary.done, summary.skipped, summary.failed) == (5, 1, 1)
+    # p00+p01, p02 (alone: the bad photo follows), p03 (alone: p04 is skipped, then p05 has another size)...
+    assert sum(batches) == 5 and max(batches) <= 2 and batches[0] == 2
+    for p in paths:
+        if p.stem == "p04":
+            continue
+        written = read_depth(out / f"{p.stem}_depth.png")
+        assert written.values.shape == read_image(p).rgb.shape[:2]
+    # same depth as one photo at a time (PNG inputs: decoded in full)
+    ref = est.predict(read_image(paths[0])).values
+    got = read_depth(out / "p00_depth.png").values
+    step = (float(ref.max()) - float(ref.min())) / 65535  # one 16-bit code
+    assert np.abs(ref - got).max() <= step
+
+
+def test_jpeg_is_decoded_reduced_and_stays_close(tiny_da: Path, tmp_path: Path) -> None:
+    est = load_model(str(tiny_da), device="cpu")
+    [p] = _folder(tmp_path / "in", [(2400, 3600)], ext=".jpg")
+    out = tmp_path / "out"
+    run_estimate([p], out, model=est, options=EstimateOptions(format="npy"))
+    got = np.load(out / "p00_depth.npy")
+    assert got.shape == (2400, 3600)
+    small, full = read_image_reduced(p, lambda h, w: tuple(2 * v for v in est.input_size(h, w)))  # type: ignore[arg-type,return-value]
+    assert small.rgb.shape[0] < 2400 and full == (2400, 3600)
+    ref = est.predict(read_image(p)).values
+    assert np.abs(got - ref).mean() <= 0.02 * np.abs(ref).mean() + 1e-6
+
+
+def test_memory_is_bounded(tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from depthforge.pipeline import image_stream
+
+    est = load_model(str(tiny_da), device="cpu")
+    _folder(tmp_path / "in", [(60, 80)] * 14)
+    reads = 0
+    lock = threading.Lock()
+    ahead: list[int] = []
+    real_read = image_stream.read_image
+
+    def counting_read(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        with lock:
+            reads += 1
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(image_stream, "read_image", counting_read)
+    monkeypatch.setattr(image_stream, "read_image_reduced", lambda p, need, **kw: (counting_read(p, **kw), None))
+    written = 0
+
+    def slow(path: Path, status: str) -> None:
+        nonlocal written
+        time.sleep(0.02)
+        written += 1
+        ahead.append(reads - written)
+
+    run_estimate([tmp_path / "in"], tmp_path / "out", model=est, options=EstimateOptions(), on_item=slow, batch_size=2)
+    assert written == 14
+    # queues of 2 * batch between stages, one batch in flight, one photo in each thread's hands
+    assert max(ahead) <= 2 * 4 + 2 + 2
+
+
+def test_model_error_stops_cleanly(tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    est = load_model(str(tiny_da), device="cpu")
+    _folder(tmp_path / "in", [(60, 80)] * 6)
+    calls = 0
+
+    def broken(batch: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ModelError("backend broke")
+        return type(est.backend).forward(est.backend, batch)
+
+    monkeypatch.setattr(est.backend, "forward", broken)
+    seen: list[str] = []
+    before = threading.active_count()
+    with pytest.raises(ModelError, match="backend broke"):
+        run_estimate(
+            [tmp_path / "in"], tmp_path / "out", model=est, options=EstimateOptions(),
+            on_item=lambda p, s: seen.append(p.name), batch_size=2,
+        )  # fmt: skip
+    assert seen == ["p00.png", "p01.png"]  # the first batch was written before the error
+    time.sleep(0.3)
+    assert threading.active_count() <= before
