@@ -1,13 +1,15 @@
 """End-to-end depth estimation: depthforge vs the transformers depth-estimation pipeline, side by side.
 
-Full-size Depth Anything V2 Small and DPT-Hybrid architectures (random weights, built locally: no download),
-photos of 1024x768 (JPEG files on disk, decoded by each side), same model input size. Rounds are interleaved
-(each round runs every contestant once, so all see the same machine load) and the minimum over rounds counts.
-Prints per-image times, throughput ratios (pipeline time / ours), the mean absolute relative deviation of each
-of ours from the pipeline's PyTorch fp32 output, and the chosen backend. Then the pipeline overhead for a
-12-megapixel JPEG: end-to-end time (decode, preprocess, forward, resize back, 16-bit PNG encode) minus forward.
+Full-size Depth Anything V2 Small and DPT-Hybrid architectures (random weights, built locally: no download).
+Throughput: a folder of N 1024x768 JPEGs; the pipeline runs over the files one by one (``pipe(Image.open(p))``,
+its defaults, fp32), ours is ``run_estimate`` over the folder (the ``depthforge estimate`` path: decode ahead,
+batches, 16-bit PNG files written behind), same model input size. Rounds are interleaved (each round runs every
+contestant once, so all see the same machine load); min and median over rounds are printed, per image. The
+deviation of each of ours is the mean absolute relative deviation of its depth (same code path, in memory) from
+the pipeline's PyTorch fp32 output. Then the overhead for a 12-megapixel JPEG: end-to-end ``run_estimate`` on the
+one photo minus the model's forward time, with the stages (decode, preprocess, forward, resize back, write).
 
-    .venv/bin/python benchmarks/estimate.py [--images 4] [--repeats 3] [--no-dpt] [--no-int8] [--no-overhead]
+    .venv/bin/python benchmarks/estimate.py [--images 6] [--repeats 3] [--no-dpt] [--no-int8] [--no-overhead]
 
 Models and compiled graphs are kept under ``--workdir`` (default ~/.cache/depthforge/benchmarks), so a second
 run skips the exports (the first one builds and verifies them outside the timed rounds).
@@ -52,103 +54,113 @@ def rel_dev(ours: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(ours - ref).mean() / np.abs(ref).mean())
 
 
-def race(contestants: dict[str, Callable[[Path], np.ndarray]], photos: list[Path], repeats: int) -> dict[str, Any]:
-    """Interleaved rounds; per contestant the per-image minimum over rounds and the outputs of the last round."""
-    best: dict[str, np.ndarray] = {k: np.full(len(photos), np.inf) for k in contestants}
-    totals: dict[str, list[float]] = {k: [] for k in contestants}
-    outputs: dict[str, list[np.ndarray]] = {}
+def race(contestants: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+    """Interleaved rounds: every contestant once per round; the wall time of each round per contestant."""
+    times: dict[str, list[float]] = {k: [] for k in contestants}
     for _ in range(repeats):
         for name, fn in contestants.items():
-            outs = []
-            t_all = time.perf_counter()
-            for i, p in enumerate(photos):
-                t0 = time.perf_counter()
-                outs.append(fn(p))
-                best[name][i] = min(best[name][i], time.perf_counter() - t0)
-            totals[name].append(time.perf_counter() - t_all)
-            outputs[name] = outs
-    return {"best": best, "totals": totals, "outputs": outputs}
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
-def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespace) -> None:
+def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespace, *, torch_too: bool) -> None:
     from PIL import Image
     from transformers import pipeline
 
     from depthforge.io.images import read_image
     from depthforge.models import load_model
+    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
 
     pipe = pipeline("depth-estimation", model=str(folder), device="cpu")
-    ours = {"auto": load_model(str(folder), device="cpu")}
+    ours: dict[str, tuple[Any, int]] = {}
+    auto = load_model(str(folder), device="cpu")
+    ours[f"auto={auto.backend_name}, batch 2"] = (auto, 2)
+    ours[f"auto={auto.backend_name}, batch 1"] = (auto, 1)
+    if torch_too and auto.backend.name != "torch":
+        ours["torch, batch 2"] = (load_model(str(folder), device="cpu", backend="torch"), 2)
     if not args.no_int8:
-        ours["int8"] = load_model(str(folder), device="cpu", quantize="int8")
-    size = ours["auto"].input_size(768, 1024)
-    print(f"\n== {title}: 1024x768 photos, model input {size[0]}x{size[1]} (h x w) ==")
-    if "int8" in ours:
         from depthforge.core.errors import ModelError
 
+        int8 = load_model(str(folder), device="cpu", quantize="int8")
         try:
-            ours["int8"].predict(read_image(photos[0]))  # builds (quantises and verifies) the int8 graph
+            int8.predict(read_image(photos[0]))  # builds (quantises and verifies) the int8 graph
+            ours["int8, batch 2"] = (int8, 2)
         except ModelError as exc:
             print(f"int8 fast mode not available for this model: {exc}")
-            del ours["int8"]
-    contestants: dict[str, Callable[[Path], np.ndarray]] = {
-        "pipeline": lambda p: pipe(Image.open(p))["predicted_depth"].numpy()  # type: ignore[index]
-    }
+    size = auto.input_size(768, 1024)
+    n = len(photos)
+    print(f"\n== {title}: {n} JPEGs of 1024x768, model input {size[0]}x{size[1]} (h x w) ==")
+    src = photos[0].parent
+    out = src.parent / f"out-{folder.name}"
+    opts = EstimateOptions(overwrite=True)
+    refs: list[np.ndarray] = []
 
-    def runner(est: Any) -> Callable[[Path], np.ndarray]:
-        return lambda p: est.predict(read_image(p)).values
+    def run_pipeline() -> None:
+        refs.clear()
+        for p in photos:
+            refs.append(pipe(Image.open(p))["predicted_depth"].numpy())  # type: ignore[index]
 
-    for key, est in ours.items():
-        contestants[key] = runner(est)
+    def runner(est: Any, batch: int) -> Callable[[], None]:
+        return lambda: (run_estimate([src], out, model=est, options=opts, batch_size=batch), None)[1]
+
+    contestants: dict[str, Callable[[], None]] = {"pipeline": run_pipeline}
+    for key, (est, batch) in ours.items():
+        contestants[key] = runner(est, batch)
     t0 = time.perf_counter()
     for fn in contestants.values():  # warm-up; builds and verifies static graphs on the first run
-        fn(photos[0])
+        fn()
     print(f"warm-up (incl. any export/quantisation): {time.perf_counter() - t0:.1f} s")
-    res = race(contestants, photos, args.repeats)
-    ref = res["outputs"]["pipeline"]
-    per_ref = min(res["totals"]["pipeline"]) / len(photos)
-    for name in contestants:
-        per = min(res["totals"][name]) / len(photos)
-        times = " ".join(f"{1000 * t:.0f}" for t in res["best"][name])
-        label = "transformers pipeline" if name == "pipeline" else f"depthforge {ours[name].backend_name}"
-        line = f"{label:28s}: {1000 * per:7.1f} ms/image (per image, best of {args.repeats}: {times} ms)"
+    times = race(contestants, args.repeats)
+    images = [read_image(p) for p in photos]
+    ref_min = min(times["pipeline"]) / n
+    for name, ts in times.items():
+        per, med = 1000 * min(ts) / n, 1000 * float(np.median(ts)) / n
+        label = "transformers pipeline" if name == "pipeline" else f"depthforge {name}"
+        line = f"{label:34s}: {per:7.1f} ms/image (median {med:.1f}; rounds " + " ".join(f"{t:.1f}" for t in ts) + " s)"
         if name != "pipeline":
-            dev = np.mean([rel_dev(o, r) for o, r in zip(res["outputs"][name], ref, strict=True)])
-            built = ours[name].deviation
-            line += f"\n    ratio {per_ref / per:.2f}x, deviation from pipeline (PyTorch fp32) {100 * dev:.3f} %"
-            line += f", backend-measured {100 * built:.3f} %" if built is not None else ""
-            line += f"  [{ours[name]!r}]"
+            est = ours[name][0]
+            depths = est.predict_batch(images)
+            dev = float(np.mean([rel_dev(d.values, r) for d, r in zip(depths, refs, strict=True)]))
+            ref_med = 1000 * float(np.median(times["pipeline"])) / n
+            line += f"\n    throughput ratio {1000 * ref_min / per:.2f}x (of medians {ref_med / med:.2f}x)"
+            line += f", deviation from the pipeline (PyTorch fp32) {100 * dev:.3f} %  [{est!r}]"
         print(line)
 
 
 def overhead(folder: Path, tmp: Path, repeats: int) -> None:
     from depthforge.io.depthfiles import write_depth
-    from depthforge.io.images import read_image
+    from depthforge.io.images import read_image_reduced
     from depthforge.models import load_model
-    from depthforge.models.preprocess import prepare
+    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
 
     est = load_model(str(folder), device="cpu")
     photo = make_photos(tmp, 1, size=(4000, 3000))[0]
-    out = tmp / "depth.png"
-    stages: dict[str, list[float]] = {k: [] for k in ("decode", "preprocess", "forward", "resize back", "encode")}
+    out = tmp / "overhead"
+    stages: dict[str, list[float]] = {k: [] for k in ("decode", "preprocess", "forward", "resize back", "write")}
     e2e: list[float] = []
     size = est.input_size(3000, 4000)
+    opts = EstimateOptions(overwrite=True)
+
+    def need(h: int, w: int) -> tuple[int, int]:
+        ih, iw = est.input_size(h, w)
+        return 2 * ih, 2 * iw
+
     for r in range(repeats + 1):
         t0 = time.perf_counter()
-        image = read_image(photo)
-        depth = est.predict(image)
-        write_depth(out, depth, format="png16")
+        run_estimate([photo], out, model=est, options=opts)
         t_e2e = time.perf_counter() - t0
         t = [time.perf_counter()]
-        image = read_image(photo)
+        image, full = read_image_reduced(photo, need)
         t.append(time.perf_counter())
-        batch = prepare(image.rgb, est.spec, size_hw=size)[None]
+        prep = est.prepare(image, output_size=full)
         t.append(time.perf_counter())
-        raw, _ = est.backend.forward(batch)
+        raw, _ = est.backend.forward(prep.pixels[None])
         t.append(time.perf_counter())
-        depth = est._postprocess(raw[0], image.rgb.shape[:2], None)
+        depth = est._postprocess(raw[0], full, None)
         t.append(time.perf_counter())
-        write_depth(out, depth, format="png16")
+        write_depth(out / "stages.png", depth, format="png16")
         t.append(time.perf_counter())
         if r == 0:
             continue  # warm-up
@@ -157,21 +169,27 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
             stages[k].append(b - a)
     fwd = min(stages["forward"])
     best_e2e = min(e2e)
+    from depthforge.io.png import fast_deflate_available
+
     print(f"\n== overhead: 12-MP JPEG (4000x3000) -> 16-bit PNG depth, model input {size[0]}x{size[1]}, {est!r} ==")
+    print(f"decoded at {image.rgb.shape[1]}x{image.rgb.shape[0]} (JPEG DCT scaling); isal: {fast_deflate_available()}")
     print(f"stages (best of {repeats}): " + ", ".join(f"{k} {1000 * min(v):.0f} ms" for k, v in stages.items()))
+    print("stages (median): " + ", ".join(f"{k} {1000 * float(np.median(v)):.0f} ms" for k, v in stages.items()))
     print(
-        f"end-to-end {1000 * best_e2e:.0f} ms, forward {1000 * fwd:.0f} ms: overhead {1000 * (best_e2e - fwd):.0f} ms"
-        f" = {100 * (best_e2e - fwd) / fwd:.1f} % of forward (target <= 15 %)"
+        f"end-to-end (run_estimate) {1000 * best_e2e:.0f} ms (median {1000 * float(np.median(e2e)):.0f}), forward"
+        f" {1000 * fwd:.0f} ms: overhead {1000 * (best_e2e - fwd):.0f} ms = {100 * (best_e2e - fwd) / fwd:.1f} % of"
+        " forward (target <= 15 %)"
     )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-dpt", action="store_true")
     ap.add_argument("--no-int8", action="store_true")
     ap.add_argument("--no-overhead", action="store_true")
+    ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--workdir", default=str(Path.home() / ".cache" / "depthforge" / "benchmarks"))
     args = ap.parse_args()
     import torch
@@ -192,10 +210,12 @@ def main() -> None:
     if not args.no_dpt and not (dpt / "config.json").exists():
         build_dpt(dpt, hybrid=True, full=True)
     with tempfile.TemporaryDirectory() as tmp:
-        photos = make_photos(Path(tmp), args.images)
-        compare("Depth Anything V2 Small (full size, random weights)", da, photos, args)
-        if not args.no_dpt:
-            compare("DPT-Hybrid (full size, random weights)", dpt, photos, args)
+        (Path(tmp) / "photos").mkdir()
+        photos = make_photos(Path(tmp) / "photos", args.images)
+        if not args.no_throughput:
+            compare("Depth Anything V2 Small (full size, random weights)", da, photos, args, torch_too=False)
+        if not args.no_dpt and not args.no_throughput:
+            compare("DPT-Hybrid (full size, random weights)", dpt, photos, args, torch_too=True)
         if not args.no_overhead:
             overhead(da, Path(tmp), args.repeats)
     print(f"\nload average at end: {os.getloadavg()}")

@@ -28,7 +28,7 @@ from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice
 from depthforge.io.atomic import atomic_path, atomic_write_text
 from depthforge.io.images import write_image
-from depthforge.process.normalize import DisplayRange, to_display
+from depthforge.process.normalize import DisplayRange, display_codes
 
 __all__ = ["DEPTH_FORMATS", "FORMAT_EXTENSIONS", "write_depth", "read_depth", "sidecar_path", "format_for_path"]
 
@@ -79,11 +79,8 @@ def write_depth(
     p = Path(path)
     meta: dict[str, Any] = depth.describe()
     if fmt in ("png16", "png8"):
-        display, rng = to_display(depth, invert=invert, near=near, far=far, percentiles=percentiles)
         top = 65535 if fmt == "png16" else 255
-        np.multiply(display, np.float32(top), out=display)  # display is ours: quantise in place
-        display += np.float32(0.5)
-        arr = display.astype(np.uint16 if fmt == "png16" else np.uint8)
+        arr, rng = display_codes(depth, top=top, invert=invert, near=near, far=far, percentiles=percentiles)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
         _write_png(p, arr, meta)
     elif fmt == "png16mm":

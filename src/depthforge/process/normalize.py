@@ -12,7 +12,7 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.validation import check_range
 
-__all__ = ["DisplayRange", "display_range", "to_display", "invert_relative"]
+__all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "invert_relative"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,11 @@ def to_display(
         range used (so the encoding can be undone). ``invert`` flips to near = black.
     """
     rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
-    inv = depth.inverse_depth()
+    return _normalise(depth.inverse_depth(), rng, invert), rng
+
+
+def _normalise(inv: np.ndarray, rng: DisplayRange, invert: bool) -> np.ndarray:
+    """(inv - far) / (near - far) clipped to [0, 1], NaN -> 0, optionally 1 - that: a new float32 array."""
     span = rng.near - rng.far
     if span > 0:
         # float32 in place: (inv - far) / span, then fmax/fmin clip to [0, 1] and turn NaN into 0 in one go
@@ -101,6 +105,55 @@ def to_display(
         out = np.full(inv.shape, 0.5, dtype=np.float32)
     if invert:
         np.subtract(np.float32(1.0), out, out=out)
+    return out
+
+
+_BAND_PIXELS = 1 << 20  # images above this many pixels are quantised in row bands on several threads
+
+
+def display_codes(
+    depth: DepthMap,
+    *,
+    top: int,
+    invert: bool = False,
+    near: float | None = None,
+    far: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, DisplayRange]:
+    """:func:`to_display` quantised to integer codes ``round(display * top)`` (the display PNG's values).
+
+    Large maps run in row bands on several threads (numpy releases the GIL), with no full-size float temporary.
+
+    Args:
+        top: 255 (uint8 codes) or 65535 (uint16 codes).
+
+    Returns:
+        (H, W) uint8 or uint16 codes (near = top unless ``invert``; invalid pixels 0, or top when inverted) and
+        the range used.
+    """
+    import os
+
+    rng = display_range(depth, near=near, far=far, percentiles=percentiles)
+    inv = depth.inverse_depth()
+    dtype = np.uint16 if top > 255 else np.uint8
+    out = np.empty(inv.shape, dtype)
+
+    def band(r0: int, r1: int) -> None:
+        disp = _normalise(inv[r0:r1], rng, invert)
+        np.multiply(disp, np.float32(top), out=disp)
+        disp += np.float32(0.5)
+        out[r0:r1] = disp  # float -> integer truncates, as astype does
+
+    h = inv.shape[0]
+    n = min(os.cpu_count() or 1, 4) if inv.size > _BAND_PIXELS else 1
+    edges = [round(i * h / n) for i in range(n + 1)]
+    if n == 1:
+        band(0, h)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda i: band(edges[i], edges[i + 1]), range(n)))
     return out, rng
 
 

@@ -1,0 +1,43 @@
+"""display_codes: the same codes as to_display * top rounded, banded on threads for big maps; inputs untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.process import normalize
+from depthforge.process.normalize import display_codes, to_display
+
+
+def _map(h: int, w: int, kind: str) -> DepthMap:
+    rng = np.random.default_rng(3)
+    v = (rng.random((h, w)) * 5 + 0.5).astype(np.float32)
+    v[rng.random((h, w)) < 0.05] = np.nan
+    return DepthMap(v, kind=kind)
+
+
+@pytest.mark.parametrize("top", [255, 65535])
+@pytest.mark.parametrize("kind", ["relative", "metric"])
+@pytest.mark.parametrize(
+    "opts", [{}, {"invert": True}, {"percentiles": (2.0, 98.0)}, {"near": 0.9, "far": 0.1, "invert": True}]
+)
+def test_codes_match_to_display(top: int, kind: str, opts: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = _map(300, 200, kind)
+    before = d.values.copy()
+    disp, rng = to_display(d, **opts)
+    ref = (disp * top + 0.5).astype(np.uint16 if top > 255 else np.uint8)
+    for band_pixels in (1 << 30, 1000):  # one piece, and row bands on threads
+        monkeypatch.setattr(normalize, "_BAND_PIXELS", band_pixels)
+        codes, rng2 = display_codes(d, top=top, **opts)
+        assert codes.dtype == ref.dtype and rng2 == rng
+        np.testing.assert_array_equal(codes, ref)
+    np.testing.assert_array_equal(d.values, before)
+    assert (
+        disp.min() >= 0 and disp.max() <= 1 and (disp[np.isnan(before)] == (1.0 if opts.get("invert") else 0.0)).all()
+    )
+
+
+def test_flat_map_is_mid_grey() -> None:
+    codes, _ = display_codes(DepthMap(np.full((4, 5), 2.0, np.float32), kind="relative"), top=255)
+    assert (codes == 128).all()
