@@ -93,7 +93,7 @@ _LAZY = {
     # video, batches
     "probe_video": "depthforge.io.video",
     "iter_frames": "depthforge.io.video",
-    "VideoWriter": "depthforge.io.video",
+    "VideoWriter": "depthforge.io.video_writer",
     "encode_frames": "depthforge.pipeline.encode",
     "run_video": "depthforge.pipeline.video",
     "VideoOptions": "depthforge.pipeline.video",

@@ -12,15 +12,8 @@ import pytest
 
 from depthforge.core.errors import InputError, ValidationError
 from depthforge.io.atomic import TEMP_MARK
-from depthforge.io.video import (
-    VideoWriter,
-    codec_for,
-    ffmpeg_exe,
-    is_video_path,
-    iter_frames,
-    partial_path,
-    probe_video,
-)
+from depthforge.io.video import ffmpeg_exe, is_video_path, iter_frames, probe_video
+from depthforge.io.video_writer import VideoWriter, codec_for, partial_path
 
 FPS = Fraction(30000, 1001)
 

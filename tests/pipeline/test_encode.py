@@ -13,7 +13,8 @@ import pytest
 
 from depthforge.core.errors import ValidationError
 from depthforge.io.atomic import TEMP_MARK
-from depthforge.io.video import iter_frames, partial_path, probe_video
+from depthforge.io.video import iter_frames, probe_video
+from depthforge.io.video_writer import partial_path
 from depthforge.pipeline.encode import encode_frames
 
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import parse_pair
     from depthforge.core.validation import check_choice, check_range
     from depthforge.io.images import read_image
-    from depthforge.io.video import codec_for
+    from depthforge.io.video_writer import codec_for
     from depthforge.pipeline.encode import encode_frames
     from depthforge.render.camera_path import CameraPose, camera_path, frame_count
     from depthforge.render.parallax import ParallaxRenderer, build_layers

@@ -1,7 +1,7 @@
 """Streaming frames to a video while they are still being made: rendering overlaps with encoding.
 
 :func:`encode_frames` pulls frames from an iterable (typically a renderer's generator) in the calling thread and
-hands them through a bounded queue to a writer thread that feeds :class:`depthforge.io.video.VideoWriter`
+hands them through a bounded queue to a writer thread that feeds :class:`depthforge.io.video_writer.VideoWriter`
 (which owns formats, ffmpeg, atomic output and Ctrl-C partial files). Rendering frame ``i + 1`` thus runs while
 frame ``i`` is piped to the encoder, and memory stays bounded by ``queue_size`` frames whatever the clip's
 length.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from depthforge.core.errors import ValidationError
-from depthforge.io.video import VideoWriter
+from depthforge.io.video_writer import VideoWriter
 
 __all__ = ["EncodedVideo", "encode_frames"]
 
@@ -87,13 +87,14 @@ def encode_frames(
     Args:
         frames: (H, W, 3) uint8 RGB frames, all the same size; consumed lazily in the calling thread.
         path: output file (its suffix picks the codec) or a folder (PNG frames); see
-            :class:`depthforge.io.video.VideoWriter` for ``fps``, ``codec``, ``quality``, ``preset``, ``odd_size``.
+            :class:`depthforge.io.video_writer.VideoWriter` for ``fps``, ``codec``, ``quality``, ``preset`` and
+            ``odd_size``.
         queue_size: frames buffered between the producer and the encoder (the memory bound), >= 1.
         progress: called as ``progress(1)`` after each frame is handed to the encoder.
 
     Returns:
         what was written. On any error the target is left untouched; on Ctrl-C the frames done so far are kept
-        as ``<name>.partial<ext>`` (:func:`depthforge.io.video.partial_path`).
+        as ``<name>.partial<ext>`` (:func:`depthforge.io.video_writer.partial_path`).
 
     Raises:
         ValidationError: bad options, frames of the wrong layout or size, or no frame at all.

@@ -34,7 +34,8 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.atomic import atomic_write_text
 from depthforge.io.images import write_image
-from depthforge.io.video import VideoInfo, VideoWriter, iter_frames, probe_video
+from depthforge.io.video import VideoInfo, iter_frames, probe_video
+from depthforge.io.video_writer import VideoWriter
 from depthforge.models.estimator import DepthEstimator
 from depthforge.pipeline.temporal import TemporalStabilizer
 from depthforge.process.normalize import DisplayRange
