@@ -71,7 +71,7 @@ _LAZY = {
     "replace_background": "depthforge.render.masks",
     "render_view": "depthforge.render.parallax",
     "render_frames": "depthforge.render.parallax",
-    "build_layers": "depthforge.render.parallax",
+    "build_layers": "depthforge.render.layers",
     "ParallaxRenderer": "depthforge.render.parallax",
     "CameraPose": "depthforge.render.camera_path",
     "camera_path": "depthforge.render.camera_path",
@@ -98,6 +98,7 @@ _LAZY = {
     "run_video": "depthforge.pipeline.video",
     "VideoOptions": "depthforge.pipeline.video",
     "TemporalStabilizer": "depthforge.pipeline.temporal",
+    "flicker_index": "depthforge.pipeline.temporal",
     "run_batch": "depthforge.pipeline.batch",
 }
 
