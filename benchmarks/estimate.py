@@ -76,8 +76,8 @@ def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespa
     pipe = pipeline("depth-estimation", model=str(folder), device="cpu")
     ours: dict[str, tuple[Any, int]] = {}
     auto = load_model(str(folder), device="cpu")
-    ours[f"auto={auto.backend_name}, batch 2"] = (auto, 2)
-    ours[f"auto={auto.backend_name}, batch 1"] = (auto, 1)
+    for b in args.batches:
+        ours[f"auto={auto.backend_name}, batch {b}"] = (auto, b)
     if torch_too and auto.backend.name != "torch":
         ours["torch, batch 2"] = (load_model(str(folder), device="cpu", backend="torch"), 2)
     if not args.no_int8:
@@ -190,8 +190,10 @@ def main() -> None:
     ap.add_argument("--no-int8", action="store_true")
     ap.add_argument("--no-overhead", action="store_true")
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--batches", default="2,1", help="photo batch sizes of ours to time (comma-separated)")
     ap.add_argument("--workdir", default=str(Path.home() / ".cache" / "depthforge" / "benchmarks"))
     args = ap.parse_args()
+    args.batches = [int(b) for b in str(args.batches).split(",") if b.strip()]
     import torch
     from transformers.utils import logging as hf_logging
 

@@ -290,6 +290,8 @@ def _pil_to_array(pil: Any) -> np.ndarray:
         return np.asarray(pil)
     if mode == "1":
         return np.asarray(pil.convert("L"))
+    if mode == "RGB":  # no convert: it would copy the whole picture once more
+        return np.asarray(pil)
     return np.asarray(pil.convert("RGB"))
 
 
