@@ -33,7 +33,7 @@ def test_round_trip_pillow_and_opencv(dtype: type, shape: tuple[int, int], threa
         assert pil.info["depthforge"] == '{"kind": "relative"}' and pil.info["note"] == "x"
         np.testing.assert_array_equal(np.asarray(pil).astype(dtype), img)
     back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert back.dtype == dtype
+    assert back is not None and back.dtype == dtype
     np.testing.assert_array_equal(back, img)
     np.testing.assert_array_equal(img, before)
 
