@@ -112,9 +112,9 @@ def parse_pair(text: str, name: str, cast: Any = float) -> tuple[Any, Any]:
         raise ValidationError(f"{name}: expected numbers, got {text!r}") from None
 
 
-@contextmanager
-def progress(total: int, description: str) -> Iterator[Any]:
-    """A rich progress bar on stderr (disabled when stderr is not a terminal); yields an ``advance()`` callable."""
+def progress_bar(*, rate: bool = False) -> Any:
+    """A rich ``Progress`` on stderr (description, bar, n/total, [rate field,] elapsed, ETA), transient and
+    disabled when stderr is not a terminal. ``rate`` adds a ``{task.fields[rate]}`` column (e.g. frames/s)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -126,16 +126,17 @@ def progress(total: int, description: str) -> Iterator[Any]:
     )
 
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-        transient=True,
-    ) as bar:
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if rate:
+        columns.append(TextColumn("{task.fields[rate]}"))
+    columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+    return Progress(*columns, console=console, disable=not console.is_terminal, transient=True)
+
+
+@contextmanager
+def progress(total: int, description: str) -> Iterator[Any]:
+    """A progress bar (see :func:`progress_bar`) for one task; yields an ``advance(n=1)`` callable."""
+    with progress_bar() as bar:
         task = bar.add_task(description, total=total)
 
         def advance(n: int = 1) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_model_options, note, parse_pair, progress
+from depthforge.cli.common import add_model_options, note, parse_pair, progress, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -118,28 +118,9 @@ def _video_options(args: argparse.Namespace) -> object:
 
 def _run_with_frames(args: argparse.Namespace, options: object, video: object, n_items: int) -> int:
     """Inputs with videos: a files bar and a frames bar (frames/s and ETA) on stderr."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from depthforge.pipeline.estimate import run_estimate
 
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as bar:
+    with progress_bar(rate=True) as bar:
         files = bar.add_task("files", total=n_items, rate="")
         frames = bar.add_task("frames", total=None, rate="")
 

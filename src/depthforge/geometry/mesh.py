@@ -35,7 +35,7 @@ import numpy as np
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_positive, check_range, check_same_hw
-from depthforge.geometry.unproject import unproject, unproject_equirect
+from depthforge.geometry.unproject import points_from_z
 
 __all__ = ["DEFAULT_MAX_ANGLE_DEG", "Mesh", "grid_mesh", "mesh_from_depth", "stride_for_target", "grid_indices"]
 
@@ -370,14 +370,7 @@ def mesh_from_depth(
     Returns:
         A :class:`Mesh` in the OpenCV camera frame (convert with ``export.to_viewer_frame`` only when writing).
     """
-    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
-    if equirect:
-        with np.errstate(invalid="ignore"):
-            pts = unproject_equirect(np.where(zz > 0, zz, np.nan))
-    else:
-        if intrinsics is None:
-            raise ValidationError("intrinsics: needed for a pinhole depth map (or set equirect=True)")
-        pts = unproject(zz, intrinsics)
+    pts = points_from_z(z, intrinsics, equirect=equirect)
     return grid_mesh(
         pts,
         image=image,

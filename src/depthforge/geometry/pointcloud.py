@@ -10,7 +10,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_positive, check_same_hw
 from depthforge.geometry.normals import normals_from_points
-from depthforge.geometry.unproject import unproject, unproject_equirect
+from depthforge.geometry.unproject import points_from_z
 
 __all__ = ["PointCloud", "points_to_cloud", "pointcloud_from_depth", "voxel_downsample"]
 
@@ -98,14 +98,7 @@ def pointcloud_from_depth(
     Returns:
         A :class:`PointCloud` in the OpenCV camera frame.
     """
-    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
-    if equirect:
-        with np.errstate(invalid="ignore"):
-            pts = unproject_equirect(np.where(zz > 0, zz, np.nan))
-    else:
-        if intrinsics is None:
-            raise ValidationError("intrinsics: needed for a pinhole depth map (or set equirect=True)")
-        pts = unproject(zz, intrinsics)
+    pts = points_from_z(z, intrinsics, equirect=equirect)
     nrm = normals_from_points(pts) if with_normals else None
     cloud = points_to_cloud(pts, image=image, normals=nrm, stride=stride)
     if voxel_size is not None:

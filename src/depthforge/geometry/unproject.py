@@ -30,6 +30,7 @@ from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_positive
 
 __all__ = [
+    "points_from_z",
     "DEFAULT_NEAR",
     "DEFAULT_FAR",
     "ZDepth",
@@ -162,6 +163,28 @@ def unproject(z: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     np.multiply(zf, y.astype(np.float32)[:, None], out=out[:, :, 1])
     out[:, :, 2] = zf
     return out
+
+
+def points_from_z(z: np.ndarray, intrinsics: Intrinsics | None, *, equirect: bool = False) -> np.ndarray:
+    """3D points for every pixel of a depth map: pinhole unprojection, or equirectangular (depth = radius).
+
+    Args:
+        z: (H, W) depth (metres or pseudo-depth; NaN or <= 0 invalid). For ``equirect`` the radius.
+        intrinsics: pinhole intrinsics of the same size (required unless ``equirect``).
+
+    Returns:
+        (H, W, 3) float32 points in the OpenCV camera frame, NaN where invalid.
+
+    Raises:
+        ValidationError: ``intrinsics`` missing for a pinhole map.
+    """
+    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    if equirect:
+        with np.errstate(invalid="ignore"):
+            return unproject_equirect(np.where(zz > 0, zz, np.nan))
+    if intrinsics is None:
+        raise ValidationError("intrinsics: needed for a pinhole depth map (or set equirect=True)")
+    return unproject(zz, intrinsics)
 
 
 def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:

@@ -28,42 +28,30 @@ def build_depth_anything(
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
 
     torch.manual_seed(seed)
-    if full:
-        backbone = Dinov2Config(
-            hidden_size=384,
-            num_hidden_layers=12,
-            num_attention_heads=6,
-            mlp_ratio=4,
-            patch_size=14,
-            image_size=518,
-            out_indices=[3, 6, 9, 12],
-            reshape_hidden_states=False,
-        )
-        cfg = DepthAnythingConfig(
-            backbone_config=backbone,
-            reassemble_hidden_size=384,
-            fusion_hidden_size=64,
-            neck_hidden_sizes=[48, 96, 192, 384],
-            head_hidden_size=32,
-        )
-    else:
-        backbone = Dinov2Config(
-            hidden_size=32,
-            num_hidden_layers=4,
-            num_attention_heads=2,
-            mlp_ratio=2,
-            patch_size=14,
-            image_size=70,
-            out_indices=[1, 2, 3, 4],
-            reshape_hidden_states=False,
-        )
-        cfg = DepthAnythingConfig(
-            backbone_config=backbone,
-            reassemble_hidden_size=32,
-            fusion_hidden_size=16,
-            neck_hidden_sizes=[8, 16, 32, 32],
-            head_hidden_size=8,
-        )
+    # (backbone hidden size, layers, heads, mlp ratio, image size, out indices), (fusion, neck sizes, head)
+    size = (
+        ((384, 12, 6, 4, 518, [3, 6, 9, 12]), (64, [48, 96, 192, 384], 32))  # V2 Small
+        if full
+        else ((32, 4, 2, 2, 70, [1, 2, 3, 4]), (16, [8, 16, 32, 32], 8))  # ~121 k parameters
+    )
+    (hidden, layers, heads, mlp, image_size, out_indices), (fusion, neck, head) = size
+    backbone = Dinov2Config(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        mlp_ratio=mlp,
+        patch_size=14,
+        image_size=image_size,
+        out_indices=out_indices,
+        reshape_hidden_states=False,
+    )
+    cfg = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=hidden,
+        fusion_hidden_size=fusion,
+        neck_hidden_sizes=neck,
+        head_hidden_size=head,
+    )
     if metric:
         cfg.depth_estimation_type = "metric"
         cfg.max_depth = 20
