@@ -273,6 +273,32 @@ class ConcurrencyGate:
     def running(self) -> int:
         return self._running
 
+    def _refuse(self, message: str, status: int) -> None:
+        with self._lock:
+            self.refused += 1
+        raise BusyError(message, status=status)
+
+    def _join_queue(self) -> None:
+        """Count a waiting request, or refuse with 429 when the queue is full."""
+        with self._lock:
+            full = self._waiting >= self.queue
+            if not full:
+                self._waiting += 1
+        if full:
+            self._refuse("server busy: too many requests waiting, retry later", 429)
+
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        """Run the block on an acquired slot, counting it as running; release the slot afterwards."""
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+            self._sem.release()
+
     @asynccontextmanager
     async def aslot(self, *, poll_s: float = 0.02) -> AsyncIterator[None]:
         """:meth:`slot` for async code: waiting happens on the event loop, no thread is held while queued.
@@ -283,11 +309,7 @@ class ConcurrencyGate:
         import asyncio
 
         if not self._sem.acquire(blocking=False):
-            with self._lock:
-                if self._waiting >= self.queue:
-                    self.refused += 1
-                    raise BusyError("server busy: too many requests waiting, retry later", status=429)
-                self._waiting += 1
+            self._join_queue()
             deadline = time.monotonic() + self.timeout_s
             got = False
             try:
@@ -298,17 +320,9 @@ class ConcurrencyGate:
                 with self._lock:
                     self._waiting -= 1
             if not got:
-                with self._lock:
-                    self.refused += 1
-                raise BusyError("server busy: waited too long for a worker, retry later", status=503)
-        with self._lock:
-            self._running += 1
-        try:
+                self._refuse("server busy: waited too long for a worker, retry later", 503)
+        with self._held():
             yield
-        finally:
-            with self._lock:
-                self._running -= 1
-            self._sem.release()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -318,28 +332,16 @@ class ConcurrencyGate:
             BusyError: status 429 when the queue is full, 503 when no slot came within ``timeout_s``.
         """
         if not self._sem.acquire(blocking=False):
-            with self._lock:
-                if self._waiting >= self.queue:
-                    self.refused += 1
-                    raise BusyError("server busy: too many requests waiting, retry later", status=429)
-                self._waiting += 1
+            self._join_queue()
             try:
                 got = self._sem.acquire(timeout=self.timeout_s)
             finally:
                 with self._lock:
                     self._waiting -= 1
             if not got:
-                with self._lock:
-                    self.refused += 1
-                raise BusyError("server busy: waited too long for a worker, retry later", status=503)
-        with self._lock:
-            self._running += 1
-        try:
+                self._refuse("server busy: waited too long for a worker, retry later", 503)
+        with self._held():
             yield
-        finally:
-            with self._lock:
-                self._running -= 1
-            self._sem.release()
 
 
 def release_memory() -> bool:
