@@ -137,6 +137,20 @@ def test_openvino_fp32_matches_torch_at_several_sizes(tiny_models: dict[str, Pat
     pair = [ov.prepare(images[0]), ov.prepare(images[0][:, ::-1].copy())]
     for a, b in zip(ov.predict_prepared(pair, throughput=True), ours[0::3], strict=True):
         assert mean_abs_rel(a.values, b.values) <= 1e-5
+    # the stream (requests kept in flight across images, sizes changing, skipped photos passing through in
+    # their place) gives each photo its own depth, in input order, on both backends
+    seq = [images[0], None, images[1], images[1][::-1].copy(), None, images[0][:, ::-1].copy(), images[2]]
+    feed = [(i, None if im is None else ov.prepare(im)) for i, im in enumerate(seq)]
+    for est in (ov, ref):
+        got = list(est.predict_stream(iter(feed), batch_size=2))
+        assert [tag for tag, _ in got] == list(range(len(seq)))
+        for (_, d), im in zip(got, seq, strict=True):
+            if im is None:
+                assert d is None
+                continue
+            assert d is not None and d.shape == im.shape[:2]
+            alone = ov.predict(im).values
+            assert mean_abs_rel(d.values, alone) <= (1e-5 if est is ov else STATED["fp32"])
     # every graph was verified against PyTorch when built, and that is on record
     for size in sizes:
         manifest = json.loads((graph_dir(ov.source, "openvino", "fp32", size) / "manifest.json").read_text())

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -41,6 +41,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("auto", "torch", "openvino")
 QUANTIZE = (None, "none", "int8")
+T = TypeVar("T")
 # below this size of weights an export costs more than it saves: such models stay on PyTorch under "auto"
 _MIN_EXPORT_MB = 20.0
 
@@ -205,6 +206,41 @@ class DepthEstimator:
                 out[i] = self._postprocess(raw[j], items[i].output_size, None if fov is None else float(fov[j]))
         return [d for d in out if d is not None]
 
+    def predict_stream(
+        self, items: Iterable[tuple[T, Prepared | None]], *, batch_size: int = 2, throughput: bool = True
+    ) -> Iterator[tuple[T, DepthMap | None]]:
+        """Run a stream of prepared inputs (:meth:`prepare`), e.g. a folder being decoded in another thread.
+
+        ``(tag, Prepared or None)`` in, ``(tag, DepthMap or None)`` out, in input order; ``None`` (a photo that was
+        skipped or failed to read) passes through in its place. Backends that can keep several images in flight
+        (OpenVINO's throughput streams, with ``throughput``) start each image as soon as a core is free; others
+        run consecutive inputs of one size in batches of up to ``batch_size``.
+        """
+        stream = getattr(self.backend, "forward_stream", None) if throughput else None
+        if stream is not None:
+            feed = ((((tag, p)), None if p is None else p.pixels) for tag, p in items)
+            for (tag, p), raw in stream(feed):
+                yield tag, None if p is None or raw is None else self._postprocess(raw, p.output_size, None)
+            return
+        pending: list[tuple[T, Prepared]] = []
+
+        def flush() -> list[tuple[T, DepthMap | None]]:
+            depths = self.predict_prepared([p for _, p in pending], throughput=throughput) if pending else []
+            out: list[tuple[T, DepthMap | None]] = [(tag, d) for (tag, _), d in zip(pending, depths, strict=True)]
+            pending.clear()
+            return out
+
+        for tag, p in items:
+            if p is None or (pending and pending[-1][1].pixels.shape != p.pixels.shape):
+                yield from flush()
+            if p is None:
+                yield tag, None
+                continue
+            pending.append((tag, p))
+            if len(pending) >= max(1, batch_size):
+                yield from flush()
+        yield from flush()
+
     def predict_raw(self, rgb: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:
         """The model's raw output resized to the image (before any clipping): (H, W) float32."""
         rgb8 = to_uint8(check_array(rgb, "image", ndim=3, channels=3))
@@ -238,6 +274,8 @@ class DepthEstimator:
             # no clipping: like the reference pipeline, relative values may dip a little below 0 where bicubic
             # resizing overshoots at sharp edges (harmless: relative inverse depth has an unknown shift anyway)
             values = self._resize_back(raw, hw)
+        if values.flags.owndata:
+            values.setflags(write=False)  # a fresh array nobody else holds: the DepthMap adopts it without a copy
         return DepthMap(values, kind=self.spec.kind, intrinsics=intr, model=self.spec.name, meta=meta)
 
 

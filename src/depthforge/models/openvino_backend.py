@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +120,7 @@ class OpenVINOBackend:
         """(B, 3, h, w) float32 normalised input -> ((B, h, w) float32 raw output, None)."""
         x = np.ascontiguousarray(batch, dtype=np.float32)
         compiled = self.compiled(int(x.shape[2]), int(x.shape[3]))
-        out = compiled(x)[0]
-        out = np.asarray(out, dtype=np.float32)
+        out = np.concatenate([np.asarray(compiled(x[i : i + 1])[0], dtype=np.float32) for i in range(len(x))])
         return (out[:, 0] if out.ndim == 4 else out), None
 
     def forward_throughput(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -144,17 +145,68 @@ class OpenVINOBackend:
         out = np.concatenate([r for r in results if r is not None])
         return (out[:, 0] if out.ndim == 4 else out), None
 
+    def forward_stream(self, items: Iterable[tuple[Any, np.ndarray | None]]) -> Iterator[tuple[Any, np.ndarray | None]]:
+        """Run a stream of single images with requests always in flight: ``(tag, (3, h, w) float32 input or None)``
+        in, ``(tag, (h, w) float32 raw output or None)`` out, in input order.
+
+        Each image is started as soon as an inference request is free (THROUGHPUT hint: one stream per request),
+        so no core waits for the slowest image of a batch; results are handed back as soon as they and every
+        earlier one are ready. A ``None`` input passes through in its place. A change of input size waits for the
+        requests of the previous size (one compiled graph at a time).
+        """
+        pending: deque[tuple[Any, list[np.ndarray | None] | None]] = deque()
+        queue: Any = None
+        shape: tuple[int, int] | None = None
+
+        def done(request: Any, slot: list[np.ndarray | None]) -> None:
+            out = np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+            slot[0] = out[0, 0] if out.ndim == 4 else out[0]
+
+        def ready() -> Iterator[tuple[Any, np.ndarray | None]]:
+            while pending and (pending[0][1] is None or pending[0][1][0] is not None):
+                tag, slot = pending.popleft()
+                yield tag, None if slot is None else slot[0]
+
+        for tag, x in items:
+            if x is not None:
+                hw = (int(x.shape[-2]), int(x.shape[-1]))
+                if hw != shape:
+                    if queue is not None:
+                        queue.wait_all()
+                    compiled = self.compiled(hw[0], hw[1], mode="THROUGHPUT")
+                    n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+                    queue, shape = self._ov.AsyncInferQueue(compiled, n), hw
+                    queue.set_callback(done)
+                slot: list[np.ndarray | None] = [None]
+                pending.append((tag, slot))
+                # blocks while every request is busy, i.e. until an earlier image has finished
+                queue.start_async({0: np.ascontiguousarray(x[None], dtype=np.float32)}, slot)
+            else:
+                pending.append((tag, None))
+            yield from ready()
+        if queue is not None:
+            queue.wait_all()
+        yield from ready()
+
     def compiled(self, height: int, width: int, *, mode: str = "LATENCY") -> Any:
         """The compiled model of one input size: from memory, the disk cache, or exported and verified now.
 
-        ``mode``: OpenVINO's performance hint, ``LATENCY`` (one stream on every core) or ``THROUGHPUT``.
+        The stored graph keeps a free batch dimension (verified with batches of two and one when built); it is
+        compiled for one image of ``height`` x ``width`` with every dimension fixed, which lets OpenVINO pick
+        static kernels: 5-10 % faster per image than compiling the free-batch graph, and batching several
+        images into one request gained nothing on CPU (measured in this session's notes, RESULTS.md). A batch runs
+        as one request per image.
+
+        ``mode``: OpenVINO's performance hint, ``LATENCY`` (one stream on every core) or ``THROUGHPUT``
+        (requests of one image each, run in parallel streams).
         """
         key = (height, width)
-        hit = self._compiled.get((height, width, mode))
+        ckey = (height, width, mode)
+        hit = self._compiled.get(ckey)
         if hit is not None:
             return hit
         with self._lock:
-            hit = self._compiled.get((height, width, mode))
+            hit = self._compiled.get(ckey)
             if hit is not None:
                 return hit
             folder = graph_dir(self.source, self.name, self.variant, key)
@@ -162,8 +214,10 @@ class OpenVINOBackend:
             if manifest is None:  # absent or stale: export, verify against PyTorch, store
                 manifest = build_atomically(folder, lambda tmp: self._build(tmp, height, width), self._fp)
             self.reports[key] = manifest
-            compiled = self._compile(folder / "model.xml", folder / "blobs", mode=mode)
-            self._compiled[(height, width, mode)] = compiled
+            model = self._core.read_model(folder / "model.xml")
+            model.reshape([1, 3, height, width])
+            compiled = self._compile(model, folder / "blobs", mode=mode)
+            self._compiled[ckey] = compiled
             return compiled
 
     # -- building ---------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Three stages joined by bounded queues (so memory stays bounded whatever the fold
 
 * a reader thread decodes each photo (at a reduced JPEG scale when only its size matters, see
   :func:`depthforge.io.images.read_image_reduced`) and prepares the model input (:meth:`DepthEstimator.prepare`);
-* the calling thread groups consecutive photos of the same model input size into batches of up to
-  ``batch_size`` and runs them (OpenVINO's throughput streams when there are several photos);
+* the calling thread runs them through :meth:`DepthEstimator.predict_stream`: with OpenVINO and several photos,
+  each photo starts as soon as one of the throughput streams is free; otherwise consecutive photos of the same
+  model input size form batches of up to ``batch_size``;
 * a writer thread writes the outputs (atomically) and reports each photo.
 
 Order is kept: photos are reported in input order, each one exactly once. A bad photo (unreadable, too big)
@@ -17,7 +18,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,41 +147,22 @@ def run_stream(
     threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
     for t in threads:
         t.start()
-    pending: list[_Item] = []
 
-    def flush() -> None:
-        ready = [it.prepared for it in pending if it.prepared is not None]
-        depths = iter(estimator.predict_prepared(ready, throughput=throughput) if ready else [])
-        for it in pending:
-            depth = next(depths) if it.prepared is not None else None
-            it.prepared = None  # the model input is no longer needed: free it before the write
-            if not _put(finished, (it, depth), stop):
-                return
-        pending.clear()
-
-    try:
+    def decoded_items() -> Iterator[tuple[_Item, Prepared | None]]:
         while not stop.is_set():
             try:
                 item = decoded.get(timeout=0.1)
             except queue.Empty:
                 continue
             if item is _STOP:
+                return
+            yield item, item.prepared
+
+    try:
+        for item, depth in estimator.predict_stream(decoded_items(), batch_size=batch_size, throughput=throughput):
+            item.prepared = None  # the model input is no longer needed: free it before the write
+            if not _put(finished, (item, depth), stop):
                 break
-            if item.prepared is None:  # skipped or bad: reported in its place, after the photos before it
-                flush()
-                _put(finished, (item, None), stop)
-                continue
-            if (
-                pending
-                and pending[-1].prepared is not None
-                and (pending[-1].prepared.pixels.shape != item.prepared.pixels.shape)
-            ):
-                flush()
-            pending.append(item)
-            if len(pending) >= batch_size:
-                flush()
-        if not stop.is_set():
-            flush()
     finally:  # on success and on a model error alike: stop the threads cleanly
         if failures or sys.exc_info()[0] is not None:
             stop.set()
