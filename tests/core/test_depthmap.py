@@ -17,6 +17,26 @@ def test_values_are_copied_float32_and_read_only() -> None:
     assert d.values[0, 0] == 0.0  # the input is not shared
 
 
+def test_read_only_owned_clean_arrays_are_adopted_others_copied() -> None:
+    fresh = np.array([[1.0, np.nan], [2.0, 3.0]], np.float32)
+    fresh.setflags(write=False)
+    assert np.shares_memory(DepthMap(fresh).values, fresh)  # nothing can change it any more: no copy
+    assert np.shares_memory(DepthMap(fresh, kind="metric").values, fresh)
+    writable = np.array([[1.0, 2.0]], np.float32)
+    assert not np.shares_memory(DepthMap(writable).values, writable)
+    view = np.zeros((4, 4), np.float32)[1:3]  # read-only view of memory someone else can still write
+    view.setflags(write=False)
+    assert not np.shares_memory(DepthMap(view).values, view)
+    for bad, kind in ((np.inf, "relative"), (-np.inf, "relative"), (0.0, "metric"), (-1.0, "disparity")):
+        src = np.array([[1.0, bad]], np.float32)
+        src.setflags(write=False)
+        d = DepthMap(src, kind=kind)  # type: ignore[arg-type]
+        assert not np.shares_memory(d.values, src) and np.isnan(d.values[0, 1]) and src[0, 1] == bad
+    everything_nan = np.full((2, 2), np.nan, np.float32)
+    everything_nan.setflags(write=False)
+    assert not DepthMap(everything_nan, kind="metric").valid.any()
+
+
 @pytest.mark.parametrize("kind", ["metric", "disparity"])
 def test_non_positive_and_non_finite_are_invalid_for_metric_kinds(kind: str) -> None:
     d = DepthMap(np.array([[1.0, 0.0], [-2.0, np.inf]]), kind=kind)  # type: ignore[arg-type]

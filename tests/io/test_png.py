@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from depthforge.core.errors import ValidationError
-from depthforge.io.png import encode_png
+from depthforge.io.png import encode_png, encode_png_rows
 
 
 def _smooth(h: int, w: int, dtype: type, seed: int = 0) -> np.ndarray:
@@ -47,6 +47,28 @@ def test_bands_are_used_and_compress(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data.count(b"IDAT") >= 6  # header + 4 bands + checksum
     assert len(data) < 0.8 * img.nbytes  # the Up filter makes a smooth map compressible
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 700, 5000])
+def test_rows_given_block_by_block_round_trip(monkeypatch: pytest.MonkeyPatch, block_bytes: int) -> None:
+    """Bands of several small blocks (one row each, a few rows, blocks not dividing the band), rows computed on
+    request: the file decodes to the image, and each thread only ever asked for rows inside the image."""
+    from depthforge.io import png
+
+    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 1000)
+    monkeypatch.setattr(png, "_BLOCK_BYTES", block_bytes)
+    img = _smooth(157, 211, np.uint16, seed=3)
+    asked: list[tuple[int, int]] = []
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        asked.append((r0, r1))
+        return img[r0:r1].copy()
+
+    data = b"".join(encode_png_rows(img.shape, np.uint16, rows, threads=3))
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), img)
+    assert all(0 <= r0 < r1 <= img.shape[0] for r0, r1 in asked)
+    assert max(r1 - r0 for r0, r1 in asked) <= max(1, block_bytes // (211 * 2))
 
 
 def test_without_isal_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,7 +39,9 @@ class DepthMap:
         meta: free-form extra metadata (kept in sidecars).
 
     The valid mask is derived from the values (finite, and > 0 for metric and disparity), so it can never
-    disagree with them. Instances are immutable; operations return new maps.
+    disagree with them. Instances are immutable; operations return new maps. ``values`` are copied, except a
+    read-only float32 array that owns its memory and holds no infinities (nor values <= 0 for metric and
+    disparity): that one is kept without a copy, as it can no longer change (models hand over fresh maps so).
     """
 
     values: np.ndarray
@@ -52,14 +54,15 @@ class DepthMap:
     def __post_init__(self) -> None:
         check_choice(self.kind, "kind", DEPTH_KINDS)
         v = check_array(self.values, "values", ndim=2, dtype_kind="uif")
-        if v.dtype != np.float32:
-            v = v.astype(np.float32)
+        positive = self.kind in ("metric", "disparity")
+        if v.dtype == np.float32 and not v.flags.writeable and v.flags.owndata and _clean(v, positive=positive):
+            pass  # a read-only array that owns its values and needs no change: adopted as is (nothing can alter it)
         else:
-            v = v.copy()
-        v[~np.isfinite(v)] = np.nan
-        if self.kind in ("metric", "disparity"):
-            v[v <= 0] = np.nan
-        v.setflags(write=False)
+            v = v.astype(np.float32) if v.dtype != np.float32 else v.copy()
+            v[~np.isfinite(v)] = np.nan
+            if positive:
+                v[v <= 0] = np.nan
+            v.setflags(write=False)
         object.__setattr__(self, "values", v)
         if self.intrinsics is not None and (self.intrinsics.width, self.intrinsics.height) != (v.shape[1], v.shape[0]):
             raise ValidationError(
@@ -143,3 +146,13 @@ class DepthMap:
             out["baseline_m"] = self.baseline_m
         out.update(self.meta)
         return out
+
+
+def _clean(v: np.ndarray, *, positive: bool) -> bool:
+    """True when float32 ``v`` has no infinities (NaN is allowed: it marks invalid pixels) and, with ``positive``,
+    no value <= 0: two NaN-skipping reductions, no temporary the size of ``v``."""
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(np.fmin.reduce(v, axis=None)), float(np.fmax.reduce(v, axis=None))
+    if np.isnan(lo):  # every value is NaN
+        return True
+    return bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or not positive))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice
 from depthforge.io.atomic import atomic_path, atomic_write_text
 from depthforge.io.images import write_image
-from depthforge.process.normalize import DisplayRange, display_codes
+from depthforge.process.normalize import DisplayRange, display_code_rows, display_codes, display_range
 
 __all__ = ["DEPTH_FORMATS", "FORMAT_EXTENSIONS", "write_depth", "read_depth", "sidecar_path", "format_for_path"]
 
@@ -80,9 +81,13 @@ def write_depth(
     meta: dict[str, Any] = depth.describe()
     if fmt in ("png16", "png8"):
         top = 65535 if fmt == "png16" else 255
-        arr, rng = display_codes(depth, top=top, invert=invert, near=near, far=far, percentiles=percentiles)
+        rng = display_range(depth, near=near, far=far, percentiles=percentiles)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
-        _write_png(p, arr, meta)
+        if p.suffix.lower() == ".png":  # quantised band by band inside the compressing threads
+            _write_png_rows(p, depth.shape, display_code_rows(depth, rng, top=top, invert=invert), top, meta)
+        else:
+            arr, _ = display_codes(depth, top=top, invert=invert, value_range=rng)
+            _write_png(p, arr, meta)
     elif fmt == "png16mm":
         if depth.kind != "metric":
             raise ValidationError(f"format: png16mm needs a metric depth map, this one is {depth.kind}")
@@ -113,14 +118,22 @@ def write_depth(
 
 def _write_png(p: Path, arr: np.ndarray, meta: dict[str, Any]) -> None:
     """A grayscale depth PNG with its ``depthforge`` text chunk, through the fast encoder (atomically)."""
-    from depthforge.io.png import encode_png
-
     if p.suffix.lower() != ".png":  # another extension asked for a PNG format: let the image writer decide
         write_image(p, arr, text={_META_KEY: json.dumps(meta)})
         return
-    data = encode_png(arr, text={_META_KEY: json.dumps(meta)})
-    with atomic_path(p) as tmp:
-        tmp.write_bytes(data)
+    _write_png_rows(p, arr.shape, lambda r0, r1: arr[r0:r1], 65535 if arr.dtype == np.uint16 else 255, meta)
+
+
+def _write_png_rows(
+    p: Path, shape: tuple[int, int], rows: Callable[[int, int], np.ndarray], top: int, meta: dict[str, Any]
+) -> None:
+    """A grayscale PNG whose rows are computed on request (:func:`depthforge.io.png.encode_png_rows`), written
+    piece by piece (atomically) with its ``depthforge`` text chunk."""
+    from depthforge.io.png import encode_png_rows
+
+    pieces = encode_png_rows(shape, np.uint16 if top > 255 else np.uint8, rows, text={_META_KEY: json.dumps(meta)})
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        fh.writelines(pieces)
 
 
 def _encode_pfm(values: np.ndarray) -> bytes:

@@ -5,6 +5,7 @@ Processing never rescales silently; these functions are called where a display i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.validation import check_range
 
-__all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "invert_relative"]
+__all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "display_code_rows", "invert_relative"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def display_codes(
     near: float | None = None,
     far: float | None = None,
     percentiles: tuple[float, float] | None = None,
+    value_range: DisplayRange | None = None,
 ) -> tuple[np.ndarray, DisplayRange]:
     """:func:`to_display` quantised to integer codes ``round(display * top)`` (the display PNG's values).
 
@@ -133,19 +135,15 @@ def display_codes(
     """
     import os
 
-    rng = display_range(depth, near=near, far=far, percentiles=percentiles)
-    inv = depth.inverse_depth()
-    dtype = np.uint16 if top > 255 else np.uint8
-    out = np.empty(inv.shape, dtype)
+    rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
+    rows = display_code_rows(depth, rng, top=top, invert=invert)
+    h = depth.shape[0]
+    out = np.empty(depth.shape, np.uint16 if top > 255 else np.uint8)
 
     def band(r0: int, r1: int) -> None:
-        disp = _normalise(inv[r0:r1], rng, invert)
-        np.multiply(disp, np.float32(top), out=disp)
-        disp += np.float32(0.5)
-        out[r0:r1] = disp  # float -> integer truncates, as astype does
+        out[r0:r1] = rows(r0, r1)
 
-    h = inv.shape[0]
-    n = min(os.cpu_count() or 1, 4) if inv.size > _BAND_PIXELS else 1
+    n = min(os.cpu_count() or 1, 4) if out.size > _BAND_PIXELS else 1
     edges = [round(i * h / n) for i in range(n + 1)]
     if n == 1:
         band(0, h)
@@ -155,6 +153,27 @@ def display_codes(
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda i: band(edges[i], edges[i + 1]), range(n)))
     return out, rng
+
+
+def display_code_rows(
+    depth: DepthMap, rng: DisplayRange, *, top: int, invert: bool = False
+) -> Callable[[int, int], np.ndarray]:
+    """The codes of :func:`display_codes` computed on request for rows r0..r1 (thread-safe, no full-size
+    temporary), for encoders that consume an image a few rows at a time.
+
+    Returns:
+        ``rows(r0, r1)`` -> (r1 - r0, W) uint8 (``top`` 255) or uint16 (``top`` 65535) codes.
+    """
+    inv = depth.inverse_depth()
+    dtype = np.uint16 if top > 255 else np.uint8
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        disp = _normalise(inv[r0:r1], rng, invert)
+        np.multiply(disp, np.float32(top), out=disp)
+        disp += np.float32(0.5)
+        return disp.astype(dtype)  # float -> integer truncates: round half up of display * top
+
+    return rows
 
 
 def invert_relative(depth: DepthMap) -> DepthMap:
