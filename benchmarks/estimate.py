@@ -4,12 +4,14 @@ Full-size Depth Anything V2 Small and DPT-Hybrid architectures (random weights, 
 Throughput: a folder of N 1024x768 JPEGs; the pipeline runs over the files one by one (``pipe(Image.open(p))``,
 its defaults, fp32), ours is ``run_estimate`` over the folder (the ``depthforge estimate`` path: decode ahead,
 batches, 16-bit PNG files written behind), same model input size. Rounds are interleaved (each round runs every
-contestant once, so all see the same machine load); min and median over rounds are printed, per image. The
+contestant once, so all see the same machine load); min and median over rounds are printed, per image, and the
+ratio of each round's pair (pipeline time / ours, run back to back), whose median is the steadiest figure on a
+machine whose speed drifts. The
 deviation of each of ours is the mean absolute relative deviation of its depth (same code path, in memory) from
 the pipeline's PyTorch fp32 output. Then the overhead for a 12-megapixel JPEG: end-to-end ``run_estimate`` on the
 one photo minus the model's forward time, with the stages (decode, preprocess, forward, resize back, write).
 
-    .venv/bin/python benchmarks/estimate.py [--images 6] [--repeats 3] [--no-dpt] [--no-int8] [--no-overhead]
+    .venv/bin/python benchmarks/estimate.py [--images 6] [--repeats 5] [--no-dpt] [--no-int8] [--no-overhead]
 
 Models and compiled graphs are kept under ``--workdir`` (default ~/.cache/depthforge/benchmarks), so a second
 run skips the exports (the first one builds and verifies them outside the timed rounds).
@@ -124,7 +126,12 @@ def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespa
             depths = est.predict_batch(images)
             dev = float(np.mean([rel_dev(d.values, r) for d, r in zip(depths, refs, strict=True)]))
             ref_med = 1000 * float(np.median(times["pipeline"])) / n
-            line += f"\n    throughput ratio {1000 * ref_min / per:.2f}x (of medians {ref_med / med:.2f}x)"
+            paired = sorted(a / b for a, b in zip(times["pipeline"], ts, strict=True))
+            line += (
+                f"\n    throughput ratio {1000 * ref_min / per:.2f}x of best rounds, {ref_med / med:.2f}x of medians,"
+                f" per round (same-round pairs) median {float(np.median(paired)):.2f}x"
+                f" [{' '.join(f'{r:.2f}' for r in paired)}]"
+            )
             line += f", deviation from the pipeline (PyTorch fp32) {100 * dev:.3f} %  [{est!r}]"
         print(line)
 
@@ -185,7 +192,7 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=6)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-dpt", action="store_true")
     ap.add_argument("--no-int8", action="store_true")
     ap.add_argument("--no-overhead", action="store_true")
