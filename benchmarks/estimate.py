@@ -122,8 +122,10 @@ def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespa
         label = "transformers pipeline" if name == "pipeline" else f"depthforge {name}"
         line = f"{label:34s}: {per:7.1f} ms/image (median {med:.1f}; rounds " + " ".join(f"{t:.1f}" for t in ts) + " s)"
         if name != "pipeline":
-            est = ours[name][0]
-            depths = est.predict_batch(images)
+            est, batch = ours[name]
+            # the same path as the timed run (streamed requests for batch > 1), in memory
+            feed = ((i, est.prepare(im)) for i, im in enumerate(images))
+            depths = [d for _, d in est.predict_stream(feed, batch_size=batch, throughput=batch > 1)]
             dev = float(np.mean([rel_dev(d.values, r) for d, r in zip(depths, refs, strict=True)]))
             ref_med = 1000 * float(np.median(times["pipeline"])) / n
             paired = sorted(a / b for a, b in zip(times["pipeline"], ts, strict=True))

@@ -82,3 +82,17 @@ def test_without_isal_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_rejects_other_arrays(bad: np.ndarray) -> None:
     with pytest.raises(ValidationError):
         encode_png(bad)
+
+
+@pytest.mark.parametrize("wrong", ["dtype", "width", "rows"])
+def test_rows_of_the_wrong_kind_are_refused(wrong: str) -> None:
+    img = _smooth(40, 30, np.uint16)
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        part = img[r0:r1]
+        if wrong == "dtype":
+            return part.astype(np.uint8)
+        return part[:, :-1] if wrong == "width" else part[:-1]
+
+    with pytest.raises(ValidationError, match="rows 0"):
+        encode_png_rows(img.shape, np.uint16, rows, threads=1)

@@ -40,8 +40,9 @@ class DepthMap:
 
     The valid mask is derived from the values (finite, and > 0 for metric and disparity), so it can never
     disagree with them. Instances are immutable; operations return new maps. ``values`` are copied, except a
-    read-only float32 array that owns its memory and holds no infinities (nor values <= 0 for metric and
-    disparity): that one is kept without a copy, as it can no longer change (models hand over fresh maps so).
+    read-only, C-ordered float32 array that owns its memory and holds no infinities (nor values <= 0 for metric
+    and disparity): that one is kept without a copy (models hand over their fresh maps so). Whoever passes such
+    an array hands it over: it must not be made writable again, nor written through an older view.
     """
 
     values: np.ndarray
@@ -55,8 +56,15 @@ class DepthMap:
         check_choice(self.kind, "kind", DEPTH_KINDS)
         v = check_array(self.values, "values", ndim=2, dtype_kind="uif")
         positive = self.kind in ("metric", "disparity")
-        if v.dtype == np.float32 and not v.flags.writeable and v.flags.owndata and _clean(v, positive=positive):
-            pass  # a read-only array that owns its values and needs no change: adopted as is (nothing can alter it)
+        flags = v.flags
+        if (
+            v.dtype == np.float32
+            and not flags.writeable
+            and flags.owndata
+            and flags.c_contiguous
+            and _clean(v, positive=positive)
+        ):
+            pass  # a read-only, C-ordered array owning its values that needs no change: adopted without a copy
         else:
             v = v.astype(np.float32) if v.dtype != np.float32 else v.copy()
             v[~np.isfinite(v)] = np.nan

@@ -87,7 +87,14 @@ def _adler_combine(a1: int, a2: int, len2: int) -> int:
 
 
 def _band(
-    rows: Callable[[int, int], np.ndarray], r0: int, r1: int, last: bool, level: int | None, block: int
+    rows: Callable[[int, int], np.ndarray],
+    r0: int,
+    r1: int,
+    last: bool,
+    level: int | None,
+    block: int,
+    dtype: np.dtype[Any],
+    width: int,
 ) -> tuple[list[bytes], int, int]:
     """Filter, checksum and deflate rows r0..r1, ``block`` rows at a time (so every temporary stays small):
     (IDAT chunks, Adler-32 of the band's scanlines, their length in bytes)."""
@@ -106,7 +113,14 @@ def _band(
     adler, size = 1, 0
     above = rows(r0 - 1, r0)[-1] if r0 > 0 else None
     for b0 in range(r0, r1, block):
-        part = rows(b0, min(b0 + block, r1))
+        b1 = min(b0 + block, r1)
+        part = rows(b0, b1)
+        if part.dtype != dtype or part.shape != (b1 - b0, width):
+            from depthforge.core.errors import ValidationError
+
+            raise ValidationError(
+                f"image: rows {b0}..{b1} came as {part.dtype} {part.shape}, expected {dtype} {(b1 - b0, width)}"
+            )
         lines = _filter_rows(part, above).reshape(-1)
         above = part[-1].copy()
         adler = int(lib.adler32(lines.data, adler))
@@ -138,7 +152,7 @@ def encode_png_rows(
         shape: (H, W) of the image.
         dtype: ``np.uint8`` or ``np.uint16``.
         rows: ``rows(r0, r1)`` -> (r1 - r0, W) array of ``dtype``: the image's rows r0..r1 (called from several
-            threads at once, for different rows; must not modify shared state).
+            threads at once; the row above each band is asked for twice; must not modify shared state).
         text, level, threads: as :func:`encode_png`.
 
     Returns:
@@ -161,10 +175,10 @@ def encode_png_rows(
     edges = [round(i * h / n) for i in range(n + 1)]
     jobs = [(edges[i], edges[i + 1], i == n - 1) for i in range(n)]
     if n == 1:
-        parts = [_band(rows, 0, h, True, level, block)]
+        parts = [_band(rows, 0, h, True, level, block, dt, w)]
     else:
         with ThreadPoolExecutor(n) as pool:
-            parts = list(pool.map(lambda job: _band(rows, job[0], job[1], job[2], level, block), jobs))
+            parts = list(pool.map(lambda job: _band(rows, job[0], job[1], job[2], level, block, dt, w), jobs))
     adler = parts[0][1]
     for _, band_adler, size in parts[1:]:
         adler = _adler_combine(adler, band_adler, size)

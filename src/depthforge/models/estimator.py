@@ -185,7 +185,8 @@ class DepthEstimator:
         return Prepared(prepare(rgb, self.spec, size_hw=size), hw)
 
     def predict_prepared(self, items: Sequence[Prepared], *, throughput: bool = False) -> list[DepthMap]:
-        """Run prepared inputs (:meth:`prepare`); items of one input size form one batch.
+        """Run prepared inputs (:meth:`prepare`); items of one input size go to the backend together (PyTorch runs
+        them as one batch, OpenVINO as one request per image).
 
         ``throughput``: tune for images per second rather than the latency of one (backends that can, such as
         OpenVINO, run the batch as parallel streams).
@@ -245,7 +246,9 @@ class DepthEstimator:
         """The model's raw output resized to the image (before any clipping): (H, W) float32."""
         rgb8 = to_uint8(check_array(rgb, "image", ndim=3, channels=3))
         size = input_size or self.input_size(rgb8.shape[0], rgb8.shape[1])
-        raw, _ = self.backend.forward(prepare(rgb8, self.spec, size_hw=size)[None])
+        x = prepare(rgb8, self.spec, size_hw=size)[None]
+        with self._lock:
+            raw, _ = self.backend.forward(x)
         return self._resize_back(raw[0], rgb8.shape[:2])
 
     def _resize_back(self, raw: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

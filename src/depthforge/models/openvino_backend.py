@@ -3,7 +3,8 @@
 Each (model, variant, bucket) is exported once from the PyTorch model with a static spatial shape and a dynamic
 batch, verified against PyTorch fp32 on probe photos (batch of two and batch of one, so a frozen batch or a
 frozen output size is caught), saved as OpenVINO IR with a manifest (see :mod:`depthforge.models.graph_cache`)
-and reused by later runs; OpenVINO's own compiled-blob cache sits beside it. Preprocessing stays outside the graph.
+and reused by later runs; it is compiled for one image at a time with every dimension fixed, and OpenVINO's own
+compiled-blob cache sits beside it. Preprocessing stays outside the graph.
 
 Precision: ``fp32`` (the default) sets OpenVINO's inference precision hint to f32, since OpenVINO otherwise picks
 bf16 on AVX-512-BF16 CPUs, which is slower than f32 without AMX and deviates more. ``bf16``/``fp16`` ask for those.
@@ -173,6 +174,7 @@ class OpenVINOBackend:
                 if hw != shape:
                     if queue is not None:
                         queue.wait_all()
+                        yield from ready()  # hand the finished images over before a (possibly slow) new graph
                     compiled = self.compiled(hw[0], hw[1], mode="THROUGHPUT")
                     n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
                     queue, shape = self._ov.AsyncInferQueue(compiled, n), hw
@@ -187,15 +189,17 @@ class OpenVINOBackend:
         if queue is not None:
             queue.wait_all()
         yield from ready()
+        if pending:
+            raise ModelError(f"openvino: {len(pending)} inference request(s) finished without a result")
 
     def compiled(self, height: int, width: int, *, mode: str = "LATENCY") -> Any:
         """The compiled model of one input size: from memory, the disk cache, or exported and verified now.
 
         The stored graph keeps a free batch dimension (verified with batches of two and one when built); it is
         compiled for one image of ``height`` x ``width`` with every dimension fixed, which lets OpenVINO pick
-        static kernels: 5-10 % faster per image than compiling the free-batch graph, and batching several
-        images into one request gained nothing on CPU (measured in this session's notes, RESULTS.md). A batch runs
-        as one request per image.
+        static kernels: 5-10 % faster per image than compiling the free-batch graph, while batching several
+        images into one request gained nothing on CPU (``benchmarks/RESULTS.md``). A batch runs as one request per
+        image. (The fixed-shape compilation itself is checked against PyTorch by the test suite at several sizes.)
 
         ``mode``: OpenVINO's performance hint, ``LATENCY`` (one stream on every core) or ``THROUGHPUT``
         (requests of one image each, run in parallel streams).

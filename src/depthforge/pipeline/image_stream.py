@@ -1,4 +1,4 @@
-"""Pipelined depth estimation over many photos: decode ahead, batch by input size, write behind.
+"""Pipelined depth estimation over many photos: decode ahead, keep the model busy, write behind.
 
 Three stages joined by bounded queues (so memory stays bounded whatever the folder size):
 
@@ -29,7 +29,7 @@ from depthforge.models.estimator import DepthEstimator, Prepared
 
 __all__ = ["Job", "run_stream", "DEFAULT_BATCH"]
 
-DEFAULT_BATCH = 2  # two photos per forward: the two OpenVINO streams of a 2-core machine; more only costs memory
+DEFAULT_BATCH = 2  # PyTorch: photos per forward; with OpenVINO any value > 1 streams (requests per free core)
 _STOP = object()
 
 
@@ -81,7 +81,8 @@ def run_stream(
         report: ``report(job, status)`` with ``done``, ``skipped`` or ``failed: reason``, in input order (called
             in the writer thread).
         max_pixels: decompression-bomb limit (see :func:`depthforge.io.images.read_image`).
-        batch_size: photos per forward pass (1 = no batching).
+        batch_size: photos per forward pass for PyTorch (1 = no batching); with OpenVINO, > 1 runs the photos as
+            a stream of single-image requests (as many in flight as OpenVINO finds optimal), 1 one at a time.
         queue_size: photos held between stages (default ``2 * batch_size``): bounds memory.
 
     Raises:

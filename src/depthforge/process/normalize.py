@@ -124,7 +124,8 @@ def display_codes(
 ) -> tuple[np.ndarray, DisplayRange]:
     """:func:`to_display` quantised to integer codes ``round(display * top)`` (the display PNG's values).
 
-    Large maps run in row bands on several threads (numpy releases the GIL), with no full-size float temporary.
+    Large maps run in row bands on several threads (numpy releases the GIL), with no full-size float temporary
+    (beyond 1/z for metric maps).
 
     Args:
         top: 255 (uint8 codes) or 65535 (uint16 codes).
@@ -158,8 +159,9 @@ def display_codes(
 def display_code_rows(
     depth: DepthMap, rng: DisplayRange, *, top: int, invert: bool = False
 ) -> Callable[[int, int], np.ndarray]:
-    """The codes of :func:`display_codes` computed on request for rows r0..r1 (thread-safe, no full-size
-    temporary), for encoders that consume an image a few rows at a time.
+    """The codes of :func:`display_codes` computed on request for rows r0..r1 (thread-safe; for relative maps and
+    disparity no full-size temporary, metric maps take 1/z once), for encoders that consume an image a few rows
+    at a time.
 
     Returns:
         ``rows(r0, r1)`` -> (r1 - r0, W) uint8 (``top`` 255) or uint16 (``top`` 65535) codes.
