@@ -73,6 +73,52 @@ def test_order_batches_bad_and_skipped(tiny_da: Path, tmp_path: Path, monkeypatc
     assert np.abs(ref - got).max() <= step
 
 
+def test_openvino_stream_keeps_order_and_values(
+    tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same folder on OpenVINO, whose photos run as a stream of requests (sizes changing, a bad and a skipped
+    photo in between): every photo reported once in order, each depth file equal to that photo predicted alone."""
+    pytest.importorskip("openvino")
+    from depthforge.models import clear_model_cache
+
+    monkeypatch.setenv("DEPTHFORGE_CACHE", str(tmp_path / "cache"))
+    clear_model_cache()
+    est = load_model(str(tiny_da), device="cpu", backend="openvino")
+    streamed: list[int] = []
+    original = est.backend.forward_stream
+
+    def spy(items: Any) -> Any:
+        for tag, raw in original(items):
+            streamed.append(1)
+            yield tag, raw
+
+    monkeypatch.setattr(est.backend, "forward_stream", spy)
+    sizes = [(120, 160)] * 3 + [(160, 120)] * 2 + [(120, 160)]
+    paths = _folder(tmp_path / "in", sizes)
+    for i, path in enumerate(paths):  # every photo different, so a mix-up of results cannot go unseen
+        Image.fromarray(np.roll(np.asarray(Image.open(path)), 17 * i, axis=1)).save(path)
+    (tmp_path / "in" / "p02b.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p04_depth.png").write_bytes(b"exists")
+    seen: list[tuple[str, str]] = []
+    summary = run_estimate(
+        [tmp_path / "in"], out, model=est, options=EstimateOptions(), on_item=lambda p, s: seen.append((p.name, s))
+    )
+    assert [n for n, _ in seen] == ["p00.png", "p01.png", "p02.png", "p02b.png", "p03.png", "p04.png", "p05.png"]
+    assert (summary.done, summary.skipped, summary.failed) == (5, 1, 1)
+    assert len(streamed) == 7  # every item, photos and the two that pass through, went through the stream
+    for p in paths:
+        if p.stem == "p04":
+            continue
+        ref = est.predict(read_image(p)).values
+        got = read_depth(out / f"{p.stem}_depth.png").values
+        assert got.shape == ref.shape
+        step = (float(ref.max()) - float(ref.min())) / 65535
+        assert np.abs(ref - got).max() <= 2 * step + 1e-6 * float(np.abs(ref).max())
+    clear_model_cache()
+
+
 def test_jpeg_is_decoded_reduced_and_stays_close(tiny_da: Path, tmp_path: Path) -> None:
     est = load_model(str(tiny_da), device="cpu")
     [p] = _folder(tmp_path / "in", [(2400, 3600)], ext=".jpg")
