@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import sys
+import zlib
 
 import cv2
 import numpy as np
@@ -71,11 +73,98 @@ def test_rows_given_block_by_block_round_trip(monkeypatch: pytest.MonkeyPatch, b
     assert max(r1 - r0 for r0, r1 in asked) <= max(1, block_bytes // (211 * 2))
 
 
-def test_without_isal_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("level", [None, 1])
+def test_without_isal_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch, level: int | None) -> None:
     monkeypatch.setitem(sys.modules, "isal", None)
     monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
     img = _smooth(200, 300, np.uint16)
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img, threads=2)))), img)
+    data = encode_png(img, threads=2, level=level)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+
+
+def _idat_stream(data: bytes) -> bytes:
+    """The zlib stream of a PNG (its IDAT chunks joined), each chunk's CRC checked on the way."""
+    pos, out = 8, []
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0] == zlib.crc32(kind + body)
+        if kind == b"IDAT":
+            out.append(body)
+        pos += 12 + n
+    return b"".join(out)
+
+
+def _depth_like(h: int, w: int, dtype: type, seed: int) -> np.ndarray:
+    """A model-sized random smooth map upsampled ~6x with bicubic interpolation, as depth maps are written."""
+    rng = np.random.default_rng(seed)
+    low = cv2.GaussianBlur(rng.random((max(2, h // 6), max(2, w // 6))).astype(np.float32), (0, 0), 2)
+    low = (low - low.min()) / (low.max() - low.min())
+    full = np.clip(cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1)
+    return (full * np.iinfo(dtype).max + 0.5).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(
+    "kind", ["zeros", "top", "noise", "one-row", "one-column", "stripes", "depth-like"]
+)
+def test_huffman_coding_of_extreme_images(monkeypatch: pytest.MonkeyPatch, dtype: type, kind: str) -> None:
+    """Images whose residual bytes are all one value, uniformly random, or two values: each band's code is
+    complete and at most 15 bits (zlib's strict inflate accepts the stream and its Adler-32) and the pixels come
+    back exactly through Pillow and OpenCV, in one band and in several."""
+    from depthforge.io import png
+
+    top = np.iinfo(dtype).max
+    rng = np.random.default_rng(7)
+    img = {
+        "zeros": lambda: np.zeros((120, 90), dtype),
+        "top": lambda: np.full((120, 90), top, dtype),
+        "noise": lambda: rng.integers(0, top, (120, 90), endpoint=True).astype(dtype),
+        "one-row": lambda: rng.integers(0, top, (1, 333), endpoint=True).astype(dtype),
+        "one-column": lambda: rng.integers(0, top, (333, 1), endpoint=True).astype(dtype),
+        "stripes": lambda: np.tile(np.array([[0], [top]], dtype), (60, 90)),
+        "depth-like": lambda: _depth_like(180, 240, dtype, 5),
+    }[kind]()
+    for min_band in (1 << 30, 200):
+        monkeypatch.setattr(png, "_MIN_BAND_BYTES", min_band)
+        monkeypatch.setattr(png, "_BLOCK_BYTES", 3000)
+        data = encode_png(img, threads=3)
+        raw = zlib.decompress(_idat_stream(data))  # checks the Adler-32 and that the stream ends
+        assert len(raw) == img.shape[0] * (1 + img.shape[1] * img.itemsize)
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+        np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), img)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_huffman_lengths_make_a_complete_limited_code(seed: int) -> None:
+    """Kraft sum exactly 1 (zlib refuses incomplete codes) and no code over the limit, for counts from uniform
+    to geometric (whose unconstrained code would be 256 bits deep)."""
+    from depthforge.io.png import _huffman_lengths
+
+    rng = np.random.default_rng(seed)
+    counts = [
+        rng.integers(1, 10, 257),
+        2 ** np.minimum(np.arange(257), 60),
+        np.r_[10**9, np.ones(256, np.int64)],
+        rng.integers(0, 3, 19) * rng.integers(0, 10**6, 19),
+        np.r_[5, 3, np.zeros(17, np.int64)],
+        rng.geometric(0.05, 257),
+    ][seed]
+    limit = 7 if len(counts) == 19 else 15
+    lengths = _huffman_lengths(np.asarray(counts), limit)
+    used = np.asarray(counts) > 0
+    assert (lengths[~used] == 0).all() and (lengths[used] >= 1).all() and lengths.max() <= limit
+    assert sum(2.0 ** -int(n) for n in lengths[used]) == 1.0
+
+
+def test_huffman_size_close_to_zlib_on_depth_like_maps() -> None:
+    """Huffman-only coding (the default) on what depth files hold: within 10 % of zlib level 1's size and well
+    below the raw scanlines; LZ77 levels stay available."""
+    img = _depth_like(900, 1200, np.uint16, 11)
+    ours = len(encode_png(img))
+    lz = len(encode_png(img, level=1))
+    zl = len(zlib.compress(img.astype(">u2").tobytes(), 1))
+    assert ours < 0.8 * img.nbytes and ours < 1.1 * min(lz, zl), (ours, lz, zl)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.uint8)])

@@ -1,15 +1,18 @@
 """A fast PNG encoder for single-channel 8/16-bit images (depth maps), with text chunks.
 
-Depth maps are smooth, so the PNG "Up" filter (each byte minus the byte above it) leaves small residuals; the
-filter is one vectorised numpy subtraction. The filtered rows are compressed in parallel: the rows are cut into
-bands, each band becomes raw deflate blocks ending on a sync flush (byte aligned, so the blocks of consecutive
-bands concatenate into one valid deflate stream, as pigz does), and the zlib header and the Adler-32 of all rows
-frame them. Each band is filtered and compressed a megabyte of rows at a time, each piece its own IDAT chunk (a
-PNG decoder concatenates IDAT data), so no temporary is image-sized and the rows can be computed on the fly
-(:func:`encode_png_rows`: depth maps are quantised band by band inside the compressing threads). With the
-``isal`` package (Intel ISA-L, optional) deflate runs several times faster than with zlib at the same level;
-without it zlib level 1 with its run-length strategy is used. Output is a standard PNG that Pillow, OpenCV and
-libpng read.
+Depth maps are smooth, so the PNG "Up" filter (each byte minus the byte above it) leaves small residuals. The
+rows are cut into bands compressed in parallel: each band becomes deflate blocks ending on a byte boundary (an
+empty stored block, as a sync flush makes), so the bands concatenate into one valid deflate stream, as pigz
+does; the zlib header and the Adler-32 of all rows (combined from the bands') frame them. Each band is filtered
+and compressed a megabyte of rows at a time, each piece its own IDAT chunk (a PNG decoder concatenates IDAT
+data), so no temporary is image-sized and the rows can be computed on the fly (:func:`encode_png_rows`: depth
+maps are quantised band by band inside the compressing threads).
+
+Default (``level=None``): one dynamic-Huffman block per band, its code fitted to a sample of the band's filtered
+bytes, no string matching (compiled kernels in :mod:`depthforge.io._png_numba`, filter + checksum + coding in one
+pass). The residuals of a depth map are short-range noise, so this is within a few per cent of zlib level 1's size
+at several times ISA-L's speed. An explicit ``level`` uses LZ77 deflate: ``isal`` (Intel ISA-L, optional) when
+installed, else zlib. Output is a standard PNG that Pillow, OpenCV and libpng read.
 """
 
 from __future__ import annotations
@@ -42,8 +45,13 @@ def fast_deflate_available() -> bool:
     return True
 
 
+def _crc32(data: bytes | memoryview, value: int = 0) -> int:
+    """CRC-32 (ISA-L's when installed: several times faster than zlib's)."""
+    return int(_lib().crc32(data, value))
+
+
 def _chunk(kind: bytes, data: bytes | memoryview) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(kind))
+    crc = _crc32(data, _crc32(kind))
     return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)))
 
 
@@ -86,41 +94,43 @@ def _adler_combine(a1: int, a2: int, len2: int) -> int:
     return (s2 << 16) | s1
 
 
+def _checked_rows(
+    rows: Callable[[int, int], np.ndarray], r0: int, r1: int, dtype: np.dtype[Any], width: int
+) -> np.ndarray:
+    """``rows(r0, r1)``, refused unless it is (r1 - r0, width) of ``dtype``."""
+    part = rows(r0, r1)
+    if part.dtype != dtype or part.shape != (r1 - r0, width):
+        from depthforge.core.errors import ValidationError
+
+        raise ValidationError(
+            f"image: rows {r0}..{r1} came as {part.dtype} {part.shape}, expected {dtype} {(r1 - r0, width)}"
+        )
+    return part
+
+
 def _band(
     rows: Callable[[int, int], np.ndarray],
     r0: int,
     r1: int,
     last: bool,
-    level: int | None,
+    level: int,
     block: int,
     dtype: np.dtype[Any],
     width: int,
-) -> tuple[list[bytes], int, int]:
-    """Filter, checksum and deflate rows r0..r1, ``block`` rows at a time (so every temporary stays small):
-    (IDAT chunks, Adler-32 of the band's scanlines, their length in bytes)."""
+) -> tuple[list[bytes | memoryview], int, int]:
+    """Filter, checksum and deflate (LZ77, ``level``) rows r0..r1, ``block`` rows at a time (so every temporary
+    stays small): (IDAT chunks, Adler-32 of the band's scanlines, their length in bytes)."""
     lib = _lib()
     if lib is zlib:
-        comp = zlib.compressobj(
-            1 if level is None else level,
-            zlib.DEFLATED,
-            -15,
-            8,
-            zlib.Z_RLE if level is None else zlib.Z_DEFAULT_STRATEGY,
-        )
+        comp = zlib.compressobj(level, zlib.DEFLATED, -15)
     else:
-        comp = lib.compressobj(1 if level is None else min(max(level, 0), 3), lib.DEFLATED, -15)
-    chunks: list[bytes] = []
+        comp = lib.compressobj(min(max(level, 0), 3), lib.DEFLATED, -15)
+    chunks: list[bytes | memoryview] = []
     adler, size = 1, 0
-    above = rows(r0 - 1, r0)[-1] if r0 > 0 else None
+    above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1] if r0 > 0 else None
     for b0 in range(r0, r1, block):
         b1 = min(b0 + block, r1)
-        part = rows(b0, b1)
-        if part.dtype != dtype or part.shape != (b1 - b0, width):
-            from depthforge.core.errors import ValidationError
-
-            raise ValidationError(
-                f"image: rows {b0}..{b1} came as {part.dtype} {part.shape}, expected {dtype} {(b1 - b0, width)}"
-            )
+        part = _checked_rows(rows, b0, b1, dtype, width)
         lines = _filter_rows(part, above).reshape(-1)
         above = part[-1].copy()
         adler = int(lib.adler32(lines.data, adler))
@@ -133,6 +143,138 @@ def _band(
     return chunks, adler, size
 
 
+_SAMPLE_ROWS = 48  # rows per band whose filtered bytes fit the band's Huffman code
+_CL_ORDER = (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15)  # RFC 1951 3.2.7
+
+
+def _huffman_lengths(counts: np.ndarray, limit: int) -> np.ndarray:
+    """Code lengths (1..``limit``; 0 for symbols of count 0) of a complete prefix code fitted to ``counts``
+    (at least two non-zero). Over-long codes are avoided by flattening the counts (halving, keeping them >= 1)
+    until the deepest code fits."""
+    import heapq
+
+    c = np.asarray(counts, np.int64).copy()
+    used = np.flatnonzero(c)
+    while True:
+        heap = [(int(c[i]), int(i)) for i in used]
+        heapq.heapify(heap)
+        parent: dict[int, int] = {}
+        node = len(c)
+        while len(heap) > 1:
+            ca, a = heapq.heappop(heap)
+            cb, b = heapq.heappop(heap)
+            parent[a] = parent[b] = node
+            heapq.heappush(heap, (ca + cb, node))
+            node += 1
+        lengths = np.zeros(len(c), np.int64)
+        for i in used:
+            d, j = 0, int(i)
+            while j in parent:
+                j = parent[j]
+                d += 1
+            lengths[i] = d
+        if lengths.max() <= limit:
+            return lengths
+        c[used] = (c[used] >> 1) + 1
+
+
+def _reversed_codes(lengths: np.ndarray) -> np.ndarray:
+    """Canonical Huffman codes of ``lengths`` (RFC 1951 3.2.2), bit-reversed for the LSB-first bit stream."""
+    bl_count = np.bincount(lengths, minlength=16)
+    bl_count[0] = 0
+    next_code = [0] * 17
+    code = 0
+    for bits in range(1, 17):
+        code = (code + int(bl_count[bits - 1])) << 1
+        next_code[bits] = code
+    out = np.zeros(len(lengths), np.int64)
+    for sym, n in enumerate(lengths):
+        if n:
+            v = next_code[n]
+            next_code[n] += 1
+            out[sym] = int(f"{v:0{n}b}"[::-1], 2)
+    return out
+
+
+def _block_header(lit_lengths: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The bits of a dynamic-Huffman block header (values, bit counts): literals 0..255 + end of block with
+    ``lit_lengths``, two (unused) distance codes of one bit, code lengths sent without run-length symbols."""
+    lengths = np.concatenate([lit_lengths, [1, 1]])
+    cl_lengths = _huffman_lengths(np.bincount(lengths, minlength=19), 7)
+    cl_codes = _reversed_codes(cl_lengths)
+    n_cl = 19
+    while n_cl > 4 and cl_lengths[_CL_ORDER[n_cl - 1]] == 0:
+        n_cl -= 1
+    values = [int(final), 2, len(lit_lengths) - 257, 2 - 1, n_cl - 4]
+    bits = [1, 2, 5, 5, 4]
+    for sym in _CL_ORDER[:n_cl]:
+        values.append(int(cl_lengths[sym]))
+        bits.append(3)
+    for n in lengths:
+        values.append(int(cl_codes[n]))
+        bits.append(int(cl_lengths[n]))
+    return np.array(values, np.int64), np.array(bits, np.int64)
+
+
+def _band_huffman(
+    rows: Callable[[int, int], np.ndarray],
+    r0: int,
+    r1: int,
+    last: bool,
+    block: int,
+    dtype: np.dtype[Any],
+    width: int,
+) -> tuple[list[bytes | memoryview], int, int]:
+    """Rows r0..r1 as one Huffman-only deflate block (byte-aligned at its end), ``block`` rows at a time:
+    (IDAT chunks, Adler-32 of the band's scanlines, their length in bytes)."""
+    from depthforge.io import _png_numba as k
+
+    zeros = np.zeros(width, dtype)
+    above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else zeros
+    counts = np.zeros(256, np.int64)
+    n = r1 - r0
+    samples = sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))})
+    for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (asked a row at a time)
+        prev = _checked_rows(rows, y - 1, y, dtype, width)[0] if y > 0 else zeros
+        k.residual_histogram(np.ascontiguousarray(_checked_rows(rows, y, y + 1, dtype, width)), prev, counts)
+    lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
+    lit[_FILTER_UP] += len(samples)
+    lit_len = _huffman_lengths(lit, 15)
+    lit_code = _reversed_codes(lit_len)
+    if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
+        tcode = (lit_code[:256, None] | (lit_code[None, :256] << lit_len[:256, None])).reshape(-1).astype(np.uint32)
+        tlen = (lit_len[:256, None] + lit_len[None, :256]).reshape(-1).astype(np.uint8)
+    else:
+        tcode, tlen = lit_code[:256].astype(np.uint32), lit_len[:256].astype(np.uint8)
+    state = np.array([0, 0, 1, 0], np.int64)  # bits, n bits, Adler-32 s1, s2
+    cap = 4 * ((int(block * (1 + width * dtype.itemsize) * 15 / 8) + 1024) // 4)
+    hv, hb = _block_header(lit_len, last)
+    chunks: list[bytes | memoryview] = []
+    for b0 in range(r0, r1, block):
+        b1 = min(b0 + block, r1)
+        part = np.ascontiguousarray(_checked_rows(rows, b0, b1, dtype, width))
+        # the chunk is built in place (length, type, data, CRC): no copies of the compressed bytes
+        buf = np.empty(cap, np.uint8)
+        pos = k.put_bits(hv, hb, buf, 8, state, False) if b0 == r0 else 8
+        pos = k.encode_rows(part, above, tcode, tlen, lit_code[_FILTER_UP], lit_len[_FILTER_UP], buf, pos, state)
+        above = part[-1].copy()
+        if b1 >= r1:  # end of block, then byte-align: an empty stored block between bands, padding at the end
+            tail_v, tail_b = [lit_code[256]], [lit_len[256]]
+            if not last:
+                tail_v.append(0)
+                tail_b.append(3)
+            pos = k.put_bits(np.array(tail_v, np.int64), np.array(tail_b, np.int64), buf, pos, state, True)
+            if not last:
+                buf[pos : pos + 4] = (0, 0, 0xFF, 0xFF)
+                pos += 4
+        # (before the band's end, only whole words are written: the bits left in ``state`` go on in the next chunk)
+        buf[0:8] = np.frombuffer(struct.pack(">I", pos - 8) + b"IDAT", np.uint8)
+        buf[pos : pos + 4] = np.frombuffer(struct.pack(">I", _crc32(buf[4:pos].data)), np.uint8)
+        chunks.append(buf[: pos + 4].data)
+    s1, s2 = int(state[2]), int(state[3])
+    return chunks, (s2 << 16) | s1, n * (1 + width * dtype.itemsize)
+
+
 def encode_png_rows(
     shape: tuple[int, int],
     dtype: Any,
@@ -141,7 +283,7 @@ def encode_png_rows(
     text: dict[str, str] | None = None,
     level: int | None = None,
     threads: int | None = None,
-) -> list[bytes]:
+) -> list[bytes | memoryview]:
     """Encode a grayscale image given row by row, as the pieces of a PNG file (write them in order).
 
     The image is never held whole: each thread asks ``rows(r0, r1)`` for a few rows at a time (about a megabyte),
@@ -156,7 +298,7 @@ def encode_png_rows(
         text, level, threads: as :func:`encode_png`.
 
     Returns:
-        The PNG file as a list of byte strings (signature, header, text, image data, end).
+        The PNG file as a list of byte strings and buffers (signature, header, text, image data, end).
     """
     h, w = (int(shape[0]), int(shape[1]))
     dt = np.dtype(dtype)
@@ -174,16 +316,22 @@ def encode_png_rows(
     block = max(1, _BLOCK_BYTES // row_bytes)
     edges = [round(i * h / n) for i in range(n + 1)]
     jobs = [(edges[i], edges[i + 1], i == n - 1) for i in range(n)]
+
+    def band(job: tuple[int, int, bool]) -> tuple[list[bytes | memoryview], int, int]:
+        if level is None:
+            return _band_huffman(rows, job[0], job[1], job[2], block, dt, w)
+        return _band(rows, job[0], job[1], job[2], level, block, dt, w)
+
     if n == 1:
-        parts = [_band(rows, 0, h, True, level, block, dt, w)]
+        parts = [band(jobs[0])]
     else:
         with ThreadPoolExecutor(n) as pool:
-            parts = list(pool.map(lambda job: _band(rows, job[0], job[1], job[2], level, block, dt, w), jobs))
+            parts = list(pool.map(band, jobs))
     adler = parts[0][1]
     for _, band_adler, size in parts[1:]:
         adler = _adler_combine(adler, band_adler, size)
     depth = 16 if dt == np.uint16 else 8
-    out = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))]
+    out: list[bytes | memoryview] = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))]
     for key, value in (text or {}).items():
         out.append(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")))
     out.append(_chunk(b"IDAT", b"\x78\x01"))  # zlib header: deflate, 32K window, no dictionary
@@ -203,7 +351,8 @@ def encode_png(
         image: (H, W) uint8 or uint16 (stored big-endian, as PNG wants).
         text: key -> value, written as ``tEXt`` chunks (Latin-1 keys and values; Pillow reads them into
             ``Image.info``).
-        level: deflate level (default: the fastest good one, 1); with ``isal`` at most 3.
+        level: None (default): Huffman-only coding (see the module docstring); 0-9: LZ77 deflate at that
+            level (``isal`` when installed, at most 3 there; else zlib).
         threads: compressing threads (default: up to the CPU count, one band of >= ~1 MB each).
 
     Returns:

@@ -42,9 +42,7 @@ def display_range(
     """
     inv = depth.inverse_depth()
     if percentiles is None:
-        # one pass each, NaN ignored (fmin/fmax skip NaN), instead of copying the valid values out first
-        with np.errstate(invalid="ignore"):
-            lo, hi = float(np.fmin.reduce(inv, axis=None)), float(np.fmax.reduce(inv, axis=None))
+        lo, hi = _nan_min_max(inv)
         if not (np.isfinite(lo) and np.isfinite(hi)):  # no valid value, or infinities (1/z of a tiny z)
             valid = inv[np.isfinite(inv)]
             if valid.size == 0:
@@ -65,6 +63,23 @@ def display_range(
         raise_range("far", f"{f:g} must be below near {n:g}")
     span = hi - lo
     return DisplayRange(lo + f * span, lo + n * span)
+
+
+def _nan_min_max(inv: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the non-NaN values (fmin/fmax skip NaN; (NaN, NaN) without any, infinities included: the
+    caller checks); for big maps the two passes run on two threads (numpy releases the GIL)."""
+
+    def reduce(op: np.ufunc) -> float:
+        with np.errstate(invalid="ignore"):
+            return float(op.reduce(inv, axis=None))
+
+    if inv.size <= _BAND_PIXELS:
+        return reduce(np.fmin), reduce(np.fmax)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        lo, hi = pool.map(reduce, (np.fmin, np.fmax))
+    return lo, hi
 
 
 def raise_range(name: str, why: str) -> None:
@@ -168,6 +183,19 @@ def display_code_rows(
     """
     inv = depth.inverse_depth()
     dtype = np.uint16 if top > 255 else np.uint8
+    span = rng.near - rng.far
+    if span > 0 and inv.dtype == np.float32:
+        # one compiled pass, the same float32 arithmetic as below (no temporaries)
+        from depthforge.process._normalize_numba import quantise_rows
+
+        scale = 1.0 / span
+
+        def fast_rows(r0: int, r1: int) -> np.ndarray:
+            out = np.empty((r1 - r0, inv.shape[1]), dtype)
+            quantise_rows(inv[r0:r1], rng.far, scale, top, invert, out)
+            return out
+
+        return fast_rows
 
     def rows(r0: int, r1: int) -> np.ndarray:
         disp = _normalise(inv[r0:r1], rng, invert)

@@ -1,0 +1,141 @@
+"""Compiled kernels for :mod:`depthforge.io.png`: PNG "Up" filtering, Adler-32 and Huffman-only deflate (numba).
+
+A depth map's filtered scanlines are short-range noise around a smooth trend: LZ77 string matching (what zlib and
+ISA-L spend their time on) finds little in them, while a Huffman code fitted to the residual bytes captures
+nearly all of the gain. These kernels therefore filter, checksum and Huffman-code the rows in one pass, emitting
+one dynamic-Huffman deflate block (RFC 1951, section 3.2.7) whose literal code the caller built from a sample of
+the same residuals (:func:`residual_histogram`). Bits are packed least significant first, as deflate wants; codes
+are given bit-reversed. Every kernel releases the GIL, so bands of rows run on several threads.
+
+``state`` is a small int64 array carried from call to call within one band: ``[bits, n_bits, s1, s2]`` (the bits
+not yet written as whole bytes, and the Adler-32 sums of the scanlines so far).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["residual_histogram", "encode_rows", "put_bits"]
+
+_ADLER_MOD = 65521
+
+
+@njit(cache=True, nogil=True)
+def residual_histogram(rows, above, counts):  # type: ignore[no-untyped-def]
+    """Add the byte counts of the Up-filtered ``rows`` ((n, W) uint8 or uint16; ``above`` (W,) the row before
+    them, zeros at the top of the image) to ``counts`` (256,) int64."""
+    n, w = rows.shape
+    wide = rows.itemsize == 2
+    for y in range(n):
+        prev = above if y == 0 else rows[y - 1]
+        row = rows[y]
+        for x in range(w):
+            v = np.int64(row[x])
+            p = np.int64(prev[x])
+            if wide:
+                counts[((v >> 8) - (p >> 8)) & 0xFF] += 1
+                counts[((v & 0xFF) - (p & 0xFF)) & 0xFF] += 1
+            else:
+                counts[(v - p) & 0xFF] += 1
+
+
+@njit(cache=True, nogil=True)
+def encode_rows(rows, above, table_code, table_len, filter_code, filter_len, out, pos, state):  # type: ignore[no-untyped-def]
+    """Up-filter ``rows``, add their scanlines to the Adler-32 sums and append their Huffman codes to ``out``.
+
+    Args:
+        rows: (n, W) uint8 or uint16 pixel rows; ``above``: (W,) the row before them (zeros at the top).
+        table_code, table_len: codes (bit-reversed) and lengths per residual: for uint16 rows indexed by
+            ``hi << 8 | lo`` (both bytes of a pixel in one code, at most 30 bits), for uint8 rows by the byte.
+        filter_code, filter_len: the code of the filter-type byte (2, Up) that starts every scanline.
+        out: uint8 buffer (length a multiple of 4) with room for ``n * (1 + W * itemsize) * 15 / 8 + 8`` bytes
+            after ``pos``; pos: where the stream goes on (a multiple of 4).
+        state: int64 ``[bits, n_bits, s1, s2]`` (see the module docstring), updated.
+
+    Returns:
+        The new end of the stream in ``out`` (whole 32-bit words; the remaining < 32 bits stay in ``state``).
+    """
+    n, w = rows.shape
+    wide = rows.itemsize == 2
+    words = out.view(np.uint32)
+    at = pos >> 2
+    acc = np.uint64(state[0])
+    nb = np.uint64(state[1])
+    s1 = np.int64(state[2])
+    s2 = np.int64(state[3])
+    low = np.uint64(0xFFFFFFFF)
+    fcode = np.uint64(filter_code)
+    flen = np.uint64(filter_len)
+    five = np.uint64(5)
+    for y in range(n):
+        prev = above if y == 0 else rows[y - 1]
+        row = rows[y]
+        acc |= fcode << nb
+        nb += flen
+        s1 += 2
+        s2 += s1
+        if wide:  # two loops, so that neither tests the pixel size per pixel
+            for x in range(w):
+                v = np.int64(row[x])
+                p = np.int64(prev[x])
+                hi = ((v >> 8) - (p >> 8)) & 0xFF
+                lo = ((v & 0xFF) - (p & 0xFF)) & 0xFF
+                s2 += 2 * s1 + 2 * hi + lo  # the two bytes' Adler-32 steps at once
+                s1 += hi + lo
+                k = (hi << 8) | lo
+                acc |= np.uint64(table_code[k]) << nb
+                nb += np.uint64(table_len[k])
+                # branch-free: store the low word every time, keep it once 32 bits are complete
+                words[at] = np.uint32(acc & low)
+                full = nb >> five
+                at += np.int64(full)
+                acc >>= full << five
+                nb -= full << five
+        else:
+            for x in range(w):
+                k = (np.int64(row[x]) - np.int64(prev[x])) & 0xFF
+                s1 += k
+                s2 += s1
+                acc |= np.uint64(table_code[k]) << nb
+                nb += np.uint64(table_len[k])
+                words[at] = np.uint32(acc & low)
+                full = nb >> five
+                at += np.int64(full)
+                acc >>= full << five
+                nb -= full << five
+        s1 %= _ADLER_MOD
+        s2 %= _ADLER_MOD
+    state[0] = np.int64(acc)
+    state[1] = np.int64(nb)
+    state[2] = s1
+    state[3] = s2
+    return at << 2
+
+
+@njit(cache=True, nogil=True)
+def put_bits(values, lengths, out, pos, state, align):  # type: ignore[no-untyped-def]
+    """Append ``values[i]`` (``lengths[i]`` <= 32 bits each, least significant first) to the stream in ``out`` at
+    ``pos``, in whole 32-bit words; with ``align``, also the remaining bits, padded with zeros to a whole byte.
+    Returns the new end of the stream."""
+    acc = np.uint64(state[0])
+    nb = np.int64(state[1])
+    for i in range(values.shape[0]):
+        acc |= np.uint64(values[i]) << np.uint64(nb)
+        nb += np.int64(lengths[i])
+        if nb >= 32:
+            for j in range(4):
+                out[pos + j] = (acc >> np.uint64(8 * j)) & 0xFF
+            pos += 4
+            acc >>= np.uint64(32)
+            nb -= 32
+    if align:
+        while nb > 0:
+            out[pos] = acc & 0xFF
+            acc >>= np.uint64(8)
+            nb -= 8
+            pos += 1
+        nb = 0
+    state[0] = np.int64(acc)
+    state[1] = nb
+    return pos
