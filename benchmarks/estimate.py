@@ -205,6 +205,19 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
         f" {1000 * fwd:.0f} ms: overhead {1000 * (best_e2e - fwd):.0f} ms = {100 * (best_e2e - fwd) / fwd:.1f} % of"
         " forward (target <= 15 %)"
     )
+    # the 16-bit PNG encoder on this depth map: default (Huffman-only, compiled) vs LZ77 deflate level 1
+    from depthforge.io.png import encode_png
+    from depthforge.process.normalize import display_codes
+
+    codes, _ = display_codes(depth, top=65535)
+    for label, level in (("default (Huffman-only)", None), ("LZ77 level 1 (isal or zlib)", 1)):
+        best, size = float("inf"), 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            size = len(encode_png(codes, level=level))
+            best = min(best, time.perf_counter() - t0)
+        share = 100 * size / codes.nbytes
+        print(f"png16 encoder {label}: {1000 * best:.1f} ms, {size / 1e6:.2f} MB ({share:.1f} % of raw)")
     print(
         "same run (end-to-end minus the forward timed inside it), per run: "
         + " ".join(f"{1000 * o:.0f}" for o in in_run)

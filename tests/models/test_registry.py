@@ -87,7 +87,10 @@ def test_every_family_loads_and_predicts(tiny_models: dict[str, Path], family: s
         assert depth.intrinsics is not None and "fov" in depth.intrinsics.source
     batch = est.predict_batch([image, image[:, ::-1].copy(), image[:60]])
     assert [d.shape for d in batch] == [(90, 120), (90, 120), (60, 120)]
-    np.testing.assert_allclose(batch[0].values, depth.values, rtol=1e-4, atol=1e-6)
+    # Depth Pro's metres are 1 / (a random tiny network's output), and batched convolutions may take other CPU
+    # kernels (seen on AVX-512 AMD CPUs): float32 rounding differences come out up to ~1e-3 relative there
+    rtol = 2e-3 if family == "depth_pro" else 1e-4
+    np.testing.assert_allclose(batch[0].values, depth.values, rtol=rtol, atol=1e-6)
 
 
 def test_folder_preprocessor_config_overrides_defaults(tiny_models: dict[str, Path]) -> None:

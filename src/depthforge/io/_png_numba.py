@@ -58,6 +58,7 @@ def encode_rows(rows, above, table_code, table_len, filter_code, filter_len, out
     """
     n, w = rows.shape
     wide = rows.itemsize == 2
+    line = 1 + w * rows.itemsize  # scanline bytes, filter byte included
     words = out.view(np.uint32)
     at = pos >> 2
     acc = np.uint64(state[0])
@@ -65,47 +66,46 @@ def encode_rows(rows, above, table_code, table_len, filter_code, filter_len, out
     s1 = np.int64(state[2])
     s2 = np.int64(state[3])
     low = np.uint64(0xFFFFFFFF)
-    fcode = np.uint64(filter_code)
-    flen = np.uint64(filter_len)
     five = np.uint64(5)
+    keys = np.empty(w, np.int64)
     for y in range(n):
         prev = above if y == 0 else rows[y - 1]
         row = rows[y]
-        acc |= fcode << nb
-        nb += flen
-        s1 += 2
-        s2 += s1
-        if wide:  # two loops, so that neither tests the pixel size per pixel
+        # 1. residuals and the row's Adler-32 terms (independent per pixel, so this loop vectorises):
+        # over the scanline's bytes b_i, s1 += sum b_i and s2 += line * s1 + sum (line - i) * b_i
+        total = np.int64(2)
+        weighted = np.int64(2 * line)
+        if wide:
             for x in range(w):
                 v = np.int64(row[x])
                 p = np.int64(prev[x])
                 hi = ((v >> 8) - (p >> 8)) & 0xFF
                 lo = ((v & 0xFF) - (p & 0xFF)) & 0xFF
-                s2 += 2 * s1 + 2 * hi + lo  # the two bytes' Adler-32 steps at once
-                s1 += hi + lo
-                k = (hi << 8) | lo
-                acc |= np.uint64(table_code[k]) << nb
-                nb += np.uint64(table_len[k])
-                # branch-free: store the low word every time, keep it once 32 bits are complete
-                words[at] = np.uint32(acc & low)
-                full = nb >> five
-                at += np.int64(full)
-                acc >>= full << five
-                nb -= full << five
+                total += hi + lo
+                weighted += (line - 1 - 2 * x) * hi + (line - 2 - 2 * x) * lo
+                keys[x] = (hi << 8) | lo
         else:
             for x in range(w):
                 k = (np.int64(row[x]) - np.int64(prev[x])) & 0xFF
-                s1 += k
-                s2 += s1
+                total += k
+                weighted += (line - 1 - x) * k
+                keys[x] = k
+        s2 = (s2 + line * s1 + weighted) % _ADLER_MOD
+        s1 = (s1 + total) % _ADLER_MOD
+        # 2. the codes: the filter byte, then one table entry per pixel; branch-free, the low word is stored
+        # every time and kept once 32 bits are complete
+        acc |= np.uint64(filter_code) << nb
+        nb += np.uint64(filter_len)
+        for x in range(-1, w):
+            if x >= 0:
+                k = keys[x]
                 acc |= np.uint64(table_code[k]) << nb
                 nb += np.uint64(table_len[k])
-                words[at] = np.uint32(acc & low)
-                full = nb >> five
-                at += np.int64(full)
-                acc >>= full << five
-                nb -= full << five
-        s1 %= _ADLER_MOD
-        s2 %= _ADLER_MOD
+            words[at] = np.uint32(acc & low)
+            full = nb >> five
+            at += np.int64(full)
+            acc >>= full << five
+            nb -= full << five
     state[0] = np.int64(acc)
     state[1] = np.int64(nb)
     state[2] = s1

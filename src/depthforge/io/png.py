@@ -247,15 +247,19 @@ def _band_huffman(
     else:
         tcode, tlen = lit_code[:256].astype(np.uint32), lit_len[:256].astype(np.uint8)
     state = np.array([0, 0, 1, 0], np.int64)  # bits, n bits, Adler-32 s1, s2
-    cap = 4 * ((int(block * (1 + width * dtype.itemsize) * 15 / 8) + 1024) // 4)
     hv, hb = _block_header(lit_len, last)
     chunks: list[bytes | memoryview] = []
+    # one buffer for the band's chunks (each built in place: length, type, data, CRC; no copies): room for the
+    # worst case, of which only the pages written are ever touched (a large numpy allocation may get huge pages)
+    per_block = 4 * ((int(block * (1 + width * dtype.itemsize) * 15 / 8) + 1024) // 4)
+    buf = np.empty(per_block * (-(-n // block)), np.uint8)
+    start = 0
     for b0 in range(r0, r1, block):
         b1 = min(b0 + block, r1)
         part = np.ascontiguousarray(_checked_rows(rows, b0, b1, dtype, width))
-        # the chunk is built in place (length, type, data, CRC): no copies of the compressed bytes
-        buf = np.empty(cap, np.uint8)
-        pos = k.put_bits(hv, hb, buf, 8, state, False) if b0 == r0 else 8
+        pos = start + 8
+        if b0 == r0:
+            pos = k.put_bits(hv, hb, buf, pos, state, False)
         pos = k.encode_rows(part, above, tcode, tlen, lit_code[_FILTER_UP], lit_len[_FILTER_UP], buf, pos, state)
         above = part[-1].copy()
         if b1 >= r1:  # end of block, then byte-align: an empty stored block between bands, padding at the end
@@ -268,9 +272,10 @@ def _band_huffman(
                 buf[pos : pos + 4] = (0, 0, 0xFF, 0xFF)
                 pos += 4
         # (before the band's end, only whole words are written: the bits left in ``state`` go on in the next chunk)
-        buf[0:8] = np.frombuffer(struct.pack(">I", pos - 8) + b"IDAT", np.uint8)
-        buf[pos : pos + 4] = np.frombuffer(struct.pack(">I", _crc32(buf[4:pos].data)), np.uint8)
-        chunks.append(buf[: pos + 4].data)
+        buf[start : start + 8] = np.frombuffer(struct.pack(">I", pos - start - 8) + b"IDAT", np.uint8)
+        buf[pos : pos + 4] = np.frombuffer(struct.pack(">I", _crc32(buf[start + 4 : pos].data)), np.uint8)
+        chunks.append(buf[start : pos + 4].data)
+        start = 4 * ((pos + 4 + 3) // 4)  # the next chunk's stream starts on a word boundary (start + 8)
     s1, s2 = int(state[2]), int(state[3])
     return chunks, (s2 << 16) | s1, n * (1 + width * dtype.itemsize)
 

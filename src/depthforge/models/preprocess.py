@@ -239,8 +239,12 @@ def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None
         a = np.pad(a, ((ph, ph), (pw, pw), (0, 0)), mode="reflect")
     h, w = size_hw or model_input_size(a.shape[0], a.shape[1], spec)
     small = _resize(a, (h, w), spec.resample)
-    f = (small.astype(np.float32) - mean) * inv_std
-    return np.ascontiguousarray(f.transpose(2, 0, 1))
+    # (v - mean) * inv_std per channel from a 256-entry table (the same float32 values), written channel-first
+    lut = (np.arange(256, dtype=np.float32)[None, :] - mean[:, None]) * inv_std[:, None]
+    out = np.empty((3, h, w), np.float32)
+    for c in range(3):
+        np.take(lut[c], small[:, :, c], out=out[c])
+    return out
 
 
 def prepare_batch(images: list[np.ndarray], spec: ModelSpec, *, size_hw: tuple[int, int]) -> np.ndarray:
