@@ -216,7 +216,38 @@ def _block_header(lit_lengths: np.ndarray, final: bool) -> tuple[np.ndarray, np.
     return np.array(values, np.int64), np.array(bits, np.int64)
 
 
-def _band_huffman(
+_PROBE_ROWS = 8  # rows per probe run (three runs per band) that decide between Huffman-only and LZ77
+_LZ77_GAIN = 0.9  # LZ77 is used when its probe output is below this share of the Huffman code's
+
+
+def _lz77_clearly_smaller(
+    rows: Callable[[int, int], np.ndarray],
+    r0: int,
+    r1: int,
+    dtype: np.dtype[Any],
+    width: int,
+    lit_len: np.ndarray,
+    block: int,
+) -> bool:
+    """Whether LZ77 deflate (level 1) codes three runs of the band's filtered rows (at 1/4, 1/2 and 3/4 of the
+    band, away from the image's edges) in clearly fewer bits than the band's Huffman code (``lit_len``, bits per
+    byte value) does. Rows are asked at most ``block`` at a time."""
+    lib = _lib()
+    lz_bits = huffman_bits = 0
+    n = r1 - r0
+    starts = sorted({r0 + max(0, min(n - _PROBE_ROWS, (q * n) // 4 - _PROBE_ROWS // 2)) for q in (1, 2, 3)})
+    for y0 in starts:
+        y1 = min(y0 + _PROBE_ROWS, r1)
+        above = _checked_rows(rows, y0 - 1, y0, dtype, width)[-1] if y0 > 0 else None
+        run = np.concatenate([_checked_rows(rows, y, min(y + block, y1), dtype, width) for y in range(y0, y1, block)])
+        lines = _filter_rows(run, above).reshape(-1)
+        huffman_bits += int(lit_len[:256][lines].sum())
+        comp = lib.compressobj(1, lib.DEFLATED, -15)
+        lz_bits += 8 * len(comp.compress(lines.data) + comp.flush())
+    return lz_bits < _LZ77_GAIN * huffman_bits
+
+
+def _band_fast(
     rows: Callable[[int, int], np.ndarray],
     r0: int,
     r1: int,
@@ -225,8 +256,10 @@ def _band_huffman(
     dtype: np.dtype[Any],
     width: int,
 ) -> tuple[list[bytes | memoryview], int, int]:
-    """Rows r0..r1 as one Huffman-only deflate block (byte-aligned at its end), ``block`` rows at a time:
-    (IDAT chunks, Adler-32 of the band's scanlines, their length in bytes)."""
+    """Rows r0..r1 as one Huffman-only deflate block (byte-aligned at its end), ``block`` rows at a time, or as
+    LZ77 deflate (level 1) when a probe finds it clearly smaller (smooth, noise-free maps: planes, flat or
+    constant regions, whose filtered rows repeat): (IDAT chunks, Adler-32 of the band's scanlines, their length
+    in bytes)."""
     from depthforge.io import _png_numba as k
 
     zeros = np.zeros(width, dtype)
@@ -240,6 +273,8 @@ def _band_huffman(
     lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
     lit[_FILTER_UP] += len(samples)
     lit_len = _huffman_lengths(lit, 15)
+    if _lz77_clearly_smaller(rows, r0, r1, dtype, width, lit_len, block):
+        return _band(rows, r0, r1, last, 1, block, dtype, width)
     lit_code = _reversed_codes(lit_len)
     if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
         tcode = (lit_code[:256, None] | (lit_code[None, :256] << lit_len[:256, None])).reshape(-1).astype(np.uint32)
@@ -324,7 +359,7 @@ def encode_png_rows(
 
     def band(job: tuple[int, int, bool]) -> tuple[list[bytes | memoryview], int, int]:
         if level is None:
-            return _band_huffman(rows, job[0], job[1], job[2], block, dt, w)
+            return _band_fast(rows, job[0], job[1], job[2], block, dt, w)
         return _band(rows, job[0], job[1], job[2], level, block, dt, w)
 
     if n == 1:
