@@ -210,7 +210,8 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
     from depthforge.process.normalize import display_codes
 
     codes, _ = display_codes(depth, top=65535)
-    for label, level in (("default (Huffman-only)", None), ("LZ77 level 1 (isal or zlib)", 1)):
+    encoders = (("default (per band Huffman-only, or LZ77 if a probe finds it smaller)", None), ("LZ77 level 1", 1))
+    for label, level in encoders:
         best, size = float("inf"), 0
         for _ in range(repeats):
             t0 = time.perf_counter()

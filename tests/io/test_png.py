@@ -205,3 +205,26 @@ def test_smooth_noise_free_maps_stay_as_small_as_lz77(monkeypatch: pytest.Monkey
         data = encode_png(img, threads=3)
         assert len(data) < 0.05 * img.nbytes and len(data) <= 1.1 * len(encode_png(img, level=1)) + 200
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+
+
+def test_bands_of_both_codings_join_into_one_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A noisy top half (Huffman-only bands) over a tilted plane (LZ77 bands): the bands' deflate pieces still
+    form one valid zlib stream (checked by zlib itself) and the pixels come back exactly."""
+    from depthforge.io import png
+
+    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 50_000)
+    rng = np.random.default_rng(9)
+    img = np.vstack([rng.integers(0, 65536, (200, 300)), np.arange(200)[:, None] * 300 + np.zeros((1, 300), int)])
+    img = img.astype(np.uint16)
+    chosen: list[str] = []
+    lz = png._lz77_clearly_smaller
+
+    def spy(*args: object) -> bool:
+        chosen.append("lz77" if lz(*args) else "huffman")  # type: ignore[arg-type]
+        return chosen[-1] == "lz77"
+
+    monkeypatch.setattr(png, "_lz77_clearly_smaller", spy)
+    data = encode_png(img, threads=4)
+    assert "lz77" in chosen and "huffman" in chosen
+    zlib.decompress(_idat_stream(data))
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
