@@ -73,4 +73,9 @@ def test_other_channel_counts_and_no_input_change() -> None:
     ref = np.asarray(Image.fromarray(img[:, :, 0]).resize((80, 60), Image.Resampling.BICUBIC))
     np.testing.assert_array_equal(gray[:, :, 0], ref)
     assert np.abs(out.astype(int) - resize_like_pillow(img, (60, 80))[:, :, :2]).max() <= 1
+    # four channels (the transposed path, like 1 and 3): each channel as it comes out alone
+    rgba = np.ascontiguousarray(np.dstack([img, img[:, :, :1]]))
+    four = resize_like_pillow(rgba, (60, 80))
+    np.testing.assert_array_equal(four[:, :, :3], resize_like_pillow(img, (60, 80)))
+    np.testing.assert_array_equal(four[:, :, 3], gray[:, :, 0])
     np.testing.assert_array_equal(img, before)

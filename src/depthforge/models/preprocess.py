@@ -176,9 +176,19 @@ def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str 
     if w != w_in:
         lo, count, coef = _coefficients(w_in, w, resample)
         coef = coef.astype(np.int32)
-        tmp = np.empty((h_in, w, c), np.uint8)
-        _run_bands(nb.horizontal_kernel, h_in, threads, out, lo, count, coef, tmp)
-        out = tmp
+        if c in (1, 3, 4):
+            # along the width of the transposed image: the same sums as a vertical pass, whose inner loop runs
+            # over contiguous bytes and vectorises (with OpenCV's transposes, ~7x faster than the direct pass)
+            import cv2
+
+            src_t = cv2.transpose(out).reshape(w_in, h_in * c)
+            tmp_t = np.empty((w, h_in * c), np.uint8)
+            _run_bands(nb.vertical_kernel, w, threads, src_t, lo, count, coef, tmp_t)
+            out = cv2.transpose(tmp_t.reshape(w, h_in, c)).reshape(h_in, w, c)
+        else:
+            tmp = np.empty((h_in, w, c), np.uint8)
+            _run_bands(nb.horizontal_kernel, h_in, threads, out, lo, count, coef, tmp)
+            out = tmp
     if h != h_in:
         lo, count, coef = _coefficients(h_in, h, resample)
         coef = coef.astype(np.int32)
