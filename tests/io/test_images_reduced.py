@@ -55,3 +55,75 @@ def test_other_formats_are_decoded_in_full(tmp_path: Path) -> None:
     PILImage.fromarray(np.zeros((64, 96, 3), np.uint8)).save(p)
     img, full = read_image_reduced(p, lambda h, w: (8, 8))
     assert img.rgb.shape[:2] == full == (64, 96)
+
+
+def _pillow_pixels(path: Path, scale: int) -> np.ndarray:
+    """Pillow's own decode of a JPEG at 1/scale (its draft mode), EXIF rotation applied."""
+    from PIL import ImageOps
+
+    with PILImage.open(path) as im:
+        if scale > 1:
+            im.draft("RGB", (im.size[0] // scale, im.size[1] // scale))
+        im.load()
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+@pytest.mark.parametrize("opencv", [True, False])
+@pytest.mark.parametrize("kind", ["baseline", "progressive", "4:4:4", "odd size"])
+@pytest.mark.parametrize("scale", [1, 2, 4, 8])
+def test_jpeg_pixels_are_exactly_pillows(
+    tmp_path: Path, kind: str, scale: int, opencv: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Colour JPEGs are decoded by OpenCV's libjpeg-turbo (faster, straight into RGB): the very pixels Pillow
+    gives, at every DCT scale, for baseline, progressive and unsubsampled files and sizes that do not divide;
+    the Pillow path (taken where OpenCV cannot decode a file) picks the same scale."""
+    if not opencv:
+        from depthforge.io import images
+
+        monkeypatch.setattr(images, "_decode_jpeg_rgb", lambda path, scale: None)
+    h, w = (757, 1003) if kind == "odd size" else (768, 1024)
+    rng = np.random.default_rng(2)
+    img = np.clip(cv2.resize(_jpeg_source(), (w, h)) + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+    p = tmp_path / "k.jpg"
+    opts = {"progressive": {"progressive": True}, "4:4:4": {"subsampling": 0}}.get(kind, {})
+    PILImage.fromarray(img).save(p, quality=90, **opts)
+    if scale == 1:
+        got = read_image(p).rgb
+    else:
+        reduced, full = read_image_reduced(p, lambda fh, fw: (fh // scale, fw // scale))
+        got = reduced.rgb
+        assert full == (h, w) and got.shape[:2] == (-(-h // scale), -(-w // scale))
+    np.testing.assert_array_equal(got, _pillow_pixels(p, scale))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_exif_orientation_full_and_reduced(tmp_path: Path, orientation: int) -> None:
+    p = _jpeg(tmp_path / "o.jpg", 400, 600, orientation=orientation)
+    np.testing.assert_array_equal(read_image(p).rgb, _pillow_pixels(p, 1))
+    img, full = read_image_reduced(p, lambda h, w: (h // 2, w // 2))
+    np.testing.assert_array_equal(img.rgb, _pillow_pixels(p, 2))
+    assert full == ((600, 400) if orientation >= 5 else (400, 600))
+
+
+def test_truncated_jpeg_still_fails_cleanly(tmp_path: Path) -> None:
+    from depthforge.core.errors import InputError
+
+    p = _jpeg(tmp_path / "whole.jpg", 400, 600)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(p.read_bytes()[:-2000])
+    for read in (read_image, lambda q: read_image_reduced(q, lambda h, w: (h // 2, w // 2))):
+        with pytest.raises(InputError, match="cut.jpg"):
+            read(cut)
+
+
+def _jpeg_source() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def test_request_above_the_photo_size_decodes_in_full(tmp_path: Path) -> None:
+    p = _jpeg(tmp_path / "small.jpg", 120, 160)
+    img, full = read_image_reduced(p, lambda h, w: (2 * h, 2 * w))
+    assert full == (120, 160)
+    np.testing.assert_array_equal(img.rgb, _pillow_pixels(p, 1))
