@@ -127,3 +127,17 @@ def test_request_above_the_photo_size_decodes_in_full(tmp_path: Path) -> None:
     img, full = read_image_reduced(p, lambda h, w: (2 * h, 2 * w))
     assert full == (120, 160)
     np.testing.assert_array_equal(img.rgb, _pillow_pixels(p, 1))
+
+
+def test_multi_picture_jpeg_reads_its_first_picture(tmp_path: Path) -> None:
+    """MPO files (phones store extra pictures after the photo) take the same fast paths: the first picture."""
+    p = _jpeg(tmp_path / "first.jpg", 400, 600)
+    first = PILImage.open(p).convert("RGB")
+    mpo = tmp_path / "two.mpo"
+    first.save(mpo, format="MPO", save_all=True, append_images=[first.transpose(PILImage.Transpose.ROTATE_180)])
+    with PILImage.open(mpo) as im:
+        assert im.format == "MPO"
+    np.testing.assert_array_equal(read_image(mpo).rgb, _pillow_pixels(mpo, 1))
+    img, full = read_image_reduced(mpo, lambda h, w: (h // 2, w // 2))
+    assert full == (400, 600) and img.rgb.shape[:2] == (200, 300)
+    np.testing.assert_array_equal(img.rgb, _pillow_pixels(mpo, 2))

@@ -228,3 +228,17 @@ def test_bands_of_both_codings_join_into_one_stream(monkeypatch: pytest.MonkeyPa
     assert "lz77" in chosen and "huffman" in chosen
     zlib.decompress(_idat_stream(data))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+
+
+def test_rows_beyond_the_coders_limit_take_lz77(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scanlines too long for the compiled coder's int64 checksum terms (or a big-endian machine) go through
+    LZ77 deflate: same pixels."""
+    from depthforge.io import png
+
+    monkeypatch.setattr(png, "_MAX_CODED_ROW_BYTES", 100)
+    used: list[int] = []
+    lz = png._band
+    monkeypatch.setattr(png, "_band", lambda *a: (used.append(a[4]), lz(*a))[1])
+    img = _depth_like(60, 80, np.uint16, 1)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img)))), img)
+    assert used == [1]

@@ -252,14 +252,14 @@ def _read(
                     arr = high
                 else:
                     scale = 1
-                    if need is not None and pil.format == "JPEG":
+                    if need is not None and pil.format in _JPEG_FORMATS:
                         nh, nw = need(*full)
                         if orientation in _SWAPS_AXES:
                             nh, nw = nw, nh
                         # the largest DCT scale that keeps the request (as Pillow's JPEG draft chooses it)
                         fit = min(w // max(1, int(nw)), h // max(1, int(nh)))
                         scale = next((a for a in (8, 4, 2) if fit >= a), 1)
-                    decoded = _decode_jpeg_rgb(p, scale) if pil.format == "JPEG" and pil.mode == "RGB" else None
+                    decoded = _decode_jpeg_rgb(p, scale) if pil.format in _JPEG_FORMATS and pil.mode == "RGB" else None
                     if decoded is not None:
                         arr = decoded
                     else:
@@ -282,6 +282,7 @@ def _short(exc: BaseException) -> str:
 
 
 _JPEG_EOI = b"\xff\xd9"
+_JPEG_FORMATS = ("JPEG", "MPO")  # MPO: multi-picture JPEGs (many phones); the first picture is the photo
 
 
 def _decode_jpeg_rgb(path: Path, scale: int) -> np.ndarray | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -127,7 +128,7 @@ def _band(
         comp = lib.compressobj(min(max(level, 0), 3), lib.DEFLATED, -15)
     chunks: list[bytes | memoryview] = []
     adler, size = 1, 0
-    above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1] if r0 > 0 else None
+    above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else None
     for b0 in range(r0, r1, block):
         b1 = min(b0 + block, r1)
         part = _checked_rows(rows, b0, b1, dtype, width)
@@ -143,6 +144,7 @@ def _band(
     return chunks, adler, size
 
 
+_MAX_CODED_ROW_BYTES = 1 << 27
 _SAMPLE_ROWS = 48  # rows per band whose filtered bytes fit the band's Huffman code
 _CL_ORDER = (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15)  # RFC 1951 3.2.7
 
@@ -238,7 +240,7 @@ def _lz77_clearly_smaller(
     starts = sorted({r0 + max(0, min(n - _PROBE_ROWS, (q * n) // 4 - _PROBE_ROWS // 2)) for q in (1, 2, 3)})
     for y0 in starts:
         y1 = min(y0 + _PROBE_ROWS, r1)
-        above = _checked_rows(rows, y0 - 1, y0, dtype, width)[-1] if y0 > 0 else None
+        above = _checked_rows(rows, y0 - 1, y0, dtype, width)[-1].copy() if y0 > 0 else None
         run = np.concatenate([_checked_rows(rows, y, min(y + block, y1), dtype, width) for y in range(y0, y1, block)])
         lines = _filter_rows(run, above).reshape(-1)
         huffman_bits += int(lit_len[:256][lines].sum())
@@ -268,7 +270,7 @@ def _band_fast(
     n = r1 - r0
     samples = sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))})
     for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (asked a row at a time)
-        prev = _checked_rows(rows, y - 1, y, dtype, width)[0] if y > 0 else zeros
+        prev = _checked_rows(rows, y - 1, y, dtype, width)[0].copy() if y > 0 else zeros
         k.residual_histogram(np.ascontiguousarray(_checked_rows(rows, y, y + 1, dtype, width)), prev, counts)
     lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
     lit[_FILTER_UP] += len(samples)
@@ -287,7 +289,7 @@ def _band_fast(
     # one buffer for the band's chunks (each built in place: length, type, data, CRC; no copies): room for the
     # worst case, of which only the pages written are ever touched (a large numpy allocation may get huge pages)
     per_block = 4 * ((int(block * (1 + width * dtype.itemsize) * 15 / 8) + 1024) // 4)
-    buf = np.empty(per_block * (-(-n // block)), np.uint8)
+    buf = np.empty(per_block * (-(-n // block)) // 4, np.uint32).view(np.uint8)  # 4-byte aligned: word stores
     start = 0
     for b0 in range(r0, r1, block):
         b1 = min(b0 + block, r1)
@@ -357,10 +359,14 @@ def encode_png_rows(
     edges = [round(i * h / n) for i in range(n + 1)]
     jobs = [(edges[i], edges[i + 1], i == n - 1) for i in range(n)]
 
+    # the compiled coder stores little-endian words and sums a row's Adler-32 terms in int64 (exact below
+    # ~2.7e8 bytes per row): elsewhere the LZ77 path
+    compiled = sys.byteorder == "little" and row_bytes < _MAX_CODED_ROW_BYTES
+
     def band(job: tuple[int, int, bool]) -> tuple[list[bytes | memoryview], int, int]:
-        if level is None:
+        if level is None and compiled:
             return _band_fast(rows, job[0], job[1], job[2], block, dt, w)
-        return _band(rows, job[0], job[1], job[2], level, block, dt, w)
+        return _band(rows, job[0], job[1], job[2], 1 if level is None else level, block, dt, w)
 
     if n == 1:
         parts = [band(jobs[0])]

@@ -263,8 +263,7 @@ class DepthEstimator:
         if pred.shape != (h, w):
             # into a numpy array: numpy's allocator asks for transparent huge pages (unless the CLI turned that
             # off), so a 12-megapixel map costs a few page faults instead of ~12 000 (measured 3.7 vs 7.4 ms)
-            out = np.empty((h, w), np.float32)
-            cv2.resize(pred, (w, h), dst=out, interpolation=cv2.INTER_CUBIC)
+            out: np.ndarray = cv2.resize(pred, (w, h), dst=np.empty((h, w), np.float32), interpolation=cv2.INTER_CUBIC)
             return out
         return pred
 

@@ -253,7 +253,7 @@ def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None
     lut = (np.arange(256, dtype=np.float32)[None, :] - mean[:, None]) * inv_std[:, None]
     out = np.empty((3, h, w), np.float32)
     for c in range(3):
-        np.take(lut[c], small[:, :, c], out=out[c])
+        np.take(lut[c], small[:, :, c], out=out[c], mode="clip")  # uint8 indices: always in range; no buffer
     return out
 
 
