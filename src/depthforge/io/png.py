@@ -145,7 +145,7 @@ def _band(
 
 
 _MAX_CODED_ROW_BYTES = 1 << 27
-_SAMPLE_ROWS = 48  # rows per band whose filtered bytes fit the band's Huffman code
+_SAMPLE_ROWS = 32  # rows per band whose filtered bytes fit the band's Huffman code
 _CL_ORDER = (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15)  # RFC 1951 3.2.7
 
 
@@ -269,7 +269,11 @@ def _band_fast(
     counts = np.zeros(256, np.int64)
     n = r1 - r0
     samples = sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))})
-    for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (asked a row at a time)
+    for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (at most ``block`` rows a call)
+        if y > 0 and block >= 2:
+            pair = np.ascontiguousarray(_checked_rows(rows, y - 1, y + 1, dtype, width))
+            k.residual_histogram(pair[1:], pair[0], counts)
+            continue
         prev = _checked_rows(rows, y - 1, y, dtype, width)[0].copy() if y > 0 else zeros
         k.residual_histogram(np.ascontiguousarray(_checked_rows(rows, y, y + 1, dtype, width)), prev, counts)
     lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
