@@ -179,16 +179,23 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
         finally:
             inner.append(time.perf_counter() - t)
 
+    def end_to_end(forward: Callable[[np.ndarray], Any]) -> tuple[float, float]:
+        """One run_estimate on the photo with ``forward`` as the backend's: (wall time, minus the forward)."""
+        inner.clear()
+        est.backend.forward = forward  # type: ignore[method-assign]
+        t0 = time.perf_counter()
+        try:
+            run_estimate([photo], out, model=est, options=opts)
+        finally:
+            est.backend.forward = backend_forward  # type: ignore[method-assign]
+        t_e2e = time.perf_counter() - t0
+        return t_e2e, t_e2e - sum(inner)
+
     in_run: list[float] = []
     for r in range(repeats + 1):
-        inner.clear()
-        est.backend.forward = timed_forward  # type: ignore[method-assign]
-        t0 = time.perf_counter()
-        run_estimate([photo], out, model=est, options=opts)
-        t_e2e = time.perf_counter() - t0
-        est.backend.forward = backend_forward  # type: ignore[method-assign]
+        t_e2e, rest = end_to_end(timed_forward)
         if r > 0:
-            in_run.append(t_e2e - sum(inner))
+            in_run.append(rest)
         t = [time.perf_counter()]
         image, full = read_image_reduced(photo, need)
         t.append(time.perf_counter())
@@ -215,14 +222,9 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
         return np.stack([smooth_scene(r.shape) for r in raw]).astype(np.float32), fov
 
     for r in range(repeats + 1):
-        inner.clear()
-        est.backend.forward = smooth_forward  # type: ignore[method-assign]
-        t0 = time.perf_counter()
-        run_estimate([photo], out, model=est, options=opts)
-        t_e2e = time.perf_counter() - t0
-        est.backend.forward = backend_forward  # type: ignore[method-assign]
+        t_e2e, rest = end_to_end(smooth_forward)
         if r > 0:
-            smooth_in_run.append(t_e2e - sum(inner))
+            smooth_in_run.append(rest)
             smooth_e2e.append(t_e2e)
     fwd = min(stages["forward"])
     best_e2e = min(e2e)
