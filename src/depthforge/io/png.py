@@ -223,19 +223,14 @@ _LZ77_GAIN = 0.9  # LZ77 is used when its probe output is below this share of th
 
 
 def _lz77_clearly_smaller(
-    rows: Callable[[int, int], np.ndarray],
-    r0: int,
-    r1: int,
-    dtype: np.dtype[Any],
-    width: int,
-    lit_len: np.ndarray,
-    block: int,
+    rows: Callable[[int, int], np.ndarray], r0: int, r1: int, dtype: np.dtype[Any], width: int, block: int
 ) -> bool:
     """Whether LZ77 deflate (level 1) codes three runs of the band's filtered rows (at 1/4, 1/2 and 3/4 of the
-    band, away from the image's edges) in clearly fewer bits than the band's Huffman code (``lit_len``, bits per
-    byte value) does. Rows are asked at most ``block`` at a time."""
+    band, away from the image's edges) in clearly fewer bits than a Huffman code fitted to those same bytes.
+    Rows are asked at most ``block`` at a time."""
     lib = _lib()
-    lz_bits = huffman_bits = 0
+    lz_bits = 0
+    counts = np.zeros(256, np.int64)
     n = r1 - r0
     starts = sorted({r0 + max(0, min(n - _PROBE_ROWS, (q * n) // 4 - _PROBE_ROWS // 2)) for q in (1, 2, 3)})
     for y0 in starts:
@@ -243,10 +238,11 @@ def _lz77_clearly_smaller(
         above = _checked_rows(rows, y0 - 1, y0, dtype, width)[-1].copy() if y0 > 0 else None
         run = np.concatenate([_checked_rows(rows, y, min(y + block, y1), dtype, width) for y in range(y0, y1, block)])
         lines = _filter_rows(run, above).reshape(-1)
-        huffman_bits += int(lit_len[:256][lines].sum())
+        counts += np.bincount(lines, minlength=256)
         comp = lib.compressobj(1, lib.DEFLATED, -15)
         lz_bits += 8 * len(comp.compress(lines.data) + comp.flush())
-    return lz_bits < _LZ77_GAIN * huffman_bits
+    lengths = _huffman_lengths(np.concatenate([counts + 1, [1]]), 15)
+    return lz_bits < _LZ77_GAIN * int((counts * lengths[:256]).sum())
 
 
 def _band_fast(
@@ -264,6 +260,8 @@ def _band_fast(
     in bytes)."""
     from depthforge.io import _png_numba as k
 
+    if _lz77_clearly_smaller(rows, r0, r1, dtype, width, block):
+        return _band(rows, r0, r1, last, 1, block, dtype, width)
     zeros = np.zeros(width, dtype)
     above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else zeros
     counts = np.zeros(256, np.int64)
@@ -279,8 +277,6 @@ def _band_fast(
     lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
     lit[_FILTER_UP] += len(samples)
     lit_len = _huffman_lengths(lit, 15)
-    if _lz77_clearly_smaller(rows, r0, r1, dtype, width, lit_len, block):
-        return _band(rows, r0, r1, last, 1, block, dtype, width)
     lit_code = _reversed_codes(lit_len)
     if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
         tcode = (lit_code[:256, None] | (lit_code[None, :256] << lit_len[:256, None])).reshape(-1).astype(np.uint32)
