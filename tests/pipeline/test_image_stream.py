@@ -187,3 +187,45 @@ def test_model_error_stops_cleanly(tiny_da: Path, tmp_path: Path, monkeypatch: p
     assert seen == ["p00.png", "p01.png"]  # the first batch was written before the error
     time.sleep(0.3)
     assert threading.active_count() <= before
+
+
+@pytest.mark.parametrize("case", ["good", "bad", "skipped", "write fails"])
+def test_a_single_photo_runs_inline_with_the_same_outcomes(
+    tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """One photo takes the calling thread (no reader or writer thread is started) and ends as a folder's photo
+    would: written and done, failed with the reason, skipped without being read, or failed when writing fails."""
+    from depthforge.core.errors import InputError
+    from depthforge.pipeline import estimate as estimate_mod
+    from depthforge.pipeline import image_stream
+
+    est = load_model(str(tiny_da), device="cpu")
+    (photo,) = _folder(tmp_path / "in", [(90, 120)], ext=".jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    if case == "bad":
+        photo.write_bytes(b"not a jpeg")
+    if case == "skipped":
+        (out / "p00_depth.png").write_bytes(b"exists")
+        monkeypatch.setattr(image_stream, "read_image_reduced", lambda *a, **k: pytest.fail("read"))
+    if case == "write fails":
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise InputError("out/p00_depth.png: disk full")
+
+        monkeypatch.setattr(estimate_mod, "write_depth", refuse)
+    started: list[threading.Thread] = []
+    original_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), original_start(self))[1])
+    seen: list[str] = []
+    summary = run_estimate([photo], out, model=est, options=EstimateOptions(), on_item=lambda p, s: seen.append(s))
+    assert not [t.name for t in started if t.name.endswith(("(reader)", "(writer)"))]  # "Thread-N (target)"
+    assert len(seen) == 1
+    if case == "good":
+        assert seen == ["done"] and summary.done == 1
+        assert read_depth(out / "p00_depth.png").values.shape == (90, 120)
+    elif case == "skipped":
+        assert seen == ["skipped"] and (out / "p00_depth.png").read_bytes() == b"exists"
+    else:
+        assert seen[0].startswith("failed:") and summary.failed == 1
+        assert ("disk full" in seen[0]) == (case == "write fails")

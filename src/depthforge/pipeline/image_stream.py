@@ -9,7 +9,8 @@ Three stages joined by bounded queues (so memory stays bounded whatever the fold
   model input size form batches of up to ``batch_size``;
 * a writer thread writes the outputs (atomically) and reports each photo.
 
-Order is kept: photos are reported in input order, each one exactly once. A bad photo (unreadable, too big)
+A single photo runs through the same steps in the calling thread (nothing to overlap). Order is kept: photos
+are reported in input order, each one exactly once. A bad photo (unreadable, too big)
 fails alone; a model or option error stops the run with its message, as the sequential path does.
 """
 
@@ -100,24 +101,43 @@ def run_stream(
         ih, iw = estimator.input_size(h, w)
         return 2 * ih, 2 * iw  # keep at least twice the model input for the anti-aliased resize
 
+    def read(job: Job) -> _Item:
+        item = _Item(job)
+        if job.skip:
+            return item
+        try:
+            if job.full_pixels or estimator.spec.pad_reflect:
+                item.image = read_image(job.src, max_pixels=max_pixels)
+                full = None
+            else:
+                item.image, full = read_image_reduced(job.src, need, max_pixels=max_pixels)
+            item.prepared = estimator.prepare(item.image, output_size=full)
+        except InputError as exc:
+            item.image, item.error = None, exc
+        return item
+
+    def finish(item: _Item, depth: Any) -> None:
+        if item.job.skip:
+            report(item.job, "skipped")
+            return
+        if item.error is None and item.image is not None:
+            try:
+                write(item.image, depth, item.job.paths)
+            except InputError as exc:
+                item.error = exc
+        report(item.job, "done" if item.error is None else f"failed: {item.error}")
+
+    if len(jobs) == 1:  # nothing to overlap: one photo runs in the calling thread, without hand-offs
+        item = read(jobs[0])
+        depth = None if item.prepared is None else estimator.predict_prepared([item.prepared])[0]
+        item.prepared = None
+        finish(item, depth)
+        return
+
     def reader() -> None:
         try:
             for job in jobs:
-                item = _Item(job)
-                if job.skip:
-                    if not _put(decoded, item, stop):
-                        return
-                    continue
-                try:
-                    if job.full_pixels or estimator.spec.pad_reflect:
-                        item.image = read_image(job.src, max_pixels=max_pixels)
-                        full = None
-                    else:
-                        item.image, full = read_image_reduced(job.src, need, max_pixels=max_pixels)
-                    item.prepared = estimator.prepare(item.image, output_size=full)
-                except InputError as exc:
-                    item.image, item.error = None, exc
-                if not _put(decoded, item, stop):
+                if not _put(decoded, read(job), stop):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failures.append(exc)
@@ -131,16 +151,7 @@ def run_stream(
                 got = finished.get()
                 if got is _STOP:
                     return
-                item, depth = got
-                if item.job.skip:
-                    report(item.job, "skipped")
-                    continue
-                if item.error is None:
-                    try:
-                        write(item.image, depth, item.job.paths)
-                    except InputError as exc:
-                        item.error = exc
-                report(item.job, "done" if item.error is None else f"failed: {item.error}")
+                finish(*got)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failures.append(exc)
             stop.set()
