@@ -1,11 +1,11 @@
 """Compiled kernels for :mod:`depthforge.io.png`: PNG "Up" filtering, Adler-32 and Huffman-only deflate (numba).
 
-A depth map's filtered scanlines are short-range noise around a smooth trend: LZ77 string matching (what zlib and
-ISA-L spend their time on) finds little in them, while a Huffman code fitted to the residual bytes captures
-nearly all of the gain. These kernels therefore filter, checksum and Huffman-code the rows in one pass, emitting
+A noise-like depth map's filtered scanlines are short-range noise around a smooth trend: LZ77 string matching
+(what zlib and ISA-L spend their time on) finds little in them, while a Huffman code fitted to the residual bytes
+captures nearly all of the gain. These kernels filter, checksum and Huffman-code the rows in one pass, emitting
 one dynamic-Huffman deflate block (RFC 1951, section 3.2.7) whose literal code the caller built from a sample of
-the same residuals (:func:`residual_histogram`). Bits are packed least significant first, as deflate wants; codes
-are given bit-reversed. Every kernel releases the GIL, so bands of rows run on several threads.
+the same residuals. Bits are packed least significant first, as deflate wants; codes are given bit-reversed.
+Every kernel releases the GIL, so bands of rows run on several threads.
 
 ``state`` is a small int64 array carried from call to call within one band: ``[bits, n_bits, s1, s2]`` (the bits
 not yet written as whole bytes, and the Adler-32 sums of the scanlines so far).
@@ -16,28 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["residual_histogram", "encode_rows", "put_bits"]
+__all__ = ["encode_rows", "put_bits"]
 
 _ADLER_MOD = 65521
-
-
-@njit(cache=True, nogil=True)
-def residual_histogram(rows, above, counts):  # type: ignore[no-untyped-def]
-    """Add the byte counts of the Up-filtered ``rows`` ((n, W) uint8 or uint16; ``above`` (W,) the row before
-    them, zeros at the top of the image) to ``counts`` (256,) int64."""
-    n, w = rows.shape
-    wide = rows.itemsize == 2
-    for y in range(n):
-        prev = above if y == 0 else rows[y - 1]
-        row = rows[y]
-        for x in range(w):
-            v = np.int64(row[x])
-            p = np.int64(prev[x])
-            if wide:
-                counts[((v >> 8) - (p >> 8)) & 0xFF] += 1
-                counts[((v & 0xFF) - (p & 0xFF)) & 0xFF] += 1
-            else:
-                counts[(v - p) & 0xFF] += 1
 
 
 @njit(cache=True, nogil=True)

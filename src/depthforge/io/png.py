@@ -8,11 +8,13 @@ and compressed a megabyte of rows at a time, each piece its own IDAT chunk (a PN
 data), so no temporary is image-sized and the rows can be computed on the fly (:func:`encode_png_rows`: depth
 maps are quantised band by band inside the compressing threads).
 
-Default (``level=None``): one dynamic-Huffman block per band, its code fitted to a sample of the band's filtered
-bytes, no string matching (compiled kernels in :mod:`depthforge.io._png_numba`, filter + checksum + coding in one
-pass). The residuals of a depth map are short-range noise, so this is within a few per cent of zlib level 1's size
-at several times ISA-L's speed. An explicit ``level`` uses LZ77 deflate: ``isal`` (Intel ISA-L, optional) when
-installed, else zlib. Output is a standard PNG that Pillow, OpenCV and libpng read.
+Default (``level=None``), per band: a probe of three short runs of filtered rows decides. Where LZ77 string
+matching is clearly smaller (smooth, noise-free maps: planes, flat regions, whose filtered rows repeat), LZ77
+deflate at level 1; otherwise one dynamic-Huffman block, its code fitted to a sample of the band's filtered
+bytes, written by compiled kernels (:mod:`depthforge.io._png_numba`: filter + checksum + coding in one pass),
+within a few per cent of LZ77's size on noise-like maps at about twice ISA-L's speed. An explicit ``level``
+always uses LZ77 deflate. LZ77 runs on ``isal`` (Intel ISA-L, optional) when installed, else zlib. Output is a
+standard PNG that Pillow, OpenCV and libpng read.
 """
 
 from __future__ import annotations
@@ -222,6 +224,16 @@ _PROBE_ROWS = 8  # rows per probe run (three runs per band) that decide between 
 _LZ77_GAIN = 0.9  # LZ77 is used when its probe output is below this share of the Huffman code's
 
 
+def _scanlines(
+    rows: Callable[[int, int], np.ndarray], y0: int, y1: int, dtype: np.dtype[Any], width: int, block: int
+) -> np.ndarray:
+    """Rows y0..y1 as filtered PNG scanlines, flat uint8 (the filter byte first on each line), asking ``rows``
+    for the row above and at most ``block`` rows at a time."""
+    above = _checked_rows(rows, y0 - 1, y0, dtype, width)[-1].copy() if y0 > 0 else None
+    run = np.concatenate([_checked_rows(rows, y, min(y + block, y1), dtype, width) for y in range(y0, y1, block)])
+    return _filter_rows(run, above).reshape(-1)
+
+
 def _lz77_clearly_smaller(
     rows: Callable[[int, int], np.ndarray], r0: int, r1: int, dtype: np.dtype[Any], width: int, block: int
 ) -> bool:
@@ -234,10 +246,7 @@ def _lz77_clearly_smaller(
     n = r1 - r0
     starts = sorted({r0 + max(0, min(n - _PROBE_ROWS, (q * n) // 4 - _PROBE_ROWS // 2)) for q in (1, 2, 3)})
     for y0 in starts:
-        y1 = min(y0 + _PROBE_ROWS, r1)
-        above = _checked_rows(rows, y0 - 1, y0, dtype, width)[-1].copy() if y0 > 0 else None
-        run = np.concatenate([_checked_rows(rows, y, min(y + block, y1), dtype, width) for y in range(y0, y1, block)])
-        lines = _filter_rows(run, above).reshape(-1)
+        lines = _scanlines(rows, y0, min(y0 + _PROBE_ROWS, r1), dtype, width, block)
         counts += np.bincount(lines, minlength=256)
         comp = lib.compressobj(1, lib.DEFLATED, -15)
         lz_bits += 8 * len(comp.compress(lines.data) + comp.flush())
@@ -262,20 +271,13 @@ def _band_fast(
 
     if _lz77_clearly_smaller(rows, r0, r1, dtype, width, block):
         return _band(rows, r0, r1, last, 1, block, dtype, width)
-    zeros = np.zeros(width, dtype)
-    above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else zeros
+    above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else np.zeros(width, dtype)
     counts = np.zeros(256, np.int64)
     n = r1 - r0
     samples = sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))})
-    for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (at most ``block`` rows a call)
-        if y > 0 and block >= 2:
-            pair = np.ascontiguousarray(_checked_rows(rows, y - 1, y + 1, dtype, width))
-            k.residual_histogram(pair[1:], pair[0], counts)
-            continue
-        prev = _checked_rows(rows, y - 1, y, dtype, width)[0].copy() if y > 0 else zeros
-        k.residual_histogram(np.ascontiguousarray(_checked_rows(rows, y, y + 1, dtype, width)), prev, counts)
+    for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (filter bytes included)
+        counts += np.bincount(_scanlines(rows, y, y + 1, dtype, width, block), minlength=256)
     lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
-    lit[_FILTER_UP] += len(samples)
     lit_len = _huffman_lengths(lit, 15)
     lit_code = _reversed_codes(lit_len)
     if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
