@@ -242,3 +242,64 @@ def test_rows_beyond_the_coders_limit_take_lz77(monkeypatch: pytest.MonkeyPatch)
     img = _depth_like(60, 80, np.uint16, 1)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img)))), img)
     assert used == [1]
+
+
+@pytest.mark.parametrize("unit_bytes", [1, 3000, 1 << 30])
+def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.MonkeyPatch, unit_bytes: int) -> None:
+    """Many pieces per band on several threads (each a deflate block of its own): ``emit`` gets the file in order
+    (the result is the same file as the collected one and decodes to the image, zlib's checks included), is
+    never called by two threads at once, and starts before the last rows were asked for."""
+    import threading
+    import time
+
+    from depthforge.io import png
+
+    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 5000)
+    monkeypatch.setattr(png, "_BLOCK_BYTES", 1000)
+    monkeypatch.setattr(png, "_UNIT_BYTES", unit_bytes)
+    rng = np.random.default_rng(4)
+    img = np.vstack([_depth_like(90, 120, np.uint16, 2), rng.integers(0, 65536, (30, 120)).astype(np.uint16)])
+    got: list[bytes] = []
+    inside = threading.Semaphore(1)
+    events: list[str] = []
+
+    def emit(data: bytes | memoryview) -> None:
+        assert inside.acquire(blocking=False), "emit called by two threads at once"
+        try:
+            got.append(bytes(data))
+            events.append("emit")
+            time.sleep(0.001)  # give the other threads time to finish pieces out of order
+        finally:
+            inside.release()
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        events.append(f"rows {r1}")
+        return img[r0:r1]
+
+    png.write_png_rows(emit, img.shape, np.uint16, rows, threads=3)
+    data = b"".join(got)
+    assert data == b"".join(bytes(p) for p in encode_png_rows(img.shape, np.uint16, rows, threads=3))
+    zlib.decompress(_idat_stream(data))
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+    first_image_emit = [i for i, e in enumerate(events) if e == "emit"][3]  # after signature, IHDR, zlib header
+    last_rows = max(i for i, e in enumerate(events) if e.startswith("rows"))
+    assert first_image_emit < last_rows
+
+
+def test_a_failing_emit_stops_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error reaches the caller and nothing is emitted after it (no piece out of order)."""
+    from depthforge.io import png
+
+    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 5000)
+    monkeypatch.setattr(png, "_UNIT_BYTES", 2000)
+    img = _depth_like(120, 100, np.uint16, 3)
+    calls: list[int] = []
+
+    def emit(data: bytes | memoryview) -> None:
+        calls.append(len(memoryview(data)))
+        if len(calls) == 6:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        png.write_png_rows(emit, img.shape, np.uint16, lambda r0, r1: img[r0:r1], threads=3)
+    assert len(calls) == 6

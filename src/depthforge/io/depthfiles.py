@@ -27,7 +27,7 @@ from depthforge.core.depthmap import DEPTH_KINDS, DepthMap
 from depthforge.core.errors import InputError, MissingExtraError, ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice
-from depthforge.io.atomic import atomic_path, atomic_write_text
+from depthforge.io.atomic import DiskWriter, atomic_path, atomic_write_text
 from depthforge.io.images import write_image
 from depthforge.process.normalize import DisplayRange, display_code_rows, display_codes, display_range
 
@@ -127,13 +127,13 @@ def _write_png(p: Path, arr: np.ndarray, meta: dict[str, Any]) -> None:
 def _write_png_rows(
     p: Path, shape: tuple[int, int], rows: Callable[[int, int], np.ndarray], top: int, meta: dict[str, Any]
 ) -> None:
-    """A grayscale PNG whose rows are computed on request (:func:`depthforge.io.png.encode_png_rows`), written
-    piece by piece (atomically) with its ``depthforge`` text chunk."""
-    from depthforge.io.png import encode_png_rows
+    """A grayscale PNG whose rows are computed on request (:func:`depthforge.io.png.write_png_rows`), written
+    piece by piece as it is coded (atomically) with its ``depthforge`` text chunk."""
+    from depthforge.io import png
 
-    pieces = encode_png_rows(shape, np.uint16 if top > 255 else np.uint8, rows, text={_META_KEY: json.dumps(meta)})
-    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-        fh.writelines(pieces)
+    dtype = np.uint16 if top > 255 else np.uint8
+    with atomic_path(p) as tmp, open(tmp, "wb", buffering=0) as fh:  # written (and sent to disk) as it is coded
+        png.write_png_rows(DiskWriter(fh.fileno()), shape, dtype, rows, text={_META_KEY: json.dumps(meta)})
 
 
 def _encode_pfm(values: np.ndarray) -> bytes:

@@ -1,16 +1,17 @@
 """A fast PNG encoder for single-channel 8/16-bit images (depth maps), with text chunks.
 
 Depth maps are smooth, so the PNG "Up" filter (each byte minus the byte above it) leaves small residuals. The
-rows are cut into bands compressed in parallel: each band becomes deflate blocks ending on a byte boundary (an
-empty stored block, as a sync flush makes), so the bands concatenate into one valid deflate stream, as pigz
-does; the zlib header and the Adler-32 of all rows (combined from the bands') frame them. Each band is filtered
-and compressed a megabyte of rows at a time, each piece its own IDAT chunk (a PNG decoder concatenates IDAT
-data), so no temporary is image-sized and the rows can be computed on the fly (:func:`encode_png_rows`: depth
-maps are quantised band by band inside the compressing threads).
+rows are cut into bands, one per thread, and each band into pieces of about a megabyte of pixels, which the
+threads code in order: each piece becomes deflate blocks ending on a byte boundary (an empty stored block, as a
+sync flush makes), so the pieces concatenate into one valid deflate stream, as pigz does; the zlib header and
+the Adler-32 of all rows (combined from the pieces') frame them. Each piece is one or more IDAT chunks (a PNG decoder
+concatenates IDAT data) and is handed on (:func:`write_png_rows`: to a file, say) as soon as every piece before
+it has been, so the file is written while the rest is still being coded. No temporary is image-sized and the
+rows can be computed on the fly (depth maps are quantised piece by piece inside the compressing threads).
 
 Default (``level=None``), per band: a probe of three short runs of filtered rows decides. Where LZ77 string
 matching is clearly smaller (smooth, noise-free maps: planes, flat regions, whose filtered rows repeat), LZ77
-deflate at level 1; otherwise one dynamic-Huffman block, its code fitted to a sample of the band's filtered
+deflate at level 1; otherwise dynamic-Huffman blocks (one per piece), with a code fitted to a sample of the band's filtered
 bytes, written by compiled kernels (:mod:`depthforge.io._png_numba`: filter + checksum + coding in one pass),
 within a few per cent of LZ77's size on noise-like maps at about twice ISA-L's speed. An explicit ``level``
 always uses LZ77 deflate. LZ77 runs on ``isal`` (Intel ISA-L, optional) when installed, else zlib. Output is a
@@ -31,12 +32,13 @@ import numpy as np
 
 from depthforge.core.validation import check_array
 
-__all__ = ["encode_png", "encode_png_rows", "fast_deflate_available"]
+__all__ = ["encode_png", "encode_png_rows", "fast_deflate_available", "write_png_rows"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FILTER_UP = 2
 _MIN_BAND_BYTES = 1 << 20  # bands below ~1 MB of pixels are not worth a thread
 _BLOCK_BYTES = 1 << 20  # rows filtered and compressed at a time: small temporaries that stay in cache
+_UNIT_BYTES = 1 << 20  # rows coded as one piece (deflate block) and handed on in file order
 
 
 def fast_deflate_available() -> bool:
@@ -254,42 +256,58 @@ def _lz77_clearly_smaller(
     return lz_bits < _LZ77_GAIN * int((counts * lengths[:256]).sum())
 
 
-def _band_fast(
+class _Code:
+    """A band's Huffman code (fitted to a sample of its filtered bytes), as the compiled coder wants it."""
+
+    def __init__(self, counts: np.ndarray, dtype: np.dtype[Any]) -> None:
+        lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
+        self.lit_len = _huffman_lengths(lit, 15)
+        self.lit_code = _reversed_codes(self.lit_len)
+        lc, ll = self.lit_code[:256], self.lit_len[:256]
+        if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
+            self.tcode = (lc[:, None] | (lc[None, :] << ll[:, None])).reshape(-1).astype(np.uint32)
+            self.tlen = (ll[:, None] + ll[None, :]).reshape(-1).astype(np.uint8)
+        else:
+            self.tcode, self.tlen = lc.astype(np.uint32), ll.astype(np.uint8)
+        self.header = {final: _block_header(self.lit_len, final) for final in (False, True)}
+
+
+def _fit_code(
+    rows: Callable[[int, int], np.ndarray], r0: int, r1: int, dtype: np.dtype[Any], width: int, block: int
+) -> _Code | None:
+    """The Huffman code for rows r0..r1, fitted to a sample of their filtered bytes (filter bytes included), or
+    None where a probe finds LZ77 deflate clearly smaller (smooth, noise-free maps: planes, flat or constant
+    regions, whose filtered rows repeat)."""
+    if _lz77_clearly_smaller(rows, r0, r1, dtype, width, block):
+        return None
+    counts = np.zeros(256, np.int64)
+    n = r1 - r0
+    for y in sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))}):
+        counts += np.bincount(_scanlines(rows, y, y + 1, dtype, width, block), minlength=256)
+    return _Code(counts, dtype)
+
+
+def _band_huffman(
     rows: Callable[[int, int], np.ndarray],
     r0: int,
     r1: int,
     last: bool,
+    code: _Code,
     block: int,
     dtype: np.dtype[Any],
     width: int,
 ) -> tuple[list[bytes | memoryview], int, int]:
-    """Rows r0..r1 as one Huffman-only deflate block (byte-aligned at its end), ``block`` rows at a time, or as
-    LZ77 deflate (level 1) when a probe finds it clearly smaller (smooth, noise-free maps: planes, flat or
-    constant regions, whose filtered rows repeat): (IDAT chunks, Adler-32 of the band's scanlines, their length
-    in bytes)."""
+    """Rows r0..r1 as one dynamic-Huffman deflate block with ``code`` (byte-aligned at its end, unless
+    ``last``), ``block`` rows at a time: (IDAT chunks, Adler-32 of the rows' scanlines, their length in bytes)."""
     from depthforge.io import _png_numba as k
 
-    if _lz77_clearly_smaller(rows, r0, r1, dtype, width, block):
-        return _band(rows, r0, r1, last, 1, block, dtype, width)
     above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else np.zeros(width, dtype)
-    counts = np.zeros(256, np.int64)
-    n = r1 - r0
-    samples = sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))})
-    for y in samples:  # the Huffman code is fitted to these rows' filtered bytes (filter bytes included)
-        counts += np.bincount(_scanlines(rows, y, y + 1, dtype, width, block), minlength=256)
-    lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
-    lit_len = _huffman_lengths(lit, 15)
-    lit_code = _reversed_codes(lit_len)
-    if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
-        tcode = (lit_code[:256, None] | (lit_code[None, :256] << lit_len[:256, None])).reshape(-1).astype(np.uint32)
-        tlen = (lit_len[:256, None] + lit_len[None, :256]).reshape(-1).astype(np.uint8)
-    else:
-        tcode, tlen = lit_code[:256].astype(np.uint32), lit_len[:256].astype(np.uint8)
     state = np.array([0, 0, 1, 0], np.int64)  # bits, n bits, Adler-32 s1, s2
-    hv, hb = _block_header(lit_len, last)
+    hv, hb = code.header[last]
     chunks: list[bytes | memoryview] = []
-    # one buffer for the band's chunks (each built in place: length, type, data, CRC; no copies): room for the
-    # worst case, of which only the pages written are ever touched (a large numpy allocation may get huge pages)
+    n = r1 - r0
+    # one buffer for the chunks (each built in place: length, type, data, CRC; no copies): room for the worst
+    # case, of which only the pages written are ever touched (a large numpy allocation may get huge pages)
     per_block = 4 * ((int(block * (1 + width * dtype.itemsize) * 15 / 8) + 1024) // 4)
     buf = np.empty(per_block * (-(-n // block)) // 4, np.uint32).view(np.uint8)  # 4-byte aligned: word stores
     start = 0
@@ -299,10 +317,12 @@ def _band_fast(
         pos = start + 8
         if b0 == r0:
             pos = k.put_bits(hv, hb, buf, pos, state, False)
-        pos = k.encode_rows(part, above, tcode, tlen, lit_code[_FILTER_UP], lit_len[_FILTER_UP], buf, pos, state)
+        pos = k.encode_rows(
+            part, above, code.tcode, code.tlen, code.lit_code[_FILTER_UP], code.lit_len[_FILTER_UP], buf, pos, state
+        )
         above = part[-1].copy()
-        if b1 >= r1:  # end of block, then byte-align: an empty stored block between bands, padding at the end
-            tail_v, tail_b = [lit_code[256]], [lit_len[256]]
+        if b1 >= r1:  # end of block, then byte-align: an empty stored block between pieces, padding at the end
+            tail_v, tail_b = [code.lit_code[256]], [code.lit_len[256]]
             if not last:
                 tail_v.append(0)
                 tail_b.append(3)
@@ -310,7 +330,7 @@ def _band_fast(
             if not last:
                 buf[pos : pos + 4] = (0, 0, 0xFF, 0xFF)
                 pos += 4
-        # (before the band's end, only whole words are written: the bits left in ``state`` go on in the next chunk)
+        # (before the end, only whole words are written: the bits left in ``state`` go on in the next chunk)
         buf[start : start + 8] = np.frombuffer(struct.pack(">I", pos - start - 8) + b"IDAT", np.uint8)
         buf[pos : pos + 4] = np.frombuffer(struct.pack(">I", _crc32(buf[start + 4 : pos].data)), np.uint8)
         chunks.append(buf[start : pos + 4].data)
@@ -319,7 +339,47 @@ def _band_fast(
     return chunks, (s2 << 16) | s1, n * (1 + width * dtype.itemsize)
 
 
-def encode_png_rows(
+class _InOrder:
+    """Hands numbered lists of pieces to ``emit`` in number order, from whichever thread completes the next one
+    (pieces that come early wait); ``emit`` is never called by two threads at once. After ``emit`` fails, no
+    more pieces are emitted (the failure reaches the caller through the failing thread)."""
+
+    def __init__(self, emit: Callable[[bytes | memoryview], object]) -> None:
+        import threading
+
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._ready: dict[int, list[bytes | memoryview]] = {}
+        self._next = 0
+        self._busy = False
+        self._failed = False
+
+    def put(self, index: int, pieces: list[bytes | memoryview]) -> None:
+        with self._lock:
+            self._ready[index] = pieces
+            if self._busy or self._failed:
+                return
+            self._busy = True
+        while True:
+            with self._lock:
+                batch: list[bytes | memoryview] = []
+                while self._next in self._ready:
+                    batch.extend(self._ready.pop(self._next))
+                    self._next += 1
+                if not batch:
+                    self._busy = False
+                    return
+            try:
+                for piece in batch:
+                    self._emit(piece)
+            except BaseException:
+                with self._lock:
+                    self._failed = True
+                raise
+
+
+def write_png_rows(
+    emit: Callable[[bytes | memoryview], object],
     shape: tuple[int, int],
     dtype: Any,
     rows: Callable[[int, int], np.ndarray],
@@ -327,22 +387,24 @@ def encode_png_rows(
     text: dict[str, str] | None = None,
     level: int | None = None,
     threads: int | None = None,
-) -> list[bytes | memoryview]:
-    """Encode a grayscale image given row by row, as the pieces of a PNG file (write them in order).
+) -> None:
+    """Encode a grayscale image given row by row as a PNG file, handing its bytes to ``emit`` in file order
+    while the rest is still being compressed (so a file can be written, and flushed to disk, as it is made).
 
     The image is never held whole: each thread asks ``rows(r0, r1)`` for a few rows at a time (about a megabyte),
     filters and compresses them, so a caller can compute the pixel values on the fly (e.g. depth -> 16-bit codes)
-    with only small temporaries.
+    with only small temporaries. The rows are coded in pieces of about :data:`_UNIT_BYTES` (each its own deflate
+    block, byte-aligned; a band of pieces shares one Huffman code), taken in order by the threads; each piece is
+    emitted as soon as every piece before it has been.
 
     Args:
+        emit: ``emit(data)`` takes the file's next bytes (bytes or a memoryview, which it may keep): called from
+            the calling thread and from the compressing threads, never from two at once.
         shape: (H, W) of the image.
         dtype: ``np.uint8`` or ``np.uint16``.
         rows: ``rows(r0, r1)`` -> (r1 - r0, W) array of ``dtype``: the image's rows r0..r1 (called from several
-            threads at once; the row above each band is asked for twice; must not modify shared state).
+            threads at once; the row above each piece is asked for twice; must not modify shared state).
         text, level, threads: as :func:`encode_png`.
-
-    Returns:
-        The PNG file as a list of byte strings and buffers (signature, header, text, image data, end).
     """
     h, w = (int(shape[0]), int(shape[1]))
     dt = np.dtype(dtype)
@@ -358,35 +420,63 @@ def encode_png_rows(
     n = threads or os.cpu_count() or 1
     n = max(1, min(n, h, (h * row_bytes) // _MIN_BAND_BYTES or 1))
     block = max(1, _BLOCK_BYTES // row_bytes)
+    unit = max(1, _UNIT_BYTES // row_bytes)
     edges = [round(i * h / n) for i in range(n + 1)]
-    jobs = [(edges[i], edges[i + 1], i == n - 1) for i in range(n)]
+    bands = [(edges[i], edges[i + 1]) for i in range(n)]
+    units = [(band, u, min(u + unit, b1)) for band, (b0, b1) in enumerate(bands) for u in range(b0, b1, unit)]
 
     # the compiled coder stores little-endian words and sums a row's Adler-32 terms in int64 (exact below
     # ~2.7e8 bytes per row): elsewhere the LZ77 path
-    compiled = sys.byteorder == "little" and row_bytes < _MAX_CODED_ROW_BYTES
+    compiled = level is None and sys.byteorder == "little" and row_bytes < _MAX_CODED_ROW_BYTES
+    depth = 16 if dt == np.uint16 else 8
+    emit(_SIGNATURE)
+    emit(_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0)))
+    for key, value in (text or {}).items():
+        emit(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")))
+    emit(_chunk(b"IDAT", b"\x78\x01"))  # zlib header: deflate, 32K window, no dictionary
+    ordered = _InOrder(emit)
 
-    def band(job: tuple[int, int, bool]) -> tuple[list[bytes | memoryview], int, int]:
-        if level is None and compiled:
-            return _band_fast(rows, job[0], job[1], job[2], block, dt, w)
-        return _band(rows, job[0], job[1], job[2], 1 if level is None else level, block, dt, w)
+    def plan(band: tuple[int, int]) -> _Code | None:  # None: LZ77
+        return _fit_code(rows, band[0], band[1], dt, w, block) if compiled else None
+
+    def piece(i: int) -> tuple[int, int]:
+        band, u0, u1 = units[i]
+        last = i == len(units) - 1
+        code = codes[band]
+        if code is None:
+            chunks, adler, size = _band(rows, u0, u1, last, 1 if level is None else level, block, dt, w)
+        else:
+            chunks, adler, size = _band_huffman(rows, u0, u1, last, code, block, dt, w)
+        ordered.put(i, chunks)
+        return adler, size
 
     if n == 1:
-        parts = [band(jobs[0])]
+        codes = [plan(bands[0])]
+        parts = [piece(i) for i in range(len(units))]
     else:
         with ThreadPoolExecutor(n) as pool:
-            parts = list(pool.map(band, jobs))
-    adler = parts[0][1]
-    for _, band_adler, size in parts[1:]:
+            codes = list(pool.map(plan, bands))
+            parts = list(pool.map(piece, range(len(units))))  # taken in order: pieces finish about in order
+    adler = parts[0][0]
+    for band_adler, size in parts[1:]:
         adler = _adler_combine(adler, band_adler, size)
-    depth = 16 if dt == np.uint16 else 8
-    out: list[bytes | memoryview] = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))]
-    for key, value in (text or {}).items():
-        out.append(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")))
-    out.append(_chunk(b"IDAT", b"\x78\x01"))  # zlib header: deflate, 32K window, no dictionary
-    for chunks, _, _ in parts:
-        out.extend(chunks)
-    out.append(_chunk(b"IDAT", struct.pack(">I", adler & 0xFFFFFFFF)))
-    out.append(_chunk(b"IEND", b""))
+    emit(_chunk(b"IDAT", struct.pack(">I", adler & 0xFFFFFFFF)))
+    emit(_chunk(b"IEND", b""))
+
+
+def encode_png_rows(
+    shape: tuple[int, int],
+    dtype: Any,
+    rows: Callable[[int, int], np.ndarray],
+    *,
+    text: dict[str, str] | None = None,
+    level: int | None = None,
+    threads: int | None = None,
+) -> list[bytes | memoryview]:
+    """:func:`write_png_rows` collected: the PNG file as a list of byte strings and buffers (write them in
+    order: signature, header, text, image data, end)."""
+    out: list[bytes | memoryview] = []
+    write_png_rows(out.append, shape, dtype, rows, text=text, level=level, threads=threads)
     return out
 
 
