@@ -139,7 +139,7 @@ def test_huffman_coding_of_extreme_images(monkeypatch: pytest.MonkeyPatch, dtype
 def test_huffman_lengths_make_a_complete_limited_code(seed: int) -> None:
     """Kraft sum exactly 1 (zlib refuses incomplete codes) and no code over the limit, for counts from uniform
     to geometric (whose unconstrained code would be 256 bits deep)."""
-    from depthforge.io.png import _huffman_lengths
+    from depthforge.io._huffman import huffman_lengths as _huffman_lengths
 
     rng = np.random.default_rng(seed)
     counts = [

@@ -11,11 +11,11 @@ rows can be computed on the fly (depth maps are quantised piece by piece inside 
 
 Default (``level=None``), per band: a probe of three short runs of filtered rows decides. Where LZ77 string
 matching is clearly smaller (smooth, noise-free maps: planes, flat regions, whose filtered rows repeat), LZ77
-deflate at level 1; otherwise dynamic-Huffman blocks (one per piece), with a code fitted to a sample of the band's filtered
-bytes, written by compiled kernels (:mod:`depthforge.io._png_numba`: filter + checksum + coding in one pass),
-within a few per cent of LZ77's size on noise-like maps at about twice ISA-L's speed. An explicit ``level``
-always uses LZ77 deflate. LZ77 runs on ``isal`` (Intel ISA-L, optional) when installed, else zlib. Output is a
-standard PNG that Pillow, OpenCV and libpng read.
+deflate at level 1; otherwise dynamic-Huffman blocks (one per piece) with a code fitted to a sample of the
+band's filtered bytes, written by compiled kernels (:mod:`depthforge.io._png_numba`: filter + checksum + coding
+in one pass), within a few per cent of LZ77's size on noise-like maps at about twice ISA-L's speed. An explicit
+``level`` always uses LZ77 deflate. LZ77 runs on ``isal`` (Intel ISA-L, optional) when installed, else zlib.
+Output is a standard PNG that Pillow, OpenCV and libpng read.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.validation import check_array
+from depthforge.io._huffman import Code as _Code
+from depthforge.io._huffman import huffman_lengths as _huffman_lengths
 
 __all__ = ["encode_png", "encode_png_rows", "fast_deflate_available", "write_png_rows"]
 
@@ -150,78 +152,6 @@ def _band(
 
 _MAX_CODED_ROW_BYTES = 1 << 27
 _SAMPLE_ROWS = 32  # rows per band whose filtered bytes fit the band's Huffman code
-_CL_ORDER = (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15)  # RFC 1951 3.2.7
-
-
-def _huffman_lengths(counts: np.ndarray, limit: int) -> np.ndarray:
-    """Code lengths (1..``limit``; 0 for symbols of count 0) of a complete prefix code fitted to ``counts``
-    (at least two non-zero). Over-long codes are avoided by flattening the counts (halving, keeping them >= 1)
-    until the deepest code fits."""
-    import heapq
-
-    c = np.asarray(counts, np.int64).copy()
-    used = np.flatnonzero(c)
-    while True:
-        heap = [(int(c[i]), int(i)) for i in used]
-        heapq.heapify(heap)
-        parent: dict[int, int] = {}
-        node = len(c)
-        while len(heap) > 1:
-            ca, a = heapq.heappop(heap)
-            cb, b = heapq.heappop(heap)
-            parent[a] = parent[b] = node
-            heapq.heappush(heap, (ca + cb, node))
-            node += 1
-        lengths = np.zeros(len(c), np.int64)
-        for i in used:
-            d, j = 0, int(i)
-            while j in parent:
-                j = parent[j]
-                d += 1
-            lengths[i] = d
-        if lengths.max() <= limit:
-            return lengths
-        c[used] = (c[used] >> 1) + 1
-
-
-def _reversed_codes(lengths: np.ndarray) -> np.ndarray:
-    """Canonical Huffman codes of ``lengths`` (RFC 1951 3.2.2), bit-reversed for the LSB-first bit stream."""
-    bl_count = np.bincount(lengths, minlength=16)
-    bl_count[0] = 0
-    next_code = [0] * 17
-    code = 0
-    for bits in range(1, 17):
-        code = (code + int(bl_count[bits - 1])) << 1
-        next_code[bits] = code
-    out = np.zeros(len(lengths), np.int64)
-    for sym, n in enumerate(lengths):
-        if n:
-            v = next_code[n]
-            next_code[n] += 1
-            out[sym] = int(f"{v:0{n}b}"[::-1], 2)
-    return out
-
-
-def _block_header(lit_lengths: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The bits of a dynamic-Huffman block header (values, bit counts): literals 0..255 + end of block with
-    ``lit_lengths``, two (unused) distance codes of one bit, code lengths sent without run-length symbols."""
-    lengths = np.concatenate([lit_lengths, [1, 1]])
-    cl_lengths = _huffman_lengths(np.bincount(lengths, minlength=19), 7)
-    cl_codes = _reversed_codes(cl_lengths)
-    n_cl = 19
-    while n_cl > 4 and cl_lengths[_CL_ORDER[n_cl - 1]] == 0:
-        n_cl -= 1
-    values = [int(final), 2, len(lit_lengths) - 257, 2 - 1, n_cl - 4]
-    bits = [1, 2, 5, 5, 4]
-    for sym in _CL_ORDER[:n_cl]:
-        values.append(int(cl_lengths[sym]))
-        bits.append(3)
-    for n in lengths:
-        values.append(int(cl_codes[n]))
-        bits.append(int(cl_lengths[n]))
-    return np.array(values, np.int64), np.array(bits, np.int64)
-
-
 _PROBE_ROWS = 8  # rows per probe run (three runs per band) that decide between Huffman-only and LZ77
 _LZ77_GAIN = 0.9  # LZ77 is used when its probe output is below this share of the Huffman code's
 
@@ -254,22 +184,6 @@ def _lz77_clearly_smaller(
         lz_bits += 8 * len(comp.compress(lines.data) + comp.flush())
     lengths = _huffman_lengths(np.concatenate([counts + 1, [1]]), 15)
     return lz_bits < _LZ77_GAIN * int((counts * lengths[:256]).sum())
-
-
-class _Code:
-    """A band's Huffman code (fitted to a sample of its filtered bytes), as the compiled coder wants it."""
-
-    def __init__(self, counts: np.ndarray, dtype: np.dtype[Any]) -> None:
-        lit = np.concatenate([counts + 1, [1]])  # every byte value and the end-of-block code get a code
-        self.lit_len = _huffman_lengths(lit, 15)
-        self.lit_code = _reversed_codes(self.lit_len)
-        lc, ll = self.lit_code[:256], self.lit_len[:256]
-        if dtype == np.uint16:  # both bytes of a pixel in one table entry (at most 30 bits)
-            self.tcode = (lc[:, None] | (lc[None, :] << ll[:, None])).reshape(-1).astype(np.uint32)
-            self.tlen = (ll[:, None] + ll[None, :]).reshape(-1).astype(np.uint8)
-        else:
-            self.tcode, self.tlen = lc.astype(np.uint32), ll.astype(np.uint8)
-        self.header = {final: _block_header(self.lit_len, final) for final in (False, True)}
 
 
 def _fit_code(
