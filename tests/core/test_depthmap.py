@@ -101,3 +101,23 @@ def test_validation_messages_show_expected_and_actual() -> None:
         check_range(-1, "divergence", low=0)
     with pytest.raises(ValidationError, match="fx"):
         Intrinsics(0.0, 1.0, 0.0, 0.0, 4, 4)
+
+
+@pytest.mark.parametrize("adopted", [True, False])
+def test_value_range_is_the_valid_min_max_and_follows_new_values(adopted: bool) -> None:
+    """value_range: NaN-skipping min and max, the same whether the array was adopted (range found while checking
+    it) or copied (found on first use), on a map big enough for the two-thread reduction; a map made with new
+    values gets their range, and a map with no valid value gives (NaN, NaN)."""
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(1100, 1000)).astype(np.float32)
+    v[rng.random(v.shape) < 0.1] = np.nan
+    v[5, 7] = 50.0
+    v[900, 3] = -40.0
+    if adopted:
+        v.setflags(write=False)
+    d = DepthMap(v)
+    assert np.shares_memory(d.values, v) == adopted
+    assert d.value_range() == (-40.0, 50.0) == (float(np.nanmin(v)), float(np.nanmax(v)))
+    assert d.with_values(np.array([[3.0, np.nan, 4.0]], np.float32)).value_range() == (3.0, 4.0)
+    lo, hi = DepthMap(np.full((2, 2), np.nan, np.float32)).value_range()
+    assert np.isnan(lo) and np.isnan(hi)

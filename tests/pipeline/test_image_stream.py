@@ -229,3 +229,47 @@ def test_a_single_photo_runs_inline_with_the_same_outcomes(
     else:
         assert seen[0].startswith("failed:") and summary.failed == 1
         assert ("disk full" in seen[0]) == (case == "write fails")
+
+
+def test_a_single_photos_depth_goes_into_its_array_made_ahead(tiny_da: Path, tmp_path: Path) -> None:
+    """One JPEG: its depth map's array is made (and its memory mapped) in a background thread while it decodes;
+    the model writes into that very array, with the same values as without it."""
+    from depthforge.pipeline import image_stream
+
+    est = load_model(str(tiny_da), device="cpu")
+    (photo,) = _folder(tmp_path / "in", [(90, 120)], ext=".jpg")
+    made: list[np.ndarray] = []
+    original = image_stream._Buffer.get
+
+    def spy(self: Any) -> Any:
+        made.append(original(self))
+        return made[-1]
+
+    got: list[Any] = []
+    orig_predict = est.predict_prepared
+
+    def predict(items: Any, **kw: Any) -> Any:
+        got.extend(orig_predict(items, **kw))
+        return got
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(image_stream._Buffer, "get", spy)
+        mp.setattr(est, "predict_prepared", predict)
+        run_estimate([photo], tmp_path / "out", model=est, options=EstimateOptions())
+    assert len(made) == 1 and made[0].shape == (90, 120) and made[0].dtype == np.float32
+    assert np.shares_memory(got[0].values, made[0])
+    image, full = read_image_reduced(photo, lambda h, w: est.input_size(h, w))
+    np.testing.assert_array_equal(got[0].values, est.predict_prepared([est.prepare(image, output_size=full)])[0].values)
+
+
+def test_prepared_out_array_is_filled_or_replaced_when_unfit(tiny_da: Path, tmp_path: Path) -> None:
+    """A given output array of the right shape and dtype receives the depth; one of another shape is ignored."""
+    import dataclasses
+
+    est = load_model(str(tiny_da), device="cpu")
+    prepared = est.prepare(read_image(_folder(tmp_path, [(70, 100)])[0]))
+    plain = est.predict_prepared([prepared])[0].values
+    for out, used in ((np.empty(plain.shape, np.float32), True), (np.empty((3, 3), np.float32), False)):
+        depth = est.predict_prepared([dataclasses.replace(prepared, out=out)])[0]
+        assert np.shares_memory(depth.values, out) == used
+        np.testing.assert_array_equal(depth.values, plain)

@@ -18,7 +18,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive
 
-__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS"]
+__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS", "nan_min_max"]
 
 DepthKind = Literal["relative", "metric", "disparity"]
 DEPTH_KINDS: tuple[str, ...] = ("relative", "metric", "disparity")
@@ -51,20 +51,19 @@ class DepthMap:
     model: str = ""
     baseline_m: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    _range: tuple[float, float] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_choice(self.kind, "kind", DEPTH_KINDS)
         v = check_array(self.values, "values", ndim=2, dtype_kind="uif")
         positive = self.kind in ("metric", "disparity")
         flags = v.flags
-        if (
-            v.dtype == np.float32
-            and not flags.writeable
-            and flags.owndata
-            and flags.c_contiguous
-            and _clean(v, positive=positive)
-        ):
-            pass  # a read-only, C-ordered array owning its values that needs no change: adopted without a copy
+        adopt = v.dtype == np.float32 and not flags.writeable and flags.owndata and flags.c_contiguous
+        lo_hi = nan_min_max(v) if adopt else None
+        if lo_hi is not None and _clean(lo_hi, positive=positive):
+            # a read-only, C-ordered array owning its values that needs no change: adopted without a copy (and
+            # the min/max just found kept for value_range)
+            object.__setattr__(self, "_range", lo_hi)
         else:
             v = v.astype(np.float32) if v.dtype != np.float32 else v.copy()
             v[~np.isfinite(v)] = np.nan
@@ -84,6 +83,14 @@ class DepthMap:
     def shape(self) -> tuple[int, int]:
         """(H, W)."""
         return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+    def value_range(self) -> tuple[float, float]:
+        """(min, max) of the valid values, in the map's units ((NaN, NaN) when no value is valid); computed once
+        per map (the values never change)."""
+        if self._range is None:
+            object.__setattr__(self, "_range", nan_min_max(self.values))
+        assert self._range is not None
+        return self._range
 
     @property
     def valid(self) -> np.ndarray:
@@ -156,11 +163,31 @@ class DepthMap:
         return out
 
 
-def _clean(v: np.ndarray, *, positive: bool) -> bool:
-    """True when float32 ``v`` has no infinities (NaN is allowed: it marks invalid pixels) and, with ``positive``,
-    no value <= 0: two NaN-skipping reductions, no temporary the size of ``v``."""
-    with np.errstate(invalid="ignore"):
-        lo, hi = float(np.fmin.reduce(v, axis=None)), float(np.fmax.reduce(v, axis=None))
+_BAND_PIXELS = 1 << 20  # below this many values one thread reduces faster than two
+
+
+def nan_min_max(v: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the non-NaN values of float array ``v`` (fmin/fmax skip NaN; (NaN, NaN) without any;
+    infinities included: the caller checks); for big arrays the two passes run on two threads (numpy releases
+    the GIL), with no temporary the size of ``v``."""
+
+    def reduce(op: np.ufunc) -> float:
+        with np.errstate(invalid="ignore"):
+            return float(op.reduce(v, axis=None))
+
+    if v.size <= _BAND_PIXELS:
+        return reduce(np.fmin), reduce(np.fmax)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        lo, hi = pool.map(reduce, (np.fmin, np.fmax))
+    return lo, hi
+
+
+def _clean(lo_hi: tuple[float, float], *, positive: bool) -> bool:
+    """True when values whose (NaN-skipping) min and max are ``lo_hi`` have no infinities (NaN is allowed: it
+    marks invalid pixels) and, with ``positive``, no value <= 0."""
+    lo, hi = lo_hi
     if np.isnan(lo):  # every value is NaN
         return True
     return bool(np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or not positive))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, nan_min_max
 from depthforge.core.validation import check_range
 
 __all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "display_code_rows", "invert_relative"]
@@ -42,7 +42,7 @@ def display_range(
     """
     inv = depth.inverse_depth()
     if percentiles is None:
-        lo, hi = _nan_min_max(inv)
+        lo, hi = nan_min_max(inv) if depth.kind == "metric" else depth.value_range()  # else inv is the values
         if not (np.isfinite(lo) and np.isfinite(hi)):  # no valid value, or infinities (1/z of a tiny z)
             valid = inv[np.isfinite(inv)]
             if valid.size == 0:
@@ -63,23 +63,6 @@ def display_range(
         raise_range("far", f"{f:g} must be below near {n:g}")
     span = hi - lo
     return DisplayRange(lo + f * span, lo + n * span)
-
-
-def _nan_min_max(inv: np.ndarray) -> tuple[float, float]:
-    """(min, max) of the non-NaN values (fmin/fmax skip NaN; (NaN, NaN) without any, infinities included: the
-    caller checks); for big maps the two passes run on two threads (numpy releases the GIL)."""
-
-    def reduce(op: np.ufunc) -> float:
-        with np.errstate(invalid="ignore"):
-            return float(op.reduce(inv, axis=None))
-
-    if inv.size <= _BAND_PIXELS:
-        return reduce(np.fmin), reduce(np.fmax)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        lo, hi = pool.map(reduce, (np.fmin, np.fmax))
-    return lo, hi
 
 
 def raise_range(name: str, why: str) -> None:
