@@ -217,13 +217,14 @@ def test_bands_of_both_codings_join_into_one_stream(monkeypatch: pytest.MonkeyPa
     img = np.vstack([rng.integers(0, 65536, (200, 300)), np.arange(200)[:, None] * 300 + np.zeros((1, 300), int)])
     img = img.astype(np.uint16)
     chosen: list[str] = []
-    lz = png._lz77_clearly_smaller
+    probe = png._probe
 
-    def spy(*args: object) -> bool:
-        chosen.append("lz77" if lz(*args) else "huffman")  # type: ignore[arg-type]
-        return chosen[-1] == "lz77"
+    def spy(*args: object) -> tuple[bool, np.ndarray]:
+        lz77, lengths = probe(*args)  # type: ignore[arg-type]
+        chosen.append("lz77" if lz77 else "huffman")
+        return lz77, lengths
 
-    monkeypatch.setattr(png, "_lz77_clearly_smaller", spy)
+    monkeypatch.setattr(png, "_probe", spy)
     data = encode_png(img, threads=4)
     assert "lz77" in chosen and "huffman" in chosen
     zlib.decompress(_idat_stream(data))

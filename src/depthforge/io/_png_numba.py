@@ -120,3 +120,67 @@ def put_bits(values, lengths, out, pos, state, align):  # type: ignore[no-untype
     state[0] = np.int64(acc)
     state[1] = nb
     return pos
+
+
+@njit(cache=True, nogil=True)
+def _less(ca, ia, cb, ib):  # type: ignore[no-untyped-def]
+    return ca < cb or (ca == cb and ia < ib)
+
+
+@njit(cache=True, nogil=True)
+def _push(hc, hi, size, c, i):  # type: ignore[no-untyped-def]
+    j = size
+    hc[j], hi[j] = c, i
+    while j > 0:
+        p = (j - 1) // 2
+        if not _less(hc[j], hi[j], hc[p], hi[p]):
+            break
+        hc[j], hi[j], hc[p], hi[p] = hc[p], hi[p], hc[j], hi[j]
+        j = p
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _pop(hc, hi, size):  # type: ignore[no-untyped-def]
+    c, i = hc[0], hi[0]
+    size -= 1
+    hc[0], hi[0] = hc[size], hi[size]
+    j = 0
+    while True:
+        a, b, s = 2 * j + 1, 2 * j + 2, j
+        if a < size and _less(hc[a], hi[a], hc[s], hi[s]):
+            s = a
+        if b < size and _less(hc[b], hi[b], hc[s], hi[s]):
+            s = b
+        if s == j:
+            return c, i, size
+        hc[j], hi[j], hc[s], hi[s] = hc[s], hi[s], hc[j], hi[j]
+        j = s
+
+
+@njit(cache=True, nogil=True)
+def tree_depths(counts):  # type: ignore[no-untyped-def]
+    """Depth of each symbol in the Huffman tree of ``counts`` (int64, at least two non-zero; 0 for unused
+    symbols): the two least (count, id) nodes merge first, merged nodes numbered from ``len(counts)`` up, so the
+    tree is the one any priority queue ordered that way builds."""
+    n = counts.shape[0]
+    hc = np.empty(n, np.int64)  # the heap: counts and ids
+    hi = np.empty(n, np.int64)
+    parent = np.full(2 * n, -1, np.int64)
+    size = 0
+    for i in range(n):
+        if counts[i] > 0:
+            size = _push(hc, hi, size, counts[i], i)
+    node = n
+    while size > 1:
+        c1, i1, size = _pop(hc, hi, size)
+        c2, i2, size = _pop(hc, hi, size)
+        parent[i1] = node
+        parent[i2] = node
+        size = _push(hc, hi, size, c1 + c2, node)
+        node += 1
+    depth = np.zeros(2 * n, np.int64)
+    for i in range(node - 2, -1, -1):  # a parent is numbered after its children
+        if parent[i] >= 0:
+            depth[i] = depth[parent[i]] + 1
+    return depth[:n]

@@ -25,14 +25,14 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from depthforge.core.validation import check_array
 from depthforge.io._huffman import Code as _Code
-from depthforge.io._huffman import huffman_lengths as _huffman_lengths
+from depthforge.io._huffman import literal_lengths
 
 __all__ = ["encode_png", "encode_png_rows", "fast_deflate_available", "write_png_rows"]
 
@@ -151,8 +151,7 @@ def _band(
 
 
 _MAX_CODED_ROW_BYTES = 1 << 27
-_SAMPLE_ROWS = 32  # rows per band whose filtered bytes fit the band's Huffman code
-_PROBE_ROWS = 8  # rows per probe run (three runs per band) that decide between Huffman-only and LZ77
+_PROBE_ROWS = 8  # rows per probe run (three runs per band): they decide Huffman-only or LZ77 and fit the code
 _LZ77_GAIN = 0.9  # LZ77 is used when its probe output is below this share of the Huffman code's
 
 
@@ -166,12 +165,13 @@ def _scanlines(
     return _filter_rows(run, above).reshape(-1)
 
 
-def _lz77_clearly_smaller(
+def _probe(
     rows: Callable[[int, int], np.ndarray], r0: int, r1: int, dtype: np.dtype[Any], width: int, block: int
-) -> bool:
-    """Whether LZ77 deflate (level 1) codes three runs of the band's filtered rows (at 1/4, 1/2 and 3/4 of the
-    band, away from the image's edges) in clearly fewer bits than a Huffman code fitted to those same bytes.
-    Rows are asked at most ``block`` at a time."""
+) -> tuple[bool, np.ndarray]:
+    """Three runs of the band's filtered rows (at 1/4, 1/2 and 3/4 of the band, away from the image's edges):
+    whether LZ77 deflate (level 1) codes them in clearly fewer bits than a Huffman code fitted to those same
+    bytes, and that code's lengths (:func:`depthforge.io._huffman.literal_lengths`). Rows are asked at most
+    ``block`` at a time."""
     lib = _lib()
     lz_bits = 0
     counts = np.zeros(256, np.int64)
@@ -182,23 +182,18 @@ def _lz77_clearly_smaller(
         counts += np.bincount(lines, minlength=256)
         comp = lib.compressobj(1, lib.DEFLATED, -15)
         lz_bits += 8 * len(comp.compress(lines.data) + comp.flush())
-    lengths = _huffman_lengths(np.concatenate([counts + 1, [1]]), 15)
-    return lz_bits < _LZ77_GAIN * int((counts * lengths[:256]).sum())
+    lengths = literal_lengths(counts)
+    return lz_bits < _LZ77_GAIN * int((counts * lengths[:256]).sum()), lengths
 
 
 def _fit_code(
     rows: Callable[[int, int], np.ndarray], r0: int, r1: int, dtype: np.dtype[Any], width: int, block: int
 ) -> _Code | None:
-    """The Huffman code for rows r0..r1, fitted to a sample of their filtered bytes (filter bytes included), or
-    None where a probe finds LZ77 deflate clearly smaller (smooth, noise-free maps: planes, flat or constant
-    regions, whose filtered rows repeat)."""
-    if _lz77_clearly_smaller(rows, r0, r1, dtype, width, block):
-        return None
-    counts = np.zeros(256, np.int64)
-    n = r1 - r0
-    for y in sorted({r0 + (i * n) // min(n, _SAMPLE_ROWS) for i in range(min(n, _SAMPLE_ROWS))}):
-        counts += np.bincount(_scanlines(rows, y, y + 1, dtype, width, block), minlength=256)
-    return _Code(counts, dtype)
+    """The Huffman code for rows r0..r1, fitted to the probe's sample of their filtered bytes (filter bytes
+    included), or None where the probe finds LZ77 deflate clearly smaller (smooth, noise-free maps: planes,
+    flat or constant regions, whose filtered rows repeat)."""
+    lz77, lengths = _probe(rows, r0, r1, dtype, width, block)
+    return None if lz77 else _Code(lengths, dtype)
 
 
 def _band_huffman(
@@ -356,7 +351,7 @@ def write_png_rows(
     def piece(i: int) -> tuple[int, int]:
         band, u0, u1 = units[i]
         last = i == len(units) - 1
-        code = codes[band]
+        code = codes[band].result() if isinstance(codes[band], Future) else codes[band]
         if code is None:
             chunks, adler, size = _band(rows, u0, u1, last, 1 if level is None else level, block, dt, w)
         else:
@@ -364,13 +359,16 @@ def write_png_rows(
         ordered.put(i, chunks)
         return adler, size
 
+    codes: list[Any]
     if n == 1:
         codes = [plan(bands[0])]
         parts = [piece(i) for i in range(len(units))]
     else:
         with ThreadPoolExecutor(n) as pool:
-            codes = list(pool.map(plan, bands))
-            parts = list(pool.map(piece, range(len(units))))  # taken in order: pieces finish about in order
+            # taken in order: the bands' codes first (a piece waits for its band's only), then the pieces, which
+            # so finish about in file order
+            codes = [pool.submit(plan, band) for band in bands]
+            parts = list(pool.map(piece, range(len(units))))
     adler = parts[0][0]
     for band_adler, size in parts[1:]:
         adler = _adler_combine(adler, band_adler, size)
