@@ -201,7 +201,7 @@ class DepthEstimator:
         for i, item in enumerate(items):
             groups.setdefault((int(item.pixels.shape[1]), int(item.pixels.shape[2])), []).append(i)
         for idx in groups.values():
-            batch = np.stack([items[i].pixels for i in idx])
+            batch = items[idx[0]].pixels[None] if len(idx) == 1 else np.stack([items[i].pixels for i in idx])
             forward = getattr(self.backend, "forward_throughput", None) if throughput else None
             with self._lock:
                 raw, fov = (forward or self.backend.forward)(batch)
