@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["horizontal_kernel", "vertical_kernel"]
+__all__ = ["horizontal_kernel", "normalise_kernel", "vertical_kernel"]
 
 
 @njit(cache=True, nogil=True, fastmath=False)
@@ -82,3 +82,18 @@ def vertical_kernel(src, lo, count, coef, out, r0, r1):  # type: ignore[no-untyp
         for i in range(n_cols):
             ss = acc[i] >> shift
             out[y, i] = 0 if ss < 0 else (255 if ss > 255 else ss)
+
+
+@njit(cache=True, nogil=True)
+def normalise_kernel(small, lut, out, r0, r1):  # type: ignore[no-untyped-def]
+    """Rows r0..r1 of ``out`` (C, H, W) float32 from ``small`` (H, W, C) uint8 through ``lut`` (C, 256) float32:
+    ``out[c, y, x] = lut[c, small[y, x, c]]`` (channel-first model input from interleaved pixels)."""
+    nc = out.shape[0]
+    w = out.shape[2]
+    for c in range(nc):
+        table = lut[c]
+        for y in range(r0, r1):
+            src = small[y]
+            dst = out[c, y]
+            for x in range(w):
+                dst[x] = table[src[x, c]]

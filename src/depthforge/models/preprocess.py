@@ -260,6 +260,10 @@ def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None
     # (v - mean) * inv_std per channel from a 256-entry table (the same float32 values), written channel-first
     lut = (np.arange(256, dtype=np.float32)[None, :] - mean[:, None]) * inv_std[:, None]
     out = np.empty((3, h, w), np.float32)
+    nb = _kernels()
+    if nb is not None:  # compiled: 3x faster than np.take (one thread: a model input is too small for two)
+        nb.normalise_kernel(small, lut, out, 0, h)
+        return out
     for c in range(3):
         np.take(lut[c], small[:, :, c], out=out[c], mode="clip")  # uint8 indices: always in range; no buffer
     return out
