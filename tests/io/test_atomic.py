@@ -17,18 +17,13 @@ from depthforge.io.atomic import DiskWriter, atomic_path
 def test_disk_writer_survives_short_writes_and_starts_writeback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """os.write may write less than asked: every byte still lands once, in order. On Linux the write-back
-    requests cover the file's start contiguously, each from where the previous one ended."""
+    """os.write may write less than asked: every byte still lands once, in order. Write-back requests cover the
+    file's start contiguously in whole pages, each from where the previous one ended, never past the data."""
     real_write = os.write
-    advised: list[tuple[int, int]] = []
+    asked: list[tuple[int, int]] = []
     monkeypatch.setattr(atomic.os, "write", lambda fd, data: real_write(fd, memoryview(data)[:777]))
-    if sys.platform.startswith("linux"):
-        real_advise = os.posix_fadvise
-        monkeypatch.setattr(
-            atomic.os,
-            "posix_fadvise",
-            lambda fd, off, n, advice: (advised.append((off, n)), real_advise(fd, off, n, advice))[1],
-        )
+    monkeypatch.setattr(DiskWriter, "_start", staticmethod(lambda fd, off, n: asked.append((off, n))))
+    monkeypatch.setattr(DiskWriter, "_looked_up", True)
     monkeypatch.setattr(atomic, "_WRITEBACK_BYTES", 10_000)
     rng = np.random.default_rng(0)
     pieces = [rng.integers(0, 256, n, dtype=np.uint8) for n in (5, 9_000, 0, 30_001, 1, 12_345)]
@@ -39,7 +34,18 @@ def test_disk_writer_survives_short_writes_and_starts_writeback(
             writer(p.data if i % 2 else p.tobytes())
     expected = b"".join(p.tobytes() for p in pieces)
     assert target.read_bytes() == expected and writer.written == len(expected)
-    if sys.platform.startswith("linux"):
-        assert advised and advised[0][0] == 0
-        assert all(a[0] + a[1] == b[0] for a, b in itertools.pairwise(advised))
-        assert all(n >= 10_000 for _, n in advised)
+    assert asked and asked[0][0] == 0
+    assert all(a[0] + a[1] == b[0] for a, b in itertools.pairwise(asked))
+    assert all(n >= 10_000 and (off + n) % 4096 == 0 for off, n in asked)
+    assert asked[-1][0] + asked[-1][1] <= len(expected)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_the_real_writeback_call_is_found_and_harmless(tmp_path: Path) -> None:
+    start = atomic._start_writeback()
+    assert start is not None
+    p = tmp_path / "x.bin"
+    with open(p, "wb", buffering=0) as fh:
+        fh.write(b"a" * 20_000)
+        start(fh.fileno(), 0, 16_384)
+    assert p.read_bytes() == b"a" * 20_000

@@ -249,7 +249,8 @@ def test_rows_beyond_the_coders_limit_take_lz77(monkeypatch: pytest.MonkeyPatch)
 def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.MonkeyPatch, unit_bytes: int) -> None:
     """Many pieces per band on several threads (each a deflate block of its own): ``emit`` gets the file in order
     (the result is the same file as the collected one and decodes to the image, zlib's checks included), is
-    never called by two threads at once, and starts before the last rows were asked for."""
+    never called by two threads at once, and starts while rows are still being coded (the last rows wait for it:
+    an encoder that emitted only at the end would make them wait in vain, and fail the order check)."""
     import threading
     import time
 
@@ -263,17 +264,22 @@ def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.Monke
     got: list[bytes] = []
     inside = threading.Semaphore(1)
     events: list[str] = []
+    image_data_emitted = threading.Event()
 
     def emit(data: bytes | memoryview) -> None:
         assert inside.acquire(blocking=False), "emit called by two threads at once"
         try:
             got.append(bytes(data))
             events.append("emit")
+            if len(got) > 3:  # past the signature, header and zlib header
+                image_data_emitted.set()
             time.sleep(0.001)  # give the other threads time to finish pieces out of order
         finally:
             inside.release()
 
     def rows(r0: int, r1: int) -> np.ndarray:
+        if r1 == img.shape[0]:  # the last piece's rows wait (a while) for image data to be in the file already
+            image_data_emitted.wait(timeout=5)
         events.append(f"rows {r1}")
         return img[r0:r1]
 

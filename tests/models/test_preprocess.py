@@ -79,3 +79,15 @@ def test_other_channel_counts_and_no_input_change() -> None:
     np.testing.assert_array_equal(four[:, :, :3], resize_like_pillow(img, (60, 80)))
     np.testing.assert_array_equal(four[:, :, 3], gray[:, :, 0])
     np.testing.assert_array_equal(img, before)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_big_images_of_one_and_four_channels_match_pillow_on_several_threads(channels: int) -> None:
+    """Above the size where row bands run on several threads: each channel equals Pillow's own resize of it."""
+    img = _photo(1100, 1000)
+    src = np.ascontiguousarray(np.dstack([img, img[:, :, :1]]) if channels == 4 else img[:, :, :1])
+    out = resize_like_pillow(src, (370, 410))
+    assert out.shape == (370, 410, channels)
+    for c in range(channels):
+        ref = np.asarray(Image.fromarray(src[:, :, c]).resize((410, 370), Image.Resampling.BICUBIC))
+        np.testing.assert_array_equal(out[:, :, c], ref)

@@ -125,8 +125,9 @@ def _band(
     dtype: np.dtype[Any],
     width: int,
 ) -> tuple[list[bytes | memoryview], int, int]:
-    """Filter, checksum and deflate (LZ77, ``level``) rows r0..r1, ``block`` rows at a time (so every temporary
-    stays small): (IDAT chunks, Adler-32 of the band's scanlines, their length in bytes)."""
+    """Filter, checksum and deflate (LZ77, ``level``) rows r0..r1 (a piece: a sync flush ends it unless
+    ``last``), ``block`` rows at a time (so every temporary stays small): (IDAT chunks, Adler-32 of the rows'
+    scanlines, their length in bytes)."""
     lib = _lib()
     if lib is zlib:
         comp = zlib.compressobj(level, zlib.DEFLATED, -15)
@@ -206,8 +207,9 @@ def _band_huffman(
     dtype: np.dtype[Any],
     width: int,
 ) -> tuple[list[bytes | memoryview], int, int]:
-    """Rows r0..r1 as one dynamic-Huffman deflate block with ``code`` (byte-aligned at its end, unless
-    ``last``), ``block`` rows at a time: (IDAT chunks, Adler-32 of the rows' scanlines, their length in bytes)."""
+    """Rows r0..r1 as one dynamic-Huffman deflate block with ``code``, ``block`` rows at a time, ending on a byte
+    boundary (then, unless ``last``, an empty stored block, so the next piece starts a block of its own):
+    (IDAT chunks, Adler-32 of the rows' scanlines, their length in bytes)."""
     from depthforge.io import _png_numba as k
 
     above = _checked_rows(rows, r0 - 1, r0, dtype, width)[-1].copy() if r0 > 0 else np.zeros(width, dtype)
@@ -312,7 +314,8 @@ def write_png_rows(
         shape: (H, W) of the image.
         dtype: ``np.uint8`` or ``np.uint16``.
         rows: ``rows(r0, r1)`` -> (r1 - r0, W) array of ``dtype``: the image's rows r0..r1 (called from several
-            threads at once; the row above each piece is asked for twice; must not modify shared state).
+            threads at once, in any order; rows may be asked for more than once, e.g. by the probes; must not
+            modify shared state).
         text, level, threads: as :func:`encode_png`.
     """
     h, w = (int(shape[0]), int(shape[1]))

@@ -189,7 +189,10 @@ def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str 
                 done_t = np.empty((w, (r1 - r0) * c), np.uint8)
                 nb.vertical_kernel(band_t, lo, count, coef, done_t, 0, w)
                 shape_t, shape = ((w, r1 - r0, c), (r1 - r0, w, c)) if c > 1 else ((w, r1 - r0), (r1 - r0, w))
-                cv2.transpose(done_t.reshape(shape_t), dst=tmp[r0:r1].reshape(shape))  # in place
+                target = tmp[r0:r1].reshape(shape)
+                back = cv2.transpose(done_t.reshape(shape_t), dst=target)  # in place (else copied there)
+                if not np.shares_memory(back, target):
+                    target[...] = back
 
             _run_bands(rows, h_in, threads)
             out = tmp

@@ -9,8 +9,8 @@ Three stages joined by bounded queues (so memory stays bounded whatever the fold
   model input size form batches of up to ``batch_size``;
 * a writer thread writes the outputs (atomically) and reports each photo.
 
-A single photo runs through the same steps in the calling thread, its depth map's memory being made ready in
-another thread while it decodes. Order is kept: photos
+A single photo runs through the same steps in the calling thread; when it is a JPEG decoded at a reduced size,
+its depth map's memory is made ready in another thread while it decodes. Order is kept: photos
 are reported in input order, each one exactly once. A bad photo (unreadable, too big)
 fails alone; a model or option error stops the run with its message, as the sequential path does.
 """
@@ -168,7 +168,7 @@ def run_stream(
         report(item.job, "done" if item.error is None else f"failed: {item.error}")
 
     if len(jobs) == 1:  # one photo runs in the calling thread, without hand-offs (and its output array ahead)
-        item = read(jobs[0], ahead=True)
+        item = read(jobs[0], ahead=estimator.fills_out)
         depth = None if item.prepared is None else estimator.predict_prepared([item.prepared])[0]
         item.prepared = None
         finish(item, depth)
