@@ -22,8 +22,7 @@ def test_disk_writer_survives_short_writes_and_starts_writeback(
     real_write = os.write
     asked: list[tuple[int, int]] = []
     monkeypatch.setattr(atomic.os, "write", lambda fd, data: real_write(fd, memoryview(data)[:777]))
-    monkeypatch.setattr(DiskWriter, "_start", staticmethod(lambda fd, off, n: asked.append((off, n))))
-    monkeypatch.setattr(DiskWriter, "_looked_up", True)
+    monkeypatch.setattr(atomic, "_writeback", lambda: lambda fd, off, n: asked.append((off, n)))
     monkeypatch.setattr(atomic, "_WRITEBACK_BYTES", 10_000)
     rng = np.random.default_rng(0)
     pieces = [rng.integers(0, 256, n, dtype=np.uint8) for n in (5, 9_000, 0, 30_001, 1, 12_345)]
@@ -41,11 +40,13 @@ def test_disk_writer_survives_short_writes_and_starts_writeback(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
-def test_the_real_writeback_call_is_found_and_harmless(tmp_path: Path) -> None:
-    start = atomic._start_writeback()
-    assert start is not None
-    p = tmp_path / "x.bin"
-    with open(p, "wb", buffering=0) as fh:
-        fh.write(b"a" * 20_000)
-        start(fh.fileno(), 0, 16_384)
-    assert p.read_bytes() == b"a" * 20_000
+def test_the_real_writeback_call_is_found_and_used_on_a_big_file(tmp_path: Path) -> None:
+    """The writer with the real kernel call (found through libc) over several megabytes, as depth files are."""
+    assert atomic._writeback() is not None
+    data = np.random.default_rng(1).integers(0, 256, 5_000_000, dtype=np.uint8)
+    target = tmp_path / "big.bin"
+    with atomic_path(target) as tmp, open(tmp, "wb", buffering=0) as fh:
+        writer = DiskWriter(fh.fileno())
+        for i in range(0, data.size, 700_000):
+            writer(data[i : i + 700_000].data)
+    assert writer._started >= 4 * atomic._WRITEBACK_BYTES and target.read_bytes() == data.tobytes()
