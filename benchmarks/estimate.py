@@ -164,7 +164,6 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
     photo = make_photos(tmp, 1, size=(4000, 3000))[0]
     out = tmp / "overhead"
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "preprocess", "forward", "resize back", "write")}
-    e2e: list[float] = []
     size = est.input_size(3000, 4000)
     opts = EstimateOptions(overwrite=True)
 
@@ -213,37 +212,26 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
         if r > 0:  # the first is a warm-up
             for k, a, b in zip(stages, t[:-1], t[1:], strict=True):
                 stages[k].append(b - a)
-    # then the end-to-end runs back to back (not interleaved with the stages, whose files would be written and
-    # flushed in the background meanwhile)
-    in_run: list[float] = []
-    for r in range(repeats + 1):
-        t_e2e, rest = end_to_end(timed_forward)
-        if r > 0:
-            in_run.append(rest)
-            e2e.append(t_e2e)
-    # the same end-to-end runs with the model's (random-weight, noise-like) output swapped for a smooth scene after
-    # the real forward: the forward's work is unchanged, the depth content is like a trained model's
-    smooth_in_run: list[float] = []
-    smooth_e2e: list[float] = []
+
+    def timed_series(forward: Callable[[np.ndarray], Any], new_file: bool = True) -> tuple[list[float], list[float]]:
+        """``repeats`` end-to-end runs after a warm-up: (overheads, wall times)."""
+        done = [end_to_end(forward, new_file) for _ in range(repeats + 1)][1:]
+        return [rest for _, rest in done], [t for t, _ in done]
 
     def smooth_forward(x: np.ndarray) -> Any:
         raw, fov = timed_forward(x)
         return np.stack([smooth_scene(r.shape) for r in raw]).astype(np.float32), fov
 
-    for r in range(repeats + 1):
-        t_e2e, rest = end_to_end(smooth_forward)
-        if r > 0:
-            smooth_in_run.append(rest)
-            smooth_e2e.append(t_e2e)
-    # and with the model's own output again, each run over the previous run's file (--overwrite on a photo done
-    # before): the old 19 MB file is deleted by the rename, which costs a few ms more
-    again_in_run: list[float] = []
-    again_e2e: list[float] = []
-    for r in range(repeats + 1):
-        t_e2e, rest = end_to_end(timed_forward, new_file=False)
-        if r > 0:
-            again_in_run.append(rest)
-            again_e2e.append(t_e2e)
+    # then the end-to-end runs back to back (not interleaved with the stages, whose files would be written and
+    # flushed in the background meanwhile): the model's own (random-weight, noise-like) output; the same with it
+    # swapped for a smooth scene after the real forward (the forward's work unchanged, the depth content like a
+    # trained model's); the model's own output again, each run over the previous run's file (--overwrite on a
+    # photo done before: the old 19 MB file is deleted by the rename, which costs a few ms more)
+    series = (
+        (", new output file", *timed_series(timed_forward)),
+        (", smooth depth content, new output file", *timed_series(smooth_forward)),
+        (", over the previous run's output file", *timed_series(timed_forward, new_file=False)),
+    )
     from depthforge.io.png import fast_deflate_available
 
     print(f"\n== overhead: 12-MP JPEG (4000x3000) -> 16-bit PNG depth, model input {size[0]}x{size[1]}, {est!r} ==")
@@ -274,11 +262,6 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
             write_depth(out / "map.png", d, format="png16")
             best = min(best, time.perf_counter() - t0)
         print(f"write_depth png16, {map_name}: {1000 * best:.1f} ms")
-    series = (
-        (", new output file", in_run, e2e),
-        (", smooth depth content, new output file", smooth_in_run, smooth_e2e),
-        (", over the previous run's output file", again_in_run, again_e2e),
-    )
     for label, rests, ends in series:
         fwds = [e - o for e, o in zip(ends, rests, strict=True)]  # each run's own forward
         ratio = float(np.median([o / f for o, f in zip(rests, fwds, strict=True)]))

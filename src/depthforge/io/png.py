@@ -11,8 +11,8 @@ rows can be computed on the fly (depth maps are quantised piece by piece inside 
 
 Default (``level=None``), per band: a probe of three short runs of filtered rows decides. Where LZ77 string
 matching is clearly smaller (smooth, noise-free maps: planes, flat regions, whose filtered rows repeat), LZ77
-deflate at level 1; otherwise dynamic-Huffman blocks (one per piece) with a code fitted to a sample of the
-band's filtered bytes, written by compiled kernels (:mod:`depthforge.io._png_numba`: filter + checksum + coding
+deflate at level 1; otherwise dynamic-Huffman blocks (one per piece) with a code fitted to the bytes of those
+same probe runs, written by compiled kernels (:mod:`depthforge.io._png_numba`: filter + checksum + coding
 in one pass), within a few per cent of LZ77's size on noise-like maps at about twice ISA-L's speed. An explicit
 ``level`` always uses LZ77 deflate. LZ77 runs on ``isal`` (Intel ISA-L, optional) when installed, else zlib.
 Output is a standard PNG that Pillow, OpenCV and libpng read.

@@ -180,11 +180,11 @@ def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str 
             # along the width of the transposed image: the same sums as a vertical pass, whose inner loop runs
             # over contiguous bytes and vectorises (with OpenCV's transposes, ~7x faster than the direct pass);
             # each thread takes a band of rows through transpose, pass and transpose back
+            import cv2
+
             src, tmp = out, np.empty((h_in, w, c), np.uint8)
 
             def rows(r0: int, r1: int) -> None:
-                import cv2
-
                 band_t = cv2.transpose(src[r0:r1]).reshape(w_in, (r1 - r0) * c)
                 done_t = np.empty((w, (r1 - r0) * c), np.uint8)
                 nb.vertical_kernel(band_t, lo, count, coef, done_t, 0, w)
