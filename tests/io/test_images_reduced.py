@@ -68,16 +68,16 @@ def _pillow_pixels(path: Path, scale: int) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
 
 
-@pytest.mark.parametrize("opencv", [True, False])
+@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("kind", ["baseline", "progressive", "4:4:4", "odd size"])
 @pytest.mark.parametrize("scale", [1, 2, 4, 8])
 def test_jpeg_pixels_are_exactly_pillows(
-    tmp_path: Path, kind: str, scale: int, opencv: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, kind: str, scale: int, fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Colour JPEGs are decoded by OpenCV's libjpeg-turbo (faster, straight into RGB): the very pixels Pillow
+    """Colour JPEGs are decoded by libjpeg-turbo through simplejpeg (faster, straight into RGB): the very pixels Pillow
     gives, at every DCT scale, for baseline, progressive and unsubsampled files and sizes that do not divide;
-    the Pillow path (taken where OpenCV cannot decode a file) picks the same scale."""
-    if not opencv:
+    the Pillow path (taken where simplejpeg refuses a file) picks the same scale."""
+    if not fast:
         from depthforge.io import images
 
         monkeypatch.setattr(images, "_decode_jpeg_rgb", lambda path, scale: None)

@@ -60,10 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import warnings
+
     from depthforge.cli.common import prefer_small_pages
     from depthforge.core.errors import DepthforgeError
 
     prefer_small_pages()
+    # numpy's floating-point notices (overflow in a user's extreme values, ...) are not messages for a CLI user
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         code = args.func(args)
     except DepthforgeError as exc:

@@ -116,7 +116,7 @@ class DepthMap:
         Useful wherever only the ordering or a proportional-to-disparity quantity matters.
         """
         if self.kind == "metric":
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 return (1.0 / self.values).astype(np.float32)
         return self.values
 

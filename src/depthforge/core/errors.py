@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "DepthforgeError",
     "InputError",
+    "OutputError",
     "ValidationError",
     "ModelError",
     "ModelNotAvailableError",
@@ -26,6 +27,11 @@ class ValidationError(DepthforgeError, ValueError):
 
 class InputError(DepthforgeError):
     """An input file is missing, unreadable, corrupt or too large (the message names the file)."""
+
+
+class OutputError(DepthforgeError):
+    """An output cannot be written: a folder that is a file, no permission, no space, a name too long (the message
+    names the path)."""
 
 
 class ModelError(DepthforgeError):

@@ -9,7 +9,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 
-__all__ = ["check_array", "check_choice", "check_range", "check_positive", "check_same_hw"]
+__all__ = ["check_array", "check_choice", "check_range", "check_positive", "check_same_hw", "check_extent"]
 
 
 def check_array(
@@ -99,3 +99,10 @@ def check_same_hw(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str) -> Non
         raise ValidationError(
             f"{name_b}: size {b.shape[1]}x{b.shape[0]} does not match {name_a} size {a.shape[1]}x{a.shape[0]}"
         )
+
+
+def check_extent(value: Any, name: str, *, shape: tuple[int, ...], positive: bool = False) -> float:
+    """Check a distance in pixels (a radius, a blur sigma) on an image of ``shape`` (H, W, ...): finite, >= 0
+    (> 0 with ``positive``) and at most the image's longer side (beyond it every such filter is a plain average,
+    and its kernel would only cost time and memory). Returns it as ``float``."""
+    return check_range(value, name, low=0.0, low_inclusive=not positive, high=float(max(shape[0], shape[1], 1)))

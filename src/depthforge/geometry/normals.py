@@ -18,7 +18,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_choice, check_range
+from depthforge.core.validation import check_array, check_choice, check_extent
 from depthforge.geometry.unproject import unproject
 
 #: One-sided differences replace central ones when one side's depth step exceeds the other's by this factor.
@@ -87,7 +87,7 @@ def smooth_depth(z: np.ndarray, *, sigma_px: float) -> np.ndarray:
         (H, W) float32; invalid pixels stay NaN.
     """
     zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
-    s = check_range(sigma_px, "sigma_px", low=0.0)
+    s = check_extent(sigma_px, "sigma_px", shape=zz.shape)
     if s == 0:
         return zz.astype(np.float32)
     import cv2
@@ -104,7 +104,7 @@ def smooth_depth(z: np.ndarray, *, sigma_px: float) -> np.ndarray:
 def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
     """Gaussian smoothing of a normal map (invalid pixels ignored), renormalised to unit length."""
     n = check_array(normals, "normals", ndim=3, channels=3, dtype_kind="f")
-    s = check_range(sigma_px, "sigma_px", low=0.0)
+    s = check_extent(sigma_px, "sigma_px", shape=n.shape)
     if s == 0:
         return n.astype(np.float32)
     import cv2

@@ -25,6 +25,7 @@ import numpy as np
 
 from depthforge.core.errors import DepthforgeError, InputError, MissingExtraError
 from depthforge.core.validation import check_choice
+from depthforge.io.inputs import check_input_file, check_pixels, max_pixels_limit
 
 __all__ = [
     "PIX_FMTS",
@@ -33,6 +34,7 @@ __all__ = [
     "VideoInfo",
     "ffmpeg_exe",
     "is_video_path",
+    "input_args",
     "iter_frames",
     "probe_video",
 ]
@@ -44,6 +46,9 @@ _STANDARD_RATES = tuple(
     Fraction(r) for r in ("24000/1001", "30000/1001", "60000/1001", "120000/1001", "24", "25", "30", "48", "50", "60")
 )
 PIX_FMTS = {"gray16le": (1, np.uint16), "gray": (1, np.uint8), "rgb24": (3, np.uint8)}
+#: Container formats (ffmpeg demuxer names) read from users' files: playlists (HLS), concat lists, image sequences
+#: and every network protocol are refused, so a file can never make ffmpeg read another file or a URL.
+_DEMUXERS = "mov,mp4,matroska,webm,avi,mpeg,mpegts,mpegvideo,asf,flv,gif,apng,ivf,m4v"
 
 
 class EncodeError(DepthforgeError):
@@ -103,6 +108,11 @@ class VideoInfo:
         return float(self.frame_count / self.fps)
 
 
+def input_args(path: str | os.PathLike[str]) -> list[str]:
+    """ffmpeg arguments that open a user's video file, and nothing else (see :data:`_DEMUXERS`)."""
+    return ["-protocol_whitelist", "file,pipe", "-format_whitelist", _DEMUXERS, "-i", os.fspath(path)]
+
+
 def _run(args: list[str], *, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, timeout=timeout, check=False
@@ -124,16 +134,25 @@ def _snap_rate(rate: Fraction) -> Fraction:
     return rate.limit_denominator(1001)
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> VideoInfo:
     """Read a video file's facts without decoding it.
 
+    Args:
+        path: the video file (it passes :func:`depthforge.io.inputs.check_input_file`; only the containers of
+            :data:`VIDEO_EXTENSIONS` are opened, whatever the name says).
+        max_pixels: largest frame accepted, width x height (default: ``DEPTHFORGE_MAX_PIXELS`` or 250 M). Frames
+            are decoded one at a time, so the limit is per frame, not per clip.
+
     Raises:
-        InputError: missing file, not a video, no video stream (audio only), no frames, or a variable frame rate.
+        InputError: missing file, not a video, no video stream (audio only), no frames, frames above the pixel
+            limit, or a variable frame rate.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    res = _run(["-i", str(p), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], timeout=600)
+    limit = max_pixels_limit(max_pixels)
+    p = check_input_file(path, what="video")
+    try:
+        res = _run([*input_args(p), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], timeout=600)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{p}: reading the video took longer than 600 s") from None
     err = res.stderr.decode("utf-8", "replace")
     if "Input #0" not in err:
         raise InputError(f"{p}: not a readable video ({_last_error(err)})")
@@ -160,6 +179,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         raise InputError(f"{p}: corrupt or unreadable video (no stream header)")
     tb = Fraction(int(tb_m.group(1)), int(tb_m.group(2)))
     width, height = int(dim_m.group(1)), int(dim_m.group(2))
+    check_pixels(p, [(width, height)], limit)
     fps = _frame_rate(np.sort(np.asarray(pts, np.int64)), tb, err, p)
     rot_m = re.search(r"rotation of (-?[\d.]+) degrees", err)
     rotation = round(-float(rot_m.group(1))) % 360 if rot_m else 0
@@ -228,7 +248,7 @@ def iter_frames(
     channels, dtype = PIX_FMTS[pix_fmt]
     shape = (meta.height, meta.width, channels) if channels > 1 else (meta.height, meta.width)
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    args = ["-v", "error", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough"]
+    args = ["-v", "error", *input_args(path), "-map", "0:v:0", "-fps_mode", "passthrough"]
     args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
     err = _stderr_file()
     proc = subprocess.Popen(

@@ -29,7 +29,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_range
-from depthforge.io.atomic import TEMP_MARK, atomic_path
+from depthforge.io.atomic import atomic_path, sweep_stale, temp_prefix
 from depthforge.io.video import (
     PIX_FMTS,
     EncodeError,
@@ -37,6 +37,7 @@ from depthforge.io.video import (
     _last_error,
     _read_err,
     ffmpeg_exe,
+    input_args,
 )
 
 __all__ = ["CODECS", "X264_PRESETS", "VideoWriter", "codec_for", "partial_path"]
@@ -259,6 +260,7 @@ class VideoWriter:
         w, h = self.size or (0, 0)
         if w < 1 or h < 1:
             raise ValidationError(f"frame: {self.codec} needs at least 2x2 pixels, got {self.width}x{self.height}")
+        sweep_stale([self.path.parent])  # temporary files of a killed earlier run
         if self.codec == "png":
             self._tmp = self._stack.enter_context(_atomic_folder(self.path))
             return
@@ -269,7 +271,7 @@ class VideoWriter:
         if self.codec == "gif":
             args += ["-i", str(self._palette(self._tmp, first))]
         if self._audio is not None:
-            args += ["-i", str(self._audio.path), "-map", "0:v:0", "-map", "1:a"]
+            args += [*input_args(self._audio.path), "-map", "0:v:0", "-map", "1:a"]
         args += self._codec_args()
         if self._audio is not None:
             muxer = _MUXERS[self.path.suffix.lower()]
@@ -340,16 +342,16 @@ class VideoWriter:
 def _atomic_folder(target: Path) -> Iterator[Path]:
     """A temporary folder beside ``target``, moved over it (replacing an old folder as a whole) on success."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and not target.is_dir():
+    if os.path.exists(target) and not os.path.isdir(target):
         raise ValidationError(f"path: {target} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TEMP_MARK}", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = target.with_name(f".{target.name}{TEMP_MARK}old")
-    if target.exists():
+    old = target.with_name(f"{temp_prefix(target)}old")
+    if os.path.exists(target):
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
     os.replace(tmp, target)

@@ -121,15 +121,22 @@ def resolve_model(model: str) -> ModelSource:
     if not text:
         raise ModelError("model: empty model name")
     path = Path(text).expanduser()
-    if path.is_dir():
+    if os.path.isdir(path):
         config = local_config(path)
         if not config:
             raise ModelError(f"{path}: folder has no config.json (not a transformers model folder)")
         spec = _spec_from_config(config, name=path.name)
         pre = local_config_file(path, "preprocessor_config.json")
         return ModelSource(_apply_preprocessor(spec, pre), str(path.resolve()), True)
+    if "://" in text:
+        raise ModelError(f"model: {text[:80]!r} is a URL; give a registry name, a hub id (org/name) or a local folder")
     found = get_spec(text)
-    if found is None and "/" in text and not path.exists():
+    if found is None and _looks_like_path(text):
+        what = "is not a folder" if os.path.exists(path) else "no such folder"
+        raise ModelError(f"{path}: {what} (a model folder, saved with save_pretrained, is expected)")
+    if found is None and "/" in text and not _valid_hub_id(text):
+        raise ModelError(f"model: {text[:80]!r} is not a valid hub id (org/name), a registry name or a folder")
+    if found is None and "/" in text and not os.path.exists(path):
         spec_folder = _snapshot_folder(text)
         if spec_folder is not None:
             spec = _spec_from_config(local_config(spec_folder), name=text, hub_id=text)
@@ -156,6 +163,29 @@ def resolve_model(model: str) -> ModelSource:
     if folder is not None:
         spec = _apply_preprocessor(spec, local_config_file(folder, "preprocessor_config.json"))
     return ModelSource(spec, spec.hub_id, False)
+
+
+def _looks_like_path(text: str) -> bool:
+    """A model text meant as a folder: absolute, relative with ./ ../ ~, a Windows drive, or more than org/name."""
+    return (
+        text.startswith(("/", "./", "../", "~", "\\"))
+        or text in (".", "..")
+        or (len(text) > 1 and text[1] == ":")
+        or text.count("/") > 1
+        or "\\" in text
+    )
+
+
+def _valid_hub_id(text: str) -> bool:
+    try:
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return True
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
 
 
 def local_config_file(folder: str | os.PathLike[str], name: str) -> dict[str, Any]:

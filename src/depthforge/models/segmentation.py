@@ -109,7 +109,7 @@ def resolve_matting_model(model: str | None = None) -> tuple[MattingSpec, str, b
     """
     text = (model or DEFAULT_MATTING_MODEL).strip()
     path = Path(text).expanduser()
-    if path.is_dir():
+    if os.path.isdir(path):
         config = local_config(path)
         if config.get("model_type") != "vitmatte":
             raise ModelError(f"{path}: not a matting model folder (config model_type '{config.get('model_type', '')}')")

@@ -32,7 +32,7 @@ from typing import Any
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import DepthforgeError, InputError, ModelError
 from depthforge.core.validation import check_choice, check_positive
-from depthforge.io.atomic import TEMP_MARK
+from depthforge.io.atomic import sweep_stale
 from depthforge.io.images import Image, read_image
 from depthforge.pipeline.manifest import Manifest, OutputRecord, source_signature
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
@@ -134,7 +134,7 @@ def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, 
         (work items, number of items with nothing left to do, [(key, reason)] of inputs refused outright:
         two inputs that would write the same outputs, e.g. ``x.jpg`` and ``x.png`` in one folder).
     """
-    if not job.input_dir.is_dir():
+    if not os.path.isdir(job.input_dir):
         raise InputError(f"{job.input_dir}: not a folder")
     state = manifest.done_state()
     hashes = job.option_hashes()
@@ -182,7 +182,7 @@ def walk_inputs(folder: Path, *, exclude: Path | None = None) -> list[tuple[Path
 def _is_done(rec: tuple[str, str, tuple[str, ...]] | None, sig: str, digest: str, outdir: Path) -> bool:
     if rec is None or rec[0] != sig or rec[1] != digest:
         return False
-    return all((outdir / f).is_file() for f in rec[2])
+    return all(os.path.isfile(outdir / f) for f in rec[2])
 
 
 # ---- the work of one item, shared by both engines ------------------------------------------------------------
@@ -311,9 +311,7 @@ def _exclusive(outdir: Path) -> Iterator[None]:
             fcntl.flock(wl, fcntl.LOCK_UN)
         running = outdir / _RUNNING
         if running.exists():  # the last run did not finish cleanly: drop its half-written temporary files
-            for f in outdir.rglob(f"*{TEMP_MARK}*"):
-                with contextlib.suppress(OSError):
-                    f.unlink()
+            sweep_stale(root for root, _, _ in os.walk(outdir))
         running.touch()
         yield
         running.unlink()

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import InputError
+from depthforge.core.errors import InputError, OutputError, ValidationError
 from depthforge.core.validation import check_choice
+from depthforge.io.atomic import prepare_folder, sweep_stale
 from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
 from depthforge.io.images import IMAGE_EXTENSIONS, Image, read_image, write_image
-from depthforge.io.video import VIDEO_EXTENSIONS, is_video_path, probe_video
+from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, is_video_path, probe_video
 from depthforge.models.estimator import DepthEstimator, load_model
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
 from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
@@ -99,11 +100,16 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, 
     """Expand files and folders (recursively, image and video extensions) into (file, relative output stem) pairs.
 
     A missing path is kept, so that it fails alone with a clear message when processed.
+
+    Raises:
+        ValidationError: an empty path (it would otherwise mean the current folder, recursively).
     """
     out: list[tuple[Path, Path]] = []
     for raw in paths:
+        if not os.fspath(raw).strip():
+            raise ValidationError("inputs: an empty path was given (name a file or a folder; '.' is this folder)")
         p = Path(raw)
-        if p.is_dir():
+        if os.path.isdir(p):
             for f in sorted(p.rglob("*")):
                 ext = f.suffix.lower()
                 if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS) and not f.name.startswith("."):
@@ -179,7 +185,7 @@ def run_estimate(
     calling ``on_frame(done, total)`` after each frame.
     """
     items = collect_inputs(inputs)
-    out = Path(outdir)
+    out = prepare_folder(outdir)
     summary = Summary()
     estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
 
@@ -203,35 +209,54 @@ def run_estimate(
         write_outputs(image, depth, paths, options)
 
     photos: list[Job] = []
+    claimed: dict[Path, Path] = {}  # output file -> the input that writes it
+
+    def clash(src: Path, outputs: Iterable[Path]) -> str | None:
+        """The input whose outputs ``src``'s would overwrite (None: no clash; the outputs are now claimed)."""
+        mine = [p for p in outputs]
+        for p in mine:
+            other = claimed.get(p)
+            if other is not None:
+                return f"{src}: its outputs would overwrite those of {other}; rename one of them"
+        claimed.update((p, src) for p in mine)
+        return None
+
+    def fail(src: Path, reason: str) -> None:
+        summary.failed += 1
+        summary.errors.append(reason)
+        _notify(on_item, src, f"failed: {reason}")
 
     def run_photos() -> None:
-        if photos and not all(j.skip for j in photos):
+        if photos and not all(j.skip or j.error for j in photos):
             run_stream(photos, loaded(), write=write, report=report, max_pixels=max_pixels, batch_size=batch_size)
         else:
             for job in photos:
-                report(job, "skipped")
+                report(job, f"failed: {job.error}" if job.error else "skipped")
         photos.clear()
 
-    for src, stem in items:
+    vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
+    planned = [(src, stem, output_paths(out, stem, options) if not is_video_path(src) else
+                video_output_paths(out, stem, vopts)) for src, stem in items]
+    sweep_stale({p.parent for _, _, paths in planned for p in paths.values()})  # left by a killed earlier run
+    for src, stem, paths in planned:
+        reason = clash(src, paths.values())
         if not is_video_path(src):
-            paths = output_paths(out, stem, options)
-            skip = not options.overwrite and all(p.exists() for p in paths.values())
-            photos.append(Job(src, paths, full_pixels="combined" in paths, skip=skip))
+            photos.append(Job(src, paths, full_pixels="combined" in paths, skip=reason is None and not
+                              options.overwrite and all(os.path.exists(p) for p in paths.values()), error=reason))
             continue
         run_photos()  # photos before this video are reported before it
-        vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
-        vpaths = video_output_paths(out, stem, vopts)
-        if not (options.overwrite or vopts.overwrite) and all(p.exists() for p in vpaths.values()):
+        if reason is not None:
+            fail(src, reason)
+            continue
+        if not (options.overwrite or vopts.overwrite) and all(os.path.exists(p) for p in paths.values()):
             summary.skipped += 1
             _notify(on_item, src, "skipped")
             continue
         try:
-            info = probe_video(src)
+            info = probe_video(src, max_pixels=max_pixels)
             run_video(src, out, estimator=loaded(), options=vopts, stem=stem, info=info, on_frame=on_frame)
-        except InputError as exc:
-            summary.failed += 1
-            summary.errors.append(str(exc))
-            _notify(on_item, src, f"failed: {exc}")
+        except (InputError, OutputError, EncodeError) as exc:
+            fail(src, str(exc))
             continue
         summary.done += 1
         _notify(on_item, src, "done")

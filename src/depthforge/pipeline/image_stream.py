@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depthforge.core.errors import InputError
+from depthforge.core.errors import DepthforgeError, InputError, OutputError
 from depthforge.io.images import Image, read_image, read_image_reduced
 from depthforge.models.estimator import DepthEstimator, Prepared
 
@@ -44,6 +44,7 @@ class Job:
     paths: dict[str, Path]
     full_pixels: bool = False
     skip: bool = False  # outputs exist already: reported as ``skipped`` in its place, nothing read
+    error: str | None = None  # known to fail before reading (e.g. its outputs clash with another's): reported so
 
 
 @dataclass
@@ -51,7 +52,7 @@ class _Item:
     job: Job
     image: Image | None = None
     prepared: Prepared | None = None
-    error: InputError | None = None
+    error: DepthforgeError | None = None
 
 
 class _Buffer:
@@ -133,7 +134,9 @@ def run_stream(
         """Decode and prepare one photo; with ``ahead``, the depth map's array is allocated and its memory
         mapped in another thread while the photo decodes (a JPEG's size is known before its pixels)."""
         item = _Item(job)
-        if job.skip:
+        if job.error is not None:
+            item.error = InputError(job.error)
+        if job.skip or job.error is not None:
             return item
         buffer: _Buffer | None = None
 
@@ -163,7 +166,7 @@ def run_stream(
         if item.error is None and item.image is not None:
             try:
                 write(item.image, depth, item.job.paths)
-            except InputError as exc:
+            except (InputError, OutputError) as exc:  # this photo's outputs cannot be made: it fails alone
                 item.error = exc
         report(item.job, "done" if item.error is None else f"failed: {item.error}")
 

@@ -50,6 +50,28 @@ def source_signature(path: str | os.PathLike[str]) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+_RAW = "\x00raw:"  # no file name holds NUL: marks a name stored as hex bytes
+
+
+def _to_db(name: str) -> str:
+    """A path as SQLite text: unchanged, unless it holds bytes that are not UTF-8 (surrogate escapes), then its
+    bytes in hex behind a marker no file name can contain (reversible: :func:`_from_db`)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return _RAW + os.fsencode(name).hex()
+    return name
+
+
+def _from_db(text: str) -> str:
+    return os.fsdecode(bytes.fromhex(text[len(_RAW) :])) if text.startswith(_RAW) else text
+
+
+def _readable(text: str | None) -> str | None:
+    """A message as SQLite text (bytes that are not UTF-8 shown as escapes)."""
+    return None if text is None else text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class OutputRecord:
     """One finished (or failed) output of one item, as the engines report it to the driver.
@@ -97,7 +119,7 @@ class Manifest:
     def done_state(self) -> dict[tuple[str, str], tuple[str, str, tuple[str, ...]]]:
         """(item, output) -> (source_sig, options_hash, files) for every output recorded as done."""
         rows = self._db.execute("SELECT item, output, source_sig, options_hash, files FROM outputs WHERE status='done'")
-        return {(r[0], r[1]): (r[2], r[3], tuple(json.loads(r[4]))) for r in rows}
+        return {(_from_db(r[0]), r[1]): (r[2], r[3], tuple(json.loads(r[4]))) for r in rows}
 
     def commit_item(
         self, item: str, source_sig: str, records: Iterable[OutputRecord], hashes: dict[str, str]
@@ -108,11 +130,12 @@ class Manifest:
         events = []
         for r in records:
             status = "failed" if r.error else "done"
+            key = _to_db(item)
             rows.append(
-                (item, r.output, source_sig, hashes[r.output], json.dumps(list(r.files)), status, r.error,
+                (key, r.output, source_sig, hashes[r.output], json.dumps(list(r.files)), status, _readable(r.error),
                  self.run_id, now)
             )
-            events.append((item, r.output, self.run_id, status, now))
+            events.append((key, r.output, self.run_id, status, now))
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", events)

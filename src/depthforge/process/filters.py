@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from depthforge.core.validation import check_array, check_positive, check_range, check_same_hw
+from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
 from depthforge.process._common import D, unwrap, valid_range
 
 __all__ = ["FILTERS", "bilateral_filter", "median_filter", "guided_filter", "remove_speckles", "estimate_noise"]
@@ -60,8 +60,8 @@ def bilateral_filter(
     Returns:
         The same type as ``depth``, filtered; invalid pixels stay invalid.
     """
-    sigma_space = check_positive(sigma_space, "sigma_space")
     inv, _, rewrap = unwrap(depth)
+    sigma_space = check_extent(sigma_space, "sigma_space", shape=inv.shape, positive=True)
     if sigma_range is None:
         sigma_range = max(3.0 * estimate_noise(inv), 0.005 * valid_range(inv))
     sigma_range = check_positive(sigma_range, "sigma_range")

@@ -15,7 +15,7 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw
+from depthforge.core.validation import check_array, check_choice, check_extent, check_range, check_same_hw
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -198,7 +198,8 @@ def refine_alpha(
     m = check_array(mask, "mask", ndim=2)
     img = check_array(image, "image", ndim=3, channels=3, dtype_kind="uif")
     check_same_hw(img, "image", m, "mask")
-    r = _default_radius(m.shape) if radius is None else int(check_range(radius, "radius", low=1))
+    r = _default_radius(m.shape) if radius is None else int(check_extent(radius, "radius", shape=m.shape,
+                                                                          positive=True))
     check_range(eps, "eps", low=0.0, low_inclusive=False)
     hard = m.astype(np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
@@ -298,7 +299,7 @@ def replace_background(
         if bg.shape[:2] != f.shape[:2]:
             bg = cv2.resize(bg, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_AREA)
     else:
-        sigma = check_range(blur, "blur", low=0.0, low_inclusive=False)
+        sigma = check_extent(blur, "blur", shape=f.shape, positive=True)
         w = 1.0 - a
         num = cv2.GaussianBlur(f * w, (0, 0), sigma)
         den = cv2.GaussianBlur(w[:, :, 0], (0, 0), sigma)[:, :, None]

@@ -1,0 +1,340 @@
+"""Reading depth files of every supported format into a :class:`~depthforge.core.depthmap.DepthMap`.
+
+The format is recognised from the file's content, never from its extension: NumPy ``.npy`` (numeric arrays only,
+no pickles), PFM, OpenEXR, TIFF, and the image formats of :mod:`depthforge.io.images` (8/16-bit PNG, ...). Every
+file passes the same policy as photos (:mod:`depthforge.io.inputs`): a regular file of bounded size, at most
+``max_pixels`` values counting every page, checked from the header before any value is decoded. Metadata written
+by depthforge (PNG text chunk, TIFF description, EXR header or a ``<file>.json`` sidecar) is checked field by
+field; a malformed field is reported, never half applied. Every failure is an
+:class:`~depthforge.core.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.depthmap import DEPTH_KINDS, DepthMap
+from depthforge.core.errors import InputError, MissingExtraError, ValidationError
+from depthforge.core.intrinsics import Intrinsics
+from depthforge.core.validation import check_choice, check_range
+from depthforge.io.images import open_pil
+from depthforge.io.inputs import (
+    check_input_file,
+    check_pixels,
+    max_bytes_for,
+    max_pixels_limit,
+    short_reason,
+)
+
+__all__ = ["read_depth", "sidecar_path", "META_KEY"]
+
+#: Name of the metadata entry (PNG text chunk, EXR header attribute) that depthforge writes.
+META_KEY = "depthforge"
+_MAX_META_BYTES = 1 << 20
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """The JSON sidecar of a depth file: ``<file>.json``."""
+    p = Path(path)
+    return p.with_name(p.name + ".json")
+
+
+def read_depth(
+    path: str | os.PathLike[str],
+    *,
+    kind: str | None = None,
+    scale: float | None = None,
+    max_pixels: int | None = None,
+) -> DepthMap:
+    """Read a depth file into a :class:`DepthMap`.
+
+    Kind and scale come from the file's metadata (PNG text, TIFF description, EXR header or JSON sidecar) when it
+    has them; ``kind`` and ``scale`` override. Without metadata:
+
+    * float files (tiff, npy, pfm, exr): raw values x ``scale`` (default 1), kind default ``relative``.
+    * integer images (8/16-bit PNG, TIFF): with ``scale`` given, raw codes x ``scale`` and 0 = invalid for metric
+      and disparity (e.g. Middlebury ``disp2.png`` is ``--depth-kind disparity --depth-scale 0.25``); without it,
+      a display image: code / max code, near = white, kind ``relative``.
+
+    The file holds one map: ``(H, W)``, ``(H, W, 1)`` or ``(1, H, W)``; a colour image's first channel is read
+    (grey stored as RGB). Multi-page files and other 3-D arrays are refused.
+
+    Args:
+        path: the depth file.
+        kind: ``relative``, ``metric`` or ``disparity`` (None: from the metadata, else ``relative``).
+        scale: multiply the raw values by this.
+        max_pixels: largest map accepted (default as for photos: ``DEPTHFORGE_MAX_PIXELS`` or 250 M).
+
+    Raises:
+        InputError: missing, unreadable, corrupt, too large or not a depth file; malformed metadata. The message
+            names the file.
+    """
+    if kind is not None:
+        check_choice(kind, "depth_kind", DEPTH_KINDS)
+    if scale is not None:
+        scale = check_range(scale, "depth_scale")  # finite
+    limit = max_pixels_limit(max_pixels)
+    p = check_input_file(path, what="depth file", max_bytes=max_bytes_for(limit))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr, meta = _read_any(p, limit)
+        arr = _single_map(arr, p)
+        values = _decode_values(arr, meta, kind=kind, scale=scale, path=p)
+    except (InputError, MissingExtraError):
+        raise
+    except MemoryError:
+        raise InputError(f"{p}: not enough memory to read this depth file") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a bad file is a bad input
+        raise InputError(f"{p}: not a readable depth file ({short_reason(exc)})") from None
+    baseline = meta.get("baseline_m")
+    if isinstance(baseline, bool) or not isinstance(baseline, (int, float)) or not 0 < baseline < math.inf:
+        baseline = None
+    return DepthMap(
+        values,
+        kind=kind or meta.get("kind") or "relative",  # type: ignore[arg-type]  # checked in _decode_values
+        intrinsics=_intrinsics(meta, values.shape),
+        model=str(meta.get("model", ""))[:200],
+        baseline_m=None if baseline is None else float(baseline),
+    )
+
+
+def _read_any(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        return _read_npy(p, limit), _read_sidecar(p)
+    if head[:2] in (b"Pf", b"PF") and head[2:3].isspace():
+        return _read_pfm(p, limit), _read_sidecar(p)
+    if head.startswith(b"\x76\x2f\x31\x01"):
+        return _read_exr(p, limit)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _read_tiff(p, limit)
+    if head.startswith(b"PK\x03\x04"):
+        raise InputError(f"{p}: a zip archive (.npz?), not a depth file; save one array with numpy.save")
+    return _read_raster(p, limit)
+
+
+def _read_npy(p: Path, limit: int) -> np.ndarray:
+    """A numeric .npy array; the header is checked (dtype, shape, size against the file) before any data."""
+    from numpy.lib import format as npformat
+
+    with open(p, "rb") as fh:
+        version = npformat.read_magic(fh)
+        reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        shape, fortran, dtype = reader(fh)
+        offset = fh.tell()
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biuf":
+        raise InputError(f"{p}: a .npy of dtype {dtype} is not a depth map (numbers expected)")
+    _check_shape(p, shape, limit)
+    count = math.prod(shape)
+    if offset + count * dtype.itemsize > p.stat().st_size:
+        raise InputError(f"{p}: truncated .npy (the header announces {shape} {dtype})")
+    data = np.fromfile(p, dtype=dtype, count=count, offset=offset)
+    return data.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_shape(p: Path, shape: tuple[int, ...], limit: int) -> None:
+    if not 2 <= len(shape) <= 3 or min(shape) < 1:
+        raise InputError(f"{p}: holds an array of shape {tuple(shape)}; a depth map is (H, W)")
+    h, w = (shape[1], shape[2]) if len(shape) == 3 and shape[0] == 1 else (shape[0], shape[1])
+    pages = [(w, h)] * (math.prod(shape) // max(1, h * w))
+    check_pixels(p, pages, limit)
+
+
+def _read_pfm(p: Path, limit: int) -> np.ndarray:
+    """A PFM (Middlebury) file: ``Pf`` grey or ``PF`` colour (its first channel), rows bottom to top."""
+    with open(p, "rb") as fh:
+        raw = fh.read(256)
+    parts: list[bytes] = []
+    pos = 0
+    while len(parts) < 4:
+        while pos < len(raw) and raw[pos : pos + 1].isspace():
+            pos += 1
+        start = pos
+        while pos < len(raw) and not raw[pos : pos + 1].isspace():
+            pos += 1
+        if start == pos or pos >= len(raw):
+            raise InputError(f"{p}: truncated or malformed PFM header")
+        parts.append(raw[start:pos])
+    pos += 1
+    try:
+        w, h, endian = int(parts[1]), int(parts[2]), float(parts[3])
+    except ValueError:
+        raise InputError(f"{p}: malformed PFM header") from None
+    if w <= 0 or h <= 0 or not math.isfinite(endian) or endian == 0:
+        raise InputError(f"{p}: malformed PFM header (size {w}x{h}, scale {endian})")
+    check_pixels(p, [(w, h)], limit)
+    ch = 3 if parts[0] == b"PF" else 1
+    if pos + w * h * ch * 4 > p.stat().st_size:
+        raise InputError(f"{p}: truncated PFM data")
+    dtype = "<f4" if endian < 0 else ">f4"
+    a = np.fromfile(p, dtype=dtype, count=w * h * ch, offset=pos).reshape(h, w, ch)[::-1, :, 0]
+    return a.astype(np.float32)
+
+
+def _read_exr(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
+    try:
+        import OpenEXR
+    except ImportError:
+        raise MissingExtraError("OpenEXR", "exr") from None
+    with OpenEXR.File(str(p), header_only=True) as f:
+        box = f.header().get("dataWindow")
+    if box is not None:
+        (x0, y0), (x1, y1) = box
+        check_pixels(p, [(int(x1) - int(x0) + 1, int(y1) - int(y0) + 1)], limit)
+    with OpenEXR.File(str(p), separate_channels=True) as f:
+        channels = f.channels()  # the header and channels are only valid while the file is open
+        meta = _parse_meta(f.header().get(META_KEY), p)
+        name = "Z" if "Z" in channels else ("Y" if "Y" in channels else next(iter(channels)))
+        arr = np.array(channels[name].pixels, dtype=np.float32)
+    return arr, meta
+
+
+def _read_tiff(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
+    import tifffile
+
+    with tifffile.TiffFile(p) as tf:
+        pages = len(tf.pages)
+        if pages != 1:
+            raise InputError(f"{p}: a TIFF of {pages} pages; a depth file holds one map")
+        page = tf.pages[0]
+        _check_shape(p, tuple(page.shape), limit)  # type: ignore[union-attr]
+        arr = page.asarray()  # type: ignore[union-attr]
+        desc = page.description  # type: ignore[union-attr]
+    return arr, _parse_meta(desc, p, strict=False) or _read_sidecar(p)
+
+
+def _read_raster(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """An image file (8/16-bit PNG, ...): its first page as grey codes, strictly decoded."""
+    with open_pil(p, max_pixels=limit, what="depth file") as pil:
+        pil.load()
+        text = pil.info.get(META_KEY)
+        if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            arr = np.asarray(pil).astype(np.uint16)
+        elif pil.mode == "I":
+            arr = np.clip(np.asarray(pil), 0, 65535).astype(np.uint16)
+        elif pil.mode == "F":
+            arr = np.asarray(pil, dtype=np.float32)
+        else:
+            arr = np.asarray(pil.convert("L"))
+    return arr, _parse_meta(text, p) or _read_sidecar(p)
+
+
+def _single_map(arr: np.ndarray, p: Path) -> np.ndarray:
+    """One (H, W) map from (H, W), (H, W, 1), (1, H, W) or a colour image's first channel; others refused."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    elif arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    elif arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.dtype.kind in "ui" and min(arr.shape[:2]) > 4:
+        arr = arr[:, :, 0]  # grey stored as RGB(A)
+    if arr.ndim != 2 or arr.size == 0:
+        raise InputError(
+            f"{p}: holds an array of shape {arr.shape}; a depth file holds one map, (H, W) or (H, W, 1)"
+        )
+    return arr
+
+
+def _parse_meta(text: Any, p: Path, *, strict: bool = True) -> dict[str, Any]:
+    """The metadata dict of a ``depthforge`` entry (empty when there is none).
+
+    Raises:
+        InputError: with ``strict``, an entry that is not a JSON object (a TIFF description may be anything).
+    """
+    if text is None or text == "":
+        return {}
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        meta = json.loads(str(text))
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        if strict:
+            raise InputError(f"{p}: its depthforge metadata is not a JSON object")
+        return {}
+    return meta
+
+
+def _read_sidecar(p: Path) -> dict[str, Any]:
+    side = sidecar_path(p)
+    if not os.path.lexists(side):
+        return {}
+    side = check_input_file(side, what="JSON sidecar", max_bytes=_MAX_META_BYTES)
+    return _parse_meta(side.read_bytes(), side)
+
+
+def _number(meta: dict[str, Any], key: str, p: Path, default: float | None = None) -> float:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(
+            f"{p}: its depthforge metadata is malformed ({key} = {str(value)[:40]!r}, a number expected); "
+            "pass --depth-kind and --depth-scale to read the raw values"
+        )
+    return float(value)
+
+
+def _decode_values(
+    arr: np.ndarray, meta: dict[str, Any], *, kind: str | None, scale: float | None, path: Path
+) -> np.ndarray:
+    """float32 values from raw codes and the metadata's encoding (see :func:`read_depth`)."""
+    if meta.get("kind") is not None and meta.get("kind") not in DEPTH_KINDS:
+        raise InputError(f"{path}: its depthforge metadata names an unknown kind {str(meta.get('kind'))[:40]!r}")
+    a = arr
+    v: np.ndarray
+    if a.dtype.kind == "f":
+        v = a.astype(np.float32)
+        return v * np.float32(scale) if scale is not None else v
+    if a.dtype.kind not in "biu":
+        raise InputError(f"{path}: values of dtype {a.dtype} are not depth values")
+    codes = a.astype(np.float64)
+    if scale is not None:
+        v = codes * float(scale)
+        if (kind or meta.get("kind")) in ("metric", "disparity"):
+            v[a == 0] = np.nan
+        return v.astype(np.float32)
+    enc = meta.get("encoding")
+    if enc == "linear":
+        v = codes * _number(meta, "scale", path, 1.0) + _number(meta, "offset", path, 0.0)
+        v[a == _number(meta, "invalid", path, 0.0)] = np.nan
+        return v.astype(np.float32)
+    top = _number(meta, "max_code", path, 65535.0 if a.dtype == np.uint16 else 255.0)
+    if top <= 0:
+        raise InputError(f"{path}: its depthforge metadata is malformed (max_code = {top:g})")
+    display = codes / top
+    if meta.get("invert"):
+        display = 1.0 - display
+    if enc == "display" and (kind is None or kind == meta.get("kind")):
+        far, near = _number(meta, "display_far", path), _number(meta, "display_near", path)
+        inv = far + display * (near - far)
+        if meta.get("kind") == "metric":
+            with np.errstate(divide="ignore"):
+                return (1.0 / inv).astype(np.float32)
+        return inv.astype(np.float32)
+    return display.astype(np.float32)
+
+
+def _intrinsics(meta: dict[str, Any], shape: tuple[int, ...]) -> Intrinsics | None:
+    """The camera stored with the map, scaled to its size; None when absent or unusable."""
+    m = meta.get("intrinsics")
+    if not isinstance(m, dict):
+        return None
+    try:
+        intr = Intrinsics(
+            float(m["fx"]), float(m["fy"]), float(m["cx"]), float(m["cy"]), int(m["width"]), int(m["height"]),
+            str(m.get("source", "file"))[:80],
+        )
+        if (intr.width, intr.height) != (shape[1], shape[0]):
+            intr = intr.scaled(shape[1], shape[0])
+    except (KeyError, TypeError, ValueError, OverflowError, ValidationError, ZeroDivisionError):
+        return None
+    return intr
+
