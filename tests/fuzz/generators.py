@@ -244,6 +244,10 @@ def mutate_png_valid_crc(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     """A PNG whose chunk CRCs are right but whose content is wrong: huge or zero sizes, bad bit depths, corrupt or
     short zlib streams, bad filter bytes, chunks dropped or repeated. Reaches past the CRC check into decoding."""
     chunks = png_chunks(data)
+    idat = b"".join(body for kind, body in chunks if kind == b"IDAT")  # one IDAT chunk, so it can be decompressed
+    first = next(i for i, (k, _) in enumerate(chunks) if k == b"IDAT")
+    chunks = [c for i, c in enumerate(chunks) if c[0] != b"IDAT" or i == first]
+    chunks[first] = (b"IDAT", idat)
     op = rng.choice(["ihdr-size", "ihdr-mode", "idat-flip", "idat-short", "drop", "repeat", "text-huge", "filter"])
     i_hdr = next(i for i, (k, _) in enumerate(chunks) if k == b"IHDR")
     i_dat = next(i for i, (k, _) in enumerate(chunks) if k == b"IDAT")

@@ -51,13 +51,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"port: {args.port} is not in 1..65535")
     if args.max_upload_mb <= 0:
         raise ValidationError(f"max_upload_mb: must be > 0, got {args.max_upload_mb}")
-    import shutil
-    import tempfile
+    import signal
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    # Gradio's file cache goes to a folder of this server alone, removed when it stops
-    cache = tempfile.mkdtemp(prefix="depthforge-gradio-")
-    os.environ["GRADIO_TEMP_DIR"] = cache
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
     import uvicorn
@@ -65,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import note
     from depthforge.models.hub import resolve_model
     from depthforge.web.app import create_app
+    from depthforge.web.guard import GuardedH11Protocol
     from depthforge.web.operations import ServerConfig
     from depthforge.web.safety import Limits
 
@@ -78,8 +75,22 @@ def run(args: argparse.Namespace) -> int:
         note(f"listening on {args.host}: reachable from other machines, with no authentication")
     note(f"serving on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/ "
          f"(API docs at /docs, OpenAPI at /openapi.json)")
+
+    def stop(signum: int, frame: object) -> None:
+        # uvicorn shuts down gracefully on SIGTERM (the app's shutdown removes its temporary folders), then sends
+        # the signal again to itself: it lands here, and the command ends with status 0 instead of being killed
+        raise _Stopped
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5,
+                    http=GuardedH11Protocol)
+    except _Stopped:
+        pass
     finally:
-        shutil.rmtree(cache, ignore_errors=True)
+        app.state.engine.close()  # idempotent: also when the server never started
     return 0
+
+
+class _Stopped(BaseException):
+    """SIGTERM arrived (a BaseException, so that no handler in between mistakes it for an error)."""

@@ -10,6 +10,7 @@ __all__ = [
     "DepthforgeError",
     "InputError",
     "OutputError",
+    "TooLargeError",
     "ValidationError",
     "ModelError",
     "ModelNotAvailableError",
@@ -27,6 +28,10 @@ class ValidationError(DepthforgeError, ValueError):
 
 class InputError(DepthforgeError):
     """An input file is missing, unreadable, corrupt or too large (the message names the file)."""
+
+
+class TooLargeError(InputError):
+    """An input is larger than a limit: bytes, pixels (all pages together), pages (a server answers 413)."""
 
 
 class OutputError(DepthforgeError):

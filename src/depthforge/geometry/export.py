@@ -1,4 +1,4 @@
-"""Writing meshes and point clouds: binary PLY (written here with numpy), OBJ + MTL + PNG and GLB (via trimesh).
+"""Writing meshes and point clouds: binary PLY and OBJ + MTL + PNG (written here, with numpy), GLB (via trimesh).
 
 Frames: geometry is computed in the OpenCV camera frame (x right, y down, z forward). Viewers (Blender, three.js,
 glTF, MeshLab) expect y up and the camera looking down -z, so every writer converts with :func:`to_viewer_frame`,
@@ -211,35 +211,51 @@ def write_glb(path: str | os.PathLike[str], mesh: Mesh, *, metadata: dict[str, A
 
 
 def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
-    """Write OBJ + MTL + PNG texture (UVs) via trimesh; without a texture, an OBJ with vertex colours.
+    """Write OBJ + MTL + PNG texture (UVs); without a texture, an OBJ with vertex colours (``v x y z r g b``).
+
+    The text is formatted and written in pieces of :data:`_OBJ_ROWS` rows, so no single step holds Python's
+    interpreter lock for long (a server writing a million-vertex OBJ keeps answering; trimesh's exporter holds it
+    for seconds, see ``benchmarks/RESULTS.md``) and memory holds one piece of text at a time.
 
     Returns:
         The files written, the OBJ first: ``<stem>.obj``, ``<stem>.mtl``, ``<stem>_texture.png``.
     """
-    import trimesh
-
     p = Path(path)
-    tm = to_trimesh(mesh, material_name=f"{p.stem}_texture")  # names the PNG: never the photo's own name
-    textured = isinstance(tm.visual, trimesh.visual.TextureVisuals)
-    text, files = trimesh.exchange.obj.export_obj(
-        tm, include_normals=False, include_texture=textured, return_texture=True, mtl_name=f"{p.stem}.mtl"
-    )
+    uv, texture = mesh.uv, mesh.texture
+    textured = uv is not None and texture is not None
     written: list[Path] = []
-    for name, data in sorted(files.items()):
-        if name.endswith(".mtl"):
-            continue
-        target = p.with_name(name)
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(data)
-        written.append(target)
-    for name, data in files.items():
-        if name.endswith(".mtl"):
-            target = p.with_name(name)
-            with atomic_path(target) as tmp:
-                tmp.write_bytes(data)
-            written.insert(0, target)
-    atomic_write_text(p, text)
+    material = f"{p.stem}_texture"  # names the PNG: never the photo's own name
+    head = "# depthforge: viewer frame, " + VIEWER_FRAME + "\n"
+    if texture is not None and uv is not None:
+        mtl = atomic_write_text(p.with_name(f"{p.stem}.mtl"), f"newmtl {material}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\n"
+                                f"d 1\nillum 1\nmap_Kd {material}.png\n")
+        written = [mtl, write_texture(p.with_name(f"{material}.png"), texture)]
+        head += f"mtllib {mtl.name}\nusemtl {material}\n"
+    vertices = to_viewer_frame(mesh.vertices)
+    with atomic_path(p) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
+        fh.write(head)
+        if textured or mesh.colors is None:
+            _write_rows(fh, "v %.7g %.7g %.7g\n", vertices)
+        else:
+            colours = mesh.colors.astype(np.float32) / np.float32(255.0)
+            _write_rows(fh, "v %.7g %.7g %.7g %.4g %.4g %.4g\n", np.concatenate([vertices, colours], axis=1))
+        faces = mesh.faces.astype(np.int64) + 1
+        if uv is not None and textured:
+            _write_rows(fh, "vt %.7g %.7g\n", uv)
+            _write_rows(fh, "f %d/%d %d/%d %d/%d\n", np.repeat(faces, 2, axis=1))
+        else:
+            _write_rows(fh, "f %d %d %d\n", faces)
     return [p, *written]
+
+
+_OBJ_ROWS = 16384
+
+
+def _write_rows(fh: Any, row_format: str, rows: np.ndarray) -> None:
+    """``row_format % row`` for every row of a 2-D array, formatted and written :data:`_OBJ_ROWS` rows at a time."""
+    for start in range(0, len(rows), _OBJ_ROWS):
+        piece = rows[start : start + _OBJ_ROWS]
+        fh.write((row_format * len(piece)) % tuple(piece.ravel().tolist()))
 
 
 def write_texture(path: str | os.PathLike[str], image: np.ndarray) -> Path:

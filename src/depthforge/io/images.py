@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.errors import InputError
+from depthforge.core.errors import InputError, TooLargeError
 from depthforge.core.validation import check_array
 from depthforge.io.atomic import atomic_path
 from depthforge.io.inputs import (
@@ -244,7 +244,7 @@ def _page_sizes(pil: Any) -> list[tuple[int, int]]:
     if pil.format != "TIFF":
         frames = int(getattr(pil, "n_frames", 1) or 1)
         if frames > _MAX_PAGES:
-            raise InputError(f"{pil.filename}: {frames} frames; at most {_MAX_PAGES} are accepted")
+            raise TooLargeError(f"{pil.filename}: {frames} frames; at most {_MAX_PAGES} are accepted")
         return [pil.size] * frames
     sizes = [pil.size]
     try:
@@ -252,7 +252,7 @@ def _page_sizes(pil: Any) -> list[tuple[int, int]]:
             pil.seek(len(sizes))
             sizes.append(pil.size)
             if len(sizes) > _MAX_PAGES:
-                raise InputError(f"{pil.filename}: more than {_MAX_PAGES} pages; at most {_MAX_PAGES} are accepted")
+                raise TooLargeError(f"{pil.filename}: more than {_MAX_PAGES} pages; at most {_MAX_PAGES} are accepted")
     except EOFError:
         pass
     pil.seek(0)

@@ -17,7 +17,7 @@ import os
 import stat
 from pathlib import Path
 
-from depthforge.core.errors import InputError
+from depthforge.core.errors import InputError, TooLargeError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -110,7 +110,7 @@ def check_input_file(path: str | os.PathLike[str], *, what: str = "file", max_by
     if st.st_size == 0:
         raise InputError(f"{p}: file is empty, not {_a(what)}")
     if max_bytes is not None and st.st_size > max_bytes:
-        raise InputError(f"{p}: {st.st_size} bytes is larger than any acceptable {what} ({max_bytes} bytes)")
+        raise TooLargeError(f"{p}: {st.st_size} bytes is larger than any acceptable {what} ({max_bytes} bytes)")
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: permission denied")
     return p
@@ -126,7 +126,7 @@ def check_pixels(path: Path, pages: list[tuple[int, int]], max_pixels: int) -> i
     total = sum(max(0, int(w)) * max(0, int(h)) for w, h in pages)
     if total > max_pixels:
         size = f"{pages[0][0]}x{pages[0][1]}" + (f" in {len(pages)} pages" if len(pages) > 1 else "")
-        raise InputError(
+        raise TooLargeError(
             f"{path}: {size} = {total / 1e6:.1f} megapixels exceeds the limit of {max_pixels / 1e6:.1f} "
             "(possible decompression bomb; raise it with --max-pixels if the file is genuine)"
         )

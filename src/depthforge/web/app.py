@@ -11,13 +11,13 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
   zip (OBJ + MTL + texture, or a textured PLY with its texture).
 
 Errors are JSON ``{"detail": "..."}``: 400 bad input, 413 too large, 422 bad option, 429 queue full, 503 busy or
-model unavailable. Nothing here reads or writes a path the client chose.
+model unavailable. Nothing here reads or writes a path the client chose; :mod:`depthforge.web.guard` refuses, before
+any handler, bodies above the limit and (for the UI) file references outside this server's uploads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from depthforge import __version__
 from depthforge.core.errors import (
@@ -36,6 +35,7 @@ from depthforge.core.errors import (
     ModelNotAvailableError,
     ValidationError,
 )
+from depthforge.web.guard import BodyLimit
 from depthforge.web.operations import Engine, ServerConfig
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename, release_memory
 
@@ -44,63 +44,6 @@ __all__ = ["create_app", "create_api"]
 _CHUNK = 1 << 16
 _MEDIA = {".png": "image/png", ".npy": "application/octet-stream", ".gif": "image/gif",
           ".glb": "model/gltf-binary", ".ply": "application/octet-stream", ".zip": "application/zip"}
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class BodyLimit:
-    """ASGI middleware: refuse request bodies above ``limit`` bytes (413) before they are parsed or stored."""
-
-    def __init__(self, app: ASGIApp, *, limit: int, prefix: str = "/v1/") -> None:
-        self.app = app
-        self.limit = limit
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        for key, value in scope.get("headers", []):
-            if key == b"content-length":
-                try:
-                    size = int(value)
-                except ValueError:
-                    size = -1
-                if size < 0 or size > self.limit:
-                    await _send_json(send, 413, f"request body above the server's limit of {self.limit} bytes")
-                    return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_json(send, 413, f"request body above the server's limit of {self.limit} bytes")
-
-
-async def _send_json(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _status_for(exc: DepthforgeError) -> int:
@@ -184,7 +127,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
     model_field = Form(None, max_length=200, description="a name from GET /v1/models (default: the server's model)")
 
     @app.get("/v1/health", summary="Liveness and queue state")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # on the event loop: answers whatever the worker threads are doing
         return {"status": "ok", "version": __version__, "running": eng.gate.running, "waiting": eng.gate.waiting,
                 "workers": eng.gate.workers, "queue": eng.gate.queue}
 

@@ -8,6 +8,7 @@ SessionAreas` under a server-made name.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import zipfile
 from collections import OrderedDict
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import ValidationError
+from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.images import Image, read_image, to_uint8, write_image
 from depthforge.web.safety import (
@@ -27,7 +28,6 @@ from depthforge.web.safety import (
     Limits,
     ModelPolicy,
     SessionAreas,
-    check_pixels,
 )
 
 __all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "STEREO_API_LAYOUTS"]
@@ -78,16 +78,13 @@ class Engine:
         self.executor = ThreadPoolExecutor(max_workers=config.limits.workers, thread_name_prefix="depthforge-job")
         self._depths: OrderedDict[tuple[str, str], DepthMap] = OrderedDict()
         self._depth_lock = threading.Lock()
+        #: the folder the mounted UI stores uploads in (set by :func:`depthforge.web.ui.mount_ui`)
+        self.uploads: Path | None = None
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def read_upload(self, path: str | Path) -> Image:
-        """Decode an uploaded photo after checking its pixel count from the header."""
-        p = Path(path)
-        _, _, suffix = check_pixels(p, self.limits.max_pixels)
-        if p.suffix.lower() != suffix and p.parent.resolve().parent == self.areas.root:
-            # our own stored upload: give it the extension of its real format (16-bit PNG/TIFF decoding needs it)
-            p = p.replace(p.with_suffix(suffix))
-        return read_image(p, max_pixels=self.limits.max_pixels)
+        """Decode an uploaded photo under the server's pixel limit (format recognised by content)."""
+        return read_image(path, max_pixels=self.limits.max_pixels)
 
     def depth_for(self, image: Image, model: str | None = None, *, resolution: int | None = None) -> DepthMap:
         """Depth of ``image`` with an allowed model (loaded once per process, results cached for a few images).
@@ -162,8 +159,8 @@ class Engine:
         return colorize(display, colormap=colormap)
 
     # -- stereo ---------------------------------------------------------------------------------------------
-    @staticmethod
     def stereo(
+        self,
         image: Image,
         depth: DepthMap,
         *,
@@ -186,6 +183,12 @@ class Engine:
         if layout == "wiggle":
             if not 2 <= int(views) <= 16:
                 raise ValidationError(f"views: {views} is not in 2..16")
+            budget = 2 * self.limits.max_pixels  # as many pixels as a stereo pair of the largest photo
+            if int(views) * image.width * image.height > budget:
+                raise TooLargeError(
+                    f"views: {views} frames of {image.width}x{image.height} exceed this server's budget of "
+                    f"{budget / 1e6:.0f} megapixels of frames; use fewer views or a smaller photo"
+                )
             return stereo.wiggle_frames(rgb, depth, views=int(views), params=params)
         left, right = stereo.render_stereo(rgb, depth, params=params)
         if layout == "separate":
@@ -293,6 +296,8 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Stop the job threads and remove every session area."""
+        """Stop the job threads and remove every session area and the upload folder."""
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.areas.close()
+        if self.uploads is not None:
+            shutil.rmtree(self.uploads, ignore_errors=True)

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depthforge.core.errors import DepthforgeError, InputError, ValidationError
+from depthforge.core.errors import DepthforgeError, TooLargeError, ValidationError
 
 __all__ = [
     "Limits",
@@ -30,18 +30,10 @@ __all__ = [
     "SessionAreas",
     "ConcurrencyGate",
     "check_client_filename",
-    "check_pixels",
-    "UPLOAD_SUFFIXES",
     "release_memory",
 ]
 
-#: Extensions an uploaded photo may be stored under (the server picks the name, only the suffix is kept).
-UPLOAD_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".jfif"})
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class TooLargeError(InputError):
-    """An upload is larger than the server's size or pixel limit (HTTP 413)."""
 
 
 class BusyError(DepthforgeError):
@@ -103,40 +95,6 @@ def check_client_filename(name: str | None) -> None:
     )
     if bad:
         raise ValidationError(f"filename: {name[:80]!r} looks like a path; send a plain file name")
-
-
-_FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "TIFF": ".tiff", "BMP": ".bmp"}
-
-
-def check_pixels(path: Path, max_pixels: int) -> tuple[int, int, str]:
-    """(width, height, suffix) of an image file from its header; refuse images above ``max_pixels``.
-
-    ``suffix`` is the extension that matches the decoded format (``.png``, ``.jpg``, ``.webp``, ``.tiff``,
-    ``.bmp``); other formats are refused.
-
-    Raises:
-        TooLargeError: too many pixels.
-        InputError: not an image, or not one of the accepted formats.
-    """
-    import warnings
-
-    from PIL import Image as PILImage
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with PILImage.open(path) as im:
-                w, h = im.size
-                fmt = str(im.format or "")
-    except PILImage.DecompressionBombError:
-        raise TooLargeError(f"image: more than {max_pixels} pixels (the server's limit)") from None
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad upload
-        raise InputError(f"image: not a readable image ({type(exc).__name__})") from None
-    if fmt not in _FORMAT_SUFFIX:
-        raise InputError(f"image: format {fmt or 'unknown'} is not accepted (JPEG, PNG, WebP, TIFF, BMP)")
-    if w * h > max_pixels:
-        raise TooLargeError(f"image: {w}x{h} = {w * h} pixels is above the server's limit of {max_pixels}")
-    return w, h, _FORMAT_SUFFIX[fmt]
 
 
 @dataclass

@@ -9,6 +9,8 @@ the next frame when cancelled.
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from fastapi import FastAPI
 
 from depthforge.core.errors import DepthforgeError
 from depthforge.io.images import Image
+from depthforge.web.guard import GradioGuard
 from depthforge.web.operations import Engine
 
 __all__ = ["build_ui", "mount_ui"]
@@ -74,7 +77,15 @@ def _job(engine: Engine) -> Iterator[None]:
 def _photo(engine: Engine, path: str | None) -> Image:
     if not path:
         raise gr.Error("upload a photo first")
-    return engine.read_upload(path)
+    return engine.read_upload(_uploaded(engine, path))
+
+
+def _uploaded(engine: Engine, path: str) -> str:
+    """``path`` if it is a file uploaded to this server (the guard already refused others; checked again here)."""
+    real = os.path.realpath(path)
+    if engine.uploads is None or not real.startswith(str(engine.uploads) + os.sep):
+        raise gr.Error("only files uploaded to this server can be used")
+    return real
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
@@ -414,12 +425,11 @@ def _video_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Calla
         flag = cancels.flag(key)
         flag.clear()
         with _job(engine):
-            info = probe_video(path)
+            path = _uploaded(engine, path)
+            info = probe_video(path, max_pixels=engine.limits.max_pixels)
             if info.duration_s > MAX_VIDEO_SECONDS:
                 raise DepthforgeError(f"clip: {info.duration_s:.0f} s is longer than this server's limit of "
                                       f"{MAX_VIDEO_SECONDS:.0f} s")
-            if info.width * info.height > engine.limits.max_pixels:
-                raise DepthforgeError("clip: frames larger than this server's pixel limit")
             est = load_model(engine.policy.resolve(model), device=engine.config.device, dtype=engine.config.dtype)
             opts = pv.VideoOptions(depth16=True, depth8=True, colormap=cmap, divergence=float(div),
                                    stereo=None if layout == "none" else layout, overwrite=True)
@@ -445,11 +455,18 @@ def _video_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Calla
 
 
 def mount_ui(app: FastAPI, engine: Engine, *, path: str = "/") -> FastAPI:
-    """Mount the UI on ``app`` at ``path`` with the server's upload limit and a bounded queue."""
+    """Mount the UI on ``app`` at ``path`` with the server's upload limit, a bounded queue and
+    :class:`~depthforge.web.guard.GradioGuard` in front.
+
+    Gradio stores uploads in a folder of this server alone (``engine.uploads``, removed by ``engine.close``); the
+    guard lets clients reference only files in it.
+    """
+    engine.uploads = Path(tempfile.mkdtemp(prefix="depthforge-gradio-")).resolve()
+    os.environ["GRADIO_TEMP_DIR"] = str(engine.uploads)  # read by Gradio when the blocks are built
     demo = build_ui(engine)
     demo.queue(max_size=max(1, engine.limits.queue), default_concurrency_limit=engine.gate.workers)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    return gr.mount_gradio_app(
+    mounted = gr.mount_gradio_app(
         app,
         demo,
         path=path,
@@ -461,3 +478,8 @@ def mount_ui(app: FastAPI, engine: Engine, *, path: str = "/") -> FastAPI:
         theme=theme,
         css=_CSS,
     )
+    # Gradio checks a client's file references only for a launched app, never for a mounted one: mark it launched
+    # so its own check runs too (the guard's is the one relied on)
+    demo.has_launched = True
+    mounted.add_middleware(GradioGuard, mount=path, uploads=engine.uploads, served=[engine.areas.root])
+    return mounted
