@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._machine import describe  # noqa: E402
-from tests.fuzz import generators, harness  # noqa: E402
+from benchmarks._machine import describe
+from tests.fuzz import generators, harness
 
 #: Generated cases per family in a full campaign (plus the hand-made ones).
 FULL = {"image": 4200, "depth": 2600, "option": 1700, "video": 260, "name": 140}

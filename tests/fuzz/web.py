@@ -171,7 +171,8 @@ def gradio_request(rng: random.Random, canary: Path) -> tuple[str, Request]:
         if style == "file":
             return client.get(f"{url}/gradio_api/file={target}", timeout=60)
         if style == "garbage":
-            body = rng.choice([b"{", b"[" * 50_000 + b"]" * 50_000, b"\xff\xfe", json.dumps({"data": [target]}).encode()])
+            body = rng.choice([b"{", b"[" * 50_000 + b"]" * 50_000, b"\xff\xfe",
+                               json.dumps({"data": [target]}).encode()])
             return client.post(f"{url}/gradio_api/queue/join", content=body,
                                headers={"content-type": "application/json"}, timeout=60)
         route = rng.choice(["/gradio_api/run-history/buckets", "/gradio_api/monitoring", "/gradio_api/vibe-code",

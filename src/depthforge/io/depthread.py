@@ -24,7 +24,7 @@ from depthforge.core.depthmap import DEPTH_KINDS, DepthMap
 from depthforge.core.errors import InputError, MissingExtraError, ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice, check_range
-from depthforge.io.images import open_pil
+from depthforge.io.images import load_strict, open_pil
 from depthforge.io.inputs import (
     check_input_file,
     check_pixels,
@@ -215,7 +215,7 @@ def _read_tiff(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
 def _read_raster(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
     """An image file (8/16-bit PNG, ...): its first page as grey codes, strictly decoded."""
     with open_pil(p, max_pixels=limit, what="depth file") as pil:
-        pil.load()
+        load_strict(pil, p)
         text = pil.info.get(META_KEY)
         if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
             arr = np.asarray(pil).astype(np.uint16)

@@ -43,6 +43,7 @@ __all__ = [
     "max_pixels_limit",
     "read_image_reduced",
     "open_pil",
+    "load_strict",
     "to_uint8",
 ]
 
@@ -239,6 +240,58 @@ def open_pil(path: Path, *, max_pixels: int, what: str = "image") -> Iterator[An
         raise InputError(f"{path}: not a readable {what} ({short_reason(exc)})") from None
 
 
+def load_strict(pil: Any, path: Path) -> None:
+    """Decode the first page of an open image, refusing any file whose pixel data is incomplete.
+
+    Pillow raises on broken data but accepts a PNG whose compressed stream ends early (a complete zlib stream of
+    too few rows: the missing rows come out black); that case is checked here from the file's own chunks.
+
+    Raises:
+        InputError: the pixel data is incomplete; other decoder errors propagate as they are.
+    """
+    pil.load()
+    if pil.format == "PNG" and not getattr(pil, "is_animated", False):
+        _check_png_data(path)
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _check_png_data(path: Path) -> None:
+    """Refuse a PNG whose image data inflates to fewer bytes than its header announces."""
+    import struct
+    import zlib
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    pos, idat, ihdr = 8, zlib.decompressobj(), b""
+    produced = 0
+    while pos + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            ihdr = body
+        elif kind == b"IDAT":
+            while body and not idat.eof:
+                produced += len(idat.decompress(body, 1 << 20))
+                body = idat.unconsumed_tail
+        elif kind == b"IEND":
+            break
+        pos += 12 + n
+    if len(ihdr) < 13:
+        return
+    width, height, bits, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr[:13])
+    pixel_bits = bits * _PNG_CHANNELS.get(colour, 1)
+    if interlace:  # Adam7: seven reduced images, each row with its filter byte
+        passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+        sizes = [(-(-(width - x0) // dx), -(-(height - y0) // dy)) for x0, y0, dx, dy in passes]
+    else:
+        sizes = [(width, height)]
+    expected = sum(h * (1 + (w * pixel_bits + 7) // 8) for w, h in sizes if w > 0 and h > 0)
+    if produced < expected:
+        raise InputError(f"{path}: corrupt PNG (its image data stops after {produced} of {expected} bytes)")
+
+
 def _page_sizes(pil: Any) -> list[tuple[int, int]]:
     """(width, height) of every page or frame (TIFF pages may differ; frames of other formats share a size)."""
     if pil.format != "TIFF":
@@ -292,7 +345,7 @@ def _decode(
     w, h = pil.size
     jpeg = pil.format in _JPEG_FORMATS
     if not jpeg:
-        pil.load()
+        load_strict(pil, p)
     orientation, exif = _exif_facts(pil)
     full = (w, h) if orientation in _SWAPS_AXES else (h, w)
     if not jpeg:

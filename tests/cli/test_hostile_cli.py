@@ -1,0 +1,295 @@
+"""The command line against hostile and careless input: each finding of the hostile-input issue as a regression test.
+
+Commands run in-process through ``main`` (exit status and stderr as a user sees them). The contract: 0 done,
+1 some inputs failed (the rest done), 2 a one-line user error, never 3 (internal error) nor a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from depthforge.cli.main import main
+from depthforge.io.atomic import TEMP_MARK
+from tests.fuzz.generators import (
+    _FOREIGN,
+    _multipage_tiff,
+    _npy_bytes,
+    _png_bomb,
+    image_seeds,
+    png_build,
+    png_chunks,
+    scene_depth,
+)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "internal error" not in err, err
+    return code, out, err
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    p = tmp_path / "photo.jpg"
+    p.write_bytes(image_seeds()["jpeg"])
+    return p
+
+
+@pytest.fixture
+def depth_file(tmp_path: Path) -> Path:
+    p = tmp_path / "d.npy"
+    np.save(p, scene_depth())
+    return p
+
+
+def _corrupt_pngs() -> dict[str, bytes]:
+    """Corrupt PNGs with right CRCs (so only decoding can tell); Pillow refuses some of them and accepts the short
+    ones (a complete zlib stream of too few rows), which libpng refuses."""
+    seed = image_seeds()["png"]
+    chunks = png_chunks(seed)
+    idat = b"".join(b for k, b in chunks if k == b"IDAT")
+    raw = zlib.decompress(idat)
+    head = [c for c in chunks if c[0] not in (b"IDAT", b"IEND")]
+    return {
+        "short-rows": png_build([*head, (b"IDAT", zlib.compress(raw[: len(raw) // 2])), (b"IEND", b"")]),
+        "garbage-zlib": png_build([*head, (b"IDAT", idat[:200] + b"\x00" * 500 + idat[700:]), (b"IEND", b"")]),
+        "bad-filter": png_build([*head, (b"IDAT", zlib.compress(b"\x07" + raw[1:])), (b"IEND", b"")]),
+        "exif-after-broken-data": png_build([*head, (b"IDAT", zlib.compress(raw[: len(raw) // 3])),
+                                            (b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00"), (b"IEND", b"")]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_corrupt_pngs()))
+def test_corrupt_pngs_are_refused_not_half_decoded(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path,
+                                                   name: str) -> None:
+    import cv2
+
+    src = tmp_path / "bad.png"
+    src.write_bytes(_corrupt_pngs()[name])
+    assert cv2.imdecode(np.fromfile(src, np.uint8), cv2.IMREAD_UNCHANGED) is None  # libpng refuses it: so must we
+    code, out, err = run(capsys, "estimate", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
+                         "--backend", "torch")
+    assert code == 1 and "bad.png" in err and "0 done" in out
+    assert not (tmp_path / "out" / "bad_depth.png").exists()
+
+
+@pytest.mark.parametrize("name", sorted(_FOREIGN))
+def test_formats_are_recognised_by_content_and_others_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                               name: str, depth_file: Path) -> None:
+    src = tmp_path / name
+    src.write_bytes(_FOREIGN[name])
+    code, _, err = run(capsys, "stereo", str(src), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"))
+    assert code == 2 and "not a readable image" in err and "accepted: JPEG" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_pgm_named_png_is_read_by_its_content(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                depth_file: Path) -> None:
+    src = tmp_path / "grey.png"
+    src.write_bytes(image_seeds()["pgm"])
+    code, _, err = run(capsys, "stereo", str(src), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"))
+    assert code == 0, err
+
+
+def test_folder_with_bad_files_does_the_rest_and_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                        tiny_da: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ok.jpg").write_bytes(image_seeds()["jpeg"])
+    (folder / "grey.png").write_bytes(image_seeds()["pgm"])  # a PGM named .png: fine
+    (folder / "truncated.png").write_bytes(image_seeds()["pgm"][:40])
+    (folder / "qoi.jpg").write_bytes(_FOREIGN["qoi.jpg"])
+    (folder / "avif.png").write_bytes(_FOREIGN["avif.jpg"])
+    (folder / ("p" * 248 + ".jpg")).write_bytes(image_seeds()["jpeg"])  # its output name is too long
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "estimate", str(folder), "-o", str(out), "--model", str(tiny_da),
+                            "--backend", "torch")
+    assert code == 1 and "2 done, 0 skipped, 4 failed" in stdout, (stdout, err)
+    assert (out / "ok_depth.png").exists() and (out / "grey_depth.png").exists()
+    assert "file name too long" in err
+    assert not [p for p in out.rglob("*") if TEMP_MARK in p.name]
+
+
+@pytest.mark.parametrize("names", [("a/photo.jpg", "b/photo.jpg"), ("in/photo.jpg", "in/photo.png")])
+def test_outputs_that_would_collide_are_refused_not_overwritten(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                                tiny_da: Path, names: tuple[str, str]) -> None:
+    for n in names:
+        (tmp_path / n).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / n).write_bytes(image_seeds()["jpeg" if n.endswith("jpg") else "png"])
+    inputs = [str(tmp_path / n) for n in names] if names[0].startswith("a/") else [str(tmp_path / "in")]
+    code, out, err = run(capsys, "estimate", *inputs, "-o", str(tmp_path / "out"), "--model", str(tiny_da),
+                         "--backend", "torch")
+    assert code == 1 and "1 done, 0 skipped, 1 failed" in out and "would overwrite" in err
+
+
+@pytest.mark.parametrize("make", ["structured", "string", "zip", "huge-header", "channel-first", "pages",
+                                  "bad-meta", "meta-not-object", "fake-exr", "png-bomb", "tiff-pages"])
+@pytest.mark.parametrize("command", ["stereo", "mesh", "pointcloud", "normals", "bokeh", "mask", "parallax",
+                                     "process", "eval", "reference"])
+def test_bad_depth_files_are_one_line_errors_in_all_ten_readers(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                                photo: Path, depth_file: Path, command: str,
+                                                                make: str) -> None:
+    d = scene_depth()
+    bad = tmp_path / ("bad.png" if make in ("bad-meta", "meta-not-object", "png-bomb") else "bad.npy")
+    if make == "structured":
+        np.save(bad, np.zeros(d.shape, dtype=[("a", "<f4"), ("b", "<i2")]))
+    elif make == "string":
+        np.save(bad, np.full(d.shape, "abc"))
+    elif make == "zip":
+        np.savez(bad.with_suffix(".npz"), d=d)
+        bad.with_suffix(".npz").rename(bad)
+    elif make == "huge-header":
+        bad.write_bytes(_npy_bytes({"descr": "<f4", "fortran_order": False, "shape": (100000, 96000)}, b"\0" * 64))
+    elif make == "channel-first":
+        np.save(bad, np.stack([d, d, d]))
+    elif make == "pages":
+        np.save(bad, np.stack([d] * 5))
+    elif make == "fake-exr":
+        bad = tmp_path / "bad.exr"
+        bad.write_bytes(b"v/1\x01" + b"\x00" * 64)
+    elif make == "png-bomb":
+        bad.write_bytes(_png_bomb(30000, 30000))
+    elif make == "tiff-pages":
+        bad = tmp_path / "bad.tiff"
+        bad.write_bytes(_multipage_tiff(4, 64))
+    else:
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        text = '{"encoding": "display", "kind": "relative", "max_code": 255}' if make == "bad-meta" else "[1, 2]"
+        info.add_text("depthforge", text)
+        Image.fromarray((d * 20).astype(np.uint8)).save(bad, pnginfo=info)
+    o = str(tmp_path / "o")
+    argv = {
+        "stereo": ["stereo", str(photo), "--depth", str(bad), "-o", o + ".png"],
+        "mesh": ["mesh", str(photo), "--depth", str(bad), "-o", o + ".ply"],
+        "pointcloud": ["pointcloud", str(photo), "--depth", str(bad), "-o", o + ".ply"],
+        "normals": ["normals", str(photo), "--depth", str(bad), "-o", o + ".png"],
+        "bokeh": ["bokeh", str(photo), "--depth", str(bad), "-o", o + ".jpg"],
+        "mask": ["mask", str(photo), "--depth", str(bad), "-o", o + ".png"],
+        "parallax": ["parallax", str(photo), "--depth", str(bad), "--duration", "0.25", "--fps", "4",
+                     "-o", o + ".gif"],
+        "process": ["process", str(bad), "-o", o + ".npy"],
+        "eval": ["eval", str(bad), str(depth_file)],
+        "reference": ["process", str(depth_file), "--reference", str(bad), "--ref-kind", "metric",
+                      "-o", o + ".npy"],
+    }[command]
+    env = os.environ.get("DEPTHFORGE_MAX_PIXELS")
+    os.environ["DEPTHFORGE_MAX_PIXELS"] = "50000000"
+    try:
+        code, _, err = run(capsys, *argv)
+    finally:
+        if env is None:
+            os.environ.pop("DEPTHFORGE_MAX_PIXELS")
+        else:
+            os.environ["DEPTHFORGE_MAX_PIXELS"] = env
+    if command == "reference" and make == "bad-meta":  # --ref-kind overrides the file's kind: its display
+        assert code == 0, err                           # fields are not used, so they cannot be wrong
+        return
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("depthforge: error:") and "bad." in lines[-1]
+
+
+@pytest.mark.parametrize("case", ["output-is-a-file", "output-under-proc", "model-missing-folder", "model-url",
+                                  "model-bad-id", "empty-input", "dev-zero", "fifo"])
+def test_user_errors_are_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, tiny_da: Path,
+                                case: str) -> None:
+    out, model, src = str(tmp_path / "out"), str(tiny_da), str(photo)
+    if case == "output-is-a-file":
+        (tmp_path / "out").write_text("a file")
+    elif case == "output-under-proc":
+        out = "/proc/self/nope/out"
+    elif case == "model-missing-folder":
+        model = "/nonexistent/model"
+    elif case == "model-url":
+        model = "https://example.com/model"
+    elif case == "model-bad-id":
+        model = "org/" + "n" * 200
+    elif case == "empty-input":
+        src = ""
+    elif case == "dev-zero":
+        (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+        src = str(tmp_path / "zero.jpg")
+    else:
+        os.mkfifo(tmp_path / "pipe.jpg")
+        src = str(tmp_path / "pipe.jpg")
+    code, _, err = run(capsys, "estimate", src, "-o", out, "--model", model, "--backend", "torch")
+    if case in ("dev-zero", "fifo"):  # one input that fails alone
+        assert code == 1 and "not a regular file" in err
+    else:
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_non_utf8_file_names_in_batch(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jpg"), "wb") as fh:
+        fh.write(image_seeds()["jpeg"])
+    argv = ["batch", str(folder), "-o", str(tmp_path / "out"), "--model", str(tiny_da), "--outputs", "depth16"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and "1 done, 0 skipped, 0 failed" in out, err
+    assert os.listdir(os.fsencode(tmp_path / "out")).count(b"caf\xe9_depth.png") == 1
+    code, out, err = run(capsys, *argv)  # resumes from the manifest: nothing left to do
+    assert code == 0 and "0 done, 1 skipped, 0 failed" in out, err
+
+
+def test_stale_temporary_files_of_a_killed_run_are_removed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           photo: Path, tiny_da: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = 2**22 + 12345  # above the kernel's pid_max on common systems: no such process
+    stale = [out / f".photo_depth{TEMP_MARK}{dead}-abcd.png", out / f".clip_depth.mkv{TEMP_MARK}{dead}-x"]
+    stale[0].write_bytes(b"half")
+    stale[1].mkdir()
+    live = out / f".other{TEMP_MARK}{os.getpid()}-efgh.png"
+    live.write_bytes(b"being written by a live process")
+    code, _, _ = run(capsys, "estimate", str(photo), "-o", str(out), "--model", str(tiny_da), "--backend", "torch")
+    assert code == 0 and not any(p.exists() for p in stale) and live.exists()
+
+
+def test_video_frames_above_max_pixels_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   tiny_da: Path) -> None:
+    from tests.fuzz.generators import video_seeds
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(video_seeds()["mp4"])
+    code, _, err = run(capsys, "estimate", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
+                       "--backend", "torch", "--max-pixels", "1000")
+    assert code == 1 and "megapixels exceeds the limit" in err
+
+
+def test_a_playlist_posing_as_a_video_is_not_followed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                      tiny_da: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
+    code, _, err = run(capsys, "estimate", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
+                       "--backend", "torch")
+    assert code == 1 and "not a readable video" in err
+
+
+def test_multipage_tiff_counts_every_page(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path) -> None:
+    src = tmp_path / "pages.tiff"
+    src.write_bytes(_multipage_tiff(300, 256))
+    code, _, err = run(capsys, "estimate", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
+                       "--backend", "torch", "--max-pixels", "10000000")
+    assert code == 1 and "in 300 pages" in err
+
+
+def test_png_declaring_a_huge_size_is_refused_from_its_header(tmp_path: Path) -> None:
+    from depthforge.core.errors import TooLargeError
+    from depthforge.io.images import read_image
+
+    p = tmp_path / "bomb.png"
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    p.write_bytes(png_build([(b"IHDR", ihdr), (b"IDAT", zlib.compress(b"\0" * 100)), (b"IEND", b"")]))
+    with pytest.raises(TooLargeError, match="3600.0 megapixels"):
+        read_image(p)
