@@ -63,12 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     from depthforge.cli.common import prefer_small_pages
-    from depthforge.core.errors import DepthforgeError
+    from depthforge.core.errors import DepthforgeError, ValidationError
 
     prefer_small_pages()
     # numpy's floating-point notices (overflow in a user's extreme values, ...) are not messages for a CLI user
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
+        if getattr(args, "output", None) == "":
+            raise ValidationError("output: the path is empty")
         code = args.func(args)
     except DepthforgeError as exc:
         print(f"depthforge: error: {exc}", file=sys.stderr)

@@ -34,7 +34,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_positive, check_range, check_same_hw
+from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
 from depthforge.geometry.unproject import points_from_z
 
 __all__ = ["DEFAULT_MAX_ANGLE_DEG", "Mesh", "grid_mesh", "mesh_from_depth", "stride_for_target", "grid_indices"]
@@ -273,7 +273,8 @@ def grid_mesh(
         cos2 = math.cos(math.radians(ang)) ** 2
     if max_jump is not None:
         check_positive(max_jump, "max_jump")
-    s = stride_for_target(valid_full, target_vertices) if target_vertices else int(check_positive(stride, "stride"))
+    s = (stride_for_target(valid_full, target_vertices) if target_vertices
+         else int(check_extent(stride, "stride", shape=valid_full.shape, positive=True)))
     rows = grid_indices(h, s)
     cols = grid_indices(w, s)
     if wrap:

@@ -8,7 +8,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_positive, check_same_hw
+from depthforge.core.validation import check_array, check_extent, check_positive, check_same_hw
 from depthforge.geometry.normals import normals_from_points
 from depthforge.geometry.unproject import points_from_z
 
@@ -59,7 +59,7 @@ def points_to_cloud(
         check_same_hw(p, "depth", check_array(image, "image", ndim=3, channels=3), "image")
     if normals is not None:
         check_same_hw(p, "depth", check_array(normals, "normals", ndim=3, channels=3, dtype_kind="f"), "normals")
-    s = int(check_positive(stride, "stride"))
+    s = int(check_extent(stride, "stride", shape=p.shape, positive=True))
     ps = p[::s, ::s]
     ok = np.isfinite(ps).all(axis=2)
     if not ok.any():

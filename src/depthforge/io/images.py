@@ -258,26 +258,33 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
 def _check_png_data(path: Path) -> None:
-    """Refuse a PNG whose image data inflates to fewer bytes than its header announces."""
+    """Refuse a PNG whose image data does not inflate to exactly what its one header announces."""
     import struct
     import zlib
 
     with open(path, "rb") as fh:
         data = fh.read()
     pos, idat, ihdr = 8, zlib.decompressobj(), b""
-    produced = 0
+    produced, headers, extra, ended = 0, 0, False, False
     while pos + 8 <= len(data):
         n, kind = struct.unpack(">I4s", data[pos : pos + 8])
         body = data[pos + 8 : pos + 8 + n]
         if kind == b"IHDR":
-            ihdr = body
+            ihdr, headers = body, headers + 1
         elif kind == b"IDAT":
+            extra |= idat.eof and bool(body)  # image data after the end of the compressed stream
             while body and not idat.eof:
                 produced += len(idat.decompress(body, 1 << 20))
                 body = idat.unconsumed_tail
+            extra |= bool(idat.unused_data)
         elif kind == b"IEND":
+            ended = True
             break
         pos += 12 + n
+    if not ended or not idat.eof:
+        raise InputError(f"{path}: truncated PNG (it ends before its {'image data' if ended else 'IEND chunk'})")
+    if headers != 1:
+        raise InputError(f"{path}: corrupt PNG ({headers} IHDR headers)")
     if len(ihdr) < 13:
         return
     width, height, bits, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr[:13])
@@ -290,6 +297,8 @@ def _check_png_data(path: Path) -> None:
     expected = sum(h * (1 + (w * pixel_bits + 7) // 8) for w, h in sizes if w > 0 and h > 0)
     if produced < expected:
         raise InputError(f"{path}: corrupt PNG (its image data stops after {produced} of {expected} bytes)")
+    if extra or produced > expected:
+        raise InputError(f"{path}: corrupt PNG (more image data than its size holds)")
 
 
 def _page_sizes(pil: Any) -> list[tuple[int, int]]:

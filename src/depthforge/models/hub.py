@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depthforge.core.errors import ModelError, ModelNotAvailableError
+from depthforge.core.errors import InputError, ModelError, ModelNotAvailableError
+from depthforge.io.inputs import check_input_file
 from depthforge.models.registry import REGISTRY, ModelSpec, get_spec, spec_for_family
 
 __all__ = ["ModelSource", "resolve_model", "is_cached", "local_config", "offline_mode"]
 
+_MAX_CONFIG_BYTES = 16 << 20
 _FAMILY_BY_MODEL_TYPE = {
     "depth_anything": "depth_anything",
     "dpt": "dpt",
@@ -43,12 +45,7 @@ def offline_mode() -> bool:
 
 def local_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``config.json`` of a local model folder (empty dict when absent or unreadable)."""
-    path = Path(folder) / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return local_config_file(folder, "config.json")
 
 
 def _spec_from_config(config: dict[str, Any], *, name: str, hub_id: str = "") -> ModelSpec:
@@ -189,10 +186,11 @@ def _valid_hub_id(text: str) -> bool:
 
 
 def local_config_file(folder: str | os.PathLike[str], name: str) -> dict[str, Any]:
-    """A JSON file of a model folder as a dict (empty when absent)."""
+    """A JSON file of a model folder as a dict (empty when absent, unreadable, not a regular file or over 16 MB)."""
     try:
-        data = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        path = check_input_file(Path(folder) / name, what="JSON file", max_bytes=_MAX_CONFIG_BYTES)
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (InputError, OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -30,7 +30,7 @@ from depthforge.web.safety import (
     SessionAreas,
 )
 
-__all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "STEREO_API_LAYOUTS"]
+__all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "STEREO_API_LAYOUTS", "MAX_VIDEO_PIXELS"]
 
 DEPTH_API_FORMATS = ("png16", "png8", "npy")
 MESH_API_FORMATS = ("ply", "obj", "glb")
@@ -41,6 +41,9 @@ STEREO_API_LAYOUTS = (
 )
 #: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
 MAX_MESH_VERTICES = 1_000_000
+#: Largest video frame the server makes or reads (pixels): 4K UHD. Larger photos are scaled down for parallax
+#: clips; larger clips are refused.
+MAX_VIDEO_PIXELS = 3840 * 2160
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,20 @@ class Engine:
 
         display, _ = to_display(depth, invert=invert, near=near, far=far)
         return colorize(display, colormap=colormap)
+
+    @staticmethod
+    def fit_for_video(image: Image, depth: DepthMap) -> tuple[np.ndarray, DepthMap]:
+        """The photo (uint8) and its depth scaled down to at most :data:`MAX_VIDEO_PIXELS` (unchanged if smaller)."""
+        import cv2
+
+        from depthforge.process.resample import resize_depth
+
+        rgb = image.as_uint8()
+        scale = (MAX_VIDEO_PIXELS / (image.width * image.height)) ** 0.5
+        if scale >= 1:
+            return rgb, depth
+        w, h = max(2, int(image.width * scale) // 2 * 2), max(2, int(image.height * scale) // 2 * 2)
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA), resize_depth(depth, h, w)
 
     # -- stereo ---------------------------------------------------------------------------------------------
     def stereo(

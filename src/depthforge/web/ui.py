@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from depthforge.core.errors import DepthforgeError
 from depthforge.io.images import Image
 from depthforge.web.guard import GradioGuard
-from depthforge.web.operations import Engine
+from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
 
 __all__ = ["build_ui", "mount_ui"]
 
@@ -345,7 +345,7 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
                 p_run = gr.Button("Make video", variant="primary", elem_id="parallax-run")
                 p_cancel = gr.Button("Cancel", elem_id="parallax-cancel")
         with gr.Column():
-            p_out = gr.Video(label="Preview", elem_id="parallax-output", loop=True, autoplay=True)
+            p_out = gr.Video(label="Preview (at most 4K)", elem_id="parallax-output", loop=True, autoplay=True)
 
     def run_parallax(path: str | None, model: str, motion: str, dur: float, amt: float, focus: float,
                      request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
@@ -369,7 +369,8 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
                 done[0] += n
                 progress((done[0], total), desc="frames", unit="frames")
 
-            frames = render_frames(img.as_uint8(), depth, motion=motion, duration=float(dur), fps=fps,
+            rgb, depth = engine.fit_for_video(img, depth)
+            frames = render_frames(rgb, depth, motion=motion, duration=float(dur), fps=fps,
                                    amplitude=float(amt), focus=float(focus))
             slot = engine.areas.file(area_for(request), ".mp4")
             slot.with_suffix("").mkdir()
@@ -426,7 +427,7 @@ def _video_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Calla
         flag.clear()
         with _job(engine):
             path = _uploaded(engine, path)
-            info = probe_video(path, max_pixels=engine.limits.max_pixels)
+            info = probe_video(path, max_pixels=min(engine.limits.max_pixels, MAX_VIDEO_PIXELS))
             if info.duration_s > MAX_VIDEO_SECONDS:
                 raise DepthforgeError(f"clip: {info.duration_s:.0f} s is longer than this server's limit of "
                                       f"{MAX_VIDEO_SECONDS:.0f} s")
