@@ -1,6 +1,6 @@
 """Running generated cases through the real ``depthforge`` command line and classifying what happened.
 
-Each case runs in a worker process (forked once, reused; replaced after a hang or a crash) that calls
+Each case runs in a worker process (started once, reused; replaced after a hang or a crash) that calls
 ``depthforge.cli.main.main(argv)`` with the case's folder as working directory and its own stdout/stderr files
 (file descriptors redirected, so messages of ffmpeg and C libraries are caught too). Outcomes:
 
@@ -120,7 +120,7 @@ class Runner:
         self.root = root
         self.context = context
         self.recycle_every = recycle_every
-        self._ctx = mp.get_context("fork")
+        self._ctx = mp.get_context("spawn")  # a fork of a process whose torch threads ran can deadlock
         self._proc: Any = None
         self._conn: Any = None
         self._runs = 0
