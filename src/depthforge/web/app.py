@@ -90,8 +90,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
     async def run_job(upload: UploadFile, job: Callable[[Path, Path], Path]) -> Response:
         """Store the upload under a server-made name in a fresh area, run ``job`` under the gate, answer its file."""
         check_client_filename(upload.filename)
-        if eng.gate.waiting >= eng.gate.queue and eng.gate.running >= eng.gate.workers:
-            eng.gate.refused += 1
+        if eng.gate.waiting >= eng.gate.queue and eng.gate.running >= eng.gate.workers:  # refused before the upload
             raise BusyError("server busy: too many requests waiting, retry later", status=429)
         eng.areas.sweep()
         area = eng.areas.area()

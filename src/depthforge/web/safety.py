@@ -8,6 +8,7 @@ or after ``ttl_s`` at the latest.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -15,7 +16,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,80 +209,109 @@ class SessionAreas:
             self._made.clear()
 
 
-class ConcurrencyGate:
-    """At most ``workers`` jobs at once, at most ``queue`` waiting; the rest are refused (no unbounded backlog).
+class _Waiter:
+    """A request queued at the gate; ``wake`` tells it that it now holds a slot."""
 
-    Thread-safe; used by both the API (in worker threads) and the UI callbacks.
+    def __init__(self, wake: Callable[[], object]) -> None:
+        self.wake = wake
+        self.granted = False
+        self.gone = False  # gave up (timed out or cancelled) before it was granted
+
+    def grant(self) -> bool:
+        """Hand this waiter a slot (called with the gate's lock held); False when it has already gone."""
+        if self.gone:
+            return False
+        self.granted = True
+        self.wake()
+        return True
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class ConcurrencyGate:
+    """At most ``workers`` jobs at once, at most ``queue`` waiting, served first come first served; the rest are
+    refused (no unbounded backlog).
+
+    A freed slot goes straight to the longest-waiting request (no request can overtake a queued one), whether it
+    waits in a thread (:meth:`slot`, the UI's callbacks) or on the event loop (:meth:`aslot`, the API, holding no
+    thread while it waits). Thread-safe.
     """
 
     def __init__(self, *, workers: int, queue: int, timeout_s: float) -> None:
         self.workers = int(workers)
         self.queue = int(queue)
         self.timeout_s = float(timeout_s)
-        self._sem = threading.Semaphore(self.workers)
         self._lock = threading.Lock()
-        self._waiting = 0
+        self._waiters: deque[_Waiter] = deque()
+        self._free = self.workers
         self._running = 0
         self.refused = 0
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return len(self._waiters)
 
     @property
     def running(self) -> int:
         return self._running
 
-    def _refuse(self, message: str, status: int) -> None:
+    def _enter(self, waiter: _Waiter) -> bool:
+        """Take a free slot (True), or queue ``waiter`` (False); refuse with 429 when the queue is full."""
         with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                self._running += 1
+                return True
+            if len(self._waiters) >= self.queue:
+                self.refused += 1
+                raise BusyError("server busy: too many requests waiting, retry later", status=429)
+            self._waiters.append(waiter)
+            return False
+
+    def _give_up(self, waiter: _Waiter) -> bool:
+        """A waiter stops waiting: True if it had been granted a slot meanwhile (it then holds it)."""
+        with self._lock:
+            if waiter.granted:
+                return True
+            waiter.gone = True
+            self._waiters.remove(waiter)
             self.refused += 1
-        raise BusyError(message, status=status)
+            return False
 
-    def _join_queue(self) -> None:
-        """Count a waiting request, or refuse with 429 when the queue is full."""
+    def _release(self) -> None:
         with self._lock:
-            full = self._waiting >= self.queue
-            if not full:
-                self._waiting += 1
-        if full:
-            self._refuse("server busy: too many requests waiting, retry later", 429)
-
-    @contextmanager
-    def _held(self) -> Iterator[None]:
-        """Run the block on an acquired slot, counting it as running; release the slot afterwards."""
-        with self._lock:
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-            self._sem.release()
+            self._running -= 1
+            while self._waiters:
+                if self._waiters.popleft().grant():
+                    self._running += 1
+                    return
+            self._free += 1
 
     @asynccontextmanager
-    async def aslot(self, *, poll_s: float = 0.02) -> AsyncIterator[None]:
+    async def aslot(self) -> AsyncIterator[None]:
         """:meth:`slot` for async code: waiting happens on the event loop, no thread is held while queued.
 
         Raises:
             BusyError: status 429 when the queue is full, 503 when no slot came within ``timeout_s``.
         """
-        import asyncio
-
-        if not self._sem.acquire(blocking=False):
-            self._join_queue()
-            deadline = time.monotonic() + self.timeout_s
-            got = False
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        waiter = _Waiter(lambda: loop.call_soon_threadsafe(_resolve, future))
+        if not self._enter(waiter):
             try:
-                while not got and time.monotonic() < deadline:
-                    await asyncio.sleep(poll_s)
-                    got = self._sem.acquire(blocking=False)
-            finally:
-                with self._lock:
-                    self._waiting -= 1
-            if not got:
-                self._refuse("server busy: waited too long for a worker, retry later", 503)
-        with self._held():
+                await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+                if not self._give_up(waiter):
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    raise BusyError("server busy: waited too long for a worker, retry later", status=503) from None
+        try:
             yield
+        finally:
+            self._release()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -289,17 +320,15 @@ class ConcurrencyGate:
         Raises:
             BusyError: status 429 when the queue is full, 503 when no slot came within ``timeout_s``.
         """
-        if not self._sem.acquire(blocking=False):
-            self._join_queue()
-            try:
-                got = self._sem.acquire(timeout=self.timeout_s)
-            finally:
-                with self._lock:
-                    self._waiting -= 1
-            if not got:
-                self._refuse("server busy: waited too long for a worker, retry later", 503)
-        with self._held():
+        event = threading.Event()
+        waiter = _Waiter(event.set)
+        if not self._enter(waiter):
+            if not event.wait(self.timeout_s) and not self._give_up(waiter):
+                raise BusyError("server busy: waited too long for a worker, retry later", status=503)
+        try:
             yield
+        finally:
+            self._release()
 
 
 def release_memory() -> bool:
