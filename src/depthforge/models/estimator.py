@@ -301,8 +301,10 @@ class DepthEstimator:
         return DepthMap(values, kind=self.spec.kind, intrinsics=intr, model=self.spec.name, meta=meta)
 
 
-_CACHE: dict[tuple[str, str, str, str, str], DepthEstimator] = {}
-_CACHE_LOCK = threading.Lock()
+_CacheKey = tuple[str, str, str, str, str]
+_CACHE: dict[_CacheKey, DepthEstimator] = {}
+_CACHE_LOCK = threading.Lock()  # guards the two dicts only, never held while a model loads
+_LOADING: dict[_CacheKey, threading.Lock] = {}  # one lock per model being loaded: others load in parallel
 
 
 def _weights_mb(source: ModelSource) -> float:
@@ -380,26 +382,42 @@ def load_model(
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
-        chosen = backend if backend != "auto" else choose_backend(source, device=device, dtype=dtype, quantize=quant)
-        backend_obj: Backend
-        if source.guessed and chosen != "torch":  # download first, so the export sees the real architecture
-            from depthforge.models.torch_backend import load_torch_model
-
-            load_torch_model(source)
-            source = resolve_model(source.location)
-        if chosen == "openvino":
-            from depthforge.models.openvino_backend import OpenVINOBackend
-
-            backend_obj = OpenVINOBackend(source, device=device, dtype=dtype, quantize=quant)
-        else:
-            from depthforge.models.torch_backend import TorchBackend
-
-            backend_obj = TorchBackend(source, device=device, dtype=dtype)
-        if source.guessed:  # downloaded just now: read the real architecture and preprocessing from the cache
-            source = resolve_model(source.location)
-        est = DepthEstimator(source, backend_obj)
-        _CACHE[key] = est
+        loading = _LOADING.setdefault(key, threading.Lock())
+    with loading:  # a second caller of the same model waits for the first and reuses its result
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        try:
+            est = _load(source, device=device, dtype=dtype, backend=backend, quant=quant)
+            with _CACHE_LOCK:
+                _CACHE[key] = est
+        finally:
+            with _CACHE_LOCK:
+                _LOADING.pop(key, None)
         return est
+
+
+def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: str | None) -> DepthEstimator:
+    """Build the estimator of a resolved model (downloading or exporting as needed)."""
+    chosen = backend if backend != "auto" else choose_backend(source, device=device, dtype=dtype, quantize=quant)
+    backend_obj: Backend
+    if source.guessed and chosen != "torch":  # download first, so the export sees the real architecture
+        from depthforge.models.torch_backend import load_torch_model
+
+        load_torch_model(source)
+        source = resolve_model(source.location)
+    if chosen == "openvino":
+        from depthforge.models.openvino_backend import OpenVINOBackend
+
+        backend_obj = OpenVINOBackend(source, device=device, dtype=dtype, quantize=quant)
+    else:
+        from depthforge.models.torch_backend import TorchBackend
+
+        backend_obj = TorchBackend(source, device=device, dtype=dtype)
+    if source.guessed:  # downloaded just now: read the real architecture and preprocessing from the cache
+        source = resolve_model(source.location)
+    return DepthEstimator(source, backend_obj)
 
 
 def clear_model_cache() -> None:
