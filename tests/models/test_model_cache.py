@@ -11,8 +11,9 @@ import pytest
 from depthforge.models import estimator
 
 
-def test_slow_load_of_one_model_does_not_block_another(monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, Path],
-                                                       ) -> None:
+def test_slow_load_of_one_model_does_not_block_another(
+    monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, Path]
+) -> None:
     estimator.clear_model_cache()
     slow, fast = str(tiny_models["dpt"]), str(tiny_models["depth_anything"])
     calls: list[str] = []
@@ -28,8 +29,10 @@ def test_slow_load_of_one_model_does_not_block_another(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(estimator, "_load", load)
     results: dict[str, object] = {}
-    threads = [threading.Thread(target=lambda: results.setdefault("slow1", estimator.load_model(slow, backend="torch"))),
-               threading.Thread(target=lambda: results.setdefault("slow2", estimator.load_model(slow, backend="torch")))]
+    def slow_load(name: str) -> None:
+        results[name] = estimator.load_model(slow, backend="torch")
+
+    threads = [threading.Thread(target=slow_load, args=(name,)) for name in ("slow1", "slow2")]
     for t in threads:
         t.start()
     started.wait(5)
