@@ -123,3 +123,22 @@ def test_bad_depth_files(tmp_path: Path) -> None:
         read_depth(tmp_path / "short.pfm")
     with pytest.raises(ValidationError, match="format"):
         write_depth(tmp_path / "d.xyz", _relative())
+
+
+@pytest.mark.parametrize("key", ["baseline_m", "scale", "offset", "max_code", "display_far"])
+def test_huge_integers_in_metadata_are_ignored_or_refused(tmp_path: Path, key: str) -> None:
+    """JSON allows integers beyond float range; they are dropped (optional fields) or a one-line InputError."""
+    from PIL import Image
+
+    p = tmp_path / "d.png"
+    Image.fromarray(np.arange(12, dtype=np.uint16).reshape(3, 4) * 1000).save(p)
+    meta: dict[str, object] = {"kind": "metric", "encoding": "linear", "scale": 0.001, "offset": 0.0, "invalid": 0}
+    if key in ("max_code", "display_far"):
+        meta = {"kind": "relative", "encoding": "display", "display_far": 0.1, "display_near": 1.0}
+    meta[key] = 10**400
+    sidecar_path(p).write_text(json.dumps(meta))
+    if key == "baseline_m":
+        assert read_depth(p).baseline_m is None
+    else:
+        with pytest.raises(InputError, match=f"{key} = "):
+            read_depth(p)

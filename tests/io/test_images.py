@@ -154,6 +154,27 @@ def _write_png_header_only(path: Path, width: int, height: int) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
+def test_palette_png_without_palette_is_refused(tmp_path: Path) -> None:
+    """Colour type 3 needs a PLTE chunk: Pillow shows it as grey levels, libpng refuses; so do we (fuzz finding)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes(range(8)) for _ in range(4))
+    ihdr = struct.pack(">IIBBBBB", 8, 4, 8, 3, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    bare = tmp_path / "bare.png"
+    bare.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    with pytest.raises(InputError, match="palette"):
+        read_image(bare)
+    palette = chunk(b"PLTE", bytes(range(24)))
+    good = tmp_path / "good.png"
+    good.write_bytes(b"\x89PNG\r\n\x1a\n" + body[:25] + palette + body[25:])
+    assert read_image(good).rgb[0, 1].tolist() == [3, 4, 5]
+
+
 def test_write_image_is_atomic(tmp_path: Path, rgb: np.ndarray) -> None:
     p = tmp_path / "out.png"
     write_image(p, rgb)

@@ -94,15 +94,15 @@ def read_depth(
         raise InputError(f"{p}: not enough memory to read this depth file") from None
     except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a bad file is a bad input
         raise InputError(f"{p}: not a readable depth file ({short_reason(exc)})") from None
-    baseline = meta.get("baseline_m")
-    if isinstance(baseline, bool) or not isinstance(baseline, (int, float)) or not 0 < baseline < math.inf:
+    baseline = _finite(meta.get("baseline_m"))
+    if baseline is not None and baseline <= 0:
         baseline = None
     return DepthMap(
         values,
         kind=kind or meta.get("kind") or "relative",  # type: ignore[arg-type]  # checked in _decode_values
         intrinsics=_intrinsics(meta, values.shape),
         model=str(meta.get("model", ""))[:200],
-        baseline_m=None if baseline is None else float(baseline),
+        baseline_m=baseline,
     )
 
 
@@ -272,14 +272,25 @@ def _read_sidecar(p: Path) -> dict[str, Any]:
     return _parse_meta(side.read_bytes(), side)
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float; None for anything else (booleans, strings, huge integers, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _number(meta: dict[str, Any], key: str, p: Path, default: float | None = None) -> float:
-    value = meta.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    number = _finite(meta.get(key, default))
+    if number is None:
         raise InputError(
-            f"{p}: its depthforge metadata is malformed ({key} = {str(value)[:40]!r}, a number expected); "
+            f"{p}: its depthforge metadata is malformed ({key} = {str(meta.get(key))[:40]!r}, a number expected); "
             "pass --depth-kind and --depth-scale to read the raw values"
         )
-    return float(value)
+    return number
 
 
 def _decode_values(

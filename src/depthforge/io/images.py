@@ -265,12 +265,14 @@ def _check_png_data(path: Path) -> None:
     with open(path, "rb") as fh:
         data = fh.read()
     pos, idat, ihdr = 8, zlib.decompressobj(), b""
-    produced, headers, extra, ended = 0, 0, False, False
+    produced, headers, extra, ended, palette = 0, 0, False, False, False
     while pos + 8 <= len(data):
         n, kind = struct.unpack(">I4s", data[pos : pos + 8])
         body = data[pos + 8 : pos + 8 + n]
         if kind == b"IHDR":
             ihdr, headers = body, headers + 1
+        elif kind == b"PLTE":
+            palette = palette or produced == 0
         elif kind == b"IDAT":
             extra |= idat.eof and bool(body)  # image data after the end of the compressed stream
             while body and not idat.eof:
@@ -288,6 +290,8 @@ def _check_png_data(path: Path) -> None:
     if len(ihdr) < 13:
         return
     width, height, bits, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr[:13])
+    if colour == 3 and not palette:  # Pillow shows such an image as grey levels; libpng refuses it
+        raise InputError(f"{path}: corrupt PNG (a palette image without a palette before its image data)")
     pixel_bits = bits * _PNG_CHANNELS.get(colour, 1)
     if interlace:  # Adam7: seven reduced images, each row with its filter byte
         passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
