@@ -2,7 +2,8 @@
 
 Prints the outcome histogram per family (images, depth files, videos, option values, file names, web requests)
 and every finding: an internal error (exit 3), a traceback, a hang, a crash, a corrupt file accepted, a stray
-temporary file, a 5xx answer, a leaked server file, a slow health check. Nothing is downloaded: every input is
+temporary file, a 5xx answer, a leaked server file, a slow health check, an incomplete output after Ctrl-C or
+SIGTERM. Nothing is downloaded: every input is
 generated (see ``tests/fuzz/generators.py`` and ``tests/fuzz/web.py``).
 
     .venv/bin/python benchmarks/fuzz.py                      # the full campaign (>= 10,000 cases)
@@ -28,13 +29,16 @@ from tests.fuzz import generators, harness
 #: Generated cases per family in a full campaign (plus the hand-made ones).
 FULL = {"image": 4200, "depth": 2600, "option": 1700, "video": 260, "name": 140}
 WEB_FULL = 1400
+#: Real processes stopped by SIGINT or SIGTERM at a random moment (about 5 s each).
+INTERRUPT_FULL = 60
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the full campaign")
-    ap.add_argument("--families", default=",".join([*FULL, "web"]), help="comma-separated families to run")
+    ap.add_argument("--families", default=",".join([*FULL, "web", "interrupt"]),
+                    help="comma-separated families to run")
     ap.add_argument("--json", metavar="FILE", help="also write the histogram and findings as JSON")
     args = ap.parse_args()
     families = [f for f in args.families.split(",") if f]
@@ -64,12 +68,20 @@ def main() -> int:
                                                workdir=root / "web")
             hist["web"] = dict(web_hist)
             found += [("web", label, outcome, [detail]) for label, outcome, detail in web_found]
+        if "interrupt" in families:
+            from tests.fuzz import interrupts
+
+            int_hist, int_found = interrupts.campaign(context, seed=args.seed,
+                                                      n=max(1, round(INTERRUPT_FULL * args.scale)),
+                                                      workdir=root / "interrupt")
+            hist["interrupt"] = dict(int_hist)
+            found += [("interrupt", label, outcome, [detail]) for label, outcome, detail in int_found]
     total = sum(sum(c.values()) for c in hist.values())
     print(f"\n{total} cases in {time.perf_counter() - t0:.0f} s (seed {args.seed})\n")
     outcomes = sorted({o for c in hist.values() for o in c})
-    print(f"{'family':<8} " + " ".join(f"{o:>16}" for o in outcomes))
+    print(f"{'family':<9} " + " ".join(f"{o:>16}" for o in outcomes))
     for fam, c in hist.items():
-        print(f"{fam:<8} " + " ".join(f"{c.get(o, 0):>16}" for o in outcomes))
+        print(f"{fam:<9} " + " ".join(f"{c.get(o, 0):>16}" for o in outcomes))
     summary: Counter[str] = Counter()
     for c in hist.values():
         summary.update(c)

@@ -52,3 +52,34 @@ def test_parallax_errors(scene: tuple[Path, Path], tmp_path: Path, capsys: pytes
     assert main(["parallax", str(tmp_path / "missing.png"), "--depth", str(disp), "-o", str(tmp_path / "b.mp4")]) == 2
     assert main([*base, "--duration", "-1", "-o", str(tmp_path / "c.mp4")]) == 2
     assert not any(p.suffix in (".mp4", ".avi") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("sig", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_stopped_mid_clip_keeps_a_playable_partial(tmp_path: Path, sig: str, status: int) -> None:
+    """A real process stopped while encoding: the named status, no traceback, no temporary file, and the frames
+    done so far as a playable ``clip.partial.mp4`` (SIGTERM is handled like Ctrl-C)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(4)
+    Image.fromarray(rng.integers(0, 255, (720, 960, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    np.save(tmp_path / "depth.npy", np.linspace(1, 9, 720 * 960, dtype=np.float32).reshape(720, 960))
+    argv = [sys.executable, "-m", "depthforge", "parallax", "photo.png", "--depth", "depth.npy", "--depth-kind",
+            "metric", "--duration", "20", "--fps", "30", "-o", "clip.mp4"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, DEPTHFORGE_THREADS="1"))
+    assert proc.stderr is not None
+    seen = ""
+    while "frames at" not in seen and proc.poll() is None:  # the clip has started (the progress bar has no \n)
+        seen += proc.stderr.read(1)
+    time.sleep(1.0)
+    proc.send_signal(getattr(signal, sig))
+    err = seen + proc.stderr.read()
+    assert proc.wait(30) == status
+    assert "Traceback" not in err and ("terminated" if status == 143 else "interrupted") in err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["clip.partial.mp4", "depth.npy", "photo.png"], names
+    assert 0 < probe_video(tmp_path / "clip.partial.mp4").frame_count < 600

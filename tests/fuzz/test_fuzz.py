@@ -3,7 +3,7 @@
 Every hand-made case plus a seeded mix of generated images, depth files, option values, file names and videos
 goes through the real command line; then generated requests go to a real server. Nothing may end in an internal
 error, a traceback, a hang, a crash, a corrupt file accepted, a stray temporary file, a 5xx, a leaked server file
-or a slow health check.
+a slow health check or an incomplete output after an interrupt.
 """
 
 from __future__ import annotations
@@ -41,6 +41,14 @@ def test_command_line_campaign(context: dict[str, str], tmp_path: Path) -> None:
     # the campaign exercises both sides: plenty refused, plenty accepted
     outcomes = {o for c in hist.values() for o in c}
     assert {"ok", "refused", "partial"} <= outcomes
+
+
+def test_interrupt_campaign(context: dict[str, str], tmp_path: Path) -> None:
+    from tests.fuzz import interrupts
+
+    counts, found = interrupts.campaign(context, seed=SEED, n=3, workdir=tmp_path)
+    assert not found, found
+    assert sum(counts.values()) == 3
 
 
 def test_web_campaign(context: dict[str, str], tmp_path: Path) -> None:

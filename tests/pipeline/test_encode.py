@@ -68,6 +68,42 @@ def test_ctrl_c_keeps_a_playable_partial(tmp_path: Path) -> None:
     assert probe_video(kept).frame_count == 5
 
 
+def test_ctrl_c_while_waiting_for_the_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C that lands while the last queued frames are written (the producer is done) stops after the frame in
+    progress: the encoder thread has ended before the partial output is moved, and every kept frame is whole
+    (interrupt fuzz finding: the folder was moved under a frame being written, then the process exited)."""
+    import os
+    import signal
+    import threading
+
+    from PIL import Image
+
+    from depthforge.io.video_writer import VideoWriter
+
+    original = VideoWriter._write_png
+
+    def slow(self: VideoWriter, a: np.ndarray) -> None:
+        threading.Event().wait(0.15)
+        original(self, a)
+
+    monkeypatch.setattr(VideoWriter, "_write_png", slow)
+    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    target = tmp_path / "frames"
+    with pytest.raises(KeyboardInterrupt):
+        encode_frames(_frames(12), target, fps=10, queue_size=16)
+    timer.join()
+    encoders = [t for t in threading.enumerate() if t.name == "depthforge-encoder"]
+    for t in encoders:  # at most finishing its last statement; a thread still encoding needs >= 0.15 s
+        t.join(0.05)
+    assert not any(t.is_alive() for t in encoders)
+    kept = sorted(partial_path(target).iterdir())
+    assert 1 <= len(kept) < 12 and not target.exists()
+    for p in kept:
+        with Image.open(p) as im:
+            im.load()
+
+
 def test_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="suffix"):
         encode_frames(_frames(1), tmp_path / "a.avi", fps=5)

@@ -3,7 +3,8 @@
 Each sub-command lives in its own module of this package with a ``register(subparsers)`` function; modules
 import heavy libraries only inside their ``run`` functions, so ``depthforge --help`` stays instant.
 Exit status: 0 success, 1 some items failed (the rest were done), 2 a user error (one-line message),
-3 an internal error, 130 interrupted.
+3 an internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or terminated command
+removes its temporary files and leaves every output either complete or absent.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered as an interrupt so the same clean-up runs (temporary files removed, workers stopped)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (also used by ``python -m depthforge``)."""
     parser = build_parser()
@@ -60,12 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    import warnings
+    import signal
+    import threading
 
     from depthforge.cli.common import prefer_small_pages
-    from depthforge.core.errors import DepthforgeError, ValidationError
 
     prefer_small_pages()
+    own_term = threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
+    if own_term:  # ``serve`` installs its own handler (a graceful stop, status 0)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run(args)
+    finally:
+        if own_term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from depthforge.core.errors import DepthforgeError, ValidationError
+
     # numpy's floating-point notices (overflow in a user's extreme values, ...) are not messages for a CLI user
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
@@ -75,9 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DepthforgeError as exc:
         print(f"depthforge: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("depthforge: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        print(f"depthforge: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as exc:
         if os.environ.get("DEPTHFORGE_DEBUG"):
             raise

@@ -242,7 +242,7 @@ class VideoWriter:
         if exc_type is None:
             self.close()
         else:
-            self.abort(keep_partial=exc_type is KeyboardInterrupt)
+            self.abort(keep_partial=issubclass(exc_type, KeyboardInterrupt))  # Ctrl-C, or SIGTERM in the CLI
 
     # -- internals ------------------------------------------------------------------------------------------
     def _fit(self, a: np.ndarray) -> np.ndarray:

@@ -354,50 +354,52 @@ def run_batch(
 
         ensure_ray()
     start = time.perf_counter()
-    summary = BatchSummary(log_path=job.output_dir / FAILURE_LOG)
+    log_path = job.output_dir / FAILURE_LOG
+    summary = BatchSummary(log_path=log_path)
     with _exclusive(job.output_dir), Manifest(job.output_dir) as manifest:
-        work, summary.skipped, clashes = plan_batch(job, manifest)
-        summary.total = len(work) + summary.skipped + len(clashes)
-        run_id = manifest.start_run(engine=engine, workers=workers)
-        if on_plan is not None:
-            on_plan(len(work) + len(clashes), summary.skipped)
-        hashes = job.option_hashes()
-        with open(job.output_dir / FAILURE_LOG, "a", encoding="utf-8") as log:
+        try:
+            work, summary.skipped, clashes = plan_batch(job, manifest)
+            summary.total = len(work) + summary.skipped + len(clashes)
+            run_id = manifest.start_run(engine=engine, workers=workers)
+            if on_plan is not None:
+                on_plan(len(work) + len(clashes), summary.skipped)
+            hashes = job.option_hashes()
+            with open(log_path, "a", encoding="utf-8") as log:
 
-            def fail(key: str, reason: str) -> None:
-                summary.failed += 1
-                summary.errors.append((key, reason))
-                log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\trun {run_id}\t{key}\t{reason}\n")
-                log.flush()
-                if on_item is not None:
-                    on_item(key, f"failed: {reason}")
+                def fail(key: str, reason: str) -> None:
+                    summary.failed += 1
+                    summary.errors.append((key, reason))
+                    log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\trun {run_id}\t{key}\t{reason}\n")
+                    log.flush()
+                    if on_item is not None:
+                        on_item(key, f"failed: {reason}")
 
-            def on_result(item: WorkItem, records: list[OutputRecord]) -> None:
-                manifest.commit_item(item.key, item.signature, records, hashes)
-                errors = [f"{r.output}: {r.error}" for r in records if r.error]
-                summary.outputs_written += sum(1 for r in records if not r.error)
-                if errors:
-                    reasons = {r.error for r in records if r.error}
-                    fail(item.key, next(iter(reasons)) if len(reasons) == 1 else "; ".join(errors))
-                    return
-                summary.done += 1
-                if on_item is not None:
-                    on_item(item.key, "done")
+                def on_result(item: WorkItem, records: list[OutputRecord]) -> None:
+                    manifest.commit_item(item.key, item.signature, records, hashes)
+                    errors = [f"{r.output}: {r.error}" for r in records if r.error]
+                    summary.outputs_written += sum(1 for r in records if not r.error)
+                    if errors:
+                        reasons = {r.error for r in records if r.error}
+                        fail(item.key, next(iter(reasons)) if len(reasons) == 1 else "; ".join(errors))
+                        return
+                    summary.done += 1
+                    if on_item is not None:
+                        on_item(item.key, "done")
 
-            for key, reason in clashes:
-                fail(key, reason)
-            if engine == "local":
-                from depthforge.pipeline.local_engine import run_local
+                for key, reason in clashes:
+                    fail(key, reason)
+                if engine == "local":
+                    from depthforge.pipeline.local_engine import run_local
 
-                run_local(job, work, workers=workers, threads=threads, on_result=on_result)
-            else:
-                from depthforge.pipeline.ray_engine import run_ray
+                    run_local(job, work, workers=workers, threads=threads, on_result=on_result)
+                else:
+                    from depthforge.pipeline.ray_engine import run_ray
 
-                run_ray(job, work, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor,
-                        threads=threads, on_result=on_result)
-    if summary.failed == 0 and summary.log_path is not None:
-        with contextlib.suppress(OSError):
-            if summary.log_path.stat().st_size == 0:
-                summary.log_path.unlink()
+                    run_ray(job, work, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor,
+                            threads=threads, on_result=on_result)
+        finally:  # also when interrupted (under the lock, so never another run's log): no empty failure log
+            with contextlib.suppress(OSError):
+                if log_path.stat().st_size == 0:
+                    log_path.unlink()
     summary.seconds = time.perf_counter() - start
     return summary

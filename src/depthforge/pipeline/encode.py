@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from depthforge.core.errors import ValidationError
+from depthforge.core.threads import Worker
 from depthforge.io.video_writer import VideoWriter
 
 __all__ = ["EncodedVideo", "encode_frames"]
@@ -45,8 +46,7 @@ class _WriterThread:
         self.error: BaseException | None = None
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="depthforge-encoder", daemon=True)
-        self._thread.start()
+        self._thread = Worker(self._run, name="depthforge-encoder")
 
     def _run(self) -> None:
         while (frame := self._queue.get()) is not None:
@@ -63,11 +63,19 @@ class _WriterThread:
         self._queue.put(frame)
 
     def finish(self, *, discard: bool) -> None:
-        """Let the thread write what is queued (or drop it when ``discard``) and wait for it."""
+        """Let the thread write what is queued (or drop it when ``discard``) and wait for it. Interrupted while
+        waiting (Ctrl-C, SIGTERM), it drops what is still queued and waits for the frame being written, so the
+        writer is never closed or moved under a frame in progress."""
         if discard:
             self._stop.set()
-        self._queue.put(None)
-        self._thread.join()
+        try:
+            self._queue.put(None)
+            self._thread.wait()
+        except BaseException:
+            self._stop.set()  # the rest is skipped: the queue drains at once
+            self._queue.put(None)  # if the first never went in; a second one is never read
+            self._thread.wait()
+            raise
 
 
 def encode_frames(

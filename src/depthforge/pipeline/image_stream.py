@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from depthforge.core.errors import DepthforgeError, InputError, OutputError
+from depthforge.core.threads import Worker
 from depthforge.io.images import Image, read_image, read_image_reduced
 from depthforge.models.estimator import DepthEstimator, Prepared
 
@@ -62,8 +63,7 @@ class _Buffer:
 
     def __init__(self, shape: tuple[int, int]) -> None:
         self._array: Any = None
-        self._thread = threading.Thread(target=self._make, args=(shape,), daemon=True)
-        self._thread.start()
+        self._thread = Worker(self._make, shape)
 
     def _make(self, shape: tuple[int, int]) -> None:
         import numpy as np
@@ -77,7 +77,7 @@ class _Buffer:
 
     def get(self) -> Any:
         """The array (None if making it failed, e.g. out of memory: the model then allocates its own)."""
-        self._thread.join()
+        self._thread.wait()
         return self._array
 
 
@@ -199,9 +199,7 @@ def run_stream(
             failures.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
-    for t in threads:
-        t.start()
+    threads = [Worker(reader, name="depthforge-reader"), Worker(writer, name="depthforge-writer")]
 
     def decoded_items() -> Iterator[tuple[_Item, Prepared | None]]:
         while not stop.is_set():
@@ -221,14 +219,20 @@ def run_stream(
     finally:  # on success and on a model error alike: stop the threads cleanly
         if failures or sys.exc_info()[0] is not None:
             stop.set()
-        while threads[1].is_alive():  # the writer finishes what it was given, then stops
+        while threads[1].running:  # the writer finishes what it was given, then stops
             try:
                 finished.put(_STOP, timeout=0.1)
                 break
             except queue.Full:
                 continue
-        threads[1].join()
-        stop.set()  # the reader stops at its next photo (it has normally finished already)
-        threads[0].join(timeout=10.0)
+        try:
+            threads[1].wait()
+        except BaseException:  # interrupted while the writer finishes: it stops after the file in progress
+            stop.set()
+            threads[1].wait()
+            raise
+        finally:
+            stop.set()  # the reader stops at its next photo (it has normally finished already)
+            threads[0].wait(timeout=10.0)
     if failures:
         raise failures[0]
