@@ -1,4 +1,9 @@
-"""Background threads that can be waited for safely while the user presses Ctrl-C.
+"""Threads: the process's one thread budget, and background threads that can be waited for safely.
+
+:func:`thread_budget` is how many threads depthforge may keep busy at once: ``set_thread_budget(n)`` (the CLI's
+``--threads``), else ``DEPTHFORGE_THREADS``, else the cores this process may run on (``os.sched_getaffinity``,
+which respects ``taskset`` and container CPU sets). Every pool of our own and every library pool (torch, OpenCV,
+numba, OpenVINO) is sized from it; ``batch --workers N`` gives each worker process its share.
 
 On Python < 3.13, ``Thread.join()`` interrupted by a signal handler's exception (Ctrl-C's ``KeyboardInterrupt``,
 the CLI's SIGTERM) may mark the thread as ended while it still runs, so a second ``join()`` returns at once and
@@ -8,11 +13,47 @@ when it returns, which a second wait honours.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Worker"]
+from depthforge.core.errors import ValidationError
+
+__all__ = ["Worker", "set_thread_budget", "thread_budget"]
+
+_OVERRIDE: int | None = None
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_budget() -> int:
+    """Threads depthforge may keep busy at once in this process (>= 1; see the module docstring)."""
+    if _OVERRIDE is not None:
+        return _OVERRIDE
+    text = os.environ.get("DEPTHFORGE_THREADS", "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValidationError(f"DEPTHFORGE_THREADS: expected a whole number >= 1, got {text[:40]!r}") from None
+        if value < 1:
+            raise ValidationError(f"DEPTHFORGE_THREADS: expected a whole number >= 1, got {value}")
+        return value
+    return _available_cores()
+
+
+def set_thread_budget(threads: int | None) -> None:
+    """Set the budget for this process (None: back to ``DEPTHFORGE_THREADS`` or the available cores)."""
+    global _OVERRIDE
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValidationError(f"threads: expected a whole number >= 1, got {threads!r}")
+    _OVERRIDE = threads
 
 
 class Worker:
