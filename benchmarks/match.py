@@ -74,7 +74,7 @@ def main() -> int:
     import cv2
     from PIL import Image
 
-    from depthforge.models.stereo import match_stereo
+    from depthforge.stereo import match_stereo
 
     if args.threads > 0:
         cv2.setNumThreads(args.threads)

@@ -1,4 +1,4 @@
-"""Stereo view synthesis: warp invariants, background-side filling, layouts, bad input, Middlebury truth test."""
+"""Stereo view synthesis: warp invariants, background-side filling, bad input, Middlebury truth test."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from depthforge.cli.main import main
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.render.stereo import (
-    LAYOUTS,
     StereoParams,
-    compose,
     fill_invalid_background,
     render_eye,
     render_stereo,
@@ -92,22 +90,12 @@ def test_nearer_pixels_win_and_holes_fill_from_background() -> None:
     assert filled[0, 8:11].tolist() == [10.0] * 3  # background colour, not the block's
 
 
-def test_no_unfilled_pixels_in_any_layout(scene: tuple[np.ndarray, DepthMap]) -> None:
+def test_no_unfilled_pixels_in_eyes_or_wiggle_frames(scene: tuple[np.ndarray, DepthMap]) -> None:
     img, depth = scene
     params = StereoParams(divergence=10, convergence=0.5)
     left, right = render_stereo(img, depth, params=params)
     for eye in (left, right):
         assert eye.min() >= 30 and eye.max() <= 220  # holes filled from real colours, never black
-    for layout in LAYOUTS:
-        if layout in ("separate", "wiggle"):
-            continue
-        out = compose(left, right, layout=layout)
-        if not layout.startswith("anaglyph-"):  # anaglyph matrices may legitimately clip a channel to 0
-            assert out.min() > 0, layout
-        h, w = img.shape[:2]
-        expected = {"left-right": (h, 2 * w), "right-left": (h, 2 * w), "top-bottom": (2 * h, w),
-                    "bottom-top": (2 * h, w), "half-left-right": (h, w), "half-top-bottom": (h, w)}
-        assert out.shape[:2] == expected.get(layout, (h, w)), layout
     frames = wiggle_frames(img, depth, views=4, params=params)
     assert len(frames) == 6 and all(f.min() >= 30 for f in frames)
 
@@ -129,8 +117,6 @@ def test_bad_input_messages(scene: tuple[np.ndarray, DepthMap]) -> None:
     img, depth = scene
     with pytest.raises(ValidationError, match="does not match"):
         render_eye(img[:20], depth)
-    with pytest.raises(ValidationError, match="layout"):
-        compose(img, img, layout="diagonal")
     with pytest.raises(ValidationError, match="balance"):
         StereoParams(balance=2)
     with pytest.raises(ValidationError, match="exact"):

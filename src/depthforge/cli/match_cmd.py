@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.core.errors import ValidationError
     from depthforge.io.depthfiles import write_depth
     from depthforge.io.images import read_image
-    from depthforge.models.stereo import match_stereo, split_stereo, stretch_half
+    from depthforge.stereo import match_stereo, split_stereo, stretch_half
 
     layout = "sbs" if args.sbs else "tb" if args.tb else None
     if layout and args.right:

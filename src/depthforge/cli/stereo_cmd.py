@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.core.validation import check_choice
     from depthforge.io.images import read_image, write_image
     from depthforge.render import stereo
+    from depthforge.stereo import LAYOUTS, compose
 
-    check_choice(args.layout, "layout", stereo.LAYOUTS)
+    check_choice(args.layout, "layout", (*LAYOUTS, "separate", "wiggle"))
     exact = {"auto": None, "on": True, "off": False}[args.exact]
     params = stereo.StereoParams(
         divergence=args.divergence, convergence=args.convergence, balance=args.balance,
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         write_image(paths[1], right)
         print(f"wrote {paths[0]} and {paths[1]}")
         return 0
-    result = stereo.compose(left, right, layout=args.layout)
+    result = compose(left, right, layout=args.layout)
     write_image(out, result)
     print(f"wrote {out} ({result.shape[1]}x{result.shape[0]}, {args.layout})")
     return 0

@@ -13,7 +13,7 @@ outputs add a fixed suffix.
 | ``combined`` | ``x_combined.png`` (photo beside the colour-mapped depth) | ``render.visualize.combine`` |
 | ``controlnet`` | ``x_controlnet.png`` | ``render.visualize.controlnet_image`` |
 | ``normals`` | ``x_normals.png`` | ``geometry.normals`` |
-| ``sbs`` / ``anaglyph`` | ``x_sbs.png`` (left-right) / ``x_anaglyph.png`` | ``render.stereo`` |
+| ``sbs`` / ``anaglyph`` | ``x_sbs.png`` (left-right) / ``x_anaglyph.png`` | ``render.stereo``, ``stereo.compose`` |
 | ``mesh`` | ``x_mesh.<ply|glb|obj>`` (+ texture, sidecar) | ``geometry.mesh``, ``geometry.export`` |
 | ``pointcloud`` | ``x_pointcloud.ply`` (+ sidecar) | ``geometry.pointcloud``, ``geometry.export`` |
 | ``mask`` | ``x_mask.png`` (255 = foreground) | ``render.masks`` |
@@ -226,7 +226,7 @@ def _stereo_pair(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, A
 
 def _sbs(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.io.images import write_image
-    from depthforge.render.stereo import compose
+    from depthforge.stereo import compose
 
     left, right = _stereo_pair(image, depth, o)
     return [write_image(_suffixed("sbs")(stem, o)[0], compose(left, right, layout="left-right"))]
@@ -234,7 +234,7 @@ def _sbs(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Pat
 
 def _anaglyph(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.io.images import write_image
-    from depthforge.render.stereo import compose
+    from depthforge.stereo import compose
 
     left, right = _stereo_pair(image, depth, o)
     out = compose(left, right, layout=f"anaglyph-{o.anaglyph_mode}")

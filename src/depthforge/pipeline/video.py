@@ -11,7 +11,7 @@ Outputs for ``clip.mp4`` (names under the output folder, folder inputs mirror th
 * ``clip_combined.mp4``: the input beside (or above) its depth;
 * ``clip_depth_frames/clip_000001.png``: a PNG sequence (16-bit or 8-bit gray);
 * ``clip_3d_<layout>.mp4``: a 3D video (full/half side by side, top-bottom, anaglyph) from
-  :mod:`depthforge.render.stereo`.
+  :mod:`depthforge.render.stereo` and :func:`depthforge.stereo.compose`.
 
 Every video keeps the source's frame count, exact frame rate and audio. With ``temporal`` (the default) each
 frame is aligned to the running reference by :class:`~depthforge.pipeline.temporal.TemporalStabilizer` and
@@ -270,7 +270,8 @@ class _Outputs:
 
 def _stereo_frame(frame: np.ndarray, depth: DepthMap, display: np.ndarray, options: VideoOptions) -> np.ndarray:
     """One 3D frame; the parallax comes from the clip's fixed display map, so the 3D depth does not pump."""
-    from depthforge.render.stereo import StereoParams, compose, render_eye
+    from depthforge.render.stereo import StereoParams, render_eye
+    from depthforge.stereo import compose
 
     params = StereoParams(divergence=options.divergence, convergence=options.convergence)
     near = 1.0 - display if options.invert else display

@@ -1,4 +1,6 @@
-"""Stereoscopic views from one image and its depth: eye synthesis, SBS/TB layouts, anaglyphs, wiggle frames.
+"""Stereoscopic views from one image and its depth: eye synthesis and wiggle frames.
+
+Arranging the two views in one image (side by side, top-bottom, anaglyph) is :func:`depthforge.stereo.compose`.
 
 Each eye is made by :func:`depthforge.render.warp.forward_warp` (sub-pixel splatting, nearer pixels win) and
 :func:`depthforge.render.warp.fill_holes_background` (disocclusions take the far side's colours).
@@ -30,33 +32,16 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range
-from depthforge.render.anaglyph import ANAGLYPH_MODES, anaglyph
 from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
-    "LAYOUTS",
     "StereoParams",
-    "compose",
     "eye_parallax",
     "fill_invalid_background",
     "render_eye",
     "render_stereo",
     "wiggle_frames",
 ]
-
-LAYOUTS = (
-    "left-right",
-    "right-left",
-    "top-bottom",
-    "bottom-top",
-    "half-left-right",
-    "half-top-bottom",
-    "left",
-    "right",
-    "separate",
-    *(f"anaglyph-{m}" for m in ANAGLYPH_MODES),
-    "wiggle",
-)
 
 Eye = Literal["left", "right"]
 
@@ -238,42 +223,6 @@ def render_stereo(
         render_eye(img, depth, eye="left", params=p, parallax=par),
         render_eye(img, depth, eye="right", params=p, parallax=par),
     )
-
-
-def compose(left: np.ndarray, right: np.ndarray, *, layout: str) -> np.ndarray:
-    """Arrange two views in one image.
-
-    Args:
-        left, right: (H, W, C) views of the same shape and dtype.
-        layout: any of :data:`LAYOUTS` except ``separate`` and ``wiggle`` (which make several images).
-
-    Returns:
-        left-right/right-left (H, 2W, C); top-bottom/bottom-top (2H, W, C); half-left-right and half-top-bottom
-        (H, W, C) with each eye squeezed to half width/height (3D TVs stretch it back); left/right (H, W, C);
-        anaglyph-* (H, W, 3).
-    """
-    check_choice(layout, "layout", LAYOUTS)
-    if layout in ("separate", "wiggle"):
-        raise ValidationError(f"layout: {layout!r} makes several images, not one")
-    if left.shape != right.shape:
-        raise ValidationError(f"right: shape {right.shape} does not match left {left.shape}")
-    if layout == "left":
-        return left
-    if layout == "right":
-        return right
-    if layout.startswith("anaglyph-"):
-        return anaglyph(left[:, :, :3], right[:, :, :3], mode=layout[len("anaglyph-") :])
-    if layout.startswith("half-"):
-        import cv2
-
-        h, w = left.shape[:2]
-        size = (max(1, w // 2), h) if layout == "half-left-right" else (w, max(1, h // 2))
-        left, right = (cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in (left, right))
-        left = left.reshape(size[1], size[0], -1)
-        right = right.reshape(size[1], size[0], -1)
-    first, second = (right, left) if layout in ("right-left", "bottom-top") else (left, right)
-    axis = 1 if layout in ("left-right", "right-left", "half-left-right") else 0
-    return np.concatenate([first, second], axis=axis)
 
 
 def wiggle_frames(

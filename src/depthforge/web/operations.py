@@ -191,8 +191,9 @@ class Engine:
     ) -> list[np.ndarray]:
         """Stereo output(s): one composed image, two for ``separate``, the frames for ``wiggle``."""
         from depthforge.render import stereo
+        from depthforge.stereo import LAYOUTS, compose
 
-        check_choice(layout, "layout", stereo.LAYOUTS)
+        check_choice(layout, "layout", (*LAYOUTS, "separate", "wiggle"))
         params = stereo.StereoParams(
             divergence=divergence, convergence=convergence, balance=balance, separation=separation, exponent=exponent
         )
@@ -210,7 +211,7 @@ class Engine:
         left, right = stereo.render_stereo(rgb, depth, params=params)
         if layout == "separate":
             return [left, right]
-        return [stereo.compose(left, right, layout=layout)]
+        return [compose(left, right, layout=layout)]
 
     def write_animation(self, frames: list[np.ndarray], area: Path, *, frame_ms: int = 120) -> Path:
         """A looping GIF of ``frames``."""

@@ -10,7 +10,7 @@ import pytest
 from depthforge.cli.main import main
 from depthforge.core.errors import ValidationError
 from depthforge.io.depthfiles import read_depth
-from depthforge.models.stereo import (
+from depthforge.stereo import (
     auto_max_disparity,
     check_rectified,
     fill_background,

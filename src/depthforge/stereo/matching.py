@@ -28,7 +28,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range
-from depthforge.models.stereo.inputs import (
+from depthforge.stereo.inputs import (
     MAX_VERTICAL_OFFSET_PX,
     RectificationReport,
     check_rectified,
