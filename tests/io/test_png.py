@@ -1,18 +1,24 @@
-"""The fast PNG encoder: standard files (Pillow and OpenCV read the same pixels back), text chunks kept."""
+"""The PNG encoder: standard files (Pillow and OpenCV read the same pixels back, zlib accepts the stream and its
+checksum), text chunks kept, pieces compressed on threads and emitted in file order, atomic depth files."""
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import sys
+import threading
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from depthforge.core.errors import ValidationError
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import OutputError, ValidationError
+from depthforge.io.atomic import TEMP_MARK
 from depthforge.io.png import encode_png, encode_png_rows
 
 
@@ -40,25 +46,26 @@ def test_round_trip_pillow_and_opencv(dtype: type, shape: tuple[int, int], threa
     np.testing.assert_array_equal(img, before)
 
 
-def test_bands_are_used_and_compress(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pieces_are_used_and_compress(monkeypatch: pytest.MonkeyPatch) -> None:
     from depthforge.io import png
 
-    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 1000)
+    monkeypatch.setattr(png, "_PIECE_BYTES", 60_000)  # 75 rows of 800 bytes: 4 pieces
     img = _smooth(300, 400, np.uint16)
     data = encode_png(img, threads=4)
-    assert data.count(b"IDAT") >= 6  # header + 4 bands + checksum
+    assert data.count(b"IDAT") == 6  # zlib header + 4 pieces + checksum
     assert len(data) < 0.8 * img.nbytes  # the Up filter makes a smooth map compressible
+    zlib.decompress(_idat_stream(data))  # one stream, its Adler-32 combined from the pieces'
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
 
 
-@pytest.mark.parametrize("block_bytes", [1, 700, 5000])
-def test_rows_given_block_by_block_round_trip(monkeypatch: pytest.MonkeyPatch, block_bytes: int) -> None:
-    """Bands of several small blocks (one row each, a few rows, blocks not dividing the band), rows computed on
-    request: the file decodes to the image, and each thread only ever asked for rows inside the image."""
+@pytest.mark.parametrize("piece_bytes", [1, 700, 5000])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_rows_given_piece_by_piece_round_trip(monkeypatch: pytest.MonkeyPatch, piece_bytes: int, threads: int) -> None:
+    """Pieces of one row, a few rows, pieces not dividing the image, rows computed on request: the file decodes
+    to the image, and rows were only ever asked for inside the image, a piece (plus the row above) at a time."""
     from depthforge.io import png
 
-    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 1000)
-    monkeypatch.setattr(png, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(png, "_PIECE_BYTES", piece_bytes)
     img = _smooth(157, 211, np.uint16, seed=3)
     asked: list[tuple[int, int]] = []
 
@@ -66,19 +73,31 @@ def test_rows_given_block_by_block_round_trip(monkeypatch: pytest.MonkeyPatch, b
         asked.append((r0, r1))
         return img[r0:r1].copy()
 
-    data = b"".join(encode_png_rows(img.shape, np.uint16, rows, threads=3))
+    data = b"".join(encode_png_rows(img.shape, np.uint16, rows, threads=threads))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
     np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), img)
+    zlib.decompress(_idat_stream(data))
     assert all(0 <= r0 < r1 <= img.shape[0] for r0, r1 in asked)
-    assert max(r1 - r0 for r0, r1 in asked) <= max(1, block_bytes // (211 * 2))
+    assert max(r1 - r0 for r0, r1 in asked) <= max(1, piece_bytes // (211 * 2)) + 1
 
 
-@pytest.mark.parametrize("level", [None, 1])
-def test_without_isal_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch, level: int | None) -> None:
-    monkeypatch.setitem(sys.modules, "isal", None)
-    monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
+@pytest.mark.parametrize("isal", [True, False])
+@pytest.mark.parametrize("level", [None, 0, 1, 3, 9])
+def test_levels_with_and_without_isal(monkeypatch: pytest.MonkeyPatch, isal: bool, level: int | None) -> None:
+    """Every deflate level gives the same pixels, through ISA-L (levels clipped to its 0-3) or, when ``isal``
+    is missing, zlib."""
+    from depthforge.io import png
+
+    if not isal:
+        monkeypatch.setitem(sys.modules, "isal", None)
+        monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
+        assert not png.fast_deflate_available()
+    elif not png.fast_deflate_available():
+        pytest.skip("isal is not installed")
+    monkeypatch.setattr(png, "_PIECE_BYTES", 30_000)
     img = _smooth(200, 300, np.uint16)
     data = encode_png(img, threads=2, level=level)
+    zlib.decompress(_idat_stream(data))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
 
 
@@ -105,13 +124,11 @@ def _depth_like(h: int, w: int, dtype: type, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-@pytest.mark.parametrize(
-    "kind", ["zeros", "top", "noise", "one-row", "one-column", "stripes", "depth-like"]
-)
-def test_huffman_coding_of_extreme_images(monkeypatch: pytest.MonkeyPatch, dtype: type, kind: str) -> None:
-    """Images whose residual bytes are all one value, uniformly random, or two values: each band's code is
-    complete and at most 15 bits (zlib's strict inflate accepts the stream and its Adler-32) and the pixels come
-    back exactly through Pillow and OpenCV, in one band and in several."""
+@pytest.mark.parametrize("kind", ["zeros", "top", "noise", "one-row", "one-column", "stripes", "depth-like"])
+def test_extreme_images_round_trip(monkeypatch: pytest.MonkeyPatch, dtype: type, kind: str) -> None:
+    """Constant, uniformly random, two-valued, one-row and one-column images: zlib's strict inflate accepts the
+    stream and its Adler-32, and the pixels come back exactly through Pillow and OpenCV, in one piece and in
+    several."""
     from depthforge.io import png
 
     top = np.iinfo(dtype).max
@@ -125,46 +142,13 @@ def test_huffman_coding_of_extreme_images(monkeypatch: pytest.MonkeyPatch, dtype
         "stripes": lambda: np.tile(np.array([[0], [top]], dtype), (60, 90)),
         "depth-like": lambda: _depth_like(180, 240, dtype, 5),
     }[kind]()
-    for min_band in (1 << 30, 200):
-        monkeypatch.setattr(png, "_MIN_BAND_BYTES", min_band)
-        monkeypatch.setattr(png, "_BLOCK_BYTES", 3000)
+    for piece_bytes in (1 << 30, 200):
+        monkeypatch.setattr(png, "_PIECE_BYTES", piece_bytes)
         data = encode_png(img, threads=3)
         raw = zlib.decompress(_idat_stream(data))  # checks the Adler-32 and that the stream ends
         assert len(raw) == img.shape[0] * (1 + img.shape[1] * img.itemsize)
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
         np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), img)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_huffman_lengths_make_a_complete_limited_code(seed: int) -> None:
-    """Kraft sum exactly 1 (zlib refuses incomplete codes) and no code over the limit, for counts from uniform
-    to geometric (whose unconstrained code would be 256 bits deep)."""
-    from depthforge.io._huffman import huffman_lengths as _huffman_lengths
-
-    rng = np.random.default_rng(seed)
-    counts = [
-        rng.integers(1, 10, 257),
-        2 ** np.minimum(np.arange(257), 60),
-        np.r_[10**9, np.ones(256, np.int64)],
-        rng.integers(0, 3, 19) * rng.integers(0, 10**6, 19),
-        np.r_[5, 3, np.zeros(17, np.int64)],
-        rng.geometric(0.05, 257),
-    ][seed]
-    limit = 7 if len(counts) == 19 else 15
-    lengths = _huffman_lengths(np.asarray(counts), limit)
-    used = np.asarray(counts) > 0
-    assert (lengths[~used] == 0).all() and (lengths[used] >= 1).all() and lengths.max() <= limit
-    assert sum(2.0 ** -int(n) for n in lengths[used]) == 1.0
-
-
-def test_huffman_size_close_to_zlib_on_depth_like_maps() -> None:
-    """Huffman-only coding (the default) on what depth files hold: within 10 % of zlib level 1's size and well
-    below the raw scanlines; LZ77 levels stay available."""
-    img = _depth_like(900, 1200, np.uint16, 11)
-    ours = len(encode_png(img))
-    lz = len(encode_png(img, level=1))
-    zl = len(zlib.compress(img.astype(">u2").tobytes(), 1))
-    assert ours < 0.8 * img.nbytes and ours < 1.1 * min(lz, zl), (ours, lz, zl)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.uint8)])
@@ -187,95 +171,75 @@ def test_rows_of_the_wrong_kind_are_refused(wrong: str) -> None:
         encode_png_rows(img.shape, np.uint16, rows, threads=1)
 
 
-@pytest.mark.parametrize("kind", ["plane", "flat", "steps"])
-def test_smooth_noise_free_maps_stay_as_small_as_lz77(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
-    """Maps whose filtered rows repeat (a tilted plane, a constant map, flat regions with steps) are where LZ77
-    string matching beats any per-byte code by far: the probe picks it, so the default stays within 10 % of
-    LZ77 level 1 (and a few per cent of the raw size), in one band and in several."""
+@pytest.mark.parametrize("kind", ["plane", "flat", "steps", "smooth"])
+def test_smooth_maps_compress(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Smooth maps compress: noise-free ones (a tilted plane, a constant map, flat regions with steps) to a few
+    per cent of the raw size, a bicubically upsampled one well below it; cutting the rows into pieces costs at
+    most 10 % over one piece."""
     from depthforge.io import png
 
     yy, xx = np.mgrid[0:600, 0:800]
     img = {
-        "plane": (yy * 100).astype(np.uint16),
-        "flat": np.full((600, 800), 40000, np.uint16),
-        "steps": ((xx // 100) * 7000 + (yy > 300) * 3000).astype(np.uint16),
-    }[kind]
-    for min_band in (1 << 30, 100_000):
-        monkeypatch.setattr(png, "_MIN_BAND_BYTES", min_band)
-        data = encode_png(img, threads=3)
-        assert len(data) < 0.05 * img.nbytes and len(data) <= 1.1 * len(encode_png(img, level=1)) + 200
-        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+        "plane": lambda: (yy * 100).astype(np.uint16),
+        "flat": lambda: np.full((600, 800), 40000, np.uint16),
+        "steps": lambda: ((xx // 100) * 7000 + (yy > 300) * 3000).astype(np.uint16),
+        "smooth": lambda: _smooth(600, 800, np.uint16),
+    }[kind]()
+    whole = len(encode_png(img, threads=1))
+    monkeypatch.setattr(png, "_PIECE_BYTES", 100_000)
+    pieces = encode_png(img, threads=3)
+    assert len(pieces) <= 1.1 * whole + 200
+    assert len(pieces) < (0.7 if kind == "smooth" else 0.05) * img.nbytes
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(pieces))), img)
 
 
-def test_bands_of_both_codings_join_into_one_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A noisy top half (Huffman-only bands) over a tilted plane (LZ77 bands): the bands' deflate pieces still
-    form one valid zlib stream (checked by zlib itself) and the pixels come back exactly."""
+def test_threads_default_to_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``threads``, the pool has :func:`thread_budget` workers (never more than there are pieces)."""
+    from depthforge.core import threads as threads_mod
     from depthforge.io import png
 
-    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 50_000)
-    rng = np.random.default_rng(9)
-    img = np.vstack([rng.integers(0, 65536, (200, 300)), np.arange(200)[:, None] * 300 + np.zeros((1, 300), int)])
-    img = img.astype(np.uint16)
-    chosen: list[str] = []
-    probe = png._probe
+    sizes: list[int] = []
+    real_pool = png.ThreadPoolExecutor
 
-    def spy(*args: object) -> tuple[bool, np.ndarray]:
-        lz77, lengths = probe(*args)  # type: ignore[arg-type]
-        chosen.append("lz77" if lz77 else "huffman")
-        return lz77, lengths
+    def pool(n: int) -> object:
+        sizes.append(n)
+        return real_pool(n)
 
-    monkeypatch.setattr(png, "_probe", spy)
-    data = encode_png(img, threads=4)
-    assert "lz77" in chosen and "huffman" in chosen
-    zlib.decompress(_idat_stream(data))
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
-
-
-def test_rows_beyond_the_coders_limit_take_lz77(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scanlines too long for the compiled coder's int64 checksum terms (or a big-endian machine) go through
-    LZ77 deflate: same pixels."""
-    from depthforge.io import png
-
-    monkeypatch.setattr(png, "_MAX_CODED_ROW_BYTES", 100)
-    used: list[int] = []
-    lz = png._band
-    monkeypatch.setattr(png, "_band", lambda *a: (used.append(a[4]), lz(*a))[1])
-    img = _depth_like(60, 80, np.uint16, 1)
+    monkeypatch.setattr(png, "ThreadPoolExecutor", pool)
+    monkeypatch.setattr(threads_mod, "thread_budget", lambda: 3)
+    monkeypatch.setattr(png, "_PIECE_BYTES", 10_000)
+    img = _smooth(100, 200, np.uint16)  # 400 bytes a row: 25 rows a piece, 4 pieces
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img)))), img)
-    assert used == [1]
+    monkeypatch.setattr(threads_mod, "thread_budget", lambda: 8)
+    encode_png(img)
+    assert sizes == [3, 4]
 
 
-@pytest.mark.parametrize("unit_bytes", [1, 3000, 1 << 30])
-def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.MonkeyPatch, unit_bytes: int) -> None:
-    """Many pieces per band on several threads (each a deflate block of its own): ``emit`` gets the file in order
-    (the result is the same file as the collected one and decodes to the image, zlib's checks included), is
-    never called by two threads at once, and starts while rows are still being coded (the last rows wait for it:
-    an encoder that emitted only at the end would make them wait in vain, and fail the order check)."""
-    import threading
+@pytest.mark.parametrize("piece_bytes", [1, 3000])
+def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.MonkeyPatch, piece_bytes: int) -> None:
+    """Many pieces on several threads: ``emit`` gets the file in order (the same file as the collected one, which
+    decodes to the image, zlib's checks included), only from the calling thread, and starts while rows are still
+    being coded (the last rows wait for it: an encoder that emitted only at the end would make them wait in vain,
+    and fail the order check)."""
     import time
 
     from depthforge.io import png
 
-    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 5000)
-    monkeypatch.setattr(png, "_BLOCK_BYTES", 1000)
-    monkeypatch.setattr(png, "_UNIT_BYTES", unit_bytes)
+    monkeypatch.setattr(png, "_PIECE_BYTES", piece_bytes)
     rng = np.random.default_rng(4)
     img = np.vstack([_depth_like(90, 120, np.uint16, 2), rng.integers(0, 65536, (30, 120)).astype(np.uint16)])
     got: list[bytes] = []
-    inside = threading.Semaphore(1)
+    callers: set[int] = set()
     events: list[str] = []
     image_data_emitted = threading.Event()
 
-    def emit(data: bytes | memoryview) -> None:
-        assert inside.acquire(blocking=False), "emit called by two threads at once"
-        try:
-            got.append(bytes(data))
-            events.append("emit")
-            if len(got) > 3:  # past the signature, header and zlib header
-                image_data_emitted.set()
-            time.sleep(0.001)  # give the other threads time to finish pieces out of order
-        finally:
-            inside.release()
+    def emit(data: bytes) -> None:
+        callers.add(threading.get_ident())
+        got.append(bytes(data))
+        events.append("emit")
+        if len(got) > 3:  # past the signature, header and zlib header
+            image_data_emitted.set()
+        time.sleep(0.001)  # give the other threads time to finish pieces out of order
 
     def rows(r0: int, r1: int) -> np.ndarray:
         if r1 == img.shape[0]:  # the last piece's rows wait (a while) for image data to be in the file already
@@ -284,8 +248,9 @@ def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.Monke
         return img[r0:r1]
 
     png.write_png_rows(emit, img.shape, np.uint16, rows, threads=3)
+    assert callers == {threading.get_ident()}
     data = b"".join(got)
-    assert data == b"".join(bytes(p) for p in encode_png_rows(img.shape, np.uint16, rows, threads=3))
+    assert data == b"".join(encode_png_rows(img.shape, np.uint16, rows, threads=3))
     zlib.decompress(_idat_stream(data))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
     first_image_emit = [i for i, e in enumerate(events) if e == "emit"][3]  # after signature, IHDR, zlib header
@@ -294,19 +259,72 @@ def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.Monke
 
 
 def test_a_failing_emit_stops_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The error reaches the caller and nothing is emitted after it (no piece out of order)."""
+    """The error reaches the caller and nothing is emitted after it."""
     from depthforge.io import png
 
-    monkeypatch.setattr(png, "_MIN_BAND_BYTES", 5000)
-    monkeypatch.setattr(png, "_UNIT_BYTES", 2000)
+    monkeypatch.setattr(png, "_PIECE_BYTES", 2000)
     img = _depth_like(120, 100, np.uint16, 3)
     calls: list[int] = []
 
-    def emit(data: bytes | memoryview) -> None:
-        calls.append(len(memoryview(data)))
+    def emit(data: bytes) -> None:
+        calls.append(len(data))
         if len(calls) == 6:
             raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space"):
         png.write_png_rows(emit, img.shape, np.uint16, lambda r0, r1: img[r0:r1], threads=3)
     assert len(calls) == 6
+
+
+def _cones_like(h: int, w: int) -> DepthMap:
+    """(h, w) float32 metric depth, 1-5 m: a tilted floor with a nearer box (smooth with sharp edges)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    z = 5.0 - 3.0 * yy / h + 0.3 * np.sin(xx / 17.0)
+    z[h // 4 : h // 2, w // 3 : w // 2] = 1.0
+    return DepthMap(z.astype(np.float32), kind="metric")
+
+
+@pytest.mark.parametrize("fmt", ["png16", "png8", "png16mm"])
+def test_depth_files_round_trip_with_metadata(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fmt: str) -> None:
+    """``write_depth`` through this encoder: the file holds exactly the codes (display codes, or millimetres)
+    and the ``depthforge`` text chunk; no temporary file is left."""
+    from depthforge.io import png
+    from depthforge.io.depthfiles import write_depth
+    from depthforge.process.normalize import display_codes
+
+    monkeypatch.setattr(png, "_PIECE_BYTES", 20_000)  # several pieces
+    depth = _cones_like(240, 320)
+    path = write_depth(tmp_path / "d.png", depth, format=fmt)
+    if fmt == "png16mm":
+        expected = np.round(depth.values * 1000.0).astype(np.uint16)
+    else:
+        expected, _ = display_codes(depth, top=65535 if fmt == "png16" else 255)
+    with Image.open(path) as pil:
+        pil.load()
+        meta = json.loads(pil.info["depthforge"])
+        np.testing.assert_array_equal(np.asarray(pil).astype(expected.dtype), expected)
+    assert meta["kind"] == "metric"
+    np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), expected)
+    assert not any(TEMP_MARK in p.name for p in tmp_path.iterdir())
+
+
+def test_a_failure_while_encoding_keeps_the_old_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The write is atomic: a piece failing midway leaves the previous file as it was and no temporary."""
+    from depthforge.io import png
+    from depthforge.io.depthfiles import write_depth
+
+    monkeypatch.setattr(png, "_PIECE_BYTES", 20_000)
+    path = write_depth(tmp_path / "d.png", _cones_like(240, 320), format="png16")
+    before = path.read_bytes()
+    piece = png._piece
+
+    def failing(rows: object, r0: int, *args: object) -> tuple[bytes, int, int]:
+        if r0 > 100:
+            raise OSError(28, "No space left on device")
+        return piece(rows, r0, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(png, "_piece", failing)
+    with pytest.raises(OutputError, match="disk full"):
+        write_depth(path, _cones_like(240, 320), format="png16")
+    assert path.read_bytes() == before
+    assert not any(TEMP_MARK in p.name for p in tmp_path.iterdir())
