@@ -25,7 +25,7 @@ _LAZY = {
     "ModelError": "depthforge.core.errors",
     "ModelNotAvailableError": "depthforge.core.errors",
     "ValidationError": "depthforge.core.errors",
-    "Image": "depthforge.io.images",
+    "Image": "depthforge.core.image",
     "read_image": "depthforge.io.images",
     "write_image": "depthforge.io.images",
     "read_depth": "depthforge.io.depthfiles",

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 f_number=args.f_number, blades=args.blades, rotation_deg=args.rotation,
                 highlight_gain=args.highlights)
     if out.dtype != "uint8" and Path(args.output).suffix.lower() not in (".png", ".tif", ".tiff"):
-        from depthforge.io.images import to_uint8
+        from depthforge.core.image import to_uint8
 
         out = to_uint8(out)
     write_image(args.output, out)

@@ -13,9 +13,9 @@ from depthforge.cli.common import note
 
 if TYPE_CHECKING:
     from depthforge.core.depthmap import DepthMap
+    from depthforge.core.image import Image
     from depthforge.core.intrinsics import Intrinsics
     from depthforge.geometry.unproject import ZDepth
-    from depthforge.io.images import Image
 
 
 def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = True) -> None:

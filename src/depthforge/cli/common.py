@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from depthforge.core.depthmap import DepthMap
-    from depthforge.io.images import Image
+    from depthforge.core.image import Image
 
 DEFAULT_MODEL = "depth-anything-v2-small"
 

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         result = masks.cutout(image.rgb, alpha)
     elif replace:
         if background is not None and background.dtype != image.rgb.dtype:
-            from depthforge.io.images import to_uint8
+            from depthforge.core.image import to_uint8
 
             background, rgb = to_uint8(background), image.as_uint8()
         else:

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def image_u8(frame: object) -> object:
-    from depthforge.io.images import to_uint8
+    from depthforge.core.image import to_uint8
 
     return to_uint8(frame)  # type: ignore[arg-type]
 

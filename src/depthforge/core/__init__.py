@@ -1,4 +1,4 @@
-"""Core types: :class:`DepthMap`, :class:`Intrinsics`, errors and validation."""
+"""Core types: :class:`DepthMap`, :class:`Image`, :class:`Intrinsics`, errors and validation."""
 
 from depthforge.core.depthmap import DEPTH_KINDS, DepthKind, DepthMap
 from depthforge.core.errors import (
@@ -9,6 +9,7 @@ from depthforge.core.errors import (
     ModelNotAvailableError,
     ValidationError,
 )
+from depthforge.core.image import Image
 from depthforge.core.intrinsics import DEFAULT_HFOV_DEG, Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range, check_same_hw
 
@@ -18,6 +19,7 @@ __all__ = [
     "DepthKind",
     "DepthMap",
     "DepthforgeError",
+    "Image",
     "InputError",
     "Intrinsics",
     "MissingExtraError",

@@ -338,7 +338,7 @@ def grid_mesh(
     if image is not None:
         img = image
         if img.dtype != np.uint8:
-            from depthforge.io.images import to_uint8
+            from depthforge.core.image import to_uint8
 
             img = to_uint8(image)
         colors = pick(img if identity else img[np.ix_(rows, src_cols)])

@@ -5,6 +5,9 @@ by content, at most ``max_pixels`` pixels over all its pages, checked from the h
 decoded). Pillow decodes strictly (corrupt or truncated files are refused, never returned in part); colour JPEGs
 go through libjpeg-turbo directly (same pixels, faster); 16-bit colour PNG/TIFF through OpenCV / tifffile so no
 precision is lost. Only the first page of a multi-page file is decoded.
+
+:class:`~depthforge.core.image.Image` (and ``to_uint8``) live in :mod:`depthforge.core.image` and are re-exported
+here, where they were defined before.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from depthforge.core.errors import InputError, TooLargeError
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_array
 from depthforge.io.atomic import atomic_path
 from depthforge.io.inputs import (
@@ -58,68 +61,6 @@ _EXIF_FOCAL = 0x920A  # FocalLength (mm)
 _EXIF_FOCAL_35 = 0xA405  # FocalLengthIn35mmFilm (mm)
 _EXIF_IFD = 0x8769
 _ORIENTATION = 0x0112
-
-
-@dataclass(frozen=True, eq=False)
-class Image:
-    """A decoded photo, upright (EXIF orientation applied).
-
-    Attributes:
-        rgb: (H, W, 3) uint8 or uint16 RGB (grayscale replicated to three channels).
-        alpha: (H, W) same dtype as ``rgb``, or None when the file has no alpha (kept aside, never composited).
-        path: the file it came from ("" for in-memory images).
-        exif: camera facts for intrinsics: ``focal_length_mm``, ``focal_length_35mm`` when present.
-    """
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None = None
-    path: str = ""
-    exif: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[0])
-
-    def as_uint8(self) -> np.ndarray:
-        """(H, W, 3) uint8 RGB."""
-        return to_uint8(self.rgb)
-
-    def as_float(self) -> np.ndarray:
-        """(H, W, 3) float32 RGB in [0, 1]."""
-        scale = 65535.0 if self.rgb.dtype == np.uint16 else 255.0
-        return self.rgb.astype(np.float32) / np.float32(scale)
-
-    @classmethod
-    def from_array(cls, array: np.ndarray, *, path: str = "") -> Image:
-        """Wrap an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 array (RGB order) as an Image."""
-        a = check_array(array, "image", ndim=(2, 3), channels=(1, 3, 4))
-        if a.dtype not in (np.uint8, np.uint16):
-            if a.dtype.kind == "f":
-                a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            else:
-                raise InputError(f"image: unsupported dtype {a.dtype} (use uint8, uint16 or float in [0, 1])")
-        alpha = None
-        if a.ndim == 2:
-            a = np.repeat(a[:, :, None], 3, axis=2)
-        elif a.shape[2] == 1:
-            a = np.repeat(a, 3, axis=2)
-        elif a.shape[2] == 4:
-            alpha = np.ascontiguousarray(a[:, :, 3])
-            a = a[:, :, :3]
-        return cls(rgb=np.ascontiguousarray(a), alpha=alpha, path=path)
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """uint8 view of a uint8/uint16/float-[0,1] image (copy only when the dtype changes)."""
-    if rgb.dtype == np.uint8:
-        return rgb
-    if rgb.dtype == np.uint16:
-        return ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _exif_facts(pil: Any) -> tuple[int, dict[str, Any]]:

@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice
-from depthforge.io.images import Image, to_uint8
 from depthforge.models.buckets import bucket_for
 from depthforge.models.hub import ModelSource, resolve_model
 from depthforge.models.preprocess import model_input_size, prepare, zoe_padding

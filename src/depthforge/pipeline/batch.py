@@ -31,9 +31,10 @@ from typing import Any
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import DepthforgeError, InputError, ModelError
+from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.atomic import sweep_stale
-from depthforge.io.images import Image, read_image
+from depthforge.io.images import read_image
 from depthforge.pipeline.manifest import Manifest, OutputRecord, source_signature
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import InputError, OutputError, ValidationError
+from depthforge.core.image import Image
 from depthforge.core.validation import check_choice
 from depthforge.io.atomic import prepare_folder, sweep_stale
 from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
-from depthforge.io.images import IMAGE_EXTENSIONS, Image, read_image, write_image
+from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
 from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, is_video_path, probe_video
 from depthforge.models.estimator import DepthEstimator, load_model
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream

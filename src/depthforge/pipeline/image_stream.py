@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from depthforge.core.errors import DepthforgeError, InputError, OutputError
+from depthforge.core.image import Image
 from depthforge.core.threads import Worker
-from depthforge.io.images import Image, read_image, read_image_reduced
+from depthforge.io.images import read_image, read_image_reduced
 from depthforge.models.estimator import DepthEstimator, Prepared
 
 __all__ = ["Job", "run_stream", "DEFAULT_BATCH"]

@@ -32,8 +32,8 @@ from typing import Any
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_positive
-from depthforge.io.images import Image
 from depthforge.pipeline.estimate import EstimateOptions, output_paths
 from depthforge.render.visualize import COLORMAPS
 

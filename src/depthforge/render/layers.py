@@ -263,7 +263,7 @@ def build_layers(
     """
     import cv2
 
-    from depthforge.io.images import to_uint8
+    from depthforge.core.image import to_uint8
 
     img = check_array(image, "image", ndim=3, channels=(3, 4), dtype_kind="uf")
     if not isinstance(depth, DepthMap):

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import to_uint8
 from depthforge.core.validation import check_array, check_choice
-from depthforge.io.images import to_uint8
 
 __all__ = ["RectificationReport", "check_rectified", "prepare_pair", "split_stereo", "texture_fraction"]
 

@@ -21,8 +21,9 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import TooLargeError, ValidationError
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_range
-from depthforge.io.images import Image, read_image, to_uint8, write_image
+from depthforge.io.images import read_image, write_image
 from depthforge.web.safety import (
     ConcurrencyGate,
     Limits,

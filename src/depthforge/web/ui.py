@@ -21,7 +21,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from depthforge.core.errors import DepthforgeError
-from depthforge.io.images import Image
+from depthforge.core.image import Image
 from depthforge.web.guard import GradioGuard
 from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
 

@@ -1,0 +1,79 @@
+"""The decoded photo: :class:`Image` (RGB pixels, alpha kept aside, the file it came from, camera facts).
+
+A core type like :class:`~depthforge.core.depthmap.DepthMap`: every layer passes images around, only
+:mod:`depthforge.io.images` reads and writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.errors import InputError
+from depthforge.core.validation import check_array
+
+__all__ = ["Image", "to_uint8"]
+
+
+@dataclass(frozen=True, eq=False)
+class Image:
+    """A decoded photo, upright (EXIF orientation applied).
+
+    Attributes:
+        rgb: (H, W, 3) uint8 or uint16 RGB (grayscale replicated to three channels).
+        alpha: (H, W) same dtype as ``rgb``, or None when the file has no alpha (kept aside, never composited).
+        path: the file it came from ("" for in-memory images).
+        exif: camera facts for intrinsics: ``focal_length_mm``, ``focal_length_35mm`` when present.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    path: str = ""
+    exif: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    def as_uint8(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB."""
+        return to_uint8(self.rgb)
+
+    def as_float(self) -> np.ndarray:
+        """(H, W, 3) float32 RGB in [0, 1]."""
+        scale = 65535.0 if self.rgb.dtype == np.uint16 else 255.0
+        return self.rgb.astype(np.float32) / np.float32(scale)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, *, path: str = "") -> Image:
+        """Wrap an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 array (RGB order) as an Image."""
+        a = check_array(array, "image", ndim=(2, 3), channels=(1, 3, 4))
+        if a.dtype not in (np.uint8, np.uint16):
+            if a.dtype.kind == "f":
+                a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            else:
+                raise InputError(f"image: unsupported dtype {a.dtype} (use uint8, uint16 or float in [0, 1])")
+        alpha = None
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        elif a.shape[2] == 1:
+            a = np.repeat(a, 3, axis=2)
+        elif a.shape[2] == 4:
+            alpha = np.ascontiguousarray(a[:, :, 3])
+            a = a[:, :, :3]
+        return cls(rgb=np.ascontiguousarray(a), alpha=alpha, path=path)
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 view of a uint8/uint16/float-[0,1] image (copy only when the dtype changes)."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    if rgb.dtype == np.uint16:
+        return ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
