@@ -14,97 +14,32 @@ run are removed at the next start).
 Engines: ``local`` (a pool of ``workers`` processes, 'spawn' context, each loading the model once with
 cores / workers torch threads) and ``ray`` (:mod:`depthforge.pipeline.ray_engine`). Both predict one image at a
 time with the same code, so their outputs are identical byte for byte given the same number of torch threads
-per worker (``threads``; torch's float sums, hence the last bits of the depth, depend on it).
+per worker (``threads``; torch's float sums, hence the last bits of the depth, depend on it). The job description
+and the work of one item, which the engines share, are in :mod:`depthforge.pipeline.batch_work` (imports go one
+way: batch -> engines -> batch_work); ``BatchJob`` and ``WorkItem`` are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import DepthforgeError, InputError, ModelError
-from depthforge.core.image import Image
+from depthforge.core.errors import DepthforgeError, InputError
 from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.atomic import sweep_stale
-from depthforge.io.images import read_image
+from depthforge.pipeline.batch_work import VIDEO_OUTPUTS, WORKERS_LOCK, BatchJob, WorkItem, is_video
 from depthforge.pipeline.manifest import Manifest, OutputRecord, source_signature
-from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 
 __all__ = ["BatchJob", "BatchSummary", "WorkItem", "plan_batch", "run_batch", "FAILURE_LOG"]
 
 #: Failures' reasons, appended by every run, in the output folder.
 FAILURE_LOG = "depthforge-batch-failures.log"
 _LOCK = ".depthforge-batch.lock"
-_WORKERS_LOCK = ".depthforge-batch.workers.lock"
 _RUNNING = ".depthforge-batch.running"
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """What to do: where from, where to, which outputs, with which model and options."""
-
-    input_dir: Path
-    output_dir: Path
-    outputs: tuple[str, ...] = ("depth16",)
-    model: str = "depth-anything-v2-small"
-    device: str = "auto"
-    dtype: str = "auto"
-    max_pixels: int | None = None
-    options: BatchOptions = field(default_factory=BatchOptions)
-    #: extra keyword arguments of ``load_model`` (e.g. ``(("backend", "openvino"),)``), part of the options hash
-    model_options: tuple[tuple[str, Any], ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "input_dir", Path(self.input_dir))
-        object.__setattr__(self, "output_dir", Path(self.output_dir))
-        object.__setattr__(self, "outputs", parse_outputs(self.outputs, self.options))
-
-    def option_hashes(self) -> dict[str, str]:
-        """output name -> hash of everything its files depend on (producer version, its options, the model)."""
-        opts = self.options.as_dict()
-        out = {}
-        for name in self.outputs:
-            p = PRODUCERS[name]
-            key = {"output": name, "version": p.version, "model": self.model, "dtype": self.dtype,
-                   "options": {k: opts[k] for k in p.options}}
-            if self.model_options:
-                key["model_options"] = dict(self.model_options)
-            out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return out
-
-
-    def load_estimator(self) -> Any:
-        """The job's model, loaded (or reused from the in-process cache)."""
-        from depthforge.models.estimator import load_model
-
-        return load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One input file and the outputs it still needs.
-
-    Attributes:
-        key: the input's path relative to the input folder (POSIX), the manifest key.
-        source: the input file.
-        stem: the output stem relative to the output folder (``a/b/x`` for ``a/b/x.jpg``), POSIX.
-        todo: names of the outputs to make.
-        signature: the input's size and mtime when planned.
-    """
-
-    key: str
-    source: str
-    stem: str
-    todo: tuple[str, ...]
-    signature: str
 
 
 @dataclass
@@ -186,102 +121,6 @@ def _is_done(rec: tuple[str, str, tuple[str, ...]] | None, sig: str, digest: str
     return all(os.path.isfile(outdir / f) for f in rec[2])
 
 
-# ---- the work of one item, shared by both engines ------------------------------------------------------------
-
-
-def decode_item(job: BatchJob, item: WorkItem) -> Image:
-    """Read the item's photo (InputError for a missing or corrupt file)."""
-    return read_image(item.source, max_pixels=job.max_pixels)
-
-
-def write_item(job: BatchJob, item: WorkItem, image: Image, depth: DepthMap) -> list[OutputRecord]:
-    """Make every output the item still needs; one failing output does not stop the others."""
-    stem = job.output_dir / item.stem
-    records = []
-    for name in item.todo:
-        try:
-            files = PRODUCERS[name].write(image, depth, stem, job.options)
-        except ModelError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one bad output of one item must not stop a long batch
-            records.append(OutputRecord(name, error=_reason(exc)))
-            continue
-        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
-    return records
-
-
-def failed_records(item: WorkItem, reason: str) -> list[OutputRecord]:
-    return [OutputRecord(name, error=reason) for name in item.todo]
-
-
-def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
-    """Decode, predict (one image at a time, so every engine gives identical results) and write one item."""
-    if is_video(item.source):
-        return process_video(job, item, estimator)
-    try:
-        image = decode_item(job, item)
-        depth = estimator.predict(image)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        return failed_records(item, _reason(exc))
-    return write_item(job, item, image, depth)
-
-
-#: Outputs a video can have, and the clip files they are (see :mod:`depthforge.pipeline.video`).
-VIDEO_OUTPUTS = {"depth16": ("depth16", "sidecar"), "depth8": ("depth8",), "colormap": ("depth8",),
-                 "combined": ("combined",), "sbs": ("stereo",), "anaglyph": ("stereo",)}
-
-
-def is_video(path: str | os.PathLike[str]) -> bool:
-    """True for a file the video pipeline takes (by extension)."""
-    try:
-        from depthforge.io.video import is_video_path
-    except ImportError:  # pragma: no cover - the video room is optional here
-        return False
-    return bool(is_video_path(path))
-
-
-def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
-    """One clip through :func:`depthforge.pipeline.video.run_video`: its video outputs in one streamed pass.
-
-    ``colormap`` is the 8-bit depth video in the colour map (``depth8`` the same file in gray: ask for one);
-    ``sbs`` and ``anaglyph`` share the 3D video slot, ``sbs`` wins when both are asked for.
-    """
-    from depthforge.pipeline.video import VideoOptions, run_video
-
-    todo = set(item.todo)
-    o = job.options
-    stereo = "left-right" if "sbs" in todo else (f"anaglyph-{o.anaglyph_mode}" if "anaglyph" in todo else None)
-    skipped = {"depth8": "colormap" in todo, "anaglyph": stereo == "left-right"}
-    try:
-        vopts = VideoOptions(
-            depth16="depth16" in todo, depth8=bool(todo & {"depth8", "colormap"}),
-            colormap=o.colormap if "colormap" in todo else "gray", invert=o.invert,
-            combine=o.combine if "combined" in todo else None, stereo=stereo,
-            divergence=o.divergence, convergence=o.convergence,
-        )
-        result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        return failed_records(item, _reason(exc))
-    records = []
-    for name in item.todo:
-        if skipped.get(name):
-            other = "colormap" if name == "depth8" else "sbs"
-            records.append(OutputRecord(name, error=f"videos: {name} and {other} share one file; ask for one"))
-            continue
-        files = [result.paths[r] for r in VIDEO_OUTPUTS[name] if r in result.paths]
-        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
-    return records
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text if isinstance(exc, DepthforgeError) else f"{type(exc).__name__}: {text}"[:500]
-
-
 # ---- driver --------------------------------------------------------------------------------------------------
 
 
@@ -299,7 +138,7 @@ def _exclusive(outdir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise DepthforgeError(f"{outdir}: another batch run is writing to this folder") from None
-        with open(outdir / _WORKERS_LOCK, "a") as wl:
+        with open(outdir / WORKERS_LOCK, "a") as wl:
             deadline = time.monotonic() + 30.0
             while True:
                 try:

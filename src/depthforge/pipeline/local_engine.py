@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from depthforge.core.errors import ModelError
-from depthforge.pipeline.batch import _WORKERS_LOCK, BatchJob, WorkItem, _reason, process_item
+from depthforge.pipeline.batch_work import WORKERS_LOCK, BatchJob, WorkItem, failure_reason, process_item
 from depthforge.pipeline.manifest import OutputRecord
 
 __all__ = ["run_local"]
@@ -52,7 +52,7 @@ def _init_worker(job: BatchJob, threads: int) -> None:
     with contextlib.suppress(Exception):
         import fcntl
 
-        fh = open(job.output_dir / _WORKERS_LOCK, "a")  # held for the worker's lifetime
+        fh = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
         fcntl.flock(fh, fcntl.LOCK_SH)
         _WORKER["lock"] = fh
     try:
@@ -61,7 +61,7 @@ def _init_worker(job: BatchJob, threads: int) -> None:
         _WORKER["estimator"] = job.load_estimator()
         torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
     except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
-        _WORKER["error"] = _reason(exc)
+        _WORKER["error"] = failure_reason(exc)
 
 
 def _worker_task(job: BatchJob, item: WorkItem) -> tuple[str, Any]:

@@ -19,7 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 from depthforge.core.errors import MissingExtraError, ModelError
-from depthforge.pipeline.batch import BatchJob, WorkItem, decode_item, is_video, process_video, write_item
+from depthforge.pipeline.batch_work import (
+    BatchJob,
+    WorkItem,
+    decode_item,
+    failure_reason,
+    is_video,
+    process_video,
+    write_item,
+)
 from depthforge.pipeline.manifest import OutputRecord
 
 __all__ = ["ensure_ray", "run_ray"]
@@ -45,9 +53,7 @@ def _decode_row(row: dict[str, Any], *, job: BatchJob) -> dict[str, Any]:
         image = decode_item(job, item)
         row["image"], row["error"] = pickle.dumps(image), ""
     except Exception as exc:  # noqa: BLE001 - a corrupt photo fails alone
-        from depthforge.pipeline.batch import _reason
-
-        row["image"], row["error"] = b"", _reason(exc)
+        row["image"], row["error"] = b"", failure_reason(exc)
     return row
 
 
@@ -63,8 +69,6 @@ class _DepthActor:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
-
-        from depthforge.pipeline.batch import _reason
 
         depths = []
         errors = list(batch["error"])
@@ -84,7 +88,7 @@ class _DepthActor:
                 raise
             except Exception as exc:  # noqa: BLE001
                 depths.append(b"")
-                errors[i] = _reason(exc)
+                errors[i] = failure_reason(exc)
         out = {k: v for k, v in batch.items() if k != "image"}
         out["image"] = batch["image"]
         out["depth"] = np.array(depths, dtype=object)

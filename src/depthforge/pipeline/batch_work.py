@@ -1,0 +1,195 @@
+"""A batch job and the work of one item, shared by the batch driver and both engines.
+
+:mod:`depthforge.pipeline.batch` plans and drives a run; :mod:`depthforge.pipeline.local_engine` and
+:mod:`depthforge.pipeline.ray_engine` process the planned items. All three use what is here: the job description
+(:class:`BatchJob`), one planned item (:class:`WorkItem`), the per-item work (:func:`process_item`, or its steps
+:func:`decode_item` and :func:`write_item` for Ray's stages, :func:`process_video` for clips) and the one-line
+failure reason. Imports go one way: batch -> engines -> batch_work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import DepthforgeError, ModelError
+from depthforge.core.image import Image
+from depthforge.io.images import read_image
+from depthforge.pipeline.manifest import OutputRecord
+from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
+
+__all__ = [
+    "VIDEO_OUTPUTS",
+    "WORKERS_LOCK",
+    "BatchJob",
+    "WorkItem",
+    "decode_item",
+    "failed_records",
+    "failure_reason",
+    "is_video",
+    "process_item",
+    "process_video",
+    "write_item",
+]
+
+#: Lock file in the output folder: each local worker holds it shared for its lifetime; a new run takes it
+#: exclusively (waiting for a killed run's orphaned workers) before it removes leftover temporary files.
+WORKERS_LOCK = ".depthforge-batch.workers.lock"
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """What to do: where from, where to, which outputs, with which model and options."""
+
+    input_dir: Path
+    output_dir: Path
+    outputs: tuple[str, ...] = ("depth16",)
+    model: str = "depth-anything-v2-small"
+    device: str = "auto"
+    dtype: str = "auto"
+    max_pixels: int | None = None
+    options: BatchOptions = field(default_factory=BatchOptions)
+    #: extra keyword arguments of ``load_model`` (e.g. ``(("backend", "openvino"),)``), part of the options hash
+    model_options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_dir", Path(self.input_dir))
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        object.__setattr__(self, "outputs", parse_outputs(self.outputs, self.options))
+
+    def option_hashes(self) -> dict[str, str]:
+        """output name -> hash of everything its files depend on (producer version, its options, the model)."""
+        opts = self.options.as_dict()
+        out = {}
+        for name in self.outputs:
+            p = PRODUCERS[name]
+            key = {"output": name, "version": p.version, "model": self.model, "dtype": self.dtype,
+                   "options": {k: opts[k] for k in p.options}}
+            if self.model_options:
+                key["model_options"] = dict(self.model_options)
+            out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return out
+
+    def load_estimator(self) -> Any:
+        """The job's model, loaded (or reused from the in-process cache)."""
+        from depthforge.models.estimator import load_model
+
+        return load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One input file and the outputs it still needs.
+
+    Attributes:
+        key: the input's path relative to the input folder (POSIX), the manifest key.
+        source: the input file.
+        stem: the output stem relative to the output folder (``a/b/x`` for ``a/b/x.jpg``), POSIX.
+        todo: names of the outputs to make.
+        signature: the input's size and mtime when planned.
+    """
+
+    key: str
+    source: str
+    stem: str
+    todo: tuple[str, ...]
+    signature: str
+
+
+def decode_item(job: BatchJob, item: WorkItem) -> Image:
+    """Read the item's photo (InputError for a missing or corrupt file)."""
+    return read_image(item.source, max_pixels=job.max_pixels)
+
+
+def write_item(job: BatchJob, item: WorkItem, image: Image, depth: DepthMap) -> list[OutputRecord]:
+    """Make every output the item still needs; one failing output does not stop the others."""
+    stem = job.output_dir / item.stem
+    records = []
+    for name in item.todo:
+        try:
+            files = PRODUCERS[name].write(image, depth, stem, job.options)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad output of one item must not stop a long batch
+            records.append(OutputRecord(name, error=failure_reason(exc)))
+            continue
+        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
+    return records
+
+
+def failed_records(item: WorkItem, reason: str) -> list[OutputRecord]:
+    return [OutputRecord(name, error=reason) for name in item.todo]
+
+
+def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
+    """Decode, predict (one image at a time, so every engine gives identical results) and write one item."""
+    if is_video(item.source):
+        return process_video(job, item, estimator)
+    try:
+        image = decode_item(job, item)
+        depth = estimator.predict(image)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        return failed_records(item, failure_reason(exc))
+    return write_item(job, item, image, depth)
+
+
+#: Outputs a video can have, and the clip files they are (see :mod:`depthforge.pipeline.video`).
+VIDEO_OUTPUTS = {"depth16": ("depth16", "sidecar"), "depth8": ("depth8",), "colormap": ("depth8",),
+                 "combined": ("combined",), "sbs": ("stereo",), "anaglyph": ("stereo",)}
+
+
+def is_video(path: str | os.PathLike[str]) -> bool:
+    """True for a file the video pipeline takes (by extension)."""
+    try:
+        from depthforge.io.video import is_video_path
+    except ImportError:  # pragma: no cover - the video room is optional here
+        return False
+    return bool(is_video_path(path))
+
+
+def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
+    """One clip through :func:`depthforge.pipeline.video.run_video`: its video outputs in one streamed pass.
+
+    ``colormap`` is the 8-bit depth video in the colour map (``depth8`` the same file in gray: ask for one);
+    ``sbs`` and ``anaglyph`` share the 3D video slot, ``sbs`` wins when both are asked for.
+    """
+    from depthforge.pipeline.video import VideoOptions, run_video
+
+    todo = set(item.todo)
+    o = job.options
+    stereo = "left-right" if "sbs" in todo else (f"anaglyph-{o.anaglyph_mode}" if "anaglyph" in todo else None)
+    skipped = {"depth8": "colormap" in todo, "anaglyph": stereo == "left-right"}
+    try:
+        vopts = VideoOptions(
+            depth16="depth16" in todo, depth8=bool(todo & {"depth8", "colormap"}),
+            colormap=o.colormap if "colormap" in todo else "gray", invert=o.invert,
+            combine=o.combine if "combined" in todo else None, stereo=stereo,
+            divergence=o.divergence, convergence=o.convergence,
+        )
+        result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        return failed_records(item, failure_reason(exc))
+    records = []
+    for name in item.todo:
+        if skipped.get(name):
+            other = "colormap" if name == "depth8" else "sbs"
+            records.append(OutputRecord(name, error=f"videos: {name} and {other} share one file; ask for one"))
+            continue
+        files = [result.paths[r] for r in VIDEO_OUTPUTS[name] if r in result.paths]
+        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
+    return records
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for the failure log and the manifest: a project error's message, else its type and message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, DepthforgeError) else f"{type(exc).__name__}: {text}"[:500]
