@@ -35,6 +35,8 @@ __all__ = [
     "ffmpeg_exe",
     "is_video_path",
     "input_args",
+    "last_error_line",
+    "read_stderr",
     "iter_frames",
     "probe_video",
 ]
@@ -119,7 +121,9 @@ def _run(args: list[str], *, timeout: float | None = None) -> subprocess.Complet
     )
 
 
-def _last_error(stderr: str) -> str:
+def last_error_line(stderr: str) -> str:
+    """The last meaningful line of ffmpeg's stderr (its error), without the ``[component]`` prefix, at most
+    200 characters; "unreadable" when there is none."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for ln in reversed(lines):
         if not ln.startswith(("Input #", "Stream #", "Metadata", "Duration", "At least one output")):
@@ -155,7 +159,7 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         raise InputError(f"{p}: reading the video took longer than 600 s") from None
     err = res.stderr.decode("utf-8", "replace")
     if "Input #0" not in err:
-        raise InputError(f"{p}: not a readable video ({_last_error(err)})")
+        raise InputError(f"{p}: not a readable video ({last_error_line(err)})")
     streams = re.findall(r"Stream #0:\d+[^:]*: (Video|Audio): (\w+)", err)
     videos = [c for kind, c in streams if kind == "Video"]
     audios = tuple(c for kind, c in streams if kind == "Audio")
@@ -163,7 +167,7 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         what = "audio only" if audios else "no video stream"
         raise InputError(f"{p}: not a video ({what})")
     if res.returncode != 0:
-        raise InputError(f"{p}: corrupt or unreadable video ({_last_error(err)})")
+        raise InputError(f"{p}: corrupt or unreadable video ({last_error_line(err)})")
     out = res.stdout.decode("utf-8", "replace")
     tb_m = re.search(r"^#tb 0: (\d+)/(\d+)", out, re.M)
     dim_m = re.search(r"^#dimensions 0: (\d+)x(\d+)", out, re.M)
@@ -222,7 +226,8 @@ def _stderr_file() -> IO[bytes]:
     return tempfile.TemporaryFile()
 
 
-def _read_err(fh: IO[bytes]) -> str:
+def read_stderr(fh: IO[bytes]) -> str:
+    """Everything an ffmpeg child wrote to the temporary file given as its stderr, decoded (UTF-8, errors replaced)."""
     fh.seek(0)
     return fh.read().decode("utf-8", "replace")
 
@@ -269,7 +274,7 @@ def iter_frames(
         proc.stdout.close()
         code = proc.wait()
         if code != 0:
-            raise InputError(f"{path}: decoding failed ({_last_error(_read_err(err))})")
+            raise InputError(f"{path}: decoding failed ({last_error_line(read_stderr(err))})")
     finally:
         if proc.poll() is None:
             proc.kill()

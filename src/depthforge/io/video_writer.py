@@ -34,10 +34,10 @@ from depthforge.io.video import (
     PIX_FMTS,
     EncodeError,
     VideoInfo,
-    _last_error,
-    _read_err,
     ffmpeg_exe,
     input_args,
+    last_error_line,
+    read_stderr,
 )
 
 __all__ = ["CODECS", "X264_PRESETS", "VideoWriter", "codec_for", "partial_path"]
@@ -311,7 +311,7 @@ class VideoWriter:
         done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], input=first.tobytes(),
                               capture_output=True, check=False, start_new_session=True)  # fmt: skip
         if done.returncode != 0:
-            why = _last_error(done.stderr.decode("utf-8", "replace"))
+            why = last_error_line(done.stderr.decode("utf-8", "replace"))
             raise EncodeError(f"{self.path}: GIF palette failed ({why})")
         return palette
 
@@ -332,7 +332,7 @@ class VideoWriter:
         return proc.wait()
 
     def _stderr_tail(self) -> str:
-        return _last_error(_read_err(self._err)) if self._err is not None else "no message"
+        return last_error_line(read_stderr(self._err)) if self._err is not None else "no message"
 
     def _finish_error(self) -> str:
         return self._stderr_tail() if self._finish() else "no message"
