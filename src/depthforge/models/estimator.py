@@ -21,7 +21,7 @@ from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice
 from depthforge.models.buckets import bucket_for
-from depthforge.models.hub import ModelSource, resolve_model
+from depthforge.models.hub import ModelSource, model_folder, resolve_model
 from depthforge.models.preprocess import model_input_size, prepare, zoe_padding
 
 __all__ = [
@@ -309,9 +309,7 @@ _LOADING: dict[_CacheKey, threading.Lock] = {}  # one lock per model being loade
 
 def _weights_mb(source: ModelSource) -> float:
     """Size of a model's weights in MB: from its files when known, else from the registry's parameter count."""
-    from depthforge.models.graph_cache import _model_folder
-
-    folder = _model_folder(source)
+    folder = model_folder(source)
     if folder is not None and folder.is_dir():
         files = [f for f in folder.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file()]
         if files:

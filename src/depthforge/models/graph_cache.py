@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.models.hub import ModelSource
+from depthforge.models.hub import ModelSource, model_folder
 
 __all__ = [
     "cache_root",
@@ -49,17 +49,6 @@ def cache_root() -> Path:
     return base / "depthforge"
 
 
-def _model_folder(source: ModelSource) -> Path | None:
-    if source.is_local:
-        return Path(source.location)
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - dependency of transformers
-        return None
-    hit = try_to_load_from_cache(source.location, "config.json")
-    return Path(hit).parent if isinstance(hit, str) else None
-
-
 def graph_dir(source: ModelSource, backend: str, variant: str, size_hw: tuple[int, int]) -> Path:
     """The cache folder of one model, backend, variant (dtype/quantisation) and input size."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.spec.name)[:60] or "model"
@@ -73,7 +62,7 @@ def fingerprint(source: ModelSource, versions: dict[str, str]) -> str:
     h.update(f"format {FORMAT_VERSION}\n{source.location}\n".encode())
     for key in sorted(versions):
         h.update(f"{key}={versions[key]}\n".encode())
-    folder = _model_folder(source)
+    folder = model_folder(source)
     if folder is not None and folder.is_dir():
         for f in sorted(folder.iterdir()):
             if f.suffix in _WEIGHT_SUFFIXES and f.is_file():

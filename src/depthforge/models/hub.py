@@ -16,7 +16,7 @@ from depthforge.core.errors import InputError, ModelError, ModelNotAvailableErro
 from depthforge.io.inputs import check_input_file
 from depthforge.models.registry import REGISTRY, ModelSpec, get_spec, spec_for_family
 
-__all__ = ["ModelSource", "resolve_model", "is_cached", "local_config", "offline_mode"]
+__all__ = ["ModelSource", "resolve_model", "is_cached", "local_config", "model_folder", "offline_mode"]
 
 _MAX_CONFIG_BYTES = 16 << 20
 _FAMILY_BY_MODEL_TYPE = {
@@ -97,6 +97,12 @@ def _snapshot_folder(hub_id: str) -> Path | None:
         return None
     hit = try_to_load_from_cache(hub_id, "config.json")
     return Path(hit).parent if isinstance(hit, str) else None
+
+
+def model_folder(source: ModelSource) -> Path | None:
+    """The folder holding a resolved model's files: its local folder, or its snapshot in the hub cache (None when
+    the hub model is not cached)."""
+    return Path(source.location) if source.is_local else _snapshot_folder(source.location)
 
 
 def is_cached(spec_or_id: ModelSpec | str) -> bool:
