@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Depth maps from photos, videos and stereo pairs, and everything made from them.",
     )
     parser.add_argument("--version", action="version", version=f"depthforge {__version__}")
+    parser.add_argument(
+        "--threads",
+        dest="thread_budget",
+        type=int,
+        metavar="N",
+        help="threads to keep busy at once, all pools together (default: DEPTHFORGE_THREADS, OMP_NUM_THREADS, "
+        "else the cores this process may use); batch workers share them",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -97,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "output", None) == "":
             raise ValidationError("output: the path is empty")
+        _apply_thread_budget(args.thread_budget)
         code = args.func(args)
     except DepthforgeError as exc:
         print(f"depthforge: error: {exc}", file=sys.stderr)
@@ -115,6 +124,19 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 3
     return int(code or 0)
+
+
+def _apply_thread_budget(threads: int | None) -> None:
+    """``--threads``, or a budget from the environment: OpenCV's pool is sized now, torch's when a model loads."""
+    from depthforge.core.threads import limit_library_threads, set_thread_budget, thread_budget
+
+    set_thread_budget(threads)
+    if threads is not None or os.environ.get("DEPTHFORGE_THREADS") or os.environ.get("OMP_NUM_THREADS"):
+        import cv2  # noqa: F401 - imported so that its pool is sized
+
+        limit_library_threads()
+    else:
+        thread_budget()  # a malformed environment value is a user error here, not inside a command
 
 
 if __name__ == "__main__":  # pragma: no cover

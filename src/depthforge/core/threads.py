@@ -1,9 +1,10 @@
 """Threads: the process's one thread budget, and background threads that can be waited for safely.
 
 :func:`thread_budget` is how many threads depthforge may keep busy at once: ``set_thread_budget(n)`` (the CLI's
-``--threads``), else ``DEPTHFORGE_THREADS``, else the cores this process may run on (``os.sched_getaffinity``,
-which respects ``taskset`` and container CPU sets). Every pool of our own and every library pool (torch, OpenCV,
-numba, OpenVINO) is sized from it; ``batch --workers N`` gives each worker process its share.
+``--threads``), else ``DEPTHFORGE_THREADS``, else ``OMP_NUM_THREADS``, else the cores this process may run on
+(``os.sched_getaffinity``, which respects ``taskset`` and container CPU sets). Every pool of our own and every
+library pool (torch, OpenCV, OpenVINO; numba kernels here are single-threaded) is sized from it by
+:func:`limit_library_threads`; ``batch --workers N`` gives each worker process its share.
 
 On Python < 3.13, ``Thread.join()`` interrupted by a signal handler's exception (Ctrl-C's ``KeyboardInterrupt``,
 the CLI's SIGTERM) may mark the thread as ended while it still runs, so a second ``join()`` returns at once and
@@ -20,7 +21,7 @@ from typing import Any
 
 from depthforge.core.errors import ValidationError
 
-__all__ = ["Worker", "set_thread_budget", "thread_budget"]
+__all__ = ["Worker", "limit_library_threads", "set_thread_budget", "thread_budget"]
 
 _OVERRIDE: int | None = None
 
@@ -36,15 +37,16 @@ def thread_budget() -> int:
     """Threads depthforge may keep busy at once in this process (>= 1; see the module docstring)."""
     if _OVERRIDE is not None:
         return _OVERRIDE
-    text = os.environ.get("DEPTHFORGE_THREADS", "").strip()
-    if text:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValidationError(f"DEPTHFORGE_THREADS: expected a whole number >= 1, got {text[:40]!r}") from None
-        if value < 1:
-            raise ValidationError(f"DEPTHFORGE_THREADS: expected a whole number >= 1, got {value}")
-        return value
+    for name in ("DEPTHFORGE_THREADS", "OMP_NUM_THREADS"):
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValidationError(f"{name}: expected a whole number >= 1, got {text[:40]!r}") from None
+            if value < 1:
+                raise ValidationError(f"{name}: expected a whole number >= 1, got {value}")
+            return value
     return _available_cores()
 
 
@@ -54,6 +56,22 @@ def set_thread_budget(threads: int | None) -> None:
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValidationError(f"threads: expected a whole number >= 1, got {threads!r}")
     _OVERRIDE = threads
+
+
+def limit_library_threads(threads: int | None = None) -> int:
+    """Size the thread pools of torch (intra-op; inter-op once, before its first parallel work) and OpenCV to
+    ``threads`` (default :func:`thread_budget`), for the libraries this process has imported; returns the count.
+    Called when a model is loaded and by the command line, so importing depthforge changes nothing by itself."""
+    import sys
+
+    n = thread_budget() if threads is None else threads
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and cv2.getNumThreads() != n:
+        cv2.setNumThreads(n)
+    return n
 
 
 class Worker:

@@ -14,7 +14,6 @@ PyTorch fp32 is measured at build time and reported in :attr:`OpenVINOBackend.de
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections import deque
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
+from depthforge.core.threads import thread_budget
 from depthforge.models.graph_cache import (
     build_atomically,
     fingerprint,
@@ -234,8 +234,7 @@ class OpenVINOBackend:
             # after a forward pass (resize back, PNG encode: measured 5x slower) on a shared machine
             "ENABLE_CPU_PINNING": False,
         }
-        if os.environ.get("OMP_NUM_THREADS"):
-            config["INFERENCE_NUM_THREADS"] = int(os.environ["OMP_NUM_THREADS"])
+        config["INFERENCE_NUM_THREADS"] = thread_budget()
         if blob_dir is not None:
             config["CACHE_DIR"] = str(blob_dir)
         return self._core.compile_model(xml, "CPU", config)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
+from depthforge.core.threads import limit_library_threads
 from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode
 
 __all__ = ["TorchBackend", "pick_device", "load_torch_model", "set_cpu_threads"]
@@ -73,13 +73,10 @@ def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "
 
 
 def set_cpu_threads() -> None:
-    """Use every core for intra-op parallelism unless ``OMP_NUM_THREADS`` says otherwise."""
-    import torch
+    """Size torch's (and OpenCV's) pools to the process's thread budget (:mod:`depthforge.core.threads`)."""
+    import torch  # noqa: F401 - imported, so that its pool is sized
 
-    if not os.environ.get("OMP_NUM_THREADS"):
-        n = max(1, os.cpu_count() or 1)
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
+    limit_library_threads()
 
 
 class TorchBackend:

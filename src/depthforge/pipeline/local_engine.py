@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from depthforge.core.errors import ModelError
+from depthforge.core.threads import limit_library_threads, set_thread_budget, thread_budget
 from depthforge.pipeline.batch_work import WORKERS_LOCK, BatchJob, WorkItem, failure_reason, process_item
 from depthforge.pipeline.manifest import OutputRecord
 
@@ -55,11 +56,15 @@ def _init_worker(job: BatchJob, threads: int) -> None:
         fh = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
         fcntl.flock(fh, fcntl.LOCK_SH)
         _WORKER["lock"] = fh
-    try:
-        import torch
+    _load_model(job, threads)
 
+
+def _load_model(job: BatchJob, threads: int) -> None:
+    """A worker's model, with ``threads`` as its thread budget (its share of the parent's)."""
+    try:
+        set_thread_budget(threads)  # this worker's share: model, PNG and display-code pools alike
         _WORKER["estimator"] = job.load_estimator()
-        torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
+        limit_library_threads(threads)  # after loading: a backend may set its own count when it loads
     except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
         _WORKER["error"] = failure_reason(exc)
 
@@ -83,22 +88,21 @@ def run_local(
 ) -> None:
     """Process ``work`` on ``workers`` processes (1: in this process); ``on_result`` runs here, once per item.
 
-    ``threads``: torch threads per worker (default: cores // workers).
+    ``threads``: threads per worker (default: the thread budget // workers, so all workers together keep at most
+    :func:`~depthforge.core.threads.thread_budget` threads busy).
     """
     if not work:
         return
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, thread_budget() // workers)
     if workers == 1:
-        import torch
-
-        before = torch.get_num_threads()
+        estimator = job.load_estimator()
+        before = limit_library_threads()
         try:
-            estimator = job.load_estimator()
-            torch.set_num_threads(threads)  # after loading: a backend may set its own count when it loads
+            limit_library_threads(threads)  # after loading: a backend may set its own count when it loads
             for item in work:
                 on_result(item, process_item(job, item, estimator))
         finally:
-            torch.set_num_threads(before)
+            limit_library_threads(before)
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait

@@ -61,11 +61,12 @@ class _DepthActor:
     """Holds one loaded model; predicts each image of a batch on its own (same numerics as the local engine)."""
 
     def __init__(self, job: BatchJob, threads: int) -> None:
-        import torch
+        from depthforge.core.threads import limit_library_threads, set_thread_budget
 
         self.job = job
+        set_thread_budget(max(1, threads))
         self.estimator = job.load_estimator()
-        torch.set_num_threads(max(1, threads))  # after loading: a backend may set its own count when it loads
+        limit_library_threads()  # after loading: a backend may set its own count when it loads
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap, nan_min_max
+from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_range
 
 __all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "display_code_rows", "invert_relative"]
@@ -132,8 +133,6 @@ def display_codes(
         (H, W) uint8 or uint16 codes (near = top unless ``invert``; invalid pixels 0, or top when inverted) and
         the range used.
     """
-    import os
-
     rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
     rows = display_code_rows(depth, rng, top=top, invert=invert)
     h = depth.shape[0]
@@ -142,7 +141,7 @@ def display_codes(
     def band(r0: int, r1: int) -> None:
         out[r0:r1] = rows(r0, r1)
 
-    n = min(os.cpu_count() or 1, 4) if out.size > _BAND_PIXELS else 1
+    n = min(thread_budget(), 4) if out.size > _BAND_PIXELS else 1
     edges = [round(i * h / n) for i in range(n + 1)]
     if n == 1:
         band(0, h)

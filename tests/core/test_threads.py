@@ -1,0 +1,100 @@
+"""The thread budget: where it comes from, which pools follow it, and that batch workers share it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.core.errors import ValidationError
+from depthforge.core.threads import limit_library_threads, set_thread_budget, thread_budget
+
+
+@pytest.fixture
+def restore_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Leaves the budget, torch's and OpenCV's pools as they were (other tests time nothing, but share them)."""
+    import cv2
+    import torch
+
+    monkeypatch.delenv("DEPTHFORGE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch_before, cv2_before = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    set_thread_budget(None)
+    torch.set_num_threads(torch_before)
+    cv2.setNumThreads(cv2_before)
+
+
+def test_budget_precedence(restore_pools: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert thread_budget() == len(os.sched_getaffinity(0))  # the cores this process may run on
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert thread_budget() == 3
+    monkeypatch.setenv("DEPTHFORGE_THREADS", "5")
+    assert thread_budget() == 5  # ours before OpenMP's
+    set_thread_budget(7)
+    assert thread_budget() == 7  # the call (the CLI's --threads) before both
+    set_thread_budget(None)
+    assert thread_budget() == 5
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_bad_environment_values_name_the_variable(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPTHFORGE_THREADS", value)
+    with pytest.raises(ValidationError, match="DEPTHFORGE_THREADS"):
+        thread_budget()
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 2.0])
+def test_bad_budgets_are_refused(value: object) -> None:
+    with pytest.raises(ValidationError, match="threads"):
+        set_thread_budget(value)  # type: ignore[arg-type]
+
+
+def test_library_pools_follow_the_budget(restore_pools: None) -> None:
+    import cv2
+    import torch
+
+    set_thread_budget(1)
+    assert limit_library_threads() == 1
+    assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    assert limit_library_threads(2) == 2
+    assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+
+
+def test_cli_threads_option_sizes_every_pool(restore_pools: None, tiny_da: Path, tmp_path: Path) -> None:
+    import cv2
+    import torch
+    from PIL import Image
+
+    from depthforge.cli.main import main
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    torch.set_num_threads(2)
+    assert main(["--threads", "1", "estimate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"),
+                 "--model", str(tiny_da)]) == 0
+    assert thread_budget() == 1 and torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    assert main(["--threads", "0", "models"]) == 2  # a user error, one line
+
+
+def test_batch_workers_share_the_budget(restore_pools: None, tiny_da: Path, tmp_path: Path) -> None:
+    """A worker process of ``batch --workers 2`` under a budget of 2 keeps one thread busy in every pool."""
+    import cv2
+    import torch
+
+    from depthforge.pipeline import local_engine
+    from depthforge.pipeline.batch import BatchJob
+
+    set_thread_budget(2)
+    job = BatchJob(tmp_path, tmp_path / "out", outputs=("depth16",), model=str(tiny_da))
+    (tmp_path / "out").mkdir()
+    share = max(1, thread_budget() // 2)
+    local_engine._load_model(job, share)  # what each worker process runs once started
+    try:
+        assert "error" not in local_engine._WORKER, local_engine._WORKER.get("error")
+        assert thread_budget() == 1 and torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    finally:
+        local_engine._WORKER.clear()
