@@ -8,15 +8,15 @@ makes its 12-MP photo. Two inputs to the preprocessing, both real paths:
   twice the model input: 2000x1500 here), as ``depthforge estimate`` reads a photo;
 - ``full``: the whole 4000x3000 array (``read_image``), as an array given to ``DepthEstimator.predict``.
 
-Contestants (each makes the (3, 518, 686) float32 input of Depth Anything V2 Small; interleaved rounds, best and
-median per contestant, ratios to ``depthforge prepare``):
+Contestants (each makes the (3, 518, 686) float32 input of Depth Anything V2 Small; interleaved rounds in a rotating
+order, best and median per contestant, ratios to ``depthforge prepare``):
 
 - ``depthforge prepare``: :func:`depthforge.models.preprocess.prepare`, the code under test;
 - ``Pillow exact``: ``Image.fromarray(a).resize(size, BICUBIC)`` (the call the transformers processor makes) and
   the normalisation in numpy;
 - ``Pillow reducing_gap=2``: the same with Pillow's two-step reduction (an integer-factor box reduction first);
-- ``OpenCV box reduction + Pillow``: that reduction by OpenCV (``INTER_AREA`` by the same integer factors), then
-  Pillow's exact resize;
+- ``OpenCV box reduction + Pillow``: that reduction by OpenCV (``INTER_AREA`` by the same integer factors, edges
+  repeated up to a multiple of the factor), then Pillow's resize of the photo's extent (``box``);
 - ``transformers processor``: ``AutoImageProcessor`` on the PIL image (the reference; includes its conversions).
 
 Then end to end, with a full-size Depth Anything V2 Small (random weights, built locally; the default backend),
@@ -73,12 +73,17 @@ def pillow_prepare(reducing_gap: float | None, opencv_reduce: bool = False) -> C
     def fn(rgb: np.ndarray, spec: Any, *, size_hw: tuple[int, int] | None = None) -> np.ndarray:
         h, w = size_hw or model_input_size(rgb.shape[0], rgb.shape[1], spec)
         flt = Image.Resampling.BICUBIC if spec.resample == "bicubic" else Image.Resampling.BILINEAR
+        box = None
         if opencv_reduce:
             fy, fx = int(rgb.shape[0] / h / 2.0) or 1, int(rgb.shape[1] / w / 2.0) or 1
             if fx > 1 or fy > 1:
-                rh, rw = rgb.shape[0] // fy, rgb.shape[1] // fx
-                rgb = cv2.resize(rgb[: rh * fy, : rw * fx], (rw, rh), interpolation=cv2.INTER_AREA)
-        small = np.asarray(Image.fromarray(rgb).resize((w, h), flt, reducing_gap=reducing_gap))
+                full_h, full_w = rgb.shape[:2]
+                pad_h, pad_w = -full_h % fy, -full_w % fx
+                if pad_h or pad_w:
+                    rgb = cv2.copyMakeBorder(rgb, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+                rgb = cv2.resize(rgb, (rgb.shape[1] // fx, rgb.shape[0] // fy), interpolation=cv2.INTER_AREA)
+                box = (0.0, 0.0, full_w / fx, full_h / fy)
+        small = np.asarray(Image.fromarray(rgb).resize((w, h), flt, box=box, reducing_gap=reducing_gap))
         out = np.empty((3, h, w), np.float32)
         out[...] = small.transpose(2, 0, 1)
         out -= np.asarray(spec.mean, np.float32)[:, None, None] * 255.0
@@ -91,16 +96,18 @@ def pillow_prepare(reducing_gap: float | None, opencv_reduce: bool = False) -> C
 def race(
     contestants: dict[str, Callable[[], Any]], rounds: int, cleanup: Callable[[], None] = lambda: None
 ) -> dict[str, list[float]]:
-    """Interleaved rounds (every contestant once per round, after one warm-up call each): wall times.
-    ``cleanup`` runs after each call, untimed."""
+    """Interleaved rounds (every contestant once per round, after one warm-up call each; the order rotates from
+    round to round, so no contestant always follows the same one): wall times. ``cleanup`` runs after each call,
+    untimed."""
     for fn in contestants.values():
         fn()
         cleanup()
+    names = list(contestants)
     times: dict[str, list[float]] = {k: [] for k in contestants}
-    for _ in range(rounds):
-        for name, fn in contestants.items():
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
-            fn()
+            contestants[name]()
             times[name].append(time.perf_counter() - t0)
             cleanup()
     return times

@@ -1,4 +1,4 @@
-"""Parity of our fast preprocessing + postprocessing with the reference transformers pipeline (tiny models)."""
+"""Parity of our preprocessing + postprocessing with the reference transformers pipeline (tiny models)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ def test_prediction_matches_transformers_pipeline(tiny_models: dict[str, Path], 
         ref_input = processor(images=Image.fromarray(photo), return_tensors="np")["pixel_values"]  # type: ignore[operator]
         ours_input = prepare(photo, est.spec)
         assert ours_input.shape == ref_input.shape[1:], f"{family}/{name}: input shape"
+        # the same resize (Pillow's) and normalisation: equal up to float32 rounding
+        np.testing.assert_allclose(ours_input, ref_input[0], rtol=0, atol=1e-5, err_msg=f"{family}/{name}: input")
         ref = pipe(Image.fromarray(photo))["predicted_depth"].numpy()  # type: ignore[operator]
         ours = est.predict_raw(photo)
         assert ours.shape == ref.shape == photo.shape[:2]

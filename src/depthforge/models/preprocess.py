@@ -1,26 +1,22 @@
-"""Our own fast preprocessing: numpy/OpenCV, aspect preserved where the model wants it, no PIL round trips.
+"""The model input of a photo: the size rules of the ``transformers`` image processors, resize, normalisation.
 
-The size rules reproduce the ``transformers`` image processors exactly (same target shape), and the resampling
-gives Pillow's anti-aliased filters' exact bytes (the reference processors resize through Pillow) with Pillow's
-own fixed-point arithmetic in compiled kernels (numba; exact sparse matrix products without it), on several
-threads for large photos. Photos more than 3x the model input on both axes are first box-reduced by an integer
-factor with OpenCV (INTER_AREA), as Pillow's ``reducing_gap`` would, which is not bit-exact but costs a fraction.
+The size rules reproduce the processors exactly (same target shape), and the resize is the call they make:
+Pillow's anti-aliased ``Image.resize`` (BICUBIC or BILINEAR), so the model input equals theirs. A photo at least
+four times the model input along an axis is first box-reduced by an integer factor with OpenCV (``INTER_AREA``),
+the reduction Pillow's ``resize(..., reducing_gap=2.0)`` makes: a fraction of a grey level from the direct resize.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
+from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_array
 from depthforge.models.registry import ModelSpec
 
-__all__ = ["model_input_size", "zoe_padding", "prepare", "prepare_batch", "resize_like_pillow"]
+__all__ = ["model_input_size", "zoe_padding", "prepare", "prepare_batch"]
 
 
 def _constrain(value: float, multiple: int) -> int:
@@ -51,182 +47,75 @@ def zoe_padding(height: int, width: int) -> tuple[int, int]:
     return int(np.sqrt(height / 2) * 3), int(np.sqrt(width / 2) * 3)
 
 
-def _filter_weights(x: np.ndarray, resample: str) -> np.ndarray:
-    """Pillow's reconstruction filters: bicubic with a = -0.5 (support 2) or triangle (support 1)."""
-    x = np.abs(x)
-    if resample == "bilinear":
-        return np.maximum(0.0, 1.0 - x)
-    a = -0.5
-    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
-    far = (((x - 5.0) * x + 8.0) * x - 4.0) * a
-    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+_BAND_PIXELS = 1_000_000  # from this many input pixels, the resize runs in bands on several threads
+_REDUCING_GAP = 2.0  # Pillow's reducing_gap: box-reduce by int(ratio / 2) first (at least 2x the target is left)
 
 
-_PRECISION_BITS = 22  # Pillow's fixed point: 32 - 8 - 2 fractional bits
-_PARALLEL_PIXELS = 1_000_000  # below this many input pixels, one thread
-_PREREDUCE = 3.0  # inputs more than this many times the output on both axes are box-reduced first
+def _reduction_factors(shape_hw: tuple[int, int], size_hw: tuple[int, int]) -> tuple[int, int]:
+    """Integer box-reduction factors (along height, width) Pillow's ``reducing_gap=2.0`` would use (1 = none)."""
+    return (
+        max(1, int(shape_hw[0] / size_hw[0] / _REDUCING_GAP)),
+        max(1, int(shape_hw[1] / size_hw[1] / _REDUCING_GAP)),
+    )
 
 
-@lru_cache(maxsize=64)
-def _coefficients(in_size: int, out_size: int, resample: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pillow's anti-aliased resampling along one axis, as Pillow computes it.
+def _resize(image: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.ndarray:
+    """(H, W, 3) uint8 -> (h, w, 3) uint8 with Pillow's anti-aliased filter (``bicubic`` or ``bilinear``).
 
-    Returns:
-        ``lo`` (out,) int64 first input index, ``count`` (out,) int64 number of taps, ``coef`` (out, taps) int64
-        fixed-point coefficients (22 fractional bits, rounded half away from zero as Pillow does).
+    Without reduction (the photo under four times ``size_hw`` along each axis) these are the bytes of
+    ``Image.fromarray(image).resize((w, h), filter)``, the reference processors' call. Larger photos are first
+    box-averaged by :func:`_reduction_factors` with OpenCV (edge rows and columns repeated up to a multiple of
+    the factor; Pillow then resizes the photo's own extent), the bytes of Pillow's ``reducing_gap=2.0`` when the
+    factors are 2. From a megapixel on, bands of output rows are resized on up to four threads of the budget.
     """
-    support = 2.0 if resample == "bicubic" else 1.0
-    scale = in_size / out_size
-    fscale = max(scale, 1.0)
-    span = support * fscale
-    centers = (np.arange(out_size) + 0.5) * scale
-    lo = np.maximum((centers - span + 0.5).astype(np.int64), 0)
-    hi = np.minimum((centers + span + 0.5).astype(np.int64), in_size)
-    taps = int((hi - lo).max())
-    cols = lo[:, None] + np.arange(taps)[None, :]
-    ok = cols < hi[:, None]
-    w = _filter_weights((cols - centers[:, None] + 0.5) / fscale, resample) * ok
-    total = w.sum(axis=1, keepdims=True)
-    w = w / np.where(total == 0, 1.0, total)
-    coef = np.trunc(w * (1 << _PRECISION_BITS) + np.where(w < 0, -0.5, 0.5)).astype(np.int64)
-    return lo, (hi - lo).astype(np.int64), coef
+    import cv2
+    from PIL import Image
 
-
-@lru_cache(maxsize=64)
-def _sparse_matrix(in_size: int, out_size: int, resample: str) -> Any:
-    """The same coefficients as a sparse (out, in) float64 matrix (products and sums stay exact integers)."""
-    from scipy import sparse
-
-    lo, count, coef = _coefficients(in_size, out_size, resample)
-    cols = lo[:, None] + np.arange(coef.shape[1])[None, :]
-    keep = np.arange(coef.shape[1])[None, :] < count[:, None]
-    rows = np.repeat(np.arange(out_size), coef.shape[1]).reshape(coef.shape)
-    return sparse.csr_matrix((coef[keep].astype(np.float64), (rows[keep], cols[keep])), shape=(out_size, in_size))
-
-
-def _round_shift(acc: np.ndarray) -> np.ndarray:
-    """(2**21 + acc) >> 22, clipped to uint8, on exact integer-valued float64 sums."""
-    acc += float(1 << (_PRECISION_BITS - 1))
-    acc *= 1.0 / (1 << _PRECISION_BITS)
-    np.floor(acc, out=acc)
-    np.clip(acc, 0.0, 255.0, out=acc)
-    return acc.astype(np.uint8)
-
-
-def _resize_sparse(img: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.ndarray:
-    """Both passes as sparse matrix products (no numba): Pillow's exact bytes, any channel count."""
-    h_in, w_in, c = img.shape
     h, w = size_hw
-    out = img
-    if w != w_in:
-        m = _sparse_matrix(w_in, w, resample)
-        cols = np.empty((w_in, h_in, c), np.float64)
-        cols[...] = out.transpose(1, 0, 2)
-        out = _round_shift(m @ cols.reshape(w_in, h_in * c)).reshape(w, h_in, c).transpose(1, 0, 2)
-    if h != h_in:
-        m = _sparse_matrix(h_in, h, resample)
-        flat = np.ascontiguousarray(out).reshape(h_in, w * c).astype(np.float64)
-        out = _round_shift(m @ flat).reshape(h, w, c)
-    return np.ascontiguousarray(out)
-
-
-def _kernels() -> Any:
-    try:
-        from depthforge.models import _resample_numba
-    except ImportError:  # numba missing: the sparse path gives the same bytes
-        return None
-    return _resample_numba
-
-
-def _bands(n: int, parts: int) -> list[tuple[int, int]]:
-    edges = np.linspace(0, n, parts + 1).astype(int)
-    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
-
-
-def _run_bands(fn: Any, n_rows: int, threads: int, *args: Any) -> None:
-    bands = _bands(n_rows, threads)
-    if len(bands) == 1:
-        fn(*args, 0, n_rows)
-        return
+    if (h, w) == image.shape[:2]:
+        return image
+    image = np.ascontiguousarray(image)
+    fy, fx = _reduction_factors((image.shape[0], image.shape[1]), size_hw)
+    box = (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+    if fy > 1 or fx > 1:
+        # edge rows/columns repeated up to a multiple of the factor; the box keeps the photo's own extent
+        full_h, full_w = image.shape[:2]
+        pad_h, pad_w = -full_h % fy, -full_w % fx
+        if pad_h or pad_w:
+            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        reduced = (image.shape[1] // fx, image.shape[0] // fy)
+        image = cv2.resize(image, reduced, interpolation=cv2.INTER_AREA)
+        box = (0.0, 0.0, full_w / fx, full_h / fy)
+    flt = Image.Resampling.BICUBIC if resample == "bicubic" else Image.Resampling.BILINEAR
+    bands = min(thread_budget(), 4) if image.shape[0] * image.shape[1] >= _BAND_PIXELS else 1
+    if bands == 1:
+        return np.asarray(Image.fromarray(image).resize((w, h), flt, box=box))
+    # Pillow resamples horizontally, rounds to uint8, then vertically, and releases the GIL meanwhile: the
+    # horizontal pass on bands of input rows, then the vertical pass on bands of columns, on several threads,
+    # give its bytes (each band's coefficients are those of the whole image along the axis resampled)
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(len(bands)) as pool:
-        list(pool.map(lambda band: fn(*args, band[0], band[1]), bands))
+    x0, y0, x1, y1 = box
+    rows_in, cols_out = image.shape[0], w
+    mid = np.empty((rows_in, w, 3), np.uint8)
+    out = np.empty((h, w, 3), np.uint8)
 
+    def across(r0: int, r1: int) -> None:
+        part = Image.fromarray(image[r0:r1])
+        mid[r0:r1] = np.asarray(part.resize((w, r1 - r0), flt, box=(x0, 0, x1, r1 - r0)))
 
-def resize_like_pillow(img: np.ndarray, size_hw: tuple[int, int], resample: str = "bicubic") -> np.ndarray:
-    """Resize an (H, W, C) uint8 image exactly as Pillow's anti-aliased BICUBIC/BILINEAR ``Image.resize`` does.
+    def down(c0: int, c1: int) -> None:
+        part = Image.fromarray(np.ascontiguousarray(mid[:, c0:c1]))
+        out[:, c0:c1] = np.asarray(part.resize((c1 - c0, h), flt, box=(0, y0, c1 - c0, y1)))
 
-    Pillow resamples horizontally first, rounds to uint8, then vertically, with fixed-point coefficients; this
-    does the same arithmetic (compiled numba kernels on row bands in several threads for large images, or exact
-    sparse matrix products without numba), so it gives Pillow's bytes without a PIL round trip. The reference
-    ``transformers`` processors resize through Pillow, so this is bit-compatible with them.
+    def split(n: int) -> list[tuple[int, int]]:
+        edges = [round(i * n / bands) for i in range(bands + 1)]
+        return [(edges[i], edges[i + 1]) for i in range(bands) if edges[i + 1] > edges[i]]
 
-    Returns:
-        (h, w, C) uint8.
-    """
-    a = np.ascontiguousarray(img)
-    h_in, w_in, c = a.shape
-    h, w = size_hw
-    nb = _kernels()
-    if nb is None:
-        return _resize_sparse(a, size_hw, resample)
-    threads = min(4, os.cpu_count() or 1) if h_in * w_in >= _PARALLEL_PIXELS else 1
-    out = a
-    if w != w_in:
-        lo, count, coef = _coefficients(w_in, w, resample)
-        coef = coef.astype(np.int32)
-        if c in (1, 3, 4):
-            # along the width of the transposed image: the same sums as a vertical pass, whose inner loop runs
-            # over contiguous bytes and vectorises (with OpenCV's transposes, ~7x faster than the direct pass);
-            # each thread takes a band of rows through transpose, pass and transpose back
-            import cv2
-
-            src, tmp = out, np.empty((h_in, w, c), np.uint8)
-
-            def rows(r0: int, r1: int) -> None:
-                band_t = cv2.transpose(src[r0:r1]).reshape(w_in, (r1 - r0) * c)
-                done_t = np.empty((w, (r1 - r0) * c), np.uint8)
-                nb.vertical_kernel(band_t, lo, count, coef, done_t, 0, w)
-                shape_t, shape = ((w, r1 - r0, c), (r1 - r0, w, c)) if c > 1 else ((w, r1 - r0), (r1 - r0, w))
-                target = tmp[r0:r1].reshape(shape)
-                back = cv2.transpose(done_t.reshape(shape_t), dst=target)  # in place (else copied there)
-                if not np.shares_memory(back, target):
-                    target[...] = back
-
-            _run_bands(rows, h_in, threads)
-            out = tmp
-        else:
-            tmp = np.empty((h_in, w, c), np.uint8)
-            _run_bands(nb.horizontal_kernel, h_in, threads, out, lo, count, coef, tmp)
-            out = tmp
-    if h != h_in:
-        lo, count, coef = _coefficients(h_in, h, resample)
-        coef = coef.astype(np.int32)
-        tmp = np.empty((h, w * c), np.uint8)
-        _run_bands(nb.vertical_kernel, h, threads, out.reshape(h_in, w * c), lo, count, coef, tmp)
-        out = tmp.reshape(h, w, c)
+    with ThreadPoolExecutor(bands) as pool:
+        list(pool.map(lambda span: across(*span), split(rows_in)))
+        list(pool.map(lambda span: down(*span), split(cols_out)))
     return out
-
-
-def _prereduce(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """Box-average (OpenCV INTER_AREA) by an integer factor when the image is more than ``_PREREDUCE`` times
-    the target on both axes, leaving at least twice the target for the anti-aliased filter (as Pillow's own
-    ``reducing_gap`` does); the result differs from a direct resize by far less than a grey level on average."""
-    factor = int(min(img.shape[0] / size_hw[0], img.shape[1] / size_hw[1]) / 2.0)
-    if min(img.shape[0] / size_hw[0], img.shape[1] / size_hw[1]) <= _PREREDUCE or factor < 2:
-        return img
-    import cv2
-
-    h, w = img.shape[0] // factor, img.shape[1] // factor
-    out = cv2.resize(img[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
-    return out[:, :, None] if out.ndim == 2 else out
-
-
-def _resize(img: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.ndarray:
-    if tuple(size_hw) == img.shape[:2]:
-        return img
-    return resize_like_pillow(_prereduce(img, size_hw), size_hw, resample)
 
 
 def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None = None) -> np.ndarray:
@@ -238,7 +127,8 @@ def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None
         size_hw: force a model input size (height, width), e.g. a size bucket; default from the size rule.
 
     Returns:
-        (3, h, w) float32, normalised with the model's mean/std, channels in RGB order.
+        (3, h, w) float32 ``(pixel / 255 - mean) / std`` per channel (the model's mean/std), channels in RGB
+        order; the resized pixels are those of the ``transformers`` processor (see the module docstring).
     """
     import cv2
 
@@ -260,15 +150,10 @@ def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None
         a = np.pad(a, ((ph, ph), (pw, pw), (0, 0)), mode="reflect")
     h, w = size_hw or model_input_size(a.shape[0], a.shape[1], spec)
     small = _resize(a, (h, w), spec.resample)
-    # (v - mean) * inv_std per channel from a 256-entry table (the same float32 values), written channel-first
-    lut = (np.arange(256, dtype=np.float32)[None, :] - mean[:, None]) * inv_std[:, None]
     out = np.empty((3, h, w), np.float32)
-    nb = _kernels()
-    if nb is not None:  # compiled: 3x faster than np.take (one thread: a model input is too small for two)
-        nb.normalise_kernel(small, lut, out, 0, h)
-        return out
-    for c in range(3):
-        np.take(lut[c], small[:, :, c], out=out[c], mode="clip")  # uint8 indices: always in range; no buffer
+    out[...] = small.transpose(2, 0, 1)
+    out -= mean[:, None, None]
+    out *= inv_std[:, None, None]
     return out
 
 
