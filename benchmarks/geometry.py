@@ -80,14 +80,14 @@ def main() -> None:
 
     print(f"machine: {machine()}; numpy huge-page advice {'on' if args.hugepages else 'off (as the CLI runs)'}")
     img, z = scene(args.width, args.height)
-    intr = Intrinsics.from_fov(args.width, args.height, hfov_deg=60.0)
+    intr = Intrinsics.from_fov((args.height, args.width), fov_deg=60.0)
     print(f"input: {args.width}x{args.height} = {args.width * args.height / 1e6:.1f} MP, "
           f"{int(np.isfinite(z).sum())} valid depth pixels")
     tmpdir = tempfile.TemporaryDirectory()
     out = Path(args.keep or tmpdir.name)
     out.mkdir(parents=True, exist_ok=True)
 
-    mesh, t_mesh, c_mesh = timed(lambda: mesh_from_depth(z, intr, image=img))
+    mesh, t_mesh, c_mesh = timed(lambda: mesh_from_depth(z, kind="metric", intrinsics=intr, image=img))
     files, t_ply, c_ply = timed(lambda: export_mesh(out / "bench.ply", mesh))
     nv = mesh.n_vertices
     total = t_mesh + t_ply

@@ -116,7 +116,7 @@ def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> N
     assert "no such file" in capsys.readouterr().err
     d = _depth(tmp_path, np.full((48, 64), 2.0))
     assert main(["mesh", str(photo), "--depth", str(d), "--fx", "-3", "-o", str(tmp_path / "m.ply")]) == 2
-    assert "fx" in capsys.readouterr().err
+    assert "focal_px" in capsys.readouterr().err  # the parameter, also spelt --focal-px
     assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 2
     assert "unknown mesh format" in capsys.readouterr().err
 
@@ -129,3 +129,20 @@ def test_obj_never_overwrites_the_photo_and_panorama_rejects_disparity(tmp_path:
     disp = _depth(tmp_path, np.full((48, 64), 3.0), kind="disparity", name="disp.npy")
     assert main(["mesh", str(photo), "--depth", str(disp), "--equirect", "-o", str(tmp_path / "p.glb")]) == 2
     assert "--equirect needs metric or relative depth" in capsys.readouterr().err
+
+
+def test_vocabulary_aliases_of_the_camera_and_scene_flags(tmp_path: Path, photo: Path) -> None:
+    """``--focal-px``, ``--fov-deg``, ``--near-m`` and ``--far-m`` are the library's names for ``--fx``, ``--fov``,
+    ``--near`` and ``--far``; both spellings give the same file."""
+    rel = np.tile(np.linspace(0.1, 1.0, 64), (48, 1))
+    d = _depth(tmp_path, rel, kind="relative")
+    old, new = tmp_path / "old.ply", tmp_path / "new.ply"
+    assert main(["pointcloud", str(photo), "--depth", str(d), "--fx", "70", "--near", "2", "--far", "5",
+                 "-o", str(old)]) == 0
+    assert main(["pointcloud", str(photo), "--depth", str(d), "--focal-px", "70", "--near-m", "2", "--far-m", "5",
+                 "-o", str(new)]) == 0
+    assert old.read_bytes() == new.read_bytes()
+    side = json.loads((tmp_path / "new.ply.json").read_text())
+    assert side["intrinsics"]["fx"] == 70 and "range 2..5" in side["depth_rule"]
+    assert main(["pointcloud", str(photo), "--depth", str(d), "--fov-deg", "90", "-o", str(new)]) == 0
+    assert json.loads((tmp_path / "new.ply.json").read_text())["intrinsics"]["fx"] == pytest.approx(32.0)

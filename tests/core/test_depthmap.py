@@ -73,23 +73,23 @@ def test_bad_kind_and_shape_name_the_parameter() -> None:
 
 
 def test_intrinsics_must_match_size() -> None:
-    intr = Intrinsics.from_fov(8, 6, hfov_deg=60)
+    intr = Intrinsics.from_fov((6, 8), fov_deg=60)
     DepthMap(np.ones((6, 8)), intrinsics=intr)
     with pytest.raises(ValidationError, match="intrinsics"):
         DepthMap(np.ones((5, 8)), intrinsics=intr)
 
 
 def test_intrinsics_scaling_keeps_the_field_of_view_and_pixel_centres() -> None:
-    intr = Intrinsics.from_fov(640, 480, hfov_deg=70)
-    half = intr.scaled(320, 240)
+    intr = Intrinsics.from_fov((480, 640), fov_deg=70)
+    half = intr.scaled((240, 320))
     assert half.hfov_deg == pytest.approx(70.0)
     # the image centre stays the image centre
     assert half.cx == pytest.approx((320 - 1) / 2) and half.cy == pytest.approx((240 - 1) / 2)
-    assert intr.scaled(640, 480) == intr
+    assert intr.scaled((480, 640)) == intr
 
 
 def test_with_values_rescales_intrinsics() -> None:
-    d = DepthMap(np.ones((6, 8)), kind="metric", intrinsics=Intrinsics.from_fov(8, 6, hfov_deg=60))
+    d = DepthMap(np.ones((6, 8)), kind="metric", intrinsics=Intrinsics.from_fov((6, 8), fov_deg=60))
     small = d.with_values(np.ones((3, 4), np.float32))
     assert small.intrinsics is not None and (small.intrinsics.width, small.intrinsics.height) == (4, 3)
 

@@ -16,7 +16,7 @@ from depthforge.geometry.pointcloud import pointcloud_from_depth
 from tests.geometry.scenes import two_planes
 
 H, W = 30, 40
-K = Intrinsics.default(W, H)
+K = Intrinsics.default((H, W))
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def scene() -> tuple[Mesh, np.ndarray]:
     img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     z = two_planes(H, W)
     z[3:6, 3:6] = np.nan
-    return mesh_from_depth(z, K, image=img), img
+    return mesh_from_depth(z, kind="metric", intrinsics=K, image=img), img
 
 
 def test_viewer_frame_is_a_rotation_about_x() -> None:
@@ -114,7 +114,7 @@ def test_pointcloud_ply_with_colours_and_normals(tmp_path: Path) -> None:
     img = np.random.default_rng(2).integers(0, 256, (H, W, 3), dtype=np.uint8)
     z = np.full((H, W), 2.0, np.float32)
     z[0, :5] = np.nan
-    cloud = pointcloud_from_depth(z, K, image=img, with_normals=True)
+    cloud = pointcloud_from_depth(z, kind="metric", intrinsics=K, image=img, with_normals=True)
     assert len(cloud) == H * W - 5
     files = export_pointcloud(tmp_path / "p.ply", cloud, metadata={"metric": True})
     pc = trimesh.load(files[0], process=False)

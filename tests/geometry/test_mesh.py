@@ -15,7 +15,7 @@ K = Intrinsics(300.0, 300.0, 63.5, 47.5, 128, 96)
 
 def test_tilted_plane_vertices_fit_within_a_thousandth_of_the_distance() -> None:
     z, n, p0 = tilted_plane(K, distance=2.0, tilt_deg=30.0)
-    mesh = mesh_from_depth(z, K)
+    mesh = mesh_from_depth(z, kind="metric", intrinsics=K)
     dist = np.abs((mesh.vertices.astype(np.float64) - p0) @ n)
     rel = dist / np.linalg.norm(mesh.vertices.astype(np.float64), axis=1)
     assert rel.max() < 1e-3, rel.max()
@@ -28,7 +28,7 @@ def test_tilted_plane_vertices_fit_within_a_thousandth_of_the_distance() -> None
 
 def test_sphere_radius_within_half_a_percent() -> None:
     z, c, r = sphere(K)
-    mesh = mesh_from_depth(z, K)
+    mesh = mesh_from_depth(z, kind="metric", intrinsics=K)
     radii = np.linalg.norm(mesh.vertices.astype(np.float64) - c, axis=1)
     assert np.abs(radii / r - 1).max() < 5e-3
     # least-squares sphere fit: |p|^2 = 2 c.p + (r^2 - |c|^2)
@@ -42,7 +42,7 @@ def test_sphere_radius_within_half_a_percent() -> None:
 @pytest.mark.parametrize("rule", [{"max_angle_deg": 87.0}, {"max_angle_deg": None, "max_jump": 0.1}])
 def test_no_triangle_joins_two_planes(rule: dict) -> None:
     z = two_planes(60, 80, near=1.0, far=3.0)
-    mesh = mesh_from_depth(z, Intrinsics.default(80, 60), **rule)
+    mesh = mesh_from_depth(z, kind="metric", intrinsics=Intrinsics.default((60, 80)), **rule)
     fz = mesh.vertices[mesh.faces][:, :, 2]
     joins = (fz.min(axis=1) < 2.0) & (fz.max(axis=1) > 2.0)
     assert not joins.any()
@@ -51,7 +51,7 @@ def test_no_triangle_joins_two_planes(rule: dict) -> None:
 
 def test_without_a_rule_the_planes_would_be_joined() -> None:
     z = two_planes(60, 80)
-    mesh = mesh_from_depth(z, Intrinsics.default(80, 60), max_angle_deg=None)
+    mesh = mesh_from_depth(z, kind="metric", intrinsics=Intrinsics.default((60, 80)), max_angle_deg=None)
     fz = mesh.vertices[mesh.faces][:, :, 2]
     assert ((fz.min(axis=1) < 2.0) & (fz.max(axis=1) > 2.0)).sum() == 2 * 59
 
@@ -59,7 +59,7 @@ def test_without_a_rule_the_planes_would_be_joined() -> None:
 def test_target_vertices_and_colours_and_uvs() -> None:
     z, _, _ = tilted_plane(K)
     img = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
-    mesh = mesh_from_depth(z, K, image=img, target_vertices=500)
+    mesh = mesh_from_depth(z, kind="metric", intrinsics=K, image=img, target_vertices=500)
     assert 250 <= mesh.n_vertices <= 500
     x, y = mesh.pixels[:, 0], mesh.pixels[:, 1]
     np.testing.assert_array_equal(mesh.colors, img[y, x])
@@ -73,20 +73,20 @@ def test_invalid_pixels_are_holes_and_all_invalid_is_an_error() -> None:
     z = np.full((20, 30), 2.0, np.float32)
     z[5:10, 5:10] = np.nan
     z[0, 0] = -1.0
-    mesh = mesh_from_depth(z, Intrinsics.default(30, 20))
+    mesh = mesh_from_depth(z, kind="metric", intrinsics=Intrinsics.default((20, 30)))
     assert mesh.n_vertices == 600 - 25 - 1 and np.isfinite(mesh.vertices).all()
     with pytest.raises(ValidationError, match="no valid pixel"):
-        mesh_from_depth(np.full((5, 5), np.nan), Intrinsics.default(5, 5))
+        mesh_from_depth(np.full((5, 5), np.nan), kind="metric", intrinsics=Intrinsics.default((5, 5)))
     with pytest.raises(ValidationError, match="image: size 4x4 does not match depth size 30x20"):
-        mesh_from_depth(z, Intrinsics.default(30, 20), image=np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(ValidationError, match="intrinsics"):
+        mesh_from_depth(z, kind="metric", intrinsics=Intrinsics.default((20, 30)), image=np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValidationError, match="kind: an array as depth needs kind="):
         mesh_from_depth(z)
 
 
 def test_equirect_sphere_of_constant_radius_is_closed_at_the_seam() -> None:
     r = np.full((32, 64), 5.0, np.float32)
     img = np.zeros((32, 64, 3), np.uint8)
-    mesh = mesh_from_depth(r, image=img, equirect=True)
+    mesh = mesh_from_depth(r, kind="metric", image=img, equirect=True)
     np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 5.0, rtol=1e-5)
     assert mesh.n_vertices == 32 * 65  # seam column duplicated for the texture
     assert mesh.n_faces == 2 * 31 * 64  # every quad, including across the seam

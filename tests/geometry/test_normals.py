@@ -20,17 +20,17 @@ def angle_deg(n: np.ndarray, truth: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("axis", ["x", "y"])
 def test_tilted_plane_normals_within_half_a_degree(axis: str) -> None:
     z, n_true, _ = tilted_plane(K, distance=2.0, tilt_deg=30.0, axis=axis)
-    n = depth_to_normals(z, K)
+    n = depth_to_normals(z, kind="metric", intrinsics=K)
     err = angle_deg(n[2:-2, 2:-2].astype(np.float64), n_true)
     assert err.max() < 0.5, err.max()
     # smoothing before or after does not bend a plane's normals
-    ns = depth_to_normals(z, K, smooth_depth_px=1.5, smooth_normals_px=1.0)
+    ns = depth_to_normals(z, kind="metric", intrinsics=K, smooth_depth_px=1.5, smooth_normals_px=1.0)
     assert angle_deg(ns[4:-4, 4:-4].astype(np.float64), n_true).max() < 0.5
 
 
 def test_sphere_normals_point_outward_from_centre() -> None:
     z, c, _ = sphere(K)
-    n = depth_to_normals(z, K)
+    n = depth_to_normals(z, kind="metric", intrinsics=K)
     from depthforge.geometry.unproject import unproject
 
     p = unproject(z, K).astype(np.float64)
@@ -46,7 +46,7 @@ def test_sphere_normals_point_outward_from_centre() -> None:
 
 
 def test_fronto_parallel_plane_encodes_to_128_128_255() -> None:
-    n = depth_to_normals(np.full((40, 50), 2.0, np.float32), Intrinsics.default(50, 40))
+    n = depth_to_normals(np.full((40, 50), 2.0, np.float32), kind="metric", intrinsics=Intrinsics.default((40, 50)))
     enc = encode_normals(n)
     assert enc.dtype == np.uint8 and (enc == [128, 128, 255]).all()
     enc16 = encode_normals(n, bits=16)
@@ -57,7 +57,7 @@ def test_opengl_green_is_up_and_directx_flips_it() -> None:
     # a floor-like plane tilted so its normal points up (-y in the OpenCV frame) and toward the camera
     z, n_true, _ = tilted_plane(K, tilt_deg=-30.0, axis="x")
     assert n_true[1] < 0  # up in OpenCV frame
-    n = depth_to_normals(z, K)
+    n = depth_to_normals(z, kind="metric", intrinsics=K)
     gl = encode_normals(n)[48, 64].astype(int)
     dx = encode_normals(n, convention="directx")[48, 64].astype(int)
     assert gl[1] > 128 + 50 and dx[1] < 128 - 50
@@ -67,10 +67,10 @@ def test_opengl_green_is_up_and_directx_flips_it() -> None:
 def test_invalid_pixels_encode_black_and_bad_options() -> None:
     z = np.full((10, 10), 2.0, np.float32)
     z[:, :5] = np.nan
-    enc = encode_normals(depth_to_normals(z, Intrinsics.default(10, 10)))
+    enc = encode_normals(depth_to_normals(z, kind="metric", intrinsics=Intrinsics.default((10, 10))))
     assert (enc[:, :5] == 0).all() and (enc[:, 6:] == [128, 128, 255]).all()
     with pytest.raises(ValidationError, match="bits"):
-        encode_normals(depth_to_normals(z, Intrinsics.default(10, 10)), bits=12)
+        encode_normals(depth_to_normals(z, kind="metric", intrinsics=Intrinsics.default((10, 10))), bits=12)
     with pytest.raises(ValidationError, match="no pixel has a defined normal"):
         encode_normals(np.full((3, 3, 3), np.nan, np.float32))
 

@@ -12,7 +12,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.geometry.export import export_pointcloud, to_viewer_frame
 from depthforge.geometry.pointcloud import PointCloud, pointcloud_from_depth, voxel_downsample
-from depthforge.geometry.unproject import depth_to_z, project
+from depthforge.geometry.unproject import project
 from tests.conftest import cones_disparity
 
 #: Assumed camera for the quarter-size cones pair (the 2003 data set publishes no calibration): focal 450 px,
@@ -25,27 +25,28 @@ def test_invalid_dropped_and_stride() -> None:
     z = np.full((10, 12), 3.0, np.float32)
     z[2, 3] = np.nan
     z[4, 4] = 0.0
-    cloud = pointcloud_from_depth(z, Intrinsics.default(12, 10))
+    cloud = pointcloud_from_depth(z, kind="metric", intrinsics=Intrinsics.default((10, 12)))
     assert len(cloud) == 118 and np.isfinite(cloud.points).all()
     assert [3, 2] not in cloud.pixels.tolist()
-    assert len(pointcloud_from_depth(z, Intrinsics.default(12, 10), stride=2)) == 29  # (4, 4) is invalid
+    k = Intrinsics.default((10, 12))
+    assert len(pointcloud_from_depth(z, kind="metric", intrinsics=k, stride=2)) == 29  # (4, 4) is invalid
     with pytest.raises(ValidationError, match="no valid pixel"):
-        pointcloud_from_depth(np.zeros((4, 4), np.float32), Intrinsics.default(4, 4))
+        pointcloud_from_depth(np.zeros((4, 4), np.float32), kind="metric", intrinsics=Intrinsics.default((4, 4)))
     with pytest.raises(ValidationError, match="image: size 3x3 does not match depth size 12x10"):
-        pointcloud_from_depth(z, Intrinsics.default(12, 10), image=np.zeros((3, 3, 3), np.uint8))
+        pointcloud_from_depth(z, kind="metric", intrinsics=k, image=np.zeros((3, 3, 3), np.uint8))
 
 
 def test_voxel_downsample_averages() -> None:
     pts = np.array([[0.1, 0.1, 0.1], [0.3, 0.3, 0.3], [1.5, 0.2, 0.2]], np.float32)
     cols = np.array([[0, 0, 0], [100, 200, 50], [9, 9, 9]], np.uint8)
     nrm = np.array([[0, 0, -1], [0, 0, -1], [1, 0, 0]], np.float32)
-    out = voxel_downsample(PointCloud(pts, cols, nrm), voxel_size=1.0)
+    out = voxel_downsample(PointCloud(pts, cols, nrm), voxel_size_m=1.0)
     assert len(out) == 2 and out.pixels is None
     np.testing.assert_allclose(out.points[0], [0.2, 0.2, 0.2], atol=1e-6)
     np.testing.assert_array_equal(out.colors[0], [50, 100, 25])
     np.testing.assert_allclose(np.linalg.norm(out.normals, axis=1), 1.0, atol=1e-6)
-    with pytest.raises(ValidationError, match="voxel_size"):
-        voxel_downsample(PointCloud(pts), voxel_size=0)
+    with pytest.raises(ValidationError, match="voxel_size_m"):
+        voxel_downsample(PointCloud(pts), voxel_size_m=0)
 
 
 def test_cones_point_cloud_projects_back_onto_its_pixels(cones: Path, tmp_path: Path) -> None:
@@ -56,8 +57,8 @@ def test_cones_point_cloud_projects_back_onto_its_pixels(cones: Path, tmp_path: 
     img = np.asarray(Image.open(cones / "im2.png").convert("RGB"))
     h, w = disp.shape
     intr = Intrinsics(CONES_FOCAL_PX, CONES_FOCAL_PX, (w - 1) / 2, (h - 1) / 2, w, h)
-    zd = depth_to_z(DepthMap(disp, kind="disparity"), intrinsics=intr, baseline_m=CONES_BASELINE_M)
-    cloud = pointcloud_from_depth(zd.z, intr, image=img)
+    depth = DepthMap(disp, kind="disparity", intrinsics=intr, baseline_m=CONES_BASELINE_M)
+    cloud = pointcloud_from_depth(depth, image=img)
     assert len(cloud) == int(np.isfinite(disp).sum())
     files = export_pointcloud(tmp_path / "cones.ply", cloud)
     back = trimesh.load(files[0], process=False)

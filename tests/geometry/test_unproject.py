@@ -29,7 +29,7 @@ def test_round_trip_random_intrinsics_and_depths(seed: int) -> None:
     )
     z = rng.uniform(0.05, 500.0, size=(h, w)).astype(np.float32)
     uv = project(unproject(z, intr), intr)
-    u, v = pixel_grid(h, w)
+    u, v = pixel_grid((h, w))
     err = max(np.abs(uv[..., 0] - u).max(), np.abs(uv[..., 1] - v).max())
     assert err < 1e-3, err
 
@@ -42,7 +42,7 @@ def test_unproject_is_exact_pinhole() -> None:
 
 
 def test_non_positive_and_nan_depths_are_invalid_and_input_untouched() -> None:
-    intr = Intrinsics.default(4, 3)
+    intr = Intrinsics.default((3, 4))
     z = np.array([[1.0, 0.0, -2.0, np.nan], [1, 1, 1, 1], [1, 1, 1, np.inf]], np.float32)
     before = z.copy()
     p = unproject(z, intr)
@@ -52,7 +52,7 @@ def test_non_positive_and_nan_depths_are_invalid_and_input_untouched() -> None:
 
 def test_intrinsics_size_mismatch_is_a_clear_error() -> None:
     with pytest.raises(ValidationError, match="intrinsics: made for 10x10, depth is 20x12"):
-        unproject(np.ones((12, 20)), Intrinsics.default(10, 10))
+        unproject(np.ones((12, 20)), Intrinsics.default((10, 10)))
 
 
 def test_metric_passes_through_and_disparity_gives_metres() -> None:
@@ -68,7 +68,7 @@ def test_metric_passes_through_and_disparity_gives_metres() -> None:
 def test_relative_becomes_flagged_pseudo_depth_by_the_documented_rule() -> None:
     r = np.linspace(0.0, 1.0, 30, dtype=np.float32).reshape(5, 6)
     r[0, 0] = np.nan
-    out = depth_to_z(DepthMap(r, kind="relative"), near=0.5, far=4.0)
+    out = depth_to_z(DepthMap(r, kind="relative"), near_m=0.5, far_m=4.0)
     assert not out.metric and "NOT metric" in out.rule
     z = out.z
     assert np.isnan(z[0, 0])
@@ -77,7 +77,7 @@ def test_relative_becomes_flagged_pseudo_depth_by_the_documented_rule() -> None:
     np.testing.assert_allclose(1 / z, 1 / 4.0 + t * (1 / 0.5 - 1 / 4.0), rtol=1e-5)
     assert (np.diff(z[1:].ravel()) < 0).all()  # larger relative value = nearer
     with pytest.raises(ValidationError, match="near"):
-        pseudo_depth(r, near=3.0, far=2.0)
+        pseudo_depth(r, near_m=3.0, far_m=2.0)
 
 
 def test_all_invalid_depth_is_a_clear_error() -> None:
@@ -92,8 +92,8 @@ def test_equirect_round_trip_and_radius() -> None:
     r = rng.uniform(0.5, 20, size=(32, 64)).astype(np.float32)
     p = unproject_equirect(r)
     np.testing.assert_allclose(np.linalg.norm(p, axis=2), r, rtol=1e-5)
-    uv = project_equirect(p, height=32, width=64)
-    u, v = pixel_grid(32, 64)
+    uv = project_equirect(p, size_hw=(32, 64))
+    u, v = pixel_grid((32, 64))
     assert np.abs(uv[..., 0] - u).max() < 1e-3 and np.abs(uv[..., 1] - v).max() < 1e-3
     centre = p[16, 32] / np.linalg.norm(p[16, 32])  # just right of straight ahead, just below the horizon
     assert centre[2] > 0.99

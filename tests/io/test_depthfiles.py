@@ -23,7 +23,7 @@ def _metric() -> DepthMap:
     rng = np.random.default_rng(1)
     v = rng.uniform(0.3, 20.0, (24, 32)).astype(np.float32)
     v[3, 4] = np.nan
-    return DepthMap(v, kind="metric", intrinsics=Intrinsics.from_fov(32, 24, hfov_deg=60), model="test")
+    return DepthMap(v, kind="metric", intrinsics=Intrinsics.from_fov((24, 32), fov_deg=60), model="test")
 
 
 @pytest.mark.parametrize("fmt,ext", [("tiff", ".tiff"), ("npy", ".npy"), ("pfm", ".pfm"), ("exr", ".exr")])

@@ -143,7 +143,7 @@ def test_coc_sign_and_focus_modes(scene):
 
 def test_f_number_follows_the_thin_lens(scene):
     _, depth, disc, _ = scene
-    intr = Intrinsics.from_fov(N, N, hfov_deg=60)
+    intr = Intrinsics.from_fov((N, N), fov_deg=60)
     dm = DepthMap(depth.values, kind="metric", intrinsics=intr)
     p2 = plan_bokeh(dm, focus_xy=(N / 2, N / 2), f_number=2.0)
     p4 = plan_bokeh(dm, focus_xy=(N / 2, N / 2), f_number=4.0)

@@ -23,11 +23,12 @@ def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = 
     g = parser.add_argument_group(
         "camera (default: EXIF focal length when the photo has one, else a 60-degree horizontal field of view)"
     )
-    g.add_argument("--fx", type=float, help="focal length in pixels (fy defaults to fx)")
+    g.add_argument("--fx", "--focal-px", dest="fx", type=float, help="focal length in pixels (fy defaults to fx)")
     g.add_argument("--fy", type=float, help="vertical focal length in pixels")
     g.add_argument("--cx", type=float, help="principal point x in pixels (default: image centre)")
     g.add_argument("--cy", type=float, help="principal point y in pixels (default: image centre)")
-    g.add_argument("--fov", type=float, metavar="DEG", help="horizontal field of view in degrees")
+    g.add_argument("--fov", "--fov-deg", dest="fov", type=float, metavar="DEG",
+                   help="horizontal field of view in degrees")
     g.add_argument("--sensor-width-mm", type=float,
                    help="sensor width, to use EXIF FocalLength (mm) without a 35 mm value")
     if baseline:
@@ -39,13 +40,12 @@ def intrinsics_from_args(args: argparse.Namespace, image: Image, depth: DepthMap
     from depthforge.geometry.camera import describe_intrinsics, resolve_intrinsics
 
     intr = resolve_intrinsics(
-        image.width,
-        image.height,
-        fx=args.fx,
-        fy=args.fy,
-        cx=args.cx,
-        cy=args.cy,
-        hfov_deg=args.fov,
+        image.size_hw,
+        focal_px=args.fx,
+        focal_y_px=args.fy,
+        cx_px=args.cx,
+        cy_px=args.cy,
+        fov_deg=args.fov,
         exif=image.exif,
         sensor_width_mm=args.sensor_width_mm,
         fallback=depth.intrinsics if depth is not None else None,
@@ -62,9 +62,9 @@ def intrinsics_from_args(args: argparse.Namespace, image: Image, depth: DepthMap
 def add_scene_options(parser: argparse.ArgumentParser) -> None:
     """``--near``/``--far`` (pseudo-depth range for relative maps) and ``--equirect``."""
     g = parser.add_argument_group("geometry")
-    g.add_argument("--near", type=float, default=1.0,
+    g.add_argument("--near", "--near-m", dest="near", type=float, default=1.0,
                    help="pseudo-depth of the nearest pixel for relative maps (default 1)")
-    g.add_argument("--far", type=float, default=10.0,
+    g.add_argument("--far", "--far-m", dest="far", type=float, default=10.0,
                    help="pseudo-depth of the farthest pixel for relative maps (default 10)")
     g.add_argument("--equirect", action="store_true", help="the input is a 360-degree equirectangular panorama")
 
@@ -87,7 +87,8 @@ def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDep
         raise ValidationError("depth_kind: --equirect needs metric or relative depth (distance from the centre), "
                               "not a stereo disparity map")
     intr = None if args.equirect else intrinsics_from_args(args, image, depth)
-    zd = depth_to_z(depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near=args.near, far=args.far)
+    zd = depth_to_z(depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near_m=args.near,
+                    far_m=args.far)
     note(f"depth: {zd.rule}")
     return image, intr, zd
 

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
     image, intr, zd = load_scene(args)
     mesh = mesh_from_depth(
-        zd.z,
-        intr,
-        image=image.as_uint8(),
+        zd,
+        image=image,
+        intrinsics=intr,
         equirect=args.equirect,
         max_angle_deg=None if args.max_angle >= 90 else args.max_angle,
         max_jump=args.max_jump,

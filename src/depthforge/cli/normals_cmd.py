@@ -31,26 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    import numpy as np
-
-    from depthforge.geometry.normals import (
-        depth_to_normals,
-        encode_normals,
-        normals_from_points,
-        smooth_depth,
-        smooth_normals,
-    )
-    from depthforge.geometry.unproject import unproject_equirect
+    from depthforge.geometry.normals import depth_to_normals, encode_normals
     from depthforge.io.images import write_image
 
     image, intr, zd = load_scene(args)
-    if intr is None:
-        z = smooth_depth(zd.z, sigma_px=args.smooth_depth)
-        with np.errstate(invalid="ignore"):
-            n = normals_from_points(unproject_equirect(np.where(z > 0, z, np.nan)))
-        n = smooth_normals(n, sigma_px=args.smooth_normals)
-    else:
-        n = depth_to_normals(zd.z, intr, smooth_depth_px=args.smooth_depth, smooth_normals_px=args.smooth_normals)
+    n = depth_to_normals(zd, intrinsics=intr, equirect=intr is None, smooth_depth_px=args.smooth_depth,
+                         smooth_normals_px=args.smooth_normals)
     convention = "directx" if args.directx else "opengl"
     encoded = encode_normals(n, convention=convention, bits=args.bits)
     meta = scene_metadata(image, intr, zd, convention=convention, bits=args.bits, encoding="rgb = n * 0.5 + 0.5")

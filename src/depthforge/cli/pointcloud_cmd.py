@@ -33,13 +33,13 @@ def run(args: argparse.Namespace) -> int:
 
     image, intr, zd = load_scene(args)
     cloud = pointcloud_from_depth(
-        zd.z,
-        intr,
-        image=image.as_uint8(),
+        zd,
+        image=image,
+        intrinsics=intr,
         with_normals=args.normals,
         equirect=args.equirect,
         stride=args.stride,
-        voxel_size=args.voxel,
+        voxel_size_m=args.voxel,
     )
     meta = scene_metadata(image, intr, zd, normals=bool(args.normals), voxel=args.voxel)
     files = export_pointcloud(args.output, cloud, metadata=meta)

@@ -19,7 +19,7 @@ from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_array, check_choice, check_positive
 
-__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS", "nan_min_max"]
+__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS", "as_depthmap", "nan_min_max"]
 
 DepthKind = Literal["relative", "metric", "disparity"]
 DEPTH_KINDS: tuple[str, ...] = ("relative", "metric", "disparity")
@@ -107,7 +107,7 @@ class DepthMap:
         """A copy with new values (same size or new size; intrinsics rescaled when the size changes)."""
         intr = changes.pop("intrinsics", self.intrinsics)
         if intr is not None and (intr.height, intr.width) != values.shape[:2]:
-            intr = intr.scaled(values.shape[1], values.shape[0])
+            intr = intr.scaled(values.shape[:2])
         return replace(self, values=values, intrinsics=intr, **changes)
 
     def inverse_depth(self) -> np.ndarray:
@@ -162,6 +162,29 @@ class DepthMap:
             out["baseline_m"] = self.baseline_m
         out.update(self.meta)
         return out
+
+
+def as_depthmap(depth: DepthMap | np.ndarray, *, kind: str | None = None) -> DepthMap:
+    """The project's ``depth`` parameter as a :class:`DepthMap`: a DepthMap as it is, or an (H, W) array whose
+    meaning ``kind`` states (``"relative"``, ``"metric"`` or ``"disparity"``).
+
+    Raises:
+        ValidationError: an array without ``kind``, or a ``kind`` that contradicts the DepthMap's own.
+
+    >>> as_depthmap(np.ones((2, 3)), kind="metric").kind
+    'metric'
+    """
+    if isinstance(depth, DepthMap):
+        if kind is not None and kind != depth.kind:
+            raise ValidationError(f"kind: {kind!r} given for a {depth.kind} DepthMap (kind= is for plain arrays)")
+        return depth
+    if kind is None:
+        raise ValidationError(
+            "kind: an array as depth needs kind= ('relative', 'metric' or 'disparity'), or pass a DepthMap"
+        )
+    check_choice(kind, "kind", DEPTH_KINDS)
+    check_array(depth, "depth", ndim=2, dtype_kind="uif")
+    return DepthMap(depth, kind=kind)  # type: ignore[arg-type]
 
 
 _BAND_PIXELS = 1 << 20  # below this many values one thread reduces faster than two

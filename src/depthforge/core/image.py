@@ -21,8 +21,11 @@ __all__ = ["Image", "to_uint8"]
 class Image:
     """A decoded photo, upright (EXIF orientation applied).
 
+    Functions that take an ``image`` parameter accept an :class:`Image` or its pixel array alike.
+
     Attributes:
-        rgb: (H, W, 3) uint8 or uint16 RGB (grayscale replicated to three channels).
+        rgb: (H, W, 3) uint8 or uint16 RGB (grayscale replicated to three channels). Named for its channels (the
+            project's ``image`` names the whole photo, this is its pixel array).
         alpha: (H, W) same dtype as ``rgb``, or None when the file has no alpha (kept aside, never composited).
         path: the file it came from ("" for in-memory images).
         exif: camera facts for intrinsics: ``focal_length_mm``, ``focal_length_35mm`` when present.
@@ -40,6 +43,11 @@ class Image:
     @property
     def height(self) -> int:
         return int(self.rgb.shape[0])
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return (int(self.rgb.shape[0]), int(self.rgb.shape[1]))
 
     def as_uint8(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
@@ -70,10 +78,15 @@ class Image:
         return cls(rgb=np.ascontiguousarray(a), alpha=alpha, path=path)
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """uint8 view of a uint8/uint16/float-[0,1] image (copy only when the dtype changes)."""
-    if rgb.dtype == np.uint8:
-        return rgb
-    if rgb.dtype == np.uint16:
-        return ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def to_uint8(image: np.ndarray | Image) -> np.ndarray:
+    """uint8 pixels of an :class:`Image` or of a uint8/uint16/float-[0,1] array (copy only when the dtype changes).
+
+    >>> to_uint8(np.array([[0, 65535]], np.uint16)).tolist()
+    [[0, 255]]
+    """
+    a = image.rgb if isinstance(image, Image) else image
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.uint16:
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

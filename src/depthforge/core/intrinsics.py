@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from depthforge.core.validation import check_positive, check_range
+from depthforge.core.validation import check_positive, check_range, check_size_hw
 
 __all__ = ["Intrinsics", "DEFAULT_HFOV_DEG"]
 
@@ -41,27 +41,40 @@ class Intrinsics:
         check_range(self.cy, "cy")
 
     @classmethod
-    def from_fov(cls, width: int, height: int, *, hfov_deg: float, source: str = "fov") -> Intrinsics:
-        """Square pixels, centred principal point, horizontal field of view ``hfov_deg`` in (0, 180)."""
-        check_range(hfov_deg, "hfov_deg", low=0.0, high=180.0, low_inclusive=False, high_inclusive=False)
-        f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
-        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, int(width), int(height), source)
+    def from_fov(cls, size_hw: tuple[int, int], *, fov_deg: float, source: str = "fov") -> Intrinsics:
+        """Square pixels, centred principal point, horizontal field of view ``fov_deg`` in (0, 180) degrees, for
+        an image of ``size_hw`` = (height, width) pixels.
+
+        >>> Intrinsics.from_fov((480, 640), fov_deg=90.0).fx
+        320.0
+        """
+        height, width = check_size_hw(size_hw)
+        check_range(fov_deg, "fov_deg", low=0.0, high=180.0, low_inclusive=False, high_inclusive=False)
+        f = 0.5 * width / math.tan(math.radians(fov_deg) / 2.0)
+        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, source)
 
     @classmethod
-    def default(cls, width: int, height: int) -> Intrinsics:
-        """The stated default: :data:`DEFAULT_HFOV_DEG` horizontal field of view."""
-        return cls.from_fov(width, height, hfov_deg=DEFAULT_HFOV_DEG, source=f"default {DEFAULT_HFOV_DEG:g} deg hfov")
+    def default(cls, size_hw: tuple[int, int]) -> Intrinsics:
+        """The stated default for an image of ``size_hw`` = (height, width): :data:`DEFAULT_HFOV_DEG` horizontal
+        field of view."""
+        return cls.from_fov(size_hw, fov_deg=DEFAULT_HFOV_DEG, source=f"default {DEFAULT_HFOV_DEG:g} deg hfov")
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        """(height, width) of the image these intrinsics belong to."""
+        return (self.height, self.width)
 
     @property
     def hfov_deg(self) -> float:
         """Horizontal field of view in degrees."""
         return math.degrees(2.0 * math.atan(self.width / (2.0 * self.fx)))
 
-    def scaled(self, width: int, height: int) -> Intrinsics:
-        """Intrinsics for the same camera with the image resized to ``width`` x ``height``.
+    def scaled(self, size_hw: tuple[int, int]) -> Intrinsics:
+        """Intrinsics for the same camera with the image resized to ``size_hw`` = (height, width).
 
         Pixel centres at integers: a coordinate u maps to (u + 0.5) * s - 0.5.
         """
+        height, width = check_size_hw(size_hw)
         sx = width / self.width
         sy = height / self.height
         return replace(
@@ -70,8 +83,8 @@ class Intrinsics:
             fy=self.fy * sy,
             cx=(self.cx + 0.5) * sx - 0.5,
             cy=(self.cy + 0.5) * sy - 0.5,
-            width=int(width),
-            height=int(height),
+            width=width,
+            height=height,
         )
 
     def as_dict(self) -> dict[str, float | int | str]:
@@ -85,3 +98,4 @@ class Intrinsics:
             "height": self.height,
             "source": self.source,
         }
+

@@ -9,7 +9,15 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 
-__all__ = ["check_array", "check_choice", "check_range", "check_positive", "check_same_hw", "check_extent"]
+__all__ = [
+    "check_array",
+    "check_choice",
+    "check_range",
+    "check_positive",
+    "check_same_hw",
+    "check_size_hw",
+    "check_extent",
+]
 
 
 def check_array(
@@ -99,6 +107,18 @@ def check_same_hw(a: np.ndarray, name_a: str, b: np.ndarray, name_b: str) -> Non
         raise ValidationError(
             f"{name_b}: size {b.shape[1]}x{b.shape[0]} does not match {name_a} size {a.shape[1]}x{a.shape[0]}"
         )
+
+
+def check_size_hw(value: Any, name: str = "size_hw") -> tuple[int, int]:
+    """Check an image size given as ``(height, width)`` (two integers > 0) and return it as a tuple of ints."""
+    try:
+        h, w = value
+        hi, wi = int(h), int(w)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name}: expected (height, width), got {value!r}") from None
+    if hi != h or wi != w or hi <= 0 or wi <= 0:
+        raise ValidationError(f"{name}: expected (height, width) as integers > 0, got {value!r}")
+    return hi, wi
 
 
 def check_extent(value: Any, name: str, *, shape: tuple[int, ...], positive: bool = False) -> float:

@@ -32,10 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
-from depthforge.geometry.unproject import points_from_z
+from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
 
 __all__ = ["DEFAULT_MAX_ANGLE_DEG", "Mesh", "grid_mesh", "mesh_from_depth", "stride_for_target", "grid_indices"]
 
@@ -261,7 +263,7 @@ def grid_mesh(
     """
     p = check_array(points, "points", ndim=3, channels=3, dtype_kind="f")
     if image is not None:
-        check_same_hw(p, "depth", check_array(image, "image", ndim=3, channels=3, dtype_kind="u"), "image")
+        check_same_hw(p, "points", check_array(image, "image", ndim=3, channels=3, dtype_kind="u"), "image")
     h, w = p.shape[:2]
     with np.errstate(invalid="ignore"):
         valid_full = np.isfinite(p[:, :, 0] + p[:, :, 1] + p[:, :, 2])
@@ -336,11 +338,7 @@ def grid_mesh(
             uv[:, 0] = np.take(col_u, gc)
             uv[:, 1] = np.take(row_v, gr)
     if image is not None:
-        img = image
-        if img.dtype != np.uint8:
-            from depthforge.core.image import to_uint8
-
-            img = to_uint8(image)
+        img = to_uint8(image)
         colors = pick(img if identity else img[np.ix_(rows, src_cols)])
         if np.shares_memory(colors, image):
             colors = colors.copy()
@@ -349,37 +347,72 @@ def grid_mesh(
 
 
 def mesh_from_depth(
-    z: np.ndarray,
-    intrinsics: Intrinsics | None = None,
+    depth: DepthMap | ZDepth | np.ndarray,
     *,
-    image: np.ndarray | None = None,
+    image: np.ndarray | Image | None = None,
+    intrinsics: Intrinsics | None = None,
+    kind: str | None = None,
+    near_m: float = DEFAULT_NEAR_M,
+    far_m: float = DEFAULT_FAR_M,
+    baseline_m: float | None = None,
     equirect: bool = False,
     max_angle_deg: float | None = DEFAULT_MAX_ANGLE_DEG,
     max_jump: float | None = None,
     stride: int = 1,
     target_vertices: int | None = None,
 ) -> Mesh:
-    """A textured mesh from a z map (pinhole) or a radius map (equirectangular panorama).
+    """A textured mesh from a depth map seen through a pinhole camera, or from an equirectangular panorama.
+
+    Any kind of depth is turned into z by the rules of :func:`~depthforge.geometry.unproject.depth_to_z`:
+    metric as it is, disparity by ``z = fx * baseline_m / d``, relative as a pseudo-depth between ``near_m`` and
+    ``far_m`` (not metric).
 
     Args:
-        z: (H, W) float; depth along z (pinhole) or distance from the centre (``equirect``); NaN or <= 0 = invalid.
-        intrinsics: pinhole intrinsics of the same size (required unless ``equirect``).
-        image: (H, W, 3) uint8 RGB of the same size, or None.
+        depth: a :class:`DepthMap` (relative, metric or disparity), an (H, W) array with ``kind``, or the
+            :class:`ZDepth` of ``depth_to_z``. For ``equirect``, the distance from the centre (not disparity).
+        image: (H, W, 3) uint8 RGB or an :class:`Image` of the same size (texture and vertex colours), or None;
+            an Image's EXIF focal length sets the camera when ``intrinsics`` is None.
+        intrinsics: pinhole camera of the same size; default: the image's EXIF, ``depth.intrinsics``, else the
+            stated 60-degree field of view (see :func:`~depthforge.geometry.camera.resolve_intrinsics`).
+        kind: what a plain array holds (``"relative"``, ``"metric"``, ``"disparity"``).
+        near_m, far_m: pseudo-depth range for relative maps, 0 < near_m < far_m.
+        baseline_m: stereo baseline for disparity maps (default ``depth.baseline_m``).
         equirect: 360-degree panorama; the longitude seam is closed.
         max_angle_deg, max_jump, stride, target_vertices: see :func:`grid_mesh`.
 
     Returns:
-        A :class:`Mesh` in the OpenCV camera frame (convert with ``export.to_viewer_frame`` only when writing).
+        A :class:`Mesh` in the OpenCV camera frame, metres (pseudo-metres for relative maps); convert with
+        ``export.to_viewer_frame`` only when writing.
+
+    Raises:
+        ValidationError: an array without ``kind``, an image of another size, no valid pixel, disparity without
+            a baseline.
+
+    >>> from depthforge.core.depthmap import DepthMap
+    >>> mesh_from_depth(DepthMap(np.ones((3, 4), np.float32), kind="metric")).n_faces
+    12
     """
-    pts = points_from_z(z, intrinsics, equirect=equirect)
+    zd, intr = scene_z(depth, kind=kind, image=image, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m,
+                       far_m=far_m, equirect=equirect)
+    pixels = _texture(image, zd.z)
+    pts = points_from_z(zd.z, intr, equirect=equirect)
     return grid_mesh(
         pts,
-        image=image,
+        image=pixels,
         max_angle_deg=max_angle_deg,
         max_jump=max_jump,
         stride=stride,
         target_vertices=target_vertices,
         wrap=equirect,
         copy=False,  # the points were made here
-        intrinsics=None if equirect else intrinsics,
+        intrinsics=intr,
     )
+
+
+def _texture(image: np.ndarray | Image | None, z: np.ndarray) -> np.ndarray | None:
+    """``image`` as (H, W, 3) uint8 pixels, checked against the depth's size; None stays None."""
+    if image is None:
+        return None
+    a = check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=3, channels=3, dtype_kind="uf")
+    check_same_hw(z, "depth", a, "image")
+    return to_uint8(a)

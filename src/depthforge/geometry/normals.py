@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_extent
-from depthforge.geometry.unproject import unproject
+from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
 
 #: One-sided differences replace central ones when one side's depth step exceeds the other's by this factor.
 _EDGE_RATIO = 2.0
@@ -77,16 +78,17 @@ def normals_from_points(points: np.ndarray) -> np.ndarray:
     return n.astype(np.float32)
 
 
-def smooth_depth(z: np.ndarray, *, sigma_px: float) -> np.ndarray:
+def smooth_depth(depth: np.ndarray, *, sigma_px: float) -> np.ndarray:
     """Gaussian smoothing of a depth map that ignores invalid pixels (normalised convolution).
 
     Args:
-        z: (H, W) float, NaN = invalid. sigma_px: standard deviation in pixels (0 = unchanged).
+        depth: (H, W) float values (any kind), NaN = invalid.
+        sigma_px: standard deviation in pixels (0 = unchanged).
 
     Returns:
         (H, W) float32; invalid pixels stay NaN.
     """
-    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    zz = check_array(depth, "depth", ndim=2, dtype_kind="uif")
     s = check_extent(sigma_px, "sigma_px", shape=zz.shape)
     if s == 0:
         return zz.astype(np.float32)
@@ -119,26 +121,45 @@ def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
 
 
 def depth_to_normals(
-    z: np.ndarray,
-    intrinsics: Intrinsics,
+    depth: DepthMap | ZDepth | np.ndarray,
     *,
+    intrinsics: Intrinsics | None = None,
+    kind: str | None = None,
+    near_m: float = DEFAULT_NEAR_M,
+    far_m: float = DEFAULT_FAR_M,
+    baseline_m: float | None = None,
+    equirect: bool = False,
     smooth_depth_px: float = 0.0,
     smooth_normals_px: float = 0.0,
 ) -> np.ndarray:
-    """Per-pixel unit normals in the OpenCV camera frame from a z map and pinhole intrinsics.
+    """Per-pixel unit normals in the OpenCV camera frame from a depth map and its camera.
+
+    Depth kinds become z as in :func:`~depthforge.geometry.mesh.mesh_from_depth` (metric as it is, disparity by
+    ``z = fx * baseline_m / d``, relative as a pseudo-depth between ``near_m`` and ``far_m``).
 
     Args:
-        z: (H, W) float depth along the optical axis (any unit), NaN or <= 0 = invalid.
-        intrinsics: for an image of the same size.
+        depth: a :class:`DepthMap` (relative, metric or disparity), an (H, W) array with ``kind``, or the
+            :class:`ZDepth` of ``depth_to_z``.
+        intrinsics: pinhole camera of the same size; default ``depth.intrinsics``, else the stated 60-degree field
+            of view.
+        kind: what a plain array holds (``"relative"``, ``"metric"``, ``"disparity"``).
+        near_m, far_m: pseudo-depth range for relative maps.
+        baseline_m: stereo baseline for disparity maps (default ``depth.baseline_m``).
+        equirect: the map is a 360-degree equirectangular panorama (depth = distance from the centre).
         smooth_depth_px: Gaussian sigma (px) applied to the depth before differencing (0 = off).
         smooth_normals_px: Gaussian sigma (px) applied to the normals after (0 = off).
 
     Returns:
         (H, W, 3) float32 unit normals, OpenCV frame (x right, y down, z forward), facing the camera (n_z < 0
         for surfaces in front of it), NaN where undefined.
+
+    >>> depth_to_normals(np.full((3, 3), 2.0), kind="metric")[1, 1].round(3).tolist()
+    [0.0, 0.0, -1.0]
     """
-    zz = smooth_depth(z, sigma_px=smooth_depth_px) if smooth_depth_px else z
-    n = normals_from_points(unproject(zz, intrinsics))
+    zd, intr = scene_z(depth, kind=kind, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m, far_m=far_m,
+                       equirect=equirect)
+    zz = smooth_depth(zd.z, sigma_px=smooth_depth_px) if smooth_depth_px else zd.z
+    n = normals_from_points(points_from_z(zz, intr, equirect=equirect))
     return smooth_normals(n, sigma_px=smooth_normals_px) if smooth_normals_px else n
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_same_hw
 from depthforge.geometry.normals import normals_from_points
-from depthforge.geometry.unproject import points_from_z
+from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
 
 __all__ = ["PointCloud", "points_to_cloud", "pointcloud_from_depth", "voxel_downsample"]
 
@@ -74,48 +76,73 @@ def points_to_cloud(
 
 
 def pointcloud_from_depth(
-    z: np.ndarray,
-    intrinsics: Intrinsics | None = None,
+    depth: DepthMap | ZDepth | np.ndarray,
     *,
-    image: np.ndarray | None = None,
+    image: np.ndarray | Image | None = None,
+    intrinsics: Intrinsics | None = None,
+    kind: str | None = None,
+    near_m: float = DEFAULT_NEAR_M,
+    far_m: float = DEFAULT_FAR_M,
+    baseline_m: float | None = None,
     with_normals: bool = False,
     equirect: bool = False,
     stride: int = 1,
-    voxel_size: float | None = None,
+    voxel_size_m: float | None = None,
 ) -> PointCloud:
-    """A point cloud from a z map (pinhole) or a radius map (equirectangular panorama).
+    """A point cloud from a depth map seen through a pinhole camera, or from an equirectangular panorama.
+
+    Depth kinds become z as in :func:`~depthforge.geometry.mesh.mesh_from_depth` (metric as it is, disparity by
+    ``z = fx * baseline_m / d``, relative as a pseudo-depth between ``near_m`` and ``far_m``).
 
     Args:
-        z: (H, W) float; depth along z for pinhole, distance from the centre for ``equirect``; NaN or <= 0 =
-            invalid (dropped).
-        intrinsics: pinhole intrinsics of the same size (required unless ``equirect``).
-        image: (H, W, 3) uint8 RGB colours, or None.
+        depth: a :class:`DepthMap` (relative, metric or disparity), an (H, W) array with ``kind``, or the
+            :class:`ZDepth` of ``depth_to_z``; invalid pixels are dropped. For ``equirect``, the distance from the
+            centre (not disparity).
+        image: (H, W, 3) uint8 RGB or an :class:`Image` of the same size (point colours), or None; an Image's EXIF
+            focal length sets the camera when ``intrinsics`` is None.
+        intrinsics: pinhole camera of the same size; default: the image's EXIF, ``depth.intrinsics``, else the
+            stated 60-degree field of view.
+        kind: what a plain array holds (``"relative"``, ``"metric"``, ``"disparity"``).
+        near_m, far_m: pseudo-depth range for relative maps, 0 < near_m < far_m.
+        baseline_m: stereo baseline for disparity maps (default ``depth.baseline_m``).
         with_normals: also compute per-point normals (from the full-resolution depth).
         equirect: treat the map as a 360-degree equirectangular panorama.
         stride: keep every ``stride``-th pixel.
-        voxel_size: when set, average the points inside each cube of this edge (same unit as ``z``).
+        voxel_size_m: when set, average the points inside each cube of this edge (metres, pseudo-metres for
+            relative maps).
 
     Returns:
         A :class:`PointCloud` in the OpenCV camera frame.
+
+    >>> pointcloud_from_depth(np.full((2, 3), 2.0), kind="metric").points.shape
+    (6, 3)
     """
-    pts = points_from_z(z, intrinsics, equirect=equirect)
+    zd, intr = scene_z(depth, kind=kind, image=image, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m,
+                       far_m=far_m, equirect=equirect)
+    pixels = None
+    if image is not None:
+        pixels = check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=3, channels=3)
+        check_same_hw(zd.z, "depth", pixels, "image")
+        pixels = to_uint8(pixels)
+    pts = points_from_z(zd.z, intr, equirect=equirect)
     nrm = normals_from_points(pts) if with_normals else None
-    cloud = points_to_cloud(pts, image=image, normals=nrm, stride=stride)
-    if voxel_size is not None:
-        cloud = voxel_downsample(cloud, voxel_size=voxel_size)
+    cloud = points_to_cloud(pts, image=pixels, normals=nrm, stride=stride)
+    if voxel_size_m is not None:
+        cloud = voxel_downsample(cloud, voxel_size_m=voxel_size_m)
     return cloud
 
 
-def voxel_downsample(cloud: PointCloud, *, voxel_size: float) -> PointCloud:
-    """Average the points (and colours, normals) that fall in the same cube of edge ``voxel_size``.
+def voxel_downsample(cloud: PointCloud, *, voxel_size_m: float) -> PointCloud:
+    """Average the points (and colours, normals) that fall in the same cube of edge ``voxel_size_m`` (the cloud's
+    units: metres, or pseudo-metres).
 
-    Cubes are aligned to the origin: a point p belongs to ``floor(p / voxel_size)``. Normals are averaged and
+    Cubes are aligned to the origin: a point p belongs to ``floor(p / voxel_size_m)``. Normals are averaged and
     renormalised. Source pixels are dropped (a voxel mixes several).
 
     Returns:
         A new :class:`PointCloud` with one point per occupied voxel (order: sorted by voxel index).
     """
-    size = check_positive(voxel_size, "voxel_size")
+    size = check_positive(voxel_size_m, "voxel_size_m")
     if len(cloud) == 0:
         return cloud
     cells = np.floor(cloud.points.astype(np.float64) / size).astype(np.int64)

@@ -4,35 +4,37 @@ Frames (CONVENTIONS.md §3): camera frame x right, y down, z forward, metres; pi
 v down, pixel centres at integer coordinates. A pinhole pixel (u, v) with depth z (distance along the optical
 axis) is the point ``((u - cx) z / fx, (v - cy) z / fy, z)``.
 
-Depth kinds become z by :func:`depth_to_z`:
+Depth kinds become z by :func:`depth_to_z` (the geometry functions call it for you):
 
 * ``metric``: used as it is (exact).
-* ``disparity``: ``z = fx * baseline_m / d`` (metres; needs the stereo baseline).
+* ``disparity``: ``z = fx * baseline_m / d`` (metres; needs the stereo baseline and the focal length).
 * ``relative`` (inverse depth of unknown scale and shift): a **pseudo-depth** for display meshes, not metric.
   The rule: the valid values are normalised to ``t = (r - min) / (max - min)`` in [0, 1] and treated as an affine
-  inverse depth between ``1 / far`` (t = 0) and ``1 / near`` (t = 1)::
+  inverse depth between ``1 / far_m`` (t = 0) and ``1 / near_m`` (t = 1)::
 
-      z = 1 / (1 / far + t * (1 / near - 1 / far))
+      z = 1 / (1 / far_m + t * (1 / near_m - 1 / far_m))
 
-  so the farthest pixel lands at ``far`` and the nearest at ``near`` (defaults 1 and 10 pseudo units), and ordering and
-  the inverse-depth shape of the map are kept. The result is flagged ``metric=False``.
+  so the farthest pixel lands at ``far_m`` and the nearest at ``near_m`` (defaults 1 and 10 pseudo-metres), and
+  ordering and the inverse-depth shape of the map are kept. The result is flagged ``metric=False``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, as_depthmap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_positive
+from depthforge.core.validation import check_array, check_positive, check_size_hw
 
 __all__ = [
     "points_from_z",
-    "DEFAULT_NEAR",
-    "DEFAULT_FAR",
+    "DEFAULT_NEAR_M",
+    "DEFAULT_FAR_M",
+    "scene_z",
     "ZDepth",
     "depth_to_z",
     "pseudo_depth",
@@ -44,9 +46,9 @@ __all__ = [
     "project_equirect",
 ]
 
-#: Default pseudo-depth range for relative maps (nearest and farthest pixel).
-DEFAULT_NEAR = 1.0
-DEFAULT_FAR = 10.0
+#: Default pseudo-depth range for relative maps (nearest and farthest pixel), pseudo-metres.
+DEFAULT_NEAR_M = 1.0
+DEFAULT_FAR_M = 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,22 +66,25 @@ class ZDepth:
     rule: str
 
 
-def pseudo_depth(relative: np.ndarray, *, near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR) -> np.ndarray:
+def pseudo_depth(depth: np.ndarray, *, near_m: float = DEFAULT_NEAR_M, far_m: float = DEFAULT_FAR_M) -> np.ndarray:
     """Pseudo-depth from relative inverse depth by the documented rule (see module doc).
 
     Args:
-        relative: (H, W) float, larger = nearer, NaN = invalid.
-        near, far: z given to the nearest and the farthest valid pixel, ``0 < near < far``.
+        depth: (H, W) float relative inverse depth, larger = nearer, NaN = invalid.
+        near_m, far_m: z given to the nearest and the farthest valid pixel, ``0 < near_m < far_m``.
 
     Returns:
-        (H, W) float32 in [near, far], NaN where the input is invalid. A constant map becomes
-        ``2 / (1/near + 1/far)`` (t = 0.5).
+        (H, W) float32 in [near_m, far_m], NaN where the input is invalid. A constant map becomes
+        ``2 / (1/near_m + 1/far_m)`` (t = 0.5).
+
+    >>> pseudo_depth(np.array([[0.0, 1.0]]), near_m=1.0, far_m=4.0).tolist()
+    [[4.0, 1.0]]
     """
-    r = check_array(relative, "depth", ndim=2, dtype_kind="uif").astype(np.float64)
-    n = check_positive(near, "near")
-    f = check_positive(far, "far")
+    r = check_array(depth, "depth", ndim=2, dtype_kind="uif").astype(np.float64)
+    n = check_positive(near_m, "near_m")
+    f = check_positive(far_m, "far_m")
     if n >= f:
-        raise ValidationError(f"near: {n:g} must be below far {f:g}")
+        raise ValidationError(f"near_m: {n:g} must be below far_m {f:g}")
     ok = np.isfinite(r)
     if not ok.any():
         raise ValidationError("depth: no valid pixel (every value is NaN or infinite)")
@@ -92,24 +97,33 @@ def pseudo_depth(relative: np.ndarray, *, near: float = DEFAULT_NEAR, far: float
 
 
 def depth_to_z(
-    depth: DepthMap,
+    depth: DepthMap | ZDepth | np.ndarray,
     *,
+    kind: str | None = None,
     intrinsics: Intrinsics | None = None,
     baseline_m: float | None = None,
-    near: float = DEFAULT_NEAR,
-    far: float = DEFAULT_FAR,
+    near_m: float = DEFAULT_NEAR_M,
+    far_m: float = DEFAULT_FAR_M,
 ) -> ZDepth:
-    """Turn any :class:`DepthMap` into z (see the module doc for the rule per kind).
+    """Turn any depth into z (see the module doc for the rule per kind).
 
     Args:
-        depth: the depth map (any kind).
+        depth: a :class:`DepthMap` of any kind, an (H, W) array with ``kind``, or a :class:`ZDepth` (returned as
+            it is).
+        kind: what a plain array holds: ``"relative"``, ``"metric"`` or ``"disparity"``.
         intrinsics: camera for disparity maps (``fx``); defaults to ``depth.intrinsics``.
-        baseline_m: stereo baseline for disparity maps; defaults to ``depth.baseline_m``.
-        near, far: pseudo-depth range for relative maps.
+        baseline_m: stereo baseline in metres for disparity maps; defaults to ``depth.baseline_m``.
+        near_m, far_m: pseudo-depth range for relative maps (pseudo-metres).
 
     Raises:
-        ValidationError: no valid pixel; disparity without baseline or focal length.
+        ValidationError: no valid pixel; an array without ``kind``; disparity without baseline or focal length.
+
+    >>> depth_to_z(np.full((2, 2), 3.0), kind="metric").rule
+    'metric depth (m)'
     """
+    if isinstance(depth, ZDepth):
+        return depth
+    depth = as_depthmap(depth, kind=kind)
     if not depth.valid.any():
         raise ValidationError(
             f"depth: no valid pixel ({depth.kind} map of {depth.shape[1]}x{depth.shape[0]}: every value is NaN, "
@@ -126,21 +140,69 @@ def depth_to_z(
         fx = intr.fx if intr else float("nan")
         rule = f"z = fx * baseline / d (fx={fx:.2f} px, b={b:g} m)"
         return ZDepth(np.asarray(m.values, dtype=np.float32), True, rule)
-    z = pseudo_depth(depth.values, near=near, far=far)
-    return ZDepth(z, False, f"pseudo-depth from relative inverse depth, range {near:g}..{far:g} (NOT metric)")
+    z = pseudo_depth(depth.values, near_m=near_m, far_m=far_m)
+    return ZDepth(z, False, f"pseudo-depth from relative inverse depth, range {near_m:g}..{far_m:g} (NOT metric)")
 
 
-def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(u, v) pixel-centre coordinates, each (H, W) float64 (u = column, v = row)."""
+def scene_z(
+    depth: DepthMap | ZDepth | np.ndarray,
+    *,
+    kind: str | None = None,
+    image: Any = None,
+    intrinsics: Intrinsics | None = None,
+    baseline_m: float | None = None,
+    near_m: float = DEFAULT_NEAR_M,
+    far_m: float = DEFAULT_FAR_M,
+    equirect: bool = False,
+) -> tuple[ZDepth, Intrinsics | None]:
+    """The z map and camera the geometry functions work with (their shared front end).
+
+    The camera, for pinhole maps: ``intrinsics`` when given, else by :func:`~depthforge.geometry.camera.
+    resolve_intrinsics` from the EXIF of ``image`` (when it is an :class:`~depthforge.core.image.Image`), the
+    depth map's own intrinsics, or the stated default field of view; None for panoramas (``equirect``), whose
+    depth is the distance from the centre (metric or relative, not disparity).
+
+    Returns:
+        (z, intrinsics used, or None for a panorama).
+    """
+    from depthforge.core.image import Image
+    from depthforge.geometry.camera import resolve_intrinsics
+
+    dm = None if isinstance(depth, ZDepth) else as_depthmap(depth, kind=kind)
+    size_hw = depth.z.shape[:2] if isinstance(depth, ZDepth) else dm.shape  # type: ignore[union-attr]
+    intr: Intrinsics | None = None
+    if equirect:
+        if dm is not None and dm.kind == "disparity":
+            raise ValidationError("depth: a panorama (equirect=True) needs metric or relative depth (distance from "
+                                  "the centre), not a stereo disparity map")
+    elif intrinsics is not None:
+        intr = intrinsics
+    else:
+        intr = resolve_intrinsics(
+            size_hw,
+            exif=image.exif if isinstance(image, Image) else None,
+            fallback=dm.intrinsics if dm is not None else None,
+        )
+    zd = depth if isinstance(depth, ZDepth) else depth_to_z(
+        dm, intrinsics=intr, baseline_m=baseline_m, near_m=near_m, far_m=far_m  # type: ignore[arg-type]
+    )
+    return zd, intr
+
+
+def pixel_grid(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) pixel-centre coordinates for an image of ``size_hw`` = (height, width), each (H, W) float64
+    (u = column, v = row)."""
+    height, width = check_size_hw(size_hw)
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
     return u, v
 
 
-def unproject(z: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+def unproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Back-project a z map through a pinhole camera.
 
     Args:
-        z: (H, W) float, depth along the optical axis (metres or pseudo units); NaN, infinite or <= 0 = invalid.
+        depth: (H, W) float z, depth along the optical axis (metres or pseudo-metres); NaN, infinite or <= 0 =
+            invalid. (Other kinds: :func:`depth_to_z` first.)
         intrinsics: pinhole intrinsics for an image of the same size.
 
     Returns:
@@ -150,7 +212,7 @@ def unproject(z: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     >>> unproject(np.full((2, 2), 2.0), Intrinsics(1.0, 1.0, 0.0, 0.0, 2, 2))[1, 1].tolist()
     [2.0, 2.0, 2.0]
     """
-    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    zz = check_array(depth, "depth", ndim=2, dtype_kind="uif")
     _check_size(zz, intrinsics)
     h, w = zz.shape
     x = (np.arange(w, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
@@ -165,11 +227,11 @@ def unproject(z: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     return out
 
 
-def points_from_z(z: np.ndarray, intrinsics: Intrinsics | None, *, equirect: bool = False) -> np.ndarray:
-    """3D points for every pixel of a depth map: pinhole unprojection, or equirectangular (depth = radius).
+def points_from_z(depth: np.ndarray, intrinsics: Intrinsics | None, *, equirect: bool = False) -> np.ndarray:
+    """3D points for every pixel of a z map: pinhole unprojection, or equirectangular (depth = radius).
 
     Args:
-        z: (H, W) depth (metres or pseudo-depth; NaN or <= 0 invalid). For ``equirect`` the radius.
+        depth: (H, W) z (metres or pseudo-depth; NaN or <= 0 invalid). For ``equirect`` the radius.
         intrinsics: pinhole intrinsics of the same size (required unless ``equirect``).
 
     Returns:
@@ -178,7 +240,7 @@ def points_from_z(z: np.ndarray, intrinsics: Intrinsics | None, *, equirect: boo
     Raises:
         ValidationError: ``intrinsics`` missing for a pinhole map.
     """
-    zz = check_array(z, "depth", ndim=2, dtype_kind="uif")
+    zz = check_array(depth, "depth", ndim=2, dtype_kind="uif")
     if equirect:
         with np.errstate(invalid="ignore"):
             return unproject_equirect(np.where(zz > 0, zz, np.nan))
@@ -209,14 +271,14 @@ def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     return out
 
 
-def equirect_directions(height: int, width: int) -> np.ndarray:
-    """Unit view directions of an equirectangular panorama, (H, W, 3) float64, OpenCV frame.
+def equirect_directions(size_hw: tuple[int, int]) -> np.ndarray:
+    """Unit view directions of an equirectangular panorama of ``size_hw`` = (height, width), (H, W, 3) float64,
+    OpenCV frame.
 
     Longitude ``lon = 2 pi (u + 0.5) / W - pi`` (0 = straight ahead, +z; positive to the right, +x), latitude
     ``lat = pi / 2 - pi (v + 0.5) / H`` (positive up, -y): ``d = (cos lat sin lon, -sin lat, cos lat cos lon)``.
     """
-    check_positive(height, "height")
-    check_positive(width, "width")
+    height, width = check_size_hw(size_hw)
     lon = 2.0 * np.pi * (np.arange(width) + 0.5) / width - np.pi
     lat = 0.5 * np.pi - np.pi * (np.arange(height) + 0.5) / height
     cl = np.cos(lat)[:, None]
@@ -237,12 +299,14 @@ def unproject_equirect(radius: np.ndarray) -> np.ndarray:
         (H, W, 3) float32 points in the OpenCV frame (see :func:`equirect_directions`).
     """
     r = check_array(radius, "depth", ndim=2, dtype_kind="uif")
-    d = equirect_directions(*r.shape)
+    d = equirect_directions(r.shape)
     return (d * r.astype(np.float64)[:, :, None]).astype(np.float32)
 
 
-def project_equirect(points: np.ndarray, *, height: int, width: int) -> np.ndarray:
-    """Inverse of :func:`unproject_equirect`: (..., 3) points -> (..., 2) pixel coordinates (u, v), float64."""
+def project_equirect(points: np.ndarray, *, size_hw: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`unproject_equirect` for a panorama of ``size_hw`` = (height, width): (..., 3) points ->
+    (..., 2) pixel coordinates (u, v), float64."""
+    height, width = check_size_hw(size_hw)
     p = check_array(points, "points", dtype_kind="uif").astype(np.float64)
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     lon = np.arctan2(x, z)

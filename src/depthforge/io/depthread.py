@@ -344,7 +344,7 @@ def _intrinsics(meta: dict[str, Any], shape: tuple[int, ...]) -> Intrinsics | No
             str(m.get("source", "file"))[:80],
         )
         if (intr.width, intr.height) != (shape[1], shape[0]):
-            intr = intr.scaled(shape[1], shape[0])
+            intr = intr.scaled((shape[0], shape[1]))
     except (KeyError, TypeError, ValueError, OverflowError, ValidationError, ZeroDivisionError):
         return None
     return intr

@@ -284,11 +284,11 @@ class DepthEstimator:
     def _postprocess(
         self, raw: np.ndarray, hw: tuple[int, int], fov_deg: float | None, out: np.ndarray | None = None
     ) -> DepthMap:
-        h, w = hw
+        w = hw[1]
         meta: dict[str, Any] = {"licence": self.spec.licence}
         intr = None
         if self.spec.family == "depth_pro" and fov_deg is not None:
-            intr = Intrinsics.from_fov(w, h, hfov_deg=min(max(fov_deg, 1.0), 179.0), source="depth-pro predicted fov")
+            intr = Intrinsics.from_fov(hw, fov_deg=min(max(fov_deg, 1.0), 179.0), source="depth-pro predicted fov")
             scale = w / intr.fx
             pred = self._resize_back(raw * np.float32(scale), hw)
             values = 1.0 / np.clip(pred, 1e-4, 1e4)

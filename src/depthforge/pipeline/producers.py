@@ -191,10 +191,8 @@ def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, di
     from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.unproject import depth_to_z
 
-    intr = resolve_intrinsics(
-        image.width, image.height, hfov_deg=o.fov, exif=image.exif, fallback=depth.intrinsics
-    )
-    zd = depth_to_z(depth, intrinsics=intr, near=o.scene_near, far=o.scene_far)
+    intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov, exif=image.exif, fallback=depth.intrinsics)
+    zd = depth_to_z(depth, intrinsics=intr, near_m=o.scene_near, far_m=o.scene_far)
     meta: dict[str, Any] = {
         "source_image": image.path,
         "metric": zd.metric,
@@ -204,15 +202,16 @@ def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, di
         "intrinsics": intr.as_dict(),
         "intrinsics_source": intr.source,
     }
-    return zd.z, intr, meta
+    return zd, intr, meta
 
 
 def _normals(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.geometry.normals import depth_to_normals, encode_normals
     from depthforge.io.images import write_image
 
-    z, intr, meta = _scene(image, depth, o)
-    encoded = encode_normals(depth_to_normals(z, intr), convention=o.normals_convention, bits=o.normals_bits)
+    zd, intr, meta = _scene(image, depth, o)
+    encoded = encode_normals(depth_to_normals(zd, intrinsics=intr), convention=o.normals_convention,
+                             bits=o.normals_bits)
     meta.update(convention=o.normals_convention, bits=o.normals_bits, encoding="rgb = n * 0.5 + 0.5")
     p = _suffixed("normals")(stem, o)[0]
     return [write_image(p, encoded, text={"depthforge": json.dumps(meta, default=str)})]
@@ -245,9 +244,9 @@ def _mesh(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Pa
     from depthforge.geometry.export import export_mesh
     from depthforge.geometry.mesh import mesh_from_depth
 
-    z, intr, meta = _scene(image, depth, o)
+    zd, intr, meta = _scene(image, depth, o)
     mesh = mesh_from_depth(
-        z, intr, image=image.as_uint8(), max_angle_deg=None if o.max_angle >= 90 else o.max_angle, stride=o.stride
+        zd, image=image, intrinsics=intr, max_angle_deg=None if o.max_angle >= 90 else o.max_angle, stride=o.stride
     )
     meta.update(max_angle_deg=o.max_angle)
     return [Path(p) for p in export_mesh(_suffixed("mesh")(stem, o)[0], mesh, metadata=meta)]
@@ -257,8 +256,8 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
     from depthforge.geometry.export import export_pointcloud
     from depthforge.geometry.pointcloud import pointcloud_from_depth
 
-    z, intr, meta = _scene(image, depth, o)
-    cloud = pointcloud_from_depth(z, intr, image=image.as_uint8(), stride=o.stride)
+    zd, intr, meta = _scene(image, depth, o)
+    cloud = pointcloud_from_depth(zd, image=image, intrinsics=intr, stride=o.stride)
     meta.update(normals=False, voxel=None)
     return [Path(p) for p in export_pointcloud(_suffixed("pointcloud")(stem, o)[0], cloud, metadata=meta)]
 

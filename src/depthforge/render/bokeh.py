@@ -123,7 +123,7 @@ def plan_bokeh(
         n = check_range(f_number, "f_number", low=0.5, high=128)
         if depth.kind != "metric":
             raise ValidationError("f_number: needs a metric depth map (use --aperture for relative and disparity maps)")
-        intr = depth.intrinsics or Intrinsics.default(w, h)
+        intr = depth.intrinsics or Intrinsics.default((h, w))
         intr_source = intr.source
         f_m = intr.fx * _FULL_FRAME_WIDTH_M / w
         z_f = 1.0 / max(q_f, 1e-9)

@@ -263,8 +263,8 @@ class Engine:
         stride = int(check_range(stride, "stride", low=1, high=64))
         cap = MAX_MESH_VERTICES if target_vertices is None else target_vertices
         cap = int(check_range(cap, "target_vertices", low=16, high=MAX_MESH_VERTICES))
-        intr = resolve_intrinsics(image.width, image.height, hfov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
-        zd = depth_to_z(depth, intrinsics=intr, near=near, far=far)
+        intr = resolve_intrinsics(image.size_hw, fov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
+        zd = depth_to_z(depth, intrinsics=intr, near_m=near, far_m=far)
         meta: dict[str, Any] = {
             "metric": zd.metric,
             "depth_rule": zd.rule,
@@ -274,13 +274,13 @@ class Engine:
         out = self.areas.file(area, f".{format}")
         if kind == "pointcloud":
             step = max(stride, int(np.ceil(np.sqrt(image.width * image.height / cap))))
-            cloud = pointcloud_from_depth(zd.z, intr, image=image.as_uint8(), stride=step)
+            cloud = pointcloud_from_depth(zd, image=image, intrinsics=intr, stride=step)
             return export_pointcloud(out, cloud, metadata=meta)
         angle = check_range(max_angle, "max_angle", low=1.0, high=90.0)
         m = mesh_from_depth(
-            zd.z,
-            intr,
-            image=image.as_uint8(),
+            zd,
+            image=image,
+            intrinsics=intr,
             max_angle_deg=None if angle >= 90 else angle,
             max_jump=max_jump,
             stride=stride,
