@@ -68,7 +68,7 @@ def test_clip_and_percentiles_change_the_display_range(tmp_path: Path) -> None:
 
     v = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
     depth = DepthMap(v, kind="relative")
-    a = np.asarray(Image.open(write_depth(tmp_path / "c.png", depth, far=0.2, near=0.8)))
+    a = np.asarray(Image.open(write_depth(tmp_path / "c.png", depth, clip_far=0.2, clip_near=0.8)))
     assert a[0, :21].max() == 0 and a[0, 80:].min() == 65535
     b = np.asarray(Image.open(write_depth(tmp_path / "p.png", depth, percentiles=(10, 90))))
     assert b[0, :11].max() == 0 and b[0, 90:].min() == 65535

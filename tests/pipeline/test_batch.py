@@ -321,3 +321,20 @@ def test_output_folder_inside_the_input_is_not_walked(fast_model: Path, tmp_path
     first = run_batch(_job(src, src / "depth", fast_model, ("depth16",)), threads=1)
     second = run_batch(_job(src, src / "depth", fast_model, ("depth16",)), threads=1)
     assert (first.total, first.done, second.total, second.skipped) == (3, 3, 3, 3)
+
+
+def test_option_hashes_did_not_change_with_the_renamed_fields(tmp_path: Path) -> None:
+    """Issue 19 renamed BatchOptions fields (near -> clip_near, fov -> fov_deg, scene_near -> near_m, ...); the
+    options hash still uses the old names, so a manifest written before the rename keeps its outputs done."""
+    import hashlib
+
+    options = BatchOptions(clip_near=0.9, fov_deg=70.0, near_m=2.0, far_m=20.0, max_angle_deg=80.0)
+    job = BatchJob(tmp_path, tmp_path / "out", outputs=("depth16", "mesh"), options=options)
+    old = {"invert": False, "near": 0.9, "far": None, "percentiles": None}
+    mesh_old = {"fov": 70.0, "scene_near": 2.0, "scene_far": 20.0, "mesh_format": "ply", "max_angle": 80.0,
+                "stride": 1}
+    for name, opts in (("depth16", old), ("mesh", mesh_old)):
+        key = {"output": name, "version": PRODUCERS[name].version, "model": job.model, "dtype": job.dtype,
+               "options": opts}
+        expected = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        assert job.option_hashes()[name] == expected

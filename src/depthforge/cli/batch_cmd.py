@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if args.clip:
         far, near = parse_pair(args.clip, "--clip")
     options = BatchOptions(
-        invert=args.invert, near=near, far=far,
+        invert=args.invert, clip_near=near, clip_far=far,
         percentiles=parse_pair(args.percentile, "--percentile") if args.percentile else None,
         colormap=args.colormap, combine=args.combine, divergence=args.divergence, convergence=args.convergence,
-        anaglyph_mode=args.anaglyph, fov=args.fov, mesh_format=args.mesh_format,
+        anaglyph_mode=args.anaglyph, fov_deg=args.fov, mesh_format=args.mesh_format,
         normals_convention="directx" if args.directx else "opengl", mask_threshold=args.mask_threshold,
     )
     extra = tuple((k, getattr(args, k)) for k in ("backend", "quantize")  # model options of newer builds

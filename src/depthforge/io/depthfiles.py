@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import MissingExtraError, ValidationError
 from depthforge.core.validation import check_choice
@@ -54,27 +55,38 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
     return guess[ext]
 
 
+@renamed_keywords(near="clip_near", far="clip_far")
 def write_depth(
     path: str | os.PathLike[str],
     depth: DepthMap,
     *,
     format: str | None = None,  # noqa: A002 - the user-facing name
     invert: bool = False,
-    near: float | None = None,
-    far: float | None = None,
+    clip_near: float | None = None,
+    clip_far: float | None = None,
     percentiles: tuple[float, float] | None = None,
 ) -> Path:
     """Write ``depth`` to ``path`` atomically in ``format`` (default: from the extension).
 
-    ``invert``, ``near``, ``far`` and ``percentiles`` only affect the display formats (png16, png8); float formats
-    always keep raw values. Returns the path written.
+    Args:
+        path: the file to write (its folder must exist); the path comes first, as in ``write_image``.
+        depth: the depth map, any kind.
+        format: one of :data:`DEPTH_FORMATS`: ``png16`` (16-bit display, near = white), ``png8``, ``png16mm``
+            (metric maps: uint16 millimetres, 0 = invalid, + JSON sidecar), ``tiff``, ``npy``, ``pfm``, ``exr``
+            (raw float32 values, NaN = invalid); default from the extension.
+        invert, clip_near, clip_far, percentiles: the display range and direction, as in
+            :func:`~depthforge.process.normalize.to_display`; only for the display formats (png16, png8), float
+            formats always keep the raw values.
+
+    Returns:
+        The path written.
     """
     fmt = check_choice(format or format_for_path(path), "format", DEPTH_FORMATS)
     p = Path(path)
     meta: dict[str, Any] = depth.describe()
     if fmt in ("png16", "png8"):
         top = 65535 if fmt == "png16" else 255
-        rng = display_range(depth, near=near, far=far, percentiles=percentiles)
+        rng = display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
         if p.suffix.lower() == ".png":  # quantised band by band inside the compressing threads
             _write_png_rows(p, depth.shape, display_code_rows(depth, rng, top=top, invert=invert), top, meta)

@@ -69,7 +69,7 @@ class BatchJob:
         for name in self.outputs:
             p = PRODUCERS[name]
             key = {"output": name, "version": p.version, "model": self.model, "dtype": self.dtype,
-                   "options": {k: opts[k] for k in p.options}}
+                   "options": {_HASHED_AS.get(k, k): opts[k] for k in p.options}}
             if self.model_options:
                 key["model_options"] = dict(self.model_options)
             out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -80,6 +80,12 @@ class BatchJob:
         from depthforge.models.estimator import load_model
 
         return load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
+
+
+#: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
+#: manifest written before the rename still counts their outputs as done.
+_HASHED_AS = {"clip_near": "near", "clip_far": "far", "fov_deg": "fov", "near_m": "scene_near",
+              "far_m": "scene_far", "max_angle_deg": "max_angle"}
 
 
 @dataclass(frozen=True)

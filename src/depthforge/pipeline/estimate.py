@@ -65,13 +65,23 @@ def estimate(
 
 @dataclass(frozen=True)
 class EstimateOptions:
-    """What to write for each image (see the module docstring for the file names)."""
+    """What to write for each image (see the module docstring for the file names).
+
+    Attributes:
+        format: the depth file's format (:data:`~depthforge.io.depthfiles.DEPTH_FORMATS`).
+        colormap: also a colour-mapped image unless ``"gray"``.
+        invert, clip_near, clip_far, percentiles: the display range (see
+            :func:`~depthforge.process.normalize.to_display`).
+        combine: also the photo beside the colour-mapped depth, ``"horizontal"`` or ``"vertical"``.
+        controlnet: also a ControlNet conditioning image.
+        overwrite: replace existing outputs (they are skipped otherwise).
+    """
 
     format: str = "png16"
     colormap: str = "gray"
     invert: bool = False
-    near: float | None = None
-    far: float | None = None
+    clip_near: float | None = None
+    clip_far: float | None = None
     percentiles: tuple[float, float] | None = None
     combine: str | None = None
     controlnet: bool = False
@@ -141,14 +151,15 @@ def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options
         depth,
         format=options.format,
         invert=options.invert,
-        near=options.near,
-        far=options.far,
+        clip_near=options.clip_near,
+        clip_far=options.clip_far,
         percentiles=options.percentiles,
     )
     if len(paths) == 1:
         return
     display, _ = to_display(
-        depth, invert=options.invert, near=options.near, far=options.far, percentiles=options.percentiles
+        depth, invert=options.invert, clip_near=options.clip_near, clip_far=options.clip_far,
+        percentiles=options.percentiles,
     )
     vis = colorize(display, colormap=options.colormap)
     if "color" in paths:

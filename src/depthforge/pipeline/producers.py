@@ -39,8 +39,8 @@ from depthforge.render.visualize import COLORMAPS
 
 __all__ = ["BatchOptions", "Producer", "PRODUCERS", "parse_outputs", "main_files"]
 
-_DISPLAY = ("invert", "near", "far", "percentiles")
-_SCENE = ("fov", "scene_near", "scene_far")
+_DISPLAY = ("invert", "clip_near", "clip_far", "percentiles")
+_SCENE = ("fov_deg", "near_m", "far_m")
 
 
 @dataclass(frozen=True)
@@ -48,34 +48,34 @@ class BatchOptions:
     """Options of every producer (each reads only its own; see :data:`PRODUCERS`).
 
     Attributes:
-        invert, near, far, percentiles: display normalisation, as ``depthforge estimate`` (--invert, --clip,
-            --percentile).
+        invert, clip_near, clip_far, percentiles: display normalisation (fractions of the range), as
+            ``depthforge estimate`` (--invert, --clip, --percentile).
         colormap: colour map of ``colormap`` and ``combined``; combine: ``horizontal`` or ``vertical``.
         divergence, convergence: stereo parallax (% of the width, nearness on the screen plane).
         anaglyph_mode: ``color``, ``half-color``, ``gray`` or ``dubois``.
-        fov: horizontal field of view in degrees for the 3D outputs (None: EXIF, else the default 60 degrees).
-        scene_near, scene_far: pseudo-depth range for relative maps (3D outputs).
+        fov_deg: horizontal field of view in degrees for the 3D outputs (None: EXIF, else the default 60 degrees).
+        near_m, far_m: pseudo-depth range for relative maps (3D outputs), pseudo-metres.
         normals_convention: ``opengl`` or ``directx``; normals_bits: 8 or 16.
-        mesh_format: ``ply``, ``glb`` or ``obj``; max_angle: mesh edge cut (degrees, >= 90 keeps all); stride.
+        mesh_format: ``ply``, ``glb`` or ``obj``; max_angle_deg: mesh edge cut (>= 90 keeps all); stride.
         mask_threshold, mask_method: the mask's threshold (None: automatic by ``otsu`` or ``gap``).
     """
 
     invert: bool = False
-    near: float | None = None
-    far: float | None = None
+    clip_near: float | None = None
+    clip_far: float | None = None
     percentiles: tuple[float, float] | None = None
     colormap: str = "inferno"
     combine: str = "horizontal"
     divergence: float = 2.5
     convergence: float = 0.0
     anaglyph_mode: str = "dubois"
-    fov: float | None = None
-    scene_near: float = 1.0
-    scene_far: float = 10.0
+    fov_deg: float | None = None
+    near_m: float = 1.0
+    far_m: float = 10.0
     normals_convention: str = "opengl"
     normals_bits: int = 8
     mesh_format: str = "ply"
-    max_angle: float = 87.0
+    max_angle_deg: float = 87.0
     stride: int = 1
     mask_threshold: float | None = None
     mask_method: str = "otsu"
@@ -124,7 +124,7 @@ def _estimate_paths(stem: Path, options: BatchOptions, **kw: Any) -> dict[str, P
 def _display(depth: DepthMap, o: BatchOptions) -> Any:
     from depthforge.process.normalize import to_display
 
-    return to_display(depth, invert=o.invert, near=o.near, far=o.far, percentiles=o.percentiles)[0]
+    return to_display(depth, invert=o.invert, clip_near=o.clip_near, clip_far=o.clip_far, percentiles=o.percentiles)[0]
 
 
 def _depth_producer(name: str, fmt: str) -> Producer:
@@ -135,7 +135,8 @@ def _depth_producer(name: str, fmt: str) -> Producer:
         from depthforge.io.depthfiles import sidecar_path, write_depth
 
         p = files(stem, o)[0]
-        write_depth(p, depth, format=fmt, invert=o.invert, near=o.near, far=o.far, percentiles=o.percentiles)
+        write_depth(p, depth, format=fmt, invert=o.invert, clip_near=o.clip_near, clip_far=o.clip_far,
+                    percentiles=o.percentiles)
         side = sidecar_path(p)
         return [p, side] if fmt in ("npy", "pfm") and side.exists() else [p]
 
@@ -191,8 +192,8 @@ def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, di
     from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.unproject import depth_to_z
 
-    intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov, exif=image.exif, fallback=depth.intrinsics)
-    zd = depth_to_z(depth, intrinsics=intr, near_m=o.scene_near, far_m=o.scene_far)
+    intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov_deg, exif=image.exif, fallback=depth.intrinsics)
+    zd = depth_to_z(depth, intrinsics=intr, near_m=o.near_m, far_m=o.far_m)
     meta: dict[str, Any] = {
         "source_image": image.path,
         "metric": zd.metric,
@@ -245,10 +246,9 @@ def _mesh(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Pa
     from depthforge.geometry.mesh import mesh_from_depth
 
     zd, intr, meta = _scene(image, depth, o)
-    mesh = mesh_from_depth(
-        zd, image=image, intrinsics=intr, max_angle_deg=None if o.max_angle >= 90 else o.max_angle, stride=o.stride
-    )
-    meta.update(max_angle_deg=o.max_angle)
+    angle = None if o.max_angle_deg >= 90 else o.max_angle_deg
+    mesh = mesh_from_depth(zd, image=image, intrinsics=intr, max_angle_deg=angle, stride=o.stride)
+    meta.update(max_angle_deg=o.max_angle_deg)
     return [Path(p) for p in export_mesh(_suffixed("mesh")(stem, o)[0], mesh, metadata=meta)]
 
 
@@ -288,7 +288,7 @@ PRODUCERS: dict[str, Producer] = {
         Producer("sbs", _sbs, _suffixed("sbs"), ("divergence", "convergence"), description="side-by-side stereo"),
         Producer("anaglyph", _anaglyph, _suffixed("anaglyph"), ("divergence", "convergence", "anaglyph_mode"),
                  description="red-cyan anaglyph"),
-        Producer("mesh", _mesh, _suffixed("mesh"), (*_SCENE, "mesh_format", "max_angle", "stride"),
+        Producer("mesh", _mesh, _suffixed("mesh"), (*_SCENE, "mesh_format", "max_angle_deg", "stride"),
                  description="textured mesh"),
         Producer("pointcloud", _pointcloud, _suffixed("pointcloud"), (*_SCENE, "stride"), description="point cloud"),
         Producer("mask", _mask, _suffixed("mask"), ("mask_threshold", "mask_method"), description="foreground mask"),

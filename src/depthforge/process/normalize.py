@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, nan_min_max
 from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_range
@@ -19,25 +20,31 @@ __all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "disp
 
 @dataclass(frozen=True)
 class DisplayRange:
-    """The inverse-depth values mapped to 0 (far, black) and 1 (near, white)."""
+    """The inverse-depth values mapped to 0 (far, black) and 1 (near, white).
+
+    Attributes:
+        far, near: values of :meth:`DepthMap.inverse_depth` (the map's units: none, 1/m or px), not distances and
+            not fractions; named as in the files' metadata (``{"far": ..., "near": ...}``) that records them.
+    """
 
     far: float
     near: float
 
 
+@renamed_keywords(near="clip_near", far="clip_far")
 def display_range(
     depth: DepthMap,
     *,
-    near: float | None = None,
-    far: float | None = None,
+    clip_near: float | None = None,
+    clip_far: float | None = None,
     percentiles: tuple[float, float] | None = None,
 ) -> DisplayRange:
     """The range of inverse depth (larger = nearer) that becomes [0, 1].
 
     Args:
         depth: any kind; metric maps use 1/z, so near is white for every kind.
-        near, far: clip points as fractions (0..1) of the full min..max range (``far`` < ``near``); e.g.
-            ``far=0.1`` maps everything in the farthest 10 % to black.
+        clip_near, clip_far: clip points as fractions [0, 1] of the full min..max range (``clip_far`` <
+            ``clip_near``); e.g. ``clip_far=0.1`` maps everything in the farthest 10 % to black.
         percentiles: (low, high) percentiles (0..100) of the valid values used as far and near instead of
             min and max; robust to outliers.
     """
@@ -58,10 +65,10 @@ def display_range(
         if lo_p >= hi_p:
             raise_range("percentiles", f"low {lo_p:g} must be below high {hi_p:g}")
         lo, hi = (float(v) for v in np.percentile(valid, [lo_p, hi_p]))
-    f = check_range(far, "far", low=0, high=1) if far is not None else 0.0
-    n = check_range(near, "near", low=0, high=1) if near is not None else 1.0
+    f = check_range(clip_far, "clip_far", low=0, high=1) if clip_far is not None else 0.0
+    n = check_range(clip_near, "clip_near", low=0, high=1) if clip_near is not None else 1.0
     if f >= n:
-        raise_range("far", f"{f:g} must be below near {n:g}")
+        raise_range("clip_far", f"{f:g} must be below clip_near {n:g}")
     span = hi - lo
     return DisplayRange(lo + f * span, lo + n * span)
 
@@ -72,22 +79,29 @@ def raise_range(name: str, why: str) -> None:
     raise ValidationError(f"{name}: {why}")
 
 
+@renamed_keywords(near="clip_near", far="clip_far")
 def to_display(
     depth: DepthMap,
     *,
     invert: bool = False,
-    near: float | None = None,
-    far: float | None = None,
+    clip_near: float | None = None,
+    clip_far: float | None = None,
     percentiles: tuple[float, float] | None = None,
     value_range: DisplayRange | None = None,
 ) -> tuple[np.ndarray, DisplayRange]:
     """Normalise for display.
 
+    Args:
+        depth: any kind (metric maps through 1/z, so near is white for every kind).
+        invert: near = black instead of white.
+        clip_near, clip_far, percentiles: the range, see :func:`display_range`.
+        value_range: a range already chosen (e.g. for every frame of a clip); overrides the three above.
+
     Returns:
         (H, W) float32 in [0, 1], near = 1 (white), far = 0; invalid pixels 0 (or 1 when inverted), and the
         range used (so the encoding can be undone). ``invert`` flips to near = black.
     """
-    rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
+    rng = value_range or display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
     return _normalise(depth.inverse_depth(), rng, invert), rng
 
 
@@ -111,13 +125,14 @@ def _normalise(inv: np.ndarray, rng: DisplayRange, invert: bool) -> np.ndarray:
 _BAND_PIXELS = 1 << 20  # images above this many pixels are quantised in row bands on several threads
 
 
+@renamed_keywords(near="clip_near", far="clip_far")
 def display_codes(
     depth: DepthMap,
     *,
     top: int,
     invert: bool = False,
-    near: float | None = None,
-    far: float | None = None,
+    clip_near: float | None = None,
+    clip_far: float | None = None,
     percentiles: tuple[float, float] | None = None,
     value_range: DisplayRange | None = None,
 ) -> tuple[np.ndarray, DisplayRange]:
@@ -133,7 +148,7 @@ def display_codes(
         (H, W) uint8 or uint16 codes (near = top unless ``invert``; invalid pixels 0, or top when inverted) and
         the range used.
     """
-    rng = value_range or display_range(depth, near=near, far=far, percentiles=percentiles)
+    rng = value_range or display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
     rows = display_code_rows(depth, rng, top=top, invert=invert)
     h = depth.shape[0]
     out = np.empty(depth.shape, np.uint16 if top > 255 else np.uint8)

@@ -143,7 +143,7 @@ class Engine:
         check_choice(format, "format", DEPTH_API_FORMATS)
         suffix = ".npy" if format == "npy" else ".png"
         return write_depth(
-            self.areas.file(area, suffix), depth, format=format, invert=invert, near=near, far=far
+            self.areas.file(area, suffix), depth, format=format, invert=invert, clip_near=near, clip_far=far
         )
 
     @staticmethod
@@ -159,7 +159,7 @@ class Engine:
         from depthforge.process.normalize import to_display
         from depthforge.render.visualize import colorize
 
-        display, _ = to_display(depth, invert=invert, near=near, far=far)
+        display, _ = to_display(depth, invert=invert, clip_near=near, clip_far=far)
         return colorize(display, colormap=colormap)
 
     @staticmethod

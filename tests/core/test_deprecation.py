@@ -1,0 +1,38 @@
+"""Renamed keywords (issue 19's vocabulary) keep working for one release, with a DeprecationWarning."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.deprecation import renamed_keywords
+from depthforge.io.depthfiles import write_depth
+from depthforge.process.normalize import to_display
+
+
+def test_old_keyword_warns_and_gives_the_same_result(tmp_path: Path) -> None:
+    depth = DepthMap(np.linspace(0, 1, 50, dtype=np.float32).reshape(5, 10), kind="relative")
+    new, rng_new = to_display(depth, clip_near=0.8, clip_far=0.2)
+    with pytest.warns(DeprecationWarning, match=r"to_display\(\): near= is now clip_near="):
+        old, rng_old = to_display(depth, near=0.8, far=0.2)
+    np.testing.assert_array_equal(old, new)
+    assert rng_old == rng_new
+    a = write_depth(tmp_path / "a.png", depth, clip_near=0.8)
+    with pytest.warns(DeprecationWarning, match="write_depth"):
+        b = write_depth(tmp_path / "b.png", depth, near=0.8)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_both_spellings_is_a_type_error_and_the_signature_shows_the_new_name() -> None:
+    @renamed_keywords(size="size_px")
+    def f(*, size_px: int = 3) -> int:
+        return size_px
+
+    with pytest.raises(TypeError, match="both size= and its new name size_px="):
+        f(size=3, size_px=5)
+    assert list(inspect.signature(f).parameters) == ["size_px"]
+    assert list(inspect.signature(to_display).parameters)[:4] == ["depth", "invert", "clip_near", "clip_far"]
