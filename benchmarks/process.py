@@ -108,10 +108,10 @@ def bench_filters(repeats: int) -> None:
 
     print(f"filters: noisy input edge width {edge_width(noisy):.2f} px")
     pairs = [
-        ("bilateral", lambda: bilateral_filter(noisy, sigma_space=2.0),
+        ("bilateral", lambda: bilateral_filter(noisy, sigma_space_px=2.0),
          lambda: cv2.bilateralFilter(n32, 9, 1.5, 2.0)),
-        ("median 5", lambda: median_filter(noisy, size=5), lambda: cv2.medianBlur(n32, 5)),
-        ("guided r8", lambda: guided_filter(noisy, guide, radius=8, eps=1e-3),
+        ("median 5", lambda: median_filter(noisy, size_px=5), lambda: cv2.medianBlur(n32, 5)),
+        ("guided r8", lambda: guided_filter(guide, noisy, radius_px=8, eps=1e-3),
          lambda: cv2.ximgproc.guidedFilter(guide, n32, 8, 1e-3 * 255**2)),
     ]
     for name, ours_fn, ref_fn in pairs:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depthforge.core.depthmap import DepthMap
 from depthforge.core.deprecation import renamed_keywords
+from depthforge.core.depthmap import DepthMap
 from depthforge.io.depthfiles import write_depth
 from depthforge.process.normalize import to_display
 

@@ -41,9 +41,9 @@ def edge_width(a: np.ndarray) -> float:
 
 
 FILTERS = {
-    "bilateral": lambda d, g: bilateral_filter(d, sigma_space=2.0),
-    "median": lambda d, g: median_filter(d, size=5),
-    "guided": lambda d, g: guided_filter(d, g, radius=8, eps=1e-3),
+    "bilateral": lambda d, g: bilateral_filter(d, sigma_space_px=2.0),
+    "median": lambda d, g: median_filter(d, size_px=5),
+    "guided": lambda d, g: guided_filter(g, d, radius_px=8, eps=1e-3),
 }
 
 
@@ -89,7 +89,7 @@ def test_guided_filter_matches_opencv_ximgproc_inside() -> None:
     rng = np.random.default_rng(3)
     img = rng.random((60, 80, 3)).astype(np.float32)
     d = rng.random((60, 80)).astype(np.float32)
-    ours = guided_filter(d, img, radius=4, eps=1e-2)
+    ours = guided_filter(img, d, radius_px=4, eps=1e-2)
     ref = cv2.ximgproc.guidedFilter(img, d, 4, 1e-2)
     # OpenCV mirrors at the border, we leave outside pixels out: compare beyond 2 radii from the border.
     np.testing.assert_allclose(ours[9:-9, 9:-9], ref[9:-9, 9:-9], atol=1e-5)
@@ -100,26 +100,26 @@ def test_median_matches_opencv_on_full_maps() -> None:
 
     d = np.random.default_rng(4).random((40, 50)).astype(np.float32)
     for size in (3, 5):
-        np.testing.assert_array_equal(median_filter(d, size=size)[2:-2, 2:-2], cv2.medianBlur(d, size)[2:-2, 2:-2])
+        np.testing.assert_array_equal(median_filter(d, size_px=size)[2:-2, 2:-2], cv2.medianBlur(d, size)[2:-2, 2:-2])
 
 
 def test_speckles_removed_large_regions_kept() -> None:
     d = np.full((50, 50), 5.0, dtype=np.float32)
     d[10:13, 10:13] = 20.0  # 9 px speckle
     d[30:40, 30:40] = 15.0  # 100 px region
-    out = remove_speckles(d, max_size=20, max_diff=1.0)
+    out = remove_speckles(d, max_size_px=20, max_diff=1.0)
     assert np.isnan(out[10:13, 10:13]).all()
     assert np.isnan(out).sum() == 9
-    out = remove_speckles(d, max_size=9, max_diff=1.0)  # "smaller than 9" keeps a 9 px patch
+    out = remove_speckles(d, max_size_px=9, max_diff=1.0)  # "smaller than 9" keeps a 9 px patch
     assert np.isfinite(out).all()
 
 
 def test_noise_estimate_and_bad_options() -> None:
     _, noisy, guide = _step_scene()
     assert abs(estimate_noise(noisy) - NOISE) < 0.05
-    with pytest.raises(ValidationError, match="size"):
-        median_filter(noisy, size=4)
+    with pytest.raises(ValidationError, match="^size_px: must be odd"):
+        median_filter(noisy, size_px=4)
     with pytest.raises(ValidationError, match="image"):
-        guided_filter(noisy, guide[:10])
-    with pytest.raises(ValidationError, match="sigma_space"):
-        bilateral_filter(noisy, sigma_space=0)
+        guided_filter(guide[:10], noisy)
+    with pytest.raises(ValidationError, match="^sigma_space_px: "):
+        bilateral_filter(noisy, sigma_space_px=0)

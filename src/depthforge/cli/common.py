@@ -75,7 +75,7 @@ def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
         depth = read_depth(args.depth, kind=args.depth_kind, scale=args.depth_scale)
         if depth.shape != (image.height, image.width):
             note(f"depth {depth.shape[1]}x{depth.shape[0]} resampled to the image size {image.width}x{image.height}")
-            depth = resize_depth(depth, image.height, image.width)
+            depth = resize_depth(depth, image.size_hw)
         return depth
     from depthforge.models.estimator import load_model
 

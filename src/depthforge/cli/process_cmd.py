@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     steps = list(args.filter)
     if "speckle" in steps:
         before = int(depth.valid.sum())
-        depth = filters.remove_speckles(depth, max_size=args.speckle_size, max_diff=args.speckle_diff)
+        depth = filters.remove_speckles(depth, max_size_px=args.speckle_size, max_diff=args.speckle_diff)
         note(f"speckles: {before - int(depth.valid.sum())} pixels removed")
     if args.fill:
         holes = int((~depth.valid).sum())
@@ -87,21 +87,21 @@ def run(args: argparse.Namespace) -> int:
         note(f"filled {holes - int((~depth.valid).sum())} of {holes} invalid pixels ({args.fill})")
     for name in steps:
         if name == "bilateral":
-            depth = filters.bilateral_filter(depth, sigma_space=args.sigma_space, sigma_range=args.sigma_range)
+            depth = filters.bilateral_filter(depth, sigma_space_px=args.sigma_space, sigma_range=args.sigma_range)
         elif name == "median":
-            depth = filters.median_filter(depth, size=args.median_size)
+            depth = filters.median_filter(depth, size_px=args.median_size)
         elif name == "guided":
             if not args.image:
                 raise ValidationError("--image: the guided filter needs a guide image (--image FILE)")
             from depthforge.io.images import read_image
 
             image = read_image(args.image)
-            if (image.height, image.width) != depth.shape:
+            if image.size_hw != depth.shape:
                 from depthforge.process.resample import resize_depth
 
                 note(f"depth resampled to the guide image size {image.width}x{image.height}")
-                depth = resize_depth(depth, image.height, image.width)
-            depth = filters.guided_filter(depth, image.rgb, radius=args.radius, eps=args.eps)
+                depth = resize_depth(depth, image.size_hw)
+            depth = filters.guided_filter(image, depth, radius_px=args.radius, eps=args.eps)
     robust = not args.no_robust
     if args.known:
         points = [_parse_known(t) for t in args.known]

@@ -262,7 +262,7 @@ def align_to_depth(
     if ref.shape != depth.shape:
         from depthforge.process.resample import resize_depth
 
-        ref = resize_depth(ref, *depth.shape)
+        ref = resize_depth(ref, depth.shape)
     tgt = ref.inverse_depth().astype(np.float64)
     if mask is not None:
         m = check_array(mask, "mask", ndim=2)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
+from depthforge.core.image import Image
 from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
 from depthforge.process._common import D, unwrap, valid_range
 
@@ -23,16 +25,16 @@ __all__ = ["FILTERS", "bilateral_filter", "median_filter", "guided_filter", "rem
 FILTERS = ("bilateral", "median", "guided", "speckle")
 
 
-def estimate_noise(values: np.ndarray) -> float:
+def estimate_noise(depth: np.ndarray) -> float:
     """Robust standard deviation of pixel noise from horizontal and vertical neighbour differences (MAD).
 
     Args:
-        values: (H, W) float, NaN = invalid.
+        depth: (H, W) float values (any kind), NaN = invalid.
 
     Returns:
-        The estimated noise sigma in the units of ``values`` (0.0 for noise-free or too small inputs).
+        The estimated noise sigma in the units of ``depth`` (0.0 for noise-free or too small inputs).
     """
-    diffs = np.concatenate([np.diff(values, axis=1).ravel(), np.diff(values, axis=0).ravel()])
+    diffs = np.concatenate([np.diff(depth, axis=1).ravel(), np.diff(depth, axis=0).ravel()])
     diffs = diffs[np.isfinite(diffs)]
     if diffs.size == 0:
         return 0.0
@@ -40,32 +42,34 @@ def estimate_noise(values: np.ndarray) -> float:
     return mad * 1.4826 / np.sqrt(2.0)
 
 
+@renamed_keywords(sigma_space="sigma_space_px", radius="radius_px")
 def bilateral_filter(
     depth: D,
     *,
-    sigma_space: float = 2.0,
+    sigma_space_px: float = 2.0,
     sigma_range: float | None = None,
-    radius: int | None = None,
+    radius_px: int | None = None,
 ) -> D:
     """Bilateral filter on inverse depth that ignores invalid pixels.
 
     Args:
         depth: a :class:`DepthMap` or an (H, W) float array (larger = nearer, NaN = invalid). Not modified.
-        sigma_space: Gaussian sigma of the spatial weight, pixels.
+        sigma_space_px: Gaussian sigma of the spatial weight, pixels.
         sigma_range: Gaussian sigma of the depth weight, in inverse-depth units (1/m for metric maps, px for
             disparity); default: 3 x the estimated noise (at least 0.5 % of the value range), which smooths noise
             and stops at steps much higher than the noise.
-        radius: window half-size in pixels (default ``ceil(2 * sigma_space)``).
+        radius_px: window half-size in pixels (default ``ceil(2 * sigma_space_px)``).
 
     Returns:
         The same type as ``depth``, filtered; invalid pixels stay invalid.
     """
     inv, _, rewrap = unwrap(depth)
-    sigma_space = check_extent(sigma_space, "sigma_space", shape=inv.shape, positive=True)
+    sigma_space = check_extent(sigma_space_px, "sigma_space_px", shape=inv.shape, positive=True)
     if sigma_range is None:
         sigma_range = max(3.0 * estimate_noise(inv), 0.005 * valid_range(inv))
     sigma_range = check_positive(sigma_range, "sigma_range")
-    r = int(np.ceil(2.0 * sigma_space)) if radius is None else int(check_range(radius, "radius", low=1, high=50))
+    r = (int(np.ceil(2.0 * sigma_space)) if radius_px is None
+         else int(check_range(radius_px, "radius_px", low=1, high=50)))
     valid = np.isfinite(inv)
     src = np.pad(np.where(valid, inv, 0.0), r)
     ok = np.pad(valid, r)
@@ -88,22 +92,23 @@ def bilateral_filter(
     return rewrap(out)
 
 
-def median_filter(depth: D, *, size: int = 5) -> D:
-    """Median of the valid pixels in a ``size`` x ``size`` window (edges stay where the majority puts them).
+@renamed_keywords(size="size_px")
+def median_filter(depth: D, *, size_px: int = 5) -> D:
+    """Median of the valid pixels in a ``size_px`` x ``size_px`` window (edges stay where the majority puts them).
 
     Args:
         depth: a :class:`DepthMap` or an (H, W) float array (larger = nearer, NaN = invalid). Not modified.
-        size: odd window side in pixels, 3..15.
+        size_px: odd window side in pixels, 3..15.
 
     Returns:
         The same type as ``depth``; invalid pixels stay invalid. With an even number of valid neighbours the
         two middle values are averaged.
     """
-    size = int(check_range(size, "size", low=3, high=15))
+    size = int(check_range(size_px, "size_px", low=3, high=15))
     if size % 2 == 0:
         from depthforge.core.errors import ValidationError
 
-        raise ValidationError(f"size: must be odd, got {size}")
+        raise ValidationError(f"size_px: must be odd, got {size}")
     inv, _, rewrap = unwrap(depth)
     r = size // 2
     h, w = inv.shape
@@ -129,23 +134,26 @@ def _box(a: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(a, cv2.CV_64F, (2 * r + 1, 2 * r + 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
 
 
-def guided_filter(depth: D, image: np.ndarray, *, radius: int = 8, eps: float = 1e-3) -> D:
+@renamed_keywords(radius="radius_px")
+def guided_filter(image: np.ndarray | Image, depth: D, *, radius_px: int = 8, eps: float = 1e-3) -> D:
     """Guided filter: locally, depth = a . image + b fitted by least squares over each window, then averaged.
 
     Invalid depth pixels are left out of the fits (weighted box sums), so they do not pull valid ones.
 
     Args:
+        image: the guide: an :class:`Image`, or an (H, W, 3) or (H, W) array, uint8/uint16 or float in [0, 1]
+            (same size as ``depth``).
         depth: a :class:`DepthMap` or an (H, W) float array (larger = nearer, NaN = invalid). Not modified.
-        image: (H, W, 3) or (H, W) guide image, uint8/uint16 or float in [0, 1] (same size as ``depth``).
-        radius: window half-size in pixels.
+        radius_px: window half-size in pixels.
         eps: regularisation, in squared guide units ([0, 1] intensities); larger = smoother, edges weaker.
 
     Returns:
         The same type as ``depth``; invalid pixels stay invalid.
     """
-    radius = int(check_range(radius, "radius", low=1, high=200))
+    radius = int(check_range(radius_px, "radius_px", low=1, high=200))
     eps = check_positive(eps, "eps")
-    img = check_array(image, "image", ndim=(2, 3), channels=(1, 3), dtype_kind="uif")
+    img = check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=(2, 3), channels=(1, 3),
+                      dtype_kind="uif")
     inv, _, rewrap = unwrap(depth)
     check_same_hw(inv, "depth", img, "image")
     guide = img.astype(np.float64)
@@ -179,13 +187,14 @@ def guided_filter(depth: D, image: np.ndarray, *, radius: int = 8, eps: float = 
     return rewrap(out)
 
 
-def remove_speckles(depth: D, *, max_size: int = 100, max_diff: float | None = None) -> D:
+@renamed_keywords(max_size="max_size_px")
+def remove_speckles(depth: D, *, max_size_px: int = 100, max_diff: float | None = None) -> D:
     """Invalidate small patches: 4-connected regions (neighbours differ by at most ``max_diff``) of fewer than
-    ``max_size`` pixels, like stereo matchers' speckle filters.
+    ``max_size_px`` pixels, like stereo matchers' speckle filters.
 
     Args:
         depth: a :class:`DepthMap` or an (H, W) float array (larger = nearer, NaN = invalid). Not modified.
-        max_size: patches smaller than this many pixels are removed.
+        max_size_px: patches smaller than this many pixels are removed.
         max_diff: largest inverse-depth step inside one patch (px for disparity, 1/m for metric); default 2 %
             of the value range (1st-99th percentile).
 
@@ -194,7 +203,7 @@ def remove_speckles(depth: D, *, max_size: int = 100, max_diff: float | None = N
     """
     import cv2
 
-    max_size = int(check_range(max_size, "max_size", low=1))
+    max_size = int(check_range(max_size_px, "max_size_px", low=1))
     inv, _, rewrap = unwrap(depth)
     valid = np.isfinite(inv)
     if not valid.any():

@@ -139,7 +139,7 @@ def evaluate(
     if pred.shape != gt.shape:
         from depthforge.process.resample import resize_depth
 
-        pred = resize_depth(pred, *gt.shape)
+        pred = resize_depth(pred, gt.shape)
     mode = align
     if mode == "auto":
         mode = "none" if pred.kind == gt.kind else "scale-shift"

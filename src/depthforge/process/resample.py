@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.validation import check_positive
+from depthforge.core.validation import check_size_hw
 
 __all__ = ["resize_depth"]
 
 
-def resize_depth(depth: DepthMap, height: int, width: int) -> DepthMap:
-    """Resample to ``height`` x ``width`` pixels.
+def resize_depth(depth: DepthMap, size_hw: tuple[int, int]) -> DepthMap:
+    """Resample to ``size_hw`` = (height, width) pixels.
 
     Values are interpolated bilinearly where all neighbours are valid and by nearest neighbour elsewhere, so
     invalid (NaN) pixels never bleed into valid ones. Disparity values (pixels) are multiplied by the width
@@ -19,12 +19,15 @@ def resize_depth(depth: DepthMap, height: int, width: int) -> DepthMap:
     Intrinsics are rescaled.
 
     Returns:
-        A new :class:`DepthMap` of shape (height, width); the input is not modified.
+        A new :class:`DepthMap` of shape ``size_hw`` (the input itself when it already has that size; it is
+        never modified).
+
+    >>> float(resize_depth(DepthMap(np.full((2, 2), 4.0), kind="disparity"), (4, 6)).values[0, 0])
+    12.0
     """
     import cv2
 
-    check_positive(height, "height")
-    check_positive(width, "width")
+    height, width = check_size_hw(size_hw)
     h, w = depth.shape
     if (h, w) == (height, width):
         return depth

@@ -362,7 +362,7 @@ def stretch_half(
     h, w = result.disparity.shape
     nh, nw = (h, 2 * w) if layout == "sbs" else (2 * h, w)
     plain = result.disparity.with_values(result.disparity.values, intrinsics=None)
-    depth = resize_depth(plain, nh, nw)
+    depth = resize_depth(plain, (nh, nw))
     intr = (
         Intrinsics(focal_px, focal_px, (nw - 1) / 2.0, (nh - 1) / 2.0, nw, nh, "focal given, centred principal point")
         if focal_px is not None

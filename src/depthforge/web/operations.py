@@ -174,7 +174,7 @@ class Engine:
         if scale >= 1:
             return rgb, depth
         w, h = max(2, int(image.width * scale) // 2 * 2), max(2, int(image.height * scale) // 2 * 2)
-        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA), resize_depth(depth, h, w)
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA), resize_depth(depth, (h, w))
 
     # -- stereo ---------------------------------------------------------------------------------------------
     def stereo(
