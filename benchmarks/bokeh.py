@@ -68,14 +68,14 @@ def main() -> None:
     h = round(w * 3 / 4)
     img, depth = scene(h, w)
     focus = (w / 2, h * 0.55)
-    unit = plan_bokeh(depth, focus_xy=focus, aperture=1.0).max_radius_px
+    unit = plan_bokeh(depth, focus_xy=focus, aperture_px=1.0).max_radius_px
     print(f"machine: {os.cpu_count()} cores, {cpu_flags()}; image {w}x{h} = {w * h / 1e6:.1f} MP, "
           f"opencv {cv2.__version__}")
     times: dict[float, tuple[float, float]] = {}
     lin = img.astype(np.float32)
     for radius in (10.0, 40.0):
         aperture = radius / unit
-        ours = timed(lambda a=aperture: bokeh(img, depth, focus_xy=focus, aperture=a), args.repeat)
+        ours = timed(lambda a=aperture: bokeh(img, depth, focus_xy=focus, aperture_px=a), args.repeat)
         kern = disc_kernel(radius)
         ref = timed(lambda k=kern: cv2.filter2D(lin, -1, k), args.repeat)
         times[radius] = (ours, ref)

@@ -54,7 +54,7 @@ def scene() -> tuple[np.ndarray, DepthMap, np.ndarray, np.ndarray]:
 def test_focus_on_disc_keeps_it_and_blurs_the_wall(scene):
     img, depth, _disc, d = scene
     before = img.copy()
-    out = bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture=12)
+    out = bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture_px=12)
     assert np.array_equal(img, before)  # input untouched
     inner = d < R - 3
     err = out[inner].astype(np.float64) - img[inner]
@@ -70,7 +70,7 @@ def test_focus_on_disc_keeps_it_and_blurs_the_wall(scene):
 
 def test_focus_on_wall_blurs_disc_and_spills_over_the_wall(scene):
     img, depth, _disc, d = scene
-    out = bokeh(img, depth, focus_xy=(5, 5), aperture=12)
+    out = bokeh(img, depth, focus_xy=(5, 5), aperture_px=12)
     far = d > R + 16
     assert np.array_equal(out[far], img[far])  # the wall is in focus and unchanged away from the disc
     inner = d < R - 16
@@ -82,15 +82,15 @@ def test_focus_on_wall_blurs_disc_and_spills_over_the_wall(scene):
 
 def test_zero_aperture_returns_the_input_exactly(scene):
     img, depth, _, _ = scene
-    assert np.array_equal(bokeh(img, depth, aperture=0), img)
+    assert np.array_equal(bokeh(img, depth, aperture_px=0), img)
     img16 = img.astype(np.uint16) * 257
-    assert np.array_equal(bokeh(img16, depth, aperture=0), img16)
+    assert np.array_equal(bokeh(img16, depth, aperture_px=0), img16)
 
 
 def test_blur_grows_with_aperture_and_preserves_mean_light(scene):
     img, depth, _, d = scene
     wall = d > R + 30
-    v = [laplacian_var(bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture=a), wall) for a in (1, 3, 8)]
+    v = [laplacian_var(bokeh(img, depth, focus_xy=(N / 2, N / 2), aperture_px=a), wall) for a in (1, 3, 8)]
     assert v[0] > v[1] > v[2]
     lin = (img / 255.0) ** 2.2
     out = render_layers(lin.astype(np.float32), np.full(img.shape[:2], 7.0, np.float32))
@@ -102,7 +102,7 @@ def test_highlight_blooms_into_a_disc():
     img[40, 40] = 255
     depth = DepthMap(np.ones((81, 81), np.float32), kind="relative")
     depth = depth.with_values(np.where(np.arange(81)[None, :] < 2, 2.0, 1.0).astype(np.float32) * np.ones((81, 1)))
-    out = bokeh(img, depth, focus_xy=(0, 0), aperture=10, highlight_gain=8)
+    out = bokeh(img, depth, focus_xy=(0, 0), aperture_px=10, highlight_gain=8)
     g = gray(out)
     assert g[40, 40 + 7] > 40 and g[40, 40 - 7] > 40 and g[40 + 7, 40] > 40  # a bright disc of radius ~10
     assert g[40, 40 + 14] < 25  # and nothing beyond it
@@ -130,10 +130,10 @@ def test_layer_radii_grow_slowly():
 
 def test_coc_sign_and_focus_modes(scene):
     _img, depth, disc, _ = scene
-    plan = plan_bokeh(depth, focus_xy=(N / 2, N / 2), aperture=12)
+    plan = plan_bokeh(depth, focus_xy=(N / 2, N / 2), aperture_px=12)
     assert plan.focus_source == "xy" and np.allclose(plan.coc[disc], 0)
     assert np.allclose(plan.coc[~disc], 12)  # behind focus: positive, full aperture over the full range
-    plan = plan_bokeh(depth, focus_depth=4.0, aperture=12)
+    plan = plan_bokeh(depth, focus_depth=4.0, aperture_px=12)
     assert np.allclose(plan.coc[disc], -12) and np.allclose(plan.coc[~disc], 0)
     q, source = focus_inverse_depth(depth)
     assert source == "auto: subject" and q == pytest.approx(1.0)
@@ -162,11 +162,11 @@ def test_bad_input(scene):
     with pytest.raises(ValidationError, match="blades"):
         bokeh(img, depth, blades=2)
     with pytest.raises(ValidationError, match="aperture"):
-        bokeh(img, depth, aperture=-1)
+        bokeh(img, depth, aperture_px=-1)
     with pytest.raises(ValidationError, match="focus_xy"):
         bokeh(img, depth, focus_xy=(N + 5, 3))
     with pytest.raises(ValidationError, match="not both"):
-        bokeh(img, depth, aperture=3, f_number=2)
+        bokeh(img, depth, aperture_px=3, f_number=2)
 
 
 def test_invalid_depth_is_filled_and_real_photo(photos):
@@ -176,7 +176,7 @@ def test_invalid_depth_is_filled_and_real_photo(photos):
     h, w = img.shape[:2]
     v = np.tile(np.linspace(1.0, 5.0, h, dtype=np.float32)[:, None], (1, w))
     v[10:20, 10:20] = np.nan
-    out = bokeh(img, DepthMap(v, kind="metric"), focus_depth=1.0, aperture=8, blades=6)
+    out = bokeh(img, DepthMap(v, kind="metric"), focus_depth=1.0, aperture_px=8, blades=6)
     assert out.shape == img.shape and out.dtype == np.uint8
     top, bottom = slice(0, 20), slice(h - 40, h)
     assert np.abs(out[top].astype(int) - img[top]).mean() < np.abs(out[bottom].astype(int) - img[bottom]).mean()

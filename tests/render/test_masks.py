@@ -29,7 +29,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("method", ["otsu", "gap"])
 def test_mask_of_the_disc_scene(method):
     img, depth, disc, _ = disc_scene()
-    alpha = foreground_alpha(depth, img, method=method)
+    alpha = foreground_alpha(depth, image=img, method=method)
     assert alpha.dtype == np.float32 and alpha.shape == disc.shape
     assert iou(alpha >= 0.5, disc) >= 0.98
     u8 = alpha_to_uint8(alpha)
@@ -42,7 +42,7 @@ def test_mask_with_noisy_relative_depth_and_soft_edge():
     inv = 1.0 / depth.values + rng.normal(0, 0.02, disc.shape).astype(np.float32)
     inv = np.where(np.abs(d - 70) < 1.5, np.nan, inv)  # invalid along the edge, as stereo maps often are
     rel = DepthMap(inv.astype(np.float32), kind="relative")
-    alpha = foreground_alpha(rel, img)
+    alpha = foreground_alpha(rel, image=img)
     assert iou(alpha >= 0.5, disc) >= 0.98
     edge = np.abs(d - 70) < 2
     assert ((alpha > 0.02) & (alpha < 0.98))[edge].any()  # feathered near the edge
@@ -97,7 +97,7 @@ def test_trimap_and_refine_guards():
 
 def test_cutout_and_background_replacement():
     img, depth, disc, _ = disc_scene()
-    alpha = foreground_alpha(depth, img)
+    alpha = foreground_alpha(depth, image=img)
     rgba = cutout(img, alpha)
     assert rgba.shape == (*img.shape[:2], 4) and np.array_equal(rgba[..., :3], img)
     assert rgba[128, 128, 3] == 255 and rgba[0, 0, 3] == 0

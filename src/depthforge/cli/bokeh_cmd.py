@@ -42,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args.image)
     depth = load_depth_for(image, args)
     focus_xy = tuple(args.focus_xy) if args.focus_xy else None
-    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture=args.aperture,
+    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture_px=args.aperture,
                       f_number=args.f_number)
     if plan.intrinsics_source:
         note(f"intrinsics: {plan.intrinsics_source}")
-    out = bokeh(image.rgb, depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture=args.aperture,
+    out = bokeh(image.rgb, depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture_px=args.aperture,
                 f_number=args.f_number, blades=args.blades, rotation_deg=args.rotation,
                 highlight_gain=args.highlights)
     if out.dtype != "uint8" and Path(args.output).suffix.lower() not in (".png", ".tif", ".tiff"):

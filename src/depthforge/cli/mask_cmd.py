@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         note(f"matting model {model.spec.name} (licence: {model.spec.licence})")
         alpha = model.predict(image.as_uint8(), masks.trimap(hard, band=band))
     else:
-        alpha = masks.foreground_alpha(depth, image.rgb, threshold=args.threshold, method=args.auto,
-                                       largest=args.largest, radius=args.feather)
+        alpha = masks.foreground_alpha(depth, image=image, threshold=args.threshold, method=args.auto,
+                                       largest=args.largest, radius_px=args.feather)
     if args.cutout:
         result = masks.cutout(image.rgb, alpha)
     elif replace:

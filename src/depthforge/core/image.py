@@ -14,7 +14,7 @@ import numpy as np
 from depthforge.core.errors import InputError
 from depthforge.core.validation import check_array
 
-__all__ = ["Image", "to_uint8"]
+__all__ = ["Image", "check_image", "to_uint8"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +76,13 @@ class Image:
             alpha = np.ascontiguousarray(a[:, :, 3])
             a = a[:, :, :3]
         return cls(rgb=np.ascontiguousarray(a), alpha=alpha, path=path)
+
+
+def check_image(image: np.ndarray | Image, name: str = "image", **checks: Any) -> np.ndarray:
+    """The pixel array of an ``image`` parameter (an :class:`Image` or an array), checked by
+    :func:`~depthforge.core.validation.check_array` (default ``ndim=3``, ``channels=3``; ``checks`` override)."""
+    rules: dict[str, Any] = {"ndim": 3, "channels": 3, **checks}
+    return check_array(image.rgb if isinstance(image, Image) else image, name, **rules)
 
 
 def to_uint8(image: np.ndarray | Image) -> np.ndarray:

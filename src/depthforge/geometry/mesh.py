@@ -34,7 +34,7 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, to_uint8
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
 from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
@@ -413,6 +413,6 @@ def _texture(image: np.ndarray | Image | None, z: np.ndarray) -> np.ndarray | No
     """``image`` as (H, W, 3) uint8 pixels, checked against the depth's size; None stays None."""
     if image is None:
         return None
-    a = check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=3, channels=3, dtype_kind="uf")
+    a = check_image(image, dtype_kind="uf")
     check_same_hw(z, "depth", a, "image")
     return to_uint8(a)

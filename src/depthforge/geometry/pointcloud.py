@@ -8,7 +8,7 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, to_uint8
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_same_hw
 from depthforge.geometry.normals import normals_from_points
@@ -121,7 +121,7 @@ def pointcloud_from_depth(
                        far_m=far_m, equirect=equirect)
     pixels = None
     if image is not None:
-        pixels = check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=3, channels=3)
+        pixels = check_image(image)
         check_same_hw(zd.z, "depth", pixels, "image")
         pixels = to_uint8(pixels)
     pts = points_from_z(zd.z, intr, equirect=equirect)

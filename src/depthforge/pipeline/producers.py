@@ -266,7 +266,7 @@ def _mask(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Pa
     from depthforge.io.images import write_image
     from depthforge.render.masks import alpha_to_uint8, foreground_alpha
 
-    alpha = foreground_alpha(depth, image.rgb, threshold=o.mask_threshold, method=o.mask_method)
+    alpha = foreground_alpha(depth, image=image, threshold=o.mask_threshold, method=o.mask_method)
     return [write_image(_suffixed("mask")(stem, o)[0], alpha_to_uint8(alpha))]
 
 

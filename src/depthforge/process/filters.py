@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.image import Image
-from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
+from depthforge.core.image import Image, check_image
+from depthforge.core.validation import check_extent, check_positive, check_range, check_same_hw
 from depthforge.process._common import D, unwrap, valid_range
 
 __all__ = ["FILTERS", "bilateral_filter", "median_filter", "guided_filter", "remove_speckles", "estimate_noise"]
@@ -152,8 +152,7 @@ def guided_filter(image: np.ndarray | Image, depth: D, *, radius_px: int = 8, ep
     """
     radius = int(check_range(radius_px, "radius_px", low=1, high=200))
     eps = check_positive(eps, "eps")
-    img = check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=(2, 3), channels=(1, 3),
-                      dtype_kind="uif")
+    img = check_image(image, ndim=(2, 3), channels=(1, 3), dtype_kind="uif")
     inv, _, rewrap = unwrap(depth)
     check_same_hw(inv, "depth", img, "image")
     guide = img.astype(np.float64)

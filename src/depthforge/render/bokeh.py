@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_range, check_same_hw
 from depthforge.render.masks import auto_threshold, filled_inverse_depth, user_value_to_inverse
@@ -91,12 +93,13 @@ def focus_inverse_depth(
     return float(np.median(q[cy - ry : cy + ry + 1, cx - rx : cx + rx + 1])), "auto: centre"
 
 
+@renamed_keywords(aperture="aperture_px")
 def plan_bokeh(
     depth: DepthMap,
     *,
     focus_xy: tuple[float, float] | None = None,
     focus_depth: float | None = None,
-    aperture: float | None = None,
+    aperture_px: float | None = None,
     f_number: float | None = None,
 ) -> BokehPlan:
     """The per-pixel blur radius.
@@ -104,17 +107,17 @@ def plan_bokeh(
     Args:
         depth: any kind, the size of the image.
         focus_xy, focus_depth: the focus (see :func:`focus_inverse_depth`); automatic when both are None.
-        aperture: blur radius in pixels across the scene's whole inverse-depth range (nearest to farthest);
+        aperture_px: blur radius in pixels across the scene's whole inverse-depth range (nearest to farthest);
             default 2 % of the image's longer side. ``0`` = everything sharp.
-        f_number: instead of ``aperture``, for metric maps: a full-frame lens with the photo's field of view at
+        f_number: instead of ``aperture_px``, for metric maps: a full-frame lens with the photo's field of view at
             this f-number (thin lens, radius = f^2 z_f / (2 N (z_f - f)) |1/z - 1/z_f|, in pixels). Uses the
             map's intrinsics, or the default field of view.
 
     Returns:
         A :class:`BokehPlan`; radii are clipped to 12 % of the longer side.
     """
-    if aperture is not None and f_number is not None:
-        raise ValidationError("aperture: give --aperture or --f-number, not both")
+    if aperture_px is not None and f_number is not None:
+        raise ValidationError("aperture_px: give --aperture or --f-number, not both")
     q = filled_inverse_depth(depth)
     h, w = q.shape
     q_f, source = focus_inverse_depth(depth, xy=focus_xy, value=focus_depth)
@@ -129,7 +132,7 @@ def plan_bokeh(
         z_f = 1.0 / max(q_f, 1e-9)
         gain = intr.fx * f_m * z_f / (2.0 * n * max(z_f - f_m, 1e-6))
     else:
-        a = 0.02 * max(h, w) if aperture is None else check_range(aperture, "aperture", low=0, high=1000)
+        a = 0.02 * max(h, w) if aperture_px is None else check_range(aperture_px, "aperture_px", low=0, high=1000)
         lo, hi = (float(v) for v in np.percentile(q[:: max(1, q.size // 500_000)], [0.5, 99.5]))
         if not hi > lo:
             lo, hi = float(q.min()), float(q.max())
@@ -259,13 +262,14 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
 
 
+@renamed_keywords(aperture="aperture_px")
 def bokeh(
-    image: np.ndarray,
+    image: np.ndarray | Image,
     depth: DepthMap,
     *,
     focus_xy: tuple[float, float] | None = None,
     focus_depth: float | None = None,
-    aperture: float | None = None,
+    aperture_px: float | None = None,
     f_number: float | None = None,
     blades: int = 0,
     rotation_deg: float = 0.0,
@@ -274,9 +278,9 @@ def bokeh(
     """Simulated shallow depth of field.
 
     Args:
-        image: (H, W, 3) uint8 or uint16 sRGB.
+        image: (H, W, 3) uint8 or uint16 sRGB, or an :class:`Image`.
         depth: a :class:`DepthMap` of the same size (any kind).
-        focus_xy, focus_depth, aperture, f_number: see :func:`plan_bokeh`.
+        focus_xy, focus_depth, aperture_px, f_number: see :func:`plan_bokeh`.
         blades: 0 = round bokeh; 3..16 = polygonal aperture with this many blades.
         rotation_deg: rotation of the polygon.
         highlight_gain: multiply clipped highlights (any channel >= 250/255) in linear light by this before
@@ -286,7 +290,7 @@ def bokeh(
         (H, W, 3) of the image's dtype. With a zero aperture (all radii < 0.5 px) the input is returned
         unchanged (a copy).
     """
-    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="u")
+    img = check_image(image, dtype_kind="u")
     if img.dtype not in (np.uint8, np.uint16):
         raise ValidationError(f"image: dtype {img.dtype} is not allowed (uint8 or uint16)")
     if depth.shape != img.shape[:2]:
@@ -295,7 +299,8 @@ def bokeh(
     if blades and not 3 <= int(blades) <= 16:
         raise ValidationError(f"blades: {blades} is not 0 or 3..16")
     gain = check_range(highlight_gain, "highlight_gain", low=1.0, high=100.0)
-    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=focus_depth, aperture=aperture, f_number=f_number)
+    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=focus_depth, aperture_px=aperture_px,
+                      f_number=f_number)
     if plan.max_radius_px < 0.5:
         return img.copy()
     top = 255 if img.dtype == np.uint8 else 65535

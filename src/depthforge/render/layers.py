@@ -27,6 +27,7 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.validation import check_array, check_range
 from depthforge.render.stereo import fill_invalid_background
 
@@ -231,7 +232,7 @@ def _fill_hidden(
 
 
 def build_layers(
-    image: np.ndarray,
+    image: np.ndarray | Image,
     depth: DepthMap,
     *,
     max_layers: int = 4,
@@ -263,9 +264,7 @@ def build_layers(
     """
     import cv2
 
-    from depthforge.core.image import to_uint8
-
-    img = check_array(image, "image", ndim=3, channels=(3, 4), dtype_kind="uf")
+    img = check_image(image, channels=(3, 4), dtype_kind="uf")
     if not isinstance(depth, DepthMap):
         raise ValidationError(f"depth: expected a DepthMap, got {type(depth).__name__}")
     if depth.shape != img.shape[:2]:

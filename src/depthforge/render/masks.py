@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_choice, check_extent, check_range, check_same_hw
 
 __all__ = [
@@ -176,17 +178,18 @@ def trimap(mask: np.ndarray, *, band: int) -> np.ndarray:
     return out
 
 
+@renamed_keywords(radius="radius_px")
 def refine_alpha(
-    mask: np.ndarray, image: np.ndarray, *, radius: int | None = None, eps: float = 1e-3
+    mask: np.ndarray, image: np.ndarray | Image, *, radius_px: int | None = None, eps: float = 1e-3
 ) -> np.ndarray:
     """Feather a hard mask and snap its edge to the image with a guided filter (He et al.).
 
-    Only the band of ``radius`` px either side of the mask's edge changes; elsewhere alpha stays 0 or 1.
+    Only the band of ``radius_px`` either side of the mask's edge changes; elsewhere alpha stays 0 or 1.
 
     Args:
         mask: (H, W) bool or float in [0, 1], 1 = foreground.
-        image: (H, W, 3) uint8/uint16 RGB guide of the same size.
-        radius: guided-filter window radius and band half-width in pixels (default 0.4 % of the longer side,
+        image: (H, W, 3) uint8/uint16 RGB guide of the same size, or an :class:`Image`.
+        radius_px: guided-filter window radius and band half-width in pixels (default 0.4 % of the longer side,
             at least 2).
         eps: regularisation (image values in [0, 1]); larger = smoother, less edge-following.
 
@@ -196,10 +199,10 @@ def refine_alpha(
     import cv2
 
     m = check_array(mask, "mask", ndim=2)
-    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="uif")
+    img = check_image(image, dtype_kind="uif")
     check_same_hw(img, "image", m, "mask")
-    r = _default_radius(m.shape) if radius is None else int(check_extent(radius, "radius", shape=m.shape,
-                                                                          positive=True))
+    r = _default_radius(m.shape) if radius_px is None else int(check_extent(radius_px, "radius_px", shape=m.shape,
+                                                                                positive=True))
     check_range(eps, "eps", low=0.0, low_inclusive=False)
     hard = m.astype(np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
@@ -210,26 +213,34 @@ def refine_alpha(
     return out.astype(np.float32)
 
 
+@renamed_keywords(radius="radius_px")
 def foreground_alpha(
     depth: DepthMap,
-    image: np.ndarray | None = None,
     *,
+    image: np.ndarray | Image | None = None,
     threshold: float | None = None,
     method: str = "otsu",
     largest: bool = False,
-    radius: int | None = None,
+    radius_px: int | None = None,
     eps: float = 1e-3,
 ) -> np.ndarray:
     """The foreground alpha from depth: :func:`depth_mask`, refined with :func:`refine_alpha` when an image
-    is given (``radius=0`` disables the refinement).
+    is given.
+
+    Args:
+        depth: a :class:`DepthMap` (any kind) of the image's size.
+        image: the photo ((H, W, 3) uint8/uint16 RGB or an :class:`Image`) whose edges the mask's edge snaps to;
+            None = the hard mask.
+        threshold, method, largest: see :func:`depth_mask`.
+        radius_px, eps: see :func:`refine_alpha` (``radius_px=0`` disables the refinement).
 
     Returns:
         (H, W) float32 in [0, 1], 1 = foreground.
     """
     mask = depth_mask(depth, threshold=threshold, method=method, largest=largest)
-    if image is None or radius == 0:
+    if image is None or radius_px == 0:
         return mask.astype(np.float32)
-    return refine_alpha(mask, image, radius=radius, eps=eps)
+    return refine_alpha(mask, image, radius_px=radius_px, eps=eps)
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
@@ -238,13 +249,13 @@ def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
     return (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _as_float(image: np.ndarray) -> tuple[np.ndarray, float]:
-    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="u")
+def _as_float(image: np.ndarray | Image) -> tuple[np.ndarray, float]:
+    img = check_image(image, dtype_kind="u")
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / np.float32(scale), scale
 
 
-def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def cutout(image: np.ndarray | Image, alpha: np.ndarray) -> np.ndarray:
     """The foreground cut out: RGB unchanged, alpha from ``alpha``.
 
     Args:
@@ -254,7 +265,7 @@ def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     Returns:
         (H, W, 4) RGBA of the image's dtype (alpha max = foreground).
     """
-    img = check_array(image, "image", ndim=3, channels=3, dtype_kind="u")
+    img = check_image(image, dtype_kind="u")
     a = check_array(alpha, "alpha", ndim=2, dtype_kind="uif")
     check_same_hw(img, "image", a, "alpha")
     top = 65535.0 if img.dtype == np.uint16 else 255.0
@@ -263,7 +274,7 @@ def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def replace_background(
-    image: np.ndarray,
+    image: np.ndarray | Image,
     alpha: np.ndarray,
     *,
     color: tuple[int, int, int] | None = None,
@@ -305,4 +316,4 @@ def replace_background(
         den = cv2.GaussianBlur(w[:, :, 0], (0, 0), sigma)[:, :, None]
         bg = np.where(den > 1e-4, num / np.maximum(den, 1e-4), f)
     out = a * f + (1.0 - a) * bg
-    return (np.clip(out, 0.0, 1.0) * np.float32(scale) + 0.5).astype(image.dtype)
+    return (np.clip(out, 0.0, 1.0) * np.float32(scale) + 0.5).astype(np.uint16 if scale > 255 else np.uint8)

@@ -29,6 +29,7 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
 from depthforge.render.camera_path import CameraPose, camera_path, frame_count
 from depthforge.render.layers import LayeredScene, build_layers, nearness, split_thresholds
@@ -241,7 +242,7 @@ def _composite(dst: np.ndarray, src: np.ndarray) -> None:
 
 
 def render_view(
-    image: np.ndarray,
+    image: np.ndarray | Image,
     depth: DepthMap,
     pose: CameraPose,
     *,
@@ -263,7 +264,7 @@ def render_view(
 
 
 def render_frames(
-    image: np.ndarray,
+    image: np.ndarray | Image,
     depth: DepthMap,
     *,
     motion: str = "circle",

@@ -31,7 +31,8 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.validation import check_array, check_choice, check_positive, check_range
+from depthforge.core.image import Image, check_image
+from depthforge.core.validation import check_choice, check_positive, check_range
 from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
@@ -155,8 +156,8 @@ def _to_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     return out.astype(like.dtype)
 
 
-def _check_pair(image: np.ndarray, depth: DepthMap) -> np.ndarray:
-    img = check_array(image, "image", ndim=3, channels=(1, 3, 4), dtype_kind="uf")
+def _check_pair(image: np.ndarray | Image, depth: DepthMap) -> np.ndarray:
+    img = check_image(image, channels=(1, 3, 4), dtype_kind="uf")
     if not isinstance(depth, DepthMap):
         raise ValidationError(f"depth: expected a DepthMap, got {type(depth).__name__}")
     if depth.shape != img.shape[:2]:
@@ -168,7 +169,7 @@ def _check_pair(image: np.ndarray, depth: DepthMap) -> np.ndarray:
 
 
 def render_eye(
-    image: np.ndarray,
+    image: np.ndarray | Image,
     depth: DepthMap,
     *,
     eye: Eye = "right",
@@ -213,7 +214,7 @@ def render_eye(
 
 
 def render_stereo(
-    image: np.ndarray, depth: DepthMap, *, params: StereoParams | None = None
+    image: np.ndarray | Image, depth: DepthMap, *, params: StereoParams | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(left, right) views, each (H, W, C) of the image's dtype."""
     img = _check_pair(image, depth)
@@ -226,7 +227,7 @@ def render_stereo(
 
 
 def wiggle_frames(
-    image: np.ndarray, depth: DepthMap, *, views: int = 2, params: StereoParams | None = None
+    image: np.ndarray | Image, depth: DepthMap, *, views: int = 2, params: StereoParams | None = None
 ) -> list[np.ndarray]:
     """Frames of a wiggle animation: left, right (``views=2``) or a sweep of ``views`` >= 3 viewpoints from the
     left eye to the right eye and back (the loop repeats seamlessly).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_choice
 
 __all__ = ["COLORMAPS", "colorize", "combine", "controlnet_image"]
@@ -38,7 +39,7 @@ def colorize(display: np.ndarray, *, colormap: str = "gray") -> np.ndarray:
     return np.ascontiguousarray(cv2.applyColorMap(u8, code)[:, :, ::-1])
 
 
-def combine(image: np.ndarray, depth_rgb: np.ndarray, *, direction: str = "horizontal") -> np.ndarray:
+def combine(image: np.ndarray | Image, depth_rgb: np.ndarray, *, direction: str = "horizontal") -> np.ndarray:
     """Input and its depth image side by side (``horizontal``) or stacked (``vertical``).
 
     Args:
@@ -49,7 +50,7 @@ def combine(image: np.ndarray, depth_rgb: np.ndarray, *, direction: str = "horiz
         (H, 2W, 3) or (2H, W, 3) uint8 RGB.
     """
     check_choice(direction, "combine", ("horizontal", "vertical"))
-    check_array(image, "image", ndim=3, channels=3)
+    image = check_image(image)
     check_array(depth_rgb, "depth_rgb", ndim=3, channels=3)
     if image.shape != depth_rgb.shape:
         from depthforge.core.errors import ValidationError
