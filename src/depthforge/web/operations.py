@@ -311,7 +311,7 @@ class Engine:
         from depthforge.render.bokeh import bokeh
 
         return bokeh(
-            image.rgb, depth, focus_xy=focus_xy, aperture=aperture, blades=int(blades), highlight_gain=highlights
+            image.rgb, depth, focus_xy=focus_xy, aperture_px=aperture, blades=int(blades), highlight_gain=highlights
         )
 
     def close(self) -> None:
