@@ -107,7 +107,7 @@ def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespa
             ours["int8, batch 2"] = (int8, 2)
         except ModelError as exc:
             print(f"int8 fast mode not available for this model: {exc}")
-    size = auto.input_size(768, 1024)
+    size = auto.input_size((768, 1024))
     n = len(photos)
     print(f"\n== {title}: {n} JPEGs of 1024x768, model input {size[0]}x{size[1]} (h x w) ==")
     src = photos[0].parent
@@ -164,11 +164,11 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
     photo = make_photos(tmp, 1, size=(4000, 3000))[0]
     out = tmp / "overhead"
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "preprocess", "forward", "resize back", "write")}
-    size = est.input_size(3000, 4000)
+    size = est.input_size((3000, 4000))
     opts = EstimateOptions(overwrite=True)
 
     def need(h: int, w: int) -> tuple[int, int]:
-        ih, iw = est.input_size(h, w)
+        ih, iw = est.input_size((h, w))
         return 2 * ih, 2 * iw
 
     inner: list[float] = []  # forward time spent inside each end-to-end run (the backend's call, timed)
@@ -201,7 +201,7 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
         t = [time.perf_counter()]
         image, full = read_image_reduced(photo, need)
         t.append(time.perf_counter())
-        prep = est.prepare(image, output_size=full)
+        prep = est.prepare(image, output_size_hw=full)
         t.append(time.perf_counter())
         raw, _ = est.backend.forward(prep.pixels[None])
         t.append(time.perf_counter())

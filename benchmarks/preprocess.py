@@ -71,7 +71,7 @@ def pillow_prepare(reducing_gap: float | None, opencv_reduce: bool = False) -> C
     from depthforge.models.preprocess import model_input_size
 
     def fn(rgb: np.ndarray, spec: Any, *, size_hw: tuple[int, int] | None = None) -> np.ndarray:
-        h, w = size_hw or model_input_size(rgb.shape[0], rgb.shape[1], spec)
+        h, w = size_hw or model_input_size((rgb.shape[0], rgb.shape[1]), spec)
         flt = Image.Resampling.BICUBIC if spec.resample == "bicubic" else Image.Resampling.BILINEAR
         box = None
         if opencv_reduce:
@@ -168,11 +168,11 @@ def main() -> None:
         h_full, w_full = full.rgb.shape[:2]
 
         def need(h: int, w: int) -> tuple[int, int]:
-            ih, iw = est.input_size(h, w)
+            ih, iw = est.input_size((h, w))
             return 2 * ih, 2 * iw
 
         reduced, _ = read_image_reduced(photo, need)
-        size = est.input_size(h_full, w_full)
+        size = est.input_size((h_full, w_full))
         print(f"photo {w_full}x{h_full}, model input {size[0]}x{size[1]} (h x w), {est!r}")
 
         def reference(a: np.ndarray) -> Any:

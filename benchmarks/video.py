@@ -84,12 +84,12 @@ def flicker(tmp: Path, frames: int = 24, seeds: tuple[int, ...] = (0, 1, 2, 3)) 
         est = load_model(str(build_depth_anything(tmp / f"flicker_da{seed}", seed=seed)), device="cpu")
         for size in (None, (42, 56)):
             rep = _Replay(est)
-            h, w = size or est.input_size(240, 320)
+            h, w = size or est.input_size((240, 320))
             label = f"model input {h}x{w}" + ("" if size else " (size rule)")
             res: dict[str, tuple[float, float]] = {}
             zeros = 0.0
             for name, opts, what in methods:
-                out = list(display_frames(iter(clip), rep, options=replace(opts, input_size=size)))  # type: ignore[arg-type]
+                out = list(display_frames(iter(clip), rep, options=replace(opts, input_size_hw=size)))  # type: ignore[arg-type]
                 if what == "display":
                     maps = [d for _, _, d, _ in out]
                 else:
@@ -119,7 +119,7 @@ def _child_memory(clip: str, model_dir: str) -> None:
     est = load_model(model_dir, device="cpu")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        res = run_video(clip, out, estimator=est, options=VideoOptions(input_size=(126, 224), batch_size=4))
+        res = run_video(clip, out, estimator=est, options=VideoOptions(input_size_hw=(126, 224), batch_size=4))
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"frames": res.frames, "peak_mib": peak, "seconds": dt}))
@@ -164,7 +164,7 @@ def throughput(tmp: Path, frames: int, repeats: int) -> None:
     auto = _load(folder, "auto")
     if auto.backend.name != "torch":
         ests[f"auto ({auto.backend.name})"] = auto
-    print(f"throughput: full-size DA V2 Small (random weights), 640x360, model input {auto.input_size(360, 640)}")
+    print(f"throughput: full-size DA V2 Small (random weights), 640x360, model input {auto.input_size((360, 640))}")
     print(f"  torch {torch.__version__}, threads {torch.get_num_threads()}, {frames} frames per run")
 
     def run_ref() -> float:

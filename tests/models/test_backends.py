@@ -57,13 +57,13 @@ def test_buckets_stay_within_one_multiple_of_the_size_rule(name: str) -> None:
     assert 1 <= len(shapes) <= 2 * 7
     for h in range(200, 4001, 173):
         for w in range(200, 4001, 211):
-            rule = model_input_size(h, w, spec)
-            b = bucket_for(h, w, spec)
+            rule = model_input_size((h, w), spec)
+            b = bucket_for((h, w), spec)
             assert abs(b[0] - rule[0]) <= spec.multiple and abs(b[1] - rule[1]) <= spec.multiple
             assert b[0] % spec.multiple == 0 and b[1] % spec.multiple == 0
     # common photo aspects run at exactly the rule's shape
     for h, w in ((768, 1024), (3000, 4000), (1080, 1920), (4000, 6000), (1024, 768), (512, 512)):
-        assert bucket_for(h, w, spec) == model_input_size(h, w, spec)
+        assert bucket_for((h, w), spec) == model_input_size((h, w), spec)
 
 
 def test_auto_backend_choice(tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,11 +123,11 @@ def test_openvino_fp32_matches_torch_at_several_sizes(tiny_models: dict[str, Pat
     ov = load_model(folder, backend="openvino", device="cpu")
     assert ov.backend.name == "openvino" and ov.backend.static_shapes
     images = _images()
-    sizes = {ov.input_size(*im.shape[:2]) for im in images}
+    sizes = {ov.input_size(im.shape[:2]) for im in images}
     assert len(sizes) == len(images)  # three different static graphs
     ours = ov.predict_batch([*images, images[0][:, ::-1].copy()])  # the flipped copy shares a bucket: batch of 2
     for im, d in zip([*images, images[0][:, ::-1].copy()], ours, strict=True):
-        size = ov.input_size(*im.shape[:2])
+        size = ov.input_size(im.shape[:2])
         r = ref._resize_back(ref.backend.forward(ref_input(ref, im, size))[0][0], im.shape[:2])
         assert d.shape == im.shape[:2]
         dev = mean_abs_rel(d.values, r)
@@ -181,7 +181,7 @@ def test_graph_cache_reuse_and_stale_rebuild(
     folder = tiny_models["depth_anything"]
     image = _images()[0]
     first = load_model(str(folder), backend="openvino").predict(image).values
-    size = load_model(str(folder), backend="openvino").input_size(*image.shape[:2])
+    size = load_model(str(folder), backend="openvino").input_size(image.shape[:2])
     clear_model_cache()
 
     def no_export(*args: object, **kwargs: object) -> None:

@@ -69,5 +69,5 @@ def test_parity_check_catches_wrong_preprocessing(tiny_models: dict[str, Path], 
     unnormalised = replace(est.spec, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     raw, _ = est.backend.forward(prepare(photo, unnormalised)[None])
     assert _rel_diff(est._resize_back(raw[0], photo.shape[:2]), ref) > TOLERANCE
-    wrong_size = est.predict_raw(photo, input_size=(518, 518))
+    wrong_size = est.predict_raw(photo, input_size_hw=(518, 518))
     assert _rel_diff(wrong_size, ref) > TOLERANCE

@@ -29,20 +29,20 @@ def test_entry_is_complete(name: str) -> None:
 def test_size_rule_matches_the_transformers_processor(name: str) -> None:
     spec = REGISTRY[name]
     for h, w in SIZES:
-        ours = model_input_size(h, w, spec)
+        ours = model_input_size((h, w), spec)
         if spec.family == "zoedepth":
             from transformers.models.zoedepth.image_processing_pil_zoedepth import get_resize_output_image_size as zoe
 
             ref = tuple(
                 int(v)
-                for v in zoe(np.zeros((3, h, w)), spec.input_size, spec.keep_aspect, spec.multiple, "channels_first")
+                for v in zoe(np.zeros((3, h, w)), spec.input_size_hw, spec.keep_aspect, spec.multiple, "channels_first")
             )
         elif spec.family == "depth_pro":
-            ref = spec.input_size
+            ref = spec.input_size_hw
         else:
             from transformers.models.dpt.image_processing_pil_dpt import get_resize_output_image_size as dpt
 
-            size = dpt(np.zeros((3, h, w)), spec.input_size, spec.keep_aspect, spec.multiple)
+            size = dpt(np.zeros((3, h, w)), spec.input_size_hw, spec.keep_aspect, spec.multiple)
             ref = (size.height, size.width)
         assert ours == ref, (name, (h, w))
         assert ours[0] % spec.multiple == 0 and ours[1] % spec.multiple == 0
@@ -82,7 +82,7 @@ def test_every_family_loads_and_predicts(tiny_models: dict[str, Path], family: s
     depth = est.predict(image)
     assert depth.kind == kind and depth.shape == (90, 120)
     assert depth.valid.mean() > 0.99
-    assert est.input_size(90, 120) == prepare(image, est.spec).shape[1:]
+    assert est.input_size((90, 120)) == prepare(image, est.spec).shape[1:]
     if family == "depth_pro":
         assert depth.intrinsics is not None and "fov" in depth.intrinsics.source
     batch = est.predict_batch([image, image[:, ::-1].copy(), image[:60]])
@@ -95,6 +95,6 @@ def test_every_family_loads_and_predicts(tiny_models: dict[str, Path], family: s
 
 def test_folder_preprocessor_config_overrides_defaults(tiny_models: dict[str, Path]) -> None:
     spec = resolve_model(str(tiny_models["dpt"])).spec
-    assert spec.family == "dpt" and spec.input_size == (384, 384) and spec.mean == (0.5, 0.5, 0.5)
+    assert spec.family == "dpt" and spec.input_size_hw == (384, 384) and spec.mean == (0.5, 0.5, 0.5)
     zoe = resolve_model(str(tiny_models["zoedepth"])).spec
     assert zoe.pad_reflect and zoe.kind == "metric"

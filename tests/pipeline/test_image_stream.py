@@ -126,7 +126,7 @@ def test_jpeg_is_decoded_reduced_and_stays_close(tiny_da: Path, tmp_path: Path) 
     run_estimate([p], out, model=est, options=EstimateOptions(format="npy"))
     got = np.load(out / "p00_depth.npy")
     assert got.shape == (2400, 3600)
-    small, full = read_image_reduced(p, lambda h, w: tuple(2 * v for v in est.input_size(h, w)))  # type: ignore[arg-type,return-value]
+    small, full = read_image_reduced(p, lambda h, w: tuple(2 * v for v in est.input_size((h, w))))  # type: ignore[arg-type,return-value]
     assert small.rgb.shape[0] < 2400 and full == (2400, 3600)
     ref = est.predict(read_image(p)).values
     assert np.abs(got - ref).mean() <= 0.02 * np.abs(ref).mean() + 1e-6
@@ -258,8 +258,9 @@ def test_a_single_photos_depth_goes_into_its_array_made_ahead(tiny_da: Path, tmp
         run_estimate([photo], tmp_path / "out", model=est, options=EstimateOptions())
     assert len(made) == 1 and made[0].shape == (90, 120) and made[0].dtype == np.float32
     assert np.shares_memory(got[0].values, made[0])
-    image, full = read_image_reduced(photo, lambda h, w: est.input_size(h, w))
-    np.testing.assert_array_equal(got[0].values, est.predict_prepared([est.prepare(image, output_size=full)])[0].values)
+    image, full = read_image_reduced(photo, lambda h, w: est.input_size((h, w)))
+    again = est.predict_prepared([est.prepare(image, output_size_hw=full)])[0]
+    np.testing.assert_array_equal(got[0].values, again.values)
 
 
 def test_prepared_out_array_is_filled_or_replaced_when_unfit(tiny_da: Path, tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_output_keeps_frames_fps_and_audio(clip: Path, tiny_da: Path, tmp_path: Path) -> None:
     est = load_model(str(tiny_da), device="cpu")
-    opts = VideoOptions(combine="horizontal", frames="png16", stereo="half-left-right", batch_size=3, input_size=SMALL)
+    opts = VideoOptions(combine="horizontal", frames="png16", stereo="half-left-right", batch_size=3,
+                        input_size_hw=SMALL)
     res = run_video(clip, tmp_path, estimator=est, options=opts)
     assert res.frames == 10
     for role in ("depth16", "depth8", "combined", "stereo"):
@@ -55,10 +56,10 @@ def test_every_output_keeps_frames_fps_and_audio(clip: Path, tiny_da: Path, tmp_
 
 def test_fixed_display_range_and_per_frame_mode(clip: Path, tiny_da: Path) -> None:
     est = load_model(str(tiny_da), device="cpu")
-    steady = list(display_frames(iter_frames(clip), est, options=VideoOptions(input_size=SMALL, batch_size=4)))
+    steady = list(display_frames(iter_frames(clip), est, options=VideoOptions(input_size_hw=SMALL, batch_size=4)))
     ranges = {(r.far, r.near) for _, _, _, r in steady}
     assert len(ranges) == 1  # one display range for the whole clip
-    loose = list(display_frames(iter_frames(clip), est, options=VideoOptions(input_size=SMALL, temporal=False)))
+    loose = list(display_frames(iter_frames(clip), est, options=VideoOptions(input_size_hw=SMALL, temporal=False)))
     for _, _, disp, _ in loose:  # per-frame min..max spans 0..1
         assert disp.min() == 0.0 and disp.max() == 1.0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from depthforge.core.validation import check_positive
+from depthforge.core.validation import check_size_hw
 from depthforge.models.preprocess import model_input_size
 from depthforge.models.registry import ModelSpec
 
@@ -23,36 +23,34 @@ ASPECTS: tuple[tuple[int, int], ...] = ((1, 1), (5, 4), (4, 3), (3, 2), (16, 10)
 
 def bucket_shapes(spec: ModelSpec) -> tuple[tuple[int, int], ...]:
     """Every bucket (height, width) of a model, landscape and portrait, sorted and without repeats."""
-    return _shapes(spec.input_size, spec.keep_aspect, spec.multiple)
+    return _shapes(spec.input_size_hw, spec.keep_aspect, spec.multiple)
 
 
 @lru_cache(maxsize=64)
-def _shapes(input_size: tuple[int, int], keep_aspect: bool, multiple: int) -> tuple[tuple[int, int], ...]:
+def _shapes(input_size_hw: tuple[int, int], keep_aspect: bool, multiple: int) -> tuple[tuple[int, int], ...]:
     rule = ModelSpec(
-        name="", hub_id="", family="dpt", licence="", kind="relative", input_size=input_size,
+        name="", hub_id="", family="dpt", licence="", kind="relative", input_size_hw=input_size_hw,
         keep_aspect=keep_aspect, multiple=multiple,
     )  # fmt: skip
     shapes: set[tuple[int, int]] = set()
     for long, short in ASPECTS:
-        shapes.add(model_input_size(short * 240, long * 240, rule))
-        shapes.add(model_input_size(long * 240, short * 240, rule))
+        shapes.add(model_input_size((short * 240, long * 240), rule))
+        shapes.add(model_input_size((long * 240, short * 240), rule))
     return tuple(sorted(shapes))
 
 
-def bucket_for(height: int, width: int, spec: ModelSpec) -> tuple[int, int]:
+def bucket_for(size_hw: tuple[int, int], spec: ModelSpec) -> tuple[int, int]:
     """The model input (height, width) for an image of the given model-side size, snapped to a bucket.
 
     Args:
-        height, width: the image size the size rule applies to (after any ZoeDepth padding), pixels.
+        size_hw: (height, width) the size rule applies to (after any ZoeDepth padding), pixels.
         spec: the model's registry entry.
 
     Returns:
         The nearest bucket when both of its sides are within ``spec.multiple`` pixels of the rule's shape,
         otherwise the rule's shape itself.
     """
-    check_positive(height, "height")
-    check_positive(width, "width")
-    rule = model_input_size(height, width, spec)
+    rule = model_input_size(check_size_hw(size_hw), spec)
     best = rule
     best_cost = None
     for shape in bucket_shapes(spec):

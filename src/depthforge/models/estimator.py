@@ -16,10 +16,11 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.image import Image, to_uint8
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_choice
+from depthforge.core.validation import check_choice, check_size_hw
 from depthforge.models.buckets import bucket_for
 from depthforge.models.hub import ModelSource, model_folder, resolve_model
 from depthforge.models.preprocess import model_input_size, prepare, zoe_padding
@@ -61,14 +62,14 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class Prepared:
-    """One image's model input: ``pixels`` (3, h, w) float32 normalised, and the depth map's ``output_size``
-    (H, W) it is resized back to. ``out``: optionally a writable, C-ordered (H, W) float32 array nobody else
-    uses, which the resized depth is written into and the :class:`DepthMap` then holds (e.g. allocated ahead of
-    time); ignored (a new array is made) when it does not fit or the model does not resize into it
+    """One image's model input: ``pixels`` (3, h, w) float32 normalised, and the depth map's size
+    ``output_size_hw`` (H, W) it is resized back to. ``out``: optionally a writable, C-ordered (H, W) float32 array
+    nobody else uses, which the resized depth is written into and the :class:`DepthMap` then holds (e.g. allocated
+    ahead of time); ignored (a new array is made) when it does not fit or the model does not resize into it
     (:attr:`DepthEstimator.fills_out`)."""
 
     pixels: np.ndarray
-    output_size: tuple[int, int]
+    output_size_hw: tuple[int, int]
     out: np.ndarray | None = None
 
 
@@ -115,64 +116,70 @@ class DepthEstimator:
         value = getattr(self.backend, "deviation", None)
         return None if value is None else float(value)
 
-    def input_size(self, height: int, width: int) -> tuple[int, int]:
-        """(h, w) the model sees for an image of height x width (after ZoeDepth padding, if any).
+    def input_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) the model sees for an image of ``size_hw`` = (height, width) (after ZoeDepth padding,
+        if any).
 
         The model's size rule; snapped to a size bucket when the backend runs static graphs.
         """
+        height, width = check_size_hw(size_hw)
         if self.spec.pad_reflect:
-            ph, pw = zoe_padding(height, width)
+            ph, pw = zoe_padding((height, width))
             height, width = height + 2 * ph, width + 2 * pw
         if getattr(self.backend, "static_shapes", False):
-            return bucket_for(height, width, self.spec)
-        return model_input_size(height, width, self.spec)
+            return bucket_for((height, width), self.spec)
+        return model_input_size((height, width), self.spec)
 
+    @renamed_keywords(input_size="input_size_hw", output_size="output_size_hw")
     def predict(
         self,
         image: Image | np.ndarray,
         *,
-        input_size: tuple[int, int] | None = None,
-        output_size: tuple[int, int] | None = None,
+        input_size_hw: tuple[int, int] | None = None,
+        output_size_hw: tuple[int, int] | None = None,
     ) -> DepthMap:
         """Estimate depth for one image.
 
         Args:
             image: an :class:`Image` or an (H, W, 3) uint8/uint16 RGB array.
-            input_size: force the model input (height, width); default from the model's size rule.
-            output_size: (H, W) of the depth map and of the photo the size rule applies to, when ``image`` is a
-                reduced copy of a larger photo (see :func:`depthforge.io.images.read_image_reduced`); default
-                the image's own size.
+            input_size_hw: force the model input (height, width); default from the model's size rule.
+            output_size_hw: (height, width) of the depth map and of the photo the size rule applies to, when
+                ``image`` is a reduced copy of a larger photo (see :func:`depthforge.io.images.read_image_reduced`);
+                default the image's own size.
 
         Returns:
             A :class:`DepthMap` of the image's size (H, W): ``relative`` inverse depth (>= 0, larger = nearer) or
             ``metric`` metres, depending on the model; Depth Pro also sets intrinsics from its predicted field of view.
         """
-        sizes = None if output_size is None else [output_size]
-        return self.predict_batch([image], input_size=input_size, output_sizes=sizes)[0]
+        sizes = None if output_size_hw is None else [output_size_hw]
+        return self.predict_batch([image], input_size_hw=input_size_hw, output_sizes_hw=sizes)[0]
 
+    @renamed_keywords(input_size="input_size_hw", output_sizes="output_sizes_hw")
     def predict_batch(
         self,
         images: Sequence[Image | np.ndarray],
         *,
-        input_size: tuple[int, int] | None = None,
-        output_sizes: Sequence[tuple[int, int] | None] | None = None,
+        input_size_hw: tuple[int, int] | None = None,
+        output_sizes_hw: Sequence[tuple[int, int] | None] | None = None,
     ) -> list[DepthMap]:
         """Estimate depth for several images; images with the same model input size run as one batch.
 
-        ``output_sizes`` gives each image's full size when it is a reduced copy (see :meth:`predict`).
+        ``output_sizes_hw`` gives each image's full size when it is a reduced copy (see :meth:`predict`).
         """
+        sizes = list(output_sizes_hw) if output_sizes_hw else [None] * len(images)
         prepared = [
-            self.prepare(im, input_size=input_size, output_size=output_sizes[i] if output_sizes else None)
-            for i, im in enumerate(images)
+            self.prepare(im, input_size_hw=input_size_hw, output_size_hw=size)
+            for im, size in zip(images, sizes, strict=True)
         ]
         return self.predict_prepared(prepared)
 
+    @renamed_keywords(input_size="input_size_hw", output_size="output_size_hw")
     def prepare(
         self,
         image: Image | np.ndarray,
         *,
-        input_size: tuple[int, int] | None = None,
-        output_size: tuple[int, int] | None = None,
+        input_size_hw: tuple[int, int] | None = None,
+        output_size_hw: tuple[int, int] | None = None,
     ) -> Prepared:
         """The model input of one image: the CPU-side first half of :meth:`predict` (safe in another thread).
 
@@ -181,12 +188,12 @@ class DepthEstimator:
         Returns:
             A :class:`Prepared` item for :meth:`predict_prepared`.
         """
-        rgb = to_uint8(image.rgb if isinstance(image, Image) else check_array(image, "image", ndim=3, channels=3))
-        if output_size is None:
+        rgb = to_uint8(check_image(image))
+        if output_size_hw is None:
             hw = (int(rgb.shape[0]), int(rgb.shape[1]))
         else:
-            hw = (int(output_size[0]), int(output_size[1]))
-        size = input_size or self.input_size(hw[0], hw[1])
+            hw = check_size_hw(output_size_hw, "output_size_hw")
+        size = input_size_hw or self.input_size(hw)
         if self.spec.pad_reflect and rgb.shape[:2] != hw:
             # ZoeDepth's padding is defined in full-size pixels: bring a reduced copy back to the full size first
             import cv2
@@ -202,7 +209,7 @@ class DepthEstimator:
         OpenVINO, run the batch as parallel streams).
 
         Returns:
-            One :class:`DepthMap` per item, in order, each of its ``output_size``.
+            One :class:`DepthMap` per item, in order, each of its ``output_size_hw``.
         """
         out: list[DepthMap | None] = [None] * len(items)
         groups: dict[tuple[int, int], list[int]] = {}
@@ -215,7 +222,7 @@ class DepthEstimator:
                 raw, fov = (forward or self.backend.forward)(batch)
             for j, i in enumerate(idx):
                 fov_j = None if fov is None else float(fov[j])
-                out[i] = self._postprocess(raw[j], items[i].output_size, fov_j, items[i].out)
+                out[i] = self._postprocess(raw[j], items[i].output_size_hw, fov_j, items[i].out)
         return [d for d in out if d is not None]
 
     def predict_stream(
@@ -232,7 +239,7 @@ class DepthEstimator:
         if stream is not None:
             feed = ((((tag, p)), None if p is None else p.pixels) for tag, p in items)
             for (tag, p), raw in stream(feed):
-                yield tag, None if p is None or raw is None else self._postprocess(raw, p.output_size, None, p.out)
+                yield tag, None if p is None or raw is None else self._postprocess(raw, p.output_size_hw, None, p.out)
             return
         pending: list[tuple[T, Prepared]] = []
 
@@ -253,10 +260,11 @@ class DepthEstimator:
                 yield from flush()
         yield from flush()
 
-    def predict_raw(self, rgb: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:
+    @renamed_keywords(input_size="input_size_hw")
+    def predict_raw(self, image: Image | np.ndarray, *, input_size_hw: tuple[int, int] | None = None) -> np.ndarray:
         """The model's raw output resized to the image (before any clipping): (H, W) float32."""
-        rgb8 = to_uint8(check_array(rgb, "image", ndim=3, channels=3))
-        size = input_size or self.input_size(rgb8.shape[0], rgb8.shape[1])
+        rgb8 = to_uint8(check_image(image))
+        size = input_size_hw or self.input_size(rgb8.shape[:2])
         x = prepare(rgb8, self.spec, size_hw=size)[None]
         with self._lock:
             raw, _ = self.backend.forward(x)
@@ -268,7 +276,7 @@ class DepthEstimator:
         h, w = hw
         pred: np.ndarray = raw.astype(np.float32)
         if self.spec.pad_reflect:
-            ph, pw = zoe_padding(h, w)
+            ph, pw = zoe_padding((h, w))
             pred = cv2.resize(pred, (w + 2 * pw, h + 2 * ph), interpolation=cv2.INTER_CUBIC)
             return np.ascontiguousarray(pred[ph : ph + h, pw : pw + w])
         if pred.shape != (h, w):

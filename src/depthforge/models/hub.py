@@ -67,9 +67,9 @@ def _apply_preprocessor(spec: ModelSpec, pre: dict[str, Any]) -> ModelSpec:
     changes: dict[str, Any] = {}
     size = pre.get("size")
     if isinstance(size, dict) and "height" in size and "width" in size:
-        changes["input_size"] = (int(size["height"]), int(size["width"]))
+        changes["input_size_hw"] = (int(size["height"]), int(size["width"]))
     elif isinstance(size, int):
-        changes["input_size"] = (size, size)
+        changes["input_size_hw"] = (size, size)
     if "keep_aspect_ratio" in pre:
         changes["keep_aspect"] = bool(pre["keep_aspect_ratio"])
     if "ensure_multiple_of" in pre and float(pre["ensure_multiple_of"]) >= 1:
@@ -152,7 +152,7 @@ def resolve_model(model: str) -> ModelSource:
                 family="depth_anything",
                 licence="unknown (see the model card)",
                 kind="relative",
-                input_size=(518, 518),
+                input_size_hw=(518, 518),
                 keep_aspect=True,
                 multiple=14,
             )

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.threads import thread_budget
-from depthforge.core.validation import check_array
 from depthforge.models.registry import ModelSpec
 
 __all__ = ["model_input_size", "zoe_padding", "prepare", "prepare_batch"]
@@ -26,13 +26,14 @@ def _constrain(value: float, multiple: int) -> int:
     return int(max(x, multiple))
 
 
-def model_input_size(height: int, width: int, spec: ModelSpec) -> tuple[int, int]:
-    """(height, width) the model sees for an image of ``height`` x ``width`` (after any padding).
+def model_input_size(size_hw: tuple[int, int], spec: ModelSpec) -> tuple[int, int]:
+    """(height, width) the model sees for an image of ``size_hw`` = (height, width) (after any padding).
 
     With ``keep_aspect`` both sides use the scale closest to 1 among the two target ratios (transformers' rule),
     then each side is rounded to a multiple of ``spec.multiple``.
     """
-    th, tw = spec.input_size
+    height, width = size_hw
+    th, tw = spec.input_size_hw
     sh, sw = th / height, tw / width
     if spec.keep_aspect:
         if abs(1 - sw) < abs(1 - sh):
@@ -42,8 +43,10 @@ def model_input_size(height: int, width: int, spec: ModelSpec) -> tuple[int, int
     return _constrain(sh * height, spec.multiple), _constrain(sw * width, spec.multiple)
 
 
-def zoe_padding(height: int, width: int) -> tuple[int, int]:
-    """ZoeDepth's reflect padding (top/bottom, left/right) in pixels: int(sqrt(side / 2) * 3)."""
+def zoe_padding(size_hw: tuple[int, int]) -> tuple[int, int]:
+    """ZoeDepth's reflect padding (top/bottom, left/right) in pixels for an image of ``size_hw``:
+    int(sqrt(side / 2) * 3)."""
+    height, width = size_hw
     return int(np.sqrt(height / 2) * 3), int(np.sqrt(width / 2) * 3)
 
 
@@ -118,11 +121,12 @@ def _resize(image: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.nd
     return out
 
 
-def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None = None) -> np.ndarray:
+def prepare(image: np.ndarray | Image, spec: ModelSpec, *, size_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Turn one RGB image into the model's input.
 
     Args:
-        rgb: (H, W, 3) uint8 RGB (uint16 is reduced to 8 bit as the reference processors do).
+        image: (H, W, 3) uint8 RGB or an :class:`Image` (uint16 is reduced to 8 bit as the reference processors
+            do).
         spec: the model's entry (size rule, mean/std, resampling, padding).
         size_hw: force a model input size (height, width), e.g. a size bucket; default from the size rule.
 
@@ -132,23 +136,19 @@ def prepare(rgb: np.ndarray, spec: ModelSpec, *, size_hw: tuple[int, int] | None
     """
     import cv2
 
-    a = check_array(rgb, "image", ndim=3, channels=3)
-    if a.dtype != np.uint8:
-        from depthforge.io.images import to_uint8
-
-        a = to_uint8(a)
+    a = to_uint8(check_image(image))
     mean = np.asarray(spec.mean, np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(spec.std, np.float32) * 255.0)
     if spec.family == "depth_pro":
         # Depth Pro normalises first, then resizes bilinearly without anti-aliasing.
         f = (a.astype(np.float32) - mean) * inv_std
-        h, w = size_hw or model_input_size(a.shape[0], a.shape[1], spec)
+        h, w = size_hw or model_input_size(a.shape[:2], spec)
         f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR)
         return np.ascontiguousarray(f.transpose(2, 0, 1))
     if spec.pad_reflect:
-        ph, pw = zoe_padding(a.shape[0], a.shape[1])
+        ph, pw = zoe_padding(a.shape[:2])
         a = np.pad(a, ((ph, ph), (pw, pw), (0, 0)), mode="reflect")
-    h, w = size_hw or model_input_size(a.shape[0], a.shape[1], spec)
+    h, w = size_hw or model_input_size(a.shape[:2], spec)
     small = _resize(a, (h, w), spec.resample)
     out = np.empty((3, h, w), np.float32)
     out[...] = small.transpose(2, 0, 1)

@@ -32,7 +32,7 @@ class ModelSpec:
         family: architecture family (selects pre/post-processing).
         licence: licence of the weights, shown to users.
         kind: what the raw output means: ``relative`` inverse depth or ``metric`` metres.
-        input_size: (height, width) target of the size rule, pixels.
+        input_size_hw: (height, width) target of the size rule, pixels.
         keep_aspect: scale both sides by the same factor (the one closest to 1, as transformers does).
         multiple: each side is rounded to a multiple of this (pixels).
         resample: ``bicubic`` or ``bilinear`` resize of the image.
@@ -48,7 +48,7 @@ class ModelSpec:
     family: Family
     licence: str
     kind: Literal["relative", "metric"]
-    input_size: tuple[int, int]
+    input_size_hw: tuple[int, int]
     keep_aspect: bool
     multiple: int
     resample: Literal["bicubic", "bilinear"] = "bicubic"
@@ -72,7 +72,7 @@ def _da(name: str, hub: str, licence: str, params: float, kind: str = "relative"
         family="depth_anything",
         licence=licence,
         kind=kind,  # type: ignore[arg-type]
-        input_size=(518, 518),
+        input_size_hw=(518, 518),
         keep_aspect=True,
         multiple=14,
         params_m=params,
@@ -121,7 +121,7 @@ _ENTRIES += [
         family="dpt",
         licence="Apache-2.0",
         kind="relative",
-        input_size=(384, 384),
+        input_size_hw=(384, 384),
         keep_aspect=False,
         multiple=32,
         mean=HALF,
@@ -135,7 +135,7 @@ _ENTRIES += [
         family="dpt",
         licence="Apache-2.0",
         kind="relative",
-        input_size=(384, 384),
+        input_size_hw=(384, 384),
         keep_aspect=False,
         multiple=32,
         mean=HALF,
@@ -149,7 +149,7 @@ _ENTRIES += [
         family="dpt",
         licence="MIT",
         kind="relative",
-        input_size=(512, 512),
+        input_size_hw=(512, 512),
         keep_aspect=True,
         multiple=32,
         mean=HALF,
@@ -164,7 +164,7 @@ _ENTRIES += [
             family="zoedepth",
             licence="MIT",
             kind="metric",
-            input_size=(384, 512),
+            input_size_hw=(384, 512),
             keep_aspect=True,
             multiple=32,
             resample="bilinear",
@@ -186,7 +186,7 @@ _ENTRIES += [
         family="depth_pro",
         licence="Apple ML research licence (not for commercial use)",
         kind="metric",
-        input_size=(1536, 1536),
+        input_size_hw=(1536, 1536),
         keep_aspect=False,
         multiple=1,
         resample="bilinear",

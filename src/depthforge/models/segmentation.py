@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.errors import ModelError
+from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_same_hw
 from depthforge.models.hub import is_cached, local_config, local_config_file, not_available, offline_mode
 
@@ -127,18 +128,18 @@ def resolve_matting_model(model: str | None = None) -> tuple[MattingSpec, str, b
     return MattingSpec(name=text, hub_id=text, licence="unknown (see the model card)"), text, False
 
 
-def prepare_matting(rgb: np.ndarray, trimap: np.ndarray, spec: MattingSpec) -> np.ndarray:
+def prepare_matting(image: np.ndarray | Image, trimap: np.ndarray, spec: MattingSpec) -> np.ndarray:
     """The model input for one image and its trimap.
 
     Args:
-        rgb: (H, W, 3) uint8 RGB.
+        image: (H, W, 3) uint8 RGB or an :class:`Image`.
         trimap: (H, W) uint8: 0 background, 128 unknown, 255 foreground.
         spec: the model's entry.
 
     Returns:
         (4, H', W') float32: normalised RGB and the trimap in [0, 1], zero-padded to multiples of ``spec.multiple``.
     """
-    a = check_array(rgb, "image", ndim=3, channels=3, dtype_kind="u")
+    a = check_image(image, dtype_kind="u")
     t = check_array(trimap, "trimap", ndim=2, dtype_kind="u")
     check_same_hw(a, "image", t, "trimap")
     h, w = t.shape
@@ -153,7 +154,7 @@ def prepare_matting(rgb: np.ndarray, trimap: np.ndarray, spec: MattingSpec) -> n
 
 
 class MattingModel:
-    """A loaded matting model: ``predict(rgb, trimap) -> alpha``."""
+    """A loaded matting model: ``predict(image, trimap) -> alpha``."""
 
     def __init__(self, spec: MattingSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
         try:
@@ -180,11 +181,11 @@ class MattingModel:
         self.model = model.to(self.device).eval()
         self._torch = torch
 
-    def predict(self, rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray | Image, trimap: np.ndarray) -> np.ndarray:
         """Alpha matte for an image and its trimap.
 
         Args:
-            rgb: (H, W, 3) uint8 RGB.
+            image: (H, W, 3) uint8 RGB or an :class:`Image`.
             trimap: (H, W) uint8: 0 background, 128 unknown, 255 foreground.
 
         Returns:
@@ -193,7 +194,7 @@ class MattingModel:
         """
         import cv2
 
-        a = check_array(rgb, "image", ndim=3, channels=3, dtype_kind="u")
+        a = check_image(image, dtype_kind="u")
         t = check_array(trimap, "trimap", ndim=2, dtype_kind="u")
         check_same_hw(a, "image", t, "trimap")
         h, w = t.shape

@@ -128,7 +128,7 @@ def run_stream(
     throughput = len(jobs) > 1 and batch_size > 1
 
     def need(h: int, w: int) -> tuple[int, int]:
-        ih, iw = estimator.input_size(h, w)
+        ih, iw = estimator.input_size((h, w))
         return 2 * ih, 2 * iw  # keep at least twice the model input for the anti-aliased resize
 
     def read(job: Job, ahead: bool = False) -> _Item:
@@ -153,7 +153,7 @@ def run_stream(
                 full = None
             else:
                 item.image, full = read_image_reduced(job.src, need_and_buffer, max_pixels=max_pixels)
-            item.prepared = estimator.prepare(item.image, output_size=full)
+            item.prepared = estimator.prepare(item.image, output_size_hw=full)
             if buffer is not None:
                 item.prepared = dataclasses.replace(item.prepared, out=buffer.get())
         except InputError as exc:

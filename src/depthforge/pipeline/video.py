@@ -75,7 +75,7 @@ class VideoOptions:
         batch_size: frames per model call.
         divergence, convergence: 3D parameters (see :class:`depthforge.render.stereo.StereoParams`).
         crf: H.264 quality of the 8-bit videos.
-        input_size: force the model input (height, width) (default: the model's size rule).
+        input_size_hw: force the model input (height, width) (default: the model's size rule).
         overwrite: replace existing outputs (default: a clip whose outputs all exist is skipped).
     """
 
@@ -93,7 +93,7 @@ class VideoOptions:
     divergence: float = 2.5
     convergence: float = 0.0
     crf: int = 18
-    input_size: tuple[int, int] | None = None
+    input_size_hw: tuple[int, int] | None = None
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -175,7 +175,7 @@ def display_frames(
     stab = TemporalStabilizer(strength=options.strength) if options.temporal else None
     fixed: DisplayRange | None = None
     for batch in _batches(frames, options.batch_size):
-        depths = estimator.predict_batch(batch, input_size=options.input_size)
+        depths = estimator.predict_batch(batch, input_size_hw=options.input_size_hw)
         if stab is None:
             for frame, depth in zip(batch, depths, strict=True):
                 inv = depth.inverse_depth()

@@ -119,7 +119,7 @@ class Engine:
             scale = resolution / max(image.height, image.width)
             m = est.spec.multiple
             size = (max(m, round(image.height * scale / m) * m), max(m, round(image.width * scale / m) * m))
-        depth = est.predict(image, input_size=size)
+        depth = est.predict(image, input_size_hw=size)
         with self._depth_lock:
             self._depths[key] = depth
             while len(self._depths) > 4:
