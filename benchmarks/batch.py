@@ -61,7 +61,7 @@ def main() -> None:
 
     from depthforge.models.testing import build_depth_anything
     from depthforge.pipeline.batch import BatchJob, run_batch
-    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, run_estimate
     from depthforge.pipeline.producers import BatchOptions
 
     print(f"machine: {describe()}; torch threads default {torch.get_num_threads()}")

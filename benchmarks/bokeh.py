@@ -1,4 +1,4 @@
-"""Depth-of-field speed: ``render.bokeh.bokeh`` on a 12-megapixel photo at largest blur radius 10 and 40 px.
+"""Depth-of-field speed: ``render.defocus.bokeh`` on a 12-megapixel photo at largest blur radius 10 and 40 px.
 
 Shows that the layered renderer's cost does not grow with the square of the radius (layers blurred at reduced
 resolution): the ratio time(r=40) / time(r=10) must stay below 3. Reference, side by side: one full-resolution
@@ -58,7 +58,7 @@ def timed(fn, repeat: int) -> float:
 def main() -> None:
     import cv2
 
-    from depthforge.render.bokeh import bokeh, disc_kernel, plan_bokeh
+    from depthforge.render.defocus import bokeh, disc_kernel, plan_bokeh
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--megapixels", type=float, default=12.0)

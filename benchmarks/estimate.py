@@ -89,7 +89,7 @@ def compare(title: str, folder: Path, photos: list[Path], args: argparse.Namespa
 
     from depthforge.io.images import read_image
     from depthforge.models import load_model
-    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, run_estimate
 
     pipe = pipeline("depth-estimation", model=str(folder), device="cpu")
     ours: dict[str, tuple[Any, int]] = {}
@@ -158,7 +158,7 @@ def overhead(folder: Path, tmp: Path, repeats: int) -> None:
     from depthforge.io.depthfiles import write_depth
     from depthforge.io.images import read_image_reduced
     from depthforge.models import load_model
-    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, run_estimate
 
     est = load_model(str(folder), device="cpu")
     photo = make_photos(tmp, 1, size=(4000, 3000))[0]

@@ -16,7 +16,7 @@ from depthforge.core.intrinsics import Intrinsics
 from depthforge.geometry.mesh import mesh_from_depth
 from depthforge.geometry.normals import depth_to_normals, encode_normals
 from depthforge.geometry.pointcloud import pointcloud_from_depth
-from depthforge.geometry.unproject import pixel_grid, project, unproject
+from depthforge.geometry.projection import pixel_grid, project, unproject
 
 CONES = Path(__file__).resolve().parents[2] / "shared" / "data" / "middlebury-cones"
 

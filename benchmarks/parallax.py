@@ -26,7 +26,7 @@ from _machine import describe
 from depthforge.core.depthmap import DepthMap
 from depthforge.io.video import probe_video
 from depthforge.pipeline.encode import encode_frames
-from depthforge.render.camera_path import camera_path
+from depthforge.render.motion import camera_path
 from depthforge.render.parallax import ParallaxRenderer, build_layers
 
 

@@ -142,7 +142,7 @@ def main() -> None:
     from depthforge.models import load_model
     from depthforge.models.preprocess import prepare
     from depthforge.models.testing import build_depth_anything
-    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, run_estimate
 
     hf_logging.set_verbosity_error()
     print(f"machine: {describe()}, thread budget {thread_budget()}")

@@ -117,7 +117,7 @@ def _naive_faces(points: np.ndarray, max_angle_deg: float) -> set[tuple[int, int
 
 def test_vectorised_rules_match_a_naive_loop_across_bands() -> None:
     from depthforge.geometry.mesh import grid_mesh
-    from depthforge.geometry.unproject import unproject
+    from depthforge.geometry.projection import unproject
 
     rng = np.random.default_rng(5)
     h, w = 150, 11  # more rows than one band

@@ -31,7 +31,7 @@ def test_tilted_plane_normals_within_half_a_degree(axis: str) -> None:
 def test_sphere_normals_point_outward_from_centre() -> None:
     z, c, _ = sphere(K)
     n = depth_to_normals(z, kind="metric", intrinsics=K)
-    from depthforge.geometry.unproject import unproject
+    from depthforge.geometry.projection import unproject
 
     p = unproject(z, K).astype(np.float64)
     truth = (p - c) / np.linalg.norm(p - c, axis=2, keepdims=True)

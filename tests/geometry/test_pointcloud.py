@@ -12,7 +12,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.geometry.export import export_pointcloud, to_viewer_frame
 from depthforge.geometry.pointcloud import PointCloud, pointcloud_from_depth, voxel_downsample
-from depthforge.geometry.unproject import project
+from depthforge.geometry.projection import project
 from tests.conftest import cones_disparity
 
 #: Assumed camera for the quarter-size cones pair (the 2003 data set publishes no calibration): focal 450 px,

@@ -8,7 +8,7 @@ import pytest
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.geometry.unproject import (
+from depthforge.geometry.projection import (
     depth_to_z,
     pixel_grid,
     project,

@@ -202,7 +202,7 @@ def test_second_run_redoes_only_what_changed(fast_model: Path, tmp_path: Path) -
 
 
 def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_model: Path, tmp_path: Path) -> None:
-    from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, run_estimate
 
     src = tmp_path / "in"
     (src / "a" / "b").mkdir(parents=True)

@@ -16,7 +16,7 @@ from depthforge.core.errors import ModelError
 from depthforge.io.depthfiles import read_depth
 from depthforge.io.images import read_image, read_image_reduced
 from depthforge.models import load_model
-from depthforge.pipeline.estimate import EstimateOptions, run_estimate
+from depthforge.pipeline.estimation import EstimateOptions, run_estimate
 
 
 def _folder(root: Path, sizes: list[tuple[int, int]], ext: str = ".png") -> list[Path]:
@@ -196,7 +196,7 @@ def test_a_single_photo_runs_inline_with_the_same_outcomes(
     """One photo takes the calling thread (no reader or writer thread is started) and ends as a folder's photo
     would: written and done, failed with the reason, skipped without being read, or failed when writing fails."""
     from depthforge.core.errors import InputError
-    from depthforge.pipeline import estimate as estimate_mod
+    from depthforge.pipeline import estimation as estimate_mod
     from depthforge.pipeline import image_stream
 
     est = load_model(str(tiny_da), device="cpu")

@@ -9,7 +9,7 @@ import pytest
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.render.bokeh import bokeh, disc_kernel, focus_inverse_depth, layer_radii, plan_bokeh, render_layers
+from depthforge.render.defocus import bokeh, disc_kernel, focus_inverse_depth, layer_radii, plan_bokeh, render_layers
 
 N, R = 256, 70
 

@@ -7,9 +7,9 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.image import Image
 from depthforge.process.filters import guided_filter
-from depthforge.render.bokeh import bokeh
-from depthforge.render.camera_path import CameraPose
+from depthforge.render.defocus import bokeh
 from depthforge.render.masks import cutout, foreground_alpha, replace_background
+from depthforge.render.motion import CameraPose
 from depthforge.render.parallax import render_view
 from depthforge.render.stereo import render_stereo, wiggle_frames
 from depthforge.render.visualize import combine

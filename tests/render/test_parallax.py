@@ -12,7 +12,7 @@ import pytest
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.render.camera_path import EASINGS, MOTIONS, CameraPose, camera_path, ease
+from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, ease
 from depthforge.render.parallax import ParallaxRenderer, build_layers, render_frames, render_view, split_thresholds
 from tests.conftest import SHARED, cones_disparity
 

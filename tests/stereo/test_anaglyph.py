@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from depthforge.core.errors import ValidationError
-from depthforge.stereo.anaglyph import ANAGLYPH_MODES, anaglyph, linear_to_srgb, srgb_to_linear
+from depthforge.stereo.glasses import ANAGLYPH_MODES, anaglyph, linear_to_srgb, srgb_to_linear
 
 
 def px(*rgb: int) -> np.ndarray:

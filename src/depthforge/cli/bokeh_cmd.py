@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from depthforge.io.images import read_image, write_image
-    from depthforge.render.bokeh import bokeh, plan_bokeh
+    from depthforge.render.defocus import bokeh, plan_bokeh
 
     image = read_image(args.image)
     depth = load_depth_for(image, args)

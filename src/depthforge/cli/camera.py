@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from depthforge.core.depthmap import DepthMap
     from depthforge.core.image import Image
     from depthforge.core.intrinsics import Intrinsics
-    from depthforge.geometry.unproject import ZDepth
+    from depthforge.geometry.projection import ZDepth
 
 
 def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = True) -> None:
@@ -76,7 +76,7 @@ def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDep
     the photo is resampled to the photo's size, with a notice.
     """
     from depthforge.cli.common import load_depth_for
-    from depthforge.geometry.unproject import depth_to_z
+    from depthforge.geometry.projection import depth_to_z
     from depthforge.io.images import read_image
 
     image = read_image(args.image, max_pixels=getattr(args, "max_pixels", None))

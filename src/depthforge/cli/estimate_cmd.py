@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.io.video import is_video_path
-    from depthforge.pipeline.estimate import EstimateOptions, collect_inputs, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, collect_inputs, run_estimate
 
     far = near = None
     if args.clip:
@@ -118,7 +118,7 @@ def _video_options(args: argparse.Namespace) -> object:
 
 def _run_with_frames(args: argparse.Namespace, options: object, video: object, n_items: int) -> int:
     """Inputs with videos: a files bar and a frames bar (frames/s and ETA) on stderr."""
-    from depthforge.pipeline.estimate import run_estimate
+    from depthforge.pipeline.estimation import run_estimate
 
     with progress_bar(rate=True) as bar:
         files = bar.add_task("files", total=n_items, rate="")

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.io.images import read_image
     from depthforge.io.video_writer import codec_for
     from depthforge.pipeline.encode import encode_frames
-    from depthforge.render.camera_path import CameraPose, camera_path, frame_count
+    from depthforge.render.motion import CameraPose, camera_path, frame_count
     from depthforge.render.parallax import ParallaxRenderer, build_layers
 
     check_choice(args.motion, "motion", _MOTIONS)

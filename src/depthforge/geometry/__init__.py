@@ -9,7 +9,7 @@ from depthforge.geometry.export import export_mesh, export_pointcloud, to_viewer
 from depthforge.geometry.mesh import Mesh, grid_mesh, mesh_from_depth
 from depthforge.geometry.normals import depth_to_normals, encode_normals, normals_from_points
 from depthforge.geometry.pointcloud import PointCloud, pointcloud_from_depth, voxel_downsample
-from depthforge.geometry.unproject import ZDepth, depth_to_z, project, pseudo_depth, unproject, unproject_equirect
+from depthforge.geometry.projection import ZDepth, depth_to_z, project, pseudo_depth, unproject, unproject_equirect
 
 __all__ = [
     "Mesh",

@@ -37,7 +37,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
-from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
+from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
 
 __all__ = ["DEFAULT_MAX_ANGLE_DEG", "Mesh", "grid_mesh", "mesh_from_depth", "stride_for_target", "grid_indices"]
 
@@ -363,7 +363,7 @@ def mesh_from_depth(
 ) -> Mesh:
     """A textured mesh from a depth map seen through a pinhole camera, or from an equirectangular panorama.
 
-    Any kind of depth is turned into z by the rules of :func:`~depthforge.geometry.unproject.depth_to_z`:
+    Any kind of depth is turned into z by the rules of :func:`~depthforge.geometry.projection.depth_to_z`:
     metric as it is, disparity by ``z = fx * baseline_m / d``, relative as a pseudo-depth between ``near_m`` and
     ``far_m`` (not metric).
 

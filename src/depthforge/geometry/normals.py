@@ -20,7 +20,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_extent
-from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
+from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
 
 #: One-sided differences replace central ones when one side's depth step exceeds the other's by this factor.
 _EDGE_RATIO = 2.0

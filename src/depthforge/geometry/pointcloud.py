@@ -12,7 +12,7 @@ from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_same_hw
 from depthforge.geometry.normals import normals_from_points
-from depthforge.geometry.unproject import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
+from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
 
 __all__ = ["PointCloud", "points_to_cloud", "pointcloud_from_depth", "voxel_downsample"]
 

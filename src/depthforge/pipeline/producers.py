@@ -2,7 +2,7 @@
 
 Every producer writes its files atomically next to the item's output stem (``OUTDIR/a/b/x`` for ``a/b/x.jpg``)
 and returns the files it wrote. File names follow the single-item commands: the depth outputs and the colour
-map, combined and ControlNet images use :func:`depthforge.pipeline.estimate.output_paths`; the 3D and render
+map, combined and ControlNet images use :func:`depthforge.pipeline.estimation.output_paths`; the 3D and render
 outputs add a fixed suffix.
 
 | name | files for ``x.jpg`` | made with |
@@ -34,7 +34,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_positive
-from depthforge.pipeline.estimate import EstimateOptions, output_paths
+from depthforge.pipeline.estimation import EstimateOptions, output_paths
 from depthforge.render.visualize import COLORMAPS
 
 __all__ = ["BatchOptions", "Producer", "PRODUCERS", "parse_outputs", "main_files"]
@@ -190,7 +190,7 @@ def _suffixed(suffix: str) -> Callable[[Path, BatchOptions], list[Path]]:
 def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, dict[str, Any]]:
     """(z, intrinsics, metadata) for the 3D outputs, by the same rules as the single-item commands."""
     from depthforge.geometry.camera import resolve_intrinsics
-    from depthforge.geometry.unproject import depth_to_z
+    from depthforge.geometry.projection import depth_to_z
 
     intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov_deg, exif=image.exif, fallback=depth.intrinsics)
     zd = depth_to_z(depth, intrinsics=intr, near_m=o.near_m, far_m=o.far_m)

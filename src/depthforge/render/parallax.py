@@ -2,11 +2,11 @@
 
 Layers come from :func:`depthforge.render.layers.build_layers` (re-exported here).
 
-**Views.** :class:`ParallaxRenderer` renders a :class:`~depthforge.render.camera_path.CameraPose`:
+**Views.** :class:`ParallaxRenderer` renders a :class:`~depthforge.render.motion.CameraPose`:
 
 * ``method="remap"`` (clips): each layer is backward-warped with ``cv2.remap`` over the region it can reach and
   composited back to front (opaque pixels copied, the anti-aliased fringe blended). The inverse of the pose's
-  mapping (see :mod:`depthforge.render.camera_path`) comes from a fixed-point iteration on the layer's smooth
+  mapping (see :mod:`depthforge.render.motion`) comes from a fixed-point iteration on the layer's smooth
   depth on a coarse grid (``map_pixels``), upsampled bilinearly; a frame costs about one remap of the frame
   plus one remap of each nearer layer's region. The identity pose reproduces the input exactly.
 * ``method="splat"`` (stills, large moves): the input is forward-warped by
@@ -31,8 +31,8 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
-from depthforge.render.camera_path import CameraPose, camera_path, frame_count
 from depthforge.render.layers import LayeredScene, build_layers, nearness, split_thresholds
+from depthforge.render.motion import CameraPose, camera_path, frame_count
 from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
@@ -285,14 +285,14 @@ def render_frames(
     Args:
         image: (H, W, 3) RGB (uint8/uint16/float in [0, 1]).
         depth: DepthMap of the same size.
-        motion: a preset of :data:`depthforge.render.camera_path.MOTIONS`.
+        motion: a preset of :data:`depthforge.render.motion.MOTIONS`.
         duration: seconds; fps: frames per second (``round(duration * fps)`` frames, at least 2).
         amplitude: sideways amplitude, % of the image width for a point of nearness 1 (relative to the
             infinitely far one).
         dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
         focus: nearness of the steady plane, 0 = farthest, 1 = nearest.
         loop: seamless loop (the last frame equals the first).
-        easing: see :data:`depthforge.render.camera_path.EASINGS`.
+        easing: see :data:`depthforge.render.motion.EASINGS`.
         supersample: 1..4, render larger and downsample (anti-aliasing).
         max_layers: layers split at depth edges.
         start, end: end poses of the ``linear`` motion.

@@ -14,7 +14,7 @@ Quick use::
     sbs = compose(left_rgb, right_rgb, layout="left-right")
 """
 
-from depthforge.stereo.anaglyph import ANAGLYPH_MODES, anaglyph
+from depthforge.stereo.glasses import ANAGLYPH_MODES, anaglyph
 from depthforge.stereo.inputs import (
     RectificationReport,
     check_rectified,

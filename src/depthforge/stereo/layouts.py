@@ -11,7 +11,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_choice
-from depthforge.stereo.anaglyph import ANAGLYPH_MODES, anaglyph
+from depthforge.stereo.glasses import ANAGLYPH_MODES, anaglyph
 
 __all__ = ["LAYOUTS", "compose"]
 

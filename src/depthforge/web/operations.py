@@ -254,7 +254,7 @@ class Engine:
         from depthforge.geometry.export import export_mesh, export_pointcloud
         from depthforge.geometry.mesh import mesh_from_depth
         from depthforge.geometry.pointcloud import pointcloud_from_depth
-        from depthforge.geometry.unproject import depth_to_z
+        from depthforge.geometry.projection import depth_to_z
 
         check_choice(kind, "kind", ("mesh", "pointcloud"))
         check_choice(format, "format", MESH_API_FORMATS)
@@ -308,7 +308,7 @@ class Engine:
         highlights: float = 1.0,
     ) -> np.ndarray:
         """The photo with simulated depth of field, (H, W, 3) of the photo's dtype."""
-        from depthforge.render.bokeh import bokeh
+        from depthforge.render.defocus import bokeh
 
         return bokeh(
             image.rgb, depth, focus_xy=focus_xy, aperture_px=aperture, blades=int(blades), highlight_gain=highlights

@@ -331,7 +331,7 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
             importlib.util.find_spec("depthforge.pipeline.encode") is None:
         gr.Markdown("Parallax videos need `depthforge.render.parallax`, which this build does not have.")
         return
-    from depthforge.render.camera_path import MOTIONS
+    from depthforge.render.motion import MOTIONS
 
     with gr.Row():
         with gr.Column():
@@ -350,7 +350,7 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
     def run_parallax(path: str | None, model: str, motion: str, dur: float, amt: float, focus: float,
                      request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
         from depthforge.pipeline.encode import encode_frames
-        from depthforge.render.camera_path import frame_count
+        from depthforge.render.motion import frame_count
         from depthforge.render.parallax import render_frames
 
         fps = 24.0
