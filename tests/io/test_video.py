@@ -59,7 +59,7 @@ def test_16bit_round_trip_is_lossless_and_keeps_timing_and_audio(clip: Path, tmp
     frames = [rng.integers(0, 65536, (47, 63), dtype=np.uint16) for _ in range(12)]  # odd size on purpose
     frames[3][:] = 0
     frames[4][:] = 65535
-    with VideoWriter(tmp_path / "d.mkv", width=63, height=47, fps=src.fps, audio_from=src) as w:
+    with VideoWriter(tmp_path / "d.mkv", size_hw=(47, 63), fps=src.fps, audio_from=src) as w:
         for f in frames:
             w.write(f)
     info = probe_video(tmp_path / "d.mkv")
@@ -76,7 +76,7 @@ def test_h264_pads_odd_sizes_and_keeps_frames(clip: Path, tmp_path: Path) -> Non
     src = probe_video(clip)
     frames = [f[:47, :63] for f in iter_frames(clip, info=src)]
     out = tmp_path / "v.mp4"
-    with VideoWriter(out, width=63, height=47, fps=src.fps, codec="h264", pix_fmt="rgb24", audio_from=src) as w:
+    with VideoWriter(out, size_hw=(47, 63), fps=src.fps, codec="h264", pix_fmt="rgb24", audio_from=src) as w:
         for f in frames:
             w.write(np.ascontiguousarray(f))
     info = probe_video(out)
@@ -92,7 +92,7 @@ def test_other_frame_rates_are_exact(tmp_path: Path) -> None:
     p = make_clip(tmp_path / "pal.mp4", frames=7, rate="25", audio=False)
     info = probe_video(p)
     assert (info.fps, info.frame_count, info.has_audio) == (Fraction(25), 7, False)
-    with VideoWriter(tmp_path / "o.mkv", width=64, height=48, fps=info.fps, pix_fmt="gray") as w:
+    with VideoWriter(tmp_path / "o.mkv", size_hw=(48, 64), fps=info.fps, pix_fmt="gray") as w:
         for f in iter_frames(p, pix_fmt="gray", info=info):
             w.write(f)
     assert probe_video(tmp_path / "o.mkv").fps == Fraction(25)
@@ -157,11 +157,11 @@ def test_variable_frame_rate_is_refused(tmp_path: Path) -> None:
 
 def test_writer_is_atomic(tmp_path: Path) -> None:
     target = tmp_path / "d.mkv"
-    with pytest.raises(RuntimeError), VideoWriter(target, width=8, height=6, fps=25) as w:
+    with pytest.raises(RuntimeError), VideoWriter(target, size_hw=(6, 8), fps=25) as w:
         w.write(np.zeros((6, 8), np.uint16))
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file
-    with pytest.raises(KeyboardInterrupt), VideoWriter(target, width=8, height=6, fps=25) as w:
+    with pytest.raises(KeyboardInterrupt), VideoWriter(target, size_hw=(6, 8), fps=25) as w:
         for i in range(5):
             w.write(np.full((6, 8), i * 1000, np.uint16))
         raise KeyboardInterrupt
@@ -173,12 +173,18 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
 
 def test_writer_checks_its_input(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="FFV1"):
-        VideoWriter(tmp_path / "x.mp4", width=8, height=6, fps=25, codec="ffv1")
-    with VideoWriter(tmp_path / "y.mkv", width=8, height=6, fps=25) as w:
+        VideoWriter(tmp_path / "x.mp4", size_hw=(6, 8), fps=25, codec="ffv1")
+    with VideoWriter(tmp_path / "y.mkv", size_hw=(6, 8), fps=25) as w:
         with pytest.raises(ValidationError, match="frame"):
             w.write(np.zeros((6, 8), np.uint8))
         w.write(np.zeros((6, 8), np.uint16))
+        assert w.size_hw == (6, 8)
     assert probe_video(tmp_path / "y.mkv").frame_count == 1
+    with pytest.raises(ValidationError, match=r"size_hw: expected \(height, width\)"):
+        VideoWriter(tmp_path / "z.mkv", size_hw=(0, 8), fps=25)
+    with VideoWriter(tmp_path / "odd.mp4", size_hw=(5, 7), fps=25, codec="h264", pix_fmt="rgb24") as w:
+        assert w.size_hw == (6, 8)  # yuv420p: padded to even sizes
+        w.write(np.zeros((5, 7, 3), np.uint8))
 
 
 def _frames(n: int, h: int = 47, w: int = 65) -> list[np.ndarray]:

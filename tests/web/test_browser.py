@@ -236,7 +236,7 @@ def web_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     photo = np.ascontiguousarray(data.coffee()[::2, ::2])  # 200x300
     path = tmp_path_factory.mktemp("web_clip") / "pan.mp4"
-    with VideoWriter(path, fps=12, width=CLIP_W, height=CLIP_H, codec="h264", pix_fmt="rgb24") as writer:
+    with VideoWriter(path, fps=12, size_hw=(CLIP_H, CLIP_W), codec="h264", pix_fmt="rgb24") as writer:
         for i in range(CLIP_FRAMES):
             writer.write(np.ascontiguousarray(photo[40:40 + CLIP_H, PAN_PX * i:PAN_PX * i + CLIP_W]))
     return path

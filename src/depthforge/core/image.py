@@ -59,9 +59,10 @@ class Image:
         return self.rgb.astype(np.float32) / np.float32(scale)
 
     @classmethod
-    def from_array(cls, array: np.ndarray, *, path: str = "") -> Image:
-        """Wrap an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 array (RGB order) as an Image."""
-        a = check_array(array, "image", ndim=(2, 3), channels=(1, 3, 4))
+    def from_array(cls, image: np.ndarray, *, path: str = "") -> Image:
+        """Wrap an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 array (RGB order; float in [0, 1] is converted to
+        uint8) as an Image; a fourth channel is kept aside as alpha."""
+        a = check_array(image, "image", ndim=(2, 3), channels=(1, 3, 4))
         if a.dtype not in (np.uint8, np.uint16):
             if a.dtype.kind == "f":
                 a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

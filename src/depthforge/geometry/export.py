@@ -42,11 +42,11 @@ VIEWER_FRAME = "x right, y up, z toward the viewer (camera at the origin looking
 MESH_FORMATS = {".ply": "ply", ".obj": "obj", ".glb": "glb"}
 
 
-def to_viewer_frame(xyz: np.ndarray) -> np.ndarray:
+def to_viewer_frame(points: np.ndarray) -> np.ndarray:
     """THE frame conversion for export: OpenCV camera frame -> viewer frame (y up, z toward the viewer).
 
     Args:
-        xyz: (..., 3) float points or normals in the OpenCV frame (x right, y down, z forward).
+        points: (..., 3) float points or normals in the OpenCV frame (x right, y down, z forward).
 
     Returns:
         (..., 3) float32 ``(x, -y, -z)``: a rotation by 180 degrees about x; a new array.
@@ -54,9 +54,9 @@ def to_viewer_frame(xyz: np.ndarray) -> np.ndarray:
     >>> to_viewer_frame(np.array([1.0, 2.0, 3.0])).tolist()
     [1.0, -2.0, -3.0]
     """
-    a = np.asarray(xyz)
+    a = np.asarray(points)
     if a.shape[-1] != 3:
-        raise ValidationError(f"xyz: expected (..., 3), got shape {a.shape}")
+        raise ValidationError(f"points: expected (..., 3), got shape {a.shape}")
     out = a.astype(np.float32, copy=True)
     out[..., 1] *= -1.0
     out[..., 2] *= -1.0

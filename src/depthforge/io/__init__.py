@@ -1,17 +1,24 @@
-"""Reading and writing images, depth files and video."""
+"""Reading and writing images, depth files and video (every write atomic, every read checked)."""
 
-from depthforge.core.image import Image
 from depthforge.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from depthforge.io.depthfiles import DEPTH_FORMATS, read_depth, sidecar_path, write_depth
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
+from depthforge.io.png import encode_png
+from depthforge.io.video import VIDEO_EXTENSIONS, VideoInfo, iter_frames, probe_video
+from depthforge.io.video_writer import VideoWriter
 
 __all__ = [
     "DEPTH_FORMATS",
     "IMAGE_EXTENSIONS",
-    "Image",
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "VideoWriter",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "encode_png",
+    "iter_frames",
+    "probe_video",
     "read_depth",
     "read_image",
     "sidecar_path",

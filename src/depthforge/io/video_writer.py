@@ -28,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from depthforge.core.errors import ValidationError
-from depthforge.core.validation import check_array, check_choice, check_range
+from depthforge.core.validation import check_array, check_choice, check_range, check_size_hw
 from depthforge.io.atomic import atomic_path, sweep_stale, temp_prefix
 from depthforge.io.video import (
     PIX_FMTS,
@@ -102,7 +102,7 @@ class VideoWriter:
         path: target file, its suffix picks the codec (:func:`codec_for`); a path without suffix is a folder
             of ``frame_00000.png, ...``.
         fps: exact frame rate, > 0 (a Fraction keeps 30000/1001 exact).
-        width, height: frame size of the frames given to :meth:`write` (default: the first frame's).
+        size_hw: (height, width) of the frames given to :meth:`write` (default: the first frame's).
         codec: one of :data:`CODECS` the suffix allows (``.mkv`` takes ``ffv1`` (default), ``h264`` or ``vp9``).
         pix_fmt: frames' layout: ``gray16le`` (H, W) uint16, ``gray`` (H, W) uint8, ``rgb24`` (H, W, 3) uint8
             (default ``gray16le`` for FFV1, ``rgb24`` otherwise).
@@ -127,8 +127,7 @@ class VideoWriter:
         path: str | os.PathLike[str],
         *,
         fps: Fraction | float,
-        width: int | None = None,
-        height: int | None = None,
+        size_hw: tuple[int, int] | None = None,
         codec: str | None = None,
         pix_fmt: str | None = None,
         audio_from: VideoInfo | None = None,
@@ -148,9 +147,10 @@ class VideoWriter:
         if quality is not None and (not isinstance(quality, int) or not 0 <= quality <= top):
             raise ValidationError(f"quality: expected an integer CRF in 0..{top}, got {quality!r}")
         self.quality = quality
-        if (width is None) != (height is None) or (width is not None and (width < 1 or height is None or height < 1)):
-            raise ValidationError(f"size: expected positive width and height, got {width}x{height}")
-        self.width, self.height = width, height
+        self.width: int | None = None
+        self.height: int | None = None
+        if size_hw is not None:
+            self.height, self.width = check_size_hw(size_hw)
         self._audio = audio_from if audio_from is not None and audio_from.has_audio else None
         if self._audio is not None and self.codec in ("gif", "apng", "png"):
             raise ValidationError(f"audio_from: {self.codec.upper()} output cannot carry audio")
@@ -162,14 +162,14 @@ class VideoWriter:
         self._closed = False
 
     @property
-    def size(self) -> tuple[int, int] | None:
-        """(width, height) as encoded (even for H.264/VP9), None before the first frame when not given."""
+    def size_hw(self) -> tuple[int, int] | None:
+        """(height, width) as encoded (even for H.264/VP9), None before the first frame when not given."""
         if self.width is None or self.height is None:
             return None
         if self.codec not in _CRF:
-            return self.width, self.height
+            return self.height, self.width
         step = 1 if self.odd_size == "pad" else -1
-        return self.width + self.width % 2 * step, self.height + self.height % 2 * step
+        return self.height + self.height % 2 * step, self.width + self.width % 2 * step
 
     def write(self, frame: np.ndarray) -> None:
         """Append one frame of the layout given by ``pix_fmt`` and the writer's size."""
@@ -247,7 +247,7 @@ class VideoWriter:
     # -- internals ------------------------------------------------------------------------------------------
     def _fit(self, a: np.ndarray) -> np.ndarray:
         """Even sizes for yuv420p: pad (edge rows/columns) or crop; a C-contiguous array."""
-        w, h = self.size or (0, 0)
+        h, w = self.size_hw or (0, 0)
         if (h, w) != a.shape[:2]:
             if self.odd_size == "crop":
                 a = a[:h, :w]
@@ -257,7 +257,7 @@ class VideoWriter:
         return np.ascontiguousarray(a)
 
     def _start(self, first: np.ndarray) -> None:
-        w, h = self.size or (0, 0)
+        h, w = self.size_hw or (0, 0)
         if w < 1 or h < 1:
             raise ValidationError(f"frame: {self.codec} needs at least 2x2 pixels, got {self.width}x{self.height}")
         sweep_stale([self.path.parent])  # temporary files of a killed earlier run

@@ -1,1 +1,27 @@
-"""Orchestration of images, folders, videos and batches."""
+"""Runs over files: one photo, folders, videos and resumable batches (with their outputs on disk)."""
+
+from depthforge.pipeline.batch import BatchJob, BatchSummary, run_batch
+from depthforge.pipeline.encode import EncodedVideo, encode_frames
+from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
+from depthforge.pipeline.producers import PRODUCERS, BatchOptions
+from depthforge.pipeline.temporal import TemporalStabilizer, flicker_index
+from depthforge.pipeline.video import VideoOptions, VideoResult, run_video
+
+__all__ = [
+    "PRODUCERS",
+    "BatchJob",
+    "BatchOptions",
+    "BatchSummary",
+    "EncodedVideo",
+    "EstimateOptions",
+    "Summary",
+    "TemporalStabilizer",
+    "VideoOptions",
+    "VideoResult",
+    "encode_frames",
+    "estimate",
+    "flicker_index",
+    "run_batch",
+    "run_estimate",
+    "run_video",
+]

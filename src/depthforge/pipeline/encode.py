@@ -123,5 +123,5 @@ def encode_frames(
         feed.finish(discard=False)
         if feed.error is not None:
             raise feed.error
-    width, height = writer.size or (0, 0)
+    height, width = writer.size_hw or (0, 0)
     return EncodedVideo(writer.path, writer.codec, width, height, writer.frames)

@@ -227,8 +227,7 @@ class _Outputs:
         if w is None:
             w = VideoWriter(
                 self.paths[role],
-                width=frame.shape[1],
-                height=frame.shape[0],
+                size_hw=frame.shape[:2],
                 fps=self.info.fps,
                 codec=codec,
                 pix_fmt=pix_fmt,

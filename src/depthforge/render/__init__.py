@@ -1,1 +1,56 @@
-"""Image outputs made from an image and its depth."""
+"""Image outputs made from an image and its depth: stereo views, parallax clips, bokeh, masks, colour maps.
+
+Every function that takes both takes ``(image, depth, *, ...)``: ``image`` an (H, W, 3) RGB array or an
+:class:`~depthforge.core.image.Image`, ``depth`` a :class:`~depthforge.core.depthmap.DepthMap` of the same size.
+Composing two views into one picture (side by side, anaglyph) is :func:`depthforge.stereo.compose`.
+"""
+
+from depthforge.render.defocus import BokehPlan, bokeh, plan_bokeh
+from depthforge.render.layers import LayeredScene, build_layers
+from depthforge.render.masks import (
+    THRESHOLD_METHODS,
+    alpha_to_uint8,
+    cutout,
+    depth_mask,
+    foreground_alpha,
+    refine_alpha,
+    replace_background,
+)
+from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path
+from depthforge.render.parallax import ParallaxRenderer, render_frames, render_view
+from depthforge.render.stereo import StereoParams, render_eye, render_stereo, wiggle_frames
+from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
+from depthforge.render.warp import WarpResult, fill_holes_background, forward_warp
+
+__all__ = [
+    "COLORMAPS",
+    "EASINGS",
+    "MOTIONS",
+    "THRESHOLD_METHODS",
+    "BokehPlan",
+    "CameraPose",
+    "LayeredScene",
+    "ParallaxRenderer",
+    "StereoParams",
+    "WarpResult",
+    "alpha_to_uint8",
+    "bokeh",
+    "build_layers",
+    "camera_path",
+    "colorize",
+    "combine",
+    "controlnet_image",
+    "cutout",
+    "depth_mask",
+    "fill_holes_background",
+    "foreground_alpha",
+    "forward_warp",
+    "plan_bokeh",
+    "refine_alpha",
+    "render_eye",
+    "render_frames",
+    "render_stereo",
+    "render_view",
+    "replace_background",
+    "wiggle_frames",
+]
