@@ -36,3 +36,17 @@ def test_both_spellings_is_a_type_error_and_the_signature_shows_the_new_name() -
         f(size=3, size_px=5)
     assert list(inspect.signature(f).parameters) == ["size_px"]
     assert list(inspect.signature(to_display).parameters)[:4] == ["depth", "invert", "clip_near", "clip_far"]
+
+
+def test_geometry_keywords_renamed_in_issue_19_still_work() -> None:
+    from depthforge.geometry import PointCloud, depth_to_z, pseudo_depth, voxel_downsample
+
+    rel = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    with pytest.warns(DeprecationWarning, match="near= is now near_m="):
+        old = depth_to_z(DepthMap(rel, kind="relative"), near=2.0, far=5.0)
+    np.testing.assert_array_equal(old.z, depth_to_z(rel, kind="relative", near_m=2.0, far_m=5.0).z)
+    with pytest.warns(DeprecationWarning, match="far= is now far_m="):
+        np.testing.assert_array_equal(pseudo_depth(rel, far=5.0), pseudo_depth(rel, far_m=5.0))
+    cloud = PointCloud(np.array([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2], [3.0, 3.0, 3.0]], np.float32))
+    with pytest.warns(DeprecationWarning, match="voxel_size= is now voxel_size_m="):
+        assert len(voxel_downsample(cloud, voxel_size=1.0)) == 2

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
@@ -75,6 +76,7 @@ def points_to_cloud(
     return PointCloud(np.ascontiguousarray(ps[ok], dtype=np.float32), colors, nrm, pix)
 
 
+@renamed_keywords(voxel_size="voxel_size_m")
 def pointcloud_from_depth(
     depth: DepthMap | ZDepth | np.ndarray,
     *,
@@ -132,6 +134,7 @@ def pointcloud_from_depth(
     return cloud
 
 
+@renamed_keywords(voxel_size="voxel_size_m")
 def voxel_downsample(cloud: PointCloud, *, voxel_size_m: float) -> PointCloud:
     """Average the points (and colours, normals) that fall in the same cube of edge ``voxel_size_m`` (the cloud's
     units: metres, or pseudo-metres).

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, as_depthmap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
@@ -66,6 +67,7 @@ class ZDepth:
     rule: str
 
 
+@renamed_keywords(near="near_m", far="far_m")
 def pseudo_depth(depth: np.ndarray, *, near_m: float = DEFAULT_NEAR_M, far_m: float = DEFAULT_FAR_M) -> np.ndarray:
     """Pseudo-depth from relative inverse depth by the documented rule (see module doc).
 
@@ -96,6 +98,7 @@ def pseudo_depth(depth: np.ndarray, *, near_m: float = DEFAULT_NEAR_M, far_m: fl
     return z.astype(np.float32)
 
 
+@renamed_keywords(near="near_m", far="far_m")
 def depth_to_z(
     depth: DepthMap | ZDepth | np.ndarray,
     *,
