@@ -45,7 +45,7 @@ class Intrinsics:
         """Square pixels, centred principal point, horizontal field of view ``fov_deg`` in (0, 180) degrees, for
         an image of ``size_hw`` = (height, width) pixels.
 
-        >>> Intrinsics.from_fov((480, 640), fov_deg=90.0).fx
+        >>> round(Intrinsics.from_fov((480, 640), fov_deg=90.0).fx, 6)
         320.0
         """
         height, width = check_size_hw(size_hw)

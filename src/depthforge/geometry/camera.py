@@ -98,7 +98,7 @@ def resolve_intrinsics(
         ValidationError: non-positive focal lengths or sizes, ``focal_y_px`` without ``focal_px``, a field of view
             outside (0, 180).
 
-    >>> resolve_intrinsics((480, 640), fov_deg=90.0).fx
+    >>> round(resolve_intrinsics((480, 640), fov_deg=90.0).fx, 6)
     320.0
     """
     h, w = check_size_hw(size_hw)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,8 @@ __all__ = ["WarpResult", "forward_warp", "fill_holes_background", "FILL_DIRECTIO
 FILL_DIRECTIONS = ("row", "column", "both")
 
 
-class WarpResult(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class WarpResult:
     """What :func:`forward_warp` returns.
 
     Attributes:
