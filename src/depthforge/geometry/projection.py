@@ -292,16 +292,17 @@ def equirect_directions(size_hw: tuple[int, int]) -> np.ndarray:
     return d
 
 
-def unproject_equirect(radius: np.ndarray) -> np.ndarray:
+def unproject_equirect(depth: np.ndarray) -> np.ndarray:
     """Points of an equirectangular panorama whose depth is the distance from the centre (radius).
 
     Args:
-        radius: (H, W) float, distance along each pixel's ray (metres or pseudo units), NaN = invalid.
+        depth: (H, W) float, distance from the centre along each pixel's ray (metres or pseudo-metres), NaN =
+            invalid.
 
     Returns:
         (H, W, 3) float32 points in the OpenCV frame (see :func:`equirect_directions`).
     """
-    r = check_array(radius, "depth", ndim=2, dtype_kind="uif")
+    r = check_array(depth, "depth", ndim=2, dtype_kind="uif")
     d = equirect_directions(r.shape)
     return (d * r.astype(np.float64)[:, :, None]).astype(np.float32)
 

@@ -162,11 +162,11 @@ def left_right_check(
     return checked, confidence
 
 
-def fill_background(disparity: np.ndarray, *, fallback: float = DISPARITY_STEP_PX) -> np.ndarray:
+def fill_background(depth: np.ndarray, *, fallback: float = DISPARITY_STEP_PX) -> np.ndarray:
     """Fill NaN pixels from the background side: the smaller of the nearest valid disparities left and right.
 
     Args:
-        disparity: (H, W) float px, NaN = unknown.
+        depth: (H, W) float disparity in px, NaN = unknown.
         fallback: value for rows with no valid pixel at all when the whole map has none; otherwise such rows
             take the median of the valid disparities.
 
@@ -176,7 +176,7 @@ def fill_background(disparity: np.ndarray, *, fallback: float = DISPARITY_STEP_P
     >>> fill_background(np.array([[5.0, np.nan, 2.0, np.nan]]))
     array([[5., 2., 2., 2.]], dtype=float32)
     """
-    d = check_array(disparity, "disparity", ndim=2, dtype_kind="f").astype(np.float32)
+    d = check_array(depth, "depth", ndim=2, dtype_kind="f").astype(np.float32)
     h, w = d.shape
     valid = np.isfinite(d)
     rows = np.arange(h)[:, None]
