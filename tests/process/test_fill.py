@@ -7,7 +7,7 @@ import pytest
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.process.fill import FILL_METHODS, fill_holes
+from depthforge.process.fill import FILL_METHODS, fill_from_background, fill_from_nearest, fill_holes
 from tests.conftest import cones_disparity
 
 
@@ -125,3 +125,42 @@ def test_cones_blobs_filled_within_one_pixel_of_disparity(cones, method: str) ->
         assert err.size > 0.5 * sel.sum()
     assert np.isfinite(err).all()
     assert err.mean() <= 1.0, f"{method}: MAE {err.mean():.3f} px"
+
+
+def test_fill_from_background_rows_columns_and_interpolation() -> None:
+    row = np.array([[5.0, np.nan, np.nan, 2.0, np.nan]])
+    assert fill_from_background(row, np.isnan(row)).tolist() == [[5.0, 2.0, 2.0, 2.0, 2.0]]
+    # the same surface on both sides (within tolerance): a linear interpolation by 1 / distance
+    ramp = np.array([[1.0, np.nan, np.nan, 4.0]])
+    out = fill_from_background(ramp, np.isnan(ramp), tolerance=10.0, by_distance=True)
+    np.testing.assert_allclose(out, [[1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(
+        fill_from_background(row.T, np.isnan(row.T), direction="column"), fill_from_background(row, np.isnan(row)).T
+    )
+    # no usable pixel along the row: NaN, unless the column has one
+    grid = np.array([[np.nan, np.nan], [3.0, 1.0]])
+    assert np.isnan(fill_from_background(grid, np.isnan(grid))[0]).all()
+    assert fill_from_background(grid, np.isnan(grid), direction="both")[0].tolist() == [3.0, 1.0]
+
+
+def test_fill_from_background_colours_by_a_separate_priority() -> None:
+    colour = np.zeros((1, 5, 3), np.float32)
+    colour[0, 0] = (255, 0, 0)  # far
+    colour[0, 4] = (0, 0, 255)  # near
+    prio = np.array([[1.0, np.nan, 7.0, np.inf, 9.0]], np.float32)  # pixel 2 is known, 3 has no usable priority
+    mask = np.array([[False, True, False, True, False]])
+    out = fill_from_background(colour, mask, priority=prio)
+    assert out.dtype == np.float32 and out[0, 1].tolist() == [255, 0, 0]
+    assert out[0, 3].tolist() == [0, 0, 0]  # pixel 2 (7) is farther than pixel 4 (9)
+    np.testing.assert_array_equal(out[~mask], colour[~mask])
+    with pytest.raises(ValidationError, match="priority"):
+        fill_from_background(colour, mask, priority=prio[:, :4])
+
+
+def test_fill_from_nearest_takes_the_closest_unmasked_pixel() -> None:
+    d = np.array([[1.0, 0.0, 0.0, 0.0, 9.0]])
+    mask = np.array([[False, True, True, True, False]])
+    out = fill_from_nearest(d, mask)
+    assert out[0, [0, 1, 3, 4]].tolist() == [1.0, 1.0, 9.0, 9.0] and out[0, 2] in (1.0, 9.0)  # a tie in the middle
+    colour = np.dstack([d, 2 * d])
+    np.testing.assert_array_equal(fill_from_nearest(colour, mask)[..., 1], 2 * out)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from depthforge.core.validation import check_choice, check_range
+from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw
 from depthforge.process._common import D, unwrap, valid_range
 
-__all__ = ["FILL_METHODS", "fill_holes"]
+__all__ = ["FILL_METHODS", "fill_from_background", "fill_from_nearest", "fill_holes"]
 
 FILL_METHODS = ("auto", "background", "nearest", "smooth")
 
@@ -63,8 +63,6 @@ def fill_holes(
     inv, _, rewrap = unwrap(depth)
     holes = ~np.isfinite(inv)
     if mask is not None:
-        from depthforge.core.validation import check_array, check_same_hw
-
         m = check_array(mask, "mask", ndim=2)
         check_same_hw(inv, "depth", m, "mask")
         holes &= m.astype(bool)
@@ -72,7 +70,7 @@ def fill_holes(
         return rewrap(inv)
     out = inv.copy()
     if method == "nearest":
-        out[holes] = _nearest(inv)[holes]
+        out[holes] = fill_from_nearest(inv, ~np.isfinite(inv))[holes]
     elif method == "background":
         out[holes] = _background(inv, holes, edge_tol=edge_tol, horizontal_only=axes == "horizontal")
     else:
@@ -86,68 +84,91 @@ def fill_holes(
     return rewrap(out)
 
 
-def _nearest(inv: np.ndarray) -> np.ndarray:
-    """Every pixel's nearest valid value (Euclidean), via OpenCV's labelled distance transform."""
+def fill_from_background(
+    data: np.ndarray,
+    mask: np.ndarray,
+    *,
+    priority: np.ndarray | None = None,
+    direction: str = "row",
+    tolerance: float = 0.0,
+    by_distance: bool = False,
+) -> np.ndarray:
+    """Fill the ``mask`` pixels from their farther (background) side: the one row/area hole filler.
+
+    Each pixel to fill looks for the nearest usable pixel (not in ``mask``, finite priority) on each side along
+    its row (``direction="row"``), its column (``"column"``) or both (``"both"``); the image border offers none.
+    The farthest candidate (smallest priority) wins together with those within ``tolerance`` of it, averaged
+    with weights 1 / distance (``by_distance``) or equally, so a run of holes between two equally far pixels
+    takes the mean of both. Holes at depth edges (occlusions, disocclusions) thus take the background's value
+    instead of smearing the foreground.
+
+    Args:
+        data: (H, W) or (H, W, C) float values to fill (depth, colour); not modified.
+        mask: (H, W) bool, True = to fill.
+        priority: (H, W) float, larger = nearer; default ``data`` itself (then (H, W)). NaN, inf = not usable.
+        direction: ``"row"``, ``"column"`` or ``"both"``.
+        tolerance: candidates within this much priority of the farthest one are averaged with it.
+        by_distance: weight the averaged candidates by 1 / distance (a linear interpolation along a surface).
+
+    Returns:
+        A float array of ``data``'s shape (its dtype when float, else float32) with the mask pixels filled;
+        pixels with no candidate (no usable pixel along their row/column) are NaN.
+
+    Example:
+        >>> row = np.array([[5.0, np.nan, np.nan, 2.0]])
+        >>> fill_from_background(row, np.isnan(row)).tolist()
+        [[5.0, 2.0, 2.0, 2.0]]
+    """
+    from depthforge.process._fill_numba import fill_from_sides
+
+    check_choice(direction, "direction", ("row", "column", "both"))
+    arr = check_array(data, "data", ndim=(2, 3), dtype_kind="uif")
+    work = arr if arr.dtype.kind == "f" else arr.astype(np.float32)
+    m = check_array(mask, "mask", ndim=2)
+    check_same_hw(work, "data", m, "mask")
+    prio = work if priority is None else check_array(priority, "priority", ndim=2, dtype_kind="uif")
+    check_same_hw(work, "data", prio, "priority")
+    rows, cols = direction != "column", direction != "row"
+    out = fill_from_sides(
+        np.ascontiguousarray(work if work.ndim == 3 else work[:, :, None]),
+        np.ascontiguousarray(m, dtype=bool),
+        np.ascontiguousarray(prio if prio.dtype.kind == "f" else prio.astype(np.float32)),
+        rows,
+        cols,
+        float(tolerance),
+        bool(by_distance),
+    )
+    return out if work.ndim == 3 else out[:, :, 0]
+
+
+def fill_from_nearest(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Copy of ``data`` ((H, W) or (H, W, C)) whose ``mask`` pixels take the value of the nearest (Euclidean)
+    pixel outside ``mask`` (OpenCV's labelled distance transform); unchanged when nothing or everything is masked."""
     import cv2
 
-    valid = np.isfinite(inv)
+    if not mask.any() or mask.all():
+        return data.copy()
     _, labels = cv2.distanceTransformWithLabels(
-        (~valid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, labelType=cv2.DIST_LABEL_PIXEL
+        mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, labelType=cv2.DIST_LABEL_PIXEL
     )
-    # Labels number the valid (zero) pixels in raster order, starting at 1.
-    table = inv[valid]
-    return table[labels - 1]
-
-
-def _nearest_along(valid: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
-    """Index along ``axis`` of the nearest valid pixel before (or after, ``reverse``) each pixel; -1 if none."""
-    n = valid.shape[axis]
-    shape = [1, 1]
-    shape[axis] = n
-    pos = np.arange(n).reshape(shape)
-    if not reverse:
-        idx = np.where(valid, pos, -1)
-        return np.maximum.accumulate(idx, axis=axis)
-    idx = np.where(valid, n - 1 - pos, -1)
-    flipped = np.maximum.accumulate(np.flip(idx, axis=axis), axis=axis)
-    back = np.flip(flipped, axis=axis)
-    return np.where(back >= 0, n - 1 - back, -1)
+    # Labels number the unmasked (zero) pixels in raster order, starting at 1.
+    return data[~mask][labels - 1]
 
 
 def _background(inv: np.ndarray, where: np.ndarray, *, edge_tol: float, horizontal_only: bool) -> np.ndarray:
-    """Background-preferring directional fill (see the module docstring) of the ``where`` pixels.
-
-    Returns:
-        1-D float64 values for ``where``'s pixels in row-major order.
-    """
-    valid = np.isfinite(inv)
-    ys, xs = np.nonzero(where)
-    values = []
-    dists = []
-    for axis in (1,) if horizontal_only else (1, 0):
-        for reverse in (False, True):
-            j = _nearest_along(valid, axis, reverse)[ys, xs]
-            ok = j >= 0
-            jj = np.where(ok, j, 0)
-            v = inv[ys, jj] if axis == 1 else inv[jj, xs]
-            d = np.abs(jj - (xs if axis == 1 else ys)).astype(np.float64)
-            values.append(np.where(ok, v, np.nan))
-            dists.append(np.where(ok, np.maximum(d, 1.0), np.inf))
-    vals = np.stack(values)
-    dist = np.stack(dists)
-    have = np.isfinite(vals)
-    far = np.min(np.where(have, vals, np.inf), axis=0)
-    tol = edge_tol * valid_range(inv)
-    same = have & (vals <= far + tol)
-    weight = np.where(same, 1.0 / dist, 0.0)
-    total = weight.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (weight * np.where(same, vals, 0.0)).sum(axis=0) / total
-    out = np.where(valid[ys, xs], inv[ys, xs], out)
-    lost = ~np.isfinite(out)
+    """Background-preferring fill (see the module docstring) of the ``where`` pixels, as 1-D values in row-major
+    order; what no row or column reaches takes the nearest valid value."""
+    out = fill_from_background(
+        inv,
+        where,
+        direction="row" if horizontal_only else "both",
+        tolerance=edge_tol * valid_range(inv),
+        by_distance=True,
+    )
+    lost = np.isnan(out) & where
     if lost.any():
-        out[lost] = _nearest(inv)[ys[lost], xs[lost]]
-    return out
+        out[lost] = fill_from_nearest(inv, ~np.isfinite(inv))[lost]
+    return out[where]
 
 
 def _small_holes(holes: np.ndarray, max_hole: int) -> np.ndarray:

@@ -1,12 +1,10 @@
-"""Compiled kernels for :mod:`depthforge.render.warp` (numba, optional).
+"""Compiled kernels for :mod:`depthforge.render.warp` (numba), imported lazily by ``warp.py``.
 
-Imported lazily by ``warp.py``; when numba is missing the pure-numpy code there is used instead, with the same
-results (same float32 arithmetic, same rules, up to summation order). The warp makes two passes over the source
-pixels: the z-buffer claims, then the accepted bilinear splats, accumulated straight into (H, W) buffers
-(out-of-frame taps dropped). Horizontal-only warps keep each row independent, so :func:`warp_rows_kernel` works
-one row at a time in small padded buffers that stay in cache. The row-direction hole filling of
-:func:`depthforge.render.warp.fill_holes_background` has kernels here too (:func:`fill_rows_kernel`,
-:func:`smooth_columns_kernel`): they visit the hole pixels only.
+The warp makes two passes over the source pixels: the z-buffer claims, then the accepted bilinear splats,
+accumulated straight into (H, W) buffers (out-of-frame taps dropped). Horizontal-only warps keep each row
+independent, so :func:`warp_rows_kernel` works one row at a time in small padded buffers that stay in cache.
+:func:`smooth_columns_kernel` smooths the row-filled holes of
+:func:`depthforge.render.warp.fill_holes_background`, visiting the hole pixels only.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["fill_rows_kernel", "smooth_columns_kernel", "warp_kernel", "warp_rows_kernel"]
+__all__ = ["smooth_columns_kernel", "warp_kernel", "warp_rows_kernel"]
 
 
 @njit(cache=True, nogil=True, fastmath=False)
@@ -27,6 +25,16 @@ def _taps(pos: np.float32, size: int) -> tuple[int, np.float32]:
     elif f0 > size:
         f0 = np.float32(size)
     return int(f0), frac
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _landing(u, v, sx, sy, has_y, w, h):  # type: ignore[no-untyped-def]
+    """Taps of source pixel (u, v): (x0, fx, y0, fy); vertically the pixel's own row when not ``has_y``."""
+    x0, fx = _taps(np.float32(u) + sx[v, u], w)
+    y0, fy = v, np.float32(0.0)
+    if has_y:
+        y0, fy = _taps(np.float32(v) + sy[v, u], h)
+    return x0, fx, y0, fy
 
 
 @njit(cache=True, nogil=True, fastmath=False)
@@ -43,10 +51,7 @@ def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore
     # pass 1: each splat whose bilinear weights both reach ``claim`` claims its target; keep the max priority
     for v in range(h):
         for u in range(w):
-            x0, fx = _taps(np.float32(u) + sx[v, u], w)
-            y0, fy = v, np.float32(0.0)
-            if has_y:
-                y0, fy = _taps(np.float32(v) + sy[v, u], h)
+            x0, fx, y0, fy = _landing(u, v, sx, sy, has_y, w, h)
             p = prio[v, u]
             for j in range(ny):
                 ty = y0 + j
@@ -65,10 +70,7 @@ def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore
     acc = np.zeros((h, w, nc), dtype=np.float32)
     for v in range(h):
         for u in range(w):
-            x0, fx = _taps(np.float32(u) + sx[v, u], w)
-            y0, fy = v, np.float32(0.0)
-            if has_y:
-                y0, fy = _taps(np.float32(v) + sy[v, u], h)
+            x0, fx, y0, fy = _landing(u, v, sx, sy, has_y, w, h)
             p = prio[v, u]
             for j in range(ny):
                 ty = y0 + j
@@ -152,43 +154,6 @@ def warp_rows_kernel(img, sx, prio, tol, claim, coverage):  # type: ignore[no-un
                 out[v, x, ch] = ar[x + 2, ch] * inv
             z[v, x] = np.nan if hole else zr[x + 2]
     return out, holes, z
-
-
-@njit(cache=True, nogil=True, fastmath=False)
-def fill_rows_kernel(img, holes, prio):  # type: ignore[no-untyped-def]
-    """Copy of ``img`` (H, W, C) float32 with each run of ``holes`` along a row filled from its far side.
-
-    A run takes the colour of the known neighbour with the lower ``prio``, the mean of both on a tie; the image
-    border counts as infinitely near. Returns (filled image, lost (H, W) bool: holes whose far side priority is
-    not finite, e.g. a row without any known pixel, which the caller fills with the mean colour).
-    """
-    h, w, nc = img.shape
-    out = img.copy()
-    lost = np.zeros((h, w), dtype=np.bool_)
-    inf = np.float32(np.inf)
-    half = np.float32(0.5)
-    for y in range(h):
-        x = 0
-        while x < w:
-            if not holes[y, x]:
-                x += 1
-                continue
-            start = x
-            while x < w and holes[y, x]:
-                x += 1
-            li, ri = start - 1, x
-            lz = prio[y, li] if li >= 0 else inf
-            rz = prio[y, ri] if ri < w else inf
-            lc, rc = max(li, 0), min(ri, w - 1)
-            far = np.nan if (lz != lz or rz != rz) else min(lz, rz)
-            is_lost = not np.isfinite(far)
-            for t in range(start, x):
-                lost[y, t] = is_lost
-                for ch in range(nc):
-                    a = img[y, lc, ch]
-                    b = img[y, rc, ch]
-                    out[y, t, ch] = a if lz < rz else (b if rz < lz else half * (a + b))
-    return out, lost
 
 
 @njit(cache=True, nogil=True, fastmath=False)

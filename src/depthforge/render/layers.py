@@ -4,9 +4,10 @@
 (nearness thresholds chosen greedily to cut as much depth-edge strength as possible, :func:`split_thresholds`).
 Where nearer layers hide layer ``k``, its colour and depth are *filled from the background side*: only farther
 pixels are sources, and the ``margin`` px next to the nearer layers are skipped (their colours mix in the
-foreground's edge). Depth is filled smoothly (pyramid push-pull); colour by the nearest source pixel along the
-row or column, blurred among the filled pixels (``fill="streak"``), or by OpenCV's Telea inpainting at reduced
-resolution (``fill="inpaint"``). Layer ``k`` is opaque on its own pixels and on the hidden pixels whose filled
+foreground's edge). Depth is filled smoothly (pyramid push-pull); colour from the nearest source pixels along the
+row and column, interpolated by inverse distance and blurred among the filled pixels (``fill="streak"``,
+:func:`depthforge.process.fill.fill_from_background`), or by OpenCV's Telea inpainting at reduced resolution
+(``fill="inpaint"``). Layer ``k`` is opaque on its own pixels and on the hidden pixels whose filled
 depth still belongs to it (so a farther layer, not this one, shows where the fill says the far background
 continues). Beyond its opaque region a layer's colour is extended from the nearest opaque pixel and its depth
 smoothly, so each layer's depth is smooth across its own edges: object edges move rigidly (no rubber-sheet
@@ -29,7 +30,9 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.validation import check_array, check_range
+from depthforge.process.fill import fill_from_background, fill_from_nearest
 from depthforge.render.stereo import fill_invalid_background
+from depthforge.render.warp import smooth_filled
 
 __all__ = ["LayeredScene", "build_layers", "nearness", "split_thresholds"]
 
@@ -133,19 +136,6 @@ class LayeredScene:
         return (int(self.near.shape[0]), int(self.near.shape[1]))
 
 
-def _nearest_extend(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Copy of ``values`` where pixels outside ``inside`` take the value of their nearest inside pixel."""
-    import cv2
-
-    if inside.all() or not inside.any():
-        return values.copy()
-    _, labels = cv2.distanceTransformWithLabels(
-        (~inside).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    src = values[inside]  # raster order = label order (label 1 is the first inside pixel)
-    return src[labels - 1]
-
-
 def _pushpull(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Smooth fill of the unknown pixels of a (H, W) float map (pyramid push-pull); known pixels are kept."""
     import cv2
@@ -166,41 +156,6 @@ def _pushpull(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         up = cv2.resize(up, (v.shape[1], v.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(v.shape)
         up = v + (1.0 - wt) * up  # v is the known-weighted mean: known pixels exact, gaps from the coarser level
     return np.where(known, values, up).astype(np.float32)
-
-
-def _streak_fill(image: np.ndarray, holes: np.ndarray, *, sigma: float) -> np.ndarray:
-    """Each hole pixel takes the nearest known pixel along its row or column (whichever is closer), then the
-    filled pixels are blurred among themselves (normalised box filter of about ``sigma``); uint8 out."""
-    import cv2
-
-    h, w = holes.shape
-    known = ~holes
-    best = np.full((h, w), np.iinfo(np.int32).max, dtype=np.int64)
-    src = np.zeros((h, w), dtype=np.int64)
-    flat_index = np.arange(h * w, dtype=np.int64).reshape(h, w)
-    for axis in (0, 1):
-        n = holes.shape[axis]
-        idx = np.arange(n, dtype=np.int64).reshape((-1, 1) if axis == 0 else (1, -1))
-        big = np.int64(1 << 40)
-        before = np.maximum.accumulate(np.where(known, idx, -big), axis=axis)
-        after = np.flip(np.minimum.accumulate(np.flip(np.where(known, idx, big), axis=axis), axis=axis), axis=axis)
-        for pos in (before, after):
-            dist = np.abs(pos - idx)
-            ok = (pos >= 0) & (pos < n) & (dist < best)
-            if axis == 0:
-                cand = np.clip(pos, 0, n - 1) * w + np.arange(w, dtype=np.int64)[None, :]
-            else:
-                cand = np.arange(h, dtype=np.int64)[:, None] * w + np.clip(pos, 0, n - 1)
-            best = np.where(ok, dist, best)
-            src = np.where(ok, cand, src)
-    src = np.where(known, flat_index, src)
-    out = image.reshape(h * w, -1)[src.ravel()].reshape(image.shape).astype(np.float32)
-    k = max(1, round(float(np.sqrt(6.0 * sigma * sigma + 1.0))))
-    m = holes.astype(np.float32)
-    num = cv2.blur(cv2.blur(out * m[:, :, None], (k, k)), (k, k))
-    den = cv2.blur(cv2.blur(m, (k, k)), (k, k))[:, :, None]
-    smooth = num / np.maximum(den, 1e-6)
-    return np.where(holes[:, :, None], np.clip(np.rint(smooth), 0, 255), image).astype(np.uint8)
 
 
 def _fill_hidden(
@@ -226,7 +181,14 @@ def _fill_hidden(
         if f > 1.0:
             col = cv2.resize(col, (w, h), interpolation=cv2.INTER_LINEAR)
     else:
-        col = _streak_fill(image, unknown.astype(bool), sigma=max(1.0, 0.01 * max(h, w)))
+        # every side candidate along the row and column, weighted by 1 / distance, blurred among the filled pixels
+        holes = unknown.astype(bool)
+        flat = np.zeros((h, w), np.float32)
+        sides = fill_from_background(image.astype(np.float32), holes, priority=flat, direction="both", by_distance=True)
+        lost = np.isnan(sides).any(axis=2) & holes
+        sides[lost] = fill_from_nearest(image, holes)[lost]
+        smooth_filled(sides, holes, sigma=max(1.0, 0.01 * max(h, w)), direction="both")
+        col = np.clip(np.rint(sides), 0, 255).astype(np.uint8)
     colour = np.where(hidden[:, :, None], col, image)
     return colour, np.where(hidden, filled, near).astype(np.float32)
 
@@ -252,8 +214,9 @@ def build_layers(
         max_layers: at most this many layers (1 = a single rubber sheet).
         edge: minimum nearness jump of a depth edge that layers are cut at.
         min_cut: stop adding layers when the best further cut covers less than this share of all edge strength.
-        fill: colour behind nearer layers: ``"streak"`` (nearest farther pixel along the row or column, blurred
-            among the filled pixels) or ``"inpaint"`` (OpenCV Telea, at reduced resolution for large images).
+        fill: colour behind nearer layers: ``"streak"`` (the nearest farther pixels along the row and column,
+            interpolated by inverse distance and blurred among the filled pixels) or ``"inpaint"`` (OpenCV Telea,
+            at reduced resolution for large images).
         margin: px around nearer layers not used as a fill source (their edge colours mix in the foreground).
         inpaint_pixels: hidden regions are inpainted on an image of at most about this many pixels.
         map_pixels: size of the coarse grid the warp is solved on.
@@ -294,7 +257,7 @@ def build_layers(
             # opaque where the (filled) surface belongs to this layer: behind a nearer object only where the
             # background-side fill says this layer continues there, not where a farther layer does
             inside = filled >= bounds[k]
-            colour = _nearest_extend(colour, inside)
+            colour = fill_from_nearest(colour, ~inside)
             filled = _pushpull(filled, inside)
         else:
             inside = np.ones((h, w), dtype=bool)

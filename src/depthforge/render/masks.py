@@ -18,6 +18,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_choice, check_extent, check_range, check_same_hw
+from depthforge.process.fill import fill_holes
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -37,7 +38,9 @@ THRESHOLD_METHODS = ("otsu", "gap")
 
 
 def filled_inverse_depth(depth: DepthMap) -> np.ndarray:
-    """Inverse depth (larger = nearer) with invalid pixels filled from the nearest valid pixel.
+    """Inverse depth (larger = nearer) with invalid pixels filled from the nearest valid pixel
+    (:func:`depthforge.process.fill.fill_holes`, ``method="nearest"``), so an invalid band along an object's edge
+    is split between the object and its background.
 
     Returns:
         (H, W) float32, finite everywhere (1/m for metric maps, px for disparity, raw values for relative).
@@ -51,10 +54,7 @@ def filled_inverse_depth(depth: DepthMap) -> np.ndarray:
         return q.astype(np.float32, copy=False)
     if not valid.any():
         raise ValidationError("depth: the depth map has no valid pixel")
-    from scipy.ndimage import distance_transform_edt
-
-    _, (iy, ix) = distance_transform_edt(~valid, return_distances=True, return_indices=True)
-    return q[iy, ix].astype(np.float32)
+    return fill_holes(q.astype(np.float32), method="nearest")
 
 
 def user_value_to_inverse(depth: DepthMap, value: float, *, name: str = "threshold") -> float:

@@ -33,6 +33,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_choice, check_positive, check_range
+from depthforge.process.fill import fill_from_background
 from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
@@ -78,7 +79,8 @@ class StereoParams:
 
 
 def fill_invalid_background(values: np.ndarray) -> np.ndarray:
-    """Replace NaN/inf along each row by the farther (smaller) of the nearest valid values on either side.
+    """Replace NaN/inf along each row by the farther (smaller) of the nearest valid values on either side
+    (:func:`depthforge.process.fill.fill_from_background`).
 
     Args:
         values: (H, W) float, larger = nearer (inverse depth or disparity), NaN/inf = invalid.
@@ -95,18 +97,9 @@ def fill_invalid_background(values: np.ndarray) -> np.ndarray:
         return v.copy()
     if not ok.any():
         raise ValidationError("depth: no valid pixel (all NaN, infinite or non-positive)")
-    h, w = v.shape
-    far = np.float32(v[ok].min())
-    idx = np.arange(w)[None, :]
-    left = np.maximum.accumulate(np.where(ok, idx, -1), axis=1)
-    right = np.minimum.accumulate(np.where(ok, idx, w)[:, ::-1], axis=1)[:, ::-1]
-    rows = np.arange(h)[:, None]
-    inf = np.float32(np.inf)
-    lv = np.where(left >= 0, v[rows, np.clip(left, 0, w - 1)], inf)
-    rv = np.where(right < w, v[rows, np.clip(right, 0, w - 1)], inf)
-    fill = np.minimum(lv, rv)
-    fill[~np.isfinite(fill)] = far
-    return np.where(ok, v, fill).astype(np.float32)
+    out = fill_from_background(v, ~ok)
+    out[np.isnan(out)] = v[ok].min()
+    return out
 
 
 def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[np.ndarray, bool]:

@@ -28,6 +28,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range
+from depthforge.process.fill import fill_from_background
 from depthforge.stereo.inputs import (
     MAX_VERTICAL_OFFSET_PX,
     RectificationReport,
@@ -163,7 +164,8 @@ def left_right_check(
 
 
 def fill_background(depth: np.ndarray, *, fallback: float = DISPARITY_STEP_PX) -> np.ndarray:
-    """Fill NaN pixels from the background side: the smaller of the nearest valid disparities left and right.
+    """Fill NaN pixels from the background side: the smaller of the nearest valid disparities left and right
+    (:func:`depthforge.process.fill.fill_from_background`).
 
     Args:
         depth: (H, W) float disparity in px, NaN = unknown.
@@ -177,19 +179,12 @@ def fill_background(depth: np.ndarray, *, fallback: float = DISPARITY_STEP_PX) -
     array([[5., 2., 2., 2.]], dtype=float32)
     """
     d = check_array(depth, "depth", ndim=2, dtype_kind="f").astype(np.float32)
-    h, w = d.shape
     valid = np.isfinite(d)
-    rows = np.arange(h)[:, None]
-    cols = np.broadcast_to(np.arange(w)[None, :], (h, w))
-    last = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
-    nxt = np.minimum.accumulate(np.where(valid, cols, w)[:, ::-1], axis=1)[:, ::-1]
-    from_left = np.where(last >= 0, d[rows, np.maximum(last, 0)], np.inf)
-    from_right = np.where(nxt < w, d[rows, np.minimum(nxt, w - 1)], np.inf)
-    filled = np.where(valid, d, np.minimum(from_left, from_right))
+    filled = fill_from_background(d, ~valid)
     empty = ~np.isfinite(filled)
     if empty.any():
         filled[empty] = float(np.median(d[valid])) if valid.any() else float(fallback)
-    return filled.astype(np.float32)
+    return filled
 
 
 def _weighted_median(
