@@ -39,5 +39,8 @@ def test_codes_match_to_display(top: int, kind: str, opts: dict, monkeypatch: py
 
 
 def test_flat_map_is_mid_grey() -> None:
-    codes, _ = display_codes(DepthMap(np.full((4, 5), 2.0, np.float32), kind="relative"), top=255)
+    flat = DepthMap(np.full((4, 5), 2.0, np.float32), kind="relative")
+    codes, _ = display_codes(flat, top=255)
     assert (codes == 128).all()
+    codes16, _ = display_codes(flat, top=65535, invert=True)
+    assert codes16.dtype == np.uint16 and (codes16 == 32768).all()

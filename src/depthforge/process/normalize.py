@@ -178,27 +178,18 @@ def display_code_rows(
     Returns:
         ``rows(r0, r1)`` -> (r1 - r0, W) uint8 (``top`` 255) or uint16 (``top`` 65535) codes.
     """
+    from depthforge.process._normalize_numba import quantise_rows
+
     inv = depth.inverse_depth()
     dtype = np.uint16 if top > 255 else np.uint8
     span = rng.near - rng.far
-    if span > 0 and inv.dtype == np.float32:
-        # one compiled pass, the same float32 arithmetic as below (no temporaries)
-        from depthforge.process._normalize_numba import quantise_rows
-
-        scale = 1.0 / span
-
-        def fast_rows(r0: int, r1: int) -> np.ndarray:
-            out = np.empty((r1 - r0, inv.shape[1]), dtype)
-            quantise_rows(inv[r0:r1], rng.far, scale, top, invert, out)
-            return out
-
-        return fast_rows
 
     def rows(r0: int, r1: int) -> np.ndarray:
-        disp = _normalise(inv[r0:r1], rng, invert)
-        np.multiply(disp, np.float32(top), out=disp)
-        disp += np.float32(0.5)
-        return disp.astype(dtype)  # float -> integer truncates: round half up of display * top
+        if span <= 0:  # no range: every pixel mid-grey, as :func:`to_display`
+            return np.full((r1 - r0, inv.shape[1]), int(0.5 * top + 0.5), dtype)
+        out = np.empty((r1 - r0, inv.shape[1]), dtype)
+        quantise_rows(inv[r0:r1].astype(np.float32, copy=False), rng.far, 1.0 / span, top, invert, out)
+        return out
 
     return rows
 
