@@ -7,7 +7,7 @@ import pytest
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.process.align import align_to_depth, align_to_points, fit_scale_shift
+from depthforge.process.align import align_to_depth, align_to_points, fit_scale_shift, tukey_fit
 
 SCALE, SHIFT = 0.37, 0.052  # 1/z = SCALE * relative + SHIFT
 
@@ -91,3 +91,15 @@ def test_bad_alignment_input() -> None:
         fit_scale_shift(np.ones(10), np.arange(1.0, 11.0))
     with pytest.raises(ValidationError, match="reference"):
         align_to_depth(dm, dm)
+
+
+def test_tukey_fit_gives_a_robust_location_and_keeps_its_start_on_exact_data() -> None:
+    rng = np.random.default_rng(2)
+    y = 5.0 + rng.normal(0.0, 0.01, 1000)
+    y[:300] += rng.uniform(1.0, 50.0, 300)  # 30 % gross outliers, all on one side
+    ones = np.ones_like(y)
+    loc, shift, inliers = tukey_fit(ones, y, ones, fit="scale", start=(float(np.median(y)), 0.0))
+    assert loc == pytest.approx(5.0, abs=2e-3) and shift == 0.0 and not inliers[:300].any()
+    x = np.arange(10.0)
+    s, t, _ = tukey_fit(x, 3.0 * x + 1.0, np.ones(10), fit="scale-shift", start=(3.0, 1.0))
+    assert (s, t) == (3.0, 1.0)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthforge.core.validation import check_array, check_range
+from depthforge.process.align import fit_scale_shift, tukey_fit
 
 __all__ = ["TemporalStabilizer", "FrameFit", "robust_scale_shift", "flicker_index"]
 
@@ -66,11 +67,12 @@ def robust_scale_shift(
 
     Args:
         x, y: 1-D float arrays of the same length (finite), at least 2 values.
-        iterations: Tukey-biweight reweighting rounds.
-        symmetric: the slope is the ratio of robust spreads (10th..90th percentile) of y and x, and the shift
-            a Tukey-biweight location of ``y - s * x``. Noise in x does not pull this slope towards 0, which
-            matters for chained fits (frame to frame): an ordinary least-squares slope would shrink the clip's
-            contrast a little with every frame. False: iteratively reweighted least squares of y on x.
+        iterations: at most this many Tukey-biweight reweighting rounds (symmetric mode).
+        symmetric: the slope is the ratio of the standard deviations of y and x, and the shift a Tukey-biweight
+            location of ``y - s * x`` (:func:`depthforge.process.align.tukey_fit`). Noise in x does not pull this
+            slope towards 0, which matters for chained fits (frame to frame): an ordinary least-squares slope
+            would shrink the clip's contrast a little with every frame. False: the robust fit of y on x,
+            :func:`depthforge.process.align.fit_scale_shift`.
 
     Returns:
         (scale, shift) as floats; scale 1 when ``x`` has no spread.
@@ -80,50 +82,19 @@ def robust_scale_shift(
     y0, ys = _centre_scale(np.asarray(y, np.float64))
     xv = (np.asarray(x, np.float64) - x0) / xs
     yv = (np.asarray(y, np.float64) - y0) / ys
-    if symmetric:
-        sx, sy = float(np.std(xv)), float(np.std(yv))
+    sx, sy = float(np.std(xv)), float(np.std(yv))
+    if symmetric or sx == 0:
         s = sy / sx if sx > 0 else 1.0
-        b = _tukey_location(yv - s * xv, iterations)
+        r = yv - s * xv
+        ones = np.ones_like(r)
+        start = (float(np.median(r)), 0.0)
+        b = tukey_fit(ones, r, ones, fit="scale", start=start, max_iter=iterations)[0]  # robust location of r
     else:
-        s, b = _irls_line(xv, yv, iterations)
+        fitted = fit_scale_shift(xv, yv)
+        s, b = fitted.scale, fitted.shift
     # undo the standardisation: y = y0 + ys * (s * (x - x0) / xs + b)
     scale = ys * s / xs
     return float(scale), float(y0 + ys * b - scale * x0)
-
-
-def _tukey_location(r: np.ndarray, iterations: int) -> float:
-    m = float(np.median(r))
-    for _ in range(iterations):
-        c = 4.685 * max(float(np.median(np.abs(r - m))) * 1.4826, 1e-3)
-        u = np.clip(np.abs(r - m) / c, 0.0, 1.0)
-        w = (1.0 - u * u) ** 2
-        if w.sum() <= 0:
-            break
-        m = float((w * r).sum() / w.sum())
-    return m
-
-
-def _irls_line(xv: np.ndarray, yv: np.ndarray, iterations: int) -> tuple[float, float]:
-    w = np.ones_like(xv)
-    s, b = 1.0, float(np.mean(yv) - np.mean(xv))
-    for it in range(iterations + 1):
-        sw = w.sum()
-        mx, my = (w * xv).sum() / sw, (w * yv).sum() / sw
-        vx = (w * (xv - mx) ** 2).sum()
-        if vx <= 1e-6 * sw:
-            break  # the weights left no spread in x: keep the previous solution
-        s = float((w * (xv - mx) * (yv - my)).sum() / vx)
-        b = float(my - s * mx)
-        if it == iterations:
-            break
-        r = s * xv + b - yv
-        # MAD floor (in units of y's spread): ties (e.g. clipped zeros) must not shrink the inlier band to nothing
-        c = 4.685 * max(float(np.median(np.abs(r))) * 1.4826, 0.05)
-        u = np.clip(np.abs(r) / c, 0.0, 1.0)
-        w = (1.0 - u * u) ** 2
-        if w.sum() <= 0:
-            break
-    return s, b
 
 
 def _centre_scale(v: np.ndarray) -> tuple[float, float]:

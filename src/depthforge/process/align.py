@@ -19,7 +19,15 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_same_hw
 
-__all__ = ["FITS", "Alignment", "fit_scale_shift", "align_to_points", "align_to_depth", "apply_alignment"]
+__all__ = [
+    "FITS",
+    "Alignment",
+    "fit_scale_shift",
+    "align_to_points",
+    "align_to_depth",
+    "apply_alignment",
+    "tukey_fit",
+]
 
 FITS = ("scale", "scale-shift")
 _ROBUST_MIN_POINTS = 6
@@ -118,29 +126,7 @@ def fit_scale_shift(
         raise ValidationError("source: the values at the target points are all equal; nothing to fit")
     inl = np.ones(x.size, dtype=bool)
     if robust and x.size >= _ROBUST_MIN_POINTS:
-        s, t = _lmeds(x, y, fit, seed)
-        sigma = 0.0
-        for it in range(50):
-            r = y - (s * x + t)
-            if it < 3:  # re-estimate the residual scale at first, then keep it (converges faster)
-                sigma = 1.4826 * float(np.median(np.abs(r)))
-            floor = 1e-12 * max(float(np.max(np.abs(y))), 1e-300)
-            if sigma <= floor:
-                inl = np.abs(r) <= max(floor, 1e-9 * float(np.median(np.abs(y))))
-                s, t = _solve(x[inl], y[inl], w[inl], fit) if inl.sum() >= need else (s, t)
-                break
-            c = 4.685 * sigma
-            u = r / c
-            tukey = np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
-            s_new, t_new = _solve(x, y, w * tukey, fit)
-            if not np.isfinite(s_new):
-                break
-            tiny = 1e-9 * (abs(t) + abs(s) * float(np.mean(np.abs(x))))
-            done = abs(s_new - s) <= 1e-9 * abs(s) and abs(t_new - t) <= tiny
-            s, t = s_new, t_new
-            inl = tukey > 0
-            if done:
-                break
+        s, t, inl = tukey_fit(x, y, w, fit=fit, start=_lmeds(x, y, fit, seed))
     resid = y[inl] - (s * x[inl] + t)
     rms = float(np.sqrt(np.mean(resid**2))) if resid.size else float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -150,6 +136,49 @@ def fit_scale_shift(
     rel = rel[np.isfinite(rel)]
     abs_rel = float(rel.mean()) if rel.size else float("nan")
     return Alignment(float(s), float(t), fit, int(x.size), int(inl.sum()), rms, abs_rel)
+
+
+def tukey_fit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, *, fit: str, start: tuple[float, float], max_iter: int = 50
+) -> tuple[float, float, np.ndarray]:
+    """The robust core of :func:`fit_scale_shift`: iteratively reweighted least squares of ``y = s x (+ t)`` with
+    Tukey's biweight (residual scale from the MAD), from ``start`` = (s, t) until the coefficients settle.
+
+    Args:
+        x, y, w: 1-D float64 points and weights (finite, w > 0).
+        fit: ``"scale"`` or ``"scale-shift"``. A robust location of ``y`` is the ``"scale"`` fit to ``x = 1``.
+        start: the first (s, t), e.g. a least-median-of-squares fit.
+        max_iter: at most this many reweighting rounds.
+
+    Returns:
+        (s, t, inliers: bool mask of the points with non-zero final weight).
+    """
+    s, t = start
+    need = 2 if fit == "scale-shift" else 1
+    inl = np.ones(x.size, dtype=bool)
+    sigma = 0.0
+    for it in range(max_iter):
+        r = y - (s * x + t)
+        if it < 3:  # re-estimate the residual scale at first, then keep it (converges faster)
+            sigma = 1.4826 * float(np.median(np.abs(r)))
+        floor = 1e-12 * max(float(np.max(np.abs(y))), 1e-300)
+        if sigma <= floor:
+            inl = np.abs(r) <= max(floor, 1e-9 * float(np.median(np.abs(y))))
+            s, t = _solve(x[inl], y[inl], w[inl], fit) if inl.sum() >= need else (s, t)
+            break
+        c = 4.685 * sigma
+        u = r / c
+        tukey = np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+        s_new, t_new = _solve(x, y, w * tukey, fit)
+        if not np.isfinite(s_new):
+            break
+        tiny = 1e-9 * (abs(t) + abs(s) * float(np.mean(np.abs(x))))
+        done = abs(s_new - s) <= 1e-9 * abs(s) and abs(t_new - t) <= tiny
+        s, t = s_new, t_new
+        inl = tukey > 0
+        if done:
+            break
+    return s, t, inl
 
 
 def _lmeds(x: np.ndarray, y: np.ndarray, fit: str, seed: int, trials: int = 300) -> tuple[float, float]:
