@@ -103,6 +103,25 @@ def test_median_matches_opencv_on_full_maps() -> None:
         np.testing.assert_array_equal(median_filter(d, size_px=size)[2:-2, 2:-2], cv2.medianBlur(d, size)[2:-2, 2:-2])
 
 
+@pytest.mark.parametrize("size", [3, 5, 7])
+@pytest.mark.parametrize("holes", [False, True])
+def test_median_equals_the_median_of_the_valid_window_pixels_up_to_the_border(size: int, holes: bool) -> None:
+    """NaN-free maps take OpenCV's path (up to 5 x 5), others the NaN-aware one: both are the plain median of the
+    finite pixels of the window clipped to the image, border included."""
+    rng = np.random.default_rng(size)
+    d = rng.random((13, 17)).astype(np.float32)
+    if holes:
+        d[rng.random(d.shape) < 0.2] = np.nan
+    r = size // 2
+    expected = np.full(d.shape, np.nan)
+    for y in range(13):
+        for x in range(17):
+            win = d[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+            if np.isfinite(d[y, x]):
+                expected[y, x] = np.median(win[np.isfinite(win)].astype(np.float64))
+    np.testing.assert_allclose(median_filter(d, size_px=size), expected.astype(np.float32), rtol=1e-6)
+
+
 def test_speckles_removed_large_regions_kept() -> None:
     d = np.full((50, 50), 5.0, dtype=np.float32)
     d[10:13, 10:13] = 20.0  # 9 px speckle
