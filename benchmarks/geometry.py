@@ -70,15 +70,9 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=3000)
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--keep", metavar="DIR", help="write the outputs here instead of a temporary folder")
-    ap.add_argument("--hugepages", action="store_true",
-                    help="keep numpy's transparent-huge-page advice (the CLI turns it off, see cli.camera)")
     args = ap.parse_args()
-    if not args.hugepages:
-        from depthforge.cli.common import prefer_small_pages
 
-        prefer_small_pages()
-
-    print(f"machine: {machine()}; numpy huge-page advice {'on' if args.hugepages else 'off (as the CLI runs)'}")
+    print(f"machine: {machine()}")
     img, z = scene(args.width, args.height)
     intr = Intrinsics.from_fov((args.height, args.width), fov_deg=60.0)
     print(f"input: {args.width}x{args.height} = {args.width * args.height / 1e6:.1f} MP, "

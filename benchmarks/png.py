@@ -13,7 +13,7 @@ Timed in interleaved rounds (each contestant once per round; best and median ove
   fsync, rename), as the CLI writes a depth file.
 - ``encode_png`` at the default level and at explicit levels (in memory; ISA-L when ``isal`` is installed), and
   the default with ``isal`` hidden (the zlib fallback).
-- ``write_png_rows`` into an atomic file through ``DiskWriter`` (write-back started every MB) vs plain writes.
+- ``write_png_rows`` into an atomic file through ``DiskWriter``.
 - References on the same 16-bit codes, in memory: ``cv2.imencode`` (PNG compression 1) and Pillow (compress
   level 1). Ratios are quoted against ``cv2.imencode``; absolute times on a shared machine are noise.
 
@@ -97,18 +97,10 @@ def main() -> None:
     h, w = codes.shape
     th = args.threads
 
-    def write_rows(writer: str) -> int:
-        with atomic_path(out / f"rows-{writer}.png") as tmp, open(tmp, "wb", buffering=0) as fh:
-            fd = fh.fileno()
-
-            def plain(data: bytes | memoryview) -> None:
-                view = memoryview(data).cast("B")
-                while view.nbytes:
-                    view = view[os.write(fd, view) :]
-
-            emit = DiskWriter(fd) if writer == "DiskWriter" else plain
-            png.write_png_rows(emit, (h, w), np.uint16, lambda r0, r1: codes[r0:r1], threads=th)
-        return (out / f"rows-{writer}.png").stat().st_size
+    def write_rows() -> int:
+        with atomic_path(out / "rows.png") as tmp, open(tmp, "wb", buffering=0) as fh:
+            png.write_png_rows(DiskWriter(fh.fileno()), (h, w), np.uint16, lambda r0, r1: codes[r0:r1], threads=th)
+        return (out / "rows.png").stat().st_size
 
     def encoded(level: int | None) -> Callable[[], int]:
         return lambda: len(png.encode_png(codes, level=level, threads=th))
@@ -138,8 +130,7 @@ def main() -> None:
         "encode_png level=1": encoded(1),
         "encode_png level=2": encoded(2),
         "encode_png default, zlib (isal hidden)": zlib_fallback,
-        "write_png_rows -> atomic file, DiskWriter": lambda: write_rows("DiskWriter"),
-        "write_png_rows -> atomic file, plain writes": lambda: write_rows("plain"),
+        "write_png_rows -> atomic file, DiskWriter": write_rows,
         "cv2.imencode PNG, compression 1": cv2_png,
         "Pillow PNG, compress_level 1": pillow_png,
     }

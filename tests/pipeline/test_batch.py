@@ -338,3 +338,37 @@ def test_option_hashes_did_not_change_with_the_renamed_fields(tmp_path: Path) ->
                "options": opts}
         expected = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         assert job.option_hashes()[name] == expected
+
+
+_ORPHAN_PARENT = """
+import multiprocessing, sys, time
+
+def child():
+    from depthforge.pipeline.local_engine import _die_with_parent
+    _die_with_parent()
+    time.sleep(60)
+
+if __name__ == "__main__":
+    p = multiprocessing.get_context("spawn").Process(target=child)
+    p.start()
+    print(p.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX re-parenting")
+def test_a_worker_exits_soon_after_its_parent_is_killed(tmp_path: Path) -> None:
+    """Pool workers watch their parent: kill -9 of the driving process leaves no worker (and no writer) behind."""
+    import psutil
+
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = psutil.Process(int(parent.stdout.readline()))  # type: ignore[union-attr]
+    time.sleep(1.0)  # the child imports depthforge and starts watching
+    assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    parent.stdout.close()  # type: ignore[union-attr]
+    gone, _ = psutil.wait_procs([child], timeout=5)
+    assert gone, "the worker outlived its killed parent"

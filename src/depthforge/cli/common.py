@@ -144,22 +144,3 @@ def progress(total: int, description: str) -> Iterator[Any]:
 
         yield advance
 
-
-def prefer_small_pages() -> None:
-    """Ask numpy not to madvise transparent huge pages for this (command-line) process.
-
-    With the common kernel setting ``transparent_hugepage/defrag = madvise``, every large numpy allocation may
-    stall in direct memory compaction; on a busy machine building a 12-megapixel mesh then spends 2-3x more time
-    in the kernel than in numpy (measured: 3.2 s vs 0.85 s of system time). Only the CLI does this (``main``
-    calls it for every command): the library never changes process-wide settings. Silently skipped when numpy
-    lacks the (private) switch.
-    """
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - older or future numpy
-        try:
-            from numpy.core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined,no-redef]
-        except ImportError:
-            return
-    _set_madvise_hugepage(False)
-

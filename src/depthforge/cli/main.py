@@ -80,9 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import threading
 
-    from depthforge.cli.common import prefer_small_pages
-
-    prefer_small_pages()
     own_term = threading.current_thread() is threading.main_thread() and (
         signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     )

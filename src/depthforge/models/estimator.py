@@ -280,8 +280,8 @@ class DepthEstimator:
             pred = cv2.resize(pred, (w + 2 * pw, h + 2 * ph), interpolation=cv2.INTER_CUBIC)
             return np.ascontiguousarray(pred[ph : ph + h, pw : pw + w])
         if pred.shape != (h, w):
-            # into a numpy array: numpy's allocator asks for transparent huge pages (unless the CLI turned that
-            # off), so a 12-megapixel map costs a few page faults instead of ~12 000 (measured 3.7 vs 7.4 ms)
+            # into a numpy array: numpy's allocator asks for transparent huge pages, so a 12-megapixel map costs a
+            # few page faults instead of ~12 000 (benchmarks/RESULTS.md)
             fits = out is not None and out.shape == (h, w) and out.dtype == np.float32
             if out is None or not (fits and out.flags.c_contiguous and out.flags.writeable):
                 out = np.empty((h, w), np.float32)

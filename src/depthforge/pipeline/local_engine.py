@@ -1,8 +1,8 @@
 """The local engine of :mod:`depthforge.pipeline.batch`: a pool of worker processes, each loading the model once.
 
 Workers are started with the 'spawn' context (safe with torch's threads), use ``cores // workers`` torch threads
-each, and die with the driving process (even on ``kill -9``: parent-death signal on Linux, plus a watchdog), so
-a killed run leaves no writer behind. Each holds a shared lock on the output folder's workers lock file; the next
+each, and die with the driving process (even on ``kill -9``: a watchdog thread), so a killed run leaves no
+writer behind. Each holds a shared lock on the output folder's workers lock file; the next
 run waits for those to be released before it removes the killed run's temporary files.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,16 +27,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _die_with_parent() -> None:
-    """Workers exit when the driving process dies (even by SIGKILL), so a killed run leaves no writer behind."""
+    """Workers exit within half a second when the driving process dies (even by SIGKILL: they are re-parented),
+    so a killed run leaves no writer behind."""
     parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-            import signal
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
 
     def watch() -> None:
         while True:

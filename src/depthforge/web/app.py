@@ -37,7 +37,7 @@ from depthforge.core.errors import (
 )
 from depthforge.web.guard import BodyLimit
 from depthforge.web.operations import Engine, ServerConfig
-from depthforge.web.safety import BusyError, TooLargeError, check_client_filename, release_memory
+from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
 
 __all__ = ["create_app", "create_api"]
 
@@ -112,12 +112,8 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
                 out = job(src, area)
                 return out.read_bytes(), out.suffix
 
-            try:
-                async with eng.gate.aslot():  # queued requests wait here, on the event loop, holding no thread
-                    data, suffix = await asyncio.get_running_loop().run_in_executor(eng.executor, work)
-            finally:
-                if eng.gate.running == 0 and eng.gate.waiting == 0:
-                    release_memory()  # the burst is over: hand freed arenas back to the OS
+            async with eng.gate.aslot():  # queued requests wait here, on the event loop, holding no thread
+                data, suffix = await asyncio.get_running_loop().run_in_executor(eng.executor, work)
             return Response(content=data, media_type=_MEDIA.get(suffix, "application/octet-stream"),
                             headers={"Content-Disposition": f'attachment; filename="depthforge{suffix}"'})
         finally:

@@ -32,7 +32,6 @@ __all__ = [
     "SessionAreas",
     "ConcurrencyGate",
     "check_client_filename",
-    "release_memory",
 ]
 
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -329,22 +328,3 @@ class ConcurrencyGate:
             yield
         finally:
             self._release()
-
-
-def release_memory() -> bool:
-    """Give freed heap memory back to the operating system (glibc ``malloc_trim``); False where unsupported.
-
-    Bursts of requests served by many worker threads leave freed blocks in per-thread malloc arenas; without a
-    trim the server's resident size stays at its peak after the burst.
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
