@@ -28,16 +28,6 @@ def _taps(pos: np.float32, size: int) -> tuple[int, np.float32]:
 
 
 @njit(cache=True, nogil=True, fastmath=False)
-def _landing(u, v, sx, sy, has_y, w, h):  # type: ignore[no-untyped-def]
-    """Taps of source pixel (u, v): (x0, fx, y0, fy); vertically the pixel's own row when not ``has_y``."""
-    x0, fx = _taps(np.float32(u) + sx[v, u], w)
-    y0, fy = v, np.float32(0.0)
-    if has_y:
-        y0, fy = _taps(np.float32(v) + sy[v, u], h)
-    return x0, fx, y0, fy
-
-
-@njit(cache=True, nogil=True, fastmath=False)
 def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore[no-untyped-def]
     """Forward warp of ``img`` (H, W, C) by (``sx``, ``sy``) (H, W) float32 with priorities ``prio`` float32.
 
@@ -48,44 +38,36 @@ def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore
     one = np.float32(1.0)
     z = np.full((h, w), -np.inf, dtype=np.float32)
     ny = 2 if has_y else 1
-    # pass 1: each splat whose bilinear weights both reach ``claim`` claims its target; keep the max priority
-    for v in range(h):
-        for u in range(w):
-            x0, fx, y0, fy = _landing(u, v, sx, sy, has_y, w, h)
-            p = prio[v, u]
-            for j in range(ny):
-                ty = y0 + j
-                wy = (one - fy) if j == 0 else fy
-                if ty < 0 or ty >= h or wy < claim:
-                    continue
-                for k in range(2):
-                    tx = x0 + k
-                    wx = (one - fx) if k == 0 else fx
-                    if tx < 0 or tx >= w or wx < claim:
-                        continue
-                    if p > z[ty, tx]:
-                        z[ty, tx] = p
-    # pass 2: accept the splats within ``tol`` of the front-most priority, accumulate weights and colours
     wsum = np.zeros((h, w), dtype=np.float32)
     acc = np.zeros((h, w, nc), dtype=np.float32)
-    for v in range(h):
-        for u in range(w):
-            x0, fx, y0, fy = _landing(u, v, sx, sy, has_y, w, h)
-            p = prio[v, u]
-            for j in range(ny):
-                ty = y0 + j
-                if ty < 0 or ty >= h:
-                    continue
-                for k in range(2):
-                    tx = x0 + k
-                    if tx < 0 or tx >= w or p < z[ty, tx] - tol:
+    # pass 0: each splat whose bilinear weights both reach ``claim`` claims its target; keep the max priority.
+    # pass 1: accept the splats within ``tol`` of the front-most priority, accumulate weights and colours.
+    for stage in range(2):
+        for v in range(h):
+            for u in range(w):
+                x0, fx = _taps(np.float32(u) + sx[v, u], w)
+                y0, fy = v, np.float32(0.0)
+                if has_y:
+                    y0, fy = _taps(np.float32(v) + sy[v, u], h)
+                p = prio[v, u]
+                for j in range(ny):
+                    ty = y0 + j
+                    wy = (one - fy) if j == 0 else fy
+                    if ty < 0 or ty >= h or (stage == 0 and wy < claim):
                         continue
-                    wt = (one - fx) if k == 0 else fx
-                    if has_y:
-                        wt = wt * ((one - fy) if j == 0 else fy)
-                    wsum[ty, tx] += wt
-                    for ch in range(nc):
-                        acc[ty, tx, ch] += wt * np.float32(img[v, u, ch])
+                    for k in range(2):
+                        tx = x0 + k
+                        wx = (one - fx) if k == 0 else fx
+                        if tx < 0 or tx >= w:
+                            continue
+                        if stage == 0:
+                            if wx >= claim and p > z[ty, tx]:
+                                z[ty, tx] = p
+                        elif p >= z[ty, tx] - tol:
+                            wt = wx * wy  # wy is 1 without a vertical shift
+                            wsum[ty, tx] += wt
+                            for ch in range(nc):
+                                acc[ty, tx, ch] += wt * np.float32(img[v, u, ch])
     holes = np.empty((h, w), dtype=np.bool_)
     eps = np.float32(1e-12)
     for y in range(h):
