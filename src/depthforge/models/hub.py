@@ -146,16 +146,7 @@ def resolve_model(model: str) -> ModelSource:
             spec = _apply_preprocessor(spec, local_config_file(spec_folder, "preprocessor_config.json"))
             return ModelSource(spec, text, False)
         else:
-            spec = ModelSpec(
-                name=text,
-                hub_id=text,
-                family="depth_anything",
-                licence="unknown (see the model card)",
-                kind="relative",
-                input_size_hw=(518, 518),
-                keep_aspect=True,
-                multiple=14,
-            )
+            spec = spec_for_family("depth_anything", kind="relative", name=text, hub_id=text)
             return ModelSource(spec, text, False, guessed=True)
     if found is None:
         near = [n for n in REGISTRY if text.lower() in n]

@@ -1,6 +1,7 @@
 """The model registry: one entry per model, carrying everything needed to load, run and credit it.
 
-A new model is one :class:`ModelSpec` in :data:`REGISTRY`; tests iterate over the registry.
+A new model is one entry in :data:`REGISTRY` (its family's defaults plus what differs); tests iterate over the
+registry.
 Facts (hub ids, licences, preprocessing) follow each model's hub card and ``preprocessor_config.json``;
 a model folder's own ``preprocessor_config.json`` overrides the defaults here when present.
 """
@@ -8,7 +9,7 @@ a model folder's own ``preprocessor_config.json`` overrides the defaults here wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["ModelSpec", "REGISTRY", "FAMILIES", "get_spec", "spec_for_family", "DEFAULT_MODEL"]
 
@@ -65,136 +66,69 @@ class ModelSpec:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _da(name: str, hub: str, licence: str, params: float, kind: str = "relative", notes: str = "") -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        hub_id=hub,
-        family="depth_anything",
-        licence=licence,
-        kind=kind,  # type: ignore[arg-type]
-        input_size_hw=(518, 518),
-        keep_aspect=True,
-        multiple=14,
-        params_m=params,
-        notes=notes,
-    )
+#: What every model of a family shares: its input size rule, resampling and normalisation.
+_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "depth_anything": {"input_size_hw": (518, 518), "keep_aspect": True, "multiple": 14},
+    "dpt": {"input_size_hw": (384, 384), "keep_aspect": False, "multiple": 32, "mean": HALF, "std": HALF},
+    "zoedepth": {"input_size_hw": (384, 512), "keep_aspect": True, "multiple": 32, "resample": "bilinear",
+                 "mean": HALF, "std": HALF, "pad_reflect": True},
+    "depth_pro": {"input_size_hw": (1536, 1536), "keep_aspect": False, "multiple": 1, "resample": "bilinear",
+                  "mean": HALF, "std": HALF},
+}
+
+
+def _entry(name: str, hub: str, family: str, licence: str, params: float, notes: str, **fields: Any) -> ModelSpec:
+    """A registry entry: the family's defaults, then ``fields`` (``kind`` defaults to relative)."""
+    values = {"kind": "relative", **_FAMILY_DEFAULTS[family], **fields}
+    return ModelSpec(name=name, hub_id=hub, family=family, licence=licence, params_m=params, notes=notes, **values)  # type: ignore[arg-type]
 
 
 _SIZES = {"small": 24.8, "base": 97.5, "large": 335.3}
-_ENTRIES: list[ModelSpec] = []
-for _size, _params in _SIZES.items():
-    _ENTRIES.append(
-        _da(
-            f"depth-anything-v2-{_size}",
-            f"depth-anything/Depth-Anything-V2-{_size.capitalize()}-hf",
-            "Apache-2.0" if _size == "small" else "CC-BY-NC-4.0",
-            _params,
-            notes="relative inverse depth; fast and sharp" if _size == "small" else "relative inverse depth",
-        )
+_ENTRIES = [
+    _entry(
+        f"depth-anything-v2-{size}",
+        f"depth-anything/Depth-Anything-V2-{size.capitalize()}-hf",
+        "depth_anything",
+        "Apache-2.0" if size == "small" else "CC-BY-NC-4.0",
+        params,
+        "relative inverse depth; fast and sharp" if size == "small" else "relative inverse depth",
     )
-for _scene, _max in (("indoor", 20), ("outdoor", 80)):
-    for _size, _params in _SIZES.items():
-        _ENTRIES.append(
-            _da(
-                f"depth-anything-v2-metric-{_scene}-{_size}",
-                f"depth-anything/Depth-Anything-V2-Metric-{_scene.capitalize()}-{_size.capitalize()}-hf",
-                "Apache-2.0" if _size == "small" else "CC-BY-NC-4.0",
-                _params,
-                kind="metric",
-                notes=f"metres, up to {_max} m ({_scene})",
-            )
-        )
-for _size, _params in _SIZES.items():
-    _ENTRIES.append(
-        _da(
-            f"depth-anything-v1-{_size}",
-            f"LiheYoung/depth-anything-{_size}-hf",
-            "Apache-2.0",
-            _params,
-            notes="relative inverse depth (V1)",
-        )
-    )
+    for size, params in _SIZES.items()
+]
 _ENTRIES += [
-    ModelSpec(
-        name="dpt-large",
-        hub_id="Intel/dpt-large",
-        family="dpt",
-        licence="Apache-2.0",
-        kind="relative",
-        input_size_hw=(384, 384),
-        keep_aspect=False,
-        multiple=32,
-        mean=HALF,
-        std=HALF,
-        params_m=343.0,
-        notes="MiDaS 3.0 DPT-Large, relative inverse depth",
-    ),
-    ModelSpec(
-        name="dpt-hybrid",
-        hub_id="Intel/dpt-hybrid-midas",
-        family="dpt",
-        licence="Apache-2.0",
-        kind="relative",
-        input_size_hw=(384, 384),
-        keep_aspect=False,
-        multiple=32,
-        mean=HALF,
-        std=HALF,
-        params_m=123.0,
-        notes="MiDaS 3.0 DPT-Hybrid (ViT-hybrid), relative inverse depth",
-    ),
-    ModelSpec(
-        name="dpt-beit-large-512",
-        hub_id="Intel/dpt-beit-large-512",
-        family="dpt",
-        licence="MIT",
-        kind="relative",
-        input_size_hw=(512, 512),
-        keep_aspect=True,
-        multiple=32,
-        mean=HALF,
-        std=HALF,
-        params_m=345.0,
-        notes="MiDaS 3.1 BEiT-Large 512, relative inverse depth",
-    ),
+    _entry(
+        f"depth-anything-v2-metric-{scene}-{size}",
+        f"depth-anything/Depth-Anything-V2-Metric-{scene.capitalize()}-{size.capitalize()}-hf",
+        "depth_anything",
+        "Apache-2.0" if size == "small" else "CC-BY-NC-4.0",
+        params,
+        f"metres, up to {max_m} m ({scene})",
+        kind="metric",
+    )
+    for scene, max_m in (("indoor", 20), ("outdoor", 80))
+    for size, params in _SIZES.items()
+]
+_ENTRIES += [
+    _entry(f"depth-anything-v1-{size}", f"LiheYoung/depth-anything-{size}-hf", "depth_anything", "Apache-2.0",
+           params, "relative inverse depth (V1)")
+    for size, params in _SIZES.items()
+]
+_ENTRIES += [
+    _entry("dpt-large", "Intel/dpt-large", "dpt", "Apache-2.0", 343.0, "MiDaS 3.0 DPT-Large, relative inverse depth"),
+    _entry("dpt-hybrid", "Intel/dpt-hybrid-midas", "dpt", "Apache-2.0", 123.0,
+           "MiDaS 3.0 DPT-Hybrid (ViT-hybrid), relative inverse depth"),
+    _entry("dpt-beit-large-512", "Intel/dpt-beit-large-512", "dpt", "MIT", 345.0,
+           "MiDaS 3.1 BEiT-Large 512, relative inverse depth", input_size_hw=(512, 512), keep_aspect=True),
     *(
-        ModelSpec(
-            name=f"zoedepth-{variant}",
-            hub_id=f"Intel/zoedepth-{variant}",
-            family="zoedepth",
-            licence="MIT",
-            kind="metric",
-            input_size_hw=(384, 512),
-            keep_aspect=True,
-            multiple=32,
-            resample="bilinear",
-            mean=HALF,
-            std=HALF,
-            params_m=345.0,
-            pad_reflect=True,
-            notes=notes,
-        )
+        _entry(f"zoedepth-{variant}", f"Intel/zoedepth-{variant}", "zoedepth", "MIT", 345.0, notes, kind="metric")
         for variant, notes in (
             ("nyu-kitti", "metres, indoor and outdoor"),
             ("nyu", "metres, indoor (NYU)"),
             ("kitti", "metres, driving scenes (KITTI)"),
         )
     ),
-    ModelSpec(
-        name="depth-pro",
-        hub_id="apple/DepthPro-hf",
-        family="depth_pro",
-        licence="Apple ML research licence (not for commercial use)",
-        kind="metric",
-        input_size_hw=(1536, 1536),
-        keep_aspect=False,
-        multiple=1,
-        resample="bilinear",
-        mean=HALF,
-        std=HALF,
-        params_m=952.0,
-        notes="metres with predicted field of view (gives intrinsics)",
-    ),
+    _entry("depth-pro", "apple/DepthPro-hf", "depth_pro", "Apple ML research licence (not for commercial use)",
+           952.0, "metres with predicted field of view (gives intrinsics)", kind="metric"),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _ENTRIES}
@@ -213,12 +147,4 @@ def get_spec(name: str) -> ModelSpec | None:
 
 def spec_for_family(family: str, *, kind: str, name: str, hub_id: str = "") -> ModelSpec:
     """Defaults for a model that is not in the registry, from its architecture family (config ``model_type``)."""
-    template = {
-        "depth_anything": REGISTRY["depth-anything-v2-small"],
-        "dpt": REGISTRY["dpt-hybrid"],
-        "zoedepth": REGISTRY["zoedepth-nyu-kitti"],
-        "depth_pro": REGISTRY["depth-pro"],
-    }[family]
-    return template.with_overrides(
-        name=name, hub_id=hub_id, kind=kind, licence="unknown (see the model card)", params_m=0.0, notes=""
-    )
+    return _entry(name, hub_id, family, "unknown (see the model card)", 0.0, "", kind=kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["build_depth_anything", "build_dpt", "build_zoedepth", "build_depth_pro", "TINY_BUILDERS"]
 
@@ -18,6 +19,20 @@ def _save(model: object, processor: object, folder: Path) -> Path:
     model.save_pretrained(folder)  # type: ignore[attr-defined]
     processor.save_pretrained(folder)  # type: ignore[attr-defined]
     return folder
+
+
+def _preprocessing(size_hw: tuple[int, int], resample: int, mean: list[float], std: list[float]) -> dict[str, object]:
+    """The image processor settings every family shares: resize to ``size_hw``, rescale to [0, 1], normalise."""
+    h, w = size_hw
+    return {"do_resize": True, "size": {"height": h, "width": w}, "resample": resample, "do_rescale": True,
+            "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": mean, "image_std": std}
+
+
+_HALF = [0.5, 0.5, 0.5]
+#: A tiny ViT: DPT's own backbone and ZoeDepth's BEiT.
+_TINY_VIT: dict[str, Any] = dict(
+    hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16
+)
 
 
 def build_depth_anything(
@@ -56,19 +71,9 @@ def build_depth_anything(
         cfg.depth_estimation_type = "metric"
         cfg.max_depth = 20
     model = DepthAnythingForDepthEstimation(cfg).eval()
-    processor = DPTImageProcessor(
-        do_resize=True,
-        size={"height": 518, "width": 518},
-        keep_aspect_ratio=True,
-        ensure_multiple_of=14,
-        resample=3,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        image_mean=[0.485, 0.456, 0.406],
-        image_std=[0.229, 0.224, 0.225],
-        do_pad=False,
-    )
+    imagenet = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    pre = _preprocessing((518, 518), 3, *imagenet)
+    processor = DPTImageProcessor(**pre, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False)
     return _save(model, processor, Path(folder))
 
 
@@ -85,12 +90,7 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, full: boo
     if full and not hybrid:
         raise ValueError("full=True is available for the hybrid architecture (hybrid=True)")
     common = dict(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=64,
-        patch_size=16,
+        **_TINY_VIT,
         neck_hidden_sizes=[8, 16, 32, 32],
         fusion_hidden_size=16,
         backbone_out_indices=[0, 1, 2, 3],
@@ -127,19 +127,8 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, full: boo
     else:
         cfg = DPTConfig(**common)  # type: ignore[arg-type]
     model = DPTForDepthEstimation(cfg).eval()
-    processor = DPTImageProcessor(
-        do_resize=True,
-        size={"height": 384, "width": 384},
-        keep_aspect_ratio=False,
-        ensure_multiple_of=32,
-        resample=3,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-        do_pad=False,
-    )
+    pre = _preprocessing((384, 384), 3, _HALF, _HALF)
+    processor = DPTImageProcessor(**pre, keep_aspect_ratio=False, ensure_multiple_of=32, do_pad=False)
     return _save(model, processor, Path(folder))
 
 
@@ -150,12 +139,7 @@ def build_zoedepth(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     beit = BeitConfig(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=64,
-        patch_size=16,
+        **_TINY_VIT,
         out_indices=[1, 2, 3, 4],
         use_relative_position_bias=True,
         reshape_hidden_states=False,
@@ -176,19 +160,8 @@ def build_zoedepth(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
         bin_configurations=[{"n_bins": 8, "min_depth": 0.001, "max_depth": 10.0, "name": "nyu"}],
     )
     model = ZoeDepthForDepthEstimation(cfg).eval()
-    processor = ZoeDepthImageProcessor(
-        do_pad=True,
-        do_resize=True,
-        size={"height": 384, "width": 512},
-        keep_aspect_ratio=True,
-        ensure_multiple_of=32,
-        resample=2,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-    )
+    pre = _preprocessing((384, 512), 2, _HALF, _HALF)
+    processor = ZoeDepthImageProcessor(do_pad=True, **pre, keep_aspect_ratio=True, ensure_multiple_of=32)
     return _save(model, processor, Path(folder))
 
 
@@ -224,17 +197,7 @@ def build_depth_pro(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     # DepthProImageProcessor needs torchvision; its config is plain JSON, written as the processor would.
-    pre = {
-        "image_processor_type": "DepthProImageProcessor",
-        "do_resize": True,
-        "size": {"height": 128, "width": 128},
-        "resample": 2,
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
-    }
+    pre = {"image_processor_type": "DepthProImageProcessor", **_preprocessing((128, 128), 2, _HALF, _HALF)}
     (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
     return out
 
