@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_depth_source_options, load_depth_for, note
+from depthforge.cli.common import add_photo_command, load_depth_for, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bokeh", help="blur a photo by depth, as a wide-aperture lens would", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output image (.png keeps 16 bit, .jpg, ...)")
-    add_depth_source_options(p)
+    p = add_photo_command(
+        sub, "bokeh", __doc__, "blur a photo by depth, as a wide-aperture lens would",
+        image="the photo", output="output image (.png keeps 16 bit, .jpg, ...)", metavar="OUT",
+    )
     g = p.add_argument_group("focus (default: auto, the nearest large region or else the image centre)")
     f = g.add_mutually_exclusive_group()
     f.add_argument("--focus-xy", nargs=2, type=float, metavar=("X", "Y"), help="focus on this pixel (x right, y down)")

@@ -7,15 +7,29 @@ the default field of view.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from depthforge.cli.common import note
+from depthforge.cli.common import add_photo_command, note
 
 if TYPE_CHECKING:
     from depthforge.core.depthmap import DepthMap
     from depthforge.core.image import Image
     from depthforge.core.intrinsics import Intrinsics
     from depthforge.geometry.projection import ZDepth
+
+
+def add_scene_command(
+    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, *, image: str, output: str, group: str,
+    run: Callable[[argparse.Namespace], int],
+) -> argparse._ArgumentGroup:
+    """A 3D command on a photo and its depth (:func:`~depthforge.cli.common.add_photo_command`) with the camera and
+    scene options, running ``run``; returns the command's own option group, titled ``group``."""
+    p = add_photo_command(sub, name, doc, summary, image=image, output=output, metavar="FILE")
+    add_intrinsics_options(p)
+    add_scene_options(p)
+    p.set_defaults(func=run)
+    return p.add_argument_group(group)
 
 
 def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = True) -> None:

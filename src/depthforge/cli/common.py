@@ -59,6 +59,27 @@ def add_depth_source_options(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser, default=None)
 
 
+def add_command(
+    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, *, raw: bool = False
+) -> argparse.ArgumentParser:
+    """A subcommand listed with ``summary``, described by its module's docstring ``doc`` (``raw``: shown as
+    written, e.g. examples)."""
+    fmt = argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter
+    return sub.add_parser(name, help=summary, description=doc, formatter_class=fmt)
+
+
+def add_photo_command(
+    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, *, image: str, output: str, metavar: str
+) -> argparse.ArgumentParser:
+    """A command on a photo and its depth: ``IMAGE`` (help ``image``), ``-o/--output`` (help ``output``) and the
+    depth source options."""
+    p = add_command(sub, name, doc, summary)
+    p.add_argument("image", metavar="IMAGE", help=image)
+    p.add_argument("-o", "--output", required=True, metavar=metavar, help=output)
+    add_depth_source_options(p)
+    return p
+
+
 def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
     """The depth map for ``image`` from ``--depth`` or ``--model`` (default model when neither is given).
 

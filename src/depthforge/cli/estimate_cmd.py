@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_model_options, note, parse_pair, progress, progress_bar
+from depthforge.cli.common import add_model_options, model_options, note, parse_pair, progress, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,18 +82,8 @@ def run(args: argparse.Namespace) -> int:
             if status.startswith("failed"):
                 note(status[len("failed: ") :])
 
-        summary = run_estimate(
-            args.inputs,
-            args.output,
-            model=args.model,
-            options=options,
-            device=args.device,
-            dtype=args.dtype,
-            backend=args.backend,
-            quantize=None if args.quantize == "none" else args.quantize,
-            max_pixels=args.max_pixels,
-            on_item=on_item,
-        )
+        summary = run_estimate(args.inputs, args.output, model=args.model, options=options,
+                               max_pixels=args.max_pixels, on_item=on_item, **model_options(args))
     print(summary.line())
     return 1 if summary.failed else 0
 
@@ -137,19 +127,8 @@ def _run_with_frames(args: argparse.Namespace, options: object, video: object, n
             if speed:
                 bar.update(frames, rate=f"{speed:.1f} frames/s")
 
-        summary = run_estimate(
-            args.inputs,
-            args.output,
-            model=args.model,
-            options=options,  # type: ignore[arg-type]
-            device=args.device,
-            dtype=args.dtype,
-            backend=args.backend,
-            quantize=None if args.quantize == "none" else args.quantize,
-            max_pixels=args.max_pixels,
-            on_item=on_item,
-            video=video,  # type: ignore[arg-type]
-            on_frame=on_frame,
-        )
+        summary = run_estimate(args.inputs, args.output, model=args.model, options=options,  # type: ignore[arg-type]
+                               max_pixels=args.max_pixels, on_item=on_item, video=video,  # type: ignore[arg-type]
+                               on_frame=on_frame, **model_options(args))
     print(summary.line())
     return 1 if summary.failed else 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from depthforge.cli.common import add_command
+
 _LABELS = {
     "abs_rel": "AbsRel",
     "sq_rel": "SqRel",
@@ -29,12 +31,8 @@ _LABELS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="metrics of a depth map against ground truth (AbsRel, RMSE, delta, bad-N, EPE)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "metrics of a depth map against ground truth (AbsRel, RMSE, delta, bad-N, EPE)"
+    p = add_command(sub, "eval", __doc__, summary, raw=True)
     p.add_argument("pred", metavar="PRED", help="predicted depth file")
     p.add_argument("gt", metavar="GT", help="ground-truth depth or disparity file")
     p.add_argument("--pred-kind", choices=("relative", "metric", "disparity"),

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_depth_source_options, load_depth_for, note
+from depthforge.cli.common import add_photo_command, load_depth_for, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("mask", help="foreground mask, cut-out or new background from depth", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.png)")
-    add_depth_source_options(p)
+    p = add_photo_command(
+        sub, "mask", __doc__, "foreground mask, cut-out or new background from depth",
+        image="the photo", output="output file (.png)", metavar="OUT",
+    )
     g = p.add_argument_group("foreground")
     g.add_argument("--threshold", type=float, metavar="T",
                    help="foreground = nearer than T: metres (metric maps), pixels (disparity), or 0..1 of the range, "

@@ -12,18 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depthforge.cli.common import note
+from depthforge.cli.common import add_command, note
 
 DEPTH_FORMATS = ("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "match",
-        help="depth from a rectified stereo pair or a side-by-side / top-bottom image (no model, offline)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "depth from a rectified stereo pair or a side-by-side / top-bottom image (no model, offline)"
+    p = add_command(sub, "match", __doc__, summary, raw=True)
     p.add_argument("left", metavar="LEFT", help="left view, or the whole stereo image with --sbs / --tb")
     p.add_argument("right", metavar="RIGHT", nargs="?", help="right view (omit with --sbs / --tb)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",

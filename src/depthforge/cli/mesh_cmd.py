@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.camera import (
-    add_intrinsics_options,
-    add_scene_options,
-    load_scene,
-    scene_metadata,
-)
-from depthforge.cli.common import add_depth_source_options, note
+from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
+from depthforge.cli.common import note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("mesh", help="photo + depth -> textured mesh (.ply, .obj, .glb)", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo (its colours become the texture)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .ply, .obj or .glb")
-    add_depth_source_options(p)
-    add_intrinsics_options(p)
-    add_scene_options(p)
-    g = p.add_argument_group("mesh")
+    g = add_scene_command(
+        sub, "mesh", __doc__, "photo + depth -> textured mesh (.ply, .obj, .glb)", run=run, group="mesh",
+        image="the photo (its colours become the texture)", output="output .ply, .obj or .glb",
+    )
     g.add_argument("--max-angle", type=float, default=87.0, metavar="DEG",
                    help="drop triangles seen more obliquely than this (depth discontinuities; 90 = keep all)")
     g.add_argument("--max-jump", type=float, metavar="R",
@@ -30,7 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-texture", action="store_true", help="vertex colours only, no texture image")
     g.add_argument("--texture-format", default="png", choices=("png", "jpg"),
                    help="texture file beside a .ply (default png; jpg is much faster for huge photos)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,16 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.geometry.mesh import mesh_from_depth
 
     image, intr, zd = load_scene(args)
-    mesh = mesh_from_depth(
-        zd,
-        image=image,
-        intrinsics=intr,
-        equirect=args.equirect,
-        max_angle_deg=None if args.max_angle >= 90 else args.max_angle,
-        max_jump=args.max_jump,
-        stride=args.stride,
-        target_vertices=args.target_vertices,
-    )
+    max_angle = None if args.max_angle >= 90 else args.max_angle
+    mesh = mesh_from_depth(zd, image=image, intrinsics=intr, equirect=args.equirect, max_angle_deg=max_angle,
+                           max_jump=args.max_jump, stride=args.stride, target_vertices=args.target_vertices)
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
     meta = scene_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)

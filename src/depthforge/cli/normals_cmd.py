@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.camera import (
-    add_intrinsics_options,
-    add_scene_options,
-    load_scene,
-    scene_metadata,
-)
-from depthforge.cli.common import add_depth_source_options
+from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("normals", help="photo + depth -> normal map PNG", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo (sets the size and EXIF intrinsics)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (or .tiff)")
-    add_depth_source_options(p)
-    add_intrinsics_options(p)
-    add_scene_options(p)
-    g = p.add_argument_group("normal map")
+    g = add_scene_command(
+        sub, "normals", __doc__, "photo + depth -> normal map PNG", run=run, group="normal map",
+        image="the photo (sets the size and EXIF intrinsics)", output="output .png (or .tiff)",
+    )
     g.add_argument("--directx", action="store_true", help="DirectX convention (green = down) instead of OpenGL")
     g.add_argument("--bits", type=int, default=8, choices=(8, 16), help="bits per channel (default 8)")
     g.add_argument("--smooth-depth", type=float, default=0.0, metavar="PX", help="Gaussian sigma on depth before")
     g.add_argument("--smooth-normals", type=float, default=0.0, metavar="PX", help="Gaussian sigma on normals after")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

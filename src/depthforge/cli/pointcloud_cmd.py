@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.camera import (
-    add_intrinsics_options,
-    add_scene_options,
-    load_scene,
-    scene_metadata,
-)
-from depthforge.cli.common import add_depth_source_options
+from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pointcloud", help="photo + depth -> coloured point cloud (.ply)", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo (point colours)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .ply")
-    add_depth_source_options(p)
-    add_intrinsics_options(p)
-    add_scene_options(p)
-    g = p.add_argument_group("point cloud")
+    g = add_scene_command(
+        sub, "pointcloud", __doc__, "photo + depth -> coloured point cloud (.ply)", run=run, group="point cloud",
+        image="the photo (point colours)", output="output .ply",
+    )
     g.add_argument("--normals", action="store_true", help="also write per-point normals")
     g.add_argument("--voxel", type=float, metavar="SIZE", help="average points per cube of this edge (depth units)")
     g.add_argument("--stride", type=int, default=1, help="use every N-th pixel (default 1)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,15 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.geometry.pointcloud import pointcloud_from_depth
 
     image, intr, zd = load_scene(args)
-    cloud = pointcloud_from_depth(
-        zd,
-        image=image,
-        intrinsics=intr,
-        with_normals=args.normals,
-        equirect=args.equirect,
-        stride=args.stride,
-        voxel_size_m=args.voxel,
-    )
+    cloud = pointcloud_from_depth(zd, image=image, intrinsics=intr, with_normals=args.normals, equirect=args.equirect,
+                                  stride=args.stride, voxel_size_m=args.voxel)
     meta = scene_metadata(image, intr, zd, normals=bool(args.normals), voxel=args.voxel)
     files = export_pointcloud(args.output, cloud, metadata=meta)
     kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"

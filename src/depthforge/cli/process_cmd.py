@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import note
+from depthforge.cli.common import add_command, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "process",
-        help="filter, fill holes and align a depth map to known distances",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "process", __doc__, "filter, fill holes and align a depth map to known distances", raw=True)
     p.add_argument("input", metavar="IN", help="a depth file (any format 'depthforge estimate' writes)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output depth file (format from extension)")
     p.add_argument("--format", choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"),
