@@ -128,20 +128,15 @@ def video_output_paths(
     """The files (and the frame folder) one clip produces, by role."""
     s = Path(stem)
     base = Path(outdir) / s.parent
-    n = s.name
-    paths: dict[str, Path] = {}
-    if options.depth16:
-        paths["depth16"] = base / f"{n}_depth.mkv"
-        paths["sidecar"] = base / f"{n}_depth.json"
-    if options.depth8:
-        paths["depth8"] = base / f"{n}_depth.mp4"
-    if options.combine:
-        paths["combined"] = base / f"{n}_combined.mp4"
-    if options.frames:
-        paths["frames"] = base / f"{n}_depth_frames"
-    if options.stereo:
-        paths["stereo"] = base / f"{n}_3d_{options.stereo}.mp4"
-    return paths
+    suffixes = {  # role: (wanted, file name after the stem)
+        "depth16": (options.depth16, "_depth.mkv"),
+        "sidecar": (options.depth16, "_depth.json"),
+        "depth8": (options.depth8, "_depth.mp4"),
+        "combined": (options.combine, "_combined.mp4"),
+        "frames": (options.frames, "_depth_frames"),
+        "stereo": (options.stereo, f"_3d_{options.stereo}.mp4"),
+    }
+    return {role: base / f"{s.name}{suffix}" for role, (wanted, suffix) in suffixes.items() if wanted}
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
