@@ -17,9 +17,8 @@ video flickers. :class:`TemporalStabilizer` removes most of it, frame by frame:
    occlusions, content entering at the border) take the new frame, so moving objects leave no trails. With
    the default ``strength`` 0.8 a static pixel takes 0.2 of the new frame (time constant ~4.5 frames). The
    per-frame error of depth models is not independent from frame to frame (a slow pan moves the content
-   across the model's patch grid, so the error oscillates over several frames); a lighter filter (0.5)
-   removed only ~30 % of the frame-to-frame change on the synthetic pan of ``tests/pipeline/test_video.py``,
-   0.8 removes ~60-65 % (see :func:`flicker_index`).
+   across the model's patch grid, so the error oscillates over several frames), hence the strong default
+   (flicker figures: ``benchmarks/RESULTS.md``, measured with :func:`flicker_index`).
 3. **Scene cuts.** When fewer than ``min_static`` of the pixels are static, the frame is matched to the
    reference's 5th..95th percentile range instead and not blended.
 

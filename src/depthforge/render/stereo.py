@@ -144,7 +144,7 @@ def _to_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
         return cv2.convertScaleAbs(values).reshape(values.shape)
     top = np.iinfo(like.dtype).max
     out = np.rint(values)
-    np.maximum(out, 0, out=out)  # in place: much faster than np.clip on large float arrays
+    np.maximum(out, 0, out=out)  # in place, no temporaries
     np.minimum(out, top, out=out)
     return out.astype(like.dtype)
 

@@ -13,8 +13,7 @@ The steps, each a pure function on numpy arrays:
    cleans fill streaks and isolated mismatches; pixels it moves by at most 1 px keep their sub-pixel value.
    ``smoothing="fgs"`` uses a confidence-weighted fast global smoother instead (smooth surfaces, softer edges).
 
-Measured on Middlebury Cones (quarter size, ``benchmarks/match.py``): bad-2.0 about 7.4 % over all pixels with
-known truth, against 21.6 % for tuned plain SGBM and 19.1 % with its WLS filter.
+Accuracy on Middlebury Cones against plain SGBM: ``benchmarks/match.py``, figures in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
