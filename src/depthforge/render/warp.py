@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthforge.core.errors import ValidationError
-from depthforge.core.validation import check_array, check_choice, check_range
+from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw
 from depthforge.process.fill import fill_from_background
 
 __all__ = ["WarpResult", "forward_warp", "fill_holes_background", "FILL_DIRECTIONS"]
@@ -92,13 +91,13 @@ def forward_warp(
     """
     img = check_array(image, "image", ndim=(2, 3), dtype_kind="uif")
     sx = check_array(shift_x, "shift_x", ndim=2, dtype_kind="uif", finite=True)
-    _check_hw(img, sx, "shift_x")
+    check_same_hw(img, "image", sx, "shift_x")
     sy = None
     if shift_y is not None:
         sy = check_array(shift_y, "shift_y", ndim=2, dtype_kind="uif", finite=True)
-        _check_hw(img, sy, "shift_y")
+        check_same_hw(img, "image", sy, "shift_y")
     prio = check_array(priority, "priority", ndim=2, dtype_kind="uif", finite=True)
-    _check_hw(img, prio, "priority")
+    check_same_hw(img, "image", prio, "priority")
     tol = np.float32(check_range(tolerance, "tolerance", low=0.0))
     c = np.float32(max(check_range(claim, "claim", low=0.0, high=1.0), 1e-6))
     cov = np.float32(check_range(coverage, "coverage", low=0.0, high=1.0, low_inclusive=False))
@@ -113,11 +112,6 @@ def forward_warp(
     else:
         out, holes, zt = warp_kernel(data, sx32, np.ascontiguousarray(sy, dtype=np.float32), True, p32, tol, c, cov)
     return WarpResult(out[:, :, 0] if img.ndim == 2 else out, holes, zt)
-
-
-def _check_hw(image: np.ndarray, other: np.ndarray, name: str) -> None:
-    if other.shape != image.shape[:2]:
-        raise ValidationError(f"{name}: shape {other.shape} does not match the image's {image.shape[:2]}")
 
 
 def fill_holes_background(
@@ -150,9 +144,9 @@ def fill_holes_background(
     """
     img = check_array(image, "image", ndim=(2, 3), dtype_kind="uif")
     hm = check_array(holes, "holes", ndim=2)
-    _check_hw(img, hm, "holes")
+    check_same_hw(img, "image", hm, "holes")
     pr = check_array(priority, "priority", ndim=2, dtype_kind="uif")
-    _check_hw(img, pr, "priority")
+    check_same_hw(img, "image", pr, "priority")
     check_choice(direction, "direction", FILL_DIRECTIONS)
     h, w = hm.shape
     sigma = max(1.0, 0.01 * max(h, w)) if smooth is None else check_range(smooth, "smooth", low=0.0)
