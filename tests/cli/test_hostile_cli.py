@@ -293,3 +293,36 @@ def test_png_declaring_a_huge_size_is_refused_from_its_header(tmp_path: Path) ->
     p.write_bytes(png_build([(b"IHDR", ihdr), (b"IDAT", zlib.compress(b"\0" * 100)), (b"IEND", b"")]))
     with pytest.raises(TooLargeError, match="3600.0 megapixels"):
         read_image(p)
+
+
+def test_interrupt_wrapped_by_compiled_code_is_an_interrupt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fuzz finding: SIGINT while numba compiled a kernel came back as ``SystemError(... returned a result with an
+    exception set)`` whose context is the KeyboardInterrupt; it is an interrupt (130), not an internal error."""
+    import argparse
+
+    from depthforge.cli import main as cli_main
+    from depthforge.core.errors import raise_if_interrupted
+    from depthforge.pipeline.batch_work import failure_reason
+
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(<function k>) returned a result with an exception set") from None
+
+    def wrapped_term(args: argparse.Namespace) -> int:
+        try:
+            raise cli_main._Terminated
+        except KeyboardInterrupt as exc:
+            raise SystemError("returned a result with an exception set") from exc
+
+    for func, status in ((wrapped, 130), (wrapped_term, 143)):
+        args = argparse.Namespace(func=func, output=None, thread_budget=None)
+        assert cli_main._run(args) == status
+    for exc in (SystemError("x"), ValueError("y")):
+        raise_if_interrupted(exc)  # nothing behind them: returns
+    try:
+        wrapped(argparse.Namespace())
+    except SystemError as exc:
+        with pytest.raises(KeyboardInterrupt):
+            failure_reason(exc)  # a batch item's failure record: the interrupt stops the run instead

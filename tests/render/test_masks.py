@@ -95,6 +95,26 @@ def test_trimap_and_refine_guards():
         refine_alpha(m, np.zeros((30, 40, 3), np.uint8))
 
 
+@pytest.mark.parametrize("band", [1, 3, 9])
+def test_trimap_band_is_a_disc_around_the_edge(band: int) -> None:
+    """The unknown zone holds the pixels within ``band`` (Euclidean) of the other side: the erosion and dilation
+    by a disc, computed from distances (fuzz finding: a 128x54624 photo's 218-px band took 17 s as morphology)."""
+    import cv2
+
+    rng = np.random.default_rng(band)
+    m = cv2.GaussianBlur(rng.random((120, 90)), (0, 0), 6) > 0.5
+    t = trimap(m, band=band)
+    yy, xx = np.mgrid[-band : band + 1, -band : band + 1]
+    disc = ((yy**2 + xx**2) <= band**2).astype(np.uint8)
+    inner = cv2.erode(m.astype(np.uint8), disc, borderType=cv2.BORDER_REPLICATE) > 0
+    outer = cv2.dilate(m.astype(np.uint8), disc, borderType=cv2.BORDER_REPLICATE) > 0
+    np.testing.assert_array_equal(t == 255, inner)
+    np.testing.assert_array_equal(t == 0, ~outer)
+    assert set(np.unique(t)) <= {0, 128, 255}
+    long = trimap(np.arange(40_000)[:, None].repeat(64, 1) < 20_000, band=200)  # instant, the band exact
+    assert (long[:, 0] == 128).sum() == 400 and long[0, 0] == 255 and long[-1, 0] == 0
+
+
 def test_cutout_and_background_replacement():
     img, depth, disc, _ = disc_scene()
     alpha = foreground_alpha(depth, image=img)

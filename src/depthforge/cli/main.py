@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     import warnings
 
-    from depthforge.core.errors import DepthforgeError, ValidationError
+    from depthforge.core.errors import DepthforgeError, ValidationError, raise_if_interrupted
 
     # numpy's floating-point notices (overflow in a user's extreme values, ...) are not messages for a CLI user
     warnings.filterwarnings("ignore", category=RuntimeWarning)
@@ -108,10 +108,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"depthforge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
-        print(f"depthforge: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
-        return 143 if terminated else 130
+        return _interrupted(exc)
     except Exception as exc:
+        try:
+            raise_if_interrupted(exc)  # Ctrl-C inside compiled code may come back wrapped (a SystemError)
+        except KeyboardInterrupt as inner:
+            return _interrupted(inner)
         if os.environ.get("DEPTHFORGE_DEBUG"):
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -121,6 +123,12 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 3
     return int(code or 0)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    terminated = isinstance(exc, _Terminated)
+    print(f"depthforge: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 def _apply_thread_budget(threads: int | None) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "ModelError",
     "ModelNotAvailableError",
     "MissingExtraError",
+    "raise_if_interrupted",
 ]
 
 
@@ -54,3 +55,20 @@ class MissingExtraError(DepthforgeError, ImportError):
         super().__init__(f"this feature needs '{module}': pip install 'depthforge[{extra}]'")
         self.module = module
         self.extra = extra
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise the Ctrl-C (or the CLI's SIGTERM) behind ``exc``, if one is in its cause or context chain.
+
+    An interrupt that lands inside compiled code can come back wrapped: numba's dispatcher, interrupted while it
+    compiles, returns ``SystemError("... returned a result with an exception set")`` whose context is the
+    ``KeyboardInterrupt``. Code that catches ``Exception`` to report a failure calls this first, so an interrupt
+    stops the run instead of being recorded as one item's failure.
+    """
+    seen: set[int] = set()
+    inner: BaseException | None = exc
+    while inner is not None and id(inner) not in seen:
+        if isinstance(inner, KeyboardInterrupt):
+            raise inner
+        seen.add(id(inner))
+        inner = inner.__cause__ or inner.__context__

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import DepthforgeError, ModelError
+from depthforge.core.errors import DepthforgeError, ModelError, raise_if_interrupted
 from depthforge.core.image import Image
 from depthforge.io.images import read_image
 from depthforge.pipeline.manifest import OutputRecord
@@ -196,6 +196,8 @@ def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputR
 
 
 def failure_reason(exc: BaseException) -> str:
-    """One line for the failure log and the manifest: a project error's message, else its type and message."""
+    """One line for the failure log and the manifest: a project error's message, else its type and message
+    (an interrupt wrapped in ``exc`` is raised instead: :func:`~depthforge.core.errors.raise_if_interrupted`)."""
+    raise_if_interrupted(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text if isinstance(exc, DepthforgeError) else f"{type(exc).__name__}: {text}"[:500]
