@@ -1,0 +1,179 @@
+"""Peak memory of a real ``depthforge serve`` per request at the default limits, and /v1/health meanwhile.
+
+One server process (full-size Depth Anything V2 Small, random weights: the memory of a real model) is started;
+for each case the process's peak RSS is reset (``/proc/PID/clear_refs`` 5, Linux) before the request and read
+(``VmHWM``) after it, so each row is that request's own peak. A thread asks ``/v1/health`` every 0.5 s
+throughout; its slowest answer is printed. Inputs are generated (no downloads): a 40-megapixel JPEG (the
+``--max-pixels`` default) of smooth content, and a multi-page TIFF whose pages together exceed the limit.
+
+Cases: ``/v1/depth`` (png16), ``/v1/stereo`` (left-right; wiggle with 2 and 16 frames), ``/v1/mesh`` (glb,
+obj; point cloud ply) at 1 M vertices, the multi-page TIFF, and the UI's parallax clip (through
+``gradio_client``, as a browser's call).
+
+Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui]`` (default model: the one
+``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _machine import describe
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _photo(path: Path, h: int, w: int) -> None:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    rgb = np.dstack([xx * (255 / w), yy * (255 / h), (np.sin(xx / 97) * np.cos(yy / 61) + 1) * 127])
+    Image.fromarray(rgb.astype(np.uint8)).save(path, quality=85)
+
+
+def _multipage_tiff(path: Path) -> None:
+    """Forty 6000x4000 pages of zeros, deflated: a few MB that would decode to about 2.9 GB."""
+    page = Image.fromarray(np.zeros((4000, 6000, 3), np.uint8))
+    page.save(path, save_all=True, append_images=[page] * 39, compression="tiff_adobe_deflate")
+
+
+class Server:
+    def __init__(self, model: str) -> None:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "depthforge", "serve", "--port", str(self.port), "--model", model],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        import httpx
+
+        for _ in range(600):
+            try:
+                httpx.get(self.url + "/v1/health", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.health: list[float] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._probe, daemon=True).start()
+
+    def _probe(self) -> None:
+        import httpx
+
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                httpx.get(self.url + "/v1/health", timeout=10.0).raise_for_status()
+                self.health.append(time.perf_counter() - t0)
+            except httpx.HTTPError:
+                self.health.append(float("inf"))
+            time.sleep(0.5)
+
+    def measure(self, call: Any) -> tuple[str, float, float]:
+        """(outcome, seconds, peak RSS in GB during the call)."""
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        t0 = time.perf_counter()
+        outcome = call()
+        return outcome, time.perf_counter() - t0, _status_kb(self.proc.pid, "VmHWM") / 1e6
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def _post(server: Server, route: str, path: Path, **fields: Any) -> Any:
+    import httpx
+
+    def call() -> str:
+        with path.open("rb") as fh:
+            r = httpx.post(
+                server.url + route,
+                files={"image": (path.name, fh)},
+                data={k: str(v) for k, v in fields.items()},
+                timeout=900.0,
+            )
+        return f"{r.status_code} ({len(r.content) / 1e6:.1f} MB)" if r.status_code == 200 else str(r.status_code)
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = Path.home() / ".cache/depthforge/benchmarks/da-v2-small-random"
+    parser.add_argument("--model", default=str(default))
+    parser.add_argument("--no-ui", action="store_true", help="leave out the UI's parallax clip")
+    args = parser.parse_args()
+    print(describe())
+    work = Path(tempfile.mkdtemp(prefix="df-mem-"))
+    photo, tiff = work / "photo40.jpg", work / "pages.tif"
+    _photo(photo, 5472, 7296)
+    _multipage_tiff(tiff)
+    print(f"inputs: 40-MP JPEG {photo.stat().st_size / 1e6:.1f} MB; 40-page TIFF {tiff.stat().st_size / 1e6:.1f} MB")
+    server = Server(args.model)
+    idle = _status_kb(server.proc.pid, "VmRSS") / 1e6
+    print(f"server RSS after start: {idle:.2f} GB\n")
+    cases: list[tuple[str, Any]] = [
+        ("depth png16", _post(server, "/v1/depth", photo, format="png16")),
+        ("stereo left-right", _post(server, "/v1/stereo", photo, layout="left-right")),
+        ("stereo wiggle, 2 frames", _post(server, "/v1/stereo", photo, layout="wiggle", views=2)),
+        ("stereo wiggle, 16 frames", _post(server, "/v1/stereo", photo, layout="wiggle", views=16)),
+        ("mesh glb, 1 M vertices", _post(server, "/v1/mesh", photo, format="glb", target_vertices=1_000_000)),
+        ("mesh obj, 1 M vertices", _post(server, "/v1/mesh", photo, format="obj", target_vertices=1_000_000)),
+        (
+            "point cloud ply, 1 M",
+            _post(server, "/v1/mesh", photo, kind="pointcloud", format="ply", target_vertices=1_000_000),
+        ),
+        ("40-page TIFF (depth)", _post(server, "/v1/depth", tiff)),
+    ]
+    if not args.no_ui:
+
+        def parallax() -> str:
+            from gradio_client import Client, handle_file
+
+            client = Client(server.url + "/", verbose=False)
+            try:
+                out = client.predict(
+                    handle_file(str(photo)), "default", "circle", 3.0, 2.0, 0.5, api_name="/run_parallax"
+                )
+            except Exception as exc:  # noqa: BLE001 - reported as the outcome
+                return f"error: {str(exc)[:80]}"
+            size = Path(out["video"] if isinstance(out, dict) else out).stat().st_size
+            return f"clip ({size / 1e6:.1f} MB)"
+
+        cases.append(("UI parallax clip, 3 s", parallax))
+    print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'peak RSS GB':>12s}")
+    try:
+        for name, call in cases:
+            outcome, seconds, peak = server.measure(call)
+            print(f"{name:34s} {outcome:>16s} {seconds:8.1f} {peak:12.2f}", flush=True)
+    finally:
+        server.stop()
+    finite = [h for h in server.health if h != float("inf")]
+    print(
+        f"\n/v1/health: {len(server.health)} probes, slowest {max(server.health):.2f} s, "
+        f"median {float(np.median(finite)):.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
