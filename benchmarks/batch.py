@@ -72,13 +72,17 @@ def main() -> None:
     print(f"{args.images} photos 320x240, outputs depth16+colormap, model {'V2 Small (full)' if args.full else 'tiny'}")
 
     def batch(name: str, workers: int, threads: int | None) -> tuple[float, float, int]:
-        job = BatchJob(photos, work / name, outputs=("depth16", "colormap"), model=str(model),
-                       options=BatchOptions(colormap="inferno"))
+        job = BatchJob(
+            photos,
+            work / name,
+            outputs=("depth16", "colormap"),
+            model=str(model),
+            options=BatchOptions(colormap="inferno"),
+        )
         return timed(lambda cb: run_batch(job, workers=workers, threads=threads, on_item=cb))
 
     def reference(cb: object) -> None:
-        run_estimate([photos], work / "ref", model=str(model), options=EstimateOptions(colormap="inferno"),
-                     on_item=cb)  # type: ignore[arg-type]
+        run_estimate([photos], work / "ref", model=str(model), options=EstimateOptions(colormap="inferno"), on_item=cb)  # type: ignore[arg-type]
 
     results = {
         "estimate loop (reference, 1 process)": timed(reference),
@@ -90,8 +94,10 @@ def main() -> None:
     head = ("configuration", "wall s", "items/s", "steady/s", "x ref wall", "x ref steady")
     print(f"{head[0]:40s} {head[1]:>8s} {head[2]:>8s} {head[3]:>9s} {head[4]:>10s} {head[5]:>12s}")
     for name, (wall, steady, n) in results.items():
-        print(f"{name:40s} {wall:8.2f} {n / wall:8.2f} {steady:9.2f} {ref_wall / wall:10.2f} "
-              f"{(steady / ref_rate if ref_rate else 0):12.2f}")
+        print(
+            f"{name:40s} {wall:8.2f} {n / wall:8.2f} {steady:9.2f} {ref_wall / wall:10.2f} "
+            f"{(steady / ref_rate if ref_rate else 0):12.2f}"
+        )
     w1, w2 = results["batch --workers 1"], results["batch --workers 2 (1 thread each)"]
     print(f"workers 2 / workers 1: wall {w1[0] / w2[0]:.2f}x, steady {w2[1] / w1[1] if w1[1] else 0:.2f}x")
     a, b = files(work / "w1t1"), files(work / "w2")

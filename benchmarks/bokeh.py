@@ -69,8 +69,10 @@ def main() -> None:
     img, depth = scene(h, w)
     focus = (w / 2, h * 0.55)
     unit = plan_bokeh(depth, focus_xy=focus, aperture_px=1.0).max_radius_px
-    print(f"machine: {os.cpu_count()} cores, {cpu_flags()}; image {w}x{h} = {w * h / 1e6:.1f} MP, "
-          f"opencv {cv2.__version__}")
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu_flags()}; image {w}x{h} = {w * h / 1e6:.1f} MP, "
+        f"opencv {cv2.__version__}"
+    )
     times: dict[float, tuple[float, float]] = {}
     lin = img.astype(np.float32)
     for radius in (10.0, 40.0):
@@ -79,8 +81,10 @@ def main() -> None:
         kern = disc_kernel(radius)
         ref = timed(lambda k=kern: cv2.filter2D(lin, -1, k), args.repeat)
         times[radius] = (ours, ref)
-        print(f"largest radius {radius:4.0f} px: depthforge bokeh {ours:6.2f} s | opencv filter2D one full-res disc "
-              f"{ref:6.2f} s | ours/reference {ours / ref:5.2f}")
+        print(
+            f"largest radius {radius:4.0f} px: depthforge bokeh {ours:6.2f} s | opencv filter2D one full-res disc "
+            f"{ref:6.2f} s | ours/reference {ours / ref:5.2f}"
+        )
     r_ours = times[40.0][0] / times[10.0][0]
     r_ref = times[40.0][1] / times[10.0][1]
     print(f"ratio time(r=40) / time(r=10): depthforge {r_ours:.2f} (must be < 3) | opencv filter2D {r_ref:.2f}")

@@ -37,8 +37,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the full campaign")
-    ap.add_argument("--families", default=",".join([*FULL, "web", "interrupt"]),
-                    help="comma-separated families to run")
+    ap.add_argument("--families", default=",".join([*FULL, "web", "interrupt"]), help="comma-separated families to run")
     ap.add_argument("--json", metavar="FILE", help="also write the histogram and findings as JSON")
     args = ap.parse_args()
     families = [f for f in args.families.split(",") if f]
@@ -59,21 +58,24 @@ def main() -> int:
         finally:
             runner.close()
         hist = {fam: dict(c) for fam, c in harness.histogram(results).items()}
-        found = [(r.case.family, r.case.label, r.outcome, r.stderr.strip().splitlines()[-1:] if r.stderr else [])
-                 for r in harness.findings(results)]
+        found = [
+            (r.case.family, r.case.label, r.outcome, r.stderr.strip().splitlines()[-1:] if r.stderr else [])
+            for r in harness.findings(results)
+        ]
         if "web" in families:
             from tests.fuzz import web
 
-            web_hist, web_found = web.campaign(context, seed=args.seed, n=max(1, round(WEB_FULL * args.scale)),
-                                               workdir=root / "web")
+            web_hist, web_found = web.campaign(
+                context, seed=args.seed, n=max(1, round(WEB_FULL * args.scale)), workdir=root / "web"
+            )
             hist["web"] = dict(web_hist)
             found += [("web", label, outcome, [detail]) for label, outcome, detail in web_found]
         if "interrupt" in families:
             from tests.fuzz import interrupts
 
-            int_hist, int_found = interrupts.campaign(context, seed=args.seed,
-                                                      n=max(1, round(INTERRUPT_FULL * args.scale)),
-                                                      workdir=root / "interrupt")
+            int_hist, int_found = interrupts.campaign(
+                context, seed=args.seed, n=max(1, round(INTERRUPT_FULL * args.scale)), workdir=root / "interrupt"
+            )
             hist["interrupt"] = dict(int_hist)
             found += [("interrupt", label, outcome, [detail]) for label, outcome, detail in int_found]
     total = sum(sum(c.values()) for c in hist.values())

@@ -75,8 +75,10 @@ def main() -> None:
     print(f"machine: {machine()}")
     img, z = scene(args.width, args.height)
     intr = Intrinsics.from_fov((args.height, args.width), fov_deg=60.0)
-    print(f"input: {args.width}x{args.height} = {args.width * args.height / 1e6:.1f} MP, "
-          f"{int(np.isfinite(z).sum())} valid depth pixels")
+    print(
+        f"input: {args.width}x{args.height} = {args.width * args.height / 1e6:.1f} MP, "
+        f"{int(np.isfinite(z).sum())} valid depth pixels"
+    )
     tmpdir = tempfile.TemporaryDirectory()
     out = Path(args.keep or tmpdir.name)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,16 +89,23 @@ def main() -> None:
     total = t_mesh + t_ply
     print(f"mesh: {nv} vertices, {mesh.n_faces} triangles")
     print(f"ours  depth->mesh            {t_mesh:6.2f} s wall {c_mesh:6.2f} s cpu")
-    print(f"ours  write PLY+texture      {t_ply:6.2f} s wall {c_ply:6.2f} s cpu  {size_mb(files):7.1f} MB "
-          f"({', '.join(f.name for f in files)})")
-    print(f"ours  TOTAL depth->PLY mesh  {total:6.2f} s wall {c_mesh + c_ply:6.2f} s cpu  "
-          f"{nv / total / 1e6:5.2f} M vertices/s   target < 5 s: {'met' if total < 5 else 'NOT met'}")
+    print(
+        f"ours  write PLY+texture      {t_ply:6.2f} s wall {c_ply:6.2f} s cpu  {size_mb(files):7.1f} MB "
+        f"({', '.join(f.name for f in files)})"
+    )
+    print(
+        f"ours  TOTAL depth->PLY mesh  {total:6.2f} s wall {c_mesh + c_ply:6.2f} s cpu  "
+        f"{nv / total / 1e6:5.2f} M vertices/s   target < 5 s: {'met' if total < 5 else 'NOT met'}"
+    )
 
     glb, t_glb, c_glb = timed(lambda: export_mesh(out / "bench.glb", mesh))
-    print(f"ours  write GLB (trimesh)    {t_glb:6.2f} s wall {c_glb:6.2f} s cpu  {size_mb(glb[:1]):7.1f} MB   "
-          f"depth->GLB {t_mesh + t_glb:6.2f} s, {nv / (t_mesh + t_glb) / 1e6:5.2f} M vertices/s")
+    print(
+        f"ours  write GLB (trimesh)    {t_glb:6.2f} s wall {c_glb:6.2f} s cpu  {size_mb(glb[:1]):7.1f} MB   "
+        f"depth->GLB {t_mesh + t_glb:6.2f} s, {nv / (t_mesh + t_glb) / 1e6:5.2f} M vertices/s"
+    )
 
     if not args.skip_reference:
+
         def reference() -> Path:
             tm = to_trimesh(mesh, texture=False)
             data = trimesh.exchange.ply.export_ply(tm, encoding="binary", vertex_normal=False)
@@ -106,11 +115,15 @@ def main() -> None:
 
         ref, t_ref, c_ref = timed(reference)
         ours_plain, t_plain, c_plain = timed(lambda: export_mesh(out / "plain.ply", mesh, texture=False))
-        print(f"ref   trimesh export_ply     {t_ref:6.2f} s wall {c_ref:6.2f} s cpu  {size_mb([ref]):7.1f} MB "
-              "(vertex colours, no texture)")
-        print(f"ours  same content           {t_plain:6.2f} s wall {c_plain:6.2f} s cpu  "
-              f"{size_mb(ours_plain[:1]):7.1f} MB   ratio ref/ours {t_ref / t_plain:5.1f}x wall, "
-              f"{c_ref / max(c_plain, 1e-9):5.1f}x cpu")
+        print(
+            f"ref   trimesh export_ply     {t_ref:6.2f} s wall {c_ref:6.2f} s cpu  {size_mb([ref]):7.1f} MB "
+            "(vertex colours, no texture)"
+        )
+        print(
+            f"ours  same content           {t_plain:6.2f} s wall {c_plain:6.2f} s cpu  "
+            f"{size_mb(ours_plain[:1]):7.1f} MB   ratio ref/ours {t_ref / t_plain:5.1f}x wall, "
+            f"{c_ref / max(c_plain, 1e-9):5.1f}x cpu"
+        )
     tmpdir.cleanup()
 
 

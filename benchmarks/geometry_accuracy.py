@@ -26,8 +26,14 @@ def main() -> None:
     worst = 0.0
     for _ in range(50):
         h, w = int(rng.integers(20, 200)), int(rng.integers(20, 200))
-        k = Intrinsics(float(rng.uniform(20, 5000)), float(rng.uniform(20, 5000)), float(rng.uniform(0, w)),
-                       float(rng.uniform(0, h)), w, h)
+        k = Intrinsics(
+            float(rng.uniform(20, 5000)),
+            float(rng.uniform(20, 5000)),
+            float(rng.uniform(0, w)),
+            float(rng.uniform(0, h)),
+            w,
+            h,
+        )
         z = rng.uniform(0.05, 1000.0, size=(h, w)).astype(np.float32)
         uv = project(unproject(z, k), k)
         u, v = pixel_grid((h, w))
@@ -42,8 +48,10 @@ def main() -> None:
         mesh = mesh_from_depth(z, kind="metric", intrinsics=k)
         vtx = mesh.vertices.astype(np.float64)
         fit = (np.abs((vtx - p0) @ n_true) / np.linalg.norm(vtx, axis=1)).max()
-        print(f"plane at 2 m tilted 30 deg about {axis}: normal error max {err:.4f} deg outside a 2-px border "
-              f"(target 0.5); mesh vertex distance to plane max {100 * fit:.1e} % of distance (target 0.1 %)")
+        print(
+            f"plane at 2 m tilted 30 deg about {axis}: normal error max {err:.4f} deg outside a 2-px border "
+            f"(target 0.5); mesh vertex distance to plane max {100 * fit:.1e} % of distance (target 0.1 %)"
+        )
 
     z, c, r = sphere(k)
     p = mesh_from_depth(z, kind="metric", intrinsics=k).vertices.astype(np.float64)
@@ -51,8 +59,10 @@ def main() -> None:
     a = np.c_[2 * p, np.ones(len(p))]
     sol, *_ = np.linalg.lstsq(a, (p**2).sum(1), rcond=None)
     r_fit = float(np.sqrt(sol[3] + sol[:3] @ sol[:3]))
-    print(f"sphere r={r} m at 3 m: vertex radius error max {100 * np.abs(radii / r - 1).max():.1e} %, "
-          f"least-squares fit radius error {100 * abs(r_fit / r - 1):.1e} % (target 0.5 %)")
+    print(
+        f"sphere r={r} m at 3 m: vertex radius error max {100 * np.abs(radii / r - 1).max():.1e} %, "
+        f"least-squares fit radius error {100 * abs(r_fit / r - 1):.1e} % (target 0.5 %)"
+    )
 
     flat = np.full((40, 50), 2.0, np.float32)
     enc = encode_normals(depth_to_normals(flat, kind="metric", intrinsics=Intrinsics.default((40, 50))))

@@ -47,8 +47,15 @@ def reference(left_bgr: np.ndarray, right_bgr: np.ndarray) -> np.ndarray:
 
     bs = 5
     left_matcher = cv2.StereoSGBM.create(
-        minDisparity=0, numDisparities=64, blockSize=bs, P1=8 * 3 * bs * bs, P2=32 * 3 * bs * bs,
-        uniquenessRatio=10, speckleWindowSize=100, speckleRange=2, mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
+        minDisparity=0,
+        numDisparities=64,
+        blockSize=bs,
+        P1=8 * 3 * bs * bs,
+        P2=32 * 3 * bs * bs,
+        uniquenessRatio=10,
+        speckleWindowSize=100,
+        speckleRange=2,
+        mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
     )
     right_matcher = cv2.ximgproc.createRightMatcher(left_matcher)
     wls = cv2.ximgproc.createDisparityWLSFilter(left_matcher)
@@ -64,9 +71,12 @@ def reference(left_bgr: np.ndarray, right_bgr: np.ndarray) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="OpenCV threads for both sides (0 = OpenCV's default; 1 gives steadier ratios on a busy "
-                             "shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="OpenCV threads for both sides (0 = OpenCV's default; 1 gives steadier ratios on a busy shared machine)",
+    )
     args = parser.parse_args()
     if not (CONES / "im2.png").exists():
         print(f"missing data: {CONES}")
@@ -101,16 +111,20 @@ def main() -> int:
             times[name].append(time.perf_counter() - t0)
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} flags: {cpu_flags()}")
-    print(f"python {sys.version.split()[0]}, opencv {cv2.__version__}, cv2 threads {cv2.getNumThreads()}, "
-          f"repeats {args.repeats}, pair: Middlebury Cones {left.shape[1]}x{left.shape[0]}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"python {sys.version.split()[0]}, opencv {cv2.__version__}, cv2 threads {cv2.getNumThreads()}, "
+        f"repeats {args.repeats}, pair: Middlebury Cones {left.shape[1]}x{left.shape[0]}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     ref_min = min(times["opencv sgbm+wls"])
     ref_med = statistics.median(times["opencv sgbm+wls"])
     for name in runs:
         t_min, t_med = min(times[name]), statistics.median(times[name])
-        print(f"{name:44s} bad-2.0 {bad_2(results[name], truth):5.2f} %   time min {t_min * 1000:6.1f} ms   "
-              f"median {t_med * 1000:6.1f} ms   ratio (min) {t_min / ref_min:4.2f}x   ratio (median) "
-              f"{t_med / ref_med:4.2f}x")
+        print(
+            f"{name:44s} bad-2.0 {bad_2(results[name], truth):5.2f} %   time min {t_min * 1000:6.1f} ms   "
+            f"median {t_med * 1000:6.1f} ms   ratio (min) {t_min / ref_min:4.2f}x   ratio (median) "
+            f"{t_med / ref_med:4.2f}x"
+        )
     return 0
 
 

@@ -51,8 +51,10 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
 
 
 def row(name: str, ours: str, t_ours: float, ref: str, t_ref: float) -> None:
-    print(f"{name:<22} ours {ours:<26} {t_ours * 1000:8.1f} ms | ref {ref:<26} {t_ref * 1000:8.1f} ms | "
-          f"ratio {t_ours / t_ref:6.2f}")
+    print(
+        f"{name:<22} ours {ours:<26} {t_ours * 1000:8.1f} ms | ref {ref:<26} {t_ref * 1000:8.1f} ms | "
+        f"ratio {t_ours / t_ref:6.2f}"
+    )
 
 
 def bench_fill(repeats: int) -> None:
@@ -73,8 +75,10 @@ def bench_fill(repeats: int) -> None:
     edge[1:] |= jy
     edge[:-1] |= jy
     sel = knocked & (cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 5) > 5)
-    print(f"fill: {knocked.sum()} px knocked out ({100 * knocked.sum() / valid.sum():.1f} % of known), "
-          f"{sel.sum()} scored (> 5 px from depth edges)")
+    print(
+        f"fill: {knocked.sum()} px knocked out ({100 * knocked.sum() / valid.sum():.1f} % of known), "
+        f"{sel.sum()} scored (> 5 px from depth edges)"
+    )
     src = np.nan_to_num(holed, nan=0.0).astype(np.float32)
     hole_mask = (~np.isfinite(holed)).astype(np.uint8)
 
@@ -108,11 +112,17 @@ def bench_filters(repeats: int) -> None:
 
     print(f"filters: noisy input edge width {edge_width(noisy):.2f} px")
     pairs = [
-        ("bilateral", lambda: bilateral_filter(noisy, sigma_space_px=2.0),
-         lambda: cv2.bilateralFilter(n32, 9, 1.5, 2.0)),
+        (
+            "bilateral",
+            lambda: bilateral_filter(noisy, sigma_space_px=2.0),
+            lambda: cv2.bilateralFilter(n32, 9, 1.5, 2.0),
+        ),
         ("median 5", lambda: median_filter(noisy, size_px=5), lambda: cv2.medianBlur(n32, 5)),
-        ("guided r8", lambda: guided_filter(guide, noisy, radius_px=8, eps=1e-3),
-         lambda: cv2.ximgproc.guidedFilter(guide, n32, 8, 1e-3 * 255**2)),
+        (
+            "guided r8",
+            lambda: guided_filter(guide, noisy, radius_px=8, eps=1e-3),
+            lambda: cv2.ximgproc.guidedFilter(guide, n32, 8, 1e-3 * 255**2),
+        ),
     ]
     for name, ours_fn, ref_fn in pairs:
         ours, t_o = timed(ours_fn, repeats)

@@ -36,8 +36,10 @@ def test_top_level_is_the_starting_set() -> None:
 
 def test_every_top_level_name_is_also_in_its_subpackage() -> None:
     """The top level is a shortcut: each name (but the version) is the same object as in a subpackage."""
-    homes = {name: [p for p in SUBPACKAGES if name in importlib.import_module(f"depthforge.{p}").__all__]
-             for name in TOP_LEVEL - {"__version__"}}
+    homes = {
+        name: [p for p in SUBPACKAGES if name in importlib.import_module(f"depthforge.{p}").__all__]
+        for name in TOP_LEVEL - {"__version__"}
+    }
     assert not [n for n, where in homes.items() if not where], homes
     for name, where in homes.items():
         assert getattr(depthforge, name) is getattr(importlib.import_module(f"depthforge.{where[0]}"), name)

@@ -84,8 +84,9 @@ def test_relative_prediction_aligned_and_mask(cones: Path, tmp_path: Path, capsy
     mask = np.zeros(gt.shape, np.uint8)
     mask[:, : gt.shape[1] // 2] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    m2 = _json(capsys, ["eval", str(pred), str(cones / "disp2.png"), *GT_OPTS, "--mask", str(tmp_path / "mask.png"),
-                        "--json"])
+    m2 = _json(
+        capsys, ["eval", str(pred), str(cones / "disp2.png"), *GT_OPTS, "--mask", str(tmp_path / "mask.png"), "--json"]
+    )
     assert m2["n_pixels"] == np.isfinite(gt[:, : gt.shape[1] // 2]).sum()
 
 

@@ -72,8 +72,24 @@ def test_disparity_needs_baseline(tmp_path: Path, photo: Path, capsys) -> None:
     out = tmp_path / "p.ply"
     assert main(["pointcloud", str(photo), "--depth", str(d), "--fx", "100", "-o", str(out)]) == 2
     assert "--baseline-m" in capsys.readouterr().err
-    assert main(["pointcloud", str(photo), "--depth", str(d), "--fx", "100", "--baseline-m", "0.2",
-                 "--normals", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "pointcloud",
+                str(photo),
+                "--depth",
+                str(d),
+                "--fx",
+                "100",
+                "--baseline-m",
+                "0.2",
+                "--normals",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     side = json.loads((tmp_path / "p.ply.json").read_text())
     assert side["points"] == 48 * 64 and side["metric"] is True
 
@@ -86,8 +102,24 @@ def test_normals_flat_wall_and_options(tmp_path: Path, photo: Path) -> None:
     assert main(["normals", str(photo), "--depth", str(d), "-o", str(out)]) == 0
     assert (np.asarray(Image.open(out)) == [128, 128, 255]).all()
     out16 = tmp_path / "n16.png"
-    assert main(["normals", str(photo), "--depth", str(d), "--bits", "16", "--directx", "--smooth-depth", "1",
-                 "-o", str(out16)]) == 0
+    assert (
+        main(
+            [
+                "normals",
+                str(photo),
+                "--depth",
+                str(d),
+                "--bits",
+                "16",
+                "--directx",
+                "--smooth-depth",
+                "1",
+                "-o",
+                str(out16),
+            ]
+        )
+        == 0
+    )
     from depthforge.io.images import read_image
 
     assert read_image(out16).rgb.dtype == np.uint16
@@ -137,10 +169,29 @@ def test_vocabulary_aliases_of_the_camera_and_scene_flags(tmp_path: Path, photo:
     rel = np.tile(np.linspace(0.1, 1.0, 64), (48, 1))
     d = _depth(tmp_path, rel, kind="relative")
     old, new = tmp_path / "old.ply", tmp_path / "new.ply"
-    assert main(["pointcloud", str(photo), "--depth", str(d), "--fx", "70", "--near", "2", "--far", "5",
-                 "-o", str(old)]) == 0
-    assert main(["pointcloud", str(photo), "--depth", str(d), "--focal-px", "70", "--near-m", "2", "--far-m", "5",
-                 "-o", str(new)]) == 0
+    assert (
+        main(["pointcloud", str(photo), "--depth", str(d), "--fx", "70", "--near", "2", "--far", "5", "-o", str(old)])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "pointcloud",
+                str(photo),
+                "--depth",
+                str(d),
+                "--focal-px",
+                "70",
+                "--near-m",
+                "2",
+                "--far-m",
+                "5",
+                "-o",
+                str(new),
+            ]
+        )
+        == 0
+    )
     assert old.read_bytes() == new.read_bytes()
     side = json.loads((tmp_path / "new.ply.json").read_text())
     assert side["intrinsics"]["fx"] == 70 and "range 2..5" in side["depth_rule"]

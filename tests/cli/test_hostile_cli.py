@@ -62,28 +62,37 @@ def _corrupt_pngs() -> dict[str, bytes]:
         "short-rows": png_build([*head, (b"IDAT", zlib.compress(raw[: len(raw) // 2])), (b"IEND", b"")]),
         "garbage-zlib": png_build([*head, (b"IDAT", idat[:200] + b"\x00" * 500 + idat[700:]), (b"IEND", b"")]),
         "bad-filter": png_build([*head, (b"IDAT", zlib.compress(b"\x07" + raw[1:])), (b"IEND", b"")]),
-        "exif-after-broken-data": png_build([*head, (b"IDAT", zlib.compress(raw[: len(raw) // 3])),
-                                            (b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00"), (b"IEND", b"")]),
+        "exif-after-broken-data": png_build(
+            [
+                *head,
+                (b"IDAT", zlib.compress(raw[: len(raw) // 3])),
+                (b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00"),
+                (b"IEND", b""),
+            ]
+        ),
     }
 
 
 @pytest.mark.parametrize("name", sorted(_corrupt_pngs()))
-def test_corrupt_pngs_are_refused_not_half_decoded(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path,
-                                                   name: str) -> None:
+def test_corrupt_pngs_are_refused_not_half_decoded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path, name: str
+) -> None:
     import cv2
 
     src = tmp_path / "bad.png"
     src.write_bytes(_corrupt_pngs()[name])
     assert cv2.imdecode(np.fromfile(src, np.uint8), cv2.IMREAD_UNCHANGED) is None  # libpng refuses it: so must we
-    code, out, err = run(capsys, "estimate", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
-                         "--backend", "torch")
+    code, out, err = run(
+        capsys, "estimate", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_da), "--backend", "torch"
+    )
     assert code == 1 and "bad.png" in err and "0 done" in out
     assert not (tmp_path / "out" / "bad_depth.png").exists()
 
 
 @pytest.mark.parametrize("name", sorted(_FOREIGN))
-def test_formats_are_recognised_by_content_and_others_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                               name: str, depth_file: Path) -> None:
+def test_formats_are_recognised_by_content_and_others_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, depth_file: Path
+) -> None:
     src = tmp_path / name
     src.write_bytes(_FOREIGN[name])
     code, _, err = run(capsys, "stereo", str(src), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"))
@@ -91,16 +100,18 @@ def test_formats_are_recognised_by_content_and_others_refused(capsys: pytest.Cap
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_pgm_named_png_is_read_by_its_content(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                depth_file: Path) -> None:
+def test_a_pgm_named_png_is_read_by_its_content(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, depth_file: Path
+) -> None:
     src = tmp_path / "grey.png"
     src.write_bytes(image_seeds()["pgm"])
     code, _, err = run(capsys, "stereo", str(src), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"))
     assert code == 0, err
 
 
-def test_folder_with_bad_files_does_the_rest_and_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                        tiny_da: Path) -> None:
+def test_folder_with_bad_files_does_the_rest_and_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "ok.jpg").write_bytes(image_seeds()["jpeg"])
@@ -110,8 +121,9 @@ def test_folder_with_bad_files_does_the_rest_and_exits_1(capsys: pytest.CaptureF
     (folder / "avif.png").write_bytes(_FOREIGN["avif.jpg"])
     (folder / ("p" * 248 + ".jpg")).write_bytes(image_seeds()["jpeg"])  # its output name is too long
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, "estimate", str(folder), "-o", str(out), "--model", str(tiny_da),
-                            "--backend", "torch")
+    code, stdout, err = run(
+        capsys, "estimate", str(folder), "-o", str(out), "--model", str(tiny_da), "--backend", "torch"
+    )
     assert code == 1 and "2 done, 0 skipped, 4 failed" in stdout, (stdout, err)
     assert (out / "ok_depth.png").exists() and (out / "grey_depth.png").exists()
     assert "file name too long" in err
@@ -119,24 +131,41 @@ def test_folder_with_bad_files_does_the_rest_and_exits_1(capsys: pytest.CaptureF
 
 
 @pytest.mark.parametrize("names", [("a/photo.jpg", "b/photo.jpg"), ("in/photo.jpg", "in/photo.png")])
-def test_outputs_that_would_collide_are_refused_not_overwritten(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                                tiny_da: Path, names: tuple[str, str]) -> None:
+def test_outputs_that_would_collide_are_refused_not_overwritten(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path, names: tuple[str, str]
+) -> None:
     for n in names:
         (tmp_path / n).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / n).write_bytes(image_seeds()["jpeg" if n.endswith("jpg") else "png"])
     inputs = [str(tmp_path / n) for n in names] if names[0].startswith("a/") else [str(tmp_path / "in")]
-    code, out, err = run(capsys, "estimate", *inputs, "-o", str(tmp_path / "out"), "--model", str(tiny_da),
-                         "--backend", "torch")
+    code, out, err = run(
+        capsys, "estimate", *inputs, "-o", str(tmp_path / "out"), "--model", str(tiny_da), "--backend", "torch"
+    )
     assert code == 1 and "1 done, 0 skipped, 1 failed" in out and "would overwrite" in err
 
 
-@pytest.mark.parametrize("make", ["structured", "string", "zip", "huge-header", "channel-first", "pages",
-                                  "bad-meta", "meta-not-object", "fake-exr", "png-bomb", "tiff-pages"])
-@pytest.mark.parametrize("command", ["stereo", "mesh", "pointcloud", "normals", "bokeh", "mask", "parallax",
-                                     "process", "eval", "reference"])
-def test_bad_depth_files_are_one_line_errors_in_all_ten_readers(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                                photo: Path, depth_file: Path, command: str,
-                                                                make: str) -> None:
+@pytest.mark.parametrize(
+    "make",
+    [
+        "structured",
+        "string",
+        "zip",
+        "huge-header",
+        "channel-first",
+        "pages",
+        "bad-meta",
+        "meta-not-object",
+        "fake-exr",
+        "png-bomb",
+        "tiff-pages",
+    ],
+)
+@pytest.mark.parametrize(
+    "command", ["stereo", "mesh", "pointcloud", "normals", "bokeh", "mask", "parallax", "process", "eval", "reference"]
+)
+def test_bad_depth_files_are_one_line_errors_in_all_ten_readers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, depth_file: Path, command: str, make: str
+) -> None:
     d = scene_depth()
     bad = tmp_path / ("bad.png" if make in ("bad-meta", "meta-not-object", "png-bomb") else "bad.npy")
     if make == "structured":
@@ -175,12 +204,10 @@ def test_bad_depth_files_are_one_line_errors_in_all_ten_readers(capsys: pytest.C
         "normals": ["normals", str(photo), "--depth", str(bad), "-o", o + ".png"],
         "bokeh": ["bokeh", str(photo), "--depth", str(bad), "-o", o + ".jpg"],
         "mask": ["mask", str(photo), "--depth", str(bad), "-o", o + ".png"],
-        "parallax": ["parallax", str(photo), "--depth", str(bad), "--duration", "0.25", "--fps", "4",
-                     "-o", o + ".gif"],
+        "parallax": ["parallax", str(photo), "--depth", str(bad), "--duration", "0.25", "--fps", "4", "-o", o + ".gif"],
         "process": ["process", str(bad), "-o", o + ".npy"],
         "eval": ["eval", str(bad), str(depth_file)],
-        "reference": ["process", str(depth_file), "--reference", str(bad), "--ref-kind", "metric",
-                      "-o", o + ".npy"],
+        "reference": ["process", str(depth_file), "--reference", str(bad), "--ref-kind", "metric", "-o", o + ".npy"],
     }[command]
     env = os.environ.get("DEPTHFORGE_MAX_PIXELS")
     os.environ["DEPTHFORGE_MAX_PIXELS"] = "50000000"
@@ -192,17 +219,29 @@ def test_bad_depth_files_are_one_line_errors_in_all_ten_readers(capsys: pytest.C
         else:
             os.environ["DEPTHFORGE_MAX_PIXELS"] = env
     if command == "reference" and make == "bad-meta":  # --ref-kind overrides the file's kind: its display
-        assert code == 0, err                           # fields are not used, so they cannot be wrong
+        assert code == 0, err  # fields are not used, so they cannot be wrong
         return
     assert code == 2, err
     lines = err.strip().splitlines()
     assert lines[-1].startswith("depthforge: error:") and "bad." in lines[-1]
 
 
-@pytest.mark.parametrize("case", ["output-is-a-file", "output-under-proc", "model-missing-folder", "model-url",
-                                  "model-bad-id", "empty-input", "dev-zero", "fifo"])
-def test_user_errors_are_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, tiny_da: Path,
-                                case: str) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "output-is-a-file",
+        "output-under-proc",
+        "model-missing-folder",
+        "model-url",
+        "model-bad-id",
+        "empty-input",
+        "dev-zero",
+        "fifo",
+    ],
+)
+def test_user_errors_are_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, tiny_da: Path, case: str
+) -> None:
     out, model, src = str(tmp_path / "out"), str(tiny_da), str(photo)
     if case == "output-is-a-file":
         (tmp_path / "out").write_text("a file")
@@ -242,8 +281,9 @@ def test_non_utf8_file_names_in_batch(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 0 and "0 done, 1 skipped, 0 failed" in out, err
 
 
-def test_stale_temporary_files_of_a_killed_run_are_removed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                           photo: Path, tiny_da: Path) -> None:
+def test_stale_temporary_files_of_a_killed_run_are_removed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, tiny_da: Path
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     dead = 2**22 + 12345  # above the kernel's pid_max on common systems: no such process
@@ -256,31 +296,56 @@ def test_stale_temporary_files_of_a_killed_run_are_removed(capsys: pytest.Captur
     assert code == 0 and not any(p.exists() for p in stale) and live.exists()
 
 
-def test_video_frames_above_max_pixels_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                   tiny_da: Path) -> None:
+def test_video_frames_above_max_pixels_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path
+) -> None:
     from tests.fuzz.generators import video_seeds
 
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(video_seeds()["mp4"])
-    code, _, err = run(capsys, "estimate", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
-                       "--backend", "torch", "--max-pixels", "1000")
+    code, _, err = run(
+        capsys,
+        "estimate",
+        str(clip),
+        "-o",
+        str(tmp_path / "out"),
+        "--model",
+        str(tiny_da),
+        "--backend",
+        "torch",
+        "--max-pixels",
+        "1000",
+    )
     assert code == 1 and "megapixels exceeds the limit" in err
 
 
-def test_a_playlist_posing_as_a_video_is_not_followed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                      tiny_da: Path) -> None:
+def test_a_playlist_posing_as_a_video_is_not_followed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path
+) -> None:
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
-    code, _, err = run(capsys, "estimate", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
-                       "--backend", "torch")
+    code, _, err = run(
+        capsys, "estimate", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_da), "--backend", "torch"
+    )
     assert code == 1 and "not a readable video" in err
 
 
 def test_multipage_tiff_counts_every_page(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_da: Path) -> None:
     src = tmp_path / "pages.tiff"
     src.write_bytes(_multipage_tiff(300, 256))
-    code, _, err = run(capsys, "estimate", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_da),
-                       "--backend", "torch", "--max-pixels", "10000000")
+    code, _, err = run(
+        capsys,
+        "estimate",
+        str(src),
+        "-o",
+        str(tmp_path / "out"),
+        "--model",
+        str(tiny_da),
+        "--backend",
+        "torch",
+        "--max-pixels",
+        "10000000",
+    )
     assert code == 1 and "in 300 pages" in err
 
 

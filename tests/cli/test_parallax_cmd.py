@@ -67,10 +67,26 @@ def test_stopped_mid_clip_keeps_a_playable_partial(tmp_path: Path, sig: str, sta
     rng = np.random.default_rng(4)
     Image.fromarray(rng.integers(0, 255, (720, 960, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
     np.save(tmp_path / "depth.npy", np.linspace(1, 9, 720 * 960, dtype=np.float32).reshape(720, 960))
-    argv = [sys.executable, "-m", "depthforge", "parallax", "photo.png", "--depth", "depth.npy", "--depth-kind",
-            "metric", "--duration", "20", "--fps", "30", "-o", "clip.mp4"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, DEPTHFORGE_THREADS="1"))
+    argv = [
+        sys.executable,
+        "-m",
+        "depthforge",
+        "parallax",
+        "photo.png",
+        "--depth",
+        "depth.npy",
+        "--depth-kind",
+        "metric",
+        "--duration",
+        "20",
+        "--fps",
+        "30",
+        "-o",
+        "clip.mp4",
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=dict(os.environ, DEPTHFORGE_THREADS="1")
+    )
     assert proc.stderr is not None
     seen = ""
     while "frames at" not in seen and proc.poll() is None:  # the clip has started (the progress bar has no \n)

@@ -48,8 +48,22 @@ def test_reference_map_alignment(tmp_path: Path, capsys: pytest.CaptureFixture[s
 @pytest.mark.data
 def test_fill_and_filter_the_cones_disparity(cones: Path, tmp_path: Path) -> None:
     out = tmp_path / "filled.pfm"
-    argv = ["process", str(cones / "disp2.png"), "--depth-kind", "disparity", "--depth-scale", "0.25",
-            "--filter", "speckle", "--fill", "auto", "--filter", "median", "-o", str(out)]
+    argv = [
+        "process",
+        str(cones / "disp2.png"),
+        "--depth-kind",
+        "disparity",
+        "--depth-scale",
+        "0.25",
+        "--filter",
+        "speckle",
+        "--fill",
+        "auto",
+        "--filter",
+        "median",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     got = read_depth(out, kind="disparity")
     gt = cones_disparity(cones)

@@ -74,8 +74,12 @@ def test_cli_threads_option_sizes_every_pool(restore_pools: None, tiny_da: Path,
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "p.png")
     torch.set_num_threads(2)
-    assert main(["--threads", "1", "estimate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"),
-                 "--model", str(tiny_da)]) == 0
+    assert (
+        main(
+            ["--threads", "1", "estimate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"), "--model", str(tiny_da)]
+        )
+        == 0
+    )
     assert thread_budget() == 1 and torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
     assert main(["--threads", "0", "models"]) == 2  # a user error, one line
 

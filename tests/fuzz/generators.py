@@ -156,13 +156,27 @@ def video_seeds() -> dict[str, bytes]:
     from depthforge.io.video import ffmpeg_exe
 
     seeds: dict[str, bytes] = {}
-    codecs = {"mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p"], "webm": ["-c:v", "libvpx-vp9", "-b:v", "200k"],
-              "mkv": ["-c:v", "ffv1"], "gif": []}
+    codecs = {
+        "mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+        "webm": ["-c:v", "libvpx-vp9", "-b:v", "200k"],
+        "mkv": ["-c:v", "ffv1"],
+        "gif": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for ext, args in codecs.items():
             out = Path(tmp) / f"clip.{ext}"
-            cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-f", "lavfi", "-i",
-                   "testsrc2=size=64x48:rate=12:duration=1", *args, str(out)]
+            cmd = [
+                ffmpeg_exe(),
+                "-hide_banner",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=64x48:rate=12:duration=1",
+                *args,
+                str(out),
+            ]
             if subprocess.run(cmd, capture_output=True, timeout=60, check=False).returncode == 0:
                 seeds[ext] = out.read_bytes()
     return seeds
@@ -212,8 +226,13 @@ def _zero_run(b: bytearray, rng: random.Random) -> None:
 
 
 BYTE_MUTATORS: dict[str, Callable[[bytearray, random.Random], None]] = {
-    "flip": _flip, "truncate": _truncate, "insert": _insert, "delete": _delete, "duplicate": _duplicate,
-    "big-field": _big_field, "zero-run": _zero_run,
+    "flip": _flip,
+    "truncate": _truncate,
+    "insert": _insert,
+    "delete": _delete,
+    "duplicate": _duplicate,
+    "big-field": _big_field,
+    "zero-run": _zero_run,
 }
 
 
@@ -347,30 +366,66 @@ def special_image_cases() -> Iterator[Case]:
     est = ("estimate", "--model", "{model}", "--backend", "torch", "-o", "out")
     for name, data in _FOREIGN.items():
         yield Case("image", f"foreign/{name}", (*est[:1], name, *est[1:]), {name: data}, expect=REFUSE)
-    yield Case("image", "pgm-named-png", ("estimate", "grey.png", *est[1:]),
-               {"grey.png": image_seeds()["pgm"]})
-    yield Case("image", "multipage-tiff-bomb", ("estimate", "pages.tiff", *est[1:], "--max-pixels", "20000000"),
-               {"pages.tiff": _multipage_tiff(400, 256)}, expect=REFUSE)
-    yield Case("image", "png-bomb-header", ("estimate", "bomb.png", *est[1:], "--max-pixels", "20000000"),
-               {"bomb.png": _png_bomb(20000, 20000)}, expect=REFUSE)
-    yield Case("image", "dev-zero-link", ("estimate", "zero.jpg", *est[1:]), special=(("symlink", "zero.jpg",
-               "/dev/zero"),), expect=REFUSE)
+    yield Case("image", "pgm-named-png", ("estimate", "grey.png", *est[1:]), {"grey.png": image_seeds()["pgm"]})
+    yield Case(
+        "image",
+        "multipage-tiff-bomb",
+        ("estimate", "pages.tiff", *est[1:], "--max-pixels", "20000000"),
+        {"pages.tiff": _multipage_tiff(400, 256)},
+        expect=REFUSE,
+    )
+    yield Case(
+        "image",
+        "png-bomb-header",
+        ("estimate", "bomb.png", *est[1:], "--max-pixels", "20000000"),
+        {"bomb.png": _png_bomb(20000, 20000)},
+        expect=REFUSE,
+    )
+    yield Case(
+        "image",
+        "dev-zero-link",
+        ("estimate", "zero.jpg", *est[1:]),
+        special=(("symlink", "zero.jpg", "/dev/zero"),),
+        expect=REFUSE,
+    )
     yield Case("image", "fifo", ("estimate", "pipe.jpg", *est[1:]), special=(("fifo", "pipe.jpg"),), expect=REFUSE)
-    yield Case("image", "folder-named-jpg", ("estimate", "dir.jpg/", *est[1:]), special=(("dir", "dir.jpg"),),
-               expect=REFUSE)
-    yield Case("image", "empty-file", ("estimate", "empty.jpg", *est[1:]), special=(("file", "empty.jpg"),),
-               expect=REFUSE)
+    yield Case(
+        "image", "folder-named-jpg", ("estimate", "dir.jpg/", *est[1:]), special=(("dir", "dir.jpg"),), expect=REFUSE
+    )
+    yield Case(
+        "image", "empty-file", ("estimate", "empty.jpg", *est[1:]), special=(("file", "empty.jpg"),), expect=REFUSE
+    )
     yield Case("image", "empty-argument", ("estimate", "", *est[1:]), expect=REFUSE)
     long_name = "p" * 240 + ".jpg"
-    yield Case("image", "long-name", ("estimate", "in", *est[1:]), {f"in/{long_name}": image_seeds()["jpeg"],
-               "in/ok.jpg": image_seeds()["jpeg"]})
-    yield Case("image", "name-clash", ("estimate", "a/photo.jpg", "b/photo.jpg", *est[1:]),
-               {"a/photo.jpg": image_seeds()["jpeg"], "b/photo.jpg": image_seeds()["jpeg"]})
-    yield Case("image", "name-clash-ext", ("estimate", "in", *est[1:]),
-               {"in/photo.jpg": image_seeds()["jpeg"], "in/photo.png": image_seeds()["png"]})
-    yield Case("image", "folder-with-bad-files", ("estimate", "in", *est[1:]),
-               {"in/ok.jpg": image_seeds()["jpeg"], "in/bad.png": image_seeds()["pgm"][:40],
-                "in/qoi.jpg": _FOREIGN["qoi.jpg"], "in/avif.png": _FOREIGN["avif.jpg"]})
+    yield Case(
+        "image",
+        "long-name",
+        ("estimate", "in", *est[1:]),
+        {f"in/{long_name}": image_seeds()["jpeg"], "in/ok.jpg": image_seeds()["jpeg"]},
+    )
+    yield Case(
+        "image",
+        "name-clash",
+        ("estimate", "a/photo.jpg", "b/photo.jpg", *est[1:]),
+        {"a/photo.jpg": image_seeds()["jpeg"], "b/photo.jpg": image_seeds()["jpeg"]},
+    )
+    yield Case(
+        "image",
+        "name-clash-ext",
+        ("estimate", "in", *est[1:]),
+        {"in/photo.jpg": image_seeds()["jpeg"], "in/photo.png": image_seeds()["png"]},
+    )
+    yield Case(
+        "image",
+        "folder-with-bad-files",
+        ("estimate", "in", *est[1:]),
+        {
+            "in/ok.jpg": image_seeds()["jpeg"],
+            "in/bad.png": image_seeds()["pgm"][:40],
+            "in/qoi.jpg": _FOREIGN["qoi.jpg"],
+            "in/avif.png": _FOREIGN["avif.jpg"],
+        },
+    )
 
 
 def image_case(rng: random.Random) -> Case:
@@ -382,8 +437,16 @@ def image_case(rng: random.Random) -> Case:
         op, data = mutate_png_valid_crc(data, rng)
     else:
         op, data = mutate_bytes(data, rng)
-    ext = {"jpeg": "jpg", "png": "png", "tiff": "tif", "webp": "webp", "bmp": "bmp", "gif": "gif", "ppm": "ppm",
-           "pgm": "pgm"}[kind.split("-")[0].rstrip("16")]
+    ext = {
+        "jpeg": "jpg",
+        "png": "png",
+        "tiff": "tif",
+        "webp": "webp",
+        "bmp": "bmp",
+        "gif": "gif",
+        "ppm": "ppm",
+        "pgm": "pgm",
+    }[kind.split("-")[0].rstrip("16")]
     name = f"m.{ext}" if rng.random() < 0.85 else f"m.{rng.choice(['jpg', 'png', 'tiff'])}"
     expect = REFUSE if corrupt(data, 20_000_000) else ANY
     limit = ("--max-pixels", "20000000")
@@ -434,8 +497,10 @@ def _malformed_npy(rng: random.Random) -> tuple[str, bytes]:
         ("channel-first-1", lambda: _save_npy(d[None])),
         ("channels-last-2", lambda: _save_npy(np.dstack([d, d]))),
         ("fortran", lambda: _save_npy(np.asfortranarray(d))),
-        ("huge-header", lambda: _npy_bytes({"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)},
-                                           b"\x00" * 64)),
+        (
+            "huge-header",
+            lambda: _npy_bytes({"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)}, b"\x00" * 64),
+        ),
         ("short-data", lambda: _save_npy(d)[:-100]),
         ("zero-size", lambda: _save_npy(np.zeros((0, 5), np.float32))),
         ("zip-magic", lambda: b"PK\x03\x04" + _save_npy(d)),
@@ -464,8 +529,20 @@ def _savez(a: np.ndarray) -> bytes:
 
 
 _META_VALUES: tuple[Any, ...] = (None, "abc", "", -1, 0, 1e308, float("nan"), [], {}, True, "1e3", 10**400, [1, 2])
-_META_KEYS = ("kind", "encoding", "display_far", "display_near", "max_code", "invert", "scale", "offset", "invalid",
-              "intrinsics", "baseline_m", "model")
+_META_KEYS = (
+    "kind",
+    "encoding",
+    "display_far",
+    "display_near",
+    "max_code",
+    "invert",
+    "scale",
+    "offset",
+    "invalid",
+    "intrinsics",
+    "baseline_m",
+    "model",
+)
 
 
 def _mutated_meta(meta: dict[str, Any], rng: random.Random) -> str:
@@ -477,8 +554,14 @@ def _mutated_meta(meta: dict[str, Any], rng: random.Random) -> str:
     elif op == "set":
         m[rng.choice(_META_KEYS)] = rng.choice(_META_VALUES)
     elif op == "intrinsics":
-        m["intrinsics"] = {"fx": rng.choice([0, -5, "x", 1e308]), "fy": 1, "cx": 1, "cy": 1, "width": -1,
-                           "height": rng.choice([0, 10**12, "h"])}
+        m["intrinsics"] = {
+            "fx": rng.choice([0, -5, "x", 1e308]),
+            "fy": 1,
+            "cx": 1,
+            "cy": 1,
+            "width": -1,
+            "height": rng.choice([0, 10**12, "h"]),
+        }
     elif op == "not-object":
         return json.dumps(rng.choice([[1, 2], "text", 3, None]))
     elif op == "broken":
@@ -521,8 +604,23 @@ def depth_case(rng: random.Random) -> Case:
         how, data = _malformed_npy(rng)
         files = {"d.npy": data}
         main, label = "d.npy", f"npy/{how}"
-        if how in ("structured", "string", "bytes", "complex", "1d", "channel-first-3", "pages-7", "4d", "huge-header",
-                   "short-data", "zero-size", "zip-magic", "npz", "pickle", "channels-last-2"):
+        if how in (
+            "structured",
+            "string",
+            "bytes",
+            "complex",
+            "1d",
+            "channel-first-3",
+            "pages-7",
+            "4d",
+            "huge-header",
+            "short-data",
+            "zero-size",
+            "zip-magic",
+            "npz",
+            "pickle",
+            "channels-last-2",
+        ):
             expect = REFUSE
     elif op == "sidecar-special":
         files = {k: v for k, v in seeds["npy"].items() if not k.endswith(".json")}
@@ -533,8 +631,17 @@ def depth_case(rng: random.Random) -> Case:
     else:
         ext = rng.choice([".exr", ".tiff", ".pfm", ".npy", ".png"])
         main = f"fake{ext}"
-        files = {main: rng.choice([b"not a depth file at all", b"v/1\x01" + b"\x00" * 40, b"II*\x00" + b"\xff" * 40,
-                                   b"Pf\n10 10\n-1.0\n" + b"\x00" * 10, b"\x93NUMPY\x01\x00\xff\xff"])}
+        files = {
+            main: rng.choice(
+                [
+                    b"not a depth file at all",
+                    b"v/1\x01" + b"\x00" * 40,
+                    b"II*\x00" + b"\xff" * 40,
+                    b"Pf\n10 10\n-1.0\n" + b"\x00" * 10,
+                    b"\x93NUMPY\x01\x00\xff\xff",
+                ]
+            )
+        }
         label, expect = f"foreign/{main}", REFUSE
     return Case("depth", label, _depth_argv(rng, main), files, expect=expect)
 
@@ -547,18 +654,41 @@ def _depth_argv(rng: random.Random, name: str) -> tuple[str, ...]:
 def special_depth_cases() -> Iterator[Case]:
     """Hand-made hostile depth files (findings of the hostile-input issue)."""
     d = scene_depth()
-    yield Case("depth", "png-over-bomb-limit", ("stereo", "{photo}", "--depth", "big.png", "-o", "o.png",
-                                                "--max-pixels", "20000000"),
-               {"big.png": _png_bomb(30000, 30000)}, expect=REFUSE)
-    yield Case("depth", "multipage-tiff", ("normals", "{photo}", "--depth", "p.tiff", "-o", "o.png"),
-               {"p.tiff": _multipage_tiff(5, 96)}, expect=REFUSE)
-    yield Case("depth", "npy-37GB-header", ("mesh", "{photo}", "--depth", "h.npy", "-o", "o.ply"),
-               {"h.npy": _npy_bytes({"descr": "<f4", "fortran_order": False, "shape": (100000, 96000)}, b"\0" * 64)},
-               expect=REFUSE)
-    yield Case("depth", "npy-channel-first", ("stereo", "{photo}", "--depth", "c.npy", "-o", "o.png"),
-               {"c.npy": _save_npy(np.stack([d, d, d]))}, expect=REFUSE)
-    yield Case("depth", "dev-zero", ("process", "z.npy", "-o", "o.npy"), special=(("symlink", "z.npy",
-               "/dev/zero"),), expect=REFUSE)
+    yield Case(
+        "depth",
+        "png-over-bomb-limit",
+        ("stereo", "{photo}", "--depth", "big.png", "-o", "o.png", "--max-pixels", "20000000"),
+        {"big.png": _png_bomb(30000, 30000)},
+        expect=REFUSE,
+    )
+    yield Case(
+        "depth",
+        "multipage-tiff",
+        ("normals", "{photo}", "--depth", "p.tiff", "-o", "o.png"),
+        {"p.tiff": _multipage_tiff(5, 96)},
+        expect=REFUSE,
+    )
+    yield Case(
+        "depth",
+        "npy-37GB-header",
+        ("mesh", "{photo}", "--depth", "h.npy", "-o", "o.ply"),
+        {"h.npy": _npy_bytes({"descr": "<f4", "fortran_order": False, "shape": (100000, 96000)}, b"\0" * 64)},
+        expect=REFUSE,
+    )
+    yield Case(
+        "depth",
+        "npy-channel-first",
+        ("stereo", "{photo}", "--depth", "c.npy", "-o", "o.png"),
+        {"c.npy": _save_npy(np.stack([d, d, d]))},
+        expect=REFUSE,
+    )
+    yield Case(
+        "depth",
+        "dev-zero",
+        ("process", "z.npy", "-o", "o.npy"),
+        special=(("symlink", "z.npy", "/dev/zero"),),
+        expect=REFUSE,
+    )
 
 
 # --------------------------------------------------------------------------------------------------- videos
@@ -567,59 +697,167 @@ def video_case(rng: random.Random) -> Case:
     seeds = video_seeds()
     if not seeds or rng.random() < 0.1:
         playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
-        return Case("video", "hls-playlist-as-mp4", ("estimate", "v.mp4", "--model", "{model}", "--backend", "torch",
-                                                     "-o", "out"), {"v.mp4": playlist}, expect=REFUSE, timeout_s=120)
+        return Case(
+            "video",
+            "hls-playlist-as-mp4",
+            ("estimate", "v.mp4", "--model", "{model}", "--backend", "torch", "-o", "out"),
+            {"v.mp4": playlist},
+            expect=REFUSE,
+            timeout_s=120,
+        )
     ext = rng.choice(sorted(seeds))
     how, data = mutate_bytes(seeds[ext], rng)
     extra = rng.choice([(), ("--max-pixels", "1000"), ("--stereo", "half-left-right"), ("--frames", "png8")])
-    return Case("video", f"{ext}/{how}", ("estimate", f"v.{ext}", "--model", "{model}", "--backend", "torch",
-                                          "-o", "out", *extra), {f"v.{ext}": data}, timeout_s=120)
+    return Case(
+        "video",
+        f"{ext}/{how}",
+        ("estimate", f"v.{ext}", "--model", "{model}", "--backend", "torch", "-o", "out", *extra),
+        {f"v.{ext}": data},
+        timeout_s=120,
+    )
 
 
 # --------------------------------------------------------------------------------------------------- options
 _NUMBERS = ("-1", "0", "1e308", "-1e308", "nan", "inf", "-inf", "", "abc", "1,2", "9" * 30, "0x10", "1e-320", "-0")
 _PATHS = ("/dev/zero", "/proc/self/environ", "/", ".", "missing/x.png", "", "x" * 300 + ".png", "/proc/self/fd/0")
-_OUTPUTS = ("/proc/nope/o.png", "exists.txt/o.png", "exists.txt", "ro/o.png", "", "deep/a/b/c/o.png",
-            "x" * 300 + ".png", "ro", ".")
+_OUTPUTS = (
+    "/proc/nope/o.png",
+    "exists.txt/o.png",
+    "exists.txt",
+    "ro/o.png",
+    "",
+    "deep/a/b/c/o.png",
+    "x" * 300 + ".png",
+    "ro",
+    ".",
+)
 
 _OPTION_TABLE: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
-    "estimate": (("estimate", "{photo}", "--model", "{model}", "--backend", "torch", "-o", "out"),
-                 {"--clip": ("0.1,0.9", "0.9,0.1", "2,3", "nan,1", "a,b", "1"), "--percentile": ("2,98", "99,1",
-                  "-5,200", "x"), "--max-pixels": _NUMBERS, "--batch-size": _NUMBERS, "--divergence": _NUMBERS,
-                  "--temporal-strength": _NUMBERS, "--model": ("/nonexistent/model", "https://example.com/m",
-                  "a/b/c/d", "../..", "nonsense", "", "org/" + "n" * 200, "~/nowhere")}),
-    "stereo": (("stereo", "{photo}", "--depth", "{depth}", "-o", "o.png"),
-               {"--divergence": _NUMBERS, "--convergence": _NUMBERS, "--balance": _NUMBERS, "--separation": _NUMBERS,
-                "--exponent": _NUMBERS, "--views": _NUMBERS, "--frame-ms": _NUMBERS, "--layout": ("wiggle", "x", ""),
-                "--depth-scale": _NUMBERS}),
-    "mesh": (("mesh", "{photo}", "--depth", "{depth}", "-o", "o.ply"),
-             {"--fx": _NUMBERS, "--fy": _NUMBERS, "--cx": _NUMBERS, "--cy": _NUMBERS, "--fov": _NUMBERS,
-              "--near": _NUMBERS, "--far": _NUMBERS, "--max-angle": _NUMBERS, "--max-jump": _NUMBERS,
-              "--target-vertices": _NUMBERS, "--stride": _NUMBERS, "--baseline-m": _NUMBERS,
-              "--sensor-width-mm": _NUMBERS}),
-    "pointcloud": (("pointcloud", "{photo}", "--depth", "{depth}", "-o", "o.ply"),
-                   {"--voxel": _NUMBERS, "--stride": _NUMBERS, "--fov": _NUMBERS, "--near": _NUMBERS}),
-    "normals": (("normals", "{photo}", "--depth", "{depth}", "-o", "o.png"),
-                {"--smooth-depth": _NUMBERS, "--smooth-normals": _NUMBERS, "--fx": _NUMBERS}),
-    "bokeh": (("bokeh", "{photo}", "--depth", "{depth}", "-o", "o.jpg"),
-              {"--aperture": _NUMBERS, "--f-number": _NUMBERS, "--blades": _NUMBERS, "--rotation": _NUMBERS,
-               "--highlights": _NUMBERS, "--focus-depth": _NUMBERS}),
-    "mask": (("mask", "{photo}", "--depth", "{depth}", "-o", "o.png"),
-             {"--threshold": _NUMBERS, "--feather": _NUMBERS, "--background": ("0,177,64", "300,0,0", "a,b,c", "1"),
-              "--background-blur": _NUMBERS, "--background-image": _PATHS}),
-    "process": (("process", "{depth}", "-o", "o.npy"),
-                {"--sigma-space": _NUMBERS, "--sigma-range": _NUMBERS, "--median-size": _NUMBERS,
-                 "--radius": _NUMBERS, "--eps": _NUMBERS, "--speckle-size": _NUMBERS, "--max-hole": _NUMBERS,
-                 "--known": ("1,2,3", "1000,1000,5", "-1,-1,1", "a,b,c", "1,2", "1,2,nan", "1,2,-3"),
-                 "--reference": _PATHS, "--image": _PATHS, "--depth-scale": _NUMBERS}),
+    "estimate": (
+        ("estimate", "{photo}", "--model", "{model}", "--backend", "torch", "-o", "out"),
+        {
+            "--clip": ("0.1,0.9", "0.9,0.1", "2,3", "nan,1", "a,b", "1"),
+            "--percentile": ("2,98", "99,1", "-5,200", "x"),
+            "--max-pixels": _NUMBERS,
+            "--batch-size": _NUMBERS,
+            "--divergence": _NUMBERS,
+            "--temporal-strength": _NUMBERS,
+            "--model": (
+                "/nonexistent/model",
+                "https://example.com/m",
+                "a/b/c/d",
+                "../..",
+                "nonsense",
+                "",
+                "org/" + "n" * 200,
+                "~/nowhere",
+            ),
+        },
+    ),
+    "stereo": (
+        ("stereo", "{photo}", "--depth", "{depth}", "-o", "o.png"),
+        {
+            "--divergence": _NUMBERS,
+            "--convergence": _NUMBERS,
+            "--balance": _NUMBERS,
+            "--separation": _NUMBERS,
+            "--exponent": _NUMBERS,
+            "--views": _NUMBERS,
+            "--frame-ms": _NUMBERS,
+            "--layout": ("wiggle", "x", ""),
+            "--depth-scale": _NUMBERS,
+        },
+    ),
+    "mesh": (
+        ("mesh", "{photo}", "--depth", "{depth}", "-o", "o.ply"),
+        {
+            "--fx": _NUMBERS,
+            "--fy": _NUMBERS,
+            "--cx": _NUMBERS,
+            "--cy": _NUMBERS,
+            "--fov": _NUMBERS,
+            "--near": _NUMBERS,
+            "--far": _NUMBERS,
+            "--max-angle": _NUMBERS,
+            "--max-jump": _NUMBERS,
+            "--target-vertices": _NUMBERS,
+            "--stride": _NUMBERS,
+            "--baseline-m": _NUMBERS,
+            "--sensor-width-mm": _NUMBERS,
+        },
+    ),
+    "pointcloud": (
+        ("pointcloud", "{photo}", "--depth", "{depth}", "-o", "o.ply"),
+        {"--voxel": _NUMBERS, "--stride": _NUMBERS, "--fov": _NUMBERS, "--near": _NUMBERS},
+    ),
+    "normals": (
+        ("normals", "{photo}", "--depth", "{depth}", "-o", "o.png"),
+        {"--smooth-depth": _NUMBERS, "--smooth-normals": _NUMBERS, "--fx": _NUMBERS},
+    ),
+    "bokeh": (
+        ("bokeh", "{photo}", "--depth", "{depth}", "-o", "o.jpg"),
+        {
+            "--aperture": _NUMBERS,
+            "--f-number": _NUMBERS,
+            "--blades": _NUMBERS,
+            "--rotation": _NUMBERS,
+            "--highlights": _NUMBERS,
+            "--focus-depth": _NUMBERS,
+        },
+    ),
+    "mask": (
+        ("mask", "{photo}", "--depth", "{depth}", "-o", "o.png"),
+        {
+            "--threshold": _NUMBERS,
+            "--feather": _NUMBERS,
+            "--background": ("0,177,64", "300,0,0", "a,b,c", "1"),
+            "--background-blur": _NUMBERS,
+            "--background-image": _PATHS,
+        },
+    ),
+    "process": (
+        ("process", "{depth}", "-o", "o.npy"),
+        {
+            "--sigma-space": _NUMBERS,
+            "--sigma-range": _NUMBERS,
+            "--median-size": _NUMBERS,
+            "--radius": _NUMBERS,
+            "--eps": _NUMBERS,
+            "--speckle-size": _NUMBERS,
+            "--max-hole": _NUMBERS,
+            "--known": ("1,2,3", "1000,1000,5", "-1,-1,1", "a,b,c", "1,2", "1,2,nan", "1,2,-3"),
+            "--reference": _PATHS,
+            "--image": _PATHS,
+            "--depth-scale": _NUMBERS,
+        },
+    ),
     "eval": (("eval", "{depth}", "{depth}"), {"--pred-scale": _NUMBERS, "--gt-scale": _NUMBERS, "--mask": _PATHS}),
-    "parallax": (("parallax", "{photo}", "--depth", "{depth}", "--duration", "0.25", "--fps", "8", "-o", "o.gif"),
-                 {"--duration": ("-1", "0", "nan", "1e9", "abc"), "--fps": ("-1", "0", "nan", "1e9", "0.001"),
-                  "--amplitude": _NUMBERS, "--dolly": _NUMBERS, "--focus": _NUMBERS, "--layers": _NUMBERS,
-                  "--quality": _NUMBERS, "--start": ("1,2", "a,b", "nan,1"), "--motion": ("linear", "x", "")}),
-    "match": (("match", "{photo}", "{photo}", "-o", "d.pfm", "--no-check"),
-              {"--max-disparity": _NUMBERS, "--min-disparity": _NUMBERS, "--block-size": _NUMBERS,
-               "--focal-px": _NUMBERS, "--baseline-m": _NUMBERS, "--metric-out": _PATHS, "--confidence": _PATHS}),
+    "parallax": (
+        ("parallax", "{photo}", "--depth", "{depth}", "--duration", "0.25", "--fps", "8", "-o", "o.gif"),
+        {
+            "--duration": ("-1", "0", "nan", "1e9", "abc"),
+            "--fps": ("-1", "0", "nan", "1e9", "0.001"),
+            "--amplitude": _NUMBERS,
+            "--dolly": _NUMBERS,
+            "--focus": _NUMBERS,
+            "--layers": _NUMBERS,
+            "--quality": _NUMBERS,
+            "--start": ("1,2", "a,b", "nan,1"),
+            "--motion": ("linear", "x", ""),
+        },
+    ),
+    "match": (
+        ("match", "{photo}", "{photo}", "-o", "d.pfm", "--no-check"),
+        {
+            "--max-disparity": _NUMBERS,
+            "--min-disparity": _NUMBERS,
+            "--block-size": _NUMBERS,
+            "--focal-px": _NUMBERS,
+            "--baseline-m": _NUMBERS,
+            "--metric-out": _PATHS,
+            "--confidence": _PATHS,
+        },
+    ),
 }
 
 
@@ -652,17 +890,38 @@ def option_case(rng: random.Random) -> Case:
 # --------------------------------------------------------------------------------------------------- names
 def name_case(rng: random.Random) -> Case:
     """Valid photos under hostile file names: non-UTF-8 bytes, spaces, leading dashes, very long, unicode."""
-    raw = rng.choice([b"caf\xe9.jpg", b"\xff\xfe.jpg", b"ph oto.jpg", b"-x.jpg",
-                      ("\u00e9" * 100 + ".jpg").encode(), b"a" * 250 + b".jpg", "\u202e.jpg".encode()])
+    raw = rng.choice(
+        [
+            b"caf\xe9.jpg",
+            b"\xff\xfe.jpg",
+            b"ph oto.jpg",
+            b"-x.jpg",
+            ("\u00e9" * 100 + ".jpg").encode(),
+            b"a" * 250 + b".jpg",
+            "\u202e.jpg".encode(),
+        ]
+    )
     command = rng.choice(["estimate", "batch"])
-    argv = (("estimate", "in", "--model", "{model}", "--backend", "torch", "-o", "out") if command == "estimate"
-            else ("batch", "in", "--model", "{model}", "-o", "out", "--outputs", "depth16,npy"))
-    return Case("name", f"{command}/{raw[:20]!r}", argv, {"in/ok.jpg": image_seeds()["jpeg"]},
-                special=(("raw_file", "in", raw.hex()),))
+    argv = (
+        ("estimate", "in", "--model", "{model}", "--backend", "torch", "-o", "out")
+        if command == "estimate"
+        else ("batch", "in", "--model", "{model}", "-o", "out", "--outputs", "depth16,npy")
+    )
+    return Case(
+        "name",
+        f"{command}/{raw[:20]!r}",
+        argv,
+        {"in/ok.jpg": image_seeds()["jpeg"]},
+        special=(("raw_file", "in", raw.hex()),),
+    )
 
 
 GENERATORS: dict[str, Callable[[random.Random], Case]] = {
-    "image": image_case, "depth": depth_case, "video": video_case, "option": option_case, "name": name_case,
+    "image": image_case,
+    "depth": depth_case,
+    "video": video_case,
+    "option": option_case,
+    "name": name_case,
 }
 
 

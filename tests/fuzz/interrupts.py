@@ -26,8 +26,20 @@ from tests.fuzz.harness import _stray
 COMMANDS: tuple[tuple[str, ...], ...] = (
     ("estimate", "photos", "-o", "out", "--model", "{model}", "--backend", "torch", "--format", "png16"),
     ("estimate", "photos", "-o", "out", "--model", "{model}", "--backend", "torch", "--format", "exr"),
-    ("batch", "photos", "-o", "out", "--model", "{model}", "--backend", "torch", "--workers", "2",
-     "--outputs", "depth16,sbs,mesh"),
+    (
+        "batch",
+        "photos",
+        "-o",
+        "out",
+        "--model",
+        "{model}",
+        "--backend",
+        "torch",
+        "--workers",
+        "2",
+        "--outputs",
+        "depth16,sbs,mesh",
+    ),
     ("parallax", "{photo}", "--depth", "{depth}", "-o", "out/clip.mp4", "--duration", "4", "--fps", "24"),
     ("parallax", "{photo}", "--depth", "{depth}", "-o", "out/clip.gif", "--duration", "3", "--fps", "12"),
     ("parallax", "{photo}", "--depth", "{depth}", "-o", "out/frames", "--duration", "2", "--fps", "12"),
@@ -66,8 +78,9 @@ def big_inputs(context: dict[str, str], folder: Path) -> dict[str, str]:
     with Image.open(context["photo"]) as im:
         im.convert("RGB").resize(BIG, Image.Resampling.BICUBIC).save(photo)
     values = read_depth(context["depth"]).values
-    write_depth(depth, DepthMap(cv2.resize(values, BIG, interpolation=cv2.INTER_CUBIC).astype(np.float32),
-                                kind="metric"))
+    write_depth(
+        depth, DepthMap(cv2.resize(values, BIG, interpolation=cv2.INTER_CUBIC).astype(np.float32), kind="metric")
+    )
     return {**context, "photo": str(photo), "depth": str(depth), "small_photo": context["photo"]}
 
 
@@ -98,8 +111,12 @@ def _complete(path: Path) -> bool:
     if suffix in (".mp4", ".gif", ".webm"):
         from imageio_ffmpeg import get_ffmpeg_exe
 
-        run = subprocess.run([get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
-                             capture_output=True, timeout=60, check=False)
+        run = subprocess.run(
+            [get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         return run.returncode == 0 and not run.stderr.strip()
     if suffix in (".glb", ".ply", ".obj"):
         import trimesh
@@ -134,8 +151,9 @@ def run_case(context: dict[str, str], folder: Path, rng: random.Random) -> tuple
     label = f"{command[0]} {what} {signal.Signals(sig).name}@{delay:.1f}s"
     env = dict(os.environ, DEPTHFORGE_THREADS="1", HF_HUB_OFFLINE="1")
     with open(folder / ".stderr", "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _ENTRY, *argv], cwd=folder, stdout=subprocess.DEVNULL,
-                                stderr=err, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _ENTRY, *argv], cwd=folder, stdout=subprocess.DEVNULL, stderr=err, env=env
+        )
         try:
             proc.wait(delay)
         except subprocess.TimeoutExpired:

@@ -35,8 +35,9 @@ def test_command_line_campaign(context: dict[str, str], tmp_path: Path) -> None:
     hist = harness.histogram(results)
     assert set(hist) == {"image", "depth", "option", "name", "video"}
     assert sum(sum(c.values()) for c in hist.values()) == len(results) > 500
-    bad = [f"{r.case.family} {r.case.label}: {r.outcome} :: {r.stderr.strip()[-300:]}"
-           for r in harness.findings(results)]
+    bad = [
+        f"{r.case.family} {r.case.label}: {r.outcome} :: {r.stderr.strip()[-300:]}" for r in harness.findings(results)
+    ]
     assert not bad, "\n".join(bad)
     # the campaign exercises both sides: plenty refused, plenty accepted
     outcomes = {o for c in hist.values() for o in c}

@@ -50,12 +50,17 @@ def serve(model: str, workdir: Path, *extra: str, timeout_s: float = 120.0) -> I
     """A real ``depthforge serve`` on a free loopback port (its temporary folders under ``workdir``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
-               TMPDIR=str(workdir))
+    env = dict(
+        os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", TMPDIR=str(workdir)
+    )
     log = workdir / f"serve-{port}.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "depthforge", "serve", "--port", str(port), "--model", model,
-                                 *extra], stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "depthforge", "serve", "--port", str(port), "--model", model, *extra],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     try:
@@ -141,9 +146,21 @@ def api_request(rng: random.Random) -> tuple[str, Request]:
 
 
 def gradio_request(rng: random.Random, canary: Path) -> tuple[str, Request]:
-    targets = [str(canary), "/etc/passwd", "/proc/self/environ", "/dev/zero", "/dev/urandom", "/proc/self/fd/0",
-               f"{canary.parent}/../{canary.parent.name}/{canary.name}", "http://127.0.0.1:1/x", "file:///etc/passwd",
-               "/tmp", "", "relative/path.png", "../../../../etc/passwd"]
+    targets = [
+        str(canary),
+        "/etc/passwd",
+        "/proc/self/environ",
+        "/dev/zero",
+        "/dev/urandom",
+        "/proc/self/fd/0",
+        f"{canary.parent}/../{canary.parent.name}/{canary.name}",
+        "http://127.0.0.1:1/x",
+        "file:///etc/passwd",
+        "/tmp",
+        "",
+        "relative/path.png",
+        "../../../../etc/passwd",
+    ]
     target = rng.choice(targets)
     fn = rng.choice(["run_depth", "run_mesh", "run_stereo", "run_bokeh", "run_parallax", "run_video", "nope"])
     file_obj: Any = {"path": target, "meta": {"_type": "gradio.FileData"}}
@@ -166,18 +183,38 @@ def gradio_request(rng: random.Random, canary: Path) -> tuple[str, Request]:
         if style == "run":
             return client.post(f"{url}/gradio_api/run/{fn}", json={"data": data}, timeout=60)
         if style == "join":
-            return client.post(f"{url}/gradio_api/queue/join", json={"data": data, "fn_index": rng.randrange(40),
-                               "session_hash": secrets.token_hex(5), "trigger_id": rng.randrange(99)}, timeout=60)
+            return client.post(
+                f"{url}/gradio_api/queue/join",
+                json={
+                    "data": data,
+                    "fn_index": rng.randrange(40),
+                    "session_hash": secrets.token_hex(5),
+                    "trigger_id": rng.randrange(99),
+                },
+                timeout=60,
+            )
         if style == "file":
             return client.get(f"{url}/gradio_api/file={target}", timeout=60)
         if style == "garbage":
-            body = rng.choice([b"{", b"[" * 50_000 + b"]" * 50_000, b"\xff\xfe",
-                               json.dumps({"data": [target]}).encode()])
-            return client.post(f"{url}/gradio_api/queue/join", content=body,
-                               headers={"content-type": "application/json"}, timeout=60)
-        route = rng.choice(["/gradio_api/run-history/buckets", "/gradio_api/monitoring", "/gradio_api/vibe-code",
-                            "/gradio_api/process_recording", "/gradio_api/dev/reload", "/gradio_api/proxy=http://x/",
-                            "/gradio_api/stream/x/close", "/gradio_api/file/etc/passwd", "/monitoring"])
+            body = rng.choice(
+                [b"{", b"[" * 50_000 + b"]" * 50_000, b"\xff\xfe", json.dumps({"data": [target]}).encode()]
+            )
+            return client.post(
+                f"{url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=60
+            )
+        route = rng.choice(
+            [
+                "/gradio_api/run-history/buckets",
+                "/gradio_api/monitoring",
+                "/gradio_api/vibe-code",
+                "/gradio_api/process_recording",
+                "/gradio_api/dev/reload",
+                "/gradio_api/proxy=http://x/",
+                "/gradio_api/stream/x/close",
+                "/gradio_api/file/etc/passwd",
+                "/monitoring",
+            ]
+        )
         return client.request(rng.choice(["GET", "POST"]), url + route, timeout=60)
 
     return f"gradio/{style}/{fn}/{target[:30]}", send
@@ -187,7 +224,7 @@ def oversize_request(rng: random.Random) -> tuple[str, Request]:
     size = 26 * 1024 * 1024 + rng.randrange(1024)
 
     def chunks() -> Iterator[bytes]:
-        head = b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.jpg\"\r\n\r\n"
+        head = b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.jpg"\r\n\r\n'
         yield head
         sent = 0
         while sent < size:

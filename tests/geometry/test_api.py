@@ -5,10 +5,27 @@ from __future__ import annotations
 import depthforge.geometry as geometry
 
 EXPECTED = {
-    "Mesh", "PointCloud", "ZDepth", "depth_to_normals", "depth_to_z", "describe_intrinsics", "encode_normals",
-    "export_mesh", "export_pointcloud", "grid_mesh", "intrinsics_from_exif", "mesh_from_depth",
-    "normals_from_points", "pointcloud_from_depth", "project", "pseudo_depth", "resolve_intrinsics",
-    "to_viewer_frame", "unproject", "unproject_equirect", "voxel_downsample",
+    "Mesh",
+    "PointCloud",
+    "ZDepth",
+    "depth_to_normals",
+    "depth_to_z",
+    "describe_intrinsics",
+    "encode_normals",
+    "export_mesh",
+    "export_pointcloud",
+    "grid_mesh",
+    "intrinsics_from_exif",
+    "mesh_from_depth",
+    "normals_from_points",
+    "pointcloud_from_depth",
+    "project",
+    "pseudo_depth",
+    "resolve_intrinsics",
+    "to_viewer_frame",
+    "unproject",
+    "unproject_equirect",
+    "voxel_downsample",
 }
 
 

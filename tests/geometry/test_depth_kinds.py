@@ -43,7 +43,8 @@ def test_disparity_depthmap_becomes_metres_by_f_b_over_d() -> None:
     np.testing.assert_allclose(cloud.points[:, 2], (40.0 * 0.1 / disp).ravel(), rtol=1e-6)
     # an explicit baseline wins over the map's own; a map without one is refused, naming the parameter
     np.testing.assert_allclose(
-        _z_of(mesh_from_depth(disp, kind="disparity", intrinsics=K, baseline_m=0.2).vertices), 40.0 * 0.2 / disp,
+        _z_of(mesh_from_depth(disp, kind="disparity", intrinsics=K, baseline_m=0.2).vertices),
+        40.0 * 0.2 / disp,
         rtol=1e-6,
     )
     with pytest.raises(ValidationError, match="^baseline_m: "):

@@ -24,8 +24,12 @@ def test_round_trip_random_intrinsics_and_depths(seed: int) -> None:
     rng = np.random.default_rng(seed)
     h, w = int(rng.integers(20, 90)), int(rng.integers(20, 90))
     intr = Intrinsics(
-        float(rng.uniform(20, 3000)), float(rng.uniform(20, 3000)), float(rng.uniform(-5, w + 5)),
-        float(rng.uniform(-5, h + 5)), w, h,
+        float(rng.uniform(20, 3000)),
+        float(rng.uniform(20, 3000)),
+        float(rng.uniform(-5, w + 5)),
+        float(rng.uniform(-5, h + 5)),
+        w,
+        h,
     )
     z = rng.uniform(0.05, 500.0, size=(h, w)).astype(np.float32)
     uv = project(unproject(z, intr), intr)

@@ -29,6 +29,7 @@ def test_slow_load_of_one_model_does_not_block_another(
 
     monkeypatch.setattr(estimator, "_load", load)
     results: dict[str, object] = {}
+
     def slow_load(name: str) -> None:
         results[name] = estimator.load_model(slow, backend="torch")
 

@@ -22,8 +22,15 @@ from depthforge.pipeline.manifest import MANIFEST_NAME, Manifest
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 
 OUTPUTS = ("depth16", "colormap", "npy")
-BOOKKEEPING = {MANIFEST_NAME, MANIFEST_NAME + "-wal", MANIFEST_NAME + "-shm", ".depthforge-batch.lock",
-               ".depthforge-batch.workers.lock", ".depthforge-batch.running", FAILURE_LOG}
+BOOKKEEPING = {
+    MANIFEST_NAME,
+    MANIFEST_NAME + "-wal",
+    MANIFEST_NAME + "-shm",
+    ".depthforge-batch.lock",
+    ".depthforge-batch.workers.lock",
+    ".depthforge-batch.running",
+    FAILURE_LOG,
+}
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +126,23 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(
     library: Path, fast_model: Path, reference: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "depthforge", "batch", str(library), "-o", str(out), "--model", str(fast_model),
-           "--outputs", ",".join(OUTPUTS), "--workers", "1", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "depthforge",
+        "batch",
+        str(library),
+        "-o",
+        str(out),
+        "--model",
+        str(fast_model),
+        "--outputs",
+        ",".join(OUTPUTS),
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+    ]
     # One process keeps the test fast on a loaded 2-core machine (spawned workers import torch each); the pool
     # (workers 2) gives the same bytes: benchmarks/batch.py checks it on every run.
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -153,8 +175,10 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(
     assert len(counts) == 200 * len(OUTPUTS) and set(counts.values()) == {1}  # nothing processed twice
     assert len(runs) == 2
     assert per_run[runs[0]] >= before * len(OUTPUTS) and per_run[runs[1]] == summary.done * len(OUTPUTS)
-    print(f"\nkill test: {before} items committed before kill -9, {summary.done} done after restart, "
-          f"{summary.skipped} skipped; {len(got)} files identical to the uninterrupted run")
+    print(
+        f"\nkill test: {before} items committed before kill -9, {summary.done} done after restart, "
+        f"{summary.skipped} skipped; {len(got)} files identical to the uninterrupted run"
+    )
 
 
 def test_corrupt_file_is_reported_and_skipped(fast_model: Path, tmp_path: Path) -> None:
@@ -163,13 +187,12 @@ def test_corrupt_file_is_reported_and_skipped(fast_model: Path, tmp_path: Path) 
     src = tmp_path / "in"
     keys = _make_images(src, 6, corrupt_at=2)
     out = tmp_path / "out"
-    code = main(["batch", str(src), "-o", str(out), "--model", str(fast_model), "--outputs", "depth16,mask",
-                 "--threads", "1"])
+    code = main(
+        ["batch", str(src), "-o", str(out), "--model", str(fast_model), "--outputs", "depth16,mask", "--threads", "1"]
+    )
     assert code == 1  # some items failed, the rest were done
     got = _outputs(out)
-    assert sorted(got) == sorted(
-        f"{k[:-4]}_{suffix}" for k in keys for suffix in ("depth.png", "mask.png")
-    )
+    assert sorted(got) == sorted(f"{k[:-4]}_{suffix}" for k in keys for suffix in ("depth.png", "mask.png"))
     log = (out / FAILURE_LOG).read_text()
     assert "img002_broken.jpg" in log and "not a readable image" in log
     summary = run_batch(_job(src, out, fast_model, ("depth16", "mask")), threads=1)
@@ -214,11 +237,21 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
     summary = run_batch(_job(src, out, fast_model, names), threads=1)
     assert (summary.done, summary.failed) == (1, 0), summary.errors
     got = _outputs(out)
-    expected_main = {"depth16": "x_depth.png", "npy": "x_depth.npy", "tiff": "x_depth.tiff", "pfm": "x_depth.pfm",
-                     "colormap": "x_depth_inferno.png", "combined": "x_combined.png",
-                     "controlnet": "x_controlnet.png", "normals": "x_normals.png", "sbs": "x_sbs.png",
-                     "anaglyph": "x_anaglyph.png", "mesh": "x_mesh.ply", "pointcloud": "x_pointcloud.ply",
-                     "mask": "x_mask.png"}
+    expected_main = {
+        "depth16": "x_depth.png",
+        "npy": "x_depth.npy",
+        "tiff": "x_depth.tiff",
+        "pfm": "x_depth.pfm",
+        "colormap": "x_depth_inferno.png",
+        "combined": "x_combined.png",
+        "controlnet": "x_controlnet.png",
+        "normals": "x_normals.png",
+        "sbs": "x_sbs.png",
+        "anaglyph": "x_anaglyph.png",
+        "mesh": "x_mesh.ply",
+        "pointcloud": "x_pointcloud.ply",
+        "mask": "x_mask.png",
+    }
     assert set(expected_main) == set(names)
     assert all(f"a/b/{f}" in got for f in expected_main.values())
     _check_decodes(out, list(got))
@@ -229,8 +262,12 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the float results depend on the thread count; the batch above used 1
     try:
-        run_estimate([src], single, model=str(fast_model),
-                     options=EstimateOptions(colormap="inferno", combine="horizontal", controlnet=True))
+        run_estimate(
+            [src],
+            single,
+            model=str(fast_model),
+            options=EstimateOptions(colormap="inferno", combine="horizontal", controlnet=True),
+        )
     finally:
         torch.set_num_threads(threads)
     for f in ("x_depth.png", "x_depth_inferno.png", "x_combined.png", "x_controlnet.png"):
@@ -331,11 +368,15 @@ def test_option_hashes_did_not_change_with_the_renamed_fields(tmp_path: Path) ->
     options = BatchOptions(clip_near=0.9, fov_deg=70.0, near_m=2.0, far_m=20.0, max_angle_deg=80.0)
     job = BatchJob(tmp_path, tmp_path / "out", outputs=("depth16", "mesh"), options=options)
     old = {"invert": False, "near": 0.9, "far": None, "percentiles": None}
-    mesh_old = {"fov": 70.0, "scene_near": 2.0, "scene_far": 20.0, "mesh_format": "ply", "max_angle": 80.0,
-                "stride": 1}
+    mesh_old = {"fov": 70.0, "scene_near": 2.0, "scene_far": 20.0, "mesh_format": "ply", "max_angle": 80.0, "stride": 1}
     for name, opts in (("depth16", old), ("mesh", mesh_old)):
-        key = {"output": name, "version": PRODUCERS[name].version, "model": job.model, "dtype": job.dtype,
-               "options": opts}
+        key = {
+            "output": name,
+            "version": PRODUCERS[name].version,
+            "model": job.model,
+            "dtype": job.dtype,
+            "options": opts,
+        }
         expected = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         assert job.option_hashes()[name] == expected
 

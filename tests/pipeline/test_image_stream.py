@@ -73,9 +73,7 @@ def test_order_batches_bad_and_skipped(tiny_da: Path, tmp_path: Path, monkeypatc
     assert np.abs(ref - got).max() <= step
 
 
-def test_openvino_stream_keeps_order_and_values(
-    tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_openvino_stream_keeps_order_and_values(tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same folder on OpenVINO, whose photos run as a stream of requests (sizes changing, a bad and a skipped
     photo in between): every photo reported once in order, each depth file equal to that photo predicted alone."""
     pytest.importorskip("openvino")

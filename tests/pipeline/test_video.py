@@ -31,8 +31,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_output_keeps_frames_fps_and_audio(clip: Path, tiny_da: Path, tmp_path: Path) -> None:
     est = load_model(str(tiny_da), device="cpu")
-    opts = VideoOptions(combine="horizontal", frames="png16", stereo="half-left-right", batch_size=3,
-                        input_size_hw=SMALL)
+    opts = VideoOptions(
+        combine="horizontal", frames="png16", stereo="half-left-right", batch_size=3, input_size_hw=SMALL
+    )
     res = run_video(clip, tmp_path, estimator=est, options=opts)
     assert res.frames == 10
     for role in ("depth16", "depth8", "combined", "stereo"):

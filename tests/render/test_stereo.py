@@ -142,9 +142,9 @@ def test_cli_right_layout_with_disparity_keeps_size(tmp_path: Path, capsys: pyte
     disp[3, 4] = np.nan
     ip, dp = _write(tmp_path, img, disp)
     out = tmp_path / "right.png"
-    code = main([
-        "stereo", str(ip), "--depth", str(dp), "--depth-kind", "disparity", "--layout", "right", "-o", str(out)
-    ])
+    code = main(
+        ["stereo", str(ip), "--depth", str(dp), "--depth-kind", "disparity", "--layout", "right", "-o", str(out)]
+    )
     assert code == 0
     assert np.asarray(Image.open(out)).shape == img.shape
     assert "resampled" in capsys.readouterr().err
@@ -154,8 +154,9 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) 
     img = np.zeros((8, 8, 3), np.uint8)
     ip, dp = _write(tmp_path, img, np.full((8, 8), np.nan, np.float32))
     for extra in (["--layout", "diagonal"], []):
-        code = main(["stereo", str(ip), "--depth", str(dp), "--depth-kind", "disparity", *extra,
-                     "-o", str(tmp_path / "o.png")])
+        code = main(
+            ["stereo", str(ip), "--depth", str(dp), "--depth-kind", "disparity", *extra, "-o", str(tmp_path / "o.png")]
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and err[0].startswith("depthforge: error:"), err
 

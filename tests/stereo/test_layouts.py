@@ -19,8 +19,14 @@ def pair() -> tuple[np.ndarray, np.ndarray]:
 def test_every_layout_has_its_size_and_no_black(pair: tuple[np.ndarray, np.ndarray]) -> None:
     left, right = pair
     h, w = left.shape[:2]
-    expected = {"left-right": (h, 2 * w), "right-left": (h, 2 * w), "top-bottom": (2 * h, w),
-                "bottom-top": (2 * h, w), "half-left-right": (h, w), "half-top-bottom": (h, w)}
+    expected = {
+        "left-right": (h, 2 * w),
+        "right-left": (h, 2 * w),
+        "top-bottom": (2 * h, w),
+        "bottom-top": (2 * h, w),
+        "half-left-right": (h, w),
+        "half-top-bottom": (h, w),
+    }
     for layout in LAYOUTS:
         out = compose(left, right, layout=layout)
         if not layout.startswith("anaglyph-"):  # anaglyph matrices may legitimately clip a channel to 0

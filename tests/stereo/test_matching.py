@@ -53,7 +53,7 @@ def _textured_pair(shift: int, *, h: int = 64, w: int = 128, seed: int = 0) -> t
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 256, size=(h, w + shift, 3), dtype=np.uint8)
     tex = np.asarray(cv2.GaussianBlur(noise, (3, 3), 0.7))
-    return np.ascontiguousarray(tex[:, :w]), np.ascontiguousarray(tex[:, shift:shift + w])
+    return np.ascontiguousarray(tex[:, :w]), np.ascontiguousarray(tex[:, shift : shift + w])
 
 
 # --- real data -------------------------------------------------------------------------------------------------

@@ -56,8 +56,19 @@ def start_server(model: Path, log: Path, *extra: str, timeout_s: float = 90.0) -
 
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "depthforge", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--model", str(model), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "depthforge",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model",
+        str(model),
+        *extra,
+    ]
     fh = open(log, "wb")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"

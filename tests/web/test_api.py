@@ -93,8 +93,9 @@ def test_stereo_layouts_sizes(client: TestClient) -> None:
 
 def test_stereo_zero_divergence_returns_the_photo(client: TestClient) -> None:
     rgb = np.random.default_rng(1).integers(0, 255, (40, 50, 3), dtype=np.uint8)
-    r = client.post("/v1/stereo", files={"image": ("x.png", png_bytes(rgb))},
-                    data={"layout": "left-right", "divergence": "0"})
+    r = client.post(
+        "/v1/stereo", files={"image": ("x.png", png_bytes(rgb))}, data={"layout": "left-right", "divergence": "0"}
+    )
     out = as_array(r.content)
     np.testing.assert_array_equal(out[:, :50], rgb)
     np.testing.assert_array_equal(out[:, 50:], rgb)
@@ -129,8 +130,9 @@ def test_health_models_and_openapi(client: TestClient) -> None:
 
 
 # -- refusals ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "..\\..\\win.ini", "a/../../b.png",
-                                  "sub/x.png", ".."])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/etc/passwd", "..\\..\\win.ini", "a/../../b.png", "sub/x.png", ".."]
+)
 def test_client_file_names_that_name_paths_are_refused(client: TestClient, name: str) -> None:
     rgb = np.zeros((8, 8, 3), np.uint8)
     r = client.post("/v1/depth", files={"image": (name, png_bytes(rgb), "image/png")})
@@ -138,8 +140,20 @@ def test_client_file_names_that_name_paths_are_refused(client: TestClient, name:
     assert "filename" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("name", ["../x.png", "/abs/x.png", "C:\\x.jpg", "\\\\server\\share\\x.png", "..",
-                                  "a/b.png", "x\x00.png", "x\n.png", "link -> /etc/passwd"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../x.png",
+        "/abs/x.png",
+        "C:\\x.jpg",
+        "\\\\server\\share\\x.png",
+        "..",
+        "a/b.png",
+        "x\x00.png",
+        "x\n.png",
+        "link -> /etc/passwd",
+    ],
+)
 def test_check_client_filename_refuses_paths(name: str) -> None:
     from depthforge.core.errors import ValidationError
     from depthforge.web.safety import check_client_filename
@@ -150,8 +164,20 @@ def test_check_client_filename_refuses_paths(name: str) -> None:
         check_client_filename(ok)
 
 
-@pytest.mark.parametrize("model", ["../tiny-da", "/etc", "/", "~", "./", "facebook/some-other-model",
-                                   "depth-anything-v2-large", "file:///etc/passwd", "..%2f..%2fetc"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "../tiny-da",
+        "/etc",
+        "/",
+        "~",
+        "./",
+        "facebook/some-other-model",
+        "depth-anything-v2-large",
+        "file:///etc/passwd",
+        "..%2f..%2fetc",
+    ],
+)
 def test_models_outside_the_allow_list_are_refused(client: TestClient, web_model: Path, model: str) -> None:
     rgb = np.zeros((8, 8, 3), np.uint8)
     r = client.post("/v1/depth", files={"image": ("x.png", png_bytes(rgb))}, data={"model": model})
@@ -207,8 +233,9 @@ def test_openapi_fuzz_no_server_errors(app) -> None:  # type: ignore[no-untyped-
     for op in operations:
         per_op = 170 if op.method.upper() == "POST" else 5
 
-        @settings(max_examples=per_op, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=per_op, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+        )
         @given(case=op.as_strategy())
         def run(case) -> None:  # type: ignore[no-untyped-def]
             response = case.call()
@@ -244,20 +271,42 @@ def small_images(draw: st.DrawFn) -> bytes:
 
 
 _OPTIONS = {
-    "/v1/depth": st.fixed_dictionaries({}, optional={
-        "format": st.sampled_from(["png16", "png8", "npy"]), "invert": st.sampled_from(["true", "false"]),
-        "near": st.floats(0, 1).map(str), "far": st.floats(0, 1).map(str)}),
-    "/v1/stereo": st.fixed_dictionaries({}, optional={
-        "layout": st.sampled_from(["left-right", "half-top-bottom", "anaglyph-gray", "right", "wiggle"]),
-        "divergence": st.floats(0, 20).map(str), "convergence": st.floats(0, 1).map(str),
-        "balance": st.floats(-1, 1).map(str), "separation": st.floats(-20, 20).map(str),
-        "exponent": st.floats(0.01, 10).map(str), "views": st.integers(2, 4).map(str)}),
-    "/v1/mesh": st.fixed_dictionaries({}, optional={
-        "format": st.sampled_from(["glb", "ply", "obj"]), "kind": st.sampled_from(["mesh", "pointcloud"]),
-        "near": st.floats(0.01, 5).map(str), "far": st.floats(0.01, 50).map(str),
-        "fov": st.floats(1, 179).map(str), "max_angle": st.floats(1, 90).map(str),
-        "max_jump": st.floats(0.001, 10).map(str), "stride": st.integers(1, 8).map(str),
-        "target_vertices": st.integers(16, 2000).map(str), "texture": st.sampled_from(["true", "false"])}),
+    "/v1/depth": st.fixed_dictionaries(
+        {},
+        optional={
+            "format": st.sampled_from(["png16", "png8", "npy"]),
+            "invert": st.sampled_from(["true", "false"]),
+            "near": st.floats(0, 1).map(str),
+            "far": st.floats(0, 1).map(str),
+        },
+    ),
+    "/v1/stereo": st.fixed_dictionaries(
+        {},
+        optional={
+            "layout": st.sampled_from(["left-right", "half-top-bottom", "anaglyph-gray", "right", "wiggle"]),
+            "divergence": st.floats(0, 20).map(str),
+            "convergence": st.floats(0, 1).map(str),
+            "balance": st.floats(-1, 1).map(str),
+            "separation": st.floats(-20, 20).map(str),
+            "exponent": st.floats(0.01, 10).map(str),
+            "views": st.integers(2, 4).map(str),
+        },
+    ),
+    "/v1/mesh": st.fixed_dictionaries(
+        {},
+        optional={
+            "format": st.sampled_from(["glb", "ply", "obj"]),
+            "kind": st.sampled_from(["mesh", "pointcloud"]),
+            "near": st.floats(0.01, 5).map(str),
+            "far": st.floats(0.01, 50).map(str),
+            "fov": st.floats(1, 179).map(str),
+            "max_angle": st.floats(1, 90).map(str),
+            "max_jump": st.floats(0.001, 10).map(str),
+            "stride": st.integers(1, 8).map(str),
+            "target_vertices": st.integers(16, 2000).map(str),
+            "texture": st.sampled_from(["true", "false"]),
+        },
+    ),
 }
 
 

@@ -20,8 +20,14 @@ from tests.web.conftest import as_array, png_size
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # Software WebGL for the 3D viewer (Babylon.js: WebGPU fails, WebGL2 on ANGLE/Vulkan/SwiftShader draws the mesh).
     # Checked with Debian chromium 156 + Playwright 1.65: this flag alone is enough (Playwright passes it too; without
     # it chromium still falls back to SwiftShader but warns the fallback is deprecated); --use-gl=angle,
@@ -33,8 +39,12 @@ TIMEOUT_MS = 120_000
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("DEPTHFORGE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("DEPTHFORGE_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None
@@ -58,7 +68,10 @@ def page(server_factory, web_model, tmp_path):  # type: ignore[no-untyped-def]
     with sync_api.sync_playwright() as pw:
         try:
             context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+                str(tmp_path / "profile"),
+                executable_path=exe,
+                headless=True,
+                args=CHROMIUM_ARGS,
                 viewport={"width": 1280, "height": 900},
             )
         except sync_api.Error as exc:
@@ -238,7 +251,7 @@ def web_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("web_clip") / "pan.mp4"
     with VideoWriter(path, fps=12, size_hw=(CLIP_H, CLIP_W), codec="h264", pix_fmt="rgb24") as writer:
         for i in range(CLIP_FRAMES):
-            writer.write(np.ascontiguousarray(photo[40:40 + CLIP_H, PAN_PX * i:PAN_PX * i + CLIP_W]))
+            writer.write(np.ascontiguousarray(photo[40 : 40 + CLIP_H, PAN_PX * i : PAN_PX * i + CLIP_W]))
     return path
 
 
@@ -260,8 +273,10 @@ def test_video_tab(page, web_clip, artifacts, tmp_path) -> None:  # type: ignore
     shown.wait_for()
     link = pg.locator('a[download="clip_depth.mkv"]').first
     link.wait_for()
-    for name, url, pix_fmt in (("shown.mp4", shown.get_attribute("src"), "gray"),
-                               ("depth.mkv", link.get_attribute("href"), "gray16le")):
+    for name, url, pix_fmt in (
+        ("shown.mp4", shown.get_attribute("src"), "gray"),
+        ("depth.mkv", link.get_attribute("href"), "gray16le"),
+    ):
         path = tmp_path / name
         path.write_bytes(fetch(pg, url))
         info = probe_video(path)
@@ -271,12 +286,23 @@ def test_video_tab(page, web_clip, artifacts, tmp_path) -> None:  # type: ignore
         assert len(frames) == CLIP_FRAMES, name
         spread = [float(np.percentile(f, 95)) - float(np.percentile(f, 5)) for f in frames]
         full = 65535 if pix_fmt == "gray16le" else 255
-        print(f"{name}: {info.codec} {info.width}x{info.height} {info.frame_count} frames at {info.fps} fps, "
-              f"5-95 % spread {min(spread) / full:.2f}..{max(spread) / full:.2f} of full range")
+        print(
+            f"{name}: {info.codec} {info.width}x{info.height} {info.frame_count} frames at {info.fps} fps, "
+            f"5-95 % spread {min(spread) / full:.2f}..{max(spread) / full:.2f} of full range"
+        )
         assert min(spread) > 0.1 * full, (name, spread)  # every frame is a depth map, not a constant
         # the depth moves with the scene: consecutive frames agree best when shifted by the pan's PAN_PX
-        moved = [float(np.mean([np.abs(a[:, s:].astype(np.int32) - b[:, :CLIP_W - s]).mean()
-                                for a, b in itertools.pairwise(frames)])) for s in range(9)]
+        moved = [
+            float(
+                np.mean(
+                    [
+                        np.abs(a[:, s:].astype(np.int32) - b[:, : CLIP_W - s]).mean()
+                        for a, b in itertools.pairwise(frames)
+                    ]
+                )
+            )
+            for s in range(9)
+        ]
         print(f"{name}: mean |frame(i) - frame(i+1) moved by s px| for s = 0..8: {[round(m / full, 3) for m in moved]}")
         assert int(np.argmin(moved)) == PAN_PX, (name, moved)
     if info.codec != "ffv1":

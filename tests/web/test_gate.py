@@ -24,9 +24,11 @@ def test_threads_are_served_in_arrival_order_and_the_queue_is_bounded() -> None:
     threads = []
     with gate.slot():
         for i in range(4):
+
             def work(i: int = i) -> None:
                 with gate.slot():
                     order.append(i)
+
             t = threading.Thread(target=work)
             t.start()
             threads.append(t)

@@ -44,10 +44,22 @@ def _call(client: httpx.Client, url: str, path: str, fn: str = "run_depth") -> t
     return events.status_code, r.content + events.content
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", "/proc/self/environ", "canary", "/dev/zero", "/dev/urandom",
-                                    "link-to-canary", "http://127.0.0.1:9/x", "../../../../etc/passwd"])
-def test_client_file_references_outside_the_uploads_are_refused(server: Server, canary: Path, target: str,
-                                                                tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/etc/passwd",
+        "/proc/self/environ",
+        "canary",
+        "/dev/zero",
+        "/dev/urandom",
+        "link-to-canary",
+        "http://127.0.0.1:9/x",
+        "../../../../etc/passwd",
+    ],
+)
+def test_client_file_references_outside_the_uploads_are_refused(
+    server: Server, canary: Path, target: str, tmp_path: Path
+) -> None:
     if target == "canary":
         target = str(canary)
     elif target == "link-to-canary":
@@ -72,8 +84,17 @@ def test_uploaded_files_still_work_through_the_api(server: Server, web_photo: Pa
         assert status == 200 and b"event: complete" in body and b"depth_16bit.png" in body
 
 
-@pytest.mark.parametrize("route", ["/gradio_api/run-history/buckets", "/gradio_api/vibe-code", "/gradio_api/monitoring",
-                                   "/gradio_api/process_recording", "/gradio_api/dev/reload", "/gradio_api/file/x"])
+@pytest.mark.parametrize(
+    "route",
+    [
+        "/gradio_api/run-history/buckets",
+        "/gradio_api/vibe-code",
+        "/gradio_api/monitoring",
+        "/gradio_api/process_recording",
+        "/gradio_api/dev/reload",
+        "/gradio_api/file/x",
+    ],
+)
 def test_gradio_routes_the_ui_does_not_use_are_not_served(server: Server, route: str) -> None:
     for method in ("GET", "POST"):
         assert httpx.request(method, server.url + route, timeout=10).status_code == 404
@@ -110,8 +131,10 @@ def test_multipage_tiff_and_pixel_bombs_are_refused_without_memory(server: Serve
     with httpx.Client() as client:
         for name, data in (("pages.tiff", _multipage_tiff(300, 512)), ("bomb.png", _png_bomb(30000, 30000))):
             before = psutil.Process(server.proc.pid).memory_info().rss
-            r, peak = rss_peak_during(server.proc.pid, lambda d=data, n=name: client.post(
-                f"{server.url}/v1/depth", files={"image": (n, d)}, timeout=60))
+            r, peak = rss_peak_during(
+                server.proc.pid,
+                lambda d=data, n=name: client.post(f"{server.url}/v1/depth", files={"image": (n, d)}, timeout=60),
+            )
             assert r.status_code == 413 and "megapixels" in r.json()["detail"]
             assert peak - before < 64 * 2**20, f"{name}: the server grew by {(peak - before) / 2**20:.0f} MB"
 
@@ -123,8 +146,12 @@ def test_oversized_streamed_upload_gets_413(server: Server) -> None:
             yield b"\xff" * 65536
         yield b"\r\n--b--\r\n"
 
-    r = httpx.post(f"{server.url}/v1/depth", content=chunks(), timeout=60,
-                   headers={"content-type": "multipart/form-data; boundary=b"})
+    r = httpx.post(
+        f"{server.url}/v1/depth",
+        content=chunks(),
+        timeout=60,
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
     assert r.status_code == 413
 
 
@@ -152,8 +179,7 @@ def test_slow_request_heads_are_cut_off(server: Server) -> None:
     assert closed and time.monotonic() - t0 < HEAD_TIMEOUT_S + 4
 
 
-def test_sigterm_stops_with_status_0_and_no_temporary_folders(web_model: Path, tmp_path: Path,
-                                                              web_photo: Path) -> None:
+def test_sigterm_stops_with_status_0_and_no_temporary_folders(web_model: Path, tmp_path: Path, web_photo: Path) -> None:
     with serve(str(web_model), tmp_path) as s:
         r = httpx.post(f"{s.url}/v1/depth", files={"image": ("p.jpg", web_photo.read_bytes())}, timeout=120)
         assert r.status_code == 200
@@ -165,6 +191,10 @@ def test_sigterm_stops_with_status_0_and_no_temporary_folders(web_model: Path, t
 
 
 def test_paths_in_queued_json_are_refused(server: Server) -> None:
-    r = httpx.post(f"{server.url}/gradio_api/queue/join", content=json.dumps({"data": ["/etc/passwd"]}),
-                   headers={"content-type": "application/json"}, timeout=10)
+    r = httpx.post(
+        f"{server.url}/gradio_api/queue/join",
+        content=json.dumps({"data": ["/etc/passwd"]}),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert r.status_code < 500 and b"root:x" not in r.content

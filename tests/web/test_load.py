@@ -60,8 +60,10 @@ def test_100_concurrent_depth_requests(server_factory, web_model: Path, web_phot
     time.sleep(1.0)
     after = rss_mb(server.proc.pid)
     counts = {s: statuses.count(s) for s in sorted(set(statuses), key=str)}
-    print(f"\nload: {CONCURRENT} concurrent POST /v1/depth in {elapsed:.1f} s: {counts}; "
-          f"server RSS before {before:.1f} MB, after {after:.1f} MB ({(after / before - 1) * 100:+.1f} %)")
+    print(
+        f"\nload: {CONCURRENT} concurrent POST /v1/depth in {elapsed:.1f} s: {counts}; "
+        f"server RSS before {before:.1f} MB, after {after:.1f} MB ({(after / before - 1) * 100:+.1f} %)"
+    )
 
     assert server.alive(), "the server crashed under load"
     assert set(statuses) <= {200, 429, 503}, counts

@@ -13,12 +13,15 @@ from depthforge.cli.common import add_model_options, note, parse_pair
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("batch", help="process a folder tree, resumable (local processes or Ray)",
-                       description=__doc__)
+    p = sub.add_parser("batch", help="process a folder tree, resumable (local processes or Ray)", description=__doc__)
     p.add_argument("input", metavar="INPUT_DIR", help="folder of photos (recursive)")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR", help="output folder (mirrors the input)")
-    p.add_argument("--outputs", default="depth16", metavar="LIST",
-                   help="comma-separated outputs (default depth16; see the description for the names)")
+    p.add_argument(
+        "--outputs",
+        default="depth16",
+        metavar="LIST",
+        help="comma-separated outputs (default depth16; see the description for the names)",
+    )
     add_model_options(p)
     e = p.add_argument_group("engine")
     e.add_argument("--workers", type=int, default=1, help="worker processes (local) or model actors (ray)")
@@ -27,17 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: a local Ray)")
     e.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor (default 0)")
     g = p.add_argument_group("output options (as the single-item commands)")
-    g.add_argument("--colormap", default="inferno",
-                   choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
-                   help="colour map of colormap/combined (default inferno)")
+    g.add_argument(
+        "--colormap",
+        default="inferno",
+        choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
+        help="colour map of colormap/combined (default inferno)",
+    )
     g.add_argument("--invert", action="store_true", help="near = black in display outputs")
     g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range")
     g.add_argument("--percentile", metavar="LOW,HIGH", help="normalise between these percentiles, e.g. 2,98")
     g.add_argument("--combine", choices=("horizontal", "vertical"), default="horizontal", help="combined layout")
     g.add_argument("--divergence", type=float, default=2.5, help="sbs/anaglyph parallax, %% of the width")
     g.add_argument("--convergence", type=float, default=0.0, help="sbs/anaglyph screen plane nearness 0..1")
-    g.add_argument("--anaglyph", default="dubois", choices=("color", "half-color", "gray", "dubois"),
-                   help="anaglyph mode (default dubois)")
+    g.add_argument(
+        "--anaglyph",
+        default="dubois",
+        choices=("color", "half-color", "gray", "dubois"),
+        help="anaglyph mode (default dubois)",
+    )
     g.add_argument("--fov", type=float, metavar="DEG", help="3D outputs: horizontal field of view (default EXIF/60)")
     g.add_argument("--mesh-format", default="ply", choices=("ply", "glb", "obj"), help="mesh file format")
     g.add_argument("--directx", action="store_true", help="normals: DirectX convention (green = down)")
@@ -56,22 +66,48 @@ def run(args: argparse.Namespace) -> int:
     if args.clip:
         far, near = parse_pair(args.clip, "--clip")
     options = BatchOptions(
-        invert=args.invert, clip_near=near, clip_far=far,
+        invert=args.invert,
+        clip_near=near,
+        clip_far=far,
         percentiles=parse_pair(args.percentile, "--percentile") if args.percentile else None,
-        colormap=args.colormap, combine=args.combine, divergence=args.divergence, convergence=args.convergence,
-        anaglyph_mode=args.anaglyph, fov_deg=args.fov, mesh_format=args.mesh_format,
-        normals_convention="directx" if args.directx else "opengl", mask_threshold=args.mask_threshold,
+        colormap=args.colormap,
+        combine=args.combine,
+        divergence=args.divergence,
+        convergence=args.convergence,
+        anaglyph_mode=args.anaglyph,
+        fov_deg=args.fov,
+        mesh_format=args.mesh_format,
+        normals_convention="directx" if args.directx else "opengl",
+        mask_threshold=args.mask_threshold,
     )
-    extra = tuple((k, getattr(args, k)) for k in ("backend", "quantize")  # model options of newer builds
-                  if getattr(args, k, None) not in (None, "auto", "none"))
-    job = BatchJob(Path(args.input), Path(args.output), outputs=args.outputs, model=args.model,
-                   device=args.device, dtype=args.dtype, max_pixels=args.max_pixels, options=options,
-                   model_options=extra)
+    extra = tuple(
+        (k, getattr(args, k))
+        for k in ("backend", "quantize")  # model options of newer builds
+        if getattr(args, k, None) not in (None, "auto", "none")
+    )
+    job = BatchJob(
+        Path(args.input),
+        Path(args.output),
+        outputs=args.outputs,
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        max_pixels=args.max_pixels,
+        options=options,
+        model_options=extra,
+    )
     bar = _Progress(sys.stderr.isatty())
     try:
-        summary = run_batch(job, engine=args.engine, workers=args.workers, threads=args.threads,
-                            ray_address=args.ray_address, gpus_per_actor=args.gpus_per_actor,
-                            on_plan=bar.start, on_item=bar.advance)
+        summary = run_batch(
+            job,
+            engine=args.engine,
+            workers=args.workers,
+            threads=args.threads,
+            ray_address=args.ray_address,
+            gpus_per_actor=args.gpus_per_actor,
+            on_plan=bar.start,
+            on_item=bar.advance,
+        )
     finally:
         bar.close()
     print(summary.line())
@@ -118,8 +154,16 @@ class _Progress:
                 def render(self, task: Task) -> Text:
                     return Text(f"{task.speed:.1f} items/s" if task.speed else "- items/s")
 
-            bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), Rate(), TextColumn("ETA"),
-                           TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            bar = Progress(
+                TextColumn("batch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                Rate(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             bar.start()
             self.bar, self.task = bar, bar.add_task("batch", total=todo)
 

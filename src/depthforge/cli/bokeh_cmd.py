@@ -9,27 +9,48 @@ from depthforge.cli.common import add_photo_command, load_depth_for, note
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_photo_command(
-        sub, "bokeh", __doc__, "blur a photo by depth, as a wide-aperture lens would",
-        image="the photo", output="output image (.png keeps 16 bit, .jpg, ...)", metavar="OUT",
+        sub,
+        "bokeh",
+        __doc__,
+        "blur a photo by depth, as a wide-aperture lens would",
+        image="the photo",
+        output="output image (.png keeps 16 bit, .jpg, ...)",
+        metavar="OUT",
     )
     g = p.add_argument_group("focus (default: auto, the nearest large region or else the image centre)")
     f = g.add_mutually_exclusive_group()
     f.add_argument("--focus-xy", nargs=2, type=float, metavar=("X", "Y"), help="focus on this pixel (x right, y down)")
-    f.add_argument("--focus-depth", type=float, metavar="D",
-                   help="focus at this depth: metres (metric maps), pixels (disparity), or 0..1 of the range, "
-                        "1 = nearest (relative maps)")
+    f.add_argument(
+        "--focus-depth",
+        type=float,
+        metavar="D",
+        help="focus at this depth: metres (metric maps), pixels (disparity), or 0..1 of the range, "
+        "1 = nearest (relative maps)",
+    )
     f.add_argument("--focus", choices=("auto",), help="automatic focus (the default)")
     a = p.add_argument_group("lens")
     ap = a.add_mutually_exclusive_group()
-    ap.add_argument("--aperture", type=float, metavar="PX",
-                    help="blur radius in pixels across the scene's whole depth range (default 2%% of the longer side; "
-                         "0 = no blur)")
-    ap.add_argument("--f-number", type=float, metavar="N",
-                    help="metric maps: a full-frame lens at f/N with the photo's field of view (thin lens)")
+    ap.add_argument(
+        "--aperture",
+        type=float,
+        metavar="PX",
+        help="blur radius in pixels across the scene's whole depth range (default 2%% of the longer side; 0 = no blur)",
+    )
+    ap.add_argument(
+        "--f-number",
+        type=float,
+        metavar="N",
+        help="metric maps: a full-frame lens at f/N with the photo's field of view (thin lens)",
+    )
     a.add_argument("--blades", type=int, default=0, help="aperture blades: 0 = round bokeh, 3..16 = polygon")
     a.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help="rotation of the polygonal aperture")
-    a.add_argument("--highlights", type=float, default=1.0, metavar="GAIN",
-                   help="boost clipped highlights by this factor in linear light so they bloom (1 = off)")
+    a.add_argument(
+        "--highlights",
+        type=float,
+        default=1.0,
+        metavar="GAIN",
+        help="boost clipped highlights by this factor in linear light so they bloom (1 = off)",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,18 +63,29 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args.image)
     depth = load_depth_for(image, args)
     focus_xy = tuple(args.focus_xy) if args.focus_xy else None
-    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture_px=args.aperture,
-                      f_number=args.f_number)
+    plan = plan_bokeh(
+        depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture_px=args.aperture, f_number=args.f_number
+    )
     if plan.intrinsics_source:
         note(f"intrinsics: {plan.intrinsics_source}")
-    out = bokeh(image.rgb, depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture_px=args.aperture,
-                f_number=args.f_number, blades=args.blades, rotation_deg=args.rotation,
-                highlight_gain=args.highlights)
+    out = bokeh(
+        image.rgb,
+        depth,
+        focus_xy=focus_xy,
+        focus_depth=args.focus_depth,
+        aperture_px=args.aperture,
+        f_number=args.f_number,
+        blades=args.blades,
+        rotation_deg=args.rotation,
+        highlight_gain=args.highlights,
+    )
     if out.dtype != "uint8" and Path(args.output).suffix.lower() not in (".png", ".tif", ".tiff"):
         from depthforge.core.image import to_uint8
 
         out = to_uint8(out)
     write_image(args.output, out)
-    print(f"{args.output}: focus {plan.focus_source} (inverse depth {plan.focus_inverse:.4g}), "
-          f"largest blur radius {plan.max_radius_px:.1f} px")
+    print(
+        f"{args.output}: focus {plan.focus_source} (inverse depth {plan.focus_inverse:.4g}), "
+        f"largest blur radius {plan.max_radius_px:.1f} px"
+    )
     return 0

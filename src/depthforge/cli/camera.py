@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 
 
 def add_scene_command(
-    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, *, image: str, output: str, group: str,
+    sub: argparse._SubParsersAction,
+    name: str,
+    doc: str | None,
+    summary: str,
+    *,
+    image: str,
+    output: str,
+    group: str,
     run: Callable[[argparse.Namespace], int],
 ) -> argparse._ArgumentGroup:
     """A 3D command on a photo and its depth (:func:`~depthforge.cli.common.add_photo_command`) with the camera and
@@ -41,10 +48,12 @@ def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = 
     g.add_argument("--fy", type=float, help="vertical focal length in pixels")
     g.add_argument("--cx", type=float, help="principal point x in pixels (default: image centre)")
     g.add_argument("--cy", type=float, help="principal point y in pixels (default: image centre)")
-    g.add_argument("--fov", "--fov-deg", dest="fov", type=float, metavar="DEG",
-                   help="horizontal field of view in degrees")
-    g.add_argument("--sensor-width-mm", type=float,
-                   help="sensor width, to use EXIF FocalLength (mm) without a 35 mm value")
+    g.add_argument(
+        "--fov", "--fov-deg", dest="fov", type=float, metavar="DEG", help="horizontal field of view in degrees"
+    )
+    g.add_argument(
+        "--sensor-width-mm", type=float, help="sensor width, to use EXIF FocalLength (mm) without a 35 mm value"
+    )
     if baseline:
         g.add_argument("--baseline-m", type=float, help="stereo baseline in metres (disparity maps -> metres)")
 
@@ -76,10 +85,22 @@ def intrinsics_from_args(args: argparse.Namespace, image: Image, depth: DepthMap
 def add_scene_options(parser: argparse.ArgumentParser) -> None:
     """``--near``/``--far`` (pseudo-depth range for relative maps) and ``--equirect``."""
     g = parser.add_argument_group("geometry")
-    g.add_argument("--near", "--near-m", dest="near", type=float, default=1.0,
-                   help="pseudo-depth of the nearest pixel for relative maps (default 1)")
-    g.add_argument("--far", "--far-m", dest="far", type=float, default=10.0,
-                   help="pseudo-depth of the farthest pixel for relative maps (default 10)")
+    g.add_argument(
+        "--near",
+        "--near-m",
+        dest="near",
+        type=float,
+        default=1.0,
+        help="pseudo-depth of the nearest pixel for relative maps (default 1)",
+    )
+    g.add_argument(
+        "--far",
+        "--far-m",
+        dest="far",
+        type=float,
+        default=10.0,
+        help="pseudo-depth of the farthest pixel for relative maps (default 10)",
+    )
     g.add_argument("--equirect", action="store_true", help="the input is a 360-degree equirectangular panorama")
 
 
@@ -98,11 +119,14 @@ def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDep
     if args.equirect and depth.kind == "disparity":
         from depthforge.core.errors import ValidationError
 
-        raise ValidationError("depth_kind: --equirect needs metric or relative depth (distance from the centre), "
-                              "not a stereo disparity map")
+        raise ValidationError(
+            "depth_kind: --equirect needs metric or relative depth (distance from the centre), "
+            "not a stereo disparity map"
+        )
     intr = None if args.equirect else intrinsics_from_args(args, image, depth)
-    zd = depth_to_z(depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near_m=args.near,
-                    far_m=args.far)
+    zd = depth_to_z(
+        depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near_m=args.near, far_m=args.far
+    )
     note(f"depth: {zd.rule}")
     return image, intr, zd
 

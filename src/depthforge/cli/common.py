@@ -164,4 +164,3 @@ def progress(total: int, description: str) -> Iterator[Any]:
             bar.advance(task, n)
 
         yield advance
-

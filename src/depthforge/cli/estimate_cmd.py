@@ -82,8 +82,15 @@ def run(args: argparse.Namespace) -> int:
             if status.startswith("failed"):
                 note(status[len("failed: ") :])
 
-        summary = run_estimate(args.inputs, args.output, model=args.model, options=options,
-                               max_pixels=args.max_pixels, on_item=on_item, **model_options(args))
+        summary = run_estimate(
+            args.inputs,
+            args.output,
+            model=args.model,
+            options=options,
+            max_pixels=args.max_pixels,
+            on_item=on_item,
+            **model_options(args),
+        )
     print(summary.line())
     return 1 if summary.failed else 0
 
@@ -127,8 +134,16 @@ def _run_with_frames(args: argparse.Namespace, options: object, video: object, n
             if speed:
                 bar.update(frames, rate=f"{speed:.1f} frames/s")
 
-        summary = run_estimate(args.inputs, args.output, model=args.model, options=options,  # type: ignore[arg-type]
-                               max_pixels=args.max_pixels, on_item=on_item, video=video,  # type: ignore[arg-type]
-                               on_frame=on_frame, **model_options(args))
+        summary = run_estimate(
+            args.inputs,
+            args.output,
+            model=args.model,
+            options=options,  # type: ignore[arg-type]
+            max_pixels=args.max_pixels,
+            on_item=on_item,
+            video=video,  # type: ignore[arg-type]
+            on_frame=on_frame,
+            **model_options(args),
+        )
     print(summary.line())
     return 1 if summary.failed else 0

@@ -35,16 +35,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "eval", __doc__, summary, raw=True)
     p.add_argument("pred", metavar="PRED", help="predicted depth file")
     p.add_argument("gt", metavar="GT", help="ground-truth depth or disparity file")
-    p.add_argument("--pred-kind", choices=("relative", "metric", "disparity"),
-                   help="what the prediction's values mean, when the file does not say")
+    p.add_argument(
+        "--pred-kind",
+        choices=("relative", "metric", "disparity"),
+        help="what the prediction's values mean, when the file does not say",
+    )
     p.add_argument("--pred-scale", type=float, help="multiply the prediction's raw values by this")
-    p.add_argument("--gt-kind", choices=("metric", "disparity"),
-                   help="what the ground truth's values mean, when the file does not say")
-    p.add_argument("--gt-scale", type=float,
-                   help="multiply the ground truth's raw values by this (0 = unknown), e.g. 0.25 for Middlebury")
-    p.add_argument("--align", default="auto", choices=("auto", "none", "scale", "scale-shift"),
-                   help="fit the prediction to the ground truth in inverse depth first "
-                        "(auto: none when both have the same kind, else scale-shift)")
+    p.add_argument(
+        "--gt-kind",
+        choices=("metric", "disparity"),
+        help="what the ground truth's values mean, when the file does not say",
+    )
+    p.add_argument(
+        "--gt-scale",
+        type=float,
+        help="multiply the ground truth's raw values by this (0 = unknown), e.g. 0.25 for Middlebury",
+    )
+    p.add_argument(
+        "--align",
+        default="auto",
+        choices=("auto", "none", "scale", "scale-shift"),
+        help="fit the prediction to the ground truth in inverse depth first "
+        "(auto: none when both have the same kind, else scale-shift)",
+    )
     p.add_argument("--robust", action="store_true", help="outlier-rejecting fit instead of plain least squares")
     p.add_argument("--mask", metavar="FILE", help="image: evaluate only where it is non-zero (bright)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

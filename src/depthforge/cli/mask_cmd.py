@@ -13,20 +13,41 @@ from depthforge.cli.common import add_photo_command, load_depth_for, note
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_photo_command(
-        sub, "mask", __doc__, "foreground mask, cut-out or new background from depth",
-        image="the photo", output="output file (.png)", metavar="OUT",
+        sub,
+        "mask",
+        __doc__,
+        "foreground mask, cut-out or new background from depth",
+        image="the photo",
+        output="output file (.png)",
+        metavar="OUT",
     )
     g = p.add_argument_group("foreground")
-    g.add_argument("--threshold", type=float, metavar="T",
-                   help="foreground = nearer than T: metres (metric maps), pixels (disparity), or 0..1 of the range, "
-                        "1 = nearest (relative maps); default automatic")
-    g.add_argument("--auto", choices=("otsu", "gap"), default="otsu",
-                   help="automatic threshold: Otsu on inverse depth, or the largest depth gap")
+    g.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="foreground = nearer than T: metres (metric maps), pixels (disparity), or 0..1 of the range, "
+        "1 = nearest (relative maps); default automatic",
+    )
+    g.add_argument(
+        "--auto",
+        choices=("otsu", "gap"),
+        default="otsu",
+        help="automatic threshold: Otsu on inverse depth, or the largest depth gap",
+    )
     g.add_argument("--largest", action="store_true", help="keep only the largest foreground region")
-    g.add_argument("--feather", type=int, metavar="PX",
-                   help="edge refinement radius in pixels (guided filter; 0 = hard edge; default 0.4%% of the size)")
-    g.add_argument("--method", choices=("depth", "model"), default="depth",
-                   help="depth: depth + guided filter (default, no download); model: a matting model refines the edge")
+    g.add_argument(
+        "--feather",
+        type=int,
+        metavar="PX",
+        help="edge refinement radius in pixels (guided filter; 0 = hard edge; default 0.4%% of the size)",
+    )
+    g.add_argument(
+        "--method",
+        choices=("depth", "model"),
+        default="depth",
+        help="depth: depth + guided filter (default, no download); model: a matting model refines the edge",
+    )
     g.add_argument("--seg-model", metavar="M", help="matting model for --method model (registry name, hub id, folder)")
     o = p.add_argument_group("output (default: the mask)")
     x = o.add_mutually_exclusive_group()
@@ -77,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
         note(f"matting model {model.spec.name} (licence: {model.spec.licence})")
         alpha = model.predict(image.as_uint8(), masks.trimap(hard, band=band))
     else:
-        alpha = masks.foreground_alpha(depth, image=image, threshold=args.threshold, method=args.auto,
-                                       largest=args.largest, radius_px=args.feather)
+        alpha = masks.foreground_alpha(
+            depth, image=image, threshold=args.threshold, method=args.auto, largest=args.largest, radius_px=args.feather
+        )
     if args.cutout:
         result = masks.cutout(image.rgb, alpha)
     elif replace:

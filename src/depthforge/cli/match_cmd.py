@@ -22,32 +22,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "match", __doc__, summary, raw=True)
     p.add_argument("left", metavar="LEFT", help="left view, or the whole stereo image with --sbs / --tb")
     p.add_argument("right", metavar="RIGHT", nargs="?", help="right view (omit with --sbs / --tb)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="disparity of the left view in pixels (.pfm = Middlebury convention; .tiff/.npy/.exr raw; "
-                        ".png a normalised display image)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="disparity of the left view in pixels (.pfm = Middlebury convention; .tiff/.npy/.exr raw; "
+        ".png a normalised display image)",
+    )
     p.add_argument("--format", choices=DEPTH_FORMATS, help="output format (default: from the extension)")
     layout = p.add_mutually_exclusive_group()
     layout.add_argument("--sbs", action="store_true", help="one side-by-side image: left half | right half")
     layout.add_argument("--tb", action="store_true", help="one top-bottom image: left on top")
-    p.add_argument("--half", action="store_true",
-                   help="the halves are squeezed (half-SBS / half-TB): the output is stretched back to full aspect")
+    p.add_argument(
+        "--half",
+        action="store_true",
+        help="the halves are squeezed (half-SBS / half-TB): the output is stretched back to full aspect",
+    )
     g = p.add_argument_group("matching")
     g.add_argument("--max-disparity", type=int, metavar="PX", help="largest disparity searched (default: width / 8)")
-    g.add_argument("--min-disparity", type=int, default=0, metavar="PX",
-                   help="smallest disparity searched (default 0; negative for converged views such as 3D-film "
-                        "frames: the output is then relative depth)")
+    g.add_argument(
+        "--min-disparity",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="smallest disparity searched (default 0; negative for converged views such as 3D-film "
+        "frames: the output is then relative depth)",
+    )
     g.add_argument("--block-size", type=int, default=3, help="odd matching block size 1..11 (default 3)")
-    g.add_argument("--smoothing", choices=("median", "fgs", "none"), default="median",
-                   help="edge-aware clean-up guided by the image (default: weighted median)")
+    g.add_argument(
+        "--smoothing",
+        choices=("median", "fgs", "none"),
+        default="median",
+        help="edge-aware clean-up guided by the image (default: weighted median)",
+    )
     g.add_argument("--no-check", action="store_true", help="skip the rectification check (match anyway)")
     g.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this (default 250 MP)")
     m = p.add_argument_group("metric depth and extra outputs")
     m.add_argument("--focal-px", type=float, help="focal length in pixels (of the full-size view)")
     m.add_argument("--baseline-m", type=float, help="distance between the two cameras in metres")
-    m.add_argument("--metric-out", metavar="FILE", help="also write metric depth z = f * B / d in metres "
-                   "(needs --focal-px and --baseline-m)")
-    m.add_argument("--confidence", metavar="FILE",
-                   help="also write the left-right agreement, 0..1 (.png 8-bit 0..255, .npy / .tiff float)")
+    m.add_argument(
+        "--metric-out",
+        metavar="FILE",
+        help="also write metric depth z = f * B / d in metres (needs --focal-px and --baseline-m)",
+    )
+    m.add_argument(
+        "--confidence",
+        metavar="FILE",
+        help="also write the left-right agreement, 0..1 (.png 8-bit 0..255, .npy / .tiff float)",
+    )
     p.set_defaults(func=run)
 
 

@@ -10,18 +10,37 @@ from depthforge.cli.common import note
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = add_scene_command(
-        sub, "mesh", __doc__, "photo + depth -> textured mesh (.ply, .obj, .glb)", run=run, group="mesh",
-        image="the photo (its colours become the texture)", output="output .ply, .obj or .glb",
+        sub,
+        "mesh",
+        __doc__,
+        "photo + depth -> textured mesh (.ply, .obj, .glb)",
+        run=run,
+        group="mesh",
+        image="the photo (its colours become the texture)",
+        output="output .ply, .obj or .glb",
     )
-    g.add_argument("--max-angle", type=float, default=87.0, metavar="DEG",
-                   help="drop triangles seen more obliquely than this (depth discontinuities; 90 = keep all)")
-    g.add_argument("--max-jump", type=float, metavar="R",
-                   help="also drop triangles whose depth varies by more than this fraction (e.g. 0.1)")
+    g.add_argument(
+        "--max-angle",
+        type=float,
+        default=87.0,
+        metavar="DEG",
+        help="drop triangles seen more obliquely than this (depth discontinuities; 90 = keep all)",
+    )
+    g.add_argument(
+        "--max-jump",
+        type=float,
+        metavar="R",
+        help="also drop triangles whose depth varies by more than this fraction (e.g. 0.1)",
+    )
     g.add_argument("--target-vertices", type=int, metavar="N", help="simplify: at most N vertices (regular grid)")
     g.add_argument("--stride", type=int, default=1, help="use every N-th pixel (default 1)")
     g.add_argument("--no-texture", action="store_true", help="vertex colours only, no texture image")
-    g.add_argument("--texture-format", default="png", choices=("png", "jpg"),
-                   help="texture file beside a .ply (default png; jpg is much faster for huge photos)")
+    g.add_argument(
+        "--texture-format",
+        default="png",
+        choices=("png", "jpg"),
+        help="texture file beside a .ply (default png; jpg is much faster for huge photos)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,14 +49,25 @@ def run(args: argparse.Namespace) -> int:
 
     image, intr, zd = load_scene(args)
     max_angle = None if args.max_angle >= 90 else args.max_angle
-    mesh = mesh_from_depth(zd, image=image, intrinsics=intr, equirect=args.equirect, max_angle_deg=max_angle,
-                           max_jump=args.max_jump, stride=args.stride, target_vertices=args.target_vertices)
+    mesh = mesh_from_depth(
+        zd,
+        image=image,
+        intrinsics=intr,
+        equirect=args.equirect,
+        max_angle_deg=max_angle,
+        max_jump=args.max_jump,
+        stride=args.stride,
+        target_vertices=args.target_vertices,
+    )
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
     meta = scene_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
-    files = export_mesh(args.output, mesh, metadata=meta, texture=not args.no_texture,
-                        texture_format=args.texture_format)
+    files = export_mesh(
+        args.output, mesh, metadata=meta, texture=not args.no_texture, texture_format=args.texture_format
+    )
     kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"
-    print(f"wrote {files[0]} ({mesh.n_vertices} vertices, {mesh.n_faces} triangles, {kind}); "
-          f"also {', '.join(str(f) for f in files[1:])}")
+    print(
+        f"wrote {files[0]} ({mesh.n_vertices} vertices, {mesh.n_faces} triangles, {kind}); "
+        f"also {', '.join(str(f) for f in files[1:])}"
+    )
     return 0

@@ -9,8 +9,14 @@ from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = add_scene_command(
-        sub, "normals", __doc__, "photo + depth -> normal map PNG", run=run, group="normal map",
-        image="the photo (sets the size and EXIF intrinsics)", output="output .png (or .tiff)",
+        sub,
+        "normals",
+        __doc__,
+        "photo + depth -> normal map PNG",
+        run=run,
+        group="normal map",
+        image="the photo (sets the size and EXIF intrinsics)",
+        output="output .png (or .tiff)",
     )
     g.add_argument("--directx", action="store_true", help="DirectX convention (green = down) instead of OpenGL")
     g.add_argument("--bits", type=int, default=8, choices=(8, 16), help="bits per channel (default 8)")
@@ -25,8 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.io.images import write_image
 
     image, intr, zd = load_scene(args)
-    n = depth_to_normals(zd, intrinsics=intr, equirect=intr is None, smooth_depth_px=args.smooth_depth,
-                         smooth_normals_px=args.smooth_normals)
+    n = depth_to_normals(
+        zd,
+        intrinsics=intr,
+        equirect=intr is None,
+        smooth_depth_px=args.smooth_depth,
+        smooth_normals_px=args.smooth_normals,
+    )
     convention = "directx" if args.directx else "opengl"
     encoded = encode_normals(n, convention=convention, bits=args.bits)
     meta = scene_metadata(image, intr, zd, convention=convention, bits=args.bits, encoding="rgb = n * 0.5 + 0.5")

@@ -9,8 +9,14 @@ from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = add_scene_command(
-        sub, "pointcloud", __doc__, "photo + depth -> coloured point cloud (.ply)", run=run, group="point cloud",
-        image="the photo (point colours)", output="output .ply",
+        sub,
+        "pointcloud",
+        __doc__,
+        "photo + depth -> coloured point cloud (.ply)",
+        run=run,
+        group="point cloud",
+        image="the photo (point colours)",
+        output="output .ply",
     )
     g.add_argument("--normals", action="store_true", help="also write per-point normals")
     g.add_argument("--voxel", type=float, metavar="SIZE", help="average points per cube of this edge (depth units)")
@@ -22,8 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.geometry.pointcloud import pointcloud_from_depth
 
     image, intr, zd = load_scene(args)
-    cloud = pointcloud_from_depth(zd, image=image, intrinsics=intr, with_normals=args.normals, equirect=args.equirect,
-                                  stride=args.stride, voxel_size_m=args.voxel)
+    cloud = pointcloud_from_depth(
+        zd,
+        image=image,
+        intrinsics=intr,
+        with_normals=args.normals,
+        equirect=args.equirect,
+        stride=args.stride,
+        voxel_size_m=args.voxel,
+    )
     meta = scene_metadata(image, intr, zd, normals=bool(args.normals), voxel=args.voxel)
     files = export_pointcloud(args.output, cloud, metadata=meta)
     kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"

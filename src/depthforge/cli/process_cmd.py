@@ -15,14 +15,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "process", __doc__, "filter, fill holes and align a depth map to known distances", raw=True)
     p.add_argument("input", metavar="IN", help="a depth file (any format 'depthforge estimate' writes)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output depth file (format from extension)")
-    p.add_argument("--format", choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"),
-                   help="output format (default: from the extension)")
-    p.add_argument("--depth-kind", choices=("relative", "metric", "disparity"),
-                   help="what the input's values mean, when the file does not say")
+    p.add_argument(
+        "--format",
+        choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"),
+        help="output format (default: from the extension)",
+    )
+    p.add_argument(
+        "--depth-kind",
+        choices=("relative", "metric", "disparity"),
+        help="what the input's values mean, when the file does not say",
+    )
     p.add_argument("--depth-scale", type=float, help="multiply the input's raw values (e.g. 0.25 for Middlebury)")
     g = p.add_argument_group("filters")
-    g.add_argument("--filter", action="append", default=[], choices=("bilateral", "median", "guided", "speckle"),
-                   help="apply a filter (repeatable, applied in order; speckle removal always runs first)")
+    g.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        choices=("bilateral", "median", "guided", "speckle"),
+        help="apply a filter (repeatable, applied in order; speckle removal always runs first)",
+    )
     g.add_argument("--image", metavar="FILE", help="guide image for --filter guided")
     g.add_argument("--sigma-space", type=float, default=2.0, help="bilateral: spatial sigma, px (default 2)")
     g.add_argument("--sigma-range", type=float, help="bilateral: depth sigma in inverse-depth units (default: auto)")
@@ -32,14 +43,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--speckle-size", type=int, default=100, help="speckle: remove patches smaller than this (px)")
     g.add_argument("--speckle-diff", type=float, help="speckle: largest step inside a patch (default 2%% of range)")
     f = p.add_argument_group("hole filling")
-    f.add_argument("--fill", choices=("auto", "background", "nearest", "smooth"),
-                   help="fill invalid pixels (auto: smooth for small holes, background for the rest)")
+    f.add_argument(
+        "--fill",
+        choices=("auto", "background", "nearest", "smooth"),
+        help="fill invalid pixels (auto: smooth for small holes, background for the rest)",
+    )
     f.add_argument("--max-hole", type=int, default=256, help="largest hole filled smoothly, px (default 256)")
-    f.add_argument("--fill-axes", choices=("both", "horizontal"), default="both",
-                   help="background fill: search rows and columns, or rows only (stereo occlusions)")
+    f.add_argument(
+        "--fill-axes",
+        choices=("both", "horizontal"),
+        default="both",
+        help="background fill: search rows and columns, or rows only (stereo occlusions)",
+    )
     a = p.add_argument_group("alignment (the result is metric)")
-    a.add_argument("--known", action="append", default=[], metavar="X,Y,METRES",
-                   help="a pixel with a known distance (repeatable)")
+    a.add_argument(
+        "--known", action="append", default=[], metavar="X,Y,METRES", help="a pixel with a known distance (repeatable)"
+    )
     a.add_argument("--reference", metavar="FILE", help="a sparse, partial or full metric (or disparity) map")
     a.add_argument("--ref-kind", choices=("metric", "disparity"), help="what the reference's values mean")
     a.add_argument("--ref-scale", type=float, help="multiply the reference's raw values by this")

@@ -15,27 +15,45 @@ from depthforge.cli.common import DEFAULT_MODEL
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="web UI and HTTP API on one local server", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"default model of the UI and the API: registry name, hub id or local folder "
-                        f"(default {DEFAULT_MODEL})")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"default model of the UI and the API: registry name, hub id or local folder (default {DEFAULT_MODEL})",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where models run")
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"), help="model precision")
-    p.add_argument("--allow-model", action="append", default=[], metavar="M",
-                   help="another model clients may choose (repeatable; the operator's choice, never the client's)")
-    p.add_argument("--allow-download", action="store_true",
-                   help="let clients choose registry models that are not downloaded yet")
+    p.add_argument(
+        "--allow-model",
+        action="append",
+        default=[],
+        metavar="M",
+        help="another model clients may choose (repeatable; the operator's choice, never the client's)",
+    )
+    p.add_argument(
+        "--allow-download", action="store_true", help="let clients choose registry models that are not downloaded yet"
+    )
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default 25)")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (default 40 M)")
     p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
     p.add_argument("--queue", type=int, default=16, help="jobs allowed to wait; more get 429 (default 16)")
-    p.add_argument("--queue-timeout", type=float, default=120.0,
-                   help="seconds a job may wait before it is refused with 503 (default 120)")
+    p.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a job may wait before it is refused with 503 (default 120)",
+    )
     p.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
-    p.add_argument("--share", action="store_true",
-                   help="not supported: depthforge never opens a public tunnel; put it behind your own proxy")
+    p.add_argument(
+        "--share",
+        action="store_true",
+        help="not supported: depthforge never opens a public tunnel; put it behind your own proxy",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.core.errors import ValidationError
 
     if args.share:
-        raise ValidationError("share: public share links are not offered; serve on your network with --host and a "
-                              "reverse proxy that adds authentication")
+        raise ValidationError(
+            "share: public share links are not offered; serve on your network with --host and a "
+            "reverse proxy that adds authentication"
+        )
     if not 0 < args.port < 65536:
         raise ValidationError(f"port: {args.port} is not in 1..65535")
     if args.max_upload_mb <= 0:
@@ -66,15 +86,28 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.web.safety import Limits
 
     resolve_model(args.model)  # an unknown model fails now, with the usual one-line message
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
-                    workers=args.workers, queue=args.queue, queue_timeout_s=args.queue_timeout)
-    config = ServerConfig(model=args.model, device=args.device, dtype=args.dtype, limits=limits,
-                          allow_download=args.allow_download, extra_models=tuple(args.allow_model))
+    limits = Limits(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
+        workers=args.workers,
+        queue=args.queue,
+        queue_timeout_s=args.queue_timeout,
+    )
+    config = ServerConfig(
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        limits=limits,
+        allow_download=args.allow_download,
+        extra_models=tuple(args.allow_model),
+    )
     app = create_app(config, ui=not args.no_ui)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         note(f"listening on {args.host}: reachable from other machines, with no authentication")
-    note(f"serving on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/ "
-         f"(API docs at /docs, OpenAPI at /openapi.json)")
+    note(
+        f"serving on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/ "
+        f"(API docs at /docs, OpenAPI at /openapi.json)"
+    )
 
     def stop(signum: int, frame: object) -> None:
         # uvicorn shuts down gracefully on SIGTERM (the app's shutdown removes its temporary folders), then sends
@@ -83,8 +116,14 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5,
-                    http=GuardedH11Protocol)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+            http=GuardedH11Protocol,
+        )
     except _Stopped:
         pass
     finally:

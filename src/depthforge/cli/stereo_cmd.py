@@ -12,26 +12,55 @@ import argparse
 from depthforge.cli.common import add_depth_source_options, load_depth_for, note
 
 _LAYOUTS = (
-    "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom", "left", "right",
-    "separate", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "anaglyph-dubois", "wiggle",
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "half-left-right",
+    "half-top-bottom",
+    "left",
+    "right",
+    "separate",
+    "anaglyph-color",
+    "anaglyph-half-color",
+    "anaglyph-gray",
+    "anaglyph-dubois",
+    "wiggle",
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stereo", help="stereo 3D images from a photo and its depth", description=__doc__)
     p.add_argument("image", metavar="IMAGE", help="the photo")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)",
+    )
     p.add_argument("--layout", default="left-right", help=f"one of: {', '.join(_LAYOUTS)} (default left-right)")
     p.add_argument("--divergence", type=float, default=2.5, help="parallax range, %% of the width (default 2.5)")
-    p.add_argument("--convergence", type=float, default=0.0,
-                   help="screen plane: nearness 0..1 (0 = farthest), or disparity px in exact mode (default 0)")
-    p.add_argument("--balance", type=float, default=None,
-                   help="-1..1: -1 keeps the input as left eye, +1 as right eye (default 0; -1 in exact mode)")
+    p.add_argument(
+        "--convergence",
+        type=float,
+        default=0.0,
+        help="screen plane: nearness 0..1 (0 = farthest), or disparity px in exact mode (default 0)",
+    )
+    p.add_argument(
+        "--balance",
+        type=float,
+        default=None,
+        help="-1..1: -1 keeps the input as left eye, +1 as right eye (default 0; -1 in exact mode)",
+    )
     p.add_argument("--separation", type=float, default=0.0, help="extra eye separation, %% of the width")
     p.add_argument("--exponent", type=float, default=1.0, help="depth exponent (> 1 flattens the background)")
-    p.add_argument("--exact", choices=("auto", "on", "off"), default="auto",
-                   help="move pixels by exactly their disparity (auto: when the depth is a disparity map)")
+    p.add_argument(
+        "--exact",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="move pixels by exactly their disparity (auto: when the depth is a disparity map)",
+    )
     p.add_argument("--views", type=int, default=2, help="wiggle: 2 = left/right, N >= 3 = sweep of N views")
     p.add_argument("--frame-ms", type=int, default=120, help="wiggle: milliseconds per frame")
     add_depth_source_options(p)
@@ -57,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
     check_choice(args.layout, "layout", (*LAYOUTS, "separate", "wiggle"))
     exact = {"auto": None, "on": True, "off": False}[args.exact]
     params = stereo.StereoParams(
-        divergence=args.divergence, convergence=args.convergence, balance=args.balance,
-        separation=args.separation, exponent=args.exponent, exact=exact,
+        divergence=args.divergence,
+        convergence=args.convergence,
+        balance=args.balance,
+        separation=args.separation,
+        exponent=args.exponent,
+        exact=exact,
     )
     image = read_image(args.image)
     depth = load_depth_for(image, args)

@@ -98,4 +98,3 @@ class Intrinsics:
             "height": self.height,
             "source": self.source,
         }
-

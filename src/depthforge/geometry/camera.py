@@ -55,14 +55,22 @@ def intrinsics_from_exif(
     f35 = facts.get("focal_length_35mm")
     if isinstance(f35, (int, float)) and f35 > 0:
         f = float(f35) * diag / FULL_FRAME_DIAGONAL_MM
-        return Intrinsics(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height,
-                          f"exif FocalLengthIn35mmFilm={float(f35):g} mm")
+        return Intrinsics(
+            f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, f"exif FocalLengthIn35mmFilm={float(f35):g} mm"
+        )
     fmm = facts.get("focal_length_mm")
     sw = sensor_width_mm if sensor_width_mm is not None else facts.get("sensor_width_mm")
     if isinstance(fmm, (int, float)) and fmm > 0 and isinstance(sw, (int, float)) and sw > 0:
         f = float(fmm) * width / float(sw)
-        return Intrinsics(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height,
-                          f"exif FocalLength={float(fmm):g} mm, sensor width {float(sw):g} mm")
+        return Intrinsics(
+            f,
+            f,
+            (width - 1) / 2.0,
+            (height - 1) / 2.0,
+            width,
+            height,
+            f"exif FocalLength={float(fmm):g} mm, sensor width {float(sw):g} mm",
+        )
     return None
 
 
@@ -105,8 +113,9 @@ def resolve_intrinsics(
     if (focal_y_px is not None) and focal_px is None:
         from depthforge.core.errors import ValidationError
 
-        raise ValidationError("focal_y_px: give focal_px (--fx) as well (a vertical focal length alone does not "
-                              "define a camera)")
+        raise ValidationError(
+            "focal_y_px: give focal_px (--fx) as well (a vertical focal length alone does not define a camera)"
+        )
     if sensor_width_mm is not None:
         check_positive(sensor_width_mm, "sensor_width_mm")
     intr: Intrinsics | None
@@ -145,4 +154,3 @@ def describe_intrinsics(intrinsics: Intrinsics) -> str:
         f"fx={i.fx:.2f} fy={i.fy:.2f} cx={i.cx:.2f} cy={i.cy:.2f} px for {i.width}x{i.height} "
         f"(hfov {i.hfov_deg:.1f} deg; {i.source})"
     )
-

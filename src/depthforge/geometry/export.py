@@ -70,8 +70,7 @@ def _viewer_into(xyz: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -
     np.negative(xyz[:, 2], out=z)
 
 
-def _header(n_vertices: int, props: list[tuple[str, str]], n_faces: int | None,
-            comments: list[str]) -> bytes:
+def _header(n_vertices: int, props: list[tuple[str, str]], n_faces: int | None, comments: list[str]) -> bytes:
     lines = ["ply", "format binary_little_endian 1.0", "comment made by depthforge"]
     lines += [f"comment {c}" for c in comments]
     lines.append(f"element vertex {n_vertices}")
@@ -103,8 +102,14 @@ def _props(dt: np.dtype) -> list[tuple[str, str]]:
     return [(name, _PLY_TYPES[dt[name].str.lstrip("<|")]) for name in dt.names or ()]
 
 
-def _write_vertices(fh: Any, points: np.ndarray, normals: np.ndarray | None, colors: np.ndarray | None,
-                    uv: np.ndarray | None, dt: np.dtype) -> None:
+def _write_vertices(
+    fh: Any,
+    points: np.ndarray,
+    normals: np.ndarray | None,
+    colors: np.ndarray | None,
+    uv: np.ndarray | None,
+    dt: np.dtype,
+) -> None:
     """Pack and write vertex rows chunk by chunk, converting positions and normals with the viewer frame rule."""
     n = points.shape[0]
     buf = np.empty(min(n, _CHUNK), dtype=dt)
@@ -185,8 +190,11 @@ def to_trimesh(mesh: Mesh, *, texture: bool = True, material_name: str = "depthf
         from PIL import Image as PILImage
 
         material = trimesh.visual.material.PBRMaterial(
-            name=material_name, baseColorTexture=PILImage.fromarray(mesh.texture), metallicFactor=0.0,
-            roughnessFactor=1.0, doubleSided=True,
+            name=material_name,
+            baseColorTexture=PILImage.fromarray(mesh.texture),
+            metallicFactor=0.0,
+            roughnessFactor=1.0,
+            doubleSided=True,
         )
         tm.visual = trimesh.visual.TextureVisuals(uv=mesh.uv, material=material)
     elif mesh.colors is not None:
@@ -227,8 +235,10 @@ def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
     material = f"{p.stem}_texture"  # names the PNG: never the photo's own name
     head = "# depthforge: viewer frame, " + VIEWER_FRAME + "\n"
     if texture is not None and uv is not None:
-        mtl = atomic_write_text(p.with_name(f"{p.stem}.mtl"), f"newmtl {material}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\n"
-                                f"d 1\nillum 1\nmap_Kd {material}.png\n")
+        mtl = atomic_write_text(
+            p.with_name(f"{p.stem}.mtl"),
+            f"newmtl {material}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\nmap_Kd {material}.png\n",
+        )
         written = [mtl, write_texture(p.with_name(f"{material}.png"), texture)]
         head += f"mtllib {mtl.name}\nusemtl {material}\n"
     vertices = to_viewer_frame(mesh.vertices)
@@ -265,8 +275,9 @@ def write_texture(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     p = Path(path)
     ext = check_choice(p.suffix.lower(), "texture", (".png", ".jpg", ".jpeg"))
     params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if ext == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 95]
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(check_array(image, "texture", ndim=3, channels=3), cv2.COLOR_RGB2BGR),
-                           params)
+    ok, buf = cv2.imencode(
+        ext, cv2.cvtColor(check_array(image, "texture", ndim=3, channels=3), cv2.COLOR_RGB2BGR), params
+    )
     if not ok:
         raise ValidationError(f"texture: could not encode {p.name}")
     with atomic_path(p) as tmp:

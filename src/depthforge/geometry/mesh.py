@@ -275,8 +275,11 @@ def grid_mesh(
         cos2 = math.cos(math.radians(ang)) ** 2
     if max_jump is not None:
         check_positive(max_jump, "max_jump")
-    s = (stride_for_target(valid_full, target_vertices) if target_vertices
-         else int(check_extent(stride, "stride", shape=valid_full.shape, positive=True)))
+    s = (
+        stride_for_target(valid_full, target_vertices)
+        if target_vertices
+        else int(check_extent(stride, "stride", shape=valid_full.shape, positive=True))
+    )
     rows = grid_indices(h, s)
     cols = grid_indices(w, s)
     if wrap:
@@ -392,8 +395,16 @@ def mesh_from_depth(
     >>> mesh_from_depth(DepthMap(np.ones((3, 4), np.float32), kind="metric")).n_faces
     12
     """
-    zd, intr = scene_z(depth, kind=kind, image=image, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m,
-                       far_m=far_m, equirect=equirect)
+    zd, intr = scene_z(
+        depth,
+        kind=kind,
+        image=image,
+        intrinsics=intrinsics,
+        baseline_m=baseline_m,
+        near_m=near_m,
+        far_m=far_m,
+        equirect=equirect,
+    )
     pixels = _texture(image, zd.z)
     pts = points_from_z(zd.z, intr, equirect=equirect)
     return grid_mesh(

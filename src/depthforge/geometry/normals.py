@@ -156,8 +156,9 @@ def depth_to_normals(
     >>> depth_to_normals(np.full((3, 3), 2.0), kind="metric")[1, 1].round(3).tolist()
     [0.0, 0.0, -1.0]
     """
-    zd, intr = scene_z(depth, kind=kind, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m, far_m=far_m,
-                       equirect=equirect)
+    zd, intr = scene_z(
+        depth, kind=kind, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m, far_m=far_m, equirect=equirect
+    )
     zz = smooth_depth(zd.z, sigma_px=smooth_depth_px) if smooth_depth_px else zd.z
     n = normals_from_points(points_from_z(zz, intr, equirect=equirect))
     return smooth_normals(n, sigma_px=smooth_normals_px) if smooth_normals_px else n

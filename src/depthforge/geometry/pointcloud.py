@@ -119,8 +119,16 @@ def pointcloud_from_depth(
     >>> pointcloud_from_depth(np.full((2, 3), 2.0), kind="metric").points.shape
     (6, 3)
     """
-    zd, intr = scene_z(depth, kind=kind, image=image, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m,
-                       far_m=far_m, equirect=equirect)
+    zd, intr = scene_z(
+        depth,
+        kind=kind,
+        image=image,
+        intrinsics=intrinsics,
+        baseline_m=baseline_m,
+        near_m=near_m,
+        far_m=far_m,
+        equirect=equirect,
+    )
     pixels = None
     if image is not None:
         pixels = check_image(image)

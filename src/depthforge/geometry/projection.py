@@ -176,8 +176,10 @@ def scene_z(
     intr: Intrinsics | None = None
     if equirect:
         if dm is not None and dm.kind == "disparity":
-            raise ValidationError("depth: a panorama (equirect=True) needs metric or relative depth (distance from "
-                                  "the centre), not a stereo disparity map")
+            raise ValidationError(
+                "depth: a panorama (equirect=True) needs metric or relative depth (distance from "
+                "the centre), not a stereo disparity map"
+            )
     elif intrinsics is not None:
         intr = intrinsics
     else:
@@ -186,10 +188,10 @@ def scene_z(
             exif=image.exif if isinstance(image, Image) else None,
             fallback=dm.intrinsics if dm is not None else None,
         )
-    zd = depth if isinstance(depth, ZDepth) else depth_to_z(
-        dm, intrinsics=intr, baseline_m=baseline_m, near_m=near_m, far_m=far_m  # type: ignore[arg-type]
-    )
-    return zd, intr
+    if isinstance(depth, ZDepth):
+        return depth, intr
+    assert dm is not None  # not a ZDepth: converted to a DepthMap above
+    return depth_to_z(dm, intrinsics=intr, baseline_m=baseline_m, near_m=near_m, far_m=far_m), intr
 
 
 def pixel_grid(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

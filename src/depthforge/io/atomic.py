@@ -37,10 +37,17 @@ _TEMP_RE = re.compile(re.escape(TEMP_MARK) + r"(\d+)-")
 
 def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
     """The one-line :class:`OutputError` for an OS error met while writing ``path``."""
-    reasons = {errno.ENAMETOOLONG: "file name too long", errno.EACCES: "permission denied",
-               errno.EPERM: "permission denied", errno.EROFS: "read-only file system", errno.ENOSPC: "disk full",
-               errno.ENOTDIR: "a parent is a file, not a folder", errno.EISDIR: "it is a folder",
-               errno.ENOENT: "the folder cannot be created there", errno.EEXIST: "a file of that name exists"}
+    reasons = {
+        errno.ENAMETOOLONG: "file name too long",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "read-only file system",
+        errno.ENOSPC: "disk full",
+        errno.ENOTDIR: "a parent is a file, not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.ENOENT: "the folder cannot be created there",
+        errno.EEXIST: "a file of that name exists",
+    }
     reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
     return OutputError(f"{path}: cannot write ({reason})")
 

@@ -237,9 +237,7 @@ def _single_map(arr: np.ndarray, p: Path) -> np.ndarray:
     elif arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.dtype.kind in "ui" and min(arr.shape[:2]) > 4:
         arr = arr[:, :, 0]  # grey stored as RGB(A)
     if arr.ndim != 2 or arr.size == 0:
-        raise InputError(
-            f"{p}: holds an array of shape {arr.shape}; a depth file holds one map, (H, W) or (H, W, 1)"
-        )
+        raise InputError(f"{p}: holds an array of shape {arr.shape}; a depth file holds one map, (H, W) or (H, W, 1)")
     return arr
 
 
@@ -340,7 +338,12 @@ def _intrinsics(meta: dict[str, Any], shape: tuple[int, ...]) -> Intrinsics | No
         return None
     try:
         intr = Intrinsics(
-            float(m["fx"]), float(m["fy"]), float(m["cx"]), float(m["cy"]), int(m["width"]), int(m["height"]),
+            float(m["fx"]),
+            float(m["fy"]),
+            float(m["cx"]),
+            float(m["cy"]),
+            int(m["width"]),
+            int(m["height"]),
             str(m.get("source", "file"))[:80],
         )
         if (intr.width, intr.height) != (shape[1], shape[0]):
@@ -348,4 +351,3 @@ def _intrinsics(meta: dict[str, Any], shape: tuple[int, ...]) -> Intrinsics | No
     except (KeyError, TypeError, ValueError, OverflowError, ValidationError, ZeroDivisionError):
         return None
     return intr
-

@@ -70,10 +70,23 @@ class ModelSpec:
 _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "depth_anything": {"input_size_hw": (518, 518), "keep_aspect": True, "multiple": 14},
     "dpt": {"input_size_hw": (384, 384), "keep_aspect": False, "multiple": 32, "mean": HALF, "std": HALF},
-    "zoedepth": {"input_size_hw": (384, 512), "keep_aspect": True, "multiple": 32, "resample": "bilinear",
-                 "mean": HALF, "std": HALF, "pad_reflect": True},
-    "depth_pro": {"input_size_hw": (1536, 1536), "keep_aspect": False, "multiple": 1, "resample": "bilinear",
-                  "mean": HALF, "std": HALF},
+    "zoedepth": {
+        "input_size_hw": (384, 512),
+        "keep_aspect": True,
+        "multiple": 32,
+        "resample": "bilinear",
+        "mean": HALF,
+        "std": HALF,
+        "pad_reflect": True,
+    },
+    "depth_pro": {
+        "input_size_hw": (1536, 1536),
+        "keep_aspect": False,
+        "multiple": 1,
+        "resample": "bilinear",
+        "mean": HALF,
+        "std": HALF,
+    },
 }
 
 
@@ -109,16 +122,36 @@ _ENTRIES += [
     for size, params in _SIZES.items()
 ]
 _ENTRIES += [
-    _entry(f"depth-anything-v1-{size}", f"LiheYoung/depth-anything-{size}-hf", "depth_anything", "Apache-2.0",
-           params, "relative inverse depth (V1)")
+    _entry(
+        f"depth-anything-v1-{size}",
+        f"LiheYoung/depth-anything-{size}-hf",
+        "depth_anything",
+        "Apache-2.0",
+        params,
+        "relative inverse depth (V1)",
+    )
     for size, params in _SIZES.items()
 ]
 _ENTRIES += [
     _entry("dpt-large", "Intel/dpt-large", "dpt", "Apache-2.0", 343.0, "MiDaS 3.0 DPT-Large, relative inverse depth"),
-    _entry("dpt-hybrid", "Intel/dpt-hybrid-midas", "dpt", "Apache-2.0", 123.0,
-           "MiDaS 3.0 DPT-Hybrid (ViT-hybrid), relative inverse depth"),
-    _entry("dpt-beit-large-512", "Intel/dpt-beit-large-512", "dpt", "MIT", 345.0,
-           "MiDaS 3.1 BEiT-Large 512, relative inverse depth", input_size_hw=(512, 512), keep_aspect=True),
+    _entry(
+        "dpt-hybrid",
+        "Intel/dpt-hybrid-midas",
+        "dpt",
+        "Apache-2.0",
+        123.0,
+        "MiDaS 3.0 DPT-Hybrid (ViT-hybrid), relative inverse depth",
+    ),
+    _entry(
+        "dpt-beit-large-512",
+        "Intel/dpt-beit-large-512",
+        "dpt",
+        "MIT",
+        345.0,
+        "MiDaS 3.1 BEiT-Large 512, relative inverse depth",
+        input_size_hw=(512, 512),
+        keep_aspect=True,
+    ),
     *(
         _entry(f"zoedepth-{variant}", f"Intel/zoedepth-{variant}", "zoedepth", "MIT", 345.0, notes, kind="metric")
         for variant, notes in (
@@ -127,8 +160,15 @@ _ENTRIES += [
             ("kitti", "metres, driving scenes (KITTI)"),
         )
     ),
-    _entry("depth-pro", "apple/DepthPro-hf", "depth_pro", "Apple ML research licence (not for commercial use)",
-           952.0, "metres with predicted field of view (gives intrinsics)", kind="metric"),
+    _entry(
+        "depth-pro",
+        "apple/DepthPro-hf",
+        "depth_pro",
+        "Apple ML research licence (not for commercial use)",
+        952.0,
+        "metres with predicted field of view (gives intrinsics)",
+        kind="metric",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _ENTRIES}

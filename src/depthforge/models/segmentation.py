@@ -234,12 +234,21 @@ def build_tiny_vitmatte(folder: str | os.PathLike[str], *, seed: int = 0) -> Pat
 
     torch.manual_seed(seed)
     backbone = VitDetConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=64,
-        pretrain_image_size=64, patch_size=16, num_channels=4, out_features=["stage2"],  # type: ignore[call-arg]
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        mlp_ratio=2,
+        image_size=64,
+        pretrain_image_size=64,
+        patch_size=16,
+        num_channels=4,
+        out_features=["stage2"],  # type: ignore[call-arg]
         use_relative_position_embeddings=True,
     )
     cfg = VitMatteConfig(
-        backbone_config=backbone, hidden_size=32, convstream_hidden_sizes=[8, 16, 16],
+        backbone_config=backbone,
+        hidden_size=32,
+        convstream_hidden_sizes=[8, 16, 16],
         fusion_hidden_sizes=[16, 16, 8, 8],
     )
     out = Path(folder)

@@ -24,8 +24,16 @@ def _save(model: object, processor: object, folder: Path) -> Path:
 def _preprocessing(size_hw: tuple[int, int], resample: int, mean: list[float], std: list[float]) -> dict[str, object]:
     """The image processor settings every family shares: resize to ``size_hw``, rescale to [0, 1], normalise."""
     h, w = size_hw
-    return {"do_resize": True, "size": {"height": h, "width": w}, "resample": resample, "do_rescale": True,
-            "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": mean, "image_std": std}
+    return {
+        "do_resize": True,
+        "size": {"height": h, "width": w},
+        "resample": resample,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": mean,
+        "image_std": std,
+    }
 
 
 _HALF = [0.5, 0.5, 0.5]

@@ -235,8 +235,15 @@ def run_batch(
                 else:
                     from depthforge.pipeline.ray_engine import run_ray
 
-                    run_ray(job, work, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor,
-                            threads=threads, on_result=on_result)
+                    run_ray(
+                        job,
+                        work,
+                        actors=workers,
+                        address=ray_address,
+                        gpus_per_actor=gpus_per_actor,
+                        threads=threads,
+                        on_result=on_result,
+                    )
         finally:  # also when interrupted (under the lock, so never another run's log): no empty failure log
             with contextlib.suppress(OSError):
                 if log_path.stat().st_size == 0:

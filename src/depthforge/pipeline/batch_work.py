@@ -68,8 +68,13 @@ class BatchJob:
         out = {}
         for name in self.outputs:
             p = PRODUCERS[name]
-            key = {"output": name, "version": p.version, "model": self.model, "dtype": self.dtype,
-                   "options": {_HASHED_AS.get(k, k): opts[k] for k in p.options}}
+            key = {
+                "output": name,
+                "version": p.version,
+                "model": self.model,
+                "dtype": self.dtype,
+                "options": {_HASHED_AS.get(k, k): opts[k] for k in p.options},
+            }
             if self.model_options:
                 key["model_options"] = dict(self.model_options)
             out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -84,8 +89,14 @@ class BatchJob:
 
 #: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
 #: manifest written before the rename still counts their outputs as done.
-_HASHED_AS = {"clip_near": "near", "clip_far": "far", "fov_deg": "fov", "near_m": "scene_near",
-              "far_m": "scene_far", "max_angle_deg": "max_angle"}
+_HASHED_AS = {
+    "clip_near": "near",
+    "clip_far": "far",
+    "fov_deg": "fov",
+    "near_m": "scene_near",
+    "far_m": "scene_far",
+    "max_angle_deg": "max_angle",
+}
 
 
 @dataclass(frozen=True)
@@ -147,8 +158,14 @@ def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRe
 
 
 #: Outputs a video can have, and the clip files they are (see :mod:`depthforge.pipeline.video`).
-VIDEO_OUTPUTS = {"depth16": ("depth16", "sidecar"), "depth8": ("depth8",), "colormap": ("depth8",),
-                 "combined": ("combined",), "sbs": ("stereo",), "anaglyph": ("stereo",)}
+VIDEO_OUTPUTS = {
+    "depth16": ("depth16", "sidecar"),
+    "depth8": ("depth8",),
+    "colormap": ("depth8",),
+    "combined": ("combined",),
+    "sbs": ("stereo",),
+    "anaglyph": ("stereo",),
+}
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:
@@ -174,10 +191,14 @@ def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputR
     skipped = {"depth8": "colormap" in todo, "anaglyph": stereo == "left-right"}
     try:
         vopts = VideoOptions(
-            depth16="depth16" in todo, depth8=bool(todo & {"depth8", "colormap"}),
-            colormap=o.colormap if "colormap" in todo else "gray", invert=o.invert,
-            combine=o.combine if "combined" in todo else None, stereo=stereo,
-            divergence=o.divergence, convergence=o.convergence,
+            depth16="depth16" in todo,
+            depth8=bool(todo & {"depth8", "colormap"}),
+            colormap=o.colormap if "colormap" in todo else "gray",
+            invert=o.invert,
+            combine=o.combine if "combined" in todo else None,
+            stereo=stereo,
+            divergence=o.divergence,
+            convergence=o.convergence,
         )
         result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
     except ModelError:

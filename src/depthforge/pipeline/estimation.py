@@ -158,7 +158,10 @@ def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options
     if len(paths) == 1:
         return
     display, _ = to_display(
-        depth, invert=options.invert, clip_near=options.clip_near, clip_far=options.clip_far,
+        depth,
+        invert=options.invert,
+        clip_near=options.clip_near,
+        clip_far=options.clip_far,
         percentiles=options.percentiles,
     )
     vis = colorize(display, colormap=options.colormap)
@@ -247,14 +250,27 @@ def run_estimate(
         photos.clear()
 
     vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
-    planned = [(src, stem, output_paths(out, stem, options) if not is_video_path(src) else
-                video_output_paths(out, stem, vopts)) for src, stem in items]
+    planned = [
+        (
+            src,
+            stem,
+            output_paths(out, stem, options) if not is_video_path(src) else video_output_paths(out, stem, vopts),
+        )
+        for src, stem in items
+    ]
     sweep_stale({p.parent for _, _, paths in planned for p in paths.values()})  # left by a killed earlier run
     for src, stem, paths in planned:
         reason = clash(src, paths.values())
         if not is_video_path(src):
-            photos.append(Job(src, paths, full_pixels="combined" in paths, skip=reason is None and not
-                              options.overwrite and all(os.path.exists(p) for p in paths.values()), error=reason))
+            photos.append(
+                Job(
+                    src,
+                    paths,
+                    full_pixels="combined" in paths,
+                    skip=reason is None and not options.overwrite and all(os.path.exists(p) for p in paths.values()),
+                    error=reason,
+                )
+            )
             continue
         run_photos()  # photos before this video are reported before it
         if reason is not None:

@@ -121,9 +121,7 @@ class Manifest:
         rows = self._db.execute("SELECT item, output, source_sig, options_hash, files FROM outputs WHERE status='done'")
         return {(_from_db(r[0]), r[1]): (r[2], r[3], tuple(json.loads(r[4]))) for r in rows}
 
-    def commit_item(
-        self, item: str, source_sig: str, records: Iterable[OutputRecord], hashes: dict[str, str]
-    ) -> None:
+    def commit_item(self, item: str, source_sig: str, records: Iterable[OutputRecord], hashes: dict[str, str]) -> None:
         """Record every output of one item in one transaction."""
         now = time.time()
         rows = []
@@ -132,8 +130,17 @@ class Manifest:
             status = "failed" if r.error else "done"
             key = _to_db(item)
             rows.append(
-                (key, r.output, source_sig, hashes[r.output], json.dumps(list(r.files)), status, _readable(r.error),
-                 self.run_id, now)
+                (
+                    key,
+                    r.output,
+                    source_sig,
+                    hashes[r.output],
+                    json.dumps(list(r.files)),
+                    status,
+                    _readable(r.error),
+                    self.run_id,
+                    now,
+                )
             )
             events.append((key, r.output, self.run_id, status, now))
         with self._db:

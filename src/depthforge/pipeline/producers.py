@@ -135,8 +135,9 @@ def _depth_producer(name: str, fmt: str) -> Producer:
         from depthforge.io.depthfiles import sidecar_path, write_depth
 
         p = files(stem, o)[0]
-        write_depth(p, depth, format=fmt, invert=o.invert, clip_near=o.clip_near, clip_far=o.clip_far,
-                    percentiles=o.percentiles)
+        write_depth(
+            p, depth, format=fmt, invert=o.invert, clip_near=o.clip_near, clip_far=o.clip_far, percentiles=o.percentiles
+        )
         side = sidecar_path(p)
         return [p, side] if fmt in ("npy", "pfm") and side.exists() else [p]
 
@@ -211,8 +212,9 @@ def _normals(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list
     from depthforge.io.images import write_image
 
     zd, intr, meta = _scene(image, depth, o)
-    encoded = encode_normals(depth_to_normals(zd, intrinsics=intr), convention=o.normals_convention,
-                             bits=o.normals_bits)
+    encoded = encode_normals(
+        depth_to_normals(zd, intrinsics=intr), convention=o.normals_convention, bits=o.normals_bits
+    )
     meta.update(convention=o.normals_convention, bits=o.normals_bits, encoding="rgb = n * 0.5 + 0.5")
     p = _suffixed("normals")(stem, o)[0]
     return [write_image(p, encoded, text={"depthforge": json.dumps(meta, default=str)})]
@@ -280,16 +282,36 @@ PRODUCERS: dict[str, Producer] = {
         _depth_producer("tiff", "tiff"),
         _depth_producer("pfm", "pfm"),
         Producer("colormap", _colormap, _colormap_files, (*_DISPLAY, "colormap"), description="colour-mapped depth"),
-        Producer("combined", _combined, _combined_files, (*_DISPLAY, "colormap", "combine"),
-                 description="photo beside its depth"),
+        Producer(
+            "combined",
+            _combined,
+            _combined_files,
+            (*_DISPLAY, "colormap", "combine"),
+            description="photo beside its depth",
+        ),
         Producer("controlnet", _controlnet, _controlnet_files, _DISPLAY, description="ControlNet conditioning"),
-        Producer("normals", _normals, _suffixed("normals"), (*_SCENE, "normals_convention", "normals_bits"),
-                 description="normal map"),
+        Producer(
+            "normals",
+            _normals,
+            _suffixed("normals"),
+            (*_SCENE, "normals_convention", "normals_bits"),
+            description="normal map",
+        ),
         Producer("sbs", _sbs, _suffixed("sbs"), ("divergence", "convergence"), description="side-by-side stereo"),
-        Producer("anaglyph", _anaglyph, _suffixed("anaglyph"), ("divergence", "convergence", "anaglyph_mode"),
-                 description="red-cyan anaglyph"),
-        Producer("mesh", _mesh, _suffixed("mesh"), (*_SCENE, "mesh_format", "max_angle_deg", "stride"),
-                 description="textured mesh"),
+        Producer(
+            "anaglyph",
+            _anaglyph,
+            _suffixed("anaglyph"),
+            ("divergence", "convergence", "anaglyph_mode"),
+            description="red-cyan anaglyph",
+        ),
+        Producer(
+            "mesh",
+            _mesh,
+            _suffixed("mesh"),
+            (*_SCENE, "mesh_format", "max_angle_deg", "stride"),
+            description="textured mesh",
+        ),
         Producer("pointcloud", _pointcloud, _suffixed("pointcloud"), (*_SCENE, "stride"), description="point cloud"),
         Producer("mask", _mask, _suffixed("mask"), ("mask_threshold", "mask_method"), description="foreground mask"),
     )

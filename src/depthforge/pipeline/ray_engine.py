@@ -117,8 +117,9 @@ def _dump(records: list[OutputRecord]) -> str:
 
 
 def _item(row: dict[str, Any]) -> WorkItem:
-    return WorkItem(str(row["key"]), str(row["source"]), str(row["stem"]), tuple(json.loads(row["todo"])),
-                    str(row["signature"]))
+    return WorkItem(
+        str(row["key"]), str(row["source"]), str(row["stem"]), tuple(json.loads(row["todo"])), str(row["signature"])
+    )
 
 
 def run_ray(
@@ -154,8 +155,16 @@ def run_ray(
         ctx.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         by_key = {w.key: w for w in work}
-        rows = [{"key": w.key, "source": w.source, "stem": w.stem, "todo": json.dumps(list(w.todo)),
-                 "signature": w.signature} for w in work]
+        rows = [
+            {
+                "key": w.key,
+                "source": w.source,
+                "stem": w.stem,
+                "todo": json.dumps(list(w.todo)),
+                "signature": w.signature,
+            }
+            for w in work
+        ]
         actor_opts: dict[str, Any] = {"num_cpus": cpus_per_actor}
         if gpus_per_actor > 0:
             actor_opts["num_gpus"] = gpus_per_actor

@@ -30,4 +30,3 @@ def quantise_rows(inv, far, scale, top, invert, out):  # type: ignore[no-untyped
             if invert:
                 d = one - d
             out[y, x] = np.int64(d * t + half)
-

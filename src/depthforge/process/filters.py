@@ -68,8 +68,11 @@ def bilateral_filter(
     if sigma_range is None:
         sigma_range = max(3.0 * estimate_noise(inv), 0.005 * valid_range(inv))
     sigma_range = check_positive(sigma_range, "sigma_range")
-    r = (int(np.ceil(2.0 * sigma_space)) if radius_px is None
-         else int(check_range(radius_px, "radius_px", low=1, high=50)))
+    r = (
+        int(np.ceil(2.0 * sigma_space))
+        if radius_px is None
+        else int(check_range(radius_px, "radius_px", low=1, high=50))
+    )
     valid = np.isfinite(inv)
     src = np.pad(np.where(valid, inv, 0.0), r)
     ok = np.pad(valid, r)

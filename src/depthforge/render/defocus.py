@@ -186,8 +186,9 @@ def _blur_layer(rgba: np.ndarray, radius: float, blades: int, rotation: float) -
     h, w = rgba.shape[:2]
     s = radius / _MAX_KERNEL_RADIUS
     if s <= 1.0:
-        return cv2.filter2D(rgba, -1, disc_kernel(radius, blades=blades, rotation_deg=rotation),
-                            borderType=cv2.BORDER_CONSTANT)
+        return cv2.filter2D(
+            rgba, -1, disc_kernel(radius, blades=blades, rotation_deg=rotation), borderType=cv2.BORDER_CONSTANT
+        )
     sw, sh = max(1, round(w / s)), max(1, round(h / s))
     small = cv2.resize(rgba, (sw, sh), interpolation=cv2.INTER_AREA)
     kern = disc_kernel(radius * sw / w, blades=blades, rotation_deg=rotation)
@@ -195,9 +196,7 @@ def _blur_layer(rgba: np.ndarray, radius: float, blades: int, rotation: float) -
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def render_layers(
-    linear: np.ndarray, coc: np.ndarray, *, blades: int = 0, rotation_deg: float = 0.0
-) -> np.ndarray:
+def render_layers(linear: np.ndarray, coc: np.ndarray, *, blades: int = 0, rotation_deg: float = 0.0) -> np.ndarray:
     """Layered depth-of-field rendering in linear light.
 
     Args:
@@ -294,13 +293,13 @@ def bokeh(
     if img.dtype not in (np.uint8, np.uint16):
         raise ValidationError(f"image: dtype {img.dtype} is not allowed (uint8 or uint16)")
     if depth.shape != img.shape[:2]:
-        raise ValidationError(f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image "
-                              f"{img.shape[1]}x{img.shape[0]}")
+        raise ValidationError(
+            f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image {img.shape[1]}x{img.shape[0]}"
+        )
     if blades and not 3 <= int(blades) <= 16:
         raise ValidationError(f"blades: {blades} is not 0 or 3..16")
     gain = check_range(highlight_gain, "highlight_gain", low=1.0, high=100.0)
-    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=focus_depth, aperture_px=aperture_px,
-                      f_number=f_number)
+    plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=focus_depth, aperture_px=aperture_px, f_number=f_number)
     if plan.max_radius_px < 0.5:
         return img.copy()
     top = 255 if img.dtype == np.uint8 else 65535

@@ -202,8 +202,11 @@ def refine_alpha(
     m = check_array(mask, "mask", ndim=2)
     img = check_image(image, dtype_kind="uif")
     check_same_hw(img, "image", m, "mask")
-    r = _default_radius(m.shape) if radius_px is None else int(check_extent(radius_px, "radius_px", shape=m.shape,
-                                                                                positive=True))
+    r = (
+        _default_radius(m.shape)
+        if radius_px is None
+        else int(check_extent(radius_px, "radius_px", shape=m.shape, positive=True))
+    )
     check_range(eps, "eps", low=0.0, low_inclusive=False)
     hard = m.astype(np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0

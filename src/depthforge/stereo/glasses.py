@@ -22,13 +22,9 @@ __all__ = ["ANAGLYPH_MODES", "DUBOIS_LEFT", "DUBOIS_RIGHT", "anaglyph", "srgb_to
 ANAGLYPH_MODES = ("color", "half-color", "gray", "dubois")
 
 #: Dubois red-cyan matrix for the left eye (rows: output R, G, B; columns: input r, g, b; linear light).
-DUBOIS_LEFT = np.array(
-    [[0.437, 0.449, 0.164], [-0.062, -0.062, -0.024], [-0.048, -0.050, -0.017]], dtype=np.float64
-)
+DUBOIS_LEFT = np.array([[0.437, 0.449, 0.164], [-0.062, -0.062, -0.024], [-0.048, -0.050, -0.017]], dtype=np.float64)
 #: Dubois red-cyan matrix for the right eye.
-DUBOIS_RIGHT = np.array(
-    [[-0.011, -0.032, -0.007], [0.377, 0.761, 0.009], [-0.026, -0.093, 1.234]], dtype=np.float64
-)
+DUBOIS_RIGHT = np.array([[-0.011, -0.032, -0.007], [0.377, 0.761, 0.009], [-0.026, -0.093, 1.234]], dtype=np.float64)
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 

@@ -53,11 +53,11 @@ def split_stereo(image: np.ndarray, *, layout: str = "sbs") -> tuple[np.ndarray,
         half = w // 2
         if half < 8:
             raise ValidationError(f"image: {w} px wide is too narrow to split side by side")
-        return a[:, :half].copy(), a[:, w - half:].copy()
+        return a[:, :half].copy(), a[:, w - half :].copy()
     half = h // 2
     if half < 8:
         raise ValidationError(f"image: {h} px high is too low to split top-bottom")
-    return a[:half].copy(), a[h - half:].copy()
+    return a[:half].copy(), a[h - half :].copy()
 
 
 def _as_rgb8(a: np.ndarray, name: str) -> np.ndarray:

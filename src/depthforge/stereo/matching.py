@@ -123,7 +123,7 @@ def _match_one_way(matcher, view: np.ndarray, other: np.ndarray, pad: tuple[int,
     w = view.shape[1]
     a = cv2.copyMakeBorder(view, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE)
     b = cv2.copyMakeBorder(other, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE)
-    raw = matcher.compute(a, b)[:, pad[0]:pad[0] + w]
+    raw = matcher.compute(a, b)[:, pad[0] : pad[0] + w]
     d = raw.astype(np.float32) / 16.0
     d[raw < matcher.getMinDisparity() * 16] = np.nan
     return d
@@ -318,10 +318,17 @@ def match_stereo(
             "left and right are not swapped, and that the disparity range covers the scene (--max-disparity)"
         )
 
-    intr = Intrinsics(focal_px, focal_px, (w - 1) / 2.0, (h - 1) / 2.0, w, h, "focal given, centred principal point") \
-        if focal_px is not None else None
-    meta = {"max_disparity_px": min_d + num, "min_disparity_px": min_d, "matched_fraction": round(matched, 4),
-            "smoothing": smoothing}
+    intr = (
+        Intrinsics(focal_px, focal_px, (w - 1) / 2.0, (h - 1) / 2.0, w, h, "focal given, centred principal point")
+        if focal_px is not None
+        else None
+    )
+    meta = {
+        "max_disparity_px": min_d + num,
+        "min_disparity_px": min_d,
+        "matched_fraction": round(matched, 4),
+        "smoothing": smoothing,
+    }
     if min_d < 0:
         notes.append(
             "negative disparities were searched (converged views): the output is relative depth (disparity up to an "
@@ -329,8 +336,9 @@ def match_stereo(
         )
         depth = DepthMap(dense, kind="relative", intrinsics=intr, model="stereo-sgbm", meta=meta)
     else:
-        depth = DepthMap(dense, kind="disparity", intrinsics=intr, model="stereo-sgbm", baseline_m=baseline_m,
-                         meta=meta)
+        depth = DepthMap(
+            dense, kind="disparity", intrinsics=intr, model="stereo-sgbm", baseline_m=baseline_m, meta=meta
+        )
     return StereoResult(depth, confidence, matched, tuple(notes), report)
 
 
@@ -362,7 +370,8 @@ def stretch_half(
         if focal_px is not None
         else None
     )
-    depth = depth.with_values(depth.values, intrinsics=intr, baseline_m=baseline_m,
-                              meta={**depth.meta, "unsqueezed": layout})
+    depth = depth.with_values(
+        depth.values, intrinsics=intr, baseline_m=baseline_m, meta={**depth.meta, "unsqueezed": layout}
+    )
     conf = cv2.resize(result.confidence, (nw, nh), interpolation=cv2.INTER_NEAREST)
     return StereoResult(depth, conf, result.matched_fraction, result.notes, result.rectification)

@@ -42,8 +42,14 @@ from depthforge.web.safety import BusyError, TooLargeError, check_client_filenam
 __all__ = ["create_app", "create_api"]
 
 _CHUNK = 1 << 16
-_MEDIA = {".png": "image/png", ".npy": "application/octet-stream", ".gif": "image/gif",
-          ".glb": "model/gltf-binary", ".ply": "application/octet-stream", ".zip": "application/zip"}
+_MEDIA = {
+    ".png": "image/png",
+    ".npy": "application/octet-stream",
+    ".gif": "image/gif",
+    ".glb": "model/gltf-binary",
+    ".ply": "application/octet-stream",
+    ".zip": "application/zip",
+}
 
 
 def _status_for(exc: DepthforgeError) -> int:
@@ -114,8 +120,11 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
 
             async with eng.gate.aslot():  # queued requests wait here, on the event loop, holding no thread
                 data, suffix = await asyncio.get_running_loop().run_in_executor(eng.executor, work)
-            return Response(content=data, media_type=_MEDIA.get(suffix, "application/octet-stream"),
-                            headers={"Content-Disposition": f'attachment; filename="depthforge{suffix}"'})
+            return Response(
+                content=data,
+                media_type=_MEDIA.get(suffix, "application/octet-stream"),
+                headers={"Content-Disposition": f'attachment; filename="depthforge{suffix}"'},
+            )
         finally:
             eng.areas.remove(area)
 
@@ -123,8 +132,14 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
 
     @app.get("/v1/health", summary="Liveness and queue state")
     async def health() -> dict[str, Any]:  # on the event loop: answers whatever the worker threads are doing
-        return {"status": "ok", "version": __version__, "running": eng.gate.running, "waiting": eng.gate.waiting,
-                "workers": eng.gate.workers, "queue": eng.gate.queue}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "running": eng.gate.running,
+            "waiting": eng.gate.waiting,
+            "workers": eng.gate.workers,
+            "queue": eng.gate.queue,
+        }
 
     @app.get("/v1/models", summary="Model names this server accepts")
     def models() -> dict[str, Any]:
@@ -135,11 +150,17 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         "/v1/depth",
         summary="Depth map of a photo",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}, "application/octet-stream": {}},
-                         "description": "the depth file: 16-bit PNG (near = white) of the photo's size by default"},
-                   400: {"description": "bad image"}, 413: {"description": "too large"},
-                   422: {"description": "bad option"}, 429: {"description": "queue full"},
-                   503: {"description": "busy or model unavailable"}},
+        responses={
+            200: {
+                "content": {"image/png": {}, "application/octet-stream": {}},
+                "description": "the depth file: 16-bit PNG (near = white) of the photo's size by default",
+            },
+            400: {"description": "bad image"},
+            413: {"description": "too large"},
+            422: {"description": "bad option"},
+            429: {"description": "queue full"},
+            503: {"description": "busy or model unavailable"},
+        },
     )
     async def depth(
         image: UploadFile = File(..., description="the photo (JPEG, PNG, WebP, TIFF, BMP)"),
@@ -166,8 +187,19 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         image: UploadFile = File(..., description="the photo"),
         model: str | None = model_field,
         layout: Literal[
-            "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom",
-            "left", "right", "anaglyph-dubois", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "wiggle",
+            "left-right",
+            "right-left",
+            "top-bottom",
+            "bottom-top",
+            "half-left-right",
+            "half-top-bottom",
+            "left",
+            "right",
+            "anaglyph-dubois",
+            "anaglyph-color",
+            "anaglyph-half-color",
+            "anaglyph-gray",
+            "wiggle",
         ] = Form("left-right"),
         divergence: float = Form(2.5, ge=0.0, le=20.0, description="parallax range, % of the width"),
         convergence: float = Form(0.0, ge=0.0, le=1.0, description="nearness 0..1 on the screen plane"),
@@ -180,8 +212,17 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         def job(src: Path, area: Path) -> Path:
             img = eng.read_upload(src)
             d = eng.depth_for(img, model)
-            out = eng.stereo(img, d, layout=layout, divergence=divergence, convergence=convergence, balance=balance,
-                             separation=separation, exponent=exponent, views=views)
+            out = eng.stereo(
+                img,
+                d,
+                layout=layout,
+                divergence=divergence,
+                convergence=convergence,
+                balance=balance,
+                separation=separation,
+                exponent=exponent,
+                views=views,
+            )
             if layout == "wiggle":
                 return eng.write_animation(out, area, frame_ms=frame_ms)
             return eng.write_png(out[0], area)
@@ -192,8 +233,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         "/v1/mesh",
         summary="Textured 3D mesh (or point cloud) of a photo",
         response_class=Response,
-        responses={200: {"content": {"model/gltf-binary": {}, "application/octet-stream": {},
-                                     "application/zip": {}}}},
+        responses={200: {"content": {"model/gltf-binary": {}, "application/octet-stream": {}, "application/zip": {}}}},
     )
     async def mesh(
         image: UploadFile = File(..., description="the photo (its colours become the texture)"),
@@ -212,9 +252,21 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         def job(src: Path, area: Path) -> Path:
             img = eng.read_upload(src)
             d = eng.depth_for(img, model)
-            files = eng.mesh(img, d, area, format=format, kind=kind, near=near, far=far, fov=fov,
-                             max_angle=max_angle, max_jump=max_jump, stride=stride,
-                             target_vertices=target_vertices, texture=texture)
+            files = eng.mesh(
+                img,
+                d,
+                area,
+                format=format,
+                kind=kind,
+                near=near,
+                far=far,
+                fov=fov,
+                max_angle=max_angle,
+                max_jump=max_jump,
+                stride=stride,
+                target_vertices=target_vertices,
+                texture=texture,
+            )
             main = [f for f in files if not f.name.endswith(".json")]
             if len(main) == 1:
                 return main[0]

@@ -40,8 +40,13 @@ class _BodyTooLarge(Exception):
 async def send_json(send: Send, status: int, detail: str) -> None:
     """A complete JSON error response ``{"detail": ...}``."""
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -97,16 +102,37 @@ class BodyLimit:
 
 #: Routes of the mounted UI that the browser uses (method, path or path prefix ending in "/" or "="); the rest 404.
 _UI_ROUTES: tuple[tuple[str, str], ...] = (
-    ("GET", "/"), ("GET", "/config"), ("GET", "/config/"), ("GET", "/info"), ("GET", "/info/"),
-    ("GET", "/theme.css"), ("GET", "/robots.txt"), ("GET", "/favicon.ico"), ("GET", "/manifest.json"),
-    ("GET", "/assets/"), ("GET", "/static/"), ("GET", "/svelte/"), ("GET", "/pwa_icon"),
-    ("GET", "/gradio_api/info"), ("GET", "/gradio_api/info/"), ("GET", "/gradio_api/config"),
-    ("GET", "/gradio_api/heartbeat/"), ("GET", "/gradio_api/queue/data"), ("GET", "/gradio_api/upload_progress"),
-    ("GET", "/gradio_api/file="), ("GET", "/gradio_api/startup-events"), ("GET", "/gradio_api/call/"),
+    ("GET", "/"),
+    ("GET", "/config"),
+    ("GET", "/config/"),
+    ("GET", "/info"),
+    ("GET", "/info/"),
+    ("GET", "/theme.css"),
+    ("GET", "/robots.txt"),
+    ("GET", "/favicon.ico"),
+    ("GET", "/manifest.json"),
+    ("GET", "/assets/"),
+    ("GET", "/static/"),
+    ("GET", "/svelte/"),
+    ("GET", "/pwa_icon"),
+    ("GET", "/gradio_api/info"),
+    ("GET", "/gradio_api/info/"),
+    ("GET", "/gradio_api/config"),
+    ("GET", "/gradio_api/heartbeat/"),
+    ("GET", "/gradio_api/queue/data"),
+    ("GET", "/gradio_api/upload_progress"),
+    ("GET", "/gradio_api/file="),
+    ("GET", "/gradio_api/startup-events"),
+    ("GET", "/gradio_api/call/"),
     ("GET", "/gradio_api/theme.css"),
-    ("POST", "/gradio_api/queue/join"), ("POST", "/gradio_api/upload"), ("POST", "/gradio_api/cancel"),
-    ("POST", "/gradio_api/call/"), ("POST", "/gradio_api/run/"), ("POST", "/gradio_api/api/"),
-    ("POST", "/gradio_api/reset"), ("POST", "/gradio_api/reset/"),
+    ("POST", "/gradio_api/queue/join"),
+    ("POST", "/gradio_api/upload"),
+    ("POST", "/gradio_api/cancel"),
+    ("POST", "/gradio_api/call/"),
+    ("POST", "/gradio_api/run/"),
+    ("POST", "/gradio_api/api/"),
+    ("POST", "/gradio_api/reset"),
+    ("POST", "/gradio_api/reset/"),
 )
 
 
@@ -257,8 +283,8 @@ class GuardedH11Protocol(H11Protocol):
         now = self.loop.time()
         waiting_head = self.cycle is None or self.cycle.response_complete
         late_head = waiting_head and now - self._df_head_since > HEAD_TIMEOUT_S
-        stalled_body = not waiting_head and self.conn.their_state is h11.SEND_BODY and (
-            now - self._df_last_data > BODY_IDLE_S
+        stalled_body = (
+            not waiting_head and self.conn.their_state is h11.SEND_BODY and (now - self._df_last_data > BODY_IDLE_S)
         )
         if late_head or stalled_body:
             self.transport.close()

@@ -37,8 +37,19 @@ DEPTH_API_FORMATS = ("png16", "png8", "npy")
 MESH_API_FORMATS = ("ply", "obj", "glb")
 #: Stereo layouts that make one file (``separate`` makes two: the UI shows both, the API leaves it out).
 STEREO_API_LAYOUTS = (
-    "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom", "left", "right",
-    "anaglyph-dubois", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "wiggle",
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "half-left-right",
+    "half-top-bottom",
+    "left",
+    "right",
+    "anaglyph-dubois",
+    "anaglyph-color",
+    "anaglyph-half-color",
+    "anaglyph-gray",
+    "wiggle",
 )
 #: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
 MAX_MESH_VERTICES = 1_000_000

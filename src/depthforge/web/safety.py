@@ -135,9 +135,7 @@ class ModelPolicy:
         spec = REGISTRY.get(text)
         if spec is not None and (self.allow_download or is_cached(spec)):
             return text
-        raise ValidationError(
-            f"model: {text[:80]!r} is not offered by this server (GET /v1/models lists the choices)"
-        )
+        raise ValidationError(f"model: {text[:80]!r} is not offered by this server (GET /v1/models lists the choices)")
 
 
 @dataclass

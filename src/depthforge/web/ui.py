@@ -29,8 +29,18 @@ __all__ = ["build_ui", "mount_ui"]
 
 _COLORMAPS = ["gray", "inferno", "turbo", "viridis", "magma", "plasma"]
 _STEREO_LAYOUTS = [
-    "left-right", "right-left", "top-bottom", "bottom-top", "half-left-right", "half-top-bottom",
-    "anaglyph-dubois", "anaglyph-color", "anaglyph-half-color", "anaglyph-gray", "separate", "wiggle",
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "half-left-right",
+    "half-top-bottom",
+    "anaglyph-dubois",
+    "anaglyph-color",
+    "anaglyph-half-color",
+    "anaglyph-gray",
+    "separate",
+    "wiggle",
 ]
 _BUTTONS: list[Any] = ["download", "fullscreen"]
 _CSS = """
@@ -111,8 +121,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     with gr.Column():
                         d_in = gr.Image(type="filepath", label="Photo", elem_id="depth-input", format="png")
                         d_model = model_box()
-                        d_res = gr.Slider(0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model "
-                                          "default)")
+                        d_res = gr.Slider(
+                            0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model default)"
+                        )
                         d_cmap = gr.Dropdown(_COLORMAPS, value="gray", label="Colour map")
                         d_inv = gr.Checkbox(False, label="Invert (near = black)")
                         with gr.Row():
@@ -122,14 +133,32 @@ def build_ui(engine: Engine) -> gr.Blocks:
                             d_run = gr.Button("Estimate depth", variant="primary", elem_id="depth-run")
                             d_cancel = gr.Button("Cancel", elem_id="depth-cancel")
                     with gr.Column():
-                        d_out = gr.Image(label="Depth (near = white)", format="png", interactive=False,
-                                         buttons=_BUTTONS, elem_id="depth-output")
-                        d_files = gr.File(label="Downloads: 16-bit PNG, 8-bit PNG, float32 .npy", file_count="multiple",
-                                          interactive=False, elem_id="depth-files")
+                        d_out = gr.Image(
+                            label="Depth (near = white)",
+                            format="png",
+                            interactive=False,
+                            buttons=_BUTTONS,
+                            elem_id="depth-output",
+                        )
+                        d_files = gr.File(
+                            label="Downloads: 16-bit PNG, 8-bit PNG, float32 .npy",
+                            file_count="multiple",
+                            interactive=False,
+                            elem_id="depth-files",
+                        )
                         d_info = gr.Markdown(elem_classes="df-note")
 
-                def run_depth(path: str | None, model: str, res: float, cmap: str, inv: bool, far: float,
-                              near: float, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
+                def run_depth(
+                    path: str | None,
+                    model: str,
+                    res: float,
+                    cmap: str,
+                    inv: bool,
+                    far: float,
+                    near: float,
+                    request: gr.Request,
+                    progress: gr.Progress = gr.Progress(),
+                ) -> Any:
                     with _job(engine):
                         progress(0.1, desc="reading the photo")
                         img = _photo(engine, path)
@@ -137,16 +166,23 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         depth = engine.depth_for(img, model, resolution=int(res) or None)
                         progress(0.8, desc="writing files")
                         area = area_for(request)
-                        kw: dict[str, Any] = {"invert": inv, "near": near if near < 1 else None,
-                                              "far": far if far > 0 else None}
+                        kw: dict[str, Any] = {
+                            "invert": inv,
+                            "near": near if near < 1 else None,
+                            "far": far if far > 0 else None,
+                        }
                         files = [engine.depth_file(depth, area, format=f, **kw) for f in ("png16", "png8", "npy")]
                         preview = engine.depth_preview(depth, colormap=cmap, **kw)
                         named = _rename(files, ["depth_16bit.png", "depth_8bit.png", "depth_float32.npy"])
                         info = f"{img.width}x{img.height}, {depth.kind} depth, model {depth.model or model}"
                         return preview, [str(f) for f in named], info
 
-                ev = d_run.click(run_depth, [d_in, d_model, d_res, d_cmap, d_inv, d_far, d_near],
-                                 [d_out, d_files, d_info], concurrency_limit=engine.gate.workers)
+                ev = d_run.click(
+                    run_depth,
+                    [d_in, d_model, d_res, d_cmap, d_inv, d_far, d_near],
+                    [d_out, d_files, d_info],
+                    concurrency_limit=engine.gate.workers,
+                )
                 d_cancel.click(None, None, None, cancels=[ev])
 
             # ---------------------------------------------------------------------------------------- 3D
@@ -167,20 +203,35 @@ def build_ui(engine: Engine) -> gr.Blocks:
                             m_cancel = gr.Button("Cancel")
                     with gr.Column():
                         m_view = gr.Model3D(label="3D view (drag to rotate)", elem_id="mesh-view", height=420)
-                        m_files = gr.File(label="Downloads: GLB, PLY, OBJ (zip)", file_count="multiple",
-                                          interactive=False)
+                        m_files = gr.File(
+                            label="Downloads: GLB, PLY, OBJ (zip)", file_count="multiple", interactive=False
+                        )
                         m_info = gr.Markdown(elem_classes="df-note")
 
-                def run_mesh(path: str | None, model: str, kind: str, near: float, far: float, fov: float,
-                             angle: float, vert: float, request: gr.Request,
-                             progress: gr.Progress = gr.Progress()) -> Any:
+                def run_mesh(
+                    path: str | None,
+                    model: str,
+                    kind: str,
+                    near: float,
+                    far: float,
+                    fov: float,
+                    angle: float,
+                    vert: float,
+                    request: gr.Request,
+                    progress: gr.Progress = gr.Progress(),
+                ) -> Any:
                     with _job(engine):
                         img = _photo(engine, path)
                         progress(0.2, desc="estimating depth")
                         depth = engine.depth_for(img, model)
                         area = area_for(request)
-                        kw: dict[str, Any] = {"near": float(near), "far": float(far), "fov": float(fov),
-                                              "max_angle": float(angle), "target_vertices": int(vert)}
+                        kw: dict[str, Any] = {
+                            "near": float(near),
+                            "far": float(far),
+                            "fov": float(fov),
+                            "max_angle": float(angle),
+                            "target_vertices": int(vert),
+                        }
                         progress(0.5, desc="building the mesh")
                         glb = engine.mesh(img, depth, area, format="glb", **kw)[0]
                         out: list[Path] = [glb]
@@ -190,15 +241,27 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         else:
                             progress(0.7, desc="PLY and OBJ")
                             out.append(engine.mesh(img, depth, area, format="ply", texture=False, **kw)[0])
-                            out.append(engine.zip_files(engine.mesh(img, depth, area, format="obj", **kw), area,
-                                                        stem="mesh_obj"))
+                            out.append(
+                                engine.zip_files(
+                                    engine.mesh(img, depth, area, format="obj", **kw), area, stem="mesh_obj"
+                                )
+                            )
                         names = ["mesh.glb", "pointcloud.ply" if kind == "pointcloud" else "mesh.ply", "mesh_obj.zip"]
                         named = _rename(out, names[: len(out)])
-                        return str(named[0]), [str(f) for f in named], "pseudo-depth (relative model): not metric" \
-                            if depth.kind == "relative" else f"{depth.kind} depth"
+                        return (
+                            str(named[0]),
+                            [str(f) for f in named],
+                            "pseudo-depth (relative model): not metric"
+                            if depth.kind == "relative"
+                            else f"{depth.kind} depth",
+                        )
 
-                ev = m_run.click(run_mesh, [m_in, m_model, m_kind, m_near, m_far, m_fov, m_angle, m_vert],
-                                 [m_view, m_files, m_info], concurrency_limit=engine.gate.workers)
+                ev = m_run.click(
+                    run_mesh,
+                    [m_in, m_model, m_kind, m_near, m_far, m_fov, m_angle, m_vert],
+                    [m_view, m_files, m_info],
+                    concurrency_limit=engine.gate.workers,
+                )
                 m_cancel.click(None, None, None, cancels=[ev])
 
             # ---------------------------------------------------------------------------------------- Stereo
@@ -216,20 +279,37 @@ def build_ui(engine: Engine) -> gr.Blocks:
                             s_run = gr.Button("Make stereo", variant="primary", elem_id="stereo-run")
                             s_cancel = gr.Button("Cancel")
                     with gr.Column():
-                        s_out = gr.Image(label="Stereo", format="png", interactive=False, buttons=_BUTTONS,
-                                         elem_id="stereo-output")
+                        s_out = gr.Image(
+                            label="Stereo", format="png", interactive=False, buttons=_BUTTONS, elem_id="stereo-output"
+                        )
                         s_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
-                def run_stereo(path: str | None, model: str, layout: str, div: float, conv: float, sep: float,
-                               views: float, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
+                def run_stereo(
+                    path: str | None,
+                    model: str,
+                    layout: str,
+                    div: float,
+                    conv: float,
+                    sep: float,
+                    views: float,
+                    request: gr.Request,
+                    progress: gr.Progress = gr.Progress(),
+                ) -> Any:
                     with _job(engine):
                         img = _photo(engine, path)
                         progress(0.2, desc="estimating depth")
                         depth = engine.depth_for(img, model)
                         progress(0.5, desc="rendering the eyes")
                         area = area_for(request)
-                        out = engine.stereo(img, depth, layout=layout, divergence=div, convergence=conv,
-                                            separation=sep, views=int(views))
+                        out = engine.stereo(
+                            img,
+                            depth,
+                            layout=layout,
+                            divergence=div,
+                            convergence=conv,
+                            separation=sep,
+                            views=int(views),
+                        )
                         if layout == "wiggle":
                             gif = _rename([engine.write_animation(out, area)], ["wiggle.gif"])[0]
                             return str(gif), [str(gif)]
@@ -238,8 +318,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         named = _rename(files, names)
                         return str(named[0]), [str(f) for f in named]
 
-                ev = s_run.click(run_stereo, [s_in, s_model, s_layout, s_div, s_conv, s_sep, s_views],
-                                 [s_out, s_files], concurrency_limit=engine.gate.workers)
+                ev = s_run.click(
+                    run_stereo,
+                    [s_in, s_model, s_layout, s_div, s_conv, s_sep, s_views],
+                    [s_out, s_files],
+                    concurrency_limit=engine.gate.workers,
+                )
                 s_cancel.click(None, None, None, cancels=[ev])
 
             # ---------------------------------------------------------------------------------------- Parallax
@@ -257,20 +341,35 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         b_hi = gr.Slider(1.0, 8.0, value=2.0, step=0.5, label="Highlight bloom")
                         b_focus = gr.State(None)
                         with gr.Row():
-                            b_where = gr.Textbox("auto", label="Focus (click the result to set it)",
-                                                 interactive=False, elem_id="bokeh-focus")
+                            b_where = gr.Textbox(
+                                "auto",
+                                label="Focus (click the result to set it)",
+                                interactive=False,
+                                elem_id="bokeh-focus",
+                            )
                             b_auto = gr.Button("Automatic focus", size="sm")
                         with gr.Row():
                             b_run = gr.Button("Render bokeh", variant="primary", elem_id="bokeh-run")
                             b_cancel = gr.Button("Cancel")
                     with gr.Column():
-                        b_out = gr.Image(label="Result: click a point to focus there", format="png",
-                                         interactive=False, elem_id="bokeh-output")
+                        b_out = gr.Image(
+                            label="Result: click a point to focus there",
+                            format="png",
+                            interactive=False,
+                            elem_id="bokeh-output",
+                        )
                         b_info = gr.Markdown(elem_classes="df-note")
 
-                def run_bokeh(path: str | None, model: str, ap: float, blades: float, hi: float,
-                              focus_xy: tuple[float, float] | None, request: gr.Request,
-                              progress: gr.Progress = gr.Progress()) -> Any:
+                def run_bokeh(
+                    path: str | None,
+                    model: str,
+                    ap: float,
+                    blades: float,
+                    hi: float,
+                    focus_xy: tuple[float, float] | None,
+                    request: gr.Request,
+                    progress: gr.Progress = gr.Progress(),
+                ) -> Any:
                     with _job(engine):
                         img = _photo(engine, path)
                         progress(0.2, desc="estimating depth")
@@ -279,10 +378,18 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         focus = None
                         if focus_xy is not None:
                             x, y = focus_xy
-                            focus = (min(max(float(x), 0.0), img.width - 1.0), min(max(float(y), 0.0),
-                                                                                    img.height - 1.0))
-                        out = engine.bokeh(img, depth, focus_xy=focus, aperture=float(ap),
-                                           blades=0 if int(blades) < 3 else int(blades), highlights=float(hi))
+                            focus = (
+                                min(max(float(x), 0.0), img.width - 1.0),
+                                min(max(float(y), 0.0), img.height - 1.0),
+                            )
+                        out = engine.bokeh(
+                            img,
+                            depth,
+                            focus_xy=focus,
+                            aperture=float(ap),
+                            blades=0 if int(blades) < 3 else int(blades),
+                            highlights=float(hi),
+                        )
                         png = engine.write_png(out, area_for(request))
                         where = f"focus at ({focus[0]:.0f}, {focus[1]:.0f})" if focus else "automatic focus"
                         return str(png), where
@@ -295,8 +402,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     x, y = float(evt.index[0]), float(evt.index[1])
                     return (x, y), f"x={x:.0f}, y={y:.0f}"
 
-                b_out.select(pick, None, [b_focus, b_where]).then(run_bokeh, inputs, [b_out, b_info],
-                                                                  concurrency_limit=engine.gate.workers)
+                b_out.select(pick, None, [b_focus, b_where]).then(
+                    run_bokeh, inputs, [b_out, b_info], concurrency_limit=engine.gate.workers
+                )
                 b_auto.click(lambda: (None, "auto"), None, [b_focus, b_where])
 
             # ---------------------------------------------------------------------------------------- Video
@@ -324,11 +432,14 @@ def _rename(files: list[Path], names: list[str]) -> list[Path]:
     return out
 
 
-def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Callable[[], gr.Dropdown],
-                  cancels: _Cancels) -> None:
+def _parallax_tab(
+    engine: Engine, area_for: Callable[[Any], Path], model_box: Callable[[], gr.Dropdown], cancels: _Cancels
+) -> None:
     """Parallax (2.5D camera motion) clips: :mod:`depthforge.render.parallax` + :mod:`depthforge.pipeline.encode`."""
-    if importlib.util.find_spec("depthforge.render.parallax") is None or \
-            importlib.util.find_spec("depthforge.pipeline.encode") is None:
+    if (
+        importlib.util.find_spec("depthforge.render.parallax") is None
+        or importlib.util.find_spec("depthforge.pipeline.encode") is None
+    ):
         gr.Markdown("Parallax videos need `depthforge.render.parallax`, which this build does not have.")
         return
     from depthforge.render.motion import MOTIONS
@@ -347,8 +458,16 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
         with gr.Column():
             p_out = gr.Video(label="Preview (at most 4K)", elem_id="parallax-output", loop=True, autoplay=True)
 
-    def run_parallax(path: str | None, model: str, motion: str, dur: float, amt: float, focus: float,
-                     request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
+    def run_parallax(
+        path: str | None,
+        model: str,
+        motion: str,
+        dur: float,
+        amt: float,
+        focus: float,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Any:
         from depthforge.pipeline.encode import encode_frames
         from depthforge.render.motion import frame_count
         from depthforge.render.parallax import render_frames
@@ -370,16 +489,18 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
                 progress((done[0], total), desc="frames", unit="frames")
 
             rgb, depth = engine.fit_for_video(img, depth)
-            frames = render_frames(rgb, depth, motion=motion, duration=float(dur), fps=fps,
-                                   amplitude=float(amt), focus=float(focus))
+            frames = render_frames(
+                rgb, depth, motion=motion, duration=float(dur), fps=fps, amplitude=float(amt), focus=float(focus)
+            )
             slot = engine.areas.file(area_for(request), ".mp4")
             slot.with_suffix("").mkdir()
             out = slot.with_suffix("") / "parallax.mp4"
             encode_frames(frames, out, fps=fps, progress=tick)
             return str(out)
 
-    ev = p_run.click(run_parallax, [p_in, p_model, p_motion, p_dur, p_amt, p_focus], [p_out],
-                     concurrency_limit=engine.gate.workers)
+    ev = p_run.click(
+        run_parallax, [p_in, p_model, p_motion, p_dur, p_amt, p_focus], [p_out], concurrency_limit=engine.gate.workers
+    )
 
     def cancel(request: gr.Request) -> None:
         cancels.flag(_session(request)).set()
@@ -391,8 +512,9 @@ def _parallax_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Ca
 MAX_VIDEO_SECONDS = 120.0
 
 
-def _video_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Callable[[], gr.Dropdown],
-               cancels: _Cancels) -> None:
+def _video_tab(
+    engine: Engine, area_for: Callable[[Any], Path], model_box: Callable[[], gr.Dropdown], cancels: _Cancels
+) -> None:
     """Depth and 3D videos of an uploaded clip (:mod:`depthforge.pipeline.video`)."""
     if importlib.util.find_spec("depthforge.pipeline.video") is None:
         gr.Markdown("Video needs `depthforge.pipeline.video`, which this build does not have yet.")
@@ -412,11 +534,19 @@ def _video_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Calla
         with gr.Column():
             v_depth = gr.Video(label="Depth video", elem_id="video-depth")
             v_stereo = gr.Video(label="3D video", elem_id="video-3d")
-            v_files = gr.File(label="Downloads (16-bit lossless depth MKV, sidecar)", file_count="multiple",
-                              interactive=False)
+            v_files = gr.File(
+                label="Downloads (16-bit lossless depth MKV, sidecar)", file_count="multiple", interactive=False
+            )
 
-    def run_video(path: str | None, model: str, cmap: str, layout: str, div: float, request: gr.Request,
-                  progress: gr.Progress = gr.Progress()) -> Any:
+    def run_video(
+        path: str | None,
+        model: str,
+        cmap: str,
+        layout: str,
+        div: float,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Any:
         if not path:
             raise gr.Error("upload a clip first")
         from depthforge.io.video import probe_video
@@ -429,25 +559,37 @@ def _video_tab(engine: Engine, area_for: Callable[[Any], Path], model_box: Calla
             path = _uploaded(engine, path)
             info = probe_video(path, max_pixels=min(engine.limits.max_pixels, MAX_VIDEO_PIXELS))
             if info.duration_s > MAX_VIDEO_SECONDS:
-                raise DepthforgeError(f"clip: {info.duration_s:.0f} s is longer than this server's limit of "
-                                      f"{MAX_VIDEO_SECONDS:.0f} s")
+                raise DepthforgeError(
+                    f"clip: {info.duration_s:.0f} s is longer than this server's limit of {MAX_VIDEO_SECONDS:.0f} s"
+                )
             est = load_model(engine.policy.resolve(model), device=engine.config.device, dtype=engine.config.dtype)
-            opts = pv.VideoOptions(depth16=True, depth8=True, colormap=cmap, divergence=float(div),
-                                   stereo=None if layout == "none" else layout, overwrite=True)
+            opts = pv.VideoOptions(
+                depth16=True,
+                depth8=True,
+                colormap=cmap,
+                divergence=float(div),
+                stereo=None if layout == "none" else layout,
+                overwrite=True,
+            )
 
             def on_frame(done: int, total: int) -> None:
                 if flag.is_set():
                     raise Cancelled("cancelled")
                 progress((done, max(total, done)), desc="frames", unit="frames")
 
-            result = pv.run_video(path, area_for(request), estimator=est, options=opts, stem="clip", info=info,
-                                  on_frame=on_frame)
+            result = pv.run_video(
+                path, area_for(request), estimator=est, options=opts, stem="clip", info=info, on_frame=on_frame
+            )
             p = result.paths
             files = [str(p[k]) for k in ("depth16", "sidecar") if k in p]
             return str(p["depth8"]), (str(p["stereo"]) if "stereo" in p else None), files
 
-    ev = v_run.click(run_video, [v_in, v_model, v_cmap, v_3d, v_div], [v_depth, v_stereo, v_files],
-                     concurrency_limit=engine.gate.workers)
+    ev = v_run.click(
+        run_video,
+        [v_in, v_model, v_cmap, v_3d, v_div],
+        [v_depth, v_stereo, v_files],
+        concurrency_limit=engine.gate.workers,
+    )
 
     def cancel(request: gr.Request) -> None:
         cancels.flag(_session(request)).set()
@@ -471,8 +613,8 @@ def mount_ui(app: FastAPI, engine: Engine, *, path: str = "/") -> FastAPI:
         app,
         demo,
         path=path,
-        max_file_size=engine.limits.max_upload_bytes * (8 if importlib.util.find_spec("depthforge.pipeline.video")
-                                                        else 1),
+        max_file_size=engine.limits.max_upload_bytes
+        * (8 if importlib.util.find_spec("depthforge.pipeline.video") else 1),
         allowed_paths=[str(engine.areas.root)],
         show_error=True,
         ssr_mode=False,
