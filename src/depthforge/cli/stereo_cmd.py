@@ -10,23 +10,9 @@ from __future__ import annotations
 import argparse
 
 from depthforge.cli.common import add_depth_source_options, load_depth_for, note
+from depthforge.stereo.layouts import LAYOUTS
 
-_LAYOUTS = (
-    "left-right",
-    "right-left",
-    "top-bottom",
-    "bottom-top",
-    "half-left-right",
-    "half-top-bottom",
-    "left",
-    "right",
-    "separate",
-    "anaglyph-color",
-    "anaglyph-half-color",
-    "anaglyph-gray",
-    "anaglyph-dubois",
-    "wiggle",
-)
+_LAYOUTS = (*LAYOUTS, "separate", "wiggle")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

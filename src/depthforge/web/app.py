@@ -36,7 +36,7 @@ from depthforge.core.errors import (
     ValidationError,
 )
 from depthforge.web.guard import BodyLimit
-from depthforge.web.operations import Engine, ServerConfig
+from depthforge.web.operations import STEREO_API_LAYOUTS, Engine, ServerConfig
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
 
 __all__ = ["create_app", "create_api"]
@@ -186,21 +186,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
     async def stereo(
         image: UploadFile = File(..., description="the photo"),
         model: str | None = model_field,
-        layout: Literal[
-            "left-right",
-            "right-left",
-            "top-bottom",
-            "bottom-top",
-            "half-left-right",
-            "half-top-bottom",
-            "left",
-            "right",
-            "anaglyph-dubois",
-            "anaglyph-color",
-            "anaglyph-half-color",
-            "anaglyph-gray",
-            "wiggle",
-        ] = Form("left-right"),
+        layout: Literal[STEREO_API_LAYOUTS] = Form("left-right"),  # type: ignore[valid-type]
         divergence: float = Form(2.5, ge=0.0, le=20.0, description="parallax range, % of the width"),
         convergence: float = Form(0.0, ge=0.0, le=1.0, description="nearness 0..1 on the screen plane"),
         balance: float | None = Form(None, ge=-1.0, le=1.0),

@@ -24,6 +24,7 @@ from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.images import read_image, write_image
+from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.safety import (
     ConcurrencyGate,
     Limits,
@@ -36,21 +37,7 @@ __all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "S
 DEPTH_API_FORMATS = ("png16", "png8", "npy")
 MESH_API_FORMATS = ("ply", "obj", "glb")
 #: Stereo layouts that make one file (``separate`` makes two: the UI shows both, the API leaves it out).
-STEREO_API_LAYOUTS = (
-    "left-right",
-    "right-left",
-    "top-bottom",
-    "bottom-top",
-    "half-left-right",
-    "half-top-bottom",
-    "left",
-    "right",
-    "anaglyph-dubois",
-    "anaglyph-color",
-    "anaglyph-half-color",
-    "anaglyph-gray",
-    "wiggle",
-)
+STEREO_API_LAYOUTS = (*LAYOUTS, "wiggle")
 #: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
 MAX_MESH_VERTICES = 1_000_000
 #: Largest video frame the server makes or reads (pixels): 4K UHD. Larger photos are scaled down for parallax

@@ -22,26 +22,14 @@ from fastapi import FastAPI
 
 from depthforge.core.errors import DepthforgeError
 from depthforge.core.image import Image
+from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.guard import GradioGuard
 from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
 
 __all__ = ["build_ui", "mount_ui"]
 
 _COLORMAPS = ["gray", "inferno", "turbo", "viridis", "magma", "plasma"]
-_STEREO_LAYOUTS = [
-    "left-right",
-    "right-left",
-    "top-bottom",
-    "bottom-top",
-    "half-left-right",
-    "half-top-bottom",
-    "anaglyph-dubois",
-    "anaglyph-color",
-    "anaglyph-half-color",
-    "anaglyph-gray",
-    "separate",
-    "wiggle",
-]
+_STEREO_LAYOUTS = [*(name for name in LAYOUTS if name not in ("left", "right")), "separate", "wiggle"]
 _BUTTONS: list[Any] = ["download", "fullscreen"]
 _CSS = """
 .df-note {font-size: 0.9em; opacity: 0.8}
