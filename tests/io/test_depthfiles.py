@@ -142,3 +142,23 @@ def test_huge_integers_in_metadata_are_ignored_or_refused(tmp_path: Path, key: s
     else:
         with pytest.raises(InputError, match=f"{key} = "):
             read_depth(p)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 4, 7, 12])
+def test_png_cut_in_its_last_chunk_is_refused(cut: int, tmp_path: Path) -> None:
+    """Fuzz finding (seed 3): a 16-bit PNG missing the last bytes of its IEND CRC was read (its pixels were all
+    there); libpng and Pillow refuse it as truncated, so do depth and image reading."""
+    import cv2
+
+    from depthforge.io.images import read_image
+
+    yy, xx = np.mgrid[0:48, 0:64]
+    codes = ((np.sin(xx / 9) + np.cos(yy / 7) + 2) * 16000).astype(np.uint16)
+    data = cv2.imencode(".png", codes)[1].tobytes()
+    (tmp_path / "whole.png").write_bytes(data)
+    assert read_depth(tmp_path / "whole.png").shape == (48, 64)
+    (tmp_path / "cut.png").write_bytes(data[:-cut])
+    with pytest.raises(InputError, match="truncated"):
+        read_depth(tmp_path / "cut.png")
+    with pytest.raises(InputError, match="truncated"):
+        read_image(tmp_path / "cut.png")

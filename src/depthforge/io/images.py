@@ -209,6 +209,8 @@ def _check_png_data(path: Path) -> None:
     produced, headers, extra, ended, palette = 0, 0, False, False, False
     while pos + 8 <= len(data):
         n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if pos + 12 + n > len(data):  # the chunk (its data or CRC) is cut off
+            break
         body = data[pos + 8 : pos + 8 + n]
         if kind == b"IHDR":
             ihdr, headers = body, headers + 1
