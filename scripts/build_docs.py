@@ -21,18 +21,10 @@ import time
 import warnings
 from pathlib import Path
 
+import depthforge
+
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = (
-    "depthforge",
-    "depthforge.core",
-    "depthforge.process",
-    "depthforge.io",
-    "depthforge.models",
-    "depthforge.geometry",
-    "depthforge.render",
-    "depthforge.stereo",
-    "depthforge.pipeline",
-)
+MODULES = ("depthforge", *(f"depthforge.{name}" for name in depthforge._SUBPACKAGES))  # the top level first
 
 
 def build(output: Path) -> list[str]:

@@ -20,18 +20,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import depthforge
+
 SNAPSHOT = Path(__file__).with_name("api_snapshot.txt")
-MODULES = (
-    "depthforge",
-    "depthforge.core",
-    "depthforge.process",
-    "depthforge.io",
-    "depthforge.models",
-    "depthforge.geometry",
-    "depthforge.render",
-    "depthforge.stereo",
-    "depthforge.pipeline",
-)
+MODULES = ("depthforge", *(f"depthforge.{name}" for name in depthforge._SUBPACKAGES))  # the top level first
 UPDATE_VAR = "DEPTHFORGE_UPDATE_API_SNAPSHOT"
 
 

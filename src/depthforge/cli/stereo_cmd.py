@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.core.validation import check_choice
     from depthforge.io.images import read_image, write_image
     from depthforge.render import stereo
-    from depthforge.stereo import LAYOUTS, compose
+    from depthforge.stereo import compose
 
-    check_choice(args.layout, "layout", (*LAYOUTS, "separate", "wiggle"))
+    check_choice(args.layout, "layout", _LAYOUTS)
     exact = {"auto": None, "on": True, "off": False}[args.exact]
     params = stereo.StereoParams(
         divergence=args.divergence,

@@ -99,8 +99,7 @@ def _resize(image: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.nd
     from concurrent.futures import ThreadPoolExecutor
 
     x0, y0, x1, y1 = box
-    rows_in, cols_out = image.shape[0], w
-    mid = np.empty((rows_in, w, 3), np.uint8)
+    mid = np.empty((image.shape[0], w, 3), np.uint8)
     out = np.empty((h, w, 3), np.uint8)
 
     def across(r0: int, r1: int) -> None:
@@ -116,8 +115,8 @@ def _resize(image: np.ndarray, size_hw: tuple[int, int], resample: str) -> np.nd
         return [(edges[i], edges[i + 1]) for i in range(bands) if edges[i + 1] > edges[i]]
 
     with ThreadPoolExecutor(bands) as pool:
-        list(pool.map(lambda span: across(*span), split(rows_in)))
-        list(pool.map(lambda span: down(*span), split(cols_out)))
+        list(pool.map(lambda span: across(*span), split(image.shape[0])))
+        list(pool.map(lambda span: down(*span), split(w)))
     return out
 
 
