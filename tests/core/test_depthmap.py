@@ -106,8 +106,8 @@ def test_validation_messages_show_expected_and_actual() -> None:
 @pytest.mark.parametrize("adopted", [True, False])
 def test_value_range_is_the_valid_min_max_and_follows_new_values(adopted: bool) -> None:
     """value_range: NaN-skipping min and max, the same whether the array was adopted (range found while checking
-    it) or copied (found on first use), on a map big enough for the two-thread reduction; a map made with new
-    values gets their range, and a map with no valid value gives (NaN, NaN)."""
+    it) or copied (found on first use), on a megapixel map; a map made with new values gets their range, and a map
+    with no valid value gives (NaN, NaN)."""
     rng = np.random.default_rng(0)
     v = rng.normal(size=(1100, 1000)).astype(np.float32)
     v[rng.random(v.shape) < 0.1] = np.nan

@@ -38,11 +38,11 @@ class Image:
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return self.size_hw[1]
 
     @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return self.size_hw[0]
 
     @property
     def size_hw(self) -> tuple[int, int]:
@@ -63,11 +63,9 @@ class Image:
         """Wrap an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 array (RGB order; float in [0, 1] is converted to
         uint8) as an Image; a fourth channel is kept aside as alpha."""
         a = check_array(image, "image", ndim=(2, 3), channels=(1, 3, 4))
-        if a.dtype not in (np.uint8, np.uint16):
-            if a.dtype.kind == "f":
-                a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            else:
-                raise InputError(f"image: unsupported dtype {a.dtype} (use uint8, uint16 or float in [0, 1])")
+        if a.dtype.kind != "f" and a.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"image: unsupported dtype {a.dtype} (use uint8, uint16 or float in [0, 1])")
+        a = to_uint8(a) if a.dtype.kind == "f" else a
         alpha = None
         if a.ndim == 2:
             a = np.repeat(a[:, :, None], 3, axis=2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from depthforge.core.validation import check_positive, check_range, check_size_hw
 
@@ -88,13 +88,5 @@ class Intrinsics:
         )
 
     def as_dict(self) -> dict[str, float | int | str]:
-        """Plain dictionary for sidecars and metadata."""
-        return {
-            "fx": self.fx,
-            "fy": self.fy,
-            "cx": self.cx,
-            "cy": self.cy,
-            "width": self.width,
-            "height": self.height,
-            "source": self.source,
-        }
+        """Plain dictionary for sidecars and metadata (the fields in order)."""
+        return asdict(self)

@@ -44,18 +44,11 @@ def check_array(
     """
     if not isinstance(value, np.ndarray):
         raise ValidationError(f"{name}: expected a numpy array, got {type(value).__name__}")
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else ndim
-        if value.ndim not in allowed:
-            raise ValidationError(
-                f"{name}: expected {' or '.join(map(str, allowed))} dimensions, got shape {value.shape}"
-            )
-    if channels is not None and value.ndim == 3:
-        allowed_c = (channels,) if isinstance(channels, int) else channels
-        if value.shape[2] not in allowed_c:
-            raise ValidationError(
-                f"{name}: expected {' or '.join(map(str, allowed_c))} channels, got shape {value.shape}"
-            )
+    limits = [(ndim, value.ndim, "dimensions")] + ([(channels, value.shape[2], "channels")] if value.ndim == 3 else [])
+    for allowed, actual, what in limits:
+        allowed = (allowed,) if isinstance(allowed, int) else allowed
+        if allowed is not None and actual not in allowed:
+            raise ValidationError(f"{name}: expected {' or '.join(map(str, allowed))} {what}, got shape {value.shape}")
     if value.size == 0:
         raise ValidationError(f"{name}: array is empty (shape {value.shape})")
     if dtype_kind is not None and value.dtype.kind not in dtype_kind:
