@@ -1,4 +1,4 @@
-"""display_codes: the same codes as to_display * top rounded, banded on threads for big maps; inputs untouched."""
+"""display_codes: the same codes as to_display * top rounded; inputs untouched."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.process import normalize
 from depthforge.process.normalize import display_codes, to_display
 
 
@@ -22,16 +21,14 @@ def _map(h: int, w: int, kind: str) -> DepthMap:
 @pytest.mark.parametrize(
     "opts", [{}, {"invert": True}, {"percentiles": (2.0, 98.0)}, {"near": 0.9, "far": 0.1, "invert": True}]
 )
-def test_codes_match_to_display(top: int, kind: str, opts: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_codes_match_to_display(top: int, kind: str, opts: dict) -> None:
     d = _map(300, 200, kind)
     before = d.values.copy()
     disp, rng = to_display(d, **opts)
     ref = (disp * top + 0.5).astype(np.uint16 if top > 255 else np.uint8)
-    for band_pixels in (1 << 30, 1000):  # one piece, and row bands on threads
-        monkeypatch.setattr(normalize, "_BAND_PIXELS", band_pixels)
-        codes, rng2 = display_codes(d, top=top, **opts)
-        assert codes.dtype == ref.dtype and rng2 == rng
-        np.testing.assert_array_equal(codes, ref)
+    codes, rng2 = display_codes(d, top=top, **opts)
+    assert codes.dtype == ref.dtype and rng2 == rng
+    np.testing.assert_array_equal(codes, ref)
     np.testing.assert_array_equal(d.values, before)
     assert (
         disp.min() >= 0 and disp.max() <= 1 and (disp[np.isnan(before)] == (1.0 if opts.get("invert") else 0.0)).all()

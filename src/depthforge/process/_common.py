@@ -14,7 +14,7 @@ from depthforge.core.validation import check_array
 D = TypeVar("D", DepthMap, np.ndarray)
 
 
-def unwrap(depth: D, name: str = "depth") -> tuple[np.ndarray, bool, Callable[[np.ndarray], D]]:
+def unwrap(depth: D, name: str = "depth") -> tuple[np.ndarray, Callable[[np.ndarray], D]]:
     """Split ``depth`` into its inverse-depth values (larger = nearer, NaN = invalid) and a function that turns
     processed inverse-depth values back into the caller's type and kind.
 
@@ -22,32 +22,25 @@ def unwrap(depth: D, name: str = "depth") -> tuple[np.ndarray, bool, Callable[[n
     "farther" is always "smaller". Bare arrays are taken as larger = nearer (disparity-like) values.
 
     Returns:
-        (values (H, W) float64 copy, was_metric, rewrap).
+        (values (H, W) float64 copy, rewrap).
     """
     if isinstance(depth, DepthMap):
         dm = depth
-        metric = dm.kind == "metric"
-        inv = dm.inverse_depth().astype(np.float64)
 
         def rewrap_map(out: np.ndarray) -> DepthMap:
-            vals = out
-            if metric:
+            if dm.kind == "metric":
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    vals = 1.0 / out
-            return dm.with_values(np.asarray(vals, dtype=np.float32))
+                    out = 1.0 / out
+            return dm.with_values(np.asarray(out, dtype=np.float32))
 
-        return inv, metric, rewrap_map  # type: ignore[return-value]
+        return dm.inverse_depth().astype(np.float64), rewrap_map  # type: ignore[return-value]
     if not isinstance(depth, np.ndarray):
         raise ValidationError(f"{name}: expected a DepthMap or a numpy array, got {type(depth).__name__}")
     arr = check_array(depth, name, ndim=2, dtype_kind="uif")
     dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float32)
     inv = arr.astype(np.float64)
     inv[~np.isfinite(inv)] = np.nan
-
-    def rewrap_array(out: np.ndarray) -> np.ndarray:
-        return np.asarray(out, dtype=dtype)
-
-    return inv, False, rewrap_array  # type: ignore[return-value]
+    return inv, lambda out: np.asarray(out, dtype=dtype)  # type: ignore[return-value]
 
 
 def valid_range(values: np.ndarray) -> float:

@@ -60,7 +60,7 @@ def fill_holes(
     check_choice(axes, "axes", ("both", "horizontal"))
     max_hole = int(check_range(max_hole, "max_hole", low=0))
     edge_tol = check_range(edge_tol, "edge_tol", low=0)
-    inv, _, rewrap = unwrap(depth)
+    inv, rewrap = unwrap(depth)
     holes = ~np.isfinite(inv)
     if mask is not None:
         m = check_array(mask, "mask", ndim=2)

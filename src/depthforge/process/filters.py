@@ -63,7 +63,7 @@ def bilateral_filter(
     Returns:
         The same type as ``depth``, filtered; invalid pixels stay invalid.
     """
-    inv, _, rewrap = unwrap(depth)
+    inv, rewrap = unwrap(depth)
     sigma_space = check_extent(sigma_space_px, "sigma_space_px", shape=inv.shape, positive=True)
     if sigma_range is None:
         sigma_range = max(3.0 * estimate_noise(inv), 0.005 * valid_range(inv))
@@ -112,7 +112,7 @@ def median_filter(depth: D, *, size_px: int = 5) -> D:
         from depthforge.core.errors import ValidationError
 
         raise ValidationError(f"size_px: must be odd, got {size}")
-    inv, _, rewrap = unwrap(depth)
+    inv, rewrap = unwrap(depth)
     inv32 = inv.astype(np.float32)
     if size > 5 or not np.isfinite(inv).all() or not np.array_equal(inv32, inv):
         out = _nan_median(inv, size)
@@ -175,7 +175,7 @@ def guided_filter(image: np.ndarray | Image, depth: D, *, radius_px: int = 8, ep
     radius = int(check_range(radius_px, "radius_px", low=1, high=200))
     eps = check_positive(eps, "eps")
     img = check_image(image, ndim=(2, 3), channels=(1, 3), dtype_kind="uif")
-    inv, _, rewrap = unwrap(depth)
+    inv, rewrap = unwrap(depth)
     check_same_hw(inv, "depth", img, "image")
     guide = img.astype(np.float64)
     if img.dtype.kind in "ui":
@@ -225,7 +225,7 @@ def remove_speckles(depth: D, *, max_size_px: int = 100, max_diff: float | None 
     import cv2
 
     max_size = int(check_range(max_size_px, "max_size_px", low=1))
-    inv, _, rewrap = unwrap(depth)
+    inv, rewrap = unwrap(depth)
     valid = np.isfinite(inv)
     if not valid.any():
         return rewrap(inv)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, nan_min_max
-from depthforge.core.threads import thread_budget
+from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_range
 
 __all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "display_code_rows", "invert_relative"]
@@ -49,34 +50,24 @@ def display_range(
             min and max; robust to outliers.
     """
     inv = depth.inverse_depth()
-    if percentiles is None:
-        lo, hi = nan_min_max(inv) if depth.kind == "metric" else depth.value_range()  # else inv is the values
-        if not (np.isfinite(lo) and np.isfinite(hi)):  # no valid value, or infinities (1/z of a tiny z)
-            valid = inv[np.isfinite(inv)]
-            if valid.size == 0:
-                return DisplayRange(0.0, 1.0)
-            lo, hi = float(valid.min()), float(valid.max())
-    else:
+    lo, hi = nan_min_max(inv) if depth.kind == "metric" else depth.value_range()  # else inv is the values
+    if percentiles is not None or not (np.isfinite(lo) and np.isfinite(hi)):  # or infinities (1/z of a tiny z)
         valid = inv[np.isfinite(inv)]
         if valid.size == 0:
             return DisplayRange(0.0, 1.0)
+        lo, hi = float(valid.min()), float(valid.max())
+    if percentiles is not None:
         lo_p = check_range(percentiles[0], "percentiles[0]", low=0, high=100)
         hi_p = check_range(percentiles[1], "percentiles[1]", low=0, high=100)
         if lo_p >= hi_p:
-            raise_range("percentiles", f"low {lo_p:g} must be below high {hi_p:g}")
+            raise ValidationError(f"percentiles: low {lo_p:g} must be below high {hi_p:g}")
         lo, hi = (float(v) for v in np.percentile(valid, [lo_p, hi_p]))
     f = check_range(clip_far, "clip_far", low=0, high=1) if clip_far is not None else 0.0
     n = check_range(clip_near, "clip_near", low=0, high=1) if clip_near is not None else 1.0
     if f >= n:
-        raise_range("clip_far", f"{f:g} must be below clip_near {n:g}")
+        raise ValidationError(f"clip_far: {f:g} must be below clip_near {n:g}")
     span = hi - lo
     return DisplayRange(lo + f * span, lo + n * span)
-
-
-def raise_range(name: str, why: str) -> None:
-    from depthforge.core.errors import ValidationError
-
-    raise ValidationError(f"{name}: {why}")
 
 
 @renamed_keywords(near="clip_near", far="clip_far")
@@ -122,50 +113,24 @@ def _normalise(inv: np.ndarray, rng: DisplayRange, invert: bool) -> np.ndarray:
     return out
 
 
-_BAND_PIXELS = 1 << 20  # images above this many pixels are quantised in row bands on several threads
-
-
-@renamed_keywords(near="clip_near", far="clip_far")
 def display_codes(
-    depth: DepthMap,
-    *,
-    top: int,
-    invert: bool = False,
-    clip_near: float | None = None,
-    clip_far: float | None = None,
-    percentiles: tuple[float, float] | None = None,
-    value_range: DisplayRange | None = None,
+    depth: DepthMap, *, top: int, invert: bool = False, value_range: DisplayRange | None = None, **range_options: Any
 ) -> tuple[np.ndarray, DisplayRange]:
-    """:func:`to_display` quantised to integer codes ``round(display * top)`` (the display PNG's values).
-
-    Large maps run in row bands on several threads (numpy releases the GIL), with no full-size float temporary
-    (beyond 1/z for metric maps).
+    """:func:`to_display` quantised to integer codes ``round(display * top)`` (the display PNG's values), with no
+    full-size float temporary (beyond 1/z for metric maps).
 
     Args:
         top: 255 (uint8 codes) or 65535 (uint16 codes).
+        invert, value_range: as :func:`to_display`.
+        range_options: ``clip_near``, ``clip_far``, ``percentiles`` of :func:`display_range` (without
+            ``value_range``).
 
     Returns:
         (H, W) uint8 or uint16 codes (near = top unless ``invert``; invalid pixels 0, or top when inverted) and
         the range used.
     """
-    rng = value_range or display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
-    rows = display_code_rows(depth, rng, top=top, invert=invert)
-    h = depth.shape[0]
-    out = np.empty(depth.shape, np.uint16 if top > 255 else np.uint8)
-
-    def band(r0: int, r1: int) -> None:
-        out[r0:r1] = rows(r0, r1)
-
-    n = min(thread_budget(), 4) if out.size > _BAND_PIXELS else 1
-    edges = [round(i * h / n) for i in range(n + 1)]
-    if n == 1:
-        band(0, h)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda i: band(edges[i], edges[i + 1]), range(n)))
-    return out, rng
+    rng = value_range or display_range(depth, **range_options)
+    return display_code_rows(depth, rng, top=top, invert=invert)(0, depth.shape[0]), rng
 
 
 def display_code_rows(
@@ -200,7 +165,7 @@ def invert_relative(depth: DepthMap) -> DepthMap:
     For models or files whose convention is larger = farther. Only meaningful for ``relative`` maps.
     """
     if depth.kind != "relative":
-        raise_range("kind", f"only relative maps can be inverted, this one is {depth.kind}")
+        raise ValidationError(f"kind: only relative maps can be inverted, this one is {depth.kind}")
     v = depth.values
     ok = np.isfinite(v)
     if not ok.any():
