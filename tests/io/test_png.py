@@ -9,7 +9,9 @@ import struct
 import sys
 import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +21,14 @@ from PIL import Image
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import OutputError, ValidationError
 from depthforge.io.atomic import TEMP_MARK
-from depthforge.io.png import encode_png, encode_png_rows
+from depthforge.io.png import encode_png, write_png_rows
+
+
+def _encode_rows(shape: tuple[int, int], dtype: type, rows: Callable[[int, int], np.ndarray], **options: Any) -> bytes:
+    """The PNG file that :func:`write_png_rows` emits, collected."""
+    out: list[bytes] = []
+    write_png_rows(out.append, shape, dtype, rows, **options)
+    return b"".join(out)
 
 
 def _smooth(h: int, w: int, dtype: type, seed: int = 0) -> np.ndarray:
@@ -73,7 +82,7 @@ def test_rows_given_piece_by_piece_round_trip(monkeypatch: pytest.MonkeyPatch, p
         asked.append((r0, r1))
         return img[r0:r1].copy()
 
-    data = b"".join(encode_png_rows(img.shape, np.uint16, rows, threads=threads))
+    data = _encode_rows(img.shape, np.uint16, rows, threads=threads)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
     np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), img)
     zlib.decompress(_idat_stream(data))
@@ -168,7 +177,7 @@ def test_rows_of_the_wrong_kind_are_refused(wrong: str) -> None:
         return part[:, :-1] if wrong == "width" else part[:-1]
 
     with pytest.raises(ValidationError, match=r"image: rows \d+\.\.\d+ came as"):
-        encode_png_rows(img.shape, np.uint16, rows, threads=1)
+        _encode_rows(img.shape, np.uint16, rows, threads=1)
 
 
 @pytest.mark.parametrize("kind", ["plane", "flat", "steps", "smooth"])
@@ -195,7 +204,6 @@ def test_smooth_maps_compress(monkeypatch: pytest.MonkeyPatch, kind: str) -> Non
 
 def test_threads_default_to_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without ``threads``, the pool has :func:`thread_budget` workers (never more than there are pieces)."""
-    from depthforge.core import threads as threads_mod
     from depthforge.io import png
 
     sizes: list[int] = []
@@ -206,11 +214,11 @@ def test_threads_default_to_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_pool(n)
 
     monkeypatch.setattr(png, "ThreadPoolExecutor", pool)
-    monkeypatch.setattr(threads_mod, "thread_budget", lambda: 3)
+    monkeypatch.setattr(png, "thread_budget", lambda: 3)
     monkeypatch.setattr(png, "_PIECE_BYTES", 10_000)
     img = _smooth(100, 200, np.uint16)  # 400 bytes a row: 25 rows a piece, 4 pieces
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img)))), img)
-    monkeypatch.setattr(threads_mod, "thread_budget", lambda: 8)
+    monkeypatch.setattr(png, "thread_budget", lambda: 8)
     encode_png(img)
     assert sizes == [3, 4]
 
@@ -250,7 +258,7 @@ def test_pieces_are_emitted_in_file_order_while_coding(monkeypatch: pytest.Monke
     png.write_png_rows(emit, img.shape, np.uint16, rows, threads=3)
     assert callers == {threading.get_ident()}
     data = b"".join(got)
-    assert data == b"".join(encode_png_rows(img.shape, np.uint16, rows, threads=3))
+    assert data == _encode_rows(img.shape, np.uint16, rows, threads=3)
     zlib.decompress(_idat_stream(data))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
     first_image_emit = [i for i, e in enumerate(events) if e == "emit"][3]  # after signature, IHDR, zlib header

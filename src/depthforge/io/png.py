@@ -20,24 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.errors import ValidationError
+from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_array
 
-__all__ = ["encode_png", "encode_png_rows", "fast_deflate_available", "write_png_rows"]
+__all__ = ["encode_png", "fast_deflate_available", "write_png_rows"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FILTER_UP = 2
 _PIECE_BYTES = 1 << 20  # pixel bytes per piece: one task, one IDAT chunk, small temporaries
 _DEFAULT_LEVEL = 1
 _ADLER_MOD = 65521
-
-
-def fast_deflate_available() -> bool:
-    """Whether the optional ``isal`` package (fast deflate) is installed."""
-    try:
-        from isal import isal_zlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _lib() -> Any:
@@ -48,6 +41,11 @@ def _lib() -> Any:
         return isal_zlib
     except ImportError:
         return zlib
+
+
+def fast_deflate_available() -> bool:
+    """Whether the optional ``isal`` package (fast deflate) is installed."""
+    return _lib() is not zlib
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -94,8 +92,6 @@ def _piece(
     q0 = max(r0 - 1, 0)  # with the row above, for the filter
     part = rows(q0, r1)
     if part.dtype != dtype or part.shape != (r1 - q0, width):
-        from depthforge.core.errors import ValidationError
-
         raise ValidationError(
             f"image: rows {q0}..{r1} came as {part.dtype} {part.shape}, expected {dtype} {(r1 - q0, width)}"
         )
@@ -140,8 +136,6 @@ def write_png_rows(
         ValidationError: ``dtype`` is not uint8/uint16, the image is empty, or ``rows`` gave rows of another
             dtype or shape.
     """
-    from depthforge.core.errors import ValidationError
-
     h, w = (int(shape[0]), int(shape[1]))
     dt = np.dtype(dtype)
     if dt not in (np.uint8, np.uint16):
@@ -169,40 +163,16 @@ def write_png_rows(
         emit(chunk)
         adler = _adler_combine(adler, piece_adler, size)
 
-    if threads is None:
-        from depthforge.core.threads import thread_budget
-
-        threads = thread_budget()
-    n = max(1, min(threads, len(pieces)))
-    if n == 1:
-        for i in range(len(pieces)):
-            take(piece(i))
-    else:
-        with ThreadPoolExecutor(n) as pool:
-            futures = [pool.submit(piece, i) for i in range(len(pieces))]
-            try:
-                for fut in futures:
-                    take(fut.result())
-            finally:
-                for fut in futures:  # after a failure, the pieces not started are dropped
-                    fut.cancel()
+    with ThreadPoolExecutor(max(1, min(thread_budget() if threads is None else threads, len(pieces)))) as pool:
+        futures = [pool.submit(piece, i) for i in range(len(pieces))]
+        try:
+            for fut in futures:
+                take(fut.result())
+        finally:
+            for fut in futures:  # after a failure, the pieces not started are dropped
+                fut.cancel()
     emit(_chunk(b"IDAT", struct.pack(">I", adler)))
     emit(_chunk(b"IEND", b""))
-
-
-def encode_png_rows(
-    shape: tuple[int, int],
-    dtype: Any,
-    rows: Callable[[int, int], np.ndarray],
-    *,
-    text: dict[str, str] | None = None,
-    level: int | None = None,
-    threads: int | None = None,
-) -> list[bytes]:
-    """:func:`write_png_rows` collected: the PNG file as a list of byte strings (in file order)."""
-    out: list[bytes] = []
-    write_png_rows(out.append, shape, dtype, rows, text=text, level=level, threads=threads)
-    return out
 
 
 def encode_png(
@@ -222,8 +192,6 @@ def encode_png(
         The PNG file's bytes.
     """
     a = np.ascontiguousarray(check_array(image, "image", ndim=2))
-    if a.dtype not in (np.uint8, np.uint16):
-        from depthforge.core.errors import ValidationError
-
-        raise ValidationError(f"image: expected uint8 or uint16, got {a.dtype}")
-    return b"".join(encode_png_rows(a.shape, a.dtype, lambda r0, r1: a[r0:r1], text=text, level=level, threads=threads))
+    out: list[bytes] = []
+    write_png_rows(out.append, a.shape, a.dtype, lambda r0, r1: a[r0:r1], text=text, level=level, threads=threads)
+    return b"".join(out)
