@@ -138,8 +138,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         try:
             yield tmp
-            with open(tmp, "rb+") as fh:
-                _sync(fh.fileno())
+            with open(tmp, "rb+") as fh:  # the data and what reading it back needs (its size) on disk
+                getattr(os, "fdatasync", os.fsync)(fh.fileno())
             os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
             os.replace(tmp, target)
         except OSError as exc:
@@ -153,21 +153,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def sync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable (fsync of the folder; skipped where folders cannot be opened)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _sync(fd: int) -> None:
-    """Wait until the file's data (and the metadata needed to read it back, such as its size) is on disk."""
-    getattr(os, "fdatasync", os.fsync)(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class DiskWriter:

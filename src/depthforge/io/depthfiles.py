@@ -30,7 +30,7 @@ from depthforge.core.validation import check_choice
 from depthforge.io.atomic import DiskWriter, atomic_path, atomic_write_text
 from depthforge.io.depthread import META_KEY, read_depth, sidecar_path
 from depthforge.io.images import write_image
-from depthforge.process.normalize import display_code_rows, display_codes, display_range
+from depthforge.process.normalize import display_code_rows, display_range
 
 __all__ = ["DEPTH_FORMATS", "FORMAT_EXTENSIONS", "write_depth", "read_depth", "sidecar_path", "format_for_path"]
 
@@ -88,11 +88,8 @@ def write_depth(
         top = 65535 if fmt == "png16" else 255
         rng = display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
-        if p.suffix.lower() == ".png":  # quantised band by band inside the compressing threads
-            _write_png_rows(p, depth.shape, display_code_rows(depth, rng, top=top, invert=invert), top, meta)
-        else:
-            arr, _ = display_codes(depth, top=top, invert=invert, value_range=rng)
-            _write_png(p, arr, meta)
+        # quantised band by band inside the compressing threads
+        _write_png(p, depth.shape, display_code_rows(depth, rng, top=top, invert=invert), top, meta)
     elif fmt == "png16mm":
         if depth.kind != "metric":
             raise ValidationError(f"format: png16mm needs a metric depth map, this one is {depth.kind}")
@@ -101,8 +98,7 @@ def write_depth(
             raise ValidationError("format: png16mm holds at most 65.535 m; use tiff, npy or exr for farther scenes")
         arr = np.round(mm).astype(np.uint16)
         meta.update(encoding="linear", scale=0.001, offset=0.0, invalid=0)
-        _write_png(p, arr, meta)
-        atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
+        _write_png(p, arr.shape, lambda r0, r1: arr[r0:r1], 65535, meta)
     elif fmt == "tiff":
         import tifffile
 
@@ -111,34 +107,31 @@ def write_depth(
     elif fmt == "npy":
         with atomic_path(p) as tmp, open(tmp, "wb") as fh:
             np.save(fh, depth.values.astype(np.float32))
-        atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     elif fmt == "pfm":
         with atomic_path(p) as tmp:
             tmp.write_bytes(_encode_pfm(depth.values))
-        atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     else:
         _write_exr(p, depth.values, meta)
+    if fmt in ("png16mm", "npy", "pfm"):
+        atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     return p
 
 
-def _write_png(p: Path, arr: np.ndarray, meta: dict[str, Any]) -> None:
-    """A grayscale depth PNG with its ``depthforge`` text chunk, through the fast encoder (atomically)."""
-    if p.suffix.lower() != ".png":  # another extension asked for a PNG format: let the image writer decide
-        write_image(p, arr, text={META_KEY: json.dumps(meta)})
-        return
-    _write_png_rows(p, arr.shape, lambda r0, r1: arr[r0:r1], 65535 if arr.dtype == np.uint16 else 255, meta)
-
-
-def _write_png_rows(
+def _write_png(
     p: Path, shape: tuple[int, int], rows: Callable[[int, int], np.ndarray], top: int, meta: dict[str, Any]
 ) -> None:
-    """A grayscale PNG whose rows are computed on request (:func:`depthforge.io.png.write_png_rows`), written
-    piece by piece as it is coded (atomically) with its ``depthforge`` text chunk."""
+    """A grayscale PNG (atomically) with its ``depthforge`` text chunk, whose rows are computed on request: coded
+    by :func:`depthforge.io.png.write_png_rows` and written piece by piece as it is coded; under another extension
+    than ``.png``, made whole and written by :func:`write_image` (the extension decides)."""
     from depthforge.io import png
 
+    text = {META_KEY: json.dumps(meta)}
+    if p.suffix.lower() != ".png":
+        write_image(p, rows(0, shape[0]), text=text)
+        return
     dtype = np.uint16 if top > 255 else np.uint8
     with atomic_path(p) as tmp, open(tmp, "wb", buffering=0) as fh:  # written (and sent to disk) as it is coded
-        png.write_png_rows(DiskWriter(fh.fileno()), shape, dtype, rows, text={META_KEY: json.dumps(meta)})
+        png.write_png_rows(DiskWriter(fh.fileno()), shape, dtype, rows, text=text)
 
 
 def _encode_pfm(values: np.ndarray) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ from depthforge.io.images import load_strict, open_pil
 from depthforge.io.inputs import (
     check_input_file,
     check_pixels,
+    decoding,
     max_bytes_for,
     max_pixels_limit,
-    short_reason,
 )
 
 __all__ = ["read_depth", "sidecar_path", "META_KEY"]
@@ -82,18 +82,9 @@ def read_depth(
         scale = check_range(scale, "depth_scale")  # finite
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="depth file", max_bytes=max_bytes_for(limit))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr, meta = _read_any(p, limit)
-        arr = _single_map(arr, p)
-        values = _decode_values(arr, meta, kind=kind, scale=scale, path=p)
-    except (InputError, MissingExtraError):
-        raise
-    except MemoryError:
-        raise InputError(f"{p}: not enough memory to read this depth file") from None
-    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a bad file is a bad input
-        raise InputError(f"{p}: not a readable depth file ({short_reason(exc)})") from None
+    with decoding(p, "depth file"):
+        arr, meta = _read_any(p, limit)
+        values = _decode_values(_single_map(arr, p), meta, kind=kind, scale=scale, path=p)
     baseline = _finite(meta.get("baseline_m"))
     if baseline is not None and baseline <= 0:
         baseline = None
@@ -152,19 +143,10 @@ def _check_shape(p: Path, shape: tuple[int, ...], limit: int) -> None:
 def _read_pfm(p: Path, limit: int) -> np.ndarray:
     """A PFM (Middlebury) file: ``Pf`` grey or ``PF`` colour (its first channel), rows bottom to top."""
     with open(p, "rb") as fh:
-        raw = fh.read(256)
-    parts: list[bytes] = []
-    pos = 0
-    while len(parts) < 4:
-        while pos < len(raw) and raw[pos : pos + 1].isspace():
-            pos += 1
-        start = pos
-        while pos < len(raw) and not raw[pos : pos + 1].isspace():
-            pos += 1
-        if start == pos or pos >= len(raw):
-            raise InputError(f"{p}: truncated or malformed PFM header")
-        parts.append(raw[start:pos])
-    pos += 1
+        head = re.match(rb"\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s", fh.read(256))
+    if head is None:
+        raise InputError(f"{p}: truncated or malformed PFM header")
+    parts, pos = head.groups(), head.end()
     try:
         w, h, endian = int(parts[1]), int(parts[2]), float(parts[3])
     except ValueError:
@@ -337,15 +319,8 @@ def _intrinsics(meta: dict[str, Any], shape: tuple[int, ...]) -> Intrinsics | No
     if not isinstance(m, dict):
         return None
     try:
-        intr = Intrinsics(
-            float(m["fx"]),
-            float(m["fy"]),
-            float(m["cx"]),
-            float(m["cy"]),
-            int(m["width"]),
-            int(m["height"]),
-            str(m.get("source", "file"))[:80],
-        )
+        focal_centre = (float(m[key]) for key in ("fx", "fy", "cx", "cy"))
+        intr = Intrinsics(*focal_centre, int(m["width"]), int(m["height"]), str(m.get("source", "file"))[:80])
         if (intr.width, intr.height) != (shape[1], shape[0]):
             intr = intr.scaled((shape[0], shape[1]))
     except (KeyError, TypeError, ValueError, OverflowError, ValidationError, ZeroDivisionError):

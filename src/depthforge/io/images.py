@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from depthforge.io.inputs import (
     IMAGE_FORMATS,
     check_input_file,
     check_pixels,
+    decoding,
     describe_content,
     max_bytes_for,
     max_pixels_limit,
@@ -273,17 +273,8 @@ def _read(
 ) -> tuple[Image, tuple[int, int]]:
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="image", max_bytes=max_bytes_for(limit))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with open_pil(p, max_pixels=limit) as pil:
-                arr, orientation, exif, full = _decode(p, pil, need)
-    except InputError:
-        raise
-    except MemoryError:
-        raise InputError(f"{p}: not enough memory to decode this image") from None
-    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a bad file is a bad input
-        raise InputError(f"{p}: not a readable image ({short_reason(exc)})") from None
+    with decoding(p, "image", verb="decode"), open_pil(p, max_pixels=limit) as pil:
+        arr, orientation, exif, full = _decode(p, pil, need)
     arr = _apply_orientation(arr, orientation)
     img = Image.from_array(arr, path=str(p))
     return Image(rgb=img.rgb, alpha=img.alpha, path=str(p), exif=exif), full

@@ -15,15 +15,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from depthforge.core.errors import InputError, TooLargeError
+from depthforge.core.errors import InputError, MissingExtraError, TooLargeError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_FORMATS",
     "check_input_file",
     "check_pixels",
+    "decoding",
     "describe_content",
     "max_bytes_for",
     "max_pixels_limit",
@@ -64,6 +68,22 @@ def short_reason(exc: BaseException) -> str:
     """The first line of an exception's message (or its type), at most 160 characters."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
+@contextmanager
+def decoding(path: Path, what: str, *, verb: str = "read") -> Iterator[None]:
+    """Decode ``path`` inside the block with the decoders' warnings silenced; whatever a decoder raises on a bad
+    file becomes an :class:`InputError` naming it (an ``InputError`` or ``MissingExtraError`` passes as it is)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    except (InputError, MissingExtraError):
+        raise
+    except MemoryError:
+        raise InputError(f"{path}: not enough memory to {verb} this {what}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a bad file is a bad input
+        raise InputError(f"{path}: not a readable {what} ({short_reason(exc)})") from None
 
 
 def _os_reason(exc: OSError) -> str:

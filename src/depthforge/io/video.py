@@ -222,10 +222,6 @@ def _frame_rate(pts: np.ndarray, tb: Fraction, stderr: str, path: Path) -> Fract
     return _snap_rate(measured)
 
 
-def _stderr_file() -> IO[bytes]:
-    return tempfile.TemporaryFile()
-
-
 def read_stderr(fh: IO[bytes]) -> str:
     """Everything an ffmpeg child wrote to the temporary file given as its stderr, decoded (UTF-8, errors replaced)."""
     fh.seek(0)
@@ -255,7 +251,7 @@ def iter_frames(
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     args = ["-v", "error", *input_args(path), "-map", "0:v:0", "-fps_mode", "passthrough"]
     args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
-    err = _stderr_file()
+    err = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
         stdout=subprocess.PIPE,
