@@ -319,8 +319,8 @@ def _intrinsics(meta: dict[str, Any], shape: tuple[int, ...]) -> Intrinsics | No
     if not isinstance(m, dict):
         return None
     try:
-        focal_centre = (float(m[key]) for key in ("fx", "fy", "cx", "cy"))
-        intr = Intrinsics(*focal_centre, int(m["width"]), int(m["height"]), str(m.get("source", "file"))[:80])
+        fx, fy, cx, cy = (float(m[key]) for key in ("fx", "fy", "cx", "cy"))
+        intr = Intrinsics(fx, fy, cx, cy, int(m["width"]), int(m["height"]), str(m.get("source", "file"))[:80])
         if (intr.width, intr.height) != (shape[1], shape[0]):
             intr = intr.scaled((shape[0], shape[1]))
     except (KeyError, TypeError, ValueError, OverflowError, ValidationError, ZeroDivisionError):
