@@ -19,20 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_positive, check_range, check_size_hw
 
-__all__ = ["resolve_intrinsics", "intrinsics_from_exif", "describe_intrinsics", "FULL_FRAME_DIAGONAL_MM", "is_default"]
+__all__ = ["resolve_intrinsics", "intrinsics_from_exif", "describe_intrinsics", "FULL_FRAME_DIAGONAL_MM"]
 
 #: Diagonal of a 36 x 24 mm frame, the reference of 35 mm-equivalent focal lengths.
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
-
-
-def is_default(intrinsics: Intrinsics | None) -> bool:
-    """True when ``intrinsics`` is missing or was itself only the stated default."""
-    return intrinsics is None or intrinsics.source.startswith("default")
 
 
 def intrinsics_from_exif(
@@ -51,27 +47,18 @@ def intrinsics_from_exif(
     """
     height, width = check_size_hw(size_hw)
     facts = dict(exif or {})
-    diag = math.hypot(width, height)
     f35 = facts.get("focal_length_35mm")
-    if isinstance(f35, (int, float)) and f35 > 0:
-        f = float(f35) * diag / FULL_FRAME_DIAGONAL_MM
-        return Intrinsics(
-            f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, f"exif FocalLengthIn35mmFilm={float(f35):g} mm"
-        )
     fmm = facts.get("focal_length_mm")
     sw = sensor_width_mm if sensor_width_mm is not None else facts.get("sensor_width_mm")
-    if isinstance(fmm, (int, float)) and fmm > 0 and isinstance(sw, (int, float)) and sw > 0:
+    if isinstance(f35, (int, float)) and f35 > 0:
+        f = float(f35) * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
+        source = f"exif FocalLengthIn35mmFilm={float(f35):g} mm"
+    elif isinstance(fmm, (int, float)) and fmm > 0 and isinstance(sw, (int, float)) and sw > 0:
         f = float(fmm) * width / float(sw)
-        return Intrinsics(
-            f,
-            f,
-            (width - 1) / 2.0,
-            (height - 1) / 2.0,
-            width,
-            height,
-            f"exif FocalLength={float(fmm):g} mm, sensor width {float(sw):g} mm",
-        )
-    return None
+        source = f"exif FocalLength={float(fmm):g} mm, sensor width {float(sw):g} mm"
+    else:
+        return None
+    return Intrinsics(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, source)
 
 
 def resolve_intrinsics(
@@ -128,22 +115,15 @@ def resolve_intrinsics(
         intr = Intrinsics.from_fov((h, w), fov_deg=float(fov_deg), source=f"fov {float(fov_deg):g} deg")
     else:
         intr = intrinsics_from_exif((h, w), exif, sensor_width_mm=sensor_width_mm)
-        if intr is None and fallback is not None and not is_default(fallback):
+        if intr is None and fallback is not None and not fallback.source.startswith("default"):
             fb = fallback if fallback.size_hw == (h, w) else fallback.scaled((h, w))
-            src = fb.source if fb.source.startswith("depth file") else f"depth file ({fb.source})"
-            intr = Intrinsics(fb.fx, fb.fy, fb.cx, fb.cy, w, h, src)
+            intr = replace(fb, source=fb.source if fb.source.startswith("depth file") else f"depth file ({fb.source})")
         if intr is None:
             intr = Intrinsics.default((h, w))
-    if cx_px is not None or cy_px is not None:
-        intr = Intrinsics(
-            intr.fx,
-            intr.fy,
-            check_range(cx_px, "cx_px") if cx_px is not None else intr.cx,
-            check_range(cy_px, "cy_px") if cy_px is not None else intr.cy,
-            w,
-            h,
-            intr.source,
-        )
+    if cx_px is not None:
+        intr = replace(intr, cx=check_range(cx_px, "cx_px"))
+    if cy_px is not None:
+        intr = replace(intr, cy=check_range(cy_px, "cy_px"))
     return intr
 
 

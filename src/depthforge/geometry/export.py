@@ -29,8 +29,7 @@ __all__ = [
     "VIEWER_FRAME",
     "MESH_FORMATS",
     "to_viewer_frame",
-    "write_ply_points",
-    "write_ply_mesh",
+    "write_ply",
     "write_obj",
     "write_glb",
     "export_mesh",
@@ -63,119 +62,65 @@ def to_viewer_frame(points: np.ndarray) -> np.ndarray:
     return out
 
 
-def _viewer_into(xyz: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
-    """:func:`to_viewer_frame` written straight into three output columns (no temporary copy)."""
-    x[...] = xyz[:, 0]
-    np.negative(xyz[:, 1], out=y)
-    np.negative(xyz[:, 2], out=z)
-
-
-def _header(n_vertices: int, props: list[tuple[str, str]], n_faces: int | None, comments: list[str]) -> bytes:
-    lines = ["ply", "format binary_little_endian 1.0", "comment made by depthforge"]
-    lines += [f"comment {c}" for c in comments]
-    lines.append(f"element vertex {n_vertices}")
-    lines += [f"property {t} {name}" for name, t in props]
-    if n_faces is not None:
-        lines.append(f"element face {n_faces}")
-        lines.append("property list uchar int vertex_indices")
-    lines.append("end_header")
-    return ("\n".join(lines) + "\n").encode("ascii")
-
-
-_PLY_TYPES = {"f4": "float", "u1": "uchar", "i4": "int"}
 #: Rows packed and written at a time: a reusable buffer that stays in cache instead of one huge copy.
 _CHUNK = 1 << 18
 
 
-def _vertex_dtype(normals: bool, colors: bool, uv: bool) -> np.dtype:
-    fields: list[tuple[str, str]] = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
-    if normals:
-        fields += [("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
-    if colors:
-        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    if uv:
-        fields += [("texture_u", "<f4"), ("texture_v", "<f4")]
-    return np.dtype(fields)
-
-
-def _props(dt: np.dtype) -> list[tuple[str, str]]:
-    return [(name, _PLY_TYPES[dt[name].str.lstrip("<|")]) for name in dt.names or ()]
-
-
-def _write_vertices(
-    fh: Any,
-    points: np.ndarray,
-    normals: np.ndarray | None,
-    colors: np.ndarray | None,
-    uv: np.ndarray | None,
-    dt: np.dtype,
-) -> None:
-    """Pack and write vertex rows chunk by chunk, converting positions and normals with the viewer frame rule."""
-    n = points.shape[0]
-    buf = np.empty(min(n, _CHUNK), dtype=dt)
-    for c0 in range(0, n, _CHUNK):
-        c1 = min(c0 + _CHUNK, n)
-        b = buf[: c1 - c0]
-        _viewer_into(points[c0:c1], b["x"], b["y"], b["z"])
-        if normals is not None:
-            _viewer_into(normals[c0:c1], b["nx"], b["ny"], b["nz"])
-        if colors is not None:
-            c = colors[c0:c1]
-            b["red"], b["green"], b["blue"] = c[:, 0], c[:, 1], c[:, 2]
-        if uv is not None:
-            b["texture_u"], b["texture_v"] = uv[c0:c1, 0], uv[c0:c1, 1]
-        b.tofile(fh)
-
-
-def _write_faces(fh: Any, faces: np.ndarray) -> None:
-    m = faces.shape[0]
-    buf = np.empty(min(m, _CHUNK), dtype=np.dtype([("n", "u1"), ("i", "<i4", (3,))]))
-    buf["n"] = 3
-    for c0 in range(0, m, _CHUNK):
-        c1 = min(c0 + _CHUNK, m)
-        b = buf[: c1 - c0]
-        b["i"] = faces[c0:c1]
-        b.tofile(fh)
-
-
-def write_ply_points(path: str | os.PathLike[str], cloud: PointCloud, *, comments: list[str] | None = None) -> Path:
-    """Write a point cloud as binary little-endian PLY (x y z [nx ny nz] [red green blue]), viewer frame."""
-    check_array(cloud.points, "points", ndim=2)
-    dt = _vertex_dtype(cloud.normals is not None, cloud.colors is not None, False)
-    p = Path(path)
-    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-        fh.write(_header(len(cloud), _props(dt), None, _clean(comments)))
-        _write_vertices(fh, cloud.points, cloud.normals, cloud.colors, None, dt)
-    return p
-
-
-def write_ply_mesh(
+def write_ply(
     path: str | os.PathLike[str],
-    mesh: Mesh,
+    vertices: np.ndarray,
     *,
-    texture_file: str | None = None,
+    normals: np.ndarray | None = None,
+    colors: np.ndarray | None = None,
+    uv: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
     comments: list[str] | None = None,
 ) -> Path:
-    """Write a mesh as binary little-endian PLY with vertex colours (and UVs + ``TextureFile`` when given).
-
-    Vertices: ``x y z`` float (viewer frame), ``red green blue`` uchar, ``texture_u texture_v`` float (when
-    ``texture_file`` is given and the mesh has UVs). Faces: ``list uchar int vertex_indices``.
-    """
-    uv = mesh.uv if texture_file else None
-    dt = _vertex_dtype(False, mesh.colors is not None, uv is not None)
-    extra = _clean(comments)
-    if texture_file and uv is not None:
-        extra.insert(0, f"TextureFile {texture_file}")
+    """Write binary little-endian PLY, atomically: vertex properties ``x y z`` float (viewer frame), ``nx ny nz``
+    float (viewer frame), ``red green blue`` uchar, ``texture_u texture_v`` float (each group when given); faces
+    (M, 3) as ``list uchar int vertex_indices`` when given. Vertex rows are packed chunk by chunk."""
+    groups = [  # property names, values, PLY type, whether they turn with the frame
+        (("x", "y", "z"), vertices, "float", True),
+        (("nx", "ny", "nz"), normals, "float", True),
+        (("red", "green", "blue"), colors, "uchar", False),
+        (("texture_u", "texture_v"), uv, "float", False),
+    ]
+    present = [(names, data, oriented) for names, data, _, oriented in groups if data is not None]
+    props = [(name, ply_type) for names, data, ply_type, _ in groups if data is not None for name in names]
+    dt = np.dtype([(name, "u1" if ply_type == "uchar" else "<f4") for name, ply_type in props])
+    header = ["ply", "format binary_little_endian 1.0", "comment made by depthforge"]
+    header += [f"comment {c}" for c in comments or []]
+    header.append(f"element vertex {len(vertices)}")
+    header += [f"property {ply_type} {name}" for name, ply_type in props]
+    if faces is not None:
+        header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
     p = Path(path)
     with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-        fh.write(_header(mesh.n_vertices, _props(dt), mesh.n_faces, extra))
-        _write_vertices(fh, mesh.vertices, None, mesh.colors, uv, dt)
-        _write_faces(fh, mesh.faces)
+        fh.write(("\n".join([*header, "end_header"]) + "\n").encode("ascii"))
+        buf = np.empty(min(len(vertices), _CHUNK), dtype=dt)
+        for c0 in range(0, len(vertices), _CHUNK):
+            b = buf[: min(_CHUNK, len(vertices) - c0)]
+            for names, data, oriented in present:
+                part = data[c0 : c0 + len(b)]
+                for k, name in enumerate(names):
+                    if oriented and k:  # (x, y, z) -> (x, -y, -z), the rule of to_viewer_frame
+                        np.negative(part[:, k], out=b[name])
+                    else:
+                        b[name] = part[:, k]
+            b.tofile(fh)
+        if faces is not None:
+            fbuf = np.empty(min(len(faces), _CHUNK), dtype=np.dtype([("n", "u1"), ("i", "<i4", (3,))]))
+            fbuf["n"] = 3
+            for c0 in range(0, len(faces), _CHUNK):
+                b = fbuf[: min(_CHUNK, len(faces) - c0)]
+                b["i"] = faces[c0 : c0 + len(b)]
+                b.tofile(fh)
     return p
 
 
-def _clean(comments: list[str] | None) -> list[str]:
-    return [" ".join(str(c).split()) for c in (comments or [])]
+def _comments(meta: dict[str, Any]) -> list[str]:
+    """PLY comment lines ``key: value`` of the metadata (nested dictionaries left to the sidecar), one line each."""
+    return [" ".join(f"{k}: {v}".split()) for k, v in meta.items() if not isinstance(v, dict)]
 
 
 def to_trimesh(mesh: Mesh, *, texture: bool = True, material_name: str = "depthforge") -> Any:
@@ -327,18 +272,19 @@ def export_mesh(
         mesh = Mesh(mesh.vertices, mesh.faces, None, mesh.colors, None, mesh.pixels)
     written: list[Path]
     if fmt == "ply":
-        comments = [f"{k}: {v}" for k, v in meta.items() if not isinstance(v, dict)]
+        faces = mesh.faces
         if mesh.texture is not None and mesh.uv is not None:
             from concurrent.futures import ThreadPoolExecutor
 
             tex_name = f"{p.stem}_texture.{texture_format}"
+            comments = [f"TextureFile {tex_name}", *_comments(meta)]
             # the texture encodes in a second thread (OpenCV releases the GIL) while the PLY is packed and written
             with ThreadPoolExecutor(max_workers=1) as pool:
                 tex_job = pool.submit(write_texture, p.with_name(tex_name), mesh.texture)
-                ply = write_ply_mesh(p, mesh, texture_file=tex_name, comments=comments)
+                ply = write_ply(p, mesh.vertices, colors=mesh.colors, uv=mesh.uv, faces=faces, comments=comments)
                 written = [ply, tex_job.result()]
         else:
-            written = [write_ply_mesh(p, mesh, comments=comments)]
+            written = [write_ply(p, mesh.vertices, colors=mesh.colors, faces=faces, comments=_comments(meta))]
     elif fmt == "obj":
         written = write_obj(p, mesh)
     else:
@@ -356,5 +302,6 @@ def export_pointcloud(
         raise ValidationError(f"output: point clouds are written as .ply, not '{p.suffix}'")
     meta = dict(metadata or {})
     meta.update(points=len(cloud))
-    comments = [f"{k}: {v}" for k, v in meta.items() if not isinstance(v, dict)]
-    return [write_ply_points(p, cloud, comments=comments), write_sidecar(p, meta)]
+    check_array(cloud.points, "points", ndim=2)
+    ply = write_ply(p, cloud.points, normals=cloud.normals, colors=cloud.colors, comments=_comments(meta))
+    return [ply, write_sidecar(p, meta)]

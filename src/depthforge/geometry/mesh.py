@@ -34,10 +34,16 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, check_image, to_uint8
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_extent, check_positive, check_range, check_same_hw
-from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
+from depthforge.geometry.projection import (
+    DEFAULT_FAR_M,
+    DEFAULT_NEAR_M,
+    ZDepth,
+    check_intrinsics_size,
+    scene_points,
+)
 
 __all__ = ["DEFAULT_MAX_ANGLE_DEG", "Mesh", "grid_mesh", "mesh_from_depth", "stride_for_target", "grid_indices"]
 
@@ -306,41 +312,25 @@ def grid_mesh(
     rule: Rule | None = None
     if cos2 is not None or max_jump is not None:
         if intrinsics is not None and not wrap:
-            if (intrinsics.height, intrinsics.width) != (h, w):
-                raise ValidationError(
-                    f"intrinsics: made for {intrinsics.width}x{intrinsics.height}, points are {w}x{h}"
-                )
+            check_intrinsics_size(intrinsics, (h, w), "points")
             xs = (cols - intrinsics.cx) / intrinsics.fx
             ys = (rows - intrinsics.cy) / intrinsics.fy
             rule = _pinhole_rule(np.ascontiguousarray(g[:, :, 2]), xs, ys, cos2, max_jump)
         else:
             rule = _points_rule(g, cos2, max_jump)
     faces = _triangulate(valid, idx, rule)
-    n = vertices.shape[0]
-    col_px = cols.astype(np.int32)
-    row_px = rows.astype(np.int32)
-    col_u = ((cols + 0.5) / w).astype(np.float32)
-    row_v = (1.0 - (rows + 0.5) / h).astype(np.float32)
-    px = np.empty((n, 2), dtype=np.int32)
+
+    def per_vertex(col_values: np.ndarray, row_values: np.ndarray, dtype: type) -> np.ndarray:
+        """(N, 2) pairs (value of the vertex's column, value of its row), by broadcasting over the grid."""
+        pairs = np.empty((gh, gw, 2), dtype=dtype)
+        pairs[:, :, 0] = col_values[None, :]
+        pairs[:, :, 1] = row_values[:, None]
+        return pick(pairs)
+
+    px = per_vertex(cols, rows, np.int32)
     uv = colors = texture = None
     if image is not None:
-        uv = np.empty((n, 2), dtype=np.float32)
-    if sel is None:  # every grid point: fill by broadcasting, no index arrays
-        grid_px = px.reshape(gh, gw, 2)
-        grid_px[:, :, 0] = col_px[None, :]
-        grid_px[:, :, 1] = row_px[:, None]
-        if uv is not None:
-            grid_uv = uv.reshape(gh, gw, 2)
-            grid_uv[:, :, 0] = col_u[None, :]
-            grid_uv[:, :, 1] = row_v[:, None]
-    else:
-        gr, gc = np.divmod(sel, gw)
-        px[:, 0] = np.take(col_px, gc)
-        px[:, 1] = np.take(row_px, gr)
-        if uv is not None:
-            uv[:, 0] = np.take(col_u, gc)
-            uv[:, 1] = np.take(row_v, gr)
-    if image is not None:
+        uv = per_vertex((cols + 0.5) / w, 1.0 - (rows + 0.5) / h, np.float32)
         img = to_uint8(image)
         colors = pick(img if identity else img[np.ix_(rows, src_cols)])
         if np.shares_memory(colors, image):
@@ -395,7 +385,7 @@ def mesh_from_depth(
     >>> mesh_from_depth(DepthMap(np.ones((3, 4), np.float32), kind="metric")).n_faces
     12
     """
-    zd, intr = scene_z(
+    pts, pixels, intr = scene_points(
         depth,
         kind=kind,
         image=image,
@@ -405,8 +395,6 @@ def mesh_from_depth(
         far_m=far_m,
         equirect=equirect,
     )
-    pixels = _texture(image, zd.z)
-    pts = points_from_z(zd.z, intr, equirect=equirect)
     return grid_mesh(
         pts,
         image=pixels,
@@ -418,12 +406,3 @@ def mesh_from_depth(
         copy=False,  # the points were made here
         intrinsics=intr,
     )
-
-
-def _texture(image: np.ndarray | Image | None, z: np.ndarray) -> np.ndarray | None:
-    """``image`` as (H, W, 3) uint8 pixels, checked against the depth's size; None stays None."""
-    if image is None:
-        return None
-    a = check_image(image, dtype_kind="uf")
-    check_same_hw(z, "depth", a, "image")
-    return to_uint8(a)

@@ -14,13 +14,15 @@ in 8 bit; the DirectX convention flips y (green). Invalid pixels encode as (0, 0
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_extent
-from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
+from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, scene_points
 
 #: One-sided differences replace central ones when one side's depth step exceeds the other's by this factor.
 _EDGE_RATIO = 2.0
@@ -156,11 +158,19 @@ def depth_to_normals(
     >>> depth_to_normals(np.full((3, 3), 2.0), kind="metric")[1, 1].round(3).tolist()
     [0.0, 0.0, -1.0]
     """
-    zd, intr = scene_z(
-        depth, kind=kind, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m, far_m=far_m, equirect=equirect
+    z_filter = partial(smooth_depth, sigma_px=smooth_depth_px) if smooth_depth_px else None
+    points, _, _ = scene_points(
+        depth,
+        kind=kind,
+        image=None,
+        intrinsics=intrinsics,
+        baseline_m=baseline_m,
+        near_m=near_m,
+        far_m=far_m,
+        equirect=equirect,
+        z_filter=z_filter,
     )
-    zz = smooth_depth(zd.z, sigma_px=smooth_depth_px) if smooth_depth_px else zd.z
-    n = normals_from_points(points_from_z(zz, intr, equirect=equirect))
+    n = normals_from_points(points)
     return smooth_normals(n, sigma_px=smooth_normals_px) if smooth_normals_px else n
 
 

@@ -9,13 +9,13 @@ import numpy as np
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, check_image, to_uint8
+from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_extent, check_positive, check_same_hw
+from depthforge.core.validation import check_extent, check_positive
 from depthforge.geometry.normals import normals_from_points
-from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, points_from_z, scene_z
+from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M, ZDepth, scene_points
 
-__all__ = ["PointCloud", "points_to_cloud", "pointcloud_from_depth", "voxel_downsample"]
+__all__ = ["PointCloud", "pointcloud_from_depth", "voxel_downsample"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,44 +36,6 @@ class PointCloud:
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
-
-
-def points_to_cloud(
-    points: np.ndarray,
-    *,
-    image: np.ndarray | None = None,
-    normals: np.ndarray | None = None,
-    stride: int = 1,
-) -> PointCloud:
-    """Keep the valid points of an organised (H, W, 3) point map, with their colours and normals.
-
-    Args:
-        points: (H, W, 3) float, NaN = invalid (dropped).
-        image: (H, W, 3) uint8 RGB of the same size, or None.
-        normals: (H, W, 3) float normals of the same size, or None; a valid point whose normal is undefined
-            (isolated pixel) gets the normal (0, 0, 0).
-        stride: keep every ``stride``-th pixel in both directions (1 = all).
-
-    Raises:
-        ValidationError: size mismatch, or no valid point.
-    """
-    p = check_array(points, "points", ndim=3, channels=3, dtype_kind="f")
-    if image is not None:
-        check_same_hw(p, "depth", check_array(image, "image", ndim=3, channels=3), "image")
-    if normals is not None:
-        check_same_hw(p, "depth", check_array(normals, "normals", ndim=3, channels=3, dtype_kind="f"), "normals")
-    s = int(check_extent(stride, "stride", shape=p.shape, positive=True))
-    ps = p[::s, ::s]
-    ok = np.isfinite(ps).all(axis=2)
-    if not ok.any():
-        raise ValidationError("depth: no valid pixel to make a point cloud from")
-    v, u = np.nonzero(ok)
-    pix = np.stack([u * s, v * s], axis=1).astype(np.int32)
-    colors = np.ascontiguousarray(image[::s, ::s][ok], dtype=np.uint8) if image is not None else None
-    nrm = None
-    if normals is not None:
-        nrm = np.nan_to_num(normals[::s, ::s][ok], nan=0.0).astype(np.float32)
-    return PointCloud(np.ascontiguousarray(ps[ok], dtype=np.float32), colors, nrm, pix)
 
 
 @renamed_keywords(voxel_size="voxel_size_m")
@@ -119,7 +81,7 @@ def pointcloud_from_depth(
     >>> pointcloud_from_depth(np.full((2, 3), 2.0), kind="metric").points.shape
     (6, 3)
     """
-    zd, intr = scene_z(
+    pts, pixels, _ = scene_points(
         depth,
         kind=kind,
         image=image,
@@ -129,14 +91,21 @@ def pointcloud_from_depth(
         far_m=far_m,
         equirect=equirect,
     )
-    pixels = None
-    if image is not None:
-        pixels = check_image(image)
-        check_same_hw(zd.z, "depth", pixels, "image")
-        pixels = to_uint8(pixels)
-    pts = points_from_z(zd.z, intr, equirect=equirect)
-    nrm = normals_from_points(pts) if with_normals else None
-    cloud = points_to_cloud(pts, image=pixels, normals=nrm, stride=stride)
+    s = int(check_extent(stride, "stride", shape=pts.shape, positive=True))
+    ps = pts[::s, ::s]
+    ok = np.isfinite(ps).all(axis=2)
+    if not ok.any():
+        raise ValidationError("depth: no valid pixel to make a point cloud from")
+    v, u = np.nonzero(ok)
+    normals = None
+    if with_normals:  # from the full-resolution points; a valid point with an undefined normal gets (0, 0, 0)
+        normals = np.nan_to_num(normals_from_points(pts)[::s, ::s][ok], nan=0.0).astype(np.float32)
+    cloud = PointCloud(
+        np.ascontiguousarray(ps[ok], dtype=np.float32),
+        np.ascontiguousarray(pixels[::s, ::s][ok], dtype=np.uint8) if pixels is not None else None,
+        normals,
+        np.stack([u * s, v * s], axis=1).astype(np.int32),
+    )
     if voxel_size_m is not None:
         cloud = voxel_downsample(cloud, voxel_size_m=voxel_size_m)
     return cloud

@@ -20,29 +20,29 @@ Depth kinds become z by :func:`depth_to_z` (the geometry functions call it for y
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, as_depthmap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_positive, check_size_hw
+from depthforge.core.validation import check_array, check_positive, check_same_hw, check_size_hw
 
 __all__ = [
-    "points_from_z",
     "DEFAULT_NEAR_M",
     "DEFAULT_FAR_M",
-    "scene_z",
+    "scene_points",
     "ZDepth",
     "depth_to_z",
     "pseudo_depth",
     "pixel_grid",
+    "check_intrinsics_size",
     "unproject",
     "project",
-    "equirect_directions",
     "unproject_equirect",
     "project_equirect",
 ]
@@ -147,51 +147,69 @@ def depth_to_z(
     return ZDepth(z, False, f"pseudo-depth from relative inverse depth, range {near_m:g}..{far_m:g} (NOT metric)")
 
 
-def scene_z(
+def scene_points(
     depth: DepthMap | ZDepth | np.ndarray,
     *,
-    kind: str | None = None,
-    image: Any = None,
-    intrinsics: Intrinsics | None = None,
-    baseline_m: float | None = None,
-    near_m: float = DEFAULT_NEAR_M,
-    far_m: float = DEFAULT_FAR_M,
-    equirect: bool = False,
-) -> tuple[ZDepth, Intrinsics | None]:
-    """The z map and camera the geometry functions work with (their shared front end).
+    kind: str | None,
+    image: np.ndarray | Image | None,
+    intrinsics: Intrinsics | None,
+    baseline_m: float | None,
+    near_m: float,
+    far_m: float,
+    equirect: bool,
+    z_filter: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, Intrinsics | None]:
+    """The front end of the geometry functions: depth and camera to 3D points, and the image as their colours.
 
     The camera, for pinhole maps: ``intrinsics`` when given, else by :func:`~depthforge.geometry.camera.
     resolve_intrinsics` from the EXIF of ``image`` (when it is an :class:`~depthforge.core.image.Image`), the
     depth map's own intrinsics, or the stated default field of view; None for panoramas (``equirect``), whose
-    depth is the distance from the centre (metric or relative, not disparity).
+    depth is the distance from the centre (metric or relative, not disparity). The depth becomes z by
+    :func:`depth_to_z`, then passes through ``z_filter`` (e.g. a smoothing) when given.
 
     Returns:
-        (z, intrinsics used, or None for a panorama).
+        (points (H, W, 3) float32 in the OpenCV camera frame, NaN = invalid; ``image`` as (H, W, 3) uint8 pixels
+        checked against the depth's size, or None; the intrinsics used, or None for a panorama).
     """
-    from depthforge.core.image import Image
     from depthforge.geometry.camera import resolve_intrinsics
 
     dm = None if isinstance(depth, ZDepth) else as_depthmap(depth, kind=kind)
     size_hw = depth.z.shape[:2] if isinstance(depth, ZDepth) else dm.shape  # type: ignore[union-attr]
-    intr: Intrinsics | None = None
     if equirect:
         if dm is not None and dm.kind == "disparity":
             raise ValidationError(
                 "depth: a panorama (equirect=True) needs metric or relative depth (distance from "
                 "the centre), not a stereo disparity map"
             )
-    elif intrinsics is not None:
-        intr = intrinsics
-    else:
-        intr = resolve_intrinsics(
+    elif intrinsics is None:
+        intrinsics = resolve_intrinsics(
             size_hw,
             exif=image.exif if isinstance(image, Image) else None,
             fallback=dm.intrinsics if dm is not None else None,
         )
-    if isinstance(depth, ZDepth):
-        return depth, intr
-    assert dm is not None  # not a ZDepth: converted to a DepthMap above
-    return depth_to_z(dm, intrinsics=intr, baseline_m=baseline_m, near_m=near_m, far_m=far_m), intr
+    zd = depth_to_z(
+        depth if dm is None else dm, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m, far_m=far_m
+    )
+    z = zd.z if z_filter is None else z_filter(zd.z)
+    pixels = None
+    if image is not None:
+        pixels = check_image(image, dtype_kind="uf")
+        check_same_hw(z, "depth", pixels, "image")
+        pixels = to_uint8(pixels)
+    if equirect:
+        with np.errstate(invalid="ignore"):
+            return unproject_equirect(np.where(z > 0, z, np.nan)), pixels, None
+    assert intrinsics is not None  # resolved above for every pinhole map
+    return unproject(z, intrinsics), pixels, intrinsics
+
+
+def check_intrinsics_size(intrinsics: Intrinsics, size_hw: tuple[int, ...], name: str) -> None:
+    """Check that ``intrinsics`` belong to an image of ``size_hw`` (the size of parameter ``name``)."""
+    if intrinsics.size_hw != tuple(size_hw[:2]):
+        raise ValidationError(
+            f"intrinsics: made for {intrinsics.width}x{intrinsics.height}, {name} is {size_hw[1]}x{size_hw[0]} "
+            "(rescale them with Intrinsics.scaled)"
+        )
 
 
 def pixel_grid(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +236,7 @@ def unproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     [2.0, 2.0, 2.0]
     """
     zz = check_array(depth, "depth", ndim=2, dtype_kind="uif")
-    _check_size(zz, intrinsics)
+    check_intrinsics_size(intrinsics, zz.shape, "depth")
     h, w = zz.shape
     x = (np.arange(w, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
     y = (np.arange(h, dtype=np.float64) - intrinsics.cy) / intrinsics.fy
@@ -230,28 +248,6 @@ def unproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     np.multiply(zf, y.astype(np.float32)[:, None], out=out[:, :, 1])
     out[:, :, 2] = zf
     return out
-
-
-def points_from_z(depth: np.ndarray, intrinsics: Intrinsics | None, *, equirect: bool = False) -> np.ndarray:
-    """3D points for every pixel of a z map: pinhole unprojection, or equirectangular (depth = radius).
-
-    Args:
-        depth: (H, W) z (metres or pseudo-depth; NaN or <= 0 invalid). For ``equirect`` the radius.
-        intrinsics: pinhole intrinsics of the same size (required unless ``equirect``).
-
-    Returns:
-        (H, W, 3) float32 points in the OpenCV camera frame, NaN where invalid.
-
-    Raises:
-        ValidationError: ``intrinsics`` missing for a pinhole map.
-    """
-    zz = check_array(depth, "depth", ndim=2, dtype_kind="uif")
-    if equirect:
-        with np.errstate(invalid="ignore"):
-            return unproject_equirect(np.where(zz > 0, zz, np.nan))
-    if intrinsics is None:
-        raise ValidationError("intrinsics: needed for a pinhole depth map (or set equirect=True)")
-    return unproject(zz, intrinsics)
 
 
 def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
@@ -276,24 +272,6 @@ def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     return out
 
 
-def equirect_directions(size_hw: tuple[int, int]) -> np.ndarray:
-    """Unit view directions of an equirectangular panorama of ``size_hw`` = (height, width), (H, W, 3) float64,
-    OpenCV frame.
-
-    Longitude ``lon = 2 pi (u + 0.5) / W - pi`` (0 = straight ahead, +z; positive to the right, +x), latitude
-    ``lat = pi / 2 - pi (v + 0.5) / H`` (positive up, -y): ``d = (cos lat sin lon, -sin lat, cos lat cos lon)``.
-    """
-    height, width = check_size_hw(size_hw)
-    lon = 2.0 * np.pi * (np.arange(width) + 0.5) / width - np.pi
-    lat = 0.5 * np.pi - np.pi * (np.arange(height) + 0.5) / height
-    cl = np.cos(lat)[:, None]
-    d = np.empty((height, width, 3), dtype=np.float64)
-    d[:, :, 0] = cl * np.sin(lon)[None, :]
-    d[:, :, 1] = -np.sin(lat)[:, None]
-    d[:, :, 2] = cl * np.cos(lon)[None, :]
-    return d
-
-
 def unproject_equirect(depth: np.ndarray) -> np.ndarray:
     """Points of an equirectangular panorama whose depth is the distance from the centre (radius).
 
@@ -302,11 +280,21 @@ def unproject_equirect(depth: np.ndarray) -> np.ndarray:
             invalid.
 
     Returns:
-        (H, W, 3) float32 points in the OpenCV frame (see :func:`equirect_directions`).
+        (H, W, 3) float32 points ``r * d`` in the OpenCV frame, with the unit view direction
+        ``d = (cos lat sin lon, -sin lat, cos lat cos lon)`` of pixel (u, v): longitude ``lon = 2 pi (u + 0.5) / W
+        - pi`` (0 = straight ahead, +z; positive to the right, +x), latitude ``lat = pi / 2 - pi (v + 0.5) / H``
+        (positive up, -y).
     """
-    r = check_array(depth, "depth", ndim=2, dtype_kind="uif")
-    d = equirect_directions(r.shape)
-    return (d * r.astype(np.float64)[:, :, None]).astype(np.float32)
+    r = check_array(depth, "depth", ndim=2, dtype_kind="uif").astype(np.float64)
+    height, width = r.shape
+    lon = 2.0 * np.pi * (np.arange(width) + 0.5) / width - np.pi
+    lat = 0.5 * np.pi - np.pi * (np.arange(height) + 0.5) / height
+    cl = np.cos(lat)[:, None]
+    out = np.empty((height, width, 3), dtype=np.float32)
+    out[:, :, 0] = cl * np.sin(lon)[None, :] * r
+    out[:, :, 1] = -np.sin(lat)[:, None] * r
+    out[:, :, 2] = cl * np.cos(lon)[None, :] * r
+    return out
 
 
 def project_equirect(points: np.ndarray, *, size_hw: tuple[int, int]) -> np.ndarray:
@@ -321,11 +309,3 @@ def project_equirect(points: np.ndarray, *, size_hw: tuple[int, int]) -> np.ndar
     out[..., 0] = (lon + np.pi) * width / (2.0 * np.pi) - 0.5
     out[..., 1] = (0.5 * np.pi - lat) * height / np.pi - 0.5
     return out
-
-
-def _check_size(z: np.ndarray, intrinsics: Intrinsics) -> None:
-    if (intrinsics.height, intrinsics.width) != z.shape[:2]:
-        raise ValidationError(
-            f"intrinsics: made for {intrinsics.width}x{intrinsics.height}, depth is {z.shape[1]}x{z.shape[0]} "
-            "(rescale them with Intrinsics.scaled)"
-        )
