@@ -88,18 +88,14 @@ def _exif_facts(pil: Any) -> tuple[int, dict[str, Any]]:
 
 
 def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array."""
-    ops = {
-        2: lambda x: x[:, ::-1],
-        3: lambda x: x[::-1, ::-1],
-        4: lambda x: x[::-1],
-        5: lambda x: np.swapaxes(x, 0, 1),
-        6: lambda x: np.swapaxes(x, 0, 1)[:, ::-1],
-        7: lambda x: np.swapaxes(x, 0, 1)[::-1, ::-1],
-        8: lambda x: np.swapaxes(x, 0, 1)[::-1],
-    }
-    op = ops.get(orientation)
-    return np.ascontiguousarray(op(a)) if op else a
+    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array: 5-8 transpose first, then rows and/or columns
+    are reversed."""
+    if not 2 <= orientation <= 8:
+        return a
+    if orientation in _SWAPS_AXES:
+        a = np.swapaxes(a, 0, 1)
+    rows, cols = -1 if orientation in (3, 4, 7, 8) else 1, -1 if orientation in (2, 3, 6, 7) else 1
+    return np.ascontiguousarray(a[::rows, ::cols])
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Image:
