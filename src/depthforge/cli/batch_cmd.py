@@ -8,14 +8,16 @@ depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, a
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from depthforge.cli.common import add_model_options, note, parse_pair
+from depthforge.cli.common import COLORMAPS, add_command, add_model_options, display_range, note, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("batch", help="process a folder tree, resumable (local processes or Ray)", description=__doc__)
+    summary = "process a folder tree, resumable (local processes or Ray)"
+    output = "output folder (mirrors the input)"
+    p = add_command(sub, "batch", __doc__, summary, run=run, output=output, metavar="OUTPUT_DIR")
     p.add_argument("input", metavar="INPUT_DIR", help="folder of photos (recursive)")
-    p.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR", help="output folder (mirrors the input)")
     p.add_argument(
         "--outputs",
         default="depth16",
@@ -31,10 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor (default 0)")
     g = p.add_argument_group("output options (as the single-item commands)")
     g.add_argument(
-        "--colormap",
-        default="inferno",
-        choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
-        help="colour map of colormap/combined (default inferno)",
+        "--colormap", default="inferno", choices=COLORMAPS, help="colour map of colormap/combined (default inferno)"
     )
     g.add_argument("--invert", action="store_true", help="near = black in display outputs")
     g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range")
@@ -52,7 +51,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mesh-format", default="ply", choices=("ply", "glb", "obj"), help="mesh file format")
     g.add_argument("--directx", action="store_true", help="normals: DirectX convention (green = down)")
     g.add_argument("--mask-threshold", type=float, metavar="T", help="mask threshold (default automatic)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,14 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.pipeline.batch import BatchJob, run_batch
     from depthforge.pipeline.producers import BatchOptions
 
-    far = near = None
-    if args.clip:
-        far, near = parse_pair(args.clip, "--clip")
     options = BatchOptions(
         invert=args.invert,
-        clip_near=near,
-        clip_far=far,
-        percentiles=parse_pair(args.percentile, "--percentile") if args.percentile else None,
+        **display_range(args),
         colormap=args.colormap,
         combine=args.combine,
         divergence=args.divergence,
@@ -123,8 +116,8 @@ class _Progress:
 
     def __init__(self, tty: bool) -> None:
         self.tty = tty
-        self.bar: object | None = None
-        self.task: object | None = None
+        self.bar: Any = None
+        self.task: Any = None
         self.total = 0
         self.count = 0
         self.t0 = 0.0
@@ -133,46 +126,21 @@ class _Progress:
     def start(self, todo: int, already: int) -> None:
         import time
 
-        from depthforge.cli.common import note
-
         note(f"{todo} items to process, {already} already done")
         self.total, self.t0, self.last = todo, time.monotonic(), time.monotonic()
         if self.tty and todo:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                ProgressColumn,
-                Task,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-            from rich.text import Text
-
-            class Rate(ProgressColumn):
-                def render(self, task: Task) -> Text:
-                    return Text(f"{task.speed:.1f} items/s" if task.speed else "- items/s")
-
-            bar = Progress(
-                TextColumn("batch"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                Rate(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            bar.start()
-            self.bar, self.task = bar, bar.add_task("batch", total=todo)
+            self.bar = progress_bar(rate=True)
+            self.bar.start()
+            self.task = self.bar.add_task("batch", total=todo, rate="- items/s")
 
     def advance(self, key: str, status: str) -> None:
         import time
 
         self.count += 1
         if self.bar is not None:
-            self.bar.advance(self.task, 1)  # type: ignore[attr-defined]
+            self.bar.advance(self.task)
+            speed = self.bar.tasks[self.task].speed
+            self.bar.update(self.task, rate=f"{speed:.1f} items/s" if speed else "- items/s")
             return
         now = time.monotonic()
         if self.count == 1:  # the rate counts from the first finished item (model loading left out)
@@ -185,4 +153,4 @@ class _Progress:
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.stop()  # type: ignore[attr-defined]
+            self.bar.stop()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from depthforge.cli.common import add_photo_command, load_depth_for, note
+from depthforge.cli.common import add_photo_command, load_photo, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "blur a photo by depth, as a wide-aperture lens would",
         image="the photo",
         output="output image (.png keeps 16 bit, .jpg, ...)",
-        metavar="OUT",
+        run=run,
     )
     g = p.add_argument_group("focus (default: auto, the nearest large region or else the image centre)")
     f = g.add_mutually_exclusive_group()
@@ -51,30 +52,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="GAIN",
         help="boost clipped highlights by this factor in linear light so they bloom (1 = off)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from depthforge.io.images import read_image, write_image
+    from depthforge.io.images import write_image
     from depthforge.render.defocus import bokeh, plan_bokeh
 
-    image = read_image(args.image)
-    depth = load_depth_for(image, args)
-    focus_xy = tuple(args.focus_xy) if args.focus_xy else None
-    plan = plan_bokeh(
-        depth, focus_xy=focus_xy, focus_depth=args.focus_depth, aperture_px=args.aperture, f_number=args.f_number
-    )
+    image, depth = load_photo(args)
+    lens: dict[str, Any] = {
+        "focus_xy": tuple(args.focus_xy) if args.focus_xy else None,
+        "focus_depth": args.focus_depth,
+        "aperture_px": args.aperture,
+        "f_number": args.f_number,
+    }
+    plan = plan_bokeh(depth, **lens)
     if plan.intrinsics_source:
         note(f"intrinsics: {plan.intrinsics_source}")
     out = bokeh(
         image.rgb,
         depth,
-        focus_xy=focus_xy,
-        focus_depth=args.focus_depth,
-        aperture_px=args.aperture,
-        f_number=args.f_number,
+        **lens,
         blades=args.blades,
         rotation_deg=args.rotation,
         highlight_gain=args.highlights,

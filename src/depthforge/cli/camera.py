@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from depthforge.cli.common import add_photo_command, note
+from depthforge.cli.common import add_photo_command, load_photo, note
 
 if TYPE_CHECKING:
     from depthforge.core.depthmap import DepthMap
@@ -30,18 +30,12 @@ def add_scene_command(
     group: str,
     run: Callable[[argparse.Namespace], int],
 ) -> argparse._ArgumentGroup:
-    """A 3D command on a photo and its depth (:func:`~depthforge.cli.common.add_photo_command`) with the camera and
-    scene options, running ``run``; returns the command's own option group, titled ``group``."""
-    p = add_photo_command(sub, name, doc, summary, image=image, output=output, metavar="FILE")
-    add_intrinsics_options(p)
-    add_scene_options(p)
-    p.set_defaults(func=run)
-    return p.add_argument_group(group)
-
-
-def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = True) -> None:
-    """``--fx --fy --cx --cy``, ``--fov``, ``--sensor-width-mm`` (and ``--baseline-m`` for disparity maps)."""
-    g = parser.add_argument_group(
+    """A 3D command on a photo and its depth (:func:`~depthforge.cli.common.add_photo_command`) with the camera
+    options (``--fx --fy --cx --cy``, ``--fov``, ``--sensor-width-mm``, ``--baseline-m``) and the scene options
+    (``--near``/``--far``, the pseudo-depth range of relative maps, and ``--equirect``), running ``run``; returns
+    the command's own option group, titled ``group``."""
+    p = add_photo_command(sub, name, doc, summary, image=image, output=output, metavar="FILE", run=run)
+    g = p.add_argument_group(
         "camera (default: EXIF focal length when the photo has one, else a 60-degree horizontal field of view)"
     )
     g.add_argument("--fx", "--focal-px", dest="fx", type=float, help="focal length in pixels (fy defaults to fx)")
@@ -54,8 +48,19 @@ def add_intrinsics_options(parser: argparse.ArgumentParser, *, baseline: bool = 
     g.add_argument(
         "--sensor-width-mm", type=float, help="sensor width, to use EXIF FocalLength (mm) without a 35 mm value"
     )
-    if baseline:
-        g.add_argument("--baseline-m", type=float, help="stereo baseline in metres (disparity maps -> metres)")
+    g.add_argument("--baseline-m", type=float, help="stereo baseline in metres (disparity maps -> metres)")
+    g = p.add_argument_group("geometry")
+    for end, default, which in (("near", 1.0, "nearest"), ("far", 10.0, "farthest")):
+        g.add_argument(
+            f"--{end}",
+            f"--{end}-m",
+            dest=end,
+            type=float,
+            default=default,
+            help=f"pseudo-depth of the {which} pixel for relative maps (default {default:g})",
+        )
+    g.add_argument("--equirect", action="store_true", help="the input is a 360-degree equirectangular panorama")
+    return p.add_argument_group(group)
 
 
 def intrinsics_from_args(args: argparse.Namespace, image: Image, depth: DepthMap | None = None) -> Intrinsics:
@@ -82,40 +87,15 @@ def intrinsics_from_args(args: argparse.Namespace, image: Image, depth: DepthMap
     return intr
 
 
-def add_scene_options(parser: argparse.ArgumentParser) -> None:
-    """``--near``/``--far`` (pseudo-depth range for relative maps) and ``--equirect``."""
-    g = parser.add_argument_group("geometry")
-    g.add_argument(
-        "--near",
-        "--near-m",
-        dest="near",
-        type=float,
-        default=1.0,
-        help="pseudo-depth of the nearest pixel for relative maps (default 1)",
-    )
-    g.add_argument(
-        "--far",
-        "--far-m",
-        dest="far",
-        type=float,
-        default=10.0,
-        help="pseudo-depth of the farthest pixel for relative maps (default 10)",
-    )
-    g.add_argument("--equirect", action="store_true", help="the input is a 360-degree equirectangular panorama")
-
-
 def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDepth]:
     """Read ``args.image``, get its depth (``--depth``/``--model``), resolve intrinsics and turn depth into z.
 
     Reports the intrinsics (pinhole only) and whether the result is metric. A depth file of another size than
     the photo is resampled to the photo's size, with a notice.
     """
-    from depthforge.cli.common import load_depth_for
     from depthforge.geometry.projection import depth_to_z
-    from depthforge.io.images import read_image
 
-    image = read_image(args.image, max_pixels=getattr(args, "max_pixels", None))
-    depth = load_depth_for(image, args)
+    image, depth = load_photo(args)
     if args.equirect and depth.kind == "disparity":
         from depthforge.core.errors import ValidationError
 
@@ -124,9 +104,7 @@ def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDep
             "not a stereo disparity map"
         )
     intr = None if args.equirect else intrinsics_from_args(args, image, depth)
-    zd = depth_to_z(
-        depth, intrinsics=intr, baseline_m=getattr(args, "baseline_m", None), near_m=args.near, far_m=args.far
-    )
+    zd = depth_to_z(depth, intrinsics=intr, baseline_m=args.baseline_m, near_m=args.near, far_m=args.far)
     note(f"depth: {zd.rule}")
     return image, intr, zd
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,25 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "depth-anything-v2-small"
 
 
+#: Depth file formats of ``--format`` (``depthforge estimate``, ``match``, ``process``).
+DEPTH_FORMATS = ("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr")
+#: Colour maps of ``--colormap``.
+COLORMAPS = ("gray", "inferno", "turbo", "viridis", "magma", "plasma")
+#: What a depth file's values mean (``--depth-kind`` and the like).
+DEPTH_KINDS = ("relative", "metric", "disparity")
+
+
+def add_device_options(g: argparse._ActionsContainer, *, device: str = "where to run the model") -> None:
+    """``--device`` (help ``device``) and ``--dtype``."""
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help=device)
+    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"), help="model precision")
+
+
+def add_max_pixels(g: argparse._ActionsContainer) -> None:
+    """``--max-pixels``: the largest image a command reads."""
+    g.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this (default 250 MP)")
+
+
 def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL) -> None:
     """``--model``, ``--device``, ``--dtype``, ``--backend``, ``--quantize`` and ``--max-pixels``."""
     g = parser.add_argument_group("model")
@@ -27,8 +46,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = 
         default=default,
         help=f"registry name, Hugging Face hub id or local folder (default: {default}; see 'depthforge models')",
     )
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run the model")
-    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"), help="model precision")
+    add_device_options(g)
     g.add_argument(
         "--backend",
         default="auto",
@@ -41,43 +59,81 @@ def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = 
         choices=("none", "int8"),
         help="int8: opt-in fast mode (openvino + nncf); its deviation from fp32 is measured and reported",
     )
-    g.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this (default 250 MP)")
+    add_max_pixels(g)
+
+
+def add_depth_file_options(g: argparse._ActionsContainer, whose: str, scale: str) -> None:
+    """``--depth-kind`` and ``--depth-scale`` of a depth file (``whose``: "file's", "input's"; ``scale``: help)."""
+    g.add_argument(
+        "--depth-kind", choices=DEPTH_KINDS, help=f"what the {whose} values mean, when the file does not say"
+    )
+    g.add_argument("--depth-scale", type=float, help=scale)
 
 
 def add_depth_source_options(parser: argparse.ArgumentParser) -> None:
     """The depth source: ``--depth FILE`` (+ kind, scale) or ``--model M`` (estimate first)."""
     g = parser.add_argument_group("depth source (an existing depth file, or a model to estimate it)")
     g.add_argument("--depth", metavar="FILE", help="an existing depth file (any format 'depthforge estimate' writes)")
-    g.add_argument(
-        "--depth-kind",
-        choices=("relative", "metric", "disparity"),
-        help="what the file's values mean, when the file does not say",
-    )
-    g.add_argument(
-        "--depth-scale", type=float, help="multiply the file's raw values by this (e.g. 0.25 for Middlebury)"
-    )
+    add_depth_file_options(g, "file's", "multiply the file's raw values by this (e.g. 0.25 for Middlebury)")
     add_model_options(parser, default=None)
 
 
 def add_command(
-    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, *, raw: bool = False
+    sub: argparse._SubParsersAction,
+    name: str,
+    doc: str | None,
+    summary: str,
+    *,
+    raw: bool = False,
+    run: Callable[[argparse.Namespace], int] | None = None,
+    output: str | None = None,
+    metavar: str = "OUT",
 ) -> argparse.ArgumentParser:
     """A subcommand listed with ``summary``, described by its module's docstring ``doc`` (``raw``: shown as
-    written, e.g. examples)."""
+    written, e.g. examples), running ``run``; ``output``: the help of its required ``-o/--output`` (``metavar``)."""
     fmt = argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter
-    return sub.add_parser(name, help=summary, description=doc, formatter_class=fmt)
+    p = sub.add_parser(name, help=summary, description=doc, formatter_class=fmt)
+    if output is not None:
+        p.add_argument("-o", "--output", required=True, metavar=metavar, help=output)
+    if run is not None:
+        p.set_defaults(func=run)
+    return p
 
 
 def add_photo_command(
-    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, *, image: str, output: str, metavar: str
+    sub: argparse._SubParsersAction,
+    name: str,
+    doc: str | None,
+    summary: str,
+    *,
+    image: str,
+    output: str,
+    run: Callable[[argparse.Namespace], int],
+    metavar: str = "OUT",
+    depth_source: bool = True,
 ) -> argparse.ArgumentParser:
-    """A command on a photo and its depth: ``IMAGE`` (help ``image``), ``-o/--output`` (help ``output``) and the
-    depth source options."""
-    p = add_command(sub, name, doc, summary)
+    """A command on a photo and its depth: ``IMAGE`` (help ``image``), ``-o/--output`` (help ``output``) and, with
+    ``depth_source``, the depth source options (else the caller adds them after its own)."""
+    p = add_command(sub, name, doc, summary, run=run, output=output, metavar=metavar)
     p.add_argument("image", metavar="IMAGE", help=image)
-    p.add_argument("-o", "--output", required=True, metavar=metavar, help=output)
-    add_depth_source_options(p)
+    if depth_source:
+        add_depth_source_options(p)
     return p
+
+
+def load_photo(args: argparse.Namespace) -> tuple[Image, DepthMap]:
+    """``args.image`` (at most ``--max-pixels``) and its depth (:func:`load_depth_for`)."""
+    from depthforge.io.images import read_image
+
+    image = read_image(args.image, max_pixels=args.max_pixels)
+    return image, load_depth_for(image, args)
+
+
+def display_range(args: argparse.Namespace) -> dict[str, Any]:
+    """``clip_near``, ``clip_far`` and ``percentiles`` from ``--clip FAR,NEAR`` and ``--percentile LOW,HIGH``."""
+    far, near = parse_pair(args.clip, "--clip") if args.clip else (None, None)
+    percentiles = parse_pair(args.percentile, "--percentile") if args.percentile else None
+    return {"clip_near": near, "clip_far": far, "percentiles": percentiles}
 
 
 def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
@@ -120,38 +176,42 @@ def note(message: str) -> None:
     print(f"depthforge: {message}", file=sys.stderr)
 
 
+def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options ``names`` as keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
+
+
 def parse_pair(text: str, name: str, cast: Any = float) -> tuple[Any, Any]:
     """'a,b' -> (a, b), with a clean error naming the option."""
+    first, second = parse_numbers(text, name, 2, cast)
+    return first, second
+
+
+def parse_numbers(text: str, name: str, count: int, cast: Any = float, *, form: str | None = None) -> tuple[Any, ...]:
+    """'a,b,...' -> ``count`` values (``cast``), with a clean error naming the option and the expected ``form``."""
     from depthforge.core.errors import ValidationError
 
     parts = text.split(",")
-    if len(parts) != 2:
-        raise ValidationError(f"{name}: expected two comma-separated values, got {text!r}")
+    if len(parts) != count:
+        raise ValidationError(f"{name}: expected {form or 'two comma-separated values'}, got {text!r}")
     try:
-        return cast(parts[0]), cast(parts[1])
+        return tuple(cast(part) for part in parts)
     except ValueError:
-        raise ValidationError(f"{name}: expected numbers, got {text!r}") from None
+        raise ValidationError(f"{name}: expected {form or 'numbers'}, got {text!r}") from None
 
 
 def progress_bar(*, rate: bool = False) -> Any:
     """A rich ``Progress`` on stderr (description, bar, n/total, [rate field,] elapsed, ETA), transient and
     disabled when stderr is not a terminal. ``rate`` adds a ``{task.fields[rate]}`` column (e.g. frames/s)."""
+    from rich import progress as rp
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     console = Console(stderr=True)
-    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns: list[Any] = [rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn()]
     if rate:
-        columns.append(TextColumn("{task.fields[rate]}"))
-    columns += [TimeElapsedColumn(), TimeRemainingColumn()]
-    return Progress(*columns, console=console, disable=not console.is_terminal, transient=True)
+        columns.append(rp.TextColumn("{task.fields[rate]}"))
+    columns += [rp.TimeElapsedColumn(), rp.TimeRemainingColumn()]
+    return rp.Progress(*columns, console=console, disable=not console.is_terminal, transient=True)
 
 
 @contextmanager

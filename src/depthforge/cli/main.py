@@ -17,23 +17,8 @@ from collections.abc import Sequence
 
 from depthforge import __version__
 
-#: Command modules in the order ``--help`` lists them; a module that is not there yet is skipped.
-COMMANDS = (
-    "estimate",
-    "models",
-    "stereo",
-    "match",
-    "mesh",
-    "pointcloud",
-    "normals",
-    "process",
-    "eval",
-    "parallax",
-    "bokeh",
-    "mask",
-    "batch",
-    "serve",
-)
+#: Command modules (``depthforge.cli.<name>_cmd``) in the order ``--help`` lists them.
+COMMANDS = "estimate models stereo match mesh pointcloud normals process eval parallax bokeh mask batch serve".split()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"depthforge.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"depthforge.cli.{name}_cmd":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"depthforge.cli.{name}_cmd").register(sub)
     return parser
 
 

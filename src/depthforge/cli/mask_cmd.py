@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_photo_command, load_depth_for, note
+from depthforge.cli.common import add_photo_command, load_photo, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "foreground mask, cut-out or new background from depth",
         image="the photo",
         output="output file (.png)",
-        metavar="OUT",
+        run=run,
     )
     g = p.add_argument_group("foreground")
     g.add_argument(
@@ -55,7 +55,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--background", metavar="R,G,B", help="replace the background with this colour")
     x.add_argument("--background-image", metavar="FILE", help="replace the background with this image")
     x.add_argument("--background-blur", type=float, metavar="SIGMA", help="blur the background (Gaussian sigma, px)")
-    p.set_defaults(func=run)
 
 
 def _colour(text: str) -> tuple[int, int, int]:
@@ -87,14 +86,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"--output: {out_path.name}: masks and cut-outs need .png (or .tiff/.webp)")
     colour = _colour(args.background) if args.background else None
     background = read_image(args.background_image).rgb if args.background_image else None
-    image = read_image(args.image)
-    depth = load_depth_for(image, args)
+    image, depth = load_photo(args)
     if args.method == "model":
         from depthforge.models.segmentation import load_matting_model
 
         hard = masks.depth_mask(depth, threshold=args.threshold, method=args.auto, largest=args.largest)
         band = args.feather or max(4, round(0.01 * max(hard.shape)))
-        model = load_matting_model(args.seg_model, device=getattr(args, "device", "auto"))
+        model = load_matting_model(args.seg_model, device=args.device)
         note(f"matting model {model.spec.name} (licence: {model.spec.licence})")
         alpha = model.predict(image.as_uint8(), masks.trimap(hard, band=band))
     else:

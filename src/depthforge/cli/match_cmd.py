@@ -12,24 +12,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depthforge.cli.common import add_command, note
-
-DEPTH_FORMATS = ("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr")
+from depthforge.cli.common import DEPTH_FORMATS, add_command, add_max_pixels, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     summary = "depth from a rectified stereo pair or a side-by-side / top-bottom image (no model, offline)"
-    p = add_command(sub, "match", __doc__, summary, raw=True)
+    output = (
+        "disparity of the left view in pixels (.pfm = Middlebury convention; .tiff/.npy/.exr raw; "
+        ".png a normalised display image)"
+    )
+    p = add_command(sub, "match", __doc__, summary, raw=True, run=run, output=output)
     p.add_argument("left", metavar="LEFT", help="left view, or the whole stereo image with --sbs / --tb")
     p.add_argument("right", metavar="RIGHT", nargs="?", help="right view (omit with --sbs / --tb)")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT",
-        help="disparity of the left view in pixels (.pfm = Middlebury convention; .tiff/.npy/.exr raw; "
-        ".png a normalised display image)",
-    )
     p.add_argument("--format", choices=DEPTH_FORMATS, help="output format (default: from the extension)")
     layout = p.add_mutually_exclusive_group()
     layout.add_argument("--sbs", action="store_true", help="one side-by-side image: left half | right half")
@@ -57,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="edge-aware clean-up guided by the image (default: weighted median)",
     )
     g.add_argument("--no-check", action="store_true", help="skip the rectification check (match anyway)")
-    g.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this (default 250 MP)")
+    add_max_pixels(g)
     m = p.add_argument_group("metric depth and extra outputs")
     m.add_argument("--focal-px", type=float, help="focal length in pixels (of the full-size view)")
     m.add_argument("--baseline-m", type=float, help="distance between the two cameras in metres")
@@ -71,7 +65,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="also write the left-right agreement, 0..1 (.png 8-bit 0..255, .npy / .tiff float)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

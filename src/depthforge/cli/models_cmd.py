@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from depthforge.cli.common import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "models", help="list the models, their licences and whether they are cached", description=__doc__
-    )
+    p = add_command(sub, "models", __doc__, "list the models, their licences and whether they are cached", run=run)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

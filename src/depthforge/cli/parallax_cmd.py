@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_depth_source_options, load_depth_for, note, progress
+from depthforge.cli.common import add_depth_source_options, add_photo_command, load_photo, note, progress
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "linear", "static")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("parallax", help="3D photo videos (camera moves around a photo)", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT",
-        help="output: .mp4, .webm, .gif, .apng/.png, or a folder for a PNG sequence",
+    p = add_photo_command(
+        sub,
+        "parallax",
+        __doc__,
+        "3D photo videos (camera moves around a photo)",
+        image="the photo",
+        output="output: .mp4, .webm, .gif, .apng/.png, or a folder for a PNG sequence",
+        run=run,
+        depth_source=False,
     )
     p.add_argument("--motion", default="circle", help=f"camera path: one of {', '.join(_MOTIONS)} (default circle)")
     p.add_argument("--duration", type=float, default=4.0, help="seconds (default 4)")
@@ -56,13 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=int, default=4, help="maximum number of depth layers (default 4)")
     p.add_argument("--quality", type=int, default=None, help="mp4/webm CRF (lower = better; default 18/32)")
     add_depth_source_options(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import parse_pair
     from depthforge.core.validation import check_choice, check_range
-    from depthforge.io.images import read_image
     from depthforge.io.video_writer import codec_for
     from depthforge.pipeline.encode import encode_frames
     from depthforge.render.motion import CameraPose, camera_path, frame_count
@@ -72,17 +71,17 @@ def run(args: argparse.Namespace) -> int:
     codec = codec_for(args.output)
     frames = frame_count(args.duration, args.fps)
     amplitude = check_range(args.amplitude, "amplitude", low=0.0, high=50.0)
-    image = read_image(args.image)
-    depth = load_depth_for(image, args)
+    image, depth = load_photo(args)
     scene = build_layers(image.rgb, depth, max_layers=args.layers)
     width = image.width
-    start = end = None
-    if args.start is not None:
-        sx, sy = parse_pair(args.start, "start")
-        start = CameraPose(x=sx / 100.0 * width, y=sy / 100.0 * width)
-    if args.end is not None:
-        ex, ey = parse_pair(args.end, "end")
-        end = CameraPose(x=ex / 100.0 * width, y=ey / 100.0 * width)
+
+    def pose(text: str | None, name: str) -> CameraPose | None:
+        if text is None:
+            return None
+        x, y = parse_pair(text, name)
+        return CameraPose(x=x / 100.0 * width, y=y / 100.0 * width)
+
+    start, end = pose(args.start, "start"), pose(args.end, "end")
     dolly = min(0.9, 4.0 * amplitude / 100.0) if args.dolly is None else args.dolly
     poses = camera_path(
         args.motion, frames=frames, amplitude_px=amplitude / 100.0 * width, dolly=dolly, focus=args.focus,

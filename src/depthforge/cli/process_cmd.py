@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_command, note
+from depthforge.cli.common import DEPTH_FORMATS, add_command, add_depth_file_options, note, parse_numbers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "process", __doc__, "filter, fill holes and align a depth map to known distances", raw=True)
+    summary = "filter, fill holes and align a depth map to known distances"
+    output = "output depth file (format from extension)"
+    p = add_command(sub, "process", __doc__, summary, raw=True, run=run, output=output)
     p.add_argument("input", metavar="IN", help="a depth file (any format 'depthforge estimate' writes)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output depth file (format from extension)")
-    p.add_argument(
-        "--format",
-        choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"),
-        help="output format (default: from the extension)",
-    )
-    p.add_argument(
-        "--depth-kind",
-        choices=("relative", "metric", "disparity"),
-        help="what the input's values mean, when the file does not say",
-    )
-    p.add_argument("--depth-scale", type=float, help="multiply the input's raw values (e.g. 0.25 for Middlebury)")
+    p.add_argument("--format", choices=DEPTH_FORMATS, help="output format (default: from the extension)")
+    add_depth_file_options(p, "input's", "multiply the input's raw values (e.g. 0.25 for Middlebury)")
     g = p.add_argument_group("filters")
     g.add_argument(
         "--filter",
@@ -64,20 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--ref-scale", type=float, help="multiply the reference's raw values by this")
     a.add_argument("--fit", choices=("scale", "scale-shift"), help="default: scale-shift (scale with one point)")
     a.add_argument("--no-robust", action="store_true", help="plain least squares (no outlier rejection)")
-    p.set_defaults(func=run)
-
-
-def _parse_known(text: str) -> tuple[float, float, float]:
-    from depthforge.core.errors import ValidationError
-
-    parts = text.split(",")
-    try:
-        if len(parts) != 3:
-            raise ValueError
-        x, y, z = (float(v) for v in parts)
-    except ValueError:
-        raise ValidationError(f"--known: expected X,Y,METRES (three numbers), got {text!r}") from None
-    return x, y, z
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             depth = filters.guided_filter(image, depth, radius_px=args.radius, eps=args.eps)
     robust = not args.no_robust
     if args.known:
-        points = [_parse_known(t) for t in args.known]
+        points = [parse_numbers(t, "--known", 3, form="X,Y,METRES (three numbers)") for t in args.known]
         depth, result = align.align_to_points(depth, points, fit=args.fit, robust=robust)
         print(f"aligned to {len(points)} known point(s): {result.line()}")
         for x, y, z in points:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import DEFAULT_MODEL
+from depthforge.cli.common import DEFAULT_MODEL, add_command, add_device_options, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="web UI and HTTP API on one local server", description=__doc__)
+    p = add_command(sub, "serve", __doc__, "web UI and HTTP API on one local server", run=run)
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -26,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_MODEL,
         help=f"default model of the UI and the API: registry name, hub id or local folder (default {DEFAULT_MODEL})",
     )
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where models run")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"), help="model precision")
+    add_device_options(p, device="where models run")
     p.add_argument(
         "--allow-model",
         action="append",
@@ -54,7 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="not supported: depthforge never opens a public tunnel; put it behind your own proxy",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from depthforge.cli.common import note
     from depthforge.models.hub import resolve_model
     from depthforge.web.app import create_app
     from depthforge.web.guard import GuardedH11Protocol

@@ -8,22 +8,29 @@ width. A depth file of another size is resampled to the image, with a notice.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from depthforge.cli.common import add_depth_source_options, load_depth_for, note
+from depthforge.cli.common import add_depth_source_options, add_photo_command, load_photo, note, pick
 from depthforge.stereo.layouts import LAYOUTS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
 
 _LAYOUTS = (*LAYOUTS, "separate", "wiggle")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stereo", help="stereo 3D images from a photo and its depth", description=__doc__)
-    p.add_argument("image", metavar="IMAGE", help="the photo")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT",
-        help="output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)",
+    p = add_photo_command(
+        sub,
+        "stereo",
+        __doc__,
+        "stereo 3D images from a photo and its depth",
+        image="the photo",
+        output="output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)",
+        run=run,
+        depth_source=False,
     )
     p.add_argument("--layout", default="left-right", help=f"one of: {', '.join(_LAYOUTS)} (default left-right)")
     p.add_argument("--divergence", type=float, default=2.5, help="parallax range, %% of the width (default 2.5)")
@@ -50,14 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--views", type=int, default=2, help="wiggle: 2 = left/right, N >= 3 = sweep of N views")
     p.add_argument("--frame-ms", type=int, default=120, help="wiggle: milliseconds per frame")
     add_depth_source_options(p)
-    p.set_defaults(func=run)
-
-
-def _out_path(path: str, suffix: str) -> str:
-    from pathlib import Path
-
-    p = Path(path)
-    return str(p.with_name(f"{p.stem}_{suffix}{p.suffix or '.png'}"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,40 +64,32 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_choice
-    from depthforge.io.images import read_image, write_image
+    from depthforge.io.images import write_image
     from depthforge.render import stereo
     from depthforge.stereo import compose
 
     check_choice(args.layout, "layout", _LAYOUTS)
     exact = {"auto": None, "on": True, "off": False}[args.exact]
     params = stereo.StereoParams(
-        divergence=args.divergence,
-        convergence=args.convergence,
-        balance=args.balance,
-        separation=args.separation,
-        exponent=args.exponent,
-        exact=exact,
+        **pick(args, "divergence", "convergence", "balance", "separation", "exponent"), exact=exact
     )
-    image = read_image(args.image)
-    depth = load_depth_for(image, args)
+    image, depth = load_photo(args)
     rgb = image.rgb
     out = Path(args.output)
     if args.layout == "wiggle":
         if out.suffix.lower() not in (".gif", ".png", ".apng"):
             raise ValidationError(f"output: wiggle needs .gif or .png (APNG), got '{out.suffix}'")
         frames = stereo.wiggle_frames(rgb, depth, views=args.views, params=params)
-        _write_animation(out, [image_u8(f) for f in frames], args.frame_ms)
+        _write_animation(out, frames, args.frame_ms)
         print(f"wrote {out} ({len(frames)} frames)")
         return 0
     par, used_exact = stereo.eye_parallax(depth, width=image.width, params=params)
     if used_exact:
         note("exact mode: pixels move by their disparity")
-    need_left = args.layout != "right"
-    need_right = args.layout != "left"
-    left = stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par) if need_left else rgb
-    right = stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par) if need_right else rgb
+    left = rgb if args.layout == "right" else stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par)
+    right = rgb if args.layout == "left" else stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par)
     if args.layout == "separate":
-        paths = [_out_path(args.output, "left"), _out_path(args.output, "right")]
+        paths = [out.with_name(f"{out.stem}_{eye}{out.suffix or '.png'}") for eye in ("left", "right")]
         write_image(paths[0], left)
         write_image(paths[1], right)
         print(f"wrote {paths[0]} and {paths[1]}")
@@ -109,23 +100,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def image_u8(frame: object) -> object:
-    from depthforge.core.image import to_uint8
-
-    return to_uint8(frame)  # type: ignore[arg-type]
-
-
-def _write_animation(path: object, frames: list, frame_ms: int) -> None:
-    from pathlib import Path
-
+def _write_animation(path: Path, frames: list[np.ndarray], frame_ms: int) -> None:
+    """A looping GIF or APNG (by ``path``'s suffix) of ``frames`` shown ``frame_ms`` each."""
     from PIL import Image as PILImage
 
+    from depthforge.core.image import to_uint8
     from depthforge.core.validation import check_positive
     from depthforge.io.atomic import atomic_path
 
     check_positive(frame_ms, "frame_ms")
-    p = Path(str(path))
-    pil = [PILImage.fromarray(f[:, :, :3]) for f in frames]
-    fmt = "GIF" if p.suffix.lower() == ".gif" else "PNG"
-    with atomic_path(p) as tmp:
+    pil = [PILImage.fromarray(to_uint8(f)[:, :, :3]) for f in frames]
+    fmt = "GIF" if path.suffix.lower() == ".gif" else "PNG"
+    with atomic_path(path) as tmp:
         pil[0].save(tmp, format=fmt, save_all=True, append_images=pil[1:], duration=int(frame_ms), loop=0)
