@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
 from depthforge.process.normalize import display_codes, to_display
 
 
@@ -41,3 +42,16 @@ def test_flat_map_is_mid_grey() -> None:
     assert (codes == 128).all()
     codes16, _ = display_codes(flat, top=65535, invert=True)
     assert codes16.dtype == np.uint16 and (codes16 == 32768).all()
+
+
+def test_invert_relative_flips_within_the_range() -> None:
+    from depthforge.process.normalize import invert_relative
+
+    d = DepthMap(np.array([[1.0, np.nan, 3.0], [2.0, 4.0, 0.5]], np.float32), kind="relative")
+    out = invert_relative(d).values
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[3.5, np.nan, 1.5], [2.5, 0.5, 4.0]])
+    empty = DepthMap(np.full((2, 2), np.nan, np.float32), kind="relative")
+    assert invert_relative(empty) is empty
+    with pytest.raises(ValidationError, match="kind"):
+        invert_relative(DepthMap(np.ones((2, 2), np.float32), kind="metric"))

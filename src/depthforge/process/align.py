@@ -213,11 +213,8 @@ def apply_alignment(depth: DepthMap, alignment: Alignment, *, kind: str = "metri
     check_choice(kind, "kind", ("metric", "disparity"))
     inv = alignment.scale * depth.inverse_depth().astype(np.float64) + alignment.shift
     inv[inv <= 0] = np.nan
-    if kind == "metric":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            vals = 1.0 / inv
-    else:
-        vals = inv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vals = 1.0 / inv if kind == "metric" else inv
     meta = {**depth.meta, "alignment": alignment.as_dict()}
     return depth.with_values(vals.astype(np.float32), kind=kind, meta=meta)  # type: ignore[arg-type]
 

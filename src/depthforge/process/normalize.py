@@ -166,9 +166,5 @@ def invert_relative(depth: DepthMap) -> DepthMap:
     """
     if depth.kind != "relative":
         raise ValidationError(f"kind: only relative maps can be inverted, this one is {depth.kind}")
-    v = depth.values
-    ok = np.isfinite(v)
-    if not ok.any():
-        return depth
-    lo, hi = float(v[ok].min()), float(v[ok].max())
-    return depth.with_values((hi + lo) - v)
+    lo, hi = depth.value_range()
+    return depth if np.isnan(lo) else depth.with_values((hi + lo) - depth.values)
