@@ -174,28 +174,25 @@ def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
         The files written, the OBJ first: ``<stem>.obj``, ``<stem>.mtl``, ``<stem>_texture.png``.
     """
     p = Path(path)
-    uv, texture = mesh.uv, mesh.texture
-    textured = uv is not None and texture is not None
+    uv = mesh.uv if mesh.texture is not None else None  # UVs only with the texture they refer to
     written: list[Path] = []
     material = f"{p.stem}_texture"  # names the PNG: never the photo's own name
     head = "# depthforge: viewer frame, " + VIEWER_FRAME + "\n"
-    if texture is not None and uv is not None:
+    if uv is not None and mesh.texture is not None:
         mtl = atomic_write_text(
             p.with_name(f"{p.stem}.mtl"),
             f"newmtl {material}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\nmap_Kd {material}.png\n",
         )
-        written = [mtl, write_texture(p.with_name(f"{material}.png"), texture)]
+        written = [mtl, write_texture(p.with_name(f"{material}.png"), mesh.texture)]
         head += f"mtllib {mtl.name}\nusemtl {material}\n"
     vertices = to_viewer_frame(mesh.vertices)
+    if uv is None and mesh.colors is not None:  # vertex colours: v x y z r g b
+        vertices = np.concatenate([vertices, mesh.colors.astype(np.float32) / np.float32(255.0)], axis=1)
+    faces = mesh.faces.astype(np.int64) + 1
     with atomic_path(p) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
         fh.write(head)
-        if textured or mesh.colors is None:
-            _write_rows(fh, "v %.7g %.7g %.7g\n", vertices)
-        else:
-            colours = mesh.colors.astype(np.float32) / np.float32(255.0)
-            _write_rows(fh, "v %.7g %.7g %.7g %.4g %.4g %.4g\n", np.concatenate([vertices, colours], axis=1))
-        faces = mesh.faces.astype(np.int64) + 1
-        if uv is not None and textured:
+        _write_rows(fh, "v" + " %.7g" * 3 + " %.4g" * (vertices.shape[1] - 3) + "\n", vertices)
+        if uv is not None:
             _write_rows(fh, "vt %.7g %.7g\n", uv)
             _write_rows(fh, "f %d/%d %d/%d %d/%d\n", np.repeat(faces, 2, axis=1))
         else:

@@ -291,12 +291,9 @@ def grid_mesh(
     if wrap:
         cols = np.append(cols, w)  # seam column: a copy of column 0
     src_cols = np.where(cols == w, 0, cols)
-    identity = s == 1 and not wrap
-    if identity:
-        g, valid = p.astype(np.float32, copy=False), valid_full
-    else:
-        g = p[np.ix_(rows, src_cols)].astype(np.float32, copy=False)
-        valid = valid_full[np.ix_(rows, src_cols)]
+    grid = (slice(None), slice(None)) if s == 1 and not wrap else np.ix_(rows, src_cols)  # every pixel: views
+    g = p[grid].astype(np.float32, copy=False)
+    valid = valid_full[grid]
     gh, gw = valid.shape
     flat = valid.ravel()
     idx = (np.cumsum(flat, dtype=np.int32) - 1).reshape(gh, gw)  # vertex index where valid
@@ -332,7 +329,7 @@ def grid_mesh(
     if image is not None:
         uv = per_vertex((cols + 0.5) / w, 1.0 - (rows + 0.5) / h, np.float32)
         img = to_uint8(image)
-        colors = pick(img if identity else img[np.ix_(rows, src_cols)])
+        colors = pick(img[grid])
         if np.shares_memory(colors, image):
             colors = colors.copy()
         texture = img

@@ -32,17 +32,10 @@ __all__ = ["normals_from_points", "depth_to_normals", "smooth_depth", "smooth_no
 
 def _tangent(p: np.ndarray, axis: int) -> np.ndarray:
     """Edge-aware finite difference of an (H, W, 3) float64 point map along ``axis`` (0 = v, 1 = u)."""
-    n = p.shape[axis]
-    fwd = np.full_like(p, np.nan)
-    bwd = np.full_like(p, np.nan)
-    if n > 1:
-        d = np.diff(p, axis=axis)
-        if axis == 0:
-            fwd[:-1] = d
-            bwd[1:] = d
-        else:
-            fwd[:, :-1] = d
-            bwd[:, 1:] = d
+    d = np.diff(p, axis=axis)
+    edge = np.full_like(np.take(p, [0], axis=axis), np.nan)  # no neighbour beyond the border
+    fwd = np.concatenate([d, edge], axis=axis)
+    bwd = np.concatenate([edge, d], axis=axis)
     f_ok = np.isfinite(fwd).all(axis=2)
     b_ok = np.isfinite(bwd).all(axis=2)
     fz = np.abs(fwd[:, :, 2])
@@ -80,6 +73,14 @@ def normals_from_points(points: np.ndarray) -> np.ndarray:
     return n.astype(np.float32)
 
 
+def _masked_blur(values: np.ndarray, ok: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur (float32, edges replicated) of ``values`` with the pixels outside ``ok`` set to 0."""
+    import cv2
+
+    kept = np.where(ok if values.ndim == 2 else ok[:, :, None], values, 0.0).astype(np.float32)
+    return cv2.GaussianBlur(kept, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
+
+
 def smooth_depth(depth: np.ndarray, *, sigma_px: float) -> np.ndarray:
     """Gaussian smoothing of a depth map that ignores invalid pixels (normalised convolution).
 
@@ -94,13 +95,9 @@ def smooth_depth(depth: np.ndarray, *, sigma_px: float) -> np.ndarray:
     s = check_extent(sigma_px, "sigma_px", shape=zz.shape)
     if s == 0:
         return zz.astype(np.float32)
-    import cv2
-
     ok = np.isfinite(zz)
-    num = cv2.GaussianBlur(np.where(ok, zz, 0.0).astype(np.float32), (0, 0), s, borderType=cv2.BORDER_REPLICATE)
-    den = cv2.GaussianBlur(ok.astype(np.float32), (0, 0), s, borderType=cv2.BORDER_REPLICATE)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
+        out = _masked_blur(zz, ok, s) / _masked_blur(ok, ok, s)
     out[~ok] = np.nan
     return out.astype(np.float32)
 
@@ -111,11 +108,8 @@ def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
     s = check_extent(sigma_px, "sigma_px", shape=n.shape)
     if s == 0:
         return n.astype(np.float32)
-    import cv2
-
     ok = np.isfinite(n).all(axis=2)
-    filled = np.where(ok[:, :, None], n, 0.0).astype(np.float32)
-    blur = cv2.GaussianBlur(filled, (0, 0), s, borderType=cv2.BORDER_REPLICATE)
+    blur = _masked_blur(n, ok, s)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = blur / np.linalg.norm(blur, axis=2, keepdims=True)
     out[~ok] = np.nan
