@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -38,6 +38,7 @@ __all__ = [
     "last_error_line",
     "read_stderr",
     "iter_frames",
+    "start_ffmpeg",
     "probe_video",
 ]
 
@@ -119,6 +120,12 @@ def _run(args: list[str], *, timeout: float | None = None) -> subprocess.Complet
     return subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, timeout=timeout, check=False
     )
+
+
+def start_ffmpeg(args: list[str], **streams: Any) -> subprocess.Popen[bytes]:
+    """An ffmpeg child with ``args``, in its own session (the terminal's Ctrl-C reaches only Python, which then
+    closes it in order); ``streams``: Popen's stdin, stdout, stderr."""
+    return subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], start_new_session=True, **streams)
 
 
 def last_error_line(stderr: str) -> str:
@@ -252,13 +259,7 @@ def iter_frames(
     args = ["-v", "error", *input_args(path), "-map", "0:v:0", "-fps_mode", "passthrough"]
     args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
     err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
-        stdout=subprocess.PIPE,
-        stderr=err,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_ffmpeg(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
     try:
         if proc.stdout is None:  # pragma: no cover - Popen contract
             raise RuntimeError("ffmpeg pipe missing")

@@ -38,6 +38,7 @@ from depthforge.io.video import (
     input_args,
     last_error_line,
     read_stderr,
+    start_ffmpeg,
 )
 
 __all__ = ["CODECS", "X264_PRESETS", "VideoWriter", "codec_for", "partial_path"]
@@ -278,13 +279,7 @@ class VideoWriter:
             copy = muxer == "matroska" or set(self._audio.audio_codecs) <= _AUDIO_COPY[muxer]
             args += ["-c:a", "copy"] if copy else _AUDIO_ENCODE[muxer]
         args += ["-f", _MUXERS[self.path.suffix.lower()], str(self._tmp)]
-        self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._err,
-            start_new_session=True,
-        )
+        self._proc = start_ffmpeg(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
 
     def _codec_args(self) -> list[str]:
         crf = str(self.quality if self.quality is not None else _CRF.get(self.codec, (0, 0))[0])
