@@ -28,16 +28,15 @@ def _taps(pos: np.float32, size: int) -> tuple[int, np.float32]:
 
 
 @njit(cache=True, nogil=True, fastmath=False)
-def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore[no-untyped-def]
+def warp_kernel(img, sx, sy, prio, tol, claim, coverage):  # type: ignore[no-untyped-def]
     """Forward warp of ``img`` (H, W, C) by (``sx``, ``sy``) (H, W) float32 with priorities ``prio`` float32.
 
-    ``sy`` is ignored unless ``has_y``. ``tol``, ``claim`` (> 0), ``coverage`` are float32 scalars.
+    ``tol``, ``claim`` (> 0), ``coverage`` are float32 scalars.
     Returns (image (H, W, C) float32, holes (H, W) bool, priority (H, W) float32 with NaN in holes).
     """
     h, w, nc = img.shape
     one = np.float32(1.0)
     z = np.full((h, w), -np.inf, dtype=np.float32)
-    ny = 2 if has_y else 1
     wsum = np.zeros((h, w), dtype=np.float32)
     acc = np.zeros((h, w, nc), dtype=np.float32)
     # pass 0: each splat whose bilinear weights both reach ``claim`` claims its target; keep the max priority.
@@ -46,11 +45,9 @@ def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore
         for v in range(h):
             for u in range(w):
                 x0, fx = _taps(np.float32(u) + sx[v, u], w)
-                y0, fy = v, np.float32(0.0)
-                if has_y:
-                    y0, fy = _taps(np.float32(v) + sy[v, u], h)
+                y0, fy = _taps(np.float32(v) + sy[v, u], h)
                 p = prio[v, u]
-                for j in range(ny):
+                for j in range(2):
                     ty = y0 + j
                     wy = (one - fy) if j == 0 else fy
                     if ty < 0 or ty >= h or (stage == 0 and wy < claim):
@@ -64,7 +61,7 @@ def warp_kernel(img, sx, sy, has_y, prio, tol, claim, coverage):  # type: ignore
                             if wx >= claim and p > z[ty, tx]:
                                 z[ty, tx] = p
                         elif p >= z[ty, tx] - tol:
-                            wt = wx * wy  # wy is 1 without a vertical shift
+                            wt = wx * wy
                             wsum[ty, tx] += wt
                             for ch in range(nc):
                                 acc[ty, tx, ch] += wt * np.float32(img[v, u, ch])

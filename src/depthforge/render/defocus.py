@@ -23,10 +23,11 @@ import numpy as np
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, check_image
+from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_range, check_same_hw
 from depthforge.render.masks import auto_threshold, filled_inverse_depth, user_value_to_inverse
+from depthforge.render.stereo import check_image_depth
 
 __all__ = ["BokehPlan", "focus_inverse_depth", "plan_bokeh", "render_layers", "bokeh", "disc_kernel", "layer_radii"]
 
@@ -289,13 +290,9 @@ def bokeh(
         (H, W, 3) of the image's dtype. With a zero aperture (all radii < 0.5 px) the input is returned
         unchanged (a copy).
     """
-    img = check_image(image, dtype_kind="u")
+    img = check_image_depth(image, depth, dtype_kind="u")
     if img.dtype not in (np.uint8, np.uint16):
         raise ValidationError(f"image: dtype {img.dtype} is not allowed (uint8 or uint16)")
-    if depth.shape != img.shape[:2]:
-        raise ValidationError(
-            f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image {img.shape[1]}x{img.shape[0]}"
-        )
     if blades and not 3 <= int(blades) <= 16:
         raise ValidationError(f"blades: {blades} is not 0 or 3..16")
     gain = check_range(highlight_gain, "highlight_gain", low=1.0, high=100.0)

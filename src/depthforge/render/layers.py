@@ -28,10 +28,10 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, check_image, to_uint8
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_array, check_range
 from depthforge.process.fill import fill_from_background, fill_from_nearest
-from depthforge.render.stereo import fill_invalid_background
+from depthforge.render.stereo import check_image_depth, fill_invalid_background
 from depthforge.render.warp import smooth_filled
 
 __all__ = ["LayeredScene", "build_layers", "nearness", "split_thresholds"]
@@ -227,13 +227,7 @@ def build_layers(
     """
     import cv2
 
-    img = check_image(image, channels=(3, 4), dtype_kind="uf")
-    if not isinstance(depth, DepthMap):
-        raise ValidationError(f"depth: expected a DepthMap, got {type(depth).__name__}")
-    if depth.shape != img.shape[:2]:
-        raise ValidationError(
-            f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image {img.shape[1]}x{img.shape[0]}"
-        )
+    img = check_image_depth(image, depth, channels=(3, 4), dtype_kind="uf")
     if not isinstance(margin, int) or margin < 0:
         raise ValidationError(f"margin: expected an integer >= 0, got {margin!r}")
     check_range(inpaint_pixels, "inpaint_pixels", low=1000)

@@ -25,7 +25,7 @@ is refused here (``ValidationError``); the CLI resamples it to the image with a 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
     "StereoParams",
+    "check_image_depth",
     "eye_parallax",
     "fill_invalid_background",
     "render_eye",
@@ -76,6 +77,20 @@ class StereoParams:
         self.separation = check_range(separation, "separation", low=-100.0, high=100.0)
         self.exponent = check_positive(exponent, "exponent")
         self.exact = exact
+
+
+def check_image_depth(image: np.ndarray | Image, depth: DepthMap, **checks: Any) -> np.ndarray:
+    """The pixel array of ``image`` (checked by :func:`~depthforge.core.image.check_image` with ``checks``), once
+    ``depth`` is known to be a :class:`DepthMap` of the image's size."""
+    img = check_image(image, **checks)
+    if not isinstance(depth, DepthMap):
+        raise ValidationError(f"depth: expected a DepthMap, got {type(depth).__name__}")
+    if depth.shape != img.shape[:2]:
+        raise ValidationError(
+            f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image {img.shape[1]}x{img.shape[0]} "
+            "(resample it with depthforge.process.resample.resize_depth)"
+        )
+    return img
 
 
 def fill_invalid_background(values: np.ndarray) -> np.ndarray:
@@ -149,16 +164,12 @@ def _to_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     return out.astype(like.dtype)
 
 
-def _check_pair(image: np.ndarray | Image, depth: DepthMap) -> np.ndarray:
-    img = check_image(image, channels=(1, 3, 4), dtype_kind="uf")
-    if not isinstance(depth, DepthMap):
-        raise ValidationError(f"depth: expected a DepthMap, got {type(depth).__name__}")
-    if depth.shape != img.shape[:2]:
-        raise ValidationError(
-            f"depth: size {depth.shape[1]}x{depth.shape[0]} does not match the image {img.shape[1]}x{img.shape[0]} "
-            "(resample it with depthforge.process.resample.resize_depth)"
-        )
-    return img
+def _synthesise(img: np.ndarray, parallax: np.ndarray, shift: np.ndarray, smooth: float | None = None) -> np.ndarray:
+    """``img`` forward-warped by ``shift`` px (nearer ``parallax`` wins), holes filled from the background side."""
+    if not np.any(shift):
+        return img.copy()
+    warped = forward_warp(img, shift, priority=parallax)
+    return _to_dtype(fill_holes_background(warped.image, warped.holes, warped.priority, smooth=smooth), img)
 
 
 def render_eye(
@@ -184,7 +195,7 @@ def render_eye(
         (H, W, C) array of the image's dtype, no unfilled pixels.
     """
     check_choice(eye, "eye", ("left", "right"))
-    img = _check_pair(image, depth)
+    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
     p = params or StereoParams()
     if parallax is None:
         parallax, exact = eye_parallax(depth, width=img.shape[1], params=p)
@@ -192,25 +203,18 @@ def render_eye(
         exact = depth.kind == "disparity" if p.exact is None else bool(p.exact)
     balance = p.balance if p.balance is not None else (-1.0 if exact else 0.0)
     sep = np.float32(p.separation / 100.0 * img.shape[1] / 2.0)
-    if eye == "left":
-        frac, sign = (1.0 + balance) / 2.0, 1.0
-    else:
-        frac, sign = (1.0 - balance) / 2.0, -1.0
+    frac, sign = ((1.0 + balance) / 2.0, 1.0) if eye == "left" else ((1.0 - balance) / 2.0, -1.0)
     shift = np.float32(frac) * parallax
     shift += sep
     shift *= np.float32(sign)
-    if not np.any(shift):
-        return img.copy()
-    warped = forward_warp(img, shift, priority=parallax)
-    filled = fill_holes_background(warped.image, warped.holes, warped.priority, smooth=fill_smooth)
-    return _to_dtype(filled, img)
+    return _synthesise(img, parallax, shift, fill_smooth)
 
 
 def render_stereo(
     image: np.ndarray | Image, depth: DepthMap, *, params: StereoParams | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(left, right) views, each (H, W, C) of the image's dtype."""
-    img = _check_pair(image, depth)
+    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
     p = params or StereoParams()
     par, _ = eye_parallax(depth, width=img.shape[1], params=p)
     return (
@@ -228,7 +232,7 @@ def wiggle_frames(
     Returns:
         list of (H, W, C) arrays of the image's dtype.
     """
-    img = _check_pair(image, depth)
+    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
     if not isinstance(views, int) or views < 2:
         raise ValidationError(f"views: expected an integer >= 2, got {views!r}")
     p = params or StereoParams()
@@ -241,11 +245,7 @@ def wiggle_frames(
     for s in np.linspace(0.0, 1.0, views):
         frac = lo + (hi - lo) * s
         shift = (np.float32(frac) * par + np.float32(sep * (1 - 2 * s))).astype(np.float32)
-        if not np.any(shift):
-            frames.append(img.copy())
-            continue
-        warped = forward_warp(img, shift, priority=par)
-        frames.append(_to_dtype(fill_holes_background(warped.image, warped.holes, warped.priority), img))
+        frames.append(_synthesise(img, par, shift))
     if views > 2:
         frames = frames + frames[-2:0:-1]
     return frames

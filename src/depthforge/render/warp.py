@@ -22,6 +22,7 @@ The warp runs as a compiled numba kernel (``render/_warp_numba.py``, two passes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,14 +91,9 @@ def forward_warp(
         ([0.0, 0.0, 1.0, 2.0], [True, False, False, False])
     """
     img = check_array(image, "image", ndim=(2, 3), dtype_kind="uif")
-    sx = check_array(shift_x, "shift_x", ndim=2, dtype_kind="uif", finite=True)
-    check_same_hw(img, "image", sx, "shift_x")
-    sy = None
-    if shift_y is not None:
-        sy = check_array(shift_y, "shift_y", ndim=2, dtype_kind="uif", finite=True)
-        check_same_hw(img, "image", sy, "shift_y")
-    prio = check_array(priority, "priority", ndim=2, dtype_kind="uif", finite=True)
-    check_same_hw(img, "image", prio, "priority")
+    sx = _plane(shift_x, "shift_x", img, dtype_kind="uif", finite=True)
+    sy = None if shift_y is None else _plane(shift_y, "shift_y", img, dtype_kind="uif", finite=True)
+    prio = _plane(priority, "priority", img, dtype_kind="uif", finite=True)
     tol = np.float32(check_range(tolerance, "tolerance", low=0.0))
     c = np.float32(max(check_range(claim, "claim", low=0.0, high=1.0), 1e-6))
     cov = np.float32(check_range(coverage, "coverage", low=0.0, high=1.0, low_inclusive=False))
@@ -110,7 +106,7 @@ def forward_warp(
     if sy is None:
         out, holes, zt = warp_rows_kernel(data, sx32, p32, tol, c, cov)
     else:
-        out, holes, zt = warp_kernel(data, sx32, np.ascontiguousarray(sy, dtype=np.float32), True, p32, tol, c, cov)
+        out, holes, zt = warp_kernel(data, sx32, np.ascontiguousarray(sy, dtype=np.float32), p32, tol, c, cov)
     return WarpResult(out[:, :, 0] if img.ndim == 2 else out, holes, zt)
 
 
@@ -143,18 +139,15 @@ def fill_holes_background(
         mean of the known pixels, or 0 when there are none).
     """
     img = check_array(image, "image", ndim=(2, 3), dtype_kind="uif")
-    hm = check_array(holes, "holes", ndim=2)
-    check_same_hw(img, "image", hm, "holes")
-    pr = check_array(priority, "priority", ndim=2, dtype_kind="uif")
-    check_same_hw(img, "image", pr, "priority")
+    hm = _plane(holes, "holes", img)
+    pr = _plane(priority, "priority", img, dtype_kind="uif")
     check_choice(direction, "direction", FILL_DIRECTIONS)
     h, w = hm.shape
     sigma = max(1.0, 0.01 * max(h, w)) if smooth is None else check_range(smooth, "smooth", low=0.0)
-    two_d = img.ndim == 2
-    work = (img[:, :, None] if two_d else img).astype(np.float32, copy=False)
+    work = (img[:, :, None] if img.ndim == 2 else img).astype(np.float32, copy=False)
     hm = hm.astype(bool, copy=False)
     if not hm.any():
-        return work[:, :, 0] if two_d else work
+        return work.reshape(img.shape)
     if hm.all():
         return np.zeros(img.shape, dtype=np.float32)
     out = fill_from_background(work, hm, priority=pr, direction=direction)
@@ -169,7 +162,7 @@ def fill_holes_background(
             smooth_columns_kernel(out, hm, k)  # sparse holes: only they are visited
         else:
             smooth_filled(out, hm, sigma=sigma, direction=direction)
-    return out[:, :, 0] if two_d else out
+    return out.reshape(img.shape)
 
 
 def smooth_filled(image: np.ndarray, holes: np.ndarray, *, sigma: float, direction: str) -> None:
@@ -196,6 +189,13 @@ def smooth_filled(image: np.ndarray, holes: np.ndarray, *, sigma: float, directi
         stack = cv2.blur(stack, ksize, borderType=cv2.BORDER_CONSTANT)
     sel = stack[ys - y0, xs - x0]
     image[ys, xs] = sel[:, :c] / np.maximum(sel[:, c:], np.float32(1e-6))
+
+
+def _plane(value: np.ndarray, name: str, image: np.ndarray, **checks: Any) -> np.ndarray:
+    """An (H, W) array parameter ``name``, checked by ``check_array`` and against the size of ``image``."""
+    a = check_array(value, name, ndim=2, **checks)
+    check_same_hw(image, "image", a, name)
+    return a
 
 
 def _box_width(sigma: float) -> int:
