@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from depthforge.cli.common import COLORMAPS, add_command, add_model_options, display_range, note, progress_bar
+from depthforge.cli.common import COLORMAPS, add_command, add_model_options, display_range, note, pick, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,31 +61,18 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.pipeline.producers import BatchOptions
 
     options = BatchOptions(
-        invert=args.invert,
+        **pick(args, "invert", "colormap", "combine", "divergence", "convergence", "mesh_format", "mask_threshold"),
         **display_range(args),
-        colormap=args.colormap,
-        combine=args.combine,
-        divergence=args.divergence,
-        convergence=args.convergence,
         anaglyph_mode=args.anaglyph,
         fov_deg=args.fov,
-        mesh_format=args.mesh_format,
         normals_convention="directx" if args.directx else "opengl",
-        mask_threshold=args.mask_threshold,
     )
-    extra = tuple(
-        (k, getattr(args, k))
-        for k in ("backend", "quantize")  # model options of newer builds
-        if getattr(args, k, None) not in (None, "auto", "none")
-    )
+    # backend and quantize only when set, so that the manifest's option hash of a default run stays as it was
+    extra = tuple((k, getattr(args, k)) for k in ("backend", "quantize") if getattr(args, k) not in ("auto", "none"))
     job = BatchJob(
         Path(args.input),
         Path(args.output),
-        outputs=args.outputs,
-        model=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        max_pixels=args.max_pixels,
+        **pick(args, "outputs", "model", "device", "dtype", "max_pixels"),
         options=options,
         model_options=extra,
     )
@@ -93,11 +80,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_batch(
             job,
-            engine=args.engine,
-            workers=args.workers,
-            threads=args.threads,
-            ray_address=args.ray_address,
-            gpus_per_actor=args.gpus_per_actor,
+            **pick(args, "engine", "workers", "threads", "ray_address", "gpus_per_actor"),
             on_plan=bar.start,
             on_item=bar.advance,
         )

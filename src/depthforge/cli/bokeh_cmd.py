@@ -9,15 +9,8 @@ from depthforge.cli.common import add_photo_command, load_photo, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_photo_command(
-        sub,
-        "bokeh",
-        __doc__,
-        "blur a photo by depth, as a wide-aperture lens would",
-        image="the photo",
-        output="output image (.png keeps 16 bit, .jpg, ...)",
-        run=run,
-    )
+    summary = "blur a photo by depth, as a wide-aperture lens would"
+    p = add_photo_command(sub, "bokeh", __doc__, summary, "output image (.png keeps 16 bit, .jpg, ...)", run=run)
     g = p.add_argument_group("focus (default: auto, the nearest large region or else the image centre)")
     f = g.add_mutually_exclusive_group()
     f.add_argument("--focus-xy", nargs=2, type=float, metavar=("X", "Y"), help="focus on this pixel (x right, y down)")

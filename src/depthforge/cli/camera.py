@@ -7,8 +7,7 @@ the default field of view.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from depthforge.cli.common import add_photo_command, load_photo, note
 
@@ -20,21 +19,13 @@ if TYPE_CHECKING:
 
 
 def add_scene_command(
-    sub: argparse._SubParsersAction,
-    name: str,
-    doc: str | None,
-    summary: str,
-    *,
-    image: str,
-    output: str,
-    group: str,
-    run: Callable[[argparse.Namespace], int],
+    sub: argparse._SubParsersAction, name: str, doc: str | None, summary: str, output: str, *, group: str, **kw: Any
 ) -> argparse._ArgumentGroup:
     """A 3D command on a photo and its depth (:func:`~depthforge.cli.common.add_photo_command`) with the camera
     options (``--fx --fy --cx --cy``, ``--fov``, ``--sensor-width-mm``, ``--baseline-m``) and the scene options
-    (``--near``/``--far``, the pseudo-depth range of relative maps, and ``--equirect``), running ``run``; returns
-    the command's own option group, titled ``group``."""
-    p = add_photo_command(sub, name, doc, summary, image=image, output=output, metavar="FILE", run=run)
+    (``--near``/``--far``, the pseudo-depth range of relative maps, and ``--equirect``); ``kw``: ``run`` and
+    ``image`` (help). Returns the command's own option group, titled ``group``."""
+    p = add_photo_command(sub, name, doc, summary, output, metavar="FILE", **kw)
     g = p.add_argument_group(
         "camera (default: EXIF focal length when the photo has one, else a 60-degree horizontal field of view)"
     )

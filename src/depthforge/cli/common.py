@@ -105,10 +105,10 @@ def add_photo_command(
     name: str,
     doc: str | None,
     summary: str,
-    *,
-    image: str,
     output: str,
+    *,
     run: Callable[[argparse.Namespace], int],
+    image: str = "the photo",
     metavar: str = "OUT",
     depth_source: bool = True,
 ) -> argparse.ArgumentParser:

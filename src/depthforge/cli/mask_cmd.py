@@ -12,15 +12,8 @@ from depthforge.cli.common import add_photo_command, load_photo, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_photo_command(
-        sub,
-        "mask",
-        __doc__,
-        "foreground mask, cut-out or new background from depth",
-        image="the photo",
-        output="output file (.png)",
-        run=run,
-    )
+    summary = "foreground mask, cut-out or new background from depth"
+    p = add_photo_command(sub, "mask", __doc__, summary, "output file (.png)", run=run)
     g = p.add_argument_group("foreground")
     g.add_argument(
         "--threshold",

@@ -5,19 +5,13 @@ from __future__ import annotations
 import argparse
 
 from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
-from depthforge.cli.common import note
+from depthforge.cli.common import note, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    summary, image = "photo + depth -> textured mesh (.ply, .obj, .glb)", "the photo (its colours become the texture)"
     g = add_scene_command(
-        sub,
-        "mesh",
-        __doc__,
-        "photo + depth -> textured mesh (.ply, .obj, .glb)",
-        run=run,
-        group="mesh",
-        image="the photo (its colours become the texture)",
-        output="output .ply, .obj or .glb",
+        sub, "mesh", __doc__, summary, "output .ply, .obj or .glb", group="mesh", image=image, run=run
     )
     g.add_argument(
         "--max-angle",
@@ -53,11 +47,8 @@ def run(args: argparse.Namespace) -> int:
         zd,
         image=image,
         intrinsics=intr,
-        equirect=args.equirect,
         max_angle_deg=max_angle,
-        max_jump=args.max_jump,
-        stride=args.stride,
-        target_vertices=args.target_vertices,
+        **pick(args, "equirect", "max_jump", "stride", "target_vertices"),
     )
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")

@@ -8,16 +8,9 @@ from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    g = add_scene_command(
-        sub,
-        "normals",
-        __doc__,
-        "photo + depth -> normal map PNG",
-        run=run,
-        group="normal map",
-        image="the photo (sets the size and EXIF intrinsics)",
-        output="output .png (or .tiff)",
-    )
+    output, image = "output .png (or .tiff)", "the photo (sets the size and EXIF intrinsics)"
+    summary = "photo + depth -> normal map PNG"
+    g = add_scene_command(sub, "normals", __doc__, summary, output, group="normal map", image=image, run=run)
     g.add_argument("--directx", action="store_true", help="DirectX convention (green = down) instead of OpenGL")
     g.add_argument("--bits", type=int, default=8, choices=(8, 16), help="bits per channel (default 8)")
     g.add_argument("--smooth-depth", type=float, default=0.0, metavar="PX", help="Gaussian sigma on depth before")

@@ -16,16 +16,9 @@ _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "d
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_photo_command(
-        sub,
-        "parallax",
-        __doc__,
-        "3D photo videos (camera moves around a photo)",
-        image="the photo",
-        output="output: .mp4, .webm, .gif, .apng/.png, or a folder for a PNG sequence",
-        run=run,
-        depth_source=False,
-    )
+    summary = "3D photo videos (camera moves around a photo)"
+    output = "output: .mp4, .webm, .gif, .apng/.png, or a folder for a PNG sequence"
+    p = add_photo_command(sub, "parallax", __doc__, summary, output, run=run, depth_source=False)
     p.add_argument("--motion", default="circle", help=f"camera path: one of {', '.join(_MOTIONS)} (default circle)")
     p.add_argument("--duration", type=float, default=4.0, help="seconds (default 4)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")

@@ -8,15 +8,16 @@ from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    summary = "photo + depth -> coloured point cloud (.ply)"
     g = add_scene_command(
         sub,
         "pointcloud",
         __doc__,
-        "photo + depth -> coloured point cloud (.ply)",
-        run=run,
+        summary,
+        "output .ply",
         group="point cloud",
         image="the photo (point colours)",
-        output="output .ply",
+        run=run,
     )
     g.add_argument("--normals", action="store_true", help="also write per-point normals")
     g.add_argument("--voxel", type=float, metavar="SIZE", help="average points per cube of this edge (depth units)")

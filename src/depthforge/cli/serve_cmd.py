@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import DEFAULT_MODEL, add_command, add_device_options, note
+from depthforge.cli.common import DEFAULT_MODEL, add_command, add_device_options, note, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,18 +85,11 @@ def run(args: argparse.Namespace) -> int:
     resolve_model(args.model)  # an unknown model fails now, with the usual one-line message
     limits = Limits(
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        max_pixels=args.max_pixels,
-        workers=args.workers,
-        queue=args.queue,
+        **pick(args, "max_pixels", "workers", "queue"),
         queue_timeout_s=args.queue_timeout,
     )
     config = ServerConfig(
-        model=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        limits=limits,
-        allow_download=args.allow_download,
-        extra_models=tuple(args.allow_model),
+        **pick(args, "model", "device", "dtype", "allow_download"), limits=limits, extra_models=tuple(args.allow_model)
     )
     app = create_app(config, ui=not args.no_ui)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

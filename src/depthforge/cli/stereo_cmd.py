@@ -22,16 +22,9 @@ _LAYOUTS = (*LAYOUTS, "separate", "wiggle")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_photo_command(
-        sub,
-        "stereo",
-        __doc__,
-        "stereo 3D images from a photo and its depth",
-        image="the photo",
-        output="output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)",
-        run=run,
-        depth_source=False,
-    )
+    summary = "stereo 3D images from a photo and its depth"
+    output = "output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)"
+    p = add_photo_command(sub, "stereo", __doc__, summary, output, run=run, depth_source=False)
     p.add_argument("--layout", default="left-right", help=f"one of: {', '.join(_LAYOUTS)} (default left-right)")
     p.add_argument("--divergence", type=float, default=2.5, help="parallax range, %% of the width (default 2.5)")
     p.add_argument(
