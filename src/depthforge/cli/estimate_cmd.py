@@ -12,6 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (recursive)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_model_options(p)
+    d = p.add_argument_group("high-resolution detail (tiles at the model's size fitted to a global pass)")
+    d.add_argument(
+        "--detail",
+        default="off",
+        metavar="off|auto|N",
+        help="off (default), auto (tiles of about the model's size, at most 4 x 4, flat tiles skipped) or N tiles",
+    )
+    d.add_argument("--tile-overlap", type=float, default=0.25, help="share of a tile overlapping its neighbour (0.25)")
+    d.add_argument("--fusion", choices=("blend", "poisson"), default="blend", help="how tiles are fused (blend)")
     g = p.add_argument_group("outputs")
     g.add_argument("--format", default="png16", choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"))
     g.add_argument(
@@ -51,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.io.video import is_video_path
+    from depthforge.pipeline.detail import DetailOptions, parse_detail
     from depthforge.pipeline.estimation import EstimateOptions, collect_inputs, run_estimate
 
     far = near = None
@@ -68,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
         controlnet=args.controlnet,
         overwrite=args.overwrite,
     )
+    mode = parse_detail(args.detail)
+    detail = None if mode is None else DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
     items = collect_inputs(args.inputs)
     if not items:
         note("no images or videos found in the given inputs")
         return 2
     video = _video_options(args)
     if any(is_video_path(src) for src, _ in items):
-        return _run_with_frames(args, options, video, len(items))
+        return _run_with_frames(args, options, video, len(items), detail)
     with progress(len(items), "estimating") as advance:
 
         def on_item(path: object, status: str) -> None:
@@ -89,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             max_pixels=args.max_pixels,
             on_item=on_item,
+            detail=detail,
             **model_options(args),
         )
     print(summary.line())
@@ -113,7 +126,7 @@ def _video_options(args: argparse.Namespace) -> object:
     )
 
 
-def _run_with_frames(args: argparse.Namespace, options: object, video: object, n_items: int) -> int:
+def _run_with_frames(args: argparse.Namespace, options: object, video: object, n_items: int, detail: object) -> int:
     """Inputs with videos: a files bar and a frames bar (frames/s and ETA) on stderr."""
     from depthforge.pipeline.estimation import run_estimate
 
@@ -143,6 +156,7 @@ def _run_with_frames(args: argparse.Namespace, options: object, video: object, n
             on_item=on_item,
             video=video,  # type: ignore[arg-type]
             on_frame=on_frame,
+            detail=detail,  # type: ignore[arg-type]
             **model_options(args),
         )
     print(summary.line())

@@ -1,6 +1,8 @@
 """``depthforge eval``: standard metrics of a predicted depth map against ground truth.
 
-Depth metrics: AbsRel, SqRel, RMSE, RMSE log, delta < 1.25 / 1.25^2 / 1.25^3 (fractions). For disparity ground
+Depth metrics: AbsRel, SqRel, RMSE, RMSE log, delta < 1.25 / 1.25^2 / 1.25^3 (fractions); edge
+sharpness: boundary F1 (Depth Pro's scale-invariant contour F1, 0..1) and the ordinal error across ground-truth
+edges (0..1). For disparity ground
 truth also bad-1/2/4 (percent, missing estimates count as bad) and EPE (px). Relative predictions are aligned to
 the ground truth first by least squares in inverse depth (MiDaS / Depth Anything protocol).
 
@@ -21,6 +23,8 @@ _LABELS = {
     "delta1": "delta < 1.25",
     "delta2": "delta < 1.25^2",
     "delta3": "delta < 1.25^3",
+    "boundary_f1": "boundary F1",
+    "ordinal_error": "ordinal error",
     "bad1": "bad-1 (%)",
     "bad2": "bad-2 (%)",
     "bad4": "bad-4 (%)",
@@ -31,7 +35,7 @@ _LABELS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    summary = "metrics of a depth map against ground truth (AbsRel, RMSE, delta, bad-N, EPE)"
+    summary = "metrics of a depth map against ground truth (AbsRel, RMSE, delta, boundary F1, bad-N, EPE)"
     p = add_command(sub, "eval", __doc__, summary, raw=True)
     p.add_argument("pred", metavar="PRED", help="predicted depth file")
     p.add_argument("gt", metavar="GT", help="ground-truth depth or disparity file")

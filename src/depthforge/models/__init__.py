@@ -1,5 +1,6 @@
 """Depth models: the registry, hub resolution, preprocessing and backends, and the matting model for masks."""
 
+from depthforge.models.callable import CallableEstimator
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
 from depthforge.models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
@@ -8,6 +9,7 @@ from depthforge.models.segmentation import MattingModel, load_matting_model
 __all__ = [
     "DEFAULT_MODEL",
     "REGISTRY",
+    "CallableEstimator",
     "DepthEstimator",
     "MattingModel",
     "ModelSource",

@@ -1,6 +1,7 @@
 """Runs over files: one photo, folders, videos and resumable batches (with their outputs on disk)."""
 
 from depthforge.pipeline.batch import BatchJob, BatchSummary, run_batch
+from depthforge.pipeline.detail import DetailOptions, estimate_detailed
 from depthforge.pipeline.encode import EncodedVideo, encode_frames
 from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
@@ -12,6 +13,7 @@ __all__ = [
     "BatchJob",
     "BatchOptions",
     "BatchSummary",
+    "DetailOptions",
     "EncodedVideo",
     "EstimateOptions",
     "Summary",
@@ -20,6 +22,7 @@ __all__ = [
     "VideoResult",
     "encode_frames",
     "estimate",
+    "estimate_detailed",
     "flicker_index",
     "run_batch",
     "run_estimate",

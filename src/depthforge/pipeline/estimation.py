@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import InputError, OutputError, ValidationError
 from depthforge.core.image import Image
@@ -25,7 +27,9 @@ from depthforge.io.atomic import prepare_folder, sweep_stale
 from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
 from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, is_video_path, probe_video
+from depthforge.models.callable import DepthFunction, as_estimator
 from depthforge.models.estimator import DepthEstimator, load_model
+from depthforge.pipeline.detail import DetailOptions, estimate_detailed, parse_detail, with_detail
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
 from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
 from depthforge.process.normalize import to_display
@@ -35,9 +39,13 @@ __all__ = ["estimate", "EstimateOptions", "Summary", "collect_inputs", "output_p
 
 
 def estimate(
-    image: str | os.PathLike[str] | Image,
+    image: str | os.PathLike[str] | Image | np.ndarray,
     *,
-    model: str | DepthEstimator = "depth-anything-v2-small",
+    model: str | DepthEstimator | DepthFunction = "depth-anything-v2-small",
+    model_kind: str = "relative",
+    detail: int | str | None = None,
+    tile_overlap: float = 0.25,
+    fusion: str = "blend",
     device: str = "auto",
     dtype: str = "auto",
     backend: str = "auto",
@@ -47,20 +55,27 @@ def estimate(
     """Estimate depth for one photo.
 
     Args:
-        image: a file path or an :class:`Image`.
-        model: registry name, hub id, local folder, or an already loaded :class:`DepthEstimator`.
+        image: a file path, an :class:`Image` or an (H, W, 3) uint8 RGB array.
+        model: registry name, hub id, local folder, an already loaded :class:`DepthEstimator`, or any function
+            ``f(image: (H, W, 3) uint8) -> (H, W) float`` (see :class:`~depthforge.models.callable.CallableEstimator`).
+        model_kind: what a function returns: ``relative`` inverse depth, ``metric`` metres or ``disparity``.
+        detail: high-resolution detail (:mod:`depthforge.pipeline.detail`): None or ``"off"``, ``"auto"``, or a
+            tile count N >= 2; ``tile_overlap`` and ``fusion`` (``blend`` or ``poisson``) tune it.
         device, dtype, backend, quantize: see :func:`depthforge.models.load_model`.
 
     Returns:
         A :class:`DepthMap` of the photo's size (after EXIF rotation).
     """
-    img = image if isinstance(image, Image) else read_image(image, max_pixels=max_pixels)
-    est = (
-        model
-        if isinstance(model, DepthEstimator)
-        else load_model(model, device=device, dtype=dtype, backend=backend, quantize=quantize)
-    )
-    return est.predict(img)
+    if isinstance(image, (str, os.PathLike)):
+        image = read_image(image, max_pixels=max_pixels)
+    if isinstance(model, DepthEstimator) or callable(model):
+        est = as_estimator(model, kind=model_kind)
+    else:
+        est = load_model(model, device=device, dtype=dtype, backend=backend, quantize=quantize)
+    mode = parse_detail(detail)
+    if mode is None:
+        return est.predict(image)
+    return estimate_detailed(image, est, detail=mode, tile_overlap=tile_overlap, fusion=fusion)
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,7 @@ def run_estimate(
     video: VideoOptions | None = None,
     on_frame: Callable[[int, int], None] | None = None,
     batch_size: int = DEFAULT_BATCH,
+    detail: DetailOptions | None = None,
 ) -> Summary:
     """Estimate and write outputs for every input; one bad input fails alone.
 
@@ -197,18 +213,19 @@ def run_estimate(
     in input order, with status ``done``, ``skipped`` or ``failed: reason`` (from the writer thread for photos).
     The model is loaded once, only if some item needs it. Video files go through
     :func:`depthforge.pipeline.video.run_video` with ``video`` options (default: derived from ``options``),
-    calling ``on_frame(done, total)`` after each frame.
+    calling ``on_frame(done, total)`` after each frame. ``detail``: high-resolution detail for photos and videos
+    (:mod:`depthforge.pipeline.detail`; videos use the same tiles on every frame).
     """
     items = collect_inputs(inputs)
     out = prepare_folder(outdir)
     summary = Summary()
     estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
 
-    def loaded() -> DepthEstimator:
+    def loaded(*, video: bool = False) -> DepthEstimator:
         nonlocal estimator
         if estimator is None:
             estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
-        return estimator
+        return estimator if detail is None else with_detail(estimator, detail, skip_flat=not video)
 
     def report(job: Job, status: str) -> None:
         if status == "done":
@@ -282,7 +299,7 @@ def run_estimate(
             continue
         try:
             info = probe_video(src, max_pixels=max_pixels)
-            run_video(src, out, estimator=loaded(), options=vopts, stem=stem, info=info, on_frame=on_frame)
+            run_video(src, out, estimator=loaded(video=True), options=vopts, stem=stem, info=info, on_frame=on_frame)
         except (InputError, OutputError, EncodeError) as exc:
             fail(src, str(exc))
             continue

@@ -6,6 +6,16 @@ Depth metrics (Eigen et al. 2014, used by every monocular depth paper), over pix
   ``rmse_log`` = sqrt(mean((ln z - ln z*)^2)), ``delta1/2/3`` = share (0..1) of pixels with
   max(z / z*, z* / z) < 1.25, 1.25^2, 1.25^3.
 
+Boundary metrics (sharpness of depth edges), over neighbouring pixel pairs valid in both maps:
+
+* ``boundary_f1``: the scale-invariant boundary F1 of Depth Pro (Bochkovskii et al. 2024): a pair of 4-neighbours
+  (i, j) is an occluding contour of a depth map z when z_j / z_i > 1 + t (directional: j behind i); precision and
+  recall of the prediction's contours against the ground truth's, their F1 averaged over t = 5, 10, 15, 20 and
+  25 %. Ratios make it independent of the depth scale.
+* ``ordinal_error``: over pairs of pixels ``span`` apart (2 px, rows and columns) that straddle a ground-truth
+  depth edge (depth ratio above 1.1), the share (0..1) whose order the prediction gets wrong: the far pixel not
+  at least 1 % farther than the near one (a flattened edge counts as wrong).
+
 Disparity metrics (Middlebury, KITTI), over pixels with a known ground-truth disparity:
 
 * ``bad1/bad2/bad4`` = percent of pixels whose |d - d*| > 1, 2, 4 px, pixels without an estimate counted as bad;
@@ -27,11 +37,23 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_same_hw
 
-__all__ = ["ALIGN_MODES", "DEPTH_METRICS", "DISPARITY_METRICS", "depth_metrics", "disparity_metrics", "evaluate"]
+__all__ = [
+    "ALIGN_MODES",
+    "DEPTH_METRICS",
+    "DISPARITY_METRICS",
+    "BOUNDARY_METRICS",
+    "depth_metrics",
+    "disparity_metrics",
+    "boundary_metrics",
+    "flat_region_rmse",
+    "evaluate",
+]
 
 ALIGN_MODES = ("auto", "none", "scale", "scale-shift")
 DEPTH_METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3")
 DISPARITY_METRICS = ("bad1", "bad2", "bad4", "epe")
+BOUNDARY_METRICS = ("boundary_f1", "ordinal_error")
+_BOUNDARY_THRESHOLDS = (0.05, 0.10, 0.15, 0.20, 0.25)
 
 
 def _mask(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -81,6 +103,95 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None =
     return out
 
 
+def _pairs(z: np.ndarray, span: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(near side, far side) value arrays of the pixel pairs ``span`` apart along rows and along columns."""
+    return [(z[:, :-span], z[:, span:]), (z[:-span, :], z[span:, :])]
+
+
+def boundary_metrics(
+    pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None = None, span: int = 2
+) -> dict[str, float]:
+    """Sharpness of depth edges: ``boundary_f1`` (0..1, higher is better) and ``ordinal_error`` (0..1, lower is
+    better); see the module docstring.
+
+    Args:
+        pred: (H, W) float depth (any positive unit; scale does not matter), NaN or <= 0 = no estimate.
+        gt: (H, W) float ground-truth depth, NaN or <= 0 = unknown.
+        mask: optional (H, W) bool, True where to evaluate.
+        span: pixel distance of the ordinal pairs, >= 1.
+
+    Returns:
+        ``boundary_f1`` and ``ordinal_error`` (NaN when the ground truth has no contour / no edge pair).
+    """
+    p = check_array(pred, "pred", ndim=2, dtype_kind="uif").astype(np.float64)
+    g = check_array(gt, "gt", ndim=2, dtype_kind="uif").astype(np.float64)
+    known = _mask(g, p, mask) & np.isfinite(p) & (p > 0)
+    p = np.where(known, p, np.nan)
+    g = np.where(known, g, np.nan)
+    scores = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for t in _BOUNDARY_THRESHOLDS:
+            hit = n_pred = n_gt = 0
+            for (pa, pb), (ga, gb) in zip(_pairs(p, 1), _pairs(g, 1), strict=True):
+                for pr, gr in ((pb / pa, gb / ga), (pa / pb, ga / gb)):  # both directions
+                    cp, cg = pr > 1 + t, gr > 1 + t
+                    hit += int(np.sum(cp & cg))
+                    n_pred += int(np.sum(cp))
+                    n_gt += int(np.sum(cg))
+            if n_gt == 0:
+                continue
+            precision = hit / n_pred if n_pred else 0.0
+            recall = hit / n_gt
+            scores.append(0.0 if hit == 0 else 2 * precision * recall / (precision + recall))
+        wrong = pairs = 0
+        for (pa, pb), (ga, gb) in zip(_pairs(p, span), _pairs(g, span), strict=True):
+            for pr, gr in ((pb / pa, gb / ga), (pa / pb, ga / gb)):
+                edge = gr > 1.1
+                pairs += int(np.sum(edge))
+                wrong += int(np.sum(edge & ~(pr > 1.01)))
+    return {
+        "boundary_f1": float(np.mean(scores)) if scores else float("nan"),
+        "ordinal_error": wrong / pairs if pairs else float("nan"),
+    }
+
+
+def flat_region_rmse(pred: np.ndarray, gt: np.ndarray, *, margin_px: float = 8.0) -> float:
+    """RMSE of ``pred`` against ``gt`` away from edges, after a least-squares scale-and-shift fit there.
+
+    Measures global structure where detail cannot matter: pixels at least ``margin_px`` from every ground-truth
+    edge (neighbours whose values differ by more than 5 %).
+
+    Args:
+        pred: (H, W) float, the same kind as ``gt`` up to an affine map (e.g. relative inverse depth), NaN = none.
+        gt: (H, W) float inverse depth or disparity (> 0), NaN = unknown.
+        margin_px: distance (pixels) from the nearest edge.
+
+    Returns:
+        The RMSE in ``gt``'s unit (NaN when no pixel qualifies).
+    """
+    from scipy import ndimage
+
+    from depthforge.process.align import fit_scale_shift
+
+    p = check_array(pred, "pred", ndim=2, dtype_kind="uif").astype(np.float64)
+    g = check_array(gt, "gt", ndim=2, dtype_kind="uif").astype(np.float64)
+    check_same_hw(g, "gt", p, "pred")
+    log_g = np.log(np.where(np.isfinite(g) & (g > 0), g, np.nan))
+    edge = np.zeros(g.shape, bool)
+    with np.errstate(invalid="ignore"):
+        dy = ~(np.abs(np.diff(log_g, axis=0)) <= np.log(1.05))
+        dx = ~(np.abs(np.diff(log_g, axis=1)) <= np.log(1.05))
+    edge[:-1] |= dy
+    edge[1:] |= dy
+    edge[:, :-1] |= dx
+    edge[:, 1:] |= dx
+    use = (ndimage.distance_transform_edt(~edge) >= margin_px) & np.isfinite(log_g) & np.isfinite(p)
+    if use.sum() < 2:
+        return float("nan")
+    al = fit_scale_shift(p[use], g[use], robust=False)
+    return float(np.sqrt(np.mean((al.scale * p[use] + al.shift - g[use]) ** 2)))
+
+
 def disparity_metrics(pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None = None) -> dict[str, float]:
     """Stereo metrics of ``pred`` against ``gt`` disparities.
 
@@ -128,8 +239,8 @@ def evaluate(
         robust: use the outlier-rejecting fit instead of plain least squares (the papers use plain).
 
     Returns:
-        The depth metrics, for disparity ground truth also the disparity metrics, ``n_pixels``, ``coverage``
-        and, when aligned, ``alignment`` (a dict: scale, shift, rms...).
+        The depth metrics and the boundary metrics, for disparity ground truth also the disparity metrics,
+        ``n_pixels``, ``coverage`` and, when aligned, ``alignment`` (a dict: scale, shift, rms...).
     """
     from depthforge.process.align import fit_scale_shift
 
@@ -166,6 +277,7 @@ def evaluate(
         if mode == "none":
             z_pred = pred.values.astype(np.float64)
     metrics: dict[str, Any] = depth_metrics(z_pred, z_gt, mask=known)
+    metrics.update(boundary_metrics(z_pred, z_gt, mask=known))
     if gt.kind == "disparity":
         metrics.update(disparity_metrics(p_inv, g_inv, mask=known))
     metrics.update(result)
