@@ -143,8 +143,8 @@ def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
     """
     from depthforge.core.errors import ValidationError
 
-    if getattr(args, "depth", None):
-        if getattr(args, "model", None):
+    if args.depth:
+        if args.model:
             raise ValidationError("depth: give either --depth FILE or --model M, not both")
         from depthforge.io.depthfiles import read_depth
         from depthforge.process.resample import resize_depth
@@ -162,13 +162,10 @@ def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
     """``device``, ``dtype``, ``backend`` and ``quantize`` from parsed arguments, for ``load_model(**...)``."""
-    quantize = getattr(args, "quantize", None)
-    return {
-        "device": getattr(args, "device", "auto"),
-        "dtype": getattr(args, "dtype", "auto"),
-        "backend": getattr(args, "backend", "auto"),
-        "quantize": None if quantize in (None, "none") else quantize,
-    }
+    options = pick(args, "device", "dtype", "backend", "quantize")
+    if options["quantize"] == "none":
+        options["quantize"] = None
+    return options
 
 
 def note(message: str) -> None:
