@@ -52,7 +52,7 @@ FUSIONS = ("blend", "poisson")
 _AUTO_MAX_SIDE = 4  # "auto" uses at most 4 x 4 tiles
 _FLAT_EDGE_SHARE = 0.35  # "auto" skips tiles with fewer edges than this share of the busiest tile's
 _CHUNK = 4  # tiles in flight at a time (memory bound)
-_CROSSOVER = 1.0  # poisson: frequencies finer than a tile come from the tiles, coarser ones from the global pass
+_CROSSOVER = 2.0  # poisson: wavelengths up to two tiles come from the tiles, longer ones from the global pass
 
 
 @dataclass(frozen=True)
