@@ -165,6 +165,33 @@ def memory() -> None:
         )
 
 
+def video_flicker(frames: int = 24, seeds: tuple[int, ...] = (0, 1)) -> None:
+    """The video issue's flicker measure (a 320x240 window sliding 1 px per frame across a real photo, tiny random
+    Depth Anything), with and without ``--detail 4`` (same tiles on every frame)."""
+    import tempfile
+
+    from skimage import data
+
+    from depthforge.models.estimator import load_model
+    from depthforge.models.testing import build_depth_anything
+    from depthforge.pipeline.detail import DetailOptions, with_detail
+    from depthforge.pipeline.temporal import flicker_index
+    from depthforge.pipeline.video import VideoOptions, display_frames
+
+    photo = data.astronaut()
+    clip = [np.ascontiguousarray(photo[150:390, 100 + i : 420 + i]) for i in range(frames)]
+    print(f"\n## video flicker: {frames} frames of 320x240 panning 1 px/frame, tiny random Depth Anything")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            est = load_model(str(build_depth_anything(Path(tmp) / f"da{seed}", seed=seed)), device="cpu")
+            result = {}
+            for name, model in (("off", est), ("4", with_detail(est, DetailOptions(4), skip_flat=False))):
+                out = list(display_frames(iter(clip), model, options=VideoOptions()))
+                result[name] = flicker_index([dm.values for _, dm, _, _ in out], step=(0, 1))
+            ratio = result["4"] / result["off"]
+            print(f"seed {seed}: flicker index without {result['off']:.4f}, --detail 4 {result['4']:.4f}, x{ratio:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
@@ -172,6 +199,7 @@ def main() -> None:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-cost", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-video", action="store_true")
     args = ap.parse_args()
     print(f"machine: {describe()}; load average at start: {os.getloadavg()}")
     print(f"command: {' '.join(sys.argv)}")
@@ -179,6 +207,8 @@ def main() -> None:
         quality()
     if not args.skip_cost:
         cost(args.repeats, [int(n) for n in args.counts.split(",")])
+    if not args.skip_video:
+        video_flicker()
     if not args.skip_memory:
         memory()
 
