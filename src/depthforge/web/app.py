@@ -27,6 +27,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from depthforge import __version__
+from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import (
     DepthforgeError,
     InputError,
@@ -35,6 +36,7 @@ from depthforge.core.errors import (
     ModelNotAvailableError,
     ValidationError,
 )
+from depthforge.core.image import Image
 from depthforge.web.guard import BodyLimit
 from depthforge.web.operations import STEREO_API_LAYOUTS, Engine, ServerConfig
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
@@ -42,30 +44,21 @@ from depthforge.web.safety import BusyError, TooLargeError, check_client_filenam
 __all__ = ["create_app", "create_api"]
 
 _CHUNK = 1 << 16
-_MEDIA = {
-    ".png": "image/png",
-    ".npy": "application/octet-stream",
-    ".gif": "image/gif",
-    ".glb": "model/gltf-binary",
-    ".ply": "application/octet-stream",
-    ".zip": "application/zip",
-}
+#: media types of the answers (anything else, .npy and .ply, is application/octet-stream)
+_MEDIA = {".png": "image/png", ".gif": "image/gif", ".glb": "model/gltf-binary", ".zip": "application/zip"}
+#: HTTP status of an error, the first that matches (BusyError carries its own; anything else is 400)
+_STATUS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
+    (TooLargeError, 413),
+    (ModelNotAvailableError, 503),
+    (MissingExtraError, 501),
+    ((ValidationError, ModelError), 422),
+)
 
 
 def _status_for(exc: DepthforgeError) -> int:
     if isinstance(exc, BusyError):
         return exc.status
-    if isinstance(exc, TooLargeError):
-        return 413
-    if isinstance(exc, ModelNotAvailableError):
-        return 503
-    if isinstance(exc, MissingExtraError):
-        return 501
-    if isinstance(exc, (ValidationError, ModelError)):
-        return 422
-    if isinstance(exc, InputError):
-        return 400
-    return 400
+    return next((status for kinds, status in _STATUS if isinstance(exc, kinds)), 400)
 
 
 def _clean_message(text: str, engine: Engine) -> str:
@@ -93,8 +86,9 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
 
     app.add_middleware(BodyLimit, limit=limits.max_upload_bytes + 256 * 1024)
 
-    async def run_job(upload: UploadFile, job: Callable[[Path, Path], Path]) -> Response:
-        """Store the upload under a server-made name in a fresh area, run ``job`` under the gate, answer its file."""
+    async def run_job(upload: UploadFile, model: str | None, job: Callable[[Image, DepthMap, Path], Path]) -> Response:
+        """Store the upload under a server-made name in a fresh area; under the gate, decode it, estimate its depth
+        with ``model`` and run ``job(image, depth, area)``; answer the file that makes."""
         check_client_filename(upload.filename)
         if eng.gate.waiting >= eng.gate.queue and eng.gate.running >= eng.gate.workers:  # refused before the upload
             raise BusyError("server busy: too many requests waiting, retry later", status=429)
@@ -115,7 +109,8 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
                 raise InputError("image: the upload is empty")
 
             def work() -> tuple[bytes, str]:
-                out = job(src, area)
+                image = eng.read_upload(src)
+                out = job(image, eng.depth_for(image, model), area)
                 return out.read_bytes(), out.suffix
 
             async with eng.gate.aslot():  # queued requests wait here, on the event loop, holding no thread
@@ -170,12 +165,10 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         near: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to white"),
         far: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to black"),
     ) -> Response:
-        def job(src: Path, area: Path) -> Path:
-            img = eng.read_upload(src)
-            d = eng.depth_for(img, model)
+        def job(img: Image, d: DepthMap, area: Path) -> Path:
             return eng.depth_file(d, area, format=format, invert=invert, near=near, far=far)
 
-        return await run_job(image, job)
+        return await run_job(image, model, job)
 
     @app.post(
         "/v1/stereo",
@@ -195,9 +188,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         views: int = Form(2, ge=2, le=16, description="wiggle: frames"),
         frame_ms: int = Form(120, ge=20, le=5000, description="wiggle: ms per frame"),
     ) -> Response:
-        def job(src: Path, area: Path) -> Path:
-            img = eng.read_upload(src)
-            d = eng.depth_for(img, model)
+        def job(img: Image, d: DepthMap, area: Path) -> Path:
             out = eng.stereo(
                 img,
                 d,
@@ -213,7 +204,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
                 return eng.write_animation(out, area, frame_ms=frame_ms)
             return eng.write_png(out[0], area)
 
-        return await run_job(image, job)
+        return await run_job(image, model, job)
 
     @app.post(
         "/v1/mesh",
@@ -235,9 +226,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         target_vertices: int = Form(200_000, ge=16, le=1_000_000),
         texture: bool = Form(True, description="False: vertex colours only"),
     ) -> Response:
-        def job(src: Path, area: Path) -> Path:
-            img = eng.read_upload(src)
-            d = eng.depth_for(img, model)
+        def job(img: Image, d: DepthMap, area: Path) -> Path:
             files = eng.mesh(
                 img,
                 d,
@@ -254,11 +243,9 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
                 texture=texture,
             )
             main = [f for f in files if not f.name.endswith(".json")]
-            if len(main) == 1:
-                return main[0]
-            return eng.zip_files(files, area)
+            return main[0] if len(main) == 1 else eng.zip_files(files, area)
 
-        return await run_job(image, job)
+        return await run_job(image, model, job)
 
     return app
 

@@ -100,53 +100,24 @@ class BodyLimit:
                 await send_json(send, 413, f"request body above the server's limit of {self.limit} bytes")
 
 
-#: Routes of the mounted UI that the browser uses (method, path or path prefix ending in "/" or "="); the rest 404.
-_UI_ROUTES: tuple[tuple[str, str], ...] = (
-    ("GET", "/"),
-    ("GET", "/config"),
-    ("GET", "/config/"),
-    ("GET", "/info"),
-    ("GET", "/info/"),
-    ("GET", "/theme.css"),
-    ("GET", "/robots.txt"),
-    ("GET", "/favicon.ico"),
-    ("GET", "/manifest.json"),
-    ("GET", "/assets/"),
-    ("GET", "/static/"),
-    ("GET", "/svelte/"),
-    ("GET", "/pwa_icon"),
-    ("GET", "/gradio_api/info"),
-    ("GET", "/gradio_api/info/"),
-    ("GET", "/gradio_api/config"),
-    ("GET", "/gradio_api/heartbeat/"),
-    ("GET", "/gradio_api/queue/data"),
-    ("GET", "/gradio_api/upload_progress"),
-    ("GET", "/gradio_api/file="),
-    ("GET", "/gradio_api/startup-events"),
-    ("GET", "/gradio_api/call/"),
-    ("GET", "/gradio_api/theme.css"),
-    ("POST", "/gradio_api/queue/join"),
-    ("POST", "/gradio_api/upload"),
-    ("POST", "/gradio_api/cancel"),
-    ("POST", "/gradio_api/call/"),
-    ("POST", "/gradio_api/run/"),
-    ("POST", "/gradio_api/api/"),
-    ("POST", "/gradio_api/reset"),
-    ("POST", "/gradio_api/reset/"),
-)
+#: Routes of the mounted UI the browser uses, by method: a path, or a path prefix ending in "/" or "="; the rest 404.
+_UI_ROUTES = {
+    "GET": (
+        "/ /config /config/ /info /info/ /theme.css /robots.txt /favicon.ico /manifest.json /assets/ /static/ /svelte/"
+        " /pwa_icon /gradio_api/info /gradio_api/info/ /gradio_api/config /gradio_api/heartbeat/ /gradio_api/queue/data"
+        " /gradio_api/upload_progress /gradio_api/file= /gradio_api/startup-events /gradio_api/call/"
+        " /gradio_api/theme.css"
+    ).split(),
+    "POST": (
+        "/gradio_api/queue/join /gradio_api/upload /gradio_api/cancel /gradio_api/call/ /gradio_api/run/"
+        " /gradio_api/api/ /gradio_api/reset /gradio_api/reset/"
+    ).split(),
+}
 
 
 def _allowed_route(method: str, path: str) -> bool:
-    if method == "HEAD":
-        method = "GET"
-    for m, route in _UI_ROUTES:
-        if m != method:
-            continue
-        if route.endswith(("/", "=")) and route != "/" and path.startswith(route):
-            return True
-        if path == route:
-            return True
-    return False
+    routes = _UI_ROUTES.get("GET" if method == "HEAD" else method, [])
+    return any(path == r or (r != "/" and r.endswith(("/", "=")) and path.startswith(r)) for r in routes)
 
 
 def _inside(path: str, folders: Iterable[Path]) -> bool:
@@ -196,10 +167,7 @@ class GradioGuard:
         return path[len(self.mount) :] or "/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = self._ui_path(str(scope.get("path", "")))
+        path = self._ui_path(str(scope.get("path", ""))) if scope["type"] == "http" else None
         if path is None:
             await self.app(scope, receive, send)
             return
@@ -207,13 +175,11 @@ class GradioGuard:
         if not _allowed_route(method, path):
             await send_json(send, 404, "not found")
             return
-        if path.startswith("/gradio_api/file="):
-            if not _inside(unquote(path[len("/gradio_api/file=") :]), self.served):
-                await send_json(send, 403, "file: not a file of this server's uploads or results")
-                return
-            await self.app(scope, receive, send)
+        if path.startswith("/gradio_api/file=") and not _inside(unquote(path[len("/gradio_api/file=") :]), self.served):
+            await send_json(send, 403, "file: not a file of this server's uploads or results")
             return
-        if method != "POST" or path == "/gradio_api/upload":  # uploads are stored under names Gradio makes
+        # only POST bodies carry file references (file= is GET only); uploads are stored under names Gradio makes
+        if method != "POST" or path == "/gradio_api/upload":
             await self.app(scope, receive, send)
             return
         body, more = b"", True

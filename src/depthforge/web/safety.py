@@ -117,23 +117,15 @@ class ModelPolicy:
         from depthforge.models.registry import REGISTRY
 
         names = [self.default, *self.extra]
-        for name, spec in REGISTRY.items():
-            if name not in names and (self.allow_download or is_cached(spec)):
-                names.append(name)
-        return names
+        offered = (n for n, spec in REGISTRY.items() if self.allow_download or is_cached(spec))
+        return names + [n for n in offered if n not in names]
 
     def resolve(self, requested: str | None) -> str:
         """The model to load for a client's request, or a ValidationError (nothing is loaded here)."""
-        if requested is None or not requested.strip() or requested.strip() == "default":
+        text = (requested or "").strip()
+        if text in ("", "default"):
             return self.default
-        text = requested.strip()
-        if text in (self.default, *self.extra):
-            return text
-        from depthforge.models.hub import is_cached
-        from depthforge.models.registry import REGISTRY
-
-        spec = REGISTRY.get(text)
-        if spec is not None and (self.allow_download or is_cached(spec)):
+        if text in self.choices():
             return text
         raise ValidationError(f"model: {text[:80]!r} is not offered by this server (GET /v1/models lists the choices)")
 
@@ -148,8 +140,8 @@ class SessionAreas:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, *, ttl_s: float = 3600.0, parent: str | os.PathLike[str] | None = None) -> SessionAreas:
-        root = Path(tempfile.mkdtemp(prefix="depthforge-web-", dir=parent)).resolve()
+    def create(cls, *, ttl_s: float = 3600.0) -> SessionAreas:
+        root = Path(tempfile.mkdtemp(prefix="depthforge-web-")).resolve()
         os.chmod(root, 0o700)
         return cls(root=root, ttl_s=ttl_s)
 
@@ -180,15 +172,6 @@ class SessionAreas:
         shutil.rmtree(path, ignore_errors=True)
         with self._lock:
             self._made.pop(path.name, None)
-
-    @contextmanager
-    def scoped(self) -> Iterator[Path]:
-        """A fresh area removed when the block ends."""
-        area = self.area()
-        try:
-            yield area
-        finally:
-            self.remove(area)
 
     def sweep(self) -> int:
         """Remove areas older than ``ttl_s``; returns how many were removed."""
