@@ -26,7 +26,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_range, check_same_hw
-from depthforge.render.masks import auto_threshold, filled_inverse_depth, user_value_to_inverse
+from depthforge.render.masks import auto_threshold, filled_inverse_depth, largest_region, user_value_to_inverse
 from depthforge.render.stereo import check_image_depth
 
 __all__ = ["BokehPlan", "focus_inverse_depth", "plan_bokeh", "render_layers", "bokeh", "disc_kernel", "layer_radii"]
@@ -80,16 +80,11 @@ def focus_inverse_depth(
         y = check_range(xy[1], "focus_xy y", low=0, high=h - 1)
         xi, yi = round(x), round(y)
         return float(np.median(q[max(0, yi - 2) : yi + 3, max(0, xi - 2) : xi + 3])), "xy"
-    import cv2
-
     step = max(1, int(max(h, w) // 512))
     small = q[::step, ::step]
-    near = (small > auto_threshold(small)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
-    if n > 1:
-        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        if stats[k, cv2.CC_STAT_AREA] >= 0.03 * small.size:
-            return float(np.median(small[labels == k])), "auto: subject"
+    subject = largest_region(small > auto_threshold(small))
+    if np.count_nonzero(subject) >= 0.03 * small.size:
+        return float(np.median(small[subject])), "auto: subject"
     cy, cx, ry, rx = h // 2, w // 2, max(1, h // 20), max(1, w // 20)
     return float(np.median(q[cy - ry : cy + ry + 1, cx - rx : cx + rx + 1])), "auto: centre"
 

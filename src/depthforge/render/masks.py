@@ -26,6 +26,7 @@ __all__ = [
     "user_value_to_inverse",
     "auto_threshold",
     "depth_mask",
+    "largest_region",
     "trimap",
     "refine_alpha",
     "foreground_alpha",
@@ -105,8 +106,7 @@ def auto_threshold(inverse: np.ndarray, *, method: str = "otsu", bins: int = 102
         s = np.unique(s[a : max(b, a + 2)])
         if s.size < 2:
             return float(s[0]) if s.size else lo
-        gaps = np.diff(s)
-        k = int(np.argmax(gaps))
+        k = int(np.argmax(np.diff(s)))
         return float(0.5 * (s[k] + s[k + 1]))
     hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
     p = hist.astype(np.float64) / hist.sum()
@@ -114,9 +114,8 @@ def auto_threshold(inverse: np.ndarray, *, method: str = "otsu", bins: int = 102
     w0 = np.cumsum(p)
     m0 = np.cumsum(p * centres)
     total = m0[-1]
-    w1 = 1.0 - w0
     with np.errstate(divide="ignore", invalid="ignore"):
-        between = (total * w0 - m0) ** 2 / (w0 * w1)
+        between = (total * w0 - m0) ** 2 / (w0 * (1.0 - w0))
     between[~np.isfinite(between)] = -1.0
     k = int(np.argmax(between[:-1]))
     # The class boundary is the upper edge of bin k; for separated modes take the middle of the empty stretch.
@@ -140,19 +139,17 @@ def depth_mask(
     """
     q = filled_inverse_depth(depth)
     t = user_value_to_inverse(depth, threshold) if threshold is not None else auto_threshold(q, method=method)
-    mask = q > t
-    if largest and mask.any():
-        import cv2
-
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-        if n > 2:
-            keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-            mask = labels == keep
-    return mask
+    return largest_region(q > t) if largest else q > t
 
 
-def _default_radius(shape: tuple[int, ...]) -> int:
-    return max(2, round(0.004 * max(shape[0], shape[1])))
+def largest_region(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected region of an (H, W) bool mask, as a bool mask (all False when there is none)."""
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n < 2:
+        return np.zeros(mask.shape, dtype=bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def trimap(mask: np.ndarray, *, band: int) -> np.ndarray:
@@ -202,11 +199,10 @@ def refine_alpha(
     m = check_array(mask, "mask", ndim=2)
     img = check_image(image, dtype_kind="uif")
     check_same_hw(img, "image", m, "mask")
-    r = (
-        _default_radius(m.shape)
-        if radius_px is None
-        else int(check_extent(radius_px, "radius_px", shape=m.shape, positive=True))
-    )
+    if radius_px is None:
+        r = max(2, round(0.004 * max(m.shape)))
+    else:
+        r = int(check_extent(radius_px, "radius_px", shape=m.shape, positive=True))
     check_range(eps, "eps", low=0.0, low_inclusive=False)
     hard = m.astype(np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
@@ -303,12 +299,11 @@ def replace_background(
     if sum(given) != 1:
         raise ValidationError("background: give exactly one of color, background image or blur")
     a = np.clip(a, 0.0, 1.0)[:, :, None]
+    bg: np.ndarray
     if color is not None:
         if len(color) != 3:
             raise ValidationError(f"color: expected three values 0..255, got {color!r}")
-        c = [check_range(v, "color", low=0, high=255) / 255.0 for v in color]
-        bg = np.empty_like(f)
-        bg[:] = np.asarray(c, np.float32)
+        bg = np.asarray([check_range(v, "color", low=0, high=255) / 255.0 for v in color], np.float32)
     elif background is not None:
         bg, _ = _as_float(background)
         if bg.shape[:2] != f.shape[:2]:

@@ -21,7 +21,7 @@ Paths are lists of poses, one per frame, made by :func:`camera_path` from a pres
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_choice, check_range
@@ -159,14 +159,7 @@ def camera_path(
         elif motion == "orbit":
             poses.append(CameraPose(x=a * math.sin(phi), z=dz * (0.5 - 0.5 * math.cos(phi))))
         elif motion == "linear":
-            poses.append(
-                CameraPose(
-                    x=p0.x + (p1.x - p0.x) * w,
-                    y=p0.y + (p1.y - p0.y) * w,
-                    z=p0.z + (p1.z - p0.z) * w,
-                    zoom=p0.zoom + (p1.zoom - p0.zoom) * w,
-                )
-            )
+            poses.append(CameraPose(*(a0 + (a1 - a0) * w for a0, a1 in zip(astuple(p0), astuple(p1), strict=True))))
         else:
             poses.append(CameraPose())
     return poses

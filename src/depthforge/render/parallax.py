@@ -67,9 +67,7 @@ class ParallaxRenderer:
         self.focus = check_range(focus, "focus", low=-1.0, high=2.0)
         self.supersample = supersample
         self.iterations = iterations
-        h, w = scene.shape
-        ss = supersample
-        self._out_shape = (h * ss, w * ss)
+        self._out_shape = (scene.shape[0] * supersample, scene.shape[1] * supersample)
 
     def _coarse(self, k: int, pose: CameraPose) -> tuple[np.ndarray, np.ndarray, float, float, float, float]:
         """Source coordinates (u, v) in input px of layer ``k`` on the coarse grid padded by one cell on every
@@ -163,6 +161,7 @@ class ParallaxRenderer:
         shift_x = (k * (gx - np.float32(pose.x) * dn) - gx).astype(np.float32)
         shift_y = (k * (gy - np.float32(pose.y) * dn) - gy).astype(np.float32)
         moving = bool(np.any(np.abs(shift_y) > 1e-6))
+        direction = "both" if moving else "row"
         # z-test tolerance: a nearness difference worth about one pixel of motion
         reach = max(1.0, abs(pose.x), abs(pose.y), float(np.abs(shift_x).max()), float(np.abs(shift_y).max()))
         warped = forward_warp(self.scene.image, shift_x, shift_y if moving else None, priority=n, tolerance=1.0 / reach)
@@ -170,13 +169,11 @@ class ParallaxRenderer:
         if not warped.holes.any():
             return img
         if holes == "background":
-            filled = fill_holes_background(
-                warped.image, warped.holes, warped.priority, direction="both" if moving else "row"
-            )
+            filled = fill_holes_background(warped.image, warped.holes, warped.priority, direction=direction)
             return np.clip(np.rint(filled), 0, 255).astype(np.uint8)
         composites, outside = self._render_layers(pose, keep=True)
         prio = np.where(warped.holes, np.float32(0.0), warped.priority).astype(np.float32)
-        side = fill_holes_background(prio, warped.holes, prio, direction="both" if moving else "row", smooth=0)
+        side = fill_holes_background(prio, warped.holes, prio, direction=direction, smooth=0)
         layer = np.searchsorted(np.asarray(self.scene.thresholds, dtype=np.float32), side, side="right")
         out = img.copy()
         for i, comp in enumerate(composites):
@@ -185,9 +182,7 @@ class ParallaxRenderer:
         # beyond the frame edge no layer knows anything: continue the edge along the row (background side)
         lost = warped.holes & outside
         if lost.any():
-            edge = fill_holes_background(
-                warped.image, warped.holes, warped.priority, direction="both" if moving else "row"
-            )
+            edge = fill_holes_background(warped.image, warped.holes, warped.priority, direction=direction)
             out[lost] = np.clip(np.rint(edge[lost]), 0, 255).astype(np.uint8)
         return out
 

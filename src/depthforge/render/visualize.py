@@ -29,13 +29,7 @@ def colorize(display: np.ndarray, *, colormap: str = "gray") -> np.ndarray:
         return np.repeat(u8[:, :, None], 3, axis=2)
     import cv2
 
-    code = {
-        "inferno": cv2.COLORMAP_INFERNO,
-        "turbo": cv2.COLORMAP_TURBO,
-        "viridis": cv2.COLORMAP_VIRIDIS,
-        "magma": cv2.COLORMAP_MAGMA,
-        "plasma": cv2.COLORMAP_PLASMA,
-    }[colormap]
+    code = getattr(cv2, f"COLORMAP_{colormap.upper()}")  # OpenCV's name for each of COLORMAPS
     return np.ascontiguousarray(cv2.applyColorMap(u8, code)[:, :, ::-1])
 
 

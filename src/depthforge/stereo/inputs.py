@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import to_uint8
+from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_array, check_choice
 
 __all__ = ["RectificationReport", "check_rectified", "prepare_pair", "split_stereo", "texture_fraction"]
@@ -62,15 +62,7 @@ def split_stereo(image: np.ndarray, *, layout: str = "sbs") -> tuple[np.ndarray,
 
 def _as_rgb8(a: np.ndarray, name: str) -> np.ndarray:
     a = check_array(a, name, ndim=(2, 3), channels=(1, 3, 4), dtype_kind="uf")
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.shape[2] == 1:
-        a = np.repeat(a, 3, axis=2)
-    elif a.shape[2] == 4:
-        a = a[:, :, :3]
-    if a.dtype.kind == "f":
-        return (np.clip(np.nan_to_num(a), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(to_uint8(a) if a.dtype != np.uint8 else a)
+    return to_uint8(Image.from_array(np.nan_to_num(a) if a.dtype.kind == "f" else a).rgb)  # grey to RGB, alpha off
 
 
 def prepare_pair(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

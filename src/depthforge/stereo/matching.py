@@ -94,6 +94,14 @@ def auto_max_disparity(width: int) -> int:
     return int(max(16, min(rng, 16 * ((int(width) - 1) // 16))))
 
 
+def _focal_intrinsics(focal_px: float | None, size_hw: tuple[int, int]) -> Intrinsics | None:
+    """Intrinsics from a given focal length with a centred principal point, or None without one."""
+    if focal_px is None:
+        return None
+    h, w = size_hw
+    return Intrinsics(focal_px, focal_px, (w - 1) / 2.0, (h - 1) / 2.0, w, h, "focal given, centred principal point")
+
+
 def _sgbm(num_disparities: int, min_disparity: int, block_size: int, channels: int = 3):  # type: ignore[no-untyped-def]
     import cv2
 
@@ -318,11 +326,6 @@ def match_stereo(
             "left and right are not swapped, and that the disparity range covers the scene (--max-disparity)"
         )
 
-    intr = (
-        Intrinsics(focal_px, focal_px, (w - 1) / 2.0, (h - 1) / 2.0, w, h, "focal given, centred principal point")
-        if focal_px is not None
-        else None
-    )
     meta = {
         "max_disparity_px": min_d + num,
         "min_disparity_px": min_d,
@@ -334,11 +337,14 @@ def match_stereo(
             "negative disparities were searched (converged views): the output is relative depth (disparity up to an "
             "unknown shift, larger = nearer), which cannot be turned into metres"
         )
-        depth = DepthMap(dense, kind="relative", intrinsics=intr, model="stereo-sgbm", meta=meta)
-    else:
-        depth = DepthMap(
-            dense, kind="disparity", intrinsics=intr, model="stereo-sgbm", baseline_m=baseline_m, meta=meta
-        )
+    depth = DepthMap(
+        dense,
+        kind="relative" if min_d < 0 else "disparity",
+        intrinsics=_focal_intrinsics(focal_px, (h, w)),
+        model="stereo-sgbm",
+        baseline_m=None if min_d < 0 else baseline_m,
+        meta=meta,
+    )
     return StereoResult(depth, confidence, matched, tuple(notes), report)
 
 
@@ -365,13 +371,11 @@ def stretch_half(
     nh, nw = (h, 2 * w) if layout == "sbs" else (2 * h, w)
     plain = result.disparity.with_values(result.disparity.values, intrinsics=None)
     depth = resize_depth(plain, (nh, nw))
-    intr = (
-        Intrinsics(focal_px, focal_px, (nw - 1) / 2.0, (nh - 1) / 2.0, nw, nh, "focal given, centred principal point")
-        if focal_px is not None
-        else None
-    )
     depth = depth.with_values(
-        depth.values, intrinsics=intr, baseline_m=baseline_m, meta={**depth.meta, "unsqueezed": layout}
+        depth.values,
+        intrinsics=_focal_intrinsics(focal_px, (nh, nw)),
+        baseline_m=baseline_m,
+        meta={**depth.meta, "unsqueezed": layout},
     )
     conf = cv2.resize(result.confidence, (nw, nh), interpolation=cv2.INTER_NEAREST)
     return StereoResult(depth, conf, result.matched_fraction, result.notes, result.rectification)
