@@ -22,6 +22,7 @@ way: batch -> engines -> batch_work); ``BatchJob`` and ``WorkItem`` are re-expor
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -138,17 +139,14 @@ def _exclusive(outdir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise DepthforgeError(f"{outdir}: another batch run is writing to this folder") from None
-        with open(outdir / WORKERS_LOCK, "a") as wl:
-            deadline = time.monotonic() + 30.0
-            while True:
-                try:
+        with open(outdir / WORKERS_LOCK, "a") as wl:  # closing it releases the lock
+            for _ in range(300):  # a killed run's workers exit at once (they watch their parent): 30 s at most
+                with contextlib.suppress(BlockingIOError):
                     fcntl.flock(wl, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise DepthforgeError(f"{outdir}: workers of an earlier run are still alive") from None
-                    time.sleep(0.1)
-            fcntl.flock(wl, fcntl.LOCK_UN)
+                time.sleep(0.1)
+            else:
+                raise DepthforgeError(f"{outdir}: workers of an earlier run are still alive")
         running = outdir / _RUNNING
         if running.exists():  # the last run did not finish cleanly: drop its half-written temporary files
             sweep_stale(root for root, _, _ in os.walk(outdir))
@@ -190,9 +188,14 @@ def run_batch(
     check_choice(engine, "engine", ("local", "ray"))
     workers = int(check_positive(workers, "workers"))
     if engine == "ray":
-        from depthforge.pipeline.ray_engine import ensure_ray
+        from depthforge.pipeline.ray_engine import ensure_ray, run_ray
 
         ensure_ray()
+        run = functools.partial(run_ray, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor)
+    else:
+        from depthforge.pipeline.local_engine import run_local
+
+        run = functools.partial(run_local, workers=workers)
     start = time.perf_counter()
     log_path = job.output_dir / FAILURE_LOG
     summary = BatchSummary(log_path=log_path)
@@ -206,44 +209,29 @@ def run_batch(
             hashes = job.option_hashes()
             with open(log_path, "a", encoding="utf-8") as log:
 
-                def fail(key: str, reason: str) -> None:
-                    summary.failed += 1
-                    summary.errors.append((key, reason))
-                    log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\trun {run_id}\t{key}\t{reason}\n")
-                    log.flush()
+                def report(key: str, reason: str | None) -> None:
+                    if reason is None:
+                        summary.done += 1
+                    else:
+                        summary.failed += 1
+                        summary.errors.append((key, reason))
+                        log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\trun {run_id}\t{key}\t{reason}\n")
+                        log.flush()
                     if on_item is not None:
-                        on_item(key, f"failed: {reason}")
+                        on_item(key, "done" if reason is None else f"failed: {reason}")
 
                 def on_result(item: WorkItem, records: list[OutputRecord]) -> None:
                     manifest.commit_item(item.key, item.signature, records, hashes)
-                    errors = [f"{r.output}: {r.error}" for r in records if r.error]
-                    summary.outputs_written += sum(1 for r in records if not r.error)
-                    if errors:
-                        reasons = {r.error for r in records if r.error}
-                        fail(item.key, next(iter(reasons)) if len(reasons) == 1 else "; ".join(errors))
-                        return
-                    summary.done += 1
-                    if on_item is not None:
-                        on_item(item.key, "done")
+                    failed = [r for r in records if r.error]
+                    summary.outputs_written += len(records) - len(failed)
+                    reasons = {r.error for r in failed}
+                    if len(reasons) > 1:
+                        reasons = {"; ".join(f"{r.output}: {r.error}" for r in failed)}
+                    report(item.key, reasons.pop() if reasons else None)
 
                 for key, reason in clashes:
-                    fail(key, reason)
-                if engine == "local":
-                    from depthforge.pipeline.local_engine import run_local
-
-                    run_local(job, work, workers=workers, threads=threads, on_result=on_result)
-                else:
-                    from depthforge.pipeline.ray_engine import run_ray
-
-                    run_ray(
-                        job,
-                        work,
-                        actors=workers,
-                        address=ray_address,
-                        gpus_per_actor=gpus_per_actor,
-                        threads=threads,
-                        on_result=on_result,
-                    )
+                    report(key, reason)
+                run(job, work, threads=threads, on_result=on_result)
         finally:  # also when interrupted (under the lock, so never another run's log): no empty failure log
             with contextlib.suppress(OSError):
                 if log_path.stat().st_size == 0:

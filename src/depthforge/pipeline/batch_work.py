@@ -2,9 +2,9 @@
 
 :mod:`depthforge.pipeline.batch` plans and drives a run; :mod:`depthforge.pipeline.local_engine` and
 :mod:`depthforge.pipeline.ray_engine` process the planned items. All three use what is here: the job description
-(:class:`BatchJob`), one planned item (:class:`WorkItem`), the per-item work (:func:`process_item`, or its steps
-:func:`decode_item` and :func:`write_item` for Ray's stages, :func:`process_video` for clips) and the one-line
-failure reason. Imports go one way: batch -> engines -> batch_work.
+(:class:`BatchJob`), one planned item (:class:`WorkItem`), a worker's model within its thread share
+(:func:`load_for_worker`), the per-item work (:func:`process_item`: photos and clips) and the one-line failure
+reason. Imports go one way: batch -> engines -> batch_work.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import DepthforgeError, ModelError, raise_if_interrupted
-from depthforge.core.image import Image
+from depthforge.core.threads import limit_library_threads, set_thread_budget
 from depthforge.io.images import read_image
 from depthforge.pipeline.manifest import OutputRecord
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
@@ -28,13 +28,11 @@ __all__ = [
     "WORKERS_LOCK",
     "BatchJob",
     "WorkItem",
-    "decode_item",
-    "failed_records",
     "failure_reason",
     "is_video",
+    "limit_pools",
+    "load_for_worker",
     "process_item",
-    "process_video",
-    "write_item",
 ]
 
 #: Lock file in the output folder: each local worker holds it shared for its lifetime; a new run takes it
@@ -118,43 +116,51 @@ class WorkItem:
     signature: str
 
 
-def decode_item(job: BatchJob, item: WorkItem) -> Image:
-    """Read the item's photo (InputError for a missing or corrupt file)."""
-    return read_image(item.source, max_pixels=job.max_pixels)
+def load_for_worker(job: BatchJob, threads: int) -> Any:
+    """The job's model in a worker process (a local worker, a Ray actor) whose thread budget is ``threads``, its
+    share of the driver's: the model's, PNG and display-code pools alike."""
+    set_thread_budget(threads)
+    estimator = job.load_estimator()
+    limit_pools(threads)  # after loading: a backend may set its own count when it loads
+    return estimator
 
 
-def write_item(job: BatchJob, item: WorkItem, image: Image, depth: DepthMap) -> list[OutputRecord]:
-    """Make every output the item still needs; one failing output does not stop the others."""
-    stem = job.output_dir / item.stem
-    records = []
-    for name in item.todo:
-        try:
-            files = PRODUCERS[name].write(image, depth, stem, job.options)
-        except ModelError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one bad output of one item must not stop a long batch
-            records.append(OutputRecord(name, error=failure_reason(exc)))
-            continue
-        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
-    return records
+def limit_pools(threads: int) -> None:
+    """Size torch's and OpenCV's pools to ``threads``. OpenCV is imported first: an unsized pool (of the cores)
+    would keep a thread spinning beside this one after every call."""
+    import cv2  # noqa: F401
 
-
-def failed_records(item: WorkItem, reason: str) -> list[OutputRecord]:
-    return [OutputRecord(name, error=reason) for name in item.todo]
+    limit_library_threads(threads)
 
 
 def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
-    """Decode, predict (one image at a time, so every engine gives identical results) and write one item."""
-    if is_video(item.source):
-        return process_video(job, item, estimator)
+    """Decode, predict (one image at a time, so every engine gives identical results) and write one item, one step
+    after the other, in this thread; one failing output does not stop the others."""
     try:
-        image = decode_item(job, item)
+        if is_video(item.source):
+            return _process_video(job, item, estimator)
+        image = read_image(item.source, max_pixels=job.max_pixels)
         depth = estimator.predict(image)
     except ModelError:
         raise
-    except Exception as exc:  # noqa: BLE001
-        return failed_records(item, failure_reason(exc))
-    return write_item(job, item, image, depth)
+    except Exception as exc:  # noqa: BLE001 - one bad item must not stop a long batch
+        reason = failure_reason(exc)
+        return [OutputRecord(name, error=reason) for name in item.todo]
+    records = []
+    for name in item.todo:
+        try:
+            files = PRODUCERS[name].write(image, depth, job.output_dir / item.stem, job.options)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nor one bad output of one item
+            records.append(OutputRecord(name, error=failure_reason(exc)))
+        else:
+            records.append(OutputRecord(name, _relative(job, files)))
+    return records
+
+
+def _relative(job: BatchJob, files: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    return tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)
 
 
 #: Outputs a video can have, and the clip files they are (see :mod:`depthforge.pipeline.video`).
@@ -177,7 +183,7 @@ def is_video(path: str | os.PathLike[str]) -> bool:
     return bool(is_video_path(path))
 
 
-def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
+def _process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:
     """One clip through :func:`depthforge.pipeline.video.run_video`: its video outputs in one streamed pass.
 
     ``colormap`` is the 8-bit depth video in the colour map (``depth8`` the same file in gray: ask for one);
@@ -188,31 +194,26 @@ def process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputR
     todo = set(item.todo)
     o = job.options
     stereo = "left-right" if "sbs" in todo else (f"anaglyph-{o.anaglyph_mode}" if "anaglyph" in todo else None)
-    skipped = {"depth8": "colormap" in todo, "anaglyph": stereo == "left-right"}
-    try:
-        vopts = VideoOptions(
-            depth16="depth16" in todo,
-            depth8=bool(todo & {"depth8", "colormap"}),
-            colormap=o.colormap if "colormap" in todo else "gray",
-            invert=o.invert,
-            combine=o.combine if "combined" in todo else None,
-            stereo=stereo,
-            divergence=o.divergence,
-            convergence=o.convergence,
-        )
-        result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        return failed_records(item, failure_reason(exc))
+    vopts = VideoOptions(
+        depth16="depth16" in todo,
+        depth8=bool(todo & {"depth8", "colormap"}),
+        colormap=o.colormap if "colormap" in todo else "gray",
+        invert=o.invert,
+        combine=o.combine if "combined" in todo else None,
+        stereo=stereo,
+        divergence=o.divergence,
+        convergence=o.convergence,
+    )
+    result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
     records = []
     for name in item.todo:
-        if skipped.get(name):
-            other = "colormap" if name == "depth8" else "sbs"
+        other = {"depth8": "colormap", "anaglyph": "sbs"}.get(name)
+        if other in todo:
             records.append(OutputRecord(name, error=f"videos: {name} and {other} share one file; ask for one"))
-            continue
-        files = [result.paths[r] for r in VIDEO_OUTPUTS[name] if r in result.paths]
-        records.append(OutputRecord(name, tuple(Path(f).relative_to(job.output_dir).as_posix() for f in files)))
+        else:
+            records.append(
+                OutputRecord(name, _relative(job, (result.paths[r] for r in VIDEO_OUTPUTS[name] if r in result.paths)))
+            )
     return records
 
 

@@ -1,23 +1,33 @@
 """The local engine of :mod:`depthforge.pipeline.batch`: a pool of worker processes, each loading the model once.
 
-Workers are started with the 'spawn' context (safe with torch's threads), use ``cores // workers`` torch threads
-each, and die with the driving process (even on ``kill -9``: a watchdog thread), so a killed run leaves no
-writer behind. Each holds a shared lock on the output folder's workers lock file; the next
-run waits for those to be released before it removes the killed run's temporary files.
+Workers are started with the 'spawn' context (safe with torch's threads) and each keeps at most its share of the
+thread budget busy (``cores // workers``): it decodes, predicts and writes one item after the other, with every
+library pool sized to the share. A worker dies with the driving process (even on ``kill -9``), so a killed run
+leaves no writer behind, and holds a shared lock on the output folder's workers lock file; the next run waits for
+those to be released before it removes the killed run's temporary files.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
+import multiprocessing
 import os
 import threading
-import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 from depthforge.core.errors import ModelError
-from depthforge.core.threads import limit_library_threads, set_thread_budget, thread_budget
-from depthforge.pipeline.batch_work import WORKERS_LOCK, BatchJob, WorkItem, failure_reason, process_item
+from depthforge.core.threads import limit_library_threads, thread_budget
+from depthforge.pipeline.batch_work import (
+    WORKERS_LOCK,
+    BatchJob,
+    WorkItem,
+    failure_reason,
+    limit_pools,
+    load_for_worker,
+    process_item,
+)
 from depthforge.pipeline.manifest import OutputRecord
 
 __all__ = ["run_local"]
@@ -27,36 +37,35 @@ _WORKER: dict[str, Any] = {}
 
 
 def _die_with_parent() -> None:
-    """Workers exit within half a second when the driving process dies (even by SIGKILL: they are re-parented),
-    so a killed run leaves no writer behind."""
-    parent = os.getppid()
+    """Exit as soon as the driving process dies (even by SIGKILL). The watching thread only waits, on the
+    parent's sentinel (a pipe that the parent's death closes), so it never competes with the worker's work."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
 
     def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
+        parent.join()
+        os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="depthforge-parent-watch").start()
 
 
 def _init_worker(job: BatchJob, threads: int) -> None:
     _die_with_parent()
-    with contextlib.suppress(Exception):
+    try:
         import fcntl
 
-        fh = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
-        fcntl.flock(fh, fcntl.LOCK_SH)
-        _WORKER["lock"] = fh
+        _WORKER["lock"] = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
+        fcntl.flock(_WORKER["lock"], fcntl.LOCK_SH)
+    except (ImportError, OSError):  # pragma: no cover - not POSIX: no locking
+        pass
     _load_model(job, threads)
 
 
 def _load_model(job: BatchJob, threads: int) -> None:
     """A worker's model, with ``threads`` as its thread budget (its share of the parent's)."""
     try:
-        set_thread_budget(threads)  # this worker's share: model, PNG and display-code pools alike
-        _WORKER["estimator"] = job.load_estimator()
-        limit_library_threads(threads)  # after loading: a backend may set its own count when it loads
+        _WORKER["estimator"] = load_for_worker(job, threads)
     except Exception as exc:  # noqa: BLE001 - reported by the first task, as a clean error
         _WORKER["error"] = failure_reason(exc)
 
@@ -88,37 +97,28 @@ def run_local(
     threads = threads or max(1, thread_budget() // workers)
     if workers == 1:
         estimator = job.load_estimator()
-        before = limit_library_threads()
+        limit_pools(threads)
         try:
-            limit_library_threads(threads)  # after loading: a backend may set its own count when it loads
             for item in work:
                 on_result(item, process_item(job, item, estimator))
         finally:
-            limit_library_threads(before)
+            limit_library_threads()  # back to the process's budget
         return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-
     ctx = multiprocessing.get_context("spawn")
     pending: dict[Future[tuple[str, Any]], WorkItem] = {}
-    queue = iter(work)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
         try:
-            while True:
-                while len(pending) < 2 * workers:  # a bounded window: millions of items never sit in memory twice
-                    nxt = next(queue, None)
-                    if nxt is None:
-                        break
+            for nxt in itertools.chain(work, [None]):
+                # a bounded window (millions of items never sit in memory twice); the driver sleeps in wait()
+                while pending and (nxt is None or len(pending) >= 2 * workers):
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        status, value = fut.result()
+                        if status == "fatal":
+                            raise ModelError(value)
+                        on_result(pending.pop(fut), value)
+                if nxt is not None:
                     pending[pool.submit(_worker_task, job, nxt)] = nxt
-                if not pending:
-                    break
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    item = pending.pop(fut)
-                    status, value = fut.result()
-                    if status == "fatal":
-                        raise ModelError(value)
-                    on_result(item, value)
         except BaseException:
             for fut in pending:
                 fut.cancel()

@@ -86,6 +86,11 @@ class OutputRecord:
     files: tuple[str, ...] = ()
     error: str | None = None
 
+    @property
+    def status(self) -> str:
+        """``done`` or ``failed``, as the manifest stores it."""
+        return "failed" if self.error else "done"
+
 
 class Manifest:
     """The manifest of one output folder (see the module docstring). Not shared between processes."""
@@ -123,39 +128,20 @@ class Manifest:
 
     def commit_item(self, item: str, source_sig: str, records: Iterable[OutputRecord], hashes: dict[str, str]) -> None:
         """Record every output of one item in one transaction."""
-        now = time.time()
-        rows = []
-        events = []
-        for r in records:
-            status = "failed" if r.error else "done"
-            key = _to_db(item)
-            rows.append(
-                (
-                    key,
-                    r.output,
-                    source_sig,
-                    hashes[r.output],
-                    json.dumps(list(r.files)),
-                    status,
-                    _readable(r.error),
-                    self.run_id,
-                    now,
-                )
-            )
-            events.append((key, r.output, self.run_id, status, now))
+        key, now, run, records = _to_db(item), time.time(), self.run_id, list(records)
+        outputs = [
+            (key, r.output, source_sig, hashes[r.output], json.dumps(r.files), r.status, _readable(r.error), run, now)
+            for r in records
+        ]
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", events)
-
-    def count(self, status: str = "done") -> int:
-        """How many (item, output) pairs have this status now."""
-        return int(self._db.execute("SELECT COUNT(*) FROM outputs WHERE status=?", (status,)).fetchone()[0])
+            self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", outputs)
+            self._db.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?)", [(key, r.output, run, r.status, now) for r in records]
+            )
 
     def event_counts(self, status: str = "done") -> dict[tuple[str, str], int]:
         """(item, output) -> how many times it was produced (or failed) over every run."""
-        rows = self._db.execute(
-            "SELECT item, output, COUNT(*) FROM events WHERE status=? GROUP BY item, output", (status,)
-        )
+        rows = self._db.execute("SELECT item, output, COUNT(*) FROM events WHERE status=? GROUP BY 1, 2", (status,))
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
     def runs(self) -> list[str]:
