@@ -37,6 +37,18 @@ class ModelSource:
     guessed: bool = False  # an uncached hub id: the spec is re-read from its config after download
 
 
+def normalisation(pre: dict[str, Any]) -> dict[str, tuple[float, float, float]]:
+    """``mean`` and ``std`` from an image processor's config (identity when it does not normalise)."""
+    if pre.get("do_normalize", True) is False:
+        return {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+    out: dict[str, tuple[float, float, float]] = {}
+    for key, name in (("image_mean", "mean"), ("image_std", "std")):
+        v = pre.get(key)
+        if isinstance(v, list) and len(v) == 3:
+            out[name] = (float(v[0]), float(v[1]), float(v[2]))
+    return out
+
+
 def offline_mode() -> bool:
     """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) asks for no network access."""
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
@@ -74,13 +86,7 @@ def _apply_preprocessor(spec: ModelSpec, pre: dict[str, Any]) -> ModelSpec:
         changes["keep_aspect"] = bool(pre["keep_aspect_ratio"])
     if "ensure_multiple_of" in pre and float(pre["ensure_multiple_of"]) >= 1:
         changes["multiple"] = int(pre["ensure_multiple_of"])
-    if pre.get("do_normalize", True) is False:
-        changes["mean"], changes["std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    else:
-        for key, field in (("image_mean", "mean"), ("image_std", "std")):
-            v = pre.get(key)
-            if isinstance(v, list) and len(v) == 3:
-                changes[field] = tuple(float(x) for x in v)
+    changes.update(normalisation(pre))
     resample = pre.get("resample")
     if resample in (2, 3):
         changes["resample"] = "bilinear" if resample == 2 else "bicubic"

@@ -21,7 +21,14 @@ import numpy as np
 from depthforge.core.errors import ModelError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_same_hw
-from depthforge.models.hub import is_cached, local_config, local_config_file, not_available, offline_mode
+from depthforge.models.hub import (
+    is_cached,
+    local_config,
+    local_config_file,
+    normalisation,
+    not_available,
+    offline_mode,
+)
 
 __all__ = [
     "MattingSpec",
@@ -92,13 +99,7 @@ def _with_preprocessor(spec: MattingSpec, pre: dict[str, Any]) -> MattingSpec:
     div = pre.get("size_divisor", pre.get("size_divisibility"))
     if isinstance(div, int) and div >= 1:
         changes["multiple"] = div
-    if pre.get("do_normalize", True) is False:
-        changes["mean"], changes["std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    else:
-        for key, name in (("image_mean", "mean"), ("image_std", "std")):
-            v = pre.get(key)
-            if isinstance(v, list) and len(v) == 3:
-                changes[name] = tuple(float(x) for x in v)
+    changes.update(normalisation(pre))
     return replace(spec, **changes) if changes else spec
 
 

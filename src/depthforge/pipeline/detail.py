@@ -24,7 +24,7 @@ and skips tiles with few edges (the global pass stands there).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -306,16 +306,10 @@ def with_detail(estimator: DepthEstimator, options: DetailOptions, *, skip_flat:
     folders, batches and videos get high-resolution detail through their usual paths."""
     from depthforge.models.callable import CallableEstimator
 
+    settings = asdict(options)
+
     def detailed(rgb: np.ndarray) -> np.ndarray:
-        depth = estimate_detailed(
-            rgb,
-            estimator,
-            detail=options.detail,
-            tile_overlap=options.tile_overlap,
-            fusion=options.fusion,
-            skip_flat=skip_flat,
-        )
-        return depth.values
+        return estimate_detailed(rgb, estimator, skip_flat=skip_flat, **settings).values
 
     kind = getattr(estimator, "kind", estimator.spec.kind)
     return CallableEstimator(detailed, kind=kind, name=estimator.name, licence=estimator.spec.licence)
