@@ -109,8 +109,7 @@ class ParallaxRenderer:
         size = ((i1 - i0) * f, (j1 - j0) * f)
         oy, ox = f + y0 - j0 * f, f + x0 - i0 * f
         rows, cols = slice(oy, oy + y1 - y0), slice(ox, ox + x1 - x0)
-        mx = cv2.resize(u[j0:j1, i0:i1], size, interpolation=cv2.INTER_LINEAR)[rows, cols]
-        my = cv2.resize(v[j0:j1, i0:i1], size, interpolation=cv2.INTER_LINEAR)[rows, cols]
+        mx, my = (cv2.resize(a[j0:j1, i0:i1], size, interpolation=cv2.INTER_LINEAR)[rows, cols] for a in (u, v))
         return mx, my
 
     def _roi(self, k: int, dx: tuple[float, float], dy: tuple[float, float]) -> tuple[int, int, int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from depthforge.core.image import Image, check_image
-from depthforge.core.validation import check_array, check_choice
+from depthforge.core.validation import check_array, check_choice, check_same_hw
 
 __all__ = ["COLORMAPS", "colorize", "combine", "controlnet_image"]
 
@@ -45,11 +45,7 @@ def combine(image: np.ndarray | Image, depth_rgb: np.ndarray, *, direction: str 
     """
     check_choice(direction, "combine", ("horizontal", "vertical"))
     image = check_image(image)
-    check_array(depth_rgb, "depth_rgb", ndim=3, channels=3)
-    if image.shape != depth_rgb.shape:
-        from depthforge.core.errors import ValidationError
-
-        raise ValidationError(f"depth_rgb: shape {depth_rgb.shape} does not match image {image.shape}")
+    check_same_hw(image, "image", check_array(depth_rgb, "depth_rgb", ndim=3, channels=3), "depth_rgb")
     return np.concatenate([image, depth_rgb], axis=1 if direction == "horizontal" else 0)
 
 
