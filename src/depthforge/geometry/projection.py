@@ -266,10 +266,9 @@ def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     z = pp[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         zi = np.where(z > 0, 1.0 / z, np.nan)
-    out = np.empty((*p.shape[:-1], 2), dtype=np.float64)
-    out[..., 0] = pp[..., 0] * zi * intrinsics.fx + intrinsics.cx
-    out[..., 1] = pp[..., 1] * zi * intrinsics.fy + intrinsics.cy
-    return out
+    return np.stack(
+        [pp[..., 0] * zi * intrinsics.fx + intrinsics.cx, pp[..., 1] * zi * intrinsics.fy + intrinsics.cy], -1
+    )
 
 
 def unproject_equirect(depth: np.ndarray) -> np.ndarray:
@@ -305,7 +304,4 @@ def project_equirect(points: np.ndarray, *, size_hw: tuple[int, int]) -> np.ndar
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     lon = np.arctan2(x, z)
     lat = np.arctan2(-y, np.hypot(x, z))
-    out = np.empty((*p.shape[:-1], 2), dtype=np.float64)
-    out[..., 0] = (lon + np.pi) * width / (2.0 * np.pi) - 0.5
-    out[..., 1] = (0.5 * np.pi - lat) * height / np.pi - 0.5
-    return out
+    return np.stack([(lon + np.pi) * width / (2.0 * np.pi) - 0.5, (0.5 * np.pi - lat) * height / np.pi - 0.5], -1)

@@ -168,10 +168,7 @@ def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 300)
     import cv2
 
     orb = cv2.ORB.create(nfeatures=features, nlevels=4)
-    ga = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
-    gb = cv2.cvtColor(right, cv2.COLOR_RGB2GRAY)
-    ka, da = orb.detectAndCompute(ga, None)
-    kb, db = orb.detectAndCompute(gb, None)
+    (ka, da), (kb, db) = (orb.detectAndCompute(cv2.cvtColor(v, cv2.COLOR_RGB2GRAY), None) for v in (left, right))
     if da is None or db is None or len(ka) < 2 or len(kb) < 2:
         return RectificationReport(0, float("nan"), float("nan"))
     found = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)

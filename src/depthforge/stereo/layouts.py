@@ -55,9 +55,9 @@ def compose(left: np.ndarray, right: np.ndarray, *, layout: str) -> np.ndarray:
 
         h, w = left.shape[:2]
         size = (max(1, w // 2), h) if layout == "half-left-right" else (w, max(1, h // 2))
-        left, right = (cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in (left, right))
-        left = left.reshape(size[1], size[0], -1)
-        right = right.reshape(size[1], size[0], -1)
+        left, right = (
+            cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1) for v in (left, right)
+        )
     first, second = (right, left) if layout in ("right-left", "bottom-top") else (left, right)
     axis = 1 if layout in ("left-right", "right-left", "half-left-right") else 0
     return np.concatenate([first, second], axis=axis)

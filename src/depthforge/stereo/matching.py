@@ -129,8 +129,7 @@ def _match_one_way(matcher, view: np.ndarray, other: np.ndarray, pad: tuple[int,
     import cv2
 
     w = view.shape[1]
-    a = cv2.copyMakeBorder(view, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE)
-    b = cv2.copyMakeBorder(other, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE)
+    a, b = (cv2.copyMakeBorder(v, 0, 0, pad[0], pad[1], cv2.BORDER_REPLICATE) for v in (view, other))
     raw = matcher.compute(a, b)[:, pad[0] : pad[0] + w]
     d = raw.astype(np.float32) / 16.0
     d[raw < matcher.getMinDisparity() * 16] = np.nan
@@ -293,8 +292,7 @@ def match_stereo(
             )
     texture = min(texture_fraction(lft), texture_fraction(rgt))
 
-    bgr_l = cv2.cvtColor(lft, cv2.COLOR_RGB2BGR)
-    bgr_r = cv2.cvtColor(rgt, cv2.COLOR_RGB2BGR)
+    bgr_l, bgr_r = (cv2.cvtColor(v, cv2.COLOR_RGB2BGR) for v in (lft, rgt))
     matcher = _sgbm(num, min_d, int(block_size))
     pad = (max(0, num + min_d), max(0, -min_d))
     d_left = _match_one_way(matcher, bgr_l, bgr_r, pad)
