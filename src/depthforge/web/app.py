@@ -127,14 +127,8 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
 
     @app.get("/v1/health", summary="Liveness and queue state")
     async def health() -> dict[str, Any]:  # on the event loop: answers whatever the worker threads are doing
-        return {
-            "status": "ok",
-            "version": __version__,
-            "running": eng.gate.running,
-            "waiting": eng.gate.waiting,
-            "workers": eng.gate.workers,
-            "queue": eng.gate.queue,
-        }
+        gate = {key: getattr(eng.gate, key) for key in ("running", "waiting", "workers", "queue")}
+        return {"status": "ok", "version": __version__, **gate}
 
     @app.get("/v1/models", summary="Model names this server accepts")
     def models() -> dict[str, Any]:

@@ -25,12 +25,7 @@ from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.images import read_image, write_image
 from depthforge.stereo.layouts import LAYOUTS
-from depthforge.web.safety import (
-    ConcurrencyGate,
-    Limits,
-    ModelPolicy,
-    SessionAreas,
-)
+from depthforge.web.safety import ConcurrencyGate, Limits, ModelPolicy, SessionAreas
 
 __all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "STEREO_API_LAYOUTS", "MAX_VIDEO_PIXELS"]
 
@@ -70,14 +65,12 @@ class Engine:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.limits = config.limits
+        self.limits = limits = config.limits
         self.policy = ModelPolicy(config.model, allow_download=config.allow_download, extra=config.extra_models)
-        self.areas = SessionAreas.create(ttl_s=config.limits.ttl_s)
-        self.gate = ConcurrencyGate(
-            workers=config.limits.workers, queue=config.limits.queue, timeout_s=config.limits.queue_timeout_s
-        )
+        self.areas = SessionAreas.create(ttl_s=limits.ttl_s)
+        self.gate = ConcurrencyGate(workers=limits.workers, queue=limits.queue, timeout_s=limits.queue_timeout_s)
         #: the threads that run API jobs: one per worker slot, so a burst of requests creates no extra threads
-        self.executor = ThreadPoolExecutor(max_workers=config.limits.workers, thread_name_prefix="depthforge-job")
+        self.executor = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="depthforge-job")
         self._depths: OrderedDict[tuple[str, str], DepthMap] = OrderedDict()
         self._depth_lock = threading.Lock()
         #: the folder the mounted UI stores uploads in (set by :func:`depthforge.web.ui.mount_ui`)
@@ -145,22 +138,6 @@ class Engine:
         )
 
     @staticmethod
-    def depth_preview(
-        depth: DepthMap,
-        *,
-        colormap: str = "gray",
-        invert: bool = False,
-        near: float | None = None,
-        far: float | None = None,
-    ) -> np.ndarray:
-        """(H, W, 3) uint8 display image of ``depth`` (near = white unless inverted)."""
-        from depthforge.process.normalize import to_display
-        from depthforge.render.visualize import colorize
-
-        display, _ = to_display(depth, invert=invert, clip_near=near, clip_far=far)
-        return colorize(display, colormap=colormap)
-
-    @staticmethod
     def fit_for_video(image: Image, depth: DepthMap) -> tuple[np.ndarray, DepthMap]:
         """The photo (uint8) and its depth scaled down to at most :data:`MAX_VIDEO_PIXELS` (unchanged if smaller)."""
         import cv2
@@ -190,27 +167,24 @@ class Engine:
     ) -> list[np.ndarray]:
         """Stereo output(s): one composed image, two for ``separate``, the frames for ``wiggle``."""
         from depthforge.render import stereo
-        from depthforge.stereo import LAYOUTS, compose
+        from depthforge.stereo import compose
 
-        check_choice(layout, "layout", (*LAYOUTS, "separate", "wiggle"))
+        check_choice(layout, "layout", (*STEREO_API_LAYOUTS, "separate"))
         params = stereo.StereoParams(
             divergence=divergence, convergence=convergence, balance=balance, separation=separation, exponent=exponent
         )
         rgb = image.as_uint8()
         if layout == "wiggle":
-            if not 2 <= int(views) <= 16:
-                raise ValidationError(f"views: {views} is not in 2..16")
+            views = int(check_range(views, "views", low=2, high=16))
             budget = 2 * self.limits.max_pixels  # as many pixels as a stereo pair of the largest photo
-            if int(views) * image.width * image.height > budget:
+            if views * image.width * image.height > budget:
                 raise TooLargeError(
                     f"views: {views} frames of {image.width}x{image.height} exceed this server's budget of "
                     f"{budget / 1e6:.0f} megapixels of frames; use fewer views or a smaller photo"
                 )
-            return stereo.wiggle_frames(rgb, depth, views=int(views), params=params)
+            return stereo.wiggle_frames(rgb, depth, views=views, params=params)
         left, right = stereo.render_stereo(rgb, depth, params=params)
-        if layout == "separate":
-            return [left, right]
-        return [compose(left, right, layout=layout)]
+        return [left, right] if layout == "separate" else [compose(left, right, layout=layout)]
 
     def write_animation(self, frames: list[np.ndarray], area: Path, *, frame_ms: int = 120) -> Path:
         """A looping GIF of ``frames``."""
@@ -293,24 +267,6 @@ class Engine:
             for f in files:
                 zf.write(f, arcname=f"{stem}/{f.name}")
         return out
-
-    # -- bokeh ----------------------------------------------------------------------------------------------
-    @staticmethod
-    def bokeh(
-        image: Image,
-        depth: DepthMap,
-        *,
-        focus_xy: tuple[float, float] | None = None,
-        aperture: float | None = None,
-        blades: int = 0,
-        highlights: float = 1.0,
-    ) -> np.ndarray:
-        """The photo with simulated depth of field, (H, W, 3) of the photo's dtype."""
-        from depthforge.render.defocus import bokeh
-
-        return bokeh(
-            image.rgb, depth, focus_xy=focus_xy, aperture_px=aperture, blades=int(blades), highlight_gain=highlights
-        )
 
     def close(self) -> None:
         """Stop the job threads and remove every session area and the upload folder."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from depthforge.core.errors import DepthforgeError, TooLargeError, ValidationError
+from depthforge.core.validation import check_range
 
 __all__ = [
     "Limits",
@@ -67,11 +68,8 @@ class Limits:
     ttl_s: float = 3600.0
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_pixels", "workers"):
-            if int(getattr(self, name)) < 1:
-                raise ValidationError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
-        if int(self.queue) < 0:
-            raise ValidationError(f"queue: must be >= 0, got {self.queue!r}")
+        for name in ("max_upload_bytes", "max_pixels", "workers", "queue"):
+            check_range(getattr(self, name), name, low=0 if name == "queue" else 1)
 
 
 def check_client_filename(name: str | None) -> None:

@@ -29,9 +29,11 @@ from depthforge.io.video import probe_video
 from depthforge.models.estimator import load_model
 from depthforge.pipeline import video as pv
 from depthforge.pipeline.encode import encode_frames
+from depthforge.process.normalize import to_display
+from depthforge.render.defocus import bokeh
 from depthforge.render.motion import MOTIONS, frame_count
 from depthforge.render.parallax import render_frames
-from depthforge.render.visualize import COLORMAPS
+from depthforge.render.visualize import COLORMAPS, colorize
 from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.guard import GradioGuard
 from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
@@ -79,11 +81,8 @@ def _rename(files: list[Path], names: list[str]) -> list[Path]:
     """Give server-made files friendly download names, each in its own sub-folder of the same area."""
     out = []
     for f, name in zip(files, names, strict=True):
-        folder = f.parent / f.stem
-        folder.mkdir(exist_ok=True)
-        target = folder / name
-        f.replace(target)
-        out.append(target)
+        (f.parent / f.stem).mkdir(exist_ok=True)
+        out.append(f.replace(f.parent / f.stem / name))
     return out
 
 
@@ -164,7 +163,6 @@ class _Builder:
     def tab(
         self,
         title: str,
-        key: str,
         run_label: str,
         controls: Callable[[], list[Any]],
         outputs: Callable[[], list[Any]],
@@ -179,10 +177,12 @@ class _Builder:
         of the controls; Cancel cancels the run (and, when ``stoppable``, sets the session's flag that the frame loops
         check).
 
-        Element ids are ``<prefix>-input``, ``-run``, ``-cancel`` (prefix = ``key`` by default); the callback's API
-        name is ``run_<prefix>``. Returns the inputs, the outputs and the callback.
+        The tab's id is ``title.lower()``; element ids are ``<prefix>-input``, ``-run``, ``-cancel`` (prefix = the
+        tab's id by default); the callback's API name is ``run_<prefix>``. Returns the inputs, the outputs and the
+        callback.
         """
-        engine, prefix, noun = self.engine, prefix or key, "clip" if clip else "photo"
+        engine, key, noun = self.engine, title.lower(), "clip" if clip else "photo"
+        prefix = prefix or key
         with gr.Tab(title, id=key), gr.Row():
             with gr.Column():
                 upload: gr.components.Component
@@ -238,14 +238,17 @@ def _depth_tab(b: _Builder) -> None:
     def render(run: _Run, res: float, cmap: str, inv: bool, far: float, near: float) -> Any:
         depth = run.depth(resolution=int(res) or None)
         run.progress(0.8, desc="writing files")
-        kw: dict[str, Any] = {"invert": inv, "near": near if near < 1 else None, "far": far if far > 0 else None}
-        files = [b.engine.depth_file(depth, run.area, format=f, **kw) for f in ("png16", "png8", "npy")]
-        preview = b.engine.depth_preview(depth, colormap=cmap, **kw)
+        clip_near, clip_far = near if near < 1 else None, far if far > 0 else None
+        files = [
+            b.engine.depth_file(depth, run.area, format=f, invert=inv, near=clip_near, far=clip_far)
+            for f in ("png16", "png8", "npy")
+        ]
+        preview = colorize(to_display(depth, invert=inv, clip_near=clip_near, clip_far=clip_far)[0], colormap=cmap)
         named = _rename(files, ["depth_16bit.png", "depth_8bit.png", "depth_float32.npy"])
         info = f"{run.image.width}x{run.image.height}, {depth.kind} depth, model {depth.model or run.model}"
         return preview, [str(f) for f in named], info
 
-    b.tab("Depth", "depth", "Estimate depth", controls, outputs, render)
+    b.tab("Depth", "Estimate depth", controls, outputs, render)
 
 
 def _mesh_tab(b: _Builder) -> None:
@@ -294,7 +297,7 @@ def _mesh_tab(b: _Builder) -> None:
         info = "pseudo-depth (relative model): not metric" if depth.kind == "relative" else f"{depth.kind} depth"
         return str(named[0]), [str(f) for f in named], info
 
-    b.tab("3D", "3d", "Make 3D", controls, outputs, render, prefix="mesh")
+    b.tab("3D", "Make 3D", controls, outputs, render, prefix="mesh")
 
 
 def _stereo_tab(b: _Builder) -> None:
@@ -324,7 +327,7 @@ def _stereo_tab(b: _Builder) -> None:
         named = _rename(files, names)
         return str(named[0]), [str(f) for f in named]
 
-    b.tab("Stereo", "stereo", "Make stereo", controls, outputs, render)
+    b.tab("Stereo", "Make stereo", controls, outputs, render)
 
 
 def _parallax_tab(b: _Builder) -> None:
@@ -355,13 +358,11 @@ def _parallax_tab(b: _Builder) -> None:
         frames = render_frames(
             rgb, depth, motion=motion, duration=float(dur), fps=fps, amplitude=float(amt), focus=float(focus)
         )
-        folder = b.engine.areas.file(run.area, ".mp4").with_suffix("")
-        folder.mkdir()
-        out = folder / "parallax.mp4"
+        out = b.engine.areas.file(run.area, ".mp4")
         encode_frames(frames, out, fps=fps, progress=tick)
-        return str(out)
+        return str(_rename([out], ["parallax.mp4"])[0])
 
-    b.tab("Parallax", "parallax", "Make video", controls, outputs, render, stoppable=True)
+    b.tab("Parallax", "Make video", controls, outputs, render, stoppable=True)
 
 
 def _bokeh_tab(b: _Builder) -> None:
@@ -393,18 +394,12 @@ def _bokeh_tab(b: _Builder) -> None:
         if focus_xy is not None:
             x, y = focus_xy
             xy = (min(max(float(x), 0.0), img.width - 1.0), min(max(float(y), 0.0), img.height - 1.0))
-        out = b.engine.bokeh(
-            img,
-            depth,
-            focus_xy=xy,
-            aperture=float(ap),
-            blades=0 if int(blades) < 3 else int(blades),
-            highlights=float(hi),
-        )
+        blades = 0 if int(blades) < 3 else int(blades)
+        out = bokeh(img.rgb, depth, focus_xy=xy, aperture_px=float(ap), blades=blades, highlight_gain=float(hi))
         where = f"focus at ({xy[0]:.0f}, {xy[1]:.0f})" if xy else "automatic focus"
         return str(b.engine.write_png(out, run.area)), where
 
-    inputs, shown, callback = b.tab("Bokeh", "bokeh", "Render bokeh", controls, outputs, render)
+    inputs, shown, callback = b.tab("Bokeh", "Render bokeh", controls, outputs, render)
 
     def pick(evt: gr.SelectData) -> tuple[tuple[float, float], str]:
         x, y = float(evt.index[0]), float(evt.index[1])
@@ -455,7 +450,7 @@ def _video_tab(b: _Builder) -> None:
         files = [str(p[k]) for k in ("depth16", "sidecar") if k in p]
         return str(p["depth8"]), (str(p["stereo"]) if "stereo" in p else None), files
 
-    b.tab("Video", "video", "Process clip", controls, outputs, render, clip=True, stoppable=True)
+    b.tab("Video", "Process clip", controls, outputs, render, clip=True, stoppable=True)
 
 
 #: The tabs, in the order shown.
