@@ -164,3 +164,17 @@ def test_cli_estimate_with_detail(tiny_da: Path, photos: Path, tmp_path: Path, c
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "depthforge: error: detail: expected off, auto or a tile count, got 'many'"
+
+
+def test_video_with_detail_uses_the_same_tiles_every_frame(tiny_da: Path, tmp_path: Path) -> None:
+    from depthforge.cli.main import main
+    from depthforge.io.video import probe_video
+    from tests.io.test_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=4)
+    out = tmp_path / "out"
+    assert main(["estimate", str(clip), "--model", str(tiny_da), "--detail", "auto", "-o", str(out)]) == 0
+    assert probe_video(out / "clip_depth.mkv").frame_count == 4
+    # the grid of a video does not depend on the frame's content: flat tiles are not skipped
+    flat = np.zeros((64, 96, 3), np.uint8)
+    assert len(plan_tiles(flat, detail="auto", native_hw=(32, 48), skip_flat=False).tiles) == 4
