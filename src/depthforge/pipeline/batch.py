@@ -32,7 +32,9 @@ from pathlib import Path
 from depthforge.core.errors import DepthforgeError, InputError
 from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.atomic import sweep_stale
-from depthforge.pipeline.batch_work import VIDEO_OUTPUTS, WORKERS_LOCK, BatchJob, WorkItem, is_video
+from depthforge.io.images import IMAGE_EXTENSIONS
+from depthforge.io.video import VIDEO_EXTENSIONS, is_video_path
+from depthforge.pipeline.batch_work import VIDEO_OUTPUTS, WORKERS_LOCK, BatchJob, WorkItem
 from depthforge.pipeline.manifest import Manifest, OutputRecord, source_signature
 
 __all__ = ["BatchJob", "BatchSummary", "WorkItem", "plan_batch", "run_batch", "FAILURE_LOG"]
@@ -41,6 +43,7 @@ __all__ = ["BatchJob", "BatchSummary", "WorkItem", "plan_batch", "run_batch", "F
 FAILURE_LOG = "depthforge-batch-failures.log"
 _LOCK = ".depthforge-batch.lock"
 _RUNNING = ".depthforge-batch.running"
+_INPUTS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 
 @dataclass
@@ -65,7 +68,8 @@ class BatchSummary:
 
 
 def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, list[tuple[str, str]]]:
-    """Walk the input folder and compare with the manifest.
+    """Walk the input folder (photos and videos, recursively, sorted; hidden files and an output folder inside the
+    input folder left out) and compare with the manifest.
 
     Returns:
         (work items, number of items with nothing left to do, [(key, reason)] of inputs refused outright:
@@ -73,53 +77,31 @@ def plan_batch(job: BatchJob, manifest: Manifest) -> tuple[list[WorkItem], int, 
     """
     if not os.path.isdir(job.input_dir):
         raise InputError(f"{job.input_dir}: not a folder")
-    state = manifest.done_state()
-    hashes = job.option_hashes()
+    state, hashes, skip = manifest.done_state(), job.option_hashes(), job.output_dir.resolve()
     work: list[WorkItem] = []
     clashes: list[tuple[str, str]] = []
-    skipped = 0
     stems: dict[str, str] = {}
-    for src, stem in walk_inputs(job.input_dir, exclude=job.output_dir):
-        key = src.relative_to(job.input_dir).as_posix()
-        stem_key = stem.as_posix()
-        if stem_key in stems:
-            clashes.append((key, f"{key}: its outputs would overwrite those of {stems[stem_key]}; rename one"))
+    for src in sorted(job.input_dir.rglob("*")):
+        if src.suffix.lower() not in _INPUTS or src.name.startswith(".") or not src.is_file():
             continue
-        stems[stem_key] = key
+        if src.resolve().is_relative_to(skip):
+            continue
+        rel = src.relative_to(job.input_dir)
+        key, stem = rel.as_posix(), rel.with_suffix("").as_posix()
+        if stem in stems:
+            clashes.append((key, f"{key}: its outputs would overwrite those of {stems[stem]}; rename one"))
+            continue
+        stems[stem] = key
         sig = source_signature(src)
-        wanted = [o for o in job.outputs if o in VIDEO_OUTPUTS] if is_video(src) else job.outputs
+        wanted = [o for o in job.outputs if o in VIDEO_OUTPUTS] if is_video_path(src) else job.outputs
         todo = tuple(o for o in wanted if not _is_done(state.get((key, o)), sig, hashes[o], job.output_dir))
         if todo:
-            work.append(WorkItem(key, str(src), stem_key, todo, sig))
-        else:
-            skipped += 1
-    return work, skipped, clashes
-
-
-def walk_inputs(folder: Path, *, exclude: Path | None = None) -> list[tuple[Path, Path]]:
-    """Photos and videos under ``folder`` (recursive, sorted, hidden files skipped) as (file, relative stem).
-
-    Files under ``exclude`` (an output folder inside the input folder) are left out.
-    """
-    from depthforge.io.images import IMAGE_EXTENSIONS
-    from depthforge.io.video import VIDEO_EXTENSIONS
-
-    exts = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-    skip = exclude.resolve() if exclude is not None else None
-    out = []
-    for f in sorted(folder.rglob("*")):
-        if not f.is_file() or f.suffix.lower() not in exts or f.name.startswith("."):
-            continue
-        if skip is not None and f.resolve().is_relative_to(skip):
-            continue
-        out.append((f, f.relative_to(folder).with_suffix("")))
-    return out
+            work.append(WorkItem(key, str(src), stem, todo, sig))
+    return work, len(stems) - len(work), clashes
 
 
 def _is_done(rec: tuple[str, str, tuple[str, ...]] | None, sig: str, digest: str, outdir: Path) -> bool:
-    if rec is None or rec[0] != sig or rec[1] != digest:
-        return False
-    return all(os.path.isfile(outdir / f) for f in rec[2])
+    return rec is not None and rec[:2] == (sig, digest) and all(os.path.isfile(outdir / f) for f in rec[2])
 
 
 # ---- driver --------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 from depthforge.core.errors import DepthforgeError, ModelError, raise_if_interrupted
 from depthforge.core.threads import limit_library_threads, set_thread_budget
 from depthforge.io.images import read_image
+from depthforge.io.video import is_video_path
 from depthforge.pipeline.manifest import OutputRecord
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 
@@ -29,7 +30,6 @@ __all__ = [
     "BatchJob",
     "WorkItem",
     "failure_reason",
-    "is_video",
     "limit_pools",
     "load_for_worker",
     "process_item",
@@ -63,18 +63,14 @@ class BatchJob:
     def option_hashes(self) -> dict[str, str]:
         """output name -> hash of everything its files depend on (producer version, its options, the model)."""
         opts = self.options.as_dict()
+        common: dict[str, Any] = {"model": self.model, "dtype": self.dtype}
+        if self.model_options:
+            common["model_options"] = dict(self.model_options)
         out = {}
         for name in self.outputs:
             p = PRODUCERS[name]
-            key = {
-                "output": name,
-                "version": p.version,
-                "model": self.model,
-                "dtype": self.dtype,
-                "options": {_HASHED_AS.get(k, k): opts[k] for k in p.options},
-            }
-            if self.model_options:
-                key["model_options"] = dict(self.model_options)
+            options = {_HASHED_AS.get(k, k): opts[k] for k in p.options}
+            key = {**common, "output": name, "version": p.version, "options": options}
             out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return out
 
@@ -137,7 +133,7 @@ def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRe
     """Decode, predict (one image at a time, so every engine gives identical results) and write one item, one step
     after the other, in this thread; one failing output does not stop the others."""
     try:
-        if is_video(item.source):
+        if is_video_path(item.source):
             return _process_video(job, item, estimator)
         image = read_image(item.source, max_pixels=job.max_pixels)
         depth = estimator.predict(image)
@@ -172,15 +168,6 @@ VIDEO_OUTPUTS = {
     "sbs": ("stereo",),
     "anaglyph": ("stereo",),
 }
-
-
-def is_video(path: str | os.PathLike[str]) -> bool:
-    """True for a file the video pipeline takes (by extension)."""
-    try:
-        from depthforge.io.video import is_video_path
-    except ImportError:  # pragma: no cover - the video room is optional here
-        return False
-    return bool(is_video_path(path))
 
 
 def _process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRecord]:

@@ -9,6 +9,7 @@ those to be released before it removes the killed run's temporary files.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -52,13 +53,11 @@ def _die_with_parent() -> None:
 
 def _init_worker(job: BatchJob, threads: int) -> None:
     _die_with_parent()
-    try:
+    with contextlib.suppress(ImportError, OSError):  # not POSIX: no locking
         import fcntl
 
         _WORKER["lock"] = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
         fcntl.flock(_WORKER["lock"], fcntl.LOCK_SH)
-    except (ImportError, OSError):  # pragma: no cover - not POSIX: no locking
-        pass
     _load_model(job, threads)
 
 
@@ -70,13 +69,13 @@ def _load_model(job: BatchJob, threads: int) -> None:
         _WORKER["error"] = failure_reason(exc)
 
 
-def _worker_task(job: BatchJob, item: WorkItem) -> tuple[str, Any]:
+def _worker_task(job: BatchJob, item: WorkItem) -> list[OutputRecord]:
     if "error" in _WORKER:
-        return "fatal", _WORKER["error"]
+        raise ModelError(_WORKER["error"])
     try:
-        return "ok", process_item(job, item, _WORKER["estimator"])
-    except ModelError as exc:
-        return "fatal", str(exc)
+        return process_item(job, item, _WORKER["estimator"])
+    except ModelError as exc:  # stops the run; as a plain ModelError, which always pickles
+        raise ModelError(str(exc)) from None
 
 
 def run_local(
@@ -105,7 +104,7 @@ def run_local(
             limit_library_threads()  # back to the process's budget
         return
     ctx = multiprocessing.get_context("spawn")
-    pending: dict[Future[tuple[str, Any]], WorkItem] = {}
+    pending: dict[Future[list[OutputRecord]], WorkItem] = {}
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
         try:
             for nxt in itertools.chain(work, [None]):
@@ -113,10 +112,7 @@ def run_local(
                 while pending and (nxt is None or len(pending) >= 2 * workers):
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        status, value = fut.result()
-                        if status == "fatal":
-                            raise ModelError(value)
-                        on_result(pending.pop(fut), value)
+                        on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
                 if nxt is not None:
                     pending[pool.submit(_worker_task, job, nxt)] = nxt
         except BaseException:

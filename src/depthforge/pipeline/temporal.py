@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthforge.core.validation import check_array, check_range
+from depthforge.core.errors import ValidationError
+from depthforge.core.validation import check_array, check_range, check_same_hw
 from depthforge.process.align import fit_scale_shift, tukey_fit
 
 __all__ = ["TemporalStabilizer", "FrameFit", "robust_scale_shift", "flicker_index"]
@@ -77,10 +78,7 @@ def robust_scale_shift(
         (scale, shift) as floats; scale 1 when ``x`` has no spread.
     """
     # standardised x and y keep the solve well conditioned whatever the model's output range
-    x0, xs = _centre_scale(np.asarray(x, np.float64))
-    y0, ys = _centre_scale(np.asarray(y, np.float64))
-    xv = (np.asarray(x, np.float64) - x0) / xs
-    yv = (np.asarray(y, np.float64) - y0) / ys
+    (x0, xs, xv), (y0, ys, yv) = _standardise(x), _standardise(y)
     sx, sy = float(np.std(xv)), float(np.std(yv))
     if symmetric or sx == 0:
         s = sy / sx if sx > 0 else 1.0
@@ -96,12 +94,14 @@ def robust_scale_shift(
     return float(scale), float(y0 + ys * b - scale * x0)
 
 
-def _centre_scale(v: np.ndarray) -> tuple[float, float]:
-    if v.size == 0:
-        return 0.0, 1.0
-    c = float(np.median(v))
-    spread = float(np.std(v))
-    return c, spread if spread > 0 and np.isfinite(spread) else 1.0
+def _standardise(v: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(centre, spread, (v - centre) / spread) of ``v`` as float64: median and standard deviation (0 and 1 for
+    an empty ``v``, spread 1 when there is none)."""
+    v = np.asarray(v, np.float64)
+    c = float(np.median(v)) if v.size else 0.0
+    spread = float(np.std(v)) if v.size else 1.0
+    spread = spread if spread > 0 and np.isfinite(spread) else 1.0
+    return c, spread, (v - c) / spread
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -142,18 +142,15 @@ class TemporalStabilizer:
         self.min_static = check_range(min_static, "min_static", low=0.0, high=1.0)
         self.fit_pixels = int(fit_pixels)
         self.motion = bool(motion)
+        self._window: np.ndarray | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the reference (the next frame starts a new clip)."""
         self._ref: np.ndarray | None = None
         self._fit_ref: np.ndarray | None = None
         self._params: tuple[float, float] | None = None
         self._gray: np.ndarray | None = None
-        self._window: np.ndarray | None = None
-
-    def reset(self) -> None:
-        """Forget the reference (the next frame starts a new clip)."""
-        self._ref = None
-        self._fit_ref = None
-        self._params = None
-        self._gray = None
 
     def update(self, image: np.ndarray, inverse_depth: np.ndarray) -> tuple[np.ndarray, FrameFit]:
         """Align one frame to the running reference and filter it.
@@ -169,17 +166,14 @@ class TemporalStabilizer:
 
         img = check_array(image, "image", ndim=3, channels=3)
         d = check_array(inverse_depth, "inverse_depth", ndim=2, dtype_kind="f").astype(np.float32)
-        if d.shape != img.shape[:2]:
-            from depthforge.core.errors import ValidationError
-
-            raise ValidationError(f"inverse_depth: shape {d.shape} does not match the frame {img.shape[:2]}")
+        check_same_hw(img, "image", d, "inverse_depth")
         gray = _gray(img)
         ok = np.isfinite(d)
         if self._ref is None or self._fit_ref is None or self._gray is None or self._ref.shape != d.shape:
             aligned, fit = self._first(d, ok)
             out = aligned
         else:
-            (ref, fit_ref, prev), _moved = self._compensate((self._ref, self._fit_ref, self._gray), gray)
+            ref, fit_ref, prev = self._compensate((self._ref, self._fit_ref, self._gray), gray)
             # unknown (moved into view) pixels count as changed; NaN must not reach the running-sum blur
             diff = cv2.blur(np.nan_to_num(np.abs(gray - prev), nan=1.0), (5, 5))
             aligned, fit = self._align(d, ok, diff, fit_ref)
@@ -196,28 +190,27 @@ class TemporalStabilizer:
         self._gray = gray
         return out.copy(), fit
 
-    def _compensate(self, maps: tuple[np.ndarray, ...], gray: np.ndarray) -> tuple[tuple[np.ndarray, ...], bool]:
+    def _compensate(self, maps: tuple[np.ndarray, ...], gray: np.ndarray) -> tuple[np.ndarray, ...]:
         """Move the previous maps by the global translation from the previous frame to ``gray`` (a pan),
         estimated by phase correlation on the last map of ``maps`` (the previous gray frame); pixels that come
-        into view become NaN (unknown). Returns the maps and whether they moved."""
+        into view become NaN (unknown)."""
         import cv2
 
         if not self.motion:
-            return maps, False
+            return maps
         h, w = gray.shape
         if self._window is None or self._window.shape != gray.shape:
             self._window = cv2.createHanningWindow((w, h), cv2.CV_32F)
         # copies: phaseCorrelate may apply the window to its inputs in place
         (dx, dy), response = cv2.phaseCorrelate(maps[-1].copy(), gray.copy(), self._window)
         if response < 0.1 or abs(dx) > w / 4 or abs(dy) > h / 4 or (abs(dx) < 0.25 and abs(dy) < 0.25):
-            return maps, False
+            return maps
         m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
         nan = (float("nan"),) * 4
-        moved = tuple(
+        return tuple(
             cv2.warpAffine(a, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=nan)
             for a in maps
         )
-        return moved, True
 
     def _first(self, d: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, FrameFit]:
         if not ok.any():
@@ -228,13 +221,10 @@ class TemporalStabilizer:
         self._params = (s, b)
         return (d * np.float32(s) + np.float32(b)).astype(np.float32), FrameFit(s, b, 0.0, "first")
 
-    def _grid(self, shape: tuple[int, int]) -> tuple[slice, slice]:
-        step = max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / max(self.fit_pixels, 1)))))
-        return slice(step // 2, None, step), slice(step // 2, None, step)
-
     def _align(self, d: np.ndarray, ok: np.ndarray, diff: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, FrameFit]:
-        gy, gx = self._grid(d.shape)
-        ds, rs, dif = d[gy, gx], ref[gy, gx], diff[gy, gx]
+        step = max(1, int(np.ceil(np.sqrt(d.size / max(self.fit_pixels, 1)))))  # a grid of <= fit_pixels
+        grid = (slice(step // 2, None, step),) * 2
+        ds, rs, dif = d[grid], ref[grid], diff[grid]
         both = np.isfinite(ds) & np.isfinite(rs)
         static = both & (dif < self.tau)
         frac = float(static.sum()) / max(int(both.sum()), 1)
@@ -288,8 +278,6 @@ def flicker_index(frames: Sequence[np.ndarray], *, step: tuple[int, int] = (0, 0
         the flicker index (float >= 0); NaN when no pixels match or the clip has no spread.
     """
     if len(frames) < 2:
-        from depthforge.core.errors import ValidationError
-
         raise ValidationError(f"frames: need at least 2 frames, got {len(frames)}")
     dy, dx = (int(v) for v in step)
     h, w = np.asarray(frames[0]).shape[:2]
