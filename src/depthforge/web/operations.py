@@ -24,13 +24,23 @@ from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.images import read_image, write_image
+from depthforge.pipeline.detail import estimate_detailed, parse_detail
 from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.safety import ConcurrencyGate, Limits, ModelPolicy, SessionAreas
 
-__all__ = ["ServerConfig", "Engine", "DEPTH_API_FORMATS", "MESH_API_FORMATS", "STEREO_API_LAYOUTS", "MAX_VIDEO_PIXELS"]
+__all__ = [
+    "ServerConfig",
+    "Engine",
+    "DETAIL_CHOICES",
+    "DEPTH_API_FORMATS",
+    "MESH_API_FORMATS",
+    "STEREO_API_LAYOUTS",
+    "MAX_VIDEO_PIXELS",
+]
 
 DEPTH_API_FORMATS = ("png16", "png8", "npy")
 MESH_API_FORMATS = ("ply", "obj", "glb")
+DETAIL_CHOICES = ("off", "auto", "4", "9", "16")  # at most 17 model calls per request
 #: Stereo layouts that make one file (``separate`` makes two: the UI shows both, the API leaves it out).
 STEREO_API_LAYOUTS = (*LAYOUTS, "wiggle")
 #: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
@@ -81,13 +91,17 @@ class Engine:
         """Decode an uploaded photo under the server's pixel limit (format recognised by content)."""
         return read_image(path, max_pixels=self.limits.max_pixels)
 
-    def depth_for(self, image: Image, model: str | None = None, *, resolution: int | None = None) -> DepthMap:
+    def depth_for(
+        self, image: Image, model: str | None = None, *, resolution: int | None = None, detail: str = "off"
+    ) -> DepthMap:
         """Depth of ``image`` with an allowed model (loaded once per process, results cached for a few images).
 
         Args:
             image: the photo.
             model: a name the policy allows (None = the server's default).
             resolution: longer side (pixels) the model sees; None = the model's own size rule.
+            detail: high-resolution detail (:mod:`depthforge.pipeline.detail`): ``off``, ``auto`` or a tile count
+                from :data:`DETAIL_CHOICES`.
 
         Returns:
             A :class:`DepthMap` of the photo's size.
@@ -96,7 +110,8 @@ class Engine:
         if resolution is not None:
             resolution = int(check_range(resolution, "resolution", low=64, high=4096))
         digest = hashlib.sha1(np.ascontiguousarray(image.rgb).tobytes()).hexdigest()
-        key = (digest, f"{name}@{resolution}")
+        check_choice(detail, "detail", DETAIL_CHOICES)
+        key = (digest, f"{name}@{resolution}/{detail}")
         with self._depth_lock:
             hit = self._depths.get(key)
             if hit is not None:
@@ -110,7 +125,11 @@ class Engine:
             scale = resolution / max(image.height, image.width)
             m = est.spec.multiple
             size = (max(m, round(image.height * scale / m) * m), max(m, round(image.width * scale / m) * m))
-        depth = est.predict(image, input_size_hw=size)
+        mode = parse_detail(detail)
+        if mode is None:
+            depth = est.predict(image, input_size_hw=size)
+        else:
+            depth = estimate_detailed(image, est, detail=mode)
         with self._depth_lock:
             self._depths[key] = depth
             while len(self._depths) > 4:

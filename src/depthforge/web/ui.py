@@ -36,7 +36,7 @@ from depthforge.render.parallax import render_frames
 from depthforge.render.visualize import COLORMAPS, colorize
 from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.guard import GradioGuard
-from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
+from depthforge.web.operations import DETAIL_CHOICES, MAX_VIDEO_PIXELS, Engine
 
 __all__ = ["build_ui", "mount_ui"]
 
@@ -120,9 +120,9 @@ class _Run:
         """The uploaded photo, decoded under the server's pixel limit."""
         return self.engine.read_upload(self.path)
 
-    def depth(self, resolution: int | None = None) -> DepthMap:
+    def depth(self, resolution: int | None = None, detail: str = "off") -> DepthMap:
         self.progress(0.2, desc="estimating depth")
-        return self.engine.depth_for(self.image, self.model, resolution=resolution)
+        return self.engine.depth_for(self.image, self.model, resolution=resolution, detail=detail)
 
     def frames(self, done: int, total: int) -> None:
         """Report ``done`` of ``total`` frames; raises :class:`Cancelled` once the user pressed Cancel."""
@@ -223,20 +223,25 @@ class _Builder:
 def _depth_tab(b: _Builder) -> None:
     def controls() -> list[Any]:
         res = gr.Slider(0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model default)")
+        detail = gr.Dropdown(
+            list(DETAIL_CHOICES),
+            value="off",
+            label="High-resolution detail (tiles fitted to the whole photo: sharper edges, about N + 1 model runs)",
+        )
         cmap = gr.Dropdown(list(COLORMAPS), value="gray", label="Colour map")
         inv = gr.Checkbox(False, label="Invert (near = black)")
         with gr.Row():
             far = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Clip far (black point)")
             near = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label="Clip near (white point)")
-        return [res, cmap, inv, far, near]
+        return [res, detail, cmap, inv, far, near]
 
     def outputs() -> list[Any]:
         picture = _picture("Depth (near = white)", "depth-output", buttons=_BUTTONS)
         files = _downloads("Downloads: 16-bit PNG, 8-bit PNG, float32 .npy", elem_id="depth-files")
         return [picture, files, _note()]
 
-    def render(run: _Run, res: float, cmap: str, inv: bool, far: float, near: float) -> Any:
-        depth = run.depth(resolution=int(res) or None)
+    def render(run: _Run, res: float, detail: str, cmap: str, inv: bool, far: float, near: float) -> Any:
+        depth = run.depth(resolution=int(res) or None, detail=detail)
         run.progress(0.8, desc="writing files")
         clip_near, clip_far = near if near < 1 else None, far if far > 0 else None
         files = [
