@@ -28,7 +28,9 @@ __all__ = ["MANIFEST_NAME", "Manifest", "OutputRecord", "source_signature"]
 
 MANIFEST_NAME = ".depthforge-batch.sqlite"
 
+# WAL + synchronous NORMAL: a killed process never loses a commit
 _SCHEMA = """
+PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
 CREATE TABLE IF NOT EXISTS outputs (
     item TEXT NOT NULL, output TEXT NOT NULL, source_sig TEXT NOT NULL, options_hash TEXT NOT NULL,
     files TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, run_id TEXT NOT NULL, finished REAL NOT NULL,
@@ -99,20 +101,14 @@ class Manifest:
         self.path = Path(folder) / MANIFEST_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process never loses a commit
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        self._db.executescript(_SCHEMA)  # outside any transaction: nothing to commit
         self.run_id = ""
-
-    def close(self) -> None:
-        self._db.close()
 
     def __enter__(self) -> Manifest:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._db.close()
 
     def start_run(self, *, engine: str, workers: int) -> str:
         """Register a new run and return its id (stored with every record it commits)."""

@@ -68,10 +68,9 @@ def run_ray(
     if not work:
         return
     ray = ensure_ray()
-    started = False
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-        started = True
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
