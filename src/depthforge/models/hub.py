@@ -16,7 +16,16 @@ from depthforge.core.errors import InputError, ModelError, ModelNotAvailableErro
 from depthforge.io.inputs import check_input_file
 from depthforge.models.registry import REGISTRY, ModelSpec, get_spec, spec_for_family
 
-__all__ = ["ModelSource", "resolve_model", "is_cached", "local_config", "model_folder", "offline_mode"]
+__all__ = [
+    "ModelSource",
+    "resolve_model",
+    "is_cached",
+    "local_config",
+    "model_folder",
+    "offline_mode",
+    "hub_reachable",
+    "require_hub",
+]
 
 _MAX_CONFIG_BYTES = 16 << 20
 _FAMILY_BY_MODEL_TYPE = {
@@ -35,6 +44,10 @@ class ModelSource:
     location: str
     is_local: bool
     guessed: bool = False  # an uncached hub id: the spec is re-read from its config after download
+
+
+_REACHABLE: bool | None = None
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def normalisation(pre: dict[str, Any]) -> dict[str, tuple[float, float, float]]:
@@ -196,6 +209,35 @@ def local_config_file(folder: str | os.PathLike[str], name: str) -> dict[str, An
     except (InputError, OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub (``HF_ENDPOINT``, default huggingface.co) or to the HTTPS proxy in the
+    environment opens within ``timeout_s``: checked before a download so that an offline machine gets the one-line
+    error at once instead of after the hub client's retries (about 30 s). The answer is kept for the process."""
+    global _REACHABLE
+    if _REACHABLE is None:
+        import socket
+        from urllib.parse import urlsplit
+
+        proxy = next((os.environ[k] for k in _PROXY_VARIABLES if os.environ.get(k)), "")
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}") if proxy else None
+        if url is None:
+            url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=timeout_s):
+                _REACHABLE = True
+        except (OSError, ValueError):
+            _REACHABLE = False
+    return _REACHABLE
+
+
+def require_hub(name: str) -> None:
+    """Raise the one-line :func:`not_available` error now when the hub cannot be reached (see
+    :func:`hub_reachable`)."""
+    if not hub_reachable():
+        raise not_available(name)
 
 
 def not_available(name: str) -> ModelNotAvailableError:

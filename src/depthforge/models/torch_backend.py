@@ -8,7 +8,7 @@ import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.threads import limit_library_threads
-from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode
+from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode, require_hub
 
 __all__ = ["TorchBackend", "pick_device", "load_torch_model", "set_cpu_threads"]
 
@@ -54,6 +54,8 @@ def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "
     spec = source.spec
     local_only = source.is_local or offline_mode() or is_cached(spec.hub_id or source.location)
     kwargs: dict[str, Any] = {"local_files_only": local_only, "dtype": getattr(torch, _TORCH_DTYPES[dtype])}
+    if not local_only:
+        require_hub(spec.name)
     try:
         try:
             model = AutoModelForDepthEstimation.from_pretrained(source.location, attn_implementation="sdpa", **kwargs)

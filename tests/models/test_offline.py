@@ -1,0 +1,59 @@
+"""An offline machine gets the one-line 'not cached' error at once, not after the hub client's retries."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from depthforge.core.errors import ModelNotAvailableError
+from depthforge.models import hub
+
+
+@pytest.fixture
+def fresh_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub, "_REACHABLE", None)
+    for name in hub._PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_probe_sees_a_listening_endpoint_and_a_closed_one(fresh_probe: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert hub.hub_reachable(timeout_s=2.0)
+    monkeypatch.setattr(hub, "_REACHABLE", None)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    assert not hub.hub_reachable(timeout_s=2.0)
+    monkeypatch.setattr(hub, "_REACHABLE", None)
+    monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{_closed_port()}")  # behind a proxy, the proxy is what counts
+    monkeypatch.setenv("HF_ENDPOINT", "https://huggingface.co")
+    assert not hub.hub_reachable(timeout_s=2.0)
+
+
+def test_uncached_model_fails_at_once_when_the_hub_is_unreachable(
+    fresh_probe: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from depthforge.models.estimator import load_model
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "is_cached", lambda spec_or_id: False)
+    import depthforge.models.torch_backend as tb
+
+    monkeypatch.setattr(tb, "is_cached", lambda spec_or_id: False)
+    start = time.perf_counter()
+    with pytest.raises(ModelNotAvailableError, match="is not cached and the Hugging Face hub cannot be reached"):
+        load_model("depth-anything-v2-small", backend="torch")
+    assert time.perf_counter() - start < 3.0  # the hub client's five retries took about 30 s
