@@ -60,7 +60,8 @@ def set_thread_budget(threads: int | None) -> None:
 
 def limit_library_threads(threads: int | None = None) -> int:
     """Size the thread pools of torch (intra-op; inter-op once, before its first parallel work) and OpenCV to
-    ``threads`` (default :func:`thread_budget`), for the libraries this process has imported; returns the count.
+    ``threads`` (default :func:`thread_budget`); torch only if this process has imported it, OpenCV always (an
+    OpenCV pool sized after its first use keeps a spinning spare thread); returns the count.
     Called when a model is loaded and by the command line, so importing depthforge changes nothing by itself."""
     import sys
 
@@ -68,8 +69,9 @@ def limit_library_threads(threads: int | None = None) -> int:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
-    cv2 = sys.modules.get("cv2")
-    if cv2 is not None and cv2.getNumThreads() != n:
+    import cv2  # a base dependency, imported here so that its pool is sized before its first parallel call
+
+    if cv2.getNumThreads() != n:
         cv2.setNumThreads(n)
     return n
 
