@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     p.add_argument(
+        "--a1111-api",
+        action="store_true",
+        help="also serve the AUTOMATIC1111 depthmap extension's API (/depth/generate, /depth/get_options, "
+        "/depth/version)",
+    )
+    p.add_argument(
         "--share",
         action="store_true",
         help="not supported: depthforge never opens a public tunnel; put it behind your own proxy",
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig(
         **pick(args, "model", "device", "dtype", "allow_download"), limits=limits, extra_models=tuple(args.allow_model)
     )
-    app = create_app(config, ui=not args.no_ui)
+    app = create_app(config, ui=not args.no_ui, a1111=args.a1111_api)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         note(f"listening on {args.host}: reachable from other machines, with no authentication")
     note(

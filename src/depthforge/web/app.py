@@ -67,8 +67,9 @@ def _clean_message(text: str, engine: Engine) -> str:
     return re.sub(r"<upload>/[A-Za-z0-9_./-]+", "<upload>", text)[:500]
 
 
-def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI:
-    """The FastAPI application with the ``/v1`` routes (no UI)."""
+def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: bool = False) -> FastAPI:
+    """The FastAPI application with the ``/v1`` routes (no UI); ``a1111``: also the A1111-compatible routes of
+    :mod:`depthforge.web.a1111`."""
     eng = engine or Engine(config)
     limits = eng.limits
     app = FastAPI(
@@ -85,6 +86,12 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
         return JSONResponse({"detail": _clean_message(str(exc), eng)}, status_code=status, headers=headers)
 
     app.add_middleware(BodyLimit, limit=limits.max_upload_bytes + 256 * 1024)
+    if a1111:
+        from depthforge.web.a1111 import mount_a1111
+
+        # one request carries at most one upload's worth of images, base64 (4/3) included
+        app.add_middleware(BodyLimit, limit=limits.max_upload_bytes * 4 // 3 + 64 * 1024, prefix="/depth/")
+        mount_a1111(app, eng)
 
     async def run_job(upload: UploadFile, model: str | None, job: Callable[[Image, DepthMap, Path], Path]) -> Response:
         """Store the upload under a server-made name in a fresh area; under the gate, decode it, estimate its depth
@@ -244,14 +251,16 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None) -> FastAPI
     return app
 
 
-def create_app(config: ServerConfig, *, ui: bool = True) -> FastAPI:
-    """The whole server: the API, plus the Gradio UI mounted at ``/`` (``ui=False`` leaves it out)."""
+def create_app(config: ServerConfig, *, ui: bool = True, a1111: bool = False) -> FastAPI:
+    """The whole server: the API, plus the Gradio UI mounted at ``/`` (``ui=False`` leaves it out) and, with
+    ``a1111``, the A1111-compatible routes (:mod:`depthforge.web.a1111`)."""
     engine = Engine(config)
-    app = create_api(config, engine=engine)
+    app = create_api(config, engine=engine, a1111=a1111)
     if ui:
+        from depthforge.web.a1111 import A1111_ROUTES
         from depthforge.web.ui import mount_ui
 
-        app = mount_ui(app, engine)
+        app = mount_ui(app, engine, api_routes=A1111_ROUTES if a1111 else ())
 
     app.router.on_shutdown.append(engine.close)
     return app

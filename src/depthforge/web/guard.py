@@ -151,16 +151,20 @@ class GradioGuard:
             pass untouched.
         uploads: the folder Gradio stores this server's uploads in; client file references must point inside.
         served: further folders ``/gradio_api/file=`` may serve (the session areas with the outputs).
+        api_routes: further exact paths of the API that pass untouched (the A1111-compatible routes when on).
     """
 
-    def __init__(self, app: ASGIApp, *, mount: str, uploads: Path, served: Iterable[Path] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, mount: str, uploads: Path, served: Iterable[Path] = (), api_routes: Iterable[str] = ()
+    ) -> None:
         self.app = app
+        self.api_routes = frozenset(api_routes)
         self.mount = mount.rstrip("/")
         self.uploads = Path(os.path.realpath(uploads))
         self.served = (self.uploads, *(Path(os.path.realpath(f)) for f in served))
 
     def _ui_path(self, path: str) -> str | None:
-        if path.startswith(("/v1/", "/docs", "/openapi.json", "/redoc")):
+        if path.startswith(("/v1/", "/docs", "/openapi.json", "/redoc")) or path in self.api_routes:
             return None
         if self.mount and not (path == self.mount or path.startswith(self.mount + "/")):
             return None

@@ -474,12 +474,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
     return demo
 
 
-def mount_ui(app: FastAPI, engine: Engine, *, path: str = "/") -> FastAPI:
+def mount_ui(app: FastAPI, engine: Engine, *, path: str = "/", api_routes: tuple[str, ...] = ()) -> FastAPI:
     """Mount the UI on ``app`` at ``path`` with the server's upload limit, a bounded queue and
     :class:`~depthforge.web.guard.GradioGuard` in front.
 
     Gradio stores uploads in a folder of this server alone (``engine.uploads``, removed by ``engine.close``); the
-    guard lets clients reference only files in it.
+    guard lets clients reference only files in it. ``api_routes``: further API paths the guard lets through.
     """
     engine.uploads = Path(tempfile.mkdtemp(prefix="depthforge-gradio-")).resolve()
     os.environ["GRADIO_TEMP_DIR"] = str(engine.uploads)  # read by Gradio when the blocks are built
@@ -500,5 +500,7 @@ def mount_ui(app: FastAPI, engine: Engine, *, path: str = "/") -> FastAPI:
     # Gradio checks a client's file references only for a launched app, never for a mounted one: mark it launched
     # so its own check runs too (the guard's is the one relied on)
     demo.has_launched = True
-    mounted.add_middleware(GradioGuard, mount=path, uploads=engine.uploads, served=[engine.areas.root])
+    mounted.add_middleware(
+        GradioGuard, mount=path, uploads=engine.uploads, served=[engine.areas.root], api_routes=api_routes
+    )
     return mounted

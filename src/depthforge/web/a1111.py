@@ -1,0 +1,335 @@
+"""An HTTP API compatible with the AUTOMATIC1111 depthmap extension's (stable-diffusion-webui-depthmap-script).
+
+Mounted by ``depthforge serve --a1111-api`` (off by default). Routes, shapes and option names are the extension's:
+
+* ``GET /depth/version``: ``{"version": ...}``.
+* ``GET /depth/get_options``: ``{"options": [...]}``, the option names, sorted.
+* ``POST /depth/generate``: JSON ``{"depth_input_images": [base64 image, ...], "options": {...}}``; answers
+  ``{"images": [base64 PNG, ...], "info": "..."}`` with, per input image and in the extension's order: the
+  background-removed image and its mask (``gen_rembg``), the depth map (16-bit, near = white; or combined with the
+  photo), the stereo images (one per ``stereo_modes`` entry), the normal map, the heat map. ``gen_simple_mesh``
+  adds ``"meshes"``: base64 GLB files (the extension writes OBJ files on the server and returns no mesh).
+
+The options map onto depthforge: ``model_type`` (the extension's number or name) onto a registry model the server
+allows (omitted: the server's model), ``net_width``/``net_height`` onto the processing size, ``boost`` onto
+high-resolution detail (``auto``), clipping onto the display range, stereo onto :mod:`depthforge.render.stereo`,
+the normal map onto :mod:`depthforge.geometry.normals`, background removal onto the depth foreground mask. An
+unknown option, a value out of range, or one depthforge cannot honour (inpainted meshes, tiling, removal before
+estimation) is refused with 422 naming it. No option names a file: images come in the body, results go back in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from depthforge import __version__
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import InputError, ValidationError
+from depthforge.core.image import Image
+from depthforge.web.operations import Engine
+from depthforge.web.safety import BusyError, TooLargeError
+
+__all__ = ["A1111_ROUTES", "A1111Options", "mount_a1111"]
+
+#: The routes this module adds (and the guard lets through when it is on).
+A1111_ROUTES = ("/depth/version", "/depth/get_options", "/depth/generate")
+#: Largest number of images in one request.
+MAX_IMAGES = 16
+#: The extension's model numbers (its API takes the number or the name) and the registry model each maps onto;
+#: None = a model depthforge does not ship (LeReS, MiDaS 2.1, BEiT-384, Marigold).
+MODEL_TYPES: dict[int, tuple[str, str | None]] = {
+    0: ("res101", None),
+    1: ("dpt_beit_large_512", "dpt-beit-large-512"),
+    2: ("dpt_beit_large_384", None),
+    3: ("dpt_large_384", "dpt-large"),
+    4: ("dpt_hybrid_384", "dpt-hybrid"),
+    5: ("midas_v21", None),
+    6: ("midas_v21_small", None),
+    7: ("zoedepth_n", "zoedepth-nyu"),
+    8: ("zoedepth_k", "zoedepth-kitti"),
+    9: ("zoedepth_nk", "zoedepth-nyu-kitti"),
+    10: ("marigold_v1", None),
+    11: ("depth_anything", "depth-anything-v1-large"),
+    12: ("depth_anything_v2_small", "depth-anything-v2-small"),
+    13: ("depth_anything_v2_base", "depth-anything-v2-base"),
+    14: ("depth_anything_v2_large", "depth-anything-v2-large"),
+}
+#: The extension's stereo modes and depthforge's layout for each (``cyan-red-reverseanaglyph`` swaps the eyes).
+STEREO_MODES = {
+    "left-right": "left-right",
+    "right-left": "right-left",
+    "top-bottom": "top-bottom",
+    "bottom-top": "bottom-top",
+    "red-cyan-anaglyph": "anaglyph-color",
+    "cyan-red-reverseanaglyph": "anaglyph-color",
+    "left-only": "left",
+    "only-right": "right",
+}
+_Mode = Literal[
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "red-cyan-anaglyph",
+    "cyan-red-reverseanaglyph",
+    "left-only",
+    "only-right",
+]
+_Kernel = Field(3, ge=1, le=31, description="kernel size, px")
+_DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
+
+
+class A1111Options(BaseModel):
+    """The extension's generation options (``GenerationOptions``, lower-case names) with its defaults; unknown names
+    are refused. ``compute_device``, ``stereo_fill_algo``, ``normalmap_sobel*``, ``rembg_model`` and
+    ``do_output_depth_prediction`` are accepted for compatibility and do not change the result (the server chooses
+    the device; depthforge has one fill method and geometric normals; background removal uses depth)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    compute_device: Literal["GPU", "CPU"] = "GPU"
+    model_type: int | str | None = Field(None, description="the extension's model number or name; none: the server's")
+    boost: bool = Field(False, description="high-resolution detail (depthforge's detail=auto)")
+    net_size_match: bool = Field(False, description="process at the photo's own size")
+    net_width: int | None = Field(None, ge=64, le=4096, description="processing width (the longer side is used)")
+    net_height: int | None = Field(None, ge=64, le=4096, description="processing height")
+    tiling_mode: Literal[False] = False
+    do_output_depth: bool = True
+    output_depth_invert: bool = False
+    output_depth_combine: bool = False
+    output_depth_combine_axis: Literal["Horizontal", "Vertical"] = "Horizontal"
+    do_output_depth_prediction: bool = False
+    clipdepth: bool = False
+    clipdepth_mode: Literal["Range", "Outliers"] = "Range"
+    clipdepth_far: float = Field(0.0, ge=0.0, le=1.0)
+    clipdepth_near: float = Field(1.0, ge=0.0, le=1.0)
+    gen_stereo: bool = False
+    stereo_modes: list[_Mode] = Field(["left-right", "red-cyan-anaglyph"], max_length=8)
+    stereo_divergence: float = Field(2.5, ge=0.0, le=20.0, description="% of the width")
+    stereo_separation: float = Field(0.0, ge=-20.0, le=20.0, description="% of the width")
+    stereo_fill_algo: Literal["none", "naive", "naive_interpolating", "polylines_soft", "polylines_sharp"] = (
+        "polylines_sharp"
+    )
+    stereo_offset_exponent: float = Field(1.0, gt=0.0, le=10.0)
+    stereo_balance: float = Field(0.0, ge=-1.0, le=1.0)
+    gen_normalmap: bool = False
+    normalmap_pre_blur: bool = False
+    normalmap_pre_blur_kernel: int = _Kernel
+    normalmap_sobel: bool = True
+    normalmap_sobel_kernel: int = _Kernel
+    normalmap_post_blur: bool = False
+    normalmap_post_blur_kernel: int = _Kernel
+    normalmap_invert: bool = False
+    gen_heatmap: bool = False
+    gen_simple_mesh: bool = False
+    simple_mesh_occlude: bool = True
+    simple_mesh_spherical: bool = False
+    gen_inpainted_mesh: Literal[False] = False
+    gen_inpainted_mesh_demos: Literal[False] = False
+    gen_rembg: bool = False
+    save_background_removal_masks: bool = False
+    pre_depth_background_removal: Literal[False] = False
+    rembg_model: Literal["u2net", "u2netp", "u2net_human_seg", "silueta", "isnet-general-use", "isnet-anime"] = "u2net"
+
+
+class GenerateRequest(BaseModel):
+    """The body of ``POST /depth/generate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    depth_input_images: list[str] = Field(..., min_length=1, max_length=MAX_IMAGES, description="base64 images")
+    options: A1111Options = Field(default_factory=lambda: A1111Options.model_validate({}))
+
+
+class GenerateResponse(BaseModel):
+    images: list[str]
+    info: str
+    meshes: list[str] = []
+
+
+def _model_name(model_type: int | str | None) -> str | None:
+    """The registry model for the extension's ``model_type`` (None: the server's default)."""
+    if model_type is None:
+        return None
+    by_name = {name: ours for name, ours in MODEL_TYPES.values()}
+    if isinstance(model_type, int) and model_type in MODEL_TYPES:
+        name, ours = MODEL_TYPES[model_type]
+    elif isinstance(model_type, str) and model_type in by_name:
+        name, ours = model_type, by_name[model_type]
+    else:
+        known = ", ".join(f"{k} {n}" for k, (n, _) in MODEL_TYPES.items())
+        raise ValidationError(f"model_type: {str(model_type)[:40]!r} is not one of the extension's models ({known})")
+    if ours is None:
+        raise ValidationError(f"model_type: {name} is not offered by depthforge; use 12 (depth_anything_v2_small)")
+    return ours
+
+
+def _decode(text: str, limit: int) -> bytes:
+    """The bytes of a base64 image (a data URL's prefix allowed), at most ``limit`` bytes."""
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    if len(text) > limit * 4 // 3 + 8:
+        raise TooLargeError(f"depth_input_images: an image above the server's limit of {limit} bytes")
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("depth_input_images: not base64") from None
+    if len(blob) > limit:
+        raise TooLargeError(f"depth_input_images: an image above the server's limit of {limit} bytes")
+    return blob
+
+
+def _png(array: np.ndarray) -> str:
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.fromarray(array).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _resolution(image: Image, opts: A1111Options) -> int | None:
+    if opts.net_size_match:
+        return min(max(image.width, image.height), 4096)
+    sides = [s for s in (opts.net_width, opts.net_height) if s is not None]
+    return max(sides) if sides else None
+
+
+def _outputs(
+    engine: Engine, image: Image, depth: DepthMap, opts: A1111Options, area: Path
+) -> tuple[list[str], list[str]]:
+    """The extension's images for one photo (base64 PNGs) and the meshes (base64 GLB)."""
+    from depthforge.process.normalize import to_display
+    from depthforge.render.masks import cutout, foreground_alpha
+
+    clip: dict[str, Any] = {}
+    if opts.clipdepth and opts.clipdepth_mode == "Range":
+        clip = {"clip_far": opts.clipdepth_far, "clip_near": opts.clipdepth_near}
+    elif opts.clipdepth:
+        clip = {"percentiles": (opts.clipdepth_far * 100.0, opts.clipdepth_near * 100.0)}
+    shown = to_display(depth, **clip)[0]
+    images: list[str] = []
+    if opts.gen_rembg:  # the extension's background removal: here the depth foreground (near = kept)
+        alpha = foreground_alpha(depth, image=image)
+        images.append(_png(cutout(image, alpha)))
+        if opts.save_background_removal_masks:
+            images.append(_png(np.round(alpha * 255).astype(np.uint8)))
+        shown = np.where(alpha >= 0.5, shown, 0.0)  # the background at the far value, as the extension does
+    codes = np.round(shown * 65535).astype(np.uint16)
+    if opts.do_output_depth:
+        out = 65535 - codes if opts.output_depth_invert else codes
+        if opts.output_depth_combine:
+            grey = np.repeat((out >> 8).astype(np.uint8)[:, :, None], 3, axis=2)
+            axis = 1 if opts.output_depth_combine_axis == "Horizontal" else 0
+            images.append(_png(np.concatenate([image.as_uint8(), grey], axis=axis)))
+        else:
+            images.append(_png(out))
+    if opts.gen_stereo:
+        images += _stereo(engine, image, depth, opts)
+    if opts.gen_normalmap:
+        images.append(_png(_normalmap(depth, opts)))
+    if opts.gen_heatmap:
+        from depthforge.render.visualize import colorize
+
+        images.append(_png(colorize(shown, colormap="inferno")))
+    meshes = []
+    if opts.gen_simple_mesh:
+        files = engine.mesh(image, depth, area, format="glb", max_angle=87.0 if opts.simple_mesh_occlude else 90.0)
+        glb = next(f for f in files if f.suffix == ".glb")
+        meshes.append(base64.b64encode(glb.read_bytes()).decode("ascii"))
+    return images, meshes
+
+
+def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options) -> list[str]:
+    from depthforge.render.stereo import StereoParams, render_stereo
+    from depthforge.stereo.layouts import compose
+
+    params = StereoParams(
+        divergence=opts.stereo_divergence,
+        separation=opts.stereo_separation,
+        balance=opts.stereo_balance,
+        exponent=opts.stereo_offset_exponent,
+    )
+    left, right = render_stereo(image.as_uint8(), depth, params=params)
+    out = []
+    for mode in opts.stereo_modes:
+        first, second = (right, left) if mode == "cyan-red-reverseanaglyph" else (left, right)
+        out.append(_png(compose(first, second, layout=STEREO_MODES[mode])))
+    return out
+
+
+def _normalmap(depth: DepthMap, opts: A1111Options) -> np.ndarray:
+    from depthforge.geometry.normals import depth_to_normals, encode_normals
+
+    pre = opts.normalmap_pre_blur_kernel / 3.0 if opts.normalmap_pre_blur else 0.0  # kernel ~ 3 sigma
+    post = opts.normalmap_post_blur_kernel / 3.0 if opts.normalmap_post_blur else 0.0
+    rgb = encode_normals(depth_to_normals(depth, smooth_depth_px=pre, smooth_normals_px=post))
+    return 255 - rgb if opts.normalmap_invert else rgb
+
+
+def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
+    """Add the extension's routes (:data:`A1111_ROUTES`) to ``app``; work runs under the server's gate and limits."""
+    limit = engine.limits.max_upload_bytes
+
+    @app.get("/depth/version", summary="A1111 depthmap API: version", tags=["a1111"])
+    async def version() -> dict[str, str]:
+        return {"version": f"depthforge {__version__}"}
+
+    @app.get("/depth/get_options", summary="A1111 depthmap API: option names", tags=["a1111"])
+    async def get_options() -> dict[str, list[str]]:
+        return {"options": sorted(A1111Options.model_fields)}
+
+    @app.post(
+        "/depth/generate",
+        summary="A1111 depthmap API: depth maps and what is made from them, for base64 images",
+        tags=["a1111"],
+        response_model=GenerateResponse,
+        responses={
+            400: {"description": "bad image"},
+            413: {"description": "too large"},
+            422: {"description": "bad option"},
+        },
+    )
+    async def generate(body: GenerateRequest) -> GenerateResponse:
+        opts = body.options
+        model = _model_name(opts.model_type)
+        blobs = [_decode(text, limit) for text in body.depth_input_images]
+        if _busy(engine):
+            raise BusyError("server busy: too many requests waiting, retry later", status=429)
+        engine.areas.sweep()
+        area = engine.areas.area()
+
+        def work() -> GenerateResponse:
+            images: list[str] = []
+            meshes: list[str] = []
+            for blob in blobs:
+                src = engine.areas.file(area, ".bin")
+                src.write_bytes(blob)
+                image = engine.read_upload(src)
+                detail = "auto" if opts.boost else "off"
+                depth = engine.depth_for(image, model, resolution=_resolution(image, opts), detail=detail)
+                more, mesh = _outputs(engine, image, depth, opts, area)
+                images += more
+                meshes += mesh
+            return GenerateResponse(images=images, info="Success", meshes=meshes)
+
+        try:
+            async with engine.gate.aslot():
+                return await asyncio.get_running_loop().run_in_executor(engine.executor, work)
+        finally:
+            engine.areas.remove(area)
+
+    return app
+
+
+def _busy(engine: Engine) -> bool:
+    """Whether the queue is full (the request is refused before any work)."""
+    return engine.gate.waiting >= engine.gate.queue and engine.gate.running >= engine.gate.workers

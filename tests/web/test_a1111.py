@@ -1,0 +1,192 @@
+"""The AUTOMATIC1111-compatible API (``depthforge serve --a1111-api``): a client written against the depthmap
+extension's documented request shape gets decodable images back; unknown options are named in a 422; schemathesis
+on the new routes gives no 5xx; the guard admits exactly the new routes, and only when they are on."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+schemathesis = pytest.importorskip("schemathesis")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from depthforge.web.a1111 import A1111_ROUTES  # noqa: E402
+from depthforge.web.app import create_api  # noqa: E402
+from depthforge.web.operations import ServerConfig  # noqa: E402
+from depthforge.web.safety import Limits  # noqa: E402
+
+LIMITS = Limits(max_upload_bytes=2_000_000, max_pixels=1_000_000, workers=1, queue=8)
+
+
+@pytest.fixture(scope="module")
+def app(web_model: Path):  # type: ignore[no-untyped-def]
+    application = create_api(ServerConfig(model=str(web_model), limits=LIMITS), a1111=True)
+    yield application
+    application.state.engine.close()
+
+
+@pytest.fixture(scope="module")
+def client(app) -> TestClient:  # type: ignore[no-untyped-def]
+    return TestClient(app)
+
+
+def b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def decode(text: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as im:
+        return np.asarray(im)
+
+
+def test_version_and_options(client: TestClient) -> None:
+    assert "depthforge" in client.get("/depth/version").json()["version"]
+    names = client.get("/depth/get_options").json()["options"]
+    assert names == sorted(names)
+    for name in ("model_type", "net_width", "boost", "output_depth_invert", "clipdepth", "output_depth_combine"):
+        assert name in names
+    for name in ("gen_stereo", "stereo_modes", "stereo_divergence", "gen_normalmap", "gen_simple_mesh", "gen_rembg"):
+        assert name in names
+
+
+def test_client_gets_the_extensions_outputs(client: TestClient, web_photo: Path) -> None:
+    # the request a client of the extension sends (its README / api: images as base64, options by name)
+    body = {
+        "depth_input_images": [b64(web_photo), "data:image/jpeg;base64," + b64(web_photo)],
+        "options": {
+            "compute_device": "GPU",
+            "net_width": 252,
+            "net_height": 168,
+            "output_depth_invert": False,
+            "clipdepth": True,
+            "clipdepth_far": 0.1,
+            "clipdepth_near": 0.9,
+            "gen_stereo": True,
+            "stereo_modes": ["left-right", "red-cyan-anaglyph"],
+            "stereo_divergence": 2.5,
+            "gen_normalmap": True,
+            "gen_heatmap": True,
+            "gen_simple_mesh": True,
+        },
+    }
+    r = client.post("/depth/generate", json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["info"] == "Success"
+    images = [decode(t) for t in data["images"]]
+    assert len(images) == 2 * 5  # per photo: depth, two stereo images, normal map, heat map
+    depth, sbs, anaglyph, normals, heat = images[:5]
+    assert depth.shape == (400, 600) and depth.dtype == np.uint16
+    assert depth.max() == 65535 and depth.min() == 0  # clipped: the nearest 10 % white, the farthest 10 % black
+    assert sbs.shape == (400, 1200, 3) and anaglyph.shape == (400, 600, 3)
+    assert normals.shape == heat.shape == (400, 600, 3)
+    assert np.array_equal(images[0], images[5])  # the same photo gives the same depth
+    assert len(data["meshes"]) == 2 and base64.b64decode(data["meshes"][0])[:4] == b"glTF"
+
+    inverted = client.post(
+        "/depth/generate",
+        json={"depth_input_images": [b64(web_photo)], "options": {"output_depth_invert": True, "net_width": 252}},
+    ).json()["images"]
+    plain = client.post(
+        "/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": {"net_width": 252}}
+    ).json()["images"]
+    assert np.array_equal(decode(inverted[0]).astype(int), 65535 - decode(plain[0]).astype(int))
+
+
+def test_combine_and_background_removal(client: TestClient, web_photo: Path) -> None:
+    options = {"output_depth_combine": True, "gen_rembg": True, "save_background_removal_masks": True}
+    r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": options})
+    assert r.status_code == 200, r.text
+    cut, mask, combined = (decode(t) for t in r.json()["images"])
+    assert cut.shape == (400, 600, 4) and mask.shape == (400, 600) and combined.shape == (400, 1200, 3)
+    assert 0 < (mask > 127).mean() < 1
+    assert np.all(cut[..., 3][mask == 0] == 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"no_such_option": 1}, "no_such_option"),
+        ({"stereo_divergence": 500}, "stereo_divergence"),
+        ({"stereo_modes": ["sideways"]}, "stereo_modes"),
+        ({"gen_inpainted_mesh": True}, "gen_inpainted_mesh"),
+        ({"model_type": 10}, "model_type"),
+        ({"model_type": "my/own/folder"}, "model_type"),
+        ({"model_type": 12}, "model"),  # a registry model this server does not allow (not cached, no download)
+        ({"clipdepth": True, "clipdepth_far": 0.8, "clipdepth_near": 0.2}, "clip_far"),
+    ],
+)
+def test_bad_options_are_named_in_a_422(client: TestClient, web_photo: Path, options: dict, named: str) -> None:
+    r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": options})
+    assert r.status_code == 422, r.text
+    assert named in r.text
+
+
+def test_bad_images(client: TestClient) -> None:
+    r = client.post("/depth/generate", json={"depth_input_images": ["not base64!"], "options": {}})
+    assert r.status_code == 400 and "base64" in r.text
+    r = client.post("/depth/generate", json={"depth_input_images": [base64.b64encode(b"/etc/passwd").decode()]})
+    assert r.status_code == 400
+    assert client.post("/depth/generate", json={"depth_input_images": []}).status_code == 422
+    big = base64.b64encode(b"x" * (LIMITS.max_upload_bytes + 1)).decode()
+    assert client.post("/depth/generate", json={"depth_input_images": [big]}).status_code == 413
+    assert list(client.app.state.engine.areas.root.iterdir()) == []  # type: ignore[attr-defined]
+
+
+def test_off_by_default(web_model: Path) -> None:
+    plain = create_api(ServerConfig(model=str(web_model), limits=LIMITS))
+    try:
+        c = TestClient(plain)
+        assert c.get("/depth/version").status_code == 404
+        assert c.post("/depth/generate", json={"depth_input_images": []}).status_code == 404
+    finally:
+        plain.state.engine.close()
+
+
+def test_guard_admits_exactly_the_new_routes(tmp_path: Path) -> None:
+    from depthforge.web.guard import GradioGuard
+
+    async def inner(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"inner"})
+
+    for routes in ((), A1111_ROUTES):
+        c = TestClient(GradioGuard(inner, mount="/", uploads=tmp_path, api_routes=routes))
+        for path in A1111_ROUTES:
+            assert c.get(path).status_code == (200 if routes else 404), (routes, path)
+        for path in ("/depth/", "/depth/generate/video", "/depth/generate/", "/depth/x"):
+            assert c.get(path).status_code == 404, path
+
+
+def test_schemathesis_on_the_new_routes(app) -> None:  # type: ignore[no-untyped-def]
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [r.ok() for r in schema.get_all_operations() if r.ok().path.startswith("/depth/")]
+    assert {op.path for op in operations} == set(A1111_ROUTES)
+    counts = {"requests": 0, "5xx": 0}
+    for op in operations:
+
+        @settings(
+            max_examples=120 if op.method.upper() == "POST" else 5,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        @given(case=op.as_strategy())
+        def run(case) -> None:  # type: ignore[no-untyped-def]
+            response = case.call()
+            counts["requests"] += 1
+            counts["5xx"] += response.status_code >= 500
+            assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text}"
+
+        run()
+    print(f"\nschemathesis on {sorted(A1111_ROUTES)}: {counts}")
