@@ -157,6 +157,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t, "peak_mb": peak / 1024, "
 def memory() -> None:
     size = (4000, 6000)
     print(f"\n## peak memory: 24-MP photo ({size[0]}x{size[1]}), one process each")
+    _peak("auto", size)  # warm-up: exports the graphs of the photo's and the tiles' sizes into the cache
     for detail in ("off", "auto"):
         r = _peak(detail, size)
         print(

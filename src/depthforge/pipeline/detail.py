@@ -51,6 +51,7 @@ __all__ = [
 FUSIONS = ("blend", "poisson")
 _AUTO_MAX_SIDE = 4  # "auto" uses at most 4 x 4 tiles
 _FLAT_EDGE_SHARE = 0.35  # "auto" skips tiles with fewer edges than this share of the busiest tile's
+_FIT_POINTS = 2_500
 _CHUNK = 4  # tiles in flight at a time (memory bound)
 _CROSSOVER = 2.0  # poisson: wavelengths up to two tiles come from the tiles, longer ones from the global pass
 
@@ -171,8 +172,13 @@ def plan_tiles(
     if detail == "auto" and skip_flat:
         import cv2
 
+        # edges counted at twice the model's resolution, so an upscaled or a sharp photo is judged alike
+        k = min(1.0, 2 * max(native_hw[0] / height, native_hw[1] / width))
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        dens = [_edge_density(gray[t.y0 : t.y1, t.x0 : t.x1]) for t in tiles]
+        gray = cv2.resize(gray, (max(1, round(width * k)), max(1, round(height * k))), interpolation=cv2.INTER_AREA)
+        dens = [
+            _edge_density(gray[round(t.y0 * k) : round(t.y1 * k), round(t.x0 * k) : round(t.x1 * k)]) for t in tiles
+        ]
         busiest = max(dens)
         tiles = [t for t, d in zip(tiles, dens, strict=True) if busiest > 0 and d >= _FLAT_EDGE_SHARE * busiest]
     return TileGrid((height, width), rows, cols, tuple(tiles))
@@ -209,7 +215,10 @@ def _area(values: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 
 def _fit(tile: np.ndarray, target: np.ndarray, kind: str) -> tuple[float, float]:
-    """(scale, shift) taking the tile's values onto the global pass's (both at the global resolution)."""
+    """(scale, shift) taking the tile's values onto the global pass's (both at the global resolution), from at
+    most about ``_FIT_POINTS`` points on a regular grid (enough for a two-parameter robust fit)."""
+    step = max(1, int(np.ceil(np.sqrt(tile.size / _FIT_POINTS))))
+    tile, target = tile[::step, ::step], target[::step, ::step]
     ok = np.isfinite(tile) & np.isfinite(target)
     if kind == "metric":
         ok &= (tile > 0) & (target > 0)
@@ -266,14 +275,14 @@ def estimate_detailed(
     grid = plan_tiles(rgb, detail=detail, native_hw=native, overlap=tile_overlap, skip_flat=skip_flat)
     glob = global_depth if global_depth is not None else estimator.predict(rgb)
     kind = glob.kind
-    g = glob.values.astype(np.float32)
+    g = np.asarray(glob.values, dtype=np.float32)
     num = np.zeros(size_hw, np.float32)
     den = np.zeros(size_hw, np.float32)
     scale_hw = native[0] / size_hw[0], native[1] / size_hw[1]
     for chunk in _batches(grid, rgb):
         depths = estimator.predict_batch([crop for _, crop in chunk])
         for (tile, _), depth in zip(chunk, depths, strict=True):
-            values = depth.values.astype(np.float32)
+            values = np.array(depth.values, dtype=np.float32)  # a copy of our own, changed in place below
             if fit:
                 th, tw = values.shape
                 low = max(2, round(th * scale_hw[0])), max(2, round(tw * scale_hw[1]))
@@ -281,24 +290,33 @@ def estimate_detailed(
                 scale, shift = _fit(_area(values, low), _area(crop, low), kind)
                 if not (np.isfinite(scale) and np.isfinite(shift)):
                     continue
-                values = values * np.float32(scale) + np.float32(shift)
-            w = _weights(tile, grid) * np.isfinite(values)
-            num[tile.y0 : tile.y1, tile.x0 : tile.x1] += w * np.nan_to_num(values)
+                values *= np.float32(scale)
+                values += np.float32(shift)
+            w = _weights(tile, grid)
+            finite = np.isfinite(values)
+            if not finite.all():
+                values[~finite] = 0
+                w *= finite
+            values *= w
+            num[tile.y0 : tile.y1, tile.x0 : tile.x1] += values
             den[tile.y0 : tile.y1, tile.x0 : tile.x1] += w
+            del values, w, finite
     # where no tile stands (skipped flat tiles), the global pass does; a faint global weight joins them smoothly
     eps = np.float32(1e-3)
     g_known = np.isfinite(g)
-    num += eps * np.where(g_known, g, 0)
-    den += eps * g_known
+    faint = np.multiply(np.where(g_known, g, np.float32(0)), eps)
+    num += faint
+    del faint
+    den += np.where(g_known, eps, np.float32(0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        fused = num / den
-    del num, den
+        fused = np.divide(num, den, out=num)
+    del den
     if fusion == "poisson":
         tile_px = max(grid.size_hw[0] / grid.rows, grid.size_hw[1] / grid.cols)
         fused = poisson_fuse(fused, g, crossover_px=_CROSSOVER * tile_px)
     meta = dict(glob.meta)
     meta["detail"] = {"rows": grid.rows, "cols": grid.cols, "tiles": len(grid.tiles), "fusion": fusion}
-    return DepthMap(fused.astype(np.float32), kind=kind, intrinsics=glob.intrinsics, model=glob.model, meta=meta)
+    return DepthMap(fused, kind=kind, intrinsics=glob.intrinsics, model=glob.model, meta=meta)
 
 
 def with_detail(estimator: DepthEstimator, options: DetailOptions, *, skip_flat: bool = True) -> DepthEstimator:
