@@ -43,6 +43,10 @@ def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "
     Raises:
         ModelError: the model cannot be loaded. ModelNotAvailableError: not cached and the hub is unreachable.
     """
+    spec = source.spec
+    local_only = source.is_local or offline_mode() or is_cached(spec.hub_id or source.location)
+    if not local_only:
+        require_hub(spec.name)  # before the heavy imports: an offline machine hears it at once
     try:
         import torch
         from transformers import AutoModelForDepthEstimation
@@ -51,11 +55,7 @@ def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "
         raise ModelError(f"PyTorch and transformers are needed to run models ({_short(exc)})") from None
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    spec = source.spec
-    local_only = source.is_local or offline_mode() or is_cached(spec.hub_id or source.location)
     kwargs: dict[str, Any] = {"local_files_only": local_only, "dtype": getattr(torch, _TORCH_DTYPES[dtype])}
-    if not local_only:
-        require_hub(spec.name)
     try:
         try:
             model = AutoModelForDepthEstimation.from_pretrained(source.location, attn_implementation="sdpa", **kwargs)
