@@ -1,23 +1,32 @@
-"""Depth models: the registry, hub resolution, preprocessing and backends, and the matting model for masks."""
+"""Depth models: the registry, hub resolution, preprocessing and backends; matting and segmentation models for masks
+(ViTMatte, rembg's models on onnxruntime, SAM)."""
 
 from depthforge.models.callable import CallableEstimator
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
 from depthforge.models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
+from depthforge.models.rembg_backend import REMBG_REGISTRY, RembgModel, load_rembg_model
+from depthforge.models.sam import SAM_REGISTRY, SamSegmenter, load_sam_model
 from depthforge.models.segmentation import MattingModel, load_matting_model
 
 __all__ = [
     "DEFAULT_MODEL",
     "REGISTRY",
+    "REMBG_REGISTRY",
+    "SAM_REGISTRY",
     "CallableEstimator",
     "DepthEstimator",
     "MattingModel",
     "ModelSource",
     "ModelSpec",
+    "RembgModel",
+    "SamSegmenter",
     "clear_model_cache",
     "get_spec",
     "is_cached",
     "load_matting_model",
     "load_model",
+    "load_rembg_model",
+    "load_sam_model",
     "resolve_model",
 ]

@@ -6,6 +6,7 @@ Composing two views into one picture (side by side, anaglyph) is :func:`depthfor
 """
 
 from depthforge.render.defocus import BokehPlan, bokeh, plan_bokeh
+from depthforge.render.fusion import FusedMask, depth_prompts, depth_without_background, fuse_segmentation
 from depthforge.render.layers import LayeredScene, build_layers
 from depthforge.render.masks import (
     THRESHOLD_METHODS,
@@ -29,6 +30,7 @@ __all__ = [
     "THRESHOLD_METHODS",
     "BokehPlan",
     "CameraPose",
+    "FusedMask",
     "LayeredScene",
     "ParallaxRenderer",
     "StereoParams",
@@ -42,9 +44,12 @@ __all__ = [
     "controlnet_image",
     "cutout",
     "depth_mask",
+    "depth_prompts",
+    "depth_without_background",
     "fill_holes_background",
     "foreground_alpha",
     "forward_warp",
+    "fuse_segmentation",
     "plan_bokeh",
     "refine_alpha",
     "render_eye",
