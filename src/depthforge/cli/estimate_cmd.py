@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from depthforge.cli.common import add_model_options, model_options, note, parse_pair, progress, progress_bar
+
+if TYPE_CHECKING:
+    from depthforge.pipeline.estimation import Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--tile-overlap", type=float, default=0.25, help="share of a tile overlapping its neighbour (0.25)")
     d.add_argument("--fusion", choices=("blend", "poisson"), default="blend", help="how tiles are fused (blend)")
     g = p.add_argument_group("outputs")
-    g.add_argument("--format", default="png16", choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr"))
+    g.add_argument(
+        "--format",
+        default="png16",
+        choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr", "gdepth", "dynamic-depth", "facebook3d"),
+        help="depth file, or a depth photo: gdepth / dynamic-depth (photo_*.jpg), facebook3d (photo_fb3d*.jpg)",
+    )
+    g.add_argument("--depth-bits", type=int, choices=(8, 16), default=8, help="gdepth/dynamic-depth depth image (8)")
+    g.add_argument(
+        "--use-embedded-depth",
+        action="store_true",
+        help="use a photo's own depth (iPhone HEIC, GDepth, Dynamic Depth) when it has one; estimate otherwise",
+    )
     g.add_argument(
         "--colormap",
         default="gray",
@@ -77,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         combine=args.combine,
         controlnet=args.controlnet,
         overwrite=args.overwrite,
+        depth_bits=args.depth_bits,
+        use_embedded_depth=args.use_embedded_depth,
     )
     mode = parse_detail(args.detail)
     detail = None if mode is None else DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
@@ -104,8 +121,15 @@ def run(args: argparse.Namespace) -> int:
             detail=detail,
             **model_options(args),
         )
+    _say_embedded(summary)
     print(summary.line())
     return 1 if summary.failed else 0
+
+
+def _say_embedded(summary: Summary) -> None:
+    """One notice per photo whose own depth was used (``--use-embedded-depth``); the others were estimated."""
+    for line in summary.embedded:
+        note(f"used the photo's own depth: {line}")
 
 
 def _video_options(args: argparse.Namespace) -> object:
@@ -159,5 +183,6 @@ def _run_with_frames(args: argparse.Namespace, options: object, video: object, n
             detail=detail,  # type: ignore[arg-type]
             **model_options(args),
         )
+    _say_embedded(summary)
     print(summary.line())
     return 1 if summary.failed else 0

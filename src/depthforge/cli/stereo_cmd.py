@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from depthforge.cli.common import add_depth_source_options, add_photo_command, load_photo, note, pick
+from depthforge.cli.common import (
+    add_depth_source_options,
+    add_photo_command,
+    load_photo,
+    note,
+    parse_numbers,
+    pick,
+)
 from depthforge.stereo.layouts import LAYOUTS
 
 if TYPE_CHECKING:
@@ -18,7 +25,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-_LAYOUTS = (*LAYOUTS, "separate", "wiggle")
+_LAYOUTS = (*LAYOUTS, "separate", "wiggle", "quilt", "rgbd")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--views", type=int, default=2, help="wiggle: 2 = left/right, N >= 3 = sweep of N views")
     p.add_argument("--frame-ms", type=int, default=120, help="wiggle: milliseconds per frame")
+    p.add_argument(
+        "--quilt",
+        default="8x6",
+        metavar="COLSxROWS",
+        help="quilt: Looking Glass grid (default 8x6; Go 11x6, 16/32-inch 7x7); OUT gets _qs{cols}x{rows}a{aspect}",
+    )
+    p.add_argument("--quilt-width", type=int, default=4096, help="quilt: largest quilt width in pixels (4096)")
     add_depth_source_options(p)
 
 
@@ -76,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         _write_animation(out, frames, args.frame_ms)
         print(f"wrote {out} ({len(frames)} frames)")
         return 0
+    if args.layout in ("quilt", "rgbd"):
+        return _looking_glass(args, image, depth, params, out)
     par, used_exact = stereo.eye_parallax(depth, width=image.width, params=params)
     if used_exact:
         note("exact mode: pixels move by their disparity")
@@ -90,6 +106,33 @@ def run(args: argparse.Namespace) -> int:
     result = compose(left, right, layout=args.layout)
     write_image(out, result)
     print(f"wrote {out} ({result.shape[1]}x{result.shape[0]}, {args.layout})")
+    return 0
+
+
+def _looking_glass(args: argparse.Namespace, image: object, depth: object, params: object, out: Path) -> int:
+    """Looking Glass outputs: a quilt of views (``--quilt``) or an RGB-D image (photo left, depth right)."""
+    from depthforge.io.depthphoto_write import write_rgbd
+    from depthforge.io.images import write_image
+    from depthforge.render.quilt import render_quilt
+
+    if args.layout == "rgbd":
+        write_rgbd(out, image, depth)  # type: ignore[arg-type]
+        print(f"wrote {out} (Looking Glass RGB-D: photo left, depth right, near = white)")
+        return 0
+    cols, rows = parse_numbers(args.quilt.lower().replace("x", ","), "--quilt", 2, int, form="COLSxROWS, e.g. 8x6")
+    quilt, suffix = render_quilt(
+        image.rgb,  # type: ignore[attr-defined]
+        depth,  # type: ignore[arg-type]
+        columns=cols,
+        rows=rows,
+        max_width_px=args.quilt_width,
+        params=params,  # type: ignore[arg-type]
+    )
+    path = out if "_qs" in out.stem else out.with_name(f"{out.stem}{suffix}{out.suffix or '.png'}")
+    write_image(path, quilt)
+    print(
+        f"wrote {path} ({cols}x{rows} views of {quilt.shape[1] // cols}x{quilt.shape[0] // rows}, view 0 bottom-left)"
+    )
     return 0
 
 

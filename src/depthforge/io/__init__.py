@@ -1,7 +1,9 @@
-"""Reading and writing images, depth files and video (every write atomic, every read checked)."""
+"""Reading and writing images, depth files, depth photos and video (every write atomic, every read checked)."""
 
 from depthforge.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from depthforge.io.depthfiles import DEPTH_FORMATS, read_depth, sidecar_path, write_depth
+from depthforge.io.depthphoto_read import DepthPhoto, read_depth_photo
+from depthforge.io.depthphoto_write import PHOTO_FORMATS, write_depth_photo
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
 from depthforge.io.png import encode_png
 from depthforge.io.video import VIDEO_EXTENSIONS, VideoInfo, iter_frames, probe_video
@@ -9,7 +11,9 @@ from depthforge.io.video_writer import VideoWriter
 
 __all__ = [
     "DEPTH_FORMATS",
+    "DepthPhoto",
     "IMAGE_EXTENSIONS",
+    "PHOTO_FORMATS",
     "VIDEO_EXTENSIONS",
     "VideoInfo",
     "VideoWriter",
@@ -20,8 +24,10 @@ __all__ = [
     "iter_frames",
     "probe_video",
     "read_depth",
+    "read_depth_photo",
     "read_image",
     "sidecar_path",
     "write_depth",
+    "write_depth_photo",
     "write_image",
 ]

@@ -1,7 +1,9 @@
 """Reading depth files of every supported format into a :class:`~depthforge.core.depthmap.DepthMap`.
 
 The format is recognised from the file's content, never from its extension: NumPy ``.npy`` (numeric arrays only,
-no pickles), PFM, OpenEXR, TIFF, and the image formats of :mod:`depthforge.io.images` (8/16-bit PNG, ...). Every
+no pickles), PFM, OpenEXR, TIFF, photos that carry their depth (GDepth or Dynamic Depth JPEGs, HEIC with a depth
+image: :mod:`depthforge.io.depthphoto_read`), and the image formats of :mod:`depthforge.io.images` (8/16-bit PNG,
+...). Every
 file passes the same policy as photos (:mod:`depthforge.io.inputs`): a regular file of bounded size, at most
 ``max_pixels`` values counting every page, checked from the header before any value is decoded. Metadata written
 by depthforge (PNG text chunk, TIFF description, EXR header or a ``<file>.json`` sidecar) is checked field by
@@ -24,6 +26,7 @@ from depthforge.core.depthmap import DEPTH_KINDS, DepthMap
 from depthforge.core.errors import InputError, MissingExtraError, ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice, check_range
+from depthforge.io.depthphoto_read import embedded_depth_kind
 from depthforge.io.images import load_strict, open_pil
 from depthforge.io.inputs import (
     check_input_file,
@@ -82,6 +85,8 @@ def read_depth(
         scale = check_range(scale, "depth_scale")  # finite
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="depth file", max_bytes=max_bytes_for(limit))
+    if embedded_depth_kind(p) is not None:  # a photo carrying its depth (GDepth, Dynamic Depth, HEIC)
+        return _embedded(p, limit, kind=kind, scale=scale)
     with decoding(p, "depth file"):
         arr, meta = _read_any(p, limit)
         values = _decode_values(_single_map(arr, p), meta, kind=kind, scale=scale, path=p)
@@ -95,6 +100,17 @@ def read_depth(
         model=str(meta.get("model", ""))[:200],
         baseline_m=baseline,
     )
+
+
+def _embedded(p: Path, limit: int, *, kind: str | None, scale: float | None) -> DepthMap:
+    """The depth map a photo carries (:mod:`depthforge.io.depthphoto_read`), with ``kind``/``scale`` applied."""
+    from depthforge.io.depthphoto_read import read_depth_photo
+
+    depth = read_depth_photo(p, max_pixels=limit).depth
+    if (kind is None or kind == depth.kind) and scale is None:
+        return depth
+    values = depth.values * np.float32(scale if scale is not None else 1.0)
+    return DepthMap(values, kind=kind or depth.kind, intrinsics=depth.intrinsics, model=depth.model, meta=depth.meta)  # type: ignore[arg-type]
 
 
 def _read_any(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:

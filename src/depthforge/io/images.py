@@ -25,6 +25,7 @@ from depthforge.core.errors import InputError, TooLargeError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_array
 from depthforge.io.atomic import atomic_path
+from depthforge.io.heif import is_heif_head, register_heif
 from depthforge.io.inputs import (
     DEFAULT_MAX_PIXELS,
     IMAGE_FORMATS,
@@ -53,7 +54,7 @@ __all__ = [
 #: File names a folder scan picks up (the content decides the format: see :data:`IMAGE_FORMATS`).
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".pnm"}
-)
+) | {".heic", ".heif"}  # HEIC/HEIF with the heic extra (pillow-heif)
 _FORMAT_NAMES = ("JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM")
 _DEPTH_FORMAT_NAMES = "NumPy .npy, PFM, OpenEXR, TIFF"
 
@@ -101,7 +102,8 @@ def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Image:
     """Read a photo file into an upright :class:`Image`.
 
-    Accepts JPEG, PNG, WebP, TIFF, BMP; 8 or 16 bit; grayscale, RGB, RGBA (alpha kept aside), palette, CMYK,
+    Accepts JPEG, PNG, WebP, TIFF, BMP, and HEIC/HEIF with the ``heic`` extra (pillow-heif); 8 or 16 bit;
+    grayscale, RGB, RGBA (alpha kept aside), palette, CMYK,
     LA; EXIF orientation applied.
 
     Raises:
@@ -150,8 +152,13 @@ def _open(p: Path, what: str) -> Any:
     with _OPEN_LOCK:
         old_limit = PILImage.MAX_IMAGE_PIXELS
         PILImage.MAX_IMAGE_PIXELS = None  # our own limit (counting every page) is checked next
+        formats: tuple[str, ...] = IMAGE_FORMATS
+        with open(p, "rb") as fh:
+            if is_heif_head(fh.read(12)):  # HEIC/HEIF photos through the optional pillow-heif
+                register_heif()
+                formats = (*formats, "HEIF")
         try:
-            return PILImage.open(p, formats=IMAGE_FORMATS)
+            return PILImage.open(p, formats=formats)
         except UnidentifiedImageError:
             accepted = ", ".join(_FORMAT_NAMES) if what == "image" else f"{_DEPTH_FORMAT_NAMES} and images"
             raise InputError(f"{p}: not a readable {what} ({describe_content(p)}; accepted: {accepted})") from None

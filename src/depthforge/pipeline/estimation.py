@@ -5,7 +5,12 @@ Outputs for ``photo.jpg`` (folder inputs mirror their sub-folders under the outp
 * ``photo_depth.<ext>``: the depth file in the chosen format (16-bit PNG by default, near = white);
 * ``photo_depth_<colormap>.png`` with a colour map other than gray;
 * ``photo_combined.png`` with ``combine`` (the photo beside its depth);
-* ``photo_controlnet.png`` with ``controlnet`` (3-channel 8-bit, near = white, sides multiples of 64).
+* ``photo_controlnet.png`` with ``controlnet`` (3-channel 8-bit, near = white, sides multiples of 64);
+* depth photos instead of a depth file (:mod:`depthforge.io.depthphoto_write`): ``photo_gdepth.jpg`` (GDepth),
+  ``photo_dynamic_depth.jpg`` (Dynamic Depth) or ``photo_fb3d.jpg`` + ``photo_fb3d_depth.jpg`` (Facebook 3D).
+
+With ``use_embedded_depth``, a photo that carries its own depth (GDepth, Dynamic Depth, HEIC) is not estimated:
+its depth (resampled to the photo) is written instead, and :attr:`Summary.embedded` names it.
 
 Video files (see :mod:`depthforge.pipeline.video`) are streamed through the video path.
 """
@@ -25,6 +30,8 @@ from depthforge.core.image import Image
 from depthforge.core.validation import check_choice
 from depthforge.io.atomic import prepare_folder, sweep_stale
 from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_depth
+from depthforge.io.depthphoto_read import embedded_depth_kind, read_depth_photo
+from depthforge.io.depthphoto_write import PHOTO_FORMATS, write_depth_photo
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
 from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, is_video_path, probe_video
 from depthforge.models.callable import DepthFunction, as_estimator
@@ -33,6 +40,7 @@ from depthforge.pipeline.detail import DetailOptions, estimate_detailed, parse_d
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
 from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
 from depthforge.process.normalize import to_display
+from depthforge.process.resample import resize_depth
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
 
 __all__ = ["estimate", "EstimateOptions", "Summary", "collect_inputs", "output_paths", "run_estimate", "write_outputs"]
@@ -83,13 +91,16 @@ class EstimateOptions:
     """What to write for each image (see the module docstring for the file names).
 
     Attributes:
-        format: the depth file's format (:data:`~depthforge.io.depthfiles.DEPTH_FORMATS`).
+        format: the depth file's format (:data:`~depthforge.io.depthfiles.DEPTH_FORMATS`) or a depth photo
+            format (:data:`~depthforge.io.depthphoto_write.PHOTO_FORMATS`: gdepth, dynamic-depth, facebook3d).
         colormap: also a colour-mapped image unless ``"gray"``.
         invert, clip_near, clip_far, percentiles: the display range (see
             :func:`~depthforge.process.normalize.to_display`).
         combine: also the photo beside the colour-mapped depth, ``"horizontal"`` or ``"vertical"``.
         controlnet: also a ControlNet conditioning image.
         overwrite: replace existing outputs (they are skipped otherwise).
+        depth_bits: 8 or 16, the depth image of gdepth and dynamic-depth.
+        use_embedded_depth: use a photo's own depth (GDepth, Dynamic Depth, HEIC) instead of estimating.
     """
 
     format: str = "png16"
@@ -101,9 +112,12 @@ class EstimateOptions:
     combine: str | None = None
     controlnet: bool = False
     overwrite: bool = False
+    depth_bits: int = 8
+    use_embedded_depth: bool = False
 
     def __post_init__(self) -> None:
-        check_choice(self.format, "format", DEPTH_FORMATS)
+        check_choice(self.format, "format", (*DEPTH_FORMATS, *PHOTO_FORMATS))
+        check_choice(self.depth_bits, "depth_bits", (8, 16))
         check_choice(self.colormap, "colormap", COLORMAPS)
         if self.combine is not None:
             check_choice(self.combine, "combine", ("horizontal", "vertical"))
@@ -117,6 +131,7 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)  # "photo.jpg: gdepth" for each photo whose own depth was used
 
     def line(self) -> str:
         return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"
@@ -145,11 +160,19 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, 
     return out
 
 
+_PHOTO_NAMES = {"gdepth": "_gdepth.jpg", "dynamic-depth": "_dynamic_depth.jpg", "facebook3d": "_fb3d.jpg"}
+
+
 def output_paths(outdir: Path, stem: Path, options: EstimateOptions) -> dict[str, Path]:
     """The files one image produces, by role."""
     base = outdir / stem.parent
     name = stem.name
-    paths = {"depth": base / f"{name}_depth{FORMAT_EXTENSIONS[options.format]}"}
+    if options.format in PHOTO_FORMATS:
+        paths = {"depth": base / f"{name}{_PHOTO_NAMES[options.format]}"}
+        if options.format == "facebook3d":
+            paths["depth_image"] = base / f"{name}_fb3d_depth.jpg"  # written with it (Facebook's pair naming)
+    else:
+        paths = {"depth": base / f"{name}_depth{FORMAT_EXTENSIONS[options.format]}"}
     if options.colormap != "gray":
         paths["color"] = base / f"{name}_depth_{options.colormap}.png"
     if options.combine:
@@ -161,16 +184,19 @@ def output_paths(outdir: Path, stem: Path, options: EstimateOptions) -> dict[str
 
 def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options: EstimateOptions) -> None:
     """Write every requested output of one image (each atomically)."""
-    write_depth(
-        paths["depth"],
-        depth,
-        format=options.format,
-        invert=options.invert,
-        clip_near=options.clip_near,
-        clip_far=options.clip_far,
-        percentiles=options.percentiles,
-    )
-    if len(paths) == 1:
+    if options.format in PHOTO_FORMATS:
+        write_depth_photo(paths["depth"], image, depth, format=options.format, bits=options.depth_bits)
+    else:
+        write_depth(
+            paths["depth"],
+            depth,
+            format=options.format,
+            invert=options.invert,
+            clip_near=options.clip_near,
+            clip_far=options.clip_far,
+            percentiles=options.percentiles,
+        )
+    if not paths.keys() & {"color", "combined", "controlnet"}:
         return
     display, _ = to_display(
         depth,
@@ -278,12 +304,16 @@ def run_estimate(
     sweep_stale({p.parent for _, _, paths in planned for p in paths.values()})  # left by a killed earlier run
     for src, stem, paths in planned:
         reason = clash(src, paths.values())
+        if not is_video_path(src) and reason is None and options.use_embedded_depth and embedded_depth_kind(src):
+            run_photos()  # in input order
+            _write_embedded(src, paths, options, max_pixels, summary, on_item)
+            continue
         if not is_video_path(src):
             photos.append(
                 Job(
                     src,
                     paths,
-                    full_pixels="combined" in paths,
+                    full_pixels="combined" in paths or options.format in PHOTO_FORMATS,
                     skip=reason is None and not options.overwrite and all(os.path.exists(p) for p in paths.values()),
                     error=reason,
                 )
@@ -307,6 +337,33 @@ def run_estimate(
         _notify(on_item, src, "done")
     run_photos()
     return summary
+
+
+def _write_embedded(
+    src: Path,
+    paths: dict[str, Path],
+    options: EstimateOptions,
+    max_pixels: int | None,
+    summary: Summary,
+    on_item: Callable[[Path, str], None] | None,
+) -> None:
+    """The outputs of a photo from the depth it carries (resampled to the photo), counted in ``summary``."""
+    if not options.overwrite and all(os.path.exists(p) for p in paths.values()):
+        summary.skipped += 1
+        _notify(on_item, src, "skipped")
+        return
+    try:
+        image = read_image(src, max_pixels=max_pixels)
+        photo = read_depth_photo(src, max_pixels=max_pixels)
+        write_outputs(image, resize_depth(photo.depth, image.size_hw), paths, options)
+    except (InputError, OutputError, ValidationError) as exc:
+        summary.failed += 1
+        summary.errors.append(str(exc))
+        _notify(on_item, src, f"failed: {exc}")
+        return
+    summary.done += 1
+    summary.embedded.append(f"{src}: {photo.source} ({photo.depth.kind})")
+    _notify(on_item, src, "done")
 
 
 def _notify(cb: Callable[[Path, str], None] | None, path: Path, status: str) -> None:

@@ -1,0 +1,126 @@
+"""Depth photos on the command line: HEIC depth as --depth, Looking Glass outputs, estimate --format gdepth /
+dynamic-depth / facebook3d and --use-embedded-depth (tiny local models, no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from depthforge.cli.main import main
+from depthforge.core.depthmap import DepthMap
+from depthforge.io.depthphoto_read import read_depth_photo
+from depthforge.io.depthphoto_write import write_gdepth
+
+
+def test_stereo_from_a_heic_and_its_own_depth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pillow_heif")
+    from tests.io.heic_builder import apple_depth_xmp, build_heic_with_depth
+    from tests.io.test_heif import disparity_codes, photo
+
+    xmp = apple_depth_xmp(float_min=0.25, float_max=1.0, pixel_format=b"hdis", accuracy="absolute")
+    texture = (photo().astype(int) + np.random.default_rng(2).integers(0, 60, (120, 160, 3))).clip(0, 255)
+    heic = build_heic_with_depth(tmp_path / "portrait.heic", texture.astype(np.uint8), disparity_codes(), xmp=xmp)
+    out = tmp_path / "sbs.png"
+    assert main(["stereo", str(heic), "--depth", str(heic), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "resampled to the image size 160x120" in err  # the 88x64 depth image stretched to the photo
+    with Image.open(out) as sbs:
+        assert sbs.size == (320, 120)
+        left, right = np.split(np.asarray(sbs).astype(int), 2, axis=1)
+    diff = np.abs(left - right).mean(axis=2)
+    # the near disc (centre) moves between the eyes, the far wall (corners) stays on the screen plane
+    assert diff[45:75, 60:100].mean() > 10 * max(diff[:20, :30].mean(), 0.1)
+
+
+def test_stereo_quilt_and_rgbd(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    depth = DepthMap(np.linspace(1.0, 4.0, 120, dtype=np.float32)[None].repeat(90, 0), kind="metric")
+    src = write_gdepth(tmp_path / "pixel.jpg", image, depth)
+    assert (
+        main(
+            [
+                "stereo",
+                str(src),
+                "--depth",
+                str(src),
+                "--layout",
+                "quilt",
+                "--quilt",
+                "4x3",
+                "-o",
+                str(tmp_path / "q.png"),
+            ]
+        )
+        == 0
+    )
+    quilt = tmp_path / "q_qs4x3a1.33.png"
+    with Image.open(quilt) as q:
+        assert q.size == (4 * 120, 3 * 90)
+    assert main(["stereo", str(src), "--depth", str(src), "--layout", "rgbd", "-o", str(tmp_path / "rgbd.jpg")]) == 0
+    with Image.open(tmp_path / "rgbd.jpg") as r:
+        assert r.size == (240, 90)
+    assert (
+        main(
+            [
+                "stereo",
+                str(src),
+                "--depth",
+                str(src),
+                "--layout",
+                "quilt",
+                "--quilt",
+                "4by3",
+                "-o",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
+
+
+def test_estimate_writes_depth_photos(photos: Path, tiny_da: Path, tmp_path: Path) -> None:
+    one = tmp_path / "in"
+    one.mkdir()
+    (one / "coffee.jpg").write_bytes((photos / "coffee.jpg").read_bytes())
+    for fmt, names in (
+        ("gdepth", ["coffee_gdepth.jpg"]),
+        ("dynamic-depth", ["coffee_dynamic_depth.jpg"]),
+        ("facebook3d", ["coffee_fb3d.jpg", "coffee_fb3d_depth.jpg"]),
+    ):
+        out = tmp_path / fmt
+        assert main(["estimate", str(one), "-o", str(out), "--model", str(tiny_da), "--format", fmt]) == 0
+        for name in names:
+            with Image.open(out / name) as im:
+                assert im.size == (600, 400)  # the full photo, not the model's reduced decode
+        if fmt != "facebook3d":
+            got = read_depth_photo(out / names[0])
+            assert got.depth.kind == "relative" and got.meta["written_kind"] == "relative"
+
+
+def test_use_embedded_depth_uses_it_when_present_and_says_so(
+    photos: Path, tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "plain.jpg").write_bytes((photos / "astronaut.jpg").read_bytes())
+    image = np.asarray(Image.open(photos / "coffee.jpg"))
+    z = np.linspace(1.0, 6.0, image.shape[1], dtype=np.float32)[None].repeat(image.shape[0], 0)
+    write_gdepth(src / "pixel.jpg", image, DepthMap(z, kind="metric"), bits=16)
+    out = tmp_path / "out"
+    code = main(
+        ["estimate", str(src), "-o", str(out), "--model", str(tiny_da), "--use-embedded-depth", "--format", "tiff"]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "own depth" in captured.err and "pixel.jpg: gdepth (metric)" in captured.err
+    assert "plain.jpg" not in captured.err
+    assert "2 done" in captured.out
+    import tifffile
+
+    written = tifffile.imread(out / "pixel_depth.tiff")
+    assert np.abs(written - z).max() < 1e-3  # the photo's own metres, not a model's guess
+    assert (out / "plain_depth.tiff").exists()
