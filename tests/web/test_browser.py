@@ -161,6 +161,13 @@ def canvas_drawing(pg, selector: str, shot: Path, *, attempts: int = 40) -> dict
     return stats
 
 
+def model_runs(pg) -> int:  # type: ignore[no-untyped-def]
+    """How many depth maps the server's model has computed so far (its /v1/health counter)."""
+    import json
+
+    return int(json.loads(fetch(pg, "/v1/health"))["model_runs"])
+
+
 def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
@@ -168,8 +175,10 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
         w, h = im.size
     pg = page
 
+    # one upload at the top serves every tab; the depth is estimated once and shared (the model runs once)
+    runs_before = model_runs(pg)
+    upload(pg, "photo-input", web_photo)
     # Depth: the shown depth image and the 16-bit PNG download have the photo's size
-    upload(pg, "depth-input", web_photo)
     pg.locator("#depth-run").click()
     depth_bytes = output_image(pg, "depth-output")
     assert png_size(depth_bytes)[:2] == (w, h)
@@ -183,7 +192,6 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
 
     # Stereo, left-right: two views side by side, each of the photo's size
     open_tab(pg, "Stereo")
-    upload(pg, "stereo-input", web_photo)
     pg.locator("#stereo-run").click()
     sbs = output_image(pg, "stereo-output")
     assert png_size(sbs)[:2] == (2 * w, h)
@@ -191,10 +199,12 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
 
     # Bokeh: the result has the photo's size; a click on it moves the focus there
     open_tab(pg, "Bokeh")
-    upload(pg, "bokeh-input", web_photo)
     pg.locator("#bokeh-run").click()
     first = output_image(pg, "bokeh-output")
     assert png_size(first)[:2] == (w, h)
+    runs = model_runs(pg) - runs_before
+    print(f"model runs for Depth, Stereo and Bokeh after one upload: {runs}")
+    assert runs == 1
     box = pg.locator("#bokeh-output img").first.bounding_box()
     assert box is not None
     pg.locator("#bokeh-output img").first.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.75})
@@ -206,7 +216,6 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
 
     # 3D: a GLB shown in the viewer, downloadable, with vertices
     open_tab(pg, "3D")
-    upload(pg, "mesh-input", web_photo)
     pg.locator("#mesh-run").click()
     glb_link = pg.locator('a[download="mesh.glb"]').first
     glb_link.wait_for()
@@ -222,7 +231,6 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
 
     # Parallax: a video of the photo's size comes back
     open_tab(pg, "Parallax")
-    upload(pg, "parallax-input", web_photo)
     pg.locator("#parallax-run").click()
     video = pg.locator("#parallax-output video").first
     video.wait_for()
@@ -231,6 +239,7 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
     pg.wait_for_timeout(800)
     pg.screenshot(path=str(artifacts / "tab-parallax.png"), full_page=True)
 
+    assert model_runs(pg) - runs_before == 1  # 3D and Parallax used the same depth too
     for name in TABS:
         if name != "Video":  # test_video_tab keeps that one
             assert (artifacts / f"tab-{name.lower()}.png").stat().st_size > 0

@@ -135,7 +135,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     @app.get("/v1/health", summary="Liveness and queue state")
     async def health() -> dict[str, Any]:  # on the event loop: answers whatever the worker threads are doing
         gate = {key: getattr(eng.gate, key) for key in ("running", "waiting", "workers", "queue")}
-        return {"status": "ok", "version": __version__, **gate}
+        return {"status": "ok", "version": __version__, **gate, "model_runs": eng.model_runs}
 
     @app.get("/v1/models", summary="Model names this server accepts")
     def models() -> dict[str, Any]:

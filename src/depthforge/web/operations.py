@@ -83,6 +83,8 @@ class Engine:
         self.executor = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="depthforge-job")
         self._depths: OrderedDict[tuple[str, str], DepthMap] = OrderedDict()
         self._depth_lock = threading.Lock()
+        #: how many times a model ran for a depth map (cache misses of :meth:`depth_for`; /v1/health reports it)
+        self.model_runs = 0
         #: the folder the mounted UI stores uploads in (set by :func:`depthforge.web.ui.mount_ui`)
         self.uploads: Path | None = None
 
@@ -120,6 +122,8 @@ class Engine:
         from depthforge.models.estimator import load_model
 
         est = load_model(name, device=self.config.device, dtype=self.config.dtype)
+        with self._depth_lock:
+            self.model_runs += 1
         size = None
         if resolution is not None and not est.spec.pad_reflect:
             scale = resolution / max(image.height, image.width)

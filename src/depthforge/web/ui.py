@@ -1,4 +1,8 @@
-"""The Gradio UI: tabs Depth, 3D, Stereo, Parallax, Bokeh, Video, mounted on the API's FastAPI app at ``/``.
+"""The Gradio UI: one upload at the top (a photo, or a photo and its own depth map) with the model and the depth
+settings, then tabs Depth, 3D, Stereo, Parallax, Bokeh, Video, mounted on the API's FastAPI app at ``/``.
+
+Depth is estimated once per (photo, model, processing size, detail) and shared by every tab (the engine's cache):
+changing a tab's own settings, or moving to another tab, does not run the model again.
 
 Every callback goes through the server's :class:`~depthforge.web.operations.Engine`: the same model policy,
 concurrency gate and per-session temporary areas as the HTTP API (an area is removed when the browser tab
@@ -101,7 +105,8 @@ def _note() -> gr.Markdown:
 @dataclass
 class _Run:
     """One UI request, as a tab's render function sees it: the uploaded file (already checked to be one of this
-    server's uploads), the chosen model, the session and its cancel flag, and Gradio's progress bar."""
+    server's uploads), the chosen model, the session and its cancel flag, Gradio's progress bar, and the shared
+    depth settings: the user's own depth file (an upload too, or None), processing size and detail."""
 
     engine: Engine
     path: str
@@ -109,6 +114,9 @@ class _Run:
     session: str
     progress: Any
     cancelled: threading.Event
+    depth_path: str | None = None
+    resolution: int | None = None
+    detail: str = "off"
 
     @property
     def area(self) -> Path:
@@ -120,9 +128,17 @@ class _Run:
         """The uploaded photo, decoded under the server's pixel limit."""
         return self.engine.read_upload(self.path)
 
-    def depth(self, resolution: int | None = None, detail: str = "off") -> DepthMap:
+    def depth(self) -> DepthMap:
+        """The user's own depth map (resampled to the photo), else the estimate (cached: one model run per photo,
+        model, processing size and detail, whichever tab asks)."""
+        if self.depth_path is not None:
+            from depthforge.io.depthread import read_depth
+            from depthforge.process.resample import resize_depth
+
+            own = read_depth(self.depth_path, max_pixels=self.engine.limits.max_pixels)
+            return own if own.shape == self.image.size_hw else resize_depth(own, self.image.size_hw)
         self.progress(0.2, desc="estimating depth")
-        return self.engine.depth_for(self.image, self.model, resolution=resolution, detail=detail)
+        return self.engine.depth_for(self.image, self.model, resolution=self.resolution, detail=self.detail)
 
     def frames(self, done: int, total: int) -> None:
         """Report ``done`` of ``total`` frames; raises :class:`Cancelled` once the user pressed Cancel."""
@@ -160,6 +176,24 @@ class _Builder:
     def model_box(self) -> gr.Dropdown:
         return gr.Dropdown(choices=self.choices, value="default", label="Model", allow_custom_value=False)
 
+    def shared_inputs(self) -> None:
+        """The one upload and the depth settings at the top, shared by every photo tab: ``photo-input``,
+        ``own-depth-input`` (optional), the model, processing size and detail."""
+        with gr.Row():
+            photo = gr.Image(type="filepath", label="Photo", elem_id="photo-input", format="png", height=260)
+            own = gr.File(label="Your own depth map (optional)", elem_id="own-depth-input", file_count="single")
+            with gr.Column():
+                model = self.model_box()
+                res = gr.Slider(0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model default)")
+                detail = gr.Dropdown(
+                    list(DETAIL_CHOICES),
+                    value="off",
+                    label="High-resolution detail (tiles fitted to the whole photo: sharper edges, about N + 1 "
+                    "model runs)",
+                )
+        self.model = model
+        self.shared = [photo, own, model, res, detail]
+
     def tab(
         self,
         title: str,
@@ -172,25 +206,24 @@ class _Builder:
         clip: bool = False,
         stoppable: bool = False,
     ) -> tuple[list[Any], list[Any], Callable[..., Any]]:
-        """A tab with the upload (a photo, or a clip), the model, ``controls()`` and Run/Cancel on the left and
-        ``outputs()`` on the right. Run calls ``render(_Run, *options)`` under the gate, the options being the values
-        of the controls; Cancel cancels the run (and, when ``stoppable``, sets the session's flag that the frame loops
-        check).
+        """A tab with ``controls()`` and Run/Cancel on the left and ``outputs()`` on the right; photo tabs take the
+        shared upload and depth settings (:meth:`shared_inputs`), a ``clip`` tab its own clip upload and the shared
+        model. Run calls ``render(_Run, *options)`` under the gate, the options being the values of the controls;
+        Cancel cancels the run (and, when ``stoppable``, sets the session's flag that the frame loops check).
 
-        The tab's id is ``title.lower()``; element ids are ``<prefix>-input``, ``-run``, ``-cancel`` (prefix = the
-        tab's id by default); the callback's API name is ``run_<prefix>``. Returns the inputs, the outputs and the
-        callback.
+        The tab's id is ``title.lower()``; element ids are ``<prefix>-run``, ``-cancel`` (and ``-input`` for a clip)
+        (prefix = the tab's id by default); the callback's API name is ``run_<prefix>``. Returns the inputs, the
+        outputs and the callback.
         """
         engine, key, noun = self.engine, title.lower(), "clip" if clip else "photo"
         prefix = prefix or key
         with gr.Tab(title, id=key), gr.Row():
             with gr.Column():
-                upload: gr.components.Component
                 if clip:
                     upload = gr.Video(label="Clip", elem_id=f"{prefix}-input", sources=["upload"])
+                    inputs = [upload, self.model, *controls()]
                 else:
-                    upload = gr.Image(type="filepath", label="Photo", elem_id=f"{prefix}-input", format="png")
-                inputs = [upload, self.model_box(), *controls()]
+                    inputs = [*self.shared, *controls()]
                 with gr.Row():
                     run = gr.Button(run_label, variant="primary", elem_id=f"{prefix}-run")
                     cancel = gr.Button("Cancel", elem_id=f"{prefix}-cancel")
@@ -198,17 +231,26 @@ class _Builder:
                 shown = outputs()
 
         def callback(*args: Any) -> Any:
-            path, model, *options, request, progress = args
+            *values, request, progress = args
+            if clip:
+                (path, model), own, settings, options = values[:2], None, {}, values[2:]
+            else:
+                path, own, model, res, detail = values[:5]
+                settings, options = {"resolution": int(res) or None, "detail": detail}, values[5:]
             if not path:
                 raise gr.Error(f"upload a {noun} first")
             flag = self.flag(_session(request))
             flag.clear()
+            session = _session(request)
             with _job(engine):
-                return render(_Run(engine, _uploaded(engine, path), model, _session(request), progress, flag), *options)
+                own_path = _uploaded(engine, own) if own else None
+                run = _Run(engine, _uploaded(engine, path), model, session, progress, flag, own_path, **settings)
+                return render(run, *options)
 
         # what Gradio reads to name the API's parameters and to pass the request and the progress bar (by position)
         arg = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        names = ["path", "model", *list(inspect.signature(render).parameters)[1:]]
+        head = ["path", "model"] if clip else ["path", "depth_path", "model", "resolution", "detail"]
+        names = [*head, *list(inspect.signature(render).parameters)[1:]]
         callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(n, arg) for n in names]
             + [inspect.Parameter("request", arg), inspect.Parameter("progress", arg, default=gr.Progress())]
@@ -222,26 +264,20 @@ class _Builder:
 
 def _depth_tab(b: _Builder) -> None:
     def controls() -> list[Any]:
-        res = gr.Slider(0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model default)")
-        detail = gr.Dropdown(
-            list(DETAIL_CHOICES),
-            value="off",
-            label="High-resolution detail (tiles fitted to the whole photo: sharper edges, about N + 1 model runs)",
-        )
         cmap = gr.Dropdown(list(COLORMAPS), value="gray", label="Colour map")
         inv = gr.Checkbox(False, label="Invert (near = black)")
         with gr.Row():
             far = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Clip far (black point)")
             near = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label="Clip near (white point)")
-        return [res, detail, cmap, inv, far, near]
+        return [cmap, inv, far, near]
 
     def outputs() -> list[Any]:
         picture = _picture("Depth (near = white)", "depth-output", buttons=_BUTTONS)
         files = _downloads("Downloads: 16-bit PNG, 8-bit PNG, float32 .npy", elem_id="depth-files")
         return [picture, files, _note()]
 
-    def render(run: _Run, res: float, detail: str, cmap: str, inv: bool, far: float, near: float) -> Any:
-        depth = run.depth(resolution=int(res) or None, detail=detail)
+    def render(run: _Run, cmap: str, inv: bool, far: float, near: float) -> Any:
+        depth = run.depth()
         run.progress(0.8, desc="writing files")
         clip_near, clip_far = near if near < 1 else None, far if far > 0 else None
         files = [
@@ -467,6 +503,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
     builder = _Builder(engine)
     with gr.Blocks(title="depthforge", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## depthforge\nDepth maps from photos and videos, and everything made from them.")
+        builder.shared_inputs()
         with gr.Tabs():
             for tab in _TABS:
                 tab(builder)
