@@ -1,14 +1,20 @@
-"""``depthforge mask``: foreground masks from depth, cut-outs and background replacement.
+"""``depthforge mask``: foreground masks from depth and/or a segmentation model, cut-outs and background replacement.
 
 Writes an 8-bit PNG mask (255 = foreground) of the image's size; ``--cutout`` writes the RGBA cut-out instead,
 and ``--background`` / ``--background-image`` / ``--background-blur`` write the photo with a new background.
+``--method``: depth (threshold + guided filter), model (ViTMatte on the depth edge), rembg:MODEL (rembg's
+background-removal models, e.g. rembg:u2net, rembg:isnet-general-use, rembg:birefnet-general; pip install
+'depthforge[segment]'), sam (Segment Anything prompted from the nearest depth band or --click), fused (a
+segmentation kept where it agrees with a depth band). ``--depth-out`` also writes the depth estimated with the
+background removed first (background = far).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from depthforge.cli.common import add_photo_command, load_photo, note
+from depthforge.cli.common import add_photo_command, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,17 +43,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--method",
-        choices=("depth", "model"),
         default="depth",
-        help="depth: depth + guided filter (default, no download); model: a matting model refines the edge",
+        metavar="depth|model|rembg:MODEL|sam|fused",
+        help="depth: depth + guided filter (default, no download); model: a matting model refines the depth edge; "
+        "rembg:MODEL: one of rembg's models (u2net, u2netp, silueta, isnet-general-use, isnet-anime, "
+        "birefnet-general, ...; no depth needed); sam: Segment Anything prompted from depth; fused: a segmentation "
+        "(--segmenter) kept where it agrees with a depth band",
     )
-    g.add_argument("--seg-model", metavar="M", help="matting model for --method model (registry name, hub id, folder)")
+    g.add_argument(
+        "--segmenter", default="sam", metavar="sam|rembg:MODEL", help="segmentation for --method fused (default sam)"
+    )
+    g.add_argument("--seg-file", metavar="FILE", help="your ONNX file for rembg:u2net_custom, dis_custom or ben_custom")
+    g.add_argument("--sam-model", metavar="M", help="SAM model: registry name (sam-vit-base), hub id or folder")
+    g.add_argument(
+        "--click", metavar="X,Y", help="a pixel on the object for sam/fused (default: the nearest depth band)"
+    )
+    g.add_argument(
+        "--seg-model",
+        metavar="M",
+        help="matting model (ViTMatte: registry name, hub id, folder) for --method model; with rembg/sam/fused it "
+        "refines their edge on a trimap from both cues",
+    )
+    g.add_argument(
+        "--allow-noncommercial",
+        action="store_true",
+        help="accept a model whose weights are licensed for non-commercial use only (rembg:bria-rmbg, RMBG-2.0)",
+    )
     o = p.add_argument_group("output (default: the mask)")
     x = o.add_mutually_exclusive_group()
     x.add_argument("--cutout", action="store_true", help="write the RGBA cut-out instead of the mask")
     x.add_argument("--background", metavar="R,G,B", help="replace the background with this colour")
     x.add_argument("--background-image", metavar="FILE", help="replace the background with this image")
     x.add_argument("--background-blur", type=float, metavar="SIGMA", help="blur the background (Gaussian sigma, px)")
+    o.add_argument(
+        "--depth-out",
+        metavar="FILE",
+        help="also estimate depth with the background removed first (as the A1111 extension does) and write it "
+        "here (background = the far value; any depth format by extension; needs a model, not --depth)",
+    )
 
 
 def _colour(text: str) -> tuple[int, int, int]:
@@ -66,32 +99,75 @@ def _colour(text: str) -> tuple[int, int, int]:
     return r, g, b
 
 
+def _options(args: argparse.Namespace) -> Any:
+    from depthforge.cli.common import parse_numbers
+    from depthforge.pipeline.background import MaskOptions
+
+    click = None
+    if args.click:
+        values = parse_numbers(args.click, "--click", count=2)
+        click = (float(values[0]), float(values[1]))
+    return MaskOptions(
+        method=args.method,
+        segmenter=args.segmenter,
+        seg_file=args.seg_file,
+        sam_model=args.sam_model,
+        matting_model=args.seg_model,
+        allow_noncommercial=args.allow_noncommercial,
+        threshold=args.threshold,
+        auto=args.auto,
+        largest=args.largest,
+        feather_px=args.feather,
+        click_xy=click,
+        device=args.device,
+    )
+
+
+def _describe(options: Any) -> None:
+    """Name the models used and their licences (after they ran: a refused model is one line only)."""
+    method = options.segmenter if options.method == "fused" else options.method
+    if options.method == "model" or (options.matting_model and options.method not in ("depth", "model")):
+        from depthforge.models.segmentation import resolve_matting_model
+
+        matting = resolve_matting_model(options.matting_model)[0]
+        note(f"matting model {matting.name} (licence: {matting.licence})")
+    if method == "sam":
+        from depthforge.models.sam import resolve_sam_model
+
+        sam = resolve_sam_model(options.sam_model)[0]
+        note(f"segmentation model {sam.name} (licence: {sam.licence})")
+    if method.startswith("rembg:"):
+        from depthforge.models.rembg_backend import REMBG_REGISTRY
+
+        spec = REMBG_REGISTRY.get(method[6:].lower())
+        if spec is not None:
+            note(f"segmentation model rembg:{spec.name} (licence: {spec.licence})")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from depthforge.cli.common import load_depth_for
     from depthforge.core.errors import ValidationError
     from depthforge.io.images import read_image, write_image
+    from depthforge.pipeline.background import foreground, needs_depth
     from depthforge.render import masks
 
     out_path = Path(args.output)
     replace = any(v is not None for v in (args.background, args.background_image, args.background_blur))
     if not replace and out_path.suffix.lower() not in (".png", ".tif", ".tiff", ".webp"):
         raise ValidationError(f"--output: {out_path.name}: masks and cut-outs need .png (or .tiff/.webp)")
+    if args.depth_out and args.depth:
+        raise ValidationError("--depth-out: estimating with the background removed needs a model, not --depth FILE")
     colour = _colour(args.background) if args.background else None
     background = read_image(args.background_image).rgb if args.background_image else None
-    image, depth = load_photo(args)
-    if args.method == "model":
-        from depthforge.models.segmentation import load_matting_model
-
-        hard = masks.depth_mask(depth, threshold=args.threshold, method=args.auto, largest=args.largest)
-        band = args.feather or max(4, round(0.01 * max(hard.shape)))
-        model = load_matting_model(args.seg_model, device=args.device)
-        note(f"matting model {model.spec.name} (licence: {model.spec.licence})")
-        alpha = model.predict(image.as_uint8(), masks.trimap(hard, band=band))
-    else:
-        alpha = masks.foreground_alpha(
-            depth, image=image, threshold=args.threshold, method=args.auto, largest=args.largest, radius_px=args.feather
-        )
+    options = _options(args)
+    image = read_image(args.image, max_pixels=args.max_pixels)
+    depth = load_depth_for(image, args) if needs_depth(options) else None
+    alpha = foreground(image, depth, options)
+    _describe(options)
+    if args.depth_out:
+        _write_foreground_depth(Path(args.depth_out), image, alpha, args)
     if args.cutout:
         result = masks.cutout(image.rgb, alpha)
     elif replace:
@@ -108,3 +184,14 @@ def run(args: argparse.Namespace) -> int:
     share = float((alpha >= 0.5).mean())
     print(f"{out_path}: foreground {100 * share:.1f} % of the image")
     return 0
+
+
+def _write_foreground_depth(path: Any, image: Any, alpha: Any, args: argparse.Namespace) -> None:
+    from depthforge.cli.common import DEFAULT_MODEL, model_options
+    from depthforge.io.depthfiles import write_depth
+    from depthforge.models.estimator import load_model
+    from depthforge.pipeline.background import estimate_without_background
+
+    model = load_model(args.model or DEFAULT_MODEL, **model_options(args))
+    write_depth(path, estimate_without_background(image, alpha, model=model))
+    print(f"{path}: depth estimated with the background removed (background = far)")
