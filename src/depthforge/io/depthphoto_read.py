@@ -96,12 +96,15 @@ def decode_range(codes: np.ndarray, *, top: int, near: float, far: float, format
     Returns:
         (H, W) float32 distances in the file's units, near..far.
     """
-    dn = codes.astype(np.float64) / float(top)
+    dn = codes.astype(np.float32)
+    dn *= np.float32(1.0 / top)
     if format == "RangeLinear":
-        d = near + dn * (far - near)
-    else:
-        d = far * near / (far - dn * (far - near))
-    return d.astype(np.float32)
+        dn *= np.float32(far - near)
+        dn += np.float32(near)
+        return dn
+    dn *= np.float32(-(far - near))  # d = far near / (far - dn (far - near)), in place in float32
+    dn += np.float32(far)
+    return np.divide(np.float32(far * near), dn, out=dn)
 
 
 def embedded_depth_kind(path: str | os.PathLike[str]) -> str | None:
@@ -266,20 +269,23 @@ def _assemble(
 
 
 def _decode_gray(blob: bytes, what: str) -> tuple[np.ndarray, int]:
-    """(codes, top code) of an embedded grey PNG or JPEG (8 or 16 bit)."""
+    """(codes, top code) of an embedded grey PNG or JPEG (8 or 16 bit), decoded by OpenCV (libpng, libjpeg-turbo);
+    its size is read from the header and checked before any pixel is decoded."""
+    import cv2
     from PIL import Image as PILImage
 
     try:
         with PILImage.open(io.BytesIO(blob), formats=("PNG", "JPEG")) as pil:
-            check_pixels(Path(what), [pil.size], _MAX_DEPTH_PIXELS)
-            pil.load()
-            if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.clip(np.asarray(pil), 0, 65535).astype(np.uint16), 65535
-            return np.asarray(pil.convert("L")), 255
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a corrupt embedded image
+            size = pil.size
+    except Exception as exc:  # noqa: BLE001 - any failure to read the header is a corrupt embedded image
         raise InputError(f"{what} is not a readable PNG or JPEG ({type(exc).__name__})") from None
+    check_pixels(Path(what), [size], _MAX_DEPTH_PIXELS)
+    codes = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
+    if codes is None or codes.shape[:2] != (size[1], size[0]) or codes.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{what} is a corrupt PNG or JPEG")
+    if codes.ndim == 3:
+        codes = codes[:, :, 0]  # grey stored as colour
+    return codes, 65535 if codes.dtype == np.uint16 else 255
 
 
 def _primary_size_hw(data: bytes) -> tuple[int, int]:
