@@ -55,3 +55,34 @@ def test_depth_method_matches_the_mask_module():
     image, inverse, _ = segmentation_scene("same_colour", size_hw=(48, 64))
     depth = DepthMap(inverse, kind="relative")
     np.testing.assert_array_equal(foreground(image, depth), foreground_alpha(depth, image=image))
+
+
+def test_batch_mask_and_cutout_from_a_segmentation_model(tmp_path, monkeypatch):
+    """Batch outputs ``mask`` and ``cutout`` share one segmentation (rembg's custom path, a tiny ONNX model)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from PIL import Image as PILImage
+
+    from depthforge.models.testing import build_depth_anything
+    from depthforge.pipeline.batch import BatchJob, run_batch
+    from depthforge.pipeline.producers import BatchOptions
+    from tests.models.test_rembg_backend import red_channel_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    image = np.full((48, 64, 3), 40, np.uint8)
+    image[10:40, 20:50, 0] = 230
+    PILImage.fromarray(image).save(src / "a.png")
+    options = BatchOptions(mask_source="rembg:u2net_custom", mask_seg_file=str(red_channel_model(tmp_path / "r.onnx")))
+    job = BatchJob(
+        src, out, outputs=("mask", "cutout"), model=str(build_depth_anything(tmp_path / "da")), options=options
+    )
+    summary = run_batch(job)
+    assert summary.failed == 0
+    mask = np.asarray(PILImage.open(out / "a_mask.png")) >= 128
+    rgba = np.asarray(PILImage.open(out / "a_cutout.png"))
+    truth = np.zeros((48, 64), bool)
+    truth[10:40, 20:50] = True
+    assert (mask == truth).mean() > 0.98 and np.array_equal(rgba[:, :, 3] >= 128, mask)
+    np.testing.assert_array_equal(rgba[:, :, :3], image)

@@ -2,7 +2,7 @@
 
 The output folder mirrors the input tree (a/b/x.jpg -> OUTDIR/a/b/x_depth.png for depth16). Run the same command
 again after a crash or a kill: only what is missing, or was made with other options, is done. Outputs:
-depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud, mask.
+depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud, mask, cutout.
 """
 
 from __future__ import annotations
@@ -51,6 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mesh-format", default="ply", choices=("ply", "glb", "obj"), help="mesh file format")
     g.add_argument("--directx", action="store_true", help="normals: DirectX convention (green = down)")
     g.add_argument("--mask-threshold", type=float, metavar="T", help="mask threshold (default automatic)")
+    g.add_argument(
+        "--mask-source",
+        default="depth",
+        metavar="depth|rembg:MODEL|sam|fused",
+        help="how mask and cutout find the foreground (as depthforge mask --method; default depth)",
+    )
+    g.add_argument("--mask-segmenter", default="sam", metavar="sam|rembg:MODEL", help="segmentation for fused")
+    g.add_argument("--mask-seg-file", metavar="FILE", help="your ONNX file for rembg:*_custom")
+    g.add_argument("--allow-noncommercial", action="store_true", help="accept non-commercial weights (rembg:bria-rmbg)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         anaglyph_mode=args.anaglyph,
         fov_deg=args.fov,
         normals_convention="directx" if args.directx else "opengl",
+        **pick(args, "mask_source", "mask_segmenter", "mask_seg_file"),
+        mask_allow_noncommercial=args.allow_noncommercial,
     )
     # backend and quantize only when set, so that the manifest's option hash of a default run stays as it was
     extra = tuple((k, getattr(args, k)) for k in ("backend", "quantize") if getattr(args, k) not in ("auto", "none"))

@@ -58,6 +58,10 @@ class BatchOptions:
         normals_convention: ``opengl`` or ``directx``; normals_bits: 8 or 16.
         mesh_format: ``ply``, ``glb`` or ``obj``; max_angle_deg: mesh edge cut (>= 90 keeps all); stride.
         mask_threshold, mask_method: the mask's threshold (None: automatic by ``otsu`` or ``gap``).
+        mask_source: how ``mask`` and ``cutout`` find the foreground: ``depth``, ``rembg:NAME``, ``sam`` or
+            ``fused`` (:func:`depthforge.pipeline.background.foreground`); mask_segmenter: ``fused``'s
+            segmentation (``sam`` or ``rembg:NAME``); mask_seg_file: the ONNX file of ``rembg:*_custom``;
+            mask_allow_noncommercial: accept non-commercial weights (RMBG-2.0).
     """
 
     invert: bool = False
@@ -79,6 +83,10 @@ class BatchOptions:
     stride: int = 1
     mask_threshold: float | None = None
     mask_method: str = "otsu"
+    mask_source: str = "depth"
+    mask_segmenter: str = "sam"
+    mask_seg_file: str | None = None
+    mask_allow_noncommercial: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.colormap, "colormap", COLORMAPS)
@@ -264,12 +272,41 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
     return [Path(p) for p in export_pointcloud(_suffixed("pointcloud")(stem, o)[0], cloud, metadata=meta)]
 
 
+_MASK = ("mask_threshold", "mask_method", "mask_source", "mask_segmenter", "mask_seg_file", "mask_allow_noncommercial")
+_last_alpha: list[Any] = []  # (image, depth, options, alpha) of the last item: mask and cutout share one run
+
+
+def _alpha(image: Image, depth: DepthMap, o: BatchOptions) -> Any:
+    from depthforge.pipeline.background import MaskOptions, foreground
+
+    key = tuple(getattr(o, k) for k in _MASK)
+    if _last_alpha and _last_alpha[0] is image and _last_alpha[1] is depth and _last_alpha[2] == key:
+        return _last_alpha[3]
+    options = MaskOptions(
+        method=o.mask_source,
+        segmenter=o.mask_segmenter,
+        seg_file=o.mask_seg_file,
+        allow_noncommercial=o.mask_allow_noncommercial,
+        threshold=o.mask_threshold,
+        auto=o.mask_method,
+    )
+    alpha = foreground(image, depth, options)
+    _last_alpha[:] = [image, depth, key, alpha]
+    return alpha
+
+
 def _mask(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.io.images import write_image
-    from depthforge.render.masks import alpha_to_uint8, foreground_alpha
+    from depthforge.render.masks import alpha_to_uint8
 
-    alpha = foreground_alpha(depth, image=image, threshold=o.mask_threshold, method=o.mask_method)
-    return [write_image(_suffixed("mask")(stem, o)[0], alpha_to_uint8(alpha))]
+    return [write_image(_suffixed("mask")(stem, o)[0], alpha_to_uint8(_alpha(image, depth, o)))]
+
+
+def _cutout(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.io.images import write_image
+    from depthforge.render.masks import cutout
+
+    return [write_image(_suffixed("cutout")(stem, o)[0], cutout(image.rgb, _alpha(image, depth, o)))]
 
 
 #: Every output a batch can make, by name (the order in which an item's outputs are written).
@@ -313,7 +350,8 @@ PRODUCERS: dict[str, Producer] = {
             description="textured mesh",
         ),
         Producer("pointcloud", _pointcloud, _suffixed("pointcloud"), (*_SCENE, "stride"), description="point cloud"),
-        Producer("mask", _mask, _suffixed("mask"), ("mask_threshold", "mask_method"), description="foreground mask"),
+        Producer("mask", _mask, _suffixed("mask"), _MASK, description="foreground mask"),
+        Producer("cutout", _cutout, _suffixed("cutout"), _MASK, description="foreground cut-out (RGBA PNG)"),
     )
 }
 
