@@ -251,6 +251,7 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
         "mesh": "x_mesh.ply",
         "pointcloud": "x_pointcloud.ply",
         "mask": "x_mask.png",
+        "cutout": "x_cutout.png",
     }
     assert set(expected_main) == set(names)
     assert all(f"a/b/{f}" in got for f in expected_main.values())
