@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import struct
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +84,7 @@ def test_dynamic_depth_round_trip_and_android_required_fields(tmp_path: Path) ->
         assert photo.confidence is not None and photo.confidence.min() == 1.0
     # the checks of Android's ValidateAndroidDynamicDepthBuffer, on our own reading of the XMP
     trees = read_xmp((tmp_path / "dd8.jpg").read_bytes()).trees()
-    text = b"".join(__import__("xml.etree.ElementTree", fromlist=["tostring"]).tostring(t) for t in trees).decode()
+    text = b"".join(ET.tostring(t) for t in trees).decode()
     for needle in ("dd/1.0/device/", 'Type="DepthPhoto"', 'Units="Meters"', 'Format="RangeInverse"', "ConfidenceURI"):
         assert needle in text
     assert 0 <= photo.meta["near"] < photo.meta["far"]
@@ -150,9 +152,10 @@ def test_photo_pixels_are_identical_to_the_jpeg_without_depth(tmp_path: Path) ->
     for write in (write_gdepth, write_dynamic_depth):
         data = write(tmp_path / f"{write.__name__}.jpg", image, depth).read_bytes()
         assert np.array_equal(simplejpeg.decode_jpeg(data), plain)
-        assert jpeg_end(data) == len(encode_jpeg(image)) + (len(data) - len(encode_jpeg(image))) - (
-            len(data) - jpeg_end(data)
-        )
+    gdepth = (tmp_path / "write_gdepth.jpg").read_bytes()
+    assert jpeg_end(gdepth) == len(gdepth)  # nothing after the photo
+    dd = (tmp_path / "write_dynamic_depth.jpg").read_bytes()
+    assert dd[jpeg_end(dd) : jpeg_end(dd) + 8] == b"\x89PNG\r\n\x1a\n"  # the depth item follows the photo
 
 
 def test_real_scene_round_trip_cones(tmp_path: Path, cones: Path) -> None:
@@ -229,7 +232,7 @@ def test_exiftool_reads_gdepth_fields_and_extracts_the_depth_image(tmp_path: Pat
         assert tags["Format"] == "RangeInverse" and tags["Units"] == "m"
         assert tags["Near"] == pytest.approx(d.value_range()[0], rel=1e-6)
         png = _exiftool("-b", "-DepthImage", str(path)).stdout
-        codes = np.asarray(Image.open(__import__("io").BytesIO(png)))
+        codes = np.asarray(Image.open(io.BytesIO(png)))
         assert codes.shape == d.shape and codes.dtype == np.uint16
         assert np.array_equal(codes, encode_range(d, bits=16).codes)
         validate = _exiftool("-validate", "-warning", "-error", "-a", str(path)).stdout.decode()
@@ -250,7 +253,7 @@ def test_exiftool_reads_dynamic_depth_fields_and_the_depth_item(tmp_path: Path) 
     lengths = tags["ContainerDirectoryItemLength"]
     trailer = _exiftool("-b", "-Trailer", str(path)).stdout  # the container items after the primary JPEG
     assert len(trailer) == sum(lengths[1:])
-    codes = np.asarray(Image.open(__import__("io").BytesIO(trailer[: lengths[1]])))
+    codes = np.asarray(Image.open(io.BytesIO(trailer[: lengths[1]])))
     assert np.array_equal(codes, encode_range(depth, bits=8).codes)
     validate = _exiftool("-validate", "-warning", "-error", "-a", str(path)).stdout.decode()
     assert "Validate                        : OK" in validate, validate

@@ -269,23 +269,21 @@ def _assemble(
 
 
 def _decode_gray(blob: bytes, what: str) -> tuple[np.ndarray, int]:
-    """(codes, top code) of an embedded grey PNG or JPEG (8 or 16 bit), decoded by OpenCV (libpng, libjpeg-turbo);
-    its size is read from the header and checked before any pixel is decoded."""
-    import cv2
+    """(codes, top code) of an embedded grey PNG or JPEG (8 or 16 bit), decoded strictly by Pillow (a corrupt or
+    truncated image is refused, never half read) once its size, read from the header, is checked."""
     from PIL import Image as PILImage
 
     try:
         with PILImage.open(io.BytesIO(blob), formats=("PNG", "JPEG")) as pil:
-            size = pil.size
-    except Exception as exc:  # noqa: BLE001 - any failure to read the header is a corrupt embedded image
+            check_pixels(Path(what), [pil.size], _MAX_DEPTH_PIXELS)
+            pil.load()
+            if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return np.clip(np.asarray(pil), 0, 65535).astype(np.uint16), 65535
+            return np.asarray(pil if pil.mode == "L" else pil.convert("L")), 255
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a corrupt embedded image
         raise InputError(f"{what} is not a readable PNG or JPEG ({type(exc).__name__})") from None
-    check_pixels(Path(what), [size], _MAX_DEPTH_PIXELS)
-    codes = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
-    if codes is None or codes.shape[:2] != (size[1], size[0]) or codes.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{what} is a corrupt PNG or JPEG")
-    if codes.ndim == 3:
-        codes = codes[:, :, 0]  # grey stored as colour
-    return codes, 65535 if codes.dtype == np.uint16 else 255
 
 
 def _primary_size_hw(data: bytes) -> tuple[int, int]:

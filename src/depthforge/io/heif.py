@@ -154,7 +154,7 @@ def _apple_depth_xmp(path: Path) -> dict[str, str]:
         return {}
     try:
         root = ET.fromstring(data[start : end + len(b"</x:xmpmeta>")])
-    except ET.ParseError:
+    except (ET.ParseError, ValueError, LookupError):
         return {}
     uri = "{" + _APPLE_DEPTH_NS.decode() + "}"
     out: dict[str, str] = {}

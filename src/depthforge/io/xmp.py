@@ -76,7 +76,7 @@ class XmpPackets:
             if packet:
                 try:
                     out.append(ET.fromstring(packet))
-                except ET.ParseError as exc:
+                except (ET.ParseError, ValueError, LookupError) as exc:  # LookupError: an unknown encoding
                     raise InputError(f"its {name} XMP is not well-formed XML ({exc})") from None
         return out
 
@@ -143,7 +143,7 @@ def _extended_guid(standard: bytes) -> str:
         return ""
     try:
         root = ET.fromstring(standard)
-    except ET.ParseError:
+    except (ET.ParseError, ValueError, LookupError):
         return ""
     key = f"{{{NS_XMP_NOTE}}}HasExtendedXMP"
     for el in root.iter():
