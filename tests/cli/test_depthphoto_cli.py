@@ -124,3 +124,17 @@ def test_use_embedded_depth_uses_it_when_present_and_says_so(
     written = tifffile.imread(out / "pixel_depth.tiff")
     assert np.abs(written - z).max() < 1e-3  # the photo's own metres, not a model's guess
     assert (out / "plain_depth.tiff").exists()
+
+
+def test_a_corrupt_depth_photo_is_a_one_line_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = np.random.default_rng(3).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    depth = DepthMap(np.linspace(1.0, 3.0, 80, dtype=np.float32)[None].repeat(60, 0), kind="metric")
+    data = write_gdepth(tmp_path / "g.jpg", image, depth).read_bytes()
+    at = data.index(b'GDepth:Far="') + len(b'GDepth:Far="')
+    (tmp_path / "bad.jpg").write_bytes(data[:at] + b"0" + data[at + 1 :])  # far below near
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    code = main(
+        ["stereo", str(tmp_path / "photo.png"), "--depth", str(tmp_path / "bad.jpg"), "-o", str(tmp_path / "o.png")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "bad.jpg: its depth range is invalid" in err[0], err
