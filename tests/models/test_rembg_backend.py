@@ -4,7 +4,6 @@ the licence gate and the offline message, all without network access."""
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,25 +14,7 @@ onnx = pytest.importorskip("onnx")
 from depthforge.core.errors import ModelError, ModelNotAvailableError  # noqa: E402
 from depthforge.models import rembg_backend as rb  # noqa: E402
 
-
-def red_channel_model(path: Path) -> Path:
-    """A one-layer ONNX graph: output (1, 1, H, W) = channel 0 of its (1, 3, H, W) input (a 1x1 convolution)."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    weight = numpy_helper.from_array(np.array([1.0, 0.0, 0.0], np.float32).reshape(1, 3, 1, 1), "w")
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input.1", "w"], ["mask"])],
-        "red",
-        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "h", "w"])],
-        [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, "h", "w"])],
-        [weight],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+red_channel_model = rb.build_red_channel_onnx
 
 
 @pytest.fixture

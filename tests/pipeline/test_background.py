@@ -63,10 +63,10 @@ def test_batch_mask_and_cutout_from_a_segmentation_model(tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     from PIL import Image as PILImage
 
+    from depthforge.models.rembg_backend import build_red_channel_onnx as red_channel_model
     from depthforge.models.testing import build_depth_anything
     from depthforge.pipeline.batch import BatchJob, run_batch
     from depthforge.pipeline.producers import BatchOptions
-    from tests.models.test_rembg_backend import red_channel_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     src, out = tmp_path / "src", tmp_path / "out"

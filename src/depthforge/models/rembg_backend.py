@@ -41,6 +41,7 @@ __all__ = [
     "check_licence",
     "RembgModel",
     "load_rembg_model",
+    "build_red_channel_onnx",
 ]
 
 _RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
@@ -271,3 +272,27 @@ def load_rembg_model(
         if not path.is_file():
             _download(spec, path)
     return RembgModel(spec, Path(path))
+
+
+def build_red_channel_onnx(path: str | os.PathLike[str]) -> Path:
+    """A one-layer ONNX graph with a known answer, for tests without downloads (needs the ``onnx`` package): its
+    (1, 1, H, W) output is channel 0 of its (1, 3, H, W) input (a 1x1 convolution), any H and W; through rembg's
+    convention the alpha is the min-max normalised red channel (after the sigmoid for BiRefNet)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.array([1.0, 0.0, 0.0], np.float32).reshape(1, 3, 1, 1), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input.1", "w"], ["mask"])],
+        "red",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return out
