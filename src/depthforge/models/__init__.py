@@ -4,6 +4,7 @@
 from depthforge.models.callable import CallableEstimator
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
+from depthforge.models.marigold import marigold_source
 from depthforge.models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
 from depthforge.models.rembg_backend import REMBG_REGISTRY, RembgModel, load_rembg_model
 from depthforge.models.sam import SAM_REGISTRY, SamSegmenter, load_sam_model
@@ -26,6 +27,7 @@ __all__ = [
     "is_cached",
     "load_matting_model",
     "load_model",
+    "marigold_source",
     "load_rembg_model",
     "load_sam_model",
     "resolve_model",

@@ -300,6 +300,13 @@ class DepthEstimator:
             scale = w / intr.fx
             pred = self._resize_back(raw * np.float32(scale), hw)
             values = 1.0 / np.clip(pred, 1e-4, 1e4)
+        elif self.spec.family == "marigold":
+            # affine depth (0 = near) -> relative inverse depth under the stated far/near ratio (models.marigold)
+            from depthforge.models.marigold import DEFAULT_FAR_NEAR_RATIO, affine_depth_to_relative
+
+            ratio = self.spec.extra.get("far_near_ratio", DEFAULT_FAR_NEAR_RATIO)
+            values = affine_depth_to_relative(self._resize_back(raw, hw), far_near_ratio=ratio)
+            meta["conversion"] = f"Marigold affine depth d (0 = near) as 1 / (1 + (k - 1) d), k = {ratio:g} assumed"
         else:
             # no clipping: like the reference pipeline, relative values may dip a little below 0 where bicubic
             # resizing overshoots at sharp edges (harmless: relative inverse depth has an unknown shift anyway)
@@ -382,8 +389,9 @@ def load_model(
         from depthforge.core.errors import ValidationError
 
         raise ValidationError("quantize: int8 runs on the openvino backend (use --backend openvino or auto)")
-    source = model if isinstance(model, ModelSource) else resolve_model(model)
-    key = (source.location, device, dtype, backend, quant or "")
+    source = model if isinstance(model, ModelSource) else _resolve(model)
+    options = ",".join(f"{k}={v:g}" for k, v in sorted(source.spec.extra.items()))  # Marigold's steps, seed, ...
+    key = (f"{source.location}|{source.spec.input_size_hw}|{options}", device, dtype, backend, quant or "")
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
@@ -404,8 +412,23 @@ def load_model(
         return est
 
 
+def _resolve(model: str) -> ModelSource:
+    """``--model`` resolved: a Marigold pipeline (a diffusers folder), else a transformers depth model."""
+    from depthforge.models.marigold import resolve_marigold
+
+    return resolve_marigold(model) or resolve_model(model)
+
+
 def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: str | None) -> DepthEstimator:
     """Build the estimator of a resolved model (downloading or exporting as needed)."""
+    if source.spec.family == "marigold":
+        if backend == "openvino" or quant:
+            from depthforge.core.errors import ValidationError
+
+            raise ValidationError("backend: Marigold runs on PyTorch only (no --backend openvino, no --quantize)")
+        from depthforge.models.marigold import MarigoldBackend
+
+        return DepthEstimator(source, MarigoldBackend(source, device=device, dtype=dtype))
     chosen = backend if backend != "auto" else choose_backend(source, device=device, dtype=dtype, quantize=quant)
     backend_obj: Backend
     if source.guessed and chosen != "torch":  # download first, so the export sees the real architecture

@@ -17,8 +17,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 
-Family = Literal["depth_anything", "dpt", "zoedepth", "depth_pro"]
-FAMILIES: tuple[str, ...] = ("depth_anything", "dpt", "zoedepth", "depth_pro")
+Family = Literal["depth_anything", "dpt", "zoedepth", "depth_pro", "marigold"]
+FAMILIES: tuple[str, ...] = ("depth_anything", "dpt", "zoedepth", "depth_pro", "marigold")
 
 DEFAULT_MODEL = "depth-anything-v2-small"
 
@@ -86,6 +86,16 @@ _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "resample": "bilinear",
         "mean": HALF,
         "std": HALF,
+    },
+    # a diffusers pipeline (depthforge[diffusion]): images in [-1, 1]; options (steps, ensemble) in ``extra``
+    "marigold": {
+        "input_size_hw": (768, 768),
+        "keep_aspect": True,
+        "multiple": 8,
+        "resample": "bilinear",
+        "mean": HALF,
+        "std": HALF,
+        "needs": ("torch", "diffusers"),
     },
 }
 
@@ -168,6 +178,25 @@ _ENTRIES += [
         952.0,
         "metres with predicted field of view (gives intrinsics)",
         kind="metric",
+    ),
+]
+
+_ENTRIES += [
+    _entry(
+        "marigold-depth-v1-1",
+        "prs-eth/marigold-depth-v1-1",
+        "marigold",
+        "RAIL++-M (OpenRAIL++, use-restricted; the code is Apache-2.0)",
+        948.0,
+        "diffusion (Stable Diffusion 2); affine depth as relative inverse depth, far/near 10 assumed",
+    ),
+    _entry(
+        "marigold-depth-lcm-v1-0",
+        "prs-eth/marigold-depth-lcm-v1-0",
+        "marigold",
+        "Apache-2.0",
+        948.0,
+        "diffusion, latent consistency (1-4 steps); affine depth as relative inverse depth, far/near 10 assumed",
     ),
 ]
 

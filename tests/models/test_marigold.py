@@ -1,0 +1,119 @@
+"""Marigold behind the depth model interface: a tiny random pipeline through the real loader, and the conversion of
+its affine depth (0 = near) to relative inverse depth checked on a stub with a known map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depthforge.models.marigold import DEFAULT_FAR_NEAR_RATIO, affine_depth_to_relative, relative_to_affine_depth
+
+
+def test_conversion_round_trips_and_orders() -> None:
+    d = np.linspace(0.0, 1.0, 11, dtype=np.float32)[None]
+    r = affine_depth_to_relative(d)
+    assert r[0, 0] == 1.0 and np.isclose(r[0, -1], 1 / DEFAULT_FAR_NEAR_RATIO)
+    assert np.all(np.diff(r[0]) < 0)  # depth grows -> inverse depth falls
+    np.testing.assert_allclose(relative_to_affine_depth(r), d, atol=1e-6)
+
+
+def test_geometry_gets_marigold_depth_back() -> None:
+    """With the default pseudo-depth range (1..10, the default ratio) geometry recovers z = 1 + 9 d exactly."""
+    from depthforge.geometry.projection import pseudo_depth
+
+    d = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    d.flat[0], d.flat[1] = 0.0, 1.0
+    z = pseudo_depth(affine_depth_to_relative(d), near_m=1.0, far_m=10.0)
+    np.testing.assert_allclose(z, 1.0 + 9.0 * d, rtol=1e-4)
+
+
+class _Stub:
+    """A Marigold backend that returns a known affine depth map (far at the top, near at the bottom)."""
+
+    name = "torch"
+    device = "cpu"
+    dtype = "fp32"
+    static_shapes = False
+
+    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, None]:
+        b, _, h, w = batch.shape
+        d = np.repeat(np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None], w, axis=1)
+        return np.repeat(d[None], b, axis=0), None
+
+
+def test_kind_conversion_on_a_stub() -> None:
+    from depthforge.models import DepthEstimator, resolve_model
+
+    source = resolve_model("marigold-depth-v1-1")
+    assert source.spec.family == "marigold" and "RAIL" in source.spec.licence
+    est = DepthEstimator(source, _Stub())  # type: ignore[arg-type]
+    image = np.zeros((60, 80, 3), np.uint8)
+    depth = est.predict(image)
+    assert depth.kind == "relative" and depth.shape == (60, 80)
+    col = depth.values[:, 40]
+    assert col[-1] > col[0]  # near (d = 0, bottom) has the larger inverse depth
+    rows = (np.arange(60) + 0.5) / 60  # pixel centres: the stub's d runs from 1 (top edge) to 0 (bottom edge)
+    np.testing.assert_allclose(relative_to_affine_depth(col), 1.0 - rows, atol=0.01)
+    assert "k = 10" in depth.meta["conversion"]
+
+
+pytest.importorskip("diffusers", reason="needs the diffusion extra (pip install 'depthforge[diffusion]')")
+
+
+@pytest.fixture(scope="module")
+def tiny_marigold(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from depthforge.models.diffusion_testing import build_tiny_marigold
+
+    return build_tiny_marigold(tmp_path_factory.mktemp("marigold") / "mg")
+
+
+def test_tiny_marigold_through_load_model(tiny_marigold: Path) -> None:
+    from depthforge.models import load_model
+    from depthforge.models.marigold import marigold_source
+
+    image = np.random.default_rng(1).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+
+    def run(seed: int) -> np.ndarray:
+        est = load_model(marigold_source(str(tiny_marigold), processing_resolution=32, seed=seed), device="cpu")
+        return est.predict(image).values
+
+    a, b, c = run(0), run(0), run(1)
+    assert a.shape == (40, 70)  # (height, width) of the photo
+    assert np.nanmin(a) >= 1 / DEFAULT_FAR_NEAR_RATIO - 1e-4 and np.nanmax(a) <= 1 + 1e-4
+    assert np.array_equal(a, b) and not np.array_equal(a, c)  # determinism by seed
+    plain = load_model(str(tiny_marigold), device="cpu")  # a plain folder: Marigold with the registry's defaults
+    assert plain.spec.family == "marigold" and plain.spec.input_size_hw == (768, 768)
+
+
+def test_uncertainty_only_with_an_ensemble_of_three(tiny_marigold: Path) -> None:
+    from depthforge.core.errors import ValidationError
+    from depthforge.models import load_model
+    from depthforge.models.marigold import marigold_source
+
+    image = np.random.default_rng(2).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    for size, ok in ((1, False), (2, False), (3, True)):
+        est = load_model(
+            marigold_source(str(tiny_marigold), processing_resolution=32, ensemble_size=size), device="cpu"
+        )
+        batch = est.prepare(image).pixels[None]
+        if not ok:
+            with pytest.raises(ValidationError, match="at least 3"):
+                est.backend.run(batch, uncertainty=True)  # type: ignore[attr-defined]
+            continue
+        depth, spread = est.backend.run(batch, uncertainty=True)  # type: ignore[attr-defined]
+        assert spread is not None and spread.shape == depth.shape and np.all(spread >= 0)
+        assert 0.0 <= depth.min() and depth.max() <= 1.0
+
+
+def test_marigold_options_are_checked() -> None:
+    from depthforge.core.errors import ModelError, ValidationError
+    from depthforge.models.marigold import marigold_source
+
+    with pytest.raises(ModelError, match="not a Marigold"):
+        marigold_source("depth-anything-v2-small")
+    with pytest.raises(ValidationError, match="far_near_ratio"):
+        marigold_source(far_near_ratio=1.0)
+    with pytest.raises(ValidationError, match="ensemble_size"):
+        marigold_source(ensemble_size=0)
