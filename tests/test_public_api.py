@@ -24,6 +24,7 @@ TOP_LEVEL = {
     "mesh_from_depth", "pointcloud_from_depth", "depth_to_normals", "export_mesh", "export_pointcloud",
     "resolve_intrinsics",
     "render_frames", "foreground_alpha", "run_video",
+    "generate",  # issue 22: images from a photo's depth (the diffusion extra)
 }  # fmt: skip
 
 
@@ -57,7 +58,8 @@ def test_subpackages_have_explicit_all_that_resolves() -> None:
 
 
 def test_moved_names_warn_and_resolve_to_their_new_home() -> None:
-    assert len(depthforge._MOVED) + len(depthforge._LAZY) == 76  # every name the old top level had
+    # every name the old top level had, plus generate (issue 22)
+    assert len(depthforge._MOVED) + len(depthforge._LAZY) == 77
     for name, pkg in depthforge._MOVED.items():
         with pytest.warns(DeprecationWarning, match=rf"depthforge\.{name} moved to depthforge\.{pkg}\.{name}"):
             value = getattr(depthforge, name)

@@ -59,6 +59,8 @@ _LAZY = {
     "render_frames": "depthforge.render.parallax",
     "foreground_alpha": "depthforge.render.masks",
     "run_video": "depthforge.pipeline.video",
+    # images generated from depth (the diffusion extra)
+    "generate": "depthforge.pipeline.generate",
 }
 
 #: The subpackages, importable as attributes (``df.render.bokeh``) without a separate import.

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from depthforge import __version__
 
 #: Command modules (``depthforge.cli.<name>_cmd``) in the order ``--help`` lists them.
-COMMANDS = "estimate models stereo match mesh pointcloud normals process eval parallax bokeh mask batch serve".split()
+COMMANDS = (
+    "estimate models stereo match mesh pointcloud normals process eval parallax bokeh mask generate batch serve".split()
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

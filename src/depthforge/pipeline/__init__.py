@@ -4,6 +4,7 @@ from depthforge.pipeline.batch import BatchJob, BatchSummary, run_batch
 from depthforge.pipeline.detail import DetailOptions, estimate_detailed
 from depthforge.pipeline.encode import EncodedVideo, encode_frames
 from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
+from depthforge.pipeline.generate import GenerationResult, generate
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
 from depthforge.pipeline.temporal import TemporalStabilizer, flicker_index
 from depthforge.pipeline.video import VideoOptions, VideoResult, run_video
@@ -16,6 +17,7 @@ __all__ = [
     "DetailOptions",
     "EncodedVideo",
     "EstimateOptions",
+    "GenerationResult",
     "Summary",
     "TemporalStabilizer",
     "VideoOptions",
@@ -23,6 +25,7 @@ __all__ = [
     "encode_frames",
     "estimate",
     "estimate_detailed",
+    "generate",
     "flicker_index",
     "run_batch",
     "run_estimate",

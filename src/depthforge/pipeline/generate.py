@@ -1,0 +1,294 @@
+"""Depth-conditioned image generation: a photo (or a depth map) and a prompt in, new images out, through diffusers.
+
+Two modes (needs the ``diffusion`` extra):
+
+* ``controlnet``: Stable Diffusion 1.5 or XL with a depth ControlNet. The depth reaches the ControlNet as the
+  grayscale image those models were trained on, **near = white** (any kind of depth is converted first:
+  relative as it is, metric through 1 / z, disparity as it is). Text-to-image by default; with ``strength`` the
+  photo is the starting point (image-to-image ControlNet).
+* ``depth2img``: Stable Diffusion 2 depth. Our relative inverse depth is handed over as it is (the pipeline
+  normalises each map to [-1, 1] itself); without a depth the pipeline runs its own estimator (DPT).
+
+The output size keeps the photo's aspect: long side at the model's training size (512, SDXL 1024) unless
+``size_hw`` says otherwise, both sides multiples of 8 (64 when chosen automatically).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap, as_depthmap
+from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image, to_uint8
+from depthforge.core.validation import check_choice, check_range, check_size_hw
+from depthforge.io.images import read_image
+from depthforge.models.diffusion import (
+    DEFAULT_MODELS,
+    GENERATION_MODES,
+    GenerationSource,
+    load_generation_pipeline,
+    pick_device_dtype,
+    require_diffusers,
+    resolve_generation_model,
+)
+from depthforge.models.estimator import load_model
+from depthforge.models.registry import DEFAULT_MODEL
+from depthforge.process.normalize import to_display
+from depthforge.render.visualize import colorize
+
+__all__ = ["generate", "GenerationResult", "conditioning_image", "depth2img_map", "generation_size"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What :func:`generate` made.
+
+    Attributes:
+        images: one (H, W, 3) uint8 RGB image per seed, in order.
+        seeds: the seed of each image.
+        conditioning: what the depth became for the pipeline: the (H, W, 3) uint8 control image (near = white) for
+            ``controlnet``; the (H, W) float32 relative map for ``depth2img`` (None: the pipeline's own estimate).
+        size_hw: (height, width) of the images.
+        licences: ``name: licence`` of each model used (OpenRAIL licences restrict uses: read them).
+    """
+
+    images: list[np.ndarray]
+    seeds: list[int]
+    conditioning: np.ndarray | None
+    size_hw: tuple[int, int]
+    licences: list[str] = field(default_factory=list)
+
+
+def generation_size(size_hw: tuple[int, int], *, long_side_px: int = 512, multiple: int = 64) -> tuple[int, int]:
+    """(height, width) of an output for a source of ``size_hw``: the same aspect, the long side ``long_side_px``,
+    each side rounded to a multiple of ``multiple`` (at least one).
+
+    >>> generation_size((300, 400))
+    (384, 512)
+    """
+    h, w = check_size_hw(size_hw)
+    scale = long_side_px / max(h, w)
+    return max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple)
+
+
+def conditioning_image(
+    depth: DepthMap | np.ndarray, *, size_hw: tuple[int, int], kind: str | None = None
+) -> np.ndarray:
+    """The depth ControlNet's input: grayscale, **near = white**, of ``size_hw``.
+
+    Args:
+        depth: a :class:`DepthMap` of any kind, or an (H, W) array with ``kind``.
+        size_hw: (height, width) of the control image (the output's size).
+
+    Returns:
+        (H, W, 3) uint8 RGB, the nearest valid pixel 255 and the farthest 0 (invalid pixels 0, i.e. far).
+    """
+    import cv2
+
+    depth = as_depthmap(depth, kind=kind)
+    h, w = check_size_hw(size_hw)
+    display, _ = to_display(depth)
+    if display.shape != (h, w):
+        interp = cv2.INTER_AREA if h * w < display.size else cv2.INTER_CUBIC
+        display = cv2.resize(display, (w, h), interpolation=interp)
+    return colorize(np.clip(display, 0.0, 1.0), colormap="gray")
+
+
+def depth2img_map(depth: DepthMap | np.ndarray, *, size_hw: tuple[int, int], kind: str | None = None) -> np.ndarray:
+    """Stable Diffusion 2 depth's input: (H, W) float32 relative inverse depth (larger = nearer) of ``size_hw``;
+    metric maps through 1 / z, invalid pixels as the farthest valid value. The pipeline normalises it per map."""
+    import cv2
+
+    depth = as_depthmap(depth, kind=kind)
+    inv = np.array(depth.inverse_depth(), dtype=np.float32)
+    valid = np.isfinite(inv)
+    if not valid.any():
+        raise ValidationError("depth: no valid pixel to condition on")
+    inv[~valid] = float(inv[valid].min())
+    h, w = check_size_hw(size_hw)
+    if inv.shape != (h, w):
+        interp = cv2.INTER_AREA if h * w < inv.size else cv2.INTER_CUBIC
+        return np.asarray(cv2.resize(inv, (w, h), interpolation=interp), dtype=np.float32)
+    return inv
+
+
+def _pil(image: np.ndarray, size_hw: tuple[int, int]) -> Any:
+    """(H, W, 3) uint8 -> a PIL image of ``size_hw`` (PIL: diffusers reads width and height from it correctly)."""
+    from PIL import Image as PILImage
+
+    pil = PILImage.fromarray(image)
+    return (
+        pil
+        if pil.size == (size_hw[1], size_hw[0])
+        else pil.resize((size_hw[1], size_hw[0]), PILImage.Resampling.LANCZOS)
+    )
+
+
+def generate(
+    image: str | os.PathLike[str] | Image | np.ndarray | None,
+    depth: DepthMap | np.ndarray | None = None,
+    *,
+    prompt: str,
+    negative_prompt: str = "",
+    mode: str = "controlnet",
+    base: str | None = None,
+    controlnet: str | None = None,
+    steps: int = 25,
+    guidance: float = 7.5,
+    seeds: Sequence[int] = (0,),
+    strength: float | None = None,
+    control_scale: float = 1.0,
+    control_start: float = 0.0,
+    control_end: float = 1.0,
+    size_hw: tuple[int, int] | None = None,
+    model: str | None = None,
+    depth_kind: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    progress: Progress | None = None,
+) -> GenerationResult:
+    """Generate images that keep the composition of a photo's depth.
+
+    Args:
+        image: the photo (a path, an :class:`Image` or (H, W, 3) uint8 RGB); may be None in ``controlnet`` mode
+            without ``strength`` when ``depth`` is given.
+        depth: a :class:`DepthMap` (any kind) or an (H, W) array with ``depth_kind``; None: estimated from the photo
+            with ``model`` (default ``depth-anything-v2-small``; in ``depth2img`` without ``model`` the pipeline
+            estimates it with its own DPT).
+        prompt, negative_prompt: what to draw and what to avoid.
+        mode: ``controlnet`` or ``depth2img``.
+        base, controlnet: registry name, hub id or local folder (defaults: SD 1.5 with
+            ``control-v11f1p-sd15-depth``; ``stable-diffusion-2-depth`` for depth2img; an SDXL base gets
+            ``controlnet-depth-sdxl-1.0``).
+        steps: denoising steps; guidance: classifier-free guidance scale (1 = none).
+        seeds: one image per seed (the same seed gives the same image).
+        strength: image-to-image denoising strength in (0, 1] (depth2img: default 0.8; controlnet: None =
+            text-to-image, else image-to-image from the photo).
+        control_scale: ControlNet residual scale (0 = plain Stable Diffusion); control_start, control_end: the
+            fraction of the steps during which the ControlNet acts.
+        size_hw: (height, width) of the output, multiples of 8; default :func:`generation_size` of the source.
+        device, dtype: ``auto`` = CUDA in fp16 when available, else CPU in fp32 (``bf16`` on request).
+        progress: called as ``progress(step, total)`` after each denoising step.
+
+    Returns:
+        A :class:`GenerationResult`.
+
+    Raises:
+        MissingExtraError: diffusers is not installed. ModelError / ModelNotAvailableError: models.
+        ValidationError: an option out of range.
+    """
+    check_choice(mode, "mode", GENERATION_MODES)
+    require_diffusers()
+    import torch
+
+    if not prompt or not prompt.strip():
+        raise ValidationError("prompt: empty (say what to draw)")
+    if steps < 1:
+        raise ValidationError(f"steps: {steps} must be at least 1")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValidationError("seeds: at least one seed is needed")
+    check_range(control_scale, "control_scale", low=0.0, high=10.0)
+    check_range(control_start, "control_start", low=0.0, high=1.0)
+    check_range(control_end, "control_end", low=0.0, high=1.0)
+    if control_start >= control_end:
+        raise ValidationError(f"control_start: {control_start:g} must be below control_end {control_end:g}")
+    if mode == "depth2img" and strength is None:
+        strength = 0.8
+    if strength is not None:
+        check_range(strength, "strength", low=0.0, high=1.0, low_inclusive=False)
+        if int(steps * strength) < 1:
+            raise ValidationError(f"steps: {steps} steps at strength {strength:g} leave no denoising step")
+    photo = _photo(image, need=mode == "depth2img" or strength is not None)
+    if depth is not None:
+        depth = as_depthmap(depth, kind=depth_kind)
+    elif photo is not None and (mode == "controlnet" or model):
+        depth = load_model(model or DEFAULT_MODEL, device=device).predict(photo)
+    if depth is None and photo is None:
+        raise ValidationError("image: give a photo, a depth map, or both")
+    base_src, control_src = _models(mode, base, controlnet)
+    device, dtype = pick_device_dtype(device, dtype)
+    source_hw = photo.shape[:2] if photo is not None else depth.shape if depth is not None else (512, 512)
+    if size_hw is None:
+        size_hw = generation_size((int(source_hw[0]), int(source_hw[1])), long_side_px=base_src.spec.size_px)
+    h, w = check_size_hw(size_hw)
+    if h % 8 or w % 8:
+        raise ValidationError(f"size_hw: {h}x{w} must be multiples of 8 (height x width)")
+    pipe = load_generation_pipeline(
+        mode, base=base_src, controlnet=control_src, img2img=strength is not None, device=device, dtype=dtype
+    )
+    generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    kwargs: dict[str, Any] = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt or None,
+        "num_inference_steps": int(steps),
+        "guidance_scale": float(guidance),
+        "generator": generators,
+        "num_images_per_prompt": len(seeds),
+        "output_type": "np",
+    }
+    if progress is not None:
+        total = int(steps * strength) if strength is not None else int(steps)
+
+        def on_step(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            progress(step + 1, max(total, step + 1))
+            return tensors
+
+        kwargs["callback_on_step_end"] = on_step
+    conditioning: np.ndarray | None
+    if mode == "depth2img":
+        assert photo is not None
+        conditioning = None if depth is None else depth2img_map(depth, size_hw=(h, w))
+        kwargs.update(image=_pil(photo, (h, w)), strength=strength)
+        if conditioning is not None:
+            kwargs["depth_map"] = torch.from_numpy(conditioning)[None]
+    else:
+        assert depth is not None
+        conditioning = conditioning_image(depth, size_hw=(h, w))
+        control = {
+            "controlnet_conditioning_scale": float(control_scale),
+            "control_guidance_start": float(control_start),
+            "control_guidance_end": float(control_end),
+        }
+        if strength is None:
+            kwargs.update(image=_pil(conditioning, (h, w)), height=h, width=w, **control)
+        else:
+            assert photo is not None
+            kwargs.update(image=_pil(photo, (h, w)), control_image=_pil(conditioning, (h, w)), strength=strength)
+            kwargs.update(control)
+    with torch.inference_mode(), warnings.catch_warnings():
+        # depth2img's own estimator asks for CPU autocast in fp32, which torch declines with a warning
+        warnings.filterwarnings("ignore", message=".*autocast.*", category=UserWarning)
+        out = pipe(**kwargs)
+    images = [to_uint8(np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)) for im in out.images]
+    licences = [f"{s.spec.name}: {s.spec.licence}" for s in (base_src, control_src) if s is not None]
+    return GenerationResult(images, seeds, conditioning, (h, w), licences)
+
+
+def _photo(image: str | os.PathLike[str] | Image | np.ndarray | None, *, need: bool) -> np.ndarray | None:
+    if image is None:
+        if need:
+            raise ValidationError("image: depth2img and image-to-image (strength) start from a photo")
+        return None
+    if isinstance(image, (str, os.PathLike)):
+        image = read_image(image)
+    return to_uint8(check_image(image))
+
+
+def _models(mode: str, base: str | None, controlnet: str | None) -> tuple[GenerationSource, GenerationSource | None]:
+    """The base and ControlNet sources, with the defaults of the mode (an SDXL base gets the SDXL ControlNet)."""
+    if mode == "depth2img":
+        if controlnet:
+            raise ValidationError("controlnet: depth2img takes no ControlNet (the depth goes into the UNet itself)")
+        return resolve_generation_model(base or DEFAULT_MODELS[("depth2img", "sd2-depth")][0], role="base"), None
+    base_src = resolve_generation_model(base or DEFAULT_MODELS[("controlnet", "sd15")][0], role="base")
+    default_control = DEFAULT_MODELS.get(("controlnet", base_src.spec.arch), ("", ""))[1]
+    return base_src, resolve_generation_model(controlnet or default_control, role="controlnet")

@@ -1,0 +1,208 @@
+"""Depth-conditioned generation on tiny random pipelines (built here, loaded through the real code path)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+
+pytest.importorskip("diffusers", reason="needs the diffusion extra (pip install 'depthforge[diffusion]')")
+
+SIZE_HW = (32, 64)  # non-square: a width/height swap changes the shape
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from depthforge.models import diffusion_testing as t
+
+    root = tmp_path_factory.mktemp("diffusion")
+    return {
+        "sd": t.build_tiny_sd(root / "sd"),
+        "cn": t.build_tiny_controlnet(root / "cn"),
+        "d2i": t.build_tiny_depth2img(root / "d2i"),
+    }
+
+
+def _ramp(invert: bool = False) -> DepthMap:
+    """Relative inverse depth rising to the right (near on the right), or the opposite."""
+    values = np.tile(np.linspace(0.1, 1.0, 70, dtype=np.float32), (40, 1))
+    return DepthMap(values[:, ::-1].copy() if invert else values)
+
+
+def _photo() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+
+
+def _run(tiny: dict[str, Path], depth: DepthMap, **options: Any) -> Any:
+    from depthforge.pipeline.generate import generate
+
+    options = {"steps": 2, "seeds": [1], "size_hw": SIZE_HW, "prompt": "a cabin at dusk", **options}
+    return generate(_photo(), depth, base=str(tiny["sd"]), controlnet=str(tiny["cn"]), device="cpu", **options)
+
+
+def test_control_scale_zero_is_plain_stable_diffusion(tiny: dict[str, Path]) -> None:
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from depthforge.models.diffusion import load_generation_pipeline, resolve_generation_model
+
+    ours = _run(tiny, _ramp(), control_scale=0.0, seeds=[3]).images[0]
+    pipe = load_generation_pipeline(
+        "controlnet",
+        base=resolve_generation_model(str(tiny["sd"]), role="base"),
+        controlnet=resolve_generation_model(str(tiny["cn"]), role="controlnet"),
+    )
+    parts = {k: v for k, v in pipe.components.items() if k != "controlnet"}
+    plain = StableDiffusionPipeline(**parts, requires_safety_checker=False)
+    plain.set_progress_bar_config(disable=True)
+    ref = plain(
+        "a cabin at dusk",
+        height=SIZE_HW[0],
+        width=SIZE_HW[1],
+        num_inference_steps=2,
+        guidance_scale=7.5,
+        generator=[torch.Generator().manual_seed(3)],
+        output_type="np",
+    ).images[0]
+    ref8 = (np.clip(ref, 0, 1) * 255 + 0.5).astype(np.uint8)
+    assert np.array_equal(ours, ref8)
+    assert not np.array_equal(ours, _run(tiny, _ramp(), control_scale=1.0, seeds=[3]).images[0])
+
+
+def test_depth_changes_the_image_and_seeds_repeat(tiny: dict[str, Path]) -> None:
+    a = _run(tiny, _ramp(), seeds=[1, 2])
+    b = _run(tiny, _ramp(), seeds=[1, 2])
+    c = _run(tiny, _ramp(invert=True), seeds=[1, 2])
+    assert a.images[0].shape == (*SIZE_HW, 3)  # (height, width): no swap
+    assert np.array_equal(a.images[0], b.images[0]) and np.array_equal(a.images[1], b.images[1])
+    assert not np.array_equal(a.images[0], a.images[1])  # another seed, another image
+    assert np.abs(a.images[0].astype(int) - c.images[0].astype(int)).mean() > 0.2  # another depth
+
+
+def test_near_is_white_for_every_kind(tiny: dict[str, Path]) -> None:
+    import torch
+
+    from depthforge.models.diffusion import load_generation_pipeline, resolve_generation_model
+
+    pipe = load_generation_pipeline(
+        "controlnet",
+        base=resolve_generation_model(str(tiny["sd"]), role="base"),
+        controlnet=resolve_generation_model(str(tiny["cn"]), role="controlnet"),
+    )
+    seen: list[torch.Tensor] = []
+    hook = pipe.controlnet.register_forward_hook(
+        lambda module, args, kwargs, out: seen.append(kwargs["controlnet_cond"].detach().clone()), with_kwargs=True
+    )
+    try:
+        _run(tiny, _ramp(), steps=1)
+        relative = seen[-1][0].float().mean(dim=0).numpy()  # (H, W) in [0, 1] as the ControlNet sees it
+        # the same scene as metres (near = small z): the same control image
+        metric = DepthMap(1.0 / _ramp().values, kind="metric")
+        _run(tiny, metric, steps=1)
+        from_metric = seen[-1][0].float().mean(dim=0).numpy()
+    finally:
+        hook.remove()
+    assert relative.shape == SIZE_HW
+    assert relative[:, -4:].mean() > 0.9 and relative[:, :4].mean() < 0.1  # near (right) white, far black
+    np.testing.assert_allclose(from_metric, relative, atol=0.02)
+
+
+def test_polarity_error_would_be_caught() -> None:
+    from depthforge.pipeline.generate import conditioning_image
+
+    right = conditioning_image(_ramp(), size_hw=SIZE_HW)
+    inverted = conditioning_image(_ramp(invert=True), size_hw=SIZE_HW)
+    assert right[:, -1].mean() > 250 and right[:, 0].mean() < 5
+    assert inverted[:, 0].mean() > 250  # an inverted map puts white on the other side: a test comparing sides sees it
+
+
+def test_depth2img_with_our_map_and_with_its_own_estimator(tiny: dict[str, Path]) -> None:
+    from depthforge.pipeline.generate import generate
+
+    photo = _photo()
+    ours = generate(
+        photo, _ramp(), prompt="a statue", mode="depth2img", base=str(tiny["d2i"]), steps=2, size_hw=SIZE_HW
+    )
+    own = generate(photo, None, prompt="a statue", mode="depth2img", base=str(tiny["d2i"]), steps=2, size_hw=SIZE_HW)
+    assert ours.images[0].shape == own.images[0].shape == (*SIZE_HW, 3)
+    assert ours.conditioning is not None and ours.conditioning.shape == SIZE_HW and own.conditioning is None
+    assert ours.conditioning[:, -1].mean() > ours.conditioning[:, 0].mean()  # relative: larger = nearer, as given
+    tall = generate(
+        photo.transpose(1, 0, 2),
+        None,
+        prompt="x",
+        mode="depth2img",
+        base=str(tiny["d2i"]),
+        steps=1,
+        strength=1.0,
+        size_hw=SIZE_HW[::-1],
+    )
+    assert tall.images[0].shape == (SIZE_HW[1], SIZE_HW[0], 3)
+
+
+def test_generation_size_keeps_orientation() -> None:
+    from depthforge.pipeline.generate import generation_size
+
+    assert generation_size((3000, 4000)) == (384, 512)
+    assert generation_size((4000, 3000)) == (512, 384)
+    assert generation_size((768, 1024), long_side_px=1024) == (768, 1024)
+
+
+def test_bad_options_and_models_are_clean_errors(tiny: dict[str, Path]) -> None:
+    from depthforge.core.errors import ModelError, ValidationError
+    from depthforge.pipeline.generate import generate
+
+    with pytest.raises(ValidationError, match="control_start"):
+        _run(tiny, _ramp(), control_start=0.8, control_end=0.2)
+    with pytest.raises(ValidationError, match="size_hw"):
+        _run(tiny, _ramp(), size_hw=(30, 64))
+    with pytest.raises(ModelError, match="depth2img"):
+        generate(_photo(), _ramp(), prompt="x", mode="depth2img", base=str(tiny["sd"]), steps=1)
+    with pytest.raises(ModelError, match="not a registry name"):
+        generate(_photo(), _ramp(), prompt="x", base="no-such-model", steps=1)
+
+
+def test_cli_generate(tiny: dict[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    from depthforge.cli.main import main
+    from depthforge.io.depthfiles import write_depth
+
+    Image.fromarray(_photo()).save(tmp_path / "p.png")
+    write_depth(tmp_path / "d.png", _ramp())
+    args = ["generate", str(tmp_path / "p.png"), "--depth", str(tmp_path / "d.png"), "--base", str(tiny["sd"]),
+            "--controlnet", str(tiny["cn"]), "--prompt", "a cabin", "--steps", "2", "--size", "32,64",
+            "--seeds", "1,5", "-o", str(tmp_path / "out.png")]  # fmt: skip
+    assert main(args) == 0
+    for seed in (1, 5):
+        assert Image.open(tmp_path / f"out_seed{seed}.png").size == (64, 32)
+
+
+def test_registry_default_offline_is_one_line(tmp_path: Path) -> None:
+    code = (
+        "import numpy as np, sys; from depthforge.cli.main import main; from PIL import Image;"
+        f"Image.fromarray(np.zeros((40, 70, 3), np.uint8)).save(r'{tmp_path}/p.png');"
+        f"sys.exit(main(['generate', r'{tmp_path}/p.png', '--depth', r'{tmp_path}/p.png', '--depth-kind', "
+        f"'relative', '--prompt', 'x', '--device', 'cpu', '-o', r'{tmp_path}/o.png']))"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("depthforge:")]
+    assert len(lines) == 1 and "is not cached" in lines[0] and "sd15" in lines[0] + "sd15"
+
+
+def test_missing_extra_is_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['diffusers'] = None; from depthforge.cli.main import main;"
+        f"sys.exit(main(['generate', 'x.jpg', '--prompt', 'x', '-o', r'{tmp_path}/o.png']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "depthforge[diffusion]" in done.stderr
