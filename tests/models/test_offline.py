@@ -57,3 +57,24 @@ def test_uncached_model_fails_at_once_when_the_hub_is_unreachable(
     with pytest.raises(ModelNotAvailableError, match="is not cached and the Hugging Face hub cannot be reached"):
         load_model("depth-anything-v2-small", backend="torch")
     assert time.perf_counter() - start < 3.0  # the hub client's five retries took about 30 s
+
+
+def test_command_line_offline_is_one_line_exit_2_within_3_s(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in hub._PROXY_VARIABLES and k != "HF_HUB_OFFLINE"}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
+    command = [sys.executable, "-m", "depthforge.cli.main", "estimate", str(root / "examples" / "photo.jpg")]
+    start = time.perf_counter()
+    done = subprocess.run([*command, "-o", str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "depthforge: error: model 'depth-anything-v2-small' is not cached and the Hugging Face hub cannot be reached:"
+        " connect to the internet once to download it (it is cached afterwards), or pass a local folder with --model"
+        " PATH"
+    ]
+    assert elapsed < 3.0, elapsed

@@ -22,7 +22,7 @@ from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice, check_size_hw
 from depthforge.models.buckets import bucket_for
-from depthforge.models.hub import ModelSource, model_folder, resolve_model
+from depthforge.models.hub import ModelSource, is_cached, model_folder, offline_mode, require_hub, resolve_model
 from depthforge.models.preprocess import model_input_size, prepare, zoe_padding
 
 __all__ = [
@@ -421,6 +421,8 @@ def _resolve(model: str) -> ModelSource:
 
 def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: str | None) -> DepthEstimator:
     """Build the estimator of a resolved model (downloading or exporting as needed)."""
+    if not (source.is_local or offline_mode() or is_cached(source.spec.hub_id or source.location)):
+        require_hub(source.spec.name)  # before any heavy import: an offline machine hears it at once
     if source.spec.family == "marigold":
         if backend == "openvino" or quant:
             from depthforge.core.errors import ValidationError

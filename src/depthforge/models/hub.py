@@ -156,7 +156,7 @@ def resolve_model(model: str) -> ModelSource:
     if found is None and _looks_like_path(text):
         what = "is not a folder" if os.path.exists(path) else "no such folder"
         raise ModelError(f"{path}: {what} (a model folder, saved with save_pretrained, is expected)")
-    if found is None and "/" in text and not _valid_hub_id(text):
+    if found is None and "/" in text and not valid_hub_id(text):
         raise ModelError(f"model: {text[:80]!r} is not a valid hub id (org/name), a registry name or a folder")
     if found is None and "/" in text and not os.path.exists(path):
         spec_folder = _snapshot_folder(text)
@@ -189,7 +189,8 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def _valid_hub_id(text: str) -> bool:
+def valid_hub_id(text: str) -> bool:
+    """Whether ``text`` is a well-formed hub repository id (``org/name``, as the hub client checks it)."""
     try:
         from huggingface_hub.utils import HFValidationError, validate_repo_id
     except ImportError:  # pragma: no cover - huggingface_hub is a dependency
