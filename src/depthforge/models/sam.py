@@ -16,13 +16,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
-from depthforge.models.hub import is_cached, local_config, not_available, offline_mode
+from depthforge.models.hub import local_config
 
 __all__ = [
     "SamSpec",
@@ -104,29 +103,21 @@ class SamSegmenter:
     """A loaded SAM model: ``predict(image, box_xyxy=..., points_xy=...) -> probability``."""
 
     def __init__(self, spec: SamSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
-        try:
-            import torch
-            from transformers import SamModel, SamProcessor
-            from transformers.utils import logging as hf_logging
-        except ImportError as exc:  # pragma: no cover - base dependencies
-            raise ModelError(f"PyTorch and transformers are needed to run SAM ({exc})") from None
-        from depthforge.models.torch_backend import pick_device
+        import torch
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        from depthforge.models.torch_backend import load_pretrained, pick_device
+
         self.spec = spec
         self.device = pick_device(device)
-        local_only = is_local or offline_mode() or is_cached(spec.hub_id)
-        try:
-            model: Any = SamModel.from_pretrained(location, local_files_only=local_only)
-            self.processor = SamProcessor.from_pretrained(location, local_files_only=local_only)
-        except OSError as exc:
-            if not is_local and not is_cached(spec.hub_id):
-                raise not_available(spec.name) from None
-            raise ModelError(f"SAM model '{spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"SAM model '{spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
-        self.model = model.to(self.device).eval()
+        self.model, self.processor = load_pretrained(
+            ("SamModel", "SamProcessor"),
+            location,
+            name=spec.name,
+            hub_id=spec.hub_id,
+            is_local=is_local,
+            what="SAM model",
+            device=self.device,
+        )
         self._torch = torch
 
     def predict(

@@ -22,12 +22,9 @@ from depthforge.core.errors import ModelError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_same_hw
 from depthforge.models.hub import (
-    is_cached,
     local_config,
     local_config_file,
     normalisation,
-    not_available,
-    offline_mode,
 )
 
 __all__ = [
@@ -158,28 +155,21 @@ class MattingModel:
     """A loaded matting model: ``predict(image, trimap) -> alpha``."""
 
     def __init__(self, spec: MattingSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
-        try:
-            import torch
-            from transformers import AutoModelForImageMatting
-            from transformers.utils import logging as hf_logging
-        except ImportError as exc:  # pragma: no cover - base dependencies
-            raise ModelError(f"PyTorch and transformers are needed to run matting models ({exc})") from None
-        from depthforge.models.torch_backend import pick_device
+        import torch
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        from depthforge.models.torch_backend import load_pretrained, pick_device
+
         self.spec = spec
         self.device = pick_device(device)
-        local_only = is_local or offline_mode() or is_cached(spec.hub_id)
-        try:
-            model = AutoModelForImageMatting.from_pretrained(location, local_files_only=local_only)
-        except OSError as exc:
-            if not is_local and not is_cached(spec.hub_id):
-                raise not_available(spec.name) from None
-            raise ModelError(f"matting model '{spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"matting model '{spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
-        self.model = model.to(self.device).eval()
+        (self.model,) = load_pretrained(
+            ("AutoModelForImageMatting",),
+            location,
+            name=spec.name,
+            hub_id=spec.hub_id,
+            is_local=is_local,
+            what="matting model",
+            device=self.device,
+        )
         self._torch = torch
 
     def predict(self, image: np.ndarray | Image, trimap: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.threads import limit_library_threads
 from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode, require_hub
 
-__all__ = ["TorchBackend", "pick_device", "load_torch_model", "set_cpu_threads"]
+__all__ = ["TorchBackend", "pick_device", "load_torch_model", "load_pretrained", "set_cpu_threads"]
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -72,6 +73,41 @@ def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "
     except (ValueError, KeyError, RuntimeError) as exc:
         raise ModelError(f"model '{spec.name}' could not be loaded ({_short(exc)})") from None
     return model.to(device).eval()
+
+
+def load_pretrained(
+    classes: Sequence[str], location: str, *, name: str, hub_id: str, is_local: bool, what: str, device: str
+) -> list[Any]:
+    """``from_pretrained(location)`` of each named transformers class (a model first, then e.g. its processor),
+    offline first: only local files when the source is a folder, the machine is offline or ``hub_id`` is cached.
+
+    Args:
+        classes: names in ``transformers``, e.g. ``("SamModel", "SamProcessor")``.
+        location: a local folder or a hub id. name: the model's name in messages. what: its sort, e.g. ``"SAM
+            model"``. device: where the first (the model) goes, in eval mode (resolved: see :func:`pick_device`).
+
+    Raises:
+        ModelNotAvailableError: not local, not cached, and the download failed. ModelError: anything else.
+    """
+    try:
+        import transformers
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:  # pragma: no cover - base dependencies
+        raise ModelError(f"PyTorch and transformers are needed to run {what}s ({exc})") from None
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    local_only = is_local or offline_mode() or is_cached(hub_id)
+    try:
+        model, *rest = (
+            getattr(transformers, c).from_pretrained(location, local_files_only=local_only) for c in classes
+        )
+    except OSError as exc:
+        if not is_local and not is_cached(hub_id):
+            raise not_available(name) from None
+        raise ModelError(f"{what} '{name}' could not be loaded ({str(exc).strip()[:200]})") from None
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ModelError(f"{what} '{name}' could not be loaded ({str(exc).strip()[:200]})") from None
+    return [model.to(device).eval(), *rest]
 
 
 def set_cpu_threads() -> None:
