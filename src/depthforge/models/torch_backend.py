@@ -98,9 +98,9 @@ def load_pretrained(
     hf_logging.disable_progress_bar()
     local_only = is_local or offline_mode() or is_cached(hub_id)
     try:
-        model, *rest = (
+        model, *rest = [
             getattr(transformers, c).from_pretrained(location, local_files_only=local_only) for c in classes
-        )
+        ]
     except OSError as exc:
         if not is_local and not is_cached(hub_id):
             raise not_available(name) from None
