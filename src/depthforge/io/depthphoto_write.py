@@ -167,6 +167,12 @@ def _packet(attrs: dict[str, str], prefixes: list[str], body: str = "", *, wrapp
     return text.encode("utf-8")
 
 
+def _seq(items: list[str]) -> str:
+    """An rdf:Seq of resource items (each one XML element)."""
+    lis = "".join(f'\n     <rdf:li rdf:parseType="Resource">{item}</rdf:li>' for item in items)
+    return f"\n    <rdf:Seq>{lis}\n    </rdf:Seq>\n   "
+
+
 def write_gdepth(
     path: str | os.PathLike[str],
     image: np.ndarray | Image,
@@ -240,54 +246,40 @@ def write_dynamic_depth(
     img = image.rgb if isinstance(image, Image) else np.asarray(image)
     items = [("image/jpeg", 0, "primary_image"), ("image/png", len(depth_png), "depthforge/depthmap")]
     items.append(("image/png", len(conf_png), "depthforge/confidencemap"))
-    li = "\n       ".join(
-        '<rdf:li rdf:parseType="Resource"><Container:Item'
-        f" Item:Mime={quoteattr(m)} Item:Length={quoteattr(str(n))} Item:DataURI={quoteattr(u)}/></rdf:li>"
+    directory = [
+        f"<Container:Item Item:Mime={quoteattr(m)} Item:Length={quoteattr(str(n))} Item:DataURI={quoteattr(u)}/>"
         for m, n, u in items
-    )
+    ]
     model = ""
     intr = depth.intrinsics
     if intr is not None:
         sx, sy = img.shape[1] / intr.width, img.shape[0] / intr.height
         model = (
-            f"\n          <Camera:ImagingModel ImagingModel:FocalLengthX={quoteattr(_num(intr.fx * sx))}"
+            f"\n       <Camera:ImagingModel ImagingModel:FocalLengthX={quoteattr(_num(intr.fx * sx))}"
             f" ImagingModel:FocalLengthY={quoteattr(_num(intr.fy * sy))}"
             f" ImagingModel:PrincipalPointX={quoteattr(_num(intr.cx * sx))}"
             f" ImagingModel:PrincipalPointY={quoteattr(_num(intr.cy * sy))}"
             f' ImagingModel:ImageWidth="{img.shape[1]}" ImagingModel:ImageHeight="{img.shape[0]}"'
             ' ImagingModel:Skew="0" ImagingModel:PixelAspectRatio="1"/>'
         )
-    body = f"""
-   <Device:Container rdf:parseType="Resource">
-    <Container:Directory>
-     <rdf:Seq>
-       {li}
-     </rdf:Seq>
-    </Container:Directory>
-   </Device:Container>
-   <Device:Profiles>
-    <rdf:Seq>
-     <rdf:li rdf:parseType="Resource">
-      <Device:Profile Profile:Type="DepthPhoto">
-       <Profile:CameraIndices><rdf:Seq><rdf:li>0</rdf:li></rdf:Seq></Profile:CameraIndices>
-      </Device:Profile>
-     </rdf:li>
-    </rdf:Seq>
-   </Device:Profiles>
-   <Device:Cameras>
-    <rdf:Seq>
-     <rdf:li rdf:parseType="Resource">
-      <Device:Camera rdf:parseType="Resource">
-          <Camera:Trait>Physical</Camera:Trait>
-          <Camera:Image Image:ItemSemantic="Primary" Image:ItemURI="primary_image"/>
-          <Camera:DepthMap DepthMap:ItemSemantic="Depth" DepthMap:Format="RangeInverse" DepthMap:Units="Meters"
-              DepthMap:Near={quoteattr(_num(enc.near))} DepthMap:Far={quoteattr(_num(enc.far))}
-              DepthMap:MeasureType="OpticalAxis" DepthMap:DepthURI="depthforge/depthmap"
-              DepthMap:ConfidenceURI="depthforge/confidencemap" DepthMap:Software="depthforge"/>{model}
-      </Device:Camera>
-     </rdf:li>
-    </rdf:Seq>
-   </Device:Cameras>"""
+    camera = f"""<Device:Camera rdf:parseType="Resource">
+       <Camera:Trait>Physical</Camera:Trait>
+       <Camera:Image Image:ItemSemantic="Primary" Image:ItemURI="primary_image"/>
+       <Camera:DepthMap DepthMap:ItemSemantic="Depth" DepthMap:Format="RangeInverse" DepthMap:Units="Meters"
+           DepthMap:Near={quoteattr(_num(enc.near))} DepthMap:Far={quoteattr(_num(enc.far))}
+           DepthMap:MeasureType="OpticalAxis" DepthMap:DepthURI="depthforge/depthmap"
+           DepthMap:ConfidenceURI="depthforge/confidencemap" DepthMap:Software="depthforge"/>{model}
+      </Device:Camera>"""
+    profile = (
+        '<Device:Profile Profile:Type="DepthPhoto"><Profile:CameraIndices><rdf:Seq><rdf:li>0</rdf:li></rdf:Seq>'
+        "</Profile:CameraIndices></Device:Profile>"
+    )
+    body = (
+        '\n   <Device:Container rdf:parseType="Resource">'
+        f"<Container:Directory>{_seq(directory)}</Container:Directory></Device:Container>"
+        f"\n   <Device:Profiles>{_seq([profile])}</Device:Profiles>"
+        f"\n   <Device:Cameras>{_seq([camera])}</Device:Cameras>"
+    )
     prefixes = ["Device", "Container", "Item", "Profile", "Camera", "Image", "DepthMap", "ImagingModel", "depthforge"]
     standard = _packet({"depthforge:Kind": enc.kind}, prefixes, body)
     jpeg = insert_xmp(encode_jpeg(image), xmp_segments(standard))
