@@ -178,3 +178,18 @@ def test_video_with_detail_uses_the_same_tiles_every_frame(tiny_da: Path, tmp_pa
     # the grid of a video does not depend on the frame's content: flat tiles are not skipped
     flat = np.zeros((64, 96, 3), np.uint8)
     assert len(plan_tiles(flat, detail="auto", native_hw=(32, 48), skip_flat=False).tiles) == 4
+
+
+def test_batch_with_detail(tiny_da: Path, photos: Path, tmp_path: Path) -> None:
+    from depthforge.cli.main import main
+    from depthforge.pipeline.batch_work import BatchJob
+    from depthforge.pipeline.detail import DetailOptions
+
+    plain = BatchJob(photos, tmp_path / "a", model=str(tiny_da))
+    tiled = BatchJob(photos, tmp_path / "a", model=str(tiny_da), detail=DetailOptions(4))
+    assert plain.option_hashes() != tiled.option_hashes()  # a detail run does not count plain outputs as done
+    assert BatchJob(photos, tmp_path / "a", model=str(tiny_da), detail=None).option_hashes() == plain.option_hashes()
+    out = tmp_path / "out"
+    args = ["batch", str(photos), "-o", str(out), "--model", str(tiny_da), "--detail", "4", "--workers", "1"]
+    assert main(args) == 0
+    assert len(list(out.rglob("*_depth.png"))) == len(list(photos.iterdir()))

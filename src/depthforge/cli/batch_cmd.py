@@ -10,7 +10,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from depthforge.cli.common import COLORMAPS, add_command, add_model_options, display_range, note, pick, progress_bar
+from depthforge.cli.common import (
+    COLORMAPS,
+    add_command,
+    add_detail_options,
+    add_model_options,
+    detail_options,
+    display_range,
+    note,
+    pick,
+    progress_bar,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated outputs (default depth16; see the description for the names)",
     )
     add_model_options(p)
+    add_detail_options(p)
     e = p.add_argument_group("engine")
     e.add_argument("--workers", type=int, default=1, help="worker processes (local) or model actors (ray)")
     e.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
@@ -86,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         **pick(args, "outputs", "model", "device", "dtype", "max_pixels"),
         options=options,
         model_options=extra,
+        detail=detail_options(args),
     )
     bar = _Progress(sys.stderr.isatty())
     try:

@@ -38,6 +38,27 @@ def add_max_pixels(g: argparse._ActionsContainer) -> None:
     g.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this (default 250 MP)")
 
 
+def add_detail_options(parser: argparse.ArgumentParser) -> None:
+    """``--detail``, ``--tile-overlap`` and ``--fusion`` (high-resolution detail, :mod:`depthforge.pipeline.detail`)."""
+    d = parser.add_argument_group("high-resolution detail (tiles at the model's size fitted to a global pass)")
+    d.add_argument(
+        "--detail",
+        default="off",
+        metavar="off|auto|N",
+        help="off (default), auto (tiles of about the model's size, at most 4 x 4, flat tiles skipped) or N tiles",
+    )
+    d.add_argument("--tile-overlap", type=float, default=0.25, help="share of a tile overlapping its neighbour (0.25)")
+    d.add_argument("--fusion", choices=("blend", "poisson"), default="blend", help="how tiles are fused (blend)")
+
+
+def detail_options(args: argparse.Namespace) -> Any:
+    """The :class:`~depthforge.pipeline.detail.DetailOptions` of the parsed options, None for ``--detail off``."""
+    from depthforge.pipeline.detail import DetailOptions, parse_detail
+
+    mode = parse_detail(args.detail)
+    return None if mode is None else DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
+
+
 def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL) -> None:
     """``--model``, ``--device``, ``--dtype``, ``--backend``, ``--quantize`` and ``--max-pixels``."""
     g = parser.add_argument_group("model")

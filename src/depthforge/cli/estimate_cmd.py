@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from depthforge.cli.common import add_model_options, model_options, note, parse_pair, progress, progress_bar
+from depthforge.cli.common import (
+    add_detail_options,
+    add_model_options,
+    detail_options,
+    model_options,
+    note,
+    parse_pair,
+    progress,
+    progress_bar,
+)
 
 if TYPE_CHECKING:
     from depthforge.pipeline.estimation import Summary
@@ -16,15 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (recursive)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_model_options(p)
-    d = p.add_argument_group("high-resolution detail (tiles at the model's size fitted to a global pass)")
-    d.add_argument(
-        "--detail",
-        default="off",
-        metavar="off|auto|N",
-        help="off (default), auto (tiles of about the model's size, at most 4 x 4, flat tiles skipped) or N tiles",
-    )
-    d.add_argument("--tile-overlap", type=float, default=0.25, help="share of a tile overlapping its neighbour (0.25)")
-    d.add_argument("--fusion", choices=("blend", "poisson"), default="blend", help="how tiles are fused (blend)")
+    add_detail_options(p)
     g = p.add_argument_group("outputs")
     g.add_argument(
         "--format",
@@ -75,7 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.io.video import is_video_path
-    from depthforge.pipeline.detail import DetailOptions, parse_detail
     from depthforge.pipeline.estimation import EstimateOptions, collect_inputs, run_estimate
 
     far = near = None
@@ -95,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
         depth_bits=args.depth_bits,
         use_embedded_depth=args.use_embedded_depth,
     )
-    mode = parse_detail(args.detail)
-    detail = None if mode is None else DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
+    detail = detail_options(args)
     items = collect_inputs(args.inputs)
     if not items:
         note("no images or videos found in the given inputs")

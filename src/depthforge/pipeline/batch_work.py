@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from depthforge.core.errors import DepthforgeError, ModelError, raise_if_interru
 from depthforge.core.threads import limit_library_threads, set_thread_budget
 from depthforge.io.images import read_image
 from depthforge.io.video import is_video_path
+from depthforge.pipeline.detail import DetailOptions, with_detail
 from depthforge.pipeline.manifest import OutputRecord
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 
@@ -54,6 +55,8 @@ class BatchJob:
     options: BatchOptions = field(default_factory=BatchOptions)
     #: extra keyword arguments of ``load_model`` (e.g. ``(("backend", "openvino"),)``), part of the options hash
     model_options: tuple[tuple[str, Any], ...] = ()
+    #: high-resolution detail for every photo and video frame (the same tiles on every frame), part of the hash
+    detail: DetailOptions | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
@@ -66,6 +69,8 @@ class BatchJob:
         common: dict[str, Any] = {"model": self.model, "dtype": self.dtype}
         if self.model_options:
             common["model_options"] = dict(self.model_options)
+        if self.detail is not None:  # only when set: a default run's hashes stay as they were
+            common["detail"] = asdict(self.detail)
         out = {}
         for name in self.outputs:
             p = PRODUCERS[name]
@@ -78,7 +83,8 @@ class BatchJob:
         """The job's model, loaded (or reused from the in-process cache)."""
         from depthforge.models.estimator import load_model
 
-        return load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
+        estimator = load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
+        return estimator if self.detail is None else with_detail(estimator, self.detail, skip_flat=False)
 
 
 #: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
