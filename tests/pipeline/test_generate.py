@@ -163,7 +163,7 @@ def test_bad_options_and_models_are_clean_errors(tiny: dict[str, Path]) -> None:
     with pytest.raises(ValidationError, match="size_hw"):
         _run(tiny, _ramp(), size_hw=(30, 64))
     with pytest.raises(ModelError, match="depth2img"):
-        generate(_photo(), _ramp(), prompt="x", mode="depth2img", base=str(tiny["sd"]), steps=1)
+        generate(_photo(), _ramp(), prompt="x", mode="depth2img", base=str(tiny["sd"]), steps=2)
     with pytest.raises(ModelError, match="not a registry name"):
         generate(_photo(), _ramp(), prompt="x", base="no-such-model", steps=1)
 
@@ -184,18 +184,23 @@ def test_cli_generate(tiny: dict[str, Path], tmp_path: Path) -> None:
         assert Image.open(tmp_path / f"out_seed{seed}.png").size == (64, 32)
 
 
-def test_registry_default_offline_is_one_line(tmp_path: Path) -> None:
-    code = (
-        "import numpy as np, sys; from depthforge.cli.main import main; from PIL import Image;"
-        f"Image.fromarray(np.zeros((40, 70, 3), np.uint8)).save(r'{tmp_path}/p.png');"
-        f"sys.exit(main(['generate', r'{tmp_path}/p.png', '--depth', r'{tmp_path}/p.png', '--depth-kind', "
-        f"'relative', '--prompt', 'x', '--device', 'cpu', '-o', r'{tmp_path}/o.png']))"
-    )
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 2, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("depthforge:")]
-    assert len(lines) == 1 and "is not cached" in lines[0] and "sd15" in lines[0] + "sd15"
+def test_registry_default_offline_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from depthforge.cli.main import main
+    from depthforge.models import diffusion
+
+    monkeypatch.setattr(diffusion, "offline_mode", lambda: True)  # as HF_HUB_OFFLINE=1: never the network
+    monkeypatch.setattr(diffusion, "_cached_folder", lambda hub_id, filename: None)  # nothing cached
+    Image.fromarray(np.zeros((40, 70, 3), np.uint8)).save(tmp_path / "p.png")
+    args = ["generate", str(tmp_path / "p.png"), "--depth", str(tmp_path / "p.png"), "--depth-kind", "relative",
+            "--prompt", "x", "--device", "cpu", "-o", str(tmp_path / "o.png")]  # fmt: skip
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "is not cached" in lines[0] and "sd15" in lines[0]
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_missing_extra_is_one_line(tmp_path: Path) -> None:
