@@ -52,6 +52,7 @@ FUSIONS = ("blend", "poisson")
 _AUTO_MAX_SIDE = 4  # "auto" uses at most 4 x 4 tiles
 _FLAT_EDGE_SHARE = 0.35  # "auto" skips tiles with fewer edges than this share of the busiest tile's
 _FIT_POINTS = 2_500
+_ROWS = 256  # rows per band of the final division
 _CHUNK = 4  # tiles in flight at a time (memory bound)
 _CROSSOVER = 2.0  # poisson: wavelengths up to two tiles come from the tiles, longer ones from the global pass
 
@@ -95,6 +96,12 @@ class TileGrid:
     rows: int
     cols: int
     tiles: tuple[Tile, ...]
+
+    @property
+    def tile_hw(self) -> tuple[int, int]:
+        """(height, width) of every tile."""
+        t = self.tiles[0] if self.tiles else Tile(0, 0, 0, 0)
+        return t.y1 - t.y0, t.x1 - t.x0
 
 
 def parse_detail(value: str | int | None) -> int | str | None:
@@ -195,15 +202,16 @@ def _ramp(length: int, taper_start: int, taper_end: int) -> np.ndarray:
     return w
 
 
-def _weights(tile: Tile, grid: TileGrid) -> np.ndarray:
-    """Raised-cosine blending weights of one tile: tapered over the overlap on sides inside the photo."""
+def _weights(tile: Tile, grid: TileGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Raised-cosine blending weights of one tile (rows, columns; the weight is their product): tapered over the
+    overlap on sides inside the photo."""
     height, width = grid.size_hw
     th, tw = tile.y1 - tile.y0, tile.x1 - tile.x0
     ov_y = th - (0 if grid.rows == 1 else round((height - th) / (grid.rows - 1)))
     ov_x = tw - (0 if grid.cols == 1 else round((width - tw) / (grid.cols - 1)))
     wy = _ramp(th, ov_y if tile.y0 > 0 else 0, ov_y if tile.y1 < height else 0)
     wx = _ramp(tw, ov_x if tile.x0 > 0 else 0, ov_x if tile.x1 < width else 0)
-    return np.outer(wy, wx)
+    return wy, wx
 
 
 def _area(values: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
@@ -279,37 +287,42 @@ def estimate_detailed(
     num = np.zeros(size_hw, np.float32)
     den = np.zeros(size_hw, np.float32)
     scale_hw = native[0] / size_hw[0], native[1] / size_hw[1]
+    # every tile has one size: two scratch planes serve them all (fresh memory costs a page fault per 4 KiB)
+    buf = np.empty(grid.tile_hw, np.float32)
+    wbuf = np.empty(grid.tile_hw, np.float32)
     for chunk in _batches(grid, rgb):
         depths = estimator.predict_batch([crop for _, crop in chunk])
         for (tile, _), depth in zip(chunk, depths, strict=True):
-            values = np.array(depth.values, dtype=np.float32)  # a copy of our own, changed in place below
+            scale, shift = 1.0, 0.0
             if fit:
-                th, tw = values.shape
+                th, tw = depth.shape
                 low = max(2, round(th * scale_hw[0])), max(2, round(tw * scale_hw[1]))
                 crop = g[tile.y0 : tile.y1, tile.x0 : tile.x1]
-                scale, shift = _fit(_area(values, low), _area(crop, low), kind)
+                scale, shift = _fit(_area(depth.values, low), _area(crop, low), kind)
                 if not (np.isfinite(scale) and np.isfinite(shift)):
                     continue
-                values *= np.float32(scale)
-                values += np.float32(shift)
-            w = _weights(tile, grid)
-            finite = np.isfinite(values)
+            np.multiply(depth.values, np.float32(scale), out=buf)
+            buf += np.float32(shift)
+            wy, wx = _weights(tile, grid)
+            np.multiply(wy[:, None], wx[None, :], out=wbuf)
+            finite = np.isfinite(buf)
             if not finite.all():
-                values[~finite] = 0
-                w *= finite
-            values *= w
-            num[tile.y0 : tile.y1, tile.x0 : tile.x1] += values
-            den[tile.y0 : tile.y1, tile.x0 : tile.x1] += w
-            del values, w, finite
+                buf[~finite] = 0
+                wbuf *= finite
+            buf *= wbuf
+            num[tile.y0 : tile.y1, tile.x0 : tile.x1] += buf
+            den[tile.y0 : tile.y1, tile.x0 : tile.x1] += wbuf
+    del buf, wbuf
     # where no tile stands (skipped flat tiles), the global pass does; a faint global weight joins them smoothly
     eps = np.float32(1e-3)
-    g_known = np.isfinite(g)
-    faint = np.multiply(np.where(g_known, g, np.float32(0)), eps)
-    num += faint
-    del faint
-    den += np.where(g_known, eps, np.float32(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fused = np.divide(num, den, out=num)
+    for r in range(0, size_hw[0], _ROWS):  # in bands: small temporaries, reused
+        rows = slice(r, r + _ROWS)
+        known = np.isfinite(g[rows])
+        num[rows] += np.where(known, g[rows] * eps, np.float32(0))
+        den[rows] += known * eps
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(num[rows], den[rows], out=num[rows])
+    fused = num
     del den
     if fusion == "poisson":
         tile_px = max(grid.size_hw[0] / grid.rows, grid.size_hw[1] / grid.cols)
