@@ -75,7 +75,7 @@ def quality() -> None:
         gtm = DepthMap(gt.astype(np.float32), kind="disparity")
         base: dict[str, float] = {}
         for label, kwargs in runs:
-            model = CallableEstimator(simulated_model(truth, native_px=native, seed=1), resolution=native)
+            model = CallableEstimator(simulated_model(truth, native_px=native, seed=1), resolution_px=native)
             depth = model.predict(image) if kwargs is None else estimate_detailed(image, model, **kwargs)
             m = evaluate(depth, gtm, align="scale-shift")
             row = {"f1": m["boundary_f1"], "abs_rel": m["abs_rel"], "flat": flat_region_rmse(depth.values, gt)}

@@ -38,7 +38,7 @@ def _scores(depth: DepthMap, gt: np.ndarray) -> dict[str, float]:
 
 def _compare(truth: np.ndarray, gt: np.ndarray, native_px: int, **kwargs: object) -> tuple[dict, dict]:
     image = coordinate_image(truth.shape)
-    model = CallableEstimator(simulated_model(truth, native_px=native_px, seed=1), resolution=native_px)
+    model = CallableEstimator(simulated_model(truth, native_px=native_px, seed=1), resolution_px=native_px)
     glob = _scores(model.predict(image), gt)
     tiled = _scores(estimate_detailed(image, model, **kwargs), gt)  # type: ignore[arg-type]
     return glob, tiled

@@ -46,7 +46,7 @@ class CallableEstimator(DepthEstimator):
         kind: what it returns: ``relative`` inverse depth (larger = nearer, unknown scale and shift; the default),
             ``metric`` depth in metres, or ``disparity`` in pixels.
         name: shown in outputs' metadata and messages.
-        resolution: the long side (pixels) at which the function effectively sees a whole photo; used by
+        resolution_px: the long side (pixels) at which the function effectively sees a whole photo; used by
             :mod:`depthforge.pipeline.detail` to compare tiles with the global pass at its resolution.
         licence: the weights' licence, shown to users.
     """
@@ -57,7 +57,7 @@ class CallableEstimator(DepthEstimator):
         *,
         kind: str = "relative",
         name: str = "callable",
-        resolution: int = 518,
+        resolution_px: int = 518,
         licence: str = "user-supplied",
     ) -> None:
         if not callable(function):
@@ -69,7 +69,7 @@ class CallableEstimator(DepthEstimator):
             family="dpt",
             licence=licence,
             kind="metric" if kind == "metric" else "relative",
-            input_size_hw=(resolution, resolution),
+            input_size_hw=(resolution_px, resolution_px),
             keep_aspect=True,
             multiple=1,
             needs=(),
@@ -77,11 +77,16 @@ class CallableEstimator(DepthEstimator):
         )
         super().__init__(ModelSource(spec, location="", is_local=True), _NoBackend())
         self.function = function
-        self.kind = kind
-        self.resolution = int(resolution)
+        self._kind = kind
+        self.resolution_px = int(resolution_px)
 
     def __repr__(self) -> str:
-        return f"CallableEstimator({self.spec.name!r}, kind={self.kind!r})"
+        return f"CallableEstimator({self.spec.name!r}, kind={self._kind!r})"
+
+    @property
+    def kind(self) -> str:
+        """What the function returns: ``relative``, ``metric`` or ``disparity``."""
+        return self._kind
 
     @property
     def fills_out(self) -> bool:
@@ -93,9 +98,9 @@ class CallableEstimator(DepthEstimator):
 
     def native_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
         """(height, width) at which the function effectively sees an image of ``size_hw``: long side
-        ``resolution`` (never above the image's own size)."""
+        ``resolution_px`` (never above the image's own size)."""
         height, width = check_size_hw(size_hw)
-        scale = min(1.0, self.resolution / max(height, width))
+        scale = min(1.0, self.resolution_px / max(height, width))
         return max(1, round(height * scale)), max(1, round(width * scale))
 
     def prepare(
@@ -135,7 +140,7 @@ class CallableEstimator(DepthEstimator):
             values = np.asarray(cv2.resize(values, size, interpolation=cv2.INTER_CUBIC), dtype=np.float32)
         meta: dict[str, Any] = {"licence": self.spec.licence}
         values = np.where(np.isfinite(values), values, np.float32(np.nan))
-        return DepthMap(values, kind=cast(DepthKind, self.kind), model=self.spec.name, meta=meta)
+        return DepthMap(values, kind=cast(DepthKind, self._kind), model=self.spec.name, meta=meta)
 
 
 def as_estimator(model: DepthEstimator | DepthFunction, *, kind: str = "relative") -> DepthEstimator:

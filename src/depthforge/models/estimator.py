@@ -116,6 +116,15 @@ class DepthEstimator:
         value = getattr(self.backend, "deviation", None)
         return None if value is None else float(value)
 
+    @property
+    def kind(self) -> str:
+        """The kind of the maps it returns (``relative`` or ``metric``; see :class:`DepthMap`)."""
+        return self.spec.kind
+
+    def native_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) at which the model effectively sees a whole image of ``size_hw``: its input size."""
+        return self.input_size(size_hw)
+
     def input_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
         """(height, width) the model sees for an image of ``size_hw`` = (height, width) (after ZoeDepth padding,
         if any).

@@ -67,11 +67,11 @@ def simulated_model(
     return predict
 
 
-def synthetic_scene(size: int = 1024, *, seed: int = 3) -> np.ndarray:
-    """(size, size) float64 inverse depth of a test scene: a ground plane (nearer at the bottom), six boxes and
+def synthetic_scene(size_px: int = 1024, *, seed: int = 3) -> np.ndarray:
+    """(size_px, size_px) float64 inverse depth of a test scene: a ground plane (nearer at the bottom), six boxes and
     eight thin poles 3-6 px wide (detail a model at a quarter of the resolution loses)."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
+    y, x = np.mgrid[0:size_px, 0:size_px] / size_px
     inv = 0.2 + 0.3 * y
     for _ in range(6):
         x0, y0 = rng.uniform(0, 0.8, 2)
@@ -79,6 +79,6 @@ def synthetic_scene(size: int = 1024, *, seed: int = 3) -> np.ndarray:
         inside = (x >= x0) & (x < x0 + w) & (y >= y0) & (y < y0 + h)
         inv = np.where(inside, rng.uniform(0.6, 1.2) + 0.1 * x, inv)
     for _ in range(8):
-        x0, width, y0 = rng.uniform(0.02, 0.98), rng.integers(3, 7) / size, rng.uniform(0, 0.5)
+        x0, width, y0 = rng.uniform(0.02, 0.98), rng.integers(3, 7) / size_px, rng.uniform(0, 0.5)
         inv = np.where((x >= x0) & (x < x0 + width) & (y >= y0), rng.uniform(1.3, 2.0), inv)
     return np.asarray(inv, dtype=np.float64)

@@ -279,7 +279,7 @@ def estimate_detailed(
     check_choice(fusion, "fusion", FUSIONS)
     rgb = to_uint8(check_image(image))
     size_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-    native = _native_size(estimator, size_hw)
+    native = estimator.native_size(size_hw)
     grid = plan_tiles(rgb, detail=detail, native_hw=native, overlap=tile_overlap, skip_flat=skip_flat)
     glob = global_depth if global_depth is not None else estimator.predict(rgb)
     kind = glob.kind
@@ -342,13 +342,7 @@ def with_detail(estimator: DepthEstimator, options: DetailOptions, *, skip_flat:
     def detailed(rgb: np.ndarray) -> np.ndarray:
         return estimate_detailed(rgb, estimator, skip_flat=skip_flat, **settings).values
 
-    kind = getattr(estimator, "kind", estimator.spec.kind)
-    return CallableEstimator(detailed, kind=kind, name=estimator.name, licence=estimator.spec.licence)
-
-
-def _native_size(estimator: DepthEstimator, size_hw: tuple[int, int]) -> tuple[int, int]:
-    native = getattr(estimator, "native_size", None)
-    return native(size_hw) if native is not None else estimator.input_size(size_hw)
+    return CallableEstimator(detailed, kind=estimator.kind, name=estimator.name, licence=estimator.spec.licence)
 
 
 def poisson_fuse(detail: np.ndarray, base: np.ndarray, *, crossover_px: float) -> np.ndarray:

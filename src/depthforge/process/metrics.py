@@ -12,7 +12,7 @@ Boundary metrics (sharpness of depth edges), over neighbouring pixel pairs valid
   (i, j) is an occluding contour of a depth map z when z_j / z_i > 1 + t (directional: j behind i); precision and
   recall of the prediction's contours against the ground truth's, their F1 averaged over t = 5, 10, 15, 20 and
   25 %. Ratios make it independent of the depth scale.
-* ``ordinal_error``: over pairs of pixels ``span`` apart (2 px, rows and columns) that straddle a ground-truth
+* ``ordinal_error``: over pairs of pixels ``span_px`` apart (2 px, rows and columns) that straddle a ground-truth
   depth edge (depth ratio above 1.1), the share (0..1) whose order the prediction gets wrong: the far pixel not
   at least 1 % farther than the near one (a flattened edge counts as wrong).
 
@@ -109,7 +109,7 @@ def _pairs(z: np.ndarray, span: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def boundary_metrics(
-    pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None = None, span: int = 2
+    pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | None = None, span_px: int = 2
 ) -> dict[str, float]:
     """Sharpness of depth edges: ``boundary_f1`` (0..1, higher is better) and ``ordinal_error`` (0..1, lower is
     better); see the module docstring.
@@ -118,7 +118,7 @@ def boundary_metrics(
         pred: (H, W) float depth (any positive unit; scale does not matter), NaN or <= 0 = no estimate.
         gt: (H, W) float ground-truth depth, NaN or <= 0 = unknown.
         mask: optional (H, W) bool, True where to evaluate.
-        span: pixel distance of the ordinal pairs, >= 1.
+        span_px: pixel distance of the ordinal pairs, >= 1.
 
     Returns:
         ``boundary_f1`` and ``ordinal_error`` (NaN when the ground truth has no contour / no edge pair).
@@ -144,7 +144,7 @@ def boundary_metrics(
             recall = hit / n_gt
             scores.append(0.0 if hit == 0 else 2 * precision * recall / (precision + recall))
         wrong = pairs = 0
-        for (pa, pb), (ga, gb) in zip(_pairs(p, span), _pairs(g, span), strict=True):
+        for (pa, pb), (ga, gb) in zip(_pairs(p, span_px), _pairs(g, span_px), strict=True):
             for pr, gr in ((pb / pa, gb / ga), (pa / pb, ga / gb)):
                 edge = gr > 1.1
                 pairs += int(np.sum(edge))
