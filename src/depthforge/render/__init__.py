@@ -7,6 +7,7 @@ Composing two views into one picture (side by side, anaglyph) is :func:`depthfor
 
 from depthforge.render.defocus import BokehPlan, bokeh, plan_bokeh
 from depthforge.render.fusion import FusedMask, depth_prompts, depth_without_background, fuse_segmentation
+from depthforge.render.inpaint import INPAINT_METHODS, inpaint
 from depthforge.render.layers import LayeredScene, build_layers
 from depthforge.render.masks import (
     THRESHOLD_METHODS,
@@ -17,7 +18,7 @@ from depthforge.render.masks import (
     refine_alpha,
     replace_background,
 )
-from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path
+from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, max_disocclusion_px
 from depthforge.render.parallax import ParallaxRenderer, render_frames, render_view
 from depthforge.render.stereo import StereoParams, render_eye, render_stereo, wiggle_frames
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
@@ -26,6 +27,7 @@ from depthforge.render.warp import WarpResult, fill_holes_background, forward_wa
 __all__ = [
     "COLORMAPS",
     "EASINGS",
+    "INPAINT_METHODS",
     "MOTIONS",
     "THRESHOLD_METHODS",
     "BokehPlan",
@@ -50,6 +52,8 @@ __all__ = [
     "foreground_alpha",
     "forward_warp",
     "fuse_segmentation",
+    "inpaint",
+    "max_disocclusion_px",
     "plan_bokeh",
     "refine_alpha",
     "render_eye",

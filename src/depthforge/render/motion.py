@@ -24,9 +24,9 @@ import math
 from dataclasses import astuple, dataclass
 
 from depthforge.core.errors import ValidationError
-from depthforge.core.validation import check_choice, check_range
+from depthforge.core.validation import check_choice, check_range, check_size_hw
 
-__all__ = ["CameraPose", "MOTIONS", "EASINGS", "ease", "camera_path", "frame_count"]
+__all__ = ["CameraPose", "MOTIONS", "EASINGS", "ease", "camera_path", "frame_count", "max_disocclusion_px"]
 
 MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "linear", "static")
 EASINGS = ("linear", "sine", "quad", "cubic")
@@ -163,3 +163,42 @@ def camera_path(
         else:
             poses.append(CameraPose())
     return poses
+
+
+def max_disocclusion_px(
+    poses: list[CameraPose] | tuple[CameraPose, ...], *, size_hw: tuple[int, int], focus: float = 0.5
+) -> float:
+    """The widest gap (px) the poses can open between a point of nearness 1 and one of nearness 0 at the same
+    pixel: the largest disocclusion a layered scene must fill behind its nearer layers.
+
+    With the mapping of the module docstring, the two points of pixel (u, v) land ``zoom * ((u - cx) - x (1 -
+    focus)) / (1 - z) - zoom * ((u - cx) + x focus)`` apart along x (likewise along y), an affine function of u
+    that is largest at a corner of the frame. Nearness differences are at most 1, so this bounds every depth
+    edge of the scene.
+
+    Args:
+        poses: the camera path (e.g. :func:`camera_path`).
+        size_hw: (height, width) of the image in px.
+        focus: nearness of the steady plane (as given to the renderer).
+
+    Returns:
+        float px >= 0 (0 for the identity pose).
+
+    >>> max_disocclusion_px([CameraPose(x=12.0), CameraPose(x=-5.0)], size_hw=(100, 200))
+    12.0
+    """
+    if not poses or not all(isinstance(p, CameraPose) for p in poses):
+        raise ValidationError("poses: expected a non-empty list of CameraPose")
+    h, w = check_size_hw(size_hw)
+    f = check_range(focus, "focus", low=-1.0, high=2.0)
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    reach = 0.0
+    for p in poses:
+        g = 1.0 / (1.0 - p.z)
+        for du in (-cx, cx):
+            for dv in (-cy, cy):
+                # near point (n = 1) minus far point (n = 0)
+                gap_x = p.zoom * ((du - p.x * (1.0 - f)) * g - du - p.x * f)
+                gap_y = p.zoom * ((dv - p.y * (1.0 - f)) * g - dv - p.y * f)
+                reach = max(reach, math.hypot(gap_x, gap_y))
+    return reach
