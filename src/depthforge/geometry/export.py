@@ -75,14 +75,18 @@ def write_ply(
     uv: np.ndarray | None = None,
     faces: np.ndarray | None = None,
     comments: list[str] | None = None,
+    viewer_frame: bool = True,
 ) -> Path:
     """Write binary little-endian PLY, atomically: vertex properties ``x y z`` float (viewer frame), ``nx ny nz``
-    float (viewer frame), ``red green blue`` uchar, ``texture_u texture_v`` float (each group when given); faces
-    (M, 3) as ``list uchar int vertex_indices`` when given. Vertex rows are packed chunk by chunk."""
+    float (viewer frame), ``red green blue`` uchar (``colors`` (N, 3)) or ``red green blue alpha`` (``colors``
+    (N, 4)), ``texture_u texture_v`` float (each group when given); faces (M, 3) as
+    ``list uchar int vertex_indices`` when given. Vertex rows are packed chunk by chunk. ``viewer_frame=False``
+    writes points and normals as given (the OpenCV camera frame, for readers that expect it)."""
+    channels = ("red", "green", "blue", "alpha")[: 3 if colors is None else int(np.shape(colors)[1])]
     groups = [  # property names, values, PLY type, whether they turn with the frame
-        (("x", "y", "z"), vertices, "float", True),
-        (("nx", "ny", "nz"), normals, "float", True),
-        (("red", "green", "blue"), colors, "uchar", False),
+        (("x", "y", "z"), vertices, "float", viewer_frame),
+        (("nx", "ny", "nz"), normals, "float", viewer_frame),
+        (channels, colors, "uchar", False),
         (("texture_u", "texture_v"), uv, "float", False),
     ]
     present = [(names, data, oriented) for names, data, _, oriented in groups if data is not None]
