@@ -4,6 +4,7 @@ the temporal stabilizer removes per-frame scale/shift; the CLI takes video files
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from depthforge.cli.main import main
 from depthforge.core.depthmap import DepthMap
 from depthforge.io.video import ffmpeg_exe, iter_frames, probe_video
 from depthforge.models import load_model
-from depthforge.models.estimator import DepthEstimator
+from depthforge.models.estimator import DepthEstimator, Prepared
 from depthforge.models.testing import build_depth_anything
 from depthforge.pipeline.temporal import TemporalStabilizer, flicker_index, robust_scale_shift
 from depthforge.pipeline.video import VideoOptions, display_frames, run_video, video_output_paths
@@ -66,17 +67,20 @@ def test_fixed_display_range_and_per_frame_mode(clip: Path, tiny_da: Path) -> No
 
 
 class _Replay:
-    """The estimator, run once per batch of frames: both methods of a comparison see the very same raw depth."""
+    """The estimator, run once per frame: both methods of a comparison see the very same raw depth."""
 
     def __init__(self, est: DepthEstimator) -> None:
         self.est = est
-        self.seen: dict[tuple[int, ...], list[DepthMap]] = {}
+        self.seen: dict[int, DepthMap] = {}
 
-    def predict_batch(self, frames: list[np.ndarray], **kwargs: Any) -> list[DepthMap]:
-        key = tuple(id(f) for f in frames)
-        if key not in self.seen:
-            self.seen[key] = self.est.predict_batch(frames, **kwargs)
-        return self.seen[key]
+    def prepare(self, frame: np.ndarray, **kwargs: Any) -> Prepared:
+        return self.est.prepare(frame, **kwargs)
+
+    def predict_stream(self, items: Iterable[tuple[Any, Prepared]], **kwargs: Any) -> Iterator[tuple[Any, DepthMap]]:
+        for frame, prepared in items:  # the tag is the frame itself: its identity names it
+            if id(frame) not in self.seen:
+                self.seen[id(frame)] = self.est.predict_prepared([prepared])[0]
+            yield frame, self.seen[id(frame)]
 
 
 def test_flicker_halved_against_per_frame_min_max(tmp_path: Path) -> None:

@@ -10,20 +10,27 @@ On Python < 3.13, ``Thread.join()`` interrupted by a signal handler's exception 
 the CLI's SIGTERM) may mark the thread as ended while it still runs, so a second ``join()`` returns at once and
 the caller moves or closes what the thread is still writing. :class:`Worker` waits on an event its target sets
 when it returns, which a second wait honours.
+
+Stages of a stream overlap through bounded queues: :func:`read_ahead` runs an iterator (decoding, preparing) in a
+background thread a few items ahead of its consumer, and :class:`WriteBehind` runs a consumer (encoding,
+writing) in a background thread a few items behind its producer; memory stays bounded by the queue sizes.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 from depthforge.core.errors import ValidationError
 
-__all__ = ["Worker", "limit_library_threads", "set_thread_budget", "thread_budget"]
+__all__ = ["Worker", "WriteBehind", "limit_library_threads", "read_ahead", "set_thread_budget", "thread_budget"]
 
 _OVERRIDE: int | None = None
+_END = object()
+T = TypeVar("T")
 
 
 def _available_cores() -> int:
@@ -100,3 +107,108 @@ class Worker:
     def running(self) -> bool:
         """Whether the target has not returned yet."""
         return not self._done.is_set()
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Blocking put that gives up when ``stop`` is set (so no thread hangs on a full queue)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue[Any], stop: threading.Event | None = None) -> Any:
+    """Blocking get in short waits (so Ctrl-C reaches the waiting thread at once); the end mark once ``stop`` is
+    set and nothing is queued."""
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop is not None and stop.is_set():
+                return _END
+
+
+def read_ahead(items: Iterable[T], *, size: int = 2, name: str = "depthforge-ahead") -> Iterator[T]:
+    """The items of ``items`` in order, produced in a background thread up to ``size`` items ahead.
+
+    An exception raised while producing is raised here, after the items produced before it. When the consumer
+    stops early (``break``, an exception, ``close()``), the producer stops at its next item and ``items`` is
+    closed (a generator's ``finally`` runs, e.g. an ffmpeg child is ended) before this returns.
+    """
+    if not isinstance(size, int) or size < 1:
+        raise ValidationError(f"size: expected an integer >= 1, got {size!r}")
+    q: queue.Queue[Any] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        source = iter(items)
+        try:
+            for item in source:
+                if not _put(q, item, stop):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            failures.append(exc)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            _put(q, _END, stop)
+
+    worker = Worker(produce, name=name)
+    try:
+        while (item := _get(q)) is not _END:
+            yield item
+        if failures:
+            raise failures[0]
+    finally:
+        stop.set()
+        worker.wait()
+
+
+class WriteBehind(Generic[T]):
+    """Calls ``consume(item)`` for every :meth:`put` item, in order, in a background thread at most ``size`` items
+    behind the producer; :meth:`close` waits for the last one. An exception raised by ``consume`` stops it and is
+    raised by the next :meth:`put` or by :meth:`close`; :meth:`abort` drops what is queued and waits for the item
+    in progress (use it before cleaning up what ``consume`` writes to)."""
+
+    def __init__(self, consume: Callable[[T], None], *, size: int = 2, name: str = "depthforge-behind") -> None:
+        if not isinstance(size, int) or size < 1:
+            raise ValidationError(f"size: expected an integer >= 1, got {size!r}")
+        self._consume = consume
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._failures: list[BaseException] = []
+        self._worker = Worker(self._run, name=name)
+
+    def _run(self) -> None:
+        try:
+            while (item := _get(self._queue, self._stop)) is not _END and not self._stop.is_set():
+                self._consume(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the producer
+            self._failures.append(exc)
+            self._stop.set()
+
+    def _raise(self) -> None:
+        if self._failures:
+            raise self._failures[0]
+
+    def put(self, item: T) -> None:
+        """Queue one item (blocks while ``size`` items wait)."""
+        self._raise()
+        if not _put(self._queue, item, self._stop):
+            self._raise()
+
+    def close(self) -> None:
+        """Wait until every queued item is consumed; raise the consumer's exception if it had one."""
+        _put(self._queue, _END, self._stop)
+        self._worker.wait()
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop after the item in progress and wait for it; queued items are dropped, exceptions are not raised."""
+        self._stop.set()
+        self._worker.wait()

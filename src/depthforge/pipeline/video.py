@@ -1,7 +1,12 @@
 """Depth for whole video clips, streamed: decode, batch through the model, stabilise, encode, frame by frame.
 
 Memory does not depend on the clip's length: frames are decoded by an ffmpeg child one at a time, run through
-the model ``batch_size`` at a time, and every output is an ffmpeg child fed one frame at a time.
+the model ``batch_size`` at a time, and every output is an ffmpeg child fed one frame at a time. The stages
+overlap: a reader thread decodes and prepares the model inputs a few frames ahead
+(:func:`~depthforge.core.threads.read_ahead`), the model keeps its requests in flight
+(:meth:`~depthforge.models.estimator.DepthEstimator.predict_stream`; OpenVINO's throughput streams), the calling
+thread stabilises in order, and a writer thread colours, composes and feeds the encoders a few frames behind
+(:class:`~depthforge.core.threads.WriteBehind`).
 
 Outputs for ``clip.mp4`` (names under the output folder, folder inputs mirror their sub-folders):
 
@@ -26,11 +31,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.threads import WriteBehind, read_ahead
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.atomic import atomic_write_text
 from depthforge.io.images import write_image
@@ -40,6 +47,8 @@ from depthforge.models.estimator import DepthEstimator
 from depthforge.pipeline.temporal import TemporalStabilizer
 from depthforge.process.normalize import DisplayRange
 from depthforge.render.visualize import COLORMAPS, colorize, combine
+
+T = TypeVar("T")
 
 __all__ = ["VideoOptions", "VideoResult", "STEREO_VIDEO_LAYOUTS", "video_output_paths", "run_video", "display_frames"]
 
@@ -139,10 +148,10 @@ def video_output_paths(
     return {role: base / f"{s.name}{suffix}" for role, (wanted, suffix) in suffixes.items() if wanted}
 
 
-def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    batch: list[np.ndarray] = []
-    for f in frames:
-        batch.append(f)
+def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
         if len(batch) == size:
             yield batch
             batch = []
@@ -169,17 +178,20 @@ def display_frames(
     """
     stab = TemporalStabilizer(strength=options.strength) if options.temporal else None
     fixed: DisplayRange | None = None
-    for batch in _batches(frames, options.batch_size):
-        depths = estimator.predict_batch(batch, input_size_hw=options.input_size_hw)
+    size = options.input_size_hw
+    prepared = read_ahead(((f, estimator.prepare(f, input_size_hw=size)) for f in frames), size=options.batch_size)
+    estimated = estimator.predict_stream(prepared, batch_size=options.batch_size)
+    for chunk in _batches(((f, d) for f, d in estimated if d is not None), options.batch_size):
+        batch, depths = [f for f, _ in chunk], [d for _, d in chunk]
         if stab is None:
-            for frame, depth in zip(batch, depths, strict=True):
+            for frame, depth in chunk:
                 inv = depth.inverse_depth()
                 ok = np.isfinite(inv)
                 lo, hi = (float(inv[ok].min()), float(inv[ok].max())) if ok.any() else (0.0, 1.0)
                 rng = DisplayRange(lo, hi)
                 yield frame, depth, _normalise(inv, rng, options.invert), rng
             continue
-        aligned = [stab.update(f, d.inverse_depth())[0] for f, d in zip(batch, depths, strict=True)]
+        aligned = [stab.update(f, d.inverse_depth())[0] for f, d in chunk]
         if fixed is None:
             fixed = _clip_range(aligned, options.margin)
         for frame, depth, a in zip(batch, depths, aligned, strict=True):
@@ -308,16 +320,24 @@ def run_video(
     paths = video_output_paths(outdir, name, opts)
     outputs = _Outputs(paths, meta, opts, name.name)
     rng: DisplayRange | None = None
+
+    def write(item: tuple[np.ndarray, DepthMap, np.ndarray]) -> None:
+        outputs.write(*item)
+        if on_frame is not None:
+            on_frame(outputs.count, meta.frame_count)
+
+    behind = WriteBehind(write, size=2, name="depthforge-video-writer")
     try:
         for frame, depth, display, used in display_frames(iter_frames(src, info=meta), estimator, options=opts):
-            outputs.write(frame, depth, display)
+            behind.put((frame, depth, display))
             rng = used
-            if on_frame is not None:
-                on_frame(outputs.count, meta.frame_count)
+        behind.close()
     except KeyboardInterrupt:
+        behind.abort()
         outputs.abort(keep_partial=True)
         raise
     except BaseException:
+        behind.abort()
         outputs.abort(keep_partial=False)
         raise
     outputs.close()
