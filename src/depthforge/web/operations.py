@@ -140,6 +140,11 @@ class Engine:
                 self._depths.popitem(last=False)
         return depth
 
+    def count_model_runs(self, runs: int) -> None:
+        """Add model runs made outside :meth:`depth_for` (the UI's batches) to :attr:`model_runs`."""
+        with self._depth_lock:
+            self.model_runs += int(runs)
+
     # -- depth ----------------------------------------------------------------------------------------------
     def depth_file(
         self,
@@ -283,12 +288,18 @@ class Engine:
         )
         return export_mesh(out, m, metadata=meta, texture=texture)
 
-    def zip_files(self, files: list[Path], area: Path, *, stem: str = "depthforge") -> Path:
-        """One zip of ``files`` (stored under their own names, which the server made)."""
+    def zip_files(
+        self, files: list[Path], area: Path, *, stem: str = "depthforge", names: list[str] | None = None
+    ) -> Path:
+        """One zip of ``files``, stored as ``stem/<name>``: their own names (which the server made), or ``names``
+        (plain file names without separators, one per file)."""
+        shown = [f.name for f in files] if names is None else names
+        if len(shown) != len(files) or any(not n or "/" in n or "\\" in n or n in (".", "..") for n in shown):
+            raise ValidationError("names: one plain file name per file")
         out = self.areas.file(area, ".zip")
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for f in files:
-                zf.write(f, arcname=f"{stem}/{f.name}")
+            for f, name in zip(files, shown, strict=True):
+                zf.write(f, arcname=f"{stem}/{name}")
         return out
 
     def close(self) -> None:
