@@ -110,7 +110,7 @@ def test_a_member_whose_header_lies_about_its_size_is_left_out(tmp_path: Path) -
     data[central + 24 : central + 28] = (1000).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
     assert info.file_size == 2 * MB
-    inputs, folder = gather(tmp_path, [archive])
+    inputs, _folder = gather(tmp_path, [archive])
     assert inputs.names == {"0001": "ok"}  # the lying member fails its CRC check and is skipped
     assert "big.png" in inputs.skipped[0] and "skipped" in inputs.skipped[0]
     assert inputs.bytes_total < 64 * 1024
