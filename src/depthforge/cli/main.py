@@ -19,8 +19,8 @@ from depthforge import __version__
 
 #: Command modules (``depthforge.cli.<name>_cmd``) in the order ``--help`` lists them.
 COMMANDS = (
-    "estimate models stereo match mesh pointcloud normals process eval parallax bokeh mask generate batch serve".split()
-)
+    "estimate models stereo match mesh pointcloud normals process eval parallax photo3d bokeh mask generate batch serve"
+).split()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from depthforge.pipeline.detail import DetailOptions, estimate_detailed
 from depthforge.pipeline.encode import EncodedVideo, encode_frames
 from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
 from depthforge.pipeline.generate import GenerationResult, generate
+from depthforge.pipeline.photo3d import Photo3DOptions, Photo3DResult, photo3d
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
 from depthforge.pipeline.temporal import TemporalStabilizer, flicker_index
 from depthforge.pipeline.video import VideoOptions, VideoResult, run_video
@@ -18,6 +19,8 @@ __all__ = [
     "EncodedVideo",
     "EstimateOptions",
     "GenerationResult",
+    "Photo3DOptions",
+    "Photo3DResult",
     "Summary",
     "TemporalStabilizer",
     "VideoOptions",
@@ -27,6 +30,7 @@ __all__ = [
     "estimate_detailed",
     "generate",
     "flicker_index",
+    "photo3d",
     "run_batch",
     "run_estimate",
     "run_video",

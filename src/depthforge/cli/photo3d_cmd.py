@@ -1,0 +1,138 @@
+"""``depthforge photo3d``: a layered 3D photo you can look *behind*, as a 3D asset (and optionally a video).
+
+The photo is split at strong depth edges into layers, far to near; what nearer layers hide is filled in colour
+(--inpaint) and depth from the background side. Each layer becomes a textured mesh (no triangle bridges a depth
+jump inside a layer):
+
+  .glb  one node per layer (layer_0_far ... layer_N_near), RGBA textures, for Blender and three.js
+  .ply  one binary mesh with vertex RGBA and the header comments (H, W, hFov, vFov, meanLoc) that the A1111
+        depthmap extension's video renderer reads; OpenCV camera frame unless --ply-frame viewer
+
+plus FILE.json: camera, units, depth kind, each layer's depth range. --video MOTION also renders a camera
+motion through the same layers (as 'depthforge parallax').
+
+examples:
+  depthforge photo3d photo.jpg -o scene.glb
+  depthforge photo3d photo.jpg --depth photo_depth.png -o scene.ply --inpaint telea --video circle
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from depthforge.cli.camera import add_scene_command, intrinsics_from_args
+from depthforge.cli.common import load_photo, note, progress
+
+_MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "static")
+_BUILTIN_INPAINT = ("background", "telea", "ns")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    summary = "layered 3D photo (hidden parts inpainted) -> .glb / .ply (+ video)"
+    g = add_scene_command(sub, "photo3d", __doc__, summary, "output .glb or .ply", group="layered 3D photo", run=run)
+    sub.choices["photo3d"].formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
+    g.add_argument(
+        "--inpaint",
+        default="background",
+        metavar="METHOD",
+        help="fill of hidden regions: background (default), telea, ns, onnx:FILE or a hub id (LaMa-style ONNX)",
+    )
+    g.add_argument("--layers", type=int, default=4, help="maximum number of depth layers (default 4)")
+    g.add_argument(
+        "--target-vertices",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="at most N grid points per layer (default 1000000; 0 = every --stride-th pixel)",
+    )
+    g.add_argument("--stride", type=int, default=1, help="grid step in px when --target-vertices is 0 (default 1)")
+    g.add_argument(
+        "--max-angle", type=float, default=87.0, metavar="DEG", help="drop triangles seen more obliquely (default 87)"
+    )
+    g.add_argument(
+        "--ply-frame",
+        choices=("camera", "viewer"),
+        default="camera",
+        help="PLY axes: camera (x right, y down, z forward; A1111 extension) or viewer (y up, z toward you)",
+    )
+    g.add_argument("--alpha-mode", choices=("mask", "blend"), default="mask", help="GLB layer edges (default mask)")
+    v = sub.choices["photo3d"].add_argument_group("video from the layers (optional)")
+    v.add_argument("--video", metavar="MOTION", help=f"also render a clip: {', '.join(_MOTIONS)}")
+    v.add_argument("--video-out", metavar="FILE", help="the clip's file (default: OUTPUT stem + _MOTION.mp4)")
+    v.add_argument("--duration", type=float, default=4.0, help="seconds (default 4)")
+    v.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    v.add_argument("--amplitude", type=float, default=2.0, help="sideways motion, %% of the width (default 2)")
+    v.add_argument("--focus", type=float, default=0.5, help="nearness 0..1 of the steady plane (default 0.5)")
+    v.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3, 4), help="anti-aliasing (SSAA) factor")
+
+
+def _inpainter(text: str) -> Any:
+    """A built-in method name as it is; ``onnx:FILE`` or a hub id loaded as a callable (one-line errors)."""
+    if text in _BUILTIN_INPAINT:
+        return text
+    import importlib
+
+    try:
+        loader = importlib.import_module("depthforge.models.inpaint").load_inpainter
+    except (ImportError, AttributeError):
+        from depthforge.core.errors import ValidationError
+
+        raise ValidationError(f"inpaint: {text!r} needs the learned inpainter, which this build lacks") from None
+    return loader(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from depthforge.core.errors import ValidationError
+    from depthforge.core.validation import check_choice
+    from depthforge.pipeline.photo3d import Photo3DOptions, photo3d, render_scene_video
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".glb", ".ply"):
+        raise ValidationError(f"output: expected a .glb or .ply file, got {out.name!r}")
+    if args.equirect:
+        raise ValidationError("equirect: photo3d needs a pinhole photo, not a 360-degree panorama")
+    if args.video is not None:
+        check_choice(args.video, "video", _MOTIONS)
+    if args.target_vertices < 0:
+        raise ValidationError(f"target_vertices: expected >= 0, got {args.target_vertices}")
+    options = Photo3DOptions(
+        max_layers=args.layers,
+        inpaint=_inpainter(args.inpaint),
+        near_m=args.near,
+        far_m=args.far,
+        target_vertices=args.target_vertices or None,
+        stride=args.stride,
+        max_angle_deg=None if args.max_angle >= 90 else args.max_angle,
+        ply_frame=args.ply_frame,
+        alpha_mode=args.alpha_mode.upper(),
+    )
+    image, depth = load_photo(args)
+    if args.baseline_m is not None and depth.kind == "disparity":
+        depth = replace(depth, baseline_m=args.baseline_m)
+    intr = intrinsics_from_args(args, image, depth)
+    meta = {"source_image": image.path, "intrinsics_source": intr.source}
+    result = photo3d(image, depth, out, options=options, intrinsics=intr, metadata=meta)
+    lm, scene = result.mesh, result.scene
+    note(f"depth: {scene.z_rule(near_m=args.near, far_m=args.far)}")
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    note(f"{scene.num_layers} layer(s), grid stride {lm.stride} px, inpaint {options.inpaint_name}; {steps}")
+    verts = sum(L.mesh.n_vertices for L in lm.layers)
+    faces = sum(L.mesh.n_faces for L in lm.layers)
+    kind = "metric, metres" if scene.z_is_metric else "pseudo-depth, NOT metric"
+    print(f"wrote {result.files[0]} ({len(lm.layers)} layers, {verts} vertices, {faces} triangles, {kind}); also "
+          f"{', '.join(str(f) for f in result.files[1:])}")  # fmt: skip
+    if args.video is not None:
+        clip = Path(args.video_out) if args.video_out else out.with_name(f"{out.stem}_{args.video}.mp4")
+        from depthforge.render.motion import frame_count
+
+        with progress(frame_count(args.duration, args.fps), "photo3d video") as advance:
+            done = render_scene_video(
+                scene, clip, motion=args.video, duration=args.duration, fps=args.fps, amplitude=args.amplitude,
+                focus=args.focus, supersample=args.supersample, progress=advance,
+            )  # fmt: skip
+        print(f"wrote {clip} ({done.frames} frames, {done.width}x{done.height}, {args.fps:g} fps)")
+    return 0

@@ -1,0 +1,83 @@
+"""``depthforge photo3d`` end to end on a small photo with a depth file, and its clean one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from depthforge.cli.main import main
+
+
+@pytest.fixture()
+def scene(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(40, 200, (60, 90, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    d = np.full((60, 90), 3.0, np.float32)
+    d[15:45, 30:60] = 9.0
+    np.save(tmp_path / "disp.npy", d)
+    return tmp_path / "photo.png", tmp_path / "disp.npy"
+
+
+def _base(scene: tuple[Path, Path]) -> list[str]:
+    photo, disp = scene
+    return ["photo3d", str(photo), "--depth", str(disp), "--depth-kind", "disparity"]
+
+
+def test_glb_with_video(scene: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import trimesh
+
+    from depthforge.io.video import probe_video
+
+    out = tmp_path / "s.glb"
+    args = [*_base(scene), "--baseline-m", "0.1", "--fov", "50", "-o", str(out)]
+    assert main([*args, "--video", "swing", "--duration", "0.5", "--fps", "10"]) == 0
+    assert "2 layers" in capsys.readouterr().out
+    loaded = trimesh.load(out, process=False)
+    assert sorted(loaded.graph.nodes_geometry) == ["layer_0_far", "layer_1_near"]
+    side = json.loads(out.with_name("s.glb.json").read_text())
+    # disparity with a baseline is metric: z = fx * b / d, with fx from the 50-degree field of view
+    fx = side["camera"]["intrinsics"]["fx"]
+    assert side["units"] == "m" and side["camera"]["hfov_deg"] == pytest.approx(50.0)
+    assert [d["z_near"] for d in side["layers"]] == pytest.approx([fx * 0.1 / 3.0, fx * 0.1 / 9.0], rel=1e-5)
+    info = probe_video(tmp_path / "s_swing.mp4")
+    assert info.frame_count == 5 and (info.width, info.height) == (90, 60)
+
+
+def test_ply_viewer_frame_and_stride(scene: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "s.ply"
+    args = [*_base(scene), "--ply-frame", "viewer", "--target-vertices", "0", "--stride", "3", "-o", str(out)]
+    assert main([*args, "--inpaint", "telea", "--layers", "1"]) == 0
+    head = out.read_bytes()[:2000].decode("ascii", "replace")
+    assert (
+        "comment H 60\n" in head and "comment W 90\n" in head and "element vertex 651\n" in head
+    )  # 21 x 31 (last row, column kept)
+    assert "y up" in head and "layer_0_far" in head
+
+
+@pytest.mark.parametrize(
+    ("extra", "word"),
+    [
+        (["-o", "s.obj"], "output"),
+        (["-o", "s.glb", "--video", "spin"], "video"),
+        (["-o", "s.glb", "--inpaint", "onnx:missing.onnx"], "missing.onnx"),
+        (["-o", "s.glb", "--equirect"], "equirect"),
+        (["-o", "s.glb", "--layers", "0"], "max_layers"),
+    ],
+)
+def test_errors_are_one_line(
+    scene: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], word: str
+) -> None:
+    extra = [str(tmp_path / e) if e.startswith("s.") else e for e in extra]
+    assert main([*_base(scene), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and word in err[0] and "Traceback" not in err[0]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("s.")]
+
+
+def test_missing_photo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["photo3d", str(tmp_path / "nope.png"), "--depth", "x.npy", "-o", str(tmp_path / "s.glb")]) == 2
+    assert "nope.png" in capsys.readouterr().err
