@@ -39,6 +39,7 @@ __all__ = [
     "REMBG_REGISTRY",
     "rembg_model_path",
     "check_licence",
+    "onnx_session",
     "RembgModel",
     "load_rembg_model",
     "build_red_channel_onnx",
@@ -175,7 +176,13 @@ def _absent(spec: RembgSpec, target: Path) -> ModelNotAvailableError:
 
 
 @functools.lru_cache(maxsize=4)
-def _session(path: str, mtime_ns: int, threads: int) -> Any:
+def onnx_session(path: str, mtime_ns: int, threads: int) -> Any:
+    """An onnxruntime CPU session for the ONNX file ``path`` (kept per file version and thread count; the
+    ``mtime_ns`` argument makes a changed file load again).
+
+    Raises:
+        ModelError: one line, when the file is not a usable ONNX graph.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -196,7 +203,7 @@ class RembgModel:
 
         self.spec = spec
         self.path = path
-        self._session = _session(str(path), path.stat().st_mtime_ns, thread_budget())
+        self._session = onnx_session(str(path), path.stat().st_mtime_ns, thread_budget())
         self._input = self._session.get_inputs()[0].name
 
     def prepare(self, image: np.ndarray | Image) -> np.ndarray:
