@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="move pixels by exactly their disparity (auto: when the depth is a disparity map)",
     )
+    p.add_argument(
+        "--fill",
+        choices=("background", "layers"),
+        default="background",
+        help="disocclusions: background (row fill from the far side) or layers (a layered scene, Telea-inpainted "
+        "behind each depth edge; not for wiggle/quilt)",
+    )
     p.add_argument("--views", type=int, default=2, help="wiggle: 2 = left/right, N >= 3 = sweep of N views")
     p.add_argument("--frame-ms", type=int, default=120, help="wiggle: milliseconds per frame")
     p.add_argument(
@@ -95,8 +102,15 @@ def run(args: argparse.Namespace) -> int:
     par, used_exact = stereo.eye_parallax(depth, width=image.width, params=params)
     if used_exact:
         note("exact mode: pixels move by their disparity")
-    left = rgb if args.layout == "right" else stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par)
-    right = rgb if args.layout == "left" else stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par)
+    if args.fill == "layers":
+        from depthforge.render.scene import render_stereo_layers
+
+        left, right = render_stereo_layers(rgb, depth, params=params)
+    else:
+        left = rgb if args.layout == "right" else stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par)
+        right = (
+            rgb if args.layout == "left" else stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par)
+        )
     if args.layout == "separate":
         paths = [out.with_name(f"{out.stem}_{eye}{out.suffix or '.png'}") for eye in ("left", "right")]
         write_image(paths[0], left)

@@ -32,7 +32,8 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
 from depthforge.render.layers import LayeredScene, build_layers, nearness, split_thresholds
-from depthforge.render.motion import CameraPose, camera_path, frame_count
+from depthforge.render.motion import CameraPose, camera_path, frame_count, max_disocclusion_px
+from depthforge.render.stereo import check_image_depth
 from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
@@ -135,12 +136,14 @@ class ParallaxRenderer:
                 :func:`depthforge.render.warp.forward_warp`; its holes (disocclusions) take the layered
                 ``remap`` render, i.e. the background filled behind the foreground). ``splat`` costs several
                 times more and is meant for stills and large camera moves.
-            holes: ``splat`` only: ``"layers"`` (holes from the layered render) or ``"background"`` (holes
+            holes: ``splat`` only: ``"layers"`` (each hole from the layered render of the layers up to the one
+                its background side belongs to), ``"scene"`` (holes from the full layered render, every layer
+                composited: the scene's own fill shows wherever the splat has no pixel) or ``"background"`` (holes
                 filled along rows from the far side by :func:`depthforge.render.warp.fill_holes_background`,
                 as the stereo eyes are).
         """
         check_choice(method, "method", ("remap", "splat"))
-        check_choice(holes, "holes", ("layers", "background"))
+        check_choice(holes, "holes", ("layers", "scene", "background"))
         if not isinstance(pose, CameraPose):
             raise ValidationError(f"pose: expected a CameraPose, got {type(pose).__name__}")
         if method == "remap" or pose.is_identity:
@@ -170,6 +173,10 @@ class ParallaxRenderer:
         if holes == "background":
             filled = fill_holes_background(warped.image, warped.holes, warped.priority, direction=direction)
             return np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+        if holes == "scene":
+            full = self._render_layers(pose)[0][-1]
+            img[warped.holes] = full[warped.holes]
+            return img
         composites, outside = self._render_layers(pose, keep=True)
         prio = np.where(warped.holes, np.float32(0.0), warped.priority).astype(np.float32)
         side = fill_holes_background(prio, warped.holes, prio, direction=direction, smooth=0)
@@ -297,11 +304,11 @@ def render_frames(
     frames = frame_count(duration, fps)
     amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
     dz = min(0.9, 4.0 * amp / 100.0) if dolly is None else dolly
-    scene = build_layers(image, depth, max_layers=max_layers)
+    size_hw = check_image_depth(image, depth, channels=(3, 4), dtype_kind="uf").shape[:2]
     poses = camera_path(
         motion,
         frames=frames,
-        amplitude_px=amp / 100.0 * scene.shape[1],
+        amplitude_px=amp / 100.0 * size_hw[1],
         dolly=dz,
         focus=focus,
         loop=loop,
@@ -309,6 +316,9 @@ def render_frames(
         start=start,
         end=end,
     )
+    # the hidden fill reaches as far as this motion can look behind the nearer layers
+    reach = max_disocclusion_px(poses, size_hw=size_hw, focus=focus)
+    scene = build_layers(image, depth, max_layers=max_layers, reach_px=reach)
     renderer = ParallaxRenderer(scene, focus=focus, supersample=supersample)
     for pose in poses:
         yield renderer.render(pose)

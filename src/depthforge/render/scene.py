@@ -1,0 +1,150 @@
+"""Views, clips and stereo pairs rendered from a :class:`~depthforge.render.layers.LayeredScene`.
+
+* :func:`scene_frames`: the frames of a parallax clip from a scene already built (e.g. one also exported as a
+  3D asset), optional supersampling (``ssaa`` 1, 2 or 3); :func:`plan_motion` gives the poses and the fill width
+  (:func:`~depthforge.render.motion.max_disocclusion_px`) to build the scene with.
+* :func:`render_stereo_layers`: a stereo pair whose visible surfaces are forward-splatted exactly (as
+  :func:`depthforge.render.stereo.render_eye`) and whose disocclusions show the layered scene's filled background
+  (``depthforge stereo --fill layers``).
+
+The stereo parallax ``P`` (see :mod:`depthforge.render.stereo`) is affine in a nearness: normalised mode
+``P = a (m - c)`` with ``m`` the inverse depth scaled to [0, 1] (raised to ``exponent``), ``a`` = divergence % of
+the width, ``c`` = convergence; exact mode ``P = d - c`` (``m = d / d_max``, ``a = d_max``). An eye moving by
+``s (frac P + sep)`` (``s`` = +1 left, -1 right) is the camera pose ``x = -s frac a`` with steady plane
+``focus = c - sep / (frac a)`` (:mod:`depthforge.render.motion`: ``u' = u - x (m - focus)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, to_uint8
+from depthforge.core.validation import check_choice, check_range
+from depthforge.render.inpaint import InpaintMethod
+from depthforge.render.layers import LayeredScene, build_layers
+from depthforge.render.motion import CameraPose, camera_path, frame_count, max_disocclusion_px
+from depthforge.render.parallax import ParallaxRenderer
+from depthforge.render.stereo import StereoParams, check_image_depth, eye_parallax, render_eye
+
+__all__ = ["plan_motion", "render_stereo_layers", "scene_frames"]
+
+
+def plan_motion(
+    size_hw: tuple[int, int],
+    *,
+    motion: str = "circle",
+    duration: float = 4.0,
+    fps: float = 30.0,
+    amplitude: float = 2.0,
+    dolly: float | None = None,
+    focus: float = 0.5,
+    loop: bool = True,
+    easing: str = "sine",
+) -> tuple[list[CameraPose], float]:
+    """The poses of a parallax clip and the largest disocclusion they reveal (px), to build the scene with
+    (``build_layers(..., reach_px=reach)``).
+
+    Args:
+        size_hw: (height, width) of the image, px.
+        motion, easing, loop, focus: see :func:`depthforge.render.motion.camera_path`.
+        duration: seconds; fps: frames per second (``round(duration * fps)`` frames, at least 2).
+        amplitude: sideways amplitude, % of the width for a point of nearness 1.
+        dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
+
+    Returns:
+        (poses, reach_px).
+    """
+    frames = frame_count(duration, fps)
+    amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
+    dz = min(0.9, 4.0 * amp / 100.0) if dolly is None else dolly
+    poses = camera_path(
+        motion,
+        frames=frames,
+        amplitude_px=amp / 100.0 * size_hw[1],
+        dolly=dz,
+        focus=focus,
+        loop=loop,
+        easing=easing,
+    )
+    return poses, max_disocclusion_px(poses, size_hw=size_hw, focus=focus)
+
+
+def scene_frames(
+    scene: LayeredScene, poses: list[CameraPose], *, focus: float = 0.5, ssaa: int = 1
+) -> Iterator[np.ndarray]:
+    """Frames of the scene seen from each pose, one at a time (stream them to
+    :func:`depthforge.pipeline.encode.encode_frames`).
+
+    Args:
+        scene: the layers (built with ``reach_px`` of the same poses, or without: every hidden pixel filled).
+        poses: camera poses (:func:`plan_motion`).
+        focus: nearness of the steady plane.
+        ssaa: supersampling per axis, 1 (off), 2 or 3: layers are warped at ``ssaa`` times the size and the
+            frame is area-averaged back (anti-aliased edges).
+
+    Yields:
+        (H, W, 3) uint8 RGB frames.
+    """
+    check_choice(ssaa, "ssaa", (1, 2, 3))
+    renderer = ParallaxRenderer(scene, focus=focus, supersample=ssaa)
+    for pose in poses:
+        yield renderer.render(pose)
+
+
+def render_stereo_layers(
+    image: np.ndarray | Image,
+    depth: DepthMap,
+    *,
+    params: StereoParams | None = None,
+    inpaint: InpaintMethod = "telea",
+    max_layers: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) views: visible surfaces splatted exactly, disocclusions from a layered scene.
+
+    Args:
+        image: (H, W, 3) uint8 RGB (or an Image; alpha dropped).
+        depth: DepthMap of the same (H, W), any kind (exact mode for disparity maps, see :class:`StereoParams`).
+        params: the stereo parameters (defaults when None).
+        inpaint: the colour fill behind nearer layers (:func:`depthforge.render.inpaint.inpaint` method or an
+            inpainter callable).
+        max_layers: layers split at depth edges.
+
+    Returns:
+        (left, right), each (H, W, 3) uint8 RGB without unfilled pixels.
+    """
+    img = to_uint8(check_image_depth(image, depth, channels=(3, 4), dtype_kind="uf")[:, :, :3])
+    p = params or StereoParams()
+    width = img.shape[1]
+    _, exact = eye_parallax(depth, width=width, params=p)
+    if exact:
+        d_max = float(depth.value_range()[1])
+        scale, conv = d_max, p.convergence / d_max
+        scene_depth = depth
+    else:
+        scale, conv = p.divergence / 100.0 * width, p.convergence
+        unit = StereoParams(divergence=100.0 / width, exponent=p.exponent, exact=False)  # P = m (a nearness)
+        m, _ = eye_parallax(depth, width=width, params=unit)
+        scene_depth = DepthMap(m, kind="relative")
+    balance = p.balance if p.balance is not None else (-1.0 if exact else 0.0)
+    sep = p.separation / 100.0 * width / 2.0
+    eyes = {"left": ((1.0 + balance) / 2.0, 1.0), "right": ((1.0 - balance) / 2.0, -1.0)}
+    reach = max(frac * scale for frac, _ in eyes.values())
+    scene = build_layers(img, scene_depth, max_layers=max_layers, inpaint=inpaint, reach_px=reach)
+    views = []
+    for eye, (frac, sign) in eyes.items():
+        if frac * scale < 1e-6:  # this eye carries no parallax: a uniform shift (or the input itself)
+            views.append(to_uint8(render_eye(img, depth, eye=eye, params=p)))  # type: ignore[arg-type]
+            continue
+        focus = conv - sep / (frac * scale)
+        if not -1.0 <= focus <= 2.0:
+            raise ValidationError(
+                f"separation: {p.separation:g} % is too large for the layered fill at this divergence "
+                "(use the default fill)"
+            )
+        renderer = ParallaxRenderer(scene, focus=focus)
+        views.append(renderer.render(CameraPose(x=-sign * frac * scale), method="splat", holes="scene"))
+    return views[0], views[1]
