@@ -4,6 +4,7 @@
 from depthforge.models.callable import CallableEstimator
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
+from depthforge.models.inpaint import INPAINT_REGISTRY, OnnxInpainter, load_inpainter
 from depthforge.models.marigold import marigold_source
 from depthforge.models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
 from depthforge.models.rembg_backend import REMBG_REGISTRY, RembgModel, load_rembg_model
@@ -12,6 +13,7 @@ from depthforge.models.segmentation import MattingModel, load_matting_model
 
 __all__ = [
     "DEFAULT_MODEL",
+    "INPAINT_REGISTRY",
     "REGISTRY",
     "REMBG_REGISTRY",
     "SAM_REGISTRY",
@@ -20,11 +22,13 @@ __all__ = [
     "MattingModel",
     "ModelSource",
     "ModelSpec",
+    "OnnxInpainter",
     "RembgModel",
     "SamSegmenter",
     "clear_model_cache",
     "get_spec",
     "is_cached",
+    "load_inpainter",
     "load_matting_model",
     "load_model",
     "marigold_source",

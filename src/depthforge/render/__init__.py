@@ -20,6 +20,7 @@ from depthforge.render.masks import (
 )
 from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, max_disocclusion_px
 from depthforge.render.parallax import ParallaxRenderer, render_frames, render_view
+from depthforge.render.scene import plan_motion, render_stereo_layers, scene_frames
 from depthforge.render.stereo import StereoParams, render_eye, render_stereo, wiggle_frames
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
 from depthforge.render.warp import WarpResult, fill_holes_background, forward_warp
@@ -54,12 +55,15 @@ __all__ = [
     "fuse_segmentation",
     "inpaint",
     "max_disocclusion_px",
+    "plan_motion",
     "plan_bokeh",
     "refine_alpha",
     "render_eye",
     "render_frames",
     "render_stereo",
+    "render_stereo_layers",
     "render_view",
     "replace_background",
+    "scene_frames",
     "wiggle_frames",
 ]

@@ -222,14 +222,14 @@ class LayeredScene:
         return self.nearness_to_z(self.layer_near[self._index(k)], near_m=near_m, far_m=far_m)
 
     def nearness_to_z(
-        self, near: np.ndarray, *, near_m: float = DEFAULT_NEAR_M, far_m: float = DEFAULT_FAR_M
+        self, nearness: np.ndarray, *, near_m: float = DEFAULT_NEAR_M, far_m: float = DEFAULT_FAR_M
     ) -> np.ndarray:
         """z (see :meth:`layer_z`) of an array of this scene's nearness values; float32, same shape."""
         lo_m = check_positive(near_m, "near_m")
         hi_m = check_positive(far_m, "far_m")
         if lo_m >= hi_m:
             raise ValidationError(f"near_m: {lo_m:g} must be below far_m {hi_m:g}")
-        n = np.asarray(near, dtype=np.float64)
+        n = np.asarray(nearness, dtype=np.float64)
         if self.kind == "relative":
             t = np.clip(n, 0.0, 1.0)
             z = 1.0 / (1.0 / hi_m + t * (1.0 / lo_m - 1.0 / hi_m))
