@@ -66,9 +66,10 @@ def inpaint(
         mask: (H, W) bool, True = to fill.
         method: a name of :data:`INPAINT_METHODS` or an :data:`Inpainter` callable (see the module docstring).
         radius_px: neighbourhood radius of ``telea`` and ``ns``, px (>= 1).
-        max_pixels: ``telea``, ``ns`` and callables run on the image downscaled to about this many pixels when it
-            is larger (their cost grows with the hole area); the result is upsampled and only masked pixels are
-            taken. None = full resolution.
+        max_pixels: the fill runs on the image downscaled to about this many pixels when it is larger (the cost
+            of ``telea``, ``ns`` and learned models grows with the hole area; the ``background`` fill is blurred
+            over 1 % of the larger side anyway); the result is upsampled and only masked pixels are taken.
+            None = full resolution.
 
     Returns:
         (H, W, 3) uint8 RGB: the input outside ``mask``, the fill inside it.
@@ -92,10 +93,7 @@ def inpaint(
         return img.copy()
     if m.all():
         raise ValidationError("mask: every pixel is to be filled; nothing to fill them from")
-    if how == "background":
-        filled = _background(img, m)
-    else:
-        filled = _scaled(img, m, how, radius_px=radius_px, max_pixels=max_pixels)
+    filled = _scaled(img, m, how, radius_px=radius_px, max_pixels=max_pixels)
     out = img.copy()
     out[m] = filled[m]
     return out
@@ -104,7 +102,7 @@ def inpaint(
 def _scaled(
     img: np.ndarray, mask: np.ndarray, how: InpaintMethod, *, radius_px: int, max_pixels: int | None
 ) -> np.ndarray:
-    """``how`` (telea, ns or a callable) run at reduced resolution when the image exceeds ``max_pixels``."""
+    """``how`` run at reduced resolution when the image exceeds ``max_pixels``."""
     import cv2
 
     h, w = mask.shape
@@ -117,7 +115,9 @@ def _scaled(
             small = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     else:
         src, small = img, mask
-    if callable(how):
+    if how == "background":
+        res = _background(src, small)
+    elif callable(how):
         res = np.asarray(how(src, small))
         if res.shape != src.shape or res.dtype != np.uint8:
             raise ValidationError(f"method: the inpainter returned {res.dtype} {res.shape}, expected uint8 {src.shape}")

@@ -342,7 +342,7 @@ def build_layers(
             callable (e.g. a learned one from :func:`depthforge.models.inpaint.load_inpainter`).
         margin: px around nearer layers not used as a fill source (their edge colours mix in the foreground);
             1 scores best on the Middlebury cones' disocclusions (0, 2 and 3 do worse).
-        inpaint_pixels: ``telea``, ``ns`` and callables inpaint on an image of at most about this many pixels.
+        inpaint_pixels: the colour fill runs on an image of at most about this many pixels (upsampled after).
         map_pixels: size of the coarse grid the warp is solved on.
         smooth: Gaussian sigma (coarse-grid px) applied to each layer's warp depth.
         reach_px: the largest disocclusion (px) the planned camera motion reveals
