@@ -118,8 +118,9 @@ def test_glb_round_trip(lm: LayeredMesh, tmp_path: Path) -> None:
         np.testing.assert_allclose(g.vertices, to_viewer_frame(L.mesh.vertices), atol=1e-6)
         np.testing.assert_array_equal(g.faces, L.mesh.faces)
         mat = g.visual.material
-        assert mat.alphaMode == "MASK" and mat.baseColorTexture.mode == "RGBA"
-        np.testing.assert_array_equal(np.asarray(mat.baseColorTexture), L.texture)
+        opaque = bool((L.texture[:, :, 3] == 255).all())  # written as RGB
+        assert mat.alphaMode == "MASK" and mat.baseColorTexture.mode == ("RGB" if opaque else "RGBA")
+        np.testing.assert_array_equal(np.asarray(mat.baseColorTexture), L.texture[:, :, : 3 if opaque else 4])
         np.testing.assert_allclose(g.visual.uv, L.mesh.uv, atol=1e-6)
     assert scene.has_camera
     import pygltflib
@@ -130,6 +131,11 @@ def test_glb_round_trip(lm: LayeredMesh, tmp_path: Path) -> None:
     assert math.isclose(cam.yfov, lm.fov_rad[1], rel_tol=1e-6)
     assert math.isclose(cam.aspectRatio, math.tan(lm.fov_rad[0] / 2) / math.tan(lm.fov_rad[1] / 2), rel_tol=1e-6)
     assert "KHR_materials_unlit" in gl.extensionsUsed
+    raw = files[0].read_bytes()
+    assert struct.unpack_from("<4sII", raw) == (b"glTF", 2, len(raw))
+    assert all(v.byteOffset % 4 == 0 for v in gl.bufferViews)
+    positions = [gl.accessors[m.primitives[0].attributes.POSITION] for m in gl.meshes]
+    assert [a.min[2] for a in positions] == pytest.approx([-8.0, -2.0])  # viewer frame: z toward the viewer
     side = json.loads(files[1].read_text())
     assert side["units"] == "m" and side["frame"].startswith("x right, y up")
     assert [(d["name"], d["z_near"], d["z_far"]) for d in side["layers"]] == [

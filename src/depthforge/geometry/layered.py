@@ -16,14 +16,14 @@ to the pixel; vertices carry the layer's alpha (0 on that outer ring).
   layer named ``layer_<k>_<far|mid|near>``, each with an RGBA PNG texture cropped to the layer's box, material
   ``alphaMode`` MASK (cut-off 0.5; no sorting artefacts in three.js or Blender), double-sided and unlit
   (``KHR_materials_unlit``: the photo's own colours), and a perspective camera at the origin with the photo's
-  vertical field of view.
+  field of view (written by :mod:`depthforge.geometry.gltf`).
 * ``.ply``: binary little-endian, all layers in one mesh with vertex ``x y z`` float and ``red green blue
   alpha`` uchar, faces as ``list uchar int``; the header carries the comments the A1111 depthmap extension's
   mesh reader parses (``H``, ``W``: image size; ``hFov``, ``vFov``: field of view in radians,
   ``2 atan(W / 2 fx)`` and ``2 atan(H / 2 fy)``; ``meanLoc``: the z of the visible surface at the centre pixel
-  (H // 2, W // 2)), each ``comment <name> <value>``, and the vertex range of every layer. Points are in the
-  OpenCV camera frame by default (x right, y down, z forward, as the extension writes and its renderer expects);
-  ``ply_frame="viewer"`` converts them like every other depthforge export.
+  (H // 2, W // 2), or the grid point nearest it), each ``comment <name> <value>``, and the vertex range of every
+  layer. Points are in the OpenCV camera frame by default (x right, y down, z forward, as the extension writes
+  and its renderer expects); ``ply_frame="viewer"`` converts them like every other depthforge export.
 * ``<file>.json``: the camera (intrinsics, size, fields of view), units, depth kind, and per layer its name,
   z range (nearest and farthest opaque vertex), counts, texture box; plus the caller's metadata.
 """
@@ -41,13 +41,20 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_choice, check_positive, check_same_hw
+from depthforge.core.validation import check_array, check_choice, check_positive, check_same_hw, check_size_hw
 from depthforge.geometry.export import VIEWER_FRAME, to_viewer_frame, write_ply, write_sidecar
 from depthforge.geometry.mesh import DEFAULT_MAX_ANGLE_DEG, Mesh, grid_indices, grid_mesh, stride_for_target
-from depthforge.geometry.projection import check_intrinsics_size, unproject
-from depthforge.io.atomic import atomic_path
+from depthforge.geometry.projection import check_intrinsics_size
 
-__all__ = ["LAYERED_FORMATS", "LayerMesh", "LayeredMesh", "export_layered", "layer_name", "layered_mesh"]
+__all__ = [
+    "LAYERED_FORMATS",
+    "LayerMesh",
+    "LayeredMesh",
+    "export_layered",
+    "layer_grid",
+    "layer_name",
+    "layered_mesh",
+]
 
 LAYERED_FORMATS = (".glb", ".ply")
 CAMERA_FRAME = "OpenCV camera frame: x right, y down, z forward (camera at the origin)"
@@ -97,7 +104,8 @@ class LayeredMesh:
         layers: the layers far to near (a layer without any vertex is left out; names keep their index).
         intrinsics: the photo's pinhole camera.
         stride: grid step in pixels shared by every layer.
-        centre_z: z of the visible surface at the centre pixel (H // 2, W // 2): the nearest layer opaque there.
+        centre_z: z of the visible surface at the grid point nearest the centre pixel (H // 2, W // 2): the nearest
+            layer opaque there.
     """
 
     layers: tuple[LayerMesh, ...]
@@ -116,6 +124,22 @@ class LayeredMesh:
         return 2.0 * math.atan(i.width / (2.0 * i.fx)), 2.0 * math.atan(i.height / (2.0 * i.fy))
 
 
+def layer_grid(
+    size_hw: tuple[int, int], *, stride: int = 1, target_vertices: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The grid every layer is triangulated on: (rows, cols, stride).
+
+    Rows and columns are pixel indices 0, s, 2s, ... ending with the last row / column (so the mesh covers the
+    whole photo); ``target_vertices`` (when set) picks the smallest stride whose grid has at most that many points.
+    """
+    h, w = check_size_hw(size_hw)
+    if target_vertices is not None:
+        s = stride_for_target(np.ones((h, w), dtype=bool), int(check_positive(target_vertices, "target_vertices")))
+    else:
+        s = int(check_positive(stride, "stride"))
+    return grid_indices(h, s), grid_indices(w, s), s
+
+
 def layered_mesh(
     images: Sequence[np.ndarray],
     depths: Sequence[np.ndarray],
@@ -130,10 +154,11 @@ def layered_mesh(
 
     Args:
         images: per layer, far to near, (H, W, 4) uint8 RGBA; alpha > 0 = part of the layer. Not modified.
-        depths: per layer (H, W) float camera-frame z (metres or pseudo-metres), NaN/<= 0 = unknown.
+        depths: per layer camera-frame z (metres or pseudo-metres; NaN or <= 0 = unknown), float: (H, W), or
+            already sampled on the grid of :func:`layer_grid` (``z[np.ix_(rows, cols)]``; only those pixels are
+            used, so a caller can skip computing z elsewhere).
         intrinsics: pinhole camera of the (H, W) photo.
-        stride: grid step in px (1 = every pixel); ``target_vertices`` overrides it: the smallest stride whose
-            full grid has at most that many points (so the farthest layer, which covers the photo, stays under it).
+        stride, target_vertices: the grid (see :func:`layer_grid`); the same for every layer.
         max_angle_deg, max_jump: the discontinuity rule of :func:`~depthforge.geometry.mesh.grid_mesh`.
 
     Returns:
@@ -142,49 +167,56 @@ def layered_mesh(
     Raises:
         ValidationError: no layer, unequal counts or sizes, intrinsics of another size, no valid pixel at all.
     """
+    import cv2
+
     if len(images) == 0 or len(images) != len(depths):
         raise ValidationError(f"images: expected layers and as many depths, got {len(images)} and {len(depths)}")
     first = check_array(images[0], "images[0]", ndim=3, channels=4, dtype_kind="u")
     h, w = first.shape[:2]
     check_intrinsics_size(intrinsics, (h, w), "images")
-    if target_vertices is not None:
-        s = stride_for_target(np.ones((h, w), dtype=bool), int(check_positive(target_vertices, "target_vertices")))
-    else:
-        s = int(check_positive(stride, "stride"))
-    import cv2
-
+    rows, cols, s = layer_grid((h, w), stride=stride, target_vertices=target_vertices)
+    grid = np.ix_(rows, cols)
+    ray_x = ((cols - intrinsics.cx) / intrinsics.fx).astype(np.float32)[None, :]
+    ray_y = ((rows - intrinsics.cy) / intrinsics.fy).astype(np.float32)[:, None]
+    centre = (int(np.abs(rows - h // 2).argmin()), int(np.abs(cols - w // 2).argmin()))
     kernel = np.ones((2 * s + 1, 2 * s + 1), np.uint8)
-    cy, cx = h // 2, w // 2
     centre_z = math.nan
     out: list[LayerMesh] = []
     for k, (img, dep) in enumerate(zip(images, depths, strict=True)):
         rgba = check_array(img, f"images[{k}]", ndim=3, channels=4, dtype_kind="u")
         if rgba.dtype != np.uint8:
             raise ValidationError(f"images[{k}]: expected uint8 RGBA, got {rgba.dtype}")
-        z = check_array(dep, f"depths[{k}]", ndim=2, dtype_kind="f")
         check_same_hw(rgba, f"images[{k}]", first, "images[0]")
-        check_same_hw(z, f"depths[{k}]", first, "images[0]")
-        a = np.ascontiguousarray(rgba[:, :, 3])
-        if a[cy, cx] > 0 and np.isfinite(z[cy, cx]) and z[cy, cx] > 0:
-            centre_z = float(z[cy, cx])
-        cover = cv2.dilate((a > 0).view(np.uint8), kernel).view(bool)
+        z = check_array(dep, f"depths[{k}]", ndim=2, dtype_kind="f")
+        if z.shape == (h, w):
+            z = z[grid]
+        elif z.shape != (len(rows), len(cols)):
+            raise ValidationError(
+                f"depths[{k}]: expected {(h, w)} or the grid's {(len(rows), len(cols))}, got shape {z.shape}"
+            )
+        a = rgba[:, :, 3]
+        # the layer's pixels dilated by the stride, so every opaque pixel lies inside a quad of the grid
+        cover = cv2.dilate((a > 0).view(np.uint8), kernel)[grid].view(bool)
         with np.errstate(invalid="ignore"):
-            cover &= np.isfinite(z) & (z > 0)
-        if not cover[np.ix_(grid_indices(h, s), grid_indices(w, s))].any():
+            zg = np.where(cover & np.isfinite(z) & (z > 0), z, np.float32(np.nan)).astype(np.float32, copy=False)
+        if not np.isfinite(zg).any():
             continue  # nothing of this layer on the grid
-        points = unproject(np.where(cover, z, np.float32(np.nan)).astype(np.float32, copy=False), intrinsics)
-        rgb = np.ascontiguousarray(rgba[:, :, :3])
+        if a[rows[centre[0]], cols[centre[1]]] > 0 and np.isfinite(zg[centre]):
+            centre_z = float(zg[centre])
+        points = np.empty((*zg.shape, 3), np.float32)
+        np.multiply(zg, ray_x, out=points[:, :, 0])
+        np.multiply(zg, ray_y, out=points[:, :, 1])
+        points[:, :, 2] = zg
         m = grid_mesh(
             points,
-            image=rgb,
+            image=np.ascontiguousarray(rgba[grid][:, :, :3]),
             max_angle_deg=max_angle_deg,
             max_jump=max_jump,
-            stride=s,
             copy=False,
-            intrinsics=intrinsics,
+            intrinsics=intrinsics if s == 1 else None,  # the closed-form rule needs the full pixel grid
         )
         assert m.pixels is not None
-        px, py = m.pixels[:, 0], m.pixels[:, 1]
+        px, py = cols[m.pixels[:, 0]].astype(np.int32), rows[m.pixels[:, 1]].astype(np.int32)
         alpha = a[py, px]
         y0, y1, x0, x1 = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
         uv = np.empty((m.n_vertices, 2), np.float32)
@@ -192,8 +224,8 @@ def layered_mesh(
         uv[:, 1] = 1.0 - (py - y0 + 0.5) / (y1 - y0)
         zo = m.vertices[alpha > 0, 2]
         z_range = (float(zo.min()), float(zo.max())) if zo.size else (math.nan, math.nan)
-        texture = np.ascontiguousarray(np.dstack([rgb[y0:y1, x0:x1], a[y0:y1, x0:x1]]))
-        mesh = Mesh(m.vertices, m.faces, uv, m.colors, None, m.pixels)
+        texture = np.ascontiguousarray(rgba[y0:y1, x0:x1])
+        mesh = Mesh(m.vertices, m.faces, uv, m.colors, None, np.stack([px, py], axis=1))
         out.append(LayerMesh(layer_name(k, len(images)), k, mesh, alpha, texture, (y0, y1, x0, x1), z_range))
     if not out:
         raise ValidationError("depths: no valid pixel in any layer to make a mesh from")
@@ -229,65 +261,25 @@ def describe(lm: LayeredMesh) -> dict[str, Any]:
     }
 
 
-def _png_ready(texture: np.ndarray) -> Any:
-    """A PIL image of the RGBA texture that trimesh's GLB writer encodes at zlib level 1 (Pillow ``encoderinfo``;
-    its default level 6 takes about 5x longer on a 12-MP photo for ~15 % smaller textures)."""
-    from PIL import Image as PILImage
-
-    im = PILImage.fromarray(texture, mode="RGBA")
-    im.encoderinfo = {"compress_level": 1}
-    return im
-
-
 def write_layered_glb(
     path: str | os.PathLike[str], lm: LayeredMesh, *, metadata: dict[str, Any] | None = None, alpha_mode: str = "MASK"
 ) -> Path:
-    """Write the layers as a GLB (rules in the module docstring), atomically, via trimesh.
+    """Write the layers as a GLB (rules in the module docstring), atomically, with
+    :func:`depthforge.geometry.gltf.write_glb_parts`.
 
     Args:
         alpha_mode: ``"MASK"`` (cut-off 0.5) or ``"BLEND"`` (soft edges, but viewers must sort the layers).
     """
-    import trimesh
+    from depthforge.geometry.gltf import GltfPart, write_glb_parts
 
     check_choice(alpha_mode, "alpha_mode", ("MASK", "BLEND"))
-    scene = trimesh.Scene()
-    for L in lm.layers:
-        material = trimesh.visual.material.PBRMaterial(
-            name=L.name,
-            baseColorTexture=_png_ready(L.texture),
-            metallicFactor=0.0,
-            roughnessFactor=1.0,
-            doubleSided=True,
-            alphaMode=alpha_mode,
-            alphaCutoff=0.5 if alpha_mode == "MASK" else None,
-        )
-        tm = trimesh.Trimesh(vertices=to_viewer_frame(L.mesh.vertices), faces=L.mesh.faces, process=False)
-        tm.visual = trimesh.visual.TextureVisuals(uv=L.mesh.uv, material=material)
-        scene.add_geometry(tm, node_name=L.name, geom_name=L.name)
-    hfov, vfov = lm.fov_rad
-    scene.camera = trimesh.scene.Camera(
-        name="photo", resolution=(lm.size_hw[1], lm.size_hw[0]), fov=(math.degrees(hfov), math.degrees(vfov))
-    )
-    scene.camera_transform = np.eye(4)  # at the origin looking down -z, +y up: the photo's view
-    if metadata:
-        scene.metadata.update(_jsonable(metadata))  # the scene's glTF extras
-    aspect = math.tan(hfov / 2.0) / math.tan(vfov / 2.0)
+    parts = [GltfPart(L.name, to_viewer_frame(L.mesh.vertices), L.mesh.faces, _uv(L), L.texture) for L in lm.layers]
+    return write_glb_parts(path, parts, alpha_mode=alpha_mode, camera_fov_rad=lm.fov_rad, extras=metadata)
 
-    def unlit(tree: dict[str, Any]) -> None:
-        """The photo's own colours (KHR_materials_unlit), and the camera's aspect from the fields of view."""
-        for cam in tree.get("cameras", []):
-            cam["perspective"]["aspectRatio"] = aspect  # trimesh divides the angles themselves
-        for mat in tree.get("materials", []):
-            mat.setdefault("extensions", {})["KHR_materials_unlit"] = {}
-        used = tree.setdefault("extensionsUsed", [])
-        if "KHR_materials_unlit" not in used:
-            used.append("KHR_materials_unlit")
 
-    data = trimesh.exchange.gltf.export_glb(scene, include_normals=False, tree_postprocessor=unlit)
-    p = Path(path)
-    with atomic_path(p) as tmp:
-        tmp.write_bytes(data)
-    return p
+def _uv(layer: LayerMesh) -> np.ndarray:
+    assert layer.mesh.uv is not None  # always set by layered_mesh
+    return layer.mesh.uv
 
 
 def write_layered_ply(
@@ -352,9 +344,3 @@ def export_layered(
         frame = CAMERA_FRAME if ply_frame == "camera" else VIEWER_FRAME
     side = write_sidecar(p, {**meta, **describe(lm), "frame": frame, "format": ext[1:]})
     return [main, side]
-
-
-def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return dict(json.loads(json.dumps(meta, default=str)))

@@ -23,7 +23,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice, check_positive, check_range
-from depthforge.geometry.layered import LayeredMesh, export_layered, layered_mesh
+from depthforge.geometry.layered import LayeredMesh, export_layered, layer_grid, layered_mesh
 from depthforge.geometry.mesh import DEFAULT_MAX_ANGLE_DEG
 from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M
 from depthforge.render.layers import LayeredScene, build_layers
@@ -105,7 +105,9 @@ class Photo3DResult:
 def scene_mesh(scene: LayeredScene, *, options: Photo3DOptions | None = None) -> LayeredMesh:
     """Every layer of ``scene`` as a textured mesh (camera-frame z by :meth:`LayeredScene.layer_z`)."""
     o = options or Photo3DOptions()
-    depths = [scene.layer_z(k, near_m=o.near_m, far_m=o.far_m) for k in range(scene.num_layers)]
+    rows, cols, _ = layer_grid(scene.shape, stride=o.stride, target_vertices=o.target_vertices)
+    grid = np.ix_(rows, cols)  # z only where the mesh has vertices
+    depths = [scene.nearness_to_z(near[grid], near_m=o.near_m, far_m=o.far_m) for near in scene.layer_near]
     return layered_mesh(
         scene.layers,
         depths,
