@@ -250,6 +250,7 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
         "anaglyph": "x_anaglyph.png",
         "mesh": "x_mesh.ply",
         "pointcloud": "x_pointcloud.ply",
+        "photo3d": "x_photo3d.glb",
         "mask": "x_mask.png",
         "cutout": "x_cutout.png",
     }

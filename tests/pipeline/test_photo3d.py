@@ -84,3 +84,19 @@ def test_options_and_format_refused_before_work(scene_input, tmp_path: Path) -> 
     with pytest.raises(ValidationError, match="ply_frame"):
         Photo3DOptions(ply_frame="blender")
     assert not list(tmp_path.iterdir())
+
+
+def test_batch_output(scene_input, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from depthforge.core.image import Image
+    from depthforge.pipeline.producers import PRODUCERS, BatchOptions
+
+    image, depth, _ = scene_input
+    options = BatchOptions(photo3d_format="ply", photo3d_inpaint="ns", fov_deg=50.0)
+    files = PRODUCERS["photo3d"].write(Image(image), depth, tmp_path / "x", options)
+    assert [f.name for f in files] == ["x_photo3d.ply", "x_photo3d.ply.json"]
+    assert PRODUCERS["photo3d"].files(tmp_path / "x", options) == files[:1]
+    side = json.loads(files[1].read_text())
+    assert side["inpaint"] == "ns" and side["camera"]["hfov_deg"] == pytest.approx(50.0)
+    assert [d["name"] for d in side["layers"]] == ["layer_0_far", "layer_1_near"]
+    with pytest.raises(ValidationError, match="photo3d_inpaint"):
+        BatchOptions(photo3d_inpaint="onnx:x.onnx")

@@ -16,6 +16,7 @@ outputs add a fixed suffix.
 | ``sbs`` / ``anaglyph`` | ``x_sbs.png`` (left-right) / ``x_anaglyph.png`` | ``render.stereo``, ``stereo.compose`` |
 | ``mesh`` | ``x_mesh.<ply|glb|obj>`` (+ texture, sidecar) | ``geometry.mesh``, ``geometry.export`` |
 | ``pointcloud`` | ``x_pointcloud.ply`` (+ sidecar) | ``geometry.pointcloud``, ``geometry.export`` |
+| ``photo3d`` | ``x_photo3d.<glb|ply>`` (+ sidecar): layered 3D photo | ``pipeline.photo3d`` |
 | ``mask`` | ``x_mask.png`` (255 = foreground) | ``render.masks`` |
 
 A producer's options hash covers its name, its version and the :class:`BatchOptions` fields it reads, so changing
@@ -62,6 +63,8 @@ class BatchOptions:
             ``fused`` (:func:`depthforge.pipeline.background.foreground`); mask_segmenter: ``fused``'s
             segmentation (``sam`` or ``rembg:NAME``); mask_seg_file: the ONNX file of ``rembg:*_custom``;
             mask_allow_noncommercial: accept non-commercial weights (RMBG-2.0).
+        photo3d_format: ``glb`` or ``ply``; photo3d_inpaint: hidden-region fill of ``photo3d`` (``background``,
+            ``telea``, ``ns``; learned inpainters are for the single-photo command).
     """
 
     invert: bool = False
@@ -87,6 +90,8 @@ class BatchOptions:
     mask_segmenter: str = "sam"
     mask_seg_file: str | None = None
     mask_allow_noncommercial: bool = False
+    photo3d_format: str = "glb"
+    photo3d_inpaint: str = "background"
 
     def __post_init__(self) -> None:
         check_choice(self.colormap, "colormap", COLORMAPS)
@@ -97,6 +102,8 @@ class BatchOptions:
         check_choice(self.mesh_format, "mesh_format", ("ply", "glb", "obj"))
         check_choice(self.mask_method, "mask_method", ("otsu", "gap"))
         check_positive(self.stride, "stride")
+        check_choice(self.photo3d_format, "photo3d_format", ("glb", "ply"))
+        check_choice(self.photo3d_inpaint, "photo3d_inpaint", ("background", "telea", "ns"))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,7 +197,7 @@ def _controlnet(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
 
 def _suffixed(suffix: str) -> Callable[[Path, BatchOptions], list[Path]]:
     def files(stem: Path, o: BatchOptions) -> list[Path]:
-        ext = f".{o.mesh_format}" if suffix == "mesh" else (".ply" if suffix == "pointcloud" else ".png")
+        ext = {"mesh": f".{o.mesh_format}", "pointcloud": ".ply", "photo3d": f".{o.photo3d_format}"}.get(suffix, ".png")
         return [stem.parent / f"{stem.name}_{suffix}{ext}"]
 
     return files
@@ -272,6 +279,22 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
     return [Path(p) for p in export_pointcloud(_suffixed("pointcloud")(stem, o)[0], cloud, metadata=meta)]
 
 
+def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.geometry.camera import resolve_intrinsics
+    from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
+
+    intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov_deg, exif=image.exif, fallback=depth.intrinsics)
+    options = Photo3DOptions(
+        inpaint=o.photo3d_inpaint,
+        near_m=o.near_m,
+        far_m=o.far_m,
+        max_angle_deg=None if o.max_angle_deg >= 90 else o.max_angle_deg,
+    )
+    meta = {"source_image": image.path, "intrinsics_source": intr.source}
+    result = photo3d(image, depth, _suffixed("photo3d")(stem, o)[0], options=options, intrinsics=intr, metadata=meta)
+    return [Path(p) for p in result.files]
+
+
 _MASK = ("mask_threshold", "mask_method", "mask_source", "mask_segmenter", "mask_seg_file", "mask_allow_noncommercial")
 _last_alpha: list[Any] = []  # (image, depth, options, alpha) of the last item: mask and cutout share one run
 
@@ -350,6 +373,13 @@ PRODUCERS: dict[str, Producer] = {
             description="textured mesh",
         ),
         Producer("pointcloud", _pointcloud, _suffixed("pointcloud"), (*_SCENE, "stride"), description="point cloud"),
+        Producer(
+            "photo3d",
+            _photo3d,
+            _suffixed("photo3d"),
+            (*_SCENE, "max_angle_deg", "photo3d_format", "photo3d_inpaint"),
+            description="layered 3D photo (hidden parts inpainted)",
+        ),
         Producer("mask", _mask, _suffixed("mask"), _MASK, description="foreground mask"),
         Producer("cutout", _cutout, _suffixed("cutout"), _MASK, description="foreground cut-out (RGBA PNG)"),
     )
