@@ -1,0 +1,73 @@
+"""The web UI's 3D photo tab: built into Blocks, and its work on a real photo with the user's own depth map."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from depthforge.core.errors import ValidationError  # noqa: E402
+from depthforge.web.operations import Engine, ServerConfig  # noqa: E402
+from depthforge.web.safety import Limits  # noqa: E402
+from depthforge.web.ui import _Builder, _Run  # noqa: E402
+from depthforge.web.ui_photo3d import make_photo3d, photo3d_tab  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine(web_model: Path):  # type: ignore[no-untyped-def]
+    eng = Engine(ServerConfig(model=str(web_model), limits=Limits(max_pixels=1_000_000, workers=1, queue=4)))
+    yield eng
+    eng.close()
+
+
+def _run(engine: Engine, web_photo: Path, tmp_path: Path) -> _Run:
+    """A UI request on the coffee photo with a depth file: a near box in the middle of a far wall."""
+    from PIL import Image
+
+    w, h = Image.open(web_photo).size
+    disp = np.full((h, w), 4.0, np.float32)
+    disp[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 12.0
+    np.save(tmp_path / "disp.npy", disp)
+    return _Run(
+        engine, str(web_photo), "default", "s" * 16, lambda *a, **k: None, threading.Event(), str(tmp_path / "disp.npy")
+    )
+
+
+def test_tab_builds(engine: Engine) -> None:
+    with gr.Blocks():
+        b = _Builder(engine)
+        b.shared_inputs()
+        with gr.Tabs():
+            photo3d_tab(b)
+
+
+def test_make_photo3d(engine: Engine, web_photo: Path, tmp_path: Path) -> None:
+    import trimesh
+
+    run = _run(engine, web_photo, tmp_path)
+    glb, files, info = make_photo3d(engine, run, "telea", 3, 55, 1.0, 10.0, 20_000)
+    assert [Path(f).name for f in files] == ["photo3d.glb", "photo3d.glb.json", "photo3d.ply", "photo3d.ply.json"]
+    assert glb == files[0] and all(Path(f).is_relative_to(run.area) for f in files)
+    scene = trimesh.load(glb, process=False)
+    assert sorted(scene.graph.nodes_geometry) == ["layer_0_far", "layer_1_near"]
+    assert max(len(g.vertices) for g in scene.geometry.values()) <= 20_000
+    head = Path(files[2]).read_bytes()[:300].decode("ascii", "replace")
+    assert "comment H 400\n" in head and "comment W 600\n" in head
+    side = json.loads(Path(files[1]).read_text())
+    assert side["inpaint"] == "telea" and side["camera"]["hfov_deg"] == pytest.approx(55.0)
+    assert info.startswith("2 layers") and "pseudo-depth" in info
+
+
+def test_refusals(engine: Engine, web_photo: Path, tmp_path: Path) -> None:
+    run = _run(engine, web_photo, tmp_path)
+    with pytest.raises(ValidationError, match="inpaint"):
+        make_photo3d(engine, run, "onnx:/etc/passwd", 3, 60, 1.0, 10.0, 20_000)
+    with pytest.raises(ValidationError, match="vertices"):
+        make_photo3d(engine, run, "ns", 6, 60, 1.0, 10.0, 900_000)
+    with pytest.raises(ValidationError, match="layers"):
+        make_photo3d(engine, run, "ns", 9, 60, 1.0, 10.0, 20_000)
