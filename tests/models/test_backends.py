@@ -1,7 +1,8 @@
 """Backends behind the one model interface: choice, size buckets, agreement with PyTorch fp32, the graph cache.
 
-OpenVINO / NNCF tests skip cleanly when those optional packages are absent. Each static graph is checked at
-several input sizes (different buckets) and batch sizes, which catches exports with a frozen shape.
+OpenVINO / NNCF tests skip cleanly when those optional packages are absent, bf16 tests on CPUs without native bf16.
+The one graph of a Depth Anything model is checked at several input sizes other than the one it was traced at, and
+batch sizes, which catches exports with a frozen shape.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from depthforge.models import REGISTRY, clear_model_cache, load_model, resolve_m
 from depthforge.models.buckets import bucket_for, bucket_shapes
 from depthforge.models.estimator import choose_backend
 from depthforge.models.graph_cache import fingerprint, graph_dir, mean_abs_rel, read_manifest
+from depthforge.models.openvino_export import cpu_supports_bf16, trace_size
 from depthforge.models.preprocess import model_input_size
 
 # mean |ours - torch fp32| / mean |torch fp32| each backend/dtype promises (int8 is measured and reported; the
 # bound here only says "not broken": a tiny random model is far more sensitive to quantisation than a trained one)
-STATED = {"fp32": 1e-4, "int8": 0.5}
+STATED = {"fp32": 1e-4, "int8": 0.5, "bf16": 0.02}
 
 
 @pytest.fixture()
@@ -121,10 +123,12 @@ def test_openvino_fp32_matches_torch_at_several_sizes(tiny_models: dict[str, Pat
     folder = str(tiny_models["depth_anything_metric"])
     ref = load_model(folder, backend="torch", device="cpu", dtype="fp32")
     ov = load_model(folder, backend="openvino", device="cpu")
-    assert ov.backend.name == "openvino" and ov.backend.static_shapes
+    assert ov.backend.name == "openvino" and not ov.backend.static_shapes  # one graph of any size
     images = _images()
     sizes = {ov.input_size(im.shape[:2]) for im in images}
-    assert len(sizes) == len(images)  # three different static graphs
+    assert len(sizes) == len(images)  # three different input sizes
+    assert trace_size(ov.spec) not in sizes  # none of them the size the graph was traced at
+    assert ov.backend.wait_for_export(*next(iter(sizes)))
     ours = ov.predict_batch([*images, images[0][:, ::-1].copy()])  # the flipped copy shares a bucket: batch of 2
     for im, d in zip([*images, images[0][:, ::-1].copy()], ours, strict=True):
         size = ov.input_size(im.shape[:2])
@@ -151,10 +155,10 @@ def test_openvino_fp32_matches_torch_at_several_sizes(tiny_models: dict[str, Pat
             assert d is not None and d.shape == im.shape[:2]
             alone = ov.predict(im).values
             assert mean_abs_rel(d.values, alone) <= (1e-5 if est is ov else STATED["fp32"])
-    # every graph was verified against PyTorch when built, and that is on record
-    for size in sizes:
-        manifest = json.loads((graph_dir(ov.source, "openvino", "fp32", size) / "manifest.json").read_text())
-        assert manifest["size"] == list(size) and manifest["max_rel_error"] < 1e-3
+    # the graph was verified against PyTorch when built, at two sizes other than the traced one, and that is on record
+    manifest = json.loads((graph_dir(ov.source, "openvino", "fp32", None) / "manifest.json").read_text())
+    assert manifest["dynamic"] and manifest["max_rel_error"] < 1e-3
+    assert len(manifest["verified_sizes"]) == 2 and manifest["trace_size"] not in manifest["verified_sizes"]
 
 
 def ref_input(est: object, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -168,8 +172,12 @@ def test_openvino_dpt_hybrid_matches_torch(tiny_models: dict[str, Path], graph_c
     folder = str(tiny_models["dpt_hybrid"])
     image = _images()[1]
     ref = load_model(folder, backend="torch", device="cpu").predict(image).values
-    ours = load_model(folder, backend="openvino", device="cpu").predict(image).values
+    est = load_model(folder, backend="openvino", device="cpu")
+    size = est.input_size(image.shape[:2])
+    assert est.backend.static_shapes and est.backend.wait_for_export(*size)  # DPT: one static graph, its one size
+    ours = est.predict(image).values
     assert mean_abs_rel(ours, ref) <= STATED["fp32"]
+    assert graph_dir(est.source, "openvino", "fp32", size).is_dir()
 
 
 def test_graph_cache_reuse_and_stale_rebuild(
@@ -180,19 +188,22 @@ def test_graph_cache_reuse_and_stale_rebuild(
 
     folder = tiny_models["depth_anything"]
     image = _images()[0]
-    first = load_model(str(folder), backend="openvino").predict(image).values
-    size = load_model(str(folder), backend="openvino").input_size(image.shape[:2])
+    est = load_model(str(folder), backend="openvino")
+    size = est.input_size(image.shape[:2])
+    est.backend.wait_for_export(*size)
+    first = est.predict(image).values
     clear_model_cache()
 
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("a current cached graph must not be exported again")
 
-    monkeypatch.setattr(openvino_backend.OpenVINOBackend, "_build", no_export)
-    again = load_model(str(folder), backend="openvino").predict(image).values
-    np.testing.assert_array_equal(first, again)
+    monkeypatch.setattr(openvino_backend, "export_graph", no_export)
+    again_est = load_model(str(folder), backend="openvino")
+    assert again_est.backend.ready(*size)
+    np.testing.assert_array_equal(first, again_est.predict(image).values)
     # a changed model file makes the cached graph stale: it is rebuilt (and verified) on next use
     source = resolve_model(str(folder))
-    gdir = graph_dir(source, "openvino", "fp32", size)
+    gdir = graph_dir(source, "openvino", "fp32", None)
     manifest = json.loads((gdir / "manifest.json").read_text())
     weights = next(f for f in Path(folder).iterdir() if f.suffix == ".safetensors")
     st = weights.stat()
@@ -201,8 +212,10 @@ def test_graph_cache_reuse_and_stale_rebuild(
         assert read_manifest(gdir, manifest["fingerprint"], ("model.xml",)) is not None
         assert fingerprint(source, {}) != fingerprint(resolve_model(str(tiny_models["dpt"])), {})
         clear_model_cache()
-        with pytest.raises(AssertionError, match="exported again"):
-            load_model(str(folder), backend="openvino").predict(image)
+        stale = load_model(str(folder), backend="openvino")
+        assert not stale.backend.ready(*size)
+        with pytest.raises(ModelError, match="exported again"):
+            stale.backend.wait_for_export(*size)
     finally:
         os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
 
@@ -223,9 +236,94 @@ def test_int8_fast_mode_deviation_is_measured_and_reported(tiny_models: dict[str
     ref = load_model(folder, backend="torch", device="cpu").predict(image).values
     fast = load_model(folder, quantize="int8")
     assert fast.backend_name == "openvino-int8" and "int8" in repr(fast)
+    fast.backend.wait_for_export(*fast.input_size(image.shape[:2]))
     ours = fast.predict(image).values
     dev = mean_abs_rel(ours, ref)
     assert fast.deviation is not None and dev <= STATED["int8"]
     # the deviation the backend reports (on its probe photos) is of the same order as the one seen here
     assert 0.2 * dev <= fast.deviation <= 5 * dev + 1e-3
     assert np.abs(ours - ref).max() > 0  # really quantised
+
+
+@pytest.fixture(scope="module")
+def lively_da(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Depth Anything (metric) whose output varies over the image like a trained model's: reduced precision
+    shows in it (the default tiny models give an almost constant output)."""
+    from depthforge.models.testing import build_depth_anything
+
+    return build_depth_anything(tmp_path_factory.mktemp("lively") / "da", metric=True, lively=True)
+
+
+def test_openvino_one_export_for_every_size_and_pytorch_meanwhile(
+    lively_da: Path, graph_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    from depthforge.models import openvino_backend
+
+    exports: list[object] = []
+    real_export = openvino_backend.export_graph
+
+    def counted(*args: object, **kwargs: object) -> object:
+        exports.append(kwargs.get("size_hw"))
+        return real_export(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(openvino_backend, "export_graph", counted)
+    ref = load_model(str(lively_da), backend="torch", device="cpu")
+    est = load_model(str(lively_da), backend="openvino", device="cpu")
+    images = _images()
+    size = est.input_size(images[0].shape[:2])
+    assert not est.backend.ready(*size)
+    # the first image is answered by PyTorch (exactly the reference) while the export starts in the background
+    np.testing.assert_array_equal(est.predict(images[0]).values, ref.predict(images[0]).values)
+    assert est.deviation is None
+    assert est.backend.wait_for_export(*size)
+    assert exports == [None]  # one export, of the graph of every size
+    for im in [*images, images[0]]:
+        ours, r = est.predict(im).values, ref.predict(im).values
+        assert mean_abs_rel(ours, r) <= STATED["fp32"], est.input_size(im.shape[:2])
+        assert float(np.std(r)) > 0.1 * float(np.mean(np.abs(r)))  # a varying output: the comparison means something
+    assert exports == [None]  # three sizes, no further export
+    # the first image of a size runs on the graph of free dimensions; a size seen twice gets its own compilation,
+    # remembered on disk so that later processes compile it at once (from OpenVINO's blob cache)
+    compiled = est.backend._compiled  # type: ignore[attr-defined]
+    assert ("any", "LATENCY") in compiled and (*size, "LATENCY") in compiled
+    assert (graph_dir(est.source, "openvino", "fp32", None) / "sizes" / f"latency-{size[0]}x{size[1]}").exists()
+    assert est.backend.compiled(*size, static=False) is compiled[("any", "LATENCY")]
+
+
+def test_bf16_fast_path_deviation_is_measured_and_reported(lively_da: Path, graph_cache: Path) -> None:
+    pytest.importorskip("openvino")
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16 (AVX512-BF16 or AMX)")
+    image = _images()[1]
+    ref = load_model(str(lively_da), backend="torch", device="cpu").predict(image).values
+    fast = load_model(str(lively_da), device="cpu", dtype="bf16", backend="openvino")
+    assert "dtype=bf16" in repr(fast)
+    fast.backend.wait_for_export(*fast.input_size(image.shape[:2]))
+    ours = fast.predict(image).values
+    dev = mean_abs_rel(ours, ref)
+    assert 1e-4 < dev <= STATED["bf16"]  # really reduced precision, and close to fp32
+    assert fast.deviation is not None and 0.2 * dev <= fast.deviation <= 5 * dev
+    manifest = json.loads((graph_dir(fast.source, "openvino", "bf16", None) / "manifest.json").read_text())
+    assert manifest["variant"] == "bf16" and manifest["mean_abs_rel"] == pytest.approx(fast.deviation)
+
+
+def test_bf16_needs_native_bf16_and_fast_picks_bf16_or_int8(
+    tiny_models: dict[str, Path], graph_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    from depthforge.cli.common import add_model_options, model_options
+    from depthforge.models import openvino_backend, openvino_export
+
+    monkeypatch.setattr(openvino_backend, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(ValidationError, match="AVX512-BF16 or AMX"):
+        load_model(str(tiny_models["depth_anything"]), backend="openvino", dtype="bf16")
+    ap = argparse.ArgumentParser()
+    add_model_options(ap)
+    for native, expected in ((True, {"dtype": "bf16", "quantize": None}), (False, {"quantize": "int8"})):
+        monkeypatch.setattr(openvino_export, "cpu_supports_bf16", lambda native=native: native)
+        options = model_options(ap.parse_args(["--fast"]))
+        assert options | expected == options
+    for clash in (["--dtype", "fp32"], ["--quantize", "int8"], ["--backend", "torch"], ["--device", "cuda"]):
+        with pytest.raises(ValidationError, match="fast"):
+            model_options(ap.parse_args(["--fast", *clash]))

@@ -17,6 +17,7 @@ from depthforge.cli.common import (
     add_model_options,
     detail_options,
     display_range,
+    model_options,
     note,
     pick,
     progress_bar,
@@ -90,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
         mask_allow_noncommercial=args.allow_noncommercial,
     )
     # backend and quantize only when set, so that the manifest's option hash of a default run stays as it was
-    extra = tuple((k, getattr(args, k)) for k in ("backend", "quantize") if getattr(args, k) not in ("auto", "none"))
+    chosen = model_options(args)  # with --fast resolved
+    extra = tuple((k, chosen[k]) for k in ("backend", "quantize") if chosen[k] not in ("auto", "none", None))
     job = BatchJob(
         Path(args.input),
         Path(args.output),
-        **pick(args, "outputs", "model", "device", "dtype", "max_pixels"),
+        **pick(args, "outputs", "model", "device", "max_pixels"),
+        dtype=chosen["dtype"],
         options=options,
         model_options=extra,
         detail=detail_options(args),

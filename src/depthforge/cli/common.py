@@ -80,6 +80,11 @@ def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = 
         choices=("none", "int8"),
         help="int8: opt-in fast mode (openvino + nncf); its deviation from fp32 is measured and reported",
     )
+    g.add_argument(
+        "--fast",
+        action="store_true",
+        help="fast preset: bf16 on CPUs with AVX512-BF16 or AMX, else int8 (openvino; says which, and the deviation)",
+    )
     add_max_pixels(g)
 
 
@@ -182,10 +187,22 @@ def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``device``, ``dtype``, ``backend`` and ``quantize`` from parsed arguments, for ``load_model(**...)``."""
+    """``device``, ``dtype``, ``backend`` and ``quantize`` from parsed arguments, for ``load_model(**...)``;
+    ``--fast`` sets dtype and quantize (see :func:`depthforge.models.openvino_export.fast_preset`) and says which."""
     options = pick(args, "device", "dtype", "backend", "quantize")
     if options["quantize"] == "none":
         options["quantize"] = None
+    if getattr(args, "fast", False):
+        from depthforge.core.errors import ValidationError
+        from depthforge.models.openvino_export import fast_preset
+
+        if options["dtype"] != "auto" or options["quantize"] or options["backend"] == "torch":
+            raise ValidationError("fast: --fast picks the precision itself (drop --dtype, --quantize, --backend torch)")
+        if options["device"] not in ("auto", "cpu"):
+            raise ValidationError(f"fast: --fast is a CPU preset, not for --device {options['device']}")
+        preset, why = fast_preset()
+        options.update(preset)
+        note(f"--fast: {why}")
     return options
 
 

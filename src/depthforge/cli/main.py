@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, "output", None) == "":
             raise ValidationError("output: the path is empty")
         _apply_thread_budget(args.thread_budget)
+        _show_notices()
         code = args.func(args)
     except DepthforgeError as exc:
         print(f"depthforge: error: {exc}", file=sys.stderr)
@@ -110,6 +111,21 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     terminated = isinstance(exc, _Terminated)
     print(f"depthforge: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     return 143 if terminated else 130
+
+
+def _show_notices() -> None:
+    """Print the library's notices (the ``depthforge`` logger at INFO: an OpenVINO export's progress, a fast mode's
+    measured deviation) on stderr as one-line ``depthforge: ...`` messages."""
+    import logging
+
+    log = logging.getLogger("depthforge")
+    if not any(getattr(h, "_depthforge_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("depthforge: %(message)s"))
+        handler._depthforge_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _apply_thread_budget(threads: int | None) -> None:

@@ -2,7 +2,7 @@
 
 Backends (PyTorch, OpenVINO) only implement ``forward`` on a preprocessed batch; preprocessing, resizing back and
 the meaning of the output live here, shared by every backend. Backends with static graphs (``static_shapes``) get
-inputs snapped to size buckets (:mod:`depthforge.models.buckets`); images of one bucket run as one batch.
+inputs snapped to size buckets (:mod:`depthforge.models.buckets`); images of one input size run as one batch.
 Loaded models are cached in-process.
 """
 
@@ -344,9 +344,10 @@ def _weights_mb(source: ModelSource) -> float:
 def choose_backend(
     source: ModelSource, *, device: str = "auto", dtype: str = "auto", quantize: str | None = None
 ) -> str:
-    """The backend ``auto`` stands for: OpenVINO for Depth Anything / DPT models on CPU in fp32 (or int8) when the
-    ``openvino`` package is installed and the model is not tiny, else PyTorch (GPUs, other families, bf16/fp16).
-    ``$DEPTHFORGE_BACKEND`` (torch or openvino) overrides the choice."""
+    """The backend ``auto`` stands for: OpenVINO for Depth Anything / DPT models on CPU in fp32, bf16 (or int8)
+    when the ``openvino`` package is installed and the model is not tiny, else PyTorch (GPUs, other families,
+    fp16). ``$DEPTHFORGE_BACKEND`` (torch or openvino) overrides the choice. (OpenVINO refuses bf16 on a CPU
+    without native bf16: see :func:`depthforge.models.openvino_backend.cpu_supports_bf16`.)"""
     forced = os.environ.get("DEPTHFORGE_BACKEND", "").strip().lower()
     if forced and forced != "auto":
         return str(check_choice(forced, "DEPTHFORGE_BACKEND", BACKENDS[1:]))
@@ -354,7 +355,7 @@ def choose_backend(
 
     if quantize:
         return "openvino"
-    if device not in ("auto", "cpu") or dtype not in ("auto", "fp32"):
+    if device not in ("auto", "cpu") or dtype not in ("auto", "fp32", "bf16"):
         return "torch"
     if source.spec.family not in SUPPORTED_FAMILIES or not openvino_available():
         return "torch"
@@ -381,7 +382,8 @@ def load_model(
         device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda`` or ``mps``.
         dtype: ``auto`` (fp16 on GPUs, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``.
         backend: ``auto`` (see :func:`choose_backend`), ``torch`` (the reference) or ``openvino`` (optional extra;
-            static graphs per size bucket, cached on disk, verified against PyTorch when built).
+            one graph per model exported on first use, PyTorch answering meanwhile, cached on disk, verified
+            against PyTorch when built; bf16 on CPUs with AVX512-BF16 or AMX only).
         quantize: ``int8`` for the opt-in fast mode (OpenVINO + NNCF post-training quantisation; its measured
             deviation from fp32 is :attr:`DepthEstimator.deviation`), or None / ``none``.
 

@@ -1,7 +1,7 @@
 """On-disk cache of exported/compiled model graphs, their fingerprints and verification against PyTorch.
 
-Layout: ``<cache root>/graphs/<model name>-<hash of its location>/<backend>-<variant>-<h>x<w>/`` holding the graph
-files and ``manifest.json``. The manifest records the fingerprint of what the graph was built from (model files'
+Layout: ``<cache root>/graphs/<model name>-<hash of its location>/<backend>-<variant>-<h>x<w or any>/`` holding the
+graph files and ``manifest.json``. The manifest records the fingerprint of what the graph was built from (model files'
 names, sizes and modification times; torch, transformers and backend versions; this module's format version) and
 the deviation measured against PyTorch fp32 when it was built. A graph whose fingerprint differs from the current
 one is stale and rebuilt. The cache root is ``$DEPTHFORGE_CACHE``, else ``$XDG_CACHE_HOME/depthforge``, else
@@ -49,11 +49,13 @@ def cache_root() -> Path:
     return base / "depthforge"
 
 
-def graph_dir(source: ModelSource, backend: str, variant: str, size_hw: tuple[int, int]) -> Path:
-    """The cache folder of one model, backend, variant (dtype/quantisation) and input size."""
+def graph_dir(source: ModelSource, backend: str, variant: str, size_hw: tuple[int, int] | None) -> Path:
+    """The cache folder of one model, backend, variant (dtype/quantisation) and input size (None: the graph of
+    every input size, ``<backend>-<variant>-any``)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.spec.name)[:60] or "model"
     key = hashlib.sha256(source.location.encode("utf-8")).hexdigest()[:12]
-    return cache_root() / "graphs" / f"{name}-{key}" / f"{backend}-{variant}-{size_hw[0]}x{size_hw[1]}"
+    size = "any" if size_hw is None else f"{size_hw[0]}x{size_hw[1]}"
+    return cache_root() / "graphs" / f"{name}-{key}" / f"{backend}-{variant}-{size}"
 
 
 def fingerprint(source: ModelSource, versions: dict[str, str]) -> str:

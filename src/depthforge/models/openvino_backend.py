@@ -1,22 +1,33 @@
-"""OpenVINO backend (optional extra ``openvino``; ``nncf`` for ``quantize="int8"``): static graphs per size bucket.
+"""OpenVINO backend (optional extra ``openvino``; ``nncf`` for ``quantize="int8"``): one exported graph per model.
 
-Each (model, variant, bucket) is exported once from the PyTorch model with a static spatial shape and a dynamic
-batch, verified against PyTorch fp32 on probe photos (batch of two and batch of one, so a frozen batch or a
-frozen output size is caught), saved as OpenVINO IR with a manifest (see :mod:`depthforge.models.graph_cache`)
-and reused by later runs; it is compiled for one image at a time with every dimension fixed, and OpenVINO's own
-compiled-blob cache sits beside it. Preprocessing stays outside the graph.
+Each (model, variant) is exported once from the PyTorch model (:mod:`depthforge.models.openvino_export`): with free
+height and width for models whose size rule keeps the aspect ratio (Depth Anything), so a new aspect ratio costs a
+compilation, not an export; per input size for models with one input size (DPT). The graph is verified against
+PyTorch fp32 at two sizes other than the traced one, saved as OpenVINO IR with a manifest (see
+:mod:`depthforge.models.graph_cache`) and reused by later runs. Until it exists, PyTorch answers: the first image
+runs on the PyTorch model (loaded for the export anyway), then the export starts in a background thread, with
+progress notices on the ``depthforge`` logger (the command line prints them); later images use OpenVINO once the
+export is done. Preprocessing stays outside the graph.
 
-Precision: ``fp32`` (the default) sets OpenVINO's inference precision hint to f32, since OpenVINO otherwise picks
-bf16 on AVX-512-BF16 CPUs, which is slower than f32 without AMX and deviates more. ``bf16``/``fp16`` ask for those.
-``quantize="int8"`` applies NNCF post-training quantisation calibrated on bundled photographs; its deviation from
-PyTorch fp32 is measured at build time and reported in :attr:`OpenVINOBackend.deviation`.
+Compilation: a size with a compiled blob already cached (OpenVINO's cache sits beside the IR) or seen twice in
+this process, and every batch run in throughput mode, compile the graph for that one size with every dimension
+fixed; the first image of any other size runs on the graph compiled with free dimensions (one compilation for
+all sizes), so it pays no static compilation.
+
+Precision: ``fp32`` (the default) sets OpenVINO's inference precision hint to f32. ``bf16`` needs a CPU that
+computes bf16 natively (AVX512-BF16 or AMX; refused elsewhere); on this AMX machine (2 cores) a 518x686 Depth
+Anything V2 Small forward takes about 0.35 s in bf16 against 1.25 s in f32, and deviates from PyTorch fp32 by
+about 0.9 % (mean |bf16 - fp32| / mean |fp32|, random weights), measured at build time and reported in
+:attr:`OpenVINOBackend.deviation` like int8's. ``quantize="int8"`` applies NNCF post-training quantisation
+calibrated on bundled photographs; its deviation is measured and reported the same way.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import warnings
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,28 +36,31 @@ import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.threads import thread_budget
-from depthforge.models.graph_cache import (
-    build_atomically,
-    fingerprint,
-    graph_dir,
-    max_rel_error,
-    mean_abs_rel,
-    probe_images,
-    read_manifest,
-)
+from depthforge.models.graph_cache import build_atomically, fingerprint, graph_dir, read_manifest
 from depthforge.models.hub import ModelSource
-from depthforge.models.preprocess import prepare
+from depthforge.models.openvino_export import (
+    INT8_MAX_DEVIATION,
+    PRECISION_HINT,
+    TOLERANCE,
+    cpu_supports_bf16,
+    export_graph,
+    is_dynamic,
+)
 
-__all__ = ["OpenVINOBackend", "openvino_available", "SUPPORTED_FAMILIES", "TOLERANCE", "INT8_MAX_DEVIATION"]
+__all__ = [
+    "OpenVINOBackend",
+    "openvino_available",
+    "SUPPORTED_FAMILIES",
+    "TOLERANCE",
+    "INT8_MAX_DEVIATION",
+    "cpu_supports_bf16",
+]
 
 SUPPORTED_FAMILIES = ("depth_anything", "dpt")
-# accepted when a graph is verified: max |ov - torch| / max |torch| for the float variants; for int8 (whose
-# deviation is measured and reported) only a broken graph is refused: mean |ov - torch| / mean |torch| above 0.5
-TOLERANCE = {"fp32": 1e-3, "bf16": 0.05, "fp16": 0.05}
-INT8_MAX_DEVIATION = 0.5
-_PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
-_CALIBRATION_IMAGES = 6
 _FILES = ("model.xml", "model.bin")
+_STATIC_AFTER = 2  # images of one size in a process before that size gets its own fixed-shape compilation
+_log = logging.getLogger("depthforge")
+GraphKey = tuple[int, int] | None  # None: the one graph of every size; (h, w): a static graph
 
 
 def openvino_available() -> bool:
@@ -72,10 +86,10 @@ def _versions(quantize: str | None) -> dict[str, str]:
 
 
 class OpenVINOBackend:
-    """Runs a depth model as OpenVINO static graphs, one per input size bucket (CPU)."""
+    """Runs a depth model on OpenVINO (CPU): one exported graph for every input size (or one per size for models
+    with a single input size), PyTorch answering while the first export runs."""
 
     name = "openvino"
-    static_shapes = True
 
     def __init__(
         self, source: ModelSource, *, device: str = "auto", dtype: str = "auto", quantize: str | None = None
@@ -98,28 +112,152 @@ class OpenVINOBackend:
                 import nncf  # noqa: F401
             except ImportError:
                 raise ModelError("quantize int8 needs the 'nncf' package (pip install nncf)") from None
-        self.device = "cpu"
         self.dtype = "fp32" if dtype == "auto" else dtype
+        if self.dtype == "bf16" and not quantize and not cpu_supports_bf16():
+            raise ValidationError(
+                "dtype: bf16 needs a CPU with AVX512-BF16 or AMX, this one has neither"
+                " (use --fast, which picks int8 here, or --dtype fp32)"
+            )
+        self.device = "cpu"
         self.quantize = quantize
         self.variant = "int8" if quantize else self.dtype
         self.source = source
+        self.dynamic = is_dynamic(source.spec)
+        #: True: inputs are snapped to size buckets (a graph per size); False: any size runs on the one graph
+        self.static_shapes = not self.dynamic
         self._ov = ov
         self._core = ov.Core()
         self._fp = fingerprint(source, _versions(quantize) | {"variant": self.variant})
-        self._compiled: dict[tuple[int, int, str], Any] = {}
+        self._compiled: dict[tuple[Any, ...], Any] = {}
+        self._graphs: dict[GraphKey, Any] = {}  # the IR read once per graph
+        self._exports: dict[GraphKey, threading.Thread] = {}
+        self._errors: dict[GraphKey, BaseException] = {}
+        self._seen: Counter[tuple[int, int]] = Counter()
         self._torch: Any = None
-        self._lock = threading.Lock()
-        self.reports: dict[tuple[int, int], dict[str, Any]] = {}
+        self._lock = threading.RLock()
+        self.reports: dict[GraphKey, dict[str, Any]] = {}
 
     @property
     def deviation(self) -> float | None:
-        """The largest mean |ours - torch fp32| / mean |torch fp32| measured over the buckets built or loaded."""
+        """The largest mean |ours - torch fp32| / mean |torch fp32| measured over the graphs built or loaded (None
+        before any graph exists: images answered by PyTorch meanwhile deviate by 0)."""
         values = [float(r["mean_abs_rel"]) for r in self.reports.values() if "mean_abs_rel" in r]
         return max(values) if values else None
+
+    # -- the graph: cached, or exported (in the background while PyTorch answers) ----------------------------
+
+    def _key(self, height: int, width: int) -> GraphKey:
+        return None if self.dynamic else (height, width)
+
+    def _folder(self, key: GraphKey) -> Path:
+        return graph_dir(self.source, self.name, self.variant, key)
+
+    def ready(self, height: int, width: int) -> bool:
+        """Whether the graph for this input size is exported and verified (on disk, current), so OpenVINO runs."""
+        key = self._key(height, width)
+        if key in self.reports:
+            return True
+        manifest = read_manifest(self._folder(key), self._fp, _FILES)
+        if manifest is None:
+            return False
+        with self._lock:
+            if key not in self.reports:
+                self.reports[key] = manifest
+                self._say_deviation(manifest)
+        return True
+
+    def _say_deviation(self, manifest: dict[str, Any]) -> None:
+        if self.variant in ("bf16", "fp16", "int8"):
+            _log.info(
+                f"openvino {self.variant}: mean deviation from PyTorch fp32 {100 * manifest['mean_abs_rel']:.2f} %"
+                f" (max {100 * manifest['max_rel_error']:.2f} % of the range), measured when the graph was built"
+            )
+
+    def start_export(self, height: int, width: int) -> threading.Thread | None:
+        """Start exporting the graph for this input size in a background thread (None when it is ready or has
+        failed). The thread is not a daemon: a process waits for it before exiting, so the export is kept."""
+        key = self._key(height, width)
+        with self._lock:
+            if self.ready(height, width) or key in self._errors:
+                return None
+            thread = self._exports.get(key)
+            if thread is None:
+                thread = threading.Thread(target=self._export, args=(key, height, width), name="openvino-export")
+                self._exports[key] = thread
+                thread.start()
+            return thread
+
+    def wait_for_export(self, height: int, width: int, timeout_s: float | None = None) -> bool:
+        """Export the graph for this input size if needed and wait for it; True when ready.
+
+        Raises:
+            ModelError: the export failed (the message says why).
+        """
+        thread = self.start_export(height, width)
+        if thread is not None:
+            thread.join(timeout_s)
+        error = self._errors.get(self._key(height, width))
+        if error is not None:
+            raise error if isinstance(error, ModelError) else ModelError(f"openvino export failed: {error}")
+        return self.ready(height, width)
+
+    def _export(self, key: GraphKey, height: int, width: int) -> None:
+        t0 = time.perf_counter()
+        what = f"'{self.source.spec.name}' ({self.variant})"
+        where = "once for every input size" if key is None else f"for {height}x{width}"
+
+        def step(message: str) -> None:
+            _log.info(f"openvino export of {what}: {message} [{time.perf_counter() - t0:.0f} s]")
+
+        try:
+            _log.info(f"exporting {what} to OpenVINO {where} in the background; PyTorch answers meanwhile")
+            model = self._torch_backend().model
+
+            def build(tmp: Path) -> dict[str, Any]:
+                return export_graph(
+                    model,
+                    self.source.spec,
+                    tmp,
+                    variant=self.variant,
+                    size_hw=key,
+                    compile_model=lambda graph: self._compile(graph, None),
+                    on_step=step,
+                )
+
+            manifest = build_atomically(self._folder(key), build, self._fp)
+            with self._lock:
+                self.reports[key] = manifest
+            step(f"ready, verified against PyTorch fp32 (max relative error {manifest['max_rel_error']:.2e})")
+            self._say_deviation(manifest)
+        except BaseException as exc:  # noqa: BLE001 - kept for wait_for_export; PyTorch goes on answering
+            self._errors[key] = exc
+            _log.info(f"openvino export of {what} failed, PyTorch goes on: {str(exc).splitlines()[0][:200]}")
+
+    def _torch_backend(self) -> Any:
+        with self._lock:
+            if self._torch is None:
+                from depthforge.models.torch_backend import TorchBackend
+
+                self._torch = TorchBackend(self.source, device="cpu", dtype="fp32")
+            return self._torch
+
+    def _by_torch(self, x: np.ndarray) -> np.ndarray | None:
+        """PyTorch's output for a batch whose graph is not ready (the export is then started), else None."""
+        h, w = int(x.shape[2]), int(x.shape[3])
+        if self.ready(h, w):
+            return None
+        out, _ = self._torch_backend().forward(x)
+        self.start_export(h, w)
+        return np.asarray(out, dtype=np.float32)
+
+    # -- running ------------------------------------------------------------------------------------------
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, 3, h, w) float32 normalised input -> ((B, h, w) float32 raw output, None)."""
         x = np.ascontiguousarray(batch, dtype=np.float32)
+        served = self._by_torch(x)
+        if served is not None:
+            return served, None
         compiled = self.compiled(int(x.shape[2]), int(x.shape[3]))
         out = np.concatenate([np.asarray(compiled(x[i : i + 1])[0], dtype=np.float32) for i in range(len(x))])
         return (out[:, 0] if out.ndim == 4 else out), None
@@ -130,6 +268,9 @@ class OpenVINOBackend:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         if len(x) < 2:
             return self.forward(x)
+        served = self._by_torch(x)
+        if served is not None:
+            return served, None
         compiled = self.compiled(int(x.shape[2]), int(x.shape[3]), mode="THROUGHPUT")
         ov = self._ov
         n = max(1, min(len(x), int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))
@@ -153,7 +294,8 @@ class OpenVINOBackend:
         Each image is started as soon as an inference request is free (THROUGHPUT hint: one stream per request),
         so no core waits for the slowest image of a batch; results are handed back as soon as they and every
         earlier one are ready. A ``None`` input passes through in its place. A change of input size waits for the
-        requests of the previous size (one compiled graph at a time).
+        requests of the previous size (one compiled graph at a time). Images whose graph is still being exported
+        run on PyTorch, one by one.
         """
         pending: deque[tuple[Any, list[np.ndarray | None] | None]] = deque()
         queue: Any = None
@@ -171,6 +313,11 @@ class OpenVINOBackend:
         for tag, x in items:
             if x is not None:
                 hw = (int(x.shape[-2]), int(x.shape[-1]))
+                served = self._by_torch(np.ascontiguousarray(x[None], dtype=np.float32))
+                if served is not None:
+                    pending.append((tag, [served[0]]))
+                    yield from ready()
+                    continue
                 if hw != shape:
                     if queue is not None:
                         queue.wait_all()
@@ -192,43 +339,57 @@ class OpenVINOBackend:
         if pending:
             raise ModelError(f"openvino: {len(pending)} inference request(s) finished without a result")
 
-    def compiled(self, height: int, width: int, *, mode: str = "LATENCY") -> Any:
-        """The compiled model of one input size: from memory, the disk cache, or exported and verified now.
+    def compiled(self, height: int, width: int, *, mode: str = "LATENCY", static: bool | None = None) -> Any:
+        """The compiled model for one input size, exporting the graph first (and waiting for it) if needed.
 
-        The stored graph keeps a free batch dimension (verified with batches of two and one when built); it is
-        compiled for one image of ``height`` x ``width`` with every dimension fixed, which lets OpenVINO pick
-        static kernels: 5-10 % faster per image than compiling the free-batch graph, while batching several
-        images into one request gained nothing on CPU (``benchmarks/RESULTS.md``). A batch runs as one request per
-        image. (The fixed-shape compilation itself is checked against PyTorch by the test suite at several sizes.)
+        A graph compiled for one image of ``height`` x ``width`` with every dimension fixed lets OpenVINO pick
+        static kernels: 5-15 % faster per image than the graph compiled with free dimensions, but each size costs a
+        compilation (about 1 s for Depth Anything V2 Small here; its blob is cached on disk). ``static``: None picks
+        (see the module docstring), True / False force either. A batch runs as one request per image.
 
         ``mode``: OpenVINO's performance hint, ``LATENCY`` (one stream on every core) or ``THROUGHPUT``
         (requests of one image each, run in parallel streams).
         """
-        key = (height, width)
-        ckey = (height, width, mode)
+        key = self._key(height, width)
+        if static is None:
+            hit = self._compiled.get((height, width, mode))
+            if hit is not None:
+                return hit
+            with self._lock:
+                self._seen[(height, width)] += 1
+                seen = self._seen[(height, width)]
+            static = not self.dynamic or mode == "THROUGHPUT" or seen >= _STATIC_AFTER
+            static = static or self._marker(height, width, mode).exists()
+        ckey: tuple[Any, ...] = (height, width, mode) if static else ("any", mode)
         hit = self._compiled.get(ckey)
         if hit is not None:
             return hit
+        self.wait_for_export(height, width)
         with self._lock:
             hit = self._compiled.get(ckey)
             if hit is not None:
                 return hit
-            folder = graph_dir(self.source, self.name, self.variant, key)
-            manifest = read_manifest(folder, self._fp, _FILES)
-            if manifest is None:  # absent or stale: export, verify against PyTorch, store
-                manifest = build_atomically(folder, lambda tmp: self._build(tmp, height, width), self._fp)
-            self.reports[key] = manifest
-            model = self._core.read_model(folder / "model.xml")
-            model.reshape([1, 3, height, width])
-            compiled = self._compile(model, folder / "blobs", mode=mode)
+            graph = self._graphs.get(key)
+            if graph is None:
+                graph = self._graphs[key] = self._core.read_model(self._folder(key) / "model.xml")
+            if static:
+                graph = graph.clone()
+                graph.reshape([1, 3, height, width])
+            compiled = self._compile(graph, self._folder(key) / "blobs", mode=mode)
+            if static and self.dynamic:
+                marker = self._marker(height, width, mode)
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
             self._compiled[ckey] = compiled
             return compiled
 
-    # -- building ---------------------------------------------------------------------------------------------
+    def _marker(self, height: int, width: int, mode: str) -> Path:
+        """An empty file saying that the blob of this size and mode sits in OpenVINO's cache."""
+        return self._folder(self._key(height, width)) / "sizes" / f"{mode.lower()}-{height}x{width}"
 
-    def _compile(self, xml: Path | Any, blob_dir: Path | None, *, mode: str = "LATENCY") -> Any:
+    def _compile(self, graph: Path | Any, blob_dir: Path | None, *, mode: str = "LATENCY") -> Any:
         config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": _PRECISION_HINT[self.variant],
+            "INFERENCE_PRECISION_HINT": PRECISION_HINT[self.variant],
             "PERFORMANCE_HINT": mode,
             # pinning binds the calling thread to one core too, which then slows every numpy/OpenCV step run
             # after a forward pass (resize back, PNG encode: measured 5x slower) on a shared machine
@@ -237,90 +398,4 @@ class OpenVINOBackend:
         config["INFERENCE_NUM_THREADS"] = thread_budget()
         if blob_dir is not None:
             config["CACHE_DIR"] = str(blob_dir)
-        return self._core.compile_model(xml, "CPU", config)
-
-    def _torch_model(self) -> Any:
-        if self._torch is None:
-            from depthforge.models.torch_backend import load_torch_model, set_cpu_threads
-
-            set_cpu_threads()
-            self._torch = load_torch_model(self.source, device="cpu", dtype="fp32")
-        return self._torch
-
-    def _inputs(self, images: list[np.ndarray], height: int, width: int) -> np.ndarray:
-        return np.stack([prepare(im, self.source.spec, size_hw=(height, width)) for im in images])
-
-    def _build(self, folder: Path, height: int, width: int) -> dict[str, Any]:
-        import torch
-
-        ov = self._ov
-        model = self._torch_model()
-
-        class DepthOnly(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-                pred = self.inner(pixel_values=pixel_values).predicted_depth
-                return pred[:, 0] if pred.dim() == 4 else pred
-
-        photos = probe_images(_CALIBRATION_IMAGES + 2)
-        verify = self._inputs(photos[:2], height, width)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # a batch of two keeps the batch dimension free; the input shape pins h x w (one graph per bucket)
-            ov_model = ov.convert_model(
-                DepthOnly(model),
-                example_input=torch.from_numpy(verify),
-                input=[ov.PartialShape([-1, 3, height, width])],
-            )
-        if self.quantize:
-            ov_model = self._quantize(ov_model, self._inputs(photos[2:], height, width))
-        ov.save_model(ov_model, str(folder / "model.xml"), compress_to_fp16=False)
-        compiled = self._compile(folder / "model.xml", None)
-        with torch.inference_mode():
-            ref = model(pixel_values=torch.from_numpy(verify)).predicted_depth.float().numpy()
-        ref = ref[:, 0] if ref.ndim == 4 else ref
-        both = np.asarray(compiled(verify)[0], np.float32)
-        single = np.asarray(compiled(verify[1:])[0], np.float32)
-        both = both[:, 0] if both.ndim == 4 else both
-        single = single[:, 0] if single.ndim == 4 else single
-        if both.shape != ref.shape or single.shape != ref[1:].shape:
-            raise ModelError(
-                f"openvino export of '{self.source.spec.name}' at {height}x{width} gives outputs of shape "
-                f"{both.shape}/{single.shape}, PyTorch {ref.shape} (use --backend torch)"
-            )
-        err = max(max_rel_error(both, ref), max_rel_error(single, ref[1:]))
-        dev = max(mean_abs_rel(both, ref), mean_abs_rel(single, ref[1:]))
-        bad = dev > INT8_MAX_DEVIATION if self.variant == "int8" else err > TOLERANCE[self.variant]
-        if bad:
-            raise ModelError(
-                f"openvino {self.variant} graph of '{self.source.spec.name}' at {height}x{width} differs from "
-                f"PyTorch fp32 (max relative error {err:.2e}, mean {dev:.2e}): "
-                + ("run without --quantize int8" if self.variant == "int8" else "use --backend torch")
-            )
-        return {
-            "size": [height, width],
-            "variant": self.variant,
-            "max_rel_error": err,
-            "mean_abs_rel": dev,
-            "verified_on": "2 probe photos, batch 2 and batch 1, against PyTorch fp32",
-        }
-
-    def _quantize(self, ov_model: Any, calibration: np.ndarray) -> Any:
-        import logging
-
-        import nncf
-
-        nncf.set_log_level(logging.ERROR)
-        items = [calibration[i : i + 1] for i in range(len(calibration))]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return nncf.quantize(
-                ov_model,
-                nncf.Dataset(items),
-                model_type=nncf.ModelType.TRANSFORMER,
-                subset_size=len(items),
-                fast_bias_correction=True,
-            )
+        return self._core.compile_model(graph, "CPU", config)

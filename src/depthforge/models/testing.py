@@ -44,9 +44,14 @@ _TINY_VIT: dict[str, Any] = dict(
 
 
 def build_depth_anything(
-    folder: str | os.PathLike[str], *, metric: bool = False, full: bool = False, seed: int = 0
+    folder: str | os.PathLike[str], *, metric: bool = False, full: bool = False, seed: int = 0, lively: bool = False
 ) -> Path:
-    """Depth Anything V2 (tiny: ~121 k parameters; ``full``: the V2 Small architecture, 24.8 M)."""
+    """Depth Anything V2 (tiny: ~121 k parameters; ``full``: the V2 Small architecture, 24.8 M).
+
+    ``lively``: weights of every linear and convolution layer drawn with variance 1 / fan-in, so activations keep
+    their scale through the layers and the output varies over the image as a trained model's does (with the
+    default small initialisation a tiny model's output is almost constant, which hides any loss of precision).
+    """
     import torch
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
 
@@ -79,10 +84,27 @@ def build_depth_anything(
         cfg.depth_estimation_type = "metric"
         cfg.max_depth = 20
     model = DepthAnythingForDepthEstimation(cfg).eval()
+    if lively:
+        _rescale_weights(model, seed)
     imagenet = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
     pre = _preprocessing((518, 518), 3, *imagenet)
     processor = DPTImageProcessor(**pre, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False)
     return _save(model, processor, Path(folder))
+
+
+def _rescale_weights(model: Any, seed: int) -> None:
+    """Redraw the weights of linear and convolution layers with variance 1 / fan-in (in place)."""
+    import math
+
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.Linear | torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+                w = layer.weight
+                fan_in = w.shape[0] * w[0, 0].numel() if isinstance(layer, torch.nn.ConvTranspose2d) else w[0].numel()
+                w.copy_(torch.randn(w.shape, generator=gen) / math.sqrt(fan_in))
 
 
 def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, full: bool = False, seed: int = 0) -> Path:
