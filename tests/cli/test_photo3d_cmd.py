@@ -81,3 +81,19 @@ def test_errors_are_one_line(
 def test_missing_photo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["photo3d", str(tmp_path / "nope.png"), "--depth", "x.npy", "-o", str(tmp_path / "s.glb")]) == 2
     assert "nope.png" in capsys.readouterr().err
+
+
+def test_onnx_inpainter_end_to_end(
+    scene: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny ONNX inpainter exported in the test (LaMa convention) fills the hidden wall behind the box."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from tests.models.test_inpaint_onnx import _export
+
+    model = _export(tmp_path / "tiny.onnx")
+    out = tmp_path / "s.glb"
+    assert main([*_base(scene), "--inpaint", f"onnx:{model}", "-o", str(out)]) == 0
+    assert "tiny" in capsys.readouterr().err  # the inpainter (and its licence) is reported
+    side = json.loads(out.with_name("s.glb.json").read_text())
+    assert "tiny" in side["inpaint"] and [d["name"] for d in side["layers"]] == ["layer_0_far", "layer_1_near"]

@@ -26,7 +26,6 @@ from depthforge.cli.camera import add_scene_command, intrinsics_from_args
 from depthforge.cli.common import load_photo, note, progress
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "static")
-_BUILTIN_INPAINT = ("background", "telea", "ns")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,22 +64,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     v.add_argument("--amplitude", type=float, default=2.0, help="sideways motion, %% of the width (default 2)")
     v.add_argument("--focus", type=float, default=0.5, help="nearness 0..1 of the steady plane (default 0.5)")
-    v.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3, 4), help="anti-aliasing (SSAA) factor")
+    v.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3), help="anti-aliasing (SSAA) factor")
 
 
 def _inpainter(text: str) -> Any:
-    """A built-in method name as it is; ``onnx:FILE`` or a hub id loaded as a callable (one-line errors)."""
-    if text in _BUILTIN_INPAINT:
-        return text
-    import importlib
+    """A built-in method name as it is; ``onnx:FILE`` or a hub id loaded as a callable (one-line errors), its
+    licence reported."""
+    from depthforge.models.inpaint import load_inpainter
 
-    try:
-        loader = importlib.import_module("depthforge.models.inpaint").load_inpainter
-    except (ImportError, AttributeError):
-        from depthforge.core.errors import ValidationError
-
-        raise ValidationError(f"inpaint: {text!r} needs the learned inpainter, which this build lacks") from None
-    return loader(text)
+    method = load_inpainter(text)
+    if not isinstance(method, str):
+        note(f"inpaint: {getattr(method, 'name', text)} ({getattr(method, 'licence', 'licence not stated')})")
+    return method
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         with progress(frame_count(args.duration, args.fps), "photo3d video") as advance:
             done = render_scene_video(
                 scene, clip, motion=args.video, duration=args.duration, fps=args.fps, amplitude=args.amplitude,
-                focus=args.focus, supersample=args.supersample, progress=advance,
+                focus=args.focus, ssaa=args.supersample, progress=advance,
             )  # fmt: skip
         print(f"wrote {clip} ({done.frames} frames, {done.width}x{done.height}, {args.fps:g} fps)")
     return 0

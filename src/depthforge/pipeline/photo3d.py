@@ -184,29 +184,24 @@ def render_scene_video(
     fps: float = 30.0,
     amplitude: float = 2.0,
     focus: float = 0.5,
-    supersample: int = 1,
+    ssaa: int = 1,
     quality: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Any:
-    """Render a camera motion through ``scene`` and stream it to ``path`` (as ``depthforge parallax`` does).
+    """Render a camera motion through ``scene`` and stream it to ``path`` (:func:`depthforge.render.scene.plan_motion`
+    and :func:`~depthforge.render.scene.scene_frames`, as ``depthforge parallax`` does).
 
     Args:
         motion: a preset of :data:`depthforge.render.motion.MOTIONS`; duration: seconds; fps: frames per second.
         amplitude: sideways amplitude, % of the width for the nearest point; focus: nearness of the steady plane.
-        supersample: 1..4 (SSAA); quality: mp4/webm CRF (None = the writer's default).
+        ssaa: supersampling per axis, 1 (off), 2 or 3; quality: mp4/webm CRF (None = the writer's default).
 
     Returns:
         :class:`depthforge.pipeline.encode.EncodedVideo`.
     """
     from depthforge.pipeline.encode import encode_frames
-    from depthforge.render.motion import camera_path, frame_count
-    from depthforge.render.parallax import ParallaxRenderer
+    from depthforge.render.scene import plan_motion, scene_frames
 
-    amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
-    frames = frame_count(duration, fps)
-    poses = camera_path(
-        motion, frames=frames, amplitude_px=amp / 100.0 * scene.shape[1], dolly=min(0.9, 4.0 * amp / 100.0),
-        focus=focus,
-    )  # fmt: skip
-    renderer = ParallaxRenderer(scene, focus=focus, supersample=supersample)
-    return encode_frames((renderer.render(p) for p in poses), path, fps=fps, quality=quality, progress=progress)
+    poses, _ = plan_motion(scene.shape, motion=motion, duration=duration, fps=fps, amplitude=amplitude, focus=focus)
+    frames = scene_frames(scene, poses, focus=focus, ssaa=ssaa)
+    return encode_frames(frames, path, fps=fps, quality=quality, progress=progress)
