@@ -95,7 +95,7 @@ def inpaint(
         raise ValidationError("mask: every pixel is to be filled; nothing to fill them from")
     filled = _scaled(img, m, how, radius_px=radius_px, max_pixels=max_pixels)
     out = img.copy()
-    out[m] = filled[m]
+    np.copyto(out, filled, where=m[:, :, None])
     return out
 
 

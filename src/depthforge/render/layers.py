@@ -32,7 +32,6 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_positive, check_range
-from depthforge.process.fill import fill_from_nearest
 from depthforge.render.inpaint import InpaintMethod, check_inpaint_method, inpaint
 from depthforge.render.stereo import check_image_depth, fill_invalid_background
 
@@ -52,6 +51,10 @@ __all__ = [
 #: test keeps them equal).
 DEFAULT_NEAR_M = 1.0
 DEFAULT_FAR_M = 10.0
+
+#: Depth behind nearer layers and everything beyond a layer's opaque pixels is filled smoothly (push-pull) on a
+#: map of at most about this many pixels, then upsampled (known pixels stay exact).
+_FILL_PIXELS = 2_000_000
 
 
 def nearness(depth: DepthMap) -> np.ndarray:
@@ -267,26 +270,40 @@ def fill_width_px(reach_px: float, *, margin: int = 1) -> float:
     return float(check_range(reach_px, "reach_px", low=0.0)) + margin + 2.0
 
 
-def _pushpull(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Smooth fill of the unknown pixels of a (H, W) float map (pyramid push-pull); known pixels are kept."""
+def _pushpull(values: np.ndarray, known: np.ndarray, *, max_pixels: int | None = None) -> np.ndarray:
+    """Smooth fill (pyramid push-pull) of an (H, W) or (H, W, C) map from its ``known`` pixels: float32 of the
+    same shape, defined everywhere (callers keep their known pixels). With ``max_pixels`` the pyramid starts at
+    the map area-downscaled to about that many pixels and the fill is upsampled bilinearly (it is smooth)."""
     import cv2
 
-    v: np.ndarray = np.where(known, values, 0.0).astype(np.float32)
+    h, w = known.shape
+    chan = values.ndim == 3
+    zero = np.zeros((), np.float32)
+    v: np.ndarray = np.where(known[:, :, None] if chan else known, values, zero).astype(np.float32, copy=False)
     wt: np.ndarray = known.astype(np.float32)
+    f = 1 if max_pixels is None else max(1, math.ceil(math.sqrt(h * w / max_pixels)))
+    if f > 1:
+        size = (-(-w // f), -(-h // f))
+        v = cv2.resize(v, size, interpolation=cv2.INTER_AREA)
+        wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
     levels = [(v, wt)]
-    while min(v.shape) > 1 and float(wt.min()) <= 0.0:
-        size = (max(1, (v.shape[1] + 1) // 2), max(1, (v.shape[0] + 1) // 2))
+    while min(wt.shape) > 1 and float(wt.min()) <= 0.0:
+        size = (max(1, (wt.shape[1] + 1) // 2), max(1, (wt.shape[0] + 1) // 2))
         v = cv2.resize(v, size, interpolation=cv2.INTER_AREA)
         wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
         levels.append((v, wt))
     v, wt = levels[-1]
-    up: np.ndarray = np.where(wt > 0, v / np.maximum(wt, 1e-12), float(v.sum() / max(float(wt.sum()), 1e-12))).astype(
-        np.float32
-    )
+    w3 = wt[:, :, None] if chan else wt
+    total = v.reshape(-1, v.shape[2]).sum(axis=0) if chan else v.sum()
+    mean = np.float32(1.0) * total / np.float32(max(float(wt.sum()), 1e-12))
+    up: np.ndarray = np.where(w3 > 0, v / np.maximum(w3, np.float32(1e-12)), mean).astype(np.float32, copy=False)
     for v, wt in reversed(levels[:-1]):
-        up = cv2.resize(up, (v.shape[1], v.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(v.shape)
-        up = v + (1.0 - wt) * up  # v is the known-weighted mean: known pixels exact, gaps from the coarser level
-    return np.where(known, values, up).astype(np.float32)
+        up = cv2.resize(up, (wt.shape[1], wt.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(v.shape)
+        # v is the known-weighted mean: known pixels exact, gaps from the coarser level
+        up = v + (np.float32(1.0) - (wt[:, :, None] if chan else wt)) * up
+    if f > 1:
+        up = cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR).reshape(values.shape)
+    return up
 
 
 def _fill_hidden(
@@ -299,10 +316,21 @@ def _fill_hidden(
     if margin > 0:
         unknown = cv2.dilate(unknown, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     holes = unknown.astype(bool)
-    filled = _pushpull(near, ~holes)
+    filled = np.where(hidden, _pushpull(near, ~holes, max_pixels=_FILL_PIXELS), near)
     col = inpaint(image, holes, method=method, max_pixels=inpaint_pixels)
     colour = np.where(hidden[:, :, None], col, image)
-    return colour, np.where(hidden, filled, near).astype(np.float32)
+    return colour, filled
+
+
+def _extend_colour(colour: np.ndarray, inside: np.ndarray, replace: np.ndarray) -> np.ndarray:
+    """``colour`` with its ``replace`` pixels (outside the ``inside`` ones) from a smooth push-pull fill of the
+    inside pixels."""
+    import cv2
+
+    out = colour.copy()
+    fill = cv2.convertScaleAbs(_pushpull(colour, inside, max_pixels=_FILL_PIXELS)).reshape(colour.shape)
+    np.copyto(out, fill, where=replace[:, :, None])
+    return out
 
 
 def _band(hidden: np.ndarray, width_px: float) -> np.ndarray:
@@ -384,11 +412,16 @@ def build_layers(
         # opaque where the (filled) surface belongs to this layer: behind a nearer object only where the
         # background-side fill says this layer continues there, not where a farther layer does
         inside = filled >= bounds[k] if k > 0 else np.ones((h, w), dtype=bool)
-        if width is not None and hidden.any():
-            inside &= ~hidden | _band(hidden, width)
+        # hidden pixels beyond the fill band keep their (transparent) fill colour: the base layer shows it when a
+        # camera moves farther than planned
+        beyond = hidden & ~_band(hidden, width) if width is not None and hidden.any() else None
+        if beyond is not None:
+            inside &= ~beyond
         if not inside.all():
-            colour = fill_from_nearest(colour, ~inside)
-            filled = _pushpull(filled, inside)
+            # beyond the opaque pixels (seen through the edge's interpolation): smooth extensions
+            outside = ~inside
+            colour = _extend_colour(colour, inside, outside if beyond is None else outside & ~beyond)
+            filled = np.where(outside, _pushpull(filled, inside, max_pixels=_FILL_PIXELS), filled)
         layers.append(np.dstack([colour, inside.astype(np.uint8) * np.uint8(255)]))
         nears.append(filled)
         ys = np.flatnonzero(inside.any(axis=1))
