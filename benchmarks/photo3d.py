@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import io
 import math
+import os
 import sys
 import tempfile
 import time
@@ -112,7 +113,7 @@ def main() -> None:
     args = ap.parse_args()
     import trimesh  # noqa: F401 - imported before any timing, as a long-running server would have it
 
-    print(f"machine: {describe()}")
+    print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} (other work shares the cores)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photo, depth, what = make_input(folder, args.megapixels)
@@ -156,6 +157,7 @@ def main() -> None:
         )
         print(f"    trimesh export_glb (Pillow PNG lvl 1) {t_ref:6.2f} s wall {c_ref:6.2f} s cpu {mb_ref:6.1f} MB")
         print(f"    ratio trimesh / ours: {t_ref / t_ours:5.2f}x wall, {c_ref / c_ours:5.2f}x cpu")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -58,13 +58,15 @@ class GltfPart:
 
 
 def _png(texture: np.ndarray) -> bytes:
-    """PNG bytes of an RGB(A) texture (RGBA only when some alpha is below 255), zlib level 1."""
+    """PNG bytes of an RGB(A) texture (RGBA only when some alpha is below 255): zlib level 1 and the "up" row
+    filter only (libpng's adaptive filter choice costs up to twice the time for ~3 % smaller files on photos)."""
     import cv2
 
     if texture.shape[2] == 4 and bool((texture[:, :, 3] == 255).all()):
         texture = texture[:, :, :3]
     code = cv2.COLOR_RGBA2BGRA if texture.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(texture), code), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(texture), code), params)
     if not ok:
         raise ValidationError("texture: could not encode PNG")
     return bytes(buf)
@@ -137,9 +139,9 @@ def write_glb_parts(
     def accessor(data: np.ndarray, kind: str, component: int, target: int, bounds: bool = False) -> int:
         view = buf.add(data, data.nbytes, target)
         acc: dict[str, Any] = {"bufferView": view, "componentType": component, "count": len(data), "type": kind}
-        if bounds and len(data):
-            acc["min"] = data.min(axis=0).tolist()
-            acc["max"] = data.max(axis=0).tolist()
+        if bounds and len(data):  # column by column: ~6x faster than a reduction across the rows of (N, 3)
+            acc["min"] = [float(data[:, k].min()) for k in range(data.shape[1])]
+            acc["max"] = [float(data[:, k].max()) for k in range(data.shape[1])]
         accessors.append(acc)
         return len(accessors) - 1
 
@@ -153,7 +155,9 @@ def write_glb_parts(
             v = np.ascontiguousarray(check_array(part.vertices, "vertices", ndim=2, channels=3), dtype="<f4")
             uv = np.array(check_array(part.uv, "uv", ndim=2, channels=2), dtype="<f4")
             uv[:, 1] = 1.0 - uv[:, 1]
-            idx = np.ascontiguousarray(check_array(part.faces, "faces", ndim=2, channels=3), dtype="<u4").reshape(-1)
+            f = check_array(part.faces, "faces", ndim=2, channels=3)
+            # non-negative int32 indices are their own uint32 bytes: no copy
+            idx = (f.view("<u4") if f.dtype == "<i4" and f.flags.c_contiguous else f.astype("<u4")).reshape(-1)
             attributes = {
                 "POSITION": accessor(v, "VEC3", _FLOAT, _ARRAY_BUFFER, bounds=True),
                 "TEXCOORD_0": accessor(uv, "VEC2", _FLOAT, _ARRAY_BUFFER),
