@@ -18,6 +18,8 @@ render + encode (frames / wall seconds, build excluded, printed apart) and the r
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -39,15 +41,23 @@ from depthforge.render.scene import plan_motion, scene_frames
 from parallax import scene as photo
 
 
-def clip(make: Callable[[], Iterator[np.ndarray]], frames: int, fps: float, tmp: Path) -> float:
-    """fps of render + encode of one clip; checks the file holds every frame."""
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (ffmpeg)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def clip(make: Callable[[], Iterator[np.ndarray]], frames: int, fps: float, tmp: Path) -> tuple[float, float]:
+    """(fps of render + encode of one clip, CPU seconds per frame incl. ffmpeg); checks the file's frames."""
     out = tmp / "clip.mp4"
+    c = cpu_seconds()
     t = time.perf_counter()
     encode_frames(make(), out, fps=fps, preset="veryfast")
     seconds = time.perf_counter() - t
+    cpu = cpu_seconds() - c
     info = probe_video(out)
     assert info.frame_count == frames and (info.width, info.height) == (1920, 1080), info
-    return frames / seconds
+    return frames / seconds, cpu / frames
 
 
 def main() -> None:
@@ -77,21 +87,25 @@ def main() -> None:
           f"layered scene {t_build:.2f} s ({scene.num_layers} layers, fill band {scene.fill_px:.1f} px "
           f"for a reach of {reach:.1f} px, inpaint {a.inpaint})")  # fmt: skip
 
-    fps_ref, fps_new = [], []
+    runs: dict[str, list[tuple[float, float]]] = {"ref": [], "new": []}
     with tempfile.TemporaryDirectory() as tmp:
         for which in ("ref", "new", "new", "ref"):
             if which == "ref":
-                fps_ref.append(clip(lambda: (ref.render(p) for p in ref_poses), frames, a.fps, Path(tmp)))
+                runs[which].append(clip(lambda: (ref.render(p) for p in ref_poses), frames, a.fps, Path(tmp)))
             else:
-                fps_new.append(
+                runs[which].append(
                     clip(lambda: scene_frames(scene, poses, focus=0.5, ssaa=a.ssaa), frames, a.fps, Path(tmp))
                 )
-    r, n = statistics.mean(fps_ref), statistics.mean(fps_new)
-    print(f"render + encode, parallax command: {r:.1f} fps (runs {', '.join(f'{x:.1f}' for x in fps_ref)})")
-    print(
-        f"render + encode, layered scene (ssaa {a.ssaa}): {n:.1f} fps (runs {', '.join(f'{x:.1f}' for x in fps_new)})"
-    )
-    print(f"ratio layered / parallax command: {n / r:.2f}x (target: layered >= 15 fps)")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores)")
+    fps = {}
+    for which, label in (("ref", "parallax command"), ("new", f"layered scene (ssaa {a.ssaa})")):
+        fps[which] = statistics.mean(r[0] for r in runs[which])
+        cpu = statistics.mean(r[1] for r in runs[which])
+        print(
+            f"render + encode, {label}: {fps[which]:.1f} fps (runs {', '.join(f'{r[0]:.1f}' for r in runs[which])}); "
+            f"{cpu * 1e3:.0f} CPU ms per frame incl. ffmpeg = {2.0 / cpu:.1f} fps at most on 2 free cores"
+        )
+    print(f"ratio layered / parallax command: {fps['new'] / fps['ref']:.2f}x (target: layered >= 15 fps)")
 
 
 if __name__ == "__main__":
