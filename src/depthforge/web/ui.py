@@ -1,5 +1,6 @@
 """The Gradio UI: one upload at the top (a photo, or a photo and its own depth map) with the model and the depth
-settings, then tabs Depth, 3D, Stereo, Parallax, Bokeh, Video, mounted on the API's FastAPI app at ``/``.
+settings, then tabs Depth, 3D, Stereo, Parallax, Bokeh, Video, Mask (:mod:`depthforge.web.ui_mask`) and Batch
+(:mod:`depthforge.web.ui_batch`), mounted on the API's FastAPI app at ``/``.
 
 Depth is estimated once per (photo, model, processing size, detail) and shared by every tab (the engine's cache):
 changing a tab's own settings, or moving to another tab, does not run the model again.
@@ -504,8 +505,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
     with gr.Blocks(title="depthforge", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## depthforge\nDepth maps from photos and videos, and everything made from them.")
         builder.shared_inputs()
+        from depthforge.web.ui_batch import batch_tab  # both use this module's helpers: imported once it is loaded
+        from depthforge.web.ui_mask import mask_tab
+
         with gr.Tabs():
-            for tab in _TABS:
+            for tab in (*_TABS, mask_tab, batch_tab):
                 tab(builder)
         demo.unload(builder.goodbye)
     return demo

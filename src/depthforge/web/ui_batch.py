@@ -1,0 +1,153 @@
+"""The web UI's Batch tab: several photos or zip archives in, one zip of the chosen outputs out, with progress.
+
+The photos go through the library's batch run (:func:`depthforge.pipeline.batch.run_batch`, in this process, with
+the model chosen at the top of the page) after :func:`depthforge.web.batch.gather_inputs` has stored them under
+server-made names; the zip's members are named after the client's files (``holiday_depth.png``). Registered by
+:func:`depthforge.web.ui.build_ui`, whose helpers (the gate, the session, the upload check) it uses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from depthforge.core.errors import DepthforgeError
+from depthforge.core.validation import check_choice
+from depthforge.pipeline.batch import BatchJob, run_batch
+from depthforge.pipeline.producers import PRODUCERS, BatchOptions
+from depthforge.render.visualize import COLORMAPS
+from depthforge.web.batch import BATCH_OUTPUTS, MAX_BATCH_IMAGES, collect_outputs, gather_inputs
+from depthforge.web.ui import Cancelled, _Builder, _job, _rename, _session, _uploaded
+
+__all__ = ["batch_tab", "ZIP_NAME"]
+
+#: The name of the zip the tab offers for download.
+ZIP_NAME = "depthforge_batch.zip"
+_LABELS = {
+    "depth16": "Depth, 16-bit PNG (near = white)",
+    "npy": "Depth, float32 .npy",
+    "colormap": "Colour depth",
+    "normals": "Normal map",
+    "sbs": "Stereo side by side",
+    "anaglyph": "Anaglyph",
+    "mask": "Foreground mask (from depth)",
+}
+
+
+def batch_tab(b: _Builder) -> None:
+    """Add the Batch tab (element ids ``batch-input``, ``batch-outputs``, ``batch-run``, ``batch-cancel``,
+    ``batch-files``, ``batch-note``; API name ``run_batch``)."""
+    engine = b.engine
+    limits = engine.limits
+    with gr.Tab("Batch", id="batch"), gr.Row():
+        with gr.Column():
+            files = gr.File(
+                label=f"Photos, or zip archives of photos (at most {MAX_BATCH_IMAGES} photos)",
+                file_count="multiple",
+                elem_id="batch-input",
+            )
+            outputs = gr.CheckboxGroup(
+                [(_LABELS[n], n) for n in BATCH_OUTPUTS], value=["depth16"], label="Outputs", elem_id="batch-outputs"
+            )
+            cmap = gr.Dropdown(list(COLORMAPS), value="inferno", label="Colour map (colour depth)")
+            div = gr.Slider(0.0, 10.0, value=2.5, step=0.1, label="Divergence (% of width; stereo, anaglyph)")
+            gr.Markdown(
+                "Uses the model chosen at the top; the processing size, detail and your own depth map apply to the "
+                "photo tabs only.",
+                elem_classes="df-note",
+            )
+            with gr.Row():
+                run = gr.Button("Run batch", variant="primary", elem_id="batch-run")
+                cancel = gr.Button("Cancel", elem_id="batch-cancel")
+        with gr.Column():
+            download = gr.File(label="Download (zip)", interactive=False, elem_id="batch-files")
+            note = gr.Markdown(elem_classes="df-note", elem_id="batch-note")
+
+    def run_batch_tab(
+        uploads: list[str] | None,
+        model: str,
+        chosen: list[str],
+        colormap: str,
+        divergence: float,
+        request: gr.Request,
+        progress: Any = gr.Progress(),  # how Gradio hands a callback its progress bar
+    ) -> tuple[str, str]:
+        if not uploads:
+            raise gr.Error("upload photos or a zip archive first")
+        if not chosen:
+            raise gr.Error("choose at least one output")
+        session = _session(request)
+        flag = b.flag(session)
+        flag.clear()
+        with _job(engine):
+            for name in chosen:
+                check_choice(name, "outputs", BATCH_OUTPUTS)
+            area = engine.areas.area(session)
+            work = engine.areas.file(area, ".batch")  # a server-made folder name
+            try:
+                sources = [(Path(_uploaded(engine, p)), os.path.basename(p)) for p in uploads]
+                progress(0.0, desc="unpacking")
+                inputs = gather_inputs(
+                    sources,
+                    work / "in",
+                    max_bytes=limits.max_upload_bytes,
+                    max_total_bytes=8 * limits.max_upload_bytes,
+                )
+                job_outputs = tuple(n for n in PRODUCERS if n in chosen)
+                job = BatchJob(
+                    work / "in",
+                    work / "out",
+                    outputs=job_outputs,
+                    model=engine.policy.resolve(model),
+                    device=engine.config.device,
+                    dtype=engine.config.dtype,
+                    max_pixels=limits.max_pixels,
+                    options=BatchOptions(colormap=colormap, divergence=float(divergence)),
+                )
+                total = [len(inputs.names)]
+                done = [0]
+
+                def planned(todo: int, _skipped: int) -> None:
+                    total[0] = todo
+                    progress((0, todo), desc="photos", unit="photos")
+
+                def item(_key: str, _status: str) -> None:
+                    if flag.is_set():
+                        raise Cancelled("cancelled")
+                    done[0] += 1
+                    progress((done[0], total[0]), desc="photos", unit="photos")
+
+                summary = run_batch(job, engine="local", workers=1, on_plan=planned, on_item=item)
+                result = collect_outputs(inputs, work / "out", summary)
+                engine.count_model_runs(result.photos)
+                made, names, failures = result.files, result.names, result.failures
+                if failures:
+                    report = work / "failures.txt"
+                    report.write_text(failures + "\n", encoding="utf-8")
+                    made, names = [*made, report], [*names, "failures.txt"]
+                if not made:
+                    raise DepthforgeError(f"no output was made: {failures.splitlines()[0] if failures else 'no photo'}")
+                progress(1.0, desc="zipping")
+                archive = engine.zip_files(made, area, stem="depthforge_batch", names=names)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        zipped = _rename([archive], [ZIP_NAME])[0]
+        lines = [f"{len(inputs.names)} photos: {summary.done} done, {summary.failed} failed ({summary.seconds:.1f} s)"]
+        lines += [f"- failed: {line}" for line in failures.splitlines()[:10]]
+        lines += [f"- {line}" for line in inputs.skipped[:10]]
+        if len(inputs.skipped) > 10:
+            lines.append(f"- and {len(inputs.skipped) - 10} more left out")
+        return str(zipped), "\n".join(lines)
+
+    ev = run.click(
+        run_batch_tab,
+        [files, b.model, outputs, cmap, div],
+        [download, note],
+        concurrency_limit=engine.gate.workers,
+        api_name="run_batch",
+    )
+    cancel.click(b.cancel, None, None, cancels=[ev])
