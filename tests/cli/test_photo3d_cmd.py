@@ -97,3 +97,19 @@ def test_onnx_inpainter_end_to_end(
     assert "tiny" in capsys.readouterr().err  # the inpainter (and its licence) is reported
     side = json.loads(out.with_name("s.glb.json").read_text())
     assert "tiny" in side["inpaint"] and [d["name"] for d in side["layers"]] == ["layer_0_far", "layer_1_near"]
+
+
+def test_batch_output_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``batch --photo3d-format/--photo3d-inpaint`` reach the job's options (the producer itself is tested in
+    tests/pipeline/test_photo3d.py)."""
+    import depthforge.pipeline.batch as batch
+    from depthforge.pipeline.batch import BatchSummary
+
+    seen = []
+    monkeypatch.setattr(batch, "run_batch", lambda job, **kw: seen.append(job) or BatchSummary(total=1, done=1))
+    (tmp_path / "in").mkdir()
+    args = ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--outputs", "photo3d,mesh"]
+    assert main([*args, "--photo3d-format", "ply", "--photo3d-inpaint", "ns"]) == 0
+    job = seen[0]
+    assert job.outputs == ("photo3d", "mesh")
+    assert (job.options.photo3d_format, job.options.photo3d_inpaint) == ("ply", "ns")

@@ -2,7 +2,8 @@
 
 The output folder mirrors the input tree (a/b/x.jpg -> OUTDIR/a/b/x_depth.png for depth16). Run the same command
 again after a crash or a kill: only what is missing, or was made with other options, is done. Outputs:
-depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud, mask, cutout.
+depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud, photo3d,
+mask, cutout.
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--fov", type=float, metavar="DEG", help="3D outputs: horizontal field of view (default EXIF/60)")
     g.add_argument("--mesh-format", default="ply", choices=("ply", "glb", "obj"), help="mesh file format")
+    g.add_argument("--photo3d-format", default="glb", choices=("glb", "ply"), help="photo3d file format (default glb)")
+    g.add_argument(
+        "--photo3d-inpaint",
+        default="background",
+        choices=("background", "telea", "ns"),
+        help="photo3d: fill of hidden regions (default background)",
+    )
     g.add_argument("--directx", action="store_true", help="normals: DirectX convention (green = down)")
     g.add_argument("--mask-threshold", type=float, metavar="T", help="mask threshold (default automatic)")
     g.add_argument(
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = BatchOptions(
         **pick(args, "invert", "colormap", "combine", "divergence", "convergence", "mesh_format", "mask_threshold"),
+        **pick(args, "photo3d_format", "photo3d_inpaint"),
         **display_range(args),
         anaglyph_mode=args.anaglyph,
         fov_deg=args.fov,
