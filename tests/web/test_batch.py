@@ -174,3 +174,43 @@ def test_batch_run_makes_one_depth_file_per_photo(tmp_path: Path, web_model: Pat
                 assert np.asarray(im).dtype == np.uint16
     # the failure names the client's file, never a server path
     assert result.failures.startswith("broken.png: ") and str(tmp_path) not in result.failures
+
+
+@pytest.mark.slow
+def test_hostile_zip_through_the_ui_api_of_a_real_server(server_factory, web_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Batch tab's API (``run_batch``) of a real ``depthforge serve``: a zip with a traversal name, a bomb, a
+    nested archive and a broken photo gives one zip of plain names; nothing lands outside the server's folders."""
+    import json
+    import tempfile
+
+    import httpx
+
+    server = server_factory(web_model)
+    marker = "escaped" + os.urandom(4).hex()
+    members = [
+        (f"../../../{marker}.png", png(24, 32, 1)),
+        ("photos/ok.png", png(20, 30, 2)),
+        ("bomb.png", b"\0" * (64 * MB)),
+        ("inner.zip", b"PK\x03\x04"),
+        ("broken.jpg", b"\xff\xd8\xff not really a jpeg"),
+    ]
+    archive = make_zip(tmp_path / "holiday.zip", members)
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        up = client.post("/gradio_api/upload", files={"files": ("holiday.zip", archive.read_bytes())})
+        assert up.status_code == 200
+        ref = {"path": up.json()[0], "meta": {"_type": "gradio.FileData"}}
+        call = client.post("/gradio_api/call/run_batch", json={"data": [[ref], "default", ["depth16"], "gray", 2.5]})
+        assert call.status_code == 200
+        events = client.get(f"/gradio_api/call/run_batch/{call.json()['event_id']}").text
+        assert "event: complete" in events, events[-500:]
+        data = json.loads(events.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
+        result, note = data[0], data[1]
+        body = client.get(result["url"]).content
+    archive_back = zipfile.ZipFile(io.BytesIO(body))
+    names = sorted(archive_back.namelist())
+    assert names == sorted(f"depthforge_batch/{n}" for n in ("failures.txt", f"{marker}_depth.png", "ok_depth.png"))
+    failures = archive_back.read("depthforge_batch/failures.txt").decode()
+    assert failures.startswith("broken.jpg: ") and "/tmp" not in failures
+    assert "2 done, 1 failed" in note and "bomb.png: larger than" in note and "inner.zip: not a photo" in note
+    assert not any(Path(tempfile.gettempdir()).rglob(f"{marker}*"))  # the traversal name never became a path
+    assert httpx.get(f"{server.url}/v1/health").json()["model_runs"] == 2
