@@ -507,9 +507,10 @@ def build_ui(engine: Engine) -> gr.Blocks:
         builder.shared_inputs()
         from depthforge.web.ui_batch import batch_tab  # both use this module's helpers: imported once it is loaded
         from depthforge.web.ui_mask import mask_tab
+        from depthforge.web.ui_photo3d import photo3d_tab
 
         with gr.Tabs():
-            for tab in (*_TABS, mask_tab, batch_tab):
+            for tab in (*_TABS, photo3d_tab, mask_tab, batch_tab):
                 tab(builder)
         demo.unload(builder.goodbye)
     return demo
