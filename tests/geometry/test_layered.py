@@ -146,16 +146,18 @@ def test_glb_round_trip(lm: LayeredMesh, tmp_path: Path) -> None:
 
 
 def _a1111_header(path: Path) -> tuple[dict[str, float], int]:
-    """The header values the A1111 extension's reader takes (``line.split(' ')[1]`` is the name, the last field the
-    value), and the byte offset of the data."""
-    data = path.read_bytes()
-    end = data.index(b"end_header\n") + len(b"end_header\n")
+    """The header as the A1111 extension's reader takes it: the file opened as UTF-8 text ignoring errors, lines
+    read up to ``end_header``, a comment's name is ``line.split(' ')[1]`` and its value the last field, and the
+    binary data starts at the text stream's ``tell()``."""
     values: dict[str, float] = {}
-    for line in data[:end].decode("ascii").splitlines():
-        parts = line.split(" ")
-        if parts[0] == "comment" and parts[1] in ("H", "W", "hFov", "vFov", "meanLoc"):
-            values[parts[1]] = float(parts[-1])
-    return values, end
+    with open(path, encoding="utf8", errors="ignore") as fh:
+        while True:
+            line = fh.readline().split("\n")[0]
+            parts = line.split(" ")
+            if line.startswith("comment") and parts[1] in ("H", "W", "hFov", "vFov", "meanLoc"):
+                values[parts[1]] = float(parts[-1])
+            elif line.startswith("end_header"):
+                return values, fh.tell()
 
 
 @pytest.mark.parametrize("frame", ["camera", "viewer"])
@@ -169,6 +171,7 @@ def test_ply_round_trip(lm: LayeredMesh, tmp_path: Path, frame: str) -> None:
     np.testing.assert_array_equal(m.visual.vertex_colors, np.concatenate([L.rgba() for L in lm.layers]))
     np.testing.assert_array_equal(m.faces[-lm.layers[1].mesh.n_faces :], lm.layers[1].mesh.faces + n[0])
     values, start = _a1111_header(files[0])
+    assert start == files[0].read_bytes().index(b"end_header\n") + len(b"end_header\n")
     assert values == {"H": H, "W": W, "hFov": lm.fov_rad[0], "vFov": lm.fov_rad[1], "meanLoc": 2.0}
     # the extension's binary reader: 16-byte vertices 'fffBBBB', then faces as a count byte + 'III'
     raw = files[0].read_bytes()
