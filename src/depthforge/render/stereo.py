@@ -4,6 +4,9 @@ Arranging the two views in one image (side by side, top-bottom, anaglyph) is :fu
 
 Each eye is made by :func:`depthforge.render.warp.forward_warp` (sub-pixel splatting, nearer pixels win) and
 :func:`depthforge.render.warp.fill_holes_background` (disocclusions take the far side's colours).
+:func:`render_stereo` makes both eyes in one pass of a compiled kernel (``render/_stereo_numba.py``): the depth is
+prepared once, each row's parallax is shared by the two eyes, the thread budget's threads split the rows, and the
+views are bit-identical to two :func:`render_eye` calls.
 
 Parallax, in pixels, for a pixel of normalised nearness ``n`` in [0, 1] (1 = nearest):
 
@@ -32,7 +35,7 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
-from depthforge.core.validation import check_choice, check_positive, check_range
+from depthforge.core.validation import check_array, check_choice, check_positive, check_range, check_same_hw
 from depthforge.process.fill import fill_from_background
 from depthforge.render.warp import fill_holes_background, forward_warp
 
@@ -211,16 +214,126 @@ def render_eye(
 
 
 def render_stereo(
-    image: np.ndarray | Image, depth: DepthMap, *, params: StereoParams | None = None
+    image: np.ndarray | Image,
+    depth: DepthMap,
+    *,
+    params: StereoParams | None = None,
+    parallax: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right) views, each (H, W, C) of the image's dtype."""
+    """Both eyes' views in one pass: the depth is prepared once and one compiled kernel, with the thread budget's
+    threads splitting the rows, warps and fills both eyes; the result equals :func:`render_eye` for each eye.
+
+    Args:
+        image: (H, W, C) uint8/uint16/float RGB(A), the input view.
+        depth: DepthMap of the same (H, W).
+        params: :class:`StereoParams` (defaults when None).
+        parallax: precomputed (H, W) float32 :func:`eye_parallax` output, in pixels (None = from ``depth``).
+
+    Returns:
+        (left, right), each (H, W, C) of the image's dtype, no unfilled pixels.
+    """
     img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
-    p = params or StereoParams()
-    par, _ = eye_parallax(depth, width=img.shape[1], params=p)
-    return (
-        render_eye(img, depth, eye="left", params=p, parallax=par),
-        render_eye(img, depth, eye="right", params=p, parallax=par),
+    left, right = _render_eyes(img, depth, params or StereoParams(), parallax, eyes=(True, True))
+    assert left is not None and right is not None
+    return left, right
+
+
+def _parallax_plan(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[np.ndarray, int, tuple[Any, ...]]:
+    """The shared depth preparation of :func:`eye_parallax`, stopped before the per-pixel arithmetic that the
+    kernel does row by row: (base (H, W) float32, mode, (lo, rng, conv, dw) float32) as ``_stereo_numba`` takes
+    them. Every step and constant is :func:`eye_parallax`'s, so the kernel's parallax equals it bit for bit."""
+    exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
+    if exact and depth.kind != "disparity":
+        raise ValidationError(f"exact: exact mode needs a disparity map (pixels), this one is {depth.kind}")
+    inv = np.asarray(depth.inverse_depth(), dtype=np.float32)
+    lo, hi = float(inv.min()), float(inv.max())  # NaN-propagating: finite only when every value is
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        inv = fill_invalid_background(inv)
+        lo, hi = float(inv.min()), float(inv.max())
+    conv = np.float32(params.convergence)
+    f0 = np.float32(0.0)
+    if exact:
+        return inv, 1, (f0, np.float32(1.0), conv, f0)
+    if params.exponent != 1.0:
+        par, _ = eye_parallax(depth, width=width, params=params)
+        return par, 0, (f0, np.float32(1.0), f0, f0)
+    dw = np.float32(params.divergence / 100.0 * width)
+    if hi > lo:
+        return inv, 2, (np.float32(lo), np.float32(hi - lo), conv, dw)
+    return inv, 3, (f0, np.float32(1.0), conv, dw)
+
+
+def _eye_shifts(params: StereoParams, *, exact: bool, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per eye (left, right): frac, separation and sign, float32, with shift = sign * (frac * parallax + sep)."""
+    balance = params.balance if params.balance is not None else (-1.0 if exact else 0.0)
+    sep = np.float32(params.separation / 100.0 * width / 2.0)
+    frac = np.array([(1.0 + balance) / 2.0, (1.0 - balance) / 2.0], dtype=np.float32)
+    return frac, np.array([sep, sep], dtype=np.float32), np.array([1.0, -1.0], dtype=np.float32)
+
+
+_KERNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+def _render_eyes(
+    img: np.ndarray,
+    depth: DepthMap,
+    params: StereoParams,
+    parallax: np.ndarray | None,
+    *,
+    eyes: tuple[bool, bool],
+    fill_smooth: float | None = None,
+) -> list[np.ndarray | None]:
+    """The eyes asked for (left, right) by ``_stereo_numba``; None for the others."""
+    import numba
+
+    from depthforge.core.threads import thread_budget
+    from depthforge.render import _stereo_numba as kern
+    from depthforge.render.warp import _box_width
+
+    h, w, nc = img.shape
+    if parallax is None:
+        base, mode, (lo, rng, conv, dw) = _parallax_plan(depth, width=w, params=params)
+        exact = mode == 1
+    else:
+        base = np.asarray(check_array(parallax, "parallax", ndim=2, dtype_kind="uif", finite=True), dtype=np.float32)
+        check_same_hw(img, "image", base, "parallax")
+        mode, lo, rng, conv, dw = 0, np.float32(0.0), np.float32(1.0), np.float32(0.0), np.float32(0.0)
+        exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
+    frac, sep, sign = _eye_shifts(params, exact=exact, width=w)
+    sigma = max(1.0, 0.01 * max(h, w)) if fill_smooth is None else check_range(fill_smooth, "fill_smooth", low=0.0)
+    native = img.dtype in _KERNEL_DTYPES
+    data = np.ascontiguousarray(img if native else img.astype(np.float32))
+    rnd = native and img.dtype.kind == "u"
+    top = float(np.iinfo(img.dtype).max) if rnd else np.inf
+    fp = np.array([lo, rng, conv, dw, 1.0, 0.5, 0.5, top], dtype=np.float32)  # warp: tolerance, claim, coverage
+    out = np.empty((2, h, w, nc), dtype=data.dtype)
+    status = np.zeros(2, dtype=np.int64)
+    args = (
+        *(data, np.ascontiguousarray(base), mode, fp, np.ascontiguousarray(np.stack([frac, sep, sign], axis=1))),
+        *(np.array(eyes, dtype=bool), _box_width(sigma) if sigma > 0 else 1, rnd, (0,) * nc, out, status),
     )
+    threads = max(1, min(thread_budget(), numba.config.NUMBA_NUM_THREADS, h))  # type: ignore[attr-defined]
+    if threads == 1:
+        kern.stereo_pass_serial(1, *args)
+    else:
+        numba.set_num_threads(threads)  # numba's pool, per calling thread: sized from the one budget
+        kern.stereo_pass(threads, *args)
+    views: list[np.ndarray | None] = []
+    for e in range(2):
+        if not eyes[e]:
+            views.append(None)
+            continue
+        if status[e] == 2:  # no pixel moves
+            views.append(img.copy())
+        elif status[e] == 1:  # holes this kernel leaves to the general path (rows without any usable pixel, or many)
+            par = base if mode == 0 else eye_parallax(depth, width=w, params=params)[0]
+            shift = frac[e] * par
+            shift += sep[e]
+            shift *= sign[e]
+            views.append(_synthesise(img, par, shift, fill_smooth))
+        else:
+            views.append(out[e] if native else _to_dtype(out[e], img))
+    return views
 
 
 def wiggle_frames(
