@@ -106,11 +106,12 @@ def run(args: argparse.Namespace) -> int:
         from depthforge.render.scene import render_stereo_layers
 
         left, right = render_stereo_layers(rgb, depth, params=params)
+    elif args.layout == "left":
+        left, right = stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par), rgb
+    elif args.layout == "right":
+        left, right = rgb, stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par)
     else:
-        left = rgb if args.layout == "right" else stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par)
-        right = (
-            rgb if args.layout == "left" else stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par)
-        )
+        left, right = stereo.render_stereo(rgb, depth, params=params, parallax=par)
     if args.layout == "separate":
         paths = [out.with_name(f"{out.stem}_{eye}{out.suffix or '.png'}") for eye in ("left", "right")]
         write_image(paths[0], left)

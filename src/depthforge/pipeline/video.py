@@ -276,15 +276,14 @@ class _Outputs:
 
 def _stereo_frame(frame: np.ndarray, depth: DepthMap, display: np.ndarray, options: VideoOptions) -> np.ndarray:
     """One 3D frame; the parallax comes from the clip's fixed display map, so the 3D depth does not pump."""
-    from depthforge.render.stereo import StereoParams, render_eye
+    from depthforge.render.stereo import StereoParams, render_stereo
     from depthforge.stereo import compose
 
     params = StereoParams(divergence=options.divergence, convergence=options.convergence)
     near = 1.0 - display if options.invert else display
     parallax = np.float32(options.divergence / 100.0 * frame.shape[1]) * (near - np.float32(params.convergence))
     dm = DepthMap(near, kind="relative")
-    left = render_eye(frame, dm, eye="left", params=params, parallax=parallax.astype(np.float32))
-    right = render_eye(frame, dm, eye="right", params=params, parallax=parallax.astype(np.float32))
+    left, right = render_stereo(frame, dm, params=params, parallax=parallax.astype(np.float32))
     return compose(left, right, layout=str(options.stereo))
 
 
