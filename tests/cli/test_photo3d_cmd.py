@@ -63,6 +63,7 @@ def test_ply_viewer_frame_and_stride(scene: tuple[Path, Path], tmp_path: Path) -
     [
         (["-o", "s.obj"], "output"),
         (["-o", "s.glb", "--video", "spin"], "video"),
+        (["-o", "s.glb", "--video", "circle", "--video-out", "s.avi"], "suffix"),
         (["-o", "s.glb", "--inpaint", "onnx:missing.onnx"], "missing.onnx"),
         (["-o", "s.glb", "--equirect"], "equirect"),
         (["-o", "s.glb", "--layers", "0"], "max_layers"),

@@ -90,8 +90,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"output: expected a .glb or .ply file, got {out.name!r}")
     if args.equirect:
         raise ValidationError("equirect: photo3d needs a pinhole photo, not a 360-degree panorama")
+    clip = None
     if args.video is not None:
+        from depthforge.io.video_writer import codec_for
+
         check_choice(args.video, "video", _MOTIONS)
+        clip = Path(args.video_out) if args.video_out else out.with_name(f"{out.stem}_{args.video}.mp4")
+        codec_for(clip)  # a bad clip name is refused before the work
     if args.target_vertices < 0:
         raise ValidationError(f"target_vertices: expected >= 0, got {args.target_vertices}")
     options = Photo3DOptions(
@@ -120,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
     kind = "metric, metres" if scene.z_is_metric else "pseudo-depth, NOT metric"
     print(f"wrote {result.files[0]} ({len(lm.layers)} layers, {verts} vertices, {faces} triangles, {kind}); also "
           f"{', '.join(str(f) for f in result.files[1:])}")  # fmt: skip
-    if args.video is not None:
-        clip = Path(args.video_out) if args.video_out else out.with_name(f"{out.stem}_{args.video}.mp4")
+    if clip is not None:
         from depthforge.render.motion import frame_count
 
         with progress(frame_count(args.duration, args.fps), "photo3d video") as advance:
