@@ -162,13 +162,16 @@ def gradio_request(rng: random.Random, canary: Path) -> tuple[str, Request]:
         "../../../../etc/passwd",
     ]
     target = rng.choice(targets)
-    fn = rng.choice(["run_depth", "run_mesh", "run_stereo", "run_bokeh", "run_parallax", "run_video", "nope"])
+    fns = ["run_depth", "run_mesh", "run_stereo", "run_bokeh", "run_parallax", "run_video", "run_mask", "run_batch"]
+    fn = rng.choice([*fns, "nope"])
     file_obj: Any = {"path": target, "meta": {"_type": "gradio.FileData"}}
     if rng.random() < 0.2:
         file_obj = {"path": target, "url": target, "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}
     if rng.random() < 0.1:
         file_obj = {"video": file_obj, "subtitles": None}
     data = [file_obj, "default", 0, "gray", False, 0, 1]
+    if fn == "run_batch":  # a list of files, the model, the outputs, colour map, divergence
+        data = [[file_obj], "default", ["depth16"], "gray", 2.5]
     style = rng.choice(["call", "run", "join", "file", "garbage", "route"])
 
     def send(client: httpx.Client, url: str) -> httpx.Response:
