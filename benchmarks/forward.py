@@ -50,7 +50,7 @@ def main() -> None:
     est_ov = load_model(str(folder), backend="openvino")
     est_pt = load_model(str(folder), backend="torch")
     x = np.random.default_rng(0).random((1, 3, *SIZE_HW), dtype=np.float32)
-    compiled = est_ov.backend.compiled(*SIZE_HW)  # type: ignore[attr-defined]
+    compiled = est_ov.backend.compiled(*SIZE_HW, static=True)  # type: ignore[attr-defined]
     request = compiled.create_infer_request()
     request.infer({0: x})
     est_pt.backend.forward(x)
@@ -62,7 +62,7 @@ def main() -> None:
     from depthforge.models.graph_cache import graph_dir
 
     core = ov.Core()
-    model = core.read_model(graph_dir(est_ov.source, "openvino", "fp32", SIZE_HW) / "model.xml")
+    model = core.read_model(graph_dir(est_ov.source, "openvino", "fp32", None) / "model.xml")
     model.reshape([1, 3, *SIZE_HW])
     config = {"PERF_COUNT": True, "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
     profiled = core.compile_model(model, "CPU", config).create_infer_request()

@@ -273,9 +273,13 @@ def test_openvino_one_export_for_every_size_and_pytorch_meanwhile(
     images = _images()
     size = est.input_size(images[0].shape[:2])
     assert not est.backend.ready(*size)
-    # the first image is answered by PyTorch (exactly the reference) while the export starts in the background
+    # the first image is answered by PyTorch (exactly the reference), the export put off (the process may end
+    # here: it then exports at exit); a second image starts the export in the background, PyTorch answering
     np.testing.assert_array_equal(est.predict(images[0]).values, ref.predict(images[0]).values)
-    assert est.deviation is None
+    assert est.deviation is None and not est.backend._exports  # type: ignore[attr-defined]
+    flipped = np.ascontiguousarray(images[0][:, ::-1])
+    np.testing.assert_array_equal(est.predict(flipped).values, ref.predict(flipped).values)
+    assert est.backend._exports  # type: ignore[attr-defined]
     assert est.backend.wait_for_export(*size)
     assert exports == [None]  # one export, of the graph of every size
     for im in [*images, images[0]]:
@@ -327,3 +331,27 @@ def test_bf16_needs_native_bf16_and_fast_picks_bf16_or_int8(
     for clash in (["--dtype", "fp32"], ["--quantize", "int8"], ["--backend", "torch"], ["--device", "cuda"]):
         with pytest.raises(ValidationError, match="fast"):
             model_options(ap.parse_args(["--fast", *clash]))
+
+
+def test_first_run_answers_then_exports_at_exit(tiny_models: dict[str, Path], photos: Path, tmp_path: Path) -> None:
+    """A one-photo command with no graph yet: the depth file comes from PyTorch, then the process exports (with
+    progress on stderr) before it ends, so the next run of any size uses OpenVINO."""
+    pytest.importorskip("openvino")
+    import subprocess
+
+    env = dict(os.environ, DEPTHFORGE_CACHE=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
+    model = str(tiny_models["depth_anything_metric"])
+    cmd = [sys.executable, "-m", "depthforge", "estimate", str(photos / "chelsea.png"), "-o", str(tmp_path / "out")]
+    run = subprocess.run([*cmd, "--model", model, "--backend", "openvino"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "chelsea_depth.png").is_file()
+    lines = run.stderr.splitlines()
+    assert any("exporting" in line and "once" in line for line in lines), lines
+    assert any(": ready, verified" in line for line in lines), lines
+    assert all(line.startswith("depthforge: ") for line in lines), lines
+    (gdir,) = (tmp_path / "cache" / "graphs").glob("*/openvino-fp32-any")
+    assert json.loads((gdir / "manifest.json").read_text())["dynamic"]
+    again = subprocess.run(
+        [*cmd, "--model", model, "--backend", "openvino", "--overwrite"], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "exporting" not in again.stderr, again.stderr

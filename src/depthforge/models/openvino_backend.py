@@ -24,7 +24,12 @@ calibrated on bundled photographs; its deviation is measured and reported the sa
 
 from __future__ import annotations
 
+import atexit
+import importlib
+import importlib.metadata
+import importlib.util
 import logging
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -64,25 +69,25 @@ GraphKey = tuple[int, int] | None  # None: the one graph of every size; (h, w): 
 
 
 def openvino_available() -> bool:
-    """Whether the ``openvino`` package can be imported."""
+    """Whether the ``openvino`` package is installed (found without importing it: the import takes a while)."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"] is not None
     try:
-        import openvino  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+def _version(package: str) -> str:
+    """A package's version from its metadata (no import), else from the module."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return str(importlib.import_module(package).__version__)
 
 
 def _versions(quantize: str | None) -> dict[str, str]:
-    import openvino
-    import torch
-    import transformers
-
-    out = {"openvino": openvino.__version__, "torch": torch.__version__, "transformers": transformers.__version__}
-    if quantize:
-        import nncf
-
-        out["nncf"] = nncf.__version__
-    return out
+    return {p: _version(p) for p in ("openvino", "torch", "transformers", *(("nncf",) if quantize else ()))}
 
 
 class OpenVINOBackend:
@@ -94,10 +99,8 @@ class OpenVINOBackend:
     def __init__(
         self, source: ModelSource, *, device: str = "auto", dtype: str = "auto", quantize: str | None = None
     ) -> None:
-        try:
-            import openvino as ov
-        except ImportError:
-            raise ModelError("the openvino backend needs the 'openvino' package (pip install openvino)") from None
+        if not openvino_available():
+            raise ModelError("the openvino backend needs the 'openvino' package (pip install openvino)")
         if source.spec.family not in SUPPORTED_FAMILIES:
             raise ModelError(
                 f"the openvino backend supports {', '.join(SUPPORTED_FAMILIES)} models, not {source.spec.family}"
@@ -125,17 +128,26 @@ class OpenVINOBackend:
         self.dynamic = is_dynamic(source.spec)
         #: True: inputs are snapped to size buckets (a graph per size); False: any size runs on the one graph
         self.static_shapes = not self.dynamic
-        self._ov = ov
-        self._core = ov.Core()
+        self._ov: Any = None  # the openvino module and its Core, on first use (a first run needs neither)
+        self._core_obj: Any = None
         self._fp = fingerprint(source, _versions(quantize) | {"variant": self.variant})
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self._graphs: dict[GraphKey, Any] = {}  # the IR read once per graph
         self._exports: dict[GraphKey, threading.Thread] = {}
         self._errors: dict[GraphKey, BaseException] = {}
         self._seen: Counter[tuple[int, int]] = Counter()
+        self._served: set[GraphKey] = set()  # graphs for which PyTorch has answered an image
         self._torch: Any = None
         self._lock = threading.RLock()
         self.reports: dict[GraphKey, dict[str, Any]] = {}
+
+    @property
+    def _core(self) -> Any:
+        if self._core_obj is None:
+            import openvino as ov
+
+            self._ov, self._core_obj = ov, ov.Core()
+        return self._core_obj
 
     @property
     def deviation(self) -> float | None:
@@ -182,7 +194,9 @@ class OpenVINOBackend:
                 return None
             thread = self._exports.get(key)
             if thread is None:
-                thread = threading.Thread(target=self._export, args=(key, height, width), name="openvino-export")
+                thread = threading.Thread(
+                    target=self._export, args=(key, height, width, bool(self._served)), name="openvino-export"
+                )
                 self._exports[key] = thread
                 thread.start()
             return thread
@@ -201,7 +215,7 @@ class OpenVINOBackend:
             raise error if isinstance(error, ModelError) else ModelError(f"openvino export failed: {error}")
         return self.ready(height, width)
 
-    def _export(self, key: GraphKey, height: int, width: int) -> None:
+    def _export(self, key: GraphKey, height: int, width: int, serving: bool = False) -> None:
         t0 = time.perf_counter()
         what = f"'{self.source.spec.name}' ({self.variant})"
         where = "once for every input size" if key is None else f"for {height}x{width}"
@@ -210,7 +224,8 @@ class OpenVINOBackend:
             _log.info(f"openvino export of {what}: {message} [{time.perf_counter() - t0:.0f} s]")
 
         try:
-            _log.info(f"exporting {what} to OpenVINO {where} in the background; PyTorch answers meanwhile")
+            meanwhile = "; PyTorch answers meanwhile" if serving else ""
+            _log.info(f"exporting {what} to OpenVINO {where}: once, later runs start at once{meanwhile}")
             model = self._torch_backend().model
 
             def build(tmp: Path) -> dict[str, Any]:
@@ -231,6 +246,8 @@ class OpenVINOBackend:
             self._say_deviation(manifest)
         except BaseException as exc:  # noqa: BLE001 - kept for wait_for_export; PyTorch goes on answering
             self._errors[key] = exc
+            if isinstance(exc, KeyboardInterrupt):
+                return
             _log.info(f"openvino export of {what} failed, PyTorch goes on: {str(exc).splitlines()[0][:200]}")
 
     def _torch_backend(self) -> Any:
@@ -242,13 +259,41 @@ class OpenVINOBackend:
             return self._torch
 
     def _by_torch(self, x: np.ndarray) -> np.ndarray | None:
-        """PyTorch's output for a batch whose graph is not ready (the export is then started), else None."""
+        """PyTorch's output for a batch whose graph is not ready, else None.
+
+        The first such batch is answered at once and the export put off until the process ends (a one-photo run
+        gets its result at PyTorch's speed, then exports); a further one starts the export in the background
+        and is answered by PyTorch meanwhile.
+        """
         h, w = int(x.shape[2]), int(x.shape[3])
         if self.ready(h, w):
             return None
+        key = self._key(h, w)
+        with self._lock:
+            first = key not in self._served
+            self._served.add(key)
+        if first:
+            atexit.register(self._export_at_exit, h, w)
+        else:
+            self.start_export(h, w)
         out, _ = self._torch_backend().forward(x)
-        self.start_export(h, w)
         return np.asarray(out, dtype=np.float32)
+
+    def _export_at_exit(self, height: int, width: int) -> None:
+        """At the end of the process: finish (or run) the export that PyTorch stood in for; Ctrl-C skips it."""
+        key = self._key(height, width)
+        if key in self._errors or self.ready(height, width):
+            return
+        thread = self._exports.get(key)
+        try:
+            if thread is not None:
+                thread.join()
+            else:
+                self._export(key, height, width)  # here, so that Ctrl-C stops it cleanly (no half-written graph)
+        except KeyboardInterrupt:
+            self._errors[key] = KeyboardInterrupt()
+        if isinstance(self._errors.get(key), KeyboardInterrupt):
+            _log.info("openvino export interrupted: it runs again next time")
 
     # -- running ------------------------------------------------------------------------------------------
 
