@@ -316,8 +316,11 @@ def _render_eyes(
     if threads == 1:
         kern.stereo_pass_serial(1, *args)
     else:
-        numba.set_num_threads(threads)  # numba's pool, per calling thread: sized from the one budget
-        kern.stereo_pass(threads, *args)
+        # numba's pool, sized per calling thread from the one budget; four bands per thread handed out one at a
+        # time, so that a thread held up by another process does not hold the frame up
+        numba.set_num_threads(threads)
+        with numba.parallel_chunksize(1):
+            kern.stereo_pass(min(4 * threads, h), *args)
     views: list[np.ndarray | None] = []
     for e in range(2):
         if not eyes[e]:
