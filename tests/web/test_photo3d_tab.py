@@ -39,11 +39,17 @@ def _run(engine: Engine, web_photo: Path, tmp_path: Path) -> _Run:
 
 
 def test_tab_builds(engine: Engine) -> None:
+    import gc
+    import warnings
+
     with gr.Blocks():
         b = _Builder(engine)
         b.shared_inputs()
         with gr.Tabs():
             photo3d_tab(b)
+    with warnings.catch_warnings():  # Gradio drops event loops while building Blocks: collect them here, quietly
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def test_make_photo3d(engine: Engine, web_photo: Path, tmp_path: Path) -> None:
