@@ -138,15 +138,15 @@ def _kernel_status(img: np.ndarray, depth: DepthMap, params: StereoParams, bands
     from depthforge.render.warp import _box_width
 
     h, w, nc = img.shape
-    base, mode, (lo, rng, conv, dw) = _parallax_plan(depth, width=w, params=params)
+    base, mode, fill, (lo, rng, conv, dw, gap) = _parallax_plan(depth, width=w, params=params)
     frac, sep, sign = _eye_shifts(params, exact=mode == 1, width=w)
     out = np.empty((2, h, w, nc), img.dtype)
     status = np.zeros(2, np.int64)
-    fp = np.array([lo, rng, conv, dw, 1.0, 0.5, 0.5, 255.0], np.float32)
+    fp = np.array([lo, rng, conv, dw, 1.0, 0.5, 0.5, 255.0, gap], np.float32)
     eyes = np.ascontiguousarray(np.stack([frac, sep, sign], axis=1))
     k = _box_width(max(1.0, 0.01 * max(h, w)))
     _stereo_numba.stereo_pass_serial(
-        bands, img, base, mode, fp, eyes, np.ones(2, bool), k, True, (0,) * nc, out, status
+        bands, img, base, mode, fill, fp, eyes, np.ones(2, bool), k, True, (0,) * nc, out, status
     )
     return out, status
 
@@ -204,3 +204,23 @@ def test_inputs_are_left_alone_and_views_are_independent() -> None:
     right_before = right.copy()
     left[:] = 0
     np.testing.assert_array_equal(right, right_before)
+
+
+def test_invalid_depth_filled_row_by_row_like_eye_parallax() -> None:
+    img, depth = scene(12, 40, 3, np.uint8, seed=9)
+    v = depth.values.copy()
+    v[3] = np.nan  # a row without any valid value: the smallest valid value
+    v[5, :7] = np.nan  # runs at the row's ends: their one neighbour
+    v[6, -4:] = np.nan
+    v[7, 10:14] = np.nan  # between two equal values: their mean (the same value)
+    v[7, 9] = v[7, 14] = 0.3
+    v[8, 20:30] = np.nan  # between a near and a far value: the far one
+    for kind, params in (("relative", StereoParams(divergence=7.0)), ("disparity", StereoParams(convergence=0.2))):
+        holed = DepthMap(v * (30.0 if kind == "disparity" else 1.0), kind=kind)  # type: ignore[arg-type]
+        assert_same(render_stereo(img, holed, params=params), two_calls(img, holed, params))
+    metric = DepthMap(np.where(np.isnan(v), np.nan, 1.0 / v), kind="metric")
+    assert_same(render_stereo(img, metric), two_calls(img, metric, StereoParams()))
+    tiny = metric.values.copy()
+    tiny[2, 5] = 1e-45  # 1 / z overflows to inf: treated as invalid too
+    overflow = DepthMap(tiny, kind="metric")
+    assert_same(render_stereo(img, overflow), two_calls(img, overflow, StereoParams()))

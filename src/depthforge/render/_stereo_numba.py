@@ -23,14 +23,15 @@ from numba import njit, prange
 
 __all__ = ["stereo_pass", "stereo_pass_serial"]
 
-# ``fp``: float32 [lo, rng, conv, dw, tol, claim, coverage, top]. Parallax ``mode``: 0 = ``base`` is the parallax;
-# 1 = exact, base - conv; 2 = normalised, ((base - lo) / rng - conv) * dw; 3 = normalised flat map, (0 - conv) * dw.
+# ``fp``: float32 [lo, rng, conv, dw, tol, claim, coverage, top, gap]. Parallax ``mode``: 0 = ``base`` is the
+# parallax; 1 = exact, base - conv; 2 = normalised, ((base - lo) / rng - conv) * dw; 3 = normalised flat map,
+# (0 - conv) * dw. With ``fill``, non-finite values of ``base`` are first filled along their row (``_fill_invalid``).
 # ``eyes``: (2, 3) float32 rows (frac, sep, sign), shift = sign * (frac * parallax + sep). Status per eye: 0 = done
 # here, 1 = to the general path, 2 = no pixel moved (the caller copies the input).
 
 
 @njit(cache=True, nogil=True, fastmath=False)
-def _band(r0, r1, b, img, base, mode, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved):  # type: ignore[no-untyped-def]
+def _band(r0, r1, b, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved):  # type: ignore[no-untyped-def]
     """Stage 1 for rows [r0, r1) (band ``b``): both eyes warped, row-filled, known pixels written. With ``keep``,
     hole pixels go to the band's lists ``ey``/``ex``/``ev`` (``cnt`` long; ``bad`` when full or when a row has
     no usable pixel); without, they are written too. ``chans``: a tuple of C items (its length fixes the loops)."""
@@ -42,6 +43,7 @@ def _band(r0, r1, b, img, base, mode, fp, eyes, do, rnd, keep, chans, out, ey, e
     eps = np.float32(1e-12)
     lo_x, hi_x = np.float32(-2.0), np.float32(w)
     zero = np.float32(0.0)
+    brow = np.empty(w, dtype=np.float32)  # the row of ``base`` with its invalid values filled
     prow = np.empty(w, dtype=np.float32)  # the row's parallax, shared by both eyes
     rowf = np.empty(w * nch, dtype=np.float32)  # the row's colours as float32
     zr = np.empty(w + 3, dtype=np.float32)  # padded by 2 before and 1 after, as in warp_rows_kernel
@@ -54,8 +56,18 @@ def _band(r0, r1, b, img, base, mode, fp, eyes, do, rnd, keep, chans, out, ey, e
     hole = np.empty(w, dtype=np.bool_)
     acc = np.empty(nch, dtype=np.float64)
     for v in range(r0, r1):
+        src = base[v]
+        if fill:
+            invalid = False
+            for u in range(w):
+                x = src[u]
+                brow[u] = x
+                invalid |= not np.isfinite(x)
+            if invalid:
+                _fill_invalid(brow, fp[8])
+            src = brow
         for u in range(w):
-            x = base[v, u]
+            x = src[u]
             if mode == 0:
                 prow[u] = x
             elif mode == 1:
@@ -218,6 +230,41 @@ def _band(r0, r1, b, img, base, mode, fp, eyes, do, rnd, keep, chans, out, ey, e
                             orow[t * nch + ch] = c
 
 
+@njit(cache=True, nogil=True, fastmath=False)
+def _fill_invalid(row, gap):  # type: ignore[no-untyped-def]
+    """In place: each run of non-finite values of ``row`` (larger = nearer) takes the farther (smaller) of the valid
+    values on either side, their mean when equal (``_fill_numba.fill_from_sides`` along a row, no tolerance, as
+    ``stereo.fill_invalid_background`` uses it); ``gap`` when the row has no valid value."""
+    w = row.shape[0]
+    last = -1
+    u = 0
+    while u < w:
+        if np.isfinite(row[u]):
+            last = u
+            u += 1
+            continue
+        first = u
+        while u < w and not np.isfinite(row[u]):
+            u += 1
+        after = u if u < w else -1
+        far = np.inf
+        if last >= 0:
+            far = min(far, row[last])
+        if after >= 0:
+            far = min(far, row[after])
+        acc = 0.0
+        total = 0.0
+        if last >= 0 and not row[last] > far:
+            total += 1.0
+            acc += 1.0 * row[last]
+        if after >= 0 and not row[after] > far:
+            total += 1.0
+            acc += 1.0 * row[after]
+        value = np.float32(acc / total) if total > 0 else gap
+        for t in range(first, u):
+            row[t] = value
+
+
 @njit(cache=True, nogil=True)
 def _status(do, keep, limit, cnt, bad, moved, status):  # type: ignore[no-untyped-def]
     """Per eye: 0 = finished here, 1 = to the general path, 2 = nothing moved (see the module notes)."""
@@ -340,12 +387,13 @@ def _scratch(bands, h, w, nch, k):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def stereo_pass(bands, img, base, mode, fp, eyes, do, k, rnd, chans, out, status):  # type: ignore[no-untyped-def]
+def stereo_pass(bands, img, base, mode, fill, fp, eyes, do, k, rnd, chans, out, status):  # type: ignore[no-untyped-def]
     """Both eyes of ``img`` into ``out``, the rows (then the columns) split into ``bands`` bands run by numba's
     pool (sized by the caller).
 
     Args (arrays C-contiguous):
-        img: (H, W, C) uint8/uint16/float32. base: (H, W) float32, the parallax source (``mode``, ``fp`` above).
+        img: (H, W, C) uint8/uint16/float32. base: (H, W) float32, the parallax source (``mode``, ``fill``, ``fp``
+            above).
         eyes: (2, 3) float32 (frac, sep, sign) per eye; do: (2,) bool, the eyes to render.
         k: box width of the hole smoothing (<= 1: none). rnd: round and clip to [0, top] (integer outputs).
         chans: a tuple of C items. out: (2, H, W, C) output. status: (2,) int64, written (see the module notes).
@@ -357,7 +405,7 @@ def stereo_pass(bands, img, base, mode, fp, eyes, do, k, rnd, chans, out, status
     moved = np.zeros((bands, 2), dtype=np.bool_)
     for c in prange(bands):
         r0, r1 = c * h // bands, (c + 1) * h // bands
-        _band(r0, r1, c, img, base, mode, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved)
+        _band(r0, r1, c, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved)
     _status(do, keep, limit, cnt, bad, moved, status)
     if not keep:
         return
@@ -377,7 +425,7 @@ def stereo_pass(bands, img, base, mode, fp, eyes, do, k, rnd, chans, out, status
 
 
 @njit(cache=True, nogil=True)
-def stereo_pass_serial(bands, img, base, mode, fp, eyes, do, k, rnd, chans, out, status):  # type: ignore[no-untyped-def]
+def stereo_pass_serial(bands, img, base, mode, fill, fp, eyes, do, k, rnd, chans, out, status):  # type: ignore[no-untyped-def]
     """:func:`stereo_pass` in the calling thread (same arguments), without numba's thread pool."""
     h, w = img.shape[0], img.shape[1]
     keep, limit, ey, ex, ev = _scratch(bands, h, w, len(chans), k)
@@ -386,7 +434,7 @@ def stereo_pass_serial(bands, img, base, mode, fp, eyes, do, k, rnd, chans, out,
     moved = np.zeros((bands, 2), dtype=np.bool_)
     for c in range(bands):
         r0, r1 = c * h // bands, (c + 1) * h // bands
-        _band(r0, r1, c, img, base, mode, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved)
+        _band(r0, r1, c, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved)
     _status(do, keep, limit, cnt, bad, moved, status)
     if not keep:
         return

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, nan_min_max
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range, check_same_hw
@@ -238,29 +238,36 @@ def render_stereo(
     return left, right
 
 
-def _parallax_plan(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[np.ndarray, int, tuple[Any, ...]]:
-    """The shared depth preparation of :func:`eye_parallax`, stopped before the per-pixel arithmetic that the
-    kernel does row by row: (base (H, W) float32, mode, (lo, rng, conv, dw) float32) as ``_stereo_numba`` takes
-    them. Every step and constant is :func:`eye_parallax`'s, so the kernel's parallax equals it bit for bit."""
+def _parallax_plan(
+    depth: DepthMap, *, width: int, params: StereoParams
+) -> tuple[np.ndarray, int, bool, tuple[Any, ...]]:
+    """The shared depth preparation of :func:`eye_parallax`, stopped before the per-pixel work that the kernel does
+    row by row (filling invalid values along the row, then the parallax arithmetic): (base (H, W) float32, mode,
+    fill, (lo, rng, conv, dw, gap) float32) as ``_stereo_numba`` takes them. Every step and constant is
+    :func:`eye_parallax`'s, so the kernel's parallax equals it bit for bit."""
     exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
     if exact and depth.kind != "disparity":
         raise ValidationError(f"exact: exact mode needs a disparity map (pixels), this one is {depth.kind}")
-    inv = np.asarray(depth.inverse_depth(), dtype=np.float32)
-    lo, hi = float(inv.min()), float(inv.max())  # NaN-propagating: finite only when every value is
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        inv = fill_invalid_background(inv)
-        lo, hi = float(inv.min()), float(inv.max())
-    conv = np.float32(params.convergence)
-    f0 = np.float32(0.0)
-    if exact:
-        return inv, 1, (f0, np.float32(1.0), conv, f0)
+    f0, f1 = np.float32(0.0), np.float32(1.0)
     if params.exponent != 1.0:
         par, _ = eye_parallax(depth, width=width, params=params)
-        return par, 0, (f0, np.float32(1.0), f0, f0)
+        return par, 0, False, (f0, f1, f0, f0, f0)
+    inv = np.asarray(depth.inverse_depth(), dtype=np.float32)
+    # min and max of the valid values: those of the filled map too (filling copies valid values, or their minimum)
+    lo, hi = depth.value_range() if depth.kind != "metric" else nan_min_max(inv)
+    if np.isnan(lo):
+        raise ValidationError("depth: no valid pixel (all NaN, infinite or non-positive)")
+    fill = True
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # 1 / z overflowing: filled here, as eye_parallax does
+        inv = fill_invalid_background(inv)
+        lo, hi, fill = float(inv.min()), float(inv.max()), False
+    conv, gap = np.float32(params.convergence), np.float32(lo)
+    if exact:
+        return inv, 1, fill, (f0, f1, conv, f0, gap)
     dw = np.float32(params.divergence / 100.0 * width)
     if hi > lo:
-        return inv, 2, (np.float32(lo), np.float32(hi - lo), conv, dw)
-    return inv, 3, (f0, np.float32(1.0), conv, dw)
+        return inv, 2, fill, (np.float32(lo), np.float32(hi - lo), conv, dw, gap)
+    return inv, 3, False, (f0, f1, conv, dw, gap)
 
 
 def _eye_shifts(params: StereoParams, *, exact: bool, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -292,12 +299,12 @@ def _render_eyes(
 
     h, w, nc = img.shape
     if parallax is None:
-        base, mode, (lo, rng, conv, dw) = _parallax_plan(depth, width=w, params=params)
+        base, mode, fill, (lo, rng, conv, dw, gap) = _parallax_plan(depth, width=w, params=params)
         exact = mode == 1
     else:
         base = np.asarray(check_array(parallax, "parallax", ndim=2, dtype_kind="uif", finite=True), dtype=np.float32)
         check_same_hw(img, "image", base, "parallax")
-        mode, lo, rng, conv, dw = 0, np.float32(0.0), np.float32(1.0), np.float32(0.0), np.float32(0.0)
+        mode, fill, lo, rng, conv, dw, gap = 0, False, 0.0, 1.0, 0.0, 0.0, 0.0
         exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
     frac, sep, sign = _eye_shifts(params, exact=exact, width=w)
     sigma = max(1.0, 0.01 * max(h, w)) if fill_smooth is None else check_range(fill_smooth, "fill_smooth", low=0.0)
@@ -305,11 +312,11 @@ def _render_eyes(
     data = np.ascontiguousarray(img if native else img.astype(np.float32))
     rnd = native and img.dtype.kind == "u"
     top = float(np.iinfo(img.dtype).max) if rnd else np.inf
-    fp = np.array([lo, rng, conv, dw, 1.0, 0.5, 0.5, top], dtype=np.float32)  # warp: tolerance, claim, coverage
+    fp = np.array([lo, rng, conv, dw, 1.0, 0.5, 0.5, top, gap], dtype=np.float32)  # warp: tolerance, claim, coverage
     out = np.empty((2, h, w, nc), dtype=data.dtype)
     status = np.zeros(2, dtype=np.int64)
     args = (
-        *(data, np.ascontiguousarray(base), mode, fp, np.ascontiguousarray(np.stack([frac, sep, sign], axis=1))),
+        *(data, np.ascontiguousarray(base), mode, fill, fp, np.ascontiguousarray(np.stack([frac, sep, sign], axis=1))),
         *(np.array(eyes, dtype=bool), _box_width(sigma) if sigma > 0 else 1, rnd, (0,) * nc, out, status),
     )
     threads = max(1, min(thread_budget(), numba.config.NUMBA_NUM_THREADS, h))  # type: ignore[attr-defined]
