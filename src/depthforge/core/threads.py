@@ -3,8 +3,9 @@
 :func:`thread_budget` is how many threads depthforge may keep busy at once: ``set_thread_budget(n)`` (the CLI's
 ``--threads``), else ``DEPTHFORGE_THREADS``, else ``OMP_NUM_THREADS``, else the cores this process may run on
 (``os.sched_getaffinity``, which respects ``taskset`` and container CPU sets). Every pool of our own and every
-library pool (torch, OpenCV, OpenVINO; numba kernels here are single-threaded) is sized from it by
-:func:`limit_library_threads`; ``batch --workers N`` gives each worker process its share.
+library pool (torch, OpenCV, OpenVINO) is sized from it by :func:`limit_library_threads`; ``batch --workers N``
+gives each worker process its share. numba kernels are single-threaded except ``render_stereo``'s, which sizes
+numba's pool (per calling thread) from :func:`thread_budget` at each call.
 
 On Python < 3.13, ``Thread.join()`` interrupted by a signal handler's exception (Ctrl-C's ``KeyboardInterrupt``,
 the CLI's SIGTERM) may mark the thread as ended while it still runs, so a second ``join()`` returns at once and
