@@ -15,9 +15,10 @@ fixed; the first image of any other size runs on the graph compiled with free di
 all sizes), so it pays no static compilation.
 
 Precision: ``fp32`` (the default) sets OpenVINO's inference precision hint to f32. ``bf16`` needs a CPU that
-computes bf16 natively (AVX512-BF16 or AMX; refused elsewhere); on this AMX machine (2 cores) a 518x686 Depth
-Anything V2 Small forward takes about 0.35 s in bf16 against 1.25 s in f32, and deviates from PyTorch fp32 by
-about 0.9 % (mean |bf16 - fp32| / mean |fp32|, random weights), measured at build time and reported in
+computes bf16 natively (AVX512-BF16 or AMX; refused elsewhere, where it was slower than f32). On a 2-core AMX
+CPU, Depth Anything V2 Small at 518x686 runs 3.4x faster in bf16 than in f32 (185 vs 636 ms per image, 4.6x the
+transformers pipeline) and deviates from PyTorch fp32 by 0.65 % (mean |bf16 - fp32| / mean |fp32|, random
+weights; ``benchmarks/RESULTS.md``, issue 26); the deviation is measured at build time and reported in
 :attr:`OpenVINOBackend.deviation` like int8's. ``quantize="int8"`` applies NNCF post-training quantisation
 calibrated on bundled photographs; its deviation is measured and reported the same way.
 """
@@ -218,14 +219,14 @@ class OpenVINOBackend:
     def _export(self, key: GraphKey, height: int, width: int, serving: bool = False) -> None:
         t0 = time.perf_counter()
         what = f"'{self.source.spec.name}' ({self.variant})"
-        where = "once for every input size" if key is None else f"for {height}x{width}"
+        where = "for every input size" if key is None else f"for {height}x{width}"
 
         def step(message: str) -> None:
             _log.info(f"openvino export of {what}: {message} [{time.perf_counter() - t0:.0f} s]")
 
         try:
             meanwhile = "; PyTorch answers meanwhile" if serving else ""
-            _log.info(f"exporting {what} to OpenVINO {where}: once, later runs start at once{meanwhile}")
+            _log.info(f"exporting {what} to OpenVINO {where}, once (later runs start at once){meanwhile}")
             model = self._torch_backend().model
 
             def build(tmp: Path) -> dict[str, Any]:
