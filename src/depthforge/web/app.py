@@ -6,6 +6,8 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 * ``GET /v1/models``: the model names this server accepts (the default first).
 * ``POST /v1/depth``: multipart ``image`` (+ ``model``, ``format`` png16|png8|npy, ``invert``, ``near``, ``far``);
   answers with the depth file itself: a 16-bit PNG (near = white) of the photo's size by default.
+* Every route that estimates depth also takes ``detail`` (off | auto | 4 | 9 | 16): high-resolution detail, tiles
+  fitted to the whole photo (:mod:`depthforge.pipeline.detail`; at most 17 model calls), as ``estimate --detail``.
 * ``POST /v1/stereo``: multipart ``image`` + the options of ``depthforge stereo``; a PNG (GIF for ``wiggle``).
 * ``POST /v1/mesh``: multipart ``image`` + the options of ``depthforge mesh``; GLB, PLY (vertex colours) or a
   zip (OBJ + MTL + texture, or a textured PLY with its texture).
@@ -38,7 +40,7 @@ from depthforge.core.errors import (
 )
 from depthforge.core.image import Image
 from depthforge.web.guard import BodyLimit
-from depthforge.web.operations import STEREO_API_LAYOUTS, Engine, ServerConfig
+from depthforge.web.operations import DETAIL_CHOICES, STEREO_API_LAYOUTS, Engine, ServerConfig
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
 
 __all__ = ["create_app", "create_api"]
@@ -93,9 +95,11 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         app.add_middleware(BodyLimit, limit=limits.max_upload_bytes * 4 // 3 + 64 * 1024, prefix="/depth/")
         mount_a1111(app, eng)
 
-    async def run_job(upload: UploadFile, model: str | None, job: Callable[[Image, DepthMap, Path], Path]) -> Response:
+    async def run_job(
+        upload: UploadFile, model: str | None, job: Callable[[Image, DepthMap, Path], Path], detail: str = "off"
+    ) -> Response:
         """Store the upload under a server-made name in a fresh area; under the gate, decode it, estimate its depth
-        with ``model`` and run ``job(image, depth, area)``; answer the file that makes."""
+        with ``model`` (and ``detail``) and run ``job(image, depth, area)``; answer the file that makes."""
         check_client_filename(upload.filename)
         if eng.gate.waiting >= eng.gate.queue and eng.gate.running >= eng.gate.workers:  # refused before the upload
             raise BusyError("server busy: too many requests waiting, retry later", status=429)
@@ -117,7 +121,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
 
             def work() -> tuple[bytes, str]:
                 image = eng.read_upload(src)
-                out = job(image, eng.depth_for(image, model), area)
+                out = job(image, eng.depth_for(image, model, detail=detail), area)
                 return out.read_bytes(), out.suffix
 
             async with eng.gate.aslot():  # queued requests wait here, on the event loop, holding no thread
@@ -131,6 +135,11 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
             eng.areas.remove(area)
 
     model_field = Form(None, max_length=200, description="a name from GET /v1/models (default: the server's model)")
+    detail_field = Form(
+        "off",
+        description="high-resolution detail: tiles fitted to the whole photo (auto, or 4, 9, 16 tiles: about N + 1 "
+        "model calls); sharper edges on large photos",
+    )
 
     @app.get("/v1/health", summary="Liveness and queue state")
     async def health() -> dict[str, Any]:  # on the event loop: answers whatever the worker threads are doing
@@ -161,6 +170,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     async def depth(
         image: UploadFile = File(..., description="the photo (JPEG, PNG, WebP, TIFF, BMP)"),
         model: str | None = model_field,
+        detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
         format: Literal["png16", "png8", "npy"] = Form("png16"),  # noqa: A002 - the API's field name
         invert: bool = Form(False, description="near = black instead of white"),
         near: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to white"),
@@ -169,7 +179,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         def job(img: Image, d: DepthMap, area: Path) -> Path:
             return eng.depth_file(d, area, format=format, invert=invert, near=near, far=far)
 
-        return await run_job(image, model, job)
+        return await run_job(image, model, job, detail)
 
     @app.post(
         "/v1/stereo",
@@ -180,6 +190,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     async def stereo(
         image: UploadFile = File(..., description="the photo"),
         model: str | None = model_field,
+        detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
         layout: Literal[STEREO_API_LAYOUTS] = Form("left-right"),  # type: ignore[valid-type]
         divergence: float = Form(2.5, ge=0.0, le=20.0, description="parallax range, % of the width"),
         convergence: float = Form(0.0, ge=0.0, le=1.0, description="nearness 0..1 on the screen plane"),
@@ -205,7 +216,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
                 return eng.write_animation(out, area, frame_ms=frame_ms)
             return eng.write_png(out[0], area)
 
-        return await run_job(image, model, job)
+        return await run_job(image, model, job, detail)
 
     @app.post(
         "/v1/mesh",
@@ -216,6 +227,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     async def mesh(
         image: UploadFile = File(..., description="the photo (its colours become the texture)"),
         model: str | None = model_field,
+        detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
         format: Literal["glb", "ply", "obj"] = Form("glb"),  # noqa: A002 - the API's field name
         kind: Literal["mesh", "pointcloud"] = Form("mesh"),
         near: float = Form(1.0, gt=0.0, le=1e6, description="pseudo-depth of the nearest pixel (relative maps)"),
@@ -246,7 +258,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
             main = [f for f in files if not f.name.endswith(".json")]
             return main[0] if len(main) == 1 else eng.zip_files(files, area)
 
-        return await run_job(image, model, job)
+        return await run_job(image, model, job, detail)
 
     return app
 
