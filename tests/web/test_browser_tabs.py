@@ -109,7 +109,10 @@ def test_own_depth_serves_every_tab_without_a_model_run(page, web_photo, tmp_pat
     print(f"own depth: correlation of the Depth tab's 16-bit PNG with the uploaded map {corr:.4f}")
     assert corr > 0.98
 
-    # Bokeh: made from the same map
+    # Stereo and Bokeh: made from the same map
+    open_tab(pg, "Stereo")
+    pg.locator("#stereo-run").click()
+    assert png_size(output_image(pg, "stereo-output"))[:2] == (2 * w, h)
     open_tab(pg, "Bokeh")
     pg.locator("#bokeh-run").click()
     assert png_size(output_image(pg, "bokeh-output"))[:2] == (w, h)
