@@ -184,3 +184,19 @@ def test_ssaa_and_plan(photo: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None
     assert np.abs(smooth[0].astype(int) - image.astype(int)).mean() < 3.0
     with pytest.raises(ValidationError, match="ssaa"):
         next(scene_frames(scene, poses, ssaa=4))
+
+
+@pytest.mark.parametrize("method", ["background", "telea"])
+def test_noisy_depth_still_gives_a_complete_scene(method: str) -> None:
+    """Noise-like depth (a random model's output) makes strong edges everywhere, so the margin around hidden
+    pixels would swallow every source pixel: the scene is still built, the base layer covers every pixel and
+    every layer's depth is finite."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(40, 200, (60, 90, 3), dtype=np.uint8)
+    depth = DepthMap(rng.random((60, 90)).astype(np.float32), kind="relative")
+    before = image.copy()
+    scene = build_layers(image, depth, inpaint=method)
+    assert np.array_equal(image, before)
+    assert scene.num_layers >= 2
+    assert (scene.layers[0][:, :, 3] == 255).all()
+    assert all(np.isfinite(n).all() for n in scene.layer_near)

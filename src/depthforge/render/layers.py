@@ -316,6 +316,10 @@ def _fill_hidden(
     if margin > 0:
         unknown = cv2.dilate(unknown, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     holes = unknown.astype(bool)
+    if holes.all():  # noisy depth: the margin around hidden pixels swallows every source, keep the sources
+        holes = hidden
+    if holes.all():  # nothing of this layer is seen: nothing to fill from, the pixels stay as they are
+        return image.copy(), near.copy()
     filled = np.where(hidden, _pushpull(near, ~holes, max_pixels=_FILL_PIXELS), near)
     col = inpaint(image, holes, method=method, max_pixels=inpaint_pixels)
     colour = np.where(hidden[:, :, None], col, image)
