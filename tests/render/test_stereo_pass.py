@@ -135,7 +135,7 @@ def test_exact_mode_metric_depth_flat_depth_and_given_parallax() -> None:
 def _kernel_status(img: np.ndarray, depth: DepthMap, params: StereoParams, bands: int = 1) -> tuple[np.ndarray, ...]:
     """The kernel's own output and per-eye status (0 done, 1 general path, 2 unmoved) for ``img``."""
     from depthforge.render.stereo import _eye_shifts, _parallax_plan
-    from depthforge.render.warp import _box_width
+    from depthforge.render.warp import box_width
 
     h, w, nc = img.shape
     base, mode, fill, (lo, rng, conv, dw, gap) = _parallax_plan(depth, width=w, params=params)
@@ -144,7 +144,7 @@ def _kernel_status(img: np.ndarray, depth: DepthMap, params: StereoParams, bands
     status = np.zeros(2, np.int64)
     fp = np.array([lo, rng, conv, dw, 1.0, 0.5, 0.5, 255.0, gap], np.float32)
     eyes = np.ascontiguousarray(np.stack([frac, sep, sign], axis=1))
-    k = _box_width(max(1.0, 0.01 * max(h, w)))
+    k = box_width(max(1.0, 0.01 * max(h, w)))
     _stereo_numba.stereo_pass_serial(
         bands, img, base, mode, fill, fp, eyes, np.ones(2, bool), k, True, (0,) * nc, out, status
     )

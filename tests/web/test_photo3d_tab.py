@@ -14,7 +14,7 @@ gr = pytest.importorskip("gradio")
 from depthforge.core.errors import ValidationError  # noqa: E402
 from depthforge.web.operations import Engine, ServerConfig  # noqa: E402
 from depthforge.web.safety import Limits  # noqa: E402
-from depthforge.web.ui import _Builder, _Run  # noqa: E402
+from depthforge.web.ui_parts import Builder, Run  # noqa: E402
 from depthforge.web.ui_photo3d import make_photo3d, photo3d_tab  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def engine(web_model: Path):  # type: ignore[no-untyped-def]
     eng.close()
 
 
-def _run(engine: Engine, web_photo: Path, tmp_path: Path) -> _Run:
+def _run(engine: Engine, web_photo: Path, tmp_path: Path) -> Run:
     """A UI request on the coffee photo with a depth file: a near box in the middle of a far wall."""
     from PIL import Image
 
@@ -33,7 +33,7 @@ def _run(engine: Engine, web_photo: Path, tmp_path: Path) -> _Run:
     disp = np.full((h, w), 4.0, np.float32)
     disp[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 12.0
     np.save(tmp_path / "disp.npy", disp)
-    return _Run(
+    return Run(
         engine, str(web_photo), "default", "s" * 16, lambda *a, **k: None, threading.Event(), str(tmp_path / "disp.npy")
     )
 
@@ -43,7 +43,7 @@ def test_tab_builds(engine: Engine) -> None:
     import warnings
 
     with gr.Blocks():
-        b = _Builder(engine)
+        b = Builder(engine)
         b.shared_inputs()
         with gr.Tabs():
             photo3d_tab(b)

@@ -295,7 +295,7 @@ def _render_eyes(
 
     from depthforge.core.threads import thread_budget
     from depthforge.render import _stereo_numba as kern
-    from depthforge.render.warp import _box_width
+    from depthforge.render.warp import box_width
 
     h, w, nc = img.shape
     if parallax is None:
@@ -317,7 +317,7 @@ def _render_eyes(
     status = np.zeros(2, dtype=np.int64)
     args = (
         *(data, np.ascontiguousarray(base), mode, fill, fp, np.ascontiguousarray(np.stack([frac, sep, sign], axis=1))),
-        *(np.array(eyes, dtype=bool), _box_width(sigma) if sigma > 0 else 1, rnd, (0,) * nc, out, status),
+        *(np.array(eyes, dtype=bool), box_width(sigma) if sigma > 0 else 1, rnd, (0,) * nc, out, status),
     )
     threads = max(1, min(thread_budget(), numba.config.NUMBA_NUM_THREADS, h))  # type: ignore[attr-defined]
     if threads == 1:

@@ -29,7 +29,7 @@ import numpy as np
 from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw
 from depthforge.process.fill import fill_from_background
 
-__all__ = ["WarpResult", "forward_warp", "fill_holes_background", "FILL_DIRECTIONS"]
+__all__ = ["WarpResult", "box_width", "forward_warp", "fill_holes_background", "FILL_DIRECTIONS"]
 
 FILL_DIRECTIONS = ("row", "column", "both")
 
@@ -155,7 +155,7 @@ def fill_holes_background(
     if lost.any():
         out[lost] = work[~hm].mean(axis=0)
     if sigma > 0:
-        k = _box_width(sigma)
+        k = box_width(sigma)
         if direction == "row" and int(np.count_nonzero(hm)) * (2 * k - 1) <= 8 * h * w:
             from depthforge.render._warp_numba import smooth_columns_kernel
 
@@ -174,7 +174,7 @@ def smooth_filled(image: np.ndarray, holes: np.ndarray, *, sigma: float, directi
     """
     import cv2
 
-    k = _box_width(sigma)
+    k = box_width(sigma)
     ksize = {"row": (1, k), "column": (k, 1), "both": (k, k)}[direction]
     ys, xs = np.nonzero(holes)
     pad = k + 1
@@ -198,6 +198,7 @@ def _plane(value: np.ndarray, name: str, image: np.ndarray, **checks: Any) -> np
     return a
 
 
-def _box_width(sigma: float) -> int:
-    """Width of the box filter whose two passes have about the variance of a Gaussian of ``sigma``."""
+def box_width(sigma: float) -> int:
+    """Width in pixels (>= 1) of the box filter whose two passes have about the variance of a Gaussian of ``sigma``
+    pixels."""
     return max(1, round(float(np.sqrt(6.0 * sigma * sigma + 1.0))))

@@ -13,23 +13,15 @@ the next frame when cancelled.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
 
-from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import DepthforgeError
-from depthforge.core.image import Image
 from depthforge.io.video import probe_video
 from depthforge.models.estimator import load_model
 from depthforge.pipeline import video as pv
@@ -41,12 +33,23 @@ from depthforge.render.parallax import render_frames
 from depthforge.render.visualize import COLORMAPS, colorize
 from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.guard import GradioGuard
-from depthforge.web.operations import DETAIL_CHOICES, MAX_VIDEO_PIXELS, Engine
+from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
+from depthforge.web.ui_batch import batch_tab
+from depthforge.web.ui_mask import mask_tab
+from depthforge.web.ui_parts import (
+    BUTTONS,
+    Builder,
+    Run,
+    download_names,
+    files_box,
+    image_box,
+    note_box,
+)
+from depthforge.web.ui_photo3d import photo3d_tab
 
 __all__ = ["build_ui", "mount_ui"]
 
 _STEREO_LAYOUTS = [*(name for name in LAYOUTS if name not in ("left", "right")), "separate", "wiggle"]
-_BUTTONS: list[Any] = ["download", "fullscreen"]
 _CSS = """
 .df-note {font-size: 0.9em; opacity: 0.8}
 """
@@ -54,216 +57,7 @@ _CSS = """
 MAX_VIDEO_SECONDS = 120.0
 
 
-class Cancelled(DepthforgeError):
-    """The user pressed Cancel."""
-
-
-def _session(request: gr.Request | None) -> str:
-    key = getattr(request, "session_hash", None) or "anonymous"
-    return "".join(c for c in str(key) if c.isalnum() or c in "-_")[:64] or "anonymous"
-
-
-@contextmanager
-def _job(engine: Engine) -> Iterator[None]:
-    """Run under the concurrency gate; library errors become a one-line message in the UI."""
-    try:
-        with engine.gate.slot():
-            yield
-    except DepthforgeError as exc:
-        text = str(exc).replace(str(engine.areas.root), "<upload>")
-        raise gr.Error(text[:400]) from None
-
-
-def _uploaded(engine: Engine, path: str) -> str:
-    """``path`` if it is a file uploaded to this server (the guard already refused others; checked again here)."""
-    real = os.path.realpath(path)
-    if engine.uploads is None or not real.startswith(str(engine.uploads) + os.sep):
-        raise gr.Error("only files uploaded to this server can be used")
-    return real
-
-
-def _rename(files: list[Path], names: list[str]) -> list[Path]:
-    """Give server-made files friendly download names, each in its own sub-folder of the same area."""
-    out = []
-    for f, name in zip(files, names, strict=True):
-        (f.parent / f.stem).mkdir(exist_ok=True)
-        out.append(f.replace(f.parent / f.stem / name))
-    return out
-
-
-def _downloads(label: str, **kwargs: Any) -> gr.File:
-    return gr.File(label=label, file_count="multiple", interactive=False, **kwargs)
-
-
-def _picture(label: str, elem_id: str, **kwargs: Any) -> gr.Image:
-    return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, **kwargs)
-
-
-def _note() -> gr.Markdown:
-    return gr.Markdown(elem_classes="df-note")
-
-
-@dataclass
-class _Run:
-    """One UI request, as a tab's render function sees it: the uploaded file (already checked to be one of this
-    server's uploads), the chosen model, the session and its cancel flag, Gradio's progress bar, and the shared
-    depth settings: the user's own depth file (an upload too, or None), processing size and detail."""
-
-    engine: Engine
-    path: str
-    model: str
-    session: str
-    progress: Any
-    cancelled: threading.Event
-    depth_path: str | None = None
-    resolution: int | None = None
-    detail: str = "off"
-
-    @property
-    def area(self) -> Path:
-        """The session's area (the outputs go there)."""
-        return self.engine.areas.area(self.session)
-
-    @functools.cached_property
-    def image(self) -> Image:
-        """The uploaded photo, decoded under the server's pixel limit."""
-        return self.engine.read_upload(self.path)
-
-    def depth(self) -> DepthMap:
-        """The user's own depth map (resampled to the photo), else the estimate (cached: one model run per photo,
-        model, processing size and detail, whichever tab asks)."""
-        if self.depth_path is not None:
-            from depthforge.io.depthread import read_depth
-            from depthforge.process.resample import resize_depth
-
-            own = read_depth(self.depth_path, max_pixels=self.engine.limits.max_pixels)
-            return own if own.shape == self.image.size_hw else resize_depth(own, self.image.size_hw)
-        self.progress(0.2, desc="estimating depth")
-        return self.engine.depth_for(self.image, self.model, resolution=self.resolution, detail=self.detail)
-
-    def frames(self, done: int, total: int) -> None:
-        """Report ``done`` of ``total`` frames; raises :class:`Cancelled` once the user pressed Cancel."""
-        if self.cancelled.is_set():
-            raise Cancelled("cancelled")
-        self.progress((done, max(total, done)), desc="frames", unit="frames")
-
-
-class _Builder:
-    """What the tabs share: the engine, the model choices, the per-session cancel flags (checked by the video loops)
-    and the wiring of a tab's Run and Cancel buttons."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        names = engine.policy.choices()
-        # the default is offered as "default" so the operator's folder path is never shown to visitors
-        shown = Path(names[0]).name if Path(names[0]).is_absolute() else names[0]
-        self.choices: list[tuple[str, str]] = [(f"default ({shown})", "default"), *((n, n) for n in names[1:])]
-        self._flags: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def flag(self, session: str) -> threading.Event:
-        with self._lock:
-            return self._flags.setdefault(session, threading.Event())
-
-    def cancel(self, request: gr.Request) -> None:
-        self.flag(_session(request)).set()
-
-    def goodbye(self, request: gr.Request) -> None:
-        key = _session(request)
-        self.engine.areas.remove(key)
-        with self._lock:
-            self._flags.pop(key, None)
-
-    def model_box(self) -> gr.Dropdown:
-        return gr.Dropdown(choices=self.choices, value="default", label="Model", allow_custom_value=False)
-
-    def shared_inputs(self) -> None:
-        """The one upload and the depth settings at the top, shared by every photo tab: ``photo-input``,
-        ``own-depth-input`` (optional), the model, processing size and detail."""
-        with gr.Row():
-            photo = gr.Image(type="filepath", label="Photo", elem_id="photo-input", format="png", height=260)
-            own = gr.File(label="Your own depth map (optional)", elem_id="own-depth-input", file_count="single")
-            with gr.Column():
-                model = self.model_box()
-                res = gr.Slider(0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model default)")
-                detail = gr.Dropdown(
-                    list(DETAIL_CHOICES),
-                    value="off",
-                    label="High-resolution detail (tiles fitted to the whole photo: sharper edges, about N + 1 "
-                    "model runs)",
-                )
-        self.model = model
-        self.shared = [photo, own, model, res, detail]
-
-    def tab(
-        self,
-        title: str,
-        run_label: str,
-        controls: Callable[[], list[Any]],
-        outputs: Callable[[], list[Any]],
-        render: Callable[..., Any],
-        *,
-        prefix: str | None = None,
-        clip: bool = False,
-        stoppable: bool = False,
-    ) -> tuple[list[Any], list[Any], Callable[..., Any]]:
-        """A tab with ``controls()`` and Run/Cancel on the left and ``outputs()`` on the right; photo tabs take the
-        shared upload and depth settings (:meth:`shared_inputs`), a ``clip`` tab its own clip upload and the shared
-        model. Run calls ``render(_Run, *options)`` under the gate, the options being the values of the controls;
-        Cancel cancels the run (and, when ``stoppable``, sets the session's flag that the frame loops check).
-
-        The tab's id is ``title.lower()``; element ids are ``<prefix>-run``, ``-cancel`` (and ``-input`` for a clip)
-        (prefix = the tab's id by default); the callback's API name is ``run_<prefix>``. Returns the inputs, the
-        outputs and the callback.
-        """
-        engine, key, noun = self.engine, title.lower(), "clip" if clip else "photo"
-        prefix = prefix or key
-        with gr.Tab(title, id=key), gr.Row():
-            with gr.Column():
-                if clip:
-                    upload = gr.Video(label="Clip", elem_id=f"{prefix}-input", sources=["upload"])
-                    inputs = [upload, self.model, *controls()]
-                else:
-                    inputs = [*self.shared, *controls()]
-                with gr.Row():
-                    run = gr.Button(run_label, variant="primary", elem_id=f"{prefix}-run")
-                    cancel = gr.Button("Cancel", elem_id=f"{prefix}-cancel")
-            with gr.Column():
-                shown = outputs()
-
-        def callback(*args: Any) -> Any:
-            *values, request, progress = args
-            if clip:
-                (path, model), own, settings, options = values[:2], None, {}, values[2:]
-            else:
-                path, own, model, res, detail = values[:5]
-                settings, options = {"resolution": int(res) or None, "detail": detail}, values[5:]
-            if not path:
-                raise gr.Error(f"upload a {noun} first")
-            flag = self.flag(_session(request))
-            flag.clear()
-            session = _session(request)
-            with _job(engine):
-                own_path = _uploaded(engine, own) if own else None
-                run = _Run(engine, _uploaded(engine, path), model, session, progress, flag, own_path, **settings)
-                return render(run, *options)
-
-        # what Gradio reads to name the API's parameters and to pass the request and the progress bar (by position)
-        arg = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        head = ["path", "model"] if clip else ["path", "depth_path", "model", "resolution", "detail"]
-        names = [*head, *list(inspect.signature(render).parameters)[1:]]
-        callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter(n, arg) for n in names]
-            + [inspect.Parameter("request", arg), inspect.Parameter("progress", arg, default=gr.Progress())]
-        )
-        callback.__annotations__ = {"request": gr.Request}
-        callback.__name__ = f"run_{prefix}"
-        ev = run.click(callback, inputs, shown, concurrency_limit=engine.gate.workers)
-        cancel.click(self.cancel if stoppable else None, None, None, cancels=[ev])
-        return inputs, shown, callback
-
-
-def _depth_tab(b: _Builder) -> None:
+def _depth_tab(b: Builder) -> None:
     def controls() -> list[Any]:
         cmap = gr.Dropdown(list(COLORMAPS), value="gray", label="Colour map")
         inv = gr.Checkbox(False, label="Invert (near = black)")
@@ -273,11 +67,11 @@ def _depth_tab(b: _Builder) -> None:
         return [cmap, inv, far, near]
 
     def outputs() -> list[Any]:
-        picture = _picture("Depth (near = white)", "depth-output", buttons=_BUTTONS)
-        files = _downloads("Downloads: 16-bit PNG, 8-bit PNG, float32 .npy", elem_id="depth-files")
-        return [picture, files, _note()]
+        picture = image_box("Depth (near = white)", "depth-output", buttons=BUTTONS)
+        files = files_box("Downloads: 16-bit PNG, 8-bit PNG, float32 .npy", elem_id="depth-files")
+        return [picture, files, note_box()]
 
-    def render(run: _Run, cmap: str, inv: bool, far: float, near: float) -> Any:
+    def render(run: Run, cmap: str, inv: bool, far: float, near: float) -> Any:
         depth = run.depth()
         run.progress(0.8, desc="writing files")
         clip_near, clip_far = near if near < 1 else None, far if far > 0 else None
@@ -286,14 +80,14 @@ def _depth_tab(b: _Builder) -> None:
             for f in ("png16", "png8", "npy")
         ]
         preview = colorize(to_display(depth, invert=inv, clip_near=clip_near, clip_far=clip_far)[0], colormap=cmap)
-        named = _rename(files, ["depth_16bit.png", "depth_8bit.png", "depth_float32.npy"])
+        named = download_names(files, ["depth_16bit.png", "depth_8bit.png", "depth_float32.npy"])
         info = f"{run.image.width}x{run.image.height}, {depth.kind} depth, model {depth.model or run.model}"
         return preview, [str(f) for f in named], info
 
     b.tab("Depth", "Estimate depth", controls, outputs, render)
 
 
-def _mesh_tab(b: _Builder) -> None:
+def _mesh_tab(b: Builder) -> None:
     def controls() -> list[Any]:
         kind = gr.Radio(["mesh", "pointcloud"], value="mesh", label="Output")
         with gr.Row():
@@ -311,11 +105,11 @@ def _mesh_tab(b: _Builder) -> None:
     def outputs() -> list[Any]:
         return [
             gr.Model3D(label="3D view (drag to rotate)", elem_id="mesh-view", height=420),
-            _downloads("Downloads: GLB, PLY, OBJ (zip)"),
-            _note(),
+            files_box("Downloads: GLB, PLY, OBJ (zip)"),
+            note_box(),
         ]
 
-    def render(run: _Run, kind: str, near: float, far: float, fov: float, angle: float, vert: float) -> Any:
+    def render(run: Run, kind: str, near: float, far: float, fov: float, angle: float, vert: float) -> Any:
         depth = run.depth()
         img, area, mesh = run.image, run.area, b.engine.mesh
         kw: dict[str, Any] = {
@@ -335,14 +129,14 @@ def _mesh_tab(b: _Builder) -> None:
             out.append(mesh(img, depth, area, format="ply", texture=False, **kw)[0])
             out.append(b.engine.zip_files(mesh(img, depth, area, format="obj", **kw), area, stem="mesh_obj"))
         names = ["mesh.glb", "pointcloud.ply" if kind == "pointcloud" else "mesh.ply", "mesh_obj.zip"]
-        named = _rename(out, names[: len(out)])
+        named = download_names(out, names[: len(out)])
         info = "pseudo-depth (relative model): not metric" if depth.kind == "relative" else f"{depth.kind} depth"
         return str(named[0]), [str(f) for f in named], info
 
     b.tab("3D", "Make 3D", controls, outputs, render, prefix="mesh")
 
 
-def _stereo_tab(b: _Builder) -> None:
+def _stereo_tab(b: Builder) -> None:
     def controls() -> list[Any]:
         return [
             gr.Dropdown(_STEREO_LAYOUTS, value="left-right", label="Layout"),
@@ -353,26 +147,26 @@ def _stereo_tab(b: _Builder) -> None:
         ]
 
     def outputs() -> list[Any]:
-        return [_picture("Stereo", "stereo-output", buttons=_BUTTONS), _downloads("Downloads")]
+        return [image_box("Stereo", "stereo-output", buttons=BUTTONS), files_box("Downloads")]
 
-    def render(run: _Run, layout: str, div: float, conv: float, sep: float, views: float) -> Any:
+    def render(run: Run, layout: str, div: float, conv: float, sep: float, views: float) -> Any:
         depth = run.depth()
         run.progress(0.5, desc="rendering the eyes")
         out = b.engine.stereo(
             run.image, depth, layout=layout, divergence=div, convergence=conv, separation=sep, views=int(views)
         )
         if layout == "wiggle":
-            gif = _rename([b.engine.write_animation(out, run.area)], ["wiggle.gif"])[0]
+            gif = download_names([b.engine.write_animation(out, run.area)], ["wiggle.gif"])[0]
             return str(gif), [str(gif)]
         files = [b.engine.write_png(o, run.area) for o in out]
         names = ["left.png", "right.png"] if layout == "separate" else [f"stereo_{layout}.png"]
-        named = _rename(files, names)
+        named = download_names(files, names)
         return str(named[0]), [str(f) for f in named]
 
     b.tab("Stereo", "Make stereo", controls, outputs, render)
 
 
-def _parallax_tab(b: _Builder) -> None:
+def _parallax_tab(b: Builder) -> None:
     """Parallax (2.5D camera motion) clips: :mod:`depthforge.render.parallax` + :mod:`depthforge.pipeline.encode`."""
 
     def controls() -> list[Any]:
@@ -386,7 +180,7 @@ def _parallax_tab(b: _Builder) -> None:
     def outputs() -> list[Any]:
         return [gr.Video(label="Preview (at most 4K)", elem_id="parallax-output", loop=True, autoplay=True)]
 
-    def render(run: _Run, motion: str, dur: float, amt: float, focus: float) -> Any:
+    def render(run: Run, motion: str, dur: float, amt: float, focus: float) -> Any:
         fps = 24.0
         depth = run.depth()
         total = frame_count(float(dur), fps)
@@ -402,12 +196,12 @@ def _parallax_tab(b: _Builder) -> None:
         )
         out = b.engine.areas.file(run.area, ".mp4")
         encode_frames(frames, out, fps=fps, progress=tick)
-        return str(_rename([out], ["parallax.mp4"])[0])
+        return str(download_names([out], ["parallax.mp4"])[0])
 
     b.tab("Parallax", "Make video", controls, outputs, render, stoppable=True)
 
 
-def _bokeh_tab(b: _Builder) -> None:
+def _bokeh_tab(b: Builder) -> None:
     parts: dict[str, Any] = {}  # the focus controls, made with the other controls, wired below
 
     def controls() -> list[Any]:
@@ -426,9 +220,9 @@ def _bokeh_tab(b: _Builder) -> None:
         return controls
 
     def outputs() -> list[Any]:
-        return [_picture("Result: click a point to focus there", "bokeh-output"), _note()]
+        return [image_box("Result: click a point to focus there", "bokeh-output"), note_box()]
 
-    def render(run: _Run, ap: float, blades: float, hi: float, focus_xy: tuple[float, float] | None) -> Any:
+    def render(run: Run, ap: float, blades: float, hi: float, focus_xy: tuple[float, float] | None) -> Any:
         depth = run.depth()
         run.progress(0.5, desc="blurring")
         img = run.image
@@ -452,7 +246,7 @@ def _bokeh_tab(b: _Builder) -> None:
     parts["auto"].click(lambda: (None, "auto"), None, focus)
 
 
-def _video_tab(b: _Builder) -> None:
+def _video_tab(b: Builder) -> None:
     """Depth and 3D videos of an uploaded clip (:mod:`depthforge.pipeline.video`)."""
 
     def controls() -> list[Any]:
@@ -466,10 +260,10 @@ def _video_tab(b: _Builder) -> None:
         return [
             gr.Video(label="Depth video", elem_id="video-depth"),
             gr.Video(label="3D video", elem_id="video-3d"),
-            _downloads("Downloads (16-bit lossless depth MKV, sidecar)"),
+            files_box("Downloads (16-bit lossless depth MKV, sidecar)"),
         ]
 
-    def render(run: _Run, cmap: str, layout: str, div: float) -> Any:
+    def render(run: Run, cmap: str, layout: str, div: float) -> Any:
         engine = b.engine
         info = probe_video(run.path, max_pixels=min(engine.limits.max_pixels, MAX_VIDEO_PIXELS))
         if info.duration_s > MAX_VIDEO_SECONDS:
@@ -501,14 +295,10 @@ _TABS = (_depth_tab, _mesh_tab, _stereo_tab, _parallax_tab, _bokeh_tab, _video_t
 
 def build_ui(engine: Engine) -> gr.Blocks:
     """The Blocks of the UI (not launched; see :func:`mount_ui`)."""
-    builder = _Builder(engine)
+    builder = Builder(engine)
     with gr.Blocks(title="depthforge", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("## depthforge\nDepth maps from photos and videos, and everything made from them.")
         builder.shared_inputs()
-        from depthforge.web.ui_batch import batch_tab  # both use this module's helpers: imported once it is loaded
-        from depthforge.web.ui_mask import mask_tab
-        from depthforge.web.ui_photo3d import photo3d_tab
-
         with gr.Tabs():
             for tab in (*_TABS, photo3d_tab, mask_tab, batch_tab):
                 tab(builder)

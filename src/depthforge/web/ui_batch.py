@@ -21,7 +21,7 @@ from depthforge.pipeline.batch import BatchJob, run_batch
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
 from depthforge.render.visualize import COLORMAPS
 from depthforge.web.batch import BATCH_OUTPUTS, MAX_BATCH_IMAGES, collect_outputs, gather_inputs
-from depthforge.web.ui import Cancelled, _Builder, _job, _rename, _session, _uploaded
+from depthforge.web.ui_parts import Builder, Cancelled, checked_upload, download_names, gated, session_of
 
 __all__ = ["batch_tab", "ZIP_NAME"]
 
@@ -38,7 +38,7 @@ _LABELS = {
 }
 
 
-def batch_tab(b: _Builder) -> None:
+def batch_tab(b: Builder) -> None:
     """Add the Batch tab (element ids ``batch-input``, ``batch-outputs``, ``batch-run``, ``batch-cancel``,
     ``batch-files``, ``batch-note``; API name ``run_batch``)."""
     engine = b.engine
@@ -80,16 +80,16 @@ def batch_tab(b: _Builder) -> None:
             raise gr.Error("upload photos or a zip archive first")
         if not chosen:
             raise gr.Error("choose at least one output")
-        session = _session(request)
+        session = session_of(request)
         flag = b.flag(session)
         flag.clear()
-        with _job(engine):
+        with gated(engine):
             for name in chosen:
                 check_choice(name, "outputs", BATCH_OUTPUTS)
             area = engine.areas.area(session)
             work = engine.areas.file(area, ".batch")  # a server-made folder name
             try:
-                sources = [(Path(_uploaded(engine, p)), os.path.basename(p)) for p in uploads]
+                sources = [(Path(checked_upload(engine, p)), os.path.basename(p)) for p in uploads]
                 progress(0.0, desc="unpacking")
                 inputs = gather_inputs(
                     sources,
@@ -135,7 +135,7 @@ def batch_tab(b: _Builder) -> None:
                 archive = engine.zip_files(made, area, stem="depthforge_batch", names=names)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-        zipped = _rename([archive], [ZIP_NAME])[0]
+        zipped = download_names([archive], [ZIP_NAME])[0]
         lines = [f"{len(inputs.names)} photos: {summary.done} done, {summary.failed} failed ({summary.seconds:.1f} s)"]
         lines += [f"- failed: {line}" for line in failures.splitlines()[:10]]
         lines += [f"- {line}" for line in inputs.skipped[:10]]

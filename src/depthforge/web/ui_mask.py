@@ -21,7 +21,7 @@ from depthforge.models.sam import DEFAULT_SAM_MODEL, SAM_REGISTRY
 from depthforge.models.segmentation import DEFAULT_MATTING_MODEL, MATTING_REGISTRY
 from depthforge.pipeline.background import MaskOptions, foreground, needs_depth
 from depthforge.render.masks import alpha_to_uint8, cutout
-from depthforge.web.ui import _BUTTONS, _Builder, _downloads, _note, _picture, _rename, _Run
+from depthforge.web.ui_parts import BUTTONS, Builder, Run, download_names, files_box, image_box, note_box
 
 __all__ = ["mask_tab", "mask_methods"]
 
@@ -77,7 +77,7 @@ def _options(value: str, threshold: float | None, auto: str, largest: bool, feat
     )
 
 
-def mask_tab(b: _Builder) -> None:
+def mask_tab(b: Builder) -> None:
     """Add the Mask tab (element ids ``mask-method``, ``mask-run``, ``mask-output``, ``mask-cutout``,
     ``mask-files``; API name ``run_mask``)."""
     rows = mask_methods(allow_download=b.engine.policy.allow_download)
@@ -101,13 +101,13 @@ def mask_tab(b: _Builder) -> None:
 
     def outputs() -> list[Any]:
         return [
-            _picture("Mask (white = foreground)", "mask-output", buttons=_BUTTONS),
-            _picture("Cut-out (transparent background)", "mask-cutout", buttons=_BUTTONS),
-            _downloads("Downloads: mask PNG, cut-out PNG", elem_id="mask-files"),
-            _note(),
+            image_box("Mask (white = foreground)", "mask-output", buttons=BUTTONS),
+            image_box("Cut-out (transparent background)", "mask-cutout", buttons=BUTTONS),
+            files_box("Downloads: mask PNG, cut-out PNG", elem_id="mask-files"),
+            note_box(),
         ]
 
-    def render(run: _Run, method: str, threshold: float, auto: str, largest: bool, feather: float | None) -> Any:
+    def render(run: Run, method: str, threshold: float, auto: str, largest: bool, feather: float | None) -> Any:
         if method in unavailable:
             raise DepthforgeError(f"method: {method} is unavailable on this server: {unavailable[method]}")
         if method not in {value for _label, value, _why in rows}:
@@ -121,7 +121,7 @@ def mask_tab(b: _Builder) -> None:
             b.engine.write_png(alpha_to_uint8(alpha), run.area),
             b.engine.write_png(cutout(run.image.rgb, alpha), run.area),
         ]
-        mask_png, cut_png = _rename(files, ["mask.png", "cutout.png"])
+        mask_png, cut_png = download_names(files, ["mask.png", "cutout.png"])
         share = float((alpha >= 0.5).mean())
         info = f"foreground {100 * share:.1f} % of the photo; method {method}"
         return str(mask_png), str(cut_png), [str(mask_png), str(cut_png)], info

@@ -14,7 +14,7 @@ import gradio as gr
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_range
 from depthforge.web.operations import MAX_MESH_VERTICES, Engine
-from depthforge.web.ui import _Builder, _downloads, _note, _rename, _Run
+from depthforge.web.ui_parts import Builder, Run, download_names, files_box, note_box
 
 __all__ = ["photo3d_tab", "make_photo3d"]
 
@@ -24,7 +24,7 @@ INPAINT_CHOICES = ("background", "telea", "ns")
 
 def make_photo3d(
     engine: Engine,
-    run: _Run,
+    run: Run,
     inpaint: str,
     layers: float,
     fov: float,
@@ -54,7 +54,7 @@ def make_photo3d(
     run.progress(0.9, desc="PLY")
     ply = export_layered(engine.areas.file(run.area, ".ply"), result.mesh, metadata=dict(meta))
     files: list[Path] = [*result.files, *ply]
-    named = _rename(files, ["photo3d.glb", "photo3d.glb.json", "photo3d.ply", "photo3d.ply.json"])
+    named = download_names(files, ["photo3d.glb", "photo3d.glb.json", "photo3d.ply", "photo3d.ply.json"])
     lm, scene = result.mesh, result.scene
     verts = sum(L.mesh.n_vertices for L in lm.layers)
     units = "metres" if scene.z_is_metric else "pseudo-depth (not metric)"
@@ -62,7 +62,7 @@ def make_photo3d(
     return str(named[0]), [str(f) for f in named], info
 
 
-def photo3d_tab(b: _Builder) -> None:
+def photo3d_tab(b: Builder) -> None:
     """Add the 3D photo tab (element ids ``photo3d-inpaint``, ``photo3d-run``, ``photo3d-view``, ``photo3d-files``;
     API name ``run_photo3d``)."""
 
@@ -81,11 +81,11 @@ def photo3d_tab(b: _Builder) -> None:
     def outputs() -> list[Any]:
         return [
             gr.Model3D(label="Layered 3D photo (drag to rotate)", elem_id="photo3d-view", height=420),
-            _downloads("Downloads: GLB, PLY (A1111 extension header), JSON sidecars", elem_id="photo3d-files"),
-            _note(),
+            files_box("Downloads: GLB, PLY (A1111 extension header), JSON sidecars", elem_id="photo3d-files"),
+            note_box(),
         ]
 
-    def render(run: _Run, inpaint: str, layers: float, fov: float, near: float, far: float, vertices: float) -> Any:
+    def render(run: Run, inpaint: str, layers: float, fov: float, near: float, far: float, vertices: float) -> Any:
         return make_photo3d(b.engine, run, inpaint, layers, fov, near, far, vertices)
 
     b.tab("3D photo", "Make 3D photo", controls, outputs, render, prefix="photo3d")
