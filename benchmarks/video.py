@@ -167,6 +167,9 @@ def throughput(tmp: Path, frames: int, repeats: int) -> None:
     auto = _load(folder, "auto")
     if auto.backend.name != "torch":
         ests[f"auto ({auto.backend.name})"] = auto
+    fast = _load_bf16(folder)
+    if fast is not None:
+        ests["openvino bf16 (--fast)"] = fast
     print(f"throughput: full-size DA V2 Small (random weights), 640x360, model input {auto.input_size((360, 640))}")
     print(f"  torch {torch.__version__}, threads {torch.get_num_threads()}, {frames} frames per run")
 
@@ -184,6 +187,7 @@ def throughput(tmp: Path, frames: int, repeats: int) -> None:
 
     pipe(Image.fromarray(next(iter(iter_frames(clip)))))  # warm-up every side
     for est in ests.values():
+        _wait_for_graph(est, est.input_size((360, 640)))
         est.predict_batch([np.zeros((360, 640, 3), np.uint8)] * 4)
     t_ref: list[float] = []
     t_ours: dict[str, list[float]] = {k: [] for k in ests}
@@ -197,6 +201,26 @@ def throughput(tmp: Path, frames: int, repeats: int) -> None:
         fps = frames / min(ts)
         print(f"  depthforge video path, backend {name:14s}: {fps:.2f} frames/s, ratio {fps / fps_ref:.2f}")
     print("  (target ratio >= 3, issue 26; the video path includes decoding, stabilising and two encoded outputs)")
+
+
+def _load_bf16(folder: Path) -> Any:
+    """The bf16 OpenVINO model that ``--fast`` picks on CPUs with native bf16 (None elsewhere, or before issue 26)."""
+    try:
+        from depthforge.models import load_model
+        from depthforge.models.openvino_export import cpu_supports_bf16
+    except ImportError:
+        return None
+    if not cpu_supports_bf16():
+        return None
+    est = load_model(str(folder), device="cpu", dtype="bf16", backend="openvino")  # type: ignore[call-arg]
+    return est
+
+
+def _wait_for_graph(est: Any, size_hw: tuple[int, int]) -> None:
+    """OpenVINO answers with PyTorch until its graph is exported (issue 26): time the graph, not the stand-in."""
+    wait = getattr(est.backend, "wait_for_export", None)
+    if wait is not None:
+        wait(*size_hw)
 
 
 def _load(folder: Path, backend: str) -> Any:
