@@ -27,7 +27,15 @@ from typing import Any, Generic, TypeVar
 
 from depthforge.core.errors import ValidationError
 
-__all__ = ["Worker", "WriteBehind", "limit_library_threads", "read_ahead", "set_thread_budget", "thread_budget"]
+__all__ = [
+    "Worker",
+    "WriteBehind",
+    "limit_library_threads",
+    "put_unless_stopped",
+    "read_ahead",
+    "set_thread_budget",
+    "thread_budget",
+]
 
 _OVERRIDE: int | None = None
 _END = object()
@@ -110,8 +118,9 @@ class Worker:
         return not self._done.is_set()
 
 
-def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Blocking put that gives up when ``stop`` is set (so no thread hangs on a full queue)."""
+def put_unless_stopped(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` on ``q``, waiting while it is full; gives up (False) once ``stop`` is set, so no thread hangs on a
+    full queue whose consumer has stopped."""
     while not stop.is_set():
         try:
             q.put(item, timeout=0.1)
@@ -149,7 +158,7 @@ def read_ahead(items: Iterable[T], *, size: int = 2, name: str = "depthforge-ahe
         source = iter(items)
         try:
             for item in source:
-                if not _put(q, item, stop):
+                if not put_unless_stopped(q, item, stop):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             failures.append(exc)
@@ -157,7 +166,7 @@ def read_ahead(items: Iterable[T], *, size: int = 2, name: str = "depthforge-ahe
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-            _put(q, _END, stop)
+            put_unless_stopped(q, _END, stop)
 
     worker = Worker(produce, name=name)
     try:
@@ -200,12 +209,12 @@ class WriteBehind(Generic[T]):
     def put(self, item: T) -> None:
         """Queue one item (blocks while ``size`` items wait)."""
         self._raise()
-        if not _put(self._queue, item, self._stop):
+        if not put_unless_stopped(self._queue, item, self._stop):
             self._raise()
 
     def close(self) -> None:
         """Wait until every queued item is consumed; raise the consumer's exception if it had one."""
-        _put(self._queue, _END, self._stop)
+        put_unless_stopped(self._queue, _END, self._stop)
         self._worker.wait()
         self._raise()
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from depthforge.core.errors import DepthforgeError, InputError, OutputError
 from depthforge.core.image import Image
-from depthforge.core.threads import Worker
+from depthforge.core.threads import Worker, put_unless_stopped
 from depthforge.io.images import read_image, read_image_reduced
 from depthforge.models.estimator import DepthEstimator, Prepared
 
@@ -80,17 +80,6 @@ class _Buffer:
         """The array (None if making it failed, e.g. out of memory: the model then allocates its own)."""
         self._thread.wait()
         return self._array
-
-
-def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Blocking put that gives up when the run is stopping (so no thread hangs on a full queue)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 def run_stream(
@@ -181,13 +170,13 @@ def run_stream(
     def reader() -> None:
         try:
             for job in jobs:
-                if not _put(decoded, read(job), stop):
+                if not put_unless_stopped(decoded, read(job), stop):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failures.append(exc)
             stop.set()
         finally:
-            _put(decoded, _STOP, stop)
+            put_unless_stopped(decoded, _STOP, stop)
 
     def writer() -> None:
         try:
@@ -215,7 +204,7 @@ def run_stream(
     try:
         for item, depth in estimator.predict_stream(decoded_items(), batch_size=batch_size, throughput=throughput):
             item.prepared = None  # the model input is no longer needed: free it before the write
-            if not _put(finished, (item, depth), stop):
+            if not put_unless_stopped(finished, (item, depth), stop):
                 break
     finally:  # on success and on a model error alike: stop the threads cleanly
         if failures or sys.exc_info()[0] is not None:
