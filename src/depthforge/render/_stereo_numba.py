@@ -376,14 +376,33 @@ def _smooth(x0, x1, e, k, h, top, rnd, chans, starts, rows, vals, sums, out):  #
 
 @njit(cache=True, nogil=True)
 def _scratch(bands, h, w, nch, k):  # type: ignore[no-untyped-def]
-    """The bands' hole lists (capacity: the most holes the sparse smoothing takes, or the band's pixels)."""
+    """Stage 1's scratch: the bands' hole lists (capacity: the most holes the sparse smoothing takes, or the
+    band's pixels) and their counters, zeroed."""
     keep = k > 1
     limit = (8 * h * w) // (2 * k - 1) if keep else 0
     cap = min(((h + bands - 1) // bands) * w, limit) if keep else 1
     ey = np.empty((bands, 2, cap), dtype=np.int32)
     ex = np.empty((bands, 2, cap), dtype=np.int32)
     ev = np.empty((bands, 2, cap, nch), dtype=np.float32)
-    return keep, limit, ey, ex, ev
+    cnt = np.zeros((bands, 2), dtype=np.int64)
+    bad = np.zeros((bands, 2), dtype=np.bool_)
+    moved = np.zeros((bands, 2), dtype=np.bool_)
+    return keep, limit, ey, ex, ev, cnt, bad, moved
+
+
+@njit(cache=True, nogil=True)
+def _gather(w, nch, ey, ex, ev, cnt, status):  # type: ignore[no-untyped-def]
+    """Stage 2's input: the kept pixels of each eye still to finish here (status 0), sorted by column
+    (:func:`_by_column`), and the smoothing's scratch sums."""
+    n = max(cnt[:, 0].sum(), cnt[:, 1].sum())
+    starts = np.empty((2, w + 1), dtype=np.int64)
+    rows = np.empty((2, n + 1), dtype=np.int64)
+    vals = np.empty((2, n + 1, nch), dtype=np.float32)
+    sums = np.empty((2, nch + 2, n + 1), dtype=np.float64)
+    for e in range(2):
+        if status[e] == 0:
+            _by_column(e, w, ey, ex, ev, cnt, starts, rows, vals)
+    return starts, rows, vals, sums
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -399,24 +418,14 @@ def stereo_pass(bands, img, base, mode, fill, fp, eyes, do, k, rnd, chans, out, 
         chans: a tuple of C items. out: (2, H, W, C) output. status: (2,) int64, written (see the module notes).
     """
     h, w = img.shape[0], img.shape[1]
-    keep, limit, ey, ex, ev = _scratch(bands, h, w, len(chans), k)
-    cnt = np.zeros((bands, 2), dtype=np.int64)
-    bad = np.zeros((bands, 2), dtype=np.bool_)
-    moved = np.zeros((bands, 2), dtype=np.bool_)
+    keep, limit, ey, ex, ev, cnt, bad, moved = _scratch(bands, h, w, len(chans), k)
     for c in prange(bands):
         r0, r1 = c * h // bands, (c + 1) * h // bands
         _band(r0, r1, c, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved)
     _status(do, keep, limit, cnt, bad, moved, status)
     if not keep:
         return
-    n = max(cnt[:, 0].sum(), cnt[:, 1].sum())
-    starts = np.empty((2, w + 1), dtype=np.int64)
-    rows = np.empty((2, n + 1), dtype=np.int64)
-    vals = np.empty((2, n + 1, len(chans)), dtype=np.float32)
-    sums = np.empty((2, len(chans) + 2, n + 1), dtype=np.float64)
-    for e in range(2):
-        if status[e] == 0:
-            _by_column(e, w, ey, ex, ev, cnt, starts, rows, vals)
+    starts, rows, vals, sums = _gather(w, len(chans), ey, ex, ev, cnt, status)
     for c in prange(2 * bands):
         e, part = c % 2, c // 2
         if status[e] == 0:
@@ -428,22 +437,14 @@ def stereo_pass(bands, img, base, mode, fill, fp, eyes, do, k, rnd, chans, out, 
 def stereo_pass_serial(bands, img, base, mode, fill, fp, eyes, do, k, rnd, chans, out, status):  # type: ignore[no-untyped-def]
     """:func:`stereo_pass` in the calling thread (same arguments), without numba's thread pool."""
     h, w = img.shape[0], img.shape[1]
-    keep, limit, ey, ex, ev = _scratch(bands, h, w, len(chans), k)
-    cnt = np.zeros((bands, 2), dtype=np.int64)
-    bad = np.zeros((bands, 2), dtype=np.bool_)
-    moved = np.zeros((bands, 2), dtype=np.bool_)
+    keep, limit, ey, ex, ev, cnt, bad, moved = _scratch(bands, h, w, len(chans), k)
     for c in range(bands):
         r0, r1 = c * h // bands, (c + 1) * h // bands
         _band(r0, r1, c, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out, ey, ex, ev, cnt, bad, moved)
     _status(do, keep, limit, cnt, bad, moved, status)
     if not keep:
         return
-    n = max(cnt[:, 0].sum(), cnt[:, 1].sum())
-    starts = np.empty((2, w + 1), dtype=np.int64)
-    rows = np.empty((2, n + 1), dtype=np.int64)
-    vals = np.empty((2, n + 1, len(chans)), dtype=np.float32)
-    sums = np.empty((2, len(chans) + 2, n + 1), dtype=np.float64)
+    starts, rows, vals, sums = _gather(w, len(chans), ey, ex, ev, cnt, status)
     for e in range(2):
         if status[e] == 0:
-            _by_column(e, w, ey, ex, ev, cnt, starts, rows, vals)
             _smooth(0, w, e, k, h, fp[7], rnd, chans, starts, rows, vals, sums, out)
