@@ -125,15 +125,7 @@ def _band(r0, r1, b, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out,
                     wt = one - fx if tap == 0 else fx
                     if t != ct:
                         if ct >= 0:
-                            ws[ct] = cw
-                            q = ct * nch
-                            ar[q] = c0
-                            if nch > 1:
-                                ar[q + 1] = c1
-                            if nch > 2:
-                                ar[q + 2] = c2
-                            if nch > 3:
-                                ar[q + 3] = c3
+                            _store(ws, ar, ct, nch, cw, c0, c1, c2, c3)
                         ct = t
                         cw = ws[t]
                         q = t * nch
@@ -153,15 +145,7 @@ def _band(r0, r1, b, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out,
                     if nch > 3:
                         c3 += wt * v3
             if ct >= 0:
-                ws[ct] = cw
-                q = ct * nch
-                ar[q] = c0
-                if nch > 1:
-                    ar[q + 1] = c1
-                if nch > 2:
-                    ar[q + 2] = c2
-                if nch > 3:
-                    ar[q + 3] = c3
+                _store(ws, ar, ct, nch, cw, c0, c1, c2, c3)
             any_hole = False
             for x in range(w):
                 s = ws[x + 2]
@@ -228,6 +212,21 @@ def _band(r0, r1, b, img, base, mode, fill, fp, eyes, do, rnd, keep, chans, out,
                             if rnd:
                                 c = min(max(np.rint(c), zero), top)
                             orow[t * nch + ch] = c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store(ws, ar, t, nch, cw, c0, c1, c2, c3):  # type: ignore[no-untyped-def]
+    """The running sums of target ``t`` written back: its weight ``cw`` to ``ws``, its first ``nch`` colour sums
+    of ``c0``..``c3`` to ``ar`` (inlined, so ``nch`` stays a compile-time constant of the caller)."""
+    ws[t] = cw
+    q = t * nch
+    ar[q] = c0
+    if nch > 1:
+        ar[q + 1] = c1
+    if nch > 2:
+        ar[q + 2] = c2
+    if nch > 3:
+        ar[q + 3] = c3
 
 
 @njit(cache=True, nogil=True, fastmath=False)
