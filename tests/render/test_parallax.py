@@ -12,7 +12,7 @@ import pytest
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
-from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, ease
+from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, ease, max_disocclusion_px, plan_motion
 from depthforge.render.parallax import ParallaxRenderer, build_layers, render_frames, render_view, split_thresholds
 from tests.conftest import SHARED, cones_disparity
 
@@ -145,6 +145,20 @@ def test_camera_paths() -> None:
     assert vertigo[-1].z == pytest.approx(0.2) and vertigo[-1].zoom == pytest.approx(1 - 0.2 * 0.5)
     circle = camera_path("circle", frames=5, amplitude_px=4.0, easing="linear")
     assert max(abs(p.x) for p in circle) == pytest.approx(4.0)
+
+
+def test_plan_motion() -> None:
+    # amplitude is % of the width; the reach is the widest disocclusion of the planned poses
+    poses, reach = plan_motion((100, 200), motion="swing", duration=1.0, fps=9, amplitude=5.0, easing="linear")
+    assert len(poses) == 9 and max(abs(p.x) for p in poses) == pytest.approx(10.0)
+    assert reach == max_disocclusion_px(poses, size_hw=(100, 200), focus=0.5) and reach > 0
+    # the linear motion runs between the given poses
+    start, end = CameraPose(x=-3.0, y=1.0), CameraPose(x=6.0, z=0.1)
+    poses, _ = plan_motion((100, 200), motion="linear", fps=3, duration=1.0, loop=False, start=start, end=end)
+    assert poses[0] == start and poses[-1].x == pytest.approx(6.0) and poses[-1].z == pytest.approx(0.1)
+    assert plan_motion((10, 20), motion="static", duration=0.5, fps=4)[1] == 0.0
+    with pytest.raises(ValidationError, match="amplitude"):
+        plan_motion((10, 20), amplitude=60.0)
 
 
 def test_bad_input(planes: tuple[np.ndarray, DepthMap]) -> None:

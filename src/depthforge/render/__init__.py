@@ -18,9 +18,9 @@ from depthforge.render.masks import (
     refine_alpha,
     replace_background,
 )
-from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, max_disocclusion_px
+from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, max_disocclusion_px, plan_motion
 from depthforge.render.parallax import ParallaxRenderer, render_frames, render_view
-from depthforge.render.scene import plan_motion, render_stereo_layers, scene_frames
+from depthforge.render.scene import render_stereo_layers, scene_frames
 from depthforge.render.stereo import StereoParams, render_eye, render_stereo, wiggle_frames
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
 from depthforge.render.warp import WarpResult, fill_holes_background, forward_warp

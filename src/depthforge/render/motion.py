@@ -15,7 +15,9 @@ source pixel ``(u, v)`` is seen at (OpenCV frame: x right, y down)::
 * ``focus``: nearness of the steady plane, whose image does not move sideways (lens shift).
 * ``zoom``: magnification; dolly-zoom sets ``zoom = 1 - z * focus`` so the focus plane keeps its size.
 
-Paths are lists of poses, one per frame, made by :func:`camera_path` from a preset and an easing.
+Paths are lists of poses, one per frame, made by :func:`camera_path` from a preset and an easing;
+:func:`plan_motion` makes a clip's path from its duration and amplitude (% of the width) and the fill width its
+disocclusions need (:func:`max_disocclusion_px`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,16 @@ from dataclasses import astuple, dataclass
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_choice, check_range, check_size_hw
 
-__all__ = ["CameraPose", "MOTIONS", "EASINGS", "ease", "camera_path", "frame_count", "max_disocclusion_px"]
+__all__ = [
+    "CameraPose",
+    "MOTIONS",
+    "EASINGS",
+    "ease",
+    "camera_path",
+    "frame_count",
+    "max_disocclusion_px",
+    "plan_motion",
+]
 
 MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "linear", "static")
 EASINGS = ("linear", "sine", "quad", "cubic")
@@ -202,3 +213,47 @@ def max_disocclusion_px(
                 gap_y = p.zoom * ((dv - p.y * (1.0 - f)) * g - dv - p.y * f)
                 reach = max(reach, math.hypot(gap_x, gap_y))
     return reach
+
+
+def plan_motion(
+    size_hw: tuple[int, int],
+    *,
+    motion: str = "circle",
+    duration: float = 4.0,
+    fps: float = 30.0,
+    amplitude: float = 2.0,
+    dolly: float | None = None,
+    focus: float = 0.5,
+    loop: bool = True,
+    easing: str = "sine",
+    start: CameraPose | None = None,
+    end: CameraPose | None = None,
+) -> tuple[list[CameraPose], float]:
+    """The poses of a parallax clip and the largest disocclusion they reveal (px), to build the scene with
+    (``build_layers(..., reach_px=reach)``).
+
+    Args:
+        size_hw: (height, width) of the image, px.
+        motion, easing, loop, focus, start, end: see :func:`camera_path`.
+        duration: seconds; fps: frames per second (``round(duration * fps)`` frames, at least 2).
+        amplitude: sideways amplitude, % of the width for a point of nearness 1.
+        dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
+
+    Returns:
+        (poses, reach_px).
+    """
+    frames = frame_count(duration, fps)
+    amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
+    dz = min(0.9, 4.0 * amp / 100.0) if dolly is None else dolly
+    poses = camera_path(
+        motion,
+        frames=frames,
+        amplitude_px=amp / 100.0 * size_hw[1],
+        dolly=dz,
+        focus=focus,
+        loop=loop,
+        easing=easing,
+        start=start,
+        end=end,
+    )
+    return poses, max_disocclusion_px(poses, size_hw=size_hw, focus=focus)

@@ -32,7 +32,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
 from depthforge.render.layers import LayeredScene, build_layers, nearness, split_thresholds
-from depthforge.render.motion import CameraPose, camera_path, frame_count, max_disocclusion_px
+from depthforge.render.motion import CameraPose, plan_motion
 from depthforge.render.stereo import check_image_depth
 from depthforge.render.warp import fill_holes_background, forward_warp
 
@@ -301,23 +301,21 @@ def render_frames(
     Yields:
         (H, W, 3) uint8 RGB frames.
     """
-    frames = frame_count(duration, fps)
-    amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
-    dz = min(0.9, 4.0 * amp / 100.0) if dolly is None else dolly
     size_hw = check_image_depth(image, depth, channels=(3, 4), dtype_kind="uf").shape[:2]
-    poses = camera_path(
-        motion,
-        frames=frames,
-        amplitude_px=amp / 100.0 * size_hw[1],
-        dolly=dz,
+    # the hidden fill reaches as far as this motion can look behind the nearer layers
+    poses, reach = plan_motion(
+        size_hw,
+        motion=motion,
+        duration=duration,
+        fps=fps,
+        amplitude=amplitude,
+        dolly=dolly,
         focus=focus,
         loop=loop,
         easing=easing,
         start=start,
         end=end,
     )
-    # the hidden fill reaches as far as this motion can look behind the nearer layers
-    reach = max_disocclusion_px(poses, size_hw=size_hw, focus=focus)
     scene = build_layers(image, depth, max_layers=max_layers, reach_px=reach)
     renderer = ParallaxRenderer(scene, focus=focus, supersample=supersample)
     for pose in poses:

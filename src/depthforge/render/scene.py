@@ -1,8 +1,8 @@
 """Views, clips and stereo pairs rendered from a :class:`~depthforge.render.layers.LayeredScene`.
 
 * :func:`scene_frames`: the frames of a parallax clip from a scene already built (e.g. one also exported as a
-  3D asset), optional supersampling (``ssaa`` 1, 2 or 3); :func:`plan_motion` gives the poses and the fill width
-  (:func:`~depthforge.render.motion.max_disocclusion_px`) to build the scene with.
+  3D asset), optional supersampling (``ssaa`` 1, 2 or 3); :func:`~depthforge.render.motion.plan_motion`
+  (re-exported here) gives the poses and the fill width to build the scene with.
 * :func:`render_stereo_layers`: a stereo pair whose visible surfaces are forward-splatted exactly (as
   :func:`depthforge.render.stereo.render_eye`) and whose disocclusions show the layered scene's filled background
   (``depthforge stereo --fill layers``).
@@ -23,54 +23,14 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
-from depthforge.core.validation import check_choice, check_range
+from depthforge.core.validation import check_choice
 from depthforge.render.inpaint import InpaintMethod
 from depthforge.render.layers import LayeredScene, build_layers
-from depthforge.render.motion import CameraPose, camera_path, frame_count, max_disocclusion_px
+from depthforge.render.motion import CameraPose, plan_motion
 from depthforge.render.parallax import ParallaxRenderer
 from depthforge.render.stereo import StereoParams, check_image_depth, eye_parallax, render_eye
 
 __all__ = ["plan_motion", "render_stereo_layers", "scene_frames"]
-
-
-def plan_motion(
-    size_hw: tuple[int, int],
-    *,
-    motion: str = "circle",
-    duration: float = 4.0,
-    fps: float = 30.0,
-    amplitude: float = 2.0,
-    dolly: float | None = None,
-    focus: float = 0.5,
-    loop: bool = True,
-    easing: str = "sine",
-) -> tuple[list[CameraPose], float]:
-    """The poses of a parallax clip and the largest disocclusion they reveal (px), to build the scene with
-    (``build_layers(..., reach_px=reach)``).
-
-    Args:
-        size_hw: (height, width) of the image, px.
-        motion, easing, loop, focus: see :func:`depthforge.render.motion.camera_path`.
-        duration: seconds; fps: frames per second (``round(duration * fps)`` frames, at least 2).
-        amplitude: sideways amplitude, % of the width for a point of nearness 1.
-        dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
-
-    Returns:
-        (poses, reach_px).
-    """
-    frames = frame_count(duration, fps)
-    amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
-    dz = min(0.9, 4.0 * amp / 100.0) if dolly is None else dolly
-    poses = camera_path(
-        motion,
-        frames=frames,
-        amplitude_px=amp / 100.0 * size_hw[1],
-        dolly=dz,
-        focus=focus,
-        loop=loop,
-        easing=easing,
-    )
-    return poses, max_disocclusion_px(poses, size_hw=size_hw, focus=focus)
 
 
 def scene_frames(
@@ -81,7 +41,7 @@ def scene_frames(
 
     Args:
         scene: the layers (built with ``reach_px`` of the same poses, or without: every hidden pixel filled).
-        poses: camera poses (:func:`plan_motion`).
+        poses: camera poses (:func:`~depthforge.render.motion.plan_motion`).
         focus: nearness of the steady plane.
         ssaa: supersampling per axis, 1 (off), 2 or 3: layers are warped at ``ssaa`` times the size and the
             frame is area-averaged back (anti-aliased edges).
