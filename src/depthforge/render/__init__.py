@@ -8,7 +8,8 @@ Composing two views into one picture (side by side, anaglyph) is :func:`depthfor
 from depthforge.render.defocus import BokehPlan, bokeh, plan_bokeh
 from depthforge.render.fusion import FusedMask, depth_prompts, depth_without_background, fuse_segmentation
 from depthforge.render.inpaint import INPAINT_METHODS, inpaint
-from depthforge.render.layers import LayeredScene, build_layers
+from depthforge.render.layered_scene import LayeredScene
+from depthforge.render.layers import build_layers
 from depthforge.render.masks import (
     THRESHOLD_METHODS,
     alpha_to_uint8,

@@ -31,7 +31,8 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
-from depthforge.render.layers import LayeredScene, build_layers, nearness, split_thresholds
+from depthforge.render.layered_scene import LayeredScene, nearness
+from depthforge.render.layers import build_layers, split_thresholds
 from depthforge.render.motion import CameraPose, plan_motion
 from depthforge.render.stereo import check_image_depth
 from depthforge.render.warp import fill_holes_background, forward_warp

@@ -1,4 +1,4 @@
-"""Views, clips and stereo pairs rendered from a :class:`~depthforge.render.layers.LayeredScene`.
+"""Views, clips and stereo pairs rendered from a :class:`~depthforge.render.layered_scene.LayeredScene`.
 
 * :func:`scene_frames`: the frames of a parallax clip from a scene already built (e.g. one also exported as a
   3D asset), optional supersampling (``ssaa`` 1, 2 or 3); :func:`~depthforge.render.motion.plan_motion`
@@ -25,7 +25,8 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice
 from depthforge.render.inpaint import InpaintMethod
-from depthforge.render.layers import LayeredScene, build_layers
+from depthforge.render.layered_scene import LayeredScene
+from depthforge.render.layers import build_layers
 from depthforge.render.motion import CameraPose, plan_motion
 from depthforge.render.parallax import ParallaxRenderer
 from depthforge.render.stereo import StereoParams, check_image_depth, eye_parallax, render_eye
