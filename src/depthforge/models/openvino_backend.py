@@ -9,10 +9,9 @@ runs on the PyTorch model (loaded for the export anyway), then the export starts
 progress notices on the ``depthforge`` logger (the command line prints them); later images use OpenVINO once the
 export is done. Preprocessing stays outside the graph.
 
-Compilation: a size with a compiled blob already cached (OpenVINO's cache sits beside the IR) or seen twice in
-this process, and every batch run in throughput mode, compile the graph for that one size with every dimension
-fixed; the first image of any other size runs on the graph compiled with free dimensions (one compilation for
-all sizes), so it pays no static compilation.
+Compiling and running the graphs (latency, throughput, streaming) is the other half, in
+:mod:`depthforge.models.openvino_run` (:class:`~depthforge.models.openvino_run.OpenVINORunner`, which this backend
+extends).
 
 Precision: ``fp32`` (the default) sets OpenVINO's inference precision hint to f32. ``bf16`` needs a CPU that
 computes bf16 natively (AVX512-BF16 or AMX; refused elsewhere, where it was slower than f32). On a 2-core AMX
@@ -33,25 +32,23 @@ import logging
 import sys
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
-from depthforge.core.threads import thread_budget
-from depthforge.models.graph_cache import build_atomically, fingerprint, graph_dir, read_manifest
+from depthforge.models.graph_cache import build_atomically, fingerprint, read_manifest
 from depthforge.models.hub import ModelSource
 from depthforge.models.openvino_export import (
     INT8_MAX_DEVIATION,
-    PRECISION_HINT,
     TOLERANCE,
     cpu_supports_bf16,
     export_graph,
     is_dynamic,
 )
+from depthforge.models.openvino_run import GraphKey, OpenVINORunner
 
 __all__ = [
     "OpenVINOBackend",
@@ -64,9 +61,7 @@ __all__ = [
 
 SUPPORTED_FAMILIES = ("depth_anything", "dpt")
 _FILES = ("model.xml", "model.bin")
-_STATIC_AFTER = 2  # images of one size in a process before that size gets its own fixed-shape compilation
 _log = logging.getLogger("depthforge")
-GraphKey = tuple[int, int] | None  # None: the one graph of every size; (h, w): a static graph
 
 
 def openvino_available() -> bool:
@@ -91,11 +86,9 @@ def _versions(quantize: str | None) -> dict[str, str]:
     return {p: _version(p) for p in ("openvino", "torch", "transformers", *(("nncf",) if quantize else ()))}
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(OpenVINORunner):
     """Runs a depth model on OpenVINO (CPU): one exported graph for every input size (or one per size for models
     with a single input size), PyTorch answering while the first export runs."""
-
-    name = "openvino"
 
     def __init__(
         self, source: ModelSource, *, device: str = "auto", dtype: str = "auto", quantize: str | None = None
@@ -143,14 +136,6 @@ class OpenVINOBackend:
         self.reports: dict[GraphKey, dict[str, Any]] = {}
 
     @property
-    def _core(self) -> Any:
-        if self._core_obj is None:
-            import openvino as ov
-
-            self._ov, self._core_obj = ov, ov.Core()
-        return self._core_obj
-
-    @property
     def deviation(self) -> float | None:
         """The largest mean |ours - torch fp32| / mean |torch fp32| measured over the graphs built or loaded (None
         before any graph exists: images answered by PyTorch meanwhile deviate by 0)."""
@@ -158,12 +143,6 @@ class OpenVINOBackend:
         return max(values) if values else None
 
     # -- the graph: cached, or exported (in the background while PyTorch answers) ----------------------------
-
-    def _key(self, height: int, width: int) -> GraphKey:
-        return None if self.dynamic else (height, width)
-
-    def _folder(self, key: GraphKey) -> Path:
-        return graph_dir(self.source, self.name, self.variant, key)
 
     def ready(self, height: int, width: int) -> bool:
         """Whether the graph for this input size is exported and verified (on disk, current), so OpenVINO runs."""
@@ -295,153 +274,3 @@ class OpenVINOBackend:
             self._errors[key] = KeyboardInterrupt()
         if isinstance(self._errors.get(key), KeyboardInterrupt):
             _log.info("openvino export interrupted: it runs again next time")
-
-    # -- running ------------------------------------------------------------------------------------------
-
-    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(B, 3, h, w) float32 normalised input -> ((B, h, w) float32 raw output, None)."""
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        served = self._by_torch(x)
-        if served is not None:
-            return served, None
-        compiled = self.compiled(int(x.shape[2]), int(x.shape[3]))
-        out = np.concatenate([np.asarray(compiled(x[i : i + 1])[0], dtype=np.float32) for i in range(len(x))])
-        return (out[:, 0] if out.ndim == 4 else out), None
-
-    def forward_throughput(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """As :meth:`forward`, tuned for throughput: the images of the batch run as parallel inference requests
-        on a graph compiled with OpenVINO's THROUGHPUT hint (several streams, each on its share of the cores)."""
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        if len(x) < 2:
-            return self.forward(x)
-        served = self._by_torch(x)
-        if served is not None:
-            return served, None
-        compiled = self.compiled(int(x.shape[2]), int(x.shape[3]), mode="THROUGHPUT")
-        ov = self._ov
-        n = max(1, min(len(x), int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))
-        queue = ov.AsyncInferQueue(compiled, n)
-        results: list[np.ndarray | None] = [None] * len(x)
-
-        def done(request: Any, index: int) -> None:
-            results[index] = np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
-
-        queue.set_callback(done)
-        for i in range(len(x)):
-            queue.start_async({0: x[i : i + 1]}, i)
-        queue.wait_all()
-        out = np.concatenate([r for r in results if r is not None])
-        return (out[:, 0] if out.ndim == 4 else out), None
-
-    def forward_stream(self, items: Iterable[tuple[Any, np.ndarray | None]]) -> Iterator[tuple[Any, np.ndarray | None]]:
-        """Run a stream of single images with requests always in flight: ``(tag, (3, h, w) float32 input or None)``
-        in, ``(tag, (h, w) float32 raw output or None)`` out, in input order.
-
-        Each image is started as soon as an inference request is free (THROUGHPUT hint: one stream per request),
-        so no core waits for the slowest image of a batch; results are handed back as soon as they and every
-        earlier one are ready. A ``None`` input passes through in its place. A change of input size waits for the
-        requests of the previous size (one compiled graph at a time). Images whose graph is still being exported
-        run on PyTorch, one by one.
-        """
-        pending: deque[tuple[Any, list[np.ndarray | None] | None]] = deque()
-        queue: Any = None
-        shape: tuple[int, int] | None = None
-
-        def done(request: Any, slot: list[np.ndarray | None]) -> None:
-            out = np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
-            slot[0] = out[0, 0] if out.ndim == 4 else out[0]
-
-        def ready() -> Iterator[tuple[Any, np.ndarray | None]]:
-            while pending and (pending[0][1] is None or pending[0][1][0] is not None):
-                tag, slot = pending.popleft()
-                yield tag, None if slot is None else slot[0]
-
-        for tag, x in items:
-            if x is not None:
-                hw = (int(x.shape[-2]), int(x.shape[-1]))
-                served = self._by_torch(np.ascontiguousarray(x[None], dtype=np.float32))
-                if served is not None:
-                    pending.append((tag, [served[0]]))
-                    yield from ready()
-                    continue
-                if hw != shape:
-                    if queue is not None:
-                        queue.wait_all()
-                        yield from ready()  # hand the finished images over before a (possibly slow) new graph
-                    compiled = self.compiled(hw[0], hw[1], mode="THROUGHPUT")
-                    n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-                    queue, shape = self._ov.AsyncInferQueue(compiled, n), hw
-                    queue.set_callback(done)
-                slot: list[np.ndarray | None] = [None]
-                pending.append((tag, slot))
-                # blocks while every request is busy, i.e. until an earlier image has finished
-                queue.start_async({0: np.ascontiguousarray(x[None], dtype=np.float32)}, slot)
-            else:
-                pending.append((tag, None))
-            yield from ready()
-        if queue is not None:
-            queue.wait_all()
-        yield from ready()
-        if pending:
-            raise ModelError(f"openvino: {len(pending)} inference request(s) finished without a result")
-
-    def compiled(self, height: int, width: int, *, mode: str = "LATENCY", static: bool | None = None) -> Any:
-        """The compiled model for one input size, exporting the graph first (and waiting for it) if needed.
-
-        A graph compiled for one image of ``height`` x ``width`` with every dimension fixed lets OpenVINO pick
-        static kernels: 5-15 % faster per image than the graph compiled with free dimensions, but each size costs a
-        compilation (about 1 s for Depth Anything V2 Small here; its blob is cached on disk). ``static``: None picks
-        (see the module docstring), True / False force either. A batch runs as one request per image.
-
-        ``mode``: OpenVINO's performance hint, ``LATENCY`` (one stream on every core) or ``THROUGHPUT``
-        (requests of one image each, run in parallel streams).
-        """
-        key = self._key(height, width)
-        if static is None:
-            hit = self._compiled.get((height, width, mode))
-            if hit is not None:
-                return hit
-            with self._lock:
-                self._seen[(height, width)] += 1
-                seen = self._seen[(height, width)]
-            static = not self.dynamic or mode == "THROUGHPUT" or seen >= _STATIC_AFTER
-            static = static or self._marker(height, width, mode).exists()
-        ckey: tuple[Any, ...] = (height, width, mode) if static else ("any", mode)
-        hit = self._compiled.get(ckey)
-        if hit is not None:
-            return hit
-        self.wait_for_export(height, width)
-        with self._lock:
-            hit = self._compiled.get(ckey)
-            if hit is not None:
-                return hit
-            graph = self._graphs.get(key)
-            if graph is None:
-                graph = self._graphs[key] = self._core.read_model(self._folder(key) / "model.xml")
-            if static:
-                graph = graph.clone()
-                graph.reshape([1, 3, height, width])
-            compiled = self._compile(graph, self._folder(key) / "blobs", mode=mode)
-            if static and self.dynamic:
-                marker = self._marker(height, width, mode)
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
-            self._compiled[ckey] = compiled
-            return compiled
-
-    def _marker(self, height: int, width: int, mode: str) -> Path:
-        """An empty file saying that the blob of this size and mode sits in OpenVINO's cache."""
-        return self._folder(self._key(height, width)) / "sizes" / f"{mode.lower()}-{height}x{width}"
-
-    def _compile(self, graph: Path | Any, blob_dir: Path | None, *, mode: str = "LATENCY") -> Any:
-        config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": PRECISION_HINT[self.variant],
-            "PERFORMANCE_HINT": mode,
-            # pinning binds the calling thread to one core too, which then slows every numpy/OpenCV step run
-            # after a forward pass (resize back, PNG encode: measured 5x slower) on a shared machine
-            "ENABLE_CPU_PINNING": False,
-        }
-        config["INFERENCE_NUM_THREADS"] = thread_budget()
-        if blob_dir is not None:
-            config["CACHE_DIR"] = str(blob_dir)
-        return self._core.compile_model(graph, "CPU", config)
