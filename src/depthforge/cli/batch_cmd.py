@@ -14,7 +14,7 @@ from typing import Any
 from depthforge.cli.common import (
     COLORMAPS,
     add_command,
-    add_detail_options,
+    add_display_options,
     add_model_options,
     detail_options,
     display_range,
@@ -36,8 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help="comma-separated outputs (default depth16; see the description for the names)",
     )
-    add_model_options(p)
-    add_detail_options(p)
+    add_model_options(p, detail=True)
     e = p.add_argument_group("engine")
     e.add_argument("--workers", type=int, default=1, help="worker processes (local) or model actors (ray)")
     e.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
@@ -48,9 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--colormap", default="inferno", choices=COLORMAPS, help="colour map of colormap/combined (default inferno)"
     )
-    g.add_argument("--invert", action="store_true", help="near = black in display outputs")
-    g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range")
-    g.add_argument("--percentile", metavar="LOW,HIGH", help="normalise between these percentiles, e.g. 2,98")
+    add_display_options(g, invert="near = black in display outputs")
     g.add_argument("--combine", choices=("horizontal", "vertical"), default="horizontal", help="combined layout")
     g.add_argument("--divergence", type=float, default=2.5, help="sbs/anaglyph parallax, %% of the width")
     g.add_argument("--convergence", type=float, default=0.0, help="sbs/anaglyph screen plane nearness 0..1")

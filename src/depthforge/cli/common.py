@@ -59,8 +59,31 @@ def detail_options(args: argparse.Namespace) -> Any:
     return None if mode is None else DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
 
 
-def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL) -> None:
-    """``--model``, ``--device``, ``--dtype``, ``--backend``, ``--quantize`` and ``--max-pixels``."""
+def add_motion_options(g: argparse._ActionsContainer, *, supersample: tuple[int, ...] = (1, 2, 3, 4)) -> None:
+    """A camera-motion clip's ``--duration``, ``--fps``, ``--amplitude``, ``--focus`` and ``--supersample``
+    (``depthforge parallax``, ``photo3d --video``); ``supersample``: the anti-aliasing factors offered."""
+    g.add_argument("--duration", type=float, default=4.0, help="seconds (default 4)")
+    g.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    g.add_argument(
+        "--amplitude",
+        type=float,
+        default=2.0,
+        help="sideways motion, %% of the width for the nearest point (default 2)",
+    )
+    g.add_argument(
+        "--focus",
+        type=float,
+        default=0.5,
+        help="nearness 0..1 of the plane that stays put (0 = farthest, 1 = nearest; default 0.5)",
+    )
+    g.add_argument("--supersample", type=int, default=1, choices=supersample, help="anti-aliasing (SSAA) factor")
+
+
+def add_model_options(
+    parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL, detail: bool = False
+) -> None:
+    """``--model``, ``--device``, ``--dtype``, ``--backend``, ``--quantize`` and ``--max-pixels``; with ``detail``,
+    the high-resolution detail options too (:func:`add_detail_options`, read back with :func:`detail_options`)."""
     g = parser.add_argument_group("model")
     g.add_argument(
         "--model",
@@ -86,6 +109,8 @@ def add_model_options(parser: argparse.ArgumentParser, *, default: str | None = 
         help="fast preset: bf16 on CPUs with AVX512-BF16 or AMX, else int8 (openvino; says which, and the deviation)",
     )
     add_max_pixels(g)
+    if detail:
+        add_detail_options(parser)
 
 
 def add_depth_file_options(g: argparse._ActionsContainer, whose: str, scale: str) -> None:
@@ -153,6 +178,14 @@ def load_photo(args: argparse.Namespace) -> tuple[Image, DepthMap]:
 
     image = read_image(args.image, max_pixels=args.max_pixels)
     return image, load_depth_for(image, args)
+
+
+def add_display_options(g: argparse._ActionsContainer, *, invert: str) -> None:
+    """``--invert`` (help ``invert``), ``--clip FAR,NEAR`` and ``--percentile LOW,HIGH``: the display range of
+    depth images (read back with :func:`display_range`)."""
+    g.add_argument("--invert", action="store_true", help=invert)
+    g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range, e.g. 0.1,0.9")
+    g.add_argument("--percentile", metavar="LOW,HIGH", help="normalise between these percentiles, e.g. 2,98")
 
 
 def display_range(args: argparse.Namespace) -> dict[str, Any]:

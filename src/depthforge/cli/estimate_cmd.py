@@ -3,34 +3,39 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from depthforge.cli.common import (
-    add_detail_options,
+    COLORMAPS,
+    DEPTH_FORMATS,
+    add_command,
+    add_display_options,
     add_model_options,
     detail_options,
+    display_range,
     model_options,
     note,
-    parse_pair,
+    pick,
     progress,
     progress_bar,
 )
 
 if TYPE_CHECKING:
-    from depthforge.pipeline.estimation import Summary
+    from depthforge.pipeline.detail import DetailOptions
+    from depthforge.pipeline.estimation import EstimateOptions, Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("estimate", help="estimate depth maps for photos or folders", description=__doc__)
+    summary = "estimate depth maps for photos or folders"
+    p = add_command(sub, "estimate", __doc__, summary, run=run, output="output folder", metavar="OUTDIR")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (recursive)")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    add_model_options(p)
-    add_detail_options(p)
+    add_model_options(p, detail=True)
     g = p.add_argument_group("outputs")
     g.add_argument(
         "--format",
         default="png16",
-        choices=("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr", "gdepth", "dynamic-depth", "facebook3d"),
+        choices=(*DEPTH_FORMATS, "gdepth", "dynamic-depth", "facebook3d"),
         help="depth file, or a depth photo: gdepth / dynamic-depth (photo_*.jpg), facebook3d (photo_fb3d*.jpg)",
     )
     g.add_argument("--depth-bits", type=int, choices=(8, 16), default=8, help="gdepth/dynamic-depth depth image (8)")
@@ -42,12 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--colormap",
         default="gray",
-        choices=("gray", "inferno", "turbo", "viridis", "magma", "plasma"),
+        choices=COLORMAPS,
         help="also write a colour-mapped PNG (any map but gray)",
     )
-    g.add_argument("--invert", action="store_true", help="near = black instead of white (display formats)")
-    g.add_argument("--clip", metavar="FAR,NEAR", help="clip and renormalise: fractions 0..1 of the range, e.g. 0.1,0.9")
-    g.add_argument("--percentile", metavar="LOW,HIGH", help="normalise between these percentiles, e.g. 2,98")
+    add_display_options(g, invert="near = black instead of white (display formats)")
     g.add_argument("--combine", choices=("horizontal", "vertical"), help="also write the photo beside its depth")
     g.add_argument("--controlnet", action="store_true", help="also write a ControlNet conditioning image")
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
@@ -71,29 +74,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="temporal filter: weight of the previous frame on unchanged pixels, 0..0.99 (0.8; 0 = align only)",
     )
     v.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.io.video import is_video_path
-    from depthforge.pipeline.estimation import EstimateOptions, collect_inputs, run_estimate
+    from depthforge.pipeline.estimation import EstimateOptions, collect_inputs
 
-    far = near = None
-    if args.clip:
-        far, near = parse_pair(args.clip, "--clip")
-    pct = parse_pair(args.percentile, "--percentile") if args.percentile else None
     options = EstimateOptions(
-        format=args.format,
-        colormap=args.colormap,
-        invert=args.invert,
-        clip_near=near,
-        clip_far=far,
-        percentiles=pct,
-        combine=args.combine,
-        controlnet=args.controlnet,
-        overwrite=args.overwrite,
-        depth_bits=args.depth_bits,
-        use_embedded_depth=args.use_embedded_depth,
+        **display_range(args),
+        **pick(
+            args,
+            "format",
+            "colormap",
+            "invert",
+            "combine",
+            "controlnet",
+            "overwrite",
+            "depth_bits",
+            "use_embedded_depth",
+        ),
     )
     detail = detail_options(args)
     items = collect_inputs(args.inputs)
@@ -104,22 +103,47 @@ def run(args: argparse.Namespace) -> int:
     if any(is_video_path(src) for src, _ in items):
         return _run_with_frames(args, options, video, len(items), detail)
     with progress(len(items), "estimating") as advance:
+        summary = _run_estimate(args, options, detail, _on_item(advance))
+    return _finish(summary)
 
-        def on_item(path: object, status: str) -> None:
-            advance()
-            if status.startswith("failed"):
-                note(status[len("failed: ") :])
 
-        summary = run_estimate(
-            args.inputs,
-            args.output,
-            model=args.model,
-            options=options,
-            max_pixels=args.max_pixels,
-            on_item=on_item,
-            detail=detail,
-            **model_options(args),
-        )
+def _on_item(advance: Callable[[], object]) -> Callable[[object, str], None]:
+    """The per-file callback: advance the files bar, and say why a file failed."""
+
+    def on_item(path: object, status: str) -> None:
+        advance()
+        if status.startswith("failed"):
+            note(status[len("failed: ") :])
+
+    return on_item
+
+
+def _run_estimate(
+    args: argparse.Namespace,
+    options: EstimateOptions,
+    detail: DetailOptions | None,
+    on_item: Callable[[object, str], None],
+    **video: Any,
+) -> Summary:
+    """:func:`~depthforge.pipeline.estimation.run_estimate` on the inputs with the parsed options (``video``:
+    its ``video`` and ``on_frame``, for inputs with videos)."""
+    from depthforge.pipeline.estimation import run_estimate
+
+    return run_estimate(
+        args.inputs,
+        args.output,
+        model=args.model,
+        options=options,
+        max_pixels=args.max_pixels,
+        on_item=on_item,
+        detail=detail,
+        **video,
+        **model_options(args),
+    )
+
+
+def _finish(summary: Summary) -> int:
+    """Report the run (photos whose own depth was used, then the summary line); 1 when a file failed."""
     _say_embedded(summary)
     print(summary.line())
     return 1 if summary.failed else 0
@@ -136,31 +160,19 @@ def _video_options(args: argparse.Namespace) -> object:
 
     return VideoOptions(
         depth8=not args.no_visual,
-        combine=args.combine,
-        frames=args.frames,
-        stereo=args.stereo,
-        colormap=args.colormap,
-        invert=args.invert,
         temporal=not args.no_temporal,
         strength=args.temporal_strength,
-        batch_size=args.batch_size,
-        divergence=args.divergence,
-        overwrite=args.overwrite,
+        **pick(args, "combine", "frames", "stereo", "colormap", "invert", "batch_size", "divergence", "overwrite"),
     )
 
 
-def _run_with_frames(args: argparse.Namespace, options: object, video: object, n_items: int, detail: object) -> int:
+def _run_with_frames(
+    args: argparse.Namespace, options: EstimateOptions, video: object, n_items: int, detail: DetailOptions | None
+) -> int:
     """Inputs with videos: a files bar and a frames bar (frames/s and ETA) on stderr."""
-    from depthforge.pipeline.estimation import run_estimate
-
     with progress_bar(rate=True) as bar:
         files = bar.add_task("files", total=n_items, rate="")
         frames = bar.add_task("frames", total=None, rate="")
-
-        def on_item(path: object, status: str) -> None:
-            bar.advance(files)
-            if status.startswith("failed"):
-                note(status[len("failed: ") :])
 
         def on_frame(done: int, total: int) -> None:
             if done == 1:
@@ -170,18 +182,6 @@ def _run_with_frames(args: argparse.Namespace, options: object, video: object, n
             if speed:
                 bar.update(frames, rate=f"{speed:.1f} frames/s")
 
-        summary = run_estimate(
-            args.inputs,
-            args.output,
-            model=args.model,
-            options=options,  # type: ignore[arg-type]
-            max_pixels=args.max_pixels,
-            on_item=on_item,
-            video=video,  # type: ignore[arg-type]
-            on_frame=on_frame,
-            detail=detail,  # type: ignore[arg-type]
-            **model_options(args),
-        )
-    _say_embedded(summary)
-    print(summary.line())
-    return 1 if summary.failed else 0
+        on_item = _on_item(lambda: bar.advance(files))
+        summary = _run_estimate(args, options, detail, on_item, video=video, on_frame=on_frame)
+    return _finish(summary)

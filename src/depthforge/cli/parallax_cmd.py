@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_depth_source_options, add_photo_command, load_photo, note, progress
+from depthforge.cli.common import (
+    add_depth_source_options,
+    add_motion_options,
+    add_photo_command,
+    load_photo,
+    note,
+    progress,
+)
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "linear", "static")
 
@@ -20,25 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     output = "output: .mp4, .webm, .gif, .apng/.png, or a folder for a PNG sequence"
     p = add_photo_command(sub, "parallax", __doc__, summary, output, run=run, depth_source=False)
     p.add_argument("--motion", default="circle", help=f"camera path: one of {', '.join(_MOTIONS)} (default circle)")
-    p.add_argument("--duration", type=float, default=4.0, help="seconds (default 4)")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    p.add_argument(
-        "--amplitude",
-        type=float,
-        default=2.0,
-        help="sideways motion, %% of the width for the nearest point (default 2)",
-    )
+    add_motion_options(p)
     p.add_argument(
         "--dolly",
         type=float,
         default=None,
         help="forward travel of zoom/orbit/dolly-zoom, fraction of the nearest distance (default 4x amplitude %%)",
-    )
-    p.add_argument(
-        "--focus",
-        type=float,
-        default=0.5,
-        help="nearness 0..1 of the plane that stays put (0 = farthest, 1 = nearest; default 0.5)",
     )
     p.add_argument("--easing", default="sine", choices=("linear", "sine", "quad", "cubic"), help="default sine")
     p.add_argument("--no-loop", dest="loop", action="store_false", help="one-way motion (default: seamless loop)")
@@ -46,7 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--start", default=None, metavar="X,Y", help="linear motion: start offset, %% of the width (default 0,0)"
     )
     p.add_argument("--end", default=None, metavar="X,Y", help="linear motion: end offset, %% of the width")
-    p.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3, 4), help="anti-aliasing factor")
     p.add_argument("--layers", type=int, default=4, help="maximum number of depth layers (default 4)")
     p.add_argument("--quality", type=int, default=None, help="mp4/webm CRF (lower = better; default 18/32)")
     add_depth_source_options(p)

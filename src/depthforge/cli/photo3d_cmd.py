@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from depthforge.cli.camera import add_scene_command, intrinsics_from_args
-from depthforge.cli.common import load_photo, note, progress
+from depthforge.cli.common import add_motion_options, load_photo, note, progress
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "static")
 
@@ -60,11 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = sub.choices["photo3d"].add_argument_group("video from the layers (optional)")
     v.add_argument("--video", metavar="MOTION", help=f"also render a clip: {', '.join(_MOTIONS)}")
     v.add_argument("--video-out", metavar="FILE", help="the clip's file (default: OUTPUT stem + _MOTION.mp4)")
-    v.add_argument("--duration", type=float, default=4.0, help="seconds (default 4)")
-    v.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    v.add_argument("--amplitude", type=float, default=2.0, help="sideways motion, %% of the width (default 2)")
-    v.add_argument("--focus", type=float, default=0.5, help="nearness 0..1 of the steady plane (default 0.5)")
-    v.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3), help="anti-aliasing (SSAA) factor")
+    add_motion_options(v, supersample=(1, 2, 3))
 
 
 def _inpainter(text: str) -> Any:
