@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from depthforge.cli.common import add_photo_command, note
+from depthforge.cli.common import add_photo_command, note, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,27 +99,19 @@ def _colour(text: str) -> tuple[int, int, int]:
     return r, g, b
 
 
+#: The :class:`~depthforge.pipeline.background.MaskOptions` fields set by the option of the same name.
+_SAME_NAMED = ("method", "segmenter", "seg_file", "sam_model", "allow_noncommercial", "threshold", "auto", "largest")
+
+
 def _options(args: argparse.Namespace) -> Any:
-    from depthforge.cli.common import parse_numbers
+    from depthforge.cli.common import parse_pair
     from depthforge.pipeline.background import MaskOptions
 
-    click = None
-    if args.click:
-        values = parse_numbers(args.click, "--click", count=2)
-        click = (float(values[0]), float(values[1]))
     return MaskOptions(
-        method=args.method,
-        segmenter=args.segmenter,
-        seg_file=args.seg_file,
-        sam_model=args.sam_model,
         matting_model=args.seg_model,
-        allow_noncommercial=args.allow_noncommercial,
-        threshold=args.threshold,
-        auto=args.auto,
-        largest=args.largest,
         feather_px=args.feather,
-        click_xy=click,
-        device=args.device,
+        click_xy=parse_pair(args.click, "--click") if args.click else None,
+        **pick(args, *_SAME_NAMED, "device"),
     )
 
 
