@@ -35,8 +35,11 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_positive
+from depthforge.io.depthfiles import sidecar_path, write_depth
+from depthforge.io.images import write_image
 from depthforge.pipeline.estimation import EstimateOptions, output_paths
-from depthforge.render.visualize import COLORMAPS
+from depthforge.process.normalize import to_display
+from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
 
 __all__ = ["BatchOptions", "Producer", "PRODUCERS", "parse_outputs", "main_files"]
 
@@ -137,8 +140,6 @@ def _estimate_paths(stem: Path, options: BatchOptions, **kw: Any) -> dict[str, P
 
 
 def _display(depth: DepthMap, o: BatchOptions) -> Any:
-    from depthforge.process.normalize import to_display
-
     return to_display(depth, invert=o.invert, clip_near=o.clip_near, clip_far=o.clip_far, percentiles=o.percentiles)[0]
 
 
@@ -147,8 +148,6 @@ def _depth_producer(name: str, fmt: str) -> Producer:
         return [_estimate_paths(stem, o, format=fmt)["depth"]]
 
     def write(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-        from depthforge.io.depthfiles import sidecar_path, write_depth
-
         p = files(stem, o)[0]
         write_depth(
             p, depth, format=fmt, invert=o.invert, clip_near=o.clip_near, clip_far=o.clip_far, percentiles=o.percentiles
@@ -165,9 +164,6 @@ def _colormap_files(stem: Path, o: BatchOptions) -> list[Path]:
 
 
 def _colormap(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
-    from depthforge.render.visualize import colorize
-
     p = _colormap_files(stem, o)[0]
     return [write_image(p, colorize(_display(depth, o), colormap=o.colormap))]
 
@@ -177,9 +173,6 @@ def _combined_files(stem: Path, o: BatchOptions) -> list[Path]:
 
 
 def _combined(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
-    from depthforge.render.visualize import colorize, combine
-
     vis = colorize(_display(depth, o), colormap=o.colormap)
     return [write_image(_combined_files(stem, o)[0], combine(image.as_uint8(), vis, direction=o.combine))]
 
@@ -189,9 +182,6 @@ def _controlnet_files(stem: Path, o: BatchOptions) -> list[Path]:
 
 
 def _controlnet(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
-    from depthforge.render.visualize import controlnet_image
-
     return [write_image(_controlnet_files(stem, o)[0], controlnet_image(_display(depth, o)))]
 
 
@@ -203,12 +193,23 @@ def _suffixed(suffix: str) -> Callable[[Path, BatchOptions], list[Path]]:
     return files
 
 
+def _suffixed_producer(name: str, write: Writer, options: tuple[str, ...], description: str) -> Producer:
+    """A producer whose main file is ``<stem>_<name>.<ext>`` (:func:`_suffixed`)."""
+    return Producer(name, write, _suffixed(name), options, description=description)
+
+
+def _intrinsics(image: Image, depth: DepthMap, o: BatchOptions) -> Any:
+    """The camera of the 3D outputs: ``fov_deg``, else the photo's EXIF, else the depth file's, else the default."""
+    from depthforge.geometry.camera import resolve_intrinsics
+
+    return resolve_intrinsics(image.size_hw, fov_deg=o.fov_deg, exif=image.exif, fallback=depth.intrinsics)
+
+
 def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, dict[str, Any]]:
     """(z, intrinsics, metadata) for the 3D outputs, by the same rules as the single-item commands."""
-    from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.projection import depth_to_z
 
-    intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov_deg, exif=image.exif, fallback=depth.intrinsics)
+    intr = _intrinsics(image, depth, o)
     zd = depth_to_z(depth, intrinsics=intr, near_m=o.near_m, far_m=o.far_m)
     meta: dict[str, Any] = {
         "source_image": image.path,
@@ -224,7 +225,6 @@ def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, di
 
 def _normals(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.geometry.normals import depth_to_normals, encode_normals
-    from depthforge.io.images import write_image
 
     zd, intr, meta = _scene(image, depth, o)
     encoded = encode_normals(
@@ -242,7 +242,6 @@ def _stereo_pair(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, A
 
 
 def _sbs(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
     from depthforge.stereo import compose
 
     left, right = _stereo_pair(image, depth, o)
@@ -250,7 +249,6 @@ def _sbs(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Pat
 
 
 def _anaglyph(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
     from depthforge.stereo import compose
 
     left, right = _stereo_pair(image, depth, o)
@@ -280,10 +278,9 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
 
 
 def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
 
-    intr = resolve_intrinsics(image.size_hw, fov_deg=o.fov_deg, exif=image.exif, fallback=depth.intrinsics)
+    intr = _intrinsics(image, depth, o)
     options = Photo3DOptions(
         inpaint=o.photo3d_inpaint,
         near_m=o.near_m,
@@ -319,14 +316,12 @@ def _alpha(image: Image, depth: DepthMap, o: BatchOptions) -> Any:
 
 
 def _mask(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
     from depthforge.render.masks import alpha_to_uint8
 
     return [write_image(_suffixed("mask")(stem, o)[0], alpha_to_uint8(_alpha(image, depth, o)))]
 
 
 def _cutout(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    from depthforge.io.images import write_image
     from depthforge.render.masks import cutout
 
     return [write_image(_suffixed("cutout")(stem, o)[0], cutout(image.rgb, _alpha(image, depth, o)))]
@@ -350,38 +345,19 @@ PRODUCERS: dict[str, Producer] = {
             description="photo beside its depth",
         ),
         Producer("controlnet", _controlnet, _controlnet_files, _DISPLAY, description="ControlNet conditioning"),
-        Producer(
-            "normals",
-            _normals,
-            _suffixed("normals"),
-            (*_SCENE, "normals_convention", "normals_bits"),
-            description="normal map",
-        ),
-        Producer("sbs", _sbs, _suffixed("sbs"), ("divergence", "convergence"), description="side-by-side stereo"),
-        Producer(
-            "anaglyph",
-            _anaglyph,
-            _suffixed("anaglyph"),
-            ("divergence", "convergence", "anaglyph_mode"),
-            description="red-cyan anaglyph",
-        ),
-        Producer(
-            "mesh",
-            _mesh,
-            _suffixed("mesh"),
-            (*_SCENE, "mesh_format", "max_angle_deg", "stride"),
-            description="textured mesh",
-        ),
-        Producer("pointcloud", _pointcloud, _suffixed("pointcloud"), (*_SCENE, "stride"), description="point cloud"),
-        Producer(
+        _suffixed_producer("normals", _normals, (*_SCENE, "normals_convention", "normals_bits"), "normal map"),
+        _suffixed_producer("sbs", _sbs, ("divergence", "convergence"), "side-by-side stereo"),
+        _suffixed_producer("anaglyph", _anaglyph, ("divergence", "convergence", "anaglyph_mode"), "red-cyan anaglyph"),
+        _suffixed_producer("mesh", _mesh, (*_SCENE, "mesh_format", "max_angle_deg", "stride"), "textured mesh"),
+        _suffixed_producer("pointcloud", _pointcloud, (*_SCENE, "stride"), "point cloud"),
+        _suffixed_producer(
             "photo3d",
             _photo3d,
-            _suffixed("photo3d"),
             (*_SCENE, "max_angle_deg", "photo3d_format", "photo3d_inpaint"),
-            description="layered 3D photo (hidden parts inpainted)",
+            "layered 3D photo (hidden parts inpainted)",
         ),
-        Producer("mask", _mask, _suffixed("mask"), _MASK, description="foreground mask"),
-        Producer("cutout", _cutout, _suffixed("cutout"), _MASK, description="foreground cut-out (RGBA PNG)"),
+        _suffixed_producer("mask", _mask, _MASK, "foreground mask"),
+        _suffixed_producer("cutout", _cutout, _MASK, "foreground cut-out (RGBA PNG)"),
     )
 }
 
