@@ -1,13 +1,14 @@
 """Stereo rendering speed at 1920x1080.
 
 Part ``pair`` (issue 26): both eyes of a frame, render_stereo's one-pass kernel vs what render_stereo did before it
-(eye_parallax once, then render_eye per eye: forward_warp + fill_holes_background each), timed interleaved in one
+(eye_parallax once, then the general path per eye: forward_warp + fill_holes_background each), timed interleaved in one
 run on realistic content: the Middlebury cones left image and its ground-truth disparity upsampled to 1080p, the
 disparity used as a dense relative map (unknown pixels filled from the background side first, as a depth model
 would give) with the default StereoParams (the video --stereo case), and once more with the raw map's invalid
 pixels left in. Prints the median of each (ms), their ratio, the views' equality and the machine's load.
 
-Part ``eye``: one stereo eye (render_eye) vs one cv2.remap of the same image (the issue 19 figure, random image).
+Part ``eye``: one stereo eye (render_eye, the kernel asked for one eye) vs one cv2.remap of the same image (the
+issue 19 figure, random image), and vs the general path's one eye (what render_eye was before, cones 1080p).
 
 Run: .venv/bin/python benchmarks/stereo.py [--part pair|eye|all] [--repeats N]
 """
@@ -26,7 +27,7 @@ import cv2
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.render.stereo import StereoParams, eye_parallax, render_eye, render_stereo
+from depthforge.render.stereo import StereoParams, _general_eye, eye_parallax, render_eye, render_stereo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe
@@ -62,11 +63,12 @@ def cones_1080p(*, dense: bool) -> tuple[np.ndarray, DepthMap]:
 
 
 def two_render_eye_calls(image: np.ndarray, depth: DepthMap, params: StereoParams) -> tuple[np.ndarray, np.ndarray]:
-    """render_stereo before the one-pass kernel."""
-    par, _ = eye_parallax(depth, width=image.shape[1], params=params)
+    """render_stereo before the one-pass kernel: the parallax once, then the general path per eye (what render_eye
+    was before it too)."""
+    par, exact = eye_parallax(depth, width=image.shape[1], params=params)
     return (
-        render_eye(image, depth, eye="left", params=params, parallax=par),
-        render_eye(image, depth, eye="right", params=params, parallax=par),
+        _general_eye(image, par, params, exact=exact, e=0, fill_smooth=None),
+        _general_eye(image, par, params, exact=exact, e=1, fill_smooth=None),
     )
 
 
@@ -157,6 +159,25 @@ def eye_vs_remap(repeats: int) -> None:
     print(f"render_eye 1920x1080 RGB: {t_eye * 1e3:.1f} ms (numba {numba.__version__} kernels)")
     print(f"ratio: {t_eye / t_remap:.1f}x remap ({t_eye / t_remap1:.1f}x single-thread remap); target <= 10x")
     print(f"interleaved: median of {repeats} per-pair ratios {statistics.median(pairs):.1f}x remap")
+    image, depth = cones_1080p(dense=True)
+    params = StereoParams()
+    _, exact = eye_parallax(depth, width=image.shape[1], params=params)
+    kernel, old = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        view = render_eye(image, depth, eye="right", params=params)
+        t1 = time.perf_counter()
+        want = _general_eye(
+            image, eye_parallax(depth, width=1920, params=params)[0], params, exact=exact, e=1, fill_smooth=None
+        )
+        kernel.append(t1 - t0)
+        old.append(time.perf_counter() - t1)
+    same = np.array_equal(view, want)
+    m_k, m_o = statistics.median(kernel), statistics.median(old)
+    print(
+        f"cones 1080p right eye: render_eye {m_k * 1e3:.1f} ms vs the general path {m_o * 1e3:.1f} ms "
+        f"(ratio {m_o / m_k:.2f}x, interleaved, median of {repeats}); identical view: {same}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""render_stereo's one-pass kernel against two render_eye calls (the general warp + fill path): bit-identical views on
+"""render_stereo's and render_eye's one-pass kernel against the general warp + fill path: bit-identical views on
 the cones pair and on synthetic scenes, for every image dtype and channel count, odd widths, one-row images, every
 parallax mode, the paths the kernel hands back, and any split of the rows between threads."""
 
@@ -16,16 +16,30 @@ from PIL import Image
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.threads import set_thread_budget, thread_budget
 from depthforge.render import _stereo_numba
-from depthforge.render.stereo import StereoParams, _render_eyes, eye_parallax, render_eye, render_stereo
+from depthforge.render.stereo import StereoParams, _general_eye, _render_eyes, eye_parallax, render_eye, render_stereo
 from tests.conftest import SHARED, cones_disparity
 
 
 def two_calls(
     img: np.ndarray, depth: DepthMap, params: StereoParams, parallax: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """What render_stereo did before the one-pass kernel: the parallax once, then render_eye per eye."""
+    """What render_stereo did before the one-pass kernel: the parallax once, then the general path per eye."""
+    return general(img, depth, params, parallax), general(img, depth, params, parallax, e=1)
+
+
+def general(
+    img: np.ndarray,
+    depth: DepthMap,
+    params: StereoParams,
+    parallax: np.ndarray | None = None,
+    *,
+    e: int = 0,
+    fill_smooth: float | None = None,
+) -> np.ndarray:
+    """Eye ``e`` by the general path (what render_eye did before the kernel)."""
     par = eye_parallax(depth, width=img.shape[1], params=params)[0] if parallax is None else parallax
-    return tuple(render_eye(img, depth, eye=eye, params=params, parallax=par) for eye in ("left", "right"))  # type: ignore[return-value]
+    exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
+    return _general_eye(img, par, params, exact=exact, e=e, fill_smooth=fill_smooth)
 
 
 def assert_same(got: tuple[np.ndarray, ...], want: tuple[np.ndarray, ...]) -> None:
@@ -66,7 +80,7 @@ def _score_view() -> Any:
 
 
 @pytest.mark.parametrize("kind", ["disparity", "relative"])
-def test_cones_views_and_psnr_equal_two_render_eye_calls(cones: Path, kind: str) -> None:
+def test_cones_views_and_psnr_equal_the_general_path(cones: Path, kind: str) -> None:
     sv = _score_view()
     left = np.asarray(Image.open(cones / "im2.png").convert("RGB"))
     real = np.asarray(Image.open(cones / "im6.png").convert("RGB"))
@@ -169,13 +183,36 @@ def test_what_the_kernel_hands_back_still_equals_two_calls() -> None:
     assert_same(render_stereo(wide, stripes, params=many), two_calls(wide, stripes, many))
 
 
-def test_unsmoothed_fill_equals_render_eye() -> None:
+def test_unsmoothed_fill_equals_the_general_path() -> None:
     img, depth = scene(26, 48, 3, np.uint8, seed=6)
     params = StereoParams(divergence=10.0)
-    par = eye_parallax(depth, width=48, params=params)[0]
     got = _render_eyes(img, depth, params, None, eyes=(True, True), fill_smooth=0.0)
-    for eye, view in zip(("left", "right"), got, strict=True):
-        np.testing.assert_array_equal(view, render_eye(img, depth, eye=eye, params=params, parallax=par, fill_smooth=0))  # type: ignore[arg-type]
+    for e, view in enumerate(got):
+        assert view is not None
+        np.testing.assert_array_equal(view, general(img, depth, params, e=e, fill_smooth=0.0))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+def test_render_eye_runs_the_kernel_for_one_eye_only(dtype: type) -> None:
+    img, depth = scene(28, 70, 3, dtype, seed=9)
+    disparity = DepthMap(depth.values * 6.0, kind="disparity")
+    out_of_frame = DepthMap(np.full((28, 70), 200.0, np.float32), kind="disparity")  # handed back (status 1)
+    cases = [
+        (depth, StereoParams(divergence=7.0, convergence=0.4)),
+        (disparity, StereoParams(convergence=1.5)),
+        (out_of_frame, StereoParams(balance=0.0)),
+        (depth, StereoParams(divergence=5.0, balance=1.0)),  # right eye unmoved
+    ]
+    for d, params in cases:
+        pair = render_stereo(img, d, params=params)
+        par = eye_parallax(d, width=70, params=params)[0]
+        for e, eye in enumerate(("left", "right")):
+            want = general(img, d, params, e=e)
+            for given in (None, par):
+                view = render_eye(img, d, eye=eye, params=params, parallax=given)  # type: ignore[arg-type]
+                assert view.dtype == img.dtype and view.shape == img.shape
+                np.testing.assert_array_equal(view, want)
+            np.testing.assert_array_equal(pair[e], want)
 
 
 def test_rows_split_between_threads_and_bands_give_identical_views(threads: None) -> None:

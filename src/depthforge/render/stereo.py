@@ -2,11 +2,12 @@
 
 Arranging the two views in one image (side by side, top-bottom, anaglyph) is :func:`depthforge.stereo.compose`.
 
-Each eye is made by :func:`depthforge.render.warp.forward_warp` (sub-pixel splatting, nearer pixels win) and
-:func:`depthforge.render.warp.fill_holes_background` (disocclusions take the far side's colours).
-:func:`render_stereo` makes both eyes in one pass of a compiled kernel (``render/_stereo_numba.py``): the depth is
-prepared once, each row's parallax is shared by the two eyes, the thread budget's threads split the rows, and the
-views are bit-identical to two :func:`render_eye` calls.
+The general path makes an eye by :func:`depthforge.render.warp.forward_warp` (sub-pixel splatting, nearer pixels
+win) and :func:`depthforge.render.warp.fill_holes_background` (disocclusions take the far side's colours).
+:func:`render_stereo` and :func:`render_eye` run one compiled kernel instead (``render/_stereo_numba.py``): the
+depth is prepared once, each row's parallax is shared by the eyes asked for, the thread budget's threads split the
+rows, and the views are bit-identical to the general path's (which still takes the rare rows the kernel hands
+back).
 
 Parallax, in pixels, for a pixel of normalised nearness ``n`` in [0, 1] (1 = nearest):
 
@@ -184,7 +185,8 @@ def render_eye(
     parallax: np.ndarray | None = None,
     fill_smooth: float | None = None,
 ) -> np.ndarray:
-    """Synthesise one eye's view.
+    """Synthesise one eye's view, by :func:`render_stereo`'s compiled kernel asked for that eye only (the result
+    equals that eye of :func:`render_stereo`).
 
     Args:
         image: (H, W, C) uint8/uint16/float RGB(A), the input view.
@@ -199,17 +201,23 @@ def render_eye(
     """
     check_choice(eye, "eye", ("left", "right"))
     img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
-    p = params or StereoParams()
-    if parallax is None:
-        parallax, exact = eye_parallax(depth, width=img.shape[1], params=p)
-    else:
-        exact = depth.kind == "disparity" if p.exact is None else bool(p.exact)
-    balance = p.balance if p.balance is not None else (-1.0 if exact else 0.0)
-    sep = np.float32(p.separation / 100.0 * img.shape[1] / 2.0)
-    frac, sign = ((1.0 + balance) / 2.0, 1.0) if eye == "left" else ((1.0 - balance) / 2.0, -1.0)
-    shift = np.float32(frac) * parallax
-    shift += sep
-    shift *= np.float32(sign)
+    e = 1 if eye == "right" else 0
+    view = _render_eyes(img, depth, params or StereoParams(), parallax, eyes=(e == 0, e == 1), fill_smooth=fill_smooth)[
+        e
+    ]
+    assert view is not None
+    return view
+
+
+def _general_eye(
+    img: np.ndarray, parallax: np.ndarray, params: StereoParams, *, exact: bool, e: int, fill_smooth: float | None
+) -> np.ndarray:
+    """Eye ``e`` (0 left, 1 right) by the general path (:func:`forward_warp`, then
+    :func:`fill_holes_background`): the kernel's reference, and its fallback for the rows it hands back."""
+    frac, sep, sign = _eye_shifts(params, exact=exact, width=img.shape[1])
+    shift = frac[e] * parallax
+    shift += sep[e]
+    shift *= sign[e]
     return _synthesise(img, parallax, shift, fill_smooth)
 
 
@@ -337,10 +345,7 @@ def _render_eyes(
             views.append(img.copy())
         elif status[e] == 1:  # holes this kernel leaves to the general path (rows without any usable pixel, or many)
             par = base if mode == 0 else eye_parallax(depth, width=w, params=params)[0]
-            shift = frac[e] * par
-            shift += sep[e]
-            shift *= sign[e]
-            views.append(_synthesise(img, par, shift, fill_smooth))
+            views.append(_general_eye(img, par, params, exact=exact, e=e, fill_smooth=fill_smooth))
         else:
             views.append(out[e] if native else _to_dtype(out[e], img))
     return views
@@ -359,6 +364,8 @@ def wiggle_frames(
     if not isinstance(views, int) or views < 2:
         raise ValidationError(f"views: expected an integer >= 2, got {views!r}")
     p = params or StereoParams()
+    if views == 2:  # the two eyes: the compiled kernel's pass
+        return list(render_stereo(img, depth, params=p))
     par, exact = eye_parallax(depth, width=img.shape[1], params=p)
     balance = p.balance if p.balance is not None else (-1.0 if exact else 0.0)
     sep = p.separation / 100.0 * img.shape[1] / 2.0
