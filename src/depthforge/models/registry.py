@@ -107,39 +107,25 @@ def _entry(name: str, hub: str, family: str, licence: str, params: float, notes:
 
 
 _SIZES = {"small": 24.8, "base": 97.5, "large": 335.3}
+#: Depth Anything variants, each in the three sizes: version, hub id before the size, notes, output kind. V1's hub
+#: ids spell the size in lower case; V1 and every small model are Apache-2.0, V2 base and large CC-BY-NC-4.0.
+_DEPTH_ANYTHING = (
+    ("v2", "depth-anything/Depth-Anything-V2", "relative inverse depth", "relative"),
+    ("v2-metric-indoor", "depth-anything/Depth-Anything-V2-Metric-Indoor", "metres, up to 20 m (indoor)", "metric"),
+    ("v2-metric-outdoor", "depth-anything/Depth-Anything-V2-Metric-Outdoor", "metres, up to 80 m (outdoor)", "metric"),
+    ("v1", "LiheYoung/depth-anything", "relative inverse depth (V1)", "relative"),
+)
 _ENTRIES = [
     _entry(
-        f"depth-anything-v2-{size}",
-        f"depth-anything/Depth-Anything-V2-{size.capitalize()}-hf",
+        f"depth-anything-{version}-{size}",
+        f"{hub}-{size if version == 'v1' else size.capitalize()}-hf",
         "depth_anything",
-        "Apache-2.0" if size == "small" else "CC-BY-NC-4.0",
+        "Apache-2.0" if size == "small" or version == "v1" else "CC-BY-NC-4.0",
         params,
-        "relative inverse depth; fast and sharp" if size == "small" else "relative inverse depth",
+        notes + ("; fast and sharp" if (version, size) == ("v2", "small") else ""),
+        kind=kind,
     )
-    for size, params in _SIZES.items()
-]
-_ENTRIES += [
-    _entry(
-        f"depth-anything-v2-metric-{scene}-{size}",
-        f"depth-anything/Depth-Anything-V2-Metric-{scene.capitalize()}-{size.capitalize()}-hf",
-        "depth_anything",
-        "Apache-2.0" if size == "small" else "CC-BY-NC-4.0",
-        params,
-        f"metres, up to {max_m} m ({scene})",
-        kind="metric",
-    )
-    for scene, max_m in (("indoor", 20), ("outdoor", 80))
-    for size, params in _SIZES.items()
-]
-_ENTRIES += [
-    _entry(
-        f"depth-anything-v1-{size}",
-        f"LiheYoung/depth-anything-{size}-hf",
-        "depth_anything",
-        "Apache-2.0",
-        params,
-        "relative inverse depth (V1)",
-    )
+    for version, hub, notes, kind in _DEPTH_ANYTHING
     for size, params in _SIZES.items()
 ]
 _ENTRIES += [
