@@ -103,17 +103,9 @@ class CallableEstimator(DepthEstimator):
         scale = min(1.0, self.resolution_px / max(height, width))
         return max(1, round(height * scale)), max(1, round(width * scale))
 
-    def prepare(
-        self,
-        image: Image | np.ndarray,
-        *,
-        input_size_hw: tuple[int, int] | None = None,
-        output_size_hw: tuple[int, int] | None = None,
-    ) -> Prepared:
-        """The image itself as a (H, W, 3) uint8 array (the function does its own preprocessing)."""
-        rgb = to_uint8(check_image(image))
-        hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-        return Prepared(rgb, hw if output_size_hw is None else check_size_hw(output_size_hw, "output_size_hw"))
+    def _model_input(self, rgb: np.ndarray, hw: tuple[int, int], input_size_hw: tuple[int, int] | None) -> np.ndarray:
+        """The image itself, (H, W, 3) uint8: the function does its own preprocessing."""
+        return rgb
 
     def predict_prepared(self, items: Sequence[Prepared], *, throughput: bool = False) -> list[DepthMap]:
         """Call the function on each prepared image, one at a time, in order."""

@@ -202,13 +202,17 @@ class DepthEstimator:
             hw = (int(rgb.shape[0]), int(rgb.shape[1]))
         else:
             hw = check_size_hw(output_size_hw, "output_size_hw")
+        return Prepared(self._model_input(rgb, hw, input_size_hw), hw)
+
+    def _model_input(self, rgb: np.ndarray, hw: tuple[int, int], input_size_hw: tuple[int, int] | None) -> np.ndarray:
+        """(3, h, w) float32 model input of ``rgb`` ((h, w, 3) uint8), a photo of full size ``hw`` or a reduced copy."""
         size = input_size_hw or self.input_size(hw)
         if self.spec.pad_reflect and rgb.shape[:2] != hw:
             # ZoeDepth's padding is defined in full-size pixels: bring a reduced copy back to the full size first
             import cv2
 
             rgb = cv2.resize(rgb, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
-        return Prepared(prepare(rgb, self.spec, size_hw=size), hw)
+        return prepare(rgb, self.spec, size_hw=size)
 
     def predict_prepared(self, items: Sequence[Prepared], *, throughput: bool = False) -> list[DepthMap]:
         """Run prepared inputs (:meth:`prepare`); items of one input size go to the backend together (PyTorch runs
