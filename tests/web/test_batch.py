@@ -199,7 +199,9 @@ def test_hostile_zip_through_the_ui_api_of_a_real_server(server_factory, web_mod
         up = client.post("/gradio_api/upload", files={"files": ("holiday.zip", archive.read_bytes())})
         assert up.status_code == 200
         ref = {"path": up.json()[0], "meta": {"_type": "gradio.FileData"}}
-        call = client.post("/gradio_api/call/run_batch", json={"data": [[ref], "default", ["depth16"], "gray", 2.5]})
+        call = client.post(
+            "/gradio_api/call/run_batch", json={"data": [[ref], "default", 0, "off", ["depth16"], "gray", 2.5]}
+        )
         assert call.status_code == 200
         events = client.get(f"/gradio_api/call/run_batch/{call.json()['event_id']}").text
         assert "event: complete" in events, events[-500:]

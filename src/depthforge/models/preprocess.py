@@ -16,7 +16,7 @@ from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.threads import thread_budget
 from depthforge.models.registry import ModelSpec
 
-__all__ = ["model_input_size", "zoe_padding", "prepare", "prepare_batch"]
+__all__ = ["model_input_size", "scaled_input_size", "zoe_padding", "prepare", "prepare_batch"]
 
 
 def _constrain(value: float, multiple: int) -> int:
@@ -41,6 +41,21 @@ def model_input_size(size_hw: tuple[int, int], spec: ModelSpec) -> tuple[int, in
         else:
             sw = sh
     return _constrain(sh * height, spec.multiple), _constrain(sw * width, spec.multiple)
+
+
+def scaled_input_size(size_hw: tuple[int, int], spec: ModelSpec, *, resolution_px: int) -> tuple[int, int] | None:
+    """(height, width) the model sees for an image of ``size_hw`` at a chosen processing size: the longer side
+    about ``resolution_px`` pixels, the aspect kept, each side rounded to a multiple of ``spec.multiple`` (at least
+    one multiple). None for models with reflect padding (ZoeDepth), which keep their own size rule.
+
+    >>> from depthforge.models.registry import get_spec
+    >>> scaled_input_size((40, 60), get_spec("depth-anything-v2-small"), resolution_px=112)
+    (70, 112)
+    """
+    if spec.pad_reflect:
+        return None
+    scale = resolution_px / max(size_hw)
+    return _constrain(size_hw[0] * scale, spec.multiple), _constrain(size_hw[1] * scale, spec.multiple)
 
 
 def zoe_padding(size_hw: tuple[int, int]) -> tuple[int, int]:

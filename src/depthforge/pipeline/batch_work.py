@@ -19,8 +19,10 @@ from typing import Any
 
 from depthforge.core.errors import DepthforgeError, ModelError, raise_if_interrupted
 from depthforge.core.threads import limit_library_threads, set_thread_budget
+from depthforge.core.validation import check_range
 from depthforge.io.images import read_image
 from depthforge.io.video import is_video_path
+from depthforge.models.preprocess import scaled_input_size
 from depthforge.pipeline.detail import DetailOptions, with_detail
 from depthforge.pipeline.manifest import OutputRecord
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
@@ -57,11 +59,17 @@ class BatchJob:
     model_options: tuple[tuple[str, Any], ...] = ()
     #: high-resolution detail for every photo and video frame (the same tiles on every frame), part of the hash
     detail: DetailOptions | None = None
+    #: processing size: the longer side (pixels) the model sees each photo or clip at, aspect kept (None: the
+    #: model's own size rule; unused with ``detail``, whose passes keep the model's size, and by ZoeDepth), part of
+    #: the hash when set
+    resolution_px: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         object.__setattr__(self, "outputs", parse_outputs(self.outputs, self.options))
+        if self.resolution_px is not None:
+            object.__setattr__(self, "resolution_px", int(check_range(self.resolution_px, "resolution_px", low=1)))
 
     def option_hashes(self) -> dict[str, str]:
         """output name -> hash of everything its files depend on (producer version, its options, the model)."""
@@ -71,6 +79,8 @@ class BatchJob:
             common["model_options"] = dict(self.model_options)
         if self.detail is not None:  # only when set: a default run's hashes stay as they were
             common["detail"] = asdict(self.detail)
+        if self.resolution_px is not None:  # likewise
+            common["resolution_px"] = self.resolution_px
         out = {}
         for name in self.outputs:
             p = PRODUCERS[name]
@@ -85,6 +95,13 @@ class BatchJob:
 
         estimator = load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
         return estimator if self.detail is None else with_detail(estimator, self.detail, skip_flat=False)
+
+    def input_size_hw(self, estimator: Any, size_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """The model input (height, width) for a photo or frame of ``size_hw`` at :attr:`resolution_px` (None: the
+        model's own size rule, also with ``detail``)."""
+        if self.resolution_px is None or self.detail is not None:
+            return None
+        return scaled_input_size(size_hw, estimator.spec, resolution_px=self.resolution_px)
 
 
 #: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
@@ -142,7 +159,7 @@ def process_item(job: BatchJob, item: WorkItem, estimator: Any) -> list[OutputRe
         if is_video_path(item.source):
             return _process_video(job, item, estimator)
         image = read_image(item.source, max_pixels=job.max_pixels)
-        depth = estimator.predict(image)
+        depth = estimator.predict(image, input_size_hw=job.input_size_hw(estimator, image.size_hw))
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad item must not stop a long batch
@@ -182,10 +199,12 @@ def _process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[Output
     ``colormap`` is the 8-bit depth video in the colour map (``depth8`` the same file in gray: ask for one);
     ``sbs`` and ``anaglyph`` share the 3D video slot, ``sbs`` wins when both are asked for.
     """
+    from depthforge.io.video import probe_video
     from depthforge.pipeline.video import VideoOptions, run_video
 
     todo = set(item.todo)
     o = job.options
+    info = probe_video(item.source)  # as run_video would (same pixel limit); its frame size sets the model input
     stereo = "left-right" if "sbs" in todo else (f"anaglyph-{o.anaglyph_mode}" if "anaglyph" in todo else None)
     vopts = VideoOptions(
         depth16="depth16" in todo,
@@ -196,8 +215,9 @@ def _process_video(job: BatchJob, item: WorkItem, estimator: Any) -> list[Output
         stereo=stereo,
         divergence=o.divergence,
         convergence=o.convergence,
+        input_size_hw=job.input_size_hw(estimator, (info.height, info.width)),
     )
-    result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem)
+    result = run_video(item.source, job.output_dir, estimator=estimator, options=vopts, stem=item.stem, info=info)
     records = []
     for name in item.todo:
         other = {"depth8": "colormap", "anaglyph": "sbs"}.get(name)

@@ -24,6 +24,7 @@ from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.images import read_image, write_image
+from depthforge.models.preprocess import scaled_input_size
 from depthforge.pipeline.detail import estimate_detailed, parse_detail
 from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.safety import ConcurrencyGate, Limits, ModelPolicy, SessionAreas
@@ -36,6 +37,7 @@ __all__ = [
     "MESH_API_FORMATS",
     "STEREO_API_LAYOUTS",
     "MAX_VIDEO_PIXELS",
+    "check_resolution",
 ]
 
 DEPTH_API_FORMATS = ("png16", "png8", "npy")
@@ -48,6 +50,12 @@ MAX_MESH_VERTICES = 1_000_000
 #: Largest video frame the server makes or reads (pixels): 4K UHD. Larger photos are scaled down for parallax
 #: clips; larger clips are refused.
 MAX_VIDEO_PIXELS = 3840 * 2160
+
+
+def check_resolution(resolution: float | None) -> int | None:
+    """The processing size a client asked for (longer side the model sees, pixels, 64..4096) as an int; None (the
+    model's own size rule) stays None. Raises ValidationError naming ``resolution`` otherwise."""
+    return None if resolution is None else int(check_range(resolution, "resolution", low=64, high=4096))
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,7 @@ class Engine:
             A :class:`DepthMap` of the photo's size.
         """
         name = self.policy.resolve(model)
-        if resolution is not None:
-            resolution = int(check_range(resolution, "resolution", low=64, high=4096))
+        resolution = check_resolution(resolution)
         digest = hashlib.sha1(np.ascontiguousarray(image.rgb).tobytes()).hexdigest()
         check_choice(detail, "detail", DETAIL_CHOICES)
         key = (digest, f"{name}@{resolution}/{detail}")
@@ -124,11 +131,7 @@ class Engine:
         est = load_model(name, device=self.config.device, dtype=self.config.dtype)
         with self._depth_lock:
             self.model_runs += 1
-        size = None
-        if resolution is not None and not est.spec.pad_reflect:
-            scale = resolution / max(image.height, image.width)
-            m = est.spec.multiple
-            size = (max(m, round(image.height * scale / m) * m), max(m, round(image.width * scale / m) * m))
+        size = None if resolution is None else scaled_input_size(image.size_hw, est.spec, resolution_px=resolution)
         mode = parse_detail(detail)
         if mode is None:
             depth = est.predict(image, input_size_hw=size)

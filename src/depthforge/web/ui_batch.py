@@ -1,15 +1,17 @@
 """The web UI's Batch tab: several photos or zip archives in, one zip of the chosen outputs out, with progress.
 
 The photos go through the library's batch run (:func:`depthforge.pipeline.batch.run_batch`, in this process, with
-the model chosen at the top of the page) after :func:`depthforge.web.batch.gather_inputs` has stored them under
-server-made names; the zip's members are named after the client's files (``holiday_depth.png``). Registered by
-:func:`depthforge.web.ui.build_ui`, whose helpers (the gate, the session, the upload check) it uses.
+the model, processing size and high-resolution detail chosen at the top of the page: :func:`batch_job`) after
+:func:`depthforge.web.batch.gather_inputs` has stored them under server-made names; the zip's members are named
+after the client's files (``holiday_depth.png``). Registered by :func:`depthforge.web.ui.build_ui`, whose helpers
+(the gate, the session, the upload check) it uses.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,14 @@ import gradio as gr
 from depthforge.core.errors import DepthforgeError
 from depthforge.core.validation import check_choice
 from depthforge.pipeline.batch import BatchJob, run_batch
+from depthforge.pipeline.detail import DetailOptions, parse_detail
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
 from depthforge.render.visualize import COLORMAPS
 from depthforge.web.batch import BATCH_OUTPUTS, MAX_BATCH_IMAGES, collect_outputs, gather_inputs
+from depthforge.web.operations import DETAIL_CHOICES, Engine, check_resolution
 from depthforge.web.ui_parts import Builder, Cancelled, checked_upload, download_names, gated, session_of
 
-__all__ = ["batch_tab", "ZIP_NAME"]
+__all__ = ["batch_tab", "batch_job", "ZIP_NAME"]
 
 #: The name of the zip the tab offers for download.
 ZIP_NAME = "depthforge_batch.zip"
@@ -36,6 +40,51 @@ _LABELS = {
     "anaglyph": "Anaglyph",
     "mask": "Foreground mask (from depth)",
 }
+
+
+def batch_job(
+    engine: Engine,
+    work: Path,
+    *,
+    model: str,
+    resolution: float | None,
+    detail: str,
+    outputs: Sequence[str],
+    colormap: str = "inferno",
+    divergence: float = 2.5,
+) -> BatchJob:
+    """The library's batch job for one run of the tab, from ``work / "in"`` into ``work / "out"``.
+
+    Args:
+        engine: the server's engine (its model policy, device, dtype and pixel limit).
+        work: the run's server-made folder.
+        model, resolution, detail: the depth settings at the top of the page, as the photo tabs use them
+            (:meth:`~depthforge.web.operations.Engine.depth_for`): a model the policy allows, the processing size
+            (longer side in pixels, 0 or None = the model's own size rule) and high-resolution detail (one of
+            :data:`~depthforge.web.operations.DETAIL_CHOICES`; its passes keep the model's own size, and ``auto`` keeps
+            every tile, as ``depthforge batch`` does).
+        outputs: names from :data:`~depthforge.web.batch.BATCH_OUTPUTS`.
+        colormap, divergence: the colour depth's map, the stereo outputs' divergence (% of the width).
+
+    Raises:
+        ValidationError: an output, processing size or detail outside the choices; ModelError: a model not allowed.
+    """
+    for name in outputs:
+        check_choice(name, "outputs", BATCH_OUTPUTS)
+    check_choice(detail, "detail", DETAIL_CHOICES)
+    mode = parse_detail(detail)
+    return BatchJob(
+        work / "in",
+        work / "out",
+        outputs=tuple(n for n in PRODUCERS if n in outputs),
+        model=engine.policy.resolve(model),
+        device=engine.config.device,
+        dtype=engine.config.dtype,
+        max_pixels=engine.limits.max_pixels,
+        options=BatchOptions(colormap=colormap, divergence=float(divergence)),
+        detail=None if mode is None else DetailOptions(detail=mode),
+        resolution_px=check_resolution(resolution or None),
+    )
 
 
 def batch_tab(b: Builder) -> None:
@@ -56,8 +105,8 @@ def batch_tab(b: Builder) -> None:
             cmap = gr.Dropdown(list(COLORMAPS), value="inferno", label="Colour map (colour depth)")
             div = gr.Slider(0.0, 10.0, value=2.5, step=0.1, label="Divergence (% of width; stereo, anaglyph)")
             gr.Markdown(
-                "Uses the model chosen at the top; the processing size, detail and your own depth map apply to the "
-                "photo tabs only.",
+                "Uses the model, processing size and high-resolution detail chosen at the top; your own depth map "
+                "applies to the photo tabs only.",
                 elem_classes="df-note",
             )
             with gr.Row():
@@ -70,6 +119,8 @@ def batch_tab(b: Builder) -> None:
     def run_batch_tab(
         uploads: list[str] | None,
         model: str,
+        resolution: float | None,
+        detail: str,
         chosen: list[str],
         colormap: str,
         divergence: float,
@@ -84,29 +135,26 @@ def batch_tab(b: Builder) -> None:
         flag = b.flag(session)
         flag.clear()
         with gated(engine):
-            for name in chosen:
-                check_choice(name, "outputs", BATCH_OUTPUTS)
             area = engine.areas.area(session)
             work = engine.areas.file(area, ".batch")  # a server-made folder name
+            job = batch_job(
+                engine,
+                work,
+                model=model,
+                resolution=resolution,
+                detail=detail,
+                outputs=chosen,
+                colormap=colormap,
+                divergence=divergence,
+            )
             try:
                 sources = [(Path(checked_upload(engine, p)), os.path.basename(p)) for p in uploads]
                 progress(0.0, desc="unpacking")
                 inputs = gather_inputs(
                     sources,
-                    work / "in",
+                    job.input_dir,
                     max_bytes=limits.max_upload_bytes,
                     max_total_bytes=8 * limits.max_upload_bytes,
-                )
-                job_outputs = tuple(n for n in PRODUCERS if n in chosen)
-                job = BatchJob(
-                    work / "in",
-                    work / "out",
-                    outputs=job_outputs,
-                    model=engine.policy.resolve(model),
-                    device=engine.config.device,
-                    dtype=engine.config.dtype,
-                    max_pixels=limits.max_pixels,
-                    options=BatchOptions(colormap=colormap, divergence=float(divergence)),
                 )
                 total = [len(inputs.names)]
                 done = [0]
@@ -122,7 +170,7 @@ def batch_tab(b: Builder) -> None:
                     progress((done[0], total[0]), desc="photos", unit="photos")
 
                 summary = run_batch(job, engine="local", workers=1, on_plan=planned, on_item=item)
-                result = collect_outputs(inputs, work / "out", summary)
+                result = collect_outputs(inputs, job.output_dir, summary)
                 engine.count_model_runs(result.photos)
                 made, names, failures = result.files, result.names, result.failures
                 if failures:
@@ -145,7 +193,7 @@ def batch_tab(b: Builder) -> None:
 
     ev = run.click(
         run_batch_tab,
-        [files, b.model, outputs, cmap, div],
+        [files, b.model, b.resolution, b.detail, outputs, cmap, div],
         [download, note],
         concurrency_limit=engine.gate.workers,
         api_name="run_batch",

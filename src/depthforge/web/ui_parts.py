@@ -167,7 +167,8 @@ class Builder:
 
     def shared_inputs(self) -> None:
         """The one upload and the depth settings at the top, shared by every photo tab: ``photo-input``,
-        ``own-depth-input`` (optional), the model, processing size and detail."""
+        ``own-depth-input`` (optional), the model, processing size and detail (the Batch tab takes the last three:
+        :attr:`model`, :attr:`resolution`, :attr:`detail`)."""
         with gr.Row():
             photo = gr.Image(type="filepath", label="Photo", elem_id="photo-input", format="png", height=260)
             own = gr.File(label="Your own depth map (optional)", elem_id="own-depth-input", file_count="single")
@@ -180,7 +181,7 @@ class Builder:
                     label="High-resolution detail (tiles fitted to the whole photo: sharper edges, about N + 1 "
                     "model runs)",
                 )
-        self.model = model
+        self.model, self.resolution, self.detail = model, res, detail
         self.shared = [photo, own, model, res, detail]
 
     def tab(
