@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from depthforge.core.errors import InputError, ModelError, ModelNotAvailableError
 from depthforge.io.inputs import check_input_file
-from depthforge.models.registry import REGISTRY, ModelSpec, get_spec, spec_for_family
+from depthforge.models.registry import REGISTRY, E, ModelSpec, get_spec, lookup, spec_for_family
 
 __all__ = [
     "ModelSource",
@@ -176,6 +177,32 @@ def resolve_model(model: str) -> ModelSource:
     if folder is not None:
         spec = _apply_preprocessor(spec, local_config_file(folder, "preprocessor_config.json"))
     return ModelSource(spec, spec.hub_id, False)
+
+
+def resolve_entry(
+    model: str, registry: Mapping[str, E], *, model_type: str, what: str, make: Callable[[str, str, str], E]
+) -> tuple[E, str, bool]:
+    """(entry, location, is_local) for a model of a small registry (SAM, matting): a registry name or hub id, a
+    local folder saved with ``save_pretrained`` whose config ``model_type`` is ``model_type``, or another hub id
+    (``org/name``). ``make(name, hub_id, licence)`` builds the entry of a model that is not in the registry;
+    ``what`` names the sort of model in messages (e.g. ``"SAM model"``).
+
+    Raises:
+        ModelError: a folder of another model type, or a name that is neither in the registry nor a hub id.
+    """
+    text = model.strip()
+    path = Path(text).expanduser()
+    if os.path.isdir(path):
+        kind = local_config(path).get("model_type", "")
+        if kind != model_type:
+            raise ModelError(f"{path}: not a {what} folder (config model_type '{kind}')")
+        return make(path.name, "", "unknown (local folder)"), str(path.resolve()), True
+    found = lookup(registry, text)
+    if found is not None:
+        return found, found.hub_id, False
+    if text.count("/") != 1:
+        raise ModelError(f"{what} '{text}' is not in the registry ({', '.join(registry)}), a hub id or a folder")
+    return make(text, text, "unknown (see the model card)"), text, False
 
 
 def _looks_like_path(text: str) -> bool:

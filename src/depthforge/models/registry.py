@@ -8,8 +8,9 @@ a model folder's own ``preprocessor_config.json`` overrides the defaults here wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 __all__ = ["ModelSpec", "REGISTRY", "FAMILIES", "get_spec", "spec_for_family", "DEFAULT_MODEL"]
 
@@ -189,15 +190,26 @@ _ENTRIES += [
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _ENTRIES}
 
 
+class _Entry(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def hub_id(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Entry)
+
+
+def lookup(registry: Mapping[str, E], text: str) -> E | None:
+    """The entry of a registry (keyed by lower-case name) named ``text`` or with hub id ``text``, case-insensitive;
+    None when there is none. Every model registry (depth, SAM, matting, generation) is searched this way."""
+    key = text.strip().lower()
+    return registry.get(key) or next((e for e in registry.values() if e.hub_id.lower() == key), None)
+
+
 def get_spec(name: str) -> ModelSpec | None:
     """The registry entry for a name or hub id (case-insensitive), or None."""
-    key = name.strip().lower()
-    if key in REGISTRY:
-        return REGISTRY[key]
-    for spec in REGISTRY.values():
-        if spec.hub_id.lower() == key:
-            return spec
-    return None
+    return lookup(REGISTRY, name)
 
 
 def spec_for_family(family: str, *, kind: str, name: str, hub_id: str = "") -> ModelSpec:

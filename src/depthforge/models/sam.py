@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from depthforge.core.errors import ModelError, ValidationError
+from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
-from depthforge.models.hub import local_config
+from depthforge.models.hub import resolve_entry
+from depthforge.models.torch_backend import PretrainedModel
 
 __all__ = [
     "SamSpec",
@@ -62,20 +63,7 @@ def resolve_sam_model(model: str | None = None) -> tuple[SamSpec, str, bool]:
     Raises:
         ModelError: unknown name, or a folder that is not a SAM model.
     """
-    text = (model or DEFAULT_SAM_MODEL).strip()
-    path = Path(text).expanduser()
-    if os.path.isdir(path):
-        kind = local_config(path).get("model_type", "")
-        if kind != "sam":
-            raise ModelError(f"{path}: not a SAM model folder (config model_type '{kind}')")
-        return SamSpec(path.name, "", "unknown (local folder)"), str(path.resolve()), True
-    key = text.lower()
-    found = SAM_REGISTRY.get(key) or next((s for s in SAM_REGISTRY.values() if s.hub_id.lower() == key), None)
-    if found is not None:
-        return found, found.hub_id, False
-    if text.count("/") != 1:
-        raise ModelError(f"SAM model '{text}' is not in the registry ({', '.join(SAM_REGISTRY)}), a hub id or a folder")
-    return SamSpec(text, text, "unknown (see the model card)"), text, False
+    return resolve_entry(model or DEFAULT_SAM_MODEL, SAM_REGISTRY, model_type="sam", what="SAM model", make=SamSpec)
 
 
 def _box(box_xyxy: Sequence[float], size_hw: tuple[int, int]) -> list[float]:
@@ -99,26 +87,14 @@ def _points(points_xy: Sequence[Sequence[float]], point_labels: Sequence[int] | 
     return pts.tolist(), labels.tolist()
 
 
-class SamSegmenter:
+class SamSegmenter(PretrainedModel[SamSpec]):
     """A loaded SAM model: ``predict(image, box_xyxy=..., points_xy=...) -> probability``."""
 
+    classes = ("SamModel", "SamProcessor")
+    what = "SAM model"
+
     def __init__(self, spec: SamSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
-        import torch
-
-        from depthforge.models.torch_backend import load_pretrained, pick_device
-
-        self.spec = spec
-        self.device = pick_device(device)
-        self.model, self.processor = load_pretrained(
-            ("SamModel", "SamProcessor"),
-            location,
-            name=spec.name,
-            hub_id=spec.hub_id,
-            is_local=is_local,
-            what="SAM model",
-            device=self.device,
-        )
-        self._torch = torch
+        super().__init__(spec, location, is_local, device=device)
 
     def predict(
         self,

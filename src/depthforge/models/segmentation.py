@@ -18,14 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.errors import ModelError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_same_hw
-from depthforge.models.hub import (
-    local_config,
-    local_config_file,
-    normalisation,
-)
+from depthforge.models.hub import local_config_file, normalisation, resolve_entry
+from depthforge.models.torch_backend import PretrainedModel
 
 __all__ = [
     "MattingSpec",
@@ -106,24 +102,12 @@ def resolve_matting_model(model: str | None = None) -> tuple[MattingSpec, str, b
     Raises:
         ModelError: unknown name, or a folder that is not a matting model.
     """
-    text = (model or DEFAULT_MATTING_MODEL).strip()
-    path = Path(text).expanduser()
-    if os.path.isdir(path):
-        config = local_config(path)
-        if config.get("model_type") != "vitmatte":
-            raise ModelError(f"{path}: not a matting model folder (config model_type '{config.get('model_type', '')}')")
-        spec = MattingSpec(name=path.name, hub_id="", licence="unknown (local folder)")
-        return _with_preprocessor(spec, local_config_file(path, "preprocessor_config.json")), str(path.resolve()), True
-    key = text.lower()
-    found = MATTING_REGISTRY.get(key) or next((s for s in MATTING_REGISTRY.values() if s.hub_id.lower() == key), None)
-    if found is not None:
-        return found, found.hub_id, False
-    if "/" not in text:
-        raise ModelError(
-            f"matting model '{text}' is not in the registry ({', '.join(MATTING_REGISTRY)}), "
-            "not a hub id and not a folder"
-        )
-    return MattingSpec(name=text, hub_id=text, licence="unknown (see the model card)"), text, False
+    spec, location, is_local = resolve_entry(
+        model or DEFAULT_MATTING_MODEL, MATTING_REGISTRY, model_type="vitmatte", what="matting model", make=MattingSpec
+    )
+    if is_local:
+        spec = _with_preprocessor(spec, local_config_file(location, "preprocessor_config.json"))
+    return spec, location, is_local
 
 
 def prepare_matting(image: np.ndarray | Image, trimap: np.ndarray, spec: MattingSpec) -> np.ndarray:
@@ -151,26 +135,14 @@ def prepare_matting(image: np.ndarray | Image, trimap: np.ndarray, spec: Matting
     return out
 
 
-class MattingModel:
+class MattingModel(PretrainedModel[MattingSpec]):
     """A loaded matting model: ``predict(image, trimap) -> alpha``."""
 
+    classes = ("AutoModelForImageMatting",)
+    what = "matting model"
+
     def __init__(self, spec: MattingSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
-        import torch
-
-        from depthforge.models.torch_backend import load_pretrained, pick_device
-
-        self.spec = spec
-        self.device = pick_device(device)
-        (self.model,) = load_pretrained(
-            ("AutoModelForImageMatting",),
-            location,
-            name=spec.name,
-            hub_id=spec.hub_id,
-            is_local=is_local,
-            what="matting model",
-            device=self.device,
-        )
-        self._torch = torch
+        super().__init__(spec, location, is_local, device=device)
 
     def predict(self, image: np.ndarray | Image, trimap: np.ndarray) -> np.ndarray:
         """Alpha matte for an image and its trimap.

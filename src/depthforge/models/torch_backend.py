@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic
 
 import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.threads import limit_library_threads
 from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode, require_hub
+from depthforge.models.registry import E
 
-__all__ = ["TorchBackend", "pick_device", "load_torch_model", "load_pretrained", "set_cpu_threads"]
+__all__ = ["TorchBackend", "pick_device", "load_torch_model", "load_pretrained", "PretrainedModel", "set_cpu_threads"]
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -108,6 +109,37 @@ def load_pretrained(
     except (ValueError, KeyError, RuntimeError) as exc:
         raise ModelError(f"{what} '{name}' could not be loaded ({str(exc).strip()[:200]})") from None
     return [model.to(device).eval(), *rest]
+
+
+class PretrainedModel(Generic[E]):
+    """A transformers model (and its processor, if any) loaded by :func:`load_pretrained` from a resolved entry of a
+    model registry: the base of the SAM and matting models. A subclass names its transformers ``classes`` (the
+    model first) and ``what`` it is (in messages).
+
+    Attributes:
+        spec: the registry entry (``name``, ``hub_id``). device: where the model runs. model: the model, in eval
+            mode. processor: the second of ``classes`` when there is one, else None.
+    """
+
+    classes: tuple[str, ...] = ()
+    what = "model"
+
+    def __init__(self, spec: E, location: str, is_local: bool, *, device: str = "auto") -> None:
+        import torch
+
+        self.spec = spec
+        self.device = pick_device(device)
+        self.model, *rest = load_pretrained(
+            self.classes,
+            location,
+            name=spec.name,
+            hub_id=spec.hub_id,
+            is_local=is_local,
+            what=self.what,
+            device=self.device,
+        )
+        self.processor: Any = rest[0] if rest else None
+        self._torch = torch
 
 
 def set_cpu_threads() -> None:
