@@ -22,6 +22,7 @@ from typing import Any, Literal
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
 from depthforge.core.validation import check_choice
 from depthforge.models.hub import local_config_file, not_available, offline_mode
+from depthforge.models.registry import lookup
 
 __all__ = [
     "GenerationSpec",
@@ -191,9 +192,7 @@ def resolve_generation_model(text: str, *, role: Role) -> GenerationSource:
             path.name, "", role, arch, "unknown (see the model card)", 1024 if arch == "sdxl" else 512
         )
         return GenerationSource(spec, str(path.resolve()), True)
-    found = GENERATION_REGISTRY.get(name.lower()) or next(
-        (s for s in _ENTRIES if s.hub_id.lower() == name.lower()), None
-    )
+    found = lookup(GENERATION_REGISTRY, name)
     if found is not None:
         if found.role != role:
             raise ModelError(f"{role}: '{found.name}' is a {found.role}, not a {role}")

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from depthforge.models.testing import TINY_DPT
+
 __all__ = [
     "build_tiny_sd",
     "build_tiny_controlnet",
@@ -188,18 +190,7 @@ def build_tiny_depth2img(folder: str | os.PathLike[str], *, seed: int = 0) -> Pa
     torch.manual_seed(seed)
     out = Path(folder)
     tok, text = _text_parts(out)
-    dpt = DPTConfig(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=16,
-        neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16,
-        backbone_out_indices=[0, 1, 2, 3],
-        readout_type="project",
-    )
+    dpt = DPTConfig(**{**TINY_DPT, "image_size": 32})
     processor = DPTImageProcessor(
         size={"height": 32, "width": 32}, keep_aspect_ratio=False, ensure_multiple_of=16, do_pad=False
     )

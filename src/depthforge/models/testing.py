@@ -41,6 +41,14 @@ _HALF = [0.5, 0.5, 0.5]
 _TINY_VIT: dict[str, Any] = dict(
     hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16
 )
+#: A tiny DPT (MiDaS 3.0) on that ViT: here and as depth2img's own estimator (:mod:`.diffusion_testing`).
+TINY_DPT: dict[str, Any] = dict(
+    **_TINY_VIT,
+    neck_hidden_sizes=[8, 16, 32, 32],
+    fusion_hidden_size=16,
+    backbone_out_indices=[0, 1, 2, 3],
+    readout_type="project",
+)
 
 
 def build_depth_anything(
@@ -119,13 +127,7 @@ def build_dpt(folder: str | os.PathLike[str], *, hybrid: bool = False, full: boo
     torch.manual_seed(seed)
     if full and not hybrid:
         raise ValueError("full=True is available for the hybrid architecture (hybrid=True)")
-    common = dict(
-        **_TINY_VIT,
-        neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16,
-        backbone_out_indices=[0, 1, 2, 3],
-        readout_type="project",
-    )
+    common = dict(TINY_DPT)
     if hybrid and full:
         cfg = DPTConfig(
             is_hybrid=True,
