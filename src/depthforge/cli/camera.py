@@ -98,19 +98,3 @@ def load_scene(args: argparse.Namespace) -> tuple[Image, Intrinsics | None, ZDep
     zd = depth_to_z(depth, intrinsics=intr, baseline_m=args.baseline_m, near_m=args.near, far_m=args.far)
     note(f"depth: {zd.rule}")
     return image, intr, zd
-
-
-def scene_metadata(image: Image, intrinsics: Intrinsics | None, zd: ZDepth, **extra: object) -> dict[str, object]:
-    """Metadata for the output's sidecar / header: source photo, intrinsics, depth rule, metric flag."""
-    meta: dict[str, object] = {
-        "source_image": image.path,
-        "metric": zd.metric,
-        "units": "m" if zd.metric else "pseudo (not metric)",
-        "depth_rule": zd.rule,
-        "projection": "pinhole" if intrinsics is not None else "equirectangular",
-    }
-    if intrinsics is not None:
-        meta["intrinsics"] = intrinsics.as_dict()
-        meta["intrinsics_source"] = intrinsics.source
-    meta.update(extra)
-    return meta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
+from depthforge.cli.camera import add_scene_command, load_scene
 from depthforge.cli.common import note, pick
 
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depthforge.geometry.export import export_mesh
+    from depthforge.geometry.export import export_mesh, sidecar_metadata
     from depthforge.geometry.mesh import mesh_from_depth
 
     image, intr, zd = load_scene(args)
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
-    meta = scene_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
+    meta = sidecar_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
     files = export_mesh(
         args.output, mesh, metadata=meta, texture=not args.no_texture, texture_format=args.texture_format
     )

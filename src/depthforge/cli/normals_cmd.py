@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
+from depthforge.cli.camera import add_scene_command, load_scene
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from depthforge.geometry.export import sidecar_metadata
     from depthforge.geometry.normals import depth_to_normals, encode_normals
     from depthforge.io.images import write_image
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     )
     convention = "directx" if args.directx else "opengl"
     encoded = encode_normals(n, convention=convention, bits=args.bits)
-    meta = scene_metadata(image, intr, zd, convention=convention, bits=args.bits, encoding="rgb = n * 0.5 + 0.5")
+    meta = sidecar_metadata(image, intr, zd, convention=convention, bits=args.bits, encoding="rgb = n * 0.5 + 0.5")
     path = write_image(args.output, encoded, text={"depthforge": json.dumps(meta, default=str)})
     print(f"wrote {path} ({encoded.shape[1]}x{encoded.shape[0]}, {convention}, {args.bits} bit)")
     return 0

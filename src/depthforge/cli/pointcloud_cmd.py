@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.camera import add_scene_command, load_scene, scene_metadata
+from depthforge.cli.camera import add_scene_command, load_scene
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depthforge.geometry.export import export_pointcloud
+    from depthforge.geometry.export import export_pointcloud, sidecar_metadata
     from depthforge.geometry.pointcloud import pointcloud_from_depth
 
     image, intr, zd = load_scene(args)
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         stride=args.stride,
         voxel_size_m=args.voxel,
     )
-    meta = scene_metadata(image, intr, zd, normals=bool(args.normals), voxel=args.voxel)
+    meta = sidecar_metadata(image, intr, zd, normals=bool(args.normals), voxel=args.voxel)
     files = export_pointcloud(args.output, cloud, metadata=meta)
     kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"
     print(f"wrote {files[0]} ({len(cloud)} points, {kind}); also {files[1]}")

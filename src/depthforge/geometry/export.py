@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image
+from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice
 from depthforge.geometry.mesh import Mesh
 from depthforge.geometry.pointcloud import PointCloud
+from depthforge.geometry.projection import ZDepth
 from depthforge.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "export_mesh",
     "export_pointcloud",
     "to_trimesh",
+    "sidecar_metadata",
 ]
 
 VIEWER_FRAME = "x right, y up, z toward the viewer (camera at the origin looking down -z)"
@@ -233,6 +237,23 @@ def write_texture(path: str | os.PathLike[str], image: np.ndarray) -> Path:
 
 def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(meta, default=str))
+
+
+def sidecar_metadata(image: Image, intrinsics: Intrinsics | None, zd: ZDepth, **extra: object) -> dict[str, object]:
+    """The sidecar / header fields of a 3D output: source photo, metric flag and units, depth rule, projection
+    (pinhole, or equirectangular when ``intrinsics`` is None) and the intrinsics with their source; then ``extra``."""
+    meta: dict[str, object] = {
+        "source_image": image.path,
+        "metric": zd.metric,
+        "units": "m" if zd.metric else "pseudo (not metric)",
+        "depth_rule": zd.rule,
+        "projection": "pinhole" if intrinsics is not None else "equirectangular",
+    }
+    if intrinsics is not None:
+        meta["intrinsics"] = intrinsics.as_dict()
+        meta["intrinsics_source"] = intrinsics.source
+    meta.update(extra)
+    return meta
 
 
 def write_sidecar(path: str | os.PathLike[str], metadata: dict[str, Any]) -> Path:

@@ -207,20 +207,12 @@ def _intrinsics(image: Image, depth: DepthMap, o: BatchOptions) -> Any:
 
 def _scene(image: Image, depth: DepthMap, o: BatchOptions) -> tuple[Any, Any, dict[str, Any]]:
     """(z, intrinsics, metadata) for the 3D outputs, by the same rules as the single-item commands."""
+    from depthforge.geometry.export import sidecar_metadata
     from depthforge.geometry.projection import depth_to_z
 
     intr = _intrinsics(image, depth, o)
     zd = depth_to_z(depth, intrinsics=intr, near_m=o.near_m, far_m=o.far_m)
-    meta: dict[str, Any] = {
-        "source_image": image.path,
-        "metric": zd.metric,
-        "units": "m" if zd.metric else "pseudo (not metric)",
-        "depth_rule": zd.rule,
-        "projection": "pinhole",
-        "intrinsics": intr.as_dict(),
-        "intrinsics_source": intr.source,
-    }
-    return zd, intr, meta
+    return zd, intr, sidecar_metadata(image, intr, zd)
 
 
 def _normals(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
