@@ -255,21 +255,12 @@ class Stereo(_FrameNode):
         separation=_float(0.0, -20.0, 20.0, 0.1),
     )
 
-    def frame(
-        self,
-        image: np.ndarray,
-        depth: DepthMap,
-        *,
-        layout: str,
-        divergence: float,
-        convergence: float,
-        separation: float,
-    ) -> np.ndarray:
+    def frame(self, image: np.ndarray, depth: DepthMap, *, layout: str, **params: Any) -> np.ndarray:
+        """``params``: divergence, convergence and separation, as :class:`~depthforge.render.stereo.StereoParams`."""
         from depthforge.render.stereo import StereoParams, render_stereo
         from depthforge.stereo.layouts import compose
 
-        params = StereoParams(divergence=divergence, convergence=convergence, separation=separation)
-        return compose(*render_stereo(image, depth, params=params), layout=layout)
+        return compose(*render_stereo(image, depth, params=StereoParams(**params)), layout=layout)
 
 
 class Normals(_FrameNode):
