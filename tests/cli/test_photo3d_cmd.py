@@ -114,3 +114,28 @@ def test_batch_output_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     job = seen[0]
     assert job.outputs == ("photo3d", "mesh")
     assert (job.options.photo3d_format, job.options.photo3d_inpaint) == ("ply", "ns")
+
+
+def test_batch_learned_inpainter_is_checked_first_and_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``batch --photo3d-inpaint onnx:FILE``: a missing file is one line before any work; a relative file reaches
+    the job as an absolute path (workers may start elsewhere)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    import depthforge.pipeline.batch as batch
+    from depthforge.pipeline.batch import BatchSummary
+    from tests.models.test_inpaint_onnx import _export
+
+    seen = []
+    monkeypatch.setattr(batch, "run_batch", lambda job, **kw: seen.append(job) or BatchSummary(total=1, done=1))
+    (tmp_path / "in").mkdir()
+    args = ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--outputs", "photo3d"]
+    assert main([*args, "--photo3d-inpaint", "onnx:missing.onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.onnx" in err[0] and not seen
+    _export(tmp_path / "tiny.onnx")
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--photo3d-inpaint", "onnx:tiny.onnx"]) == 0
+    assert seen[0].options.photo3d_inpaint == f"onnx:{tmp_path.resolve() / 'tiny.onnx'}"
+    assert "tiny.onnx" in capsys.readouterr().err  # the inpainter and its licence are reported

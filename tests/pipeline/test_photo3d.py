@@ -99,4 +99,22 @@ def test_batch_output(scene_input, tmp_path: Path) -> None:  # type: ignore[no-u
     assert side["inpaint"] == "ns" and side["camera"]["hfov_deg"] == pytest.approx(50.0)
     assert [d["name"] for d in side["layers"]] == ["layer_0_far", "layer_1_near"]
     with pytest.raises(ValidationError, match="photo3d_inpaint"):
-        BatchOptions(photo3d_inpaint="onnx:x.onnx")
+        BatchOptions(photo3d_inpaint=" ")
+
+
+def test_batch_output_with_a_learned_inpainter(scene_input, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A tiny ONNX inpainter exported here fills batch's photo3d too; it is loaded once per process."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from depthforge.core.image import Image
+    from depthforge.pipeline.producers import PRODUCERS, BatchOptions, photo3d_inpainter
+    from tests.models.test_inpaint_onnx import _export
+
+    image, depth, _ = scene_input
+    method = f"onnx:{_export(tmp_path / 'tiny.onnx')}"
+    options = BatchOptions(photo3d_format="ply", photo3d_inpaint=method)
+    photo3d_inpainter.cache_clear()
+    for name in ("a", "b"):
+        files = PRODUCERS["photo3d"].write(Image(image), depth, tmp_path / name, options)
+        assert json.loads(files[1].read_text())["inpaint"] == method
+    assert photo3d_inpainter.cache_info().misses == 1 and photo3d_inpainter.cache_info().hits >= 1

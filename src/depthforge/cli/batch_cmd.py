@@ -18,6 +18,7 @@ from depthforge.cli.common import (
     add_model_options,
     detail_options,
     display_range,
+    load_inpainter_noted,
     model_options,
     note,
     pick,
@@ -63,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--photo3d-inpaint",
         default="background",
-        choices=("background", "telea", "ns"),
-        help="photo3d: fill of hidden regions (default background)",
+        metavar="METHOD",
+        help="photo3d: fill of hidden regions: background (default), telea, ns, onnx:FILE or a hub id (as photo3d)",
     )
     g.add_argument("--directx", action="store_true", help="normals: DirectX convention (green = down)")
     g.add_argument("--mask-threshold", type=float, metavar="T", help="mask threshold (default automatic)")
@@ -86,9 +87,15 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.pipeline.batch import BatchJob, run_batch
     from depthforge.pipeline.producers import BatchOptions
 
+    inpaint = args.photo3d_inpaint.strip()
+    if inpaint.startswith("onnx:") and inpaint[5:]:
+        inpaint = f"onnx:{Path(inpaint[5:]).resolve()}"  # the same file for workers started elsewhere
+    if "photo3d" in args.outputs:
+        load_inpainter_noted(inpaint)  # a missing file or an unreachable hub: one line before any work
     options = BatchOptions(
         **pick(args, "invert", "colormap", "combine", "divergence", "convergence", "mesh_format", "mask_threshold"),
-        **pick(args, "photo3d_format", "photo3d_inpaint"),
+        photo3d_format=args.photo3d_format,
+        photo3d_inpaint=inpaint,
         **display_range(args),
         anaglyph_mode=args.anaglyph,
         fov_deg=args.fov,

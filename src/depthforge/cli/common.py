@@ -244,6 +244,17 @@ def note(message: str) -> None:
     print(f"depthforge: {message}", file=sys.stderr)
 
 
+def load_inpainter_noted(text: str) -> Any:
+    """An ``--inpaint`` value for the renderers: a built-in method name as it is; ``onnx:FILE`` or a hub id loaded
+    once per process as a callable (one-line errors), its licence reported."""
+    from depthforge.pipeline.producers import photo3d_inpainter
+
+    method = photo3d_inpainter(text)
+    if not isinstance(method, str):
+        note(f"inpaint: {getattr(method, 'name', text)} ({getattr(method, 'licence', 'licence not stated')})")
+    return method
+
+
 def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The options ``names`` as keyword arguments of the same names."""
     return {name: getattr(args, name) for name in names}

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from depthforge.cli.camera import add_scene_command, intrinsics_from_args
-from depthforge.cli.common import add_motion_options, load_photo, note, progress
+from depthforge.cli.common import add_motion_options, load_inpainter_noted, load_photo, note, progress
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "static")
 
@@ -63,17 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_motion_options(v, supersample=(1, 2, 3))
 
 
-def _inpainter(text: str) -> Any:
-    """A built-in method name as it is; ``onnx:FILE`` or a hub id loaded as a callable (one-line errors), its
-    licence reported."""
-    from depthforge.models.inpaint import load_inpainter
-
-    method = load_inpainter(text)
-    if not isinstance(method, str):
-        note(f"inpaint: {getattr(method, 'name', text)} ({getattr(method, 'licence', 'licence not stated')})")
-    return method
-
-
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -97,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"target_vertices: expected >= 0, got {args.target_vertices}")
     options = Photo3DOptions(
         max_layers=args.layers,
-        inpaint=_inpainter(args.inpaint),
+        inpaint=load_inpainter_noted(args.inpaint),
         near_m=args.near,
         far_m=args.far,
         target_vertices=args.target_vertices or None,

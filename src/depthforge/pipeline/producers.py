@@ -25,6 +25,7 @@ an option redoes only the outputs that depend on it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -66,8 +67,9 @@ class BatchOptions:
             ``fused`` (:func:`depthforge.pipeline.background.foreground`); mask_segmenter: ``fused``'s
             segmentation (``sam`` or ``rembg:NAME``); mask_seg_file: the ONNX file of ``rembg:*_custom``;
             mask_allow_noncommercial: accept non-commercial weights (RMBG-2.0).
-        photo3d_format: ``glb`` or ``ply``; photo3d_inpaint: hidden-region fill of ``photo3d`` (``background``,
-            ``telea``, ``ns``; learned inpainters are for the single-photo command).
+        photo3d_format: ``glb`` or ``ply``; photo3d_inpaint: hidden-region fill of ``photo3d``: ``background``,
+            ``telea``, ``ns``, or a learned inpainter as ``depthforge photo3d --inpaint`` takes it (``onnx:FILE``,
+            a registry name or a hub id; :func:`depthforge.models.inpaint.load_inpainter`, loaded once per process).
     """
 
     invert: bool = False
@@ -106,7 +108,8 @@ class BatchOptions:
         check_choice(self.mask_method, "mask_method", ("otsu", "gap"))
         check_positive(self.stride, "stride")
         check_choice(self.photo3d_format, "photo3d_format", ("glb", "ply"))
-        check_choice(self.photo3d_inpaint, "photo3d_inpaint", ("background", "telea", "ns"))
+        if not isinstance(self.photo3d_inpaint, str) or not self.photo3d_inpaint.strip():
+            raise ValidationError(f"photo3d_inpaint: expected a method name, got {self.photo3d_inpaint!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,7 +277,7 @@ def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list
 
     intr = _intrinsics(image, depth, o)
     options = Photo3DOptions(
-        inpaint=o.photo3d_inpaint,
+        inpaint=photo3d_inpainter(o.photo3d_inpaint),
         near_m=o.near_m,
         far_m=o.far_m,
         max_angle_deg=None if o.max_angle_deg >= 90 else o.max_angle_deg,
@@ -282,6 +285,19 @@ def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list
     meta = {"source_image": image.path, "intrinsics_source": intr.source}
     result = photo3d(image, depth, _suffixed("photo3d")(stem, o)[0], options=options, intrinsics=intr, metadata=meta)
     return [Path(p) for p in result.files]
+
+
+@functools.lru_cache(maxsize=2)
+def photo3d_inpainter(method: str) -> Any:
+    """The inpainter of ``photo3d_inpaint``, loaded once per process (a classic name is returned as it is).
+
+    Raises:
+        ModelError / ModelNotAvailableError / MissingExtraError: one line (missing file, unknown name, not cached
+        while the hub is unreachable, onnxruntime absent).
+    """
+    from depthforge.models.inpaint import load_inpainter
+
+    return load_inpainter(method)
 
 
 _MASK = ("mask_threshold", "mask_method", "mask_source", "mask_segmenter", "mask_seg_file", "mask_allow_noncommercial")
