@@ -73,7 +73,38 @@ def test_refusals(engine: Engine, web_photo: Path, tmp_path: Path) -> None:
     run = _run(engine, web_photo, tmp_path)
     with pytest.raises(ValidationError, match="inpaint"):
         make_photo3d(engine, run, "onnx:/etc/passwd", 3, 60, 1.0, 10.0, 20_000)
+    with pytest.raises(ValidationError, match="learned"):  # offered only when the operator named an inpainter
+        make_photo3d(engine, run, "learned", 3, 60, 1.0, 10.0, 20_000)
     with pytest.raises(ValidationError, match="vertices"):
         make_photo3d(engine, run, "ns", 6, 60, 1.0, 10.0, 900_000)
     with pytest.raises(ValidationError, match="layers"):
         make_photo3d(engine, run, "ns", 9, 60, 1.0, 10.0, 20_000)
+
+
+def test_operators_learned_inpainter(web_model: Path, web_photo: Path, tmp_path: Path) -> None:
+    """``serve --inpainter onnx:FILE``: the tab offers ``learned`` and fills with that model (a tiny ONNX one
+    exported here); the client only picks the word."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from depthforge.web.ui_photo3d import inpaint_choices
+    from tests.models.test_inpaint_onnx import _export
+
+    method = f"onnx:{_export(tmp_path / 'tiny.onnx')}"
+    config = ServerConfig(model=str(web_model), limits=Limits(max_pixels=1_000_000, workers=1), inpainter=method)
+    eng = Engine(config)
+    try:
+        assert inpaint_choices(eng)[-1] == "learned"
+        _, files, info = make_photo3d(eng, _run(eng, web_photo, tmp_path), "learned", 2, 60, 1.0, 10.0, 20_000)
+        assert json.loads(Path(files[1]).read_text())["inpaint"] == method and info.endswith(f"fill {method}")
+    finally:
+        eng.close()
+
+
+def test_serve_refuses_a_missing_inpainter_in_one_line(
+    web_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from depthforge.cli.main import main
+
+    assert main(["serve", "--model", str(web_model), "--inpainter", f"onnx:{tmp_path / 'missing.onnx'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.onnx" in err[0] and "Traceback" not in err[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import DEFAULT_MODEL, add_command, add_device_options, note, pick
+from depthforge.cli.common import DEFAULT_MODEL, add_command, add_device_options, load_inpainter_noted, note, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=120.0,
         help="seconds a job may wait before it is refused with 503 (default 120)",
     )
+    p.add_argument(
+        "--inpainter",
+        metavar="METHOD",
+        help="learned inpainter the 3D photo tab offers as 'learned': onnx:FILE, a registry name or a hub id",
+    )
     p.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     p.add_argument(
         "--a1111-api",
@@ -63,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    from pathlib import Path
 
     from depthforge.core.errors import ValidationError
 
@@ -94,8 +100,16 @@ def run(args: argparse.Namespace) -> int:
         **pick(args, "max_pixels", "workers", "queue"),
         queue_timeout_s=args.queue_timeout,
     )
+    inpainter = args.inpainter
+    if inpainter is not None:
+        if inpainter.startswith("onnx:") and inpainter[5:]:
+            inpainter = f"onnx:{Path(inpainter[5:]).resolve()}"
+        load_inpainter_noted(inpainter)  # a missing file or an unreachable hub: one line before serving
     config = ServerConfig(
-        **pick(args, "model", "device", "dtype", "allow_download"), limits=limits, extra_models=tuple(args.allow_model)
+        **pick(args, "model", "device", "dtype", "allow_download"),
+        limits=limits,
+        extra_models=tuple(args.allow_model),
+        inpainter=inpainter,
     )
     app = create_app(config, ui=not args.no_ui, a1111=args.a1111_api)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -68,6 +68,8 @@ class ServerConfig:
         limits: upload, pixel and concurrency limits.
         allow_download: let clients pick registry models that are not in the local cache yet (downloads).
         extra_models: further names or folders the operator allows clients to choose.
+        inpainter: the learned inpainter the 3D photo tab offers as ``learned`` (``onnx:FILE``, a registry name or
+            a hub id, as ``photo3d --inpaint``); the operator's choice, never the client's. None: classic fills only.
     """
 
     model: str = "depth-anything-v2-small"
@@ -76,6 +78,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     allow_download: bool = False
     extra_models: tuple[str, ...] = ()
+    inpainter: str | None = None
 
 
 class Engine:

@@ -16,10 +16,16 @@ from depthforge.core.validation import check_range
 from depthforge.web.operations import MAX_MESH_VERTICES, Engine
 from depthforge.web.ui_parts import Builder, Run, download_names, files_box, note_box
 
-__all__ = ["photo3d_tab", "make_photo3d"]
+__all__ = ["inpaint_choices", "make_photo3d", "photo3d_tab"]
 
-#: The fills offered (the learned ONNX inpainter is for the command line: it needs a model file).
+#: The fills every server offers; ``learned`` is added when the operator started it with ``serve --inpainter``
+#: (a client never names a model file).
 INPAINT_CHOICES = ("background", "telea", "ns")
+
+
+def inpaint_choices(engine: Engine) -> tuple[str, ...]:
+    """The fills this server offers: :data:`INPAINT_CHOICES`, plus ``learned`` with an operator's inpainter."""
+    return (*INPAINT_CHOICES, "learned") if engine.config.inpainter else INPAINT_CHOICES
 
 
 def make_photo3d(
@@ -36,16 +42,19 @@ def make_photo3d(
     from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.layered import export_layered
     from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
+    from depthforge.pipeline.producers import photo3d_inpainter
 
-    if inpaint not in INPAINT_CHOICES:
-        raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(INPAINT_CHOICES)})")
+    offered = inpaint_choices(engine)
+    if inpaint not in offered:
+        raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(offered)})")
+    method = photo3d_inpainter(engine.config.inpainter) if inpaint == "learned" else inpaint
     n_layers = int(check_range(layers, "layers", low=1, high=6))
     cap = int(check_range(vertices, "vertices", low=1000, high=MAX_MESH_VERTICES // n_layers))
     depth = run.depth()
     image = run.image
     intr = resolve_intrinsics(image.size_hw, fov_deg=float(fov), exif=image.exif, fallback=depth.intrinsics)
     options = Photo3DOptions(
-        max_layers=n_layers, inpaint=inpaint, near_m=float(near), far_m=float(far), target_vertices=cap
+        max_layers=n_layers, inpaint=method, near_m=float(near), far_m=float(far), target_vertices=cap
     )
     run.progress(0.4, desc="layers, hidden parts and meshes")
     glb = engine.areas.file(run.area, ".glb")
@@ -58,7 +67,8 @@ def make_photo3d(
     lm, scene = result.mesh, result.scene
     verts = sum(L.mesh.n_vertices for L in lm.layers)
     units = "metres" if scene.z_is_metric else "pseudo-depth (not metric)"
-    info = f"{len(lm.layers)} layers, {verts} vertices, grid stride {lm.stride} px, {units}; fill {inpaint}"
+    fill = options.inpaint_name
+    info = f"{len(lm.layers)} layers, {verts} vertices, grid stride {lm.stride} px, {units}; fill {fill}"
     return str(named[0]), [str(f) for f in named], info
 
 
@@ -68,7 +78,7 @@ def photo3d_tab(b: Builder) -> None:
 
     def controls() -> list[Any]:
         inpaint = gr.Dropdown(
-            list(INPAINT_CHOICES), value="background", label="Fill of hidden parts", elem_id="photo3d-inpaint"
+            list(inpaint_choices(b.engine)), value="background", label="Fill of hidden parts", elem_id="photo3d-inpaint"
         )
         layers = gr.Slider(1, 6, value=4, step=1, label="Depth layers (at most)")
         fov = gr.Slider(10, 150, value=60, step=1, label="Horizontal field of view (deg)")
