@@ -150,6 +150,22 @@ def test_cli_right_layout_with_disparity_keeps_size(tmp_path: Path, capsys: pyte
     assert "resampled" in capsys.readouterr().err
 
 
+def test_cli_16_bit_photo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A 16-bit photo keeps 16 bits through the default fill; ``--fill layers`` (8-bit colour) says it writes 8."""
+    import cv2
+
+    rgb = np.random.default_rng(6).integers(0, 65536, (24, 36, 3), dtype=np.uint16)
+    ip, dp = tmp_path / "img16.png", tmp_path / "d.npy"
+    cv2.imwrite(str(ip), rgb[:, :, ::-1])
+    np.save(dp, np.tile(np.linspace(0.1, 1, 36, dtype=np.float32), (24, 1)))
+    base = ["stereo", str(ip), "--depth", str(dp), "--depth-kind", "relative"]
+    for fill, dtype in (("background", np.uint16), ("layers", np.uint8)):
+        out = tmp_path / f"{fill}.png"
+        assert main([*base, "--fill", fill, "-o", str(out)]) == 0
+        assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == dtype
+        assert ("16-bit photo's views are 8-bit" in capsys.readouterr().err) == (fill == "layers")
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     img = np.zeros((8, 8, 3), np.uint8)
     ip, dp = _write(tmp_path, img, np.full((8, 8), np.nan, np.float32))

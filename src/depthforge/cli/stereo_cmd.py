@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fill == "layers":
         from depthforge.render.scene import render_stereo_layers
 
+        if rgb.dtype.itemsize > 1:
+            note(f"--fill layers renders 8-bit colour: the {rgb.dtype.itemsize * 8}-bit photo's views are 8-bit")
         left, right = render_stereo_layers(rgb, depth, params=params)
     elif args.layout == "left":
         left, right = stereo.render_eye(rgb, depth, eye="left", params=params, parallax=par), rgb
