@@ -102,3 +102,56 @@ def test_batch_workers_share_the_budget(restore_pools: None, tiny_da: Path, tmp_
         assert thread_budget() == 1 and torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
     finally:
         local_engine._WORKER.clear()
+
+
+def test_stage_threads_have_their_share(restore_pools: None) -> None:
+    """read_ahead / WriteBehind with ``threads=`` see that share as their budget (at most the process's); the
+    calling thread keeps the process's budget."""
+    from depthforge.core.threads import WriteBehind, read_ahead
+
+    set_thread_budget(4)
+
+    def budgets() -> Iterator[int]:
+        yield thread_budget()
+
+    assert list(read_ahead(budgets(), threads=1)) == [1]
+    assert list(read_ahead(budgets(), threads=8)) == [4]  # never above the process's budget
+    assert list(read_ahead(budgets())) == [4]
+    seen: list[int] = []
+    behind = WriteBehind(lambda _: seen.append(thread_budget()), threads=1)
+    behind.put(0)
+    behind.close()
+    assert seen == [1] and thread_budget() == 4
+    with pytest.raises(ValidationError, match="threads"):
+        read_ahead(budgets(), threads=0).__next__()
+
+
+def test_video_stages_take_one_thread_beside_the_model(
+    restore_pools: None, tiny_da: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the video path the model keeps the budget busy; preparing frames ahead and the 3D frames' stereo kernel
+    behind it run with a budget of 1 (render_stereo then runs its serial kernel, no numba pool)."""
+    import depthforge.render.stereo as stereo
+    from depthforge.models import load_model
+    from depthforge.models.estimator import DepthEstimator
+    from depthforge.pipeline.video import VideoOptions, run_video
+    from tests.io.test_video import make_clip
+
+    set_thread_budget(2)
+    seen: dict[str, set[int]] = {"prepare": set(), "stereo": set()}
+    prepare, render = DepthEstimator.prepare, stereo.render_stereo
+
+    def spy_prepare(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["prepare"].add(thread_budget())
+        return prepare(self, *args, **kwargs)
+
+    def spy_render(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["stereo"].add(thread_budget())
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(DepthEstimator, "prepare", spy_prepare)
+    monkeypatch.setattr(stereo, "render_stereo", spy_render)
+    clip = make_clip(tmp_path / "c.mp4", frames=4)
+    options = VideoOptions(stereo="half-left-right", batch_size=2, input_size_hw=(28, 42))
+    run_video(clip, tmp_path / "out", estimator=load_model(str(tiny_da), device="cpu"), options=options)
+    assert seen == {"prepare": {1}, "stereo": {1}} and thread_budget() == 2

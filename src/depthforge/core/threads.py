@@ -5,7 +5,9 @@
 (``os.sched_getaffinity``, which respects ``taskset`` and container CPU sets). Every pool of our own and every
 library pool (torch, OpenCV, OpenVINO) is sized from it by :func:`limit_library_threads`; ``batch --workers N``
 gives each worker process its share. numba kernels are single-threaded except ``render_stereo``'s, which sizes
-numba's pool (per calling thread) from :func:`thread_budget` at each call.
+numba's pool (per calling thread) from :func:`thread_budget` at each call. A stream's stage thread started with
+``threads=`` (:func:`read_ahead`, :class:`WriteBehind`) has that share as its budget: the video path's decoder
+and writer (colours, the 3D frames' stereo kernel) take one thread each while the model keeps the budget busy.
 
 On Python < 3.13, ``Thread.join()`` interrupted by a signal handler's exception (Ctrl-C's ``KeyboardInterrupt``,
 the CLI's SIGTERM) may mark the thread as ended while it still runs, so a second ``join()`` returns at once and
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 _OVERRIDE: int | None = None
+_LOCAL = threading.local()  # .budget: a stage thread's share (read_ahead / WriteBehind ``threads=``)
 _END = object()
 T = TypeVar("T")
 
@@ -50,7 +53,14 @@ def _available_cores() -> int:
 
 
 def thread_budget() -> int:
-    """Threads depthforge may keep busy at once in this process (>= 1; see the module docstring)."""
+    """Threads depthforge may keep busy at once in this process (>= 1; see the module docstring); in a stage
+    thread started with ``threads=`` (:func:`read_ahead`, :class:`WriteBehind`), that thread's share."""
+    share = getattr(_LOCAL, "budget", None)
+    budget = _process_budget()
+    return budget if share is None else min(int(share), budget)
+
+
+def _process_budget() -> int:
     if _OVERRIDE is not None:
         return _OVERRIDE
     for name in ("DEPTHFORGE_THREADS", "OMP_NUM_THREADS"):
@@ -69,8 +79,7 @@ def thread_budget() -> int:
 def set_thread_budget(threads: int | None) -> None:
     """Set the budget for this process (None: back to ``DEPTHFORGE_THREADS`` or the available cores)."""
     global _OVERRIDE
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValidationError(f"threads: expected a whole number >= 1, got {threads!r}")
+    _check_share(threads)
     _OVERRIDE = threads
 
 
@@ -141,8 +150,18 @@ def _get(q: queue.Queue[Any], stop: threading.Event | None = None) -> Any:
                 return _END
 
 
-def read_ahead(items: Iterable[T], *, size: int = 2, name: str = "depthforge-ahead") -> Iterator[T]:
+def _check_share(threads: int | None) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValidationError(f"threads: expected a whole number >= 1, got {threads!r}")
+
+
+def read_ahead(
+    items: Iterable[T], *, size: int = 2, name: str = "depthforge-ahead", threads: int | None = None
+) -> Iterator[T]:
     """The items of ``items`` in order, produced in a background thread up to ``size`` items ahead.
+
+    ``threads``: the producing thread's :func:`thread_budget` (the work it calls sizes its pools from it), for a
+    stage that runs while another keeps the process's budget busy; None: the process's budget.
 
     An exception raised while producing is raised here, after the items produced before it. When the consumer
     stops early (``break``, an exception, ``close()``), the producer stops at its next item and ``items`` is
@@ -150,11 +169,13 @@ def read_ahead(items: Iterable[T], *, size: int = 2, name: str = "depthforge-ahe
     """
     if not isinstance(size, int) or size < 1:
         raise ValidationError(f"size: expected an integer >= 1, got {size!r}")
+    _check_share(threads)
     q: queue.Queue[Any] = queue.Queue(maxsize=size)
     stop = threading.Event()
     failures: list[BaseException] = []
 
     def produce() -> None:
+        _LOCAL.budget = threads
         source = iter(items)
         try:
             for item in source:
@@ -183,11 +204,21 @@ class WriteBehind(Generic[T]):
     """Calls ``consume(item)`` for every :meth:`put` item, in order, in a background thread at most ``size`` items
     behind the producer; :meth:`close` waits for the last one. An exception raised by ``consume`` stops it and is
     raised by the next :meth:`put` or by :meth:`close`; :meth:`abort` drops what is queued and waits for the item
-    in progress (use it before cleaning up what ``consume`` writes to)."""
+    in progress (use it before cleaning up what ``consume`` writes to). ``threads``: the consuming thread's
+    :func:`thread_budget`, as in :func:`read_ahead`."""
 
-    def __init__(self, consume: Callable[[T], None], *, size: int = 2, name: str = "depthforge-behind") -> None:
+    def __init__(
+        self,
+        consume: Callable[[T], None],
+        *,
+        size: int = 2,
+        name: str = "depthforge-behind",
+        threads: int | None = None,
+    ) -> None:
         if not isinstance(size, int) or size < 1:
             raise ValidationError(f"size: expected an integer >= 1, got {size!r}")
+        _check_share(threads)
+        self._threads = threads
         self._consume = consume
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
         self._stop = threading.Event()
@@ -195,6 +226,7 @@ class WriteBehind(Generic[T]):
         self._worker = Worker(self._run, name=name)
 
     def _run(self) -> None:
+        _LOCAL.budget = self._threads
         try:
             while (item := _get(self._queue, self._stop)) is not _END and not self._stop.is_set():
                 self._consume(item)

@@ -179,7 +179,9 @@ def display_frames(
     stab = TemporalStabilizer(strength=options.strength) if options.temporal else None
     fixed: DisplayRange | None = None
     size = options.input_size_hw
-    prepared = read_ahead(((f, estimator.prepare(f, input_size_hw=size)) for f in frames), size=options.batch_size)
+    # the model keeps the thread budget busy: decoding and preparing ahead of it take one thread
+    items = ((f, estimator.prepare(f, input_size_hw=size)) for f in frames)
+    prepared = read_ahead(items, size=options.batch_size, threads=1)
     estimated = estimator.predict_stream(prepared, batch_size=options.batch_size)
     for chunk in _batches(((f, d) for f, d in estimated if d is not None), options.batch_size):
         batch, depths = [f for f, _ in chunk], [d for _, d in chunk]
@@ -325,7 +327,8 @@ def run_video(
         if on_frame is not None:
             on_frame(outputs.count, meta.frame_count)
 
-    behind = WriteBehind(write, size=2, name="depthforge-video-writer")
+    # one thread for colouring and the 3D frames' stereo kernel behind the model, which keeps the budget busy
+    behind = WriteBehind(write, size=2, name="depthforge-video-writer", threads=1)
     try:
         for frame, depth, display, used in display_frames(iter_frames(src, info=meta), estimator, options=opts):
             behind.put((frame, depth, display))
