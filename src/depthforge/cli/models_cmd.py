@@ -1,48 +1,44 @@
-"""``depthforge models``: list the model registry."""
+"""``depthforge models``: every model depthforge knows by name (depth, generation, background removal, SAM,
+matting, inpainting), its licence, source and whether it is cached; ``--task`` narrows the list."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from depthforge.cli.common import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from depthforge.models.catalogue import TASKS
+
     p = add_command(sub, "models", __doc__, "list the models, their licences and whether they are cached", run=run)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--task", action="append", choices=tuple(TASKS), help="only these tasks (repeatable; default all)")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from depthforge.models.hub import is_cached
-    from depthforge.models.registry import REGISTRY
+    from depthforge.models.catalogue import TASKS, catalogue
 
-    rows: list[dict[str, Any]] = [
-        {
-            "name": s.name,
-            "kind": s.kind,
-            "licence": s.licence,
-            "params_m": s.params_m,
-            "hub_id": s.hub_id,
-            "cached": is_cached(s),
-            "notes": s.notes,
-        }
-        for s in REGISTRY.values()
-    ]
+    entries = catalogue(tasks=tuple(args.task) if args.task else None)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="depthforge models")
-    for col in ("name", "kind", "licence", "size", "cached", "hub id"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"], r["kind"], r["licence"], f"{r['params_m']:.0f} M", "yes" if r["cached"] else "no", r["hub_id"]
-        )
-    Console(width=200).print(table)
+    console = Console(width=200)
+    for task, option in TASKS.items():
+        rows = [e for e in entries if e.task == task]
+        if not rows:
+            continue
+        table = Table(title=f"{task} ({option})", title_justify="left")
+        for col in ("name", "kind", "licence", "size", "cached", "source", "notes"):
+            table.add_column(col)
+        for e in rows:
+            cached = "your file" if e.cached is None else ("yes" if e.cached else "no")
+            size = f"{e.params_m:.0f} M" if e.params_m else ""
+            table.add_row(e.name, e.kind, e.licence, size, cached, e.source, e.notes)
+        console.print(table)
     return 0

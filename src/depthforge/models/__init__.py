@@ -1,7 +1,8 @@
 """Depth models: the registry, hub resolution, preprocessing and backends; matting and segmentation models for masks
-(ViTMatte, rembg's models on onnxruntime, SAM)."""
+(ViTMatte, rembg's models on onnxruntime, SAM); learned inpainters; the catalogue of every named model."""
 
 from depthforge.models.callable import CallableEstimator
+from depthforge.models.catalogue import CatalogueEntry, catalogue
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
 from depthforge.models.inpaint import INPAINT_REGISTRY, OnnxInpainter, load_inpainter
@@ -18,6 +19,7 @@ __all__ = [
     "REMBG_REGISTRY",
     "SAM_REGISTRY",
     "CallableEstimator",
+    "CatalogueEntry",
     "DepthEstimator",
     "MattingModel",
     "ModelSource",
@@ -25,6 +27,7 @@ __all__ = [
     "OnnxInpainter",
     "RembgModel",
     "SamSegmenter",
+    "catalogue",
     "clear_model_cache",
     "get_spec",
     "is_cached",

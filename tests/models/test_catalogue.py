@@ -1,0 +1,109 @@
+"""The model catalogue: every registry in one listing, cache states read without network, and its command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from depthforge.cli.main import main
+from depthforge.core.errors import ValidationError
+from depthforge.models.catalogue import TASKS, catalogue
+from depthforge.models.diffusion import GENERATION_REGISTRY
+from depthforge.models.inpaint import INPAINT_REGISTRY
+from depthforge.models.registry import REGISTRY
+from depthforge.models.rembg_backend import REMBG_REGISTRY, rembg_model_path
+from depthforge.models.sam import SAM_REGISTRY
+from depthforge.models.segmentation import MATTING_REGISTRY
+
+
+@pytest.fixture
+def empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DEPTHFORGE_CACHE", str(tmp_path / "df"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))  # read at import
+    return tmp_path
+
+
+def test_every_registry_entry_once_in_task_order(empty_caches: Path) -> None:
+    entries = catalogue()
+    registries = {
+        "depth": REGISTRY,
+        "generation": GENERATION_REGISTRY,
+        "background": REMBG_REGISTRY,
+        "sam": SAM_REGISTRY,
+        "matting": MATTING_REGISTRY,
+        "inpaint": INPAINT_REGISTRY,
+    }
+    assert list(registries) == list(TASKS)
+    assert [(e.task, e.name) for e in entries] == [(t, n) for t, reg in registries.items() for n in reg]
+    assert all(e.licence for e in entries)
+    # nothing is cached in empty caches; the rembg *_custom entries are the user's own file
+    assert {e.cached for e in entries if e.task != "background"} == {False}
+    assert {e.name for e in entries if e.cached is None} == {n for n, s in REMBG_REGISTRY.items() if s.custom}
+    depth = {e.name: e for e in entries if e.task == "depth"}
+    assert depth["depth-anything-v2-small"].kind == "relative" and depth["depth-anything-v2-large"].licence == (
+        "CC-BY-NC-4.0"
+    )
+    lama = next(e for e in entries if e.task == "inpaint")
+    assert lama.source == f"{INPAINT_REGISTRY['lama'].hub_id}:{INPAINT_REGISTRY['lama'].file}"
+
+
+def test_cache_states_come_from_the_caches(empty_caches: Path) -> None:
+    """A rembg file in depthforge's cache, a SAM snapshot and LaMa's ONNX file in the hub cache are cached."""
+    path = rembg_model_path(REMBG_REGISTRY["u2netp"])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"onnx")
+    repo = empty_caches / "hf" / "models--facebook--sam-vit-base"
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    (repo / "snapshots" / "abc" / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    lama = INPAINT_REGISTRY["lama"]
+    repo = empty_caches / "hf" / f"models--{lama.hub_id.replace('/', '--')}"
+    (repo / "snapshots" / "def").mkdir(parents=True)
+    (repo / "snapshots" / "def" / lama.file).write_bytes(b"onnx")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("def")
+    cached = {(e.task, e.name) for e in catalogue() if e.cached}
+    assert cached == {("background", "u2netp"), ("sam", "sam-vit-base"), ("inpaint", "lama")}
+
+
+def test_tasks_filter_and_refusal() -> None:
+    assert {e.task for e in catalogue(tasks=("sam", "inpaint"))} == {"sam", "inpaint"}
+    with pytest.raises(ValidationError, match="task"):
+        catalogue(tasks=("video",))
+
+
+def test_command_tables_json_and_task(empty_caches: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for task in TASKS:
+        assert f"{task} (" in out
+    for name in (*REGISTRY, *SAM_REGISTRY, *INPAINT_REGISTRY, "u2net", "birefnet-general"):
+        assert name in out
+    assert main(["models", "--json", "--task", "inpaint"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list(INPAINT_REGISTRY)
+    assert {"task", "name", "kind", "licence", "hub_id", "file", "cached", "params_m", "notes"} == set(rows[0])
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """Standard output whose reader has gone (``depthforge models --json | head -1``): exit 141 as SIGPIPE would
+    give, nothing on stderr. The pipe's read end is closed before the command writes, so every write fails."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "depthforge", "models", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, b"")
