@@ -3,7 +3,8 @@
 Each sub-command lives in its own module of this package with a ``register(subparsers)`` function; modules
 import heavy libraries only inside their ``run`` functions, so ``depthforge --help`` stays instant.
 Exit status: 0 success, 1 some items failed (the rest were done), 2 a user error (one-line message),
-3 an internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or terminated command
+3 an internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 141 standard output closed by its
+reader (``depthforge models | head``: quietly, as SIGPIPE ends other tools); an interrupted or terminated command
 removes its temporary files and leaves every output either complete or absent.
 """
 
@@ -91,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
+    except BrokenPipeError:
+        # the reader of standard output has gone: stop quietly, and keep the interpreter's last flush silent
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         try:
             raise_if_interrupted(exc)  # Ctrl-C inside compiled code may come back wrapped (a SystemError)
