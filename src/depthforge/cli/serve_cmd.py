@@ -52,6 +52,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="METHOD",
         help="learned inpainter the 3D photo tab offers as 'learned': onnx:FILE, a registry name or a hub id",
     )
+    p.add_argument(
+        "--generate-model",
+        metavar="BASE",
+        help="offer generation (Generate tab, POST /v1/generate) with this Stable Diffusion base: registry name, hub "
+        "id or folder; needs the diffusion extra",
+    )
+    p.add_argument(
+        "--generate-controlnet", metavar="M", help="the depth ControlNet for --generate-model (default: the base's)"
+    )
+    p.add_argument(
+        "--generate-size",
+        type=int,
+        metavar="PX",
+        help="long side of generated images, 64..2048 (default: the base model's own, 512 for SD 1.5)",
+    )
     p.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     p.add_argument(
         "--a1111-api",
@@ -71,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from depthforge.core.errors import ValidationError
+    from depthforge.core.validation import check_range
 
     if args.share:
         raise ValidationError(
@@ -105,11 +121,25 @@ def run(args: argparse.Namespace) -> int:
         if inpainter.startswith("onnx:") and inpainter[5:]:
             inpainter = f"onnx:{Path(inpainter[5:]).resolve()}"
         load_inpainter_noted(inpainter)  # a missing file or an unreachable hub: one line before serving
+    if (args.generate_controlnet or args.generate_size) and not args.generate_model:
+        raise ValidationError("generate: --generate-controlnet and --generate-size go with --generate-model")
+    if args.generate_size is not None:
+        check_range(args.generate_size, "generate_size", low=64, high=2048)
+    if args.generate_model:
+        from depthforge.models.diffusion import require_diffusers
+        from depthforge.pipeline.generate import generation_models
+
+        require_diffusers()  # one line naming the diffusion extra
+        base, control = generation_models("controlnet", args.generate_model, args.generate_controlnet)
+        note(f"generation: {base.spec.name} ({base.spec.licence}) with {control.spec.name if control else '-'}")
     config = ServerConfig(
         **pick(args, "model", "device", "dtype", "allow_download"),
         limits=limits,
         extra_models=tuple(args.allow_model),
         inpainter=inpainter,
+        generate_base=args.generate_model,
+        generate_controlnet=args.generate_controlnet,
+        generate_size_px=args.generate_size,
     )
     app = create_app(config, ui=not args.no_ui, a1111=args.a1111_api)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

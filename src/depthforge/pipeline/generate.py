@@ -42,7 +42,14 @@ from depthforge.models.registry import DEFAULT_MODEL
 from depthforge.process.normalize import to_display
 from depthforge.render.visualize import colorize
 
-__all__ = ["generate", "GenerationResult", "conditioning_image", "depth2img_map", "generation_size"]
+__all__ = [
+    "GenerationResult",
+    "conditioning_image",
+    "depth2img_map",
+    "generate",
+    "generation_models",
+    "generation_size",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -214,7 +221,7 @@ def generate(
         depth = load_model(model or DEFAULT_MODEL, device=device).predict(photo)
     if depth is None and photo is None:
         raise ValidationError("image: give a photo, a depth map, or both")
-    base_src, control_src = _models(mode, base, controlnet)
+    base_src, control_src = generation_models(mode, base, controlnet)
     device, dtype = pick_device_dtype(device, dtype)
     source_hw = photo.shape[:2] if photo is not None else depth.shape if depth is not None else (512, 512)
     if size_hw is None:
@@ -283,8 +290,15 @@ def _photo(image: str | os.PathLike[str] | Image | np.ndarray | None, *, need: b
     return to_uint8(check_image(image))
 
 
-def _models(mode: str, base: str | None, controlnet: str | None) -> tuple[GenerationSource, GenerationSource | None]:
-    """The base and ControlNet sources, with the defaults of the mode (an SDXL base gets the SDXL ControlNet)."""
+def generation_models(
+    mode: str, base: str | None = None, controlnet: str | None = None
+) -> tuple[GenerationSource, GenerationSource | None]:
+    """The base and ControlNet sources of ``mode`` (``controlnet`` or ``depth2img``), with its defaults (an SDXL
+    base gets the SDXL ControlNet); nothing is downloaded or loaded.
+
+    Raises:
+        ModelError: an unknown name or a folder that is not a pipeline; ValidationError: a ControlNet for depth2img.
+    """
     if mode == "depth2img":
         if controlnet:
             raise ValidationError("controlnet: depth2img takes no ControlNet (the depth goes into the UNet itself)")

@@ -23,7 +23,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -40,7 +40,14 @@ from depthforge.core.errors import (
 )
 from depthforge.core.image import Image
 from depthforge.web.guard import BodyLimit
-from depthforge.web.operations import DETAIL_CHOICES, STEREO_API_LAYOUTS, Engine, ServerConfig
+from depthforge.web.operations import (
+    DETAIL_CHOICES,
+    MAX_GENERATION_STEPS,
+    MAX_PROMPT_CHARS,
+    STEREO_API_LAYOUTS,
+    Engine,
+    ServerConfig,
+)
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
 
 __all__ = ["create_app", "create_api"]
@@ -260,7 +267,46 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
 
         return await run_job(image, model, job, detail)
 
+    if config.generate_base:
+        _mount_generate(app, eng, run_job, model_field, detail_field)
     return app
+
+
+def _mount_generate(app: FastAPI, eng: Engine, run_job: Any, model_field: Any, detail_field: Any) -> None:
+    """``POST /v1/generate``, on a server started with ``serve --generate-model`` only."""
+
+    @app.post(
+        "/v1/generate",
+        summary="A new image from a prompt, composed like the photo's depth (Stable Diffusion + depth ControlNet)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "the image, at the base model's own size"}},
+    )
+    async def generate(
+        image: UploadFile = File(..., description="the photo whose depth sets the composition"),
+        prompt: str = Form(..., min_length=1, max_length=MAX_PROMPT_CHARS, description="what to draw"),
+        negative_prompt: str = Form("", max_length=MAX_PROMPT_CHARS, description="what to avoid"),
+        steps: int = Form(20, ge=1, le=MAX_GENERATION_STEPS, description="denoising steps"),
+        guidance: float = Form(7.5, ge=1.0, le=20.0, description="classifier-free guidance scale"),
+        control_scale: float = Form(1.0, ge=0.0, le=2.0, description="ControlNet strength (0 = ignore the depth)"),
+        seed: int = Form(0, ge=0, le=2**32 - 1),
+        model: str | None = model_field,
+        detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
+    ) -> Response:
+        def job(img: Image, d: DepthMap, area: Path) -> Path:
+            made, _ = eng.generate(
+                img,
+                d,
+                area,
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                steps=steps,
+                guidance=guidance,
+                control_scale=control_scale,
+                seed=seed,
+            )
+            return made
+
+        return cast(Response, await run_job(image, model, job, detail))
 
 
 def create_app(config: ServerConfig, *, ui: bool = True, a1111: bool = False) -> FastAPI:

@@ -37,6 +37,8 @@ __all__ = [
     "MESH_API_FORMATS",
     "STEREO_API_LAYOUTS",
     "MAX_VIDEO_PIXELS",
+    "MAX_GENERATION_STEPS",
+    "MAX_PROMPT_CHARS",
     "check_resolution",
 ]
 
@@ -70,6 +72,10 @@ class ServerConfig:
         extra_models: further names or folders the operator allows clients to choose.
         inpainter: the learned inpainter the 3D photo tab offers as ``learned`` (``onnx:FILE``, a registry name or
             a hub id, as ``photo3d --inpaint``); the operator's choice, never the client's. None: classic fills only.
+        generate_base, generate_controlnet: the Stable Diffusion base and depth ControlNet of the Generate tab and
+            ``POST /v1/generate`` (registry name, hub id or folder; the ControlNet defaults to the base's). None:
+            generation is not offered. generate_size_px: the long side of generated images (None: the base
+            model's own size, 512 for SD 1.5; smaller is faster on a CPU).
     """
 
     model: str = "depth-anything-v2-small"
@@ -79,6 +85,14 @@ class ServerConfig:
     allow_download: bool = False
     extra_models: tuple[str, ...] = ()
     inpainter: str | None = None
+    generate_base: str | None = None
+    generate_controlnet: str | None = None
+    generate_size_px: int | None = None
+
+
+#: Bounds of a generation request (the output is the base model's own size, 512 or 1024 px on the long side).
+MAX_PROMPT_CHARS = 1000
+MAX_GENERATION_STEPS = 50
 
 
 class Engine:
@@ -236,6 +250,53 @@ class Engine:
     def write_png(self, image: np.ndarray, area: Path) -> Path:
         """A PNG of ``image`` in ``area``."""
         return write_image(self.areas.file(area, ".png"), image)
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def generate(
+        self,
+        image: Image,
+        depth: DepthMap,
+        area: Path,
+        *,
+        prompt: str,
+        negative_prompt: str = "",
+        steps: int = 20,
+        guidance: float = 7.5,
+        control_scale: float = 1.0,
+        seed: int = 0,
+        progress: Any = None,
+    ) -> tuple[Path, list[str]]:
+        """A PNG in ``area`` drawn from ``prompt`` with ``depth``'s composition by the server's ControlNet pipeline
+        (:func:`depthforge.pipeline.generate.generate`), and the models' licences.
+
+        Raises:
+            ValidationError: generation is not offered here, or an option is out of bounds.
+        """
+        from depthforge.pipeline.generate import generate, generation_size
+
+        if not self.config.generate_base:
+            raise ValidationError("generate: this server does not offer generation (serve --generate-model)")
+        if len(prompt) > MAX_PROMPT_CHARS or len(negative_prompt) > MAX_PROMPT_CHARS:
+            raise ValidationError(f"prompt: at most {MAX_PROMPT_CHARS} characters")
+        steps = int(check_range(steps, "steps", low=1, high=MAX_GENERATION_STEPS))
+        seed = int(check_range(seed, "seed", low=0, high=2**32 - 1))
+        long_side = self.config.generate_size_px
+        result = generate(
+            image,
+            depth,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            base=self.config.generate_base,
+            controlnet=self.config.generate_controlnet,
+            steps=steps,
+            guidance=check_range(guidance, "guidance", low=1.0, high=20.0),
+            control_scale=check_range(control_scale, "control_scale", low=0.0, high=2.0),
+            seeds=(seed,),
+            size_hw=None if long_side is None else generation_size(image.size_hw, long_side_px=long_side),
+            device=self.config.device,
+            progress=progress,
+        )
+        return self.write_png(result.images[0], area), result.licences
 
     # -- 3D -------------------------------------------------------------------------------------------------
     def mesh(

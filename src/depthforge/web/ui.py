@@ -35,6 +35,7 @@ from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.guard import GradioGuard
 from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
 from depthforge.web.ui_batch import batch_tab
+from depthforge.web.ui_generate import generate_tab
 from depthforge.web.ui_mask import mask_tab
 from depthforge.web.ui_parts import (
     BUTTONS,
@@ -300,7 +301,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         gr.Markdown("## depthforge\nDepth maps from photos and videos, and everything made from them.")
         builder.shared_inputs()
         with gr.Tabs():
-            for tab in (*_TABS, photo3d_tab, mask_tab, batch_tab):
+            for tab in (*_TABS, photo3d_tab, mask_tab, generate_tab, batch_tab):
                 tab(builder)
         demo.unload(builder.goodbye)
     return demo
