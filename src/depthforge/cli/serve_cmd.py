@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import DEFAULT_MODEL, add_command, add_device_options, load_inpainter_noted, note, pick
+from depthforge.cli.common import (
+    DEFAULT_MODEL,
+    absolute_inpaint_method,
+    add_command,
+    add_device_options,
+    load_inpainter_noted,
+    note,
+    pick,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +91,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_range
@@ -116,21 +123,21 @@ def run(args: argparse.Namespace) -> int:
         **pick(args, "max_pixels", "workers", "queue"),
         queue_timeout_s=args.queue_timeout,
     )
-    inpainter = args.inpainter
+    inpainter = None if args.inpainter is None else absolute_inpaint_method(args.inpainter)
     if inpainter is not None:
-        if inpainter.startswith("onnx:") and inpainter[5:]:
-            inpainter = f"onnx:{Path(inpainter[5:]).resolve()}"
         load_inpainter_noted(inpainter)  # a missing file or an unreachable hub: one line before serving
     if (args.generate_controlnet or args.generate_size) and not args.generate_model:
         raise ValidationError("generate: --generate-controlnet and --generate-size go with --generate-model")
     if args.generate_size is not None:
         check_range(args.generate_size, "generate_size", low=64, high=2048)
     if args.generate_model:
-        from depthforge.models.diffusion import require_diffusers
+        from depthforge.models.diffusion import check_generation_models, pick_device_dtype, require_diffusers
         from depthforge.pipeline.generate import generation_models
 
         require_diffusers()  # one line naming the diffusion extra
         base, control = generation_models("controlnet", args.generate_model, args.generate_controlnet)
+        check_generation_models("controlnet", base, control)  # an SDXL base with an SD 1.5 ControlNet, ...
+        pick_device_dtype(args.device)  # a device generation cannot use
         note(f"generation: {base.spec.name} ({base.spec.licence}) with {control.spec.name if control else '-'}")
     config = ServerConfig(
         **pick(args, "model", "device", "dtype", "allow_download"),

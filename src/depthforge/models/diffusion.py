@@ -157,6 +157,13 @@ def _cached_folder(hub_id: str, filename: str) -> Path | None:
     return Path(hit).parent if isinstance(hit, str) else None
 
 
+def is_generation_cached(spec: GenerationSpec) -> bool:
+    """Whether a hub generation model is in the hub cache (a pipeline's ``model_index.json``, a ControlNet's
+    ``config.json``; no network access)."""
+    filename = "model_index.json" if spec.role == "base" else "config.json"
+    return bool(spec.hub_id) and _cached_folder(spec.hub_id, filename) is not None
+
+
 def _folder_arch(folder: Path, role: Role) -> Arch:
     """The architecture of a local pipeline (``model_index.json``) or ControlNet (``config.json``) folder."""
     if role == "base":
@@ -249,6 +256,28 @@ def from_pretrained(cls: Any, source: GenerationSource, **kwargs: Any) -> Any:
 
 _CACHE: dict[tuple[str, ...], Any] = {}
 _CACHE_LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
+
+
+def check_generation_models(mode: str, base: GenerationSource, controlnet: GenerationSource | None) -> None:
+    """Check that ``base`` and ``controlnet`` make a pipeline of ``mode`` (no loading).
+
+    Raises:
+        ModelError: one line: a base of the wrong kind, a missing ControlNet, or one of another architecture.
+    """
+    arch = base.spec.arch
+    if mode == "depth2img" and arch != "sd2-depth":
+        raise ModelError(f"base: depth2img needs a Stable Diffusion 2 depth pipeline, '{base.spec.name}' is {arch}")
+    if mode == "controlnet":
+        if arch == "sd2-depth":
+            raise ModelError(f"base: '{base.spec.name}' is a depth2img pipeline (use --mode depth2img)")
+        if controlnet is None:
+            raise ModelError("controlnet: the controlnet mode needs a ControlNet (--controlnet)")
+        if controlnet.spec.arch != arch:
+            raise ModelError(
+                f"controlnet: '{controlnet.spec.name}' is for {controlnet.spec.arch}, the base '{base.spec.name}' "
+                f"is {arch}"
+            )
 
 
 def load_generation_pipeline(
@@ -276,23 +305,33 @@ def load_generation_pipeline(
     diffusers = require_diffusers()
     import torch
 
+    check_generation_models(mode, base, controlnet)
     arch = base.spec.arch
-    if mode == "depth2img" and arch != "sd2-depth":
-        raise ModelError(f"base: depth2img needs a Stable Diffusion 2 depth pipeline, '{base.spec.name}' is {arch}")
-    if mode == "controlnet":
-        if arch == "sd2-depth":
-            raise ModelError(f"base: '{base.spec.name}' is a depth2img pipeline (use --mode depth2img)")
-        if controlnet is None:
-            raise ModelError("controlnet: the controlnet mode needs a ControlNet (--controlnet)")
-        if controlnet.spec.arch != arch:
-            raise ModelError(
-                f"controlnet: '{controlnet.spec.name}' is for {controlnet.spec.arch}, the base '{base.spec.name}' "
-                f"is {arch}"
-            )
     key = (mode, base.location, controlnet.location if controlnet else "", str(img2img), device, dtype)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
+    with _LOAD_LOCK:  # one load at a time: two cold requests must not each load a copy of several GB
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                return _CACHE[key]
+        pipe = _load_pipeline(diffusers, torch, mode, arch, base, controlnet, img2img, device, dtype)
+        with _CACHE_LOCK:
+            _CACHE[key] = pipe
+    return pipe
+
+
+def _load_pipeline(
+    diffusers: Any,
+    torch: Any,
+    mode: str,
+    arch: str,
+    base: GenerationSource,
+    controlnet: GenerationSource | None,
+    img2img: bool,
+    device: str,
+    dtype: str,
+) -> Any:
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     if mode == "depth2img":
         pipe = from_pretrained(diffusers.StableDiffusionDepth2ImgPipeline, base, torch_dtype=torch_dtype)
@@ -310,8 +349,6 @@ def load_generation_pipeline(
         pipe = from_pretrained(cls, base, controlnet=net, torch_dtype=torch_dtype, **extra)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    with _CACHE_LOCK:
-        _CACHE[key] = pipe
     return pipe
 
 

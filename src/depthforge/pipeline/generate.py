@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap, as_depthmap
-from depthforge.core.errors import ValidationError
+from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.validation import check_choice, check_range, check_size_hw
 from depthforge.io.images import read_image
@@ -274,7 +274,11 @@ def generate(
     with torch.inference_mode(), warnings.catch_warnings():
         # depth2img's own estimator asks for CPU autocast in fp32, which torch declines with a warning
         warnings.filterwarnings("ignore", message=".*autocast.*", category=UserWarning)
-        out = pipe(**kwargs)
+        try:
+            out = pipe(**kwargs)
+        except (RuntimeError, MemoryError) as exc:  # out of memory, a device or dtype the weights refuse, ...
+            text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"generation failed: {text}") from None
     images = [to_uint8(np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)) for im in out.images]
     licences = [f"{s.spec.name}: {s.spec.licence}" for s in (base_src, control_src) if s is not None]
     return GenerationResult(images, seeds, conditioning, (h, w), licences)

@@ -279,7 +279,12 @@ def _mount_generate(app: FastAPI, eng: Engine, run_job: Any, model_field: Any, d
         "/v1/generate",
         summary="A new image from a prompt, composed like the photo's depth (Stable Diffusion + depth ControlNet)",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "the image, at the base model's own size"}},
+        responses={
+            200: {
+                "content": {"image/png": {}},
+                "description": "the image, at the base model's own size or the server's --generate-size",
+            }
+        },
     )
     async def generate(
         image: UploadFile = File(..., description="the photo whose depth sets the composition"),

@@ -75,7 +75,8 @@ class ServerConfig:
         generate_base, generate_controlnet: the Stable Diffusion base and depth ControlNet of the Generate tab and
             ``POST /v1/generate`` (registry name, hub id or folder; the ControlNet defaults to the base's). None:
             generation is not offered. generate_size_px: the long side of generated images (None: the base
-            model's own size, 512 for SD 1.5; smaller is faster on a CPU).
+            model's own size, 512 for SD 1.5; smaller is faster on a CPU). Generation runs on ``device`` in its
+            own precision (fp32 on a CPU, fp16 on CUDA), one request at a time (a pipeline keeps per-call state).
     """
 
     model: str = "depth-anything-v2-small"
@@ -112,6 +113,7 @@ class Engine:
         self.model_runs = 0
         #: the folder the mounted UI stores uploads in (set by :func:`depthforge.web.ui.mount_ui`)
         self.uploads: Path | None = None
+        self._generate_lock = threading.Lock()  # a diffusers pipeline keeps per-call state (scheduler, guidance)
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def read_upload(self, path: str | Path) -> Image:
@@ -281,21 +283,23 @@ class Engine:
         steps = int(check_range(steps, "steps", low=1, high=MAX_GENERATION_STEPS))
         seed = int(check_range(seed, "seed", low=0, high=2**32 - 1))
         long_side = self.config.generate_size_px
-        result = generate(
-            image,
-            depth,
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            base=self.config.generate_base,
-            controlnet=self.config.generate_controlnet,
-            steps=steps,
-            guidance=check_range(guidance, "guidance", low=1.0, high=20.0),
-            control_scale=check_range(control_scale, "control_scale", low=0.0, high=2.0),
-            seeds=(seed,),
-            size_hw=None if long_side is None else generation_size(image.size_hw, long_side_px=long_side),
-            device=self.config.device,
-            progress=progress,
-        )
+        size_hw = None if long_side is None else generation_size(image.size_hw, long_side_px=long_side)
+        with self._generate_lock:
+            result = generate(
+                image,
+                depth,
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                base=self.config.generate_base,
+                controlnet=self.config.generate_controlnet,
+                steps=steps,
+                guidance=check_range(guidance, "guidance", low=1.0, high=20.0),
+                control_scale=check_range(control_scale, "control_scale", low=0.0, high=2.0),
+                seeds=(seed,),
+                size_hw=size_hw,
+                device=self.config.device,
+                progress=progress,
+            )
         return self.write_png(result.images[0], area), result.licences
 
     # -- 3D -------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 
 Offered only when the operator started the server with ``serve --generate-model BASE`` (the diffusion extra
 installed); clients choose the prompt and a few bounded settings, never a model. The depth is the page's shared
-estimate or the user's own map: the tab never runs the depth model a second time. On a CPU a 512-pixel image takes
-about 18 s per step with the full-size SD 1.5 (``benchmarks/RESULTS.md``), so the steps default to 20 and stop at
+estimate or the user's own map: the tab never runs the depth model a second time. Steps are slow on a CPU (the
+figures are in ``benchmarks/RESULTS.md``), so they default to 20 and stop at
 :data:`~depthforge.web.operations.MAX_GENERATION_STEPS`; Cancel stops between steps. Registered by
 :func:`depthforge.web.ui.build_ui`.
 """
@@ -22,9 +22,16 @@ __all__ = ["generate_tab", "make_generation"]
 
 
 def make_generation(
-    run: Run, prompt: str, negative: str, steps: float, guidance: float, scale: float, seed: float
+    run: Run,
+    prompt: str,
+    negative_prompt: str,
+    steps: float | None,
+    guidance: float | None,
+    control_scale: float | None,
+    seed: float | None,
 ) -> tuple[str, str]:
-    """Draw one image for ``run``'s photo and depth: (PNG path, info line with size, seed and licences)."""
+    """Draw one image for ``run``'s photo and depth: (PNG path, info line with seed and licences). The numbers
+    are checked by :meth:`~depthforge.web.operations.Engine.generate` (an empty or non-numeric box is one line)."""
 
     def step(done: int, total: int) -> None:
         if run.cancelled.is_set():
@@ -38,14 +45,14 @@ def make_generation(
         depth,
         run.area,
         prompt=str(prompt or ""),
-        negative_prompt=str(negative or ""),
-        steps=int(steps),
-        guidance=float(guidance),
-        control_scale=float(scale),
-        seed=int(seed),
+        negative_prompt=str(negative_prompt or ""),
+        steps=steps,  # type: ignore[arg-type]
+        guidance=guidance,  # type: ignore[arg-type]
+        control_scale=control_scale,  # type: ignore[arg-type]
+        seed=seed,  # type: ignore[arg-type]
         progress=step,
     )
-    return str(path), f"seed {int(seed)}; licences: {'; '.join(licences)}"
+    return str(path), f"seed {int(seed or 0)}; licences: {'; '.join(licences)}"
 
 
 def generate_tab(b: Builder) -> None:
