@@ -95,7 +95,9 @@ def test_operators_learned_inpainter(web_model: Path, web_photo: Path, tmp_path:
     try:
         assert inpaint_choices(eng)[-1] == "learned"
         _, files, info = make_photo3d(eng, _run(eng, web_photo, tmp_path), "learned", 2, 60, 1.0, 10.0, 20_000)
-        assert json.loads(Path(files[1]).read_text())["inpaint"] == method and info.endswith(f"fill {method}")
+        side = Path(files[1]).read_text()
+        assert json.loads(side)["inpaint"] == "learned" and info.endswith("fill learned")
+        assert str(tmp_path) not in side + info  # the server's file is never shown to clients
     finally:
         eng.close()
 
@@ -108,3 +110,20 @@ def test_serve_refuses_a_missing_inpainter_in_one_line(
     assert main(["serve", "--model", str(web_model), "--inpainter", f"onnx:{tmp_path / 'missing.onnx'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.onnx" in err[0] and "Traceback" not in err[0]
+
+
+def test_learned_inpainter_errors_do_not_name_the_servers_file() -> None:
+    from depthforge.core.errors import ModelError
+    from depthforge.web.ui_photo3d import _Learned
+
+    class Failing:
+        name, licence = "onnx:/srv/secret/lama.onnx", "Apache-2.0"
+
+        def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            raise ModelError(f"inpainter '{self.name}' failed (shape mismatch)")
+
+    learned = _Learned(Failing())
+    assert (learned.name, learned.licence) == ("learned", "Apache-2.0")
+    with pytest.raises(ModelError) as info:
+        learned(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), bool))
+    assert "/srv/secret" not in str(info.value) and "'learned' failed (shape mismatch)" in str(info.value)

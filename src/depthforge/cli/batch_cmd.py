@@ -13,6 +13,7 @@ from typing import Any
 
 from depthforge.cli.common import (
     COLORMAPS,
+    absolute_inpaint_method,
     add_command,
     add_display_options,
     add_model_options,
@@ -87,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.pipeline.batch import BatchJob, run_batch
     from depthforge.pipeline.producers import BatchOptions
 
-    inpaint = args.photo3d_inpaint.strip()
-    if inpaint.startswith("onnx:") and inpaint[5:]:
-        inpaint = f"onnx:{Path(inpaint[5:]).resolve()}"  # the same file for workers started elsewhere
+    inpaint = absolute_inpaint_method(args.photo3d_inpaint)
     if "photo3d" in args.outputs:
         load_inpainter_noted(inpaint)  # a missing file or an unreachable hub: one line before any work
     options = BatchOptions(

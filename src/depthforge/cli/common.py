@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -242,6 +243,15 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
 def note(message: str) -> None:
     """A one-line notice on stderr."""
     print(f"depthforge: {message}", file=sys.stderr)
+
+
+def absolute_inpaint_method(text: str) -> str:
+    """An ``--inpaint`` value with ``onnx:FILE`` made absolute (the same file for workers started elsewhere, or
+    after the server changed its folder); other values as they are (stripped)."""
+    method = text.strip()
+    if method.startswith("onnx:") and method[5:]:
+        method = f"onnx:{Path(method[5:]).resolve()}"
+    return method
 
 
 def load_inpainter_noted(text: str) -> Any:

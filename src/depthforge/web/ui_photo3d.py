@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from depthforge.core.errors import ValidationError
+from depthforge.core.errors import DepthforgeError, ModelError, ValidationError
 from depthforge.core.validation import check_range
 from depthforge.web.operations import MAX_MESH_VERTICES, Engine
 from depthforge.web.ui_parts import Builder, Run, download_names, files_box, note_box
@@ -26,6 +26,23 @@ INPAINT_CHOICES = ("background", "telea", "ns")
 def inpaint_choices(engine: Engine) -> tuple[str, ...]:
     """The fills this server offers: :data:`INPAINT_CHOICES`, plus ``learned`` with an operator's inpainter."""
     return (*INPAINT_CHOICES, "learned") if engine.config.inpainter else INPAINT_CHOICES
+
+
+class _Learned:
+    """The operator's learned inpainter as clients see it: named ``learned`` in the info line, the sidecar and its
+    errors, never by the server's file."""
+
+    name = "learned"
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.licence = getattr(inner, "licence", "")
+
+    def __call__(self, image: Any, mask: Any) -> Any:
+        try:
+            return self._inner(image, mask)
+        except DepthforgeError as exc:
+            raise ModelError(str(exc).replace(str(getattr(self._inner, "name", "")), self.name)) from None
 
 
 def make_photo3d(
@@ -47,7 +64,7 @@ def make_photo3d(
     offered = inpaint_choices(engine)
     if inpaint not in offered:
         raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(offered)})")
-    method = photo3d_inpainter(engine.config.inpainter) if inpaint == "learned" else inpaint
+    method = _Learned(photo3d_inpainter(engine.config.inpainter)) if inpaint == "learned" else inpaint
     n_layers = int(check_range(layers, "layers", low=1, high=6))
     cap = int(check_range(vertices, "vertices", low=1000, high=MAX_MESH_VERTICES // n_layers))
     depth = run.depth()
