@@ -159,6 +159,13 @@ def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+def stage_threads(estimator: DepthEstimator) -> int | None:
+    """The thread budget of the stages beside the model (preparing ahead, writing behind): 1 when the model runs
+    on the CPU and keeps the process's budget busy, None (the whole budget) when it runs on a GPU."""
+    backend = getattr(estimator, "backend", None)
+    return 1 if getattr(backend, "device", "cpu") == "cpu" else None
+
+
 def display_frames(
     frames: Iterator[np.ndarray],
     estimator: DepthEstimator,
@@ -179,9 +186,8 @@ def display_frames(
     stab = TemporalStabilizer(strength=options.strength) if options.temporal else None
     fixed: DisplayRange | None = None
     size = options.input_size_hw
-    # the model keeps the thread budget busy: decoding and preparing ahead of it take one thread
     items = ((f, estimator.prepare(f, input_size_hw=size)) for f in frames)
-    prepared = read_ahead(items, size=options.batch_size, threads=1)
+    prepared = read_ahead(items, size=options.batch_size, threads=stage_threads(estimator))
     estimated = estimator.predict_stream(prepared, batch_size=options.batch_size)
     for chunk in _batches(((f, d) for f, d in estimated if d is not None), options.batch_size):
         batch, depths = [f for f, _ in chunk], [d for _, d in chunk]
@@ -327,8 +333,7 @@ def run_video(
         if on_frame is not None:
             on_frame(outputs.count, meta.frame_count)
 
-    # one thread for colouring and the 3D frames' stereo kernel behind the model, which keeps the budget busy
-    behind = WriteBehind(write, size=2, name="depthforge-video-writer", threads=1)
+    behind = WriteBehind(write, size=2, name="depthforge-video-writer", threads=stage_threads(estimator))
     try:
         for frame, depth, display, used in display_frames(iter_frames(src, info=meta), estimator, options=opts):
             behind.put((frame, depth, display))
