@@ -68,8 +68,15 @@ def test_cache_states_come_from_the_caches(empty_caches: Path) -> None:
     (repo / "snapshots" / "def" / lama.file).write_bytes(b"onnx")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("def")
+    sd = GENERATION_REGISTRY["stable-diffusion-v1-5"]  # a pipeline: model_index.json, no config.json at its root
+    repo = empty_caches / "hf" / f"models--{sd.hub_id.replace('/', '--')}"
+    (repo / "snapshots" / "sd").mkdir(parents=True)
+    (repo / "snapshots" / "sd" / "model_index.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("sd")
     cached = {(e.task, e.name) for e in catalogue() if e.cached}
-    assert cached == {("background", "u2netp"), ("sam", "sam-vit-base"), ("inpaint", "lama")}
+    expected = {("background", "u2netp"), ("sam", "sam-vit-base"), ("inpaint", "lama")}
+    assert cached == {*expected, ("generation", "stable-diffusion-v1-5")}
 
 
 def test_tasks_filter_and_refusal() -> None:
@@ -91,17 +98,20 @@ def test_command_tables_json_and_task(empty_caches: Path, capsys: pytest.Capture
     assert {"task", "name", "kind", "licence", "hub_id", "file", "cached", "params_m", "notes"} == set(rows[0])
 
 
-def test_a_closed_pipe_ends_quietly() -> None:
-    """Standard output whose reader has gone (``depthforge models --json | head -1``): exit 141 as SIGPIPE would
-    give, nothing on stderr. The pipe's read end is closed before the command writes, so every write fails."""
+@pytest.mark.parametrize("extra", [["--json"], ["--json", "--task", "inpaint"], []])
+def test_a_closed_pipe_ends_quietly(extra: list[str]) -> None:
+    """Standard output whose reader has gone (``depthforge models | head -1``): exit 141 as SIGPIPE would give,
+    nothing on stderr; for long and short JSON (a short one sits in the buffer until the end) and the tables. The
+    pipe's read end is closed before the command writes, so every write fails."""
     read_end, write_end = os.pipe()
     os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "depthforge", "models", "--json"],
+            [sys.executable, "-m", "depthforge", "models", *extra],
             stdout=write_end,
             stderr=subprocess.PIPE,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            env={**env, "HF_HUB_OFFLINE": "1"},
             timeout=120,
         )
     finally:

@@ -87,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         _apply_thread_budget(args.thread_budget)
         _show_notices()
         code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
     except DepthforgeError as exc:
         print(f"depthforge: error: {exc}", file=sys.stderr)
         return 2

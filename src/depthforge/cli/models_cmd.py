@@ -25,10 +25,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([e.as_dict() for e in entries], indent=2))
         return 0
+    import io
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=200)
+    text = io.StringIO()  # printed by us: a closed pipe then ends the command as cli.main says (rich exits 1)
+    console = Console(width=200, file=text)
     for task, option in TASKS.items():
         rows = [e for e in entries if e.task == task]
         if not rows:
@@ -41,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
             size = f"{e.params_m:.0f} M" if e.params_m else ""
             table.add_row(e.name, e.kind, e.licence, size, cached, e.source, e.notes)
         console.print(table)
+    sys.stdout.write(text.getvalue())
     return 0

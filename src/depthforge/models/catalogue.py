@@ -80,13 +80,12 @@ def _depth() -> list[CatalogueEntry]:
 
 
 def _generation() -> list[CatalogueEntry]:
-    from depthforge.models.diffusion import GENERATION_REGISTRY
-    from depthforge.models.hub import is_cached
+    from depthforge.models.diffusion import GENERATION_REGISTRY, is_generation_cached
 
     return [
         CatalogueEntry(
             task="generation", name=s.name, kind=s.role, licence=s.licence, hub_id=s.hub_id, file="",
-            cached=is_cached(s.hub_id), params_m=s.params_m, notes=f"architecture {s.arch}",
+            cached=is_generation_cached(s), params_m=s.params_m, notes=f"architecture {s.arch}",
         )
         for s in GENERATION_REGISTRY.values()
     ]  # fmt: skip
