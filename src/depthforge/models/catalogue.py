@@ -5,7 +5,9 @@ are already on this machine (checked without network access). Used by ``depthfor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 __all__ = ["TASKS", "CatalogueEntry", "catalogue"]
 
@@ -103,30 +105,29 @@ def _background() -> list[CatalogueEntry]:
     ]  # fmt: skip
 
 
-def _sam() -> list[CatalogueEntry]:
+def _hub_entries(task: str, registry: Mapping[str, Any]) -> list[CatalogueEntry]:
+    """Entries of a registry of whole hub repositories loaded by transformers (SAM, matting)."""
     from depthforge.models.hub import is_cached
-    from depthforge.models.sam import SAM_REGISTRY
 
     return [
         CatalogueEntry(
-            task="sam", name=s.name, kind="", licence=s.licence, hub_id=s.hub_id, file="",
-            cached=is_cached(s.hub_id), params_m=s.params_m,
+            task=task, name=s.name, kind="", licence=s.licence, hub_id=s.hub_id, file="",
+            cached=is_cached(s.hub_id), params_m=s.params_m, notes=getattr(s, "notes", ""),
         )
-        for s in SAM_REGISTRY.values()
+        for s in registry.values()
     ]  # fmt: skip
+
+
+def _sam() -> list[CatalogueEntry]:
+    from depthforge.models.sam import SAM_REGISTRY
+
+    return _hub_entries("sam", SAM_REGISTRY)
 
 
 def _matting() -> list[CatalogueEntry]:
-    from depthforge.models.hub import is_cached
     from depthforge.models.segmentation import MATTING_REGISTRY
 
-    return [
-        CatalogueEntry(
-            task="matting", name=s.name, kind="", licence=s.licence, hub_id=s.hub_id, file="",
-            cached=is_cached(s.hub_id), params_m=s.params_m, notes=s.notes,
-        )
-        for s in MATTING_REGISTRY.values()
-    ]  # fmt: skip
+    return _hub_entries("matting", MATTING_REGISTRY)
 
 
 def _file_cached(hub_id: str, file: str) -> bool:
