@@ -95,6 +95,52 @@ def test_depth_changes_the_image_and_seeds_repeat(tiny: dict[str, Path]) -> None
     assert np.abs(a.images[0].astype(int) - c.images[0].astype(int)).mean() > 0.2  # another depth
 
 
+@pytest.fixture(scope="module")
+def tiny_xl(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from depthforge.models import diffusion_testing as t
+
+    root = tmp_path_factory.mktemp("diffusion_xl")
+    return {"sd": t.build_tiny_sdxl(root / "sd"), "cn": t.build_tiny_controlnet(root / "cn", sdxl=True)}
+
+
+@needs_diffusers
+def test_sdxl_controlnet(tiny_xl: dict[str, Path], tiny: dict[str, Path]) -> None:
+    """The SDXL path (two text encoders, added time embedding) with tiny random pipelines of SDXL's architecture:
+    at control scale 0 it is plain SDXL (the same seed through two code paths, the same image); the depth and the
+    seed change the image; an SD 1.5 ControlNet for an SDXL base is one line."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    from depthforge.core.errors import ModelError
+    from depthforge.models.diffusion import load_generation_pipeline, resolve_generation_model
+
+    base = resolve_generation_model(str(tiny_xl["sd"]), role="base")
+    assert base.spec.arch == "sdxl" and resolve_generation_model(str(tiny_xl["cn"]), role="controlnet").spec.arch == (
+        "sdxl"
+    )
+    ours = _run(tiny_xl, _ramp(), control_scale=0.0, seeds=[3]).images[0]
+    pipe = load_generation_pipeline(
+        "controlnet", base=base, controlnet=resolve_generation_model(str(tiny_xl["cn"]), role="controlnet")
+    )
+    plain = StableDiffusionXLPipeline(**{k: v for k, v in pipe.components.items() if k != "controlnet"})
+    plain.set_progress_bar_config(disable=True)
+    ref = plain(
+        "a cabin at dusk",
+        height=SIZE_HW[0],
+        width=SIZE_HW[1],
+        num_inference_steps=2,
+        guidance_scale=7.5,
+        generator=[torch.Generator().manual_seed(3)],
+        output_type="np",
+    ).images[0]
+    assert np.array_equal(ours, (np.clip(ref, 0, 1) * 255 + 0.5).astype(np.uint8))
+    a, c = _run(tiny_xl, _ramp(), seeds=[3, 2]), _run(tiny_xl, _ramp(invert=True), seeds=[3])
+    assert a.images[0].shape == (*SIZE_HW, 3) and not np.array_equal(a.images[0], a.images[1])
+    assert np.abs(a.images[0].astype(int) - c.images[0].astype(int)).mean() > 0.2
+    with pytest.raises(ModelError, match="is for sd15"):
+        _run({"sd": tiny_xl["sd"], "cn": tiny["cn"]}, _ramp())
+
+
 @needs_diffusers
 def test_near_is_white_for_every_kind(tiny: dict[str, Path]) -> None:
     import torch

@@ -22,6 +22,7 @@ from depthforge.models.testing import TINY_DPT
 
 __all__ = [
     "build_tiny_sd",
+    "build_tiny_sdxl",
     "build_tiny_controlnet",
     "build_tiny_depth2img",
     "build_tiny_marigold",
@@ -30,6 +31,14 @@ __all__ = [
 
 _TEXT_DIM = 32
 _BLOCKS = (32, 64)
+#: What makes a UNet or ControlNet an SDXL one: the pooled text embedding of the second encoder and six size and
+#: crop numbers (8 channels each) added to the time embedding; cross-attention over both encoders' features.
+_SDXL = {
+    "addition_embed_type": "text_time",
+    "addition_time_embed_dim": 8,
+    "projection_class_embeddings_input_dim": _TEXT_DIM + 6 * 8,
+    "cross_attention_dim": 2 * _TEXT_DIM,
+}
 
 
 def _tokenizer(folder: Path) -> Any:
@@ -64,8 +73,8 @@ def _byte_characters() -> list[str]:
     return out
 
 
-def _text_encoder(vocab_size: int) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel
+def _text_encoder(vocab_size: int, *, projection: bool = False) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     cfg = CLIPTextConfig(
         hidden_size=_TEXT_DIM,
@@ -79,13 +88,15 @@ def _text_encoder(vocab_size: int) -> Any:
         pad_token_id=vocab_size - 1,
         projection_dim=_TEXT_DIM,
     )
-    return CLIPTextModel(cfg).eval()
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(cfg).eval()
 
 
-def _unet(in_channels: int = 4) -> Any:
+def _unet(in_channels: int = 4, *, sdxl: bool = False) -> Any:
     from diffusers import UNet2DConditionModel
 
+    extra = _SDXL if sdxl else {"cross_attention_dim": _TEXT_DIM}
     unet: Any = UNet2DConditionModel(
+        **extra,
         sample_size=16,
         in_channels=in_channels,
         out_channels=4,
@@ -93,7 +104,6 @@ def _unet(in_channels: int = 4) -> Any:
         layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=_TEXT_DIM,
         attention_head_dim=8,
         norm_num_groups=8,
     )
@@ -148,8 +158,34 @@ def build_tiny_sd(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
     return out
 
 
-def build_tiny_controlnet(folder: str | os.PathLike[str], *, randomise: bool = True, seed: int = 0) -> Path:
-    """A tiny depth ControlNet for :func:`build_tiny_sd`'s UNet (``ControlNetModel``).
+def build_tiny_sdxl(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """A tiny Stable Diffusion XL text-to-image pipeline (``StableDiffusionXLPipeline``: two text encoders, the
+    second with a projection; a UNet with SDXL's added time embedding; Euler scheduler)."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    torch.manual_seed(seed)
+    out = Path(folder)
+    tok, text = _text_parts(out)
+    tok_2 = _tokenizer(out / "tokenizer_2")
+    pipe: Any = StableDiffusionXLPipeline(
+        vae=_vae(),
+        text_encoder=text,
+        text_encoder_2=_text_encoder(len(tok_2), projection=True),
+        tokenizer=tok,
+        tokenizer_2=tok_2,
+        unet=_unet(sdxl=True),
+        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"),
+    )
+    pipe.save_pretrained(out)
+    return out
+
+
+def build_tiny_controlnet(
+    folder: str | os.PathLike[str], *, randomise: bool = True, seed: int = 0, sdxl: bool = False
+) -> Path:
+    """A tiny depth ControlNet for :func:`build_tiny_sd`'s UNet (``ControlNetModel``), or with ``sdxl`` for
+    :func:`build_tiny_sdxl`'s.
 
     ``randomise``: give the zero convolutions (and the conditioning embedding's last conv) random weights, so the
     control image changes the result (from a config they are zeros and the ControlNet adds nothing).
@@ -158,12 +194,13 @@ def build_tiny_controlnet(folder: str | os.PathLike[str], *, randomise: bool = T
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
+    extra = _SDXL if sdxl else {"cross_attention_dim": _TEXT_DIM}
     net: Any = ControlNetModel(
+        **extra,
         in_channels=4,
         block_out_channels=_BLOCKS,
         layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        cross_attention_dim=_TEXT_DIM,
         attention_head_dim=8,
         norm_num_groups=8,
         conditioning_embedding_out_channels=(16, 32),
