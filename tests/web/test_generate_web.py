@@ -146,3 +146,23 @@ def test_serve_refuses_a_controlnet_without_a_base(web_model: Path, capsys: pyte
     assert main(["serve", "--model", str(web_model), "--generate-controlnet", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "generate" in err[0]
+
+
+def test_generated_requests_get_no_server_error(engine: Engine) -> None:
+    """schemathesis requests for POST /v1/generate (form fields and uploads from its schema): none answers 5xx."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    app = create_api(engine.config, engine=engine)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    (op,) = [r.ok() for r in schema.get_all_operations() if r.ok().path == "/v1/generate"]
+    statuses: list[int] = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    @given(case=op.as_strategy())
+    def run(case) -> None:  # type: ignore[no-untyped-def]
+        statuses.append(case.call().status_code)
+        assert statuses[-1] < 500, f"{case.method} {case.path}: {statuses[-1]}"
+
+    run()
+    assert len(statuses) >= 30 and max(statuses) < 500
