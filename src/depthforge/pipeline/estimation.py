@@ -18,7 +18,7 @@ Video files (see :mod:`depthforge.pipeline.video`) are streamed through the vide
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -369,9 +369,3 @@ def _write_embedded(
 def _notify(cb: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
     if cb is not None:
         cb(path, status)
-
-
-def iter_images(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Image files under the given files and folders (sorted, recursive)."""
-    for p, _ in collect_inputs(paths):
-        yield p
