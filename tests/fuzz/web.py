@@ -129,12 +129,14 @@ _HOSTILE_FIELDS: dict[str, tuple[Any, ...]] = {
     "kind": ("mesh", "pointcloud", "volume"),
     "fov": ("60", "0", "180", "nan"),
     "max_jump": ("0.1", "0", "11"),
+    "inpaint": ("telea", "learned", "onnx:/etc/passwd", "x" * 40),
+    "layers": ("1", "6", "0", "100"),
 }
 _NAMES = ("photo.jpg", "../../etc/passwd", "/etc/passwd", "C:\\x.jpg", "a\x00b.jpg", "x" * 400, "", "ok name.png")
 
 
 def api_request(rng: random.Random) -> tuple[str, Request]:
-    endpoint = rng.choice(["depth", "stereo", "mesh"])
+    endpoint = rng.choice(["depth", "stereo", "mesh", "photo3d"])
     label, data = _image_payload(rng)
     fields = {k: rng.choice(v) for k, v in _HOSTILE_FIELDS.items() if rng.random() < 0.25}
     name = rng.choice(_NAMES) if rng.random() < 0.2 else "photo.jpg"
@@ -163,6 +165,7 @@ def gradio_request(rng: random.Random, canary: Path) -> tuple[str, Request]:
     ]
     target = rng.choice(targets)
     fns = ["run_depth", "run_mesh", "run_stereo", "run_bokeh", "run_parallax", "run_video", "run_mask", "run_batch"]
+    fns += ["run_photo3d"]
     fn = rng.choice([*fns, "nope"])
     file_obj: Any = {"path": target, "meta": {"_type": "gradio.FileData"}}
     if rng.random() < 0.2:

@@ -86,7 +86,7 @@ def test_operators_learned_inpainter(web_model: Path, web_photo: Path, tmp_path:
     exported here); the client only picks the word."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
-    from depthforge.web.ui_photo3d import inpaint_choices
+    from depthforge.web.photo3d_ops import inpaint_choices
     from tests.models.test_inpaint_onnx import _export
 
     method = f"onnx:{_export(tmp_path / 'tiny.onnx')}"
@@ -114,7 +114,7 @@ def test_serve_refuses_a_missing_inpainter_in_one_line(
 
 def test_learned_inpainter_errors_do_not_name_the_servers_file() -> None:
     from depthforge.core.errors import ModelError
-    from depthforge.web.ui_photo3d import _Learned
+    from depthforge.web.photo3d_ops import _Learned
 
     class Failing:
         name, licence = "onnx:/srv/secret/lama.onnx", "Apache-2.0"
@@ -127,3 +127,31 @@ def test_learned_inpainter_errors_do_not_name_the_servers_file() -> None:
     with pytest.raises(ModelError) as info:
         learned(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), bool))
     assert "/srv/secret" not in str(info.value) and "'learned' failed (shape mismatch)" in str(info.value)
+
+
+def test_http_route(engine: Engine, web_photo: Path) -> None:
+    """POST /v1/photo3d: the layered GLB (one node per layer) or the PLY with the A1111 extension's header; fills
+    this server does not offer and too many layers are 422."""
+    import io
+
+    import trimesh
+    from fastapi.testclient import TestClient
+
+    from depthforge.web.app import create_api
+
+    client = TestClient(create_api(engine.config, engine=engine))
+    photo = {"image": ("c.jpg", web_photo.read_bytes(), "image/jpeg")}
+    r = client.post("/v1/photo3d", files=photo, data={"layers": "2", "target_vertices": "5000", "inpaint": "ns"})
+    assert r.status_code == 200, r.text
+    scene = trimesh.load(io.BytesIO(r.content), file_type="glb", process=False)
+    names = sorted(scene.graph.nodes_geometry)
+    assert names[0] == "layer_0_far" and 1 <= len(names) <= 2
+    r = client.post("/v1/photo3d", files=photo, data={"format": "ply", "layers": "2", "target_vertices": "5000"})
+    assert r.status_code == 200 and b"comment H 400\n" in r.content[:400] and b"comment W 600\n" in r.content[:400]
+    for bad in (
+        {"inpaint": "learned"},
+        {"inpaint": "onnx:/etc/passwd"},
+        {"layers": "9"},
+        {"target_vertices": "999999"},
+    ):
+        assert client.post("/v1/photo3d", files=photo, data=bad).status_code == 422, bad

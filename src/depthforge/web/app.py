@@ -43,11 +43,13 @@ from depthforge.web.guard import BodyLimit
 from depthforge.web.operations import (
     DETAIL_CHOICES,
     MAX_GENERATION_STEPS,
+    MAX_MESH_VERTICES,
     MAX_PROMPT_CHARS,
     STEREO_API_LAYOUTS,
     Engine,
     ServerConfig,
 )
+from depthforge.web.photo3d_ops import MAX_LAYERS, layered_photo
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
 
 __all__ = ["create_app", "create_api"]
@@ -264,6 +266,32 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
             )
             main = [f for f in files if not f.name.endswith(".json")]
             return main[0] if len(main) == 1 else eng.zip_files(files, area)
+
+        return await run_job(image, model, job, detail)
+
+    @app.post(
+        "/v1/photo3d",
+        summary="Layered 3D photo (depth layers, hidden parts filled) as GLB, or PLY with the A1111 extension's header",
+        response_class=Response,
+        responses={200: {"content": {"model/gltf-binary": {}, "application/octet-stream": {}}}},
+    )
+    async def photo3d(
+        image: UploadFile = File(..., description="the photo"),
+        model: str | None = model_field,
+        detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
+        format: Literal["glb", "ply"] = Form("glb"),  # noqa: A002 - the API's field name
+        inpaint: str = Form("background", max_length=20, description="background, telea, ns (learned if offered)"),
+        layers: int = Form(4, ge=1, le=MAX_LAYERS, description="depth layers at most"),
+        fov: float | None = Form(None, gt=0.0, lt=180.0, description="horizontal field of view, degrees"),
+        near: float = Form(1.0, gt=0.0, le=1e6, description="pseudo-depth of the nearest pixel (relative maps)"),
+        far: float = Form(10.0, gt=0.0, le=1e6, description="pseudo-depth of the farthest pixel (relative maps)"),
+        target_vertices: int = Form(150_000, ge=1000, le=MAX_MESH_VERTICES, description="grid points per layer"),
+    ) -> Response:
+        def job(img: Image, d: DepthMap, area: Path) -> Path:
+            files, _ = layered_photo(
+                eng, img, d, area, inpaint=inpaint, layers=layers, fov=fov, near=near, far=far, vertices=target_vertices
+            )
+            return files[0] if format == "glb" else files[2]
 
         return await run_job(image, model, job, detail)
 

@@ -1,0 +1,103 @@
+"""Layered 3D photos on the server, shared by the UI's 3D photo tab and ``POST /v1/photo3d``: the fills a server
+offers, the operator's learned inpainter as clients see it, and the files of one layered photo (GLB, PLY with the
+A1111 extension's header, their JSON sidecars) written into a request's area.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import DepthforgeError, ModelError, ValidationError
+from depthforge.core.image import Image
+from depthforge.core.validation import check_range
+from depthforge.web.operations import MAX_MESH_VERTICES, Engine
+
+__all__ = ["INPAINT_CHOICES", "MAX_LAYERS", "inpaint_choices", "layered_photo"]
+
+#: The fills every server offers; ``learned`` is added when the operator started it with ``serve --inpainter``
+#: (a client never names a model file).
+INPAINT_CHOICES = ("background", "telea", "ns")
+MAX_LAYERS = 6
+
+
+def inpaint_choices(engine: Engine) -> tuple[str, ...]:
+    """The fills this server offers: :data:`INPAINT_CHOICES`, plus ``learned`` with an operator's inpainter."""
+    return (*INPAINT_CHOICES, "learned") if engine.config.inpainter else INPAINT_CHOICES
+
+
+class _Learned:
+    """The operator's learned inpainter as clients see it: named ``learned`` in the info line, the sidecar and its
+    errors, never by the server's file."""
+
+    name = "learned"
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.licence = getattr(inner, "licence", "")
+
+    def __call__(self, image: Any, mask: Any) -> Any:
+        try:
+            return self._inner(image, mask)
+        except DepthforgeError as exc:
+            raise ModelError(str(exc).replace(str(getattr(self._inner, "name", "")), self.name)) from None
+
+
+def layered_photo(
+    engine: Engine,
+    image: Image,
+    depth: DepthMap,
+    area: Path,
+    *,
+    inpaint: str = "background",
+    layers: float = 4,
+    fov: float | None = None,
+    near: float = 1.0,
+    far: float = 10.0,
+    vertices: float = 150_000,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Path], str]:
+    """The layered 3D photo of ``image`` and ``depth`` (:func:`depthforge.pipeline.photo3d.photo3d`) written into
+    ``area``: ([GLB, its sidecar, PLY, its sidecar], info line).
+
+    Args:
+        inpaint: one of :func:`inpaint_choices`. layers: 1..:data:`MAX_LAYERS`. fov: horizontal field of view,
+            degrees (None: the photo's EXIF, the depth file's camera, else 60). near, far: pseudo-depth range of
+            relative maps.
+        vertices: grid points per layer, at most the server's mesh limit shared by the layers.
+        progress: called with a stage name before the slow stages.
+
+    Raises:
+        ValidationError: an option out of range or a fill this server does not offer.
+    """
+    from depthforge.geometry.camera import resolve_intrinsics
+    from depthforge.geometry.layered import export_layered
+    from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
+    from depthforge.pipeline.producers import photo3d_inpainter
+
+    offered = inpaint_choices(engine)
+    if inpaint not in offered:
+        raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(offered)})")
+    n_layers = int(check_range(layers, "layers", low=1, high=MAX_LAYERS))
+    cap = int(check_range(vertices, "vertices", low=1000, high=MAX_MESH_VERTICES // n_layers))
+    fov = None if fov is None else check_range(fov, "fov", low=1.0, high=179.0)
+    method = _Learned(photo3d_inpainter(engine.config.inpainter)) if inpaint == "learned" else inpaint
+    intr = resolve_intrinsics(image.size_hw, fov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
+    options = Photo3DOptions(
+        max_layers=n_layers, inpaint=method, near_m=float(near), far_m=float(far), target_vertices=cap
+    )
+    if progress is not None:
+        progress("layers, hidden parts and meshes")
+    meta = {"intrinsics_source": intr.source}
+    result = photo3d(image, depth, engine.areas.file(area, ".glb"), options=options, intrinsics=intr, metadata=meta)
+    if progress is not None:
+        progress("PLY")
+    ply = export_layered(engine.areas.file(area, ".ply"), result.mesh, metadata=dict(meta))
+    lm, scene = result.mesh, result.scene
+    verts = sum(L.mesh.n_vertices for L in lm.layers)
+    units = "metres" if scene.z_is_metric else "pseudo-depth (not metric)"
+    fill = options.inpaint_name
+    info = f"{len(lm.layers)} layers, {verts} vertices, grid stride {lm.stride} px, {units}; fill {fill}"
+    return [*result.files, *ply], info
