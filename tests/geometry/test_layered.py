@@ -190,7 +190,7 @@ def test_bad_input(tmp_path: Path, lm: LayeredMesh) -> None:
         layered_mesh(images, [depths[0], depths[1][:10]], intrinsics=K)
     with pytest.raises(ValidationError, match="intrinsics"):
         layered_mesh(images, depths, intrinsics=Intrinsics.default((H + 1, W)))
-    with pytest.raises(ValidationError, match="no valid pixel"):
+    with pytest.raises(ValidationError, match="no surface left"):
         layered_mesh(images, [np.full((H, W), np.nan, np.float32)] * 2, intrinsics=K)
     with pytest.raises(ValidationError, match="format"):
         export_layered(tmp_path / "s.obj", lm)

@@ -215,6 +215,8 @@ def layered_mesh(
             copy=False,
             intrinsics=intrinsics if s == 1 else None,  # the closed-form rule needs the full pixel grid
         )
+        if m.n_faces == 0:
+            continue  # no triangle of this layer survived (a strip one grid step wide, every edge cut)
         assert m.pixels is not None
         px, py = cols[m.pixels[:, 0]].astype(np.int32), rows[m.pixels[:, 1]].astype(np.int32)
         alpha = a[py, px]
@@ -228,7 +230,10 @@ def layered_mesh(
         mesh = Mesh(m.vertices, m.faces, uv, m.colors, None, np.stack([px, py], axis=1))
         out.append(LayerMesh(layer_name(k, len(images)), k, mesh, alpha, texture, (y0, y1, x0, x1), z_range))
     if not out:
-        raise ValidationError("depths: no valid pixel in any layer to make a mesh from")
+        raise ValidationError(
+            "depths: no surface left to mesh in any layer (no valid depth, a photo too small for the grid, or every "
+            "triangle cut by the angle or jump rule)"
+        )
     return LayeredMesh(tuple(out), intrinsics, s, centre_z)
 
 
