@@ -148,10 +148,16 @@ def test_http_route(engine: Engine, web_photo: Path) -> None:
     assert names[0] == "layer_0_far" and 1 <= len(names) <= 2
     r = client.post("/v1/photo3d", files=photo, data={"format": "ply", "layers": "2", "target_vertices": "5000"})
     assert r.status_code == 200 and b"comment H 400\n" in r.content[:400] and b"comment W 600\n" in r.content[:400]
-    for bad in (
-        {"inpaint": "learned"},
-        {"inpaint": "onnx:/etc/passwd"},
-        {"layers": "9"},
-        {"target_vertices": "999999"},
-    ):
-        assert client.post("/v1/photo3d", files=photo, data=bad).status_code == 422, bad
+    runs = engine.model_runs
+    bad_options = [
+        ({"inpaint": "learned"}, "inpaint"),
+        ({"inpaint": "onnx:/etc/passwd"}, "inpaint"),
+        ({"layers": "9"}, "layers"),
+        ({"target_vertices": "1000001"}, "target_vertices"),  # the route's own bound
+        ({"layers": "4", "target_vertices": "250001"}, "target_vertices"),  # 1 M shared by 4 layers
+        ({"fov": "179.5"}, "fov"),
+    ]
+    for bad, name in bad_options:
+        r = client.post("/v1/photo3d", files=photo, data=bad)
+        assert r.status_code == 422 and name in r.text, (bad, r.text)
+    assert engine.model_runs == runs  # refused before the photo's depth is estimated

@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--inpainter",
         metavar="METHOD",
-        help="learned inpainter the 3D photo tab offers as 'learned': onnx:FILE, a registry name or a hub id",
+        help="learned inpainter offered as 'learned' by the 3D photo tab and /v1/photo3d: onnx:FILE, a registry name "
+        "or a hub id",
     )
     p.add_argument(
         "--generate-model",

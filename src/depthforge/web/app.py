@@ -11,6 +11,10 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 * ``POST /v1/stereo``: multipart ``image`` + the options of ``depthforge stereo``; a PNG (GIF for ``wiggle``).
 * ``POST /v1/mesh``: multipart ``image`` + the options of ``depthforge mesh``; GLB, PLY (vertex colours) or a
   zip (OBJ + MTL + texture, or a textured PLY with its texture).
+* ``POST /v1/photo3d``: multipart ``image`` + the options of the 3D photo tab; the layered GLB, or the PLY with the
+  A1111 extension's header (:mod:`depthforge.web.photo3d_ops`).
+* ``POST /v1/generate`` (only on a server started with ``--generate-model``): ``image`` + ``prompt`` and a few
+  bounded settings; a PNG drawn with the photo's depth as its composition.
 
 Errors are JSON ``{"detail": "..."}``: 400 bad input, 413 too large, 422 bad option, 429 queue full, 503 busy or
 model unavailable. Nothing here reads or writes a path the client chose; :mod:`depthforge.web.guard` refuses, before
@@ -49,7 +53,7 @@ from depthforge.web.operations import (
     Engine,
     ServerConfig,
 )
-from depthforge.web.photo3d_ops import MAX_LAYERS, layered_photo
+from depthforge.web.photo3d_ops import MAX_LAYERS, check_photo3d_options, layered_photo
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
 
 __all__ = ["create_app", "create_api"]
@@ -282,16 +286,31 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         format: Literal["glb", "ply"] = Form("glb"),  # noqa: A002 - the API's field name
         inpaint: str = Form("background", max_length=20, description="background, telea, ns (learned if offered)"),
         layers: int = Form(4, ge=1, le=MAX_LAYERS, description="depth layers at most"),
-        fov: float | None = Form(None, gt=0.0, lt=180.0, description="horizontal field of view, degrees"),
+        fov: float | None = Form(None, ge=1.0, le=179.0, description="horizontal field of view, degrees"),
         near: float = Form(1.0, gt=0.0, le=1e6, description="pseudo-depth of the nearest pixel (relative maps)"),
         far: float = Form(10.0, gt=0.0, le=1e6, description="pseudo-depth of the farthest pixel (relative maps)"),
-        target_vertices: int = Form(150_000, ge=1000, le=MAX_MESH_VERTICES, description="grid points per layer"),
+        target_vertices: int = Form(
+            150_000, ge=1000, le=MAX_MESH_VERTICES, description="grid points per layer (all layers: at most 1 M)"
+        ),
     ) -> Response:
+        # the options before the upload is decoded and its depth estimated
+        check_photo3d_options(eng, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov=fov)
+
         def job(img: Image, d: DepthMap, area: Path) -> Path:
             files, _ = layered_photo(
-                eng, img, d, area, inpaint=inpaint, layers=layers, fov=fov, near=near, far=far, vertices=target_vertices
+                eng,
+                img,
+                d,
+                area,
+                inpaint=inpaint,
+                layers=layers,
+                target_vertices=target_vertices,
+                fov=fov,
+                near=near,
+                far=far,
+                formats=(format,),
             )
-            return files[0] if format == "glb" else files[2]
+            return files[0]
 
         return await run_job(image, model, job, detail)
 

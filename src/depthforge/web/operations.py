@@ -70,8 +70,9 @@ class ServerConfig:
         limits: upload, pixel and concurrency limits.
         allow_download: let clients pick registry models that are not in the local cache yet (downloads).
         extra_models: further names or folders the operator allows clients to choose.
-        inpainter: the learned inpainter the 3D photo tab offers as ``learned`` (``onnx:FILE``, a registry name or
-            a hub id, as ``photo3d --inpaint``); the operator's choice, never the client's. None: classic fills only.
+        inpainter: the learned inpainter the 3D photo tab and ``POST /v1/photo3d`` offer as ``learned``
+            (``onnx:FILE``, a registry name or a hub id, as ``photo3d --inpaint``); the operator's choice, never the
+            client's. None: classic fills only.
         generate_base, generate_controlnet: the Stable Diffusion base and depth ControlNet of the Generate tab and
             ``POST /v1/generate`` (registry name, hub id or folder; the ControlNet defaults to the base's). None:
             generation is not offered. generate_size_px: the long side of generated images (None: the base

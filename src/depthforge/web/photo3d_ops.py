@@ -15,7 +15,7 @@ from depthforge.core.image import Image
 from depthforge.core.validation import check_range
 from depthforge.web.operations import MAX_MESH_VERTICES, Engine
 
-__all__ = ["INPAINT_CHOICES", "MAX_LAYERS", "inpaint_choices", "layered_photo"]
+__all__ = ["INPAINT_CHOICES", "MAX_LAYERS", "check_photo3d_options", "inpaint_choices", "layered_photo"]
 
 #: The fills every server offers; ``learned`` is added when the operator started it with ``serve --inpainter``
 #: (a client never names a model file).
@@ -45,6 +45,24 @@ class _Learned:
             raise ModelError(str(exc).replace(str(getattr(self._inner, "name", "")), self.name)) from None
 
 
+def check_photo3d_options(
+    engine: Engine, *, inpaint: str, layers: float, target_vertices: float, fov: float | None
+) -> tuple[int, int, float | None]:
+    """Check a layered photo's options before any work: (layers, grid points per layer, fov).
+
+    Raises:
+        ValidationError: naming the option (the API's field names): a fill this server does not offer, layers
+        outside 1..:data:`MAX_LAYERS`, more grid points than the server's mesh limit shared by the layers, a field
+        of view outside 1..179 degrees.
+    """
+    offered = inpaint_choices(engine)
+    if inpaint not in offered:
+        raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(offered)})")
+    n_layers = int(check_range(layers, "layers", low=1, high=MAX_LAYERS))
+    cap = int(check_range(target_vertices, "target_vertices", low=1000, high=MAX_MESH_VERTICES // n_layers))
+    return n_layers, cap, None if fov is None else check_range(fov, "fov", low=1.0, high=179.0)
+
+
 def layered_photo(
     engine: Engine,
     image: Image,
@@ -56,48 +74,55 @@ def layered_photo(
     fov: float | None = None,
     near: float = 1.0,
     far: float = 10.0,
-    vertices: float = 150_000,
+    target_vertices: float = 150_000,
+    formats: tuple[str, ...] = ("glb", "ply"),
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Path], str]:
     """The layered 3D photo of ``image`` and ``depth`` (:func:`depthforge.pipeline.photo3d.photo3d`) written into
-    ``area``: ([GLB, its sidecar, PLY, its sidecar], info line).
+    ``area``: (each of ``formats``' file followed by its JSON sidecar, info line).
+
+    Photos above :data:`~depthforge.web.operations.MAX_VIDEO_PIXELS` (4K) are reduced first, as clips are: every
+    layer carries a texture of the photo's size, so one request's memory stays within the README's bound.
 
     Args:
-        inpaint: one of :func:`inpaint_choices`. layers: 1..:data:`MAX_LAYERS`. fov: horizontal field of view,
-            degrees (None: the photo's EXIF, the depth file's camera, else 60). near, far: pseudo-depth range of
-            relative maps.
-        vertices: grid points per layer, at most the server's mesh limit shared by the layers.
+        inpaint, layers, target_vertices, fov: as :func:`check_photo3d_options` (fov None: the photo's EXIF, the
+            depth file's camera, else 60 degrees). near, far: pseudo-depth range of relative maps.
+        formats: ``glb`` and/or ``ply`` (with the A1111 extension's header).
         progress: called with a stage name before the slow stages.
 
     Raises:
-        ValidationError: an option out of range or a fill this server does not offer.
+        ValidationError: an option out of range, a fill this server does not offer, or nothing left to mesh.
     """
     from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.layered import export_layered
     from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
     from depthforge.pipeline.producers import photo3d_inpainter
 
-    offered = inpaint_choices(engine)
-    if inpaint not in offered:
-        raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(offered)})")
-    n_layers = int(check_range(layers, "layers", low=1, high=MAX_LAYERS))
-    cap = int(check_range(vertices, "vertices", low=1000, high=MAX_MESH_VERTICES // n_layers))
-    fov = None if fov is None else check_range(fov, "fov", low=1.0, high=179.0)
+    n_layers, cap, fov = check_photo3d_options(
+        engine, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov=fov
+    )
+    if not formats or not set(formats) <= {"glb", "ply"}:
+        raise ValidationError(f"formats: expected glb and/or ply, got {formats!r}")
     method = _Learned(photo3d_inpainter(engine.config.inpainter)) if inpaint == "learned" else inpaint
     intr = resolve_intrinsics(image.size_hw, fov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
+    rgb, depth = engine.fit_for_video(image, depth)
+    intr = intr.scaled(depth.shape)
     options = Photo3DOptions(
         max_layers=n_layers, inpaint=method, near_m=float(near), far_m=float(far), target_vertices=cap
     )
     if progress is not None:
         progress("layers, hidden parts and meshes")
     meta = {"intrinsics_source": intr.source}
-    result = photo3d(image, depth, engine.areas.file(area, ".glb"), options=options, intrinsics=intr, metadata=meta)
-    if progress is not None:
-        progress("PLY")
-    ply = export_layered(engine.areas.file(area, ".ply"), result.mesh, metadata=dict(meta))
+    first = engine.areas.file(area, f".{formats[0]}")
+    result = photo3d(rgb, depth, first, options=options, intrinsics=intr, metadata=meta)
+    files = list(result.files)
+    for fmt in formats[1:]:
+        if progress is not None:
+            progress(fmt.upper())
+        files += export_layered(engine.areas.file(area, f".{fmt}"), result.mesh, metadata=dict(meta))
     lm, scene = result.mesh, result.scene
     verts = sum(L.mesh.n_vertices for L in lm.layers)
     units = "metres" if scene.z_is_metric else "pseudo-depth (not metric)"
     fill = options.inpaint_name
     info = f"{len(lm.layers)} layers, {verts} vertices, grid stride {lm.stride} px, {units}; fill {fill}"
-    return [*result.files, *ply], info
+    return files, info

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from depthforge.web.operations import MAX_MESH_VERTICES, Engine
-from depthforge.web.photo3d_ops import MAX_LAYERS, inpaint_choices, layered_photo
+from depthforge.web.photo3d_ops import MAX_LAYERS, check_photo3d_options, inpaint_choices, layered_photo
 from depthforge.web.ui_parts import Builder, Run, download_names, files_box, note_box
 
 __all__ = ["inpaint_choices", "make_photo3d", "photo3d_tab"]
@@ -27,7 +27,9 @@ def make_photo3d(
     far: float,
     vertices: float,
 ) -> tuple[str, list[str], str]:
-    """Build the layered 3D photo of ``run``'s photo and depth: (GLB path, download paths, info line)."""
+    """Build the layered 3D photo of ``run``'s photo and depth: (GLB path, download paths, info line). The options
+    are checked before the depth is estimated."""
+    check_photo3d_options(engine, inpaint=inpaint, layers=layers, target_vertices=vertices, fov=fov)
     depth = run.depth()
 
     def stage(name: str) -> None:
@@ -43,7 +45,7 @@ def make_photo3d(
         fov=fov,
         near=near,
         far=far,
-        vertices=vertices,
+        target_vertices=vertices,
         progress=stage,
     )
     named = download_names(files, ["photo3d.glb", "photo3d.glb.json", "photo3d.ply", "photo3d.ply.json"])
