@@ -148,21 +148,29 @@ def test_serve_refuses_a_controlnet_without_a_base(web_model: Path, capsys: pyte
     assert len(err) == 1 and "generate" in err[0]
 
 
-def test_generated_requests_get_no_server_error(engine: Engine) -> None:
-    """schemathesis requests for POST /v1/generate (form fields and uploads from its schema): none answers 5xx."""
-    schemathesis = pytest.importorskip("schemathesis")
+def test_generated_requests_get_no_server_error(engine: Engine, small_photo: tuple[Path, Path]) -> None:
+    """Generated form fields (in and out of their bounds) on a real photo through POST /v1/generate: every answer is
+    a 200 PNG or a 422, never a 5xx; some requests do generate."""
     from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
-    app = create_api(engine.config, engine=engine)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    (op,) = [r.ok() for r in schema.get_all_operations() if r.ok().path == "/v1/generate"]
+    client = TestClient(create_api(engine.config, engine=engine))
+    photo = small_photo[0].read_bytes()
+    numbers = st.one_of(st.integers(-5, 60), st.floats(allow_nan=True), st.sampled_from(["", "x", "1e309", "nan"]))
+    fields = st.fixed_dictionaries(
+        {"prompt": st.text(max_size=30)},
+        optional={k: numbers for k in ("steps", "guidance", "control_scale", "seed")}
+        | {"negative_prompt": st.text(max_size=30)},
+    )
     statuses: list[int] = []
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
-    @given(case=op.as_strategy())
-    def run(case) -> None:  # type: ignore[no-untyped-def]
-        statuses.append(case.call().status_code)
-        assert statuses[-1] < 500, f"{case.method} {case.path}: {statuses[-1]}"
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    @given(data=fields)
+    def run(data: dict[str, object]) -> None:
+        form = {"steps": "1", **{k: str(v) for k, v in data.items()}}  # short generations unless steps is drawn
+        r = client.post("/v1/generate", files={"image": ("p.png", photo, "image/png")}, data=form)
+        statuses.append(r.status_code)
+        assert r.status_code in (200, 422), (form, r.status_code, r.text[:200])
 
     run()
-    assert len(statuses) >= 30 and max(statuses) < 500
+    assert 200 in statuses and 422 in statuses
