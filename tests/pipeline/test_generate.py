@@ -54,21 +54,19 @@ def _run(tiny: dict[str, Path], depth: DepthMap, **options: Any) -> Any:
     return generate(_photo(), depth, base=str(tiny["sd"]), controlnet=str(tiny["cn"]), device="cpu", **options)
 
 
-@needs_diffusers
-def test_control_scale_zero_is_plain_stable_diffusion(tiny: dict[str, Path]) -> None:
+def _plain_image(tiny: dict[str, Path], cls: Any, *, seed: int, **extra: Any) -> np.ndarray:
+    """The uint8 image the plain pipeline ``cls`` (the ControlNet pipeline's own components without the ControlNet)
+    draws for :func:`_run`'s prompt, size and steps with ``seed``."""
     import torch
-    from diffusers import StableDiffusionPipeline
 
     from depthforge.models.diffusion import load_generation_pipeline, resolve_generation_model
 
-    ours = _run(tiny, _ramp(), control_scale=0.0, seeds=[3]).images[0]
     pipe = load_generation_pipeline(
         "controlnet",
         base=resolve_generation_model(str(tiny["sd"]), role="base"),
         controlnet=resolve_generation_model(str(tiny["cn"]), role="controlnet"),
     )
-    parts = {k: v for k, v in pipe.components.items() if k != "controlnet"}
-    plain = StableDiffusionPipeline(**parts, requires_safety_checker=False)
+    plain = cls(**{k: v for k, v in pipe.components.items() if k != "controlnet"}, **extra)
     plain.set_progress_bar_config(disable=True)
     ref = plain(
         "a cabin at dusk",
@@ -76,10 +74,18 @@ def test_control_scale_zero_is_plain_stable_diffusion(tiny: dict[str, Path]) -> 
         width=SIZE_HW[1],
         num_inference_steps=2,
         guidance_scale=7.5,
-        generator=[torch.Generator().manual_seed(3)],
+        generator=[torch.Generator().manual_seed(seed)],
         output_type="np",
     ).images[0]
-    ref8 = (np.clip(ref, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return (np.clip(ref, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@needs_diffusers
+def test_control_scale_zero_is_plain_stable_diffusion(tiny: dict[str, Path]) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    ours = _run(tiny, _ramp(), control_scale=0.0, seeds=[3]).images[0]
+    ref8 = _plain_image(tiny, StableDiffusionPipeline, seed=3, requires_safety_checker=False)
     assert np.array_equal(ours, ref8)
     assert not np.array_equal(ours, _run(tiny, _ramp(), control_scale=1.0, seeds=[3]).images[0])
 
@@ -108,32 +114,17 @@ def test_sdxl_controlnet(tiny_xl: dict[str, Path], tiny: dict[str, Path]) -> Non
     """The SDXL path (two text encoders, added time embedding) with tiny random pipelines of SDXL's architecture:
     at control scale 0 it is plain SDXL (the same seed through two code paths, the same image); the depth and the
     seed change the image; an SD 1.5 ControlNet for an SDXL base is one line."""
-    import torch
     from diffusers import StableDiffusionXLPipeline
 
     from depthforge.core.errors import ModelError
-    from depthforge.models.diffusion import load_generation_pipeline, resolve_generation_model
+    from depthforge.models.diffusion import resolve_generation_model
 
     base = resolve_generation_model(str(tiny_xl["sd"]), role="base")
     assert base.spec.arch == "sdxl" and resolve_generation_model(str(tiny_xl["cn"]), role="controlnet").spec.arch == (
         "sdxl"
     )
     ours = _run(tiny_xl, _ramp(), control_scale=0.0, seeds=[3]).images[0]
-    pipe = load_generation_pipeline(
-        "controlnet", base=base, controlnet=resolve_generation_model(str(tiny_xl["cn"]), role="controlnet")
-    )
-    plain = StableDiffusionXLPipeline(**{k: v for k, v in pipe.components.items() if k != "controlnet"})
-    plain.set_progress_bar_config(disable=True)
-    ref = plain(
-        "a cabin at dusk",
-        height=SIZE_HW[0],
-        width=SIZE_HW[1],
-        num_inference_steps=2,
-        guidance_scale=7.5,
-        generator=[torch.Generator().manual_seed(3)],
-        output_type="np",
-    ).images[0]
-    assert np.array_equal(ours, (np.clip(ref, 0, 1) * 255 + 0.5).astype(np.uint8))
+    assert np.array_equal(ours, _plain_image(tiny_xl, StableDiffusionXLPipeline, seed=3))
     a, c = _run(tiny_xl, _ramp(), seeds=[3, 2]), _run(tiny_xl, _ramp(invert=True), seeds=[3])
     assert a.images[0].shape == (*SIZE_HW, 3) and not np.array_equal(a.images[0], a.images[1])
     assert np.abs(a.images[0].astype(int) - c.images[0].astype(int)).mean() > 0.2
@@ -254,7 +245,7 @@ def test_registry_default_offline_is_one_line(
     from depthforge.models import diffusion
 
     monkeypatch.setattr(diffusion, "offline_mode", lambda: True)  # as HF_HUB_OFFLINE=1: never the network
-    monkeypatch.setattr(diffusion, "_cached_folder", lambda hub_id, filename: None)  # nothing cached
+    monkeypatch.setattr(diffusion, "cached_folder", lambda hub_id, filename: None)  # nothing cached
     Image.fromarray(np.zeros((40, 70, 3), np.uint8)).save(tmp_path / "p.png")
     args = ["generate", str(tmp_path / "p.png"), "--depth", str(tmp_path / "p.png"), "--depth-kind", "relative",
             "--prompt", "x", "--device", "cpu", "-o", str(tmp_path / "o.png")]  # fmt: skip

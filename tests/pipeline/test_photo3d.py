@@ -107,14 +107,15 @@ def test_batch_output_with_a_learned_inpainter(scene_input, tmp_path: Path) -> N
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
     from depthforge.core.image import Image
-    from depthforge.pipeline.producers import PRODUCERS, BatchOptions, photo3d_inpainter
+    from depthforge.models.inpaint import cached_inpainter
+    from depthforge.pipeline.producers import PRODUCERS, BatchOptions
     from tests.models.test_inpaint_onnx import _export
 
     image, depth, _ = scene_input
     method = f"onnx:{_export(tmp_path / 'tiny.onnx')}"
     options = BatchOptions(photo3d_format="ply", photo3d_inpaint=method)
-    photo3d_inpainter.cache_clear()
+    cached_inpainter.cache_clear()
     for name in ("a", "b"):
         files = PRODUCERS["photo3d"].write(Image(image), depth, tmp_path / name, options)
         assert json.loads(files[1].read_text())["inpaint"] == method
-    assert photo3d_inpainter.cache_info().misses == 1 and photo3d_inpainter.cache_info().hits >= 1
+    assert cached_inpainter.cache_info().misses == 1 and cached_inpainter.cache_info().hits >= 1

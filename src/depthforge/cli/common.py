@@ -257,9 +257,9 @@ def absolute_inpaint_method(text: str) -> str:
 def load_inpainter_noted(text: str) -> Any:
     """An ``--inpaint`` value for the renderers: a built-in method name as it is; ``onnx:FILE`` or a hub id loaded
     once per process as a callable (one-line errors), its licence reported."""
-    from depthforge.pipeline.producers import photo3d_inpainter
+    from depthforge.models.inpaint import cached_inpainter
 
-    method = photo3d_inpainter(text)
+    method = cached_inpainter(text)
     if not isinstance(method, str):
         note(f"inpaint: {getattr(method, 'name', text)} ({getattr(method, 'licence', 'licence not stated')})")
     return method

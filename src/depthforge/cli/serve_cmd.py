@@ -132,12 +132,12 @@ def run(args: argparse.Namespace) -> int:
     if args.generate_size is not None:
         check_range(args.generate_size, "generate_size", low=64, high=2048)
     if args.generate_model:
-        from depthforge.models.diffusion import check_generation_models, pick_device_dtype, require_diffusers
+        from depthforge.models.diffusion import pick_device_dtype, require_diffusers
         from depthforge.pipeline.generate import generation_models
 
         require_diffusers()  # one line naming the diffusion extra
+        # resolved and checked as a pair (an SDXL base with an SD 1.5 ControlNet is one line), not loaded
         base, control = generation_models("controlnet", args.generate_model, args.generate_controlnet)
-        check_generation_models("controlnet", base, control)  # an SDXL base with an SD 1.5 ControlNet, ...
         pick_device_dtype(args.device)  # a device generation cannot use
         note(f"generation: {base.spec.name} ({base.spec.licence}) with {control.spec.name if control else '-'}")
     config = ServerConfig(

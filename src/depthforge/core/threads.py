@@ -7,7 +7,7 @@ library pool (torch, OpenCV, OpenVINO) is sized from it by :func:`limit_library_
 gives each worker process its share. numba kernels are single-threaded except ``render_stereo``'s, which sizes
 numba's pool (per calling thread) from :func:`thread_budget` at each call. A stream's stage thread started with
 ``threads=`` (:func:`read_ahead`, :class:`WriteBehind`) has that share as its budget: the video path's decoder
-and writer (colours, the 3D frames' stereo kernel) take one thread each while the model keeps the budget busy.
+and writer (colours, the 3D frames' stereo kernel) take one thread each while a CPU model keeps the budget busy.
 
 On Python < 3.13, ``Thread.join()`` interrupted by a signal handler's exception (Ctrl-C's ``KeyboardInterrupt``,
 the CLI's SIGTERM) may mark the thread as ended while it still runs, so a second ``join()`` returns at once and
@@ -79,7 +79,7 @@ def _process_budget() -> int:
 def set_thread_budget(threads: int | None) -> None:
     """Set the budget for this process (None: back to ``DEPTHFORGE_THREADS`` or the available cores)."""
     global _OVERRIDE
-    _check_share(threads)
+    _check_threads(threads)
     _OVERRIDE = threads
 
 
@@ -150,7 +150,7 @@ def _get(q: queue.Queue[Any], stop: threading.Event | None = None) -> Any:
                 return _END
 
 
-def _check_share(threads: int | None) -> None:
+def _check_threads(threads: int | None) -> None:
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValidationError(f"threads: expected a whole number >= 1, got {threads!r}")
 
@@ -169,7 +169,7 @@ def read_ahead(
     """
     if not isinstance(size, int) or size < 1:
         raise ValidationError(f"size: expected an integer >= 1, got {size!r}")
-    _check_share(threads)
+    _check_threads(threads)
     q: queue.Queue[Any] = queue.Queue(maxsize=size)
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -217,7 +217,7 @@ class WriteBehind(Generic[T]):
     ) -> None:
         if not isinstance(size, int) or size < 1:
             raise ValidationError(f"size: expected an integer >= 1, got {size!r}")
-        _check_share(threads)
+        _check_threads(threads)
         self._threads = threads
         self._consume = consume
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)

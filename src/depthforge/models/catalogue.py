@@ -130,20 +130,14 @@ def _matting() -> list[CatalogueEntry]:
     return _hub_entries("matting", MATTING_REGISTRY)
 
 
-def _file_cached(hub_id: str, file: str) -> bool:
-    """Whether one file of a hub repository is in the hub cache (no network access)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(hub_id, file), str)
-
-
 def _inpaint() -> list[CatalogueEntry]:
+    from depthforge.models.hub import cached_folder
     from depthforge.models.inpaint import INPAINT_REGISTRY
 
     return [
         CatalogueEntry(
             task="inpaint", name=s.name, kind="", licence=s.licence, hub_id=s.hub_id, file=s.file,
-            cached=_file_cached(s.hub_id, s.file), notes=s.notes,
+            cached=cached_folder(s.hub_id, s.file) is not None, notes=s.notes,
         )
         for s in INPAINT_REGISTRY.values()
     ]  # fmt: skip

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
 from depthforge.core.validation import check_choice
-from depthforge.models.hub import local_config_file, not_available, offline_mode
+from depthforge.models.hub import cached_folder, local_config_file, not_available, offline_mode
 from depthforge.models.registry import lookup
 
 __all__ = [
@@ -149,19 +149,11 @@ def require_diffusers() -> Any:
     return diffusers
 
 
-def _cached_folder(hub_id: str, filename: str) -> Path | None:
-    """The cached snapshot folder of a hub repository holding ``filename``, else None (no network access)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    hit = try_to_load_from_cache(hub_id, filename)
-    return Path(hit).parent if isinstance(hit, str) else None
-
-
 def is_generation_cached(spec: GenerationSpec) -> bool:
     """Whether a hub generation model is in the hub cache (a pipeline's ``model_index.json``, a ControlNet's
     ``config.json``; no network access)."""
     filename = "model_index.json" if spec.role == "base" else "config.json"
-    return bool(spec.hub_id) and _cached_folder(spec.hub_id, filename) is not None
+    return bool(spec.hub_id) and cached_folder(spec.hub_id, filename) is not None
 
 
 def _folder_arch(folder: Path, role: Role) -> Arch:
@@ -206,7 +198,7 @@ def resolve_generation_model(text: str, *, role: Role) -> GenerationSource:
         return GenerationSource(found, found.hub_id, False)
     if name.count("/") == 1 and "://" not in name and not name.startswith((".", "/", "~")):
         filename = "model_index.json" if role == "base" else "config.json"
-        cached = _cached_folder(name, filename)
+        cached = cached_folder(name, filename)
         if cached is None:
             raise ModelError(
                 f"{role}: hub id '{name}' is not in the registry and not cached; its architecture is read from the "
@@ -240,7 +232,7 @@ def pick_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, s
 def from_pretrained(cls: Any, source: GenerationSource, **kwargs: Any) -> Any:
     """``cls.from_pretrained`` offline-first: local files only when the model is local, cached or offline."""
     filename = "config.json" if source.spec.role == "controlnet" else "model_index.json"
-    cached = source.is_local or _cached_folder(source.location, filename) is not None
+    cached = source.is_local or cached_folder(source.location, filename) is not None
     local_only = cached or offline_mode()
     try:
         with warnings.catch_warnings():  # newer diffusers call torch_dtype "dtype" (older ones know only that)

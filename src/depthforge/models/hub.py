@@ -20,6 +20,7 @@ from depthforge.models.registry import REGISTRY, E, ModelSpec, get_spec, lookup,
 __all__ = [
     "ModelSource",
     "resolve_model",
+    "cached_folder",
     "is_cached",
     "local_config",
     "model_folder",
@@ -109,14 +110,19 @@ def _apply_preprocessor(spec: ModelSpec, pre: dict[str, Any]) -> ModelSpec:
     return spec.with_overrides(**changes) if changes else spec
 
 
-def _snapshot_folder(hub_id: str) -> Path | None:
-    """The cached snapshot folder of a hub model, when its config is cached."""
+def cached_folder(hub_id: str, filename: str = "config.json") -> Path | None:
+    """The cached snapshot folder of a hub repository holding ``filename``, else None (no network access)."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub is a dependency of transformers
         return None
-    hit = try_to_load_from_cache(hub_id, "config.json")
+    hit = try_to_load_from_cache(hub_id, filename)
     return Path(hit).parent if isinstance(hit, str) else None
+
+
+def _snapshot_folder(hub_id: str) -> Path | None:
+    """The cached snapshot folder of a hub model, when its config is cached."""
+    return cached_folder(hub_id, "config.json")
 
 
 def model_folder(source: ModelSource) -> Path | None:

@@ -20,6 +20,7 @@ front end turns any ``--inpaint`` value into what :func:`depthforge.render.inpai
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "INPAINT_REGISTRY",
     "InpaintSpec",
     "OnnxInpainter",
+    "cached_inpainter",
     "load_inpainter",
 ]
 
@@ -205,6 +207,17 @@ def load_inpainter(method: str, *, multiple_px: int = 8) -> str | OnnxInpainter:
     _need_onnxruntime()
     path = _hub_file(hub_id, file, name=text)
     return OnnxInpainter(path, name=text, licence=licence, multiple_px=multiple_px)
+
+
+@functools.lru_cache(maxsize=2)
+def cached_inpainter(method: str) -> str | OnnxInpainter:
+    """:func:`load_inpainter` once per process for each ``method`` (a learned model's session is reused by every
+    photo of a batch worker or a server); a classic name is returned as it is.
+
+    Raises:
+        as :func:`load_inpainter` (errors are not cached).
+    """
+    return load_inpainter(method)
 
 
 def _need_onnxruntime() -> None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.validation import check_positive
-from depthforge.models.hub import ModelSource, local_config_file, valid_hub_id
+from depthforge.models.hub import ModelSource, cached_folder, local_config_file, valid_hub_id
 from depthforge.models.registry import ModelSpec, get_spec, spec_for_family
 
 __all__ = [
@@ -91,10 +91,7 @@ def resolve_marigold(model: str) -> ModelSource | None:
     if spec is not None:
         return ModelSource(spec, spec.hub_id, False) if spec.family == "marigold" else None
     if text.count("/") == 1 and "://" not in text and valid_hub_id(text):
-        from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(text, "model_index.json")
-        folder = Path(hit).parent if isinstance(hit, str) else None
+        folder = cached_folder(text, "model_index.json")
         if folder is not None and str(local_config_file(folder, "model_index.json").get("_class_name", "")).startswith(
             "Marigold"
         ):

@@ -32,6 +32,7 @@ from depthforge.models.diffusion import (
     DEFAULT_MODELS,
     GENERATION_MODES,
     GenerationSource,
+    check_generation_models,
     load_generation_pipeline,
     pick_device_dtype,
     require_diffusers,
@@ -298,15 +299,21 @@ def generation_models(
     mode: str, base: str | None = None, controlnet: str | None = None
 ) -> tuple[GenerationSource, GenerationSource | None]:
     """The base and ControlNet sources of ``mode`` (``controlnet`` or ``depth2img``), with its defaults (an SDXL
-    base gets the SDXL ControlNet); nothing is downloaded or loaded.
+    base gets the SDXL ControlNet), checked to make a pipeline of ``mode``; nothing is downloaded or loaded.
 
     Raises:
-        ModelError: an unknown name or a folder that is not a pipeline; ValidationError: a ControlNet for depth2img.
+        ModelError: an unknown name, a folder that is not a pipeline, a base of the wrong kind or a ControlNet of
+        another architecture (:func:`~depthforge.models.diffusion.check_generation_models`); ValidationError: a
+        ControlNet for depth2img.
     """
     if mode == "depth2img":
         if controlnet:
             raise ValidationError("controlnet: depth2img takes no ControlNet (the depth goes into the UNet itself)")
-        return resolve_generation_model(base or DEFAULT_MODELS[("depth2img", "sd2-depth")][0], role="base"), None
-    base_src = resolve_generation_model(base or DEFAULT_MODELS[("controlnet", "sd15")][0], role="base")
-    default_control = DEFAULT_MODELS.get(("controlnet", base_src.spec.arch), ("", ""))[1]
-    return base_src, resolve_generation_model(controlnet or default_control, role="controlnet")
+        base_src = resolve_generation_model(base or DEFAULT_MODELS[("depth2img", "sd2-depth")][0], role="base")
+        control_src = None
+    else:
+        base_src = resolve_generation_model(base or DEFAULT_MODELS[("controlnet", "sd15")][0], role="base")
+        default_control = DEFAULT_MODELS.get(("controlnet", base_src.spec.arch), ("", ""))[1]
+        control_src = resolve_generation_model(controlnet or default_control, role="controlnet")
+    check_generation_models(mode, base_src, control_src)
+    return base_src, control_src

@@ -25,7 +25,6 @@ an option redoes only the outputs that depend on it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -69,7 +68,7 @@ class BatchOptions:
             mask_allow_noncommercial: accept non-commercial weights (RMBG-2.0).
         photo3d_format: ``glb`` or ``ply``; photo3d_inpaint: hidden-region fill of ``photo3d``: ``background``,
             ``telea``, ``ns``, or a learned inpainter as ``depthforge photo3d --inpaint`` takes it (``onnx:FILE``,
-            a registry name or a hub id; :func:`depthforge.models.inpaint.load_inpainter`, loaded once per process).
+            a registry name or a hub id; :func:`depthforge.models.inpaint.cached_inpainter`, loaded once per process).
     """
 
     invert: bool = False
@@ -273,11 +272,12 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
 
 
 def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.models.inpaint import cached_inpainter
     from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
 
     intr = _intrinsics(image, depth, o)
     options = Photo3DOptions(
-        inpaint=photo3d_inpainter(o.photo3d_inpaint),
+        inpaint=cached_inpainter(o.photo3d_inpaint),
         near_m=o.near_m,
         far_m=o.far_m,
         max_angle_deg=None if o.max_angle_deg >= 90 else o.max_angle_deg,
@@ -285,19 +285,6 @@ def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list
     meta = {"source_image": image.path, "intrinsics_source": intr.source}
     result = photo3d(image, depth, _suffixed("photo3d")(stem, o)[0], options=options, intrinsics=intr, metadata=meta)
     return [Path(p) for p in result.files]
-
-
-@functools.lru_cache(maxsize=2)
-def photo3d_inpainter(method: str) -> Any:
-    """The inpainter of ``photo3d_inpaint``, loaded once per process (a classic name is returned as it is).
-
-    Raises:
-        ModelError / ModelNotAvailableError / MissingExtraError: one line (missing file, unknown name, not cached
-        while the hub is unreachable, onnxruntime absent).
-    """
-    from depthforge.models.inpaint import load_inpainter
-
-    return load_inpainter(method)
 
 
 _MASK = ("mask_threshold", "mask_method", "mask_source", "mask_segmenter", "mask_seg_file", "mask_allow_noncommercial")

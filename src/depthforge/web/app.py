@@ -294,7 +294,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         ),
     ) -> Response:
         # the options before the upload is decoded and its depth estimated
-        check_photo3d_options(eng, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov=fov)
+        check_photo3d_options(eng, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov_deg=fov)
 
         def job(img: Image, d: DepthMap, area: Path) -> Path:
             files, _ = layered_photo(
@@ -305,9 +305,9 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
                 inpaint=inpaint,
                 layers=layers,
                 target_vertices=target_vertices,
-                fov=fov,
-                near=near,
-                far=far,
+                fov_deg=fov,
+                near_m=near,
+                far_m=far,
                 formats=(format,),
             )
             return files[0]

@@ -92,7 +92,7 @@ class ServerConfig:
     generate_size_px: int | None = None
 
 
-#: Bounds of a generation request (the output is the base model's own size, 512 or 1024 px on the long side).
+#: Bounds of a generation request (the output's size is the operator's: ``generate_size_px`` or the model's own).
 MAX_PROMPT_CHARS = 1000
 MAX_GENERATION_STEPS = 50
 
@@ -189,8 +189,9 @@ class Engine:
         )
 
     @staticmethod
-    def fit_for_video(image: Image, depth: DepthMap) -> tuple[np.ndarray, DepthMap]:
-        """The photo (uint8) and its depth scaled down to at most :data:`MAX_VIDEO_PIXELS` (unchanged if smaller)."""
+    def fit_for_render(image: Image, depth: DepthMap) -> tuple[np.ndarray, DepthMap]:
+        """The photo (uint8) and its depth scaled down to at most :data:`MAX_VIDEO_PIXELS` (unchanged if smaller):
+        what clips and layered 3D photos are rendered from."""
         import cv2
 
         from depthforge.process.resample import resize_depth

@@ -46,9 +46,9 @@ class _Learned:
 
 
 def check_photo3d_options(
-    engine: Engine, *, inpaint: str, layers: float, target_vertices: float, fov: float | None
+    engine: Engine, *, inpaint: str, layers: float, target_vertices: float, fov_deg: float | None
 ) -> tuple[int, int, float | None]:
-    """Check a layered photo's options before any work: (layers, grid points per layer, fov).
+    """Check a layered photo's options before any work: (layers, grid points per layer, fov_deg).
 
     Raises:
         ValidationError: naming the option (the API's field names): a fill this server does not offer, layers
@@ -60,7 +60,7 @@ def check_photo3d_options(
         raise ValidationError(f"inpaint: {str(inpaint)[:40]!r} is not offered here ({', '.join(offered)})")
     n_layers = int(check_range(layers, "layers", low=1, high=MAX_LAYERS))
     cap = int(check_range(target_vertices, "target_vertices", low=1000, high=MAX_MESH_VERTICES // n_layers))
-    return n_layers, cap, None if fov is None else check_range(fov, "fov", low=1.0, high=179.0)
+    return n_layers, cap, None if fov_deg is None else check_range(fov_deg, "fov_deg", low=1.0, high=179.0)
 
 
 def layered_photo(
@@ -71,9 +71,9 @@ def layered_photo(
     *,
     inpaint: str = "background",
     layers: float = 4,
-    fov: float | None = None,
-    near: float = 1.0,
-    far: float = 10.0,
+    fov_deg: float | None = None,
+    near_m: float = 1.0,
+    far_m: float = 10.0,
     target_vertices: float = 150_000,
     formats: tuple[str, ...] = ("glb", "ply"),
     progress: Callable[[str], None] | None = None,
@@ -85,8 +85,8 @@ def layered_photo(
     layer carries a texture of the photo's size, so one request's memory stays within the README's bound.
 
     Args:
-        inpaint, layers, target_vertices, fov: as :func:`check_photo3d_options` (fov None: the photo's EXIF, the
-            depth file's camera, else 60 degrees). near, far: pseudo-depth range of relative maps.
+        inpaint, layers, target_vertices, fov_deg: as :func:`check_photo3d_options` (fov_deg None: the photo's
+            EXIF, the depth file's camera, else 60 degrees). near_m, far_m: pseudo-depth range of relative maps.
         formats: ``glb`` and/or ``ply`` (with the A1111 extension's header).
         progress: called with a stage name before the slow stages.
 
@@ -95,20 +95,20 @@ def layered_photo(
     """
     from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.layered import export_layered
+    from depthforge.models.inpaint import cached_inpainter
     from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
-    from depthforge.pipeline.producers import photo3d_inpainter
 
-    n_layers, cap, fov = check_photo3d_options(
-        engine, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov=fov
+    n_layers, cap, fov_deg = check_photo3d_options(
+        engine, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov_deg=fov_deg
     )
     if not formats or not set(formats) <= {"glb", "ply"}:
         raise ValidationError(f"formats: expected glb and/or ply, got {formats!r}")
-    method = _Learned(photo3d_inpainter(engine.config.inpainter)) if inpaint == "learned" else inpaint
-    intr = resolve_intrinsics(image.size_hw, fov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
-    rgb, depth = engine.fit_for_video(image, depth)
+    method = _Learned(cached_inpainter(engine.config.inpainter)) if inpaint == "learned" else inpaint
+    intr = resolve_intrinsics(image.size_hw, fov_deg=fov_deg, exif=image.exif, fallback=depth.intrinsics)
+    rgb, depth = engine.fit_for_render(image, depth)
     intr = intr.scaled(depth.shape)
     options = Photo3DOptions(
-        max_layers=n_layers, inpaint=method, near_m=float(near), far_m=float(far), target_vertices=cap
+        max_layers=n_layers, inpaint=method, near_m=float(near_m), far_m=float(far_m), target_vertices=cap
     )
     if progress is not None:
         progress("layers, hidden parts and meshes")

@@ -191,7 +191,7 @@ def _parallax_tab(b: Builder) -> None:
             done[0] += n
             run.frames(done[0], total)
 
-        rgb, depth = b.engine.fit_for_video(run.image, depth)
+        rgb, depth = b.engine.fit_for_render(run.image, depth)
         frames = render_frames(
             rgb, depth, motion=motion, duration=float(dur), fps=fps, amplitude=float(amt), focus=float(focus)
         )

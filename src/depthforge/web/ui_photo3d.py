@@ -29,7 +29,7 @@ def make_photo3d(
 ) -> tuple[str, list[str], str]:
     """Build the layered 3D photo of ``run``'s photo and depth: (GLB path, download paths, info line). The options
     are checked before the depth is estimated."""
-    check_photo3d_options(engine, inpaint=inpaint, layers=layers, target_vertices=vertices, fov=fov)
+    check_photo3d_options(engine, inpaint=inpaint, layers=layers, target_vertices=vertices, fov_deg=fov)
     depth = run.depth()
 
     def stage(name: str) -> None:
@@ -42,9 +42,9 @@ def make_photo3d(
         run.area,
         inpaint=inpaint,
         layers=layers,
-        fov=fov,
-        near=near,
-        far=far,
+        fov_deg=fov,
+        near_m=near,
+        far_m=far,
         target_vertices=vertices,
         progress=stage,
     )
