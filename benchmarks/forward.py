@@ -1,6 +1,10 @@
 """The bare forward pass at 518x686 (Depth Anything V2 Small, full size, random weights): OpenVINO f32 against
 PyTorch fp32 in one run, OpenVINO's time per layer type, and fp32 matmul speed, to tell the machine from the code.
 
+It also gives the fp32 bound: the forward's matmul, attention and convolution FLOPs (counted by torch's FlopCounterMode)
+at this machine's fp32 matmul rate, against the transformers pipeline's time per 1024x768 photo (same input
+size) measured in the same run. No fp32 backend can beat the pipeline by more than their ratio on this CPU.
+
 Usage: ``.venv/bin/python benchmarks/forward.py [--repeats 6]`` (builds or reuses the exported graph in the model
 cache through ``load_model``).
 """
@@ -59,6 +63,7 @@ def main() -> None:
     print(f"forward {SIZE_HW[0]}x{SIZE_HW[1]}: OpenVINO f32 {ov_s * 1000:.0f} ms, PyTorch fp32 {pt_s * 1000:.0f} ms,")
     print(f"  ratio {pt_s / ov_s:.2f}x (against the transformers pipeline, ours can gain beyond this only the")
     print("  pipeline's own pre- and post-processing, about 70 ms per image)")
+    _fp32_bound(folder, est_pt, x, 2 * 2048**3 / matmul, ov_s, args.repeats)
     from depthforge.models.graph_cache import graph_dir
 
     core = ov.Core()
@@ -74,6 +79,35 @@ def main() -> None:
     print("OpenVINO time per layer type (ms, one forward):")
     for (node, kernel), ms in per_type.most_common(6):
         print(f"  {ms:7.1f}  {node} ({kernel})")
+
+
+def _fp32_bound(folder: Path, est_pt: object, x: np.ndarray, peak_flops: float, ov_s: float, repeats: int) -> None:
+    """Print the forward's FLOPs, its time at ``peak_flops`` and the pipeline ratio that time allows."""
+    import cv2
+    import torch
+    from PIL import Image
+    from skimage import data
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import pipeline
+
+    def attention(q: tuple[int, ...], k: tuple[int, ...], *_: object, **__: object) -> int:
+        return 4 * q[0] * q[1] * q[2] * k[2] * q[3]  # Q @ K^T and P @ V, 2 FLOPs per multiply-add
+
+    # torch's counter has no formula for the CPU attention kernel; without this it counts only matmuls and convs
+    sdpa = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: attention}
+    with FlopCounterMode(display=False, custom_mapping=sdpa) as counter:
+        est_pt.backend.forward(x)  # type: ignore[attr-defined]
+    flops = counter.get_total_flops()
+    bound_s = flops / peak_flops
+    photo = Image.fromarray(cv2.resize(data.astronaut(), (1024, 768), interpolation=cv2.INTER_CUBIC))
+    pipe = pipeline("depth-estimation", model=str(folder), device="cpu")
+    pipe(photo)
+    pipe_s = _best(lambda: pipe(photo), max(2, repeats // 2))
+    print(f"fp32 bound: {flops / 1e9:.1f} GFLOP per forward (matmul, attention, conv)")
+    print(f"  = {bound_s * 1000:.0f} ms at the matmul rate; OpenVINO f32 runs at {bound_s / ov_s:.0%} of it")
+    print(f"  transformers pipeline: {pipe_s * 1000:.0f} ms per 1024x768 photo (same model input)")
+    print(f"  -> at most {pipe_s / bound_s:.2f}x the pipeline for any fp32 backend on this CPU")
+    print(f"     ({pipe_s / ov_s:.2f}x for OpenVINO's forward alone)")
 
 
 if __name__ == "__main__":
