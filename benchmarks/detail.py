@@ -188,7 +188,7 @@ def video_flicker(frames: int = 24, seeds: tuple[int, ...] = (0, 1)) -> None:
             result = {}
             for name, model in (("off", est), ("4", with_detail(est, DetailOptions(4), skip_flat=False))):
                 out = list(display_frames(iter(clip), model, options=VideoOptions()))
-                result[name] = flicker_index([dm.values for _, dm, _, _ in out], step=(0, 1))
+                result[name] = flicker_index([dm.values for _, dm, _, _ in out], step_px=(0, 1))
             ratio = result["4"] / result["off"]
             print(f"seed {seed}: flicker index without {result['off']:.4f}, --detail 4 {result['4']:.4f}, x{ratio:.3f}")
 

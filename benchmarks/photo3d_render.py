@@ -94,7 +94,7 @@ def main() -> None:
                 runs[which].append(clip(lambda: (ref.render(p) for p in ref_poses), frames, a.fps, Path(tmp)))
             else:
                 runs[which].append(
-                    clip(lambda: scene_frames(scene, poses, focus=0.5, ssaa=a.ssaa), frames, a.fps, Path(tmp))
+                    clip(lambda: scene_frames(scene, poses, focus=0.5, supersample=a.ssaa), frames, a.fps, Path(tmp))
                 )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores)")
     fps = {}

@@ -99,7 +99,7 @@ def flicker(tmp: Path, frames: int = 24, seeds: tuple[int, ...] = (0, 1, 2, 3)) 
                     maps = [dm.values for _, dm, _, _ in out]
                     if what == "raw":
                         zeros = float(np.mean([np.mean(m == 0) for m in maps]))
-                idx = flicker_index(maps, step=(0, 1))
+                idx = flicker_index(maps, step_px=(0, 1))
                 std = float(np.nanstd(np.stack(maps)))
                 pct = float(np.subtract(*np.nanpercentile(np.stack(maps), [95, 5])))
                 res[name] = (idx, idx * pct / std)

@@ -50,7 +50,6 @@ EXCEPTIONS = {
     ("VideoInfo", "height"): "as above",
     ("EncodedVideo", "width"): "what was encoded, fields",
     ("EncodedVideo", "height"): "as above",
-    ("LayeredScene", "near"): "the per-pixel nearness map of the scene, a field",
     ("StereoResult", "disparity"): "the matcher's result, a field holding a DepthMap of kind disparity",
     ("auto_max_disparity", "width"): "an image width alone (the search range grows with it), not a size",
 }

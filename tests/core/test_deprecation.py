@@ -50,3 +50,37 @@ def test_geometry_keywords_renamed_in_issue_19_still_work() -> None:
     cloud = PointCloud(np.array([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2], [3.0, 3.0, 3.0]], np.float32))
     with pytest.warns(DeprecationWarning, match="voxel_size= is now voxel_size_m="):
         assert len(voxel_downsample(cloud, voxel_size=1.0)) == 2
+
+
+def test_keywords_renamed_in_the_vocabulary_review_still_work() -> None:
+    """The names a review of the features of issues 20-26 found off the vocabulary: units in names
+    (``margin_px``, ``smooth_px``, ``blur_px``, ``step_px``, ``resolution_px``), one name per concept
+    (``supersample``, ``kind``, ``depth``, ``mesh``, ``fit_tiles``); the old spellings warn and still work."""
+    from depthforge.models import marigold_source
+    from depthforge.pipeline import TemporalStabilizer, flicker_index
+    from depthforge.render import build_layers, replace_background
+    from depthforge.render.layers import fill_width_px
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    depth = DepthMap(np.tile(np.linspace(0.1, 1.0, 32, dtype=np.float32), (24, 1)), kind="relative")
+    with pytest.warns(DeprecationWarning, match="margin= is now margin_px="):
+        old = build_layers(image, depth, margin=2, smooth=0.5)
+    new = build_layers(image, depth, margin_px=2, smooth_px=0.5)
+    np.testing.assert_array_equal(old.layers[0], new.layers[0])
+    with pytest.warns(DeprecationWarning, match="margin= is now margin_px="):
+        assert fill_width_px(3.0, margin=2) == fill_width_px(3.0, margin_px=2) == 7.0
+    alpha = np.zeros((24, 32), np.float32)
+    alpha[8:16, 8:16] = 1.0
+    with pytest.warns(DeprecationWarning, match="blur= is now blur_px="):
+        blurred = replace_background(image, alpha, blur=2.0)
+    np.testing.assert_array_equal(blurred, replace_background(image, alpha, blur_px=2.0))
+    frames = [depth.values, depth.values + 0.01]
+    with pytest.warns(DeprecationWarning, match="step= is now step_px="):
+        assert flicker_index(frames, step=(0, 0)) == flicker_index(frames, step_px=(0, 0))
+    with pytest.warns(DeprecationWarning, match="inverse_depth= is now depth="):
+        aligned, _ = TemporalStabilizer().update(image, inverse_depth=depth.inverse_depth())
+    np.testing.assert_allclose(aligned, TemporalStabilizer().update(image, depth)[0])  # a DepthMap is taken too
+    with pytest.warns(DeprecationWarning, match="processing_resolution= is now resolution_px="):
+        src = marigold_source("marigold-depth-v1-1", processing_resolution=64)
+    assert src.spec.input_size_hw == marigold_source("marigold-depth-v1-1", resolution_px=64).spec.input_size_hw

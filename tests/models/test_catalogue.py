@@ -95,7 +95,7 @@ def test_command_tables_json_and_task(empty_caches: Path, capsys: pytest.Capture
     assert main(["models", "--json", "--task", "inpaint"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == list(INPAINT_REGISTRY)
-    assert {"task", "name", "kind", "licence", "hub_id", "file", "cached", "params_m", "notes"} == set(rows[0])
+    assert {"task", "name", "kind", "licence", "hub_id", "file", "cached", "params_millions", "notes"} == set(rows[0])
 
 
 @pytest.mark.parametrize("extra", [["--json"], ["--json", "--task", "inpaint"], []])

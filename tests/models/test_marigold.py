@@ -85,7 +85,7 @@ def test_tiny_marigold_through_load_model(tiny_marigold: Path) -> None:
     image = np.random.default_rng(1).integers(0, 255, (40, 70, 3), dtype=np.uint8)
 
     def run(seed: int) -> np.ndarray:
-        est = load_model(marigold_source(str(tiny_marigold), processing_resolution=32, seed=seed), device="cpu")
+        est = load_model(marigold_source(str(tiny_marigold), resolution_px=32, seed=seed), device="cpu")
         return est.predict(image).values
 
     a, b, c = run(0), run(0), run(1)
@@ -104,9 +104,7 @@ def test_uncertainty_only_with_an_ensemble_of_three(tiny_marigold: Path) -> None
 
     image = np.random.default_rng(2).integers(0, 255, (40, 70, 3), dtype=np.uint8)
     for size, ok in ((1, False), (2, False), (3, True)):
-        est = load_model(
-            marigold_source(str(tiny_marigold), processing_resolution=32, ensemble_size=size), device="cpu"
-        )
+        est = load_model(marigold_source(str(tiny_marigold), resolution_px=32, ensemble_size=size), device="cpu")
         batch = est.prepare(image).pixels[None]
         if not ok:
             with pytest.raises(ValidationError, match="at least 3"):

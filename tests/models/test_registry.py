@@ -20,7 +20,7 @@ def test_entry_is_complete(name: str) -> None:
     assert spec.hub_id.count("/") == 1
     assert spec.licence and spec.kind in ("relative", "metric")
     assert len(spec.mean) == 3 and len(spec.std) == 3 and min(spec.std) > 0
-    assert spec.params_m > 0
+    assert spec.params_millions > 0
     assert resolve_model(name).spec is spec or resolve_model(name).spec.name == name
     assert resolve_model(spec.hub_id).spec.name == name  # the hub id resolves to the same entry
 

@@ -29,7 +29,7 @@ def tiny_vitmatte(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_registry_entries_are_complete(name):
     spec = MATTING_REGISTRY[name]
     assert spec.name == name and spec.hub_id.count("/") == 1
-    assert spec.licence and spec.multiple == 32 and spec.params_m > 0
+    assert spec.licence and spec.multiple == 32 and spec.params_millions > 0
     assert len(spec.mean) == 3 and len(spec.std) == 3 and min(spec.std) > 0
     assert resolve_matting_model(spec.hub_id)[0] is spec
     assert DEFAULT_MATTING_MODEL in MATTING_REGISTRY

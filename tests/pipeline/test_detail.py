@@ -69,7 +69,7 @@ def test_synthetic_scene_quarter_resolution_model(fusion: str) -> None:
 def test_without_the_per_tile_fit_global_structure_breaks(cones: Path) -> None:
     gt = cones_disparity(cones)
     truth = _filled(gt)
-    glob, tiled = _compare(truth, gt, max(truth.shape) // 4, detail=16, fit=False)
+    glob, tiled = _compare(truth, gt, max(truth.shape) // 4, detail=16, fit_tiles=False)
     assert tiled["flat"] > 1.5 * glob["flat"], (glob, tiled)
 
 

@@ -107,7 +107,7 @@ def test_flicker_halved_against_per_frame_min_max(tmp_path: Path) -> None:
     clip = [np.ascontiguousarray(photo[150:390, 100 + i : 420 + i]) for i in range(12)]
     minmax = [d for _, _, d, _ in display_frames(iter(clip), est, options=VideoOptions(temporal=False))]
     ours = [dm.values for _, dm, _, _ in display_frames(iter(clip), est, options=VideoOptions())]
-    before, after = flicker_index(minmax, step=(0, 1)), flicker_index(ours, step=(0, 1))
+    before, after = flicker_index(minmax, step_px=(0, 1)), flicker_index(ours, step_px=(0, 1))
     reduction = 1.0 - after / before
     print(f"\nflicker index: per-frame min-max {before:.4f}, ours {after:.4f}, reduction {100 * reduction:.1f} %")
     assert reduction >= 0.5
@@ -117,13 +117,13 @@ def test_flicker_index_counts_only_matched_pixels() -> None:
     rng = np.random.default_rng(3)
     scene = rng.uniform(0.0, 1.0, (20, 60))
     steady = [scene[:, i : i + 40] for i in range(5)]  # window moves 1 px right per frame
-    assert flicker_index(steady, step=(0, 1)) == 0.0
-    assert flicker_index(steady, step=(0, 0)) > 0.1  # unmatched comparison sees the pan as change
+    assert flicker_index(steady, step_px=(0, 1)) == 0.0
+    assert flicker_index(steady, step_px=(0, 0)) > 0.1  # unmatched comparison sees the pan as change
     noisy = [f + rng.normal(0.0, 0.01, f.shape) for f in steady]
     # i.i.d. noise of std s: E|n1 - n2| = 2 s / sqrt(pi); spread of U(0, 1) between percentiles 5 and 95 = 0.9
-    assert flicker_index(noisy, step=(0, 1)) == pytest.approx(2 * 0.01 / np.sqrt(np.pi) / 0.9, rel=0.1)
+    assert flicker_index(noisy, step_px=(0, 1)) == pytest.approx(2 * 0.01 / np.sqrt(np.pi) / 0.9, rel=0.1)
     doubled = [2.0 * f + 5.0 for f in noisy]  # units do not matter
-    assert flicker_index(doubled, step=(0, 1)) == pytest.approx(flicker_index(noisy, step=(0, 1)))
+    assert flicker_index(doubled, step_px=(0, 1)) == pytest.approx(flicker_index(noisy, step_px=(0, 1)))
 
 
 def test_robust_fit_ignores_outliers() -> None:

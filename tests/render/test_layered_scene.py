@@ -51,8 +51,8 @@ def test_layer_count_order_and_depth(photo: tuple[np.ndarray, np.ndarray, np.nda
     # far to near: the far layer is opaque everywhere (hidden part filled), the near one exactly on the box
     assert scene.alpha(far).min() == 1.0
     np.testing.assert_array_equal(scene.alpha(near) == 1.0, box)
-    np.testing.assert_array_equal(scene.colour(near)[box], image[box])
-    np.testing.assert_array_equal(scene.colour(far)[~box], image[~box])
+    np.testing.assert_array_equal(scene.color(near)[box], image[box])
+    np.testing.assert_array_equal(scene.color(far)[~box], image[~box])
     # metric z: exact on each layer's own pixels, and the background's depth continues behind the box
     np.testing.assert_allclose(scene.layer_z(near)[box], Z_BOX, rtol=1e-5)
     np.testing.assert_allclose(scene.layer_z(far), Z_BG, rtol=1e-5)
@@ -172,18 +172,18 @@ def test_novel_view_has_no_holes_and_beats_the_row_fill(
         assert err(other) <= err(row_fill) + 2.0
 
 
-def test_ssaa_and_plan(photo: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_supersample_and_plan(photo: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     image, z, _ = photo
     poses, reach = plan_motion((H, W), motion="swing", duration=0.5, fps=8, amplitude=4.0)
     assert len(poses) == 4 and reach == pytest.approx(0.04 * W, rel=0.02)
     scene = build_layers(image, DepthMap(z, kind="metric"), reach_px=reach)
     plain = list(scene_frames(scene, poses))
-    smooth = list(scene_frames(scene, poses, ssaa=2))
+    smooth = list(scene_frames(scene, poses, supersample=2))
     assert len(plain) == len(smooth) == 4 and all(f.shape == image.shape for f in smooth)
     np.testing.assert_array_equal(plain[0], image)  # the loop starts at the photo
     assert np.abs(smooth[0].astype(int) - image.astype(int)).mean() < 3.0
-    with pytest.raises(ValidationError, match="ssaa"):
-        next(scene_frames(scene, poses, ssaa=4))
+    with pytest.raises(ValidationError, match="supersample"):
+        next(scene_frames(scene, poses, supersample=4))
 
 
 @pytest.mark.parametrize("method", ["background", "telea"])
@@ -199,4 +199,4 @@ def test_noisy_depth_still_gives_a_complete_scene(method: str) -> None:
     assert np.array_equal(image, before)
     assert scene.num_layers >= 2
     assert (scene.layers[0][:, :, 3] == 255).all()
-    assert all(np.isfinite(n).all() for n in scene.layer_near)
+    assert all(np.isfinite(n).all() for n in scene.layer_nearness)

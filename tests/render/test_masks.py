@@ -125,7 +125,7 @@ def test_cutout_and_background_replacement():
     assert tuple(green[0, 0]) == (0, 255, 0) and np.array_equal(green[128, 128], img[128, 128])
     other = np.full_like(img, 7)
     assert tuple(replace_background(img, alpha, background=other[:128, :128])[0, 0]) == (7, 7, 7)
-    blurred = replace_background(img, alpha, blur=6)
+    blurred = replace_background(img, alpha, blur_px=6)
     wall = ~disc
     assert blurred[wall].std() < img[wall].std() / 2
     # the foreground never bleeds into the blurred background: the ring outside the disc keeps wall colours
@@ -133,4 +133,4 @@ def test_cutout_and_background_replacement():
     ring[128, 128 + 72 : 128 + 76] = True
     assert blurred[ring].mean() < 140
     with pytest.raises(ValidationError, match="exactly one"):
-        replace_background(img, alpha, color=(0, 0, 0), blur=3)
+        replace_background(img, alpha, color=(0, 0, 0), blur_px=3)

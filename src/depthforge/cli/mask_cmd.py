@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             background, rgb = to_uint8(background), image.as_uint8()
         else:
             rgb = image.rgb
-        result = masks.replace_background(rgb, alpha, color=colour, background=background, blur=args.background_blur)
+        result = masks.replace_background(rgb, alpha, color=colour, background=background, blur_px=args.background_blur)
     else:
         result = masks.alpha_to_uint8(alpha)
     write_image(out_path, result)

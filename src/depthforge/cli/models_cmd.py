@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             table.add_column(col)
         for e in rows:
             cached = "your file" if e.cached is None else ("yes" if e.cached else "no")
-            size = f"{e.params_m:.0f} M" if e.params_m else ""
+            size = f"{e.params_millions:.0f} M" if e.params_millions else ""
             table.add_row(e.name, e.kind, e.licence, size, cached, e.source, e.notes)
         console.print(table)
     sys.stdout.write(text.getvalue())

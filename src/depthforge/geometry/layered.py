@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_same_hw, check_size_hw
@@ -321,17 +322,20 @@ def write_layered_ply(
     )
 
 
+@renamed_keywords(lm="mesh")
 def export_layered(
     path: str | os.PathLike[str],
-    lm: LayeredMesh,
+    mesh: LayeredMesh,
     *,
     metadata: dict[str, Any] | None = None,
     ply_frame: str = "camera",
     alpha_mode: str = "MASK",
 ) -> list[Path]:
-    """Write ``lm`` by extension (``.glb`` or ``.ply``) plus the sidecar ``<file>.json``; returns both paths.
+    """Write a layered mesh by extension (``.glb`` or ``.ply``) plus the sidecar ``<file>.json``; returns both
+    paths.
 
     Args:
+        mesh: the :class:`LayeredMesh` of :func:`layered_mesh`.
         metadata: merged into the sidecar (and the GLB extras / PLY comments), e.g. units and the depth kind.
         ply_frame: see :func:`write_layered_ply`; alpha_mode: see :func:`write_layered_glb`.
     """
@@ -342,10 +346,10 @@ def export_layered(
     check_choice(ply_frame, "ply_frame", ("camera", "viewer"))
     meta = dict(metadata or {})
     if ext == ".glb":
-        main = write_layered_glb(p, lm, metadata=meta, alpha_mode=alpha_mode)
+        main = write_layered_glb(p, mesh, metadata=meta, alpha_mode=alpha_mode)
         frame = VIEWER_FRAME
     else:
-        main = write_layered_ply(p, lm, metadata=meta, frame=ply_frame)
+        main = write_layered_ply(p, mesh, metadata=meta, frame=ply_frame)
         frame = CAMERA_FRAME if ply_frame == "camera" else VIEWER_FRAME
-    side = write_sidecar(p, {**meta, **describe(lm), "frame": frame, "format": ext[1:]})
+    side = write_sidecar(p, {**meta, **describe(mesh), "frame": frame, "format": ext[1:]})
     return [main, side]

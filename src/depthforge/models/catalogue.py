@@ -31,7 +31,7 @@ class CatalogueEntry:
         ``metric``, ``disparity``) or a generation model's role (``base``, ``controlnet``); "" otherwise.
         licence: of the weights (shown to users). hub_id: its Hugging Face repository ("" when it is not on the
         hub). file: the ONNX file (rembg's release file, or the file in ``hub_id``); "" otherwise. cached: the
-        weights are on this machine (None: the user names a file of their own). params_m: parameters in millions
+        weights are on this machine (None: the user names a file of their own). params_millions: parameters in millions
         (0: not known). notes: one line.
     """
 
@@ -42,7 +42,7 @@ class CatalogueEntry:
     hub_id: str
     file: str
     cached: bool | None
-    params_m: float = 0.0
+    params_millions: float = 0.0
     notes: str = ""
 
     @property
@@ -75,7 +75,7 @@ def _depth() -> list[CatalogueEntry]:
     return [
         CatalogueEntry(
             task="depth", name=s.name, kind=s.kind, licence=s.licence, hub_id=s.hub_id, file="",
-            cached=is_cached(s), params_m=s.params_m, notes=s.notes,
+            cached=is_cached(s), params_millions=s.params_millions, notes=s.notes,
         )
         for s in REGISTRY.values()
     ]  # fmt: skip
@@ -87,7 +87,7 @@ def _generation() -> list[CatalogueEntry]:
     return [
         CatalogueEntry(
             task="generation", name=s.name, kind=s.role, licence=s.licence, hub_id=s.hub_id, file="",
-            cached=is_generation_cached(s), params_m=s.params_m, notes=f"architecture {s.arch}",
+            cached=is_generation_cached(s), params_millions=s.params_millions, notes=f"architecture {s.arch}",
         )
         for s in GENERATION_REGISTRY.values()
     ]  # fmt: skip
@@ -112,7 +112,7 @@ def _hub_entries(task: str, registry: Mapping[str, Any]) -> list[CatalogueEntry]
     return [
         CatalogueEntry(
             task=task, name=s.name, kind="", licence=s.licence, hub_id=s.hub_id, file="",
-            cached=is_cached(s.hub_id), params_m=s.params_m, notes=getattr(s, "notes", ""),
+            cached=is_cached(s.hub_id), params_millions=s.params_millions, notes=getattr(s, "notes", ""),
         )
         for s in registry.values()
     ]  # fmt: skip

@@ -57,7 +57,7 @@ class GenerationSpec:
         arch: ``sd15`` (Stable Diffusion 1.x), ``sdxl`` or ``sd2-depth`` (Stable Diffusion 2 depth2img).
         licence: licence of the weights, shown to users.
         size_px: the long side (pixels) the model was trained at: the default output size.
-        params_m: parameters in millions (for the listing).
+        params_millions: parameters in millions (for the listing).
     """
 
     name: str
@@ -66,7 +66,7 @@ class GenerationSpec:
     arch: Arch
     licence: str
     size_px: int
-    params_m: float = 0.0
+    params_millions: float = 0.0
 
 
 @dataclass(frozen=True)

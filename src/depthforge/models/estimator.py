@@ -342,7 +342,7 @@ def _weights_mb(source: ModelSource) -> float:
         files = [f for f in folder.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file()]
         if files:
             return sum(f.stat().st_size for f in files) / 1e6
-    return source.spec.params_m * 4.0
+    return source.spec.params_millions * 4.0
 
 
 def choose_backend(

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.validation import check_positive
 from depthforge.models.hub import ModelSource, cached_folder, local_config_file, valid_hub_id
@@ -99,12 +100,13 @@ def resolve_marigold(model: str) -> ModelSource | None:
     return None
 
 
+@renamed_keywords(processing_resolution="resolution_px")
 def marigold_source(
     model: str = "marigold-depth-v1-1",
     *,
     steps: int | None = None,
     ensemble_size: int = 1,
-    processing_resolution: int | None = None,
+    resolution_px: int | None = None,
     seed: int = 0,
     far_near_ratio: float = DEFAULT_FAR_NEAR_RATIO,
 ) -> ModelSource:
@@ -114,7 +116,8 @@ def marigold_source(
         model: a Marigold registry name, hub id or local pipeline folder.
         steps: denoising steps (None: the model's own default, e.g. 4 for v1-1 and the LCM variant).
         ensemble_size: predictions per image, aligned and averaged (>= 3 also gives an uncertainty map).
-        processing_resolution: long side (pixels) the image is processed at (None: the registry's, 768).
+        resolution_px: long side (pixels) the image is processed at, diffusers' ``processing_resolution``
+            (None: the registry's, 768).
         seed: the noise seed: the same seed gives the same depth.
         far_near_ratio: the assumed far/near ratio of the conversion to relative inverse depth (module doc).
 
@@ -137,10 +140,10 @@ def marigold_source(
         "far_near_ratio": float(far_near_ratio),
     }
     changes: dict[str, Any] = {"extra": extra}
-    if processing_resolution is not None:
-        if processing_resolution < 8:
-            raise ValidationError(f"processing_resolution: {processing_resolution} must be at least 8 pixels")
-        changes["input_size_hw"] = (processing_resolution, processing_resolution)
+    if resolution_px is not None:
+        if resolution_px < 8:
+            raise ValidationError(f"resolution_px: {resolution_px} must be at least 8 pixels")
+        changes["input_size_hw"] = (resolution_px, resolution_px)
     return dataclasses.replace(source, spec=source.spec.with_overrides(**changes))
 
 

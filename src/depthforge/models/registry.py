@@ -39,7 +39,7 @@ class ModelSpec:
         multiple: each side is rounded to a multiple of this (pixels).
         resample: ``bicubic`` or ``bilinear`` resize of the image.
         mean, std: per-channel normalisation of RGB in [0, 1].
-        params_m: parameters in millions (for the listing).
+        params_millions: parameters in millions (for the listing).
         pad_reflect: ZoeDepth's reflect padding of int(sqrt(side / 2) * 3) before resizing.
         needs: Python packages needed beyond the base install.
         notes: one line for the listing.
@@ -56,7 +56,7 @@ class ModelSpec:
     resample: Literal["bicubic", "bilinear"] = "bicubic"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    params_m: float = 0.0
+    params_millions: float = 0.0
     pad_reflect: bool = False
     needs: tuple[str, ...] = ("torch", "transformers")
     notes: str = ""
@@ -104,7 +104,8 @@ _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 def _entry(name: str, hub: str, family: str, licence: str, params: float, notes: str, **fields: Any) -> ModelSpec:
     """A registry entry: the family's defaults, then ``fields`` (``kind`` defaults to relative)."""
     values = {"kind": "relative", **_FAMILY_DEFAULTS[family], **fields}
-    return ModelSpec(name=name, hub_id=hub, family=family, licence=licence, params_m=params, notes=notes, **values)  # type: ignore[arg-type]
+    spec = dict(name=name, hub_id=hub, family=family, licence=licence, params_millions=params, notes=notes)
+    return ModelSpec(**spec, **values)  # type: ignore[arg-type]
 
 
 _SIZES = {"small": 24.8, "base": 97.5, "large": 335.3}

@@ -44,7 +44,7 @@ class SamSpec:
     name: str
     hub_id: str
     licence: str
-    params_m: float = 0.0
+    params_millions: float = 0.0
 
 
 SAM_REGISTRY: dict[str, SamSpec] = {

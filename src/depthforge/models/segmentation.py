@@ -48,7 +48,7 @@ class MattingSpec:
         multiple: inputs are zero-padded at the bottom/right to a multiple of this (pixels).
         mean, std: per-channel normalisation of RGB in [0, 1] (the trimap is only rescaled to [0, 1]).
         max_side: longer side the model runs at (larger images are reduced, alpha is resized back).
-        params_m: parameters in millions.
+        params_millions: parameters in millions.
         notes: one line for listings.
     """
 
@@ -59,7 +59,7 @@ class MattingSpec:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     max_side: int = 1024
-    params_m: float = 0.0
+    params_millions: float = 0.0
     notes: str = ""
 
 
@@ -71,7 +71,7 @@ def _vitmatte(size: str, data: str, params: float) -> MattingSpec:
         name=f"vitmatte-{size}-{data}",
         hub_id=f"hustvl/vitmatte-{size}-{data}",
         licence="Apache-2.0",
-        params_m=params,
+        params_millions=params,
         notes=f"ViTMatte-{size[0].upper()} trained on {_DATASETS[data]}",
     )
 

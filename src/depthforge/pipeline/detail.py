@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
@@ -249,6 +250,7 @@ def _batches(grid: TileGrid, rgb: np.ndarray) -> Iterator[list[tuple[Tile, np.nd
         yield [(t, rgb[t.y0 : t.y1, t.x0 : t.x1]) for t in grid.tiles[i : i + _CHUNK]]
 
 
+@renamed_keywords(fit="fit_tiles")
 def estimate_detailed(
     image: Image | np.ndarray,
     estimator: DepthEstimator,
@@ -256,7 +258,7 @@ def estimate_detailed(
     detail: int | str = "auto",
     tile_overlap: float = 0.25,
     fusion: str = "blend",
-    fit: bool = True,
+    fit_tiles: bool = True,
     skip_flat: bool = True,
     global_depth: DepthMap | None = None,
 ) -> DepthMap:
@@ -269,7 +271,7 @@ def estimate_detailed(
         detail: tile count N >= 2, or ``"auto"``.
         tile_overlap: share of a tile's side overlapping its neighbour, in [0, 0.9).
         fusion: ``blend`` (weighted average of the fitted tiles) or ``poisson`` (gradient-domain fusion).
-        fit: fit each tile to the global pass (turning it off exists to show why it is needed).
+        fit_tiles: fit each tile to the global pass (turning it off exists to show why it is needed).
         skip_flat: with ``"auto"``, skip tiles with few edges.
         global_depth: the global pass when it is already known (e.g. estimated for another output).
 
@@ -294,7 +296,7 @@ def estimate_detailed(
         depths = estimator.predict_batch([crop for _, crop in chunk])
         for (tile, _), depth in zip(chunk, depths, strict=True):
             scale, shift = 1.0, 0.0
-            if fit:
+            if fit_tiles:
                 th, tw = depth.shape
                 low = max(2, round(th * scale_hw[0])), max(2, round(tw * scale_hw[1]))
                 crop = g[tile.y0 : tile.y1, tile.x0 : tile.x1]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, as_depthmap
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
@@ -140,6 +141,7 @@ def _pil(image: np.ndarray, size_hw: tuple[int, int]) -> Any:
     )
 
 
+@renamed_keywords(depth_kind="kind")
 def generate(
     image: str | os.PathLike[str] | Image | np.ndarray | None,
     depth: DepthMap | np.ndarray | None = None,
@@ -158,7 +160,7 @@ def generate(
     control_end: float = 1.0,
     size_hw: tuple[int, int] | None = None,
     model: str | None = None,
-    depth_kind: str | None = None,
+    kind: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
     progress: Progress | None = None,
@@ -168,7 +170,7 @@ def generate(
     Args:
         image: the photo (a path, an :class:`Image` or (H, W, 3) uint8 RGB); may be None in ``controlnet`` mode
             without ``strength`` when ``depth`` is given.
-        depth: a :class:`DepthMap` (any kind) or an (H, W) array with ``depth_kind``; None: estimated from the photo
+        depth: a :class:`DepthMap` (any kind) or an (H, W) array with ``kind``; None: estimated from the photo
             with ``model`` (default ``depth-anything-v2-small``; in ``depth2img`` without ``model`` the pipeline
             estimates it with its own DPT).
         prompt, negative_prompt: what to draw and what to avoid.
@@ -217,7 +219,7 @@ def generate(
             raise ValidationError(f"steps: {steps} steps at strength {strength:g} leave no denoising step")
     photo = _photo(image, need=mode == "depth2img" or strength is not None)
     if depth is not None:
-        depth = as_depthmap(depth, kind=depth_kind)
+        depth = as_depthmap(depth, kind=kind)
     elif photo is not None and (mode == "controlnet" or model):
         depth = load_model(model or DEFAULT_MODEL, device=device).predict(photo)
     if depth is None and photo is None:

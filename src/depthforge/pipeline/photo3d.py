@@ -107,7 +107,7 @@ def scene_mesh(scene: LayeredScene, *, options: Photo3DOptions | None = None) ->
     o = options or Photo3DOptions()
     rows, cols, _ = layer_grid(scene.shape, stride=o.stride, target_vertices=o.target_vertices)
     grid = np.ix_(rows, cols)  # z only where the mesh has vertices
-    depths = [scene.nearness_to_z(near[grid], near_m=o.near_m, far_m=o.far_m) for near in scene.layer_near]
+    depths = [scene.nearness_to_z(near[grid], near_m=o.near_m, far_m=o.far_m) for near in scene.layer_nearness]
     return layered_mesh(
         scene.layers,
         depths,
@@ -184,7 +184,7 @@ def render_scene_video(
     fps: float = 30.0,
     amplitude: float = 2.0,
     focus: float = 0.5,
-    ssaa: int = 1,
+    supersample: int = 1,
     quality: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Any:
@@ -194,7 +194,7 @@ def render_scene_video(
     Args:
         motion: a preset of :data:`depthforge.render.motion.MOTIONS`; duration: seconds; fps: frames per second.
         amplitude: sideways amplitude, % of the width for the nearest point; focus: nearness of the steady plane.
-        ssaa: supersampling per axis, 1 (off), 2 or 3; quality: mp4/webm CRF (None = the writer's default).
+        supersample: supersampling per axis, 1 (off), 2 or 3; quality: mp4/webm CRF (None = the writer's default).
 
     Returns:
         :class:`depthforge.pipeline.encode.EncodedVideo`.
@@ -203,5 +203,5 @@ def render_scene_video(
     from depthforge.render.scene import plan_motion, scene_frames
 
     poses, _ = plan_motion(scene.shape, motion=motion, duration=duration, fps=fps, amplitude=amplitude, focus=focus)
-    frames = scene_frames(scene, poses, focus=focus, ssaa=ssaa)
+    frames = scene_frames(scene, poses, focus=focus, supersample=supersample)
     return encode_frames(frames, path, fps=fps, quality=quality, progress=progress)

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
+from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_range, check_same_hw
 from depthforge.process.align import fit_scale_shift, tukey_fit
@@ -125,7 +127,7 @@ class TemporalStabilizer:
 
     Example:
         >>> stab = TemporalStabilizer()  # doctest: +SKIP
-        >>> aligned, fit = stab.update(rgb_frame, depth.inverse_depth())  # doctest: +SKIP
+        >>> aligned, fit = stab.update(image, depth)  # doctest: +SKIP
     """
 
     def __init__(
@@ -152,12 +154,14 @@ class TemporalStabilizer:
         self._params: tuple[float, float] | None = None
         self._gray: np.ndarray | None = None
 
-    def update(self, image: np.ndarray, inverse_depth: np.ndarray) -> tuple[np.ndarray, FrameFit]:
+    @renamed_keywords(inverse_depth="depth")
+    def update(self, image: np.ndarray, depth: DepthMap | np.ndarray) -> tuple[np.ndarray, FrameFit]:
         """Align one frame to the running reference and filter it.
 
         Args:
             image: (H, W, 3) uint8/uint16 RGB frame (for the colour-change mask).
-            inverse_depth: (H, W) float, larger = nearer (``DepthMap.inverse_depth()``), NaN = invalid.
+            depth: a :class:`DepthMap` of any kind (its :meth:`~DepthMap.inverse_depth` is used), or an (H, W)
+                float array of inverse depth (larger = nearer), NaN = invalid.
 
         Returns:
             ((H, W) float32 aligned inverse depth in the clip's units, NaN kept), and the :class:`FrameFit`.
@@ -165,8 +169,9 @@ class TemporalStabilizer:
         import cv2
 
         img = check_array(image, "image", ndim=3, channels=3)
-        d = check_array(inverse_depth, "inverse_depth", ndim=2, dtype_kind="f").astype(np.float32)
-        check_same_hw(img, "image", d, "inverse_depth")
+        inverse = depth.inverse_depth() if isinstance(depth, DepthMap) else depth
+        d = check_array(inverse, "depth", ndim=2, dtype_kind="f").astype(np.float32)
+        check_same_hw(img, "image", d, "depth")
         gray = _gray(img)
         ok = np.isfinite(d)
         if self._ref is None or self._fit_ref is None or self._gray is None or self._ref.shape != d.shape:
@@ -259,7 +264,8 @@ class TemporalStabilizer:
         return float(s), float(r5 - s * v5)
 
 
-def flicker_index(frames: Sequence[np.ndarray], *, step: tuple[int, int] = (0, 0)) -> float:
+@renamed_keywords(step="step_px")
+def flicker_index(frames: Sequence[np.ndarray], *, step_px: tuple[int, int] = (0, 0)) -> float:
     """Mean absolute frame-to-frame change on matched pixels, in units of the clip's spread (lower = steadier).
 
     For a clip whose scene is static and whose window moves by a known whole number of pixels per frame (a
@@ -271,7 +277,7 @@ def flicker_index(frames: Sequence[np.ndarray], *, step: tuple[int, int] = (0, 0
 
     Args:
         frames: at least 2 (H, W) float maps of one clip, in one method's units (NaN = invalid).
-        step: ``(dy, dx)`` window movement in pixels per frame (``(0, 1)``: the crop moves 1 px to the right,
+        step_px: ``(dy, dx)`` window movement in pixels per frame (``(0, 1)``: the crop moves 1 px to the right,
             the content 1 px to the left).
 
     Returns:
@@ -279,7 +285,7 @@ def flicker_index(frames: Sequence[np.ndarray], *, step: tuple[int, int] = (0, 0
     """
     if len(frames) < 2:
         raise ValidationError(f"frames: need at least 2 frames, got {len(frames)}")
-    dy, dx = (int(v) for v in step)
+    dy, dx = (int(v) for v in step_px)
     h, w = np.asarray(frames[0]).shape[:2]
     cur = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
     prev = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))

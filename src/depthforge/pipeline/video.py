@@ -199,7 +199,7 @@ def display_frames(
                 rng = DisplayRange(lo, hi)
                 yield frame, depth, _normalise(inv, rng, options.invert), rng
             continue
-        aligned = [stab.update(f, d.inverse_depth())[0] for f, d in chunk]
+        aligned = [stab.update(f, d)[0] for f, d in chunk]
         if fixed is None:
             fixed = _clip_range(aligned, options.margin)
         for frame, depth, a in zip(batch, depths, aligned, strict=True):

@@ -72,13 +72,13 @@ class LayeredScene:
             width every hidden pixel that belongs to a layer is opaque in it (the farthest layer is opaque
             everywhere); with ``fill_px`` only the hidden pixels within ``fill_px`` of the visible ones are.
         boxes: tuple of (y0, y1, x0, x1) per layer, the bounding box of its opaque pixels.
-        warp_depth: tuple of (h, w) float32 nearness per layer on the coarse map grid (smooth across edges):
+        warp_nearness: tuple of (h, w) float32 nearness per layer on the coarse map grid (smooth across edges):
             coarse pixel (j, i) averages the input block of ``cell`` x ``cell`` pixels starting at (j, i) * cell.
-        near: (H, W) float32 nearness of the input.
+        nearness: (H, W) float32 nearness of the input.
         thresholds: the nearness thresholds between layers (ascending, one fewer than the layers).
         image: (H, W, 3) uint8 RGB, the input view.
         cell: the coarse grid's cell size in input pixels.
-        layer_near: tuple of (H, W) float32 nearness per layer, full resolution: the input's on the layer's visible
+        layer_nearness: tuple of (H, W) float32 nearness per layer, full resolution: the input's on the layer's visible
             pixels, filled from the background side behind nearer layers, extended smoothly beyond its opaque
             pixels.
         kind: the input depth's kind (``"relative"``, ``"metric"`` or ``"disparity"``).
@@ -91,12 +91,12 @@ class LayeredScene:
 
     layers: tuple[np.ndarray, ...]
     boxes: tuple[tuple[int, int, int, int], ...]
-    warp_depth: tuple[np.ndarray, ...]
-    near: np.ndarray
+    warp_nearness: tuple[np.ndarray, ...]
+    nearness: np.ndarray
     thresholds: tuple[float, ...]
     image: np.ndarray
     cell: int
-    layer_near: tuple[np.ndarray, ...]
+    layer_nearness: tuple[np.ndarray, ...]
     kind: str
     inverse_range: tuple[float, float]
     intrinsics: Intrinsics
@@ -106,14 +106,14 @@ class LayeredScene:
     @property
     def shape(self) -> tuple[int, int]:
         """(H, W)."""
-        return (int(self.near.shape[0]), int(self.near.shape[1]))
+        return (int(self.nearness.shape[0]), int(self.nearness.shape[1]))
 
     @property
     def num_layers(self) -> int:
         """Number of layers."""
         return len(self.layers)
 
-    def colour(self, k: int) -> np.ndarray:
+    def color(self, k: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB of layer ``k`` (0 = farthest); a read-only view."""
         out = self.layers[self._index(k)][:, :, :3]
         out.flags.writeable = False
@@ -153,7 +153,7 @@ class LayeredScene:
             near_m, far_m: pseudo-depth range, ``0 < near_m < far_m`` (relative maps, and ``near_m`` for
                 disparity without a baseline).
         """
-        return self.nearness_to_z(self.layer_near[self._index(k)], near_m=near_m, far_m=far_m)
+        return self.nearness_to_z(self.layer_nearness[self._index(k)], near_m=near_m, far_m=far_m)
 
     def nearness_to_z(
         self, nearness: np.ndarray, *, near_m: float = DEFAULT_NEAR_M, far_m: float = DEFAULT_FAR_M

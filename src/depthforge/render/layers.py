@@ -3,7 +3,7 @@
 **Layers.** :func:`build_layers` splits the image at strong depth edges into layers ordered far to near
 (nearness thresholds chosen greedily to cut as much depth-edge strength as possible, :func:`split_thresholds`).
 Where nearer layers hide layer ``k``, its colour and depth are *filled from the background side*: only farther
-pixels are sources, and the ``margin`` px next to the nearer layers are skipped (their colours mix in the
+pixels are sources, and the ``margin_px`` px next to the nearer layers are skipped (their colours mix in the
 foreground's edge). Depth is filled smoothly (pyramid push-pull); colour by one of the inpainting methods of
 :func:`depthforge.render.inpaint.inpaint` (default ``"background"``: the nearest source pixels along the row and
 column, interpolated by inverse distance and blurred among the filled pixels; OpenCV Telea/NS; or a learned
@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
@@ -104,11 +105,12 @@ def split_thresholds(
     return sorted(chosen)
 
 
-def fill_width_px(reach_px: float, *, margin: int = 1) -> float:
+@renamed_keywords(margin="margin_px")
+def fill_width_px(reach_px: float, *, margin_px: int = 1) -> float:
     """Width of the hidden band to fill behind a nearer layer so that a camera motion whose largest disocclusion
     is ``reach_px`` (:func:`depthforge.render.motion.max_disocclusion_px`) never shows an empty pixel: the reach,
-    plus the ``margin`` skipped next to nearer layers, plus 2 px for interpolation."""
-    return float(check_range(reach_px, "reach_px", low=0.0)) + margin + 2.0
+    plus the ``margin_px`` skipped next to nearer layers, plus 2 px for interpolation."""
+    return float(check_range(reach_px, "reach_px", low=0.0)) + margin_px + 2.0
 
 
 def _pushpull(values: np.ndarray, known: np.ndarray, *, max_pixels: int | None = None) -> np.ndarray:
@@ -148,14 +150,20 @@ def _pushpull(values: np.ndarray, known: np.ndarray, *, max_pixels: int | None =
 
 
 def _fill_hidden(
-    image: np.ndarray, near: np.ndarray, hidden: np.ndarray, *, margin: int, inpaint_pixels: int, method: InpaintMethod
+    image: np.ndarray,
+    near: np.ndarray,
+    hidden: np.ndarray,
+    *,
+    margin_px: int,
+    inpaint_pixels: int,
+    method: InpaintMethod,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Colour (by ``method``) and nearness (smooth push-pull) of the hidden region, from the farther pixels."""
     import cv2
 
     unknown: np.ndarray = hidden.astype(np.uint8)
-    if margin > 0:
-        unknown = cv2.dilate(unknown, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    if margin_px > 0:
+        unknown = cv2.dilate(unknown, np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8))
     holes = unknown.astype(bool)
     if holes.all():  # noisy depth: the margin around hidden pixels swallows every source, keep the sources
         holes = hidden
@@ -186,16 +194,17 @@ def _band(hidden: np.ndarray, width_px: float) -> np.ndarray:
     return hidden & (dist <= np.float32(width_px))
 
 
+@renamed_keywords(margin="margin_px", smooth="smooth_px")
 def build_layers(
     image: np.ndarray | Image,
     depth: DepthMap,
     *,
     max_layers: int = 4,
     edge: float = 0.03,
-    margin: int = 1,
+    margin_px: int = 1,
     inpaint_pixels: int = 300_000,
     map_pixels: int = 130_000,
-    smooth: float = 1.5,
+    smooth_px: float = 1.5,
     inpaint: InpaintMethod = "background",
     min_cut: float = 0.002,
     reach_px: float | None = None,
@@ -213,11 +222,11 @@ def build_layers(
             ``"background"`` (the nearest farther pixels along the row and column, interpolated by inverse
             distance and blurred among the filled pixels), ``"telea"``, ``"ns"`` (OpenCV) or an inpainter
             callable (e.g. a learned one from :func:`depthforge.models.inpaint.load_inpainter`).
-        margin: px around nearer layers not used as a fill source (their edge colours mix in the foreground);
+        margin_px: pixels around nearer layers not used as a fill source (their edge colours mix in the foreground);
             1 scores best on the Middlebury cones' disocclusions (0, 2 and 3 do worse).
         inpaint_pixels: the colour fill runs on an image of at most about this many pixels (upsampled after).
         map_pixels: size of the coarse grid the warp is solved on.
-        smooth: Gaussian sigma (coarse-grid px) applied to each layer's warp depth.
+        smooth_px: Gaussian sigma (coarse-grid px) applied to each layer's warp depth.
         reach_px: the largest disocclusion (px) the planned camera motion reveals
             (:func:`depthforge.render.motion.max_disocclusion_px`); each layer is then opaque only on the hidden
             pixels within :func:`fill_width_px` of its visible side. None = every hidden pixel that belongs to
@@ -230,12 +239,12 @@ def build_layers(
     import cv2
 
     img = check_image_depth(image, depth, channels=(3, 4), dtype_kind="uf")
-    if not isinstance(margin, int) or margin < 0:
-        raise ValidationError(f"margin: expected an integer >= 0, got {margin!r}")
+    if not isinstance(margin_px, int) or margin_px < 0:
+        raise ValidationError(f"margin_px: expected an integer >= 0, got {margin_px!r}")
     check_range(inpaint_pixels, "inpaint_pixels", low=1000)
     check_range(map_pixels, "map_pixels", low=100)
     method = check_inpaint_method(inpaint)
-    width = None if reach_px is None else fill_width_px(reach_px, margin=margin)
+    width = None if reach_px is None else fill_width_px(reach_px, margin_px=margin_px)
     h, w = depth.shape
     camera = intrinsics or depth.intrinsics or Intrinsics.default((h, w))
     if (camera.height, camera.width) != (h, w):
@@ -252,7 +261,7 @@ def build_layers(
         colour, filled = rgb, near
         if hidden.any():
             colour, filled = _fill_hidden(
-                rgb, near, hidden, margin=margin, inpaint_pixels=int(inpaint_pixels), method=method
+                rgb, near, hidden, margin_px=margin_px, inpaint_pixels=int(inpaint_pixels), method=method
             )
         # opaque where the (filled) surface belongs to this layer: behind a nearer object only where the
         # background-side fill says this layer continues there, not where a farther layer does
@@ -275,7 +284,7 @@ def build_layers(
         padded = cv2.copyMakeBorder(filled, 0, hm * cell - h, 0, wm * cell - w, cv2.BORDER_REPLICATE)
         wd = cv2.resize(padded, (wm, hm), interpolation=cv2.INTER_AREA)
         # a light blur keeps the fixed-point inverse convergent at the small edges left inside a layer
-        warps.append(cv2.GaussianBlur(wd, (0, 0), smooth) if smooth > 0 else wd)
+        warps.append(cv2.GaussianBlur(wd, (0, 0), smooth_px) if smooth_px > 0 else wd)
     return LayeredScene(
         tuple(layers),
         tuple(boxes),

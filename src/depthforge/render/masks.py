@@ -273,18 +273,19 @@ def cutout(image: np.ndarray | Image, alpha: np.ndarray) -> np.ndarray:
     return np.concatenate([img, a8[:, :, None]], axis=2)
 
 
+@renamed_keywords(blur="blur_px")
 def replace_background(
     image: np.ndarray | Image,
     alpha: np.ndarray,
     *,
     color: tuple[int, int, int] | None = None,
     background: np.ndarray | None = None,
-    blur: float | None = None,
+    blur_px: float | None = None,
 ) -> np.ndarray:
     """Composite the foreground over a new background: a colour, another image, or the blurred background.
 
     Exactly one of ``color`` (0..255 RGB), ``background`` ((H, W, 3) image, resized to fit when its size
-    differs) or ``blur`` (Gaussian sigma in pixels; the background is blurred with the foreground masked out,
+    differs) or ``blur_px`` (Gaussian sigma in pixels; the background is blurred with the foreground masked out,
     so it never bleeds into the background) must be given.
 
     Returns:
@@ -295,9 +296,9 @@ def replace_background(
     f, scale = _as_float(image)
     a = check_array(alpha, "alpha", ndim=2, dtype_kind="uif").astype(np.float32)
     check_same_hw(f, "image", a, "alpha")
-    given = [x is not None for x in (color, background, blur)]
+    given = [x is not None for x in (color, background, blur_px)]
     if sum(given) != 1:
-        raise ValidationError("background: give exactly one of color, background image or blur")
+        raise ValidationError("background: give exactly one of color, background image or blur_px")
     a = np.clip(a, 0.0, 1.0)[:, :, None]
     bg: np.ndarray
     if color is not None:
@@ -309,7 +310,7 @@ def replace_background(
         if bg.shape[:2] != f.shape[:2]:
             bg = cv2.resize(bg, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_AREA)
     else:
-        sigma = check_extent(blur, "blur", shape=f.shape, positive=True)
+        sigma = check_extent(blur_px, "blur_px", shape=f.shape, positive=True)
         w = 1.0 - a
         num = cv2.GaussianBlur(f * w, (0, 0), sigma)
         den = cv2.GaussianBlur(w[:, :, 0], (0, 0), sigma)[:, :, None]

@@ -77,7 +77,7 @@ class ParallaxRenderer:
         import cv2
 
         h, w = self.scene.shape
-        wd = self.scene.warp_depth[k]
+        wd = self.scene.warp_nearness[k]
         hm, wm = wd.shape
         c = np.float32(self.scene.cell)
         ux = (np.arange(-1, wm + 1, dtype=np.float32) + 0.5) * c - 0.5
@@ -155,7 +155,7 @@ class ParallaxRenderer:
         """Forward warp of the input view; each hole takes the layered render made of the layers up to the one
         its background side belongs to (so a foreground layer never leaks into its own disocclusion)."""
         h, w = self.scene.shape
-        n = self.scene.near
+        n = self.scene.nearness
         cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
         gx = np.arange(w, dtype=np.float32)[None, :] - np.float32(cx)
         gy = np.arange(h, dtype=np.float32)[:, None] - np.float32(cy)

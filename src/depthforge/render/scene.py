@@ -1,7 +1,7 @@
 """Views, clips and stereo pairs rendered from a :class:`~depthforge.render.layered_scene.LayeredScene`.
 
 * :func:`scene_frames`: the frames of a parallax clip from a scene already built (e.g. one also exported as a
-  3D asset), optional supersampling (``ssaa`` 1, 2 or 3); :func:`~depthforge.render.motion.plan_motion`
+  3D asset), optional supersampling (``supersample`` 1, 2 or 3); :func:`~depthforge.render.motion.plan_motion`
   (re-exported here) gives the poses and the fill width to build the scene with.
 * :func:`render_stereo_layers`: a stereo pair whose visible surfaces are forward-splatted exactly (as
   :func:`depthforge.render.stereo.render_eye`) and whose disocclusions show the layered scene's filled background
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
@@ -34,8 +35,9 @@ from depthforge.render.stereo import StereoParams, check_image_depth, eye_parall
 __all__ = ["plan_motion", "render_stereo_layers", "scene_frames"]
 
 
+@renamed_keywords(ssaa="supersample")
 def scene_frames(
-    scene: LayeredScene, poses: list[CameraPose], *, focus: float = 0.5, ssaa: int = 1
+    scene: LayeredScene, poses: list[CameraPose], *, focus: float = 0.5, supersample: int = 1
 ) -> Iterator[np.ndarray]:
     """Frames of the scene seen from each pose, one at a time (stream them to
     :func:`depthforge.pipeline.encode.encode_frames`).
@@ -44,14 +46,16 @@ def scene_frames(
         scene: the layers (built with ``reach_px`` of the same poses, or without: every hidden pixel filled).
         poses: camera poses (:func:`~depthforge.render.motion.plan_motion`).
         focus: nearness of the steady plane.
-        ssaa: supersampling per axis, 1 (off), 2 or 3: layers are warped at ``ssaa`` times the size and the
-            frame is area-averaged back (anti-aliased edges).
+        supersample: supersampling per axis, 1 (off), 2 or 3: layers are warped at ``supersample`` times the size
+            and the frame is area-averaged back (anti-aliased edges). At most 3 (not 4 as in
+            :class:`~depthforge.render.parallax.ParallaxRenderer`): a layered scene keeps the photo's full size in
+            every layer.
 
     Yields:
         (H, W, 3) uint8 RGB frames.
     """
-    check_choice(ssaa, "ssaa", (1, 2, 3))
-    renderer = ParallaxRenderer(scene, focus=focus, supersample=ssaa)
+    check_choice(supersample, "supersample", (1, 2, 3))
+    renderer = ParallaxRenderer(scene, focus=focus, supersample=supersample)
     for pose in poses:
         yield renderer.render(pose)
 
