@@ -31,6 +31,11 @@ BANNED = {
     "height": "size_hw",
     "radius": "radius_px",
     "hfov_deg": "fov_deg",
+    "ssaa": "supersample",
+    "inverse_depth": "depth (a DepthMap, or an array with its kind)",
+    "depth_kind": "kind",
+    "processing_resolution": "resolution_px",
+    "params_m": "params_millions (*_m is metres)",
 }
 
 #: (callable, parameter) -> why it keeps its name.

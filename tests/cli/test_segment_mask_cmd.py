@@ -1,4 +1,5 @@
-"""``depthforge mask --method rembg:MODEL|sam|fused`` and ``--depth-out`` end to end on tiny local models, offline."""
+"""``depthforge mask --source rembg:MODEL|sam|fused`` (alias ``--method``) and ``--depth-out`` end to end on
+tiny local models, offline."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def test_rembg_custom_needs_no_depth(scene, tmp_path):
 
 def test_fused_keeps_the_near_figure(scene, tmp_path, capsys):
     out = tmp_path / "fused.png"
-    args = ["mask", str(scene["image"]), "--depth", str(scene["depth"]), "--method", "fused"]
+    args = ["mask", str(scene["image"]), "--depth", str(scene["depth"]), "--source", "fused"]
     args += ["--segmenter", "rembg:u2net_custom", "--seg-file", str(scene["onnx"]), "--cutout", "-o", str(out)]
     assert main(args) == 0
     rgba = np.asarray(PILImage.open(out))
@@ -80,7 +81,7 @@ def test_sam_from_depth(scene, tmp_path):
 
     sam = build_tiny_sam(tmp_path / "sam")
     out = tmp_path / "sam.png"
-    args = ["mask", str(scene["image"]), "--depth", str(scene["depth"]), "--method", "sam", "--sam-model", str(sam)]
+    args = ["mask", str(scene["image"]), "--depth", str(scene["depth"]), "--source", "sam", "--sam-model", str(sam)]
     assert main([*args, "--click", "77,82", "-o", str(out)]) == 0
     assert np.asarray(PILImage.open(out)).shape == np.load(scene["truth"]).shape
 

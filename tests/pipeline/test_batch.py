@@ -187,9 +187,8 @@ def test_corrupt_file_is_reported_and_skipped(fast_model: Path, tmp_path: Path) 
     src = tmp_path / "in"
     keys = _make_images(src, 6, corrupt_at=2)
     out = tmp_path / "out"
-    code = main(
-        ["batch", str(src), "-o", str(out), "--model", str(fast_model), "--outputs", "depth16,mask", "--threads", "1"]
-    )
+    args = ["batch", str(src), "-o", str(out), "--model", str(fast_model), "--outputs", "depth16,mask"]
+    code = main([*args, "--threads-per-worker", "1"])
     assert code == 1  # some items failed, the rest were done
     got = _outputs(out)
     assert sorted(got) == sorted(f"{k[:-4]}_{suffix}" for k in keys for suffix in ("depth.png", "mask.png"))

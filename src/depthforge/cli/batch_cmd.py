@@ -41,7 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p, detail=True)
     e = p.add_argument_group("engine")
     e.add_argument("--workers", type=int, default=1, help="worker processes (local) or model actors (ray)")
-    e.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    e.add_argument(
+        "--threads-per-worker",
+        "--threads",
+        dest="threads",
+        type=int,
+        metavar="N",
+        help="threads of each worker's model (default: the budget of 'depthforge --threads' / workers)",
+    )
     e.add_argument("--engine", choices=("local", "ray"), default="local", help="local process pool or Ray Data")
     e.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: a local Ray)")
     e.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor (default 0)")
@@ -74,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--mask-source",
         default="depth",
         metavar="depth|rembg:MODEL|sam|fused",
-        help="how mask and cutout find the foreground (as depthforge mask --method; default depth)",
+        help="how mask and cutout find the foreground (as depthforge mask --source; default depth)",
     )
     g.add_argument("--mask-segmenter", default="sam", metavar="sam|rembg:MODEL", help="segmentation for fused")
     g.add_argument("--mask-seg-file", metavar="FILE", help="your ONNX file for rembg:*_custom")

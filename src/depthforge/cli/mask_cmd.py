@@ -2,7 +2,7 @@
 
 Writes an 8-bit PNG mask (255 = foreground) of the image's size; ``--cutout`` writes the RGBA cut-out instead,
 and ``--background`` / ``--background-image`` / ``--background-blur`` write the photo with a new background.
-``--method``: depth (threshold + guided filter), model (ViTMatte on the depth edge), rembg:MODEL (rembg's
+``--source``: depth (threshold + guided filter), model (ViTMatte on the depth edge), rembg:MODEL (rembg's
 background-removal models, e.g. rembg:u2net, rembg:isnet-general-use, rembg:birefnet-general; pip install
 'depthforge[segment]'), sam (Segment Anything prompted from the nearest depth band or --click), fused (a
 segmentation kept where it agrees with a depth band). ``--depth-out`` also writes the depth estimated with the
@@ -42,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="edge refinement radius in pixels (guided filter; 0 = hard edge; default 0.4%% of the size)",
     )
     g.add_argument(
+        "--source",
         "--method",
+        dest="method",
         default="depth",
         metavar="depth|model|rembg:MODEL|sam|fused",
         help="depth: depth + guided filter (default, no download); model: a matting model refines the depth edge; "
@@ -51,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(--segmenter) kept where it agrees with a depth band",
     )
     g.add_argument(
-        "--segmenter", default="sam", metavar="sam|rembg:MODEL", help="segmentation for --method fused (default sam)"
+        "--segmenter", default="sam", metavar="sam|rembg:MODEL", help="segmentation for --source fused (default sam)"
     )
     g.add_argument("--seg-file", metavar="FILE", help="your ONNX file for rembg:u2net_custom, dis_custom or ben_custom")
     g.add_argument("--sam-model", metavar="M", help="SAM model: registry name (sam-vit-base), hub id or folder")
@@ -59,9 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--click", metavar="X,Y", help="a pixel on the object for sam/fused (default: the nearest depth band)"
     )
     g.add_argument(
+        "--matting-model",
         "--seg-model",
+        dest="seg_model",
         metavar="M",
-        help="matting model (ViTMatte: registry name, hub id, folder) for --method model; with rembg/sam/fused it "
+        help="matting model (ViTMatte: registry name, hub id, folder) for --source model; with rembg/sam/fused it "
         "refines their edge on a trimap from both cues",
     )
     g.add_argument(

@@ -15,9 +15,9 @@ __all__ = ["TASKS", "CatalogueEntry", "catalogue"]
 TASKS = {
     "depth": "--model",
     "generation": "generate --base / --controlnet",
-    "background": "mask --method rembg:NAME",
+    "background": "mask --source rembg:NAME",
     "sam": "mask --sam-model",
-    "matting": "mask --seg-model",
+    "matting": "mask --matting-model",
     "inpaint": "photo3d --inpaint",
 }
 

@@ -56,7 +56,7 @@ class RembgSpec:
     """One of rembg's background-removal models and how to feed it.
 
     Attributes:
-        name: rembg's model name (``--method rembg:NAME``), also the cached file's stem.
+        name: rembg's model name (``--source rembg:NAME``), also the cached file's stem.
         licence: licence of the weights, shown to users.
         commercial: False for weights licensed for non-commercial use only (refused without
             ``allow_noncommercial``).

@@ -1,4 +1,4 @@
-"""Segment Anything (SAM) through transformers, prompted with a box and points (``depthforge mask --method sam``).
+"""Segment Anything (SAM) through transformers, prompted with a box and points (``depthforge mask --source sam``).
 
 SAM is transformers-native (``SamModel`` and ``SamProcessor``, Apache-2.0 weights): no remote code, no extra.
 Models are resolved, cached and loaded offline with the same helpers as depth and matting models

@@ -1,4 +1,4 @@
-"""Matting models that refine a depth mask into a precise alpha matte (``depthforge mask --method model``).
+"""Matting models that refine a depth mask into a precise alpha matte (``depthforge mask --source model``).
 
 The depth mask gives a trimap (sure foreground, sure background, an unknown band around the edge); a
 trimap-based matting model from the Hugging Face hub (ViTMatte, through ``AutoModelForImageMatting``) predicts
@@ -42,7 +42,7 @@ class MattingSpec:
     """A trimap-based matting model and how to feed it.
 
     Attributes:
-        name: registry name users type (``--seg-model``).
+        name: registry name users type (``--matting-model``).
         hub_id: Hugging Face hub repository id ("" for a local folder).
         licence: licence of the weights, shown to users.
         multiple: inputs are zero-padded at the bottom/right to a multiple of this (pixels).
