@@ -79,6 +79,29 @@ def test_depth_png8_and_invert(client: TestClient, web_photo: Path) -> None:
     assert np.abs(a.astype(int) + b.astype(int) - 255).max() <= 1
 
 
+def test_distance_fields_carry_their_unit_and_the_old_names_still_work(client: TestClient, web_photo: Path) -> None:
+    """/v1/depth's display clipping is clip_near/clip_far, /v1/mesh's pseudo-depth near_m/far_m (the bare near/far
+    meant one or the other); the old names give the same file, both at once is a 422 naming the field."""
+    files = {"image": ("coffee.jpg", photo_bytes(web_photo))}
+    plain = as_array(client.post("/v1/depth", files=files, data={"format": "png8"}).content)
+    new = as_array(client.post("/v1/depth", files=files, data={"format": "png8", "clip_near": "0.5"}).content)
+    old = as_array(client.post("/v1/depth", files=files, data={"format": "png8", "near": "0.5"}).content)
+    np.testing.assert_array_equal(new, old)
+    assert (new == 255).mean() > (plain == 255).mean()  # the nearest half of the range is mapped to white
+    r = client.post("/v1/depth", files=files, data={"clip_far": "0.2", "far": "0.2"})
+    assert r.status_code == 422 and "clip_far" in r.json()["detail"]
+    mesh = {"format": "ply", "texture": "false", "stride": "8"}
+    a = client.post("/v1/mesh", files=files, data={**mesh, "near_m": "2", "far_m": "7"})
+    b = client.post("/v1/mesh", files=files, data={**mesh, "near": "2", "far": "7"})
+    c = client.post("/v1/mesh", files=files, data=mesh)
+    assert a.status_code == 200 and a.content == b.content and a.content != c.content
+    r = client.post("/v1/photo3d", files=files, data={"near_m": "2", "near": "2"})
+    assert r.status_code == 422 and "near_m" in r.json()["detail"]
+    fields = client.get("/openapi.json").json()["components"]["schemas"]
+    depth_form = next(v for k, v in fields.items() if k.startswith("Body_depth"))["properties"]
+    assert depth_form["near"].get("deprecated") and not depth_form["clip_near"].get("deprecated")
+
+
 def test_stereo_layouts_sizes(client: TestClient) -> None:
     rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     data = png_bytes(rgb)
@@ -276,7 +299,7 @@ _OPTIONS = {
         optional={
             "format": st.sampled_from(["png16", "png8", "npy"]),
             "invert": st.sampled_from(["true", "false"]),
-            "near": st.floats(0, 1).map(str),
+            "clip_near": st.floats(0, 1).map(str),
             "far": st.floats(0, 1).map(str),
         },
     ),
@@ -297,7 +320,7 @@ _OPTIONS = {
         optional={
             "format": st.sampled_from(["glb", "ply", "obj"]),
             "kind": st.sampled_from(["mesh", "pointcloud"]),
-            "near": st.floats(0.01, 5).map(str),
+            "near_m": st.floats(0.01, 5).map(str),
             "far": st.floats(0.01, 50).map(str),
             "fov": st.floats(1, 179).map(str),
             "max_angle": st.floats(1, 90).map(str),

@@ -4,7 +4,8 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 * ``GET /v1/health``: liveness plus the queue state.
 * ``GET /v1/models``: the model names this server accepts (the default first).
-* ``POST /v1/depth``: multipart ``image`` (+ ``model``, ``format`` png16|png8|npy, ``invert``, ``near``, ``far``);
+* ``POST /v1/depth``: multipart ``image`` (+ ``model``, ``format`` png16|png8|npy, ``invert``, ``clip_near``,
+  ``clip_far``);
   answers with the depth file itself: a 16-bit PNG (near = white) of the photo's size by default.
 * Every route that estimates depth also takes ``detail`` (off | auto | 4 | 9 | 16): high-resolution detail, tiles
   fitted to the whole photo (:mod:`depthforge.pipeline.detail`; at most 17 model calls), as ``estimate --detail``.
@@ -17,8 +18,11 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
   bounded settings; a PNG drawn with the photo's depth as its composition.
 
 Errors are JSON ``{"detail": "..."}``: 400 bad input, 413 too large, 422 bad option, 429 queue full, 503 busy or
-model unavailable. Nothing here reads or writes a path the client chose; :mod:`depthforge.web.guard` refuses, before
-any handler, bodies above the limit and (for the UI) file references outside this server's uploads.
+model unavailable. Distances carry their unit in the name as in the library: display clipping ``clip_near`` /
+``clip_far`` (fractions) on ``/v1/depth``, pseudo-depth ``near_m`` / ``far_m`` on ``/v1/mesh`` and ``/v1/photo3d``;
+the bare ``near`` / ``far`` of earlier releases, which meant one or the other, are still accepted there (deprecated
+in the OpenAPI schema). Nothing here reads or writes a path the client chose; :mod:`depthforge.web.guard`
+refuses, before any handler, bodies above the limit and (for the UI) file references outside this server's uploads.
 """
 
 from __future__ import annotations
@@ -54,11 +58,13 @@ from depthforge.web.operations import (
     ServerConfig,
 )
 from depthforge.web.photo3d_ops import MAX_LAYERS, check_photo3d_options, layered_photo
-from depthforge.web.safety import BusyError, TooLargeError, check_client_filename
+from depthforge.web.safety import BusyError, TooLargeError, check_client_filename, pseudo_range, renamed_field
 
 __all__ = ["create_app", "create_api"]
 
 _CHUNK = 1 << 16
+_NEAR_M = "pseudo-depth of the nearest pixel of a relative map (default 1)"
+_FAR_M = "pseudo-depth of the farthest pixel of a relative map (default 10)"
 #: media types of the answers (anything else, .npy and .ply, is application/octet-stream)
 _MEDIA = {".png": "image/png", ".gif": "image/gif", ".glb": "model/gltf-binary", ".zip": "application/zip"}
 #: HTTP status of an error, the first that matches (BusyError carries its own; anything else is 400)
@@ -186,11 +192,15 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
         format: Literal["png16", "png8", "npy"] = Form("png16"),  # noqa: A002 - the API's field name
         invert: bool = Form(False, description="near = black instead of white"),
-        near: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to white"),
-        far: float | None = Form(None, ge=0.0, le=1.0, description="clip: fraction of the range mapped to black"),
+        clip_near: float | None = Form(None, ge=0.0, le=1.0, description="fraction of the range mapped to white"),
+        clip_far: float | None = Form(None, ge=0.0, le=1.0, description="fraction of the range mapped to black"),
+        near: float | None = Form(None, ge=0.0, le=1.0, deprecated=True, description="old name of clip_near"),
+        far: float | None = Form(None, ge=0.0, le=1.0, deprecated=True, description="old name of clip_far"),
     ) -> Response:
+        lo, hi = renamed_field(clip_near, near, "clip_near", "near"), renamed_field(clip_far, far, "clip_far", "far")
+
         def job(img: Image, d: DepthMap, area: Path) -> Path:
-            return eng.depth_file(d, area, format=format, invert=invert, near=near, far=far)
+            return eng.depth_file(d, area, format=format, invert=invert, clip_near=lo, clip_far=hi)
 
         return await run_job(image, model, job, detail)
 
@@ -243,8 +253,10 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
         format: Literal["glb", "ply", "obj"] = Form("glb"),  # noqa: A002 - the API's field name
         kind: Literal["mesh", "pointcloud"] = Form("mesh"),
-        near: float = Form(1.0, gt=0.0, le=1e6, description="pseudo-depth of the nearest pixel (relative maps)"),
-        far: float = Form(10.0, gt=0.0, le=1e6, description="pseudo-depth of the farthest pixel (relative maps)"),
+        near_m: float | None = Form(None, gt=0.0, le=1e6, description=_NEAR_M),
+        far_m: float | None = Form(None, gt=0.0, le=1e6, description=_FAR_M),
+        near: float | None = Form(None, gt=0.0, le=1e6, deprecated=True, description="old name of near_m"),
+        far: float | None = Form(None, gt=0.0, le=1e6, deprecated=True, description="old name of far_m"),
         fov: float | None = Form(None, gt=0.0, lt=180.0, description="horizontal field of view, degrees"),
         max_angle: float = Form(87.0, ge=1.0, le=90.0, description="drop triangles seen more obliquely (90 = keep)"),
         max_jump: float | None = Form(None, gt=0.0, le=10.0, description="drop triangles with a larger depth jump"),
@@ -252,6 +264,8 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         target_vertices: int = Form(200_000, ge=16, le=1_000_000),
         texture: bool = Form(True, description="False: vertex colours only"),
     ) -> Response:
+        lo_m, hi_m = pseudo_range(near_m, far_m, near, far)
+
         def job(img: Image, d: DepthMap, area: Path) -> Path:
             files = eng.mesh(
                 img,
@@ -259,9 +273,9 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
                 area,
                 format=format,
                 kind=kind,
-                near=near,
-                far=far,
-                fov=fov,
+                near_m=lo_m,
+                far_m=hi_m,
+                fov_deg=fov,
                 max_angle=max_angle,
                 max_jump=max_jump,
                 stride=stride,
@@ -287,13 +301,16 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         inpaint: str = Form("background", max_length=20, description="background, telea, ns (learned if offered)"),
         layers: int = Form(4, ge=1, le=MAX_LAYERS, description="depth layers at most"),
         fov: float | None = Form(None, ge=1.0, le=179.0, description="horizontal field of view, degrees"),
-        near: float = Form(1.0, gt=0.0, le=1e6, description="pseudo-depth of the nearest pixel (relative maps)"),
-        far: float = Form(10.0, gt=0.0, le=1e6, description="pseudo-depth of the farthest pixel (relative maps)"),
+        near_m: float | None = Form(None, gt=0.0, le=1e6, description=_NEAR_M),
+        far_m: float | None = Form(None, gt=0.0, le=1e6, description=_FAR_M),
+        near: float | None = Form(None, gt=0.0, le=1e6, deprecated=True, description="old name of near_m"),
+        far: float | None = Form(None, gt=0.0, le=1e6, deprecated=True, description="old name of far_m"),
         target_vertices: int = Form(
             150_000, ge=1000, le=MAX_MESH_VERTICES, description="grid points per layer (all layers: at most 1 M)"
         ),
     ) -> Response:
         # the options before the upload is decoded and its depth estimated
+        lo_m, hi_m = pseudo_range(near_m, far_m, near, far)
         check_photo3d_options(eng, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov_deg=fov)
 
         def job(img: Image, d: DepthMap, area: Path) -> Path:
@@ -306,8 +323,8 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
                 layers=layers,
                 target_vertices=target_vertices,
                 fov_deg=fov,
-                near_m=near,
-                far_m=far,
+                near_m=lo_m,
+                far_m=hi_m,
                 formats=(format,),
             )
             return files[0]

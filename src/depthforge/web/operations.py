@@ -176,8 +176,8 @@ class Engine:
         *,
         format: str = "png16",  # noqa: A002 - the API's field name
         invert: bool = False,
-        near: float | None = None,
-        far: float | None = None,
+        clip_near: float | None = None,
+        clip_far: float | None = None,
     ) -> Path:
         """Write the depth file (png16: 16-bit display PNG, near = white; png8; npy: float32 raw values)."""
         from depthforge.io.depthfiles import write_depth
@@ -185,7 +185,7 @@ class Engine:
         check_choice(format, "format", DEPTH_API_FORMATS)
         suffix = ".npy" if format == "npy" else ".png"
         return write_depth(
-            self.areas.file(area, suffix), depth, format=format, invert=invert, clip_near=near, clip_far=far
+            self.areas.file(area, suffix), depth, format=format, invert=invert, clip_near=clip_near, clip_far=clip_far
         )
 
     @staticmethod
@@ -313,9 +313,9 @@ class Engine:
         *,
         format: str = "glb",  # noqa: A002 - the API's field name
         kind: str = "mesh",
-        near: float = 1.0,
-        far: float = 10.0,
-        fov: float | None = None,
+        near_m: float = 1.0,
+        far_m: float = 10.0,
+        fov_deg: float | None = None,
         max_angle: float = 87.0,
         max_jump: float | None = None,
         stride: int = 1,
@@ -336,8 +336,8 @@ class Engine:
         stride = int(check_range(stride, "stride", low=1, high=64))
         cap = MAX_MESH_VERTICES if target_vertices is None else target_vertices
         cap = int(check_range(cap, "target_vertices", low=16, high=MAX_MESH_VERTICES))
-        intr = resolve_intrinsics(image.size_hw, fov_deg=fov, exif=image.exif, fallback=depth.intrinsics)
-        zd = depth_to_z(depth, intrinsics=intr, near_m=near, far_m=far)
+        intr = resolve_intrinsics(image.size_hw, fov_deg=fov_deg, exif=image.exif, fallback=depth.intrinsics)
+        zd = depth_to_z(depth, intrinsics=intr, near_m=near_m, far_m=far_m)
         meta: dict[str, Any] = {
             "metric": zd.metric,
             "depth_rule": zd.rule,

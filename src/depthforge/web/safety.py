@@ -24,6 +24,7 @@ from pathlib import Path
 
 from depthforge.core.errors import DepthforgeError, TooLargeError, ValidationError
 from depthforge.core.validation import check_range
+from depthforge.geometry.projection import DEFAULT_FAR_M, DEFAULT_NEAR_M
 
 __all__ = [
     "Limits",
@@ -33,6 +34,8 @@ __all__ = [
     "SessionAreas",
     "ConcurrencyGate",
     "check_client_filename",
+    "renamed_field",
+    "pseudo_range",
 ]
 
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -94,6 +97,26 @@ def check_client_filename(name: str | None) -> None:
     )
     if bad:
         raise ValidationError(f"filename: {name[:80]!r} looks like a path; send a plain file name")
+
+
+def renamed_field(value: float | None, old_value: float | None, name: str, old_name: str) -> float | None:
+    """A form field sent under its name or under the old name it replaces (one of them, not both).
+
+    Raises:
+        ValidationError: both were sent (naming the field).
+    """
+    if value is not None and old_value is not None:
+        raise ValidationError(f"{name}: sent twice, also as its old name {old_name}; send {name} only")
+    return old_value if value is None else value
+
+
+def pseudo_range(
+    near_m: float | None, far_m: float | None, near: float | None, far: float | None
+) -> tuple[float, float]:
+    """The pseudo-depth range (metres) of relative maps from ``near_m`` / ``far_m`` or their old names, default
+    1..10 as the command line's."""
+    lo, hi = renamed_field(near_m, near, "near_m", "near"), renamed_field(far_m, far, "far_m", "far")
+    return (DEFAULT_NEAR_M if lo is None else lo), (DEFAULT_FAR_M if hi is None else hi)
 
 
 @dataclass

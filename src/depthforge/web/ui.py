@@ -77,7 +77,7 @@ def _depth_tab(b: Builder) -> None:
         run.progress(0.8, desc="writing files")
         clip_near, clip_far = near if near < 1 else None, far if far > 0 else None
         files = [
-            b.engine.depth_file(depth, run.area, format=f, invert=inv, near=clip_near, far=clip_far)
+            b.engine.depth_file(depth, run.area, format=f, invert=inv, clip_near=clip_near, clip_far=clip_far)
             for f in ("png16", "png8", "npy")
         ]
         preview = colorize(to_display(depth, invert=inv, clip_near=clip_near, clip_far=clip_far)[0], colormap=cmap)
@@ -114,9 +114,9 @@ def _mesh_tab(b: Builder) -> None:
         depth = run.depth()
         img, area, mesh = run.image, run.area, b.engine.mesh
         kw: dict[str, Any] = {
-            "near": float(near),
-            "far": float(far),
-            "fov": float(fov),
+            "near_m": float(near),
+            "far_m": float(far),
+            "fov_deg": float(fov),
             "max_angle": float(angle),
             "target_vertices": int(vert),
         }
