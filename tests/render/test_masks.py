@@ -92,7 +92,11 @@ def test_trimap_and_refine_guards():
     t = trimap(m, band=3)
     assert t[20, 20] == 255 and t[0, 0] == 0 and t[10, 20] == 128
     with pytest.raises(ValidationError, match="mask"):
-        refine_alpha(m, np.zeros((30, 40, 3), np.uint8))
+        refine_alpha(np.zeros((30, 40, 3), np.uint8), m)
+    photo = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    with pytest.warns(DeprecationWarning, match=r"refine_alpha\(image, mask\)"):
+        old = refine_alpha(m, photo)  # the order before the vocabulary review, still served
+    np.testing.assert_array_equal(old, refine_alpha(photo, m))
 
 
 @pytest.mark.parametrize("band", [1, 3, 9])

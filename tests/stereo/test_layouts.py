@@ -34,7 +34,14 @@ def test_every_layout_has_its_size_and_no_black(pair: tuple[np.ndarray, np.ndarr
         assert out.shape[:2] == expected.get(layout, (h, w)), layout
 
 
-@pytest.mark.parametrize(("layout", "split"), [("left-right", "sbs"), ("top-bottom", "tb")])
+@pytest.mark.parametrize(
+    ("layout", "split"),
+    [
+        ("left-right", "sbs"),
+        ("top-bottom", "tb"),
+        *((name, name) for name in ("left-right", "right-left", "top-bottom", "bottom-top")),  # compose's names
+    ],
+)
 def test_split_undoes_compose(pair: tuple[np.ndarray, np.ndarray], layout: str, split: str) -> None:
     left, right = pair
     a, b = split_stereo(compose(left, right, layout=layout), layout=split)

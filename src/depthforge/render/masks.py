@@ -11,6 +11,8 @@ Alpha convention: (H, W) float32 in [0, 1], 1 = foreground; as an image, 8-bit w
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
@@ -178,15 +180,16 @@ def trimap(mask: np.ndarray, *, band: int) -> np.ndarray:
 
 @renamed_keywords(radius="radius_px")
 def refine_alpha(
-    mask: np.ndarray, image: np.ndarray | Image, *, radius_px: int | None = None, eps: float = 1e-3
+    image: np.ndarray | Image, mask: np.ndarray, *, radius_px: int | None = None, eps: float = 1e-3
 ) -> np.ndarray:
     """Feather a hard mask and snap its edge to the image with a guided filter (He et al.).
 
     Only the band of ``radius_px`` either side of the mask's edge changes; elsewhere alpha stays 0 or 1.
 
     Args:
+        image: (H, W, 3) uint8/uint16 RGB guide of the same size, or an :class:`Image`. (Until this release the
+            order was ``(mask, image)``; that call is recognised by the shapes, warned about and still served.)
         mask: (H, W) bool or float in [0, 1], 1 = foreground.
-        image: (H, W, 3) uint8/uint16 RGB guide of the same size, or an :class:`Image`.
         radius_px: guided-filter window radius and band half-width in pixels (default 0.4 % of the longer side,
             at least 2).
         eps: regularisation (image values in [0, 1]); larger = smoother, less edge-following.
@@ -196,6 +199,13 @@ def refine_alpha(
     """
     import cv2
 
+    if not isinstance(image, Image) and np.ndim(image) == 2 and (isinstance(mask, Image) or np.ndim(mask) == 3):
+        warnings.warn(
+            "refine_alpha(mask, image) is now refine_alpha(image, mask) (the old order will be refused next release)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        image, mask = mask, image  # type: ignore[assignment]
     m = check_array(mask, "mask", ndim=2)
     img = check_image(image, dtype_kind="uif")
     check_same_hw(img, "image", m, "mask")
@@ -240,7 +250,7 @@ def foreground_alpha(
     mask = depth_mask(depth, threshold=threshold, method=method, largest=largest)
     if image is None or radius_px == 0:
         return mask.astype(np.float32)
-    return refine_alpha(mask, image, radius_px=radius_px, eps=eps)
+    return refine_alpha(image, mask, radius_px=radius_px, eps=eps)
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:

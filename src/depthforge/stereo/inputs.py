@@ -16,7 +16,18 @@ from depthforge.core.validation import check_array, check_choice
 
 __all__ = ["RectificationReport", "check_rectified", "prepare_pair", "split_stereo", "texture_fraction"]
 
-LAYOUTS = ("sbs", "tb")
+#: The layouts :func:`split_stereo` takes (the names of :func:`depthforge.stereo.compose`, plus ``sbs`` and ``tb``
+#: for left-right and top-bottom): layout -> (axis it is split along, True when the right view comes first).
+SPLIT_LAYOUTS = {
+    "left-right": ("sbs", False),
+    "half-left-right": ("sbs", False),
+    "right-left": ("sbs", True),
+    "sbs": ("sbs", False),
+    "top-bottom": ("tb", False),
+    "half-top-bottom": ("tb", False),
+    "bottom-top": ("tb", True),
+    "tb": ("tb", False),
+}
 #: Median vertical offset (px) of matched features above which a pair is refused as not rectified.
 MAX_VERTICAL_OFFSET_PX = 1.5
 #: Features needed before the rectification check says anything.
@@ -30,13 +41,15 @@ _HOW_TO_RECTIFY = (
 )
 
 
-def split_stereo(image: np.ndarray, *, layout: str = "sbs") -> tuple[np.ndarray, np.ndarray]:
+def split_stereo(image: np.ndarray, *, layout: str = "left-right") -> tuple[np.ndarray, np.ndarray]:
     """Split one stereo image into its two views.
 
     Args:
-        image: (H, W) or (H, W, C) array holding both views: left | right for ``"sbs"`` (side by side),
-            left over right for ``"tb"`` (top-bottom).
-        layout: ``"sbs"`` or ``"tb"``.
+        image: (H, W) or (H, W, C) array holding both views: left | right for ``"left-right"`` (side by side),
+            left over right for ``"top-bottom"``.
+        layout: a name of :data:`SPLIT_LAYOUTS`, as :func:`depthforge.stereo.compose` names them:
+            ``left-right`` (also ``sbs``, ``half-left-right``), ``right-left`` (cross-eyed: the right view first),
+            ``top-bottom`` (also ``tb``, ``half-top-bottom``), ``bottom-top``.
 
     Returns:
         (left, right): two arrays of the input's dtype, each (H, W // 2[, C]) for sbs or (H // 2, W[, C]) for
@@ -46,18 +59,20 @@ def split_stereo(image: np.ndarray, *, layout: str = "sbs") -> tuple[np.ndarray,
     Raises:
         ValidationError: unknown layout, or an image too small to split.
     """
-    check_choice(layout, "layout", LAYOUTS)
+    axis, swapped = SPLIT_LAYOUTS[check_choice(layout, "layout", tuple(SPLIT_LAYOUTS))]
     a = check_array(image, "image", ndim=(2, 3))
     h, w = a.shape[:2]
-    if layout == "sbs":
+    if axis == "sbs":
         half = w // 2
         if half < 8:
             raise ValidationError(f"image: {w} px wide is too narrow to split side by side")
-        return a[:, :half].copy(), a[:, w - half :].copy()
-    half = h // 2
-    if half < 8:
-        raise ValidationError(f"image: {h} px high is too low to split top-bottom")
-    return a[:half].copy(), a[h - half :].copy()
+        first, second = a[:, :half].copy(), a[:, w - half :].copy()
+    else:
+        half = h // 2
+        if half < 8:
+            raise ValidationError(f"image: {h} px high is too low to split top-bottom")
+        first, second = a[:half].copy(), a[h - half :].copy()
+    return (second, first) if swapped else (first, second)
 
 
 def _as_rgb8(a: np.ndarray, name: str) -> np.ndarray:

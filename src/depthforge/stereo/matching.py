@@ -30,6 +30,7 @@ from depthforge.core.validation import check_array, check_choice, check_positive
 from depthforge.process.fill import fill_from_background
 from depthforge.stereo.inputs import (
     MAX_VERTICAL_OFFSET_PX,
+    SPLIT_LAYOUTS,
     RectificationReport,
     check_rectified,
     prepare_pair,
@@ -353,8 +354,9 @@ def stretch_half(
 
     Args:
         result: the match of the two squeezed halves.
-        layout: ``"sbs"`` (the output becomes twice as wide, disparities doubled: full-width pixels) or
-            ``"tb"`` (twice as high, disparities unchanged).
+        layout: the pair's layout as :func:`~depthforge.stereo.inputs.split_stereo` takes it: side by side
+            (``half-left-right``, ``sbs``, ...: the output becomes twice as wide, disparities doubled: full-width
+            pixels) or top-bottom (``half-top-bottom``, ``tb``, ...: twice as high, disparities unchanged).
         focal_px, baseline_m: camera facts for the full-size view (replace whatever the result carried).
 
     Returns:
@@ -364,9 +366,9 @@ def stretch_half(
 
     from depthforge.process.resample import resize_depth
 
-    check_choice(layout, "layout", ("sbs", "tb"))
+    axis, _ = SPLIT_LAYOUTS[check_choice(layout, "layout", tuple(SPLIT_LAYOUTS))]
     h, w = result.disparity.shape
-    nh, nw = (h, 2 * w) if layout == "sbs" else (2 * h, w)
+    nh, nw = (h, 2 * w) if axis == "sbs" else (2 * h, w)
     plain = result.disparity.with_values(result.disparity.values, intrinsics=None)
     depth = resize_depth(plain, (nh, nw))
     depth = depth.with_values(
