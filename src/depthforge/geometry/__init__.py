@@ -6,7 +6,7 @@ converted once, at export, by :func:`depthforge.geometry.export.to_viewer_frame`
 
 from depthforge.geometry.camera import describe_intrinsics, intrinsics_from_exif, resolve_intrinsics
 from depthforge.geometry.export import export_mesh, export_pointcloud, to_viewer_frame
-from depthforge.geometry.layered import LayeredMesh, export_layered, layered_mesh
+from depthforge.geometry.layered import LayeredMesh, LayerMesh, export_layered, layered_mesh
 from depthforge.geometry.mesh import Mesh, grid_mesh, mesh_from_depth
 from depthforge.geometry.normals import depth_to_normals, encode_normals, normals_from_points
 from depthforge.geometry.pointcloud import PointCloud, pointcloud_from_depth, voxel_downsample
@@ -37,4 +37,5 @@ __all__ = [
     "unproject",
     "unproject_equirect",
     "voxel_downsample",
+    "LayerMesh",
 ]

@@ -140,6 +140,16 @@ def _jpeg_kind(data: bytes) -> str | None:
 def read_depth_photo(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> DepthPhoto:
     """The depth map a photo carries (GDepth, Dynamic Depth or HEIC auxiliary depth).
 
+    Args:
+        path: a JPEG with GDepth or Dynamic Depth XMP, or a HEIC/HEIF photo with a depth or disparity auxiliary
+            image (iPhone portrait mode; needs pillow-heif).
+        max_pixels: refuse a photo or depth image above this many pixels (default: the reader's limit).
+
+    Returns:
+        A :class:`DepthPhoto`: ``depth`` at the stored map's own size (often smaller than the photo, whose size
+        is ``image_size_hw``), ``metric`` in metres when the file states metric units, else ``relative`` inverse
+        depth (larger = nearer); invalid pixels NaN; camera frame as the photo's (x right, y down).
+
     Raises:
         InputError: the file is unreadable, carries no depth, or its depth metadata is malformed (the message
             names the file).

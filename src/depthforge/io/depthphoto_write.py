@@ -331,9 +331,22 @@ def write_depth_photo(
     near_m: float | None = None,
     far_m: float | None = None,
 ) -> Path:
-    """Write ``image`` with ``depth`` as one of :data:`PHOTO_FORMATS` (``facebook3d`` also writes
-    ``<stem>_depth.jpg``); ``bits``, ``range_format``, ``near_m``, ``far_m`` as :func:`encode_range` (GDepth;
-    Dynamic Depth is always RangeInverse)."""
+    """Write a photo with its depth for 3D-photo viewers (the module docstring's table).
+
+    Args:
+        path: the output JPEG (written atomically).
+        image: (H, W, 3) uint8 RGB or an :class:`Image` (16-bit and float images are reduced to 8 bits).
+        depth: a :class:`DepthMap` of any kind and the image's size.
+        format: one of :data:`PHOTO_FORMATS`: ``gdepth``, ``dynamic-depth`` or ``facebook3d`` (which also writes
+            ``<stem>_depth.jpg`` beside ``path``).
+        bits: 8 or 16 bits per depth code (GDepth and Dynamic Depth).
+        range_format: ``RangeInverse`` or ``RangeLinear`` (GDepth; Dynamic Depth is always RangeInverse).
+        near_m, far_m: the distance range encoded, metres: a metric map's own range by default (values outside
+            are clipped); relative maps are written as pseudo-distances between these (default 1 and 10).
+
+    Returns:
+        The path of the photo written.
+    """
     check_choice(format, "format", PHOTO_FORMATS)
     if format == "gdepth":
         return write_gdepth(path, image, depth, format=range_format, bits=bits, near_m=near_m, far_m=far_m)

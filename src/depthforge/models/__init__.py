@@ -2,14 +2,14 @@
 (ViTMatte, rembg's models on onnxruntime, SAM); learned inpainters; the catalogue of every named model."""
 
 from depthforge.models.callable import CallableEstimator
-from depthforge.models.catalogue import CatalogueEntry, catalogue
+from depthforge.models.catalogue import TASKS, CatalogueEntry, catalogue
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
 from depthforge.models.inpaint import INPAINT_REGISTRY, OnnxInpainter, load_inpainter
 from depthforge.models.marigold import marigold_source
 from depthforge.models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
 from depthforge.models.rembg_backend import REMBG_REGISTRY, RembgModel, load_rembg_model
-from depthforge.models.sam import SAM_REGISTRY, SamSegmenter, load_sam_model
+from depthforge.models.sam import DEFAULT_SAM_MODEL, SAM_REGISTRY, SamSegmenter, load_sam_model
 from depthforge.models.segmentation import MattingModel, load_matting_model
 
 __all__ = [
@@ -38,4 +38,6 @@ __all__ = [
     "load_rembg_model",
     "load_sam_model",
     "resolve_model",
+    "TASKS",
+    "DEFAULT_SAM_MODEL",
 ]

@@ -59,6 +59,13 @@ class CatalogueEntry:
 def catalogue(*, tasks: tuple[str, ...] | None = None) -> list[CatalogueEntry]:
     """The named models of ``tasks`` (default all, in :data:`TASKS` order), registry order within a task.
 
+    Args:
+        tasks: names of :data:`TASKS` (``depth``, ``generation``, ``background``, ...), None = all.
+
+    Returns:
+        One :class:`CatalogueEntry` per model: name, task, kind, licence, hub id or file, whether it is on this
+        machine, size in millions of parameters.
+
     Raises:
         ValidationError: an unknown task (named).
     """

@@ -178,6 +178,10 @@ def load_inpainter(method: str, *, multiple_px: int = 8) -> str | OnnxInpainter:
             :data:`INPAINT_REGISTRY`, or a hub id ``org/name`` or ``org/name:FILE.onnx``.
         multiple_px: sides are reflect-padded to a multiple of this (graphs with a free size).
 
+    Returns:
+        The method name for the classic fills, else an :class:`OnnxInpainter` (callable as
+        ``inpainter(image, mask)``), which the renderers' ``inpaint=`` takes.
+
     Raises:
         ModelError: one line: missing or broken file, unknown name; ModelNotAvailableError: a hub model that is
         not cached while the hub cannot be reached; MissingExtraError: onnxruntime is not installed.

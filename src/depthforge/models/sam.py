@@ -144,6 +144,13 @@ class SamSegmenter(PretrainedModel[SamSpec]):
 def load_sam_model(model: str | None = None, *, device: str = "auto") -> SamSegmenter:
     """Load SAM by registry name, hub id or local folder (default :data:`DEFAULT_SAM_MODEL`).
 
+    Args:
+        model: a name of :data:`SAM_REGISTRY`, a hub id or a folder saved with ``save_pretrained``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``mps``.
+
+    Returns:
+        A :class:`SamSegmenter`, prompted with a box and points.
+
     Raises:
         ModelError / ModelNotAvailableError: unknown, broken, or not cached while offline.
     """

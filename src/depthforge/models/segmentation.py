@@ -182,6 +182,13 @@ class MattingModel(PretrainedModel[MattingSpec]):
 def load_matting_model(model: str | None = None, *, device: str = "auto") -> MattingModel:
     """Load a matting model by registry name, hub id or local folder (default :data:`DEFAULT_MATTING_MODEL`).
 
+    Args:
+        model: a name of :data:`MATTING_REGISTRY`, a hub id or a folder saved with ``save_pretrained``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``mps``.
+
+    Returns:
+        A :class:`MattingModel`: ``predict(image, trimap)`` gives an (H, W) float32 alpha in [0, 1].
+
     Raises:
         ModelError / ModelNotAvailableError: unknown, broken, or not cached while offline.
     """

@@ -4,11 +4,11 @@ from depthforge.pipeline.batch import BatchJob, BatchSummary, run_batch
 from depthforge.pipeline.detail import DetailOptions, estimate_detailed
 from depthforge.pipeline.encode import EncodedVideo, encode_frames
 from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
-from depthforge.pipeline.generate import GenerationResult, generate
+from depthforge.pipeline.generate import GenerationResult, generate, generation_size
 from depthforge.pipeline.photo3d import Photo3DOptions, Photo3DResult, photo3d
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
-from depthforge.pipeline.temporal import TemporalStabilizer, flicker_index
-from depthforge.pipeline.video import VideoOptions, VideoResult, run_video
+from depthforge.pipeline.temporal import FrameFit, TemporalStabilizer, flicker_index
+from depthforge.pipeline.video import STEREO_VIDEO_LAYOUTS, VideoOptions, VideoResult, run_video
 
 __all__ = [
     "PRODUCERS",
@@ -34,4 +34,7 @@ __all__ = [
     "run_batch",
     "run_estimate",
     "run_video",
+    "generation_size",
+    "FrameFit",
+    "STEREO_VIDEO_LAYOUTS",
 ]

@@ -6,8 +6,8 @@ Composing two views into one picture (side by side, anaglyph) is :func:`depthfor
 """
 
 from depthforge.render.defocus import BokehPlan, bokeh, plan_bokeh
-from depthforge.render.fusion import FusedMask, depth_prompts, depth_without_background, fuse_segmentation
-from depthforge.render.inpaint import INPAINT_METHODS, inpaint
+from depthforge.render.fusion import DepthPrompt, FusedMask, depth_prompts, depth_without_background, fuse_segmentation
+from depthforge.render.inpaint import INPAINT_METHODS, InpaintMethod, inpaint
 from depthforge.render.layered_scene import LayeredScene
 from depthforge.render.layers import build_layers
 from depthforge.render.masks import (
@@ -67,4 +67,6 @@ __all__ = [
     "replace_background",
     "scene_frames",
     "wiggle_frames",
+    "DepthPrompt",
+    "InpaintMethod",
 ]

@@ -258,6 +258,17 @@ def render_view(
     Defaults favour quality: ``splat`` (exact visible surfaces) with background-side hole filling, which
     scores best against real views (Middlebury cones); ``holes="layers"`` uses the layered fill instead.
 
+    Args:
+        image: (H, W, 3) uint8/uint16/float-in-[0, 1] RGB or an :class:`Image`.
+        depth: a :class:`DepthMap` of any kind and the image's size.
+        pose: the virtual camera (:class:`~depthforge.render.motion.CameraPose`: shifts in px of a point of
+            nearness 1, forward move as a fraction of the nearest distance).
+        focus: nearness (0 = farthest, 1 = nearest) of the plane that stays still.
+        method, holes: as :meth:`ParallaxRenderer.render`: ``splat`` (exact visible surfaces) or ``remap``
+            (faster, layers backward-warped); the splat's holes from ``background`` (rows filled from the far
+            side), ``layers`` or ``scene`` (the layered render).
+        max_layers: at most this many depth layers.
+
     Returns:
         (H, W, 3) uint8 RGB.
     """
