@@ -80,7 +80,7 @@ def main() -> None:
     ref = ParallaxRenderer(ref_scene, focus=0.5)
 
     t = time.perf_counter()
-    poses, reach = plan_motion((h, w), motion="circle", duration=a.seconds, fps=a.fps, amplitude=2.0, focus=0.5)
+    poses, reach = plan_motion((h, w), motion="circle", duration_s=a.seconds, fps=a.fps, amplitude=2.0, focus=0.5)
     scene = build_layers(image, depth, max_layers=4, reach_px=reach, inpaint=a.inpaint)
     t_build = time.perf_counter() - t
     print(f"build: parallax command {t_ref_build:.2f} s ({ref_scene.num_layers} layers, all hidden pixels filled); "

@@ -84,3 +84,11 @@ def test_keywords_renamed_in_the_vocabulary_review_still_work() -> None:
     with pytest.warns(DeprecationWarning, match="processing_resolution= is now resolution_px="):
         src = marigold_source("marigold-depth-v1-1", processing_resolution=64)
     assert src.spec.input_size_hw == marigold_source("marigold-depth-v1-1", resolution_px=64).spec.input_size_hw
+
+
+def test_duration_is_duration_s() -> None:
+    from depthforge.render import plan_motion
+
+    with pytest.warns(DeprecationWarning, match="duration= is now duration_s="):
+        old, _ = plan_motion((40, 60), motion="swing", duration=0.5, fps=8)
+    assert old == plan_motion((40, 60), motion="swing", duration_s=0.5, fps=8)[0] and len(old) == 4

@@ -68,7 +68,7 @@ def test_ply_and_video(scene_input, tmp_path: Path) -> None:  # type: ignore[no-
     result = photo3d(image, depth, tmp_path / "s.ply", options=Photo3DOptions(inpaint="telea"), intrinsics=intr)
     head = result.files[0].read_bytes()[:400].decode("ascii", "replace")
     assert f"comment H {H}\n" in head and f"comment W {W}\n" in head and "comment meanLoc 2.0\n" in head
-    done = render_scene_video(result.scene, tmp_path / "c.mp4", duration=0.4, fps=10)
+    done = render_scene_video(result.scene, tmp_path / "c.mp4", duration_s=0.4, fps=10)
     info = probe_video(tmp_path / "c.mp4")
     assert done.frames == 4 and (info.width, info.height) == (W, H)
 

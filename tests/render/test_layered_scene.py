@@ -174,7 +174,7 @@ def test_novel_view_has_no_holes_and_beats_the_row_fill(
 
 def test_supersample_and_plan(photo: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     image, z, _ = photo
-    poses, reach = plan_motion((H, W), motion="swing", duration=0.5, fps=8, amplitude=4.0)
+    poses, reach = plan_motion((H, W), motion="swing", duration_s=0.5, fps=8, amplitude=4.0)
     assert len(poses) == 4 and reach == pytest.approx(0.04 * W, rel=0.02)
     scene = build_layers(image, DepthMap(z, kind="metric"), reach_px=reach)
     plain = list(scene_frames(scene, poses))

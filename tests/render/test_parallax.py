@@ -70,7 +70,7 @@ def test_zero_motion_returns_the_input(planes: tuple[np.ndarray, DepthMap], meth
     image, depth = planes
     r = ParallaxRenderer(build_layers(image, depth), focus=0.3)
     assert np.array_equal(r.render(CameraPose(), method=method), image)
-    frames = list(render_frames(image, depth, motion="circle", amplitude=0.0, duration=0.5, fps=8))
+    frames = list(render_frames(image, depth, motion="circle", amplitude=0.0, duration_s=0.5, fps=8))
     assert len(frames) == 4
     for f in frames:
         assert np.array_equal(f, image)
@@ -118,7 +118,7 @@ def test_disocclusion_is_filled_with_background(renderer: ParallaxRenderer) -> N
 def test_every_pixel_of_every_frame_is_filled(planes: tuple[np.ndarray, DepthMap]) -> None:
     image, depth = planes
     for motion in ("circle", "zoom-in", "dolly-zoom", "orbit", "swing-vertical"):
-        for frame in render_frames(image, depth, motion=motion, amplitude=6.0, duration=0.5, fps=6, focus=0.5):
+        for frame in render_frames(image, depth, motion=motion, amplitude=6.0, duration_s=0.5, fps=6, focus=0.5):
             assert frame.shape == image.shape and frame.dtype == np.uint8
             assert frame.min() >= 25 and frame.max() <= 230, motion
 
@@ -126,7 +126,7 @@ def test_every_pixel_of_every_frame_is_filled(planes: tuple[np.ndarray, DepthMap
 def test_loop_last_frame_equals_first(planes: tuple[np.ndarray, DepthMap]) -> None:
     image, depth = planes
     for motion in ("circle", "dolly"):
-        frames = list(render_frames(image, depth, motion=motion, amplitude=5.0, duration=0.5, fps=10, easing="cubic"))
+        frames = list(render_frames(image, depth, motion=motion, amplitude=5.0, duration_s=0.5, fps=10, easing="cubic"))
         assert len(frames) == 5
         assert np.array_equal(frames[-1], frames[0])
         assert not np.array_equal(frames[2], frames[0])
@@ -149,14 +149,14 @@ def test_camera_paths() -> None:
 
 def test_plan_motion() -> None:
     # amplitude is % of the width; the reach is the widest disocclusion of the planned poses
-    poses, reach = plan_motion((100, 200), motion="swing", duration=1.0, fps=9, amplitude=5.0, easing="linear")
+    poses, reach = plan_motion((100, 200), motion="swing", duration_s=1.0, fps=9, amplitude=5.0, easing="linear")
     assert len(poses) == 9 and max(abs(p.x) for p in poses) == pytest.approx(10.0)
     assert reach == max_disocclusion_px(poses, size_hw=(100, 200), focus=0.5) and reach > 0
     # the linear motion runs between the given poses
     start, end = CameraPose(x=-3.0, y=1.0), CameraPose(x=6.0, z=0.1)
-    poses, _ = plan_motion((100, 200), motion="linear", fps=3, duration=1.0, loop=False, start=start, end=end)
+    poses, _ = plan_motion((100, 200), motion="linear", fps=3, duration_s=1.0, loop=False, start=start, end=end)
     assert poses[0] == start and poses[-1].x == pytest.approx(6.0) and poses[-1].z == pytest.approx(0.1)
-    assert plan_motion((10, 20), motion="static", duration=0.5, fps=4)[1] == 0.0
+    assert plan_motion((10, 20), motion="static", duration_s=0.5, fps=4)[1] == 0.0
     with pytest.raises(ValidationError, match="amplitude"):
         plan_motion((10, 20), amplitude=60.0)
 
@@ -172,7 +172,7 @@ def test_bad_input(planes: tuple[np.ndarray, DepthMap]) -> None:
     with pytest.raises(ValidationError, match="method"):
         ParallaxRenderer(build_layers(image, depth)).render(CameraPose(), method="magic")
     with pytest.raises(ValidationError, match="duration"):
-        next(render_frames(image, depth, duration=0))
+        next(render_frames(image, depth, duration_s=0))
 
 
 def _score(path: Path) -> tuple[float, float]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
@@ -175,12 +176,13 @@ def photo3d(
     return Photo3DResult(scene, lm, files, {"layers": t1 - t0, "mesh": t2 - t1, "write": t3 - t2})
 
 
+@renamed_keywords(duration="duration_s")
 def render_scene_video(
     scene: LayeredScene,
     path: str | os.PathLike[str],
     *,
     motion: str = "circle",
-    duration: float = 4.0,
+    duration_s: float = 4.0,
     fps: float = 30.0,
     amplitude: float = 2.0,
     focus: float = 0.5,
@@ -192,7 +194,7 @@ def render_scene_video(
     and :func:`~depthforge.render.scene.scene_frames`, as ``depthforge parallax`` does).
 
     Args:
-        motion: a preset of :data:`depthforge.render.motion.MOTIONS`; duration: seconds; fps: frames per second.
+        motion: a preset of :data:`depthforge.render.motion.MOTIONS`; duration_s: seconds; fps: frames per second.
         amplitude: sideways amplitude, % of the width for the nearest point; focus: nearness of the steady plane.
         supersample: supersampling per axis, 1 (off), 2 or 3; quality: mp4/webm CRF (None = the writer's default).
 
@@ -202,6 +204,6 @@ def render_scene_video(
     from depthforge.pipeline.encode import encode_frames
     from depthforge.render.scene import plan_motion, scene_frames
 
-    poses, _ = plan_motion(scene.shape, motion=motion, duration=duration, fps=fps, amplitude=amplitude, focus=focus)
+    poses, _ = plan_motion(scene.shape, motion=motion, duration_s=duration_s, fps=fps, amplitude=amplitude, focus=focus)
     frames = scene_frames(scene, poses, focus=focus, supersample=supersample)
     return encode_frames(frames, path, fps=fps, quality=quality, progress=progress)

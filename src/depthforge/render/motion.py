@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import astuple, dataclass
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_choice, check_range, check_size_hw
 
@@ -91,9 +92,9 @@ def ease(t: float, easing: str = "sine") -> float:
     return 1.0 - 0.5 * (2.0 - 2.0 * t) ** p
 
 
-def frame_count(duration: float, fps: float) -> int:
-    """Number of frames of a clip: ``round(duration * fps)``, at least 2."""
-    d = check_range(duration, "duration", low=0.0, low_inclusive=False, high=36000.0)
+def frame_count(duration_s: float, fps: float) -> int:
+    """Number of frames of a clip: ``round(duration_s * fps)``, at least 2."""
+    d = check_range(duration_s, "duration_s", low=0.0, low_inclusive=False, high=36000.0)
     f = check_range(fps, "fps", low=0.0, low_inclusive=False, high=240.0)
     return max(2, round(d * f))
 
@@ -215,11 +216,12 @@ def max_disocclusion_px(
     return reach
 
 
+@renamed_keywords(duration="duration_s")
 def plan_motion(
     size_hw: tuple[int, int],
     *,
     motion: str = "circle",
-    duration: float = 4.0,
+    duration_s: float = 4.0,
     fps: float = 30.0,
     amplitude: float = 2.0,
     dolly: float | None = None,
@@ -234,15 +236,17 @@ def plan_motion(
 
     Args:
         size_hw: (height, width) of the image, px.
-        motion, easing, loop, focus, start, end: see :func:`camera_path`.
-        duration: seconds; fps: frames per second (``round(duration * fps)`` frames, at least 2).
-        amplitude: sideways amplitude, % of the width for a point of nearness 1.
+        motion, easing, loop, focus, start, end: see :func:`camera_path` (``start`` and ``end`` are
+            :class:`CameraPose`, whose shifts are in pixels, not in % of the width as ``amplitude``).
+        duration_s: seconds; fps: frames per second (``round(duration_s * fps)`` frames, at least 2).
+        amplitude: sideways amplitude in % of the width for a point of nearness 1 (as the stereo
+            ``divergence``); :func:`camera_path` takes it in pixels as ``amplitude_px``.
         dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
 
     Returns:
         (poses, reach_px).
     """
-    frames = frame_count(duration, fps)
+    frames = frame_count(duration_s, fps)
     amp = check_range(amplitude, "amplitude", low=0.0, high=50.0)
     dz = min(0.9, 4.0 * amp / 100.0) if dolly is None else dolly
     poses = camera_path(

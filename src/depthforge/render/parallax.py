@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
@@ -276,12 +277,13 @@ def render_view(
     return ParallaxRenderer(scene, focus=focus).render(pose, method=method, holes=holes)
 
 
+@renamed_keywords(duration="duration_s")
 def render_frames(
     image: np.ndarray | Image,
     depth: DepthMap,
     *,
     motion: str = "circle",
-    duration: float = 4.0,
+    duration_s: float = 4.0,
     fps: float = 30.0,
     amplitude: float = 2.0,
     dolly: float | None = None,
@@ -299,7 +301,7 @@ def render_frames(
         image: (H, W, 3) RGB (uint8/uint16/float in [0, 1]).
         depth: DepthMap of the same size.
         motion: a preset of :data:`depthforge.render.motion.MOTIONS`.
-        duration: seconds; fps: frames per second (``round(duration * fps)`` frames, at least 2).
+        duration_s: seconds; fps: frames per second (``round(duration_s * fps)`` frames, at least 2).
         amplitude: sideways amplitude, % of the image width for a point of nearness 1 (relative to the
             infinitely far one).
         dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
@@ -318,7 +320,7 @@ def render_frames(
     poses, reach = plan_motion(
         size_hw,
         motion=motion,
-        duration=duration,
+        duration_s=duration_s,
         fps=fps,
         amplitude=amplitude,
         dolly=dolly,

@@ -193,7 +193,7 @@ def _parallax_tab(b: Builder) -> None:
 
         rgb, depth = b.engine.fit_for_render(run.image, depth)
         frames = render_frames(
-            rgb, depth, motion=motion, duration=float(dur), fps=fps, amplitude=float(amt), focus=float(focus)
+            rgb, depth, motion=motion, duration_s=float(dur), fps=fps, amplitude=float(amt), focus=float(focus)
         )
         out = b.engine.areas.file(run.area, ".mp4")
         encode_frames(frames, out, fps=fps, progress=tick)

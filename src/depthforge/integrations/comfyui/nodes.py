@@ -371,7 +371,7 @@ class ParallaxVideo(_FileNode):
         from depthforge.pipeline.encode import encode_frames
         from depthforge.render.parallax import render_frames
 
-        encode_frames(render_frames(image, depth, duration=duration_s, fps=fps, **options), path, fps=fps)
+        encode_frames(render_frames(image, depth, duration_s=duration_s, fps=fps, **options), path, fps=fps)
         return path
 
 
