@@ -189,6 +189,9 @@ def test_batch_with_detail(tiny_da: Path, photos: Path, tmp_path: Path) -> None:
     tiled = BatchJob(photos, tmp_path / "a", model=str(tiny_da), detail=DetailOptions(4))
     assert plain.option_hashes() != tiled.option_hashes()  # a detail run does not count plain outputs as done
     assert BatchJob(photos, tmp_path / "a", model=str(tiny_da), detail=None).option_hashes() == plain.option_hashes()
+    # detail as estimate() takes it: "off" is no detail, a tile count the default DetailOptions of that count
+    assert BatchJob(photos, tmp_path / "a", model=str(tiny_da), detail="off").detail is None
+    assert BatchJob(photos, tmp_path / "a", model=str(tiny_da), detail=4).option_hashes() == tiled.option_hashes()
     out = tmp_path / "out"
     args = ["batch", str(photos), "-o", str(out), "--model", str(tiny_da), "--detail", "4", "--workers", "1"]
     assert main(args) == 0

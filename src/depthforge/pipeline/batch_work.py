@@ -23,7 +23,7 @@ from depthforge.core.validation import check_range
 from depthforge.io.images import read_image
 from depthforge.io.video import is_video_path
 from depthforge.models.preprocess import scaled_input_size
-from depthforge.pipeline.detail import DetailOptions, with_detail
+from depthforge.pipeline.detail import DetailOptions, as_detail_options, with_detail
 from depthforge.pipeline.manifest import OutputRecord
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions, parse_outputs
 
@@ -57,8 +57,9 @@ class BatchJob:
     options: BatchOptions = field(default_factory=BatchOptions)
     #: extra keyword arguments of ``load_model`` (e.g. ``(("backend", "openvino"),)``), part of the options hash
     model_options: tuple[tuple[str, Any], ...] = ()
-    #: high-resolution detail for every photo and video frame (the same tiles on every frame), part of the hash
-    detail: DetailOptions | None = None
+    #: high-resolution detail for every photo and video frame (the same tiles on every frame), part of the hash:
+    #: a :class:`DetailOptions`, or ``"auto"`` / a tile count / ``"off"`` as :func:`depthforge.estimate` takes
+    detail: DetailOptions | int | str | None = None
     #: processing size: the longer side (pixels) the model sees each photo or clip at, aspect kept (None: the
     #: model's own size rule; unused with ``detail``, whose passes keep the model's size, and by ZoeDepth), part of
     #: the hash when set
@@ -68,6 +69,7 @@ class BatchJob:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         object.__setattr__(self, "outputs", parse_outputs(self.outputs, self.options))
+        object.__setattr__(self, "detail", as_detail_options(self.detail))
         if self.resolution_px is not None:
             object.__setattr__(self, "resolution_px", int(check_range(self.resolution_px, "resolution_px", low=1)))
 
@@ -77,8 +79,9 @@ class BatchJob:
         common: dict[str, Any] = {"model": self.model, "dtype": self.dtype}
         if self.model_options:
             common["model_options"] = dict(self.model_options)
-        if self.detail is not None:  # only when set: a default run's hashes stay as they were
-            common["detail"] = asdict(self.detail)
+        detail = as_detail_options(self.detail)  # made one in __post_init__: returned as it is
+        if detail is not None:  # only when set: a default run's hashes stay as they were
+            common["detail"] = asdict(detail)
         if self.resolution_px is not None:  # likewise
             common["resolution_px"] = self.resolution_px
         out = {}
@@ -94,7 +97,8 @@ class BatchJob:
         from depthforge.models.estimator import load_model
 
         estimator = load_model(self.model, device=self.device, dtype=self.dtype, **dict(self.model_options))
-        return estimator if self.detail is None else with_detail(estimator, self.detail, skip_flat=False)
+        detail = as_detail_options(self.detail)
+        return estimator if detail is None else with_detail(estimator, detail, skip_flat=False)
 
     def input_size_hw(self, estimator: Any, size_hw: tuple[int, int]) -> tuple[int, int] | None:
         """The model input (height, width) for a photo or frame of ``size_hw`` at :attr:`resolution_px` (None: the

@@ -46,6 +46,7 @@ __all__ = [
     "estimate_detailed",
     "poisson_fuse",
     "parse_detail",
+    "as_detail_options",
     "with_detail",
 ]
 
@@ -118,6 +119,15 @@ def parse_detail(value: str | int | None) -> int | str | None:
     if not 2 <= count <= 256:
         raise ValidationError(f"detail: a tile count must be between 2 and 256, got {count}")
     return count
+
+
+def as_detail_options(detail: DetailOptions | int | str | None) -> DetailOptions | None:
+    """``detail`` as :func:`depthforge.estimate` takes it (None, ``"off"``, ``"auto"`` or a tile count) or a
+    :class:`DetailOptions` (returned as it is); None for off."""
+    if detail is None or isinstance(detail, DetailOptions):
+        return detail
+    mode = parse_detail(detail)
+    return None if mode is None else DetailOptions(mode)
 
 
 def _grid_shape(count: int, size_hw: tuple[int, int]) -> tuple[int, int]:

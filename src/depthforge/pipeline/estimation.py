@@ -36,7 +36,13 @@ from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
 from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, is_video_path, probe_video
 from depthforge.models.callable import DepthFunction, as_estimator
 from depthforge.models.estimator import DepthEstimator, load_model
-from depthforge.pipeline.detail import DetailOptions, estimate_detailed, parse_detail, with_detail
+from depthforge.pipeline.detail import (
+    DetailOptions,
+    as_detail_options,
+    estimate_detailed,
+    parse_detail,
+    with_detail,
+)
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
 from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
 from depthforge.process.normalize import to_display
@@ -229,7 +235,7 @@ def run_estimate(
     video: VideoOptions | None = None,
     on_frame: Callable[[int, int], None] | None = None,
     batch_size: int = DEFAULT_BATCH,
-    detail: DetailOptions | None = None,
+    detail: DetailOptions | int | str | None = None,
 ) -> Summary:
     """Estimate and write outputs for every input; one bad input fails alone.
 
@@ -240,8 +246,10 @@ def run_estimate(
     The model is loaded once, only if some item needs it. Video files go through
     :func:`depthforge.pipeline.video.run_video` with ``video`` options (default: derived from ``options``),
     calling ``on_frame(done, total)`` after each frame. ``detail``: high-resolution detail for photos and videos
-    (:mod:`depthforge.pipeline.detail`; videos use the same tiles on every frame).
+    (:mod:`depthforge.pipeline.detail`; videos use the same tiles on every frame): ``"auto"``, a tile count or
+    ``"off"`` as :func:`estimate` takes it, or a :class:`DetailOptions` to set the overlap and fusion too.
     """
+    detail = as_detail_options(detail)
     items = collect_inputs(inputs)
     out = prepare_folder(outdir)
     summary = Summary()
