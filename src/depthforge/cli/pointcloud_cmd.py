@@ -20,7 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         run=run,
     )
     g.add_argument("--normals", action="store_true", help="also write per-point normals")
-    g.add_argument("--voxel", type=float, metavar="SIZE", help="average points per cube of this edge (depth units)")
+    g.add_argument(
+        "--voxel-m",
+        "--voxel",
+        dest="voxel",
+        type=float,
+        metavar="SIZE",
+        help="average the points in each cube of this edge, metres (pseudo-metres for relative maps)",
+    )
     g.add_argument("--stride", type=int, default=1, help="use every N-th pixel (default 1)")
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import MissingExtraError, ModelError, ModelNotAvailableError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.io.inputs import check_input_file
@@ -247,14 +248,16 @@ class RembgModel:
         return np.clip(np.asarray(full, np.float32), 0.0, 1.0)
 
 
+@renamed_keywords(name="model")
 def load_rembg_model(
-    name: str, *, model_path: str | os.PathLike[str] | None = None, allow_noncommercial: bool = False
+    model: str, *, model_path: str | os.PathLike[str] | None = None, allow_noncommercial: bool = False
 ) -> RembgModel:
     """Load one of rembg's models by name (always explicit: rembg's own default, RMBG-2.0, is non-commercial).
 
     Args:
-        name: a :data:`REMBG_REGISTRY` name (``u2net``, ``isnet-general-use``, ``birefnet-general``, ...) or a
-            ``*_custom`` entry together with ``model_path``.
+        model: a :data:`REMBG_REGISTRY` name (``u2net``, ``isnet-general-use``, ``birefnet-general``, ...) or a
+            ``*_custom`` entry together with ``model_path`` (the first parameter is ``model`` as in
+            :func:`~depthforge.models.load_sam_model` and :func:`~depthforge.models.load_matting_model`).
         model_path: your ONNX file, for the ``*_custom`` entries only.
         allow_noncommercial: accept weights licensed for non-commercial use only.
 
@@ -262,7 +265,7 @@ def load_rembg_model(
         ModelError: unknown name, refused licence, broken file; ModelNotAvailableError: not cached while the
         network is unreachable (or ``HF_HUB_OFFLINE=1``); MissingExtraError: onnxruntime is not installed.
     """
-    spec = _get_spec(name)
+    spec = _get_spec(model)
     check_licence(spec.name, spec.licence, commercial=spec.commercial, allow_noncommercial=allow_noncommercial)
     try:
         import onnxruntime  # noqa: F401
