@@ -26,10 +26,10 @@ def _frames(n: int, h: int = 47, w: int = 65) -> list[np.ndarray]:
 
 def test_streams_every_frame_in_order(tmp_path: Path) -> None:
     frames = _frames(12)
-    calls: list[int] = []
-    done = encode_frames(iter(frames), tmp_path / "a.apng", fps=12, queue_size=1, progress=calls.append)
+    calls: list[tuple[int, int | None]] = []
+    done = encode_frames(iter(frames), tmp_path / "a.apng", fps=12, queue_size=1, progress=lambda *a: calls.append(a))
     assert (done.path, done.codec, done.width, done.height, done.frames) == (tmp_path / "a.apng", "apng", 65, 47, 12)
-    assert calls == [1] * 12
+    assert calls == [(i, None) for i in range(1, 13)]  # a generator: no total
     back = list(iter_frames(done.path))
     assert len(back) == 12 and all(np.array_equal(a, b) for a, b in zip(frames, back, strict=True))  # lossless
 

@@ -77,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
     note(f"{len(scene.layers)} layer(s), {frames} frames at {args.fps:g} fps, {codec}")
     with progress(frames, "parallax") as advance:
         rendered = (renderer.render(pose) for pose in poses)
-        done = encode_frames(rendered, args.output, fps=args.fps, quality=args.quality, progress=advance)
+        done = encode_frames(rendered, args.output, fps=args.fps, quality=args.quality, progress=lambda *_: advance())
     print(f"wrote {args.output} ({done.frames} frames, {done.width}x{done.height}, {args.fps:g} fps, {codec})")
     return 0

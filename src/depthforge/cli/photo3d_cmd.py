@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         with progress(frame_count(args.duration, args.fps), "photo3d video") as advance:
             done = render_scene_video(
                 scene, clip, motion=args.video, duration_s=args.duration, fps=args.fps, amplitude=args.amplitude,
-                focus=args.focus, supersample=args.supersample, progress=advance,
+                focus=args.focus, supersample=args.supersample, progress=lambda *_: advance(),
             )  # fmt: skip
         print(f"wrote {clip} ({done.frames} frames, {done.width}x{done.height}, {args.fps:g} fps)")
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -88,7 +88,7 @@ def encode_frames(
     preset: str = "veryfast",
     odd_size: str = "pad",
     queue_size: int = 4,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> EncodedVideo:
     """Encode frames to ``path`` as they are produced (see the module docstring).
 
@@ -98,7 +98,8 @@ def encode_frames(
             :class:`depthforge.io.video_writer.VideoWriter` for ``fps``, ``codec``, ``quality``, ``preset`` and
             ``odd_size``.
         queue_size: frames buffered between the producer and the encoder (the memory bound), >= 1.
-        progress: called as ``progress(1)`` after each frame is handed to the encoder.
+        progress: called as ``progress(done, total)`` after each frame is handed to the encoder, as the other
+            pipelines' callbacks; ``total`` is ``len(frames)``, or None for a generator.
 
     Returns:
         what was written. On any error the target is left untouched; on Ctrl-C the frames done so far are kept
@@ -112,11 +113,12 @@ def encode_frames(
         raise ValidationError(f"queue_size: expected an integer >= 1, got {queue_size!r}")
     with VideoWriter(path, fps=fps, codec=codec, quality=quality, preset=preset, odd_size=odd_size) as writer:
         feed = _WriterThread(writer, queue_size)
+        total = len(frames) if isinstance(frames, Sized) else None
         try:
-            for frame in frames:
+            for done, frame in enumerate(frames, 1):
                 feed.put(frame)
                 if progress is not None:
-                    progress(1)
+                    progress(done, total)
         except BaseException as exc:
             feed.finish(discard=not isinstance(exc, KeyboardInterrupt))  # Ctrl-C: the queued frames are done too
             raise

@@ -188,7 +188,7 @@ def render_scene_video(
     focus: float = 0.5,
     supersample: int = 1,
     quality: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Any:
     """Render a camera motion through ``scene`` and stream it to ``path`` (:func:`depthforge.render.scene.plan_motion`
     and :func:`~depthforge.render.scene.scene_frames`, as ``depthforge parallax`` does).
@@ -197,6 +197,7 @@ def render_scene_video(
         motion: a preset of :data:`depthforge.render.motion.MOTIONS`; duration_s: seconds; fps: frames per second.
         amplitude: sideways amplitude, % of the width for the nearest point; focus: nearness of the steady plane.
         supersample: supersampling per axis, 1 (off), 2 or 3; quality: mp4/webm CRF (None = the writer's default).
+        progress: called as ``progress(done, total)`` after each frame.
 
     Returns:
         :class:`depthforge.pipeline.encode.EncodedVideo`.
@@ -206,4 +207,5 @@ def render_scene_video(
 
     poses, _ = plan_motion(scene.shape, motion=motion, duration_s=duration_s, fps=fps, amplitude=amplitude, focus=focus)
     frames = scene_frames(scene, poses, focus=focus, supersample=supersample)
-    return encode_frames(frames, path, fps=fps, quality=quality, progress=progress)
+    report = None if progress is None else lambda done, _: progress(done, len(poses))
+    return encode_frames(frames, path, fps=fps, quality=quality, progress=report)

@@ -185,11 +185,9 @@ def _parallax_tab(b: Builder) -> None:
         fps = 24.0
         depth = run.depth()
         total = frame_count(float(dur), fps)
-        done = [0]
 
-        def tick(n: int) -> None:
-            done[0] += n
-            run.frames(done[0], total)
+        def tick(n: int, _: int | None) -> None:
+            run.frames(n, total)
 
         rgb, depth = b.engine.fit_for_render(run.image, depth)
         frames = render_frames(
