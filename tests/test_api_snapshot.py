@@ -115,7 +115,7 @@ def test_snapshot_lists_every_public_name_with_a_signature() -> None:
         for name in module.__all__:
             assert f"{modname}.{name}" in text, f"{modname}.{name} is missing from the snapshot"
     assert "depthforge.geometry.mesh_from_depth(depth: 'DepthMap | ZDepth | np.ndarray', *, image:" in text
-    assert "depthforge.render.render_stereo(image: 'np.ndarray | Image', depth: 'DepthMap', *," in text
+    assert "depthforge.render.render_stereo(image: 'np.ndarray | Image', depth: 'DepthMap | np.ndarray', *," in text
 
 
 def test_a_changed_signature_shows_as_a_readable_diff(monkeypatch) -> None:
@@ -132,6 +132,6 @@ def test_a_changed_signature_shows_as_a_readable_diff(monkeypatch) -> None:
         message = str(exc)
     else:
         raise AssertionError("a changed signature was not detected")
-    assert "-depthforge.process.to_display(depth: 'DepthMap', *, invert: 'bool' = False, clip_near" in message
+    assert "-depthforge.process.to_display(depth: 'DepthMap | np.ndarray', *, kind: 'str | None' = None," in message
     assert "+depthforge.process.to_display(depth, *, invert=False, near=None, far=None)" in message
     assert UPDATE_VAR in message

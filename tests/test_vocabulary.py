@@ -13,7 +13,14 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pytest
+
+from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import ValidationError
 
 SUBPACKAGES = ("core", "process", "io", "models", "geometry", "render", "stereo", "pipeline")
 
@@ -118,3 +125,31 @@ def test_exceptions_are_still_needed() -> None:
     present = {(q, p.name) for q, obj in public_callables() for p in parameters(obj)}
     stale = sorted(set(EXCEPTIONS) - present)
     assert not stale, f"remove these from EXCEPTIONS: {stale}"
+
+
+#: public callables whose ``depth`` stays a DepthMap only, with the reason
+DEPTHMAP_ONLY = {"DepthPhoto": "a reader's result: its depth field is always a DepthMap"}
+
+
+def test_every_depth_parameter_takes_an_array_with_its_kind(tmp_path: Path) -> None:
+    """The vocabulary's ``depth``: a DepthMap, or an (H, W) array with ``kind=``; checked on every public name,
+    and called once on the functions that gained it through :func:`depthforge.core.depthmap.depth_arrays`."""
+    wrong = []
+    for qualified, obj in public_callables():
+        params = {p.name: p for p in parameters(obj)}
+        depth = params.get("depth")
+        annotation = str(depth.annotation) if depth is not None else ""
+        only_maps = "DepthMap" in annotation and "ndarray" not in annotation  # arrays and generic filters pass
+        if only_maps and "kind" not in params and qualified.split(".")[0] not in DEPTHMAP_ONLY:
+            wrong.append(f"{qualified}{inspect.signature(obj)}")
+    assert not wrong, "a DepthMap-only depth parameter (use core.depthmap.depth_arrays):\n" + "\n".join(wrong)
+    from depthforge import render_stereo, to_display, write_depth
+
+    rng = np.random.default_rng(0)
+    values = rng.random((12, 16), dtype=np.float32)
+    as_map = DepthMap(values, kind="relative")
+    np.testing.assert_array_equal(to_display(values, kind="relative")[0], to_display(as_map)[0])
+    image = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(render_stereo(image, values, kind="relative"), render_stereo(image, as_map))
+    with pytest.raises(ValidationError, match="kind"):
+        write_depth(tmp_path / "d.png", values)  # an array says what it holds

@@ -35,7 +35,7 @@ def test_both_spellings_is_a_type_error_and_the_signature_shows_the_new_name() -
     with pytest.raises(TypeError, match="both size= and its new name size_px="):
         f(size=3, size_px=5)
     assert list(inspect.signature(f).parameters) == ["size_px"]
-    assert list(inspect.signature(to_display).parameters)[:4] == ["depth", "invert", "clip_near", "clip_far"]
+    assert list(inspect.signature(to_display).parameters)[:5] == ["depth", "kind", "invert", "clip_near", "clip_far"]
 
 
 def test_geometry_keywords_renamed_in_issue_19_still_work() -> None:

@@ -9,8 +9,11 @@ Three kinds are kept apart everywhere (see CONVENTIONS.md):
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -18,7 +21,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive
 
-__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS", "as_depthmap", "nan_min_max"]
+__all__ = ["DepthMap", "DepthKind", "DEPTH_KINDS", "UNITS", "as_depthmap", "depth_arrays", "nan_min_max"]
 
 DepthKind = Literal["relative", "metric", "disparity"]
 DEPTH_KINDS: tuple[str, ...] = ("relative", "metric", "disparity")
@@ -184,6 +187,43 @@ def as_depthmap(depth: DepthMap | np.ndarray, *, kind: str | None = None) -> Dep
     check_choice(kind, "kind", DEPTH_KINDS)
     check_array(depth, "depth", ndim=2, dtype_kind="uif")
     return DepthMap(depth, kind=kind)  # type: ignore[arg-type]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def depth_arrays(fn: F) -> F:
+    """Let a function written for a :class:`DepthMap` ``depth`` take an (H, W) array with ``kind=`` as well (the
+    vocabulary's ``depth``): the wrapper adds the keyword-only ``kind`` and turns the array into a DepthMap with
+    :func:`as_depthmap` before ``fn`` sees it. The signature shown (docs, API snapshot) has ``kind`` and
+    ``depth: DepthMap | np.ndarray``.
+
+    >>> @depth_arrays
+    ... def span(depth: DepthMap) -> float:
+    ...     return depth.value_range()[1]
+    >>> span(np.arange(6.0).reshape(2, 3), kind="metric")
+    5.0
+    """
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    if "kind" in sig.parameters or "depth" not in sig.parameters:
+        raise TypeError(f"depth_arrays: {fn.__name__} needs a depth parameter and no kind parameter")
+    kind = inspect.Parameter("kind", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
+    at = next((i for i, p in enumerate(params) if p.kind in keyword), len(params))
+    params.insert(at, kind)
+    params = [p.replace(annotation="DepthMap | np.ndarray") if p.name == "depth" else p for p in params]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, kind: str | None = None, **kwargs: Any) -> Any:
+        bound = sig.bind(*args, **kwargs)
+        depth = bound.arguments.get("depth")
+        if depth is not None and (kind is not None or not isinstance(depth, DepthMap)):
+            bound.arguments["depth"] = as_depthmap(depth, kind=kind)
+        return fn(*bound.args, **bound.kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 def nan_min_max(v: np.ndarray) -> tuple[float, float]:

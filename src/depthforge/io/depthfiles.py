@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import MissingExtraError, ValidationError
 from depthforge.core.validation import check_choice
 from depthforge.io.atomic import DiskWriter, atomic_path, atomic_write_text
@@ -56,6 +56,7 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
 
 
 @renamed_keywords(near="clip_near", far="clip_far")
+@depth_arrays
 def write_depth(
     path: str | os.PathLike[str],
     depth: DepthMap,

@@ -29,7 +29,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_positive
@@ -320,6 +320,7 @@ def write_rgbd(path: str | os.PathLike[str], image: np.ndarray | Image, depth: D
     return write_image(path, np.concatenate([rgb, np.repeat(grey[:, :, None], 3, axis=2)], axis=1))
 
 
+@depth_arrays
 def write_depth_photo(
     path: str | os.PathLike[str],
     image: np.ndarray | Image,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice, check_positive, check_range
@@ -132,6 +132,7 @@ def scene_metadata(scene: LayeredScene, options: Photo3DOptions) -> dict[str, An
     }
 
 
+@depth_arrays
 def photo3d(
     image: np.ndarray | Image,
     depth: DepthMap,

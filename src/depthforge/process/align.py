@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_same_hw
 
@@ -219,6 +219,7 @@ def apply_alignment(depth: DepthMap, alignment: Alignment, *, kind: str = "metri
     return depth.with_values(vals.astype(np.float32), kind=kind, meta=meta)  # type: ignore[arg-type]
 
 
+@depth_arrays
 def align_to_points(
     depth: DepthMap,
     points: Sequence[tuple[float, float, float]],
@@ -262,6 +263,7 @@ def align_to_points(
     return apply_alignment(depth, al), al
 
 
+@depth_arrays
 def align_to_depth(
     depth: DepthMap,
     reference: DepthMap,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap, nan_min_max
+from depthforge.core.depthmap import DepthMap, depth_arrays, nan_min_max
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_range
 
@@ -33,6 +33,7 @@ class DisplayRange:
 
 
 @renamed_keywords(near="clip_near", far="clip_far")
+@depth_arrays
 def display_range(
     depth: DepthMap,
     *,
@@ -71,6 +72,7 @@ def display_range(
 
 
 @renamed_keywords(near="clip_near", far="clip_far")
+@depth_arrays
 def to_display(
     depth: DepthMap,
     *,
@@ -159,6 +161,7 @@ def display_code_rows(
     return rows
 
 
+@depth_arrays
 def invert_relative(depth: DepthMap) -> DepthMap:
     """Flip a relative map's ordering (near <-> far) within its own range: v -> max + min - v.
 

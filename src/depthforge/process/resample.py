@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.validation import check_size_hw
 
 __all__ = ["resize_depth"]
 
 
+@depth_arrays
 def resize_depth(depth: DepthMap, size_hw: tuple[int, int]) -> DepthMap:
     """Resample to ``size_hw`` = (height, width) pixels.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
@@ -90,6 +90,7 @@ def focus_inverse_depth(
 
 
 @renamed_keywords(aperture="aperture_px")
+@depth_arrays
 def plan_bokeh(
     depth: DepthMap,
     *,
@@ -258,6 +259,7 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 
 @renamed_keywords(aperture="aperture_px")
+@depth_arrays
 def bokeh(
     image: np.ndarray | Image,
     depth: DepthMap,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_range, check_same_hw
 from depthforge.render.masks import depth_mask, filled_inverse_depth, trimap
@@ -53,6 +53,7 @@ def _most_interior(mask: np.ndarray) -> tuple[float, float]:
     return float(x), float(y)
 
 
+@depth_arrays
 def depth_prompts(
     depth: DepthMap, *, click_xy: tuple[float, float] | None = None, tolerance: float = 0.1
 ) -> DepthPrompt:
@@ -147,6 +148,7 @@ def _depth_gap(values: np.ndarray, *, min_gap: float, min_share: float, bins: in
     return None
 
 
+@depth_arrays
 def fuse_segmentation(
     depth: DepthMap,
     probability: np.ndarray,
@@ -185,6 +187,7 @@ def fuse_segmentation(
     return FusedMask(alpha, mask, tri, split)
 
 
+@depth_arrays
 def depth_without_background(depth: DepthMap, alpha: np.ndarray) -> DepthMap:
     """A depth map whose background is pushed to the far end: pixels with ``alpha < 0.5`` take the farthest value
     found among the foreground pixels (largest metres for metric maps, smallest value for relative and disparity

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
@@ -195,6 +195,7 @@ def _band(hidden: np.ndarray, width_px: float) -> np.ndarray:
 
 
 @renamed_keywords(margin="margin_px", smooth="smooth_px")
+@depth_arrays
 def build_layers(
     image: np.ndarray | Image,
     depth: DepthMap,

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_choice, check_extent, check_range, check_same_hw
@@ -125,6 +125,7 @@ def auto_threshold(inverse: np.ndarray, *, method: str = "otsu", bins: int = 102
     return float(0.5 * (edges[k + 1] + edges[upper]))
 
 
+@depth_arrays
 def depth_mask(
     depth: DepthMap, *, threshold: float | None = None, method: str = "otsu", largest: bool = False
 ) -> np.ndarray:
@@ -224,6 +225,7 @@ def refine_alpha(
 
 
 @renamed_keywords(radius="radius_px")
+@depth_arrays
 def foreground_alpha(
     depth: DepthMap,
     *,

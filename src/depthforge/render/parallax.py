@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
@@ -244,6 +244,7 @@ def _composite(dst: np.ndarray, src: np.ndarray) -> None:
         dst[fringe[0], fringe[1], :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
+@depth_arrays
 def render_view(
     image: np.ndarray | Image,
     depth: DepthMap,
@@ -278,6 +279,7 @@ def render_view(
 
 
 @renamed_keywords(duration="duration_s")
+@depth_arrays
 def render_frames(
     image: np.ndarray | Image,
     depth: DepthMap,

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice
@@ -60,6 +60,7 @@ def scene_frames(
         yield renderer.render(pose)
 
 
+@depth_arrays
 def render_stereo_layers(
     image: np.ndarray | Image,
     depth: DepthMap,

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap, nan_min_max
+from depthforge.core.depthmap import DepthMap, depth_arrays, nan_min_max
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range, check_same_hw
@@ -176,6 +176,7 @@ def _synthesise(img: np.ndarray, parallax: np.ndarray, shift: np.ndarray, smooth
     return _to_dtype(fill_holes_background(warped.image, warped.holes, warped.priority, smooth=smooth), img)
 
 
+@depth_arrays
 def render_eye(
     image: np.ndarray | Image,
     depth: DepthMap,
@@ -221,6 +222,7 @@ def _general_eye(
     return _synthesise(img, parallax, shift, fill_smooth)
 
 
+@depth_arrays
 def render_stereo(
     image: np.ndarray | Image,
     depth: DepthMap,
@@ -351,6 +353,7 @@ def _render_eyes(
     return views
 
 
+@depth_arrays
 def wiggle_frames(
     image: np.ndarray | Image, depth: DepthMap, *, views: int = 2, params: StereoParams | None = None
 ) -> list[np.ndarray]:
