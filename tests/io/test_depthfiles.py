@@ -162,3 +162,24 @@ def test_png_cut_in_its_last_chunk_is_refused(cut: int, tmp_path: Path) -> None:
         read_depth(tmp_path / "cut.png")
     with pytest.raises(InputError, match="truncated"):
         read_image(tmp_path / "cut.png")
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("d.tiff", "npy"), ("d.pfm", "npy"), ("d.npy", "exr"), ("d.tiff", "png16"), ("d.exr", "png8")]
+)
+def test_a_format_under_another_formats_extension_is_refused(tmp_path: Path, name: str, fmt: str) -> None:
+    """A user trial wrote npy bytes into x.tiff with --format npy; now one line, nothing written."""
+    with pytest.raises(ValidationError, match="format"):
+        write_depth(tmp_path / name, _relative(), format=fmt)
+    assert not any(tmp_path.iterdir())
+    write_depth(tmp_path / "d.jpg", _relative(), format="png8")  # a display format under an image extension is fine
+    assert (tmp_path / "d.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_depth_photos_are_jpegs(tmp_path: Path) -> None:
+    from depthforge.io.depthphoto_write import write_depth_photo
+
+    image = np.zeros((*_relative().shape, 3), np.uint8)
+    with pytest.raises(ValidationError, match=r"\.jpg"):
+        write_depth_photo(tmp_path / "x.png", image, _relative(), format="gdepth")
+    assert not any(tmp_path.iterdir())

@@ -84,6 +84,7 @@ def write_depth(
     """
     fmt = check_choice(format or format_for_path(path), "format", DEPTH_FORMATS)
     p = Path(path)
+    _check_extension(fmt, p.suffix.lower())
     meta: dict[str, Any] = depth.describe()
     if fmt in ("png16", "png8"):
         top = 65535 if fmt == "png16" else 255
@@ -116,6 +117,19 @@ def write_depth(
     if fmt in ("png16mm", "npy", "pfm"):
         atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     return p
+
+
+#: the float formats' extensions; the display formats (png16, png8, png16mm) may go under any image extension
+_FLOAT_EXTENSIONS = {"tiff": (".tif", ".tiff"), "npy": (".npy",), "pfm": (".pfm",), "exr": (".exr",)}
+
+
+def _check_extension(fmt: str, ext: str) -> None:
+    """Refuse a format whose bytes would go under another format's extension (e.g. npy data in ``x.tiff``)."""
+    if fmt in _FLOAT_EXTENSIONS and ext not in _FLOAT_EXTENSIONS[fmt]:
+        raise ValidationError(f"format: {fmt} files end in {' or '.join(_FLOAT_EXTENSIONS[fmt])}, not '{ext}'")
+    other = next((f for f, exts in _FLOAT_EXTENSIONS.items() if ext in exts), None)
+    if fmt not in _FLOAT_EXTENSIONS and other is not None:
+        raise ValidationError(f"format: '{ext}' is the extension of {other} files, not of {fmt} (an image)")
 
 
 def _write_png(

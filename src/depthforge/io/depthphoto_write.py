@@ -349,6 +349,8 @@ def write_depth_photo(
         The path of the photo written.
     """
     check_choice(format, "format", PHOTO_FORMATS)
+    if Path(path).suffix.lower() not in (".jpg", ".jpeg"):
+        raise ValidationError(f"format: {format} writes a JPEG; name the output .jpg, not '{Path(path).suffix}'")
     if format == "gdepth":
         return write_gdepth(path, image, depth, format=range_format, bits=bits, near_m=near_m, far_m=far_m)
     if format == "dynamic-depth":
