@@ -59,6 +59,16 @@ def test_known_points_give_a_metric_map() -> None:
     assert al1.fit == "scale" and abs(one.values[80, 10] - z[80, 10]) < 1e-5
 
 
+def test_points_that_contradict_the_maps_order_are_refused() -> None:
+    """A user trial's three points gave scale -0.48: the map turned inside out (9 km maxima, NaN). Now one line."""
+    z, rel = _scene()
+    dm = DepthMap(rel.astype(np.float32), kind="relative")
+    near, far = (50, 30), (10, 80)  # the box at 1.2 m and the far end of the plane
+    swapped = [(*near, z[far[1], far[0]]), (*far, z[near[1], near[0]])]
+    with pytest.raises(ValidationError, match="near/far order"):
+        align_to_points(dm, swapped)
+
+
 def test_partial_reference_map() -> None:
     z, rel = _scene()
     sparse = np.full(z.shape, np.nan, dtype=np.float32)

@@ -238,6 +238,10 @@ def align_to_points(
 
     Returns:
         (metric DepthMap, Alignment).
+
+    Raises:
+        ValidationError: a bad point, or points whose distances contradict the map's near/far order (the fit's
+            scale would be <= 0 and turn the map inside out).
     """
     pts = list(points)
     if not pts:
@@ -260,6 +264,11 @@ def align_to_points(
         tgt.append(1.0 / z)
     fit = fit or ("scale-shift" if len(pts) >= 2 else "scale")
     al = fit_scale_shift(np.array(src), np.array(tgt), fit=fit, robust=robust)
+    if not al.scale > 0:
+        raise ValidationError(
+            f"points: the fit turns the map's near/far order round (scale {al.scale:.3g}): the map puts the points "
+            "in another order than their distances; check them, or use fit='scale'"
+        )
     return apply_alignment(depth, al), al
 
 
