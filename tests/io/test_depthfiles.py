@@ -183,3 +183,26 @@ def test_depth_photos_are_jpegs(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"\.jpg"):
         write_depth_photo(tmp_path / "x.png", image, _relative(), format="gdepth")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_colour_photo_is_not_read_as_depth_and_grey_stored_as_rgb_is(tmp_path: Path) -> None:
+    """A user trial's `stereo photo.jpg --depth photo.jpg` ran on the photo's brightness; now one line."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.jpg", quality=90)
+    with pytest.raises(InputError, match="colour image"):
+        read_depth(tmp_path / "photo.jpg")
+    grey = np.tile(np.linspace(0, 255, 80, dtype=np.float32), (60, 1)).astype(np.uint8)
+    Image.fromarray(np.dstack([grey] * 3)).save(tmp_path / "grey.jpg", quality=90)  # grey saved by a colour tool
+    assert read_depth(tmp_path / "grey.jpg").shape == (60, 80)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0])
+def test_depth_scale_must_be_positive(tmp_path: Path, scale: float) -> None:
+    write_depth(tmp_path / "d.npy", _relative())
+    with pytest.raises(ValidationError, match="depth_scale"):
+        read_depth(tmp_path / "d.npy", scale=scale)
+    with pytest.raises(ValidationError, match="max_pixels"):
+        read_depth(tmp_path / "d.npy", max_pixels=-5)

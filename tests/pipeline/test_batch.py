@@ -196,6 +196,8 @@ def test_corrupt_file_is_reported_and_skipped(fast_model: Path, tmp_path: Path) 
     assert "img002_broken.jpg" in log and "not a readable image" in log
     summary = run_batch(_job(src, out, fast_model, ("depth16", "mask")), threads=1)
     assert (summary.done, summary.skipped, summary.failed) == (0, 6, 1)  # the bad file is retried, alone
+    for bad in ("0", "-4"):  # was an internal error (exit 3) from torch.set_num_threads
+        assert main([*args, "--threads-per-worker", bad]) == 2
 
 
 def test_second_run_redoes_only_what_changed(fast_model: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from depthforge.core.depthmap import DEPTH_KINDS, DepthMap
 from depthforge.core.errors import InputError, MissingExtraError, ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_choice, check_range
+from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.depthphoto_read import embedded_depth_kind
 from depthforge.io.images import load_strict, open_pil
 from depthforge.io.inputs import (
@@ -82,7 +82,7 @@ def read_depth(
     if kind is not None:
         check_choice(kind, "depth_kind", DEPTH_KINDS)
     if scale is not None:
-        scale = check_range(scale, "depth_scale")  # finite
+        scale = check_positive(scale, "depth_scale")  # finite and > 0 (0 flattens, < 0 turns the map round)
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="depth file", max_bytes=max_bytes_for(limit))
     if embedded_depth_kind(p) is not None:  # a photo carrying its depth (GDepth, Dynamic Depth, HEIC)
@@ -222,8 +222,21 @@ def _read_raster(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
         elif pil.mode == "F":
             arr = np.asarray(pil, dtype=np.float32)
         else:
+            if pil.mode not in ("L", "LA", "1"):  # grey stored as colour is read; a colour photo is refused
+                _refuse_colour(np.asarray((pil.reduce(4) if min(pil.size) >= 16 else pil).convert("RGB")), 255.0, p)
             arr = np.asarray(pil.convert("L"))
     return arr, _parse_meta(text, p) or _read_sidecar(p)
+
+
+def _refuse_colour(rgb: np.ndarray, top: float, p: Path) -> None:
+    """Refuse a colour image given as a depth map: grey stored as RGB differs between channels by JPEG noise at
+    most (under 1 % of the range on average), a photo or a colour-mapped depth image by 10 % or more."""
+    spread = float(np.abs(np.diff(rgb.astype(np.float32), axis=2)).mean()) / top if rgb.size else 0.0
+    if spread > 0.02:
+        raise InputError(
+            f"{p}: a colour image, not a depth map (its colour channels differ by {spread:.0%} of the range on "
+            "average); give a grey depth image or a depth file"
+        )
 
 
 def _single_map(arr: np.ndarray, p: Path) -> np.ndarray:
@@ -233,6 +246,7 @@ def _single_map(arr: np.ndarray, p: Path) -> np.ndarray:
     elif arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     elif arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.dtype.kind in "ui" and min(arr.shape[:2]) > 4:
+        _refuse_colour(arr[::4, ::4, :3], float(np.iinfo(arr.dtype).max), p)
         arr = arr[:, :, 0]  # grey stored as RGB(A)
     if arr.ndim != 2 or arr.size == 0:
         raise InputError(f"{p}: holds an array of shape {arr.shape}; a depth file holds one map, (H, W) or (H, W, 1)")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from depthforge.core.errors import InputError, MissingExtraError, TooLargeError
+from depthforge.core.errors import InputError, MissingExtraError, TooLargeError, ValidationError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -47,9 +47,12 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
     """The pixel limit in force: the argument, else ``DEPTHFORGE_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`.
 
     Raises:
+        ValidationError: ``max_pixels`` is not a positive whole number.
         InputError: ``DEPTHFORGE_MAX_PIXELS`` is not a positive whole number.
     """
     if max_pixels is not None:
+        if isinstance(max_pixels, bool) or int(max_pixels) != max_pixels or max_pixels < 1:
+            raise ValidationError(f"max_pixels: expected a positive whole number, got {max_pixels!r}")
         return int(max_pixels)
     env = os.environ.get("DEPTHFORGE_MAX_PIXELS", "").strip()
     if not env:

@@ -169,6 +169,8 @@ def run_batch(
     """
     check_choice(engine, "engine", ("local", "ray"))
     workers = int(check_positive(workers, "workers"))
+    if threads is not None:
+        threads = int(check_positive(threads, "threads"))
     if engine == "ray":
         from depthforge.pipeline.ray_engine import ensure_ray, run_ray
 
