@@ -58,6 +58,20 @@ def test_folder_of_photos_gives_one_png16_each_then_skips(photos: Path, tiny_da:
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(photos: Path, tiny_da: Path, tmp_path: Path) -> None:
+    """A user trial ran `estimate inp -o inp/out` twice and got inp/out/out/photo_depth_depth.png."""
+    import shutil
+
+    from depthforge.cli.main import main
+
+    inp = tmp_path / "inp"
+    shutil.copytree(photos, inp)
+    for _ in range(2):
+        assert main(["estimate", str(inp), "-o", str(inp / "out"), "--model", str(tiny_da)]) == 0
+    assert not (inp / "out" / "out").exists()
+    assert sorted(p.name for p in (inp / "out").iterdir()) == sorted(f"{p.stem}_depth.png" for p in photos.iterdir())
+
+
 def test_exif_rotated_photo_gives_upright_depth(tmp_path: Path, tiny_da: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees on display

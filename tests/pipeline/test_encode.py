@@ -116,3 +116,15 @@ def test_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="no frame"):
         encode_frames([], tmp_path / "a.gif", fps=5)
     assert not any(TEMP_MARK in p.name for p in tmp_path.iterdir()) and list(tmp_path.iterdir()) == []
+
+
+def test_a_frames_folder_gets_the_users_permissions(tmp_path: Path) -> None:
+    """The folder is built under a temporary name and moved; it was left 0700 (mkdtemp's mode) for PNG frames."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        done = encode_frames(_frames(2), tmp_path / "frames", fps=5)
+    finally:
+        os.umask(old)
+    assert done.path.is_dir() and (done.path.stat().st_mode & 0o777) == 0o755

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     detail = detail_options(args)
-    items = collect_inputs(args.inputs)
+    items = collect_inputs(args.inputs, exclude=args.output)
     if not items:
         note("no images or videos found in the given inputs")
         return 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -339,7 +340,8 @@ def _atomic_folder(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     if os.path.exists(target) and not os.path.isdir(target):
         raise ValidationError(f"path: {target} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
+    tmp = target.parent / f"{temp_prefix(target)}{secrets.token_hex(4)}"
+    tmp.mkdir()  # as the user's umask says (mkdtemp's 0700 would stay on the moved folder)
     try:
         yield tmp
     except BaseException:

@@ -143,15 +143,20 @@ class Summary:
         return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"
 
 
-def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
+def collect_inputs(
+    paths: Iterable[str | os.PathLike[str]], *, exclude: str | os.PathLike[str] | None = None
+) -> list[tuple[Path, Path]]:
     """Expand files and folders (recursively, image and video extensions) into (file, relative output stem) pairs.
 
-    A missing path is kept, so that it fails alone with a clear message when processed.
+    A missing path is kept, so that it fails alone with a clear message when processed. Files inside ``exclude``
+    (the output folder, when it lies inside an input folder) are left out, so a second run does not take the
+    first run's outputs for photos.
 
     Raises:
         ValidationError: an empty path (it would otherwise mean the current folder, recursively).
     """
     out: list[tuple[Path, Path]] = []
+    skip = Path(os.path.realpath(exclude)) if exclude is not None else None
     for raw in paths:
         if not os.fspath(raw).strip():
             raise ValidationError("inputs: an empty path was given (name a file or a folder; '.' is this folder)")
@@ -160,7 +165,8 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, 
             for f in sorted(p.rglob("*")):
                 ext = f.suffix.lower()
                 if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS) and not f.name.startswith("."):
-                    out.append((f, f.relative_to(p).with_suffix("")))
+                    if skip is None or not Path(os.path.realpath(f)).is_relative_to(skip):
+                        out.append((f, f.relative_to(p).with_suffix("")))
         else:
             out.append((p, Path(p.stem)))
     return out
@@ -250,7 +256,7 @@ def run_estimate(
     ``"off"`` as :func:`estimate` takes it, or a :class:`DetailOptions` to set the overlap and fusion too.
     """
     detail = as_detail_options(detail)
-    items = collect_inputs(inputs)
+    items = collect_inputs(inputs, exclude=outdir)
     out = prepare_folder(outdir)
     summary = Summary()
     estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
