@@ -89,7 +89,9 @@ def add_model_options(
     g.add_argument(
         "--model",
         default=default,
-        help=f"registry name, Hugging Face hub id or local folder (default: {default}; see 'depthforge models')",
+        help="registry name, Hugging Face hub id or local folder (default: "
+        + (default or f"{DEFAULT_MODEL} when no --depth is given")
+        + "; see 'depthforge models')",
     )
     add_device_options(g)
     g.add_argument(
