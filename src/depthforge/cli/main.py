@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from depthforge import __version__
 
@@ -24,8 +25,16 @@ COMMANDS = (
 ).split()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line user errors: ``depthforge stereo: error: ... (see --help)`` and
+    exit status 2, instead of the whole usage block before the message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="depthforge",
         description="Depth maps from photos, videos and stereo pairs, and everything made from them.",
     )
