@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,41 @@ def cones_disparity(cones_dir: Path) -> np.ndarray:
     d = raw / 4.0
     d[raw == 0] = np.nan
     return d
+
+
+@pytest.fixture(params=["HF_HUB_OFFLINE=1", "hub unreachable"])
+def hub_unavailable(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Nothing cached (an empty hub cache) and no hub: ``HF_HUB_OFFLINE=1``, or an endpoint that refuses connections
+    (the reachability probe of ``depthforge.models.hub.require_hub`` runs, as in tests/models/test_offline.py)."""
+    import socket
+
+    import huggingface_hub.constants as hc
+
+    from depthforge.models import hub
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(hub, "_REACHABLE", None)
+    for name in (*hub._PROXY_VARIABLES, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    if request.param == "HF_HUB_OFFLINE=1":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])  # closed once the socket is
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    return str(request.param)
+
+
+@pytest.fixture
+def no_download(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``no_download(owner, name="from_pretrained")``: calling ``owner.name`` (a loader that would ask the hub, and
+    retry when offline) fails the test."""
+
+    def patch(owner: object, name: str = "from_pretrained") -> None:
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"{name} was called: the hub client was asked although the hub is unavailable")
+
+        monkeypatch.setattr(owner, name, refuse)
+
+    return patch

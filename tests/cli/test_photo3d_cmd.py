@@ -139,3 +139,16 @@ def test_batch_learned_inpainter_is_checked_first_and_made_absolute(
     assert main([*args, "--photo3d-inpaint", "onnx:tiny.onnx"]) == 0
     assert seen[0].options.photo3d_inpaint == f"onnx:{tmp_path.resolve() / 'tiny.onnx'}"
     assert "tiny.onnx" in capsys.readouterr().err  # the inpainter and its licence are reported
+
+
+def test_uncached_hub_inpainter_offline_is_one_line_naming_onnx_file(
+    scene: tuple[Path, Path], tmp_path: Path, hub_unavailable: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--inpaint org/name`` neither cached nor reachable: one line naming --inpaint onnx:FILE, nothing written."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "s.glb"
+    assert main([*_base(scene), "--inpaint", "some-org/lama", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'some-org/lama' is not cached" in err[0], err
+    assert err[0].endswith("or pass a local ONNX file with --inpaint onnx:FILE")
+    assert not out.exists()

@@ -110,3 +110,44 @@ def test_depth_out_removes_the_background_first(scene, tmp_path):
     d = read_depth(depth_out).values
     fg = np.asarray(PILImage.open(out)) >= 128
     assert d.shape == fg.shape and (d[~fg] == d[fg].min()).all()
+
+
+@pytest.mark.parametrize(
+    ("source", "flag"), [("model", "--matting-model"), ("sam", "--sam-model"), ("fused", "--sam-model")]
+)
+def test_uncached_models_offline_are_one_line_naming_their_flag(
+    scene, tmp_path, capsys, monkeypatch, no_download, source, flag
+):
+    """HF_HUB_OFFLINE=1 (the autouse fixture) and an empty hub cache: one line naming the model's own flag, and
+    the hub client is never asked (before: about 30 s of retries, then '--model PATH')."""
+    import huggingface_hub.constants as hc
+    import transformers
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    no_download(transformers.AutoModelForImageMatting)
+    no_download(transformers.SamModel)
+    out = tmp_path / "m.png"
+    assert main(["mask", str(scene["image"]), "--depth", str(scene["depth"]), "--source", source, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not cached" in err[0], err
+    assert err[0].endswith(f"or pass a local folder with {flag} PATH")
+    assert not out.exists()
+
+
+def test_batch_checks_the_sam_model_before_any_work(tmp_path, capsys, monkeypatch):
+    """``batch --outputs mask --mask-source sam|fused`` offline: one line before the depth model is loaded."""
+    import huggingface_hub.constants as hc
+
+    import depthforge.pipeline.batch as batch
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    seen = []
+    monkeypatch.setattr(batch, "run_batch", lambda job, **kw: seen.append(job))
+    (tmp_path / "in").mkdir()
+    args = ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--outputs", "depth16,mask"]
+    for source in ("sam", "fused"):
+        assert main([*args, "--mask-source", source]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "'sam-vit-base' is not cached" in err[0], err
+        assert err[0].endswith("or pass a local folder with --sam-model PATH")
+    assert not seen

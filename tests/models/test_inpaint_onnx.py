@@ -192,3 +192,24 @@ def test_cached_hub_model_loads_offline(tmp_path: Path, monkeypatch: pytest.Monk
         assert isinstance(model, OnnxInpainter) and "model card" in model.licence
         image, mask = _photo(20, 20)
         np.testing.assert_array_equal(model(image, mask)[~mask], image[~mask])
+
+
+def test_uncached_hub_inpainter_offline_names_the_onnx_flag(
+    hub_unavailable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline or unreachable, nothing cached: one line naming --inpaint onnx:FILE, and only the hub client's
+    cache lookups (local_files_only=True) run: never a download, which retried for about 30 s."""
+    import huggingface_hub
+
+    def cache_only(*args: object, local_files_only: bool = False, **kwargs: object) -> str:
+        assert local_files_only, "a download was attempted although the hub is unavailable"
+        raise FileNotFoundError("not cached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", cache_only)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", cache_only)
+    for text in ("lama", "someone/some-inpainter", "someone/some-inpainter:model.onnx"):
+        with pytest.raises(ModelNotAvailableError) as info:
+            load_inpainter(text)
+        message = str(info.value)
+        assert "\n" not in message and f"'{text}' is not cached" in message
+        assert message.endswith("or pass a local ONNX file with --inpaint onnx:FILE")

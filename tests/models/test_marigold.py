@@ -4,6 +4,7 @@ its affine depth (0 = near) to relative inverse depth checked on a stub with a k
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -125,3 +126,20 @@ def test_marigold_options_are_checked() -> None:
         marigold_source(far_near_ratio=1.0)
     with pytest.raises(ValidationError, match="ensemble_size"):
         marigold_source(ensemble_size=0)
+
+
+@needs_diffusers
+def test_uncached_marigold_offline_is_one_line_naming_model(hub_unavailable: str, no_download: Any) -> None:
+    """Offline or unreachable, nothing cached: the one-line error names --model (Marigold is a depth model, though
+    loaded like a generation pipeline), and the pipeline's from_pretrained (the hub client) is never called."""
+    import diffusers
+
+    from depthforge.core.errors import ModelNotAvailableError
+    from depthforge.models import load_model
+
+    no_download(diffusers.MarigoldDepthPipeline)
+    with pytest.raises(ModelNotAvailableError) as info:
+        load_model("marigold-depth-v1-1", device="cpu")
+    message = str(info.value)
+    assert "\n" not in message and "'marigold-depth-v1-1' is not cached" in message
+    assert message.endswith("or pass a local folder with --model PATH")

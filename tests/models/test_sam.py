@@ -76,3 +76,17 @@ def test_not_a_sam_folder_and_offline(tmp_path, monkeypatch, no_network):
     with pytest.raises(ModelNotAvailableError) as info:
         load_sam_model("sam-vit-base")
     assert "\n" not in str(info.value)
+
+
+def test_uncached_sam_offline_is_one_line_naming_sam_model(hub_unavailable, no_download):
+    """Offline or unreachable: the one-line error at once, naming --sam-model, and the hub client never asked."""
+    import transformers
+
+    no_download(transformers.SamModel)
+    no_download(transformers.SamProcessor)
+    for name in ("sam-vit-base", "nobody-x9/not-a-real-sam"):
+        with pytest.raises(ModelNotAvailableError) as info:
+            load_sam_model(name, device="cpu")
+        message = str(info.value)
+        assert "\n" not in message and f"'{name}' is not cached" in message
+        assert message.endswith("pass a local folder with --sam-model PATH")

@@ -88,3 +88,17 @@ def test_unknown_and_wrong_models(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotAvailableError, match="not cached"):
         load_matting_model("nobody-x9/not-a-real-matting-model", device="cpu")
+
+
+def test_uncached_matting_model_offline_is_one_line_naming_matting_model(hub_unavailable, no_download):
+    """Offline or unreachable: the one-line error at once, naming --matting-model, and the hub client never asked
+    (before, huggingface_hub retried for about 30 s and the message named --model)."""
+    import transformers
+
+    no_download(transformers.AutoModelForImageMatting)
+    for name in (DEFAULT_MATTING_MODEL, "nobody-x9/not-a-real-matting-model"):
+        with pytest.raises(ModelNotAvailableError) as info:
+            load_matting_model(name, device="cpu")
+        message = str(info.value)
+        assert "\n" not in message and f"'{name}' is not cached" in message
+        assert message.endswith("pass a local folder with --matting-model PATH")

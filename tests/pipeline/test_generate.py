@@ -263,3 +263,51 @@ def test_missing_extra_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "depthforge[diffusion]" in done.stderr
+
+
+@needs_diffusers
+def test_uncached_models_offline_are_one_line_naming_base_or_controlnet(
+    tiny: dict[str, Path],
+    tmp_path: Path,
+    hub_unavailable: str,
+    no_download: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Offline or unreachable, nothing cached: ``generate`` says so in one line naming --controlnet or --base,
+    before diffusers is imported, and the pipeline loader (the hub client, which retried ~30 s) is never reached."""
+    import diffusers
+    from PIL import Image
+
+    from depthforge.cli.main import main
+    from depthforge.core.errors import ModelNotAvailableError
+    from depthforge.models import diffusion
+
+    def installed_only(*, load: bool = True) -> None:
+        assert not load, "diffusers was imported before the models were checked"
+
+    no_download(diffusion, "_load_pipeline")
+    monkeypatch.setattr(diffusion, "require_diffusers", installed_only)
+    Image.fromarray(np.zeros((40, 70, 3), np.uint8)).save(tmp_path / "p.png")
+    args = ["generate", str(tmp_path / "p.png"), "--depth", str(tmp_path / "p.png"), "--depth-kind", "relative",
+            "--prompt", "x", "--device", "cpu", "-o", str(tmp_path / "o.png")]  # fmt: skip
+    for extra, name, flag in (
+        ([], "control-v11f1p-sd15-depth", "--controlnet"),
+        (["--controlnet", str(tiny["cn"])], "stable-diffusion-v1-5", "--base"),
+    ):
+        assert main([*args, *extra]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and f"'{name}' is not cached" in lines[0], lines
+        assert lines[0].endswith(f"or pass a local folder with {flag} PATH")
+    assert not (tmp_path / "o.png").exists()
+    # the library loader checks the same way before importing diffusers
+    base = diffusion.resolve_generation_model("stable-diffusion-v1-5", role="base")
+    control = diffusion.resolve_generation_model(str(tiny["cn"]), role="controlnet")
+    with pytest.raises(ModelNotAvailableError, match="--base PATH"):
+        diffusion.load_generation_pipeline("controlnet", base=base, controlnet=control)
+    # and so does from_pretrained itself (Marigold passes its own hint: it is chosen with --model)
+    no_download(diffusers.ControlNetModel)
+    with pytest.raises(ModelNotAvailableError, match="--base PATH$"):
+        diffusion.from_pretrained(diffusers.ControlNetModel, base)
+    with pytest.raises(ModelNotAvailableError, match="--model PATH$"):
+        diffusion.from_pretrained(diffusers.ControlNetModel, base, hint="a local folder with --model PATH")

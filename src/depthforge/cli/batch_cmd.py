@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     inpaint = absolute_inpaint_method(args.photo3d_inpaint)
     if "photo3d" in args.outputs:
         load_inpainter_noted(inpaint)  # a missing file or an unreachable hub: one line before any work
+    if "mask" in args.outputs or "cutout" in args.outputs:
+        from depthforge.pipeline.background import MaskOptions, require_models
+
+        require_models(MaskOptions(method=args.mask_source, segmenter=args.mask_segmenter))  # offline: one line now
     options = BatchOptions(
         **pick(args, "invert", "colormap", "combine", "divergence", "convergence", "mesh_format", "mask_threshold"),
         photo3d_format=args.photo3d_format,

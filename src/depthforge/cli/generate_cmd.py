@@ -61,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import load_depth_for
     from depthforge.core.errors import ValidationError
     from depthforge.io.images import read_image, write_image
-    from depthforge.models.diffusion import require_diffusers
-    from depthforge.pipeline.generate import generate
+    from depthforge.models.diffusion import require_diffusers, require_generation_models
+    from depthforge.pipeline.generate import generate, generation_models
 
-    require_diffusers()  # a missing extra is one line, before any work
+    require_diffusers(load=False)  # a missing extra is one line, before any work (importing it takes seconds)
+    require_generation_models(*generation_models(args.mode, args.base, args.controlnet))  # offline: one line now
     if args.seeds:
         seeds = [int(s) for s in parse_numbers(args.seeds, "--seeds", len(args.seeds.split(",")), int, form="integers")]
     else:

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import load_depth_for
     from depthforge.core.errors import ValidationError
     from depthforge.io.images import read_image, write_image
-    from depthforge.pipeline.background import foreground, needs_depth
+    from depthforge.pipeline.background import foreground, needs_depth, require_models
     from depthforge.render import masks
 
     out_path = Path(args.output)
@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     colour = _colour(args.background) if args.background else None
     background = read_image(args.background_image).rgb if args.background_image else None
     options = _options(args)
+    require_models(options)  # a model neither cached nor reachable: one line before the depth is estimated
     image = read_image(args.image, max_pixels=args.max_pixels)
     depth = load_depth_for(image, args) if needs_depth(options) else None
     alpha = foreground(image, depth, options)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
 from depthforge.core.validation import check_choice
-from depthforge.models.hub import cached_folder, local_config_file, not_available, offline_mode
+from depthforge.models.hub import cached_folder, local_config_file, not_available, offline_mode, require_hub
 from depthforge.models.registry import lookup
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "require_diffusers",
     "resolve_generation_model",
     "pick_device_dtype",
+    "require_generation_models",
     "load_generation_pipeline",
     "from_pretrained",
     "clear_pipeline_cache",
@@ -134,8 +135,20 @@ _ARCH_BY_CLASS = {
 }
 
 
-def require_diffusers() -> Any:
-    """The ``diffusers`` module, or a :class:`MissingExtraError` naming the ``diffusion`` extra."""
+def require_diffusers(*, load: bool = True) -> Any:
+    """The ``diffusers`` module, or a :class:`MissingExtraError` naming the ``diffusion`` extra. With
+    ``load=False`` only whether it is installed is checked, without importing it (which takes seconds), and None is
+    returned."""
+    if not load:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("diffusers") is not None
+        except ValueError:  # a module object without a spec: treated as absent
+            found = False
+        if not found:
+            raise MissingExtraError("diffusers", "diffusion")
+        return None
     try:
         import diffusers
     except ImportError:
@@ -229,10 +242,38 @@ def pick_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, s
     return device, dtype
 
 
-def from_pretrained(cls: Any, source: GenerationSource, **kwargs: Any) -> Any:
-    """``cls.from_pretrained`` offline-first: local files only when the model is local, cached or offline."""
+def _offline_hint(source: GenerationSource) -> str:
+    """What to pass instead of an unreachable hub model: a local folder with ``--base`` or ``--controlnet``."""
+    return f"a local folder with --{source.spec.role} PATH"
+
+
+def _is_cached(source: GenerationSource) -> bool:
+    """Whether a source loads without the network: a local folder, or a hub model in the hub cache."""
     filename = "config.json" if source.spec.role == "controlnet" else "model_index.json"
-    cached = source.is_local or cached_folder(source.location, filename) is not None
+    return source.is_local or cached_folder(source.location, filename) is not None
+
+
+def require_generation_models(base: GenerationSource, controlnet: GenerationSource | None = None) -> None:
+    """Check resolved models without importing diffusers or loading them: one that is neither a local folder nor
+    cached raises the one-line :class:`~depthforge.core.errors.ModelNotAvailableError` (naming ``--base`` or
+    ``--controlnet``) now when ``HF_HUB_OFFLINE`` is set or the hub cannot be reached
+    (:func:`~depthforge.models.hub.require_hub`)."""
+    for source in (controlnet, base):  # the ControlNet is loaded first
+        if source is not None and not _is_cached(source):
+            require_hub(source.spec.name, hint=_offline_hint(source))
+
+
+def from_pretrained(cls: Any, source: GenerationSource, *, hint: str | None = None, **kwargs: Any) -> Any:
+    """``cls.from_pretrained`` offline-first: local files only when the model is local, cached or offline.
+
+    Args:
+        hint: what to pass instead when the model is neither cached nor reachable (default: a local folder with
+            ``--base`` or ``--controlnet``, after the source's role); see :func:`~depthforge.models.hub.require_hub`.
+    """
+    hint = hint or _offline_hint(source)
+    cached = _is_cached(source)
+    if not cached:
+        require_hub(source.spec.name, hint=hint)  # offline or unreachable: one line now, not after the retries
     local_only = cached or offline_mode()
     try:
         with warnings.catch_warnings():  # newer diffusers call torch_dtype "dtype" (older ones know only that)
@@ -240,7 +281,7 @@ def from_pretrained(cls: Any, source: GenerationSource, **kwargs: Any) -> Any:
             return cls.from_pretrained(source.location, local_files_only=local_only, **kwargs)
     except OSError as exc:
         if not source.is_local and not cached:
-            raise not_available(source.spec.name) from None
+            raise not_available(source.spec.name, hint=hint) from None
         raise ModelError(f"model '{source.spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
     except (ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise ModelError(f"model '{source.spec.name}' could not be loaded ({str(exc).strip()[:200]})") from None
@@ -294,10 +335,11 @@ def load_generation_pipeline(
         ModelNotAvailableError: not cached and the hub is unreachable.
     """
     check_choice(mode, "mode", GENERATION_MODES)
+    check_generation_models(mode, base, controlnet)
+    require_generation_models(base, controlnet)  # before importing diffusers: an offline machine hears it at once
     diffusers = require_diffusers()
     import torch
 
-    check_generation_models(mode, base, controlnet)
     arch = base.spec.arch
     key = (mode, base.location, controlnet.location if controlnet else "", str(img2img), device, dtype)
     with _CACHE_LOCK:

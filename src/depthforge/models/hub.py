@@ -267,16 +267,28 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
     return _REACHABLE
 
 
-def require_hub(name: str) -> None:
-    """Raise the one-line :func:`not_available` error now when the hub cannot be reached (see
-    :func:`hub_reachable`)."""
-    if not hub_reachable():
-        raise not_available(name)
+#: How :func:`not_available` tells a depth model's user to go without the hub (other loaders name their own flag).
+MODEL_HINT = "a local folder with --model PATH"
 
 
-def not_available(name: str) -> ModelNotAvailableError:
-    """The one-line error for a model that is not cached while the hub cannot be reached."""
+def require_hub(name: str, *, hint: str = MODEL_HINT) -> None:
+    """Raise the one-line :func:`not_available` error now when ``HF_HUB_OFFLINE`` is set or the hub cannot be
+    reached (see :func:`hub_reachable`). Every loader calls it for a model that is neither local nor cached, before
+    its heavy imports and before the hub client is asked, so that an offline machine hears it at once instead of
+    after the client's retries (about 30 s).
+
+    Args:
+        name: the model's name in the message. hint: what to pass instead, with the caller's flag (e.g.
+            ``"a local folder with --sam-model PATH"``).
+    """
+    if offline_mode() or not hub_reachable():
+        raise not_available(name, hint=hint)
+
+
+def not_available(name: str, *, hint: str = MODEL_HINT) -> ModelNotAvailableError:
+    """The one-line error for a model that is not cached while the hub cannot be reached; ``hint`` is what to pass
+    instead (see :func:`require_hub`)."""
     return ModelNotAvailableError(
         f"model '{name}' is not cached and the Hugging Face hub cannot be reached: connect to the internet once "
-        "to download it (it is cached afterwards), or pass a local folder with --model PATH"
+        f"to download it (it is cached afterwards), or pass {hint}"
     )

@@ -30,7 +30,7 @@ import numpy as np
 from depthforge.core.errors import InputError, MissingExtraError, ModelError, ModelNotAvailableError
 from depthforge.core.validation import check_array, check_same_hw
 from depthforge.io.inputs import check_input_file
-from depthforge.models.hub import hub_reachable, not_available, offline_mode, valid_hub_id
+from depthforge.models.hub import require_hub, valid_hub_id
 from depthforge.models.rembg_backend import onnx_session
 
 __all__ = [
@@ -240,8 +240,7 @@ def _hub_file(hub_id: str, file: str, *, name: str) -> Path:
             return Path(hf_hub_download(hub_id, file, local_files_only=True))
         folder = Path(snapshot_download(hub_id, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached (the hub client's errors differ between versions)
-        if offline_mode() or not hub_reachable():
-            raise not_available(name) from None
+        require_hub(name, hint="a local ONNX file with --inpaint onnx:FILE")  # offline: one line, no retries
         folder = Path()
         try:
             if file:

@@ -30,7 +30,7 @@ import numpy as np
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.validation import check_positive
-from depthforge.models.hub import ModelSource, cached_folder, local_config_file, valid_hub_id
+from depthforge.models.hub import MODEL_HINT, ModelSource, cached_folder, local_config_file, valid_hub_id
 from depthforge.models.registry import ModelSpec, get_spec, spec_for_family
 
 __all__ = [
@@ -178,6 +178,7 @@ class MarigoldBackend:
         pipe = from_pretrained(
             diffusers.MarigoldDepthPipeline,
             GenerationSource(as_pipeline, source.location, source.is_local),
+            hint=MODEL_HINT,  # a Marigold model is chosen with --model
             torch_dtype=torch_dtype,
         )
         pipe.set_progress_bar_config(disable=True)

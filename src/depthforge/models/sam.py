@@ -92,6 +92,7 @@ class SamSegmenter(PretrainedModel[SamSpec]):
 
     classes = ("SamModel", "SamProcessor")
     what = "SAM model"
+    flag = "--sam-model"
 
     def __init__(self, spec: SamSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
         super().__init__(spec, location, is_local, device=device)

@@ -140,6 +140,7 @@ class MattingModel(PretrainedModel[MattingSpec]):
 
     classes = ("AutoModelForImageMatting",)
     what = "matting model"
+    flag = "--matting-model"
 
     def __init__(self, spec: MattingSpec, location: str, is_local: bool, *, device: str = "auto") -> None:
         super().__init__(spec, location, is_local, device=device)

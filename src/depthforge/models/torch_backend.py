@@ -9,7 +9,7 @@ import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.threads import limit_library_threads
-from depthforge.models.hub import ModelSource, is_cached, not_available, offline_mode, require_hub
+from depthforge.models.hub import MODEL_HINT, ModelSource, is_cached, not_available, offline_mode, require_hub
 from depthforge.models.registry import E
 
 __all__ = ["TorchBackend", "pick_device", "load_torch_model", "load_pretrained", "PretrainedModel", "set_cpu_threads"]
@@ -77,7 +77,15 @@ def load_torch_model(source: ModelSource, *, device: str = "cpu", dtype: str = "
 
 
 def load_pretrained(
-    classes: Sequence[str], location: str, *, name: str, hub_id: str, is_local: bool, what: str, device: str
+    classes: Sequence[str],
+    location: str,
+    *,
+    name: str,
+    hub_id: str,
+    is_local: bool,
+    what: str,
+    device: str,
+    hint: str = MODEL_HINT,
 ) -> list[Any]:
     """``from_pretrained(location)`` of each named transformers class (a model first, then e.g. its processor),
     offline first: only local files when the source is a folder, the machine is offline or ``hub_id`` is cached.
@@ -86,10 +94,15 @@ def load_pretrained(
         classes: names in ``transformers``, e.g. ``("SamModel", "SamProcessor")``.
         location: a local folder or a hub id. name: the model's name in messages. what: its sort, e.g. ``"SAM
             model"``. device: where the first (the model) goes, in eval mode (resolved: see :func:`pick_device`).
+        hint: what to pass instead when the model is not cached and the hub cannot be reached, naming the
+            caller's flag (see :func:`~depthforge.models.hub.require_hub`).
 
     Raises:
-        ModelNotAvailableError: not local, not cached, and the download failed. ModelError: anything else.
+        ModelNotAvailableError: not local, not cached, and offline or the download failed. ModelError: anything else.
     """
+    local_only = is_local or is_cached(hub_id)
+    if not local_only:
+        require_hub(name, hint=hint)  # before the heavy imports: an offline machine hears it at once
     try:
         import transformers
         from transformers.utils import logging as hf_logging
@@ -97,14 +110,13 @@ def load_pretrained(
         raise ModelError(f"PyTorch and transformers are needed to run {what}s ({exc})") from None
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    local_only = is_local or offline_mode() or is_cached(hub_id)
     try:
         model, *rest = [
             getattr(transformers, c).from_pretrained(location, local_files_only=local_only) for c in classes
         ]
     except OSError as exc:
         if not is_local and not is_cached(hub_id):
-            raise not_available(name) from None
+            raise not_available(name, hint=hint) from None
         raise ModelError(f"{what} '{name}' could not be loaded ({str(exc).strip()[:200]})") from None
     except (ValueError, KeyError, RuntimeError) as exc:
         raise ModelError(f"{what} '{name}' could not be loaded ({str(exc).strip()[:200]})") from None
@@ -114,7 +126,8 @@ def load_pretrained(
 class PretrainedModel(Generic[E]):
     """A transformers model (and its processor, if any) loaded by :func:`load_pretrained` from a resolved entry of a
     model registry: the base of the SAM and matting models. A subclass names its transformers ``classes`` (the
-    model first) and ``what`` it is (in messages).
+    model first), ``what`` it is (in messages) and the command-line ``flag`` that chooses it (named in the one-line
+    error of a model that is not cached while the hub cannot be reached).
 
     Attributes:
         spec: the registry entry (``name``, ``hub_id``). device: where the model runs. model: the model, in eval
@@ -123,8 +136,23 @@ class PretrainedModel(Generic[E]):
 
     classes: tuple[str, ...] = ()
     what = "model"
+    flag = "--model"  # the command-line option that names this sort of model (in the offline message)
+
+    @classmethod
+    def offline_hint(cls) -> str:
+        """What to pass instead of a model that is neither cached nor reachable (names :attr:`flag`)."""
+        return f"a local folder with {cls.flag} PATH"
+
+    @classmethod
+    def require_available(cls, spec: E, location: str, is_local: bool) -> None:
+        """Check a resolved entry without loading it: a model that is neither a local folder nor cached raises the
+        one-line :class:`~depthforge.core.errors.ModelNotAvailableError` now when ``HF_HUB_OFFLINE`` is set or the
+        hub cannot be reached (see :func:`~depthforge.models.hub.require_hub`); e.g. before a batch's other work."""
+        if not (is_local or is_cached(spec.hub_id)):
+            require_hub(spec.name, hint=cls.offline_hint())
 
     def __init__(self, spec: E, location: str, is_local: bool, *, device: str = "auto") -> None:
+        self.require_available(spec, location, is_local)  # before importing torch: offline is one line at once
         import torch
 
         self.spec = spec
@@ -137,6 +165,7 @@ class PretrainedModel(Generic[E]):
             is_local=is_local,
             what=self.what,
             device=self.device,
+            hint=self.offline_hint(),
         )
         self.processor: Any = rest[0] if rest else None
         self._torch = torch

@@ -27,7 +27,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.render import fusion, masks
 
-__all__ = ["MASK_METHODS", "MaskOptions", "needs_depth", "foreground", "estimate_without_background"]
+__all__ = ["MASK_METHODS", "MaskOptions", "needs_depth", "require_models", "foreground", "estimate_without_background"]
 
 MASK_METHODS = ("depth", "model", "rembg:NAME", "sam", "fused")
 
@@ -73,6 +73,26 @@ def _check_method(text: str, name: str, allowed: tuple[str, ...]) -> str:
 def needs_depth(options: MaskOptions) -> bool:
     """Whether the method uses depth (every method but ``rembg:NAME``)."""
     return not _check_method(options.method, "method", MASK_METHODS).startswith("rembg:")
+
+
+def require_models(options: MaskOptions) -> None:
+    """Check, before any other work and without loading them, the SAM and matting models :func:`foreground` would
+    load for ``options``: one that is neither a local folder nor cached raises the one-line
+    :class:`~depthforge.core.errors.ModelNotAvailableError` at once when ``HF_HUB_OFFLINE`` is set or the hub
+    cannot be reached (a batch would otherwise estimate depth first).
+
+    Raises:
+        ModelError: an unknown model name; ModelNotAvailableError: as above.
+    """
+    method = _check_method(options.method, "method", MASK_METHODS)
+    if (options.segmenter if method == "fused" else method) == "sam":
+        from depthforge.models.sam import SamSegmenter, resolve_sam_model
+
+        SamSegmenter.require_available(*resolve_sam_model(options.sam_model))
+    if method == "model" or (options.matting_model is not None and method != "depth"):
+        from depthforge.models.segmentation import MattingModel, resolve_matting_model
+
+        MattingModel.require_available(*resolve_matting_model(options.matting_model))
 
 
 @functools.lru_cache(maxsize=4)
