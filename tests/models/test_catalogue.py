@@ -74,8 +74,14 @@ def test_cache_states_come_from_the_caches(empty_caches: Path) -> None:
     (repo / "snapshots" / "sd" / "model_index.json").write_text("{}")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("sd")
+    marigold = next(e for e in catalogue(tasks=("depth",)) if e.name == "marigold-depth-v1-1")
+    repo = empty_caches / "hf" / f"models--{marigold.hub_id.replace('/', '--')}"  # a depth model as a pipeline
+    (repo / "snapshots" / "mg").mkdir(parents=True)
+    (repo / "snapshots" / "mg" / "model_index.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("mg")
     cached = {(e.task, e.name) for e in catalogue() if e.cached}
-    expected = {("background", "u2netp"), ("sam", "sam-vit-base"), ("inpaint", "lama")}
+    expected = {("background", "u2netp"), ("sam", "sam-vit-base"), ("inpaint", "lama"), ("depth", marigold.name)}
     assert cached == {*expected, ("generation", "stable-diffusion-v1-5")}
 
 

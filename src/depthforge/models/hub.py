@@ -121,8 +121,9 @@ def cached_folder(hub_id: str, filename: str = "config.json") -> Path | None:
 
 
 def _snapshot_folder(hub_id: str) -> Path | None:
-    """The cached snapshot folder of a hub model, when its config is cached."""
-    return cached_folder(hub_id, "config.json")
+    """The cached snapshot folder of a hub model, when its config is cached (``config.json``, or a diffusers
+    pipeline's ``model_index.json`` such as Marigold's)."""
+    return cached_folder(hub_id, "config.json") or cached_folder(hub_id, "model_index.json")
 
 
 def model_folder(source: ModelSource) -> Path | None:
