@@ -93,8 +93,9 @@ def test_tiny_marigold_through_load_model(tiny_marigold: Path) -> None:
     assert a.shape == (40, 70)  # (height, width) of the photo
     assert np.nanmin(a) >= 1 / DEFAULT_FAR_NEAR_RATIO - 1e-4 and np.nanmax(a) <= 1 + 1e-4
     assert np.array_equal(a, b) and not np.array_equal(a, c)  # determinism by seed
-    plain = load_model(str(tiny_marigold), device="cpu")  # a plain folder: Marigold with the registry's defaults
-    assert plain.spec.family == "marigold" and plain.spec.input_size_hw == (768, 768)
+    plain = load_model(str(tiny_marigold), device="cpu")  # a plain folder: the pipeline's own processing size
+    assert plain.spec.family == "marigold" and plain.spec.input_size_hw == (32, 32)  # its default_processing_resolution
+    np.testing.assert_array_equal(plain.predict(image).values, a)  # the same as asking for 32 (seed 0)
 
 
 @needs_diffusers

@@ -73,9 +73,14 @@ def relative_to_affine_depth(relative: np.ndarray, *, far_near_ratio: float = DE
         return ((1.0 / np.asarray(relative, dtype=np.float32) - 1.0) / np.float32(k - 1.0)).astype(np.float32)
 
 
-def _marigold_spec(name: str, hub_id: str = "") -> ModelSpec:
-    """A Marigold spec for a model outside the registry (a folder or a cached hub id)."""
-    return spec_for_family("marigold", kind="relative", name=name, hub_id=hub_id)
+def _marigold_spec(name: str, hub_id: str = "", index: dict[str, Any] | None = None) -> ModelSpec:
+    """A Marigold spec for a model outside the registry (a folder or a cached hub id); the pipeline's own
+    ``default_processing_resolution`` (its ``model_index.json``) is the processing size when it states one."""
+    spec = spec_for_family("marigold", kind="relative", name=name, hub_id=hub_id)
+    size = (index or {}).get("default_processing_resolution")
+    if isinstance(size, int) and not isinstance(size, bool) and 8 <= size <= 4096:
+        spec = spec.with_overrides(input_size_hw=(size, size))
+    return spec
 
 
 def resolve_marigold(model: str) -> ModelSource | None:
@@ -86,17 +91,16 @@ def resolve_marigold(model: str) -> ModelSource | None:
     if path.is_dir():
         index = local_config_file(path, "model_index.json")
         if str(index.get("_class_name", "")).startswith("Marigold"):
-            return ModelSource(_marigold_spec(path.name), str(path.resolve()), True)
+            return ModelSource(_marigold_spec(path.name, index=index), str(path.resolve()), True)
         return None
     spec = get_spec(text)
     if spec is not None:
         return ModelSource(spec, spec.hub_id, False) if spec.family == "marigold" else None
     if text.count("/") == 1 and "://" not in text and valid_hub_id(text):
         folder = cached_folder(text, "model_index.json")
-        if folder is not None and str(local_config_file(folder, "model_index.json").get("_class_name", "")).startswith(
-            "Marigold"
-        ):
-            return ModelSource(_marigold_spec(text, text), text, False)
+        index = local_config_file(folder, "model_index.json") if folder is not None else {}
+        if str(index.get("_class_name", "")).startswith("Marigold"):
+            return ModelSource(_marigold_spec(text, text, index), text, False)
     return None
 
 
