@@ -151,3 +151,21 @@ def test_batch_checks_the_sam_model_before_any_work(tmp_path, capsys, monkeypatc
         assert len(err) == 1 and "'sam-vit-base' is not cached" in err[0], err
         assert err[0].endswith("or pass a local folder with --sam-model PATH")
     assert not seen
+
+
+def test_batch_masks_with_a_local_sam_offline(scene, tmp_path):
+    """The flag the offline message names exists in batch too: ``--sam-model FOLDER`` runs SAM with no hub."""
+    import shutil
+
+    from depthforge.models.sam import build_tiny_sam
+    from depthforge.models.testing import build_depth_anything
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(scene["image"], src / "scene.png")
+    sam, model = build_tiny_sam(tmp_path / "sam"), build_depth_anything(tmp_path / "da")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "-o", str(out), "--model", str(model), "--outputs", "mask", "--workers", "1"]
+    assert main([*args, "--mask-source", "sam", "--sam-model", str(sam)]) == 0
+    mask = np.asarray(PILImage.open(out / "scene_mask.png"))
+    assert mask.shape == np.asarray(PILImage.open(scene["image"])).shape[:2] and mask.dtype == np.uint8

@@ -85,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--mask-segmenter", default="sam", metavar="sam|rembg:MODEL", help="segmentation for fused")
     g.add_argument("--mask-seg-file", metavar="FILE", help="your ONNX file for rembg:*_custom")
+    g.add_argument("--sam-model", metavar="M", help="SAM for --mask-source sam/fused: name, hub id or folder")
+    g.add_argument("--matting-model", metavar="M", help="ViTMatte refining the mask's edge: name, hub id or folder")
     g.add_argument("--allow-noncommercial", action="store_true", help="accept non-commercial weights (rembg:bria-rmbg)")
 
 
@@ -101,7 +103,13 @@ def run(args: argparse.Namespace) -> int:
     if "mask" in args.outputs or "cutout" in args.outputs:
         from depthforge.pipeline.background import MaskOptions, require_models
 
-        require_models(MaskOptions(method=args.mask_source, segmenter=args.mask_segmenter))  # offline: one line now
+        masking = MaskOptions(
+            method=args.mask_source,
+            segmenter=args.mask_segmenter,
+            sam_model=args.sam_model,
+            matting_model=args.matting_model,
+        )
+        require_models(masking)  # offline: one line now
     options = BatchOptions(
         **pick(args, "invert", "colormap", "combine", "divergence", "convergence", "mesh_format", "mask_threshold"),
         photo3d_format=args.photo3d_format,
@@ -112,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         normals_convention="directx" if args.directx else "opengl",
         **pick(args, "mask_source", "mask_segmenter", "mask_seg_file"),
         mask_allow_noncommercial=args.allow_noncommercial,
+        mask_sam_model=args.sam_model,
+        mask_matting_model=args.matting_model,
     )
     # backend and quantize only when set, so that the manifest's option hash of a default run stays as it was
     chosen = model_options(args)  # with --fast resolved

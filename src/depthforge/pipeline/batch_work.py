@@ -87,7 +87,7 @@ class BatchJob:
         out = {}
         for name in self.outputs:
             p = PRODUCERS[name]
-            options = {_HASHED_AS.get(k, k): opts[k] for k in p.options}
+            options = {_HASHED_AS.get(k, k): opts[k] for k in p.options if k not in _WHEN_SET or opts[k] is not None}
             key = {**common, "output": name, "version": p.version, "options": options}
             out[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return out
@@ -110,6 +110,9 @@ class BatchJob:
 
 #: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
 #: manifest written before the rename still counts their outputs as done.
+#: options added after batches were run: hashed only when set, so earlier runs' outputs still count as done
+_WHEN_SET = frozenset({"mask_sam_model", "mask_matting_model"})
+
 _HASHED_AS = {
     "clip_near": "near",
     "clip_far": "far",

@@ -65,7 +65,8 @@ class BatchOptions:
         mask_source: how ``mask`` and ``cutout`` find the foreground: ``depth``, ``rembg:NAME``, ``sam`` or
             ``fused`` (:func:`depthforge.pipeline.background.foreground`); mask_segmenter: ``fused``'s
             segmentation (``sam`` or ``rembg:NAME``); mask_seg_file: the ONNX file of ``rembg:*_custom``;
-            mask_allow_noncommercial: accept non-commercial weights (RMBG-2.0).
+            mask_allow_noncommercial: accept non-commercial weights (RMBG-2.0); mask_sam_model,
+            mask_matting_model: the SAM and ViTMatte models (registry name, hub id or folder; None = the defaults).
         photo3d_format: ``glb`` or ``ply``; photo3d_inpaint: hidden-region fill of ``photo3d``: ``background``,
             ``telea``, ``ns``, or a learned inpainter as ``depthforge photo3d --inpaint`` takes it (``onnx:FILE``,
             a registry name or a hub id; :func:`depthforge.models.inpaint.cached_inpainter`, loaded once per process).
@@ -94,6 +95,8 @@ class BatchOptions:
     mask_segmenter: str = "sam"
     mask_seg_file: str | None = None
     mask_allow_noncommercial: bool = False
+    mask_sam_model: str | None = None
+    mask_matting_model: str | None = None
     photo3d_format: str = "glb"
     photo3d_inpaint: str = "background"
 
@@ -287,7 +290,16 @@ def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list
     return [Path(p) for p in result.files]
 
 
-_MASK = ("mask_threshold", "mask_method", "mask_source", "mask_segmenter", "mask_seg_file", "mask_allow_noncommercial")
+_MASK = (
+    "mask_threshold",
+    "mask_method",
+    "mask_source",
+    "mask_segmenter",
+    "mask_seg_file",
+    "mask_allow_noncommercial",
+    "mask_sam_model",
+    "mask_matting_model",
+)
 _last_alpha: list[Any] = []  # (image, depth, options, alpha) of the last item: mask and cutout share one run
 
 
@@ -302,6 +314,8 @@ def _alpha(image: Image, depth: DepthMap, o: BatchOptions) -> Any:
         segmenter=o.mask_segmenter,
         seg_file=o.mask_seg_file,
         allow_noncommercial=o.mask_allow_noncommercial,
+        sam_model=o.mask_sam_model,
+        matting_model=o.mask_matting_model,
         threshold=o.mask_threshold,
         auto=o.mask_method,
     )
