@@ -391,3 +391,21 @@ def test_interrupt_wrapped_by_compiled_code_is_an_interrupt(monkeypatch: pytest.
     except SystemError as exc:
         with pytest.raises(KeyboardInterrupt):
             failure_reason(exc)  # a batch item's failure record: the interrupt stops the run instead
+
+
+def test_options_are_checked_before_any_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, depth_file: Path
+) -> None:
+    """A user trial found options refused only after the work (match wrote d.pfm, then refused --confidence c.xyz;
+    parallax rendered, then refused --quality -5), format/extension clashes written, and a --fill ignored."""
+    cases = [
+        ("process", str(depth_file), "-o", str(tmp_path / "f.tiff"), "--format", "npy"),
+        ("match", str(photo), str(photo), "-o", str(tmp_path / "d.pfm"), "--confidence", str(tmp_path / "c.xyz")),
+        ("parallax", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "p.mp4"), "--quality", "-5"),
+        ("stereo", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "w.gif"), "--layout", "wiggle",
+         "--fill", "layers"),
+    ]  # fmt: skip
+    for argv, word in zip(cases, ("format", "confidence", "quality", "fill"), strict=True):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and word in err, (argv[0], err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, depth_file.name]), "nothing written"

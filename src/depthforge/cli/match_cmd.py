@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-check", action="store_true", help="skip the rectification check (match anyway)")
     add_max_pixels(g)
     m = p.add_argument_group("metric depth and extra outputs")
-    m.add_argument("--focal-px", type=float, help="focal length in pixels (of the full-size view)")
+    m.add_argument("--focal-px", "--fx", dest="focal_px", type=float, help="focal length in pixels, full-size view")
     m.add_argument("--baseline-m", type=float, help="distance between the two cameras in metres")
     m.add_argument(
         "--metric-out",
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.core.errors import ValidationError
-    from depthforge.io.depthfiles import write_depth
+    from depthforge.io.depthfiles import check_extension, write_depth
     from depthforge.io.images import read_image
     from depthforge.stereo import match_stereo, split_stereo, stretch_half
 
@@ -82,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError("half: --half describes a squeezed --sbs / --tb image")
     if args.metric_out and (args.focal_px is None or args.baseline_m is None):
         raise ValidationError("metric_out: --metric-out needs --focal-px and --baseline-m")
+    if args.confidence and Path(args.confidence).suffix.lower() not in _CONFIDENCE_SUFFIXES:  # before any work
+        raise ValidationError(f"confidence: cannot write '{Path(args.confidence).suffix}' (use .png, .npy or .tiff)")
+    for path, fmt in ((args.output, args.format), (args.metric_out, None)):
+        if path:
+            check_extension(path, format=fmt)
 
     first = read_image(args.left, max_pixels=args.max_pixels)
     if layout:
@@ -138,3 +143,6 @@ def _write_confidence(path: Path, confidence: object) -> Path:
             tifffile.imwrite(tmp, conf)
         return path
     raise ValidationError(f"confidence: cannot write '{ext}' (use .png, .npy or .tiff)")
+
+
+_CONFIDENCE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")

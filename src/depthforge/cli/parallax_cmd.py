@@ -48,13 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from depthforge.cli.common import parse_pair
     from depthforge.core.validation import check_choice, check_range
-    from depthforge.io.video_writer import codec_for
+    from depthforge.io.video_writer import VideoWriter
     from depthforge.pipeline.encode import encode_frames
     from depthforge.render.motion import CameraPose, camera_path, frame_count
     from depthforge.render.parallax import ParallaxRenderer, build_layers
 
     check_choice(args.motion, "motion", _MOTIONS)
-    codec = codec_for(args.output)
+    codec = VideoWriter(args.output, fps=args.fps, quality=args.quality).codec  # every option checked before work
     frames = frame_count(args.duration, args.fps)
     amplitude = check_range(args.amplitude, "amplitude", low=0.0, high=50.0)
     image, depth = load_photo(args)

@@ -62,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from depthforge.core.errors import ValidationError
-    from depthforge.io.depthfiles import read_depth, write_depth
+    from depthforge.io.depthfiles import check_extension, read_depth, write_depth
     from depthforge.process import align, fill, filters
 
     if args.known and args.reference:
         raise ValidationError("--known: give either --known points or --reference, not both")
+    check_extension(args.output, format=args.format)  # before any work
     depth = read_depth(args.input, kind=args.depth_kind, scale=args.depth_scale)
     steps = list(args.filter)
     if "speckle" in steps:

@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.stereo import compose
 
     check_choice(args.layout, "layout", _LAYOUTS)
+    if args.fill == "layers" and args.layout in ("wiggle", "quilt", "rgbd"):  # checked before the depth is made
+        raise ValidationError(f"fill: layers is for pairs of views, not for {args.layout} (use the default fill)")
     exact = {"auto": None, "on": True, "off": False}[args.exact]
     params = stereo.StereoParams(
         **pick(args, "divergence", "convergence", "balance", "separation", "exponent"), exact=exact

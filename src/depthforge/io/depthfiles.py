@@ -32,7 +32,15 @@ from depthforge.io.depthread import META_KEY, read_depth, sidecar_path
 from depthforge.io.images import write_image
 from depthforge.process.normalize import display_code_rows, display_range
 
-__all__ = ["DEPTH_FORMATS", "FORMAT_EXTENSIONS", "write_depth", "read_depth", "sidecar_path", "format_for_path"]
+__all__ = [
+    "DEPTH_FORMATS",
+    "FORMAT_EXTENSIONS",
+    "write_depth",
+    "read_depth",
+    "sidecar_path",
+    "format_for_path",
+    "check_extension",
+]
 
 DEPTH_FORMATS = ("png16", "png8", "png16mm", "tiff", "npy", "pfm", "exr")
 FORMAT_EXTENSIONS = {
@@ -82,9 +90,8 @@ def write_depth(
     Returns:
         The path written.
     """
-    fmt = check_choice(format or format_for_path(path), "format", DEPTH_FORMATS)
+    fmt = check_extension(path, format=format)
     p = Path(path)
-    _check_extension(fmt, p.suffix.lower())
     meta: dict[str, Any] = depth.describe()
     if fmt in ("png16", "png8"):
         top = 65535 if fmt == "png16" else 255
@@ -117,6 +124,18 @@ def write_depth(
     if fmt in ("png16mm", "npy", "pfm"):
         atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     return p
+
+
+def check_extension(path: str | os.PathLike[str], *, format: str | None = None) -> str:  # noqa: A002
+    """The format :func:`write_depth` would write to ``path`` (``format``, else from the extension), checked against
+    the extension before any work (e.g. before a long estimate or match).
+
+    Raises:
+        ValidationError: an unknown format or extension, or a format under another format's extension.
+    """
+    fmt = str(check_choice(format or format_for_path(path), "format", DEPTH_FORMATS))
+    _check_extension(fmt, Path(path).suffix.lower())
+    return fmt
 
 
 #: the float formats' extensions; the display formats (png16, png8, png16mm) may go under any image extension
