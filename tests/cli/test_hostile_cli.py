@@ -404,8 +404,9 @@ def test_options_are_checked_before_any_work(
         ("parallax", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "p.mp4"), "--quality", "-5"),
         ("stereo", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "w.gif"), "--layout", "wiggle",
          "--fill", "layers"),
+        ("mesh", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "m.glb"), "--max-angle", "200"),
     ]  # fmt: skip
-    for argv, word in zip(cases, ("format", "confidence", "quality", "fill"), strict=True):
+    for argv, word in zip(cases, ("format", "confidence", "quality", "fill", "max_angle"), strict=True):
         code, _, err = run(capsys, *argv)
         assert code == 2 and len(err.strip().splitlines()) == 1 and word in err, (argv[0], err)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, depth_file.name]), "nothing written"

@@ -206,6 +206,7 @@ def generate(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValidationError("seeds: at least one seed is needed")
+    check_range(guidance, "guidance", low=0.0, high=50.0)
     check_range(control_scale, "control_scale", low=0.0, high=10.0)
     check_range(control_start, "control_start", low=0.0, high=1.0)
     check_range(control_end, "control_end", low=0.0, high=1.0)
