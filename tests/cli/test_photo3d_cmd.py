@@ -34,8 +34,10 @@ def test_glb_with_video(scene: tuple[Path, Path], tmp_path: Path, capsys: pytest
 
     out = tmp_path / "s.glb"
     args = [*_base(scene), "--baseline-m", "0.1", "--fov", "50", "-o", str(out)]
-    assert main([*args, "--video", "swing", "--duration", "0.5", "--fps", "10"]) == 0
-    assert "2 layers" in capsys.readouterr().out
+    assert main([*args, "--video", "swing", "--duration", "0.5", "--fps", "10", "--ply-frame", "viewer"]) == 0
+    out_text, err_text = capsys.readouterr()
+    assert "2 layers" in out_text
+    assert "--ply-frame: for .ply outputs" in err_text  # said, not silently ignored (user trial)
     loaded = trimesh.load(out, process=False)
     assert sorted(loaded.graph.nodes_geometry) == ["layer_0_far", "layer_1_near"]
     side = json.loads(out.with_name("s.glb.json").read_text())

@@ -101,10 +101,28 @@ def run(args: argparse.Namespace) -> int:
         return 2
     video = _video_options(args)
     if any(is_video_path(src) for src, _ in items):
+        _note_photo_only_options(args)
         return _run_with_frames(args, options, video, len(items), detail)
     with progress(len(items), "estimating") as advance:
         summary = _run_estimate(args, options, detail, _on_item(advance))
     return _finish(summary)
+
+
+def _note_photo_only_options(args: argparse.Namespace) -> None:
+    """Say which of the given options a video does not use (they still apply to the photos among the inputs)."""
+    given = [
+        flag
+        for flag, used in (
+            (f"--format {args.format}", args.format != "png16"),
+            ("--depth-bits", args.depth_bits != 8),
+            ("--controlnet", args.controlnet),
+            ("--use-embedded-depth", args.use_embedded_depth),
+        )
+        if used
+    ]
+    if given:
+        video = "a video is written as clip_depth.mkv, 16-bit lossless, and its video outputs"
+        note(f"{', '.join(given)}: for photos only ({video})")
 
 
 def _on_item(advance: Callable[[], object]) -> Callable[[object, str], None]:

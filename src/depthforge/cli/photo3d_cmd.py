@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
         codec_for(clip)  # a bad clip name is refused before the work
     if args.target_vertices < 0:
         raise ValidationError(f"target_vertices: expected >= 0, got {args.target_vertices}")
+    if args.ply_frame != "camera" and out.suffix.lower() == ".glb":
+        note("--ply-frame: for .ply outputs; a GLB is always in glTF's frame (y up, z toward the viewer)")
+    if args.alpha_mode != "mask" and out.suffix.lower() == ".ply":
+        note("--alpha-mode: for .glb outputs; a PLY keeps each vertex's alpha")
     options = Photo3DOptions(
         max_layers=args.layers,
         inpaint=load_inpainter_noted(args.inpaint),
