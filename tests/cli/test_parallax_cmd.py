@@ -24,10 +24,15 @@ def scene(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize(("name", "codec"), [("out.mp4", "h264"), ("out.gif", "gif")])
-def test_parallax_writes_a_clip(scene: tuple[Path, Path], tmp_path: Path, name: str, codec: str) -> None:
+def test_parallax_writes_a_clip(
+    scene: tuple[Path, Path], tmp_path: Path, name: str, codec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     photo, disp = scene
     args = ["parallax", str(photo), "--depth", str(disp), "--depth-kind", "disparity", "--motion", "circle"]
-    assert main([*args, "--duration", "0.5", "--fps", "10", "-o", str(tmp_path / name)]) == 0
+    extra = ["--quality", "20", "--start", "1,0"]  # said to do nothing here, not silently ignored (user trial)
+    assert main([*args, "--duration", "0.5", "--fps", "10", "-o", str(tmp_path / name), *extra]) == 0
+    err = capsys.readouterr().err
+    assert "--start/--end: for --motion linear" in err and ("--quality: a CRF" in err) == (codec == "gif")
     info = probe_video(tmp_path / name)
     assert info.codec == codec and info.frame_count == 5 and (info.width, info.height) == (90, 60)
 

@@ -54,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.render.parallax import ParallaxRenderer, build_layers
 
     check_choice(args.motion, "motion", _MOTIONS)
+    if (args.start or args.end) and args.motion != "linear":
+        note(f"--start/--end: for --motion linear; {args.motion} follows its own path")
     codec = VideoWriter(args.output, fps=args.fps, quality=args.quality).codec  # every option checked before work
+    if args.quality is not None and codec not in ("h264", "vp9"):
+        note(f"--quality: a CRF for mp4/webm; {codec} output is written without loss")
     frames = frame_count(args.duration, args.fps)
     amplitude = check_range(args.amplitude, "amplitude", low=0.0, high=50.0)
     image, depth = load_photo(args)

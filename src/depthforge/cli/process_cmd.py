@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.known and args.reference:
         raise ValidationError("--known: give either --known points or --reference, not both")
     check_extension(args.output, format=args.format)  # before any work
+    if "guided" not in args.filter and (args.image or args.radius != 8 or args.eps != 1e-3):
+        note("--image, --radius and --eps: for --filter guided, which was not asked for")
     depth = read_depth(args.input, kind=args.depth_kind, scale=args.depth_scale)
     steps = list(args.filter)
     if "speckle" in steps:
