@@ -70,6 +70,11 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(photos: Path,
         assert main(["estimate", str(inp), "-o", str(inp / "out"), "--model", str(tiny_da)]) == 0
     assert not (inp / "out" / "out").exists()
     assert sorted(p.name for p in (inp / "out").iterdir()) == sorted(f"{p.stem}_depth.png" for p in photos.iterdir())
+    from depthforge.pipeline.estimation import collect_inputs
+
+    # an output folder that is the input folder or holds it leaves every photo in (review finding: -o . found none)
+    for out in (inp, tmp_path):
+        assert {f.name for f, _ in collect_inputs([inp], exclude=out)} >= {p.name for p in photos.iterdir()}
 
 
 def test_exif_rotated_photo_gives_upright_depth(tmp_path: Path, tiny_da: Path) -> None:

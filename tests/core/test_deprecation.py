@@ -92,3 +92,47 @@ def test_duration_is_duration_s() -> None:
     with pytest.warns(DeprecationWarning, match="duration= is now duration_s="):
         old, _ = plan_motion((40, 60), motion="swing", duration=0.5, fps=8)
     assert old == plan_motion((40, 60), motion="swing", duration_s=0.5, fps=8)[0] and len(old) == 4
+
+
+def test_the_reviews_missing_aliases() -> None:
+    """A review found renames without their old names: render_scene_video(ssaa=), frame_count(duration=), the
+    LayeredScene fields and params_m; each is served for one release, with a warning."""
+    from depthforge.models.registry import REGISTRY
+    from depthforge.render import build_layers
+    from depthforge.render.motion import frame_count
+
+    with pytest.warns(DeprecationWarning, match="duration= is now duration_s="):
+        assert frame_count(duration=1.0, fps=10) == frame_count(1.0, 10) == 10
+    image = np.zeros((16, 24, 3), np.uint8)
+    scene = build_layers(image, DepthMap(np.ones((16, 24), np.float32), kind="relative"))
+    for old, new in (("near", "nearness"), ("layer_near", "layer_nearness"), ("warp_depth", "warp_nearness")):
+        with pytest.warns(DeprecationWarning, match=f"LayeredScene.{old} is now .{new}"):
+            assert getattr(scene, old) is getattr(scene, new)
+    with pytest.warns(DeprecationWarning, match="colour is now .color"):
+        np.testing.assert_array_equal(scene.colour(0), scene.color(0))
+    spec = next(iter(REGISTRY.values()))
+    with pytest.warns(DeprecationWarning, match="params_m is now .params_millions"):
+        assert spec.params_m == spec.params_millions > 0
+
+
+def test_render_scene_video_keeps_ssaa(tmp_path: Path) -> None:
+    from depthforge.pipeline.photo3d import render_scene_video
+    from depthforge.render import build_layers
+
+    scene = build_layers(np.zeros((16, 24, 3), np.uint8), DepthMap(np.ones((16, 24), np.float32), kind="relative"))
+    with pytest.warns(DeprecationWarning, match="ssaa= is now supersample="):
+        done = render_scene_video(scene, tmp_path / "c.gif", duration_s=0.2, fps=10, ssaa=2)
+    assert done.frames == 2
+
+
+def test_one_argument_progress_callbacks_still_count_frames(tmp_path: Path) -> None:
+    from depthforge.pipeline.encode import encode_frames
+
+    counted: list[int] = []
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 3
+    with pytest.warns(DeprecationWarning, match="progress"):
+        encode_frames(frames, tmp_path / "a.gif", fps=5, progress=counted.append)  # e.g. a tqdm bar's update
+    assert counted == [1, 1, 1]
+    pairs: list[tuple[int, int | None]] = []
+    encode_frames(frames, tmp_path / "b.gif", fps=5, progress=lambda done, total: pairs.append((done, total)))
+    assert pairs == [(1, 3), (2, 3), (3, 3)]  # a list: its length is the total

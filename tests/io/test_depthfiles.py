@@ -165,7 +165,7 @@ def test_png_cut_in_its_last_chunk_is_refused(cut: int, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "fmt"), [("d.tiff", "npy"), ("d.pfm", "npy"), ("d.npy", "exr"), ("d.tiff", "png16"), ("d.exr", "png8")]
+    ("name", "fmt"), [("d.tiff", "npy"), ("d.pfm", "npy"), ("d.npy", "exr"), ("d.npy", "png16"), ("d.exr", "png8")]
 )
 def test_a_format_under_another_formats_extension_is_refused(tmp_path: Path, name: str, fmt: str) -> None:
     """A user trial wrote npy bytes into x.tiff with --format npy; now one line, nothing written."""
@@ -206,3 +206,17 @@ def test_depth_scale_must_be_positive(tmp_path: Path, scale: float) -> None:
         read_depth(tmp_path / "d.npy", scale=scale)
     with pytest.raises(ValidationError, match="max_pixels"):
         read_depth(tmp_path / "d.npy", max_pixels=-5)
+
+
+def test_the_reviews_depth_file_cases(tmp_path: Path) -> None:
+    """A review found a grey palette PNG refused, a file name without an extension and a display TIFF refused,
+    and max_pixels='abc' escaping as ValueError."""
+    from PIL import Image
+
+    grey = np.tile(np.linspace(0, 255, 40, dtype=np.float32), (30, 1)).astype(np.uint8)
+    Image.fromarray(grey).convert("P").save(tmp_path / "pal.png")  # pngquant / GIMP "indexed"
+    assert read_depth(tmp_path / "pal.png").shape == (30, 40)
+    assert write_depth(tmp_path / "noext", _relative(), format="npy").read_bytes()[:6] == b"\x93NUMPY"
+    assert write_depth(tmp_path / "display.tif", _relative(), format="png16").exists()
+    with pytest.raises(ValidationError, match="max_pixels"):
+        read_depth(tmp_path / "pal.png", max_pixels="abc")  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Renamed keyword arguments keep working for one release, with a :class:`DeprecationWarning`."""
+"""Renamed keyword arguments and attributes keep working for one release, with a :class:`DeprecationWarning`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["renamed_keywords"]
+__all__ = ["renamed_keywords", "renamed_attribute"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +46,27 @@ def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def renamed_attribute(new: str, old: str) -> Any:
+    """A read-only property under the old name ``old`` that warns and returns the attribute ``new`` (a field or a
+    method) of the instance.
+
+    >>> class P:
+    ...     nearness = 1.0
+    ...     near = renamed_attribute("nearness", "near")
+    >>> with warnings.catch_warnings(record=True):
+    ...     warnings.simplefilter("always")
+    ...     P().near
+    1.0
+    """
+
+    def get(self: Any) -> Any:
+        warnings.warn(
+            f"{type(self).__name__}.{old} is now .{new} (the old name will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated: the old name of :attr:`{new}`.")

@@ -143,10 +143,13 @@ _FLOAT_EXTENSIONS = {"tiff": (".tif", ".tiff"), "npy": (".npy",), "pfm": (".pfm"
 
 
 def _check_extension(fmt: str, ext: str) -> None:
-    """Refuse a format whose bytes would go under another format's extension (e.g. npy data in ``x.tiff``)."""
+    """Refuse a format whose bytes would go under another format's extension (e.g. npy data in ``x.tiff``); a
+    name without an extension takes any format, and a display image may be a TIFF."""
+    if not ext:
+        return
     if fmt in _FLOAT_EXTENSIONS and ext not in _FLOAT_EXTENSIONS[fmt]:
         raise ValidationError(f"format: {fmt} files end in {' or '.join(_FLOAT_EXTENSIONS[fmt])}, not '{ext}'")
-    other = next((f for f, exts in _FLOAT_EXTENSIONS.items() if ext in exts), None)
+    other = next((f for f, exts in _FLOAT_EXTENSIONS.items() if ext in exts and f != "tiff"), None)
     if fmt not in _FLOAT_EXTENSIONS and other is not None:
         raise ValidationError(f"format: '{ext}' is the extension of {other} files, not of {fmt} (an image)")
 

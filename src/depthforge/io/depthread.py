@@ -223,7 +223,8 @@ def _read_raster(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
             arr = np.asarray(pil, dtype=np.float32)
         else:
             if pil.mode not in ("L", "LA", "1"):  # grey stored as colour is read; a colour photo is refused
-                _refuse_colour(np.asarray((pil.reduce(4) if min(pil.size) >= 16 else pil).convert("RGB")), 255.0, p)
+                rgb = pil.convert("RGB")  # first: palette and other modes cannot be reduced
+                _refuse_colour(np.asarray(rgb.reduce(4) if min(rgb.size) >= 16 else rgb), 255.0, p)
             arr = np.asarray(pil.convert("L"))
     return arr, _parse_meta(text, p) or _read_sidecar(p)
 
@@ -235,7 +236,8 @@ def _refuse_colour(rgb: np.ndarray, top: float, p: Path) -> None:
     if spread > 0.02:
         raise InputError(
             f"{p}: a colour image, not a depth map (its colour channels differ by {spread:.0%} of the range on "
-            "average); give a grey depth image or a depth file"
+            "average; a photo, or a colour-mapped depth picture, which cannot be read back): give a grey depth "
+            "image or a depth file"
         )
 
 

@@ -51,7 +51,11 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
         InputError: ``DEPTHFORGE_MAX_PIXELS`` is not a positive whole number.
     """
     if max_pixels is not None:
-        if isinstance(max_pixels, bool) or int(max_pixels) != max_pixels or max_pixels < 1:
+        try:
+            whole = not isinstance(max_pixels, bool) and float(max_pixels).is_integer() and max_pixels >= 1
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole:
             raise ValidationError(f"max_pixels: expected a positive whole number, got {max_pixels!r}")
         return int(max_pixels)
     env = os.environ.get("DEPTHFORGE_MAX_PIXELS", "").strip()

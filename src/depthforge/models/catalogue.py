@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from depthforge.core.deprecation import renamed_attribute
+
 __all__ = ["TASKS", "CatalogueEntry", "catalogue"]
 
 #: The tasks in listing order, with the option that takes their names.
@@ -43,6 +45,7 @@ class CatalogueEntry:
     file: str
     cached: bool | None
     params_millions: float = 0.0
+    params_m = renamed_attribute("params_millions", "params_m")  # the old name, for one release
     notes: str = ""
 
     @property

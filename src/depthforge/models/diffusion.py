@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from depthforge.core.deprecation import renamed_attribute
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
 from depthforge.core.validation import check_choice
 from depthforge.models.hub import cached_folder, local_config_file, not_available, offline_mode, require_hub
@@ -68,6 +69,7 @@ class GenerationSpec:
     licence: str
     size_px: int
     params_millions: float = 0.0
+    params_m = renamed_attribute("params_millions", "params_m")  # the old name, for one release
 
 
 @dataclass(frozen=True)

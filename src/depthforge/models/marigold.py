@@ -121,7 +121,7 @@ def marigold_source(
         steps: denoising steps (None: the model's own default, e.g. 4 for v1-1 and the LCM variant).
         ensemble_size: predictions per image, aligned and averaged (>= 3 also gives an uncertainty map).
         resolution_px: long side (pixels) the image is processed at, diffusers' ``processing_resolution``
-            (None: the registry's, 768).
+            (None: the pipeline's own ``default_processing_resolution``, else 768).
         seed: the noise seed: the same seed gives the same depth.
         far_near_ratio: the assumed far/near ratio of the conversion to relative inverse depth (module doc).
 

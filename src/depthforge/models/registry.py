@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
+from depthforge.core.deprecation import renamed_attribute
+
 __all__ = ["ModelSpec", "REGISTRY", "FAMILIES", "get_spec", "spec_for_family", "DEFAULT_MODEL"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -57,6 +59,7 @@ class ModelSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     params_millions: float = 0.0
+    params_m = renamed_attribute("params_millions", "params_m")  # the old name, for one release
     pad_reflect: bool = False
     needs: tuple[str, ...] = ("torch", "transformers")
     notes: str = ""

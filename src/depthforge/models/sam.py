@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_attribute
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.models.hub import resolve_entry
@@ -45,6 +46,7 @@ class SamSpec:
     hub_id: str
     licence: str
     params_millions: float = 0.0
+    params_m = renamed_attribute("params_millions", "params_m")  # the old name, for one release
 
 
 SAM_REGISTRY: dict[str, SamSpec] = {

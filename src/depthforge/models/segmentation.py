@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_attribute
 from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_array, check_same_hw
 from depthforge.models.hub import local_config_file, normalisation, resolve_entry
@@ -60,6 +61,7 @@ class MattingSpec:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     max_side: int = 1024
     params_millions: float = 0.0
+    params_m = renamed_attribute("params_millions", "params_m")  # the old name, for one release
     notes: str = ""
 
 

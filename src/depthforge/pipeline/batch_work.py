@@ -108,11 +108,11 @@ class BatchJob:
         return scaled_input_size(size_hw, estimator.spec, resolution_px=self.resolution_px)
 
 
-#: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
-#: manifest written before the rename still counts their outputs as done.
 #: options added after batches were run: hashed only when set, so earlier runs' outputs still count as done
 _WHEN_SET = frozenset({"mask_sam_model", "mask_matting_model"})
 
+#: BatchOptions fields renamed in 0.1 (issue 19's vocabulary) keep their old names in the options hash, so a
+#: manifest written before the rename still counts their outputs as done.
 _HASHED_AS = {
     "clip_near": "near",
     "clip_far": "far",

@@ -9,13 +9,16 @@ length.
 
 from __future__ import annotations
 
+import inspect
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,6 +117,7 @@ def encode_frames(
     with VideoWriter(path, fps=fps, codec=codec, quality=quality, preset=preset, odd_size=odd_size) as writer:
         feed = _WriterThread(writer, queue_size)
         total = len(frames) if isinstance(frames, Sized) else None
+        progress = _two_argument(progress)
         try:
             for done, frame in enumerate(frames, 1):
                 feed.put(frame)
@@ -127,3 +131,24 @@ def encode_frames(
             raise feed.error
     height, width = writer.size_hw or (0, 0)
     return EncodedVideo(writer.path, writer.codec, width, height, writer.frames)
+
+
+def _two_argument(progress: Callable[..., Any] | None) -> Callable[[int, int | None], Any] | None:
+    """``progress`` as a ``(done, total)`` callback; a one-argument callback of the earlier shape (``progress(1)``
+    per frame, e.g. a tqdm bar's ``update``) is still served for one release, with a DeprecationWarning."""
+    if progress is None:
+        return None
+    try:
+        params = inspect.signature(progress).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: trust the documented shape
+        return progress
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                                                               for p in params) >= 2:  # fmt: skip
+        return progress
+    warnings.warn(
+        "encode_frames(progress=): the callback is now called as progress(done, total); a one-argument callback "
+        "gets progress(1) per frame for one release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return lambda done, total: progress(1)

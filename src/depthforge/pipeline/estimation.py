@@ -149,8 +149,8 @@ def collect_inputs(
     """Expand files and folders (recursively, image and video extensions) into (file, relative output stem) pairs.
 
     A missing path is kept, so that it fails alone with a clear message when processed. Files inside ``exclude``
-    (the output folder, when it lies inside an input folder) are left out, so a second run does not take the
-    first run's outputs for photos.
+    (the output folder) are left out when it lies strictly inside an input folder, so a second run does not take
+    the first run's outputs for photos (an output folder that is the input folder, or holds it, excludes nothing).
 
     Raises:
         ValidationError: an empty path (it would otherwise mean the current folder, recursively).
@@ -162,10 +162,12 @@ def collect_inputs(
             raise ValidationError("inputs: an empty path was given (name a file or a folder; '.' is this folder)")
         p = Path(raw)
         if os.path.isdir(p):
+            inside = Path(os.path.realpath(p))
+            below = skip if skip is not None and skip != inside and skip.is_relative_to(inside) else None
             for f in sorted(p.rglob("*")):
                 ext = f.suffix.lower()
                 if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS) and not f.name.startswith("."):
-                    if skip is None or not Path(os.path.realpath(f)).is_relative_to(skip):
+                    if below is None or not Path(os.path.realpath(f)).is_relative_to(below):
                         out.append((f, f.relative_to(p).with_suffix("")))
         else:
             out.append((p, Path(p.stem)))

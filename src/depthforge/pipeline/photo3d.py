@@ -177,7 +177,7 @@ def photo3d(
     return Photo3DResult(scene, lm, files, {"layers": t1 - t0, "mesh": t2 - t1, "write": t3 - t2})
 
 
-@renamed_keywords(duration="duration_s")
+@renamed_keywords(duration="duration_s", ssaa="supersample")
 def render_scene_video(
     scene: LayeredScene,
     path: str | os.PathLike[str],

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_attribute
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
@@ -102,6 +103,12 @@ class LayeredScene:
     intrinsics: Intrinsics
     baseline_m: float | None = None
     fill_px: float | None = None
+
+    # the names before the vocabulary review (issue 19), for one release
+    near = renamed_attribute("nearness", "near")
+    layer_near = renamed_attribute("layer_nearness", "layer_near")
+    warp_depth = renamed_attribute("warp_nearness", "warp_depth")
+    colour = renamed_attribute("color", "colour")
 
     @property
     def shape(self) -> tuple[int, int]:

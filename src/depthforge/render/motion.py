@@ -92,6 +92,7 @@ def ease(t: float, easing: str = "sine") -> float:
     return 1.0 - 0.5 * (2.0 - 2.0 * t) ** p
 
 
+@renamed_keywords(duration="duration_s")
 def frame_count(duration_s: float, fps: float) -> int:
     """Number of frames of a clip: ``round(duration_s * fps)``, at least 2."""
     d = check_range(duration_s, "duration_s", low=0.0, low_inclusive=False, high=36000.0)
