@@ -406,7 +406,19 @@ def test_options_are_checked_before_any_work(
          "--fill", "layers"),
         ("mesh", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "m.glb"), "--max-angle", "200"),
     ]  # fmt: skip
-    for argv, word in zip(cases, ("format", "confidence", "quality", "fill", "max_angle"), strict=True):
+    for argv, word in zip(cases, ("format", "confidence", "quality", "fill", "--max-angle"), strict=True):
         code, _, err = run(capsys, *argv)
         assert code == 2 and len(err.strip().splitlines()) == 1 and word in err, (argv[0], err)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([photo.name, depth_file.name]), "nothing written"
+
+
+def test_library_messages_name_the_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path, depth_file: Path) -> None:
+    """A user trial found messages naming the library's parameter (radius_px for --feather, size_px for
+    --median-size); the command line now says the flag, by dest or by the command's table."""
+    out = str(tmp_path / "m.npy")
+    code, _, err = run(capsys, "process", str(depth_file), "-o", out, "--filter", "median", "--median-size", "4")
+    assert code == 2 and err.startswith("depthforge: error: --median-size: "), err
+    code, _, err = run(capsys, "process", str(depth_file), "-o", out, "--depth-kind", "metric", "--depth-scale", "0")
+    assert code == 2 and err.startswith("depthforge: error: --depth-scale: "), err
+    code, _, err = run(capsys, "process", str(tmp_path / "nope.npy"), "-o", out)
+    assert code == 2 and str(tmp_path / "nope.npy") in err  # a path stays as it is

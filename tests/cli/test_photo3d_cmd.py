@@ -68,7 +68,7 @@ def test_ply_viewer_frame_and_stride(scene: tuple[Path, Path], tmp_path: Path) -
         (["-o", "s.glb", "--video", "circle", "--video-out", "s.avi"], "suffix"),
         (["-o", "s.glb", "--inpaint", "onnx:missing.onnx"], "missing.onnx"),
         (["-o", "s.glb", "--equirect"], "equirect"),
-        (["-o", "s.glb", "--layers", "0"], "max_layers"),
+        (["-o", "s.glb", "--layers", "0"], "--layers"),
     ],
 )
 def test_errors_are_one_line(

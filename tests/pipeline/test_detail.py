@@ -163,7 +163,7 @@ def test_cli_estimate_with_detail(tiny_da: Path, photos: Path, tmp_path: Path, c
     assert main(["estimate", src, "--model", str(tiny_da), "--detail", "many", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "depthforge: error: detail: expected off, auto or a tile count, got 'many'"
+    assert err.strip().splitlines()[-1] == "depthforge: error: --detail: expected off, auto or a tile count, got 'many'"
 
 
 def test_video_with_detail_uses_the_same_tiles_every_frame(tiny_da: Path, tmp_path: Path) -> None:

@@ -50,7 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"depthforge.cli.{name}_cmd").register(sub)
+    for name, command in sub.choices.items():  # a library message's parameter name, as the flag that sets it
+        flags = {a.dest: _long(a.option_strings) for a in command._actions if a.option_strings and a.dest != "help"}
+        command.set_defaults(flag_names={**flags, **_LIBRARY_NAMES.get(name, {})})
     return parser
+
+
+#: library parameter names that a command's flag sets under another name (the rest match the flag's dest)
+_LIBRARY_NAMES = {
+    "estimate": {"strength": "--temporal-strength"},
+    "stereo": {"max_width_px": "--quilt-width"},
+    "mask": {"radius_px": "--feather", "color": "--background"},
+    "pointcloud": {"voxel_size_m": "--voxel-m"},
+    "normals": {"sigma_px": "--smooth-depth"},
+    "parallax": {"max_layers": "--layers"},
+    "photo3d": {"max_layers": "--layers"},
+    "process": {"size_px": "--median-size"},
+}
+
+
+def _long(options: Sequence[str]) -> str:
+    """An action's first long option (``--output`` rather than ``-o``)."""
+    return next((o for o in options if o.startswith("--")), options[0])
+
+
+def _as_flag(message: str, flag_names: dict[str, str]) -> str:
+    """A library error ``"name: ..."`` as the command line says it, ``"--flag: ..."``, when a flag sets ``name``."""
+    name, sep, rest = message.partition(": ")
+    flag = flag_names.get(name) if sep and name.isidentifier() else None
+    return f"{flag}: {rest}" if flag else message
 
 
 class _Terminated(KeyboardInterrupt):
@@ -98,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
     except DepthforgeError as exc:
-        print(f"depthforge: error: {exc}", file=sys.stderr)
+        print(f"depthforge: error: {_as_flag(str(exc), getattr(args, 'flag_names', {}))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
