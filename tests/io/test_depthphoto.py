@@ -26,7 +26,7 @@ from depthforge.io.depthphoto_write import (
     write_gdepth,
     write_rgbd,
 )
-from depthforge.io.xmp import EXTENDED_CHUNK_BYTES, jpeg_end, read_xmp
+from depthforge.io.xmp import EXTENDED_CHUNK_BYTES, insert_xmp, jpeg_end, read_xmp, xmp_segments
 from tests.conftest import cones_disparity
 
 EXIFTOOL = shutil.which("exiftool")
@@ -205,6 +205,34 @@ def test_corrupt_depth_photos_fail_cleanly(tmp_path: Path) -> None:
     (tmp_path / "cut.jpg").write_bytes(dd[: jpeg_end(dd) + 100])
     with pytest.raises(InputError, match="runs past the end"):
         read_depth_photo(tmp_path / "cut.jpg")
+
+
+def test_embedded_depth_kind_never_opens_a_pipe(tmp_path: Path) -> None:
+    # fuzz finding: `estimate pipe.jpg --use-embedded-depth` blocked for ever opening a FIFO before any check
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    found: list[str | None] = []
+    probe = threading.Thread(target=lambda: found.append(embedded_depth_kind(fifo, strict=True)), daemon=True)
+    probe.start()
+    probe.join(10)
+    assert not probe.is_alive() and found == [None]
+
+
+def test_broken_xmp_of_a_depth_photo_is_named_not_called_a_colour_image(tmp_path: Path) -> None:
+    image, depth = scene()
+    good = write_gdepth(tmp_path / "g.jpg", image, depth).read_bytes()
+    standard = read_xmp(good).standard
+    dtd = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">' + b"".join(
+        b'<!ENTITY %c "%s">' % (98 + i, b"&%c;" % (97 + i) * 10) for i in range(9)
+    )
+    bomb = dtd + b"]>" + standard.replace(b'GDepth:Software="depthforge"', b'GDepth:Software="&j;"')
+    (tmp_path / "bomb.jpg").write_bytes(insert_xmp(good, xmp_segments(bomb)))
+    assert embedded_depth_kind(tmp_path / "bomb.jpg") is None  # not strict: as a photo without depth
+    with pytest.raises(InputError, match=r"bomb.jpg: its standard XMP is not well-formed XML"):
+        read_depth(tmp_path / "bomb.jpg")
 
 
 def test_encode_range_codes_near_black_far_white() -> None:

@@ -107,22 +107,37 @@ def decode_range(codes: np.ndarray, *, top: int, near: float, far: float, format
     return np.divide(np.float32(far * near), dn, out=dn)
 
 
-def embedded_depth_kind(path: str | os.PathLike[str]) -> str | None:
+def embedded_depth_kind(path: str | os.PathLike[str], *, strict: bool = False) -> str | None:
     """Which depth a photo carries: ``"gdepth"``, ``"dynamic-depth"``, ``"heic"`` or None (none, or not a photo
-    this module reads). Reads only the file's head and metadata; never raises for a file it cannot read."""
+    this module reads: also a pipe, a device or a file above the default size limit, which are never opened).
+    Reads only the file's head and metadata.
+
+    Args:
+        path: the photo.
+        strict: raise for a JPEG that names a depth format in its metadata but whose XMP is malformed (not
+            well-formed XML, damaged extended XMP); by default that is None, as for any file it cannot read.
+
+    Raises:
+        InputError: only with ``strict``, naming the file and what is wrong with its XMP.
+    """
     try:
-        with open(path, "rb") as fh:
+        checked = check_input_file(path, what="photo", max_bytes=max_bytes_for(max_pixels_limit(None)))
+        with open(checked, "rb") as fh:
             head = fh.read(16)
-            if head[:2] == b"\xff\xd8":
-                fh.seek(0)
-                data = fh.read()
-                return _jpeg_kind(data)
+            data = fh.read() if head[:2] == b"\xff\xd8" else b""
     except (OSError, InputError):
         return None
+    if data:
+        try:
+            return _jpeg_kind(head + data)
+        except InputError as exc:
+            if strict:
+                raise InputError(f"{checked}: {exc}") from None
+            return None
     from depthforge.io.heif import has_heif_depth, is_heif_head
 
     if is_heif_head(head):
-        return "heic" if has_heif_depth(path) else None
+        return "heic" if has_heif_depth(checked) else None
     return None
 
 

@@ -85,7 +85,7 @@ def read_depth(
         scale = check_positive(scale, "depth_scale")  # finite and > 0 (0 flattens, < 0 turns the map round)
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="depth file", max_bytes=max_bytes_for(limit))
-    if embedded_depth_kind(p) is not None:  # a photo carrying its depth (GDepth, Dynamic Depth, HEIC)
+    if embedded_depth_kind(p, strict=True) is not None:  # a photo carrying its depth (GDepth, Dynamic Depth, HEIC)
         return _embedded(p, limit, kind=kind, scale=scale)
     with decoding(p, "depth file"):
         arr, meta = _read_any(p, limit)

@@ -55,7 +55,7 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".pnm"}
 ) | {".heic", ".heif"}  # HEIC/HEIF with the heic extra (pillow-heif)
-_FORMAT_NAMES = ("JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM")
+_FORMAT_NAMES = ("JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM", "HEIC/HEIF (the heic extra)")
 _DEPTH_FORMAT_NAMES = "NumPy .npy, PFM, OpenEXR, TIFF"
 
 _EXIF_FOCAL = 0x920A  # FocalLength (mm)
