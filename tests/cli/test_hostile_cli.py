@@ -422,3 +422,49 @@ def test_library_messages_name_the_flag(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 2 and err.startswith("depthforge: error: --depth-scale: "), err
     code, _, err = run(capsys, "process", str(tmp_path / "nope.npy"), "-o", out)
     assert code == 2 and str(tmp_path / "nope.npy") in err  # a path stays as it is
+
+
+def test_new_commands_check_their_options_before_any_work(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, photo: Path, tiny_da: Path
+) -> None:
+    """Fuzz findings of the option family extended to batch, generate and photo3d: a batch output that is a file
+    and thread counts that overflow C ints were internal errors; batch refused --fov inf once per item after the
+    work; generate named the missing model before a bad --steps or --size; --fov 1e-320 was blamed on --fx."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(photo.read_bytes())
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    batch = ("batch", str(tmp_path / "in"), "--model", str(tiny_da), "--outputs", "depth16", "-o")
+    cases = [
+        ((*batch, str(tmp_path / "file.txt")), "file.txt: cannot write"),
+        ((*batch, str(tmp_path / "b"), "--threads-per-worker", "9" * 30), "--threads-per-worker: "),
+        ((*batch, str(tmp_path / "b"), "--workers", "9" * 30), "--workers: "),
+        ((*batch, str(tmp_path / "b"), "--fov", "inf"), "--fov: "),
+        ((*batch, str(tmp_path / "b"), "--clip", "0.9,0.1"), "--clip: "),
+        (("--threads", "9" * 30, "models"), "--threads: "),
+        (("generate", str(photo), "--prompt", "x", "-o", str(tmp_path / "g.png"), "--steps", "5000"), "--steps: "),
+        (("generate", str(photo), "--prompt", "x", "-o", str(tmp_path / "g.png"), "--size", "7,9"), "--size: "),
+        (("generate", str(photo), "--prompt", "x", "-o", str(tmp_path / "g.png"), "--seed", "9" * 30), "--seed: "),
+        (("photo3d", str(photo), "--model", str(tiny_da), "-o", str(tmp_path / "p.glb"), "--fov", "1e-320"), "--fov: "),
+    ]
+    for argv, start in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (argv, err)
+        assert err.startswith(f"depthforge: error: {start}") or start in err, (argv, err)
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").rglob("*.png")), "no item was processed"
+
+
+def test_options_the_chosen_mode_does_not_use_are_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, depth_file: Path
+) -> None:
+    """mask --sam-model/--click without SAM, and photo3d's clip options without --video, were silently ignored."""
+    code, _, err = run(
+        capsys, "mask", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "m.png"), "--click", "3,4"
+    )
+    assert code == 0 and "--click: not used (for --source sam" in err, err
+    code, _, err = run(
+        capsys, "photo3d", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "p.glb"), "--duration", "2"
+    )
+    assert code == 0 and "--duration: not used" in err, err
+    code, _, err = run(capsys, "mask", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "n.png"))
+    assert code == 0 and "not used" not in err, err

@@ -311,3 +311,26 @@ def test_uncached_models_offline_are_one_line_naming_base_or_controlnet(
         diffusion.from_pretrained(diffusers.ControlNetModel, base)
     with pytest.raises(ModelNotAvailableError, match="--model PATH$"):
         diffusion.from_pretrained(diffusers.ControlNetModel, base, hint="a local folder with --model PATH")
+
+
+def test_generation_options_are_checked_without_any_model() -> None:
+    from depthforge.core.errors import ValidationError
+    from depthforge.pipeline.generate import MAX_SEEDS, check_generation_options
+
+    assert check_generation_options(prompt="a cat", mode="depth2img") == ([0], 0.8)
+    assert check_generation_options(prompt="a cat", seeds=[2**64 - 1, -(2**63)])[0] == [2**64 - 1, -(2**63)]
+    bad = [
+        ({"prompt": "  "}, "prompt"),
+        ({"prompt": "x", "steps": 0}, "steps"),
+        ({"prompt": "x", "steps": 1001}, "steps"),
+        ({"prompt": "x", "seeds": [2**64]}, "seed"),
+        ({"prompt": "x", "seeds": list(range(MAX_SEEDS + 1))}, "seeds"),
+        ({"prompt": "x", "seeds": []}, "seeds"),
+        ({"prompt": "x", "size_hw": (512, 500)}, "size_hw"),
+        ({"prompt": "x", "size_hw": (8192, 512)}, "size_hw"),
+        ({"prompt": "x", "strength": 0.5, "steps": 1}, "steps"),
+        ({"prompt": "x", "control_start": 0.5, "control_end": 0.5}, "control_start"),
+    ]
+    for kwargs, name in bad:
+        with pytest.raises(ValidationError, match=f"^{name}: "):
+            check_generation_options(**kwargs)  # type: ignore[arg-type]

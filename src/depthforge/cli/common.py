@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +240,15 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
         options.update(preset)
         note(f"--fast: {why}")
     return options
+
+
+def note_unused(args: argparse.Namespace, dests: Sequence[str], why: str) -> None:
+    """One notice naming the options among ``dests`` given other than their defaults, which ``why`` says are not
+    used (e.g. ``"for --source sam only"``)."""
+    names, defaults = getattr(args, "flag_names", {}), getattr(args, "flag_defaults", {})
+    given = [names.get(d, d) for d in dests if d in defaults and getattr(args, d, None) != defaults[d]]
+    if given:
+        note(f"{', '.join(given)}: not used ({why})")
 
 
 def note(message: str) -> None:

@@ -60,19 +60,21 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.cli.common import load_depth_for
     from depthforge.core.errors import ValidationError
+    from depthforge.core.validation import check_range
     from depthforge.io.images import read_image, write_image
     from depthforge.models.diffusion import require_diffusers, require_generation_models
-    from depthforge.pipeline.generate import generate, generation_models
+    from depthforge.pipeline.generate import MAX_SEEDS, check_generation_options, generate, generation_models
 
-    require_diffusers(load=False)  # a missing extra is one line, before any work (importing it takes seconds)
-    require_generation_models(*generation_models(args.mode, args.base, args.controlnet))  # offline: one line now
     if args.seeds:
         seeds = [int(s) for s in parse_numbers(args.seeds, "--seeds", len(args.seeds.split(",")), int, form="integers")]
     else:
-        if args.batch < 1:
-            raise ValidationError(f"batch: {args.batch} must be at least 1")
+        check_range(args.batch, "batch", low=1, high=MAX_SEEDS)
         seeds = [args.seed + i for i in range(args.batch)]
     size = tuple(parse_numbers(args.size, "--size", 2, int, form="height,width")) if args.size else None
+    options = pick(args, "mode", "steps", "guidance", "strength", "control_scale", "control_start", "control_end")
+    check_generation_options(prompt=args.prompt, seeds=seeds, size_hw=size, **options)  # before any model
+    require_diffusers(load=False)  # a missing extra is one line, before any work (importing it takes seconds)
+    require_generation_models(*generation_models(args.mode, args.base, args.controlnet))  # offline: one line now
     image = read_image(args.image, max_pixels=args.max_pixels) if args.image else None
     depth = None
     if args.depth or args.model or (args.mode == "controlnet" and image is not None):

@@ -52,10 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"depthforge.cli.{name}_cmd").register(sub)
     for name, command in sub.choices.items():  # a library message's parameter name, as the flag that sets it
         flags = {a.dest: _long(a.option_strings) for a in command._actions if a.option_strings and a.dest != "help"}
-        command.set_defaults(flag_names={**flags, **_LIBRARY_NAMES.get(name, {})})
+        shared = {lib: flags[dest] for lib, dest in _SHARED_NAMES.items() if dest in flags}
+        command.set_defaults(
+            flag_names={"threads": "--threads", **shared, **flags, **_LIBRARY_NAMES.get(name, {})},
+            flag_defaults={a.dest: a.default for a in command._actions if a.option_strings and a.dest != "help"},
+        )
     return parser
 
 
+#: library parameter names set by a flag of another dest, in every command that has that flag
+_SHARED_NAMES = {"clip_near": "clip", "clip_far": "clip", "fov_deg": "fov"}
 #: library parameter names that a command's flag sets under another name (the rest match the flag's dest)
 _LIBRARY_NAMES = {
     "estimate": {"strength": "--temporal-strength"},
@@ -66,6 +72,7 @@ _LIBRARY_NAMES = {
     "parallax": {"max_layers": "--layers"},
     "photo3d": {"max_layers": "--layers"},
     "process": {"size_px": "--median-size"},
+    "generate": {"size_hw": "--size"},
 }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from depthforge.cli.common import add_photo_command, note, pick
+from depthforge.cli.common import add_photo_command, note, note_unused, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,6 +140,19 @@ def _describe(options: Any) -> None:
             note(f"segmentation model rembg:{spec.name} (licence: {spec.licence})")
 
 
+def _note_unused(args: argparse.Namespace, options: Any) -> None:
+    """Say which of the given model options the chosen ``--source`` does not use."""
+    segmentation = options.segmenter if options.method == "fused" else options.method
+    if segmentation != "sam":
+        note_unused(args, ("sam_model", "click"), "for --source sam, or fused with --segmenter sam")
+    if options.method != "fused":
+        note_unused(args, ("segmenter",), "for --source fused")
+    if not (segmentation.startswith("rembg:") and segmentation.endswith("_custom")):
+        note_unused(args, ("seg_file",), "for the rembg:*_custom segmenters")
+    if options.method == "depth":
+        note_unused(args, ("seg_model",), "--source depth uses no matting model")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -158,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     colour = _colour(args.background) if args.background else None
     background = read_image(args.background_image).rgb if args.background_image else None
     options = _options(args)
+    _note_unused(args, options)
     require_models(options)  # a model neither cached nor reachable: one line before the depth is estimated
     image = read_image(args.image, max_pixels=args.max_pixels)
     depth = load_depth_for(image, args) if needs_depth(options) else None

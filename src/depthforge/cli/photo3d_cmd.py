@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 
 from depthforge.cli.camera import add_scene_command, intrinsics_from_args
-from depthforge.cli.common import add_motion_options, load_inpainter_noted, load_photo, note, progress
+from depthforge.cli.common import add_motion_options, load_inpainter_noted, load_photo, note, note_unused, progress
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "static")
 
@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         codec_for(clip)  # a bad clip name is refused before the work
     if args.target_vertices < 0:
         raise ValidationError(f"target_vertices: expected >= 0, got {args.target_vertices}")
+    if not args.video:
+        motion = ("duration", "fps", "amplitude", "focus", "supersample", "video_out")
+        note_unused(args, motion, "they shape the clip of --video MOTION, and none was asked for")
     if args.ply_frame != "camera" and out.suffix.lower() == ".glb":
         note("--ply-frame: for .ply outputs; a GLB is always in glTF's frame (y up, z toward the viewer)")
     if args.alpha_mode != "mask" and out.suffix.lower() == ".ply":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_positive, check_range, check_size_hw
 
 __all__ = ["Intrinsics", "DEFAULT_HFOV_DEG"]
@@ -51,6 +52,8 @@ class Intrinsics:
         height, width = check_size_hw(size_hw)
         check_range(fov_deg, "fov_deg", low=0.0, high=180.0, low_inclusive=False, high_inclusive=False)
         f = 0.5 * width / math.tan(math.radians(fov_deg) / 2.0)
+        if not math.isfinite(f):  # a field of view of ~1e-300 degrees
+            raise ValidationError(f"fov_deg: {fov_deg:g} is too narrow (the focal length would be infinite)")
         return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height, source)
 
     @classmethod

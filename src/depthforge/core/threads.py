@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 from depthforge.core.errors import ValidationError
 
 __all__ = [
+    "MAX_THREADS",
     "Worker",
     "WriteBehind",
     "limit_library_threads",
@@ -38,6 +39,9 @@ __all__ = [
     "set_thread_budget",
     "thread_budget",
 ]
+
+#: The most threads any budget, pool or worker count may ask for (larger numbers overflow C libraries' ints).
+MAX_THREADS = 4096
 
 _OVERRIDE: int | None = None
 _LOCAL = threading.local()  # .budget: a stage thread's share (read_ahead / WriteBehind ``threads=``)
@@ -153,6 +157,8 @@ def _get(q: queue.Queue[Any], stop: threading.Event | None = None) -> Any:
 def _check_threads(threads: int | None) -> None:
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValidationError(f"threads: expected a whole number >= 1, got {threads!r}")
+    if threads is not None and threads > MAX_THREADS:
+        raise ValidationError(f"threads: {threads} is above the allowed range (<= {MAX_THREADS})")
 
 
 def read_ahead(

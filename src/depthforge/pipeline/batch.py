@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from depthforge.core.errors import DepthforgeError, InputError
-from depthforge.core.validation import check_choice, check_positive
-from depthforge.io.atomic import sweep_stale
+from depthforge.core.threads import MAX_THREADS
+from depthforge.core.validation import check_choice, check_range
+from depthforge.io.atomic import prepare_folder, sweep_stale
 from depthforge.io.images import IMAGE_EXTENSIONS
 from depthforge.io.video import VIDEO_EXTENSIONS, is_video_path
 from depthforge.pipeline.batch_work import VIDEO_OUTPUTS, WORKERS_LOCK, BatchJob, WorkItem
@@ -110,12 +111,12 @@ def _is_done(rec: tuple[str, str, tuple[str, ...]] | None, sig: str, digest: str
 @contextlib.contextmanager
 def _exclusive(outdir: Path) -> Iterator[None]:
     """One run per output folder; wait for orphaned workers of a killed run, then remove its temporary files."""
+    prepare_folder(outdir)  # OutputError: a file of that name, not writable
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no locking
         yield
         return
-    outdir.mkdir(parents=True, exist_ok=True)
     with open(outdir / _LOCK, "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -168,9 +169,9 @@ def run_batch(
         MissingExtraError: ``engine="ray"`` without Ray installed.
     """
     check_choice(engine, "engine", ("local", "ray"))
-    workers = int(check_positive(workers, "workers"))
+    workers = int(check_range(workers, "workers", low=1, high=MAX_THREADS))
     if threads is not None:
-        threads = int(check_positive(threads, "threads"))
+        threads = int(check_range(threads, "threads", low=1, high=MAX_THREADS))
     if engine == "ray":
         from depthforge.pipeline.ray_engine import ensure_ray, run_ray
 

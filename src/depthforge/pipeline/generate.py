@@ -46,6 +46,10 @@ from depthforge.render.visualize import colorize
 
 __all__ = [
     "GenerationResult",
+    "MAX_SEEDS",
+    "MAX_SIDE_PX",
+    "MAX_STEPS",
+    "check_generation_options",
     "conditioning_image",
     "depth2img_map",
     "generate",
@@ -54,6 +58,12 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
+#: At most this many denoising steps (the schedulers are trained on 1000 timesteps).
+MAX_STEPS = 1000
+#: At most this many images (seeds) in one call: they run as one batch.
+MAX_SEEDS = 64
+#: The longest side of a generated image, pixels.
+MAX_SIDE_PX = 4096
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,58 @@ def _pil(image: np.ndarray, size_hw: tuple[int, int]) -> Any:
 
 
 @renamed_keywords(depth_kind="kind")
+def check_generation_options(
+    *,
+    mode: str = "controlnet",
+    prompt: str,
+    steps: int = 25,
+    guidance: float = 7.5,
+    seeds: Sequence[int] = (0,),
+    strength: float | None = None,
+    control_scale: float = 1.0,
+    control_start: float = 0.0,
+    control_end: float = 1.0,
+    size_hw: tuple[int, int] | None = None,
+) -> tuple[list[int], float | None]:
+    """The options of :func:`generate` (same names and meanings), checked before any model is loaded.
+
+    Returns:
+        (seeds as a list, strength with depth2img's default 0.8 filled in).
+
+    Raises:
+        ValidationError: an empty prompt; steps outside 1..:data:`MAX_STEPS`; no seeds or more than
+            :data:`MAX_SEEDS`, a seed outside torch's range (-2**63 to 2**64 - 1); guidance, control or strength
+            out of range; a size that is not multiples of 8 or has a side above :data:`MAX_SIDE_PX`.
+    """
+    check_choice(mode, "mode", GENERATION_MODES)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValidationError("prompt: empty (say what to draw)")
+    check_range(steps, "steps", low=1, high=MAX_STEPS)
+    seeds = [int(s) for s in seeds]
+    for s in seeds:
+        if not -(2**63) <= s < 2**64:  # torch's seed range
+            raise ValidationError(f"seed: {s} is outside the range of seeds (-2**63 to 2**64 - 1)")
+    if not 1 <= len(seeds) <= MAX_SEEDS:
+        raise ValidationError(f"seeds: {len(seeds)} seeds; give 1 to {MAX_SEEDS} (one image each)")
+    check_range(guidance, "guidance", low=0.0, high=50.0)
+    check_range(control_scale, "control_scale", low=0.0, high=10.0)
+    check_range(control_start, "control_start", low=0.0, high=1.0)
+    check_range(control_end, "control_end", low=0.0, high=1.0)
+    if control_start >= control_end:
+        raise ValidationError(f"control_start: {control_start:g} must be below control_end {control_end:g}")
+    if mode == "depth2img" and strength is None:
+        strength = 0.8
+    if strength is not None:
+        strength = check_range(strength, "strength", low=0.0, high=1.0, low_inclusive=False)
+        if int(steps * strength) < 1:
+            raise ValidationError(f"steps: {steps} steps at strength {strength:g} leave no denoising step")
+    if size_hw is not None:
+        h, w = check_size_hw(size_hw)
+        if h % 8 or w % 8 or max(h, w) > MAX_SIDE_PX:
+            raise ValidationError(f"size_hw: {h}x{w} must be multiples of 8 up to {MAX_SIDE_PX} (height x width)")
+    return seeds, strength
+
+
 def generate(
     image: str | os.PathLike[str] | Image | np.ndarray | None,
     depth: DepthMap | np.ndarray | None = None,
@@ -195,29 +257,21 @@ def generate(
         MissingExtraError: diffusers is not installed. ModelError / ModelNotAvailableError: models.
         ValidationError: an option out of range.
     """
-    check_choice(mode, "mode", GENERATION_MODES)
+    seeds, strength = check_generation_options(
+        mode=mode,
+        prompt=prompt,
+        steps=steps,
+        guidance=guidance,
+        seeds=seeds,
+        strength=strength,
+        control_scale=control_scale,
+        control_start=control_start,
+        control_end=control_end,
+        size_hw=size_hw,
+    )
     require_diffusers()
     import torch
 
-    if not prompt or not prompt.strip():
-        raise ValidationError("prompt: empty (say what to draw)")
-    if steps < 1:
-        raise ValidationError(f"steps: {steps} must be at least 1")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValidationError("seeds: at least one seed is needed")
-    check_range(guidance, "guidance", low=0.0, high=50.0)
-    check_range(control_scale, "control_scale", low=0.0, high=10.0)
-    check_range(control_start, "control_start", low=0.0, high=1.0)
-    check_range(control_end, "control_end", low=0.0, high=1.0)
-    if control_start >= control_end:
-        raise ValidationError(f"control_start: {control_start:g} must be below control_end {control_end:g}")
-    if mode == "depth2img" and strength is None:
-        strength = 0.8
-    if strength is not None:
-        check_range(strength, "strength", low=0.0, high=1.0, low_inclusive=False)
-        if int(steps * strength) < 1:
-            raise ValidationError(f"steps: {steps} steps at strength {strength:g} leave no denoising step")
     photo = _photo(image, need=mode == "depth2img" or strength is not None)
     if depth is not None:
         depth = as_depthmap(depth, kind=kind)
@@ -231,8 +285,6 @@ def generate(
     if size_hw is None:
         size_hw = generation_size((int(source_hw[0]), int(source_hw[1])), long_side_px=base_src.spec.size_px)
     h, w = check_size_hw(size_hw)
-    if h % 8 or w % 8:
-        raise ValidationError(f"size_hw: {h}x{w} must be multiples of 8 (height x width)")
     pipe = load_generation_pipeline(
         mode, base=base_src, controlnet=control_src, img2img=strength is not None, device=device, dtype=dtype
     )

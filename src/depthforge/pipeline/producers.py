@@ -34,11 +34,11 @@ from typing import Any
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
-from depthforge.core.validation import check_choice, check_positive
+from depthforge.core.validation import check_choice, check_positive, check_range
 from depthforge.io.depthfiles import sidecar_path, write_depth
 from depthforge.io.images import write_image
 from depthforge.pipeline.estimation import EstimateOptions, output_paths
-from depthforge.process.normalize import to_display
+from depthforge.process.normalize import check_display_options, to_display
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
 
 __all__ = ["BatchOptions", "Producer", "PRODUCERS", "parse_outputs", "main_files"]
@@ -110,6 +110,17 @@ class BatchOptions:
         check_choice(self.mask_method, "mask_method", ("otsu", "gap"))
         check_positive(self.stride, "stride")
         check_choice(self.photo3d_format, "photo3d_format", ("glb", "ply"))
+        # numbers checked here, before any item, by the rules their producers apply
+        from depthforge.render.stereo import StereoParams
+
+        check_display_options(clip_near=self.clip_near, clip_far=self.clip_far, percentiles=self.percentiles)
+        StereoParams(divergence=self.divergence, convergence=self.convergence)
+        if self.fov_deg is not None:
+            check_range(self.fov_deg, "fov_deg", low=0.0, high=180.0, low_inclusive=False, high_inclusive=False)
+        check_range(self.far_m, "far_m", low=check_positive(self.near_m, "near_m"), low_inclusive=False)
+        check_range(self.max_angle_deg, "max_angle_deg", low=0.0, high=180.0, low_inclusive=False)
+        if self.mask_threshold is not None:
+            check_range(self.mask_threshold, "mask_threshold")
         if not isinstance(self.photo3d_inpaint, str) or not self.photo3d_inpaint.strip():
             raise ValidationError(f"photo3d_inpaint: expected a method name, got {self.photo3d_inpaint!r}")
 

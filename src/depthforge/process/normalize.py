@@ -16,7 +16,15 @@ from depthforge.core.depthmap import DepthMap, depth_arrays, nan_min_max
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_range
 
-__all__ = ["DisplayRange", "display_range", "to_display", "display_codes", "display_code_rows", "invert_relative"]
+__all__ = [
+    "DisplayRange",
+    "check_display_options",
+    "display_range",
+    "to_display",
+    "display_codes",
+    "display_code_rows",
+    "invert_relative",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,34 @@ class DisplayRange:
 
     far: float
     near: float
+
+
+def check_display_options(
+    *,
+    clip_near: float | None = None,
+    clip_far: float | None = None,
+    percentiles: tuple[float, float] | None = None,
+) -> tuple[float, float, tuple[float, float] | None]:
+    """The display options of :func:`display_range`, checked: ``(clip_near, clip_far, percentiles)`` with the
+    clip points' defaults filled in (1 and 0).
+
+    Raises:
+        ValidationError: a clip point outside [0, 1] or ``clip_far >= clip_near``; percentiles outside [0, 100]
+            or not increasing.
+    """
+    pct = None
+    if percentiles is not None:
+        pct = (
+            check_range(percentiles[0], "percentiles[0]", low=0, high=100),
+            check_range(percentiles[1], "percentiles[1]", low=0, high=100),
+        )
+        if pct[0] >= pct[1]:
+            raise ValidationError(f"percentiles: low {pct[0]:g} must be below high {pct[1]:g}")
+    f = check_range(clip_far, "clip_far", low=0, high=1) if clip_far is not None else 0.0
+    n = check_range(clip_near, "clip_near", low=0, high=1) if clip_near is not None else 1.0
+    if f >= n:
+        raise ValidationError(f"clip_far: {f:g} must be below clip_near {n:g}")
+    return n, f, pct
 
 
 @renamed_keywords(near="clip_near", far="clip_far")
@@ -57,16 +93,9 @@ def display_range(
         if valid.size == 0:
             return DisplayRange(0.0, 1.0)
         lo, hi = float(valid.min()), float(valid.max())
-    if percentiles is not None:
-        lo_p = check_range(percentiles[0], "percentiles[0]", low=0, high=100)
-        hi_p = check_range(percentiles[1], "percentiles[1]", low=0, high=100)
-        if lo_p >= hi_p:
-            raise ValidationError(f"percentiles: low {lo_p:g} must be below high {hi_p:g}")
-        lo, hi = (float(v) for v in np.percentile(valid, [lo_p, hi_p]))
-    f = check_range(clip_far, "clip_far", low=0, high=1) if clip_far is not None else 0.0
-    n = check_range(clip_near, "clip_near", low=0, high=1) if clip_near is not None else 1.0
-    if f >= n:
-        raise ValidationError(f"clip_far: {f:g} must be below clip_near {n:g}")
+    n, f, pct = check_display_options(clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
+    if pct is not None:
+        lo, hi = (float(v) for v in np.percentile(valid, pct))
     span = hi - lo
     return DisplayRange(lo + f * span, lo + n * span)
 
