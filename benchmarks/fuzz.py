@@ -27,7 +27,7 @@ from benchmarks._machine import describe
 from tests.fuzz import generators, harness
 
 #: Generated cases per family in a full campaign (plus the hand-made ones).
-FULL = {"image": 4200, "depth": 2600, "option": 1700, "video": 260, "name": 140}
+FULL = {"image": 4200, "depth": 2600, "photo": 1200, "option": 1700, "video": 260, "name": 140}
 WEB_FULL = 1400
 #: Real processes stopped by SIGINT or SIGTERM at a random moment (about 5 s each).
 INTERRUPT_FULL = 60

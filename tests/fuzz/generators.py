@@ -34,7 +34,7 @@ class Case:
     """One generated run of the ``depthforge`` command line.
 
     Attributes:
-        family: ``image``, ``depth``, ``video``, ``option`` or ``name``.
+        family: ``image``, ``depth``, ``photo`` (depth photos), ``video``, ``option`` or ``name``.
         label: what was generated (``png/crc-ok-mutant``, ``stereo --divergence=nan``, ...).
         argv: the arguments after ``depthforge``, with placeholders (see the module docstring).
         files: file name -> content, created in the case folder before the run.
@@ -112,6 +112,13 @@ def image_seeds() -> dict[str, bytes]:
     ok, buf = cv2.imencode(".png", (rgb.astype(np.uint16) * 257)[:, :, ::-1])
     if ok:
         seeds["png16"] = buf.tobytes()
+    try:  # HEIC (libheif + libde265 through the optional pillow-heif)
+        from depthforge.io.heif import register_heif
+
+        register_heif()
+        seeds["heic"] = _pil_bytes(rgb, "HEIF", quality=80)
+    except ImportError:
+        pass
     return seeds
 
 
@@ -307,17 +314,26 @@ def corrupt(data: bytes, max_pixels: int = 250_000_000) -> bool:
 
 
 def pillow_refuses(data: bytes, max_pixels: int = 250_000_000) -> bool:
-    """Whether Pillow, decoding strictly (whole first page) as one of the accepted formats, refuses ``data``."""
+    """Whether Pillow, decoding strictly (whole first page) as one of the accepted formats, refuses ``data`` (HEIC
+    and HEIF by pillow-heif's libheif, when it is installed)."""
     from PIL import Image
 
+    from depthforge.io.heif import is_heif_head, register_heif
     from depthforge.io.inputs import IMAGE_FORMATS
 
+    formats: tuple[str, ...] = IMAGE_FORMATS
+    if is_heif_head(data[:12]):
+        try:
+            register_heif()
+            formats = (*formats, "HEIF")
+        except ImportError:
+            pass
     old = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+            with Image.open(io.BytesIO(data), formats=formats) as im:
                 if im.size[0] * im.size[1] > max_pixels:
                     return True
                 im.load()
@@ -446,6 +462,7 @@ def image_case(rng: random.Random) -> Case:
         "gif": "gif",
         "ppm": "ppm",
         "pgm": "pgm",
+        "heic": "heic",
     }[kind.split("-")[0].rstrip("16")]
     name = f"m.{ext}" if rng.random() < 0.85 else f"m.{rng.choice(['jpg', 'png', 'tiff'])}"
     expect = REFUSE if corrupt(data, 20_000_000) else ANY
@@ -691,6 +708,166 @@ def special_depth_cases() -> Iterator[Case]:
     )
 
 
+# --------------------------------------------------------------------------------------------------- depth photos
+@cache
+def depth_photo_seeds() -> dict[str, bytes]:
+    """Valid photos that carry their depth (GDepth 8/16-bit, both range formats, one in extended XMP; Dynamic
+    Depth), as written by ``depthforge estimate --format``."""
+    import tempfile
+    from pathlib import Path
+
+    from depthforge.core.depthmap import DepthMap
+    from depthforge.io.depthphoto_write import write_depth_photo
+
+    depth = DepthMap(scene_depth(), kind="metric")
+    kinds: dict[str, dict[str, Any]] = {
+        "gdepth8": {"format": "gdepth"},
+        "gdepth16": {"format": "gdepth", "bits": 16},
+        "gdepth-linear": {"format": "gdepth", "range_format": "RangeLinear"},
+        "dynamic-depth": {"format": "dynamic-depth"},
+        "dynamic-depth16": {"format": "dynamic-depth", "bits": 16},
+    }
+    import cv2
+
+    fine = DepthMap(cv2.resize(scene_depth(), None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC), kind="metric")
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, kw in kinds.items():
+            target = Path(tmp) / f"{name}.jpg"
+            write_depth_photo(target, photo_array(), depth, **kw)
+            out[name] = target.read_bytes()
+        target = Path(tmp) / "extended.jpg"  # a map too large for the standard packet: extended XMP in 2 chunks
+        write_depth_photo(target, photo_array(), fine, format="gdepth", bits=16)
+        out["gdepth16-extended"] = target.read_bytes()
+    return out
+
+
+_PHOTO_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("estimate", "P", "--use-embedded-depth", "--model", "{model}", "--backend", "torch", "-o", "out"),
+    ("stereo", "P", "--depth", "P", "-o", "o.png"),
+    ("mesh", "P", "--depth", "P", "-o", "o.ply"),
+    ("process", "P", "-o", "o.npy"),
+    ("normals", "{photo}", "--depth", "P", "-o", "o.png"),
+)
+_XMP_VALUES = ("nan", "-1", "0", "-0", "1e309", "-1e309", "", "abc", "9" * 40, "1e-320", "0x10", " 2 ", "\u00e9")
+_ENTITY_BOMB = (
+    '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+    + "]>"
+)
+
+
+def _declared_png(width: int, height: int, *, bits: int = 8) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` grey pixels, followed by one tiny IDAT."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _with_packets(data: bytes, standard: bytes, extended: bytes, *, keep_guid: bool = False) -> bytes:
+    """``data`` (a JPEG) with its XMP replaced; the standard packet is pointed at the new extended packet's GUID
+    unless ``keep_guid`` (then it names the old one: a mismatch)."""
+    from depthforge.io.xmp import extended_guid_for, insert_xmp, read_xmp, xmp_segments
+
+    old = read_xmp(data).guid
+    if extended and old and not keep_guid:
+        standard = standard.replace(old.encode(), extended_guid_for(extended).encode())
+    return insert_xmp(data, xmp_segments(standard, extended))
+
+
+def _mutate_xmp(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """A change at the XMP level that keeps the JPEG and its packet framing valid, so the parser meets it."""
+    import base64
+    import re
+
+    from depthforge.io.xmp import STANDARD_MAX_BYTES, jpeg_end, read_xmp
+
+    packets = read_xmp(data)
+    which = "extended" if packets.extended and rng.random() < 0.5 else "standard"
+    text = packets.extended if which == "extended" else packets.standard
+    attrs = list(re.finditer(rb'([A-Za-z]+:[A-Za-z]+)="([^"]*)"', text))
+    op = rng.choice(["attr", "attr", "attr", "data", "entities", "external", "encoding", "nesting", "cut", "dup"])
+    if op == "attr" and attrs:
+        m = rng.choice(attrs)
+        value = rng.choice(_XMP_VALUES).encode()
+        text = text[: m.start(2)] + value + text[m.end(2) :]
+        op = f"attr {m.group(1).decode()}={value[:12]!r}"
+    elif op == "data":
+        blob = rng.choice(
+            [
+                ("garbage", base64.b64encode(b"not an image at all")),
+                ("not-base64", b"!!!!****"),
+                ("empty", b""),
+                ("colour-jpeg", base64.b64encode(image_seeds()["jpeg"])),
+                ("declared-huge-png", base64.b64encode(_declared_png(100_000, 100_000))),
+                ("declared-16bit-huge", base64.b64encode(_declared_png(60_000, 60_000, bits=16))),
+                ("zero-size-png", base64.b64encode(_declared_png(0, 0))),
+            ]
+        )
+        text, n = re.subn(
+            rb'(GDepth:Data|GDepth:Confidence)="[^"]*"', lambda m: m.group(1) + b'="' + blob[1] + b'"', text
+        )
+        lengths = [int(v) for v in re.findall(rb'Item:Length="(\d+)"', packets.standard) if int(v) > 0]
+        if not n and lengths:  # Dynamic Depth: the first item after the primary JPEG, same length
+            start = jpeg_end(data)
+            raw = blob[1] if blob[0] == "not-base64" else base64.b64decode(blob[1])
+            item = (raw + b"\0" * lengths[0])[: lengths[0]]
+            return f"dd-item/{blob[0]}", data[:start] + item + data[start + lengths[0] :]
+        op = f"data/{blob[0]}"
+    elif op in ("entities", "external") and attrs:
+        dtd = _ENTITY_BOMB if op == "entities" else '<!DOCTYPE x [<!ENTITY j SYSTEM "file:///etc/passwd">]>'
+        m = rng.choice(attrs)  # one attribute's value becomes the entity
+        text = dtd.encode() + text[: m.start(2)] + b"&j;" + text[m.end(2) :]
+    elif op == "encoding":
+        text = b'<?xml version="1.0" encoding="x-bogus"?>' + text
+    elif op == "nesting":
+        text = text.replace(b"</rdf:RDF>", b"<a>" * 50_000 + b"</a>" * 50_000 + b"</rdf:RDF>", 1)
+    elif op == "cut":
+        text = text[: rng.randrange(1, max(2, len(text)))]
+    else:
+        text = re.sub(rb'(GDepth:Near="[^"]*")', rb"\1 \1", text, count=1)
+    if which == "standard" and len(text) > STANDARD_MAX_BYTES:
+        text = text[:STANDARD_MAX_BYTES]
+        op += "/cut-to-fit"
+    standard, extended = (packets.standard, text) if which == "extended" else (text, packets.extended)
+    return f"xmp-{which}/{op}", _with_packets(data, standard, extended, keep_guid=rng.random() < 0.1)
+
+
+def depth_photo_case(rng: random.Random) -> Case:
+    """A photo carrying depth (GDepth, Dynamic Depth) damaged in its bytes or its XMP, through the readers of
+    embedded depth: ``estimate --use-embedded-depth``, ``--depth photo.jpg`` and ``process photo.jpg``."""
+    seeds = depth_photo_seeds()
+    kind = rng.choice(sorted(seeds))
+    if rng.random() < 0.3:
+        how, data = mutate_bytes(seeds[kind], rng)
+    else:
+        how, data = _mutate_xmp(seeds[kind], rng)
+    argv = tuple("p.jpg" if a == "P" else a for a in rng.choice(_PHOTO_COMMANDS))
+    return Case("photo", f"{kind}/{how}/{argv[0]}", argv, {"p.jpg": data}, timeout_s=60)
+
+
+def special_photo_cases() -> Iterator[Case]:
+    """Hand-made hostile depth photos: XML entity expansion and an external entity must be refused, not expanded
+    or read."""
+    from depthforge.io.xmp import read_xmp
+
+    data = depth_photo_seeds()["gdepth8"]
+    std = read_xmp(data).standard.replace(b'GDepth:Software="depthforge"', b'GDepth:Software="&j;"')
+    bomb = _ENTITY_BOMB.encode() + std
+    external = b'<!DOCTYPE x [<!ENTITY j SYSTEM "file:///etc/passwd">]>' + std
+    for label, packet in (("entity-expansion", bomb), ("external-entity", external)):
+        yield Case(
+            "photo",
+            label,
+            ("process", "p.jpg", "-o", "o.npy"),
+            {"p.jpg": _with_packets(data, packet, b"")},
+            expect=REFUSE,
+        )
+
+
 # --------------------------------------------------------------------------------------------------- videos
 def video_case(rng: random.Random) -> Case:
     """A damaged clip through ``estimate`` (which streams videos), or a playlist posing as a video."""
@@ -846,6 +1023,79 @@ _OPTION_TABLE: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
             "--motion": ("linear", "x", ""),
         },
     ),
+    "photo3d": (
+        ("photo3d", "{photo}", "--depth", "{depth}", "-o", "o.glb", "--target-vertices", "4000"),
+        {
+            "--layers": _NUMBERS,
+            "--target-vertices": _NUMBERS,
+            "--stride": _NUMBERS,
+            "--max-angle": _NUMBERS,
+            "--near": _NUMBERS,
+            "--far": _NUMBERS,
+            "--fov": _NUMBERS,
+            "--inpaint": ("telea", "ns", "learned", "onnx:/dev/zero", "onnx:missing.onnx", "x" * 300, ""),
+            "--video": ("circle", "nope", ""),
+            "--video-out": _PATHS,
+            "--duration": ("-1", "0", "nan", "1e9"),
+            "--fps": ("-1", "0", "nan", "1e9"),
+            "--supersample": _NUMBERS,
+        },
+    ),
+    "generate": (
+        ("generate", "{photo}", "--depth", "{depth}", "--prompt", "a cat", "-o", "g.png", "--steps", "1"),
+        {
+            "--prompt": ("", "x" * 100_000, "\x00", "\u202e"),
+            "--steps": _NUMBERS,
+            "--guidance": _NUMBERS,
+            "--seed": _NUMBERS,
+            "--seeds": ("1,2,3", "a,b", "-1", "", "1," * 5000),
+            "--batch": _NUMBERS,
+            "--strength": _NUMBERS,
+            "--control-scale": _NUMBERS,
+            "--control-start": _NUMBERS,
+            "--control-end": _NUMBERS,
+            "--size": ("512,512", "0,0", "-8,8", "100000,100000", "a,b", "7,9", "1"),
+            "--base": ("/nonexistent", "../..", "org/" + "n" * 200, ""),
+            "--controlnet": ("/dev/zero", "nonsense", ""),
+        },
+    ),
+    "detail": (
+        ("estimate", "{photo}", "--model", "{model}", "--backend", "torch", "-o", "out", "--detail", "2"),
+        {
+            "--detail": ("auto", "off", "0", "-1", "257", "nan", "x", "", "3"),
+            "--tile-overlap": _NUMBERS,
+            "--fusion": ("blend", "nope", ""),
+            "--format": ("gdepth", "dynamic-depth", "facebook3d", "x", ""),
+            "--depth-bits": _NUMBERS,
+        },
+    ),
+    "mask-models": (
+        ("mask", "{photo}", "--depth", "{depth}", "-o", "o.png"),
+        {
+            "--source": ("depth", "sam", "matting", "segmenter", "nope", ""),
+            "--sam-model": ("/nonexistent", "/dev/zero", "../..", "org/" + "n" * 200, ""),
+            "--matting-model": ("/nonexistent", "/proc/self/environ", "nonsense", ""),
+            "--click": ("10,10", "-1,-1", "1e9,1e9", "nan,1", "a,b", "1", ""),
+            "--seg-file": _PATHS,
+            "--segmenter": ("nope", "", "rmbg"),
+            "--depth-out": _PATHS,
+        },
+    ),
+    "batch": (
+        ("batch", "in", "--model", "{model}", "-o", "bout", "--outputs", "depth16"),
+        {
+            "--outputs": ("depth16,npy", "nope", "", ",", "depth16," * 200, "mesh,photo3d"),
+            "--workers": _NUMBERS,
+            "--threads-per-worker": _NUMBERS,
+            "--detail": ("tiles", "x", "-1"),
+            "--tile-overlap": _NUMBERS,
+            "--divergence": _NUMBERS,
+            "--fov": _NUMBERS,
+            "--mask-threshold": _NUMBERS,
+            "--clip": ("0.1,0.9", "0.9,0.1", "nan,1", "a,b"),
+            "--engine": ("local", "ray", "nope"),
+        },
+    ),
     "match": (
         ("match", "{photo}", "{photo}", "-o", "d.pfm", "--no-check"),
         {
@@ -866,6 +1116,8 @@ def option_case(rng: random.Random) -> Case:
     command = rng.choice(sorted(_OPTION_TABLE))
     base, table = _OPTION_TABLE[command]
     files = {"exists.txt": b"a file, not a folder"}
+    if "in" in base:  # batch: a folder of one photo
+        files["in/ok.jpg"] = image_seeds()["jpeg"]
     special: tuple[tuple[str, ...], ...] = (("readonly_dir", "ro"),)
     if rng.random() < 0.25:
         out = rng.choice(_OUTPUTS)
@@ -922,11 +1174,12 @@ GENERATORS: dict[str, Callable[[random.Random], Case]] = {
     "video": video_case,
     "option": option_case,
     "name": name_case,
+    "photo": depth_photo_case,
 }
 
 
 def special_cases() -> list[Case]:
-    return [*special_image_cases(), *special_depth_cases()]
+    return [*special_image_cases(), *special_depth_cases(), *special_photo_cases()]
 
 
 def cases(seed: int, counts: dict[str, int]) -> list[Case]:

@@ -76,6 +76,7 @@ def _stray(folder: Path) -> list[str]:
 def _worker(conn: Any, context: dict[str, str]) -> None:
     """Run cases sent over ``conn`` until told to stop; answer (status, stderr) for each."""
     os.environ["DEPTHFORGE_THREADS"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a campaign may download
     from depthforge.cli.main import main
 
     while True:

@@ -1,9 +1,9 @@
 """A fixed-budget slice of the hostile-input campaign (``benchmarks/fuzz.py`` runs the full one).
 
-Every hand-made case plus a seeded mix of generated images, depth files, option values, file names and videos
-goes through the real command line; then generated requests go to a real server. Nothing may end in an internal
-error, a traceback, a hang, a crash, a corrupt file accepted, a stray temporary file, a 5xx, a leaked server file
-a slow health check or an incomplete output after an interrupt.
+Every hand-made case plus a seeded mix of generated images, depth files, depth photos, option values, file names
+and videos goes through the real command line; then generated requests go to a real server. Nothing may end in an
+internal error, a traceback, a hang, a crash, a corrupt file accepted, a stray temporary file, a 5xx, a leaked server
+file, a slow health check or an incomplete output after an interrupt.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.fuzz import generators, harness
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
 #: Generated cases per family in CI (about a minute on two cores); the seed is fixed so a failure reproduces.
-BUDGET = {"image": 220, "depth": 160, "option": 140, "name": 12, "video": 12}
+BUDGET = {"image": 220, "depth": 160, "photo": 60, "option": 140, "name": 12, "video": 12}
 SEED = 20261204
 
 
@@ -33,7 +33,7 @@ def test_command_line_campaign(context: dict[str, str], tmp_path: Path) -> None:
     finally:
         runner.close()
     hist = harness.histogram(results)
-    assert set(hist) == {"image", "depth", "option", "name", "video"}
+    assert set(hist) == {"image", "depth", "photo", "option", "name", "video"}
     assert sum(sum(c.values()) for c in hist.values()) == len(results) > 500
     bad = [
         f"{r.case.family} {r.case.label}: {r.outcome} :: {r.stderr.strip()[-300:]}" for r in harness.findings(results)
