@@ -46,6 +46,9 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("stereo", "{photo}", "--depth", "{depth}", "-o", "out/sbs.png"),
     ("mesh", "{photo}", "--depth", "{depth}", "-o", "out/mesh.glb"),
     ("process", "{depth}", "-o", "out/filled.exr", "--fill", "auto"),
+    ("estimate", "photos", "-o", "out", "--model", "{model}", "--backend", "torch", "--format", "dynamic-depth"),
+    ("estimate", "{photo}", "-o", "out", "--model", "{model}", "--backend", "torch", "--detail", "6"),
+    ("photo3d", "{photo}", "--depth", "{depth}", "-o", "out/scene.glb", "--video", "circle", "--duration", "2"),
 )
 
 #: The console script's entry, plus a marker when ``main`` has returned: a signal that lands after it, while the
@@ -98,7 +101,14 @@ def _complete(path: Path) -> bool:
     data = path.read_bytes()
     if not data:
         return False
-    if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp") and not path.name.endswith("_depth.tiff"):
+    if suffix in (".jpg", ".jpeg"):  # a depth photo's depth must read back too
+        from depthforge.io.depthphoto_read import embedded_depth_kind, read_depth_photo
+
+        try:
+            return not corrupt(data) and (embedded_depth_kind(path) is None or read_depth_photo(path) is not None)
+        except Exception:  # noqa: BLE001 - any failure means incomplete
+            return False
+    if suffix in (".png", ".tif", ".tiff", ".webp") and not path.name.endswith("_depth.tiff"):
         return not corrupt(data)
     if suffix in (".npy", ".exr", ".pfm", ".tiff"):
         from depthforge.io.depthfiles import read_depth
