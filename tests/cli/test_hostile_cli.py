@@ -468,3 +468,15 @@ def test_options_the_chosen_mode_does_not_use_are_named(
     assert code == 0 and "--duration: not used" in err, err
     code, _, err = run(capsys, "mask", str(photo), "--depth", str(depth_file), "-o", str(tmp_path / "n.png"))
     assert code == 0 and "not used" not in err, err
+
+
+def test_wiggle_wider_than_a_gif_allows_is_a_user_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A 70000x1 photo is under the pixel limit but a GIF side is a 16-bit field (was 'internal error: ushort')."""
+    photo, depth = tmp_path / "thin.png", tmp_path / "thin.npy"
+    Image.fromarray(np.full((1, 70_000, 3), 128, np.uint8)).save(photo)
+    np.save(depth, np.linspace(1.0, 5.0, 70_000, dtype=np.float32)[None])
+    argv = ("stereo", str(photo), "--depth", str(depth), "--layout", "wiggle", "-o")
+    code, _, err = run(capsys, *argv, str(tmp_path / "w.gif"))
+    assert code == 2 and "wider or higher than a GIF allows" in err and not (tmp_path / "w.gif").exists(), err
+    code, _, err = run(capsys, *argv, str(tmp_path / "w.png"))  # an animated PNG has 32-bit sides
+    assert code == 0 and Image.open(tmp_path / "w.png").n_frames == 2, err

@@ -142,6 +142,33 @@ def test_bad_images(client: TestClient) -> None:
     assert list(client.app.state.engine.areas.root.iterdir()) == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b"NaN"),
+        ("application/json", b'{"depth_input_images": [NaN]}'),
+        ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"stereo_divergence": Infinity}}'),
+        ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"clipdepth_far": 1e309, "net_width": 0}}'),
+        ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"no_such_option": [NaN, {"x": 1e309}]}}'),
+        ("multipart/form-data", b"\xff\xfe"),
+        ("application/x-www-form-urlencoded", b"\xff\xfe"),
+    ],
+)
+def test_bodies_a_422_could_not_echo_as_json_get_a_422(client: TestClient, content_type: str, body: bytes) -> None:
+    # Python's JSON parser takes NaN, Infinity and 1e309, and a body sent as a form is echoed as bytes (here not
+    # UTF-8): the 422 echoing them could not be written as JSON, and the client got a 500
+    r = client.post("/depth/generate", content=body, headers={"content-type": content_type})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_a_422_does_not_echo_the_whole_body(client: TestClient) -> None:
+    images = ["A" * 10_000] * 100  # above the 16 images a request may carry (1 MB, below the body limit)
+    r = client.post("/depth/generate", json={"depth_input_images": images})
+    assert r.status_code == 422 and "depth_input_images" in r.text
+    assert len(r.content) < 10_000
+
+
 def test_off_by_default(web_model: Path) -> None:
     plain = create_api(ServerConfig(model=str(web_model), limits=LIMITS))
     try:

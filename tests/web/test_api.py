@@ -114,6 +114,24 @@ def test_stereo_layouts_sizes(client: TestClient) -> None:
     assert r.status_code == 200 and r.content[:6] in (b"GIF89a", b"GIF87a")
 
 
+def test_wiggle_wider_than_a_gif_can_be_is_a_422(client: TestClient) -> None:
+    # a photo one pixel high and 70,000 wide is under the pixel limit, but a GIF side is a 16-bit field (was a 500)
+    data = png_bytes(np.full((1, 70_000, 3), 128, np.uint8))
+    r = client.post("/v1/stereo", files={"image": ("x.png", data)}, data={"layout": "wiggle"})
+    assert r.status_code == 422 and "wider or higher than a GIF allows" in r.json()["detail"], r.text
+    r = client.post("/v1/stereo", files={"image": ("x.png", data)}, data={"layout": "left-right"})
+    assert r.status_code == 200 and png_size(r.content)[:2] == (140_000, 1)
+
+
+def test_depth_of_the_same_pixels_in_another_shape_is_not_taken_from_the_cache(client: TestClient) -> None:
+    # 1 x 2000 and 2 x 1000 of one grey are the same bytes: the server's depth cache answered the first one's depth
+    for h, w in ((1, 2000), (2, 1000), (40, 50)):
+        data = png_bytes(np.full((h, w, 3), 90, np.uint8))
+        r = client.post("/v1/depth", files={"image": ("x.png", data)}, data={"format": "npy"})
+        assert r.status_code == 200, r.text
+        assert np.load(io.BytesIO(r.content)).shape == (h, w)
+
+
 def test_stereo_zero_divergence_returns_the_photo(client: TestClient) -> None:
     rgb = np.random.default_rng(1).integers(0, 255, (40, 50, 3), dtype=np.uint8)
     r = client.post(

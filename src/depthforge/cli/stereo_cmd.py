@@ -23,7 +23,6 @@ from depthforge.stereo.layouts import LAYOUTS
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import numpy as np
 
 _LAYOUTS = (*LAYOUTS, "separate", "wiggle", "quilt", "rgbd")
 
@@ -78,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_choice
-    from depthforge.io.images import write_image
+    from depthforge.io.images import write_animation, write_image
     from depthforge.render import stereo
     from depthforge.stereo import compose
 
@@ -96,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if out.suffix.lower() not in (".gif", ".png", ".apng"):
             raise ValidationError(f"output: wiggle needs .gif or .png (APNG), got '{out.suffix}'")
         frames = stereo.wiggle_frames(rgb, depth, views=args.views, params=params)
-        _write_animation(out, frames, args.frame_ms)
+        write_animation(out, frames, frame_ms=args.frame_ms)
         print(f"wrote {out} ({len(frames)} frames)")
         return 0
     if args.layout in ("quilt", "rgbd"):
@@ -153,18 +152,3 @@ def _looking_glass(args: argparse.Namespace, image: object, depth: object, param
         f"wrote {path} ({cols}x{rows} views of {quilt.shape[1] // cols}x{quilt.shape[0] // rows}, view 0 bottom-left)"
     )
     return 0
-
-
-def _write_animation(path: Path, frames: list[np.ndarray], frame_ms: int) -> None:
-    """A looping GIF or APNG (by ``path``'s suffix) of ``frames`` shown ``frame_ms`` each."""
-    from PIL import Image as PILImage
-
-    from depthforge.core.image import to_uint8
-    from depthforge.core.validation import check_positive
-    from depthforge.io.atomic import atomic_path
-
-    check_positive(frame_ms, "frame_ms")
-    pil = [PILImage.fromarray(to_uint8(f)[:, :, :3]) for f in frames]
-    fmt = "GIF" if path.suffix.lower() == ".gif" else "PNG"
-    with atomic_path(path) as tmp:
-        pil[0].save(tmp, format=fmt, save_all=True, append_images=pil[1:], duration=int(frame_ms), loop=0)

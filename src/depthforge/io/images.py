@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.errors import InputError, TooLargeError
+from depthforge.core.errors import InputError, TooLargeError, ValidationError
 from depthforge.core.image import Image, to_uint8
-from depthforge.core.validation import check_array
+from depthforge.core.validation import check_array, check_positive
 from depthforge.io.atomic import atomic_path
 from depthforge.io.heif import is_heif_head, register_heif
 from depthforge.io.inputs import (
@@ -42,6 +42,8 @@ __all__ = [
     "Image",
     "read_image",
     "write_image",
+    "write_animation",
+    "GIF_MAX_SIDE_PX",
     "IMAGE_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
     "max_pixels_limit",
@@ -424,4 +426,41 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, text: dict[s
             if fmt is None:
                 raise InputError(f"{p}: unknown image extension '{ext}'")
             pil.save(tmp, format=fmt, **kwargs)
+    return p
+
+
+#: A GIF's width and height are 16-bit fields (pixels).
+GIF_MAX_SIDE_PX = 65535
+
+
+def write_animation(path: str | os.PathLike[str], frames: list[np.ndarray], *, frame_ms: float) -> Path:
+    """A looping animation of ``frames``, each shown ``frame_ms`` milliseconds, written atomically: a GIF for
+    ``.gif``, else an animated PNG (``.png``, ``.apng``).
+
+    Args:
+        path: the output file.
+        frames: (H, W, 3) or (H, W, 4) RGB(A) arrays of one size, uint8, uint16 or float in [0, 1] (alpha dropped).
+        frame_ms: how long each frame shows, > 0 ms.
+
+    Raises:
+        ValidationError: no frames, ``frame_ms`` <= 0, or frames wider or higher than a GIF allows
+            (:data:`GIF_MAX_SIDE_PX`).
+    """
+    from PIL import Image as PILImage
+
+    p = Path(path)
+    ms = check_positive(frame_ms, "frame_ms")
+    if not frames:
+        raise ValidationError("frames: no frames to animate")
+    h, w = frames[0].shape[:2]
+    is_gif = p.suffix.lower() == ".gif"
+    if is_gif and max(h, w) > GIF_MAX_SIDE_PX:
+        raise ValidationError(
+            f"frames: {w}x{h} frames are wider or higher than a GIF allows ({GIF_MAX_SIDE_PX} px); "
+            "write an animated PNG (.png) or choose another layout"
+        )
+    pil = [PILImage.fromarray(to_uint8(f)[:, :, :3]) for f in frames]
+    with atomic_path(p) as tmp:
+        fmt = "GIF" if is_gif else "PNG"
+        pil[0].save(tmp, format=fmt, save_all=True, append_images=pil[1:], duration=round(ms), loop=0)
     return p

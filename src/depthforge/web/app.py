@@ -28,12 +28,15 @@ refuses, before any handler, bodies above the limit and (for the UI) file refere
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from depthforge import __version__
@@ -67,6 +70,9 @@ _NEAR_M = "pseudo-depth of the nearest pixel of a relative map (default 1)"
 _FAR_M = "pseudo-depth of the farthest pixel of a relative map (default 10)"
 #: media types of the answers (anything else, .npy and .ply, is application/octet-stream)
 _MEDIA = {".png": "image/png", ".gif": "image/gif", ".glb": "model/gltf-binary", ".zip": "application/zip"}
+#: what a 422 echoes of a client's value at most: characters of a text, items of a list or an object
+_ECHO_CHARS = 200
+_ECHO_ITEMS = 20
 #: HTTP status of an error, the first that matches (BusyError carries its own; anything else is 400)
 _STATUS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     (TooLargeError, 413),
@@ -88,6 +94,24 @@ def _clean_message(text: str, engine: Engine) -> str:
     return re.sub(r"<upload>/[A-Za-z0-9_./-]+", "<upload>", text)[:500]
 
 
+def _echoable(value: Any) -> Any:
+    """A client's value as a 422 may echo it: JSON without NaN or infinities (``"nan"``, ``"inf"``, ``"-inf"``:
+    JSON has no such numbers, yet Python's parser accepts them in a request body), raw bytes as text (a body that
+    is not UTF-8), long text and lists cut short (a validation error never echoes a whole upload back)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value[: _ECHO_CHARS + 1]).decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value if len(value) <= _ECHO_CHARS else value[:_ECHO_CHARS] + "..."
+    if isinstance(value, dict):
+        return {str(k)[:_ECHO_CHARS]: _echoable(v) for k, v in list(value.items())[:_ECHO_ITEMS]}
+    if isinstance(value, (list, tuple)):
+        more = [f"... {len(value) - _ECHO_ITEMS} more"] if len(value) > _ECHO_ITEMS else []
+        return [_echoable(v) for v in value[:_ECHO_ITEMS]] + more
+    return value
+
+
 def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: bool = False) -> FastAPI:
     """The FastAPI application with the ``/v1`` routes (no UI); ``a1111``: also the A1111-compatible routes of
     :mod:`depthforge.web.a1111`."""
@@ -105,6 +129,13 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         status = _status_for(exc)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BusyError) else None
         return JSONResponse({"detail": _clean_message(str(exc), eng)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer (the schema's HTTPValidationError), each error's echo of the input made JSON-safe:
+        # a JSON body may carry NaN or 1e309, a form body bytes that are not UTF-8; either failed with a 500
+        errors = [{k: _echoable(v) if k in ("input", "ctx") else v for k, v in e.items()} for e in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     app.add_middleware(BodyLimit, limit=limits.max_upload_bytes + 256 * 1024)
     if a1111:

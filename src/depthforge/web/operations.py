@@ -21,9 +21,9 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import TooLargeError, ValidationError
-from depthforge.core.image import Image, to_uint8
+from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
-from depthforge.io.images import read_image, write_image
+from depthforge.io.images import read_image, write_animation, write_image
 from depthforge.models.preprocess import scaled_input_size
 from depthforge.pipeline.detail import estimate_detailed, parse_detail
 from depthforge.stereo.layouts import LAYOUTS
@@ -138,7 +138,9 @@ class Engine:
         """
         name = self.policy.resolve(model)
         resolution = check_resolution(resolution)
-        digest = hashlib.sha1(np.ascontiguousarray(image.rgb).tobytes()).hexdigest()
+        pixels = np.ascontiguousarray(image.rgb)
+        # the same bytes in another shape (1 x 2000 and 2 x 1000 of one grey) or bit depth are another photo
+        digest = hashlib.sha1(f"{pixels.shape} {pixels.dtype}|".encode() + pixels.tobytes()).hexdigest()
         check_choice(detail, "detail", DETAIL_CHOICES)
         key = (digest, f"{name}@{resolution}/{detail}")
         with self._depth_lock:
@@ -239,17 +241,10 @@ class Engine:
         return [left, right] if layout == "separate" else [compose(left, right, layout=layout)]
 
     def write_animation(self, frames: list[np.ndarray], area: Path, *, frame_ms: int = 120) -> Path:
-        """A looping GIF of ``frames``."""
-        from PIL import Image as PILImage
-
-        from depthforge.io.atomic import atomic_path
-
+        """A looping GIF of ``frames`` in ``area`` (:func:`~depthforge.io.images.write_animation`: frames wider or
+        higher than a GIF allows are a ValidationError)."""
         ms = int(check_range(frame_ms, "frame_ms", low=20, high=5000))
-        out = self.areas.file(area, ".gif")
-        pil = [PILImage.fromarray(to_uint8(f)[:, :, :3]) for f in frames]
-        with atomic_path(out) as tmp:
-            pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:], duration=ms, loop=0)
-        return out
+        return write_animation(self.areas.file(area, ".gif"), frames, frame_ms=ms)
 
     def write_png(self, image: np.ndarray, area: Path) -> Path:
         """A PNG of ``image`` in ``area``."""
