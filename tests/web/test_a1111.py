@@ -122,13 +122,34 @@ def test_combine_and_background_removal(client: TestClient, web_photo: Path) -> 
         ({"model_type": 10}, "model_type"),
         ({"model_type": "my/own/folder"}, "model_type"),
         ({"model_type": 12}, "model"),  # a registry model this server does not allow (not cached, no download)
-        ({"clipdepth": True, "clipdepth_far": 0.8, "clipdepth_near": 0.2}, "clip_far"),
+        ({"clipdepth": True, "clipdepth_far": 0.8, "clipdepth_near": 0.2}, "clipdepth_far: 0.8 must be below"),
+        ({"clipdepth": True, "clipdepth_mode": "Outliers", "clipdepth_far": 0.5, "clipdepth_near": 0.5}, "clipdepth"),
     ],
 )
 def test_bad_options_are_named_in_a_422(client: TestClient, web_photo: Path, options: dict, named: str) -> None:
     r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": options})
     assert r.status_code == 422, r.text
     assert named in r.text
+
+
+def test_photos_smaller_than_the_models_input(client: TestClient) -> None:
+    # the photo's own size is below the 64 px a model is run at: processed at 64 px, outputs at the photo's size
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)).save(buf, format="PNG")
+    tiny = base64.b64encode(buf.getvalue()).decode()
+    options = {"net_size_match": True, "gen_normalmap": True}
+    r = client.post("/depth/generate", json={"depth_input_images": [tiny], "options": options})
+    assert r.status_code == 200, r.text
+    depth, normals = (decode(t) for t in r.json()["images"])
+    assert depth.shape == (16, 24) and normals.shape == (16, 24, 3)
+    # a photo one pixel high has no normals: the 422 names the option that asked for them
+    buf = io.BytesIO()
+    Image.fromarray(np.full((1, 7, 3), 128, np.uint8)).save(buf, format="PNG")
+    line = base64.b64encode(buf.getvalue()).decode()
+    r = client.post("/depth/generate", json={"depth_input_images": [line], "options": {"gen_normalmap": True}})
+    assert r.status_code == 422 and r.json()["detail"].startswith("gen_normalmap: "), r.text
 
 
 def test_bad_images(client: TestClient) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from depthforge import __version__
 from depthforge.core.depthmap import DepthMap
@@ -100,7 +100,7 @@ class A1111Options(BaseModel):
     compute_device: Literal["GPU", "CPU"] = "GPU"
     model_type: int | str | None = Field(None, description="the extension's model number or name; none: the server's")
     boost: bool = Field(False, description="high-resolution detail (depthforge's detail=auto)")
-    net_size_match: bool = Field(False, description="process at the photo's own size")
+    net_size_match: bool = Field(False, description="process at the photo's own size (64 to 4096 px)")
     net_width: int | None = Field(None, ge=64, le=4096, description="processing width (the longer side is used)")
     net_height: int | None = Field(None, ge=64, le=4096, description="processing height")
     tiling_mode: Literal[False] = False
@@ -140,6 +140,15 @@ class A1111Options(BaseModel):
     save_background_removal_masks: bool = False
     pre_depth_background_removal: Literal[False] = False
     rembg_model: Literal["u2net", "u2netp", "u2net_human_seg", "silueta", "isnet-general-use", "isnet-anime"] = "u2net"
+
+    @model_validator(mode="after")
+    def _clip_order(self) -> A1111Options:
+        """Both clip modes keep the depth between the far and the near point: far must lie below near."""
+        if self.clipdepth and self.clipdepth_far >= self.clipdepth_near:
+            raise ValueError(
+                f"clipdepth_far: {self.clipdepth_far:g} must be below clipdepth_near {self.clipdepth_near:g}"
+            )
+        return self
 
 
 class GenerateRequest(BaseModel):
@@ -197,8 +206,8 @@ def _png(array: np.ndarray) -> str:
 
 
 def _resolution(image: Image, opts: A1111Options) -> int | None:
-    if opts.net_size_match:
-        return min(max(image.width, image.height), 4096)
+    if opts.net_size_match:  # the photo's own size, within the sizes a model is run at (64..4096)
+        return min(max(image.width, image.height, 64), 4096)
     sides = [s for s in (opts.net_width, opts.net_height) if s is not None]
     return max(sides) if sides else None
 
@@ -271,7 +280,10 @@ def _normalmap(depth: DepthMap, opts: A1111Options) -> np.ndarray:
 
     pre = opts.normalmap_pre_blur_kernel / 3.0 if opts.normalmap_pre_blur else 0.0  # kernel ~ 3 sigma
     post = opts.normalmap_post_blur_kernel / 3.0 if opts.normalmap_post_blur else 0.0
-    rgb = encode_normals(depth_to_normals(depth, smooth_depth_px=pre, smooth_normals_px=post))
+    try:
+        rgb = encode_normals(depth_to_normals(depth, smooth_depth_px=pre, smooth_normals_px=post))
+    except ValidationError as exc:  # a photo one pixel high or wide has no normals: name the option asking for them
+        raise ValidationError(f"gen_normalmap: {exc}") from None
     return 255 - rgb if opts.normalmap_invert else rgb
 
 
