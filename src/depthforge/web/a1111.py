@@ -36,7 +36,7 @@ from depthforge import __version__
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import InputError, ValidationError
 from depthforge.core.image import Image
-from depthforge.web.operations import Engine
+from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, Engine
 from depthforge.web.safety import BusyError, TooLargeError
 
 __all__ = ["A1111_ROUTES", "A1111Options", "mount_a1111"]
@@ -100,9 +100,13 @@ class A1111Options(BaseModel):
     compute_device: Literal["GPU", "CPU"] = "GPU"
     model_type: int | str | None = Field(None, description="the extension's model number or name; none: the server's")
     boost: bool = Field(False, description="high-resolution detail (depthforge's detail=auto)")
-    net_size_match: bool = Field(False, description="process at the photo's own size (64 to 4096 px)")
-    net_width: int | None = Field(None, ge=64, le=4096, description="processing width (the longer side is used)")
-    net_height: int | None = Field(None, ge=64, le=4096, description="processing height")
+    net_size_match: bool = Field(
+        False, description=f"process at the photo's own size ({MIN_RESOLUTION_PX} to {MAX_RESOLUTION_PX} px)"
+    )
+    net_width: int | None = Field(
+        None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="processing width (the longer side is used)"
+    )
+    net_height: int | None = Field(None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="processing height")
     tiling_mode: Literal[False] = False
     do_output_depth: bool = True
     output_depth_invert: bool = False
@@ -206,8 +210,8 @@ def _png(array: np.ndarray) -> str:
 
 
 def _resolution(image: Image, opts: A1111Options) -> int | None:
-    if opts.net_size_match:  # the photo's own size, within the sizes a model is run at (64..4096)
-        return min(max(image.width, image.height, 64), 4096)
+    if opts.net_size_match:  # the photo's own size, within the sizes a client may ask for
+        return min(max(image.width, image.height, MIN_RESOLUTION_PX), MAX_RESOLUTION_PX)
     sides = [s for s in (opts.net_width, opts.net_height) if s is not None]
     return max(sides) if sides else None
 

@@ -33,6 +33,8 @@ __all__ = [
     "ServerConfig",
     "Engine",
     "DETAIL_CHOICES",
+    "MIN_RESOLUTION_PX",
+    "MAX_RESOLUTION_PX",
     "DEPTH_API_FORMATS",
     "MESH_API_FORMATS",
     "STEREO_API_LAYOUTS",
@@ -54,10 +56,18 @@ MAX_MESH_VERTICES = 1_000_000
 MAX_VIDEO_PIXELS = 3840 * 2160
 
 
+#: The processing sizes a client may ask for (longer side the model sees, pixels).
+MIN_RESOLUTION_PX = 64
+MAX_RESOLUTION_PX = 4096
+
+
 def check_resolution(resolution: float | None) -> int | None:
-    """The processing size a client asked for (longer side the model sees, pixels, 64..4096) as an int; None (the
-    model's own size rule) stays None. Raises ValidationError naming ``resolution`` otherwise."""
-    return None if resolution is None else int(check_range(resolution, "resolution", low=64, high=4096))
+    """The processing size a client asked for (longer side the model sees, pixels, :data:`MIN_RESOLUTION_PX` to
+    :data:`MAX_RESOLUTION_PX`) as an int; None (the model's own size rule) stays None. Raises ValidationError naming
+    ``resolution`` otherwise."""
+    if resolution is None:
+        return None
+    return int(check_range(resolution, "resolution", low=MIN_RESOLUTION_PX, high=MAX_RESOLUTION_PX))
 
 
 @dataclass(frozen=True)
