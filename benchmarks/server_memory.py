@@ -7,11 +7,13 @@ throughout; its slowest answer is printed. Inputs are generated (no downloads): 
 ``--max-pixels`` default) of smooth content, and a multi-page TIFF whose pages together exceed the limit.
 
 Cases: ``/v1/depth`` (png16), ``/v1/stereo`` (left-right; wiggle with 2 and 16 frames), ``/v1/mesh`` (glb,
-obj; point cloud ply) at 1 M vertices, the multi-page TIFF, and the UI's parallax clip (through
-``gradio_client``, as a browser's call).
+obj; point cloud ply) at 1 M vertices, the multi-page TIFF, the UI's parallax clip (through ``gradio_client``, as
+a browser's call), and the A1111 API's ``/depth/generate`` at processing sizes of 2048 and 4096 px and with
+``net_size_match`` (the server's ``--max-resolution`` decides which of them run; ``net_size_match`` asks for
+the photo's own 7296 px, capped to the limit, so its depth comes from the server's cache of the size before).
 
-Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui]`` (default model: the one
-``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
+Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui] [--a1111-only] [--max-resolution
+PX]`` (default model: the one ``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ def _multipage_tiff(path: Path) -> None:
 
 
 class Server:
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, max_resolution_px: int) -> None:
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
         s.close()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "depthforge", "serve", "--port", str(self.port), "--model", model],
+            [
+                *(sys.executable, "-m", "depthforge", "serve", "--port", str(self.port), "--model", model),
+                *("--a1111-api", "--max-resolution", str(max_resolution_px)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -117,11 +122,26 @@ def _post(server: Server, route: str, path: Path, **fields: Any) -> Any:
     return call
 
 
+def _a1111(server: Server, path: Path, **options: Any) -> Any:
+    import base64
+
+    import httpx
+
+    def call() -> str:
+        body = {"depth_input_images": [base64.b64encode(path.read_bytes()).decode()], "options": options}
+        r = httpx.post(server.url + "/depth/generate", json=body, timeout=1800.0)
+        return f"{r.status_code} ({len(r.content) / 1e6:.1f} MB)" if r.status_code == 200 else str(r.status_code)
+
+    return call
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path.home() / ".cache/depthforge/benchmarks/da-v2-small-random"
     parser.add_argument("--model", default=str(default))
     parser.add_argument("--no-ui", action="store_true", help="leave out the UI's parallax clip")
+    parser.add_argument("--a1111-only", action="store_true", help="only the A1111 API's processing-size cases")
+    parser.add_argument("--max-resolution", type=int, default=2048, help="the server's --max-resolution")
     args = parser.parse_args()
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="df-mem-"))
@@ -129,7 +149,7 @@ def main() -> None:
     _photo(photo, 5472, 7296)
     _multipage_tiff(tiff)
     print(f"inputs: 40-MP JPEG {photo.stat().st_size / 1e6:.1f} MB; 40-page TIFF {tiff.stat().st_size / 1e6:.1f} MB")
-    server = Server(args.model)
+    server = Server(args.model, max_resolution_px=args.max_resolution)
     idle = _status_kb(server.proc.pid, "VmRSS") / 1e6
     print(f"server RSS after start: {idle:.2f} GB\n")
     cases: list[tuple[str, Any]] = [
@@ -145,7 +165,9 @@ def main() -> None:
         ),
         ("40-page TIFF (depth)", _post(server, "/v1/depth", tiff)),
     ]
-    if not args.no_ui:
+    if args.a1111_only:
+        cases = []
+    elif not args.no_ui:
 
         def parallax() -> str:
             from gradio_client import Client, handle_file
@@ -161,6 +183,11 @@ def main() -> None:
             return f"clip ({size / 1e6:.1f} MB)"
 
         cases.append(("UI parallax clip, 3 s", parallax))
+    cases += [
+        ("A1111 depth, net_width 2048", _a1111(server, photo, net_width=2048)),
+        ("A1111 depth, net_width 4096", _a1111(server, photo, net_width=4096)),
+        ("A1111 depth, net_size_match", _a1111(server, photo, net_size_match=True)),
+    ]
     print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'peak RSS GB':>12s}")
     try:
         for name, call in cases:

@@ -2,8 +2,9 @@
 
 Safe by default: it listens on 127.0.0.1 only; clients can choose only the server's model or registry models
 already in the local cache (``--allow-download`` lets them pick any registry model); uploads are limited in
-bytes and pixels; outputs live in per-session temporary folders that are removed; at most ``--workers`` jobs
-run at once and ``--queue`` wait, the rest are refused with 429/503. There is no public share link.
+bytes and pixels, the processing size a client asks for by ``--max-resolution``; outputs live in per-session
+temporary folders that are removed; at most ``--workers`` jobs run at once and ``--queue`` wait, the rest are
+refused with 429/503. There is no public share link.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default 25)")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (default 40 M)")
+    p.add_argument("--max-resolution", type=int, default=2048, help="largest processing size clients may ask for, px")
     p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
     p.add_argument("--queue", type=int, default=16, help="jobs allowed to wait; more get 429 (default 16)")
     p.add_argument(
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         **pick(args, "max_pixels", "workers", "queue"),
+        max_resolution_px=args.max_resolution,
         queue_timeout_s=args.queue_timeout,
     )
     inpainter = None if args.inpainter is None else absolute_inpaint_method(args.inpainter)

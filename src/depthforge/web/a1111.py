@@ -36,8 +36,8 @@ from depthforge import __version__
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import InputError, ValidationError
 from depthforge.core.image import Image
-from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, Engine
-from depthforge.web.safety import BusyError, TooLargeError
+from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, Engine, check_resolution
+from depthforge.web.safety import BusyError, Limits, TooLargeError
 
 __all__ = ["A1111_ROUTES", "A1111Options", "mount_a1111"]
 
@@ -93,7 +93,9 @@ class A1111Options(BaseModel):
     """The extension's generation options (``GenerationOptions``, lower-case names) with its defaults; unknown names
     are refused. ``compute_device``, ``stereo_fill_algo``, ``normalmap_sobel*``, ``rembg_model`` and
     ``do_output_depth_prediction`` are accepted for compatibility and do not change the result (the server chooses
-    the device; depthforge has one fill method and geometric normals; background removal uses depth)."""
+    the device; depthforge has one fill method and geometric normals; background removal uses depth). The
+    processing size (``net_width`` / ``net_height``, ``net_size_match``) is at most the server's
+    ``--max-resolution``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -101,11 +103,10 @@ class A1111Options(BaseModel):
     model_type: int | str | None = Field(None, description="the extension's model number or name; none: the server's")
     boost: bool = Field(False, description="high-resolution detail (depthforge's detail=auto)")
     net_size_match: bool = Field(
-        False, description=f"process at the photo's own size ({MIN_RESOLUTION_PX} to {MAX_RESOLUTION_PX} px)"
+        False,
+        description=f"process at the photo's own size (at least {MIN_RESOLUTION_PX} px, at most the server's limit)",
     )
-    net_width: int | None = Field(
-        None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="processing width (the longer side is used)"
-    )
+    net_width: int | None = Field(None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="longer side used")
     net_height: int | None = Field(None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="processing height")
     tiling_mode: Literal[False] = False
     do_output_depth: bool = True
@@ -209,9 +210,15 @@ def _png(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _resolution(image: Image, opts: A1111Options) -> int | None:
-    if opts.net_size_match:  # the photo's own size, within the sizes a client may ask for
-        return min(max(image.width, image.height, MIN_RESOLUTION_PX), MAX_RESOLUTION_PX)
+def _check_net_size(opts: A1111Options, limits: Limits) -> None:
+    """Refuse ``net_width`` / ``net_height`` above the server's processing-size limit, naming the option."""
+    for name in ("net_width", "net_height"):
+        check_resolution(getattr(opts, name), limits, name=name)
+
+
+def _resolution(image: Image, opts: A1111Options, limits: Limits) -> int | None:
+    if opts.net_size_match:  # the photo's own size, within the sizes this server allows
+        return min(max(image.width, image.height, MIN_RESOLUTION_PX), limits.max_resolution_px)
     sides = [s for s in (opts.net_width, opts.net_height) if s is not None]
     return max(sides) if sides else None
 
@@ -317,6 +324,7 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
     async def generate(body: GenerateRequest) -> GenerateResponse:
         opts = body.options
         model = _model_name(opts.model_type)
+        _check_net_size(opts, engine.limits)
         blobs = [_decode(text, limit) for text in body.depth_input_images]
         if _busy(engine):
             raise BusyError("server busy: too many requests waiting, retry later", status=429)
@@ -331,7 +339,9 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
                 src.write_bytes(blob)
                 image = engine.read_upload(src)
                 detail = "auto" if opts.boost else "off"
-                depth = engine.depth_for(image, model, resolution=_resolution(image, opts), detail=detail)
+                depth = engine.depth_for(
+                    image, model, resolution=_resolution(image, opts, engine.limits), detail=detail
+                )
                 more, mesh = _outputs(engine, image, depth, opts, area)
                 images += more
                 meshes += mesh

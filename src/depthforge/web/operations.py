@@ -27,7 +27,14 @@ from depthforge.io.images import read_image, write_animation, write_image
 from depthforge.models.preprocess import scaled_input_size
 from depthforge.pipeline.detail import estimate_detailed, parse_detail
 from depthforge.stereo.layouts import LAYOUTS
-from depthforge.web.safety import ConcurrencyGate, Limits, ModelPolicy, SessionAreas
+from depthforge.web.safety import (
+    MAX_RESOLUTION_PX,
+    MIN_RESOLUTION_PX,
+    ConcurrencyGate,
+    Limits,
+    ModelPolicy,
+    SessionAreas,
+)
 
 __all__ = [
     "ServerConfig",
@@ -56,18 +63,21 @@ MAX_MESH_VERTICES = 1_000_000
 MAX_VIDEO_PIXELS = 3840 * 2160
 
 
-#: The processing sizes a client may ask for (longer side the model sees, pixels).
-MIN_RESOLUTION_PX = 64
-MAX_RESOLUTION_PX = 4096
-
-
-def check_resolution(resolution: float | None) -> int | None:
+def check_resolution(resolution: float | None, limits: Limits, *, name: str = "resolution") -> int | None:
     """The processing size a client asked for (longer side the model sees, pixels, :data:`MIN_RESOLUTION_PX` to
-    :data:`MAX_RESOLUTION_PX`) as an int; None (the model's own size rule) stays None. Raises ValidationError naming
-    ``resolution`` otherwise."""
+    the server's ``limits.max_resolution_px``) as an int; None (the model's own size rule) stays None.
+
+    Raises:
+        ValidationError: naming ``name``; above the server's limit, the message names ``--max-resolution``.
+    """
     if resolution is None:
         return None
-    return int(check_range(resolution, "resolution", low=MIN_RESOLUTION_PX, high=MAX_RESOLUTION_PX))
+    value = int(check_range(resolution, name, low=MIN_RESOLUTION_PX, high=MAX_RESOLUTION_PX))
+    if value > limits.max_resolution_px:
+        raise ValidationError(
+            f"{name}: {value} px is above this server's limit of {limits.max_resolution_px} px (serve --max-resolution)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,7 @@ class Engine:
             A :class:`DepthMap` of the photo's size.
         """
         name = self.policy.resolve(model)
-        resolution = check_resolution(resolution)
+        resolution = check_resolution(resolution, self.limits)
         pixels = np.ascontiguousarray(image.rgb)
         # the same bytes in another shape (1 x 2000 and 2 x 1000 of one grey) or bit depth are another photo
         digest = hashlib.sha1(f"{pixels.shape} {pixels.dtype}|".encode() + pixels.tobytes()).hexdigest()

@@ -38,6 +38,11 @@ __all__ = [
     "pseudo_range",
 ]
 
+#: The bounds of the processing size (longer side the model sees, pixels) a server may allow clients to ask for
+#: (``serve --max-resolution``).
+MIN_RESOLUTION_PX = 64
+MAX_RESOLUTION_PX = 4096
+
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -57,6 +62,9 @@ class Limits:
     Attributes:
         max_upload_bytes: largest accepted upload (bytes).
         max_pixels: largest accepted image (width x height), checked from the header before decoding.
+        max_resolution_px: largest processing size a client may ask for (longer side the model sees, pixels,
+            :data:`MIN_RESOLUTION_PX` to :data:`MAX_RESOLUTION_PX`). A model's time and memory grow with its square
+            or faster; the default keeps one request within the README's memory bound.
         workers: jobs run at the same time (model runs, renders).
         queue: jobs allowed to wait for a worker; more are refused at once (429).
         queue_timeout_s: a job that waited this long is refused (503).
@@ -65,6 +73,7 @@ class Limits:
 
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 40_000_000
+    max_resolution_px: int = 2048
     workers: int = 1
     queue: int = 16
     queue_timeout_s: float = 120.0
@@ -73,6 +82,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "workers", "queue"):
             check_range(getattr(self, name), name, low=0 if name == "queue" else 1)
+        check_range(self.max_resolution_px, "max_resolution", low=MIN_RESOLUTION_PX, high=MAX_RESOLUTION_PX)
 
 
 def check_client_filename(name: str | None) -> None:

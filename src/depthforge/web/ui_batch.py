@@ -83,7 +83,7 @@ def batch_job(
         max_pixels=engine.limits.max_pixels,
         options=BatchOptions(colormap=colormap, divergence=float(divergence)),
         detail=None if mode is None else DetailOptions(detail=mode),
-        resolution_px=check_resolution(resolution or None),
+        resolution_px=check_resolution(resolution or None, engine.limits),
     )
 
 

@@ -174,7 +174,13 @@ class Builder:
             own = gr.File(label="Your own depth map (optional)", elem_id="own-depth-input", file_count="single")
             with gr.Column():
                 model = self.model_box()
-                res = gr.Slider(0, 2048, value=0, step=14, label="Processing size (longer side, 0 = model default)")
+                res = gr.Slider(
+                    0,
+                    self.engine.limits.max_resolution_px,
+                    value=0,
+                    step=14,
+                    label="Processing size (longer side, 0 = model default)",
+                )
                 detail = gr.Dropdown(
                     list(DETAIL_CHOICES),
                     value="off",
