@@ -65,6 +65,19 @@ def test_bad_prompts(tiny_sam, no_network):
         model.predict(image, points_xy=[(5, 10)], point_labels=[2])
 
 
+def test_malformed_hub_ids_are_unknown_models(no_network):
+    """An org/name the hub client would refuse is not looked up at all (it raised the client's own validation
+    error on a machine with internet); SAM and matting share this resolver."""
+    from depthforge.models.segmentation import resolve_matting_model
+
+    assert resolve_sam_model("org/sam-like")[1] == "org/sam-like"  # a well-formed id is taken as given
+    for text in ("org/" + "n" * 120, "org/bad name", "org/-x-"):
+        with pytest.raises(ModelError, match="^SAM model .* is not in the registry"):
+            resolve_sam_model(text)
+        with pytest.raises(ModelError, match="^matting model .* is not in the registry"):
+            resolve_matting_model(text)
+
+
 def test_not_a_sam_folder_and_offline(tmp_path, monkeypatch, no_network):
     other = tmp_path / "depth"
     other.mkdir()

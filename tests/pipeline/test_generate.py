@@ -334,3 +334,28 @@ def test_generation_options_are_checked_without_any_model() -> None:
     for kwargs, name in bad:
         with pytest.raises(ValidationError, match=f"^{name}: "):
             check_generation_options(**kwargs)  # type: ignore[arg-type]
+
+
+def test_malformed_hub_ids_are_unknown_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An ``org/name`` text the hub client would refuse (too long, bad characters) is no model: the usual one-line
+    'not a registry name' error naming the role, never the hub client's own exception (found by the fuzz campaign,
+    ``generate --base org/nnn...``)."""
+    from PIL import Image
+
+    from depthforge.cli.main import main
+    from depthforge.core.errors import ModelError
+    from depthforge.models.diffusion import resolve_generation_model
+    from depthforge.models.hub import cached_folder
+
+    for text in ("org/" + "n" * 120, "org/bad name", "org/-x-", "org/a..b"):
+        assert cached_folder(text) is None
+        for role in ("base", "controlnet"):
+            with pytest.raises(ModelError, match=f"^{role}: .* is not a registry name"):
+                resolve_generation_model(text, role=role)  # type: ignore[arg-type]
+    Image.fromarray(np.zeros((40, 70, 3), np.uint8)).save(tmp_path / "p.png")
+    for flag in ("--base", "--controlnet"):
+        args = ["generate", str(tmp_path / "p.png"), "--prompt", "x", "-o", str(tmp_path / "o.png")]
+        assert main([*args, flag, "org/" + "n" * 120]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "is not a registry name" in lines[0] and "internal" not in lines[0], lines
+    assert not (tmp_path / "o.png").exists()

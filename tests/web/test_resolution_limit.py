@@ -1,6 +1,7 @@
-"""The server's processing-size limit (``serve --max-resolution``): a client cannot make the model run at a size
-the operator did not allow, on any route that takes a size (the UI's slider and Batch tab, the engine, the A1111
-API's ``net_width`` / ``net_height`` / ``net_size_match``); refusals name the field and come before any work."""
+"""What ``serve`` checks at start and per request. The processing-size limit (``serve --max-resolution``): a
+client cannot make the model run at a size the operator did not allow, on any route that takes a size (the UI's
+slider and Batch tab, the engine, the A1111 API's ``net_width`` / ``net_height`` / ``net_size_match``); refusals
+name the field and come before any work. The models an operator allows (``--allow-model``) are checked at start."""
 
 from __future__ import annotations
 
@@ -55,6 +56,16 @@ def test_serve_refuses_a_limit_out_of_range_in_one_line(web_model: Path, capsys:
     assert main(["serve", "--model", str(web_model), "--max-resolution", "8192"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--max-resolution: 8192" in err[0], err
+
+
+def test_serve_checks_the_models_it_allows_before_serving(web_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a listed model that cannot be one is refused at start, naming the flag (a client would have found it first)
+    from depthforge.cli.main import main
+
+    for name in ("org/" + "n" * 120, "no-such-model"):
+        assert main(["serve", "--model", str(web_model), "--allow-model", name]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--allow-model: " in err[0] and "--allow-model: model:" not in err[0], err
 
 
 def test_the_engine_refuses_sizes_above_the_limit(engine: Engine, web_photo: Path) -> None:

@@ -95,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from depthforge.core.errors import ValidationError
+    from depthforge.core.errors import ModelError, ValidationError
     from depthforge.core.validation import check_range
 
     if args.share:
@@ -121,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.web.safety import Limits
 
     resolve_model(args.model)  # an unknown model fails now, with the usual one-line message
+    for name in args.allow_model:  # and so does a listed one (a malformed hub id was found only by a client)
+        try:
+            resolve_model(name)
+        except ModelError as exc:
+            raise ModelError(f"--allow-model: {str(exc).removeprefix('model: ')}") from None
     limits = Limits(
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         **pick(args, "max_pixels", "workers", "queue"),

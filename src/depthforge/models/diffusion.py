@@ -22,7 +22,14 @@ from typing import Any, Literal
 from depthforge.core.deprecation import renamed_attribute
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
 from depthforge.core.validation import check_choice
-from depthforge.models.hub import cached_folder, local_config_file, not_available, offline_mode, require_hub
+from depthforge.models.hub import (
+    cached_folder,
+    local_config_file,
+    not_available,
+    offline_mode,
+    require_hub,
+    valid_hub_id,
+)
 from depthforge.models.registry import lookup
 
 __all__ = [
@@ -211,7 +218,7 @@ def resolve_generation_model(text: str, *, role: Role) -> GenerationSource:
         if found.role != role:
             raise ModelError(f"{role}: '{found.name}' is a {found.role}, not a {role}")
         return GenerationSource(found, found.hub_id, False)
-    if name.count("/") == 1 and "://" not in name and not name.startswith((".", "/", "~")):
+    if name.count("/") == 1 and "://" not in name and not name.startswith((".", "/", "~")) and valid_hub_id(name):
         filename = "model_index.json" if role == "base" else "config.json"
         cached = cached_folder(name, filename)
         if cached is None:

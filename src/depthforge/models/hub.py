@@ -111,10 +111,13 @@ def _apply_preprocessor(spec: ModelSpec, pre: dict[str, Any]) -> ModelSpec:
 
 
 def cached_folder(hub_id: str, filename: str = "config.json") -> Path | None:
-    """The cached snapshot folder of a hub repository holding ``filename``, else None (no network access)."""
+    """The cached snapshot folder of a hub repository holding ``filename``, else None (no network access; a
+    malformed id is never cached)."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub is a dependency of transformers
+        return None
+    if not valid_hub_id(hub_id):
         return None
     hit = try_to_load_from_cache(hub_id, filename)
     return Path(hit).parent if isinstance(hit, str) else None
@@ -207,8 +210,8 @@ def resolve_entry(
     found = lookup(registry, text)
     if found is not None:
         return found, found.hub_id, False
-    if text.count("/") != 1:
-        raise ModelError(f"{what} '{text}' is not in the registry ({', '.join(registry)}), a hub id or a folder")
+    if text.count("/") != 1 or not valid_hub_id(text):
+        raise ModelError(f"{what} '{text[:80]}' is not in the registry ({', '.join(registry)}), a hub id or a folder")
     return make(text, text, "unknown (see the model card)"), text, False
 
 
