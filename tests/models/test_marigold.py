@@ -144,3 +144,18 @@ def test_uncached_marigold_offline_is_one_line_naming_model(hub_unavailable: str
     message = str(info.value)
     assert "\n" not in message and "'marigold-depth-v1-1' is not cached" in message
     assert message.endswith("or pass a local folder with --model PATH")
+
+
+@needs_diffusers
+def test_serve_takes_a_marigold_folder_as_it_loads_it(
+    tiny_marigold: Path, tiny_da: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve`` checks --model and --allow-model at start with the resolver the server loads with: a Marigold
+    folder (no config.json) passes (found in review: the check refused it), so the next check speaks (here an
+    out-of-range --max-resolution, which keeps the server from starting)."""
+    from depthforge.cli.main import main
+
+    for args in (["--model", str(tiny_marigold)], ["--model", str(tiny_da), "--allow-model", str(tiny_marigold)]):
+        assert main(["serve", *args, "--max-resolution", "8192"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--max-resolution: 8192" in err[0], err

@@ -45,3 +45,38 @@ def test_slow_load_of_one_model_does_not_block_another(
     assert results["slow1"] is results["slow2"]  # the second caller reused the first one's model
     assert calls.count(str(Path(slow).resolve())) == 1
     estimator.clear_model_cache()
+
+
+def test_a_size_limit_is_a_view_of_the_cached_model(tiny_models: dict[str, Path]) -> None:
+    """``load_model(max_input_side_px=N)`` shares the cached model's weights and never lets the size rule choose an
+    input side above N (a long panorama, seen by an aspect-keeping model at its short side, would be huge); the
+    cached model itself keeps its own rule, and an explicit ``input_size_hw`` is left alone."""
+    import numpy as np
+
+    from depthforge.core.errors import TooLargeError, ValidationError
+    from depthforge.models.preprocess import scaled_input_size
+
+    plain = estimator.load_model(str(tiny_models["depth_anything"]), backend="torch")
+    capped = estimator.load_model(str(tiny_models["depth_anything"]), backend="torch", max_input_side_px=700)
+    assert capped.backend is plain.backend and plain.max_input_side_px is None
+    panorama_hw = (500, 8000)
+    assert max(plain.input_size(panorama_hw)) > 5000  # the rule keeps the short side near the model's 518 px
+    assert capped.input_size(panorama_hw) == scaled_input_size(panorama_hw, capped.spec, resolution_px=700)
+    assert max(capped.input_size(panorama_hw)) <= 700
+    assert capped.input_size((400, 600)) == plain.input_size((400, 600))  # within the limit: the model's own rule
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (*panorama_hw, 3), dtype=np.uint8)
+    depth = capped.predict(photo)
+    assert depth.values.shape == panorama_hw
+    np.testing.assert_array_equal(
+        depth.values, plain.predict(photo, input_size_hw=capped.input_size(panorama_hw)).values
+    )
+    assert capped.native_size(panorama_hw) == capped.input_size(panorama_hw)  # tiles are planned from it too
+    assert capped.with_max_input(None).max_input_side_px is None and capped.with_max_input(700) is capped
+    with pytest.raises(ValidationError, match="^max_input_side_px: "):
+        plain.with_max_input(0)
+    # ZoeDepth keeps its own size rule (its padding): a photo it would see too large is refused, naming the image
+    zoe = estimator.load_model(str(tiny_models["zoedepth"]), backend="torch")
+    natural = zoe.input_size(panorama_hw)
+    with pytest.raises(TooLargeError, match="^image: .* above the limit of"):
+        zoe.with_max_input(max(natural) - zoe.spec.multiple).input_size(panorama_hw)

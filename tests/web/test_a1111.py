@@ -188,6 +188,13 @@ def test_a_422_does_not_echo_the_whole_body(client: TestClient) -> None:
     r = client.post("/depth/generate", json={"depth_input_images": images})
     assert r.status_code == 422 and "depth_input_images" in r.text
     assert len(r.content) < 10_000
+    # nor a long option name (in "loc"), nor a deeply nested value: 900 levels of lists exhausted the stack (a 500)
+    r = client.post("/depth/generate", json={"depth_input_images": ["AAAA"], "options": {"x" * 100_000: 1}})
+    assert r.status_code == 422 and len(r.content) < 2_000, len(r.content)
+    for levels in (600, 900):
+        body = '{"depth_input_images": ' + "[" * levels + "]" * levels + "}"
+        r = client.post("/depth/generate", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and len(r.content) < 2_000, (levels, r.status_code)
 
 
 def test_off_by_default(web_model: Path) -> None:

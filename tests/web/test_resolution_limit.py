@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 gr = pytest.importorskip("gradio")
@@ -114,9 +115,58 @@ def test_a1111_net_size_match_runs_at_the_limit(app: Any, web_photo: Path) -> No
     client = TestClient(app)
     matched = _generate(client, web_photo, net_size_match=True)
     at_limit = _generate(client, web_photo, net_width=LIMIT_PX)
-    default = _generate(client, web_photo)
-    assert matched.status_code == at_limit.status_code == default.status_code == 200, matched.text
+    smaller = _generate(client, web_photo, net_width=126)
+    assert matched.status_code == at_limit.status_code == smaller.status_code == 200, matched.text
     # the 600 px photo is processed at the server's 252 px, not at its own size: the same maps as net_width=252
     assert len(matched.json()["images"]) == 1
     assert matched.json()["images"] == at_limit.json()["images"]
-    assert matched.json()["images"] != default.json()["images"]  # (the model's own 518 px gives another map)
+    assert matched.json()["images"] != smaller.json()["images"]  # (another size gives another map)
+
+
+@pytest.fixture
+def model_inputs(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shapes of every batch the server's model runs from now on (its backend is shared by all its views)."""
+    backend = engine.estimator().backend
+    real = backend.forward
+    seen: list[tuple[int, ...]] = []
+
+    def forward(batch: Any) -> Any:
+        seen.append(tuple(batch.shape))
+        return real(batch)
+
+    monkeypatch.setattr(backend, "forward", forward)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def panorama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3000x300 photo: an aspect-keeping model would see it at 5180x518 px (its short side kept near 518)."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:300, 0:3000]
+    rgb = np.dstack([xx * 255 // 2999, yy * 255 // 299, (xx // 40 + yy // 30) % 2 * 255]).astype(np.uint8)
+    path = tmp_path_factory.mktemp("panorama") / "panorama.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_the_models_own_size_rule_stays_within_the_limit(
+    app: Any, engine: Engine, panorama: Path, model_inputs: list[tuple[int, ...]], tmp_path: Path
+) -> None:
+    # found in review: the limit covered sizes a client asked for, not the size the model's rule chose itself
+    from depthforge.pipeline.batch import run_batch
+    from depthforge.web.batch import gather_inputs
+
+    assert max(engine.estimator().with_max_input(None).input_size((300, 3000))) > 5000
+    client = TestClient(app)
+    with panorama.open("rb") as fh:
+        r = client.post("/v1/depth", files={"image": ("p.png", fh)}, data={"format": "npy"})
+    assert r.status_code == 200, r.text
+    assert _generate(client, panorama).status_code == 200  # the A1111 API with no size option
+    image = read_image(panorama)
+    assert engine.depth_for(image, detail="auto").values.shape == (300, 3000)  # global pass and tiles
+    job = batch_job(engine, tmp_path, model="default", resolution=0, detail="off", outputs=["npy"])
+    gather_inputs([(panorama, panorama.name)], job.input_dir, max_bytes=1 << 24, max_total_bytes=1 << 24)
+    assert run_batch(job, workers=1).done == 1  # the UI's Batch tab
+    assert len(model_inputs) >= 4
+    assert max(max(shape[-2:]) for shape in model_inputs) <= LIMIT_PX, model_inputs

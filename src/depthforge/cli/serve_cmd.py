@@ -114,16 +114,16 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from depthforge.models.hub import resolve_model
+    from depthforge.models.estimator import resolve_depth_model
     from depthforge.web.app import create_app
     from depthforge.web.guard import GuardedH11Protocol
     from depthforge.web.operations import ServerConfig
     from depthforge.web.safety import Limits
 
-    resolve_model(args.model)  # an unknown model fails now, with the usual one-line message
+    resolve_depth_model(args.model)  # an unknown model fails now, with the usual one-line message
     for name in args.allow_model:  # and so does a listed one (a malformed hub id was found only by a client)
         try:
-            resolve_model(name)
+            resolve_depth_model(name)
         except ModelError as exc:
             raise ModelError(f"--allow-model: {str(exc).removeprefix('model: ')}") from None
     limits = Limits(

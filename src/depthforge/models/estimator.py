@@ -8,6 +8,7 @@ Loaded models are cached in-process.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,18 +19,20 @@ import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
+from depthforge.core.errors import TooLargeError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_choice, check_size_hw
+from depthforge.core.validation import check_choice, check_range, check_size_hw
 from depthforge.models.buckets import bucket_for
 from depthforge.models.hub import ModelSource, is_cached, model_folder, offline_mode, require_hub, resolve_model
-from depthforge.models.preprocess import model_input_size, prepare, zoe_padding
+from depthforge.models.preprocess import model_input_size, prepare, scaled_input_size, zoe_padding
 
 __all__ = [
     "DepthEstimator",
     "Prepared",
     "Backend",
     "load_model",
+    "resolve_depth_model",
     "clear_model_cache",
     "choose_backend",
     "DEVICES",
@@ -81,11 +84,33 @@ class DepthEstimator:
         >>> depth = est.predict(read_image("photo.jpg"))  # doctest: +SKIP
     """
 
+    #: largest side (pixels) of a model input chosen by the size rule (:meth:`input_size`); None: no limit.
+    #: Set through :meth:`with_max_input` or ``load_model(max_input_side_px=...)``.
+    max_input_side_px: int | None = None
+
     def __init__(self, source: ModelSource, backend: Backend) -> None:
         self.source = source
         self.spec = source.spec
         self.backend = backend
         self._lock = threading.Lock()
+
+    def with_max_input(self, max_input_side_px: int | None) -> DepthEstimator:
+        """This model (the same weights, backend and lock) whose size rule never gives a model input with a side
+        above ``max_input_side_px``: a photo the rule would see larger (a long panorama, for aspect-keeping models)
+        is seen at that longer side instead, aspect kept (:func:`~depthforge.models.preprocess.scaled_input_size`).
+        For a service that bounds what one request may cost; an ``input_size_hw`` given to :meth:`predict` is not
+        changed. None: no limit.
+
+        Raises:
+            ValidationError: ``max_input_side_px`` below one multiple of the model's input size step.
+        """
+        if max_input_side_px is not None:
+            max_input_side_px = int(check_range(max_input_side_px, "max_input_side_px", low=self.spec.multiple))
+        if max_input_side_px == self.max_input_side_px:
+            return self
+        view = copy.copy(self)
+        view.max_input_side_px = max_input_side_px
+        return view
 
     @property
     def name(self) -> str:
@@ -129,15 +154,32 @@ class DepthEstimator:
         """(height, width) the model sees for an image of ``size_hw`` = (height, width) (after ZoeDepth padding,
         if any).
 
-        The model's size rule; snapped to a size bucket when the backend runs static graphs.
+        The model's size rule; snapped to a size bucket when the backend runs static graphs; at most
+        :attr:`max_input_side_px` on a side when that is set.
+
+        Raises:
+            TooLargeError: the rule gives a side above :attr:`max_input_side_px` for a model that cannot be run at
+                another size (ZoeDepth's padding).
         """
         height, width = check_size_hw(size_hw)
+        shape_hw = (height, width)
         if self.spec.pad_reflect:
             ph, pw = zoe_padding((height, width))
             height, width = height + 2 * ph, width + 2 * pw
         if getattr(self.backend, "static_shapes", False):
-            return bucket_for((height, width), self.spec)
-        return model_input_size((height, width), self.spec)
+            size = bucket_for((height, width), self.spec)
+        else:
+            size = model_input_size((height, width), self.spec)
+        cap = self.max_input_side_px
+        if cap is None or max(size) <= cap:
+            return size
+        scaled = scaled_input_size(shape_hw, self.spec, resolution_px=cap)
+        if scaled is None:
+            raise TooLargeError(
+                f"image: {self.name} would see this {shape_hw[1]}x{shape_hw[0]} photo at {size[1]}x{size[0]} px, "
+                f"above the limit of {cap} px on a side"
+            )
+        return scaled
 
     @renamed_keywords(input_size="input_size_hw", output_size="output_size_hw")
     def predict(
@@ -378,6 +420,7 @@ def load_model(
     dtype: str = "auto",
     backend: str = "auto",
     quantize: str | None = None,
+    max_input_side_px: int | None = None,
 ) -> DepthEstimator:
     """Load (or reuse from the in-process cache) a depth model.
 
@@ -390,6 +433,8 @@ def load_model(
             against PyTorch when built; bf16 on CPUs with AVX512-BF16 or AMX only).
         quantize: ``int8`` for the opt-in fast mode (OpenVINO + NNCF post-training quantisation; its measured
             deviation from fp32 is :attr:`DepthEstimator.deviation`), or None / ``none``.
+        max_input_side_px: largest side (pixels) of a model input the size rule may choose
+            (:meth:`DepthEstimator.with_max_input`); None: the model's own rule. The weights are shared.
 
     Raises:
         ModelError: unknown model, a model that cannot be loaded, or a missing optional backend.
@@ -404,19 +449,19 @@ def load_model(
         from depthforge.core.errors import ValidationError
 
         raise ValidationError("quantize: int8 runs on the openvino backend (use --backend openvino or auto)")
-    source = model if isinstance(model, ModelSource) else _resolve(model)
+    source = model if isinstance(model, ModelSource) else resolve_depth_model(model)
     options = ",".join(f"{k}={v:g}" for k, v in sorted(source.spec.extra.items()))  # Marigold's steps, seed, ...
     key = (f"{source.location}|{source.spec.input_size_hw}|{options}", device, dtype, backend, quant or "")
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
-            return hit
+            return hit.with_max_input(max_input_side_px)
         loading = _LOADING.setdefault(key, threading.Lock())
     with loading:  # a second caller of the same model waits for the first and reuses its result
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
         if hit is not None:
-            return hit
+            return hit.with_max_input(max_input_side_px)
         try:
             est = _load(source, device=device, dtype=dtype, backend=backend, quant=quant)
             with _CACHE_LOCK:
@@ -424,11 +469,16 @@ def load_model(
         finally:
             with _CACHE_LOCK:
                 _LOADING.pop(key, None)
-        return est
+        return est.with_max_input(max_input_side_px)
 
 
-def _resolve(model: str) -> ModelSource:
-    """``--model`` resolved: a Marigold pipeline (a diffusers folder), else a transformers depth model."""
+def resolve_depth_model(model: str) -> ModelSource:
+    """``--model`` resolved as :func:`load_model` resolves it, without loading: a Marigold pipeline (a diffusers
+    folder or ``marigold:`` name), else a transformers depth model (:func:`~depthforge.models.hub.resolve_model`).
+
+    Raises:
+        ModelError: neither.
+    """
     from depthforge.models.marigold import resolve_marigold
 
     return resolve_marigold(model) or resolve_model(model)

@@ -70,9 +70,10 @@ _NEAR_M = "pseudo-depth of the nearest pixel of a relative map (default 1)"
 _FAR_M = "pseudo-depth of the farthest pixel of a relative map (default 10)"
 #: media types of the answers (anything else, .npy and .ply, is application/octet-stream)
 _MEDIA = {".png": "image/png", ".gif": "image/gif", ".glb": "model/gltf-binary", ".zip": "application/zip"}
-#: what a 422 echoes of a client's value at most: characters of a text, items of a list or an object
+#: what a 422 echoes of a client's value at most: characters of a text, items of a list or an object, levels of nesting
 _ECHO_CHARS = 200
 _ECHO_ITEMS = 20
+_ECHO_DEPTH = 4
 #: HTTP status of an error, the first that matches (BusyError carries its own; anything else is 400)
 _STATUS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     (TooLargeError, 413),
@@ -94,10 +95,13 @@ def _clean_message(text: str, engine: Engine) -> str:
     return re.sub(r"<upload>/[A-Za-z0-9_./-]+", "<upload>", text)[:500]
 
 
-def _echoable(value: Any) -> Any:
+def _echoable(value: Any, depth: int = 0) -> Any:
     """A client's value as a 422 may echo it: JSON without NaN or infinities (``"nan"``, ``"inf"``, ``"-inf"``:
     JSON has no such numbers, yet Python's parser accepts them in a request body), raw bytes as text (a body that
-    is not UTF-8), long text and lists cut short (a validation error never echoes a whole upload back)."""
+    is not UTF-8), long text and lists cut short, nesting below :data:`_ECHO_DEPTH` levels as ``"..."`` (a
+    validation error never echoes a whole upload back, and a deeply nested body cannot exhaust the stack)."""
+    if depth > _ECHO_DEPTH and isinstance(value, (dict, list, tuple)):
+        return "..."
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, (bytes, bytearray)):
@@ -105,10 +109,10 @@ def _echoable(value: Any) -> Any:
     if isinstance(value, str):
         return value if len(value) <= _ECHO_CHARS else value[:_ECHO_CHARS] + "..."
     if isinstance(value, dict):
-        return {str(k)[:_ECHO_CHARS]: _echoable(v) for k, v in list(value.items())[:_ECHO_ITEMS]}
+        return {str(k)[:_ECHO_CHARS]: _echoable(v, depth + 1) for k, v in list(value.items())[:_ECHO_ITEMS]}
     if isinstance(value, (list, tuple)):
         more = [f"... {len(value) - _ECHO_ITEMS} more"] if len(value) > _ECHO_ITEMS else []
-        return [_echoable(v) for v in value[:_ECHO_ITEMS]] + more
+        return [_echoable(v, depth + 1) for v in value[:_ECHO_ITEMS]] + more
     return value
 
 
@@ -134,7 +138,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own answer (the schema's HTTPValidationError), each error's echo of the input made JSON-safe:
         # a JSON body may carry NaN or 1e309, a form body bytes that are not UTF-8; either failed with a 500
-        errors = [{k: _echoable(v) if k in ("input", "ctx") else v for k, v in e.items()} for e in exc.errors()]
+        errors = [{k: _echoable(v) if k in ("input", "ctx", "loc") else v for k, v in e.items()} for e in exc.errors()]
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     app.add_middleware(BodyLimit, limit=limits.max_upload_bytes + 256 * 1024)

@@ -24,6 +24,7 @@ from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.images import read_image, write_animation, write_image
+from depthforge.models.estimator import DepthEstimator
 from depthforge.models.preprocess import scaled_input_size
 from depthforge.pipeline.detail import estimate_detailed, parse_detail
 from depthforge.stereo.layouts import LAYOUTS
@@ -168,9 +169,7 @@ class Engine:
             if hit is not None:
                 self._depths.move_to_end(key)
                 return hit
-        from depthforge.models.estimator import load_model
-
-        est = load_model(name, device=self.config.device, dtype=self.config.dtype)
+        est = self.estimator(name)
         with self._depth_lock:
             self.model_runs += 1
         size = None if resolution is None else scaled_input_size(image.size_hw, est.spec, resolution_px=resolution)
@@ -184,6 +183,20 @@ class Engine:
             while len(self._depths) > 4:
                 self._depths.popitem(last=False)
         return depth
+
+    def estimator(self, model: str | None = None) -> DepthEstimator:
+        """An allowed model (None = the server's default), loaded once per process, whose own size rule also stays
+        within the server's processing-size limit (a long panorama would otherwise be seen far larger: see
+        :meth:`~depthforge.models.estimator.DepthEstimator.with_max_input`).
+
+        Raises:
+            ValidationError: a model the policy does not allow.
+        """
+        from depthforge.models.estimator import load_model
+
+        name = self.policy.resolve(model)
+        cap = self.limits.max_resolution_px
+        return load_model(name, device=self.config.device, dtype=self.config.dtype, max_input_side_px=cap)
 
     def count_model_runs(self, runs: int) -> None:
         """Add model runs made outside :meth:`depth_for` (the UI's batches) to :attr:`model_runs`."""

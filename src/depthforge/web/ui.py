@@ -23,7 +23,6 @@ from fastapi import FastAPI
 
 from depthforge.core.errors import DepthforgeError
 from depthforge.io.video import probe_video
-from depthforge.models.estimator import load_model
 from depthforge.pipeline import video as pv
 from depthforge.pipeline.encode import encode_frames
 from depthforge.process.normalize import to_display
@@ -269,7 +268,7 @@ def _video_tab(b: Builder) -> None:
             raise DepthforgeError(
                 f"clip: {info.duration_s:.0f} s is longer than this server's limit of {MAX_VIDEO_SECONDS:.0f} s"
             )
-        est = load_model(engine.policy.resolve(run.model), device=engine.config.device, dtype=engine.config.dtype)
+        est = engine.estimator(run.model)
         opts = pv.VideoOptions(
             depth16=True,
             depth8=True,
