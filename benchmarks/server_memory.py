@@ -10,9 +10,10 @@ Cases: ``/v1/depth`` (png16), ``/v1/stereo`` (left-right; wiggle with 2 and 16 f
 obj; point cloud ply) at 1 M vertices, the multi-page TIFF, the UI's parallax clip (through ``gradio_client``, as
 a browser's call), and the A1111 API's ``/depth/generate`` at processing sizes of 2048 and 4096 px and with
 ``net_size_match`` (the server's ``--max-resolution`` decides which of them run; ``net_size_match`` asks for
-the photo's own 7296 px, capped to the limit, so its depth comes from the server's cache of the size before).
+the photo's own 7296 px, capped to the limit, so its depth comes from the server's cache of the size before), and
+``/v1/depth`` of a 16000x600 panorama, which an aspect-keeping model's own size rule would see at about 13800 px.
 
-Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui] [--a1111-only] [--max-resolution
+Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui] [--size-only] [--max-resolution
 PX]`` (default model: the one ``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
 """
 
@@ -140,13 +141,15 @@ def main() -> None:
     default = Path.home() / ".cache/depthforge/benchmarks/da-v2-small-random"
     parser.add_argument("--model", default=str(default))
     parser.add_argument("--no-ui", action="store_true", help="leave out the UI's parallax clip")
-    parser.add_argument("--a1111-only", action="store_true", help="only the A1111 API's processing-size cases")
+    parser.add_argument("--size-only", action="store_true", help="only the processing-size cases")
     parser.add_argument("--max-resolution", type=int, default=2048, help="the server's --max-resolution")
     args = parser.parse_args()
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="df-mem-"))
     photo, tiff = work / "photo40.jpg", work / "pages.tif"
     _photo(photo, 5472, 7296)
+    panorama = work / "panorama.jpg"
+    _photo(panorama, 600, 16000)
     _multipage_tiff(tiff)
     print(f"inputs: 40-MP JPEG {photo.stat().st_size / 1e6:.1f} MB; 40-page TIFF {tiff.stat().st_size / 1e6:.1f} MB")
     server = Server(args.model, max_resolution_px=args.max_resolution)
@@ -165,7 +168,7 @@ def main() -> None:
         ),
         ("40-page TIFF (depth)", _post(server, "/v1/depth", tiff)),
     ]
-    if args.a1111_only:
+    if args.size_only:
         cases = []
     elif not args.no_ui:
 
@@ -187,6 +190,7 @@ def main() -> None:
         ("A1111 depth, net_width 2048", _a1111(server, photo, net_width=2048)),
         ("A1111 depth, net_width 4096", _a1111(server, photo, net_width=4096)),
         ("A1111 depth, net_size_match", _a1111(server, photo, net_size_match=True)),
+        ("depth png16, 16000x600 panorama", _post(server, "/v1/depth", panorama, format="png16")),
     ]
     print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'peak RSS GB':>12s}")
     try:

@@ -371,7 +371,7 @@ def a1111_request(rng: random.Random) -> tuple[str, Request]:
             headers = {"content-type": rng.choice(["text/plain", "multipart/form-data; boundary=b", "application/xml"])}
         label = f"a1111/raw/{body[:12]!r}"
     elif kind == "nested":
-        depth = rng.choice([64, 1000, 100_000])
+        depth = rng.choice([64, 500, 900, 1000, 100_000])  # 500-900: deeper than the 422 echo once went (a 500)
         where = rng.choice(["body", "images", "options", "option"])
         inner = _nested(depth)
         photo = _b64(image_seeds()["png"]).encode()
