@@ -64,6 +64,9 @@ def test_a_size_limit_is_a_view_of_the_cached_model(tiny_models: dict[str, Path]
     assert capped.input_size(panorama_hw) == scaled_input_size(panorama_hw, capped.spec, resolution_px=700)
     assert max(capped.input_size(panorama_hw)) <= 700
     assert capped.input_size((400, 600)) == plain.input_size((400, 600))  # within the limit: the model's own rule
+    for cap in (701, 1016, 2053):  # not multiples of the 14 px step: the longer side is never rounded above the cap
+        for shape_hw in (panorama_hw, (300, 3000), (600, 16000)):
+            assert max(plain.with_max_input(cap).input_size(shape_hw)) <= cap, (cap, shape_hw)
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (*panorama_hw, 3), dtype=np.uint8)
     depth = capped.predict(photo)
@@ -80,3 +83,10 @@ def test_a_size_limit_is_a_view_of_the_cached_model(tiny_models: dict[str, Path]
     natural = zoe.input_size(panorama_hw)
     with pytest.raises(TooLargeError, match="^image: .* above the limit of"):
         zoe.with_max_input(max(natural) - zoe.spec.multiple).input_size(panorama_hw)
+    # and so does Depth Pro, whose fixed input its patches need (a smaller one was an internal error in the model)
+    pro = estimator.load_model(str(tiny_models["depth_pro"]), backend="torch")
+    fixed = pro.input_size((300, 450))
+    assert scaled_input_size((300, 450), pro.spec, resolution_px=max(fixed) // 2) is None
+    assert pro.with_max_input(max(fixed)).input_size((300, 450)) == fixed
+    with pytest.raises(TooLargeError, match="^image: "):
+        pro.with_max_input(max(fixed) - 1).predict(photo[:300, :450])

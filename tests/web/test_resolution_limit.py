@@ -154,19 +154,28 @@ def test_the_models_own_size_rule_stays_within_the_limit(
     app: Any, engine: Engine, panorama: Path, model_inputs: list[tuple[int, ...]], tmp_path: Path
 ) -> None:
     # found in review: the limit covered sizes a client asked for, not the size the model's rule chose itself
+    from PIL import Image
+
     from depthforge.pipeline.batch import run_batch
     from depthforge.web.batch import gather_inputs
 
     assert max(engine.estimator().with_max_input(None).input_size((300, 3000))) > 5000
+    assert engine.estimator().max_input_side_px == LIMIT_PX  # the model the Video tab runs, too
     client = TestClient(app)
+    runs = [len(model_inputs)]
     with panorama.open("rb") as fh:
         r = client.post("/v1/depth", files={"image": ("p.png", fh)}, data={"format": "npy"})
     assert r.status_code == 200, r.text
-    assert _generate(client, panorama).status_code == 200  # the A1111 API with no size option
-    image = read_image(panorama)
-    assert engine.depth_for(image, detail="auto").values.shape == (300, 3000)  # global pass and tiles
-    job = batch_job(engine, tmp_path, model="default", resolution=0, detail="off", outputs=["npy"])
+    runs.append(len(model_inputs))
+    flipped = tmp_path / "flipped.png"  # another photo: the same one would come from the server's depth cache
+    Image.fromarray(np.ascontiguousarray(read_image(panorama).rgb[::-1])).save(flipped)
+    assert _generate(client, flipped).status_code == 200  # the A1111 API with no size option
+    runs.append(len(model_inputs))
+    assert engine.depth_for(read_image(panorama), detail="auto").values.shape == (300, 3000)  # global pass, tiles
+    runs.append(len(model_inputs))
+    job = batch_job(engine, tmp_path / "batch", model="default", resolution=0, detail="off", outputs=["npy"])
     gather_inputs([(panorama, panorama.name)], job.input_dir, max_bytes=1 << 24, max_total_bytes=1 << 24)
     assert run_batch(job, workers=1).done == 1  # the UI's Batch tab
-    assert len(model_inputs) >= 4
+    runs.append(len(model_inputs))
+    assert runs == sorted(set(runs)), runs  # the model ran at every step (each count above the one before)
     assert max(max(shape[-2:]) for shape in model_inputs) <= LIMIT_PX, model_inputs

@@ -99,7 +99,8 @@ class DepthEstimator:
         above ``max_input_side_px``: a photo the rule would see larger (a long panorama, for aspect-keeping models)
         is seen at that longer side instead, aspect kept (:func:`~depthforge.models.preprocess.scaled_input_size`).
         For a service that bounds what one request may cost; an ``input_size_hw`` given to :meth:`predict` is not
-        changed. None: no limit.
+        changed, nor is a :class:`~depthforge.models.callable.CallableEstimator` (a function chooses its own sizes).
+        None: no limit.
 
         Raises:
             ValidationError: ``max_input_side_px`` below one multiple of the model's input size step.
@@ -159,7 +160,7 @@ class DepthEstimator:
 
         Raises:
             TooLargeError: the rule gives a side above :attr:`max_input_side_px` for a model that cannot be run at
-                another size (ZoeDepth's padding).
+                another size (ZoeDepth's padding, Depth Pro's fixed input).
         """
         height, width = check_size_hw(size_hw)
         shape_hw = (height, width)
@@ -173,7 +174,8 @@ class DepthEstimator:
         cap = self.max_input_side_px
         if cap is None or max(size) <= cap:
             return size
-        scaled = scaled_input_size(shape_hw, self.spec, resolution_px=cap)
+        step = self.spec.multiple  # the longer side a multiple of the step at most the cap: never rounded above it
+        scaled = scaled_input_size(shape_hw, self.spec, resolution_px=max(step, cap // step * step))
         if scaled is None:
             raise TooLargeError(
                 f"image: {self.name} would see this {shape_hw[1]}x{shape_hw[0]} photo at {size[1]}x{size[0]} px, "

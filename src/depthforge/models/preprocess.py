@@ -46,13 +46,14 @@ def model_input_size(size_hw: tuple[int, int], spec: ModelSpec) -> tuple[int, in
 def scaled_input_size(size_hw: tuple[int, int], spec: ModelSpec, *, resolution_px: int) -> tuple[int, int] | None:
     """(height, width) the model sees for an image of ``size_hw`` at a chosen processing size: the longer side
     about ``resolution_px`` pixels, the aspect kept, each side rounded to a multiple of ``spec.multiple`` (at least
-    one multiple). None for models with reflect padding (ZoeDepth), which keep their own size rule.
+    one multiple). None for models that keep their own size rule: reflect padding (ZoeDepth), and Depth Pro's
+    fixed 1536 px input (its patches refuse smaller ones).
 
     >>> from depthforge.models.registry import get_spec
     >>> scaled_input_size((40, 60), get_spec("depth-anything-v2-small"), resolution_px=112)
     (70, 112)
     """
-    if spec.pad_reflect:
+    if spec.pad_reflect or spec.family == "depth_pro":
         return None
     scale = resolution_px / max(size_hw)
     return _constrain(size_hw[0] * scale, spec.multiple), _constrain(size_hw[1] * scale, spec.multiple)

@@ -100,7 +100,7 @@ def _echoable(value: Any, depth: int = 0) -> Any:
     JSON has no such numbers, yet Python's parser accepts them in a request body), raw bytes as text (a body that
     is not UTF-8), long text and lists cut short, nesting below :data:`_ECHO_DEPTH` levels as ``"..."`` (a
     validation error never echoes a whole upload back, and a deeply nested body cannot exhaust the stack)."""
-    if depth > _ECHO_DEPTH and isinstance(value, (dict, list, tuple)):
+    if depth >= _ECHO_DEPTH and isinstance(value, (dict, list, tuple)):
         return "..."
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
