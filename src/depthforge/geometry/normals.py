@@ -92,7 +92,8 @@ def _masked_blur(values: np.ndarray, ok: np.ndarray, sigma_px: float) -> np.ndar
     """Gaussian blur (float32, edges replicated) of ``values`` with the pixels outside ``ok`` set to 0."""
     import cv2
 
-    kept = np.where(ok if values.ndim == 2 else ok[:, :, None], values, 0.0).astype(np.float32)
+    # float32 throughout (a Python 0.0 made np.where return a float64 copy: 960 MB for a 40 MP normal map)
+    kept = np.where(ok if values.ndim == 2 else ok[:, :, None], values, np.float32(0)).astype(np.float32, copy=False)
     return cv2.GaussianBlur(kept, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
 
 
@@ -128,7 +129,7 @@ def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = blur / np.linalg.norm(blur, axis=2, keepdims=True)
     out[~ok] = np.nan
-    return out.astype(np.float32)
+    return out.astype(np.float32, copy=False)
 
 
 def depth_to_normals(
