@@ -245,3 +245,27 @@ def test_schemathesis_on_the_new_routes(app) -> None:  # type: ignore[no-untyped
 
         run()
     print(f"\nschemathesis on {sorted(A1111_ROUTES)}: {counts}")
+
+
+def test_photos_of_one_request_share_a_pixel_budget(app, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # every photo costs a model run and every output asked for: together at most twice --max-pixels (here 2 MP),
+    # read from the headers before anything is decoded or estimated
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:800, 0:1000]
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([xx % 256, yy % 256, (xx + yy) % 256]).astype(np.uint8)).save(buf, format="PNG")
+    photo = base64.b64encode(buf.getvalue()).decode()  # 0.8 MP
+    client = TestClient(app)
+    r = client.post("/depth/generate", json={"depth_input_images": [photo] * 2, "options": {"net_width": 126}})
+    assert r.status_code == 200 and len(r.json()["images"]) == 2, r.text
+    engine = app.state.engine
+
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a photo was estimated for a refused request")
+
+    monkeypatch.setattr(engine, "depth_for", never)
+    r = client.post("/depth/generate", json={"depth_input_images": [photo] * 3, "options": {"net_width": 126}})
+    assert r.status_code == 413, r.text
+    assert r.json()["detail"].startswith("depth_input_images: 2.4 megapixels in all, above this server's budget of 2")
+    assert list(engine.areas.root.iterdir()) == []

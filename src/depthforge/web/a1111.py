@@ -210,6 +210,29 @@ def _png(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _check_request_pixels(sources: list[Path], max_pixels: int) -> None:
+    """Refuse photos that together hold more than twice ``max_pixels`` (as many pixels as a stereo pair of the
+    largest photo, the wiggle budget), read from their headers before any is decoded: every photo costs a model run
+    and every output the client asks for (one 40 MP photo with every output took about two minutes).
+
+    Raises:
+        TooLargeError: naming ``depth_input_images``; InputError: a file that is not an allowed image.
+    """
+    from depthforge.io.images import open_pil
+    from depthforge.io.inputs import check_input_file
+
+    budget = 2 * max_pixels
+    total = 0
+    for src in sources:
+        with open_pil(check_input_file(src, what="image"), max_pixels=max_pixels) as pil:
+            total += int(pil.width) * int(pil.height)
+    if total > budget:
+        raise TooLargeError(
+            f"depth_input_images: {total / 1e6:.1f} megapixels in all, above this server's budget of "
+            f"{budget / 1e6:.0f} megapixels per request; send fewer or smaller photos"
+        )
+
+
 def _check_net_size(opts: A1111Options, limits: Limits) -> None:
     """Refuse ``net_width`` / ``net_height`` above the server's processing-size limit, naming the option."""
     for name in ("net_width", "net_height"):
@@ -334,9 +357,11 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         def work() -> GenerateResponse:
             images: list[str] = []
             meshes: list[str] = []
-            for blob in blobs:
-                src = engine.areas.file(area, ".bin")
+            sources = [engine.areas.file(area, ".bin") for _ in blobs]
+            for src, blob in zip(sources, blobs, strict=True):
                 src.write_bytes(blob)
+            _check_request_pixels(sources, engine.limits.max_pixels)
+            for src in sources:
                 image = engine.read_upload(src)
                 detail = "auto" if opts.boost else "off"
                 depth = engine.depth_for(
