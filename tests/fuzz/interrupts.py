@@ -51,14 +51,14 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("photo3d", "{photo}", "--depth", "{depth}", "-o", "out/scene.glb", "--video", "circle", "--duration", "2"),
 )
 
-#: The console script's entry, plus a marker when ``main`` has returned: a signal that lands after it, while the
-#: interpreter shuts down (Python resets signal handlers then), ends the process by the signal, with every output
-#: already complete.
+#: The console script's entry (``main()`` reads ``sys.argv``), plus a marker when ``main`` has returned: a signal
+#: that lands after it, while the interpreter shuts down, ends the process by the signal (``main`` resets SIGINT to
+#: its default there, SIGTERM too), with every output already complete.
 _RETURNED = "[depthforge main returned]"
 _ENTRY = (
     "import os, sys\n"
     "from depthforge.cli.main import main\n"
-    "code = main(sys.argv[1:])\n"
+    "code = main()\n"
     f"os.write(2, b'\\n{_RETURNED}\\n')\n"
     "sys.exit(code)\n"
 )

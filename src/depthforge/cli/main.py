@@ -116,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if own_term:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # the console script's run is over and its outputs are complete: a Ctrl-C while the interpreter shuts
+            # down (joining threads, exit handlers) ends the process by the signal, not with a KeyboardInterrupt
+            # traceback from those handlers (found by the interrupt fuzz campaign)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run(args: argparse.Namespace) -> int:
