@@ -218,7 +218,7 @@ def resolve_generation_model(text: str, *, role: Role) -> GenerationSource:
         if found.role != role:
             raise ModelError(f"{role}: '{found.name}' is a {found.role}, not a {role}")
         return GenerationSource(found, found.hub_id, False)
-    if name.count("/") == 1 and "://" not in name and not name.startswith((".", "/", "~")) and valid_hub_id(name):
+    if name.count("/") == 1 and valid_hub_id(name):  # the hub client's own rule (no URL, no leading '.', '/', '~')
         filename = "model_index.json" if role == "base" else "config.json"
         cached = cached_folder(name, filename)
         if cached is None:

@@ -210,10 +210,10 @@ def _png(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _check_request_pixels(sources: list[Path], max_pixels: int) -> None:
-    """Refuse photos that together hold more than twice ``max_pixels`` (as many pixels as a stereo pair of the
-    largest photo, the wiggle budget), read from their headers before any is decoded: every photo costs a model run
-    and every output the client asks for (one 40 MP photo with every output took about two minutes).
+def _check_request_pixels(sources: list[Path], limits: Limits) -> None:
+    """Refuse photos that together hold more than ``limits.request_pixels`` (the wiggle budget), read from their
+    headers before any is decoded: every photo costs a model run and every output the client asks for (one 40 MP
+    photo with every output took about two minutes).
 
     Raises:
         TooLargeError: naming ``depth_input_images``; InputError: a file that is not an allowed image.
@@ -221,10 +221,10 @@ def _check_request_pixels(sources: list[Path], max_pixels: int) -> None:
     from depthforge.io.images import open_pil
     from depthforge.io.inputs import check_input_file
 
-    budget = 2 * max_pixels
+    budget = limits.request_pixels
     total = 0
     for src in sources:
-        with open_pil(check_input_file(src, what="image"), max_pixels=max_pixels) as pil:
+        with open_pil(check_input_file(src, what="image"), max_pixels=limits.max_pixels) as pil:
             total += int(pil.width) * int(pil.height)
     if total > budget:
         raise TooLargeError(
@@ -360,7 +360,7 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
             sources = [engine.areas.file(area, ".bin") for _ in blobs]
             for src, blob in zip(sources, blobs, strict=True):
                 src.write_bytes(blob)
-            _check_request_pixels(sources, engine.limits.max_pixels)
+            _check_request_pixels(sources, engine.limits)
             for src in sources:
                 image = engine.read_upload(src)
                 detail = "auto" if opts.boost else "off"

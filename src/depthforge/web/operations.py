@@ -169,7 +169,7 @@ class Engine:
             if hit is not None:
                 self._depths.move_to_end(key)
                 return hit
-        est = self.estimator(name)
+        est = self._load(name)
         with self._depth_lock:
             self.model_runs += 1
         size = None if resolution is None else scaled_input_size(image.size_hw, est.spec, resolution_px=resolution)
@@ -192,11 +192,18 @@ class Engine:
         Raises:
             ValidationError: a model the policy does not allow.
         """
+        return self._load(self.policy.resolve(model))
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``load_model`` for every model this server runs (beside device and dtype)."""
+        return {"max_input_side_px": self.limits.max_resolution_px}
+
+    def _load(self, name: str) -> DepthEstimator:
+        """:meth:`estimator` of a name the policy has already allowed."""
         from depthforge.models.estimator import load_model
 
-        name = self.policy.resolve(model)
-        cap = self.limits.max_resolution_px
-        return load_model(name, device=self.config.device, dtype=self.config.dtype, max_input_side_px=cap)
+        return load_model(name, device=self.config.device, dtype=self.config.dtype, **self.model_options)
 
     def count_model_runs(self, runs: int) -> None:
         """Add model runs made outside :meth:`depth_for` (the UI's batches) to :attr:`model_runs`."""
@@ -263,7 +270,7 @@ class Engine:
         rgb = image.as_uint8()
         if layout == "wiggle":
             views = int(check_range(views, "views", low=2, high=16))
-            budget = 2 * self.limits.max_pixels  # as many pixels as a stereo pair of the largest photo
+            budget = self.limits.request_pixels
             if views * image.width * image.height > budget:
                 raise TooLargeError(
                     f"views: {views} frames of {image.width}x{image.height} exceed this server's budget of "

@@ -79,6 +79,12 @@ class Limits:
     queue_timeout_s: float = 120.0
     ttl_s: float = 3600.0
 
+    @property
+    def request_pixels(self) -> int:
+        """Pixels one request may make or read in all (wiggle frames, the A1111 API's photos): twice
+        :attr:`max_pixels`, as many as a stereo pair of the largest photo."""
+        return 2 * self.max_pixels
+
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "workers", "queue"):
             check_range(getattr(self, name), name, low=0 if name == "queue" else 1)

@@ -84,7 +84,7 @@ def batch_job(
         options=BatchOptions(colormap=colormap, divergence=float(divergence)),
         detail=None if mode is None else DetailOptions(detail=mode),
         resolution_px=check_resolution(resolution or None, engine.limits),
-        model_options=(("max_input_side_px", engine.limits.max_resolution_px),),
+        model_options=tuple(engine.model_options.items()),
     )
 
 
