@@ -3,7 +3,8 @@
 A command may finish first (exit 0) or stop (130 for SIGINT, 143 for SIGTERM); either way it must print no
 traceback, end within a deadline, leave no temporary file, and every output it left must be complete (decodes
 fully; an interrupt keeps a video's frames so far as ``<name>.partial<ext>``, which must decode too). A ``batch``
-manifest must only record as done what exists. Findings are ``hang``, ``traceback``, ``stray-temp``,
+manifest must only record as done what exists. A quarter of the cases start with an empty numba cache, so that
+the signal may land while a kernel compiles. Findings are ``hang``, ``traceback``, ``stray-temp``,
 ``corrupt-output`` and ``exit-N`` (any other status).
 """
 
@@ -155,11 +156,14 @@ def run_case(context: dict[str, str], folder: Path, rng: random.Random) -> tuple
     command = rng.choice(COMMANDS)
     sig = rng.choice([signal.SIGINT, signal.SIGTERM])
     delay = rng.uniform(0.3, 8.0)  # the CLI's handlers are set 0.1 s after start
+    cold = rng.random() < 0.25  # an empty numba cache: the signal may land while a kernel compiles
     _prepare(folder, context)
     argv = [a.format(**context) if "{" in a else a for a in command]
     what = argv[argv.index("--format") + 1] if "--format" in argv else Path(argv[argv.index("-o") + 1]).name
-    label = f"{command[0]} {what} {signal.Signals(sig).name}@{delay:.1f}s"
+    label = f"{command[0]} {what} {signal.Signals(sig).name}@{delay:.1f}s{' cold' if cold else ''}"
     env = dict(os.environ, DEPTHFORGE_THREADS="1", HF_HUB_OFFLINE="1")
+    if cold:
+        env["NUMBA_CACHE_DIR"] = str(folder / ".numba-cache")
     with open(folder / ".stderr", "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-c", _ENTRY, *argv], cwd=folder, stdout=subprocess.DEVNULL, stderr=err, env=env

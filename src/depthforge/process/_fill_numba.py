@@ -4,7 +4,8 @@ after one pass per direction over the image."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from depthforge.core.jit import njit
 
 __all__ = ["fill_from_sides"]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from depthforge.core.jit import njit
 
 __all__ = ["quantise_rows"]
 

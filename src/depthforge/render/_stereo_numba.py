@@ -20,8 +20,8 @@ pixel on either side, or holes too many for the sparse smoothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
+from depthforge.core.jit import njit, prange
 from depthforge.render._stereo_rows_numba import band_rows
 
 __all__ = ["stereo_pass", "stereo_pass_serial"]

@@ -11,7 +11,8 @@ there is no smoothing).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from depthforge.core.jit import njit
 
 __all__ = ["band_rows"]
 

@@ -10,7 +10,8 @@ independent, so :func:`warp_rows_kernel` works one row at a time in small padded
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from depthforge.core.jit import njit
 
 __all__ = ["smooth_columns_kernel", "warp_kernel", "warp_rows_kernel"]
 
