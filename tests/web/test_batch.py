@@ -126,6 +126,31 @@ def test_too_many_files(tmp_path: Path) -> None:
         gather(tmp_path / "c", [make_zip(tmp_path / "dir.zip", entries)])
 
 
+def test_pixel_budget_counts_headers_of_the_photos_kept(tmp_path: Path) -> None:
+    # a smooth 2000x2000 PNG is a few kB, so the byte limits let many through; the pixels they hold are counted
+    from PIL import Image
+
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (2000, 2000), (90, 120, 150)).save(flat)
+    huge = tmp_path / "huge.png"  # above the per-photo limit: the batch refuses it on its own, so it counts 0
+    Image.new("RGB", (3000, 3000)).save(huge)
+    members = [(f"{i}.png", flat.read_bytes()) for i in range(3)] + [("huge.png", huge.read_bytes())]
+    inputs, _folder = gather(
+        tmp_path, [make_zip(tmp_path / "ok.zip", members)], max_pixels=5_000_000, max_total_pixels=12_000_000
+    )
+    assert inputs.pixels_total == 3 * 4_000_000 and len(inputs.names) == 4  # type: ignore[attr-defined]
+    members.append(("3.png", flat.read_bytes()))
+    with pytest.raises(TooLargeError, match="budget of 12 megapixels per batch"):
+        gather(
+            tmp_path / "b",
+            [make_zip(tmp_path / "over.zip", members)],
+            max_pixels=5_000_000,
+            max_total_pixels=12_000_000,
+        )
+    kept = sorted(p.name for p in (tmp_path / "b").rglob("*.png"))
+    assert kept == ["0001.png", "0002.png", "0003.png", "0004.png"]  # the photo over budget was not kept
+
+
 def test_uploads_that_are_not_photos_or_archives(tmp_path: Path) -> None:
     text = tmp_path / "readme.txt"
     text.write_text("hello")

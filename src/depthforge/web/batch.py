@@ -49,12 +49,15 @@ class BatchInputs:
         names: server stem (``0001``) -> the client's name reduced to a safe stem (for the zip's members).
         skipped: one line per upload or zip member left out, naming it and saying why.
         bytes_total: bytes stored in ``folder``.
+        pixels_total: width x height of the stored photos together, read from their headers (a photo the batch
+            will refuse on its own, above the pixel limit or not an image, counts 0).
     """
 
     folder: Path
     names: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     bytes_total: int = 0
+    pixels_total: int = 0
 
     def display(self, key: str) -> str:
         """The client's name for a stored input (``0001.png`` -> ``holiday.png``)."""
@@ -86,8 +89,18 @@ def _suffix(name: str) -> str | None:
 class _Store:
     """Writes inputs under server-made names, counting files and bytes against the limits."""
 
-    def __init__(self, inputs: BatchInputs, *, max_files: int, max_bytes: int, max_total_bytes: int) -> None:
+    def __init__(
+        self,
+        inputs: BatchInputs,
+        *,
+        max_files: int,
+        max_bytes: int,
+        max_total_bytes: int,
+        max_pixels: int | None,
+        max_total_pixels: int | None,
+    ) -> None:
         self.inputs, self.max_files, self.max_bytes, self.max_total = inputs, max_files, max_bytes, max_total_bytes
+        self.max_pixels, self.max_total_pixels = max_pixels, max_total_pixels
         self._taken: set[str] = set()
 
     def add(self, name: str, chunks: Iterable[bytes]) -> None:
@@ -111,16 +124,36 @@ class _Store:
                             "send fewer or smaller ones"
                         )
                     out.write(chunk)
+            pixels = self._pixels(target)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
         self.inputs.bytes_total += size
+        self.inputs.pixels_total += pixels
         display, n = _safe_stem(name), 1
         while display in self._taken:  # two members called x.jpg in different folders: x, x_2, ...
             n += 1
             display = f"{_safe_stem(name)}_{n}"
         self._taken.add(display)
         self.inputs.names[stem] = display
+
+    def _pixels(self, path: Path) -> int:
+        """A stored photo's width x height from its header, counted against the pixel budget (nothing decoded)."""
+        if self.max_total_pixels is None:
+            return 0
+        from depthforge.io.images import open_pil
+
+        try:
+            with open_pil(path, max_pixels=self.max_pixels or self.max_total_pixels) as pil:
+                pixels = int(pil.width) * int(pil.height)
+        except InputError:
+            return 0  # the batch refuses it on its own, before decoding
+        if self.inputs.pixels_total + pixels > self.max_total_pixels:
+            raise TooLargeError(
+                f"the photos hold more than this server's budget of {self.max_total_pixels / 1e6:.0f} megapixels "
+                "per batch; send fewer or smaller ones"
+            )
+        return pixels
 
 
 def _read_file(path: Path) -> Iterable[bytes]:
@@ -186,6 +219,8 @@ def gather_inputs(
     max_bytes: int,
     max_total_bytes: int,
     max_files: int = MAX_BATCH_IMAGES,
+    max_pixels: int | None = None,
+    max_total_pixels: int | None = None,
 ) -> BatchInputs:
     """Store uploaded photos and the photos inside uploaded zip archives under server-made names in ``folder``.
 
@@ -195,17 +230,26 @@ def gather_inputs(
         max_bytes: largest photo (bytes), also the largest zip member unpacked.
         max_total_bytes: most bytes stored in all (a zip bomb stops here).
         max_files: most photos stored in all.
+        max_pixels: the batch reader's pixel limit per photo (a larger photo counts 0 below: it fails alone).
+        max_total_pixels: most pixels (width x height, from the headers) of all photos together; None: no budget.
 
     Returns:
         The folder and the names (see :class:`BatchInputs`).
 
     Raises:
-        TooLargeError: more photos or bytes than allowed, or a zip with a huge or zip64 directory.
+        TooLargeError: more photos, bytes or pixels than allowed, or a zip with a huge or zip64 directory.
         InputError: an upload that cannot be read at all, or no photo among the uploads.
     """
     folder.mkdir(parents=True, exist_ok=True)
     inputs = BatchInputs(folder)
-    store = _Store(inputs, max_files=max_files, max_bytes=max_bytes, max_total_bytes=max_total_bytes)
+    store = _Store(
+        inputs,
+        max_files=max_files,
+        max_bytes=max_bytes,
+        max_total_bytes=max_total_bytes,
+        max_pixels=max_pixels,
+        max_total_pixels=max_total_pixels,
+    )
     for path, client_name in uploads:
         shown = _shown(client_name)
         check_input_file(path, what="upload", max_bytes=max(max_bytes, max_total_bytes))

@@ -85,6 +85,12 @@ class Limits:
         :attr:`max_pixels`, as many as a stereo pair of the largest photo."""
         return 2 * self.max_pixels
 
+    @property
+    def batch_pixels(self) -> int:
+        """Pixels the UI's Batch tab may read in all: eight times :attr:`max_pixels`, as its bytes are eight times
+        :attr:`max_upload_bytes` (eight of the largest photos, or 64 photos of 5 MP)."""
+        return 8 * self.max_pixels
+
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "workers", "queue"):
             check_range(getattr(self, name), name, low=0 if name == "queue" else 1)

@@ -156,6 +156,8 @@ def batch_tab(b: Builder) -> None:
                     job.input_dir,
                     max_bytes=limits.max_upload_bytes,
                     max_total_bytes=8 * limits.max_upload_bytes,
+                    max_pixels=limits.max_pixels,
+                    max_total_pixels=limits.batch_pixels,
                 )
                 total = [len(inputs.names)]
                 done = [0]
