@@ -180,3 +180,45 @@ def test_invalid_depth_is_filled_and_real_photo(photos):
     assert out.shape == img.shape and out.dtype == np.uint8
     top, bottom = slice(0, 20), slice(h - 40, h)
     assert np.abs(out[top].astype(int) - img[top]).mean() < np.abs(out[bottom].astype(int) - img[bottom]).mean()
+
+
+def test_row_bands_do_not_change_the_result(cones, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the real cones scene, focused on the front cone: radii from 0 to 24 px take both the full-resolution kernels
+    # and the reduced layers; bands of 7 rows (many band edges inside each kernel's reach) give the same bytes
+    from PIL import Image
+
+    from depthforge.render import defocus
+    from tests.conftest import cones_disparity
+
+    img = np.asarray(Image.open(cones / "im2.png").convert("RGB"))
+    disparity = cones_disparity(cones)
+    depth = DepthMap(np.where(np.isnan(disparity), np.nanmin(disparity), disparity), kind="disparity")
+    plan = plan_bokeh(depth, focus_xy=(100, 300), aperture_px=24)
+    assert plan.max_radius_px > 2 * 6.0  # reaches the reduced path (kernels above 6 px)
+    whole = bokeh(img, depth, focus_xy=(100, 300), aperture_px=24, blades=6)
+    monkeypatch.setattr(defocus, "_BAND_ROWS", 7)
+    assert np.array_equal(bokeh(img, depth, focus_xy=(100, 300), aperture_px=24, blades=6), whole)
+    assert laplacian_var(whole, np.ones(img.shape[:2], bool)) < laplacian_var(img, np.ones(img.shape[:2], bool))
+
+
+def test_reduced_layers_are_enlarged_as_cv2_resize_does(cones) -> None:
+    # a layer blurred on a reduced copy is enlarged band by band; it must match enlarging it whole
+    from PIL import Image
+
+    from depthforge.render import defocus
+
+    lin = np.asarray(Image.open(cones / "im2.png").convert("RGB"), dtype=np.float32) / 255
+    h, w = lin.shape[:2]
+    idx, t = np.zeros((h, w), np.int32), np.zeros((h, w), np.float32)  # every pixel wholly in layer 0
+    acc = np.zeros((h, w, 4), np.float32)
+    defocus._add_layer(acc, lin, idx, t, 0, box=(0, h, 0, w), radius=15.0, blades=0, rotation_deg=0.0)
+    layer = np.dstack([lin, np.ones((h, w), np.float32)])
+    s = 15.0 / 6.0
+    sw, sh = round(w / s), round(h / s)
+    small = cv2.filter2D(
+        cv2.resize(layer, (sw, sh), interpolation=cv2.INTER_AREA),
+        -1,
+        disc_kernel(15.0 * sw / w),
+        borderType=cv2.BORDER_CONSTANT,
+    )
+    assert np.abs(acc - cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)).max() < 1e-6

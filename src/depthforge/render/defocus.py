@@ -33,6 +33,8 @@ __all__ = ["BokehPlan", "focus_inverse_depth", "plan_bokeh", "render_layers", "b
 
 #: Largest kernel radius (px) blurred at full resolution; larger radii are blurred on a reduced image.
 _MAX_KERNEL_RADIUS = 6.0
+#: Rows per band of the per-pixel passes (their temporaries stay small on a 40 MP photo; same results).
+_BAND_ROWS = 256
 #: Full-frame sensor width (m): ``--f-number`` simulates a full-frame lens with the photo's field of view.
 _FULL_FRAME_WIDTH_M = 0.036
 
@@ -175,22 +177,134 @@ def disc_kernel(radius: float, *, blades: int = 0, rotation_deg: float = 0.0) ->
     return (kern / kern.sum()).astype(np.float32)
 
 
-def _blur_layer(rgba: np.ndarray, radius: float, blades: int, rotation: float) -> np.ndarray:
+def _layer_rows(lin: np.ndarray, idx: np.ndarray, t: np.ndarray, k: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Layer ``k`` over ``box`` (y0, y1, x0, x1): (h, w, 4) float32, linear RGB premultiplied by the layer's weight
+    (1 - t on its own pixels, t on the layer below's, 0 elsewhere), then the weight."""
+    y0, y1, x0, x1 = box
+    ib, tb = idx[y0:y1, x0:x1], t[y0:y1, x0:x1]
+    layer = np.empty((y1 - y0, x1 - x0, 4), np.float32)
+    wgt = layer[:, :, 3]
+    wgt.fill(0.0)
+    np.subtract(np.float32(1.0), tb, out=wgt, where=ib == k)
+    np.copyto(wgt, tb, where=ib == k - 1)
+    np.multiply(lin[y0:y1, x0:x1], wgt[:, :, None], out=layer[:, :, :3])
+    return layer
+
+
+def _over(region: np.ndarray, layer: np.ndarray) -> None:
+    """Composite premultiplied ``layer`` over ``region`` of the accumulator, in place."""
+    region *= 1.0 - layer[:, :, 3:4]
+    region += layer
+
+
+def _add_layer(
+    acc: np.ndarray,
+    lin: np.ndarray,
+    idx: np.ndarray,
+    t: np.ndarray,
+    k: int,
+    *,
+    box: tuple[int, int, int, int],
+    radius: float,
+    blades: int,
+    rotation_deg: float,
+) -> None:
+    """Blur layer ``k`` over ``box`` (y0, y1, x0, x1) by a ``blades`` aperture of ``radius`` px and composite it
+    over ``acc``, in row bands. The layer is zero outside its box. Radii up to :data:`_MAX_KERNEL_RADIUS` are blurred
+    at full resolution, each band with the kernel's reach of rows around it; larger ones on the layer reduced so that
+    the kernel has that radius, enlarged back band by band (the same bilinear mapping as ``cv2.resize``). No
+    full-size blurred copy is kept (one 40 MP layer is 640 MB).
+    """
     import cv2
 
-    if radius < 0.5:
-        return rgba
-    h, w = rgba.shape[:2]
+    y0, y1, x0, x1 = box
     s = radius / _MAX_KERNEL_RADIUS
     if s <= 1.0:
-        return cv2.filter2D(
-            rgba, -1, disc_kernel(radius, blades=blades, rotation_deg=rotation), borderType=cv2.BORDER_CONSTANT
-        )
+        kern = disc_kernel(radius, blades=blades, rotation_deg=rotation_deg) if radius >= 0.5 else None
+        reach = 0 if kern is None else kern.shape[0] // 2
+        for b0 in range(y0, y1, _BAND_ROWS):
+            b1 = min(y1, b0 + _BAND_ROWS)
+            h0, h1 = max(y0, b0 - reach), min(y1, b1 + reach)
+            layer = _layer_rows(lin, idx, t, k, (h0, h1, x0, x1))
+            if kern is not None:
+                layer = cv2.filter2D(layer, -1, kern, dst=layer, borderType=cv2.BORDER_CONSTANT)
+            _over(acc[b0:b1, x0:x1], layer[b0 - h0 : b1 - h0])
+        return
+    h, w = y1 - y0, x1 - x0
     sw, sh = max(1, round(w / s)), max(1, round(h / s))
-    small = cv2.resize(rgba, (sw, sh), interpolation=cv2.INTER_AREA)
-    kern = disc_kernel(radius * sw / w, blades=blades, rotation_deg=rotation)
-    small = cv2.filter2D(small, -1, kern, borderType=cv2.BORDER_CONSTANT)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(_layer_rows(lin, idx, t, k, box), (sw, sh), interpolation=cv2.INTER_AREA)
+    kern = disc_kernel(radius * sw / w, blades=blades, rotation_deg=rotation_deg)
+    small = cv2.filter2D(small, -1, kern, dst=small, borderType=cv2.BORDER_CONSTANT)
+    fx, fy = sw / w, sh / h
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    for b0 in range(y0, y1, _BAND_ROWS):
+        b1 = min(y1, b0 + _BAND_ROWS)
+        # output pixel (x, y) of the band reads the small layer at ((x + 0.5) fx - 0.5, (y + 0.5) fy - 0.5)
+        to_small = np.array([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, (b0 - y0 + 0.5) * fy - 0.5]])
+        band = cv2.warpAffine(small, to_small, (w, b1 - b0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        _over(acc[b0:b1, x0:x1], band)
+
+
+def _layer_split(c: np.ndarray, lv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each pixel's layer pair (``idx``, ``idx + 1``) and its weight ``t`` towards the second, and which layers
+    occur in each row and column (for each layer's bounding box); computed in row bands (the int64 temporaries of a
+    whole 40 MP map took about 1 GB).
+
+    Returns:
+        idx (H, W) int32 in 0..n-2, t (H, W) float32 in [0, 1], in_row (H, n) bool, in_col (W, n) bool.
+    """
+    h, w = c.shape
+    n = lv.size
+    inv = np.float32(1.0) / np.diff(lv)
+    idx = np.empty((h, w), np.int32)
+    t = np.empty((h, w), np.float32)
+    in_row = np.empty((h, n), bool)
+    in_col = np.zeros((w, n), bool)
+    cols = np.arange(w, dtype=np.int64)[None, :] * n
+    for y0 in range(0, h, _BAND_ROWS):
+        y1 = min(h, y0 + _BAND_ROWS)
+        cb = np.clip(c[y0:y1], lv[0], lv[-1])
+        ib = np.clip(np.searchsorted(lv, cb, side="right") - 1, 0, n - 2)
+        idx[y0:y1] = ib
+        t[y0:y1] = (cb - lv[ib]) * inv[ib]
+        rows = np.arange(y1 - y0, dtype=np.int64)[:, None] * n
+        in_row[y0:y1] = np.bincount((rows + ib).ravel(), minlength=(y1 - y0) * n).reshape(y1 - y0, n) > 0
+        in_col |= np.bincount((cols + ib).ravel(), minlength=w * n).reshape(w, n) > 0
+    return idx, t, in_row, in_col
+
+
+def _accumulate(lin: np.ndarray, c: np.ndarray, blades: int, rotation_deg: float) -> np.ndarray | None:
+    """The premultiplied (H, W, 4) float32 composite of the blurred layers, far to near ("over"); None when every
+    radius rounds to one layer (nothing to blur)."""
+    h, w = c.shape
+    radii = layer_radii(float(np.abs(c).max()))
+    levels = np.concatenate([-radii[:0:-1], radii])  # ascending: nearest (most negative) .. farthest
+    if levels.size == 1:
+        return None
+    idx, t, in_row, in_col = _layer_split(c, levels.astype(np.float32))
+    acc = np.zeros((h, w, 4), np.float32)
+    n = levels.size
+    for k in range(n - 1, -1, -1):  # far to near
+        rows = np.flatnonzero(in_row[:, k] | in_row[:, k - 1]) if k else np.flatnonzero(in_row[:, 0])
+        if rows.size == 0:
+            continue
+        cols = np.flatnonzero(in_col[:, k] | in_col[:, k - 1]) if k else np.flatnonzero(in_col[:, 0])
+        r = abs(float(levels[k]))
+        pad = math.ceil(r) + 2 + int(r / _MAX_KERNEL_RADIUS)
+        y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + pad + 1)
+        x0, x1 = max(0, cols[0] - pad), min(w, cols[-1] + pad + 1)
+        _add_layer(acc, lin, idx, t, k, box=(y0, y1, x0, x1), radius=r, blades=blades, rotation_deg=rotation_deg)
+    return acc
+
+
+def _resolve(acc: np.ndarray, lin: np.ndarray) -> np.ndarray:
+    """Rows of the composite divided by their alpha, (h, W, 3) float32; the input where no layer reached."""
+    alpha = acc[:, :, 3]
+    out = acc[:, :, :3] / np.maximum(alpha, np.float32(1e-4))[:, :, None]
+    empty = alpha <= 1e-4
+    if empty.any():
+        out[empty] = lin[empty]
+    return out
 
 
 def render_layers(linear: np.ndarray, coc: np.ndarray, *, blades: int = 0, rotation_deg: float = 0.0) -> np.ndarray:
@@ -208,44 +322,12 @@ def render_layers(linear: np.ndarray, coc: np.ndarray, *, blades: int = 0, rotat
     lin = check_array(linear, "linear", ndim=3, channels=3, dtype_kind="f").astype(np.float32, copy=False)
     c = check_array(coc, "coc", ndim=2, dtype_kind="f", finite=True)
     check_same_hw(lin, "image", c, "coc")
-    h, w = c.shape
-    radii = layer_radii(float(np.abs(c).max()))
-    levels = np.concatenate([-radii[:0:-1], radii])  # ascending: nearest (most negative) .. farthest
-    if levels.size == 1:
+    acc = _accumulate(lin, c, blades, rotation_deg)
+    if acc is None:
         return lin.copy()
-    lv = levels.astype(np.float32)
-    cc = np.clip(c, lv[0], lv[-1])
-    idx = np.clip(np.searchsorted(lv, cc, side="right") - 1, 0, levels.size - 2).astype(np.int32)
-    t = (cc - lv[idx]) * (np.float32(1.0) / np.diff(lv))[idx]
-    acc = np.zeros((h, w, 4), np.float32)
-    counts = np.bincount(idx.ravel(), minlength=levels.size)
-    # Which layers occur in each row and column (one pass), for each layer's bounding box.
-    n = levels.size
-    in_row = np.bincount((np.arange(h, dtype=np.int64)[:, None] * n + idx).ravel(), minlength=h * n).reshape(h, n) > 0
-    in_col = np.bincount((np.arange(w, dtype=np.int64)[None, :] * n + idx).ravel(), minlength=w * n).reshape(w, n) > 0
-    for k in range(n - 1, -1, -1):  # far to near
-        if counts[k] == 0 and (k == 0 or counts[k - 1] == 0):
-            continue
-        rows = np.flatnonzero(in_row[:, k] | in_row[:, k - 1]) if k else np.flatnonzero(in_row[:, 0])
-        cols = np.flatnonzero(in_col[:, k] | in_col[:, k - 1]) if k else np.flatnonzero(in_col[:, 0])
-        r = abs(float(levels[k]))
-        pad = math.ceil(r) + 2 + int(r / _MAX_KERNEL_RADIUS)
-        y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + pad + 1)
-        x0, x1 = max(0, cols[0] - pad), min(w, cols[-1] + pad + 1)
-        ib, tb = idx[y0:y1, x0:x1], t[y0:y1, x0:x1]
-        wgt = np.where(ib == k, 1.0 - tb, np.where(ib == k - 1, tb, np.float32(0.0)))
-        layer = np.empty((y1 - y0, x1 - x0, 4), np.float32)
-        np.multiply(lin[y0:y1, x0:x1], wgt[:, :, None], out=layer[:, :, :3])
-        layer[:, :, 3] = wgt
-        blurred = _blur_layer(layer, r, blades, rotation_deg)
-        region = acc[y0:y1, x0:x1]
-        region *= 1.0 - blurred[:, :, 3:4]
-        region += blurred
-    alpha = acc[:, :, 3]
-    out = acc[:, :, :3] / np.maximum(alpha, np.float32(1e-4))[:, :, None]
-    empty = alpha <= 1e-4
-    if empty.any():
-        out[empty] = lin[empty]
+    out = np.empty(lin.shape, np.float32)
+    for y0 in range(0, lin.shape[0], _BAND_ROWS):
+        out[y0 : y0 + _BAND_ROWS] = _resolve(acc[y0 : y0 + _BAND_ROWS], lin[y0 : y0 + _BAND_ROWS])
     return out
 
 
@@ -302,9 +384,16 @@ def bokeh(
     if gain > 1.0:
         hot = img.max(axis=2) >= (250 * top) // 255
         lin[hot] *= np.float32(gain)
-    out = render_layers(lin, plan.coc, blades=int(blades), rotation_deg=rotation_deg)
-    # linear -> sRGB through a fine table: exact for every 8-bit value, within 1 level for 16-bit.
+    check_array(plan.coc, "coc", ndim=2, dtype_kind="f", finite=True)
+    acc = _accumulate(lin, plan.coc, int(blades), rotation_deg)
+    if acc is None:
+        return img.copy()
+    # linear -> sRGB through a fine table: exact for every 8-bit value, within 1 level for 16-bit; in row bands
     n = 65535 if top == 255 else 1 << 20
     table = (_linear_to_srgb(np.arange(n + 1, dtype=np.float64) / n) * top + 0.5).astype(img.dtype)
-    index = (np.clip(out, 0.0, 1.0) * np.float32(n) + np.float32(0.5)).astype(np.int32)
-    return table[index]
+    result = np.empty_like(img)
+    for y0 in range(0, img.shape[0], _BAND_ROWS):
+        band = _resolve(acc[y0 : y0 + _BAND_ROWS], lin[y0 : y0 + _BAND_ROWS])
+        index = (np.clip(band, 0.0, 1.0, out=band) * np.float32(n) + np.float32(0.5)).astype(np.int32)
+        result[y0 : y0 + _BAND_ROWS] = table[index]
+    return result
