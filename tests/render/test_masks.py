@@ -138,3 +138,25 @@ def test_cutout_and_background_replacement():
     assert blurred[ring].mean() < 140
     with pytest.raises(ValidationError, match="exactly one"):
         replace_background(img, alpha, color=(0, 0, 0), blur_px=3)
+
+
+@pytest.mark.parametrize("radius_px", [3, 20])
+def test_guided_filter_in_tiles_matches_the_whole_photo(cones, monkeypatch: pytest.MonkeyPatch, radius_px: int) -> None:
+    # the real cones scene and its depth mask; tiles of 8 px (every tile edge inside the filter's reach) must give
+    # the alpha of one filter over the whole photo, which is what cv2.ximgproc.guidedFilter computes
+    import cv2
+    from PIL import Image
+
+    from depthforge.render import masks
+    from tests.conftest import cones_disparity
+
+    img = np.asarray(Image.open(cones / "im2.png").convert("RGB"))
+    disparity = cones_disparity(cones)
+    mask = depth_mask(DepthMap(np.where(np.isnan(disparity), 0.0, disparity), kind="disparity"))
+    monkeypatch.setattr(masks, "_TILE_PX", 8)
+    tiled = refine_alpha(img, mask, radius_px=radius_px)
+    whole = cv2.ximgproc.guidedFilter(img.astype(np.float32) / 255, mask.astype(np.float32), radius_px, 1e-3)
+    unknown = trimap(mask, band=radius_px) == 128
+    np.testing.assert_allclose(tiled[unknown], np.clip(whole[unknown], 0, 1), atol=1e-6)
+    np.testing.assert_array_equal(tiled[~unknown], mask[~unknown].astype(np.float32))
+    assert 0.02 < unknown.mean() < 0.5 and 0 < np.mean((tiled > 0) & (tiled < 1))  # a real edge band, feathered
