@@ -7,14 +7,15 @@ throughout; its slowest answer is printed. Inputs are generated (no downloads): 
 ``--max-pixels`` default) of smooth content, and a multi-page TIFF whose pages together exceed the limit.
 
 Cases: ``/v1/depth`` (png16), ``/v1/stereo`` (left-right; wiggle with 2 and 16 frames), ``/v1/mesh`` (glb,
-obj; point cloud ply) at 1 M vertices, the multi-page TIFF, the UI's parallax clip (through ``gradio_client``, as
-a browser's call), and the A1111 API's ``/depth/generate`` at processing sizes of 2048 and 4096 px and with
-``net_size_match`` (the server's ``--max-resolution`` decides which of them run; ``net_size_match`` asks for
-the photo's own 7296 px, capped to the limit, so its depth comes from the server's cache of the size before), and
-``/v1/depth`` of a 16000x600 panorama, which an aspect-keeping model's own size rule would see at about 13800 px.
+obj; point cloud ply) at 1 M vertices, the multi-page TIFF, the UI's parallax clip, bokeh at the largest aperture
+and the depth mask with the widest edge (through ``gradio_client``, as a browser's calls), and the A1111 API's
+``/depth/generate`` at processing sizes of 2048 and 4096 px and with ``net_size_match`` (the server's
+``--max-resolution`` decides which of them run; ``net_size_match`` asks for the photo's own 7296 px, capped to the
+limit, so its depth comes from the server's cache of the size before), and ``/v1/depth`` of a 16000x600 panorama,
+which an aspect-keeping model's own size rule would see at about 13800 px.
 
 Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui] [--size-only] [--max-resolution
-PX]`` (default model: the one ``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
+PX] [--only TEXT]`` (default model: the one ``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
 """
 
 from __future__ import annotations
@@ -136,6 +137,25 @@ def _a1111(server: Server, path: Path, **options: Any) -> Any:
     return call
 
 
+def _ui(server: Server, api_name: str, path: Path, **values: Any) -> Any:
+    """A UI tab's callback through ``gradio_client``, as a browser's call (shared settings: default model, the
+    model's own size, no detail passes)."""
+
+    def call() -> str:
+        from gradio_client import Client, handle_file
+
+        client = Client(server.url + "/", verbose=False)
+        shared = {"path": handle_file(str(path)), "depth_path": None, "model": "default", "resolution": 0}
+        try:
+            out = client.predict(**shared, detail="off", **values, api_name=api_name)
+        except Exception as exc:  # noqa: BLE001 - reported as the outcome
+            return f"error: {str(exc)[:80]}"
+        first = out[0] if isinstance(out, (list, tuple)) else out
+        return f"ok ({Path(first).stat().st_size / 1e6:.1f} MB)"
+
+    return call
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path.home() / ".cache/depthforge/benchmarks/da-v2-small-random"
@@ -143,6 +163,7 @@ def main() -> None:
     parser.add_argument("--no-ui", action="store_true", help="leave out the UI's parallax clip")
     parser.add_argument("--size-only", action="store_true", help="only the processing-size cases")
     parser.add_argument("--max-resolution", type=int, default=2048, help="the server's --max-resolution")
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args()
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="df-mem-"))
@@ -186,6 +207,13 @@ def main() -> None:
             return f"clip ({size / 1e6:.1f} MB)"
 
         cases.append(("UI parallax clip, 3 s", parallax))
+        cases += [
+            ("UI bokeh, aperture 60, 9 blades", _ui(server, "/run_bokeh", photo, ap=60, blades=9, hi=8.0)),
+            (
+                "UI mask, depth, 50 px edge",
+                _ui(server, "/run_mask", photo, method="depth", threshold=0, auto="otsu", largest=True, feather=50),
+            ),
+        ]
     cases += [
         ("A1111 depth, net_width 2048", _a1111(server, photo, net_width=2048)),
         ("A1111 depth, net_width 4096", _a1111(server, photo, net_width=4096)),
@@ -195,6 +223,8 @@ def main() -> None:
     print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'peak RSS GB':>12s}")
     try:
         for name, call in cases:
+            if args.only not in name:
+                continue
             outcome, seconds, peak = server.measure(call)
             print(f"{name:34s} {outcome:>16s} {seconds:8.1f} {peak:12.2f}", flush=True)
     finally:
