@@ -9,10 +9,10 @@ throughout; its slowest answer is printed. Inputs are generated (no downloads): 
 Cases: ``/v1/depth`` (png16), ``/v1/stereo`` (left-right; wiggle with 2 and 16 frames), ``/v1/mesh`` (glb,
 obj; point cloud ply) at 1 M vertices, the multi-page TIFF, the UI's parallax clip, bokeh at the largest aperture
 and the depth mask with the widest edge (through ``gradio_client``, as a browser's calls), and the A1111 API's
-``/depth/generate`` at processing sizes of 2048 and 4096 px and with ``net_size_match`` (the server's
-``--max-resolution`` decides which of them run; ``net_size_match`` asks for the photo's own 7296 px, capped to the
-limit, so its depth comes from the server's cache of the size before), and ``/v1/depth`` of a 16000x600 panorama,
-which an aspect-keeping model's own size rule would see at about 13800 px.
+``/depth/generate`` at processing sizes of 2048 and 4096 px, with ``net_size_match``, with the 8 stereo modes and
+with every output (the server's ``--max-resolution`` decides which of the sizes run; ``net_size_match`` asks for
+the photo's own 7296 px, capped to the limit, so its depth comes from the server's cache of the size before), and
+``/v1/depth`` of a 16000x600 panorama, which an aspect-keeping model's own size rule would see at about 13800 px.
 
 Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui] [--size-only] [--max-resolution
 PX] [--only TEXT]`` (default model: the one ``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
@@ -35,6 +35,33 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe
+
+_STEREO_MODES = (
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "red-cyan-anaglyph",
+    "cyan-red-reverseanaglyph",
+    "left-only",
+    "only-right",
+)
+#: The A1111 options that ask for every output, at the top of their ranges.
+_EVERY_OUTPUT = {
+    "gen_rembg": True,
+    "save_background_removal_masks": True,
+    "gen_stereo": True,
+    "stereo_modes": list(_STEREO_MODES),
+    "stereo_divergence": 20.0,
+    "stereo_separation": 20.0,
+    "gen_normalmap": True,
+    "normalmap_pre_blur": True,
+    "normalmap_pre_blur_kernel": 31,
+    "normalmap_post_blur": True,
+    "normalmap_post_blur_kernel": 31,
+    "gen_heatmap": True,
+    "gen_simple_mesh": True,
+}
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -189,24 +216,19 @@ def main() -> None:
         ),
         ("40-page TIFF (depth)", _post(server, "/v1/depth", tiff)),
     ]
+    cases += [
+        (
+            "A1111 8 stereo modes, divergence 20",
+            _a1111(server, photo, gen_stereo=True, stereo_modes=list(_STEREO_MODES), stereo_divergence=20.0),
+        ),
+        ("A1111 every output", _a1111(server, photo, **_EVERY_OUTPUT)),
+    ]
     if args.size_only:
         cases = []
     elif not args.no_ui:
-
-        def parallax() -> str:
-            from gradio_client import Client, handle_file
-
-            client = Client(server.url + "/", verbose=False)
-            try:
-                out = client.predict(
-                    handle_file(str(photo)), "default", "circle", 3.0, 2.0, 0.5, api_name="/run_parallax"
-                )
-            except Exception as exc:  # noqa: BLE001 - reported as the outcome
-                return f"error: {str(exc)[:80]}"
-            size = Path(out["video"] if isinstance(out, dict) else out).stat().st_size
-            return f"clip ({size / 1e6:.1f} MB)"
-
-        cases.append(("UI parallax clip, 3 s", parallax))
+        cases.append(
+            ("UI parallax clip, 3 s", _ui(server, "/run_parallax", photo, motion="circle", dur=3.0, amt=2.0, focus=0.5))
+        )
         cases += [
             ("UI bokeh, aperture 60, 9 blades", _ui(server, "/run_bokeh", photo, ap=60, blades=9, hi=8.0)),
             (
