@@ -25,11 +25,13 @@ import base64
 import binascii
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from depthforge import __version__
@@ -86,6 +88,8 @@ _Mode = Literal[
     "only-right",
 ]
 _Kernel = Field(3, ge=1, le=31, description="kernel size, px")
+#: Bytes base64-encoded at a time in a response: a multiple of 3, so that the pieces join into one valid string.
+_B64_STEP = 3 << 18
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 
 
@@ -202,12 +206,28 @@ def _decode(text: str, limit: int) -> bytes:
     return blob
 
 
-def _png(array: np.ndarray) -> str:
+def _png(array: np.ndarray) -> bytes:
     from PIL import Image as PILImage
 
     buf = io.BytesIO()
     PILImage.fromarray(array).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def _json_body(images: list[bytes], meshes: list[bytes]) -> Iterator[bytes]:
+    """The response's JSON (:class:`GenerateResponse`) in pieces, each file base64-encoded as it is sent and then
+    dropped (``images`` and ``meshes`` are emptied): the body is never held whole, as a model serialised by FastAPI
+    was (base64 strings, JSON text and its bytes at once)."""
+    for head, files in ((b'{"images": [', images), (b'], "info": "Success", "meshes": [', meshes)):
+        yield head
+        files.reverse()
+        while files:
+            data = files.pop()
+            yield b'"'
+            for at in range(0, len(data), _B64_STEP):
+                yield base64.b64encode(data[at : at + _B64_STEP])
+            yield b'", ' if files else b'"'
+    yield b"]}"
 
 
 def _check_request_pixels(sources: list[Path], limits: Limits) -> None:
@@ -248,8 +268,8 @@ def _resolution(image: Image, opts: A1111Options, limits: Limits) -> int | None:
 
 def _outputs(
     engine: Engine, image: Image, depth: DepthMap, opts: A1111Options, area: Path
-) -> tuple[list[str], list[str]]:
-    """The extension's images for one photo (base64 PNGs) and the meshes (base64 GLB)."""
+) -> tuple[list[bytes], list[bytes]]:
+    """The extension's images for one photo (PNG files) and the meshes (GLB files)."""
     from depthforge.process.normalize import to_display
     from depthforge.render.masks import cutout, foreground_alpha
 
@@ -259,7 +279,7 @@ def _outputs(
     elif opts.clipdepth:
         clip = {"percentiles": (opts.clipdepth_far * 100.0, opts.clipdepth_near * 100.0)}
     shown = to_display(depth, **clip)[0]
-    images: list[str] = []
+    images: list[bytes] = []
     if opts.gen_rembg:  # the extension's background removal: here the depth foreground (near = kept)
         alpha = foreground_alpha(depth, image=image)
         images.append(_png(cutout(image, alpha)))
@@ -287,11 +307,11 @@ def _outputs(
     if opts.gen_simple_mesh:
         files = engine.mesh(image, depth, area, format="glb", max_angle=87.0 if opts.simple_mesh_occlude else 90.0)
         glb = next(f for f in files if f.suffix == ".glb")
-        meshes.append(base64.b64encode(glb.read_bytes()).decode("ascii"))
+        meshes.append(glb.read_bytes())
     return images, meshes
 
 
-def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options) -> list[str]:
+def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options) -> list[bytes]:
     from depthforge.render.stereo import StereoParams, render_stereo
     from depthforge.stereo.layouts import compose
 
@@ -344,7 +364,7 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
             422: {"description": "bad option"},
         },
     )
-    async def generate(body: GenerateRequest) -> GenerateResponse:
+    async def generate(body: GenerateRequest) -> StreamingResponse:
         opts = body.options
         model = _model_name(opts.model_type)
         _check_net_size(opts, engine.limits)
@@ -354,9 +374,9 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         engine.areas.sweep()
         area = engine.areas.area()
 
-        def work() -> GenerateResponse:
-            images: list[str] = []
-            meshes: list[str] = []
+        def work() -> tuple[list[bytes], list[bytes]]:
+            images: list[bytes] = []
+            meshes: list[bytes] = []
             sources = [engine.areas.file(area, ".bin") for _ in blobs]
             for src, blob in zip(sources, blobs, strict=True):
                 src.write_bytes(blob)
@@ -370,13 +390,14 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
                 more, mesh = _outputs(engine, image, depth, opts, area)
                 images += more
                 meshes += mesh
-            return GenerateResponse(images=images, info="Success", meshes=meshes)
+            return images, meshes
 
         try:
             async with engine.gate.aslot():
-                return await asyncio.get_running_loop().run_in_executor(engine.executor, work)
+                images, meshes = await asyncio.get_running_loop().run_in_executor(engine.executor, work)
         finally:
             engine.areas.remove(area)
+        return StreamingResponse(_json_body(images, meshes), media_type="application/json")
 
     return app
 
