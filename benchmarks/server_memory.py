@@ -15,7 +15,8 @@ the photo's own 7296 px, capped to the limit, so its depth comes from the server
 ``/v1/depth`` of a 16000x600 panorama, which an aspect-keeping model's own size rule would see at about 13800 px.
 
 Run: ``.venv/bin/python benchmarks/server_memory.py [--model FOLDER] [--no-ui] [--size-only] [--max-resolution
-PX] [--only TEXT]`` (default model: the one ``benchmarks/estimate.py`` builds in ``~/.cache/depthforge/benchmarks``).
+PX] [--only TEXT,...]`` (default model: the one ``benchmarks/estimate.py`` builds in
+``~/.cache/depthforge/benchmarks``).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def main() -> None:
     parser.add_argument("--no-ui", action="store_true", help="leave out the UI's parallax clip")
     parser.add_argument("--size-only", action="store_true", help="only the processing-size cases")
     parser.add_argument("--max-resolution", type=int, default=2048, help="the server's --max-resolution")
-    parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    parser.add_argument("--only", default="", help="run only the cases whose names contain one of these (commas)")
     args = parser.parse_args()
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="df-mem-"))
@@ -245,7 +246,7 @@ def main() -> None:
     print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'peak RSS GB':>12s}")
     try:
         for name, call in cases:
-            if args.only not in name:
+            if not any(part in name for part in args.only.split(",")):
                 continue
             outcome, seconds, peak = server.measure(call)
             print(f"{name:34s} {outcome:>16s} {seconds:8.1f} {peak:12.2f}", flush=True)
