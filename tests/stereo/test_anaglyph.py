@@ -70,3 +70,18 @@ def test_bad_input() -> None:
         anaglyph(px(1, 2, 3), px(1, 2, 3), mode="green-magenta")
     with pytest.raises(ValidationError, match="right"):
         anaglyph(px(1, 2, 3), np.zeros((2, 1, 3), np.uint8))
+
+
+@pytest.mark.parametrize("mode", ANAGLYPH_MODES)
+def test_row_bands_do_not_change_the_result(cones, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    # the real cones pair: bands of 7 rows give the bytes of the whole image computed at once
+    from PIL import Image
+
+    from depthforge.stereo import glasses
+
+    left = np.asarray(Image.open(cones / "im2.png").convert("RGB"))
+    right = np.asarray(Image.open(cones / "im6.png").convert("RGB"))
+    monkeypatch.setattr(glasses, "_BAND_ROWS", left.shape[0])
+    whole = anaglyph(left, right, mode=mode)
+    monkeypatch.setattr(glasses, "_BAND_ROWS", 7)
+    np.testing.assert_array_equal(anaglyph(left, right, mode=mode), whole)

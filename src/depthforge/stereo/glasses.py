@@ -26,6 +26,8 @@ DUBOIS_LEFT = np.array([[0.437, 0.449, 0.164], [-0.062, -0.062, -0.024], [-0.048
 #: Dubois red-cyan matrix for the right eye.
 DUBOIS_RIGHT = np.array([[-0.011, -0.032, -0.007], [0.377, 0.761, 0.009], [-0.026, -0.093, 1.234]], dtype=np.float64)
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
+#: Rows per band of the float work (same results, small temporaries).
+_BAND_ROWS = 256
 
 
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
@@ -61,6 +63,15 @@ def anaglyph(left: np.ndarray, right: np.ndarray, *, mode: str = "dubois") -> np
     rv = check_array(right, "right", ndim=3, channels=3, dtype_kind="u")
     if lv.shape != rv.shape or lv.dtype != rv.dtype:
         raise ValidationError(f"right: {rv.shape} {rv.dtype} does not match left {lv.shape} {lv.dtype}")
+    out = np.empty_like(lv)
+    for y0 in range(0, lv.shape[0], _BAND_ROWS):  # float64 work in row bands (40 MP whole: about 4 GB)
+        rows = slice(y0, y0 + _BAND_ROWS)
+        out[rows] = _mix(lv[rows], rv[rows], mode)
+    return out
+
+
+def _mix(lv: np.ndarray, rv: np.ndarray, mode: str) -> np.ndarray:
+    """:func:`anaglyph` of some rows."""
     top = float(np.iinfo(lv.dtype).max)
     lf = lv.astype(np.float64) / top
     rf = rv.astype(np.float64) / top
