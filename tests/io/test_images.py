@@ -192,3 +192,18 @@ def test_outputs_get_ordinary_permissions(tmp_path: Path, rgb: np.ndarray) -> No
     mask = os.umask(0)
     os.umask(mask)
     assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_level_trades_size_and_keeps_pixels(photos: Path, tmp_path: Path, dtype: type) -> None:
+    from depthforge.core.errors import ValidationError
+
+    rgb = np.asarray(PILImage.open(photos / "astronaut.jpg").convert("RGB")).astype(dtype)
+    if dtype == np.uint16:
+        rgb = rgb * 257
+    fast, small = write_image(tmp_path / "fast.png", rgb, level=1), write_image(tmp_path / "small.png", rgb, level=9)
+    assert fast.stat().st_size > 1.05 * small.stat().st_size  # a real photo: level 1 stores more bytes
+    for path in (fast, small):
+        np.testing.assert_array_equal(read_image(path).rgb, rgb)
+    with pytest.raises(ValidationError, match="^level: "):
+        write_image(tmp_path / "bad.png", rgb, level=10)

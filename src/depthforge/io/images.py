@@ -23,7 +23,7 @@ import numpy as np
 
 from depthforge.core.errors import InputError, TooLargeError, ValidationError
 from depthforge.core.image import Image, to_uint8
-from depthforge.core.validation import check_array, check_positive
+from depthforge.core.validation import check_array, check_positive, check_range
 from depthforge.io.atomic import atomic_path
 from depthforge.io.heif import is_heif_head, register_heif
 from depthforge.io.inputs import (
@@ -390,12 +390,18 @@ def _pil_to_array(pil: Any) -> np.ndarray:
     return np.asarray(pil.convert("RGB"))
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray, *, text: dict[str, str] | None = None) -> Path:
+def write_image(
+    path: str | os.PathLike[str], image: np.ndarray, *, text: dict[str, str] | None = None, level: int | None = None
+) -> Path:
     """Write an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 RGB(A) array atomically.
 
-    The format follows the extension (PNG keeps 16 bit; ``text`` becomes PNG text chunks).
+    The format follows the extension (PNG keeps 16 bit; ``text`` becomes PNG text chunks). ``level``: a PNG's
+    deflate level, 0-9 (None: the encoder's default, 6 for Pillow; 1 is about four times faster and a quarter
+    larger on a photo).
     """
     a = check_array(image, "image", ndim=(2, 3), channels=(3, 4))
+    if level is not None:
+        check_range(level, "level", low=0, high=9)
     p = Path(path)
     ext = p.suffix.lower()
     with atomic_path(p) as tmp:
@@ -405,7 +411,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, text: dict[s
             code = cv2.COLOR_RGBA2BGRA if a.shape[2] == 4 else cv2.COLOR_RGB2BGR
             if ext not in (".png", ".tif", ".tiff"):
                 raise InputError(f"{p}: 16-bit colour needs .png or .tiff")
-            ok, buf = cv2.imencode(ext, cv2.cvtColor(a, code))
+            params = [] if level is None or ext != ".png" else [cv2.IMWRITE_PNG_COMPRESSION, int(level)]
+            ok, buf = cv2.imencode(ext, cv2.cvtColor(a, code), params)
             if not ok:
                 raise InputError(f"{p}: could not encode image")
             tmp.write_bytes(buf.tobytes())
@@ -422,6 +429,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, text: dict[s
                 kwargs["pnginfo"] = info
             if ext in (".jpg", ".jpeg"):
                 kwargs["quality"] = 95
+            if ext == ".png" and level is not None:
+                kwargs["compress_level"] = int(level)
             fmt = PILImage.registered_extensions().get(ext)
             if fmt is None:
                 raise InputError(f"{p}: unknown image extension '{ext}'")

@@ -38,7 +38,7 @@ from depthforge import __version__
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import InputError, ValidationError
 from depthforge.core.image import Image
-from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, Engine, check_resolution
+from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, PNG_LEVEL, Engine, check_resolution
 from depthforge.web.safety import BusyError, Limits, TooLargeError
 
 __all__ = ["A1111_ROUTES", "A1111Options", "mount_a1111"]
@@ -210,7 +210,7 @@ def _png(array: np.ndarray) -> bytes:
     from PIL import Image as PILImage
 
     buf = io.BytesIO()
-    PILImage.fromarray(array).save(buf, format="PNG")
+    PILImage.fromarray(array).save(buf, format="PNG", compress_level=PNG_LEVEL)
     return buf.getvalue()
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "ServerConfig",
     "Engine",
     "DETAIL_CHOICES",
+    "PNG_LEVEL",
     "MIN_RESOLUTION_PX",
     "MAX_RESOLUTION_PX",
     "DEPTH_API_FORMATS",
@@ -55,6 +56,9 @@ __all__ = [
 DEPTH_API_FORMATS = ("png16", "png8", "npy")
 MESH_API_FORMATS = ("ply", "obj", "glb")
 DETAIL_CHOICES = ("off", "auto", "4", "9", "16")  # at most 17 model calls per request
+#: Deflate level of the colour PNGs the server answers with: about four times faster than Pillow's 6, a quarter
+#: larger (an 80 MP side by side: 17.9 s and 50 MB at 6, 4.5 s and 64 MB at 1); the 16-bit depth PNGs use 1 too.
+PNG_LEVEL = 1
 #: Stereo layouts that make one file (``separate`` makes two: the UI shows both, the API leaves it out).
 STEREO_API_LAYOUTS = (*LAYOUTS, "wiggle")
 #: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
@@ -287,8 +291,8 @@ class Engine:
         return write_animation(self.areas.file(area, ".gif"), frames, frame_ms=ms)
 
     def write_png(self, image: np.ndarray, area: Path) -> Path:
-        """A PNG of ``image`` in ``area``."""
-        return write_image(self.areas.file(area, ".png"), image)
+        """A PNG of ``image`` in ``area``, at deflate level :data:`PNG_LEVEL`."""
+        return write_image(self.areas.file(area, ".png"), image, level=PNG_LEVEL)
 
     # -- generation -----------------------------------------------------------------------------------------
     def generate(
