@@ -271,18 +271,20 @@ def test_photos_of_one_request_share_a_pixel_budget(app, monkeypatch: pytest.Mon
     assert list(engine.areas.root.iterdir()) == []
 
 
-def test_response_body_is_streamed_as_valid_json_of_every_file() -> None:
+def test_response_body_is_streamed_as_valid_json_of_every_file(tmp_path: Path) -> None:
     import base64
     import json
     import os
 
     from depthforge.web.a1111 import _B64_STEP, _json_body
 
-    images = [os.urandom(2 * _B64_STEP + 5), b"", b"\x89PNG"]  # one file in three pieces, one empty
+    images = [os.urandom(2 * _B64_STEP + 5), b"", b"\x89PNG"]  # one file read in three pieces, one empty
     meshes = [b"glTF"]
-    sent_images, sent_meshes = list(images), list(meshes)
-    doc = json.loads(b"".join(_json_body(sent_images, sent_meshes)))
+    paths = []
+    for n, data in enumerate(images + meshes):
+        paths.append(tmp_path / f"{n}.bin")
+        paths[-1].write_bytes(data)
+    doc = json.loads(b"".join(_json_body(paths[:3], paths[3:])))
     assert [base64.b64decode(text, validate=True) for text in doc["images"]] == images
     assert [base64.b64decode(text) for text in doc["meshes"]] == meshes and doc["info"] == "Success"
-    assert sent_images == [] and sent_meshes == []  # each file is dropped once sent
     assert json.loads(b"".join(_json_body([], []))) == {"images": [], "info": "Success", "meshes": []}

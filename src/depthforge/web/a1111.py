@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,12 +32,13 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.background import BackgroundTask
 
 from depthforge import __version__
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import InputError, ValidationError
 from depthforge.core.image import Image
-from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, PNG_LEVEL, Engine, check_resolution
+from depthforge.web.operations import MAX_RESOLUTION_PX, MIN_RESOLUTION_PX, Engine, check_resolution
 from depthforge.web.safety import BusyError, Limits, TooLargeError
 
 __all__ = ["A1111_ROUTES", "A1111Options", "mount_a1111"]
@@ -206,27 +206,18 @@ def _decode(text: str, limit: int) -> bytes:
     return blob
 
 
-def _png(array: np.ndarray) -> bytes:
-    from PIL import Image as PILImage
-
-    buf = io.BytesIO()
-    PILImage.fromarray(array).save(buf, format="PNG", compress_level=PNG_LEVEL)
-    return buf.getvalue()
-
-
-def _json_body(images: list[bytes], meshes: list[bytes]) -> Iterator[bytes]:
-    """The response's JSON (:class:`GenerateResponse`) in pieces, each file base64-encoded as it is sent and then
-    dropped (``images`` and ``meshes`` are emptied): the body is never held whole, as a model serialised by FastAPI
-    was (base64 strings, JSON text and its bytes at once)."""
+def _json_body(images: list[Path], meshes: list[Path]) -> Iterator[bytes]:
+    """The response's JSON (:class:`GenerateResponse`) in pieces, each file read and base64-encoded piece by piece
+    as it is sent: the answer is never held whole (FastAPI's serialisation of a model held the base64 strings, the
+    JSON text and its bytes at once, in the event loop), nor are the finished outputs while later ones are made."""
     for head, files in ((b'{"images": [', images), (b'], "info": "Success", "meshes": [', meshes)):
         yield head
-        files.reverse()
-        while files:
-            data = files.pop()
+        for n, path in enumerate(files):
+            yield b'"' if n == 0 else b', "'
+            with path.open("rb") as fh:
+                while data := fh.read(_B64_STEP):
+                    yield base64.b64encode(data)
             yield b'"'
-            for at in range(0, len(data), _B64_STEP):
-                yield base64.b64encode(data[at : at + _B64_STEP])
-            yield b'", ' if files else b'"'
     yield b"]}"
 
 
@@ -268,8 +259,8 @@ def _resolution(image: Image, opts: A1111Options, limits: Limits) -> int | None:
 
 def _outputs(
     engine: Engine, image: Image, depth: DepthMap, opts: A1111Options, area: Path
-) -> tuple[list[bytes], list[bytes]]:
-    """The extension's images for one photo (PNG files) and the meshes (GLB files)."""
+) -> tuple[list[Path], list[Path]]:
+    """The extension's images for one photo (PNG files in ``area``) and the meshes (GLB files there)."""
     from depthforge.process.normalize import to_display
     from depthforge.render.masks import cutout, foreground_alpha
 
@@ -279,7 +270,11 @@ def _outputs(
     elif opts.clipdepth:
         clip = {"percentiles": (opts.clipdepth_far * 100.0, opts.clipdepth_near * 100.0)}
     shown = to_display(depth, **clip)[0]
-    images: list[bytes] = []
+    images: list[Path] = []
+
+    def _png(array: np.ndarray) -> Path:
+        return engine.write_png(array, area)
+
     if opts.gen_rembg:  # the extension's background removal: here the depth foreground (near = kept)
         alpha = foreground_alpha(depth, image=image)
         images.append(_png(cutout(image, alpha)))
@@ -296,7 +291,7 @@ def _outputs(
         else:
             images.append(_png(out))
     if opts.gen_stereo:
-        images += _stereo(engine, image, depth, opts)
+        images += _stereo(engine, image, depth, opts, area)
     if opts.gen_normalmap:
         images.append(_png(_normalmap(depth, opts)))
     if opts.gen_heatmap:
@@ -307,11 +302,11 @@ def _outputs(
     if opts.gen_simple_mesh:
         files = engine.mesh(image, depth, area, format="glb", max_angle=87.0 if opts.simple_mesh_occlude else 90.0)
         glb = next(f for f in files if f.suffix == ".glb")
-        meshes.append(glb.read_bytes())
+        meshes.append(glb)
     return images, meshes
 
 
-def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options) -> list[bytes]:
+def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options, area: Path) -> list[Path]:
     from depthforge.render.stereo import StereoParams, render_stereo
     from depthforge.stereo.layouts import compose
 
@@ -325,7 +320,7 @@ def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options) -
     out = []
     for mode in opts.stereo_modes:
         first, second = (right, left) if mode == "cyan-red-reverseanaglyph" else (left, right)
-        out.append(_png(compose(first, second, layout=STEREO_MODES[mode])))
+        out.append(engine.write_png(compose(first, second, layout=STEREO_MODES[mode]), area))
     return out
 
 
@@ -374,9 +369,9 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         engine.areas.sweep()
         area = engine.areas.area()
 
-        def work() -> tuple[list[bytes], list[bytes]]:
-            images: list[bytes] = []
-            meshes: list[bytes] = []
+        def work() -> tuple[list[Path], list[Path]]:
+            images: list[Path] = []
+            meshes: list[Path] = []
             sources = [engine.areas.file(area, ".bin") for _ in blobs]
             for src, blob in zip(sources, blobs, strict=True):
                 src.write_bytes(blob)
@@ -395,9 +390,13 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         try:
             async with engine.gate.aslot():
                 images, meshes = await asyncio.get_running_loop().run_in_executor(engine.executor, work)
-        finally:
+        except BaseException:
             engine.areas.remove(area)
-        return StreamingResponse(_json_body(images, meshes), media_type="application/json")
+            raise
+        # the outputs are read from the request's area as they are sent; the area goes when the answer is sent
+        # (or the client has gone; the areas' sweep removes any left behind)
+        done = BackgroundTask(engine.areas.remove, area)
+        return StreamingResponse(_json_body(images, meshes), media_type="application/json", background=done)
 
     return app
 
