@@ -123,3 +123,43 @@ sys.exit(main(["stereo", {str(photo_path)!r}, "--depth", {str(depth_npy_path)!r}
     assert not out.exists() and {p.name for p in tmp_path.iterdir()} == {"case.py", "depth.npy", "numba-cache"}
     # the kernel being compiled when the signal came was finished and cached before the command stopped
     assert list((tmp_path / "numba-cache").rglob("*.nbi"))
+
+
+def test_both_signals_during_compilation_stop_as_sigterm(tmp_path: Path) -> None:
+    # a Ctrl-C and a SIGTERM during one compilation: SIGTERM's handler runs first (a stop, as the CLI's 143)
+    code = (
+        _SEND_ON_COMPILE.format(sig="SIGINT")
+        + """
+class Stopped(BaseException):
+    pass
+
+def stop(signum, frame):
+    raise Stopped
+
+signal.signal(signal.SIGTERM, stop)
+
+class SendTerm(event.Listener):
+    def on_start(self, e):
+        os.kill(os.getpid(), signal.SIGTERM)
+    def on_end(self, e):
+        pass
+
+event.register("numba:compile", SendTerm())
+
+@jit.njit
+def twice(x):
+    return 2 * x
+
+try:
+    twice(3)
+except Stopped:
+    print("stopped")
+except KeyboardInterrupt:
+    print("interrupted")
+back = signal.getsignal(signal.SIGTERM) is stop, signal.getsignal(signal.SIGINT) is signal.default_int_handler
+print("handlers back:", *back)
+"""
+    )
+    run = _run(code, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["stopped", "handlers back: True True"]

@@ -205,5 +205,8 @@ def test_png_level_trades_size_and_keeps_pixels(photos: Path, tmp_path: Path, dt
     assert fast.stat().st_size > 1.05 * small.stat().st_size  # a real photo: level 1 stores more bytes
     for path in (fast, small):
         np.testing.assert_array_equal(read_image(path).rgb, rgb)
-    with pytest.raises(ValidationError, match="^level: "):
-        write_image(tmp_path / "bad.png", rgb, level=10)
+    for bad in (10, 1.7, True):
+        with pytest.raises(ValidationError, match="^level: expected a whole number 0-9"):
+            write_image(tmp_path / "bad.png", rgb, level=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^level: only PNG files"):
+        write_image(tmp_path / "photo.jpg", rgb.astype(np.uint8), level=1)

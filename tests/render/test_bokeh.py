@@ -195,6 +195,7 @@ def test_row_bands_do_not_change_the_result(cones, monkeypatch: pytest.MonkeyPat
     depth = DepthMap(np.where(np.isnan(disparity), np.nanmin(disparity), disparity), kind="disparity")
     plan = plan_bokeh(depth, focus_xy=(100, 300), aperture_px=24)
     assert plan.max_radius_px > 2 * 6.0  # reaches the reduced path (kernels above 6 px)
+    monkeypatch.setattr(defocus, "_BAND_ROWS", img.shape[0])  # one band: the whole image at once
     whole = bokeh(img, depth, focus_xy=(100, 300), aperture_px=24, blades=6)
     monkeypatch.setattr(defocus, "_BAND_ROWS", 7)
     assert np.array_equal(bokeh(img, depth, focus_xy=(100, 300), aperture_px=24, blades=6), whole)

@@ -276,7 +276,7 @@ def test_response_body_is_streamed_as_valid_json_of_every_file(tmp_path: Path) -
     import json
     import os
 
-    from depthforge.web.a1111 import _B64_STEP, _json_body
+    from depthforge.web.a1111 import _B64_STEP, _json_body, _json_length
 
     images = [os.urandom(2 * _B64_STEP + 5), b"", b"\x89PNG"]  # one file read in three pieces, one empty
     meshes = [b"glTF"]
@@ -284,7 +284,17 @@ def test_response_body_is_streamed_as_valid_json_of_every_file(tmp_path: Path) -
     for n, data in enumerate(images + meshes):
         paths.append(tmp_path / f"{n}.bin")
         paths[-1].write_bytes(data)
-    doc = json.loads(b"".join(_json_body(paths[:3], paths[3:])))
+    ended: list[bool] = []
+    body = b"".join(_json_body(paths[:3], paths[3:], done=lambda: ended.append(True)))
+    doc = json.loads(body)
     assert [base64.b64decode(text, validate=True) for text in doc["images"]] == images
     assert [base64.b64decode(text) for text in doc["meshes"]] == meshes and doc["info"] == "Success"
-    assert json.loads(b"".join(_json_body([], []))) == {"images": [], "info": "Success", "meshes": []}
+    assert body == json.dumps(doc, separators=(",", ":")).encode()  # FastAPI's compact JSON, as before
+    assert len(body) == _json_length(paths[:3], paths[3:]) and ended == [True]
+    for some in ([], paths[:1], paths[:2]):
+        part = b"".join(_json_body(some, some, done=lambda: None))
+        assert json.loads(part)["info"] == "Success" and len(part) == _json_length(some, some)
+    stream = _json_body(paths[:3], [], done=lambda: ended.append(True))
+    next(stream)
+    stream.close()  # the client went away: the request's folder is removed all the same
+    assert ended == [True, True]

@@ -23,7 +23,7 @@ import numpy as np
 
 from depthforge.core.errors import InputError, TooLargeError, ValidationError
 from depthforge.core.image import Image, to_uint8
-from depthforge.core.validation import check_array, check_positive, check_range
+from depthforge.core.validation import check_array, check_positive
 from depthforge.io.atomic import atomic_path
 from depthforge.io.heif import is_heif_head, register_heif
 from depthforge.io.inputs import (
@@ -400,10 +400,13 @@ def write_image(
     larger on a photo).
     """
     a = check_array(image, "image", ndim=(2, 3), channels=(3, 4))
-    if level is not None:
-        check_range(level, "level", low=0, high=9)
     p = Path(path)
     ext = p.suffix.lower()
+    if level is not None:
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level <= 9:
+            raise ValidationError(f"level: expected a whole number 0-9 (a PNG's deflate level), got {level!r}")
+        if ext != ".png":
+            raise ValidationError(f"level: only PNG files have a deflate level ({p.name} is not one)")
     with atomic_path(p) as tmp:
         if a.dtype == np.uint16 and a.ndim == 3:
             import cv2

@@ -177,6 +177,7 @@ def smooth_filled(image: np.ndarray, holes: np.ndarray, *, sigma: float, directi
     leaves columns independent, so it runs on bands of :data:`_BAND_PX` columns (and one across columns on bands of
     rows): the same values without full-size float copies (a 40 MP eye with wide holes took 2.6 GB).
     """
+    check_choice(direction, "direction", FILL_DIRECTIONS)
     k = box_width(sigma)
     h, w = holes.shape
     if direction == "row":

@@ -24,7 +24,7 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -206,19 +206,34 @@ def _decode(text: str, limit: int) -> bytes:
     return blob
 
 
-def _json_body(images: list[Path], meshes: list[Path]) -> Iterator[bytes]:
+#: The framing of the answer's JSON around the two lists of base64 files (FastAPI's compact form).
+_JSON_PARTS = (b'{"images":[', b'],"info":"Success","meshes":[', b"]}")
+
+
+def _json_body(images: list[Path], meshes: list[Path], *, done: Callable[[], None]) -> Iterator[bytes]:
     """The response's JSON (:class:`GenerateResponse`) in pieces, each file read and base64-encoded piece by piece
     as it is sent: the answer is never held whole (FastAPI's serialisation of a model held the base64 strings, the
-    JSON text and its bytes at once, in the event loop), nor are the finished outputs while later ones are made."""
-    for head, files in ((b'{"images": [', images), (b'], "info": "Success", "meshes": [', meshes)):
-        yield head
-        for n, path in enumerate(files):
-            yield b'"' if n == 0 else b', "'
-            with path.open("rb") as fh:
-                while data := fh.read(_B64_STEP):
-                    yield base64.b64encode(data)
-            yield b'"'
-    yield b"]}"
+    JSON text and its bytes at once, in the event loop), nor are the finished outputs while later ones are made.
+    ``done`` runs when the body ends, is closed (the client went away) or fails."""
+    try:
+        for head, files in zip(_JSON_PARTS, (images, meshes), strict=False):
+            yield head
+            for n, path in enumerate(files):
+                yield b'"' if n == 0 else b',"'
+                with path.open("rb") as fh:
+                    while data := fh.read(_B64_STEP):
+                        yield base64.b64encode(data)
+                yield b'"'
+        yield _JSON_PARTS[-1]
+    finally:
+        done()
+
+
+def _json_length(images: list[Path], meshes: list[Path]) -> int:
+    """The byte length of :func:`_json_body`'s answer (its ``Content-Length``)."""
+    files = [*images, *meshes]
+    framing = sum(map(len, _JSON_PARTS)) + 2 * len(files) + max(0, len(images) - 1) + max(0, len(meshes) - 1)
+    return framing + sum(4 * -(-p.stat().st_size // 3) for p in files)
 
 
 def _check_request_pixels(sources: list[Path], limits: Limits) -> None:
@@ -393,10 +408,17 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         except BaseException:
             engine.areas.remove(area)
             raise
-        # the outputs are read from the request's area as they are sent; the area goes when the answer is sent
-        # (or the client has gone; the areas' sweep removes any left behind)
-        done = BackgroundTask(engine.areas.remove, area)
-        return StreamingResponse(_json_body(images, meshes), media_type="application/json", background=done)
+        # the outputs are read from the request's area as they are sent; the area goes when the answer has been
+        # sent, or the client has gone (the background task, and the areas' sweep, remove any left behind)
+        try:
+            size = str(_json_length(images, meshes))
+        except BaseException:
+            engine.areas.remove(area)
+            raise
+        answer = _json_body(images, meshes, done=lambda: engine.areas.remove(area))
+        headers = {"Content-Length": size}
+        cleanup = BackgroundTask(engine.areas.remove, area)
+        return StreamingResponse(answer, media_type="application/json", headers=headers, background=cleanup)
 
     return app
 
