@@ -125,9 +125,9 @@ def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
     if s == 0:
         return n.astype(np.float32)
     ok = np.isfinite(n).all(axis=2)
-    blur = _masked_blur(n, ok, s)
+    out = _masked_blur(n, ok, s)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = blur / np.linalg.norm(blur, axis=2, keepdims=True)
+        out /= np.linalg.norm(out, axis=2, keepdims=True)  # in place: a 40 MP normal map is 480 MB a copy
     out[~ok] = np.nan
     return out.astype(np.float32, copy=False)
 
@@ -181,6 +181,7 @@ def depth_to_normals(
         z_filter=z_filter,
     )
     n = normals_from_points(points)
+    del points  # not kept while the normals are smoothed
     return smooth_normals(n, sigma_px=smooth_normals_px) if smooth_normals_px else n
 
 
