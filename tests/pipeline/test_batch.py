@@ -73,6 +73,20 @@ def _outputs(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _content(name: str, data: bytes) -> object:
+    """What an output holds: a PNG's pixels and text chunks (ISA-L's deflate stream for the same rows can differ
+    between processes: a long test process once wrote 1933 bytes where fresh ones write 1931, same pixels), other
+    files' bytes."""
+    import io
+
+    from PIL import Image
+
+    if not name.endswith(".png"):
+        return data
+    with Image.open(io.BytesIO(data)) as im:
+        return im.mode, im.size, np.asarray(im).tobytes(), sorted(getattr(im, "text", {}).items())
+
+
 def _check_decodes(folder: Path, names: list[str]) -> None:
     from PIL import Image
 
@@ -166,7 +180,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outputs(
     assert sorted(got) == sorted(ref)  # every output exists, exactly once (nothing extra)
     assert len(got) == 200 * 4  # depth png, colour map, npy + its sidecar
     _check_decodes(out, list(got))
-    assert [n for n in ref if got[n] != ref[n]] == []  # identical to the uninterrupted run, byte for byte
+    # identical to the uninterrupted run: the same bytes, or for PNGs the same pixels and text
+    assert [n for n in ref if _content(n, got[n]) != _content(n, ref[n])] == []
 
     with Manifest(out) as m:
         counts = m.event_counts()
@@ -331,7 +346,7 @@ def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     assert (again.done, again.skipped) == (0, 12)  # resume works the same way on Ray
     a, b = _outputs(tmp_path / "local"), _outputs(tmp_path / "ray")
     assert sorted(a) == sorted(b) and len(a) == 12 * 5
-    assert [n for n in a if a[n] != b[n]] == []
+    assert [n for n in a if _content(n, a[n]) != _content(n, b[n])] == []
     assert "img005_broken.jpg" in (tmp_path / "ray" / FAILURE_LOG).read_text()
 
 
