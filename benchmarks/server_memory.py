@@ -34,25 +34,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from depthforge.web.a1111 import STEREO_MODES
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe
 
-_STEREO_MODES = (
-    "left-right",
-    "right-left",
-    "top-bottom",
-    "bottom-top",
-    "red-cyan-anaglyph",
-    "cyan-red-reverseanaglyph",
-    "left-only",
-    "only-right",
-)
 #: The A1111 options that ask for every output, at the top of their ranges.
 _EVERY_OUTPUT = {
     "gen_rembg": True,
     "save_background_removal_masks": True,
     "gen_stereo": True,
-    "stereo_modes": list(_STEREO_MODES),
+    "stereo_modes": list(STEREO_MODES),
     "stereo_divergence": 20.0,
     "stereo_separation": 20.0,
     "gen_normalmap": True,
@@ -220,7 +212,7 @@ def main() -> None:
     cases += [
         (
             "A1111 8 stereo modes, divergence 20",
-            _a1111(server, photo, gen_stereo=True, stereo_modes=list(_STEREO_MODES), stereo_divergence=20.0),
+            _a1111(server, photo, gen_stereo=True, stereo_modes=list(STEREO_MODES), stereo_divergence=20.0),
         ),
         ("A1111 every output", _a1111(server, photo, **_EVERY_OUTPUT)),
     ]

@@ -32,6 +32,21 @@ class SendOnce(event.Listener):
 event.register("numba:compile", SendOnce())  # inside the compiler lock
 """
 
+#: A SIGTERM handler that raises ``Stopped`` (as the CLI's does), and a kernel not compiled yet.
+_STOP_AND_KERNEL = """
+class Stopped(BaseException):
+    pass
+
+def stop(signum, frame):
+    raise Stopped
+
+signal.signal(signal.SIGTERM, stop)
+
+@jit.njit
+def twice(x):
+    return 2 * x
+"""
+
 
 def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), DEPTHFORGE_THREADS="1")
@@ -72,18 +87,8 @@ print("second call:", total(np.arange(4.0)))
 def test_sigterm_handler_runs_after_compilation_and_is_put_back(tmp_path: Path) -> None:
     code = (
         _SEND_ON_COMPILE.format(sig="SIGTERM")
+        + _STOP_AND_KERNEL
         + """
-class Stopped(BaseException):
-    pass
-
-def stop(signum, frame):
-    raise Stopped
-
-signal.signal(signal.SIGTERM, stop)
-
-@jit.njit
-def twice(x):
-    return 2 * x
 
 try:
     twice(3)
@@ -129,15 +134,8 @@ def test_both_signals_during_compilation_stop_as_sigterm(tmp_path: Path) -> None
     # a Ctrl-C and a SIGTERM during one compilation: SIGTERM's handler runs first (a stop, as the CLI's 143)
     code = (
         _SEND_ON_COMPILE.format(sig="SIGINT")
+        + _STOP_AND_KERNEL
         + """
-class Stopped(BaseException):
-    pass
-
-def stop(signum, frame):
-    raise Stopped
-
-signal.signal(signal.SIGTERM, stop)
-
 class SendTerm(event.Listener):
     def on_start(self, e):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -145,10 +143,6 @@ class SendTerm(event.Listener):
         pass
 
 event.register("numba:compile", SendTerm())
-
-@jit.njit
-def twice(x):
-    return 2 * x
 
 try:
     twice(3)

@@ -49,6 +49,7 @@ __all__ = [
     "max_pixels_limit",
     "read_image_reduced",
     "open_pil",
+    "image_pixels",
     "load_strict",
     "to_uint8",
 ]
@@ -184,6 +185,17 @@ def open_pil(path: Path, *, max_pixels: int, what: str = "image") -> Iterator[An
         raise
     except Exception as exc:  # noqa: BLE001 - a decoder's failure on a bad header is a bad input
         raise InputError(f"{path}: not a readable {what} ({short_reason(exc)})") from None
+
+
+def image_pixels(path: Path, *, max_pixels: int) -> int:
+    """Width x height of an allowed image, read from its header (nothing decoded); ``path`` as for
+    :func:`open_pil`.
+
+    Raises:
+        InputError: as :func:`open_pil` (not an allowed format, more than ``max_pixels``, unreadable header).
+    """
+    with open_pil(path, max_pixels=max_pixels) as pil:
+        return int(pil.width) * int(pil.height)
 
 
 def load_strict(pil: Any, path: Path) -> None:

@@ -244,14 +244,11 @@ def _check_request_pixels(sources: list[Path], limits: Limits) -> None:
     Raises:
         TooLargeError: naming ``depth_input_images``; InputError: a file that is not an allowed image.
     """
-    from depthforge.io.images import open_pil
+    from depthforge.io.images import image_pixels
     from depthforge.io.inputs import check_input_file
 
     budget = limits.request_pixels
-    total = 0
-    for src in sources:
-        with open_pil(check_input_file(src, what="image"), max_pixels=limits.max_pixels) as pil:
-            total += int(pil.width) * int(pil.height)
+    total = sum(image_pixels(check_input_file(src, what="image"), max_pixels=limits.max_pixels) for src in sources)
     if total > budget:
         raise TooLargeError(
             f"depth_input_images: {total / 1e6:.1f} megapixels in all, above this server's budget of "
@@ -405,16 +402,12 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         try:
             async with engine.gate.aslot():
                 images, meshes = await asyncio.get_running_loop().run_in_executor(engine.executor, work)
+            size = str(_json_length(images, meshes))
         except BaseException:
             engine.areas.remove(area)
             raise
         # the outputs are read from the request's area as they are sent; the area goes when the answer has been
         # sent, or the client has gone (the background task, and the areas' sweep, remove any left behind)
-        try:
-            size = str(_json_length(images, meshes))
-        except BaseException:
-            engine.areas.remove(area)
-            raise
         answer = _json_body(images, meshes, done=lambda: engine.areas.remove(area))
         headers = {"Content-Length": size}
         cleanup = BackgroundTask(engine.areas.remove, area)

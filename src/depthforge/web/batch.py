@@ -141,11 +141,10 @@ class _Store:
         """A stored photo's width x height from its header, counted against the pixel budget (nothing decoded)."""
         if self.max_total_pixels is None:
             return 0
-        from depthforge.io.images import open_pil
+        from depthforge.io.images import image_pixels
 
         try:
-            with open_pil(path, max_pixels=self.max_pixels or self.max_total_pixels) as pil:
-                pixels = int(pil.width) * int(pil.height)
+            pixels = image_pixels(path, max_pixels=self.max_pixels or self.max_total_pixels)
         except InputError:
             return 0  # the batch refuses it on its own, before decoding
         if self.inputs.pixels_total + pixels > self.max_total_pixels:

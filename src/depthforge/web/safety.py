@@ -86,9 +86,15 @@ class Limits:
         return 2 * self.max_pixels
 
     @property
+    def batch_bytes(self) -> int:
+        """Bytes the UI's Batch tab may store in all (uploads and unpacked zip members): eight of the largest
+        uploads."""
+        return 8 * self.max_upload_bytes
+
+    @property
     def batch_pixels(self) -> int:
-        """Pixels the UI's Batch tab may read in all: eight times :attr:`max_pixels`, as its bytes are eight times
-        :attr:`max_upload_bytes` (eight of the largest photos, or 64 photos of 5 MP)."""
+        """Pixels the UI's Batch tab may read in all: eight times :attr:`max_pixels`, as :attr:`batch_bytes` is
+        eight uploads (eight of the largest photos, or 64 photos of 5 MP)."""
         return 8 * self.max_pixels
 
     def __post_init__(self) -> None:

@@ -155,7 +155,7 @@ def batch_tab(b: Builder) -> None:
                     sources,
                     job.input_dir,
                     max_bytes=limits.max_upload_bytes,
-                    max_total_bytes=8 * limits.max_upload_bytes,
+                    max_total_bytes=limits.batch_bytes,
                     max_pixels=limits.max_pixels,
                     max_total_pixels=limits.batch_pixels,
                 )
