@@ -123,22 +123,24 @@ def fill_from_background(
 
     check_choice(direction, "direction", ("row", "column", "both"))
     arr = check_array(data, "data", ndim=(2, 3), dtype_kind="uif")
-    work = arr if arr.dtype.kind == "f" else arr.astype(np.float32)
     m = check_array(mask, "mask", ndim=2)
-    check_same_hw(work, "data", m, "mask")
-    prio = work if priority is None else check_array(priority, "priority", ndim=2, dtype_kind="uif")
-    check_same_hw(work, "data", prio, "priority")
+    check_same_hw(arr, "data", m, "mask")
+    prio = arr if priority is None else check_array(priority, "priority", ndim=2, dtype_kind="uif")
+    check_same_hw(arr, "data", prio, "priority")
     rows, cols = direction != "column", direction != "row"
-    out = fill_from_sides(
-        np.ascontiguousarray(work if work.ndim == 3 else work[:, :, None]),
+    # integer data is read as it is (no float copy of a whole image: 480 MB for 40 MP RGB)
+    out = np.empty(arr.shape, arr.dtype if arr.dtype.kind == "f" else np.float32)
+    fill_from_sides(
+        np.ascontiguousarray(arr if arr.ndim == 3 else arr[:, :, None]),
         np.ascontiguousarray(m, dtype=bool),
         np.ascontiguousarray(prio if prio.dtype.kind == "f" else prio.astype(np.float32)),
         rows,
         cols,
         float(tolerance),
         bool(by_distance),
+        out if out.ndim == 3 else out[:, :, None],
     )
-    return out if work.ndim == 3 else out[:, :, 0]
+    return out
 
 
 def fill_from_nearest(data: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -146,17 +146,19 @@ def fill_holes_background(
     check_choice(direction, "direction", FILL_DIRECTIONS)
     h, w = hm.shape
     sigma = max(1.0, 0.01 * max(h, w)) if smooth is None else check_range(smooth, "smooth", low=0.0)
-    work = (img[:, :, None] if img.ndim == 2 else img).astype(np.float32, copy=False)
+    work = img[:, :, None] if img.ndim == 2 else img
+    if work.dtype.kind == "f":  # float32 out; integer images are read as they are (no float copy)
+        work = work.astype(np.float32, copy=False)
     hm = hm.astype(bool, copy=False)
     if not hm.any():
-        return work.reshape(img.shape)
+        return work.astype(np.float32).reshape(img.shape)
     if hm.all():
         return np.zeros(img.shape, dtype=np.float32)
     out = fill_from_background(work, hm, priority=pr, direction=direction)
     lost = hm & np.isnan(out[:, :, 0])  # no known pixel along the row (column)
     if lost.any():
-        out[lost] = work[~hm].mean(axis=0)
-    del work, lost  # a float copy of the image, when it was not float32 (480 MB for 40 MP RGB)
+        out[lost] = work[~hm].astype(np.float32).mean(axis=0)
+    del lost
     if sigma > 0:
         k = box_width(sigma)
         if direction == "row" and int(np.count_nonzero(hm)) * (2 * k - 1) <= 8 * h * w:
