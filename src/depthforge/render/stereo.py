@@ -338,18 +338,21 @@ def _render_eyes(
         numba.set_num_threads(threads)
         with numba.parallel_chunksize(1):
             kern.stereo_pass(min(4 * threads, h), *args)
-    views: list[np.ndarray | None] = []
-    for e in range(2):
-        if not eyes[e]:
-            views.append(None)
-            continue
-        if status[e] == 2:  # no pixel moves
-            views.append(img.copy())
-        elif status[e] == 1:  # holes this kernel leaves to the general path (rows without any usable pixel, or many)
-            par = base if mode == 0 else eye_parallax(depth, width=w, params=params)[0]
-            views.append(_general_eye(img, par, params, exact=exact, e=e, fill_smooth=fill_smooth))
-        else:
-            views.append(out[e] if native else _to_dtype(out[e], img))
+    asked = [e for e in range(2) if eyes[e]]
+    views: list[np.ndarray | None] = [None, None]
+    for e in asked:
+        if status[e] == 0:  # done by the kernel
+            views[e] = out[e] if native else _to_dtype(out[e], img)
+        elif status[e] == 2:  # no pixel moves
+            views[e] = img.copy()
+    del out, args  # the kernel's output stays only through its views (a 40 MP pair is 240 MB)
+    # holes the kernel leaves to the general path (rows without any usable pixel, or many)
+    if any(status[e] == 1 for e in asked):
+        par = base if mode == 0 else eye_parallax(depth, width=w, params=params)[0]
+        del base
+        for e in asked:
+            if status[e] == 1:
+                views[e] = _general_eye(img, par, params, exact=exact, e=e, fill_smooth=fill_smooth)
     return views
 
 
