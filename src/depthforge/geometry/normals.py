@@ -94,7 +94,8 @@ def _masked_blur(values: np.ndarray, ok: np.ndarray, sigma_px: float) -> np.ndar
 
     # float32 throughout (a Python 0.0 made np.where return a float64 copy: 960 MB for a 40 MP normal map)
     kept = np.where(ok if values.ndim == 2 else ok[:, :, None], values, np.float32(0)).astype(np.float32, copy=False)
-    return cv2.GaussianBlur(kept, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE)
+    # in place (``kept`` is this function's own): no second full-size array
+    return cv2.GaussianBlur(kept, (0, 0), sigma_px, dst=kept, borderType=cv2.BORDER_REPLICATE)
 
 
 def smooth_depth(depth: np.ndarray, *, sigma_px: float) -> np.ndarray:
@@ -126,10 +127,13 @@ def smooth_normals(normals: np.ndarray, *, sigma_px: float) -> np.ndarray:
         return n.astype(np.float32)
     ok = np.isfinite(n).all(axis=2)
     out = _masked_blur(n, ok, s)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out /= np.linalg.norm(out, axis=2, keepdims=True)  # in place: a 40 MP normal map is 480 MB a copy
+    # in place and in bands of rows: a 40 MP normal map is 480 MB a copy
+    for r0 in range(0, out.shape[0], _BAND_ROWS):
+        band = out[r0 : r0 + _BAND_ROWS]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            band /= np.linalg.norm(band, axis=2, keepdims=True)
     out[~ok] = np.nan
-    return out.astype(np.float32, copy=False)
+    return out
 
 
 def depth_to_normals(
