@@ -295,6 +295,44 @@ def test_openvino_one_export_for_every_size_and_pytorch_meanwhile(
     assert est.backend.compiled(*size, static=False) is compiled[("any", "LATENCY")]
 
 
+def test_openvino_keeps_a_bounded_number_of_compiled_graphs(
+    lively_da: Path, graph_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every compiled graph holds its own weights and the activations of the largest input it ran, so a process
+    # that meets many input sizes (a server, a folder of mixed photos) keeps only the most recently used ones: at
+    # most _KEEP_GRAPHS, and while their inputs add up to at most _KEEP_PIXELS (the newest is always kept); a size
+    # whose graph was dropped is compiled again and gives the same output
+    pytest.importorskip("openvino")
+    from depthforge.models import openvino_run
+
+    est = load_model(str(lively_da), backend="openvino", device="cpu")
+    backend = est.backend
+    rng = np.random.default_rng(0)
+    sizes = [(70, 70 + 14 * i) for i in range(7)]
+    inputs = {hw: rng.standard_normal((1, 3, *hw)).astype(np.float32) for hw in sizes}
+    assert backend.wait_for_export(*sizes[0])
+    first = {hw: backend.forward(inputs[hw])[0] for hw in sizes for _ in range(2)}  # twice: fixed-shape graphs
+    compiled = backend._compiled  # type: ignore[attr-defined]
+    assert len(compiled) == openvino_run._KEEP_GRAPHS
+    assert list(compiled)[-1] == (*sizes[-1], "LATENCY")  # the most recent size is kept, the oldest went
+    assert (*sizes[0], "LATENCY") not in compiled
+    for hw in sizes:  # dropped graphs are compiled again: the same outputs
+        np.testing.assert_array_equal(backend.forward(inputs[hw])[0], first[hw])
+        assert len(compiled) <= openvino_run._KEEP_GRAPHS
+    assert float(np.std(first[sizes[0]])) > 0  # a varying output: the comparison means something
+    # the pixel budget: two of these sizes fit, a third does not
+    monkeypatch.setattr(openvino_run, "_KEEP_PIXELS", 2 * 70 * 154 + 1)
+    for hw in sizes[-3:]:
+        backend.forward(inputs[hw])
+        pixels = backend._pixels  # type: ignore[attr-defined]
+        assert list(compiled)[-1] == (*hw, "LATENCY")
+        assert sum(pixels[k] for k in compiled) <= openvino_run._KEEP_PIXELS and set(pixels) == set(compiled)
+    assert len(compiled) == 2
+    monkeypatch.setattr(openvino_run, "_KEEP_PIXELS", 1)  # even one graph is over: the newest is still kept
+    backend.forward(inputs[sizes[0]])
+    assert list(compiled) == [(*sizes[0], "LATENCY")]
+
+
 def test_bf16_fast_path_deviation_is_measured_and_reported(lively_da: Path, graph_cache: Path) -> None:
     pytest.importorskip("openvino")
     if not cpu_supports_bf16():
