@@ -57,3 +57,34 @@ def test_http_api_takes_detail(web_model: Path, web_photo: Path) -> None:
             assert bad.status_code == 422 and "detail" in bad.text
     finally:
         app.state.engine.close()
+
+
+def test_depth_cache_holds_a_few_maps_within_two_photos_worth_of_pixels(web_model: Path, web_photo: Path) -> None:
+    # depth maps are kept for the next request on the same photo (tab switches): at most a few, and at most twice
+    # --max-pixels in all, the newest kept (a 40 MP map is 160 MB); a map that went is computed again, the same
+    from depthforge.web.safety import Limits
+
+    image = read_image(web_photo)
+    pixels = image.width * image.height
+    engine = Engine(ServerConfig(model=str(web_model), limits=Limits(max_pixels=pixels + pixels // 4)))
+    try:
+        maps = [engine.depth_for(image, resolution=r) for r in (112, 140, 168)]
+        assert engine.model_runs == 3
+        assert engine.depth_for(image, resolution=168) is maps[2]  # two maps fit in 2.5 photos' pixels
+        assert engine.depth_for(image, resolution=140) is maps[1] and engine.model_runs == 3
+        again = engine.depth_for(image, resolution=112)  # the oldest went: computed again
+        assert engine.model_runs == 4 and again is not maps[0]
+        np.testing.assert_array_equal(again.values, maps[0].values)
+        assert not np.array_equal(maps[0].values, maps[2].values)  # different sizes, different maps
+    finally:
+        engine.close()
+    roomy = Engine(ServerConfig(model=str(web_model)))  # the default 40 MP limit: the count binds
+    try:
+        for r in (112, 126, 140, 154, 168):
+            roomy.depth_for(image, resolution=r)
+        roomy.depth_for(image, resolution=126)
+        assert roomy.model_runs == 5  # four kept: 126 still there
+        roomy.depth_for(image, resolution=112)
+        assert roomy.model_runs == 6
+    finally:
+        roomy.close()

@@ -59,6 +59,8 @@ DETAIL_CHOICES = ("off", "auto", "4", "9", "16")  # at most 17 model calls per r
 #: Deflate level of the colour PNGs the server answers with: about four times faster than Pillow's 6, a quarter
 #: larger (an 80 MP side by side: 17.9 s and 50 MB at 6, 4.5 s and 64 MB at 1); the 16-bit depth PNGs use 1 too.
 PNG_LEVEL = 1
+#: Depth maps :meth:`Engine.depth_for` keeps for reuse (also within twice ``Limits.max_pixels`` in all).
+_DEPTH_CACHE_MAPS = 4
 #: Stereo layouts that make one file (``separate`` makes two: the UI shows both, the API leaves it out).
 STEREO_API_LAYOUTS = (*LAYOUTS, "wiggle")
 #: Largest mesh a request may ask for (vertices); the grid is simplified to at most this.
@@ -184,7 +186,11 @@ class Engine:
             depth = estimate_detailed(image, est, detail=mode)
         with self._depth_lock:
             self._depths[key] = depth
-            while len(self._depths) > 4:
+            # a few maps, and at most two of the largest photos' worth of pixels (a 40 MP map is 160 MB)
+            while len(self._depths) > 1 and (
+                len(self._depths) > _DEPTH_CACHE_MAPS
+                or sum(d.values.size for d in self._depths.values()) > 2 * self.limits.max_pixels
+            ):
                 self._depths.popitem(last=False)
         return depth
 
