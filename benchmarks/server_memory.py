@@ -115,12 +115,13 @@ class Server:
                 self.health.append(float("inf"))
             time.sleep(0.5)
 
-    def measure(self, call: Any) -> tuple[str, float, float]:
-        """(outcome, seconds, peak RSS in GB during the call)."""
+    def measure(self, call: Any) -> tuple[str, float, float, float]:
+        """(outcome, seconds, RSS in GB before the call, peak RSS in GB during the call)."""
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        before = _status_kb(self.proc.pid, "VmRSS") / 1e6
         t0 = time.perf_counter()
         outcome = call()
-        return outcome, time.perf_counter() - t0, _status_kb(self.proc.pid, "VmHWM") / 1e6
+        return outcome, time.perf_counter() - t0, before, _status_kb(self.proc.pid, "VmHWM") / 1e6
 
     def stop(self) -> None:
         self._stop.set()
@@ -235,13 +236,14 @@ def main() -> None:
         ("A1111 depth, net_size_match", _a1111(server, photo, net_size_match=True)),
         ("depth png16, 16000x600 panorama", _post(server, "/v1/depth", panorama, format="png16")),
     ]
-    print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'peak RSS GB':>12s}")
+    print(f"{'request (40 MP photo)':34s} {'outcome':>16s} {'seconds':>8s} {'RSS before GB':>14s} {'peak RSS GB':>12s}")
     try:
         for name, call in cases:
             if not any(part in name for part in args.only.split(",")):
                 continue
-            outcome, seconds, peak = server.measure(call)
-            print(f"{name:34s} {outcome:>16s} {seconds:8.1f} {peak:12.2f}", flush=True)
+            outcome, seconds, before, peak = server.measure(call)
+            print(f"{name:34s} {outcome:>16s} {seconds:8.1f} {before:14.2f} {peak:12.2f}", flush=True)
+        print(f"server RSS at the end: {_status_kb(server.proc.pid, 'VmRSS') / 1e6:.2f} GB")
     finally:
         server.stop()
     finite = [h for h in server.health if h != float("inf")]
