@@ -212,7 +212,7 @@ def _add_layer(
     """Blur layer ``k`` over ``box`` (y0, y1, x0, x1) by a ``blades`` aperture of ``radius`` px and composite it
     over ``acc``, in row bands. The layer is zero outside its box. Radii up to :data:`_MAX_KERNEL_RADIUS` are blurred
     at full resolution, each band with the kernel's reach of rows around it; larger ones on the layer reduced so that
-    the kernel has that radius, enlarged back band by band (the same bilinear mapping as ``cv2.resize``). No
+    the kernel has that radius, enlarged back band by band (:func:`_enlarged_rows`, as ``cv2.resize``). No
     full-size blurred copy is kept (one 40 MP layer is 640 MB).
     """
     import cv2
@@ -235,14 +235,32 @@ def _add_layer(
     small = cv2.resize(_layer_rows(lin, idx, t, k, box), (sw, sh), interpolation=cv2.INTER_AREA)
     kern = disc_kernel(radius * sw / w, blades=blades, rotation_deg=rotation_deg)
     small = cv2.filter2D(small, -1, kern, dst=small, borderType=cv2.BORDER_CONSTANT)
-    fx, fy = sw / w, sh / h
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for b0 in range(y0, y1, _BAND_ROWS):
         b1 = min(y1, b0 + _BAND_ROWS)
-        # output pixel (x, y) of the band reads the small layer at ((x + 0.5) fx - 0.5, (y + 0.5) fy - 0.5)
-        to_small = np.array([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, (b0 - y0 + 0.5) * fy - 0.5]])
-        band = cv2.warpAffine(small, to_small, (w, b1 - b0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        _over(acc[b0:b1, x0:x1], band)
+        _over(acc[b0:b1, x0:x1], _enlarged_rows(small, (h, w), b0 - y0, b1 - y0))
+
+
+def _enlarged_rows(small: np.ndarray, size_hw: tuple[int, int], r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)`` for ``size_hw`` (h, w),
+    made from the rows of ``small`` they read: those rows resized across by OpenCV, then blended down with its
+    weights (``(y + 0.5) * sh / h - 0.5``, float32, rows clamped to the edges). Equal to the whole resize within
+    float rounding on any OpenCV (``cv2.warpAffine`` rounds positions to 1/32 px on OpenCV 4)."""
+    import cv2
+
+    h, w = size_hw
+    sh = small.shape[0]
+    pos = ((np.arange(r0, r1, dtype=np.float64) + 0.5) * (1.0 / (h / sh)) - 0.5).astype(np.float32)
+    top = np.floor(pos)
+    wy = (pos - top)[:, None, None]
+    top = top.astype(np.int64)
+    lo = max(0, int(top[0]))
+    rows = np.clip(np.stack([top, top + 1]), 0, sh - 1) - lo
+    across = cv2.resize(small[lo : int(rows.max()) + lo + 1], (w, int(rows.max()) + 1), interpolation=cv2.INTER_LINEAR)
+    if across.ndim == 2:
+        across = across[:, :, None]
+    out = across[rows[0]] * (np.float32(1) - wy)
+    out += across[rows[1]] * wy
+    return out.reshape(r1 - r0, w, *small.shape[2:])
 
 
 def _layer_split(c: np.ndarray, lv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
