@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -97,13 +98,27 @@ def test_bands_of_rows_give_the_whole_maps_normals(cones, monkeypatch: pytest.Mo
     styles = [(convention, bits) for convention in ("opengl", "directx") for bits in (8, 16)]
     codes = [encode_normals(whole, convention=c, bits=b) for c, b in styles]
     assert depth.values.shape[0] > normals._BAND_ROWS  # the default already splits this map in two bands
+    smooth = {"smooth_depth_px": 2.0, "smooth_normals_px": 3.0}
+    intrinsics = Intrinsics.from_fov(depth.values.shape, fov_deg=60.0)
+    smoothed = depth_to_normals(depth, baseline_m=0.16, intrinsics=intrinsics, **smooth)
     for rows in (1, 7, 10**6):
         monkeypatch.setattr(normals, "_BAND_ROWS", rows)
         banded = depth_to_normals(
             depth, baseline_m=0.16, intrinsics=Intrinsics.from_fov(depth.values.shape, fov_deg=60.0)
         )
         np.testing.assert_array_equal(banded, whole)
+        np.testing.assert_array_equal(
+            depth_to_normals(depth, baseline_m=0.16, intrinsics=intrinsics, **smooth), smoothed, strict=True
+        )
         for (c, b), code in zip(styles, codes, strict=True):
             np.testing.assert_array_equal(encode_normals(banded, convention=c, bits=b), code)
     assert len(np.unique(codes[1].reshape(-1, 3), axis=0)) > 1000  # a real map's many directions, not a flat one
+    # the masked blur runs in place (OpenCV does not promise that dst may be src): the same as into a new array
+    values = np.nan_to_num(whole, nan=0.0)
+    ok = np.isfinite(whole).all(axis=2)
+    ref = cv2.GaussianBlur(
+        np.where(ok[:, :, None], values, 0).astype(np.float32), (0, 0), 3.0, borderType=cv2.BORDER_REPLICATE
+    )
+    np.testing.assert_array_equal(normals._masked_blur(whole, ok, 3.0), ref)
+    assert not np.array_equal(smoothed, whole, equal_nan=True)  # the smoothing did something
     assert np.isfinite(whole).all(axis=2).mean() > 0.8 and np.isnan(whole).any()

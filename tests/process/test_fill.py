@@ -181,6 +181,19 @@ def test_row_fill_and_integer_colours_match_the_general_path(cones) -> None:
         assert ints.dtype == np.float32
         np.testing.assert_array_equal(ints, floats)
         np.testing.assert_array_equal(ints[~holes], colour[~holes])
+    # wider integers are rounded to float32 first (as always), other byte orders read in the machine's; the inputs
+    # are left as they were
+    wide = colour.astype(np.int32) * 2**20 + 63
+    kept = wide.copy()
+    np.testing.assert_array_equal(
+        fill_from_background(wide, holes, priority=prio),
+        fill_from_background(wide.astype(np.float32), holes, priority=prio),
+    )
+    np.testing.assert_array_equal(wide, kept)
+    swapped = colour.astype(">u2")
+    np.testing.assert_array_equal(
+        fill_from_background(swapped, holes, priority=prio), fill_from_background(colour, holes, priority=prio)
+    )
 
 
 def test_fill_from_nearest_takes_the_closest_unmasked_pixel() -> None:

@@ -127,6 +127,7 @@ class OpenVINOBackend(OpenVINORunner):
         self._fp = fingerprint(source, _versions(quantize) | {"variant": self.variant})
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self._pixels: dict[tuple[Any, ...], int] = {}
+        self._lru_lock = threading.Lock()
         self._graphs: dict[GraphKey, Any] = {}  # the IR read once per graph
         self._exports: dict[GraphKey, threading.Thread] = {}
         self._errors: dict[GraphKey, BaseException] = {}

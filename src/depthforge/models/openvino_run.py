@@ -48,7 +48,8 @@ class OpenVINORunner:
     source: ModelSource
     variant: str  # fp32, bf16, fp16 or int8
     dynamic: bool  # one graph with free height and width (else one per size)
-    _lock: threading.RLock
+    _lock: threading.RLock  # held while a graph is compiled
+    _lru_lock: threading.Lock  # held while the kept graphs are looked up or changed
     _ov: Any  # the openvino module and its Core, on first use (a first run needs neither)
     _core_obj: Any
     _compiled: dict[tuple[Any, ...], Any]  # least recently used first
@@ -208,14 +209,17 @@ class OpenVINORunner:
                 marker = self._marker(height, width, mode)
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()
-            self._compiled[ckey] = compiled
-            return self._kept(ckey, height * width)
+            return self._kept(ckey, height * width, compiled)
 
-    def _kept(self, ckey: tuple[Any, ...], pixels: int) -> Any:
-        """The compiled graph ``ckey`` (None when not kept), made the most recently used and asked for ``pixels``;
-        older graphs beyond ``_KEEP_GRAPHS`` or ``_KEEP_PIXELS`` are dropped (never the one returned)."""
-        with self._lock:
+    def _kept(self, ckey: tuple[Any, ...], pixels: int, compiled: Any = None) -> Any:
+        """The compiled graph ``ckey`` (None when not kept), or ``compiled`` kept as it, made the most recently used
+        and asked for ``pixels``; older graphs beyond ``_KEEP_GRAPHS`` or ``_KEEP_PIXELS`` are dropped (never the one
+        returned; a thread running a dropped one keeps it until done). Under its own lock, not the one compilations
+        hold, so a forward at a compiled size never waits for another thread's compilation."""
+        with self._lru_lock:
             hit = self._compiled.pop(ckey, None)
+            if compiled is not None:
+                hit = compiled
             if hit is None:
                 return None
             self._compiled[ckey] = hit

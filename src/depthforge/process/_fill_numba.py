@@ -1,5 +1,6 @@
-"""Compiled kernel of :func:`depthforge.process.fill.fill_from_background` (numba): visits the pixels to fill only
-after one pass per direction over the image."""
+"""Compiled kernel of :func:`depthforge.process.fill.fill_from_background` (numba): one pass per direction over the
+image; a fill along rows only fills each run of holes as the pass finds it, other directions list the holes and
+their candidates first."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def fill_from_sides(data, fill, prio, rows, cols, tol, by_distance, out):  # typ
     h, w, nc = data.shape
     out[...] = data
     acc = np.empty(nc, np.float64)
-    inline = not cols  # rows only: a run's two candidates are known when it is found, so it is filled at once
+    inline = rows and not cols  # rows only: a run's two candidates are known when it is found, so it is filled at once
     n = 0
     if not inline:
         for y in range(h):

@@ -103,7 +103,7 @@ def fill_from_background(
     instead of smearing the foreground.
 
     Args:
-        data: (H, W) or (H, W, C) float values to fill (depth, colour); not modified.
+        data: (H, W) or (H, W, C) float or integer values to fill (depth, colour); not modified.
         mask: (H, W) bool, True = to fill.
         priority: (H, W) float, larger = nearer; default ``data`` itself (then (H, W)). NaN, inf = not usable.
         direction: ``"row"``, ``"column"`` or ``"both"``.
@@ -128,7 +128,12 @@ def fill_from_background(
     prio = arr if priority is None else check_array(priority, "priority", ndim=2, dtype_kind="uif")
     check_same_hw(arr, "data", prio, "priority")
     rows, cols = direction != "column", direction != "row"
-    # integer data is read as it is (no float copy of a whole image: 480 MB for 40 MP RGB)
+    # 8- and 16-bit integers are read as they are (no float copy of a whole image: 480 MB for 40 MP RGB); wider ones
+    # are rounded to float32 first, as before, and the kernel takes the machine's byte order only
+    if arr.dtype.kind in "ui" and (arr.dtype.itemsize > 2 or not arr.dtype.isnative):
+        arr = arr.astype(np.float32)
+    elif not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     out = np.empty(arr.shape, arr.dtype if arr.dtype.kind == "f" else np.float32)
     fill_from_sides(
         np.ascontiguousarray(arr if arr.ndim == 3 else arr[:, :, None]),

@@ -345,7 +345,7 @@ def _render_eyes(
             views[e] = out[e] if native else _to_dtype(out[e], img)
         elif status[e] == 2:  # no pixel moves
             views[e] = img.copy()
-    del out, args  # the kernel's output stays only through its views (a 40 MP pair is 240 MB)
+    del out, args, data  # the kernel's output stays only through its views (a 40 MP pair is 240 MB)
     # holes the kernel leaves to the general path (rows without any usable pixel, or many)
     if any(status[e] == 1 for e in asked):
         par = base if mode == 0 else eye_parallax(depth, width=w, params=params)[0]

@@ -186,6 +186,7 @@ class Engine:
             depth = estimate_detailed(image, est, detail=mode)
         with self._depth_lock:
             self._depths[key] = depth
+            self._depths.move_to_end(key)  # another thread may have stored this key meanwhile
             # a few maps, and at most two of the largest photos' worth of pixels (a 40 MP map is 160 MB)
             while len(self._depths) > 1 and (
                 len(self._depths) > _DEPTH_CACHE_MAPS
