@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.caches import drop_oldest
 from depthforge.core.errors import ModelError
 from depthforge.core.threads import thread_budget
 from depthforge.models.graph_cache import graph_dir
@@ -224,11 +225,11 @@ class OpenVINORunner:
                 return None
             self._compiled[ckey] = hit
             self._pixels[ckey] = max(self._pixels.get(ckey, 0), pixels)
-            while len(self._compiled) > 1 and (
-                len(self._compiled) > _KEEP_GRAPHS or sum(self._pixels[k] for k in self._compiled) > _KEEP_PIXELS
-            ):
-                oldest = next(iter(self._compiled))
-                del self._compiled[oldest], self._pixels[oldest]
+            dropped = drop_oldest(
+                self._compiled, size=self._pixels.__getitem__, max_entries=_KEEP_GRAPHS, max_size=_KEEP_PIXELS
+            )
+            for key in dropped:
+                del self._pixels[key]
             return hit
 
     def _marker(self, height: int, width: int, mode: str) -> Path:

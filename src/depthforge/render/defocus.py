@@ -255,7 +255,8 @@ def _enlarged_rows(small: np.ndarray, size_hw: tuple[int, int], r0: int, r1: int
     top = top.astype(np.int64)
     lo = max(0, int(top[0]))
     rows = np.clip(np.stack([top, top + 1]), 0, sh - 1) - lo
-    across = cv2.resize(small[lo : int(rows.max()) + lo + 1], (w, int(rows.max()) + 1), interpolation=cv2.INTER_LINEAR)
+    n = int(rows.max()) + 1
+    across = cv2.resize(small[lo : lo + n], (w, n), interpolation=cv2.INTER_LINEAR)
     if across.ndim == 2:
         across = across[:, :, None]
     out = across[rows[0]] * (np.float32(1) - wy)

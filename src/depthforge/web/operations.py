@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from depthforge.core.caches import drop_oldest
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.image import Image
@@ -188,11 +189,12 @@ class Engine:
             self._depths[key] = depth
             self._depths.move_to_end(key)  # another thread may have stored this key meanwhile
             # a few maps, and at most two of the largest photos' worth of pixels (a 40 MP map is 160 MB)
-            while len(self._depths) > 1 and (
-                len(self._depths) > _DEPTH_CACHE_MAPS
-                or sum(d.values.size for d in self._depths.values()) > 2 * self.limits.max_pixels
-            ):
-                self._depths.popitem(last=False)
+            drop_oldest(
+                self._depths,
+                size=lambda k: self._depths[k].values.size,
+                max_entries=_DEPTH_CACHE_MAPS,
+                max_size=2 * self.limits.max_pixels,
+            )
         return depth
 
     def estimator(self, model: str | None = None) -> DepthEstimator:
