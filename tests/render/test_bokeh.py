@@ -243,8 +243,44 @@ def test_enlarged_rows_match_cv2_resize_on_any_opencv(small_hw: tuple[int, int],
                 whole = cv2.resize(small, size_hw[::-1], interpolation=cv2.INTER_LINEAR)
                 h = size_hw[0]
                 for r0, r1 in ((0, h), (0, 1), (h // 3, min(h, h // 3 + 7)), (h - 2, h)):
-                    rows = _enlarged_rows(small, size_hw, r0, r1)
+                    rows = _enlarged_rows(lambda a, b, s=small: s[a:b], small_hw[0], size_hw, r0, r1)
                     assert rows.shape == whole[r0:r1].shape
                     assert np.abs(rows - whole[r0:r1]).max() < tolerance, (use_ipp, channels, r0)
     finally:
         cv2.ipp.setUseIPP(ipp)
+
+
+@pytest.mark.parametrize(
+    "size_hw, small_hw, band_rows",
+    [((375, 450), (150, 180), 7), ((300, 400), (100, 200), 256), ((333, 17), (7, 5), 5), ((9, 200), (1, 40), 3)],
+)
+def test_reduced_layer_matches_cv2_inter_area(
+    monkeypatch: pytest.MonkeyPatch, size_hw: tuple[int, int], small_hw: tuple[int, int], band_rows: int
+) -> None:
+    # a layer is reduced band by band (no full-size copy); any rows of it must equal those of cv2.resize's INTER_AREA
+    # of the whole layer within float rounding (bit for bit at fractional scales; OpenCV sums whole blocks at integer
+    # ones), with IPP on and off, and leave the inputs as they were
+    from depthforge.render import defocus
+
+    rng = np.random.default_rng(5)
+    h, w = size_hw
+    lin = rng.random((h + 4, w + 6, 3), dtype=np.float32) * 4
+    idx = rng.integers(0, 3, (h + 4, w + 6)).astype(np.int32)
+    t = rng.random((h + 4, w + 6), dtype=np.float32)
+    before = [a.copy() for a in (lin, idx, t)]
+    box = (3, 3 + h, 2, 2 + w)
+    whole = cv2.resize(defocus._layer_rows(lin, idx, t, 1, box), small_hw[::-1], interpolation=cv2.INTER_AREA)
+    monkeypatch.setattr(defocus, "_BAND_ROWS", band_rows)
+    ipp = cv2.ipp.useIPP()
+    try:
+        for use_ipp in (False, True):
+            cv2.ipp.setUseIPP(use_ipp)
+            table = defocus._area_rows(h, small_hw[0])
+            sh = small_hw[0]
+            for j0, j1 in ((0, sh), (0, 1), (sh // 3, min(sh, sh // 3 + 5)), (sh - 1, sh)):
+                rows = defocus._reduced_rows(lin, idx, t, 1, box, table, small_hw[1], j0, j1)
+                assert rows.shape == whole[j0:j1].shape
+                assert np.abs(rows - whole[j0:j1]).max() < 1e-5 * max(1.0, float(np.abs(whole).max())), use_ipp
+    finally:
+        cv2.ipp.setUseIPP(ipp)
+    assert all(np.array_equal(a, b) for a, b in zip((lin, idx, t), before, strict=True))

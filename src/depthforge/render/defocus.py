@@ -16,6 +16,7 @@ sharp background, and bright highlights spread their energy as a real lens does.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,8 +213,9 @@ def _add_layer(
     """Blur layer ``k`` over ``box`` (y0, y1, x0, x1) by a ``blades`` aperture of ``radius`` px and composite it
     over ``acc``, in row bands. The layer is zero outside its box. Radii up to :data:`_MAX_KERNEL_RADIUS` are blurred
     at full resolution, each band with the kernel's reach of rows around it; larger ones on the layer reduced so that
-    the kernel has that radius, enlarged back band by band (:func:`_enlarged_rows`, as ``cv2.resize``). No
-    full-size blurred copy is kept (one 40 MP layer is 640 MB).
+    the kernel has that radius (:func:`_reduced_rows`, as ``cv2.resize`` with ``INTER_AREA``), blurred, and enlarged
+    back (:func:`_enlarged_rows`, as ``cv2.resize``), band by band, each band from the reduced rows it reads and
+    the kernel's reach around them. No full-size or reduced copy of the layer is kept (one 40 MP layer is 640 MB).
     """
     import cv2
 
@@ -232,23 +234,94 @@ def _add_layer(
         return
     h, w = y1 - y0, x1 - x0
     sw, sh = max(1, round(w / s)), max(1, round(h / s))
-    small = cv2.resize(_layer_rows(lin, idx, t, k, box), (sw, sh), interpolation=cv2.INTER_AREA)
     kern = disc_kernel(radius * sw / w, blades=blades, rotation_deg=rotation_deg)
-    small = cv2.filter2D(small, -1, kern, dst=small, borderType=cv2.BORDER_CONSTANT)
-    for b0 in range(y0, y1, _BAND_ROWS):
-        b1 = min(y1, b0 + _BAND_ROWS)
-        _over(acc[b0:b1, x0:x1], _enlarged_rows(small, (h, w), b0 - y0, b1 - y0))
+    reach = kern.shape[0] // 2
+    first, weights = _area_rows(h, sh)
+
+    def blurred(j0: int, j1: int) -> np.ndarray:
+        # rows j0:j1 of the reduced layer blurred, from the reduced rows the kernel reaches
+        h0, h1 = max(0, j0 - reach), min(sh, j1 + reach)
+        rows = _reduced_rows(lin, idx, t, k, box, (first, weights), sw, h0, h1)
+        rows = cv2.filter2D(rows, -1, kern, dst=rows, borderType=cv2.BORDER_CONSTANT)
+        return rows[j0 - h0 : j1 - h0]
+
+    band = max(_BAND_ROWS, math.ceil(s * _BAND_ROWS / 4))  # about 64 reduced rows a band, so the reach is a small part
+    for b0 in range(y0, y1, band):
+        b1 = min(y1, b0 + band)
+        _over(acc[b0:b1, x0:x1], _enlarged_rows(blurred, sh, (h, w), b0 - y0, b1 - y0))
 
 
-def _enlarged_rows(small: np.ndarray, size_hw: tuple[int, int], r0: int, r1: int) -> np.ndarray:
-    """Rows ``r0:r1`` of ``cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)`` for ``size_hw`` (h, w),
-    made from the rows of ``small`` they read: those rows resized across by OpenCV, then blended down with its
-    weights (``(y + 0.5) * sh / h - 0.5``, float32, rows clamped to the edges). Equal to the whole resize within
-    float rounding on any OpenCV (``cv2.warpAffine`` rounds positions to 1/32 px on OpenCV 4)."""
+def _area_rows(size: int, small: int) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's ``INTER_AREA`` weights reducing ``size`` rows to ``small``: each small row's first row and its
+    weights over the rows from there, (small,) int64 and (small, n) float32, zero-padded. As OpenCV's table: the
+    scale ``1 / (small / size)``, partial rows covered by more than 1e-3, weights over the cell's width."""
+    scale = 1.0 / (small / size)
+    first = np.empty(small, np.int64)
+    rows: list[list[float]] = []
+    for j in range(small):
+        f1 = j * scale
+        f2 = f1 + scale
+        cell = min(scale, size - f1)
+        s2 = min(math.floor(f2), size - 1)
+        s1 = min(math.ceil(f1), s2)
+        wts = [(s1 - f1) / cell] if s1 - f1 > 1e-3 else []
+        first[j] = s1 - len(wts)
+        wts += [1.0 / cell] * (s2 - s1)
+        if f2 - s2 > 1e-3:
+            wts.append(min(f2 - s2, 1.0, cell) / cell)
+        rows.append(wts)
+    weights = np.zeros((small, max(map(len, rows))), np.float32)
+    for j, wts in enumerate(rows):
+        weights[j, : len(wts)] = wts
+    return first, weights
+
+
+def _reduced_rows(
+    lin: np.ndarray,
+    idx: np.ndarray,
+    t: np.ndarray,
+    k: int,
+    box: tuple[int, int, int, int],
+    table: tuple[np.ndarray, np.ndarray],
+    sw: int,
+    j0: int,
+    j1: int,
+) -> np.ndarray:
+    """Rows ``j0:j1`` of layer ``k`` over ``box`` reduced to width ``sw`` and to the rows of ``table``
+    (:func:`_area_rows`) as ``cv2.resize(..., interpolation=INTER_AREA)`` does, within float rounding, without the
+    full-size layer (640 MB at 40 MP): bands of rows are reduced across by OpenCV, then summed down with its row
+    weights, in its order. (j1 - j0, sw, 4) float32."""
+    import cv2
+
+    y0, y1, x0, x1 = box
+    first, weights = table
+    span = weights.shape[1]
+    out = np.empty((j1 - j0, sw, 4), np.float32)
+    step = max(1, _BAND_ROWS * first.size // (y1 - y0))
+    for b0 in range(j0, j1, step):
+        b1 = min(j1, b0 + step)
+        r0, r1 = int(first[b0]), min(y1 - y0, int(first[b1 - 1]) + span)
+        layer = _layer_rows(lin, idx, t, k, (y0 + r0, y0 + r1, x0, x1))
+        across = cv2.resize(layer, (sw, r1 - r0), interpolation=cv2.INTER_AREA)
+        at = first[b0:b1] - r0
+        rows = out[b0 - j0 : b1 - j0]
+        np.multiply(across[at], weights[b0:b1, 0, None, None], out=rows)
+        for o in range(1, span):
+            rows += across[np.minimum(at + o, r1 - r0 - 1)] * weights[b0:b1, o, None, None]
+    return out
+
+
+def _enlarged_rows(
+    small_rows: Callable[[int, int], np.ndarray], sh: int, size_hw: tuple[int, int], r0: int, r1: int
+) -> np.ndarray:
+    """Rows ``r0:r1`` of ``cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)`` for ``size_hw`` (h, w) and
+    a ``small`` of ``sh`` rows, of which ``small_rows(a, b)`` gives rows ``a:b``: the rows they read, resized
+    across by OpenCV, then blended down with its weights (``(y + 0.5) * sh / h - 0.5``, float32, rows clamped to
+    the edges). Equal to the whole resize within float rounding on any OpenCV (``cv2.warpAffine`` rounds positions
+    to 1/32 px on OpenCV 4)."""
     import cv2
 
     h, w = size_hw
-    sh = small.shape[0]
     pos = ((np.arange(r0, r1, dtype=np.float64) + 0.5) * (1.0 / (h / sh)) - 0.5).astype(np.float32)
     top = np.floor(pos)
     wy = (pos - top)[:, None, None]
@@ -256,7 +329,8 @@ def _enlarged_rows(small: np.ndarray, size_hw: tuple[int, int], r0: int, r1: int
     lo = max(0, int(top[0]))
     rows = np.clip(np.stack([top, top + 1]), 0, sh - 1) - lo
     n = int(rows.max()) + 1
-    across = cv2.resize(small[lo : lo + n], (w, n), interpolation=cv2.INTER_LINEAR)
+    small = small_rows(lo, lo + n)
+    across = cv2.resize(small, (w, n), interpolation=cv2.INTER_LINEAR)
     if across.ndim == 2:
         across = across[:, :, None]
     out = across[rows[0]] * (np.float32(1) - wy)
@@ -270,12 +344,12 @@ def _layer_split(c: np.ndarray, lv: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     whole 40 MP map took about 1 GB).
 
     Returns:
-        idx (H, W) int32 in 0..n-2, t (H, W) float32 in [0, 1], in_row (H, n) bool, in_col (W, n) bool.
+        idx (H, W) int16 in 0..n-2 (n grows with the log of the radius: 35 levels at 60 px), t (H, W) float32 in [0, 1], in_row (H, n) bool, in_col (W, n) bool.
     """
     h, w = c.shape
     n = lv.size
     inv = np.float32(1.0) / np.diff(lv)
-    idx = np.empty((h, w), np.int32)
+    idx = np.empty((h, w), np.int16)
     t = np.empty((h, w), np.float32)
     in_row = np.empty((h, n), bool)
     in_col = np.zeros((w, n), bool)
