@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -123,13 +124,17 @@ def test_every_pixel_of_every_frame_is_filled(planes: tuple[np.ndarray, DepthMap
             assert frame.min() >= 25 and frame.max() <= 230, motion
 
 
-def test_loop_last_frame_equals_first(planes: tuple[np.ndarray, DepthMap]) -> None:
+def test_a_loop_shows_no_frame_twice(planes: tuple[np.ndarray, DepthMap]) -> None:
+    # a looping clip is one cycle: played in a loop, the first frame does not follow a copy of itself (the seam
+    # moves like the first step, and mirrors it for these symmetric motions), and it is the photo's own view
     image, depth = planes
-    for motion in ("circle", "dolly"):
+    for motion in ("circle", "dolly", "swing"):
         frames = list(render_frames(image, depth, motion=motion, amplitude=5.0, duration_s=0.5, fps=10, easing="cubic"))
         assert len(frames) == 5
-        assert np.array_equal(frames[-1], frames[0])
-        assert not np.array_equal(frames[2], frames[0])
+        assert not np.array_equal(frames[-1], frames[0]) and not np.array_equal(frames[1], frames[0]), motion
+        seam, first = (np.abs(f.astype(int) - frames[0]).mean() for f in (frames[-1], frames[1]))
+        assert seam == pytest.approx(first, rel=0.1), motion
+    assert np.array_equal(next(iter(render_frames(image, depth, motion="swing", duration_s=0.5, fps=10))), image)
 
 
 def test_camera_paths() -> None:
@@ -137,20 +142,34 @@ def test_camera_paths() -> None:
         assert ease(0.0, e) == 0.0 and ease(1.0, e) == 1.0
         assert ease(0.25, e) <= ease(0.5, e) <= ease(0.75, e)
     for motion in MOTIONS:
-        poses = camera_path(motion, frames=7, amplitude_px=10.0, dolly=0.2, focus=0.5)
-        assert len(poses) == 7 and poses[0] == poses[-1]
+        poses = camera_path(motion, frames=8, amplitude_px=10.0, dolly=0.2, focus=0.5)
+        assert len(poses) == 8 and (motion == "circle" or poses[0] == CameraPose())  # starts at the input view
+        # one cycle: the pose after the last would be the first again, so the seam's step is like any other
+        longer = camera_path(motion, frames=16, amplitude_px=10.0, dolly=0.2, focus=0.5)
+        assert poses == longer[::2]
     one_way = camera_path("linear", frames=5, amplitude_px=10.0, loop=False, easing="linear")
     assert [p.x for p in one_way] == [0.0, 2.5, 5.0, 7.5, 10.0]
     vertigo = camera_path("dolly-zoom", frames=3, amplitude_px=0.0, dolly=0.2, focus=0.5, loop=False)
     assert vertigo[-1].z == pytest.approx(0.2) and vertigo[-1].zoom == pytest.approx(1 - 0.2 * 0.5)
-    circle = camera_path("circle", frames=5, amplitude_px=4.0, easing="linear")
-    assert max(abs(p.x) for p in circle) == pytest.approx(4.0)
+    circle = camera_path("circle", frames=8, amplitude_px=4.0, easing="cubic")  # a steady circle, whatever the easing
+    assert [p.x for p in circle] == pytest.approx([4 * math.sin(math.pi * i / 4) for i in range(8)])
+    # sine easing is simple harmonic motion; the easing shapes each stretch between the turning points, so the
+    # camera slows into the ends (+-A) and never stalls or jumps at the loop's seam
+    sine = camera_path("swing", frames=12, amplitude_px=8.0)
+    assert [p.x for p in sine] == pytest.approx([8 * math.sin(math.pi * i / 6) for i in range(12)])
+    for easing in EASINGS:
+        x = np.array([p.x for p in camera_path("swing", frames=24, amplitude_px=8.0, easing=easing)])
+        steps = np.abs(np.diff(np.append(x, x[0])))
+        assert steps.min() > 0 and steps.max() <= 3 * 32 / 24 + 1e-9, easing  # the cubic's steepest is 3x linear
+        assert easing == "linear" or np.argmin(steps[:6]) == 5, easing  # slowest going into the turning point at +A
+    orbit = camera_path("orbit", frames=8, amplitude_px=4.0, dolly=0.2)
+    assert [p.z for p in orbit] == pytest.approx([0.1 * (1 - math.cos(math.pi * i / 4)) for i in range(8)])
 
 
 def test_plan_motion() -> None:
     # amplitude is % of the width; the reach is the widest disocclusion of the planned poses
-    poses, reach = plan_motion((100, 200), motion="swing", duration_s=1.0, fps=9, amplitude=5.0, easing="linear")
-    assert len(poses) == 9 and max(abs(p.x) for p in poses) == pytest.approx(10.0)
+    poses, reach = plan_motion((100, 200), motion="swing", duration_s=1.0, fps=8, amplitude=5.0, easing="linear")
+    assert len(poses) == 8 and max(abs(p.x) for p in poses) == pytest.approx(10.0)
     assert reach == max_disocclusion_px(poses, size_hw=(100, 200), focus=0.5) and reach > 0
     # the linear motion runs between the given poses
     start, end = CameraPose(x=-3.0, y=1.0), CameraPose(x=6.0, z=0.1)

@@ -344,7 +344,8 @@ def _layer_split(c: np.ndarray, lv: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     whole 40 MP map took about 1 GB).
 
     Returns:
-        idx (H, W) int16 in 0..n-2 (n grows with the log of the radius: 35 levels at 60 px), t (H, W) float32 in [0, 1], in_row (H, n) bool, in_col (W, n) bool.
+        idx (H, W) int16 in 0..n-2 (n grows with the log of the radius: 35 levels at 60 px), t (H, W) float32
+        in [0, 1], in_row (H, n) bool, in_col (W, n) bool.
     """
     h, w = c.shape
     n = lv.size

@@ -92,6 +92,14 @@ def ease(t: float, easing: str = "sine") -> float:
     return 1.0 - 0.5 * (2.0 - 2.0 * t) ** p
 
 
+def _swing(u: float, easing: str) -> float:
+    """A swing at phase ``u`` of its cycle, in [-1, 1]: 0 at ``u = 0``, 1 at 0.25, -1 at 0.75, eased between
+    those turning points (``sine``: ``sin(2 pi u)``)."""
+    v = (u + 0.25) % 1.0
+    x = min(2.0 * v, 2.0 - 2.0 * v)
+    return ease(x, easing) - ease(1.0 - x, easing)  # 2 ease(x) - 1 for these symmetric easings, exactly 0 mid-way
+
+
 @renamed_keywords(duration="duration_s")
 def frame_count(duration_s: float, fps: float) -> int:
     """Number of frames of a clip: ``round(duration_s * fps)``, at least 2."""
@@ -114,17 +122,22 @@ def camera_path(
 ) -> list[CameraPose]:
     """One pose per frame for a motion preset.
 
-    Phase ``t`` runs over [0, 1] across the frames (first frame t = 0, last t = 1) and is eased. Periodic
-    presets make one full cycle, so with ``loop`` the last frame equals the first exactly (seamless start = end).
-    One-way presets (zoom-in, dolly, dolly-zoom, linear) go out and back when ``loop`` is set.
+    With ``loop`` (seamless), frame ``i`` of ``n`` sits at phase ``u = i / n``: the clip is one cycle and its next
+    frame would be the first again, so a player looping it shows no frame twice. Without ``loop``, ``u = i / (n - 1)``
+    and the last frame reaches the end of the path. The easing shapes the motion between its turning points (how
+    the camera slows into each end); ``sine`` gives simple harmonic motion.
 
-    * ``circle``: ``x = A sin(2 pi s)``, ``y = A cos(2 pi s)`` (s = eased phase).
-    * ``swing`` / ``swing-vertical``: ``x`` (or ``y``) ``= A sin(2 pi s)``.
+    * ``circle``: ``x = A sin(2 pi u)``, ``y = A cos(2 pi u)``, at a steady speed (a circle has no turning
+      points; the easing does not apply).
+    * ``swing`` / ``swing-vertical``: ``x`` (or ``y``) from 0 out to ``A``, across to ``-A`` and back, eased at
+      each end (with ``sine``: ``A sin(2 pi u)``).
     * ``zoom-in`` / ``dolly``: forward by ``dolly`` (fraction of the nearest distance); everything grows, the
-      near more than the far.
+      near more than the far. With ``loop``, out and back, eased at both ends.
     * ``dolly-zoom`` (vertigo): forward while zooming out so the focus plane keeps its size.
-    * ``orbit``: sideways swing combined with a forward arc, ``x = A sin(2 pi s)``, ``z = dolly (1 - cos(2 pi s)) / 2``.
-    * ``linear``: from ``start`` to ``end`` (poses; default: the input view to ``x = A``).
+    * ``orbit``: the sideways swing with a forward arc that is furthest at the swing's middle
+      (with ``sine``: ``x = A sin(2 pi u)``, ``z = dolly (1 - cos(2 pi u)) / 2``).
+    * ``linear``: from ``start`` to ``end`` (poses; default: the input view to ``x = A``); out and back with
+      ``loop``.
     * ``static``: the input view in every frame.
 
     Args:
@@ -133,7 +146,7 @@ def camera_path(
         amplitude_px: ``A``, sideways amplitude in px of a point of nearness 1.
         dolly: forward travel for the zoom/orbit presets, fraction of the nearest distance in [0, 0.9].
         focus: nearness of the steady plane (used by dolly-zoom for the zoom compensation).
-        loop: seamless loop (last frame = first frame).
+        loop: seamless loop (the frame after the last would be the first).
         easing: one of :data:`EASINGS`.
         start, end: the linear path's end poses.
 
@@ -151,26 +164,24 @@ def camera_path(
     p1 = end or CameraPose(x=a)
     poses = []
     for i in range(frames):
-        t = i / (frames - 1) if frames > 1 else 0.0
-        if loop and i == frames - 1:
-            t = 0.0  # exactly the first pose again (periodic functions at 1.0 differ by rounding)
-        s = ease(t, easing)
-        phi = 2.0 * math.pi * s
-        # one-way presets: out and back when looping, with an eased there-and-back profile
-        w = 0.5 - 0.5 * math.cos(phi) if loop else s
+        u = i / frames if loop else i / max(1, frames - 1)
+        # out and back (one-way presets with loop, the orbit's arc): eased on the way out and on the way back
+        w = ease(min(2.0 * u, 2.0 - 2.0 * u), easing) if loop else ease(u, easing)
         if motion == "circle":
+            phi = 2.0 * math.pi * u
             poses.append(CameraPose(x=a * math.sin(phi), y=a * math.cos(phi)))
         elif motion == "swing":
-            poses.append(CameraPose(x=a * math.sin(phi)))
+            poses.append(CameraPose(x=a * _swing(u, easing)))
         elif motion == "swing-vertical":
-            poses.append(CameraPose(y=a * math.sin(phi)))
+            poses.append(CameraPose(y=a * _swing(u, easing)))
         elif motion in ("zoom-in", "dolly"):
             poses.append(CameraPose(z=dz * w))
         elif motion == "dolly-zoom":
             z = dz * w
             poses.append(CameraPose(z=z, zoom=max(0.05, 1.0 - z * f)))
         elif motion == "orbit":
-            poses.append(CameraPose(x=a * math.sin(phi), z=dz * (0.5 - 0.5 * math.cos(phi))))
+            arc = ease(min(2.0 * u, 2.0 - 2.0 * u), easing)
+            poses.append(CameraPose(x=a * _swing(u, easing), z=dz * arc))
         elif motion == "linear":
             poses.append(CameraPose(*(a0 + (a1 - a0) * w for a0, a1 in zip(astuple(p0), astuple(p1), strict=True))))
         else:

@@ -308,7 +308,7 @@ def render_frames(
             infinitely far one).
         dolly: forward travel for zoom/orbit presets, fraction of the nearest distance (None = 4 * amplitude %).
         focus: nearness of the steady plane, 0 = farthest, 1 = nearest.
-        loop: seamless loop (the last frame equals the first).
+        loop: seamless loop (one cycle; the frame after the last would be the first).
         easing: see :data:`depthforge.render.motion.EASINGS`.
         supersample: 1..4, render larger and downsample (anti-aliasing).
         max_layers: layers split at depth edges.
