@@ -503,3 +503,26 @@ def test_a_ctrl_c_after_the_console_script_returns_ends_it_by_the_signal() -> No
     before = signal.getsignal(signal.SIGINT)
     assert main(["models"]) == 0
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (("stereo", "-o", "v.txt"), "unknown image extension"),
+        (("stereo", "--layout", "wiggle", "-o", "v.mp4"), "wiggle needs"),
+        (("bokeh", "-o", "b.txt"), "unknown image extension"),
+        (("normals", "--bits", "16", "-o", "n.jpg"), "16-bit images need"),
+        (("mesh", "-o", "m.stl"), "unknown mesh format"),
+        (("pointcloud", "-o", "c.glb"), "point clouds are written as .ply"),
+    ],
+)
+def test_a_wrong_output_extension_is_refused_before_the_depth_is_made(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path, argv: tuple[str, ...], said: str
+) -> None:
+    # user trial: these commands estimated depth (minutes with a real model, or a download) before looking at -o;
+    # with a model that cannot load, the one line is about the output, so nothing was tried before it
+    command, *rest = argv
+    missing = tmp_path / "no-such-model"
+    code, _, err = run(capsys, command, str(photo), "--model", str(missing), *rest[:-1], str(tmp_path / rest[-1]))
+    assert code == 2 and "--output" in err and said in err and "no-such-model" not in err, err
+    assert not list(tmp_path.glob(f"{Path(rest[-1]).stem}*")), "nothing written"

@@ -50,9 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from depthforge.io.images import write_image
+    from depthforge.io.images import check_image_extension, write_image
     from depthforge.render.defocus import bokeh, plan_bokeh
 
+    check_image_extension(args.output)  # before the depth is made
     image, depth = load_photo(args)
     lens: dict[str, Any] = {
         "focus_xy": tuple(args.focus_xy) if args.focus_xy else None,

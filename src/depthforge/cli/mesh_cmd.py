@@ -39,11 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depthforge.core.errors import ValidationError
-    from depthforge.geometry.export import export_mesh, sidecar_metadata
+    from depthforge.geometry.export import check_mesh_extension, export_mesh, sidecar_metadata
     from depthforge.geometry.mesh import mesh_from_depth
 
     if not 0 < args.max_angle <= 90:  # before the depth is made
         raise ValidationError(f"max_angle: {args.max_angle:g} degrees is outside (0, 90] (90 keeps every triangle)")
+    check_mesh_extension(args.output)  # before the depth is made
     image, intr, zd = load_scene(args)
     max_angle = None if args.max_angle >= 90 else args.max_angle
     mesh = mesh_from_depth(

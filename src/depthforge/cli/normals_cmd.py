@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.geometry.export import sidecar_metadata
     from depthforge.geometry.normals import depth_to_normals, encode_normals
-    from depthforge.io.images import write_image
+    from depthforge.io.images import check_image_extension, write_image
 
+    check_image_extension(args.output, bits=args.bits)  # before the depth is made
     image, intr, zd = load_scene(args)
     n = depth_to_normals(
         zd,

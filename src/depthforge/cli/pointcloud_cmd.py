@@ -32,9 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depthforge.geometry.export import export_pointcloud, sidecar_metadata
+    from depthforge.geometry.export import check_mesh_extension, export_pointcloud, sidecar_metadata
     from depthforge.geometry.pointcloud import pointcloud_from_depth
 
+    check_mesh_extension(args.output, points=True)  # before the depth is made
     image, intr, zd = load_scene(args)
     cloud = pointcloud_from_depth(
         zd,

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_choice
-    from depthforge.io.images import write_animation, write_image
+    from depthforge.io.images import check_image_extension, write_animation, write_image
     from depthforge.render import stereo
     from depthforge.stereo import compose
 
@@ -88,12 +88,15 @@ def run(args: argparse.Namespace) -> int:
     params = stereo.StereoParams(
         **pick(args, "divergence", "convergence", "balance", "separation", "exponent"), exact=exact
     )
+    out = Path(args.output)
+    # the output's extension, before the depth is made
+    if args.layout == "wiggle" and out.suffix.lower() not in (".gif", ".png", ".apng"):
+        raise ValidationError(f"output: wiggle needs .gif or .png (APNG), got '{out.suffix}'")
+    if args.layout != "wiggle" and (out.suffix or args.layout not in ("separate", "quilt")):  # these add .png
+        check_image_extension(out)
     image, depth = load_photo(args)
     rgb = image.rgb
-    out = Path(args.output)
     if args.layout == "wiggle":
-        if out.suffix.lower() not in (".gif", ".png", ".apng"):
-            raise ValidationError(f"output: wiggle needs .gif or .png (APNG), got '{out.suffix}'")
         frames = stereo.wiggle_frames(rgb, depth, views=args.views, params=params)
         write_animation(out, frames, frame_ms=args.frame_ms)
         print(f"wrote {out} ({len(frames)} frames)")

@@ -37,12 +37,31 @@ __all__ = [
     "write_glb",
     "export_mesh",
     "export_pointcloud",
+    "check_mesh_extension",
     "to_trimesh",
     "sidecar_metadata",
 ]
 
 VIEWER_FRAME = "x right, y up, z toward the viewer (camera at the origin looking down -z)"
 MESH_FORMATS = {".ply": "ply", ".obj": "obj", ".glb": "glb"}
+
+
+def check_mesh_extension(path: str | os.PathLike[str], *, points: bool = False) -> str:
+    """The format :func:`export_mesh` (or, with ``points``, :func:`export_pointcloud`) would write ``path`` in, from
+    its extension, checked before any work (a command calls it before estimating depth).
+
+    >>> check_mesh_extension("scene.GLB"), check_mesh_extension("scene.ply", points=True)
+    ('glb', 'ply')
+
+    Raises:
+        ValidationError: an extension not in :data:`MESH_FORMATS`; for a point cloud, anything but ``.ply``.
+    """
+    ext = Path(path).suffix.lower()
+    if points and ext != ".ply":
+        raise ValidationError(f"output: point clouds are written as .ply, not '{ext}'")
+    if ext not in MESH_FORMATS:
+        raise ValidationError(f"output: unknown mesh format '{ext}' (use {', '.join(MESH_FORMATS)})")
+    return MESH_FORMATS[ext]
 
 
 def to_viewer_frame(points: np.ndarray) -> np.ndarray:
@@ -284,9 +303,7 @@ def export_mesh(
         Every file written, the mesh first.
     """
     p = Path(path)
-    fmt = MESH_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise ValidationError(f"output: unknown mesh format '{p.suffix}' (use {', '.join(MESH_FORMATS)})")
+    fmt = check_mesh_extension(p)
     check_choice(texture_format, "texture_format", ("png", "jpg"))
     meta = dict(metadata or {})
     meta.update(vertices=mesh.n_vertices, faces=mesh.n_faces)
@@ -320,8 +337,7 @@ def export_pointcloud(
 ) -> list[Path]:
     """Write a point cloud as binary PLY (``.ply`` only) plus the JSON sidecar; returns the files written."""
     p = Path(path)
-    if p.suffix.lower() != ".ply":
-        raise ValidationError(f"output: point clouds are written as .ply, not '{p.suffix}'")
+    check_mesh_extension(p, points=True)
     meta = dict(metadata or {})
     meta.update(points=len(cloud))
     check_array(cloud.points, "points", ndim=2)

@@ -42,6 +42,7 @@ __all__ = [
     "Image",
     "read_image",
     "write_image",
+    "check_image_extension",
     "write_animation",
     "GIF_MAX_SIDE_PX",
     "IMAGE_EXTENSIONS",
@@ -402,6 +403,29 @@ def _pil_to_array(pil: Any) -> np.ndarray:
     return np.asarray(pil.convert("RGB"))
 
 
+def check_image_extension(path: str | os.PathLike[str], *, bits: int = 8) -> str:
+    """The image format :func:`write_image` would write ``path`` in, from its extension, checked before any work
+    (a command calls it before estimating depth). ``bits``: 8, or 16 for 16-bit colour (PNG or TIFF).
+
+    >>> check_image_extension("views.JPG")
+    'JPEG'
+
+    Raises:
+        ValidationError: an extension no image writer knows, or a 16-bit image under one that keeps only 8 bits.
+    """
+    from PIL import Image as PILImage
+
+    ext = Path(path).suffix.lower()
+    fmt = PILImage.registered_extensions().get(ext)
+    if fmt is None or fmt not in PILImage.SAVE:
+        raise ValidationError(
+            f"output: unknown image extension '{ext}' in {Path(path).name} (use .png, .jpg, .tiff, .webp)"
+        )
+    if bits == 16 and ext not in (".png", ".tif", ".tiff"):
+        raise ValidationError(f"output: 16-bit images need .png or .tiff, not '{ext}'")
+    return str(fmt)
+
+
 def write_image(
     path: str | os.PathLike[str], image: np.ndarray, *, text: dict[str, str] | None = None, level: int | None = None
 ) -> Path:
@@ -414,6 +438,7 @@ def write_image(
     a = check_array(image, "image", ndim=(2, 3), channels=(3, 4))
     p = Path(path)
     ext = p.suffix.lower()
+    fmt = check_image_extension(p, bits=16 if a.dtype == np.uint16 else 8)
     if level is not None:
         if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level <= 9:
             raise ValidationError(f"level: expected a whole number 0-9 (a PNG's deflate level), got {level!r}")
@@ -424,8 +449,6 @@ def write_image(
             import cv2
 
             code = cv2.COLOR_RGBA2BGRA if a.shape[2] == 4 else cv2.COLOR_RGB2BGR
-            if ext not in (".png", ".tif", ".tiff"):
-                raise InputError(f"{p}: 16-bit colour needs .png or .tiff")
             params = [] if level is None or ext != ".png" else [cv2.IMWRITE_PNG_COMPRESSION, int(level)]
             ok, buf = cv2.imencode(ext, cv2.cvtColor(a, code), params)
             if not ok:
@@ -446,9 +469,6 @@ def write_image(
                 kwargs["quality"] = 95
             if ext == ".png" and level is not None:
                 kwargs["compress_level"] = int(level)
-            fmt = PILImage.registered_extensions().get(ext)
-            if fmt is None:
-                raise InputError(f"{p}: unknown image extension '{ext}'")
             pil.save(tmp, format=fmt, **kwargs)
     return p
 
