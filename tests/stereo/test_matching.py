@@ -208,3 +208,18 @@ def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["match", str(a), str(a), "-o", str(tmp_path / "flat.pfm")]) == 0
     assert "texture" in capsys.readouterr().err
     assert read_depth(tmp_path / "flat.pfm").valid.all()
+
+
+def test_the_stereo_functions_take_images_as_every_other_function_does() -> None:
+    # user trial: match_stereo(read_image(a), read_image(b)) said "left: expected a numpy array, got Image"
+    from depthforge.core.image import Image as DfImage
+    from depthforge.stereo import anaglyph, compose
+
+    left, right = _textured_pair(7)
+    li, ri = DfImage.from_array(left), DfImage.from_array(right)
+    arrays = match_stereo(left, right, max_disparity_px=16, check=True)
+    images = match_stereo(li, ri, max_disparity_px=16, check=True)
+    assert np.array_equal(images.disparity.values, arrays.disparity.values, equal_nan=True)
+    assert np.array_equal(compose(li, ri, layout="left-right"), compose(left, right, layout="left-right"))
+    assert np.array_equal(anaglyph(li, ri), anaglyph(left, right))
+    assert check_rectified(li, ri) == check_rectified(left, right)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from depthforge.core.errors import ValidationError
-from depthforge.core.validation import check_array, check_choice
+from depthforge.core.image import Image, check_image
+from depthforge.core.validation import check_choice
 
 __all__ = ["ANAGLYPH_MODES", "DUBOIS_LEFT", "DUBOIS_RIGHT", "anaglyph", "srgb_to_linear", "linear_to_srgb"]
 
@@ -42,11 +43,11 @@ def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1.0 / 2.4) - 0.055)
 
 
-def anaglyph(left: np.ndarray, right: np.ndarray, *, mode: str = "dubois") -> np.ndarray:
+def anaglyph(left: np.ndarray | Image, right: np.ndarray | Image, *, mode: str = "dubois") -> np.ndarray:
     """A red-cyan anaglyph (red filter on the left eye).
 
     Args:
-        left: (H, W, 3) uint8 or uint16 RGB, the left-eye view.
+        left: (H, W, 3) uint8 or uint16 RGB (or an :class:`Image`), the left-eye view.
         right: (H, W, 3) same dtype and size, the right-eye view.
         mode: one of :data:`ANAGLYPH_MODES`.
 
@@ -59,8 +60,8 @@ def anaglyph(left: np.ndarray, right: np.ndarray, *, mode: str = "dubois") -> np
         [[[255, 255, 255]]]
     """
     check_choice(mode, "mode", ANAGLYPH_MODES)
-    lv = check_array(left, "left", ndim=3, channels=3, dtype_kind="u")
-    rv = check_array(right, "right", ndim=3, channels=3, dtype_kind="u")
+    lv = check_image(left, "left", dtype_kind="u")
+    rv = check_image(right, "right", dtype_kind="u")
     if lv.shape != rv.shape or lv.dtype != rv.dtype:
         raise ValidationError(f"right: {rv.shape} {rv.dtype} does not match left {lv.shape} {lv.dtype}")
     out = np.empty_like(lv)

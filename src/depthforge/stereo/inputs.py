@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthforge.core.errors import ValidationError
-from depthforge.core.image import Image, to_uint8
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.validation import check_array, check_choice
 
 __all__ = ["RectificationReport", "check_rectified", "prepare_pair", "split_stereo", "texture_fraction"]
@@ -75,17 +75,17 @@ def split_stereo(image: np.ndarray, *, layout: str = "left-right") -> tuple[np.n
     return (second, first) if swapped else (first, second)
 
 
-def _as_rgb8(a: np.ndarray, name: str) -> np.ndarray:
-    a = check_array(a, name, ndim=(2, 3), channels=(1, 3, 4), dtype_kind="uf")
+def _as_rgb8(a: np.ndarray | Image, name: str) -> np.ndarray:
+    a = check_image(a, name, ndim=(2, 3), channels=(1, 3, 4), dtype_kind="uf")
     return to_uint8(Image.from_array(np.nan_to_num(a) if a.dtype.kind == "f" else a).rgb)  # grey to RGB, alpha off
 
 
-def prepare_pair(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def prepare_pair(left: np.ndarray | Image, right: np.ndarray | Image) -> tuple[np.ndarray, np.ndarray]:
     """Validate a stereo pair and bring both views to (H, W, 3) uint8 RGB.
 
     Args:
-        left, right: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, uint8/uint16 or float in [0, 1]
-            (alpha is dropped, grayscale replicated).
+        left, right: :class:`Image` or (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, uint8/uint16 or float
+            in [0, 1] (alpha is dropped, grayscale replicated).
 
     Raises:
         ValidationError: naming ``left``/``right`` for a wrong form, or when the sizes differ.
@@ -170,11 +170,11 @@ class RectificationReport:
         )
 
 
-def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 300) -> RectificationReport:
+def check_rectified(left: np.ndarray | Image, right: np.ndarray | Image, *, features: int = 300) -> RectificationReport:
     """Judge whether a pair is rectified from sparse ORB feature matches (a few tens of milliseconds).
 
     Args:
-        left, right: (H, W, 3) uint8 RGB views of the same size (see :func:`prepare_pair`).
+        left, right: (H, W, 3) uint8 RGB views of the same size (see :func:`prepare_pair`), or :class:`Image`.
         features: ORB features per view.
 
     Returns:
@@ -182,8 +182,9 @@ def check_rectified(left: np.ndarray, right: np.ndarray, *, features: int = 300)
     """
     import cv2
 
+    views = check_image(left, "left", dtype_kind="u"), check_image(right, "right", dtype_kind="u")
     orb = cv2.ORB.create(nfeatures=features, nlevels=4)
-    (ka, da), (kb, db) = (orb.detectAndCompute(cv2.cvtColor(v, cv2.COLOR_RGB2GRAY), None) for v in (left, right))
+    (ka, da), (kb, db) = (orb.detectAndCompute(cv2.cvtColor(to_uint8(v), cv2.COLOR_RGB2GRAY), None) for v in views)
     if da is None or db is None or len(ka) < 2 or len(kb) < 2:
         return RectificationReport(0, float("nan"), float("nan"))
     found = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image
 from depthforge.core.validation import check_choice
 from depthforge.stereo.glasses import ANAGLYPH_MODES, anaglyph
 
@@ -29,11 +30,11 @@ LAYOUTS = (
 )
 
 
-def compose(left: np.ndarray, right: np.ndarray, *, layout: str) -> np.ndarray:
+def compose(left: np.ndarray | Image, right: np.ndarray | Image, *, layout: str) -> np.ndarray:
     """Arrange two views in one image.
 
     Args:
-        left, right: (H, W, C) views of the same shape and dtype.
+        left, right: (H, W, C) views of the same shape and dtype, or :class:`Image`.
         layout: one of :data:`LAYOUTS`.
 
     Returns:
@@ -42,6 +43,7 @@ def compose(left: np.ndarray, right: np.ndarray, *, layout: str) -> np.ndarray:
         anaglyph-* (H, W, 3).
     """
     check_choice(layout, "layout", LAYOUTS)
+    left, right = (check_image(v, name, channels=(1, 3, 4)) for v, name in ((left, "left"), (right, "right")))
     if left.shape != right.shape:
         raise ValidationError(f"right: shape {right.shape} does not match left {left.shape}")
     if layout == "left":

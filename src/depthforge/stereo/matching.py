@@ -25,6 +25,7 @@ import numpy as np
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_range
 from depthforge.process.fill import fill_from_background
@@ -219,8 +220,8 @@ def _fgs(disparity: np.ndarray, image: np.ndarray, confidence: np.ndarray) -> np
 
 
 def match_stereo(
-    left: np.ndarray,
-    right: np.ndarray,
+    left: np.ndarray | Image,
+    right: np.ndarray | Image,
     *,
     max_disparity_px: int | None = None,
     min_disparity_px: int = 0,
@@ -234,7 +235,8 @@ def match_stereo(
     """Dense disparity of the left view of a rectified stereo pair.
 
     Args:
-        left, right: (H, W[, C]) views of the same size, uint8/uint16 or float in [0, 1], RGB or grey;
+        left, right: (H, W[, C]) views of the same size, uint8/uint16 or float in [0, 1], RGB or grey, or
+            :class:`Image`;
             rectified (a point on row y of the left view is on row y of the right view, ``x_right = x_left - d``).
         max_disparity_px: largest disparity searched, px (rounded up so the range is a multiple of 16);
             default :func:`auto_max_disparity` of the width.
