@@ -526,3 +526,20 @@ def test_a_wrong_output_extension_is_refused_before_the_depth_is_made(
     code, _, err = run(capsys, command, str(photo), "--model", str(missing), *rest[:-1], str(tmp_path / rest[-1]))
     assert code == 2 and "--output" in err and said in err and "no-such-model" not in err, err
     assert not list(tmp_path.glob(f"{Path(rest[-1]).stem}*")), "nothing written"
+
+
+def test_stereo_options_out_of_their_mode_are_refused_or_noted(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path
+) -> None:
+    # user trial: --convergence 50 on a relative map (help: 0..1) drew a wild view with exit 0; --exponent 2 in
+    # exact mode changed nothing and said nothing
+    h, w = np.asarray(Image.open(photo)).shape[:2]
+    disparity = tmp_path / "disp.npy"
+    np.save(disparity, np.tile(np.linspace(2.0, 9.0, w, dtype=np.float32), (h, 1)))
+    common = ("stereo", str(photo), "--depth", str(disparity))
+    code, _, err = run(
+        capsys, *common, "--depth-kind", "relative", "--convergence", "50", "-o", str(tmp_path / "a.png")
+    )
+    assert code == 2 and "--convergence: 50 is outside -1..2" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run(capsys, *common, "--depth-kind", "disparity", "--exponent", "2", "-o", str(tmp_path / "b.png"))
+    assert code == 0 and "--exponent: not used" in err, err

@@ -121,6 +121,12 @@ def test_bad_input_messages(scene: tuple[np.ndarray, DepthMap]) -> None:
         StereoParams(balance=2)
     with pytest.raises(ValidationError, match="exact"):
         render_eye(img, depth, params=StereoParams(exact=True))
+    # user trial: a convergence of 50 (a disparity in px, exact mode's unit) on a relative map drew a wild view
+    for convergence in (50.0, -5.0):
+        with pytest.raises(ValidationError, match="convergence: .* nearness"):
+            render_eye(img, depth, params=StereoParams(convergence=convergence))
+    disparity = DepthMap(depth.values * 10 + 1, kind="disparity")
+    assert render_eye(img, disparity, params=StereoParams(convergence=50.0)).shape == img.shape  # px in exact mode
     with pytest.raises(ValidationError, match="shift_x"):
         forward_warp(img, np.full(img.shape[:2], np.nan), priority=np.zeros(img.shape[:2]))
 

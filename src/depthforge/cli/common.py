@@ -75,7 +75,7 @@ def add_motion_options(g: argparse._ActionsContainer, *, supersample: tuple[int,
         "--focus",
         type=float,
         default=0.5,
-        help="nearness 0..1 of the plane that stays put (0 = farthest, 1 = nearest; default 0.5)",
+        help="nearness of the plane that stays put: 0 = farthest, 1 = nearest, -1..2 allowed (default 0.5)",
     )
     g.add_argument("--supersample", type=int, default=1, choices=supersample, help="anti-aliasing (SSAA) factor")
 

@@ -15,6 +15,7 @@ from depthforge.cli.common import (
     add_photo_command,
     load_photo,
     note,
+    note_unused,
     parse_numbers,
     pick,
 )
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--convergence",
         type=float,
         default=0.0,
-        help="screen plane: nearness 0..1 (0 = farthest), or disparity px in exact mode (default 0)",
+        help="screen plane: nearness 0..1 (0 = farthest; -1..2 allowed), or disparity px in exact mode (default 0)",
     )
     p.add_argument(
         "--balance",
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     par, used_exact = stereo.eye_parallax(depth, width=image.width, params=params)
     if used_exact:
         note("exact mode: pixels move by their disparity")
+        note_unused(args, ["exponent"], "exact mode moves pixels by their disparity; --exact off to use it")
     if args.fill == "layers":
         from depthforge.render.scene import render_stereo_layers
 

@@ -111,10 +111,11 @@ class BatchOptions:
         check_positive(self.stride, "stride")
         check_choice(self.photo3d_format, "photo3d_format", ("glb", "ply"))
         # numbers checked here, before any item, by the rules their producers apply
-        from depthforge.render.stereo import StereoParams
+        from depthforge.render.stereo import NEARNESS_RANGE, StereoParams
 
         check_display_options(clip_near=self.clip_near, clip_far=self.clip_far, percentiles=self.percentiles)
         StereoParams(divergence=self.divergence, convergence=self.convergence)
+        check_range(self.convergence, "convergence", low=NEARNESS_RANGE[0], high=NEARNESS_RANGE[1])  # a model's map
         if self.fov_deg is not None:
             check_range(self.fov_deg, "fov_deg", low=0.0, high=180.0, low_inclusive=False, high_inclusive=False)
         check_range(self.far_m, "far_m", low=check_positive(self.near_m, "near_m"), low_inclusive=False)

@@ -28,6 +28,7 @@ from dataclasses import astuple, dataclass
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_choice, check_range, check_size_hw
+from depthforge.render.stereo import NEARNESS_RANGE
 
 __all__ = [
     "CameraPose",
@@ -159,7 +160,7 @@ def camera_path(
         raise ValidationError(f"frames: expected an integer >= 1, got {frames!r}")
     a = check_range(amplitude_px, "amplitude_px", low=0.0)
     dz = check_range(dolly, "dolly", low=0.0, high=0.9)
-    f = check_range(focus, "focus", low=-1.0, high=2.0)
+    f = check_range(focus, "focus", low=NEARNESS_RANGE[0], high=NEARNESS_RANGE[1])
     p0 = start or CameraPose()
     p1 = end or CameraPose(x=a)
     poses = []
@@ -214,7 +215,7 @@ def max_disocclusion_px(
     if not poses or not all(isinstance(p, CameraPose) for p in poses):
         raise ValidationError("poses: expected a non-empty list of CameraPose")
     h, w = check_size_hw(size_hw)
-    f = check_range(focus, "focus", low=-1.0, high=2.0)
+    f = check_range(focus, "focus", low=NEARNESS_RANGE[0], high=NEARNESS_RANGE[1])
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     reach = 0.0
     for p in poses:

@@ -41,6 +41,7 @@ from depthforge.process.fill import fill_from_background
 from depthforge.render.warp import fill_holes_background, forward_warp
 
 __all__ = [
+    "NEARNESS_RANGE",
     "StereoParams",
     "check_image_depth",
     "eye_parallax",
@@ -53,12 +54,18 @@ __all__ = [
 Eye = Literal["left", "right"]
 
 
+#: Nearness allowed for a plane that stays put (convergence, a parallax clip's focus): 0 = farthest, 1 = nearest,
+#: beyond for a plane behind or in front of the scene.
+NEARNESS_RANGE = (-1.0, 2.0)
+
+
 class StereoParams:
     """Stereo parameters, validated once (see the module docstring for their meaning).
 
     Args:
         divergence: total parallax range in % of the image width (normalised mode), >= 0. Default 2.5.
-        convergence: normalised mode: nearness in [0, 1] on the screen plane; exact mode: disparity in px.
+        convergence: normalised mode: nearness on the screen plane, 0 = farthest, 1 = nearest (-1..2 allowed: a
+            plane behind or in front of the scene); exact mode: disparity in px.
         balance: -1..1, share of the parallax carried by each eye (None = mode default).
         separation: extra constant shift between the eyes in % of the width (positive = scene farther).
         exponent: nearness exponent > 0 (normalised mode), > 1 flattens the background.
@@ -121,6 +128,20 @@ def fill_invalid_background(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _exact_mode(depth: DepthMap, params: StereoParams) -> bool:
+    """Whether ``params`` on ``depth`` means exact mode (pixels move by their disparity), with the convergence
+    checked in that mode's unit."""
+    exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
+    if exact and depth.kind != "disparity":
+        raise ValidationError(f"exact: exact mode needs a disparity map (pixels), this one is {depth.kind}")
+    if not exact and not NEARNESS_RANGE[0] <= params.convergence <= NEARNESS_RANGE[1]:
+        raise ValidationError(
+            f"convergence: {params.convergence:g} is outside -1..2; here it is the screen plane's nearness "
+            "(0 = farthest, 1 = nearest), not a disparity in pixels (that is exact mode's, for a disparity map)"
+        )
+    return exact
+
+
 def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[np.ndarray, bool]:
     """Parallax P in pixels (larger = nearer) for every pixel and whether exact mode was used.
 
@@ -132,9 +153,7 @@ def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[
     Returns:
         ((H, W) float32 parallax in pixels, exact flag).
     """
-    exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
-    if exact and depth.kind != "disparity":
-        raise ValidationError(f"exact: exact mode needs a disparity map (pixels), this one is {depth.kind}")
+    exact = _exact_mode(depth, params)
     inv = fill_invalid_background(depth.inverse_depth())
     if exact:
         return (inv - np.float32(params.convergence)).astype(np.float32), True
@@ -255,9 +274,7 @@ def _parallax_plan(
     row by row (filling invalid values along the row, then the parallax arithmetic): (base (H, W) float32, mode,
     fill, (lo, rng, conv, dw, gap) float32) as ``_stereo_numba`` takes them. Every step and constant is
     :func:`eye_parallax`'s, so the kernel's parallax equals it bit for bit."""
-    exact = depth.kind == "disparity" if params.exact is None else bool(params.exact)
-    if exact and depth.kind != "disparity":
-        raise ValidationError(f"exact: exact mode needs a disparity map (pixels), this one is {depth.kind}")
+    exact = _exact_mode(depth, params)
     f0, f1 = np.float32(0.0), np.float32(1.0)
     if params.exponent != 1.0:
         par, _ = eye_parallax(depth, width=width, params=params)
