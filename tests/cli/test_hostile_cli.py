@@ -543,3 +543,19 @@ def test_stereo_options_out_of_their_mode_are_refused_or_noted(
     assert code == 2 and "--convergence: 50 is outside -1..2" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run(capsys, *common, "--depth-kind", "disparity", "--exponent", "2", "-o", str(tmp_path / "b.png"))
     assert code == 0 and "--exponent: not used" in err, err
+
+
+def test_a_depth_map_turned_on_its_side_is_refused_and_other_sizes_resampled(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path
+) -> None:
+    # user trial: a 375x450 map on the 450x375 photo (an EXIF-rotated phone photo) was stretched onto it with a
+    # notice and exit 0; a model's square output is still resampled
+    h, w = np.asarray(Image.open(photo)).shape[:2]
+    assert h != w
+    sideways, square = tmp_path / "sideways.npy", tmp_path / "square.npy"
+    np.save(sideways, scene_depth().T.copy())  # the photo's depth, turned
+    np.save(square, np.ones((h, h), np.float32))
+    code, _, err = run(capsys, "bokeh", str(photo), "--depth", str(sideways), "-o", str(tmp_path / "a.png"))
+    assert code == 2 and "turned on its side" in err and not (tmp_path / "a.png").exists(), err
+    code, _, err = run(capsys, "bokeh", str(photo), "--depth", str(square), "-o", str(tmp_path / "b.png"))
+    assert code == 0 and "resampled to the image size" in err, err

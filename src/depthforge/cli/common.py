@@ -201,7 +201,8 @@ def display_range(args: argparse.Namespace) -> dict[str, Any]:
 def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
     """The depth map for ``image`` from ``--depth`` or ``--model`` (default model when neither is given).
 
-    A depth file of another size is resampled to the image (disparities scaled with the width), with a notice.
+    A depth file of another size is resampled to the image (disparities scaled with the width), with a notice;
+    one of the image's shape turned on its side is refused (:func:`~depthforge.process.resample.check_not_sideways`).
     """
     from depthforge.core.errors import ValidationError
 
@@ -209,10 +210,11 @@ def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
         if args.model:
             raise ValidationError("depth: give either --depth FILE or --model M, not both")
         from depthforge.io.depthfiles import read_depth
-        from depthforge.process.resample import resize_depth
+        from depthforge.process.resample import check_not_sideways, resize_depth
 
         depth = read_depth(args.depth, kind=args.depth_kind, scale=args.depth_scale)
         if depth.shape != (image.height, image.width):
+            check_not_sideways(depth.shape, image.size_hw)
             note(f"depth {depth.shape[1]}x{depth.shape[0]} resampled to the image size {image.width}x{image.height}")
             depth = resize_depth(depth, image.size_hw)
         return depth

@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
             image = read_image(args.image)
             if image.size_hw != depth.shape:
-                from depthforge.process.resample import resize_depth
+                from depthforge.process.resample import check_not_sideways, resize_depth
 
+                check_not_sideways(depth.shape, image.size_hw)
                 note(f"depth resampled to the guide image size {image.width}x{image.height}")
                 depth = resize_depth(depth, image.size_hw)
             depth = filters.guided_filter(image, depth, radius_px=args.radius, eps=args.eps)

@@ -5,9 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap, depth_arrays
+from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_size_hw
 
-__all__ = ["resize_depth"]
+__all__ = ["resize_depth", "check_not_sideways"]
+
+
+def check_not_sideways(depth_hw: tuple[int, int], image_hw: tuple[int, int], *, tolerance: float = 0.02) -> None:
+    """Refuse a depth map of ``depth_hw`` (height, width) that has the shape of the image's ``image_hw`` turned on
+    its side (its aspect ratio within ``tolerance`` of the image's transposed, and not of the image's own): a
+    photo shown upright through its EXIF orientation, or a depth saved without it. Stretched to the image it would
+    give a wrong 3D result without any error; any other size is resampled (a model's square output, say).
+
+    >>> check_not_sideways((375, 450), (450, 375))
+    Traceback (most recent call last):
+    ...
+    depthforge.core.errors.ValidationError: depth: 450x375 is the image (375x450) turned on its side ...
+    """
+    (dh, dw), (ih, iw) = check_size_hw(depth_hw, "depth_hw"), check_size_hw(image_hw, "image_hw")
+    own, turned = abs(dw / dh / (iw / ih) - 1.0), abs(dw / dh / (ih / iw) - 1.0)
+    if turned <= tolerance < own:
+        raise ValidationError(
+            f"depth: {dw}x{dh} is the image ({iw}x{ih}) turned on its side (the photo's EXIF rotation?); "
+            "turn the depth map to match"
+        )
 
 
 @depth_arrays

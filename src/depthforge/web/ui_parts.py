@@ -122,10 +122,13 @@ class Run:
         model, processing size and detail, whichever tab asks)."""
         if self.depth_path is not None:
             from depthforge.io.depthread import read_depth
-            from depthforge.process.resample import resize_depth
+            from depthforge.process.resample import check_not_sideways, resize_depth
 
             own = read_depth(self.depth_path, max_pixels=self.engine.limits.max_pixels)
-            return own if own.shape == self.image.size_hw else resize_depth(own, self.image.size_hw)
+            if own.shape == self.image.size_hw:
+                return own
+            check_not_sideways(own.shape, self.image.size_hw)
+            return resize_depth(own, self.image.size_hw)
         self.progress(0.2, desc="estimating depth")
         return self.engine.depth_for(self.image, self.model, resolution=self.resolution, detail=self.detail)
 
