@@ -45,6 +45,24 @@ def test_reference_map_alignment(tmp_path: Path, capsys: pytest.CaptureFixture[s
     np.testing.assert_allclose(read_depth(out).values, z, rtol=1e-4)
 
 
+def test_a_plain_disparity_reference_gives_disparity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # user trial: --ref-kind disparity needed intrinsics and a baseline that process has no option for, and the
+    # error said to call the disparity metric; a disparity reference now aligns the map in its pixels
+    src, z = _relative_scene(tmp_path)
+    disparity = (60.0 / z).astype(np.float32)  # f * B = 60 px m, unknown to the command
+    sparse = np.full(z.shape, np.nan, np.float32)
+    sparse[::7, ::5] = disparity[::7, ::5] * 4  # stored at 4x, as Middlebury's PNGs
+    ref = write_depth(tmp_path / "disp.npy", DepthMap(sparse, kind="relative"))
+    out = tmp_path / "d.tiff"
+    argv = ["process", str(src), "-o", str(out), "--reference", str(ref), "--ref-kind", "disparity"]
+    assert main([*argv, "--ref-scale", "0.25"]) == 0
+    captured = capsys.readouterr()
+    assert "aligned to the reference" in captured.out and "the output is disparity" in captured.err
+    got = read_depth(out)
+    assert got.kind == "disparity"
+    np.testing.assert_allclose(got.values, disparity, rtol=1e-4)
+
+
 @pytest.mark.data
 def test_fill_and_filter_the_cones_disparity(cones: Path, tmp_path: Path) -> None:
     out = tmp_path / "filled.pfm"

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="both",
         help="background fill: search rows and columns, or rows only (stereo occlusions)",
     )
-    a = p.add_argument_group("alignment (the result is metric)")
+    a = p.add_argument_group("alignment (the result is metric; disparity for a disparity reference without a baseline)")
     a.add_argument(
         "--known", action="append", default=[], metavar="X,Y,METRES", help="a pixel with a known distance (repeatable)"
     )
@@ -110,11 +110,10 @@ def run(args: argparse.Namespace) -> int:
         ref = read_depth(args.reference, kind=args.ref_kind, scale=args.ref_scale)
         if ref.kind == "disparity" and (ref.baseline_m and ref.intrinsics):
             ref = ref.to_metric()
-        if ref.kind != "metric":
-            raise ValidationError(
-                f"--reference: needs metric depth (or disparity with intrinsics and baseline), got {ref.kind};"
-                " give --ref-kind metric"
-            )
+        if ref.kind not in ("metric", "disparity"):
+            raise ValidationError(f"--reference: needs metric depth or disparity, got {ref.kind}; give --ref-kind")
+        if ref.kind == "disparity":
+            note("the reference is a disparity map without intrinsics and baseline: the output is disparity (px)")
         depth, result = align.align_to_depth(depth, ref, fit=args.fit or "scale-shift", robust=robust)
         print(f"aligned to the reference: {result.line()}")
     out = write_depth(args.output, depth, format=args.format)
