@@ -559,3 +559,20 @@ def test_a_depth_map_turned_on_its_side_is_refused_and_other_sizes_resampled(
     assert code == 2 and "turned on its side" in err and not (tmp_path / "a.png").exists(), err
     code, _, err = run(capsys, "bokeh", str(photo), "--depth", str(square), "-o", str(tmp_path / "b.png"))
     assert code == 0 and "resampled to the image size" in err, err
+
+
+def test_messages_name_the_flags_and_small_limits(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path
+) -> None:
+    # user trial: '--max-pixels 1000' said 'the limit of 0.0' megapixels; errors named focal_px, columns and
+    # percentiles, which are no flags
+    depth = tmp_path / "d.npy"
+    np.save(depth, scene_depth())
+    base = (str(photo), "--depth", str(depth))
+    code, _, err = run(capsys, "stereo", *base, "--max-pixels", "1000", "-o", str(tmp_path / "a.png"))
+    assert code == 2 and "exceeds the limit of 0.001 " in err, err
+    code, _, err = run(capsys, "mesh", *base, "--depth-kind", "metric", "--fx", "-3", "-o", str(tmp_path / "m.ply"))
+    assert code == 2 and err.startswith("depthforge: error: --fx: "), err
+    quilt = ("--layout", "quilt", "--quilt", "0x5", "-o", str(tmp_path / "q.png"))
+    code, _, err = run(capsys, "stereo", *base, *quilt)
+    assert code == 2 and err.startswith("depthforge: error: --quilt: "), err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 from depthforge.core.errors import InputError, ValidationError
 from depthforge.io.atomic import TEMP_MARK
@@ -278,3 +279,24 @@ def test_audio_follows_the_container(clip: Path, tmp_path: Path) -> None:
     assert (mkv.codec, mkv.audio_codecs, mkv.pix_fmt) == ("h264", ("aac",), "yuv420p")  # copied as it is
     with pytest.raises(ValidationError, match="audio"):
         VideoWriter(tmp_path / "a.gif", fps=10, audio_from=src)
+
+
+def test_gif_frames_shorter_than_players_show_are_refused(tmp_path: Path) -> None:
+    # user trial: --frame-ms 5 wrote a GIF whose frames browsers show for 100 ms each (delays are hundredths of a
+    # second; 0 or 1 of them is played as 10); the same for a 60 fps GIF clip
+    from depthforge.io.images import GIF_MIN_FRAME_MS, write_animation
+
+    frames = [np.full((6, 8, 3), v, np.uint8) for v in (0, 255)]
+    with pytest.raises(ValidationError, match="frame_ms: 5 ms is too short for a GIF"):
+        write_animation(tmp_path / "a.gif", frames, frame_ms=5)
+    assert not list(tmp_path.iterdir())
+    write_animation(tmp_path / "a.png", frames, frame_ms=5)  # an animated PNG keeps milliseconds
+    gif = write_animation(tmp_path / "b.gif", frames, frame_ms=GIF_MIN_FRAME_MS)
+    with PILImage.open(gif) as im:
+        assert im.n_frames == 2 and im.info["duration"] == GIF_MIN_FRAME_MS
+    with pytest.raises(ValidationError, match="fps: 60 is too fast for a GIF"):
+        VideoWriter(tmp_path / "c.gif", size_hw=(6, 8), fps=60)
+    with VideoWriter(tmp_path / "d.gif", size_hw=(6, 8), fps=50) as video:
+        for f in frames:
+            video.write(f)
+    assert probe_video(tmp_path / "d.gif").frame_count == 2

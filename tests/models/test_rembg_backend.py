@@ -119,9 +119,13 @@ def test_absent_model_offline_is_one_line(cache, monkeypatch, no_network):
     assert "u2netp" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_absent_model_unreachable_network_is_one_line(cache, monkeypatch):
-    """No HF_HUB_OFFLINE: the download is attempted and fails (the connection is refused here), one line."""
+def test_absent_model_unreachable_network_is_one_line(cache, monkeypatch, capfd):
+    """No HF_HUB_OFFLINE: the release site is probed and cannot be reached (the connection is refused here): one
+    line, and nothing before it (pooch logged "Downloading data from ..." before failing)."""
     pytest.importorskip("pooch")
+    from depthforge.models import hub
+
+    monkeypatch.setattr(hub, "_HOSTS", {})
 
     def refuse(*args, **kwargs):
         raise OSError("network unreachable (test)")
@@ -131,6 +135,7 @@ def test_absent_model_unreachable_network_is_one_line(cache, monkeypatch):
     with pytest.raises(ModelNotAvailableError, match="cannot be reached"):
         rb.load_rembg_model("silueta")
     assert not rb.rembg_model_path(rb.REMBG_REGISTRY["silueta"]).exists()
+    assert capfd.readouterr().err == ""
 
 
 def test_unknown_and_broken(tmp_path, cache):

@@ -61,7 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: library parameter names set by a flag of another dest, in every command that has that flag
-_SHARED_NAMES = {"clip_near": "clip", "clip_far": "clip", "fov_deg": "fov"}
+_SHARED_NAMES = {
+    "clip_near": "clip",
+    "clip_far": "clip",
+    "percentiles": "percentile",
+    "fov_deg": "fov",
+    "focal_px": "fx",
+    "columns": "quilt",
+    "rows": "quilt",
+}
 #: library parameter names that a command's flag sets under another name (the rest match the flag's dest)
 _LIBRARY_NAMES = {
     "estimate": {"strength": "--temporal-strength"},

@@ -45,6 +45,7 @@ __all__ = [
     "check_image_extension",
     "write_animation",
     "GIF_MAX_SIDE_PX",
+    "GIF_MIN_FRAME_MS",
     "IMAGE_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
     "max_pixels_limit",
@@ -475,6 +476,9 @@ def write_image(
 
 #: A GIF's width and height are 16-bit fields (pixels).
 GIF_MAX_SIDE_PX = 65535
+#: The shortest frame a GIF can show (ms): its delays are in hundredths of a second, and browsers show a frame of
+#: 0 or 1 hundredths for 100 ms.
+GIF_MIN_FRAME_MS = 20
 
 
 def write_animation(path: str | os.PathLike[str], frames: list[np.ndarray], *, frame_ms: float) -> Path:
@@ -484,11 +488,11 @@ def write_animation(path: str | os.PathLike[str], frames: list[np.ndarray], *, f
     Args:
         path: the output file.
         frames: (H, W, 3) or (H, W, 4) RGB(A) arrays of one size, uint8, uint16 or float in [0, 1] (alpha dropped).
-        frame_ms: how long each frame shows, > 0 ms.
+        frame_ms: how long each frame shows, > 0 ms (a GIF: at least :data:`GIF_MIN_FRAME_MS`, in steps of 10).
 
     Raises:
-        ValidationError: no frames, ``frame_ms`` <= 0, or frames wider or higher than a GIF allows
-            (:data:`GIF_MAX_SIDE_PX`).
+        ValidationError: no frames, ``frame_ms`` <= 0 (below :data:`GIF_MIN_FRAME_MS` for a GIF), or frames wider or
+            higher than a GIF allows (:data:`GIF_MAX_SIDE_PX`).
     """
     from PIL import Image as PILImage
 
@@ -498,6 +502,11 @@ def write_animation(path: str | os.PathLike[str], frames: list[np.ndarray], *, f
         raise ValidationError("frames: no frames to animate")
     h, w = frames[0].shape[:2]
     is_gif = p.suffix.lower() == ".gif"
+    if is_gif and ms < GIF_MIN_FRAME_MS:
+        raise ValidationError(
+            f"frame_ms: {ms:g} ms is too short for a GIF: players show frames under {GIF_MIN_FRAME_MS} ms for 100 ms "
+            "(give 20 or more, or write an animated PNG, .png)"
+        )
     if is_gif and max(h, w) > GIF_MAX_SIDE_PX:
         raise ValidationError(
             f"frames: {w}x{h} frames are wider or higher than a GIF allows ({GIF_MAX_SIDE_PX} px); "

@@ -143,6 +143,13 @@ def check_input_file(path: str | os.PathLike[str], *, what: str = "file", max_by
     return p
 
 
+def _megapixels(pixels: int) -> str:
+    """``pixels`` in megapixels for a message: one decimal, or two significant digits below one (a limit of 1000
+    pixels is 0.001, not 0.0)."""
+    mp = pixels / 1e6
+    return f"{mp:.1f}" if mp >= 1 else f"{mp:.2g}"
+
+
 def check_pixels(path: Path, pages: list[tuple[int, int]], max_pixels: int) -> int:
     """Total pixels of every page (``(width, height)`` each); refuse more than ``max_pixels``.
 
@@ -154,7 +161,7 @@ def check_pixels(path: Path, pages: list[tuple[int, int]], max_pixels: int) -> i
     if total > max_pixels:
         size = f"{pages[0][0]}x{pages[0][1]}" + (f" in {len(pages)} pages" if len(pages) > 1 else "")
         raise TooLargeError(
-            f"{path}: {size} = {total / 1e6:.1f} megapixels exceeds the limit of {max_pixels / 1e6:.1f} "
+            f"{path}: {size} = {_megapixels(total)} megapixels exceeds the limit of {_megapixels(max_pixels)} "
             "(possible decompression bomb; raise it with --max-pixels if the file is genuine)"
         )
     return total

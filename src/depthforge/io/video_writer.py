@@ -31,6 +31,7 @@ import numpy as np
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_range, check_size_hw
 from depthforge.io.atomic import atomic_path, sweep_stale, temp_prefix
+from depthforge.io.images import GIF_MIN_FRAME_MS
 from depthforge.io.video import (
     PIX_FMTS,
     EncodeError,
@@ -143,6 +144,11 @@ class VideoWriter:
                                         tuple(PIX_FMTS)))  # fmt: skip
         check_range(fps, "fps", low=0.0, low_inclusive=False, high=1000.0)
         self.fps = (fps if isinstance(fps, Fraction) else Fraction(float(fps))).limit_denominator(1_000_000)
+        if self.codec == "gif" and self.fps > 1000 / GIF_MIN_FRAME_MS:
+            raise ValidationError(
+                f"fps: {float(self.fps):g} is too fast for a GIF: players show frames under {GIF_MIN_FRAME_MS} ms for "
+                f"100 ms (give at most {1000 // GIF_MIN_FRAME_MS}, or write .mp4, .webm or .apng)"
+            )
         self.preset = str(check_choice(preset, "preset", X264_PRESETS))
         self.odd_size = str(check_choice(odd_size, "odd_size", ("pad", "crop")))
         top = _CRF.get(self.codec, (0, 63))[1]

@@ -255,20 +255,36 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
     error at once instead of after the hub client's retries (about 30 s). The answer is kept for the process."""
     global _REACHABLE
     if _REACHABLE is None:
-        import socket
-        from urllib.parse import urlsplit
-
-        proxy = next((os.environ[k] for k in _PROXY_VARIABLES if os.environ.get(k)), "")
-        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}") if proxy else None
-        if url is None:
-            url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            with socket.create_connection((url.hostname or "", port), timeout=timeout_s):
-                _REACHABLE = True
-        except (OSError, ValueError):
-            _REACHABLE = False
+        _REACHABLE = _connects(os.environ.get("HF_ENDPOINT") or "https://huggingface.co", timeout_s)
     return _REACHABLE
+
+
+def host_reachable(url: str, *, timeout_s: float = 3.0) -> bool:
+    """:func:`hub_reachable` for another download site (``url``'s host), the answer kept per host."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).netloc
+    if host not in _HOSTS:
+        _HOSTS[host] = _connects(url, timeout_s)
+    return _HOSTS[host]
+
+
+_HOSTS: dict[str, bool] = {}
+
+
+def _connects(url: str, timeout_s: float) -> bool:
+    """Whether a TCP connection to ``url``'s host, or to the HTTPS proxy in the environment, opens in time."""
+    import socket
+    from urllib.parse import urlsplit
+
+    proxy = next((os.environ[k] for k in _PROXY_VARIABLES if os.environ.get(k)), "")
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}") if proxy else urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 #: How :func:`not_available` tells a depth model's user to go without the hub (other loaders name their own flag).

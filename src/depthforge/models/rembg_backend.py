@@ -32,7 +32,7 @@ from depthforge.core.errors import MissingExtraError, ModelError, ModelNotAvaila
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.io.inputs import check_input_file
 from depthforge.models.graph_cache import cache_root
-from depthforge.models.hub import offline_mode
+from depthforge.models.hub import host_reachable, offline_mode
 from depthforge.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
@@ -154,7 +154,7 @@ def _get_spec(name: str) -> RembgSpec:
 
 def _download(spec: RembgSpec, target: Path) -> Path:
     """Fetch a registry model into the cache (pooch: temporary file, hash check, rename)."""
-    if offline_mode():
+    if offline_mode() or not host_reachable(_RELEASES):  # before pooch, which logs "Downloading ..." first
         raise _absent(spec, target)
     try:
         import pooch

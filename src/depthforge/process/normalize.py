@@ -64,7 +64,7 @@ def check_display_options(
     f = check_range(clip_far, "clip_far", low=0, high=1) if clip_far is not None else 0.0
     n = check_range(clip_near, "clip_near", low=0, high=1) if clip_near is not None else 1.0
     if f >= n:
-        raise ValidationError(f"clip_far: {f:g} must be below clip_near {n:g}")
+        raise ValidationError(f"clip_far: the far point {f:g} must be below the near point {n:g}")
     return n, f, pct
 
 
