@@ -148,7 +148,7 @@ def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> N
     assert "no such file" in capsys.readouterr().err
     d = _depth(tmp_path, np.full((48, 64), 2.0))
     assert main(["mesh", str(photo), "--depth", str(d), "--fx", "-3", "-o", str(tmp_path / "m.ply")]) == 2
-    assert "focal_px" in capsys.readouterr().err  # the parameter, also spelt --focal-px
+    assert "--fx: -3" in capsys.readouterr().err  # the flag, not the library parameter focal_px
     assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 2
     assert "unknown mesh format" in capsys.readouterr().err
 
