@@ -199,3 +199,27 @@ def test_paths_in_queued_json_are_refused(server: Server) -> None:
         timeout=10,
     )
     assert r.status_code < 500 and b"root:x" not in r.content
+
+
+def test_a_port_in_use_is_one_line_and_status_2(web_model: Path, tmp_path: Path) -> None:
+    # user trial: it said "serving on http://...", then uvicorn's "address already in use", and status 3 (a bug)
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "depthforge", "serve", "--port", str(port), "--model", str(web_model), "--no-ui"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ, HF_HUB_OFFLINE="1", TMPDIR=str(tmp_path)),
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"depthforge: error: --port: cannot listen on 127.0.0.1:{port}: Address already in use (choose another --port)"
+    ]
+    assert leftovers(tmp_path) == []

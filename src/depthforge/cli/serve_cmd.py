@@ -10,6 +10,7 @@ refused with 429/503. There is no public share link.
 from __future__ import annotations
 
 import argparse
+import socket
 
 from depthforge.cli.common import (
     DEFAULT_MODEL,
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         generate_controlnet=args.generate_controlnet,
         generate_size_px=args.generate_size,
     )
+    sock = _listening_socket(args.host, args.port)  # a port in use: one line now, not uvicorn's error and status 3
     app = create_app(config, ui=not args.no_ui, a1111=args.a1111_api)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         note(f"listening on {args.host}: reachable from other machines, with no authentication")
@@ -172,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        uvicorn.run(
+        server_config = uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
@@ -180,11 +182,34 @@ def run(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=5,
             http=GuardedH11Protocol,
         )
+        uvicorn.Server(server_config).run(sockets=[sock])
     except _Stopped:
         pass
     finally:
+        sock.close()
         app.state.engine.close()  # idempotent: also when the server never started
     return 0
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` for uvicorn to serve on, with its options (address reuse).
+
+    Raises:
+        ValidationError: naming ``port`` when the address is in use or cannot be had.
+    """
+    from depthforge.core.errors import ValidationError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValidationError(
+            f"port: cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)"
+        ) from None
+    return sock
 
 
 class _Stopped(BaseException):
