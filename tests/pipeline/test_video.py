@@ -183,10 +183,10 @@ def test_cli_takes_videos_and_reports_bad_ones(
     (folder / "broken.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  " + b"\x13" * 500)
     out = tmp_path / "out"
     args = ["estimate", str(folder), "-o", str(out), "--model", str(tiny_da), "--no-visual", "--batch-size", "5"]
-    code = main([*args, "--controlnet"])
+    code = main([*args, "--controlnet", "--clip", "0.2,0.8"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "--controlnet: for photos only" in err  # said, not silently ignored (user trial)
+    assert "--controlnet, --clip: for photos only" in err  # said, not silently ignored (user trials)
     assert "song.mkv: not a video (audio only)" in err
     assert "broken.mov" in err and "Traceback" not in err
     paths = video_output_paths(out, "clip", VideoOptions(depth8=False))

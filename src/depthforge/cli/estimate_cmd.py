@@ -117,6 +117,8 @@ def _note_photo_only_options(args: argparse.Namespace) -> None:
             ("--depth-bits", args.depth_bits != 8),
             ("--controlnet", args.controlnet),
             ("--use-embedded-depth", args.use_embedded_depth),
+            ("--clip", args.clip),
+            ("--percentile", args.percentile),
         )
         if used
     ]
