@@ -78,3 +78,29 @@ def test_command_line_offline_is_one_line_exit_2_within_3_s(tmp_path: Path) -> N
         " PATH"
     ]
     assert elapsed < 3.0, elapsed
+
+
+def test_offline_estimate_is_one_line_to_the_end_of_the_process(tmp_path: Path) -> None:
+    """User trial: after the one-line error, the OpenVINO export planned for the end of the process ran, failed the
+    same way and printed two more lines (one cut off mid-word). The model is loaded before an export is planned."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(photo)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), DEPTHFORGE_CACHE=str(tmp_path / "df"))
+    env.pop("HF_HUB_CACHE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "depthforge", "estimate", str(photo), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not cached" in lines[0], done.stderr

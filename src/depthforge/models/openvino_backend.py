@@ -251,6 +251,7 @@ class OpenVINOBackend(OpenVINORunner):
         if self.ready(h, w):
             return None
         key = self._key(h, w)
+        torch_backend = self._torch_backend()  # a model that cannot load fails here, before an export is planned
         with self._lock:
             first = key not in self._served
             self._served.add(key)
@@ -258,7 +259,7 @@ class OpenVINOBackend(OpenVINORunner):
             atexit.register(self._export_at_exit, h, w)
         else:
             self.start_export(h, w)
-        out, _ = self._torch_backend().forward(x)
+        out, _ = torch_backend.forward(x)
         return np.asarray(out, dtype=np.float32)
 
     def _export_at_exit(self, height: int, width: int) -> None:
