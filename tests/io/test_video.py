@@ -300,3 +300,18 @@ def test_gif_frames_shorter_than_players_show_are_refused(tmp_path: Path) -> Non
         for f in frames:
             video.write(f)
     assert probe_video(tmp_path / "d.gif").frame_count == 2
+
+
+def test_a_video_cut_short_is_refused_not_half_read(tmp_path: Path) -> None:
+    # user trial: an MP4 with its index at the front, cut to 60 % of its bytes, gave 100 of its 120 frames and
+    # "1 done" (ffmpeg reads what is there and succeeds; only its log says "partial file" / "Packet corrupt")
+    whole = tmp_path / "whole.mp4"
+    source = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=15", "-t", "4"]
+    encode = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole)]
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *source, *encode], check=True)
+    assert probe_video(whole).frame_count == 60
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(InputError, match="cut.mp4: truncated or corrupt video"):
+        probe_video(cut)

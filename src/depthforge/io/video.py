@@ -155,8 +155,8 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
             are decoded one at a time, so the limit is per frame, not per clip.
 
     Raises:
-        InputError: missing file, not a video, no video stream (audio only), no frames, frames above the pixel
-            limit, or a variable frame rate.
+        InputError: missing file, not a video, no video stream (audio only), no frames, a file cut short or with
+            damaged packets, frames above the pixel limit, or a variable frame rate.
     """
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="video")
@@ -175,6 +175,12 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         raise InputError(f"{p}: not a video ({what})")
     if res.returncode != 0:
         raise InputError(f"{p}: corrupt or unreadable video ({last_error_line(err)})")
+    # ffmpeg reads the packets that are there and succeeds: a file cut short (its index lists frames beyond the
+    # end) or with damaged packets says so only in its log
+    damage = re.search(r"^.*(?:: partial file|Packet corrupt|corrupt input packet).*$", err, re.M)
+    if damage is not None:
+        line = re.sub(r"^\[[^]]*\] ", "", damage.group(0).strip())
+        raise InputError(f"{p}: truncated or corrupt video ({line}); it is not read in part")
     out = res.stdout.decode("utf-8", "replace")
     tb_m = re.search(r"^#tb 0: (\d+)/(\d+)", out, re.M)
     dim_m = re.search(r"^#dimensions 0: (\d+)x(\d+)", out, re.M)
