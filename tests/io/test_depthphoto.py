@@ -299,3 +299,37 @@ def test_segment_lengths_are_within_jpeg_limits(tmp_path: Path) -> None:
         count += data[pos + 1] == 0xE1
         pos += 2 + length
     assert count >= 3  # one standard packet and at least two extended chunks
+
+
+def test_the_photos_exif_goes_with_it(tmp_path: Path) -> None:
+    """User trial: a depth photo (and a bokeh JPEG) lost the camera's EXIF, so its focal length, and with it the
+    3D geometry made from the output, fell back to the default field of view. The EXIF is carried, upright."""
+    from PIL import Image as PILImage
+
+    from depthforge.geometry.camera import resolve_intrinsics
+    from depthforge.io.images import exif_bytes, read_image, write_image
+
+    rgb, depth = scene()
+    exif = PILImage.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Google", "Pixel 7", 6  # rotated 90 degrees on display
+    exif.get_ifd(0x8769).update({0x920A: 6.81, 0xA405: 24})
+    source = tmp_path / "phone.jpg"
+    PILImage.fromarray(np.ascontiguousarray(np.rot90(rgb, 1))).save(source, exif=exif, quality=95)
+    photo = read_image(source)
+    assert photo.rgb.shape == rgb.shape  # upright
+    want = resolve_intrinsics(photo.rgb.shape[:2], exif=photo.exif)
+    outputs = [
+        write_gdepth(tmp_path / "g.jpg", photo, depth),
+        write_dynamic_depth(tmp_path / "d.jpg", photo, depth),
+        write_image(tmp_path / "b.jpg", photo.rgb, exif=exif_bytes(photo)),
+        write_image(tmp_path / "b.png", photo.rgb, exif=exif_bytes(photo)),
+    ]
+    for path in outputs:
+        with PILImage.open(path) as out:
+            carried = out.getexif()
+        assert carried[0x010F] == "Google" and carried[0x0110] == "Pixel 7" and carried[0x0112] == 1, path
+        again = read_image(path)
+        assert again.rgb.shape == rgb.shape, path  # not turned a second time
+        assert resolve_intrinsics(again.rgb.shape[:2], exif=again.exif) == want, path
+    assert read_depth_photo(tmp_path / "g.jpg").depth.shape == depth.shape  # the XMP is still found
+    assert exif_bytes(read_image(tmp_path / "b.png")) is not None

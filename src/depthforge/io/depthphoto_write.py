@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -35,6 +36,7 @@ from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.atomic import atomic_write_bytes
 from depthforge.io.depthphoto_read import NS, RANGE_FORMATS
+from depthforge.io.images import exif_bytes
 from depthforge.io.xmp import NS_XMP_NOTE, STANDARD_MAX_BYTES, extended_guid_for, insert_xmp, xmp_segments
 
 __all__ = [
@@ -130,13 +132,22 @@ def encode_range(
 
 
 def encode_jpeg(image: np.ndarray | Image, *, quality: int = 95) -> bytes:
-    """JPEG bytes of an RGB(A)/grey image (alpha dropped, 16-bit reduced to 8), by libjpeg-turbo (simplejpeg)."""
+    """JPEG bytes of an RGB(A)/grey image (alpha dropped, 16-bit reduced to 8), by libjpeg-turbo (simplejpeg); an
+    :class:`Image` read from a file keeps that file's EXIF (:func:`~depthforge.io.images.exif_bytes`: camera,
+    focal length, date; orientation upright, as the pixels are)."""
     import simplejpeg
 
     a = to_uint8(image)
     if a.ndim == 2:
-        return bytes(simplejpeg.encode_jpeg(np.ascontiguousarray(a[:, :, None]), quality=quality, colorspace="GRAY"))
-    return bytes(simplejpeg.encode_jpeg(np.ascontiguousarray(a[:, :, :3]), quality=quality, colorspace="RGB"))
+        jpeg = simplejpeg.encode_jpeg(np.ascontiguousarray(a[:, :, None]), quality=quality, colorspace="GRAY")
+    else:
+        jpeg = simplejpeg.encode_jpeg(np.ascontiguousarray(a[:, :, :3]), quality=quality, colorspace="RGB")
+    exif = exif_bytes(image) if isinstance(image, Image) else None
+    if exif is None:
+        return bytes(jpeg)
+    # after the JFIF segment (APP0) when there is one, as cameras and exiftool order them
+    at = 4 + struct.unpack(">H", jpeg[4:6])[0] if jpeg[2:4] == b"\xff\xe0" else 2
+    return bytes(jpeg[:at]) + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + bytes(jpeg[at:])
 
 
 def _png(codes: np.ndarray) -> bytes:

@@ -43,6 +43,7 @@ __all__ = [
     "read_image",
     "write_image",
     "check_image_extension",
+    "exif_bytes",
     "write_animation",
     "GIF_MAX_SIDE_PX",
     "GIF_MIN_FRAME_MS",
@@ -427,14 +428,45 @@ def check_image_extension(path: str | os.PathLike[str], *, bits: int = 8) -> str
     return str(fmt)
 
 
+#: Largest EXIF block carried into an output: one APP1 segment of a JPEG (bytes, ``Exif\0\0`` header included).
+_EXIF_MAX_BYTES = 65533
+
+
+def exif_bytes(image: Image) -> bytes | None:
+    """The EXIF of the file ``image`` was read from (camera, lens, focal length, date, GPS...), with its
+    orientation set to upright since :func:`read_image` turns the pixels upright, for an output made from the photo
+    (``Exif\0\0`` and the TIFF block, as a JPEG's APP1 payload); None without a file, EXIF, or room for it in one
+    JPEG segment (a maker note or thumbnail too large).
+    """
+    if not isinstance(image, Image) or not image.path:
+        return None
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(image.path) as pil:
+            exif = pil.getexif()
+            if not exif:
+                return None
+            exif[_ORIENTATION] = 1
+            data = exif.tobytes()
+    except (OSError, ValueError, SyntaxError):  # a file gone or EXIF Pillow cannot parse: the output goes without
+        return None
+    return data if len(data) <= _EXIF_MAX_BYTES else None
+
+
 def write_image(
-    path: str | os.PathLike[str], image: np.ndarray, *, text: dict[str, str] | None = None, level: int | None = None
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    *,
+    text: dict[str, str] | None = None,
+    level: int | None = None,
+    exif: bytes | None = None,
 ) -> Path:
     """Write an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 RGB(A) array atomically.
 
     The format follows the extension (PNG keeps 16 bit; ``text`` becomes PNG text chunks). ``level``: a PNG's
     deflate level, 0-9 (None: the encoder's default, 6 for Pillow; 1 is about four times faster and a quarter
-    larger on a photo).
+    larger on a photo). ``exif``: an EXIF block to carry (:func:`exif_bytes`; JPEG, PNG, WebP and 8-bit TIFF).
     """
     a = check_array(image, "image", ndim=(2, 3), channels=(3, 4))
     p = Path(path)
@@ -468,6 +500,8 @@ def write_image(
                 kwargs["pnginfo"] = info
             if ext in (".jpg", ".jpeg"):
                 kwargs["quality"] = 95
+            if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+                kwargs["exif"] = exif
             if ext == ".png" and level is not None:
                 kwargs["compress_level"] = int(level)
             pil.save(tmp, format=fmt, **kwargs)
