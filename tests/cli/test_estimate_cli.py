@@ -77,6 +77,39 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(photos: Path,
         assert {f.name for f, _ in collect_inputs([inp], exclude=out)} >= {p.name for p in photos.iterdir()}
 
 
+def test_outputs_beside_the_inputs_are_not_taken_for_inputs_again(photos: Path, tiny_da: Path, tmp_path: Path) -> None:
+    # user trial: 'estimate p4 -o p4' three times made x_depth.png, x_depth_depth.png, x_depth_depth_depth.png
+    from depthforge.pipeline.estimation import collect_inputs
+
+    inp = tmp_path / "p"
+    shutil.copytree(photos, inp)
+    argv = [
+        "estimate",
+        str(inp),
+        "-o",
+        str(inp),
+        "--model",
+        str(tiny_da),
+        "--colormap",
+        "inferno",
+        "--combine",
+        "horizontal",
+    ]
+    assert main(argv) == 0
+    first = sorted(p.name for p in inp.iterdir())
+    assert main(argv) == 0
+    assert sorted(p.name for p in inp.iterdir()) == first  # the same files, none made from an output
+    names = {f.name for f, _ in collect_inputs([inp], exclude=inp)}
+    assert names == {p.name for p in photos.iterdir()}
+    # named like an output but of no input beside it: a photo like any other; a video's frames folder is left out
+    (inp / "holiday_depth.png").write_bytes((inp / first[0]).read_bytes())
+    (inp / "clip.mp4").write_bytes(b"")
+    (inp / "clip_depth_frames").mkdir()
+    (inp / "clip_depth_frames" / "000001.png").write_bytes(b"")
+    names = {f.name for f, _ in collect_inputs([inp], exclude=inp)}
+    assert names == {p.name for p in photos.iterdir()} | {"holiday_depth.png", "clip.mp4"}
+
+
 def test_exif_rotated_photo_gives_upright_depth(tmp_path: Path, tiny_da: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees on display

@@ -301,7 +301,7 @@ def test_outputs_are_validated() -> None:
     with pytest.raises(ValidationError, match="at least one"):
         parse_outputs(",")
     with pytest.raises(ValidationError, match="workers"):
-        run_batch(BatchJob(Path("."), Path("."), outputs=("depth16",)), workers=0)
+        run_batch(BatchJob(Path("."), Path("out"), outputs=("depth16",)), workers=0)
 
 
 def test_one_run_per_output_folder(fast_model: Path, tmp_path: Path) -> None:
@@ -431,3 +431,16 @@ def test_a_worker_exits_soon_after_its_parent_is_killed(tmp_path: Path) -> None:
     parent.stdout.close()  # type: ignore[union-attr]
     gone, _ = psutil.wait_procs([child], timeout=5)
     assert gone, "the worker outlived its killed parent"
+
+
+def test_an_output_folder_that_is_the_input_folder_or_holds_it_is_refused(tmp_path: Path) -> None:
+    # user trial: 'batch pin -o pin' said "0 items to process, 0 already done" and wrote nothing (the walk leaves the
+    # output folder out, so it found no photo); an output folder inside the input folder still works
+    from depthforge.core.errors import ValidationError
+    from depthforge.pipeline.batch_work import BatchJob
+
+    (tmp_path / "in").mkdir()
+    for out in (tmp_path / "in", tmp_path):
+        with pytest.raises(ValidationError, match="output_dir: .* is the input folder or holds it"):
+            BatchJob(tmp_path / "in", out, outputs=("depth8",))
+    assert BatchJob(tmp_path / "in", tmp_path / "in" / "out", outputs=("depth8",)).output_dir.name == "out"

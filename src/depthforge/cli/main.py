@@ -69,6 +69,7 @@ _SHARED_NAMES = {
     "focal_px": "fx",
     "columns": "quilt",
     "rows": "quilt",
+    "output_dir": "output",
 }
 #: library parameter names that a command's flag sets under another name (the rest match the flag's dest)
 _LIBRARY_NAMES = {

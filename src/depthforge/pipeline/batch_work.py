@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from depthforge.core.errors import DepthforgeError, ModelError, raise_if_interrupted
+from depthforge.core.errors import DepthforgeError, ModelError, ValidationError, raise_if_interrupted
 from depthforge.core.threads import limit_library_threads, set_thread_budget
 from depthforge.core.validation import check_range
 from depthforge.io.images import read_image
@@ -68,6 +68,11 @@ class BatchJob:
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
+        src, dst = (Path(os.path.realpath(p)) for p in (self.input_dir, self.output_dir))
+        if src.is_relative_to(dst):  # every photo would lie in the output folder, which the walk leaves out
+            raise ValidationError(
+                f"output_dir: {self.output_dir} is the input folder or holds it; give a folder beside it or inside it"
+            )
         object.__setattr__(self, "outputs", parse_outputs(self.outputs, self.options))
         object.__setattr__(self, "detail", as_detail_options(self.detail))
         if self.resolution_px is not None:

@@ -18,6 +18,7 @@ Video files (see :mod:`depthforge.pipeline.video`) are streamed through the vide
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,9 @@ def collect_inputs(
 
     A missing path is kept, so that it fails alone with a clear message when processed. Files inside ``exclude``
     (the output folder) are left out when it lies strictly inside an input folder, so a second run does not take
-    the first run's outputs for photos (an output folder that is the input folder, or holds it, excludes nothing).
+    the first run's outputs for photos. When the output folder is the input folder, the files named as another
+    input's outputs are left out instead (``x_depth.png``, ``x_depth_inferno.png``, ``x_gdepth.jpg``, a video's
+    ``x_depth_frames/``... beside ``x.jpg`` or ``x.mp4``).
 
     Raises:
         ValidationError: an empty path (it would otherwise mean the current folder, recursively).
@@ -164,14 +167,39 @@ def collect_inputs(
         if os.path.isdir(p):
             inside = Path(os.path.realpath(p))
             below = skip if skip is not None and skip != inside and skip.is_relative_to(inside) else None
-            for f in sorted(p.rglob("*")):
-                ext = f.suffix.lower()
-                if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS) and not f.name.startswith("."):
-                    if below is None or not Path(os.path.realpath(f)).is_relative_to(below):
-                        out.append((f, f.relative_to(p).with_suffix("")))
+            found = [
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file()
+                and (f.suffix.lower() in IMAGE_EXTENSIONS or f.suffix.lower() in VIDEO_EXTENSIONS)
+                and not f.name.startswith(".")
+                and (below is None or not Path(os.path.realpath(f)).is_relative_to(below))
+            ]
+            if skip == inside:  # outputs are written beside the inputs: a rerun must not take them for inputs
+                stems = {(f.parent, f.stem) for f in found}
+                found = [f for f in found if not _named_as_output(f, p, stems)]
+            out += [(f, f.relative_to(p).with_suffix("")) for f in found]
         else:
             out.append((p, Path(p.stem)))
     return out
+
+
+#: The names :func:`output_paths` and the video outputs give after an input's stem (any colour map or layout).
+_OUTPUT_NAME = re.compile(
+    r"(?P<base>.+?)_(?:depth(?:_[\w-]+)?|combined|controlnet|gdepth|dynamic_depth|fb3d(?:_depth)?|3d_[\w-]+)"
+)
+
+
+def _named_as_output(f: Path, root: Path, stems: set[tuple[Path, str]]) -> bool:
+    """Whether ``f``, or a folder it is in below ``root``, is named as an output of an input beside it."""
+    node, name = f, f.stem
+    while node != root:
+        m = _OUTPUT_NAME.fullmatch(name)
+        if m is not None and (node.parent, m["base"]) in stems:
+            return True
+        node = node.parent
+        name = node.name
+    return False
 
 
 _PHOTO_NAMES = {"gdepth": "_gdepth.jpg", "dynamic-depth": "_dynamic_depth.jpg", "facebook3d": "_fb3d.jpg"}
