@@ -166,6 +166,23 @@ def test_every_node_on_random_batches(run: Any, tiny: Path, tmp_path: Path, monk
     assert Path(clips).read_bytes()[:3] == b"GIF"
 
 
+def test_a_disparity_map_from_an_image_feeds_the_geometry_nodes(run: Any, tmp_path: Path, monkeypatch) -> None:
+    # user trial: DepthFromImage(kind=disparity) then Normal map or Export mesh failed asking for --baseline-m, which
+    # no node has; without a baseline the map's shape is used, as relative depth (the same as declaring it relative)
+    monkeypatch.chdir(tmp_path)
+    ramp = torch.linspace(0.2, 1.0, W).repeat(1, H, 1)[..., None].repeat(1, 1, 1, 3)  # (1, H, W, 3)
+    normals = {}
+    for kind in ("disparity", "relative"):
+        (depth,) = run("DepthforgeDepthFromImage", depth_image=ramp, kind=kind, scale=63.75)
+        normals[kind] = run("DepthforgeNormals", depth=depth, fov_deg=60.0, smooth_px=0.0, convention="opengl")[0]
+        (meshes,) = run(
+            "DepthforgeMeshExport", image=ramp, depth=depth, filename_prefix=kind, format="ply",
+            fov_deg=60.0, near_m=1.0, far_m=10.0, target_vertices=2000,
+        )  # fmt: skip
+        assert Path(meshes.splitlines()[0]).read_bytes()[:3] == b"ply"
+    assert torch.equal(normals["disparity"], normals["relative"])
+
+
 def first_map(depth: convert.DepthBatch) -> convert.DepthBatch:
     return convert.DepthBatch(depth.maps[:1])
 

@@ -263,8 +263,17 @@ class Stereo(_FrameNode):
         return compose(*render_stereo(image, depth, params=StereoParams(**params)), layout=layout)
 
 
+def _shape_only(depth: DepthMap) -> DepthMap:
+    """``depth`` for the geometry nodes: a disparity map without a stereo baseline (none can be given in a graph)
+    has no metres, only shape: it is used as relative depth (disparity is proportional to inverse depth)."""
+    if depth.kind == "disparity" and not depth.baseline_m:
+        return DepthMap(depth.values, kind="relative", intrinsics=depth.intrinsics)
+    return depth
+
+
 class Normals(_FrameNode):
-    """Normal maps (OpenGL or DirectX convention) from depth through a pinhole camera of ``fov_deg``."""
+    """Normal maps (OpenGL or DirectX convention) from depth through a pinhole camera of ``fov_deg`` (a disparity
+    map without a baseline is used as relative depth)."""
 
     DISPLAY = "Normal map (depthforge)"
     RETURN_TYPES = _IMAGE
@@ -280,7 +289,7 @@ class Normals(_FrameNode):
         from depthforge.geometry.normals import depth_to_normals, encode_normals
 
         intr = resolve_intrinsics(depth.shape, fov_deg=fov_deg, fallback=depth.intrinsics)
-        normals = depth_to_normals(depth, intrinsics=intr, smooth_depth_px=smooth_px)
+        normals = depth_to_normals(_shape_only(depth), intrinsics=intr, smooth_depth_px=smooth_px)
         return encode_normals(normals, convention=convention, bits=16)
 
 
@@ -326,8 +335,8 @@ class Bokeh(_FrameNode):
 
 
 class MeshExport(_FileNode):
-    """A textured mesh per frame (GLB, PLY or OBJ); relative maps become pseudo-depth between ``near_m`` and
-    ``far_m`` (not metric). Returns the paths, one a line."""
+    """A textured mesh per frame (GLB, PLY or OBJ); relative maps, and disparity maps without a baseline, become
+    pseudo-depth between ``near_m`` and ``far_m`` (not metric). Returns the paths, one a line."""
 
     DISPLAY = "Export mesh (depthforge)"
     REQUIRED = _spec(
@@ -347,7 +356,7 @@ class MeshExport(_FileNode):
         from depthforge.geometry.mesh import mesh_from_depth
 
         intr = resolve_intrinsics(depth.shape, fov_deg=fov_deg, fallback=depth.intrinsics)
-        return export_mesh(path, mesh_from_depth(depth, image=image, intrinsics=intr, **options))
+        return export_mesh(path, mesh_from_depth(_shape_only(depth), image=image, intrinsics=intr, **options))
 
 
 class ParallaxVideo(_FileNode):
