@@ -192,3 +192,34 @@ def test_cli_takes_videos_and_reports_bad_ones(
     paths = video_output_paths(out, "clip", VideoOptions(depth8=False))
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())
     assert probe_video(paths["depth16"]).frame_count == 10
+
+
+def test_depth_beyond_the_clips_fixed_range_is_counted_and_said(tmp_path: Path) -> None:
+    # user trial: the "16-bit lossless" clip_depth.mkv stored depth outside the range fixed from the first frames
+    # at its ends without a word (4 % of the pixels of a clip); the share is now in the JSON, the result and a notice
+    from depthforge.models.callable import CallableEstimator
+
+    est = CallableEstimator(lambda rgb: rgb[:, :, 0].astype(np.float32) + 10.0, name="red is nearness")
+    frames = []
+    for i in range(12):
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:, :, 0] = np.linspace(20, 120, 64, dtype=np.uint8)[None, :]  # a steady background
+        if i >= 8:
+            frame[10:26, 10:26, 0] = 250  # a subject nearer than anything in the first frames
+        frames.append(frame)
+    from depthforge.io.video_writer import VideoWriter
+
+    clip = tmp_path / "in.mkv"
+    with VideoWriter(clip, size_hw=(48, 64), fps=FPS, codec="ffv1", pix_fmt="rgb24") as video:  # lossless
+        for frame in frames:
+            video.write(frame)
+    opts = VideoOptions(batch_size=4, depth8=False)
+    result = run_video(clip, tmp_path / "out", estimator=est, options=opts)
+    subject = 4 * 16 * 16 / (12 * 48 * 64)  # the subject's share of all the clip's pixels (4 frames of 12)
+    assert 0.3 * subject < result.clipped <= 1.2 * subject
+    import json
+
+    sidecar = json.loads(result.paths["sidecar"].read_text())
+    assert sidecar["clipped"] == pytest.approx(result.clipped)
+    steady = run_video(clip, tmp_path / "out2", estimator=est, options=VideoOptions(temporal=False, depth8=False))
+    assert steady.clipped == 0.0

@@ -173,6 +173,11 @@ def _say_embedded(summary: Summary) -> None:
     """One notice per photo whose own depth was used (``--use-embedded-depth``); the others were estimated."""
     for line in summary.embedded:
         note(f"used the photo's own depth: {line}")
+    for line in summary.clipped:
+        note(
+            f"{line} of the depth lies beyond the clip's range, fixed from its first frames, and is stored at its "
+            "ends (--no-temporal: each frame its own range)"
+        )
 
 
 def _video_options(args: argparse.Namespace) -> object:

@@ -139,6 +139,7 @@ class Summary:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     embedded: list[str] = field(default_factory=list)  # "photo.jpg: gdepth" for each photo whose own depth was used
+    clipped: list[str] = field(default_factory=list)  # "clip.mp4: 4.0 %" for each clip with depth beyond its range
 
     def line(self) -> str:
         return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"
@@ -373,7 +374,11 @@ def run_estimate(
             continue
         try:
             info = probe_video(src, max_pixels=max_pixels)
-            run_video(src, out, estimator=loaded(video=True), options=vopts, stem=stem, info=info, on_frame=on_frame)
+            done = run_video(
+                src, out, estimator=loaded(video=True), options=vopts, stem=stem, info=info, on_frame=on_frame
+            )
+            if done.clipped >= 0.001:
+                summary.clipped.append(f"{src}: {100 * done.clipped:.1f} %")
         except (InputError, OutputError, EncodeError) as exc:
             fail(src, str(exc))
             continue

@@ -21,7 +21,9 @@ Outputs for ``clip.mp4`` (names under the output folder, folder inputs mirror th
 Every video keeps the source's frame count, exact frame rate and audio. With ``temporal`` (the default) each
 frame is aligned to the running reference by :class:`~depthforge.pipeline.temporal.TemporalStabilizer` and
 the display range is fixed for the whole clip from the first batch (plus a margin), so nothing flickers;
-without it every frame is normalised to its own min..max, as photos are.
+what lies beyond it later (a subject coming closer than anything in the first frames) is stored at its ends,
+and the share of such pixels is reported (``clipped`` in the JSON and the result). Without it every frame is
+normalised to its own min..max, as photos are.
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ class VideoResult:
     frames: int
     paths: dict[str, Path]
     display: DisplayRange | None
+    #: share of the valid pixels outside the clip's fixed display range, clipped to its ends (0 per frame)
+    clipped: float = 0.0
 
 
 def video_output_paths(
@@ -171,6 +175,7 @@ def display_frames(
     estimator: DepthEstimator,
     *,
     options: VideoOptions,
+    counts: dict[str, int] | None = None,
 ) -> Iterator[tuple[np.ndarray, DepthMap, np.ndarray, DisplayRange]]:
     """The core stream: (frame, depth, display, range) for every frame, in order.
 
@@ -178,6 +183,8 @@ def display_frames(
         frames: (H, W, 3) uint8 RGB frames.
         estimator: the loaded model.
         options: ``temporal``, ``strength``, ``margin``, ``batch_size``, ``invert``.
+        counts: when given, ``"valid"`` and ``"clipped"`` are added up in it: the valid pixels, and those outside
+            the clip's fixed range (shown at its ends; none per frame).
 
     Yields:
         the frame, its raw :class:`DepthMap`, the (H, W) float32 display map in [0, 1] (near = 1 unless
@@ -203,6 +210,12 @@ def display_frames(
         if fixed is None:
             fixed = _clip_range(aligned, options.margin)
         for frame, depth, a in zip(batch, depths, aligned, strict=True):
+            if counts is not None:
+                ok = np.isfinite(a)
+                counts["valid"] = counts.get("valid", 0) + int(np.count_nonzero(ok))
+                with np.errstate(invalid="ignore"):
+                    out = np.count_nonzero((a < np.float32(fixed.far)) | (a > np.float32(fixed.near)))
+                counts["clipped"] = counts.get("clipped", 0) + int(out)
             yield (
                 frame,
                 depth.with_values(a, meta={**depth.meta, "aligned": True}),
@@ -327,6 +340,7 @@ def run_video(
     paths = video_output_paths(outdir, name, opts)
     outputs = _Outputs(paths, meta, opts, name.name)
     rng: DisplayRange | None = None
+    counts: dict[str, int] = {}
 
     def write(item: tuple[np.ndarray, DepthMap, np.ndarray]) -> None:
         outputs.write(*item)
@@ -335,7 +349,8 @@ def run_video(
 
     behind = WriteBehind(write, size=2, name="depthforge-video-writer", threads=stage_threads(estimator))
     try:
-        for frame, depth, display, used in display_frames(iter_frames(src, info=meta), estimator, options=opts):
+        stream = display_frames(iter_frames(src, info=meta), estimator, options=opts, counts=counts)
+        for frame, depth, display, used in stream:
             behind.put((frame, depth, display))
             rng = used
         behind.close()
@@ -348,13 +363,20 @@ def run_video(
         outputs.abort(keep_partial=False)
         raise
     outputs.close()
+    clipped = counts.get("clipped", 0) / counts["valid"] if counts.get("valid") else 0.0
     if "sidecar" in paths:
-        _write_sidecar(paths["sidecar"], meta, outputs.count, rng, opts, estimator)
-    return VideoResult(meta, outputs.count, paths, rng if opts.temporal else None)
+        _write_sidecar(paths["sidecar"], meta, outputs.count, rng, opts, estimator, clipped)
+    return VideoResult(meta, outputs.count, paths, rng if opts.temporal else None, clipped)
 
 
 def _write_sidecar(
-    path: Path, info: VideoInfo, frames: int, rng: DisplayRange | None, options: VideoOptions, est: DepthEstimator
+    path: Path,
+    info: VideoInfo,
+    frames: int,
+    rng: DisplayRange | None,
+    options: VideoOptions,
+    est: DepthEstimator,
+    clipped: float,
 ) -> None:
     doc: dict[str, object] = {
         "kind": est.spec.kind,
@@ -370,6 +392,7 @@ def _write_sidecar(
     }
     if options.temporal and rng is not None:
         doc["display_range"] = {"far": rng.far, "near": rng.near, "units": "aligned inverse depth (first frame 0..1)"}
+        doc["clipped"] = clipped  # share of valid pixels beyond the range, stored at its ends (codes 0 / 65535)
     else:
         doc["display_range"] = "per frame min..max"
     atomic_write_text(path, json.dumps(doc, indent=2))
