@@ -194,7 +194,7 @@ def test_cli_takes_videos_and_reports_bad_ones(
     assert probe_video(paths["depth16"]).frame_count == 10
 
 
-def test_depth_beyond_the_clips_fixed_range_is_counted_and_said(tmp_path: Path) -> None:
+def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials_go(tmp_path: Path) -> None:
     # user trial: the "16-bit lossless" clip_depth.mkv stored depth outside the range fixed from the first frames
     # at its ends without a word (4 % of the pixels of a clip); the share is now in the JSON, the result and a notice
     from depthforge.models.callable import CallableEstimator
@@ -213,8 +213,16 @@ def test_depth_beyond_the_clips_fixed_range_is_counted_and_said(tmp_path: Path) 
     with VideoWriter(clip, size_hw=(48, 64), fps=FPS, codec="ffv1", pix_fmt="rgb24") as video:  # lossless
         for frame in frames:
             video.write(frame)
-    opts = VideoOptions(batch_size=4, depth8=False)
+    # what an interrupted earlier run left (user trial: a later run kept them beside its own outputs)
+    stale_frame = tmp_path / "out" / "in_depth_frames" / "in_000099.png"
+    stale_frame.parent.mkdir(parents=True)
+    stale_frame.write_bytes(b"old")
+    stale_clip = tmp_path / "out" / "in_depth.partial.mkv"
+    stale_clip.write_bytes(b"old")
+    opts = VideoOptions(batch_size=4, depth8=False, frames="png8")
     result = run_video(clip, tmp_path / "out", estimator=est, options=opts)
+    assert not stale_clip.exists() and not stale_frame.exists()
+    assert len(list(stale_frame.parent.iterdir())) == 12
     subject = 4 * 16 * 16 / (12 * 48 * 64)  # the subject's share of all the clip's pixels (4 frames of 12)
     assert 0.3 * subject < result.clipped <= 1.2 * subject
     import json

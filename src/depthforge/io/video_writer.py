@@ -207,7 +207,8 @@ class VideoWriter:
         self.frames += 1
 
     def close(self) -> Path:
-        """Finish the stream and move the output into place; returns the final path."""
+        """Finish the stream and move the output into place, removing what an interrupted earlier run kept
+        (:func:`partial_path`); returns the final path."""
         if self._closed:
             return self.path
         self._closed = True
@@ -220,6 +221,11 @@ class VideoWriter:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
         self._stack.close()
+        stale = partial_path(self.path)
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
         return self.path
 
     def abort(self, *, keep_partial: bool = False) -> Path | None:

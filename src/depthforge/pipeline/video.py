@@ -28,6 +28,7 @@ normalised to its own min..max, as photos are.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -249,6 +250,8 @@ class _Outputs:
         self.count = 0
         if "frames" in paths:
             paths["frames"].mkdir(parents=True, exist_ok=True)
+            for old in paths["frames"].glob(f"{glob.escape(stem)}_[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+                old.unlink()  # an interrupted earlier run's frames: the folder holds this run's only
 
     def _writer(self, role: str, frame: np.ndarray, codec: str, pix_fmt: str) -> VideoWriter:
         w = self.writers.get(role)
