@@ -576,3 +576,21 @@ def test_messages_name_the_flags_and_small_limits(
     quilt = ("--layout", "quilt", "--quilt", "0x5", "-o", str(tmp_path / "q.png"))
     code, _, err = run(capsys, "stereo", *base, *quilt)
     assert code == 2 and err.startswith("depthforge: error: --quilt: "), err
+
+
+def test_estimate_options_that_cannot_apply_are_said_before_any_work(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path
+) -> None:
+    # user trial: --format png16mm with a relative model was '1 skipped' beside an earlier output, and failed only
+    # after the model ran in a fresh folder; --tile-overlap without --detail was ignored without a word
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{photo.stem}_depth.png").write_bytes(b"an earlier output")
+    code, _, err = run(capsys, "estimate", str(photo), "-o", str(out), "--format", "png16mm")
+    assert code == 2 and "--format: png16mm holds millimetres and depth-anything-v2-small gives relative" in err, err
+    missing = str(tmp_path / "no-such-model")
+    fresh = str(tmp_path / "fresh")
+    code, _, err = run(capsys, "estimate", str(photo), "-o", fresh, "--model", missing, "--tile-overlap", "0.5")
+    assert code == 2 and "--tile-overlap: not used (for --detail auto or N tiles)" in err, err
+    code, _, err = run(capsys, "estimate", str(photo), "-o", fresh, "--model", missing, "--detail", "1")
+    assert code == 2 and "between 2 and 256 (0 or off: no tiles)" in err, err

@@ -57,7 +57,10 @@ def detail_options(args: argparse.Namespace) -> Any:
     from depthforge.pipeline.detail import DetailOptions, parse_detail
 
     mode = parse_detail(args.detail)
-    return None if mode is None else DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
+    if mode is None:
+        note_unused(args, ["tile_overlap", "fusion"], "for --detail auto or N tiles")
+        return None
+    return DetailOptions(mode, tile_overlap=args.tile_overlap, fusion=args.fusion)
 
 
 def add_motion_options(g: argparse._ActionsContainer, *, supersample: tuple[int, ...] = (1, 2, 3, 4)) -> None:

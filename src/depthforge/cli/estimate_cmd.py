@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from depthforge.cli.common import (
     COLORMAPS,
+    DEFAULT_MODEL,
     DEPTH_FORMATS,
     add_command,
     add_display_options,
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     detail = detail_options(args)
+    if args.format == "png16mm" and not args.use_embedded_depth:
+        _check_metric_model(args.model or DEFAULT_MODEL)
     items = collect_inputs(args.inputs, exclude=args.output)
     if not items:
         note("no images or videos found in the given inputs")
@@ -106,6 +109,20 @@ def run(args: argparse.Namespace) -> int:
     with progress(len(items), "estimating") as advance:
         summary = _run_estimate(args, options, detail, _on_item(advance))
     return _finish(summary)
+
+
+def _check_metric_model(model: str) -> None:
+    """``--format png16mm`` holds millimetres: refuse a relative model before any photo is skipped or estimated
+    (user trial: an existing output made it '1 skipped', a fresh folder failed after the model ran)."""
+    from depthforge.core.errors import ValidationError
+    from depthforge.models.estimator import resolve_depth_model
+
+    kind = resolve_depth_model(model).spec.kind
+    if kind != "metric":
+        raise ValidationError(
+            f"format: png16mm holds millimetres and {model} gives {kind} depth; use png16, tiff, npy or exr, or a "
+            "metric model (depthforge models)"
+        )
 
 
 def _note_photo_only_options(args: argparse.Namespace) -> None:

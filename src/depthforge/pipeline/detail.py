@@ -117,7 +117,7 @@ def parse_detail(value: str | int | None) -> int | str | None:
     except (TypeError, ValueError):
         raise ValidationError(f"detail: expected off, auto or a tile count, got {value!r}") from None
     if not 2 <= count <= 256:
-        raise ValidationError(f"detail: a tile count must be between 2 and 256, got {count}")
+        raise ValidationError(f"detail: a tile count must be between 2 and 256 (0 or off: no tiles), got {count}")
     return count
 
 
