@@ -231,3 +231,20 @@ def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials
     assert sidecar["clipped"] == pytest.approx(result.clipped)
     steady = run_video(clip, tmp_path / "out2", estimator=est, options=VideoOptions(temporal=False, depth8=False))
     assert steady.clipped == 0.0
+
+
+def test_videos_and_photos_are_told_apart_by_content(
+    clip: Path, tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # user trial: an MP4 named 'noext' was refused as "not a readable image (MP4/QuickTime)", a JPEG named
+    # photo.mp4 as "not a readable video", though the README says names do not matter
+    from PIL import Image
+
+    video, photo = tmp_path / "noext", tmp_path / "photo.mp4"
+    video.write_bytes(clip.read_bytes())
+    Image.fromarray(np.full((40, 56, 3), 120, np.uint8)).save(photo, format="JPEG")
+    out = tmp_path / "out"
+    code = main(["estimate", str(video), str(photo), "-o", str(out), "--model", str(tiny_da), "--no-visual"])
+    assert code == 0, capsys.readouterr().err
+    assert probe_video(out / "noext_depth.mkv").frame_count == probe_video(clip).frame_count
+    assert Image.open(out / "photo_depth.png").size == (56, 40)

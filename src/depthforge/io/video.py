@@ -25,6 +25,7 @@ import numpy as np
 
 from depthforge.core.errors import DepthforgeError, InputError, MissingExtraError
 from depthforge.core.validation import check_choice
+from depthforge.io.heif import is_heif_head
 from depthforge.io.inputs import check_input_file, check_pixels, max_pixels_limit
 
 __all__ = [
@@ -72,7 +73,23 @@ def ffmpeg_exe() -> str:
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
-    """True when the file name has a video extension (see :data:`VIDEO_EXTENSIONS`)."""
+    """Whether a file is a video: by its first bytes when they say (an MP4 or Matroska file whatever its name, a
+    JPEG named ``.mp4`` is a photo), else by its extension (see :data:`VIDEO_EXTENSIONS`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        head = b""
+    if head[4:8] == b"ftyp":  # ISO media: a HEIF/AVIF still image, or a video
+        return not is_heif_head(head) and head[8:12] not in (b"avif", b"avis")
+    if head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI "):
+        return True
+    if (
+        head[:3] == b"\xff\xd8\xff"
+        or head[:8] == b"\x89PNG\r\n\x1a\n"
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    ):
+        return False
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
