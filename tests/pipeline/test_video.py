@@ -229,6 +229,15 @@ def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials
 
     sidecar = json.loads(result.paths["sidecar"].read_text())
     assert sidecar["clipped"] == pytest.approx(result.clipped)
+    # a PNG frame carries the clip's range, so it reads back as depth on its own (user trial: only the JSON had it)
+    from PIL import Image
+
+    from depthforge.io.depthread import read_depth
+
+    frame = sorted(result.paths["frames"].iterdir())[0]
+    codes = np.asarray(Image.open(frame), dtype=np.float64)
+    far, near = sidecar["display_range"]["far"], sidecar["display_range"]["near"]
+    assert np.allclose(read_depth(frame).values, far + codes / 255 * (near - far), atol=1e-5)
     steady = run_video(clip, tmp_path / "out2", estimator=est, options=VideoOptions(temporal=False, depth8=False))
     assert steady.clipped == 0.0
 

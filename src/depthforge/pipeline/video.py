@@ -43,6 +43,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.threads import WriteBehind, read_ahead
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.atomic import atomic_write_text
+from depthforge.io.depthread import META_KEY
 from depthforge.io.images import write_image
 from depthforge.io.video import VideoInfo, iter_frames, probe_video
 from depthforge.io.video_writer import VideoWriter
@@ -269,7 +270,7 @@ class _Outputs:
             self.writers[role] = w
         return w
 
-    def write(self, frame: np.ndarray, depth: DepthMap, display: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, depth: DepthMap, display: np.ndarray, rng: DisplayRange) -> None:
         o = self.options
         self.count += 1
         if "depth16" in self.paths:
@@ -282,9 +283,13 @@ class _Outputs:
             both = combine(frame, vis, direction=o.combine)
             self._writer("combined", both, "h264", "rgb24").write(both)
         if o.frames:
-            img = np.rint(display * (65535.0 if o.frames == "png16" else 255.0))
-            img = img.astype(np.uint16 if o.frames == "png16" else np.uint8)
-            write_image(self.paths["frames"] / f"{self.stem}_{self.count:06d}.png", img)
+            top = 65535 if o.frames == "png16" else 255
+            img = np.rint(display * float(top)).astype(np.uint16 if top > 255 else np.uint8)
+            # the range in the frame itself, as a photo's depth PNG has it: read_depth gives the values back
+            meta = {"kind": "relative", "units": "aligned inverse depth", "width": img.shape[1], "height": img.shape[0]}
+            meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=o.invert, max_code=top)
+            name = f"{self.stem}_{self.count:06d}.png"
+            write_image(self.paths["frames"] / name, img, text={META_KEY: json.dumps(meta)})
         if o.stereo:
             view = _stereo_frame(frame, depth, display, o)
             self._writer("stereo", view, "h264", "rgb24").write(view)
@@ -345,7 +350,7 @@ def run_video(
     rng: DisplayRange | None = None
     counts: dict[str, int] = {}
 
-    def write(item: tuple[np.ndarray, DepthMap, np.ndarray]) -> None:
+    def write(item: tuple[np.ndarray, DepthMap, np.ndarray, DisplayRange]) -> None:
         outputs.write(*item)
         if on_frame is not None:
             on_frame(outputs.count, meta.frame_count)
@@ -354,7 +359,7 @@ def run_video(
     try:
         stream = display_frames(iter_frames(src, info=meta), estimator, options=opts, counts=counts)
         for frame, depth, display, used in stream:
-            behind.put((frame, depth, display))
+            behind.put((frame, depth, display, used))
             rng = used
         behind.close()
     except KeyboardInterrupt:
@@ -397,5 +402,5 @@ def _write_sidecar(
         doc["display_range"] = {"far": rng.far, "near": rng.near, "units": "aligned inverse depth (first frame 0..1)"}
         doc["clipped"] = clipped  # share of valid pixels beyond the range, stored at its ends (codes 0 / 65535)
     else:
-        doc["display_range"] = "per frame min..max"
+        doc["display_range"] = "per frame min..max (each PNG frame carries its own; the video's codes do not)"
     atomic_write_text(path, json.dumps(doc, indent=2))
