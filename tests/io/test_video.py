@@ -170,6 +170,9 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
     assert not target.exists() and kept.exists()  # Ctrl-C keeps a valid, playable partial file
     assert [int(f[0, 0]) for f in iter_frames(kept, pix_fmt="gray16le")] == [0, 1000, 2000, 3000, 4000]
     assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]
+    from depthforge.io.atomic import OUTPUT_MODE
+
+    assert kept.stat().st_mode & 0o777 == OUTPUT_MODE  # as a finished output (user trial: mkstemp's 0600)
 
 
 def test_writer_checks_its_input(tmp_path: Path) -> None:

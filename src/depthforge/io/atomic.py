@@ -22,6 +22,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "TEMP_MARK",
+    "OUTPUT_MODE",
     "DiskWriter",
     "output_error",
     "prepare_folder",
@@ -140,7 +141,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             yield tmp
             with open(tmp, "rb+") as fh:  # the data and what reading it back needs (its size) on disk
                 getattr(os, "fdatasync", os.fsync)(fh.fileno())
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
+            os.chmod(tmp, OUTPUT_MODE)  # mkstemp makes 0600 files; outputs get the usual permissions
             os.replace(tmp, target)
         except OSError as exc:
             raise output_error(target, exc) from None
@@ -184,6 +185,8 @@ def _read_umask() -> int:
 
 #: Read once at import: os.umask is process-wide, so it must not be toggled while threads write files.
 _UMASK = _read_umask()
+#: The permissions of a file the outputs' code writes (a temporary file from mkstemp is 0600): 0666 less the umask.
+OUTPUT_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -30,7 +30,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_range, check_size_hw
-from depthforge.io.atomic import atomic_path, sweep_stale, temp_prefix
+from depthforge.io.atomic import OUTPUT_MODE, atomic_path, sweep_stale, temp_prefix
 from depthforge.io.images import GIF_MIN_FRAME_MS
 from depthforge.io.video import (
     PIX_FMTS,
@@ -240,6 +240,8 @@ class VideoWriter:
                 kept = partial_path(self.path)
                 if kept.is_dir():
                     shutil.rmtree(kept)
+                if not self._tmp.is_dir():  # the permissions of a finished output, not mkstemp's 0600
+                    os.chmod(self._tmp, OUTPUT_MODE)
                 os.replace(self._tmp, kept)
         finally:
             if self._proc is not None:
