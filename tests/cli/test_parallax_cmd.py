@@ -104,3 +104,12 @@ def test_stopped_mid_clip_keeps_a_playable_partial(tmp_path: Path, sig: str, sta
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["clip.partial.mp4", "depth.npy", "photo.png"], names
     assert 0 < probe_video(tmp_path / "clip.partial.mp4").frame_count < 600
+
+
+def test_the_commands_choices_are_the_librarys() -> None:
+    # the command line keeps its own copies so that it starts without importing the renderer
+    from depthforge.cli import parallax_cmd, photo3d_cmd
+    from depthforge.render.motion import EASINGS, MOTIONS
+
+    assert tuple(parallax_cmd._EASINGS) == tuple(EASINGS)
+    assert set(parallax_cmd._MOTIONS) == set(MOTIONS) and set(photo3d_cmd._MOTIONS) == set(MOTIONS) - {"linear"}

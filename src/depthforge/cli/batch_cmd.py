@@ -59,12 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_display_options(g, invert="near = black in display outputs")
     g.add_argument("--combine", choices=("horizontal", "vertical"), default="horizontal", help="combined layout")
     g.add_argument("--divergence", type=float, default=2.5, help="sbs/anaglyph parallax, %% of the width")
-    g.add_argument(
-        "--convergence",
-        type=float,
-        default=0.0,
-        help="sbs/anaglyph screen plane nearness 0..1 (0 = farthest; -1..2 allowed)",
-    )
+    g.add_argument("--convergence", type=float, default=0.0, help="sbs/anaglyph screen plane nearness, -1..2")
     g.add_argument(
         "--anaglyph",
         default="dubois",

@@ -26,12 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="R",
         help="also drop triangles whose depth varies by more than this fraction (e.g. 0.1)",
     )
-    g.add_argument(
-        "--target-vertices",
-        type=int,
-        metavar="N",
-        help="simplify: at most N vertices (regular grid; 0 or unset: every --stride-th pixel)",
-    )
+    g.add_argument("--target-vertices", type=int, metavar="N", help="simplify: at most N vertices (0: no limit)")
     g.add_argument("--stride", type=int, default=1, help="use every N-th pixel (default 1)")
     g.add_argument("--no-texture", action="store_true", help="vertex colours only, no texture image")
     g.add_argument(

@@ -20,6 +20,7 @@ from depthforge.cli.common import (
 )
 
 _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "dolly-zoom", "linear", "static")
+_EASINGS = ("linear", "sine", "quad", "cubic")  # render.motion.EASINGS (not imported: the CLI starts light)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="forward travel of zoom/orbit/dolly-zoom, fraction of the nearest distance (default 4x amplitude %%)",
     )
-    p.add_argument(
-        "--easing",
-        default="sine",
-        choices=("linear", "sine", "quad", "cubic"),
-        help="how the camera slows into the ends of its motion (default sine; a circle moves steadily)",
-    )
+    p.add_argument("--easing", default="sine", choices=_EASINGS, help="slowing into each turn (default sine)")
     p.add_argument("--no-loop", dest="loop", action="store_false", help="one-way motion (default: seamless loop)")
     p.add_argument(
         "--start", default=None, metavar="X,Y", help="linear motion: start offset, %% of the width (default 0,0)"
