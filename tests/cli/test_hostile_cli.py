@@ -514,6 +514,7 @@ def test_a_ctrl_c_after_the_console_script_returns_ends_it_by_the_signal() -> No
         (("normals", "--bits", "16", "-o", "n.jpg"), "16-bit images need"),
         (("mesh", "-o", "m.stl"), "unknown mesh format"),
         (("pointcloud", "-o", "c.glb"), "point clouds are written as .ply"),
+        (("bokeh", "-o", "b.xbm"), "unknown image extension"),  # Pillow writes it, but not an RGB photo (review)
     ],
 )
 def test_a_wrong_output_extension_is_refused_before_the_depth_is_made(
@@ -588,6 +589,9 @@ def test_estimate_options_that_cannot_apply_are_said_before_any_work(
     (out / f"{photo.stem}_depth.png").write_bytes(b"an earlier output")
     code, _, err = run(capsys, "estimate", str(photo), "-o", str(out), "--format", "png16mm")
     assert code == 2 and "--format: png16mm holds millimetres and depth-anything-v2-small gives relative" in err, err
+    # a hub id not fetched yet has no known kind until it is (review): not refused as relative
+    code, _, err = run(capsys, "estimate", str(photo), "-o", str(out), "--format", "png16mm", "--model", "org/metric-x")
+    assert "png16mm" not in err, err
     missing = str(tmp_path / "no-such-model")
     fresh = str(tmp_path / "fresh")
     code, _, err = run(capsys, "estimate", str(photo), "-o", fresh, "--model", missing, "--tile-overlap", "0.5")

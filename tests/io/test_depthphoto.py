@@ -333,3 +333,25 @@ def test_the_photos_exif_goes_with_it(tmp_path: Path) -> None:
         assert resolve_intrinsics(again.rgb.shape[:2], exif=again.exif) == want, path
     assert read_depth_photo(tmp_path / "g.jpg").depth.shape == depth.shape  # the XMP is still found
     assert exif_bytes(read_image(tmp_path / "b.png")) is not None
+
+
+def test_exif_that_cannot_be_carried_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: damaged EXIF made Pillow's Exif.tobytes raise TypeError after the work was done (exit 3, a whole
+    estimate run lost); a TIFF's own tags (strips, compression, bits) were carried as if a camera's."""
+    from PIL import Image as PILImage
+
+    from depthforge.io.images import exif_bytes, read_image
+
+    exif = PILImage.Exif()
+    exif[0x010F] = "Canon"
+    rgb = np.full((8, 8, 3), 90, np.uint8)
+    PILImage.fromarray(rgb).save(tmp_path / "a.jpg", exif=exif)
+    PILImage.fromarray(rgb).save(tmp_path / "a.tif", exif=exif)
+    assert exif_bytes(read_image(tmp_path / "a.jpg")) is not None
+    assert exif_bytes(read_image(tmp_path / "a.tif")) is None
+
+    def broken(self: object, *args: object) -> bytes:
+        raise TypeError("damaged EXIF")
+
+    monkeypatch.setattr(PILImage.Exif, "tobytes", broken)
+    assert exif_bytes(read_image(tmp_path / "a.jpg")) is None

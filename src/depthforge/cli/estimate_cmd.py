@@ -117,8 +117,9 @@ def _check_metric_model(model: str) -> None:
     from depthforge.core.errors import ValidationError
     from depthforge.models.estimator import resolve_depth_model
 
-    kind = resolve_depth_model(model).spec.kind
-    if kind != "metric":
+    source = resolve_depth_model(model)
+    kind = source.spec.kind
+    if kind != "metric" and not getattr(source, "guessed", False):  # a hub id not yet fetched: checked once loaded
         raise ValidationError(
             f"format: png16mm holds millimetres and {model} gives {kind} depth; use png16, tiff, npy or exr, or a "
             "metric model (depthforge models)"

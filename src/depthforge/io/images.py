@@ -419,7 +419,7 @@ def check_image_extension(path: str | os.PathLike[str], *, bits: int = 8) -> str
 
     ext = Path(path).suffix.lower()
     fmt = PILImage.registered_extensions().get(ext)
-    if fmt is None or fmt not in PILImage.SAVE:
+    if fmt is None or fmt not in PILImage.SAVE or ext not in IMAGE_EXTENSIONS | {".apng"}:  # RGB image formats
         raise ValidationError(
             f"output: unknown image extension '{ext}' in {Path(path).name} (use .png, .jpg, .tiff, .webp)"
         )
@@ -430,6 +430,8 @@ def check_image_extension(path: str | os.PathLike[str], *, bits: int = 8) -> str
 
 #: Largest EXIF block carried into an output: one APP1 segment of a JPEG (bytes, ``Exif\0\0`` header included).
 _EXIF_MAX_BYTES = 65533
+#: Sources whose EXIF is a camera's (Pillow format names)
+_EXIF_SOURCES = ("JPEG", "MPO", "PNG", "WEBP", "HEIF")
 
 
 def exif_bytes(image: Image) -> bytes | None:
@@ -440,16 +442,22 @@ def exif_bytes(image: Image) -> bytes | None:
     """
     if not isinstance(image, Image) or not image.path:
         return None
+    import warnings
+
     from PIL import Image as PILImage
 
     try:
-        with PILImage.open(image.path) as pil:
-            exif = pil.getexif()
-            if not exif:
-                return None
-            exif[_ORIENTATION] = 1
-            data = exif.tobytes()
-    except (OSError, ValueError, SyntaxError):  # a file gone or EXIF Pillow cannot parse: the output goes without
+        with warnings.catch_warnings():  # only the header is read: no pixel limit applies here (read_image's did)
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(image.path) as pil:
+                if pil.format not in _EXIF_SOURCES:  # a TIFF's tags describe its own strips, not a camera
+                    return None
+                exif = pil.getexif()
+                if not exif:
+                    return None
+                exif[_ORIENTATION] = 1
+                data = exif.tobytes()
+    except Exception:  # noqa: BLE001 - any file or EXIF Pillow cannot handle: the output goes without, as it did
         return None
     return data if len(data) <= _EXIF_MAX_BYTES else None
 

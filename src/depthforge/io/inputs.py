@@ -147,7 +147,7 @@ def _megapixels(pixels: int) -> str:
     """``pixels`` in megapixels for a message: one decimal, or two significant digits below one (a limit of 1000
     pixels is 0.001, not 0.0)."""
     mp = pixels / 1e6
-    return f"{mp:.1f}" if mp >= 1 else f"{mp:.2g}"
+    return f"{mp:.1f}" if mp >= 1 else f"{mp:.6f}".rstrip("0")
 
 
 def check_pixels(path: Path, pages: list[tuple[int, int]], max_pixels: int) -> int:

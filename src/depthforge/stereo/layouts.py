@@ -43,7 +43,9 @@ def compose(left: np.ndarray | Image, right: np.ndarray | Image, *, layout: str)
         anaglyph-* (H, W, 3).
     """
     check_choice(layout, "layout", LAYOUTS)
-    left, right = (check_image(v, name, channels=(1, 3, 4)) for v, name in ((left, "left"), (right, "right")))
+    left, right = (
+        check_image(v, name, ndim=(2, 3), channels=(1, 3, 4)) for v, name in ((left, "left"), (right, "right"))
+    )
     if left.shape != right.shape:
         raise ValidationError(f"right: shape {right.shape} does not match left {left.shape}")
     if layout == "left":
