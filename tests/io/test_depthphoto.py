@@ -355,3 +355,23 @@ def test_exif_that_cannot_be_carried_is_left_behind(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(PILImage.Exif, "tobytes", broken)
     assert exif_bytes(read_image(tmp_path / "a.jpg")) is None
+
+
+def test_a_rotated_photos_depth_is_turned_upright_with_it(tmp_path: Path) -> None:
+    """Review: read_image turns a photo upright by its EXIF orientation, but its embedded depth stayed as stored,
+    so the map lay on its side (refused by --depth, stretched by --use-embedded-depth)."""
+    from PIL import Image as PILImage
+
+    from depthforge.io.images import read_image
+
+    rgb, depth = scene()
+    stored = write_gdepth(tmp_path / "g.jpg", rgb, depth).read_bytes()
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    payload = exif.tobytes()
+    rotated = tmp_path / "rotated.jpg"
+    rotated.write_bytes(stored[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + stored[2:])
+    photo, found = read_image(rotated), read_depth_photo(rotated)
+    assert found.image_size_hw == photo.rgb.shape[:2] == rgb.shape[1::-1]
+    plain = read_depth_photo(tmp_path / "g.jpg").depth.values
+    assert np.array_equal(found.depth.values, np.rot90(plain, -1), equal_nan=True)

@@ -184,9 +184,35 @@ def read_depth_photo(path: str | os.PathLike[str], *, max_pixels: int | None = N
         if kind is None:
             raise InputError("it carries no depth map (no GDepth or Dynamic Depth metadata)")
         trees = read_xmp(data).trees()
-        return _read_dynamic_depth(data, trees, p) if kind == "dynamic-depth" else _read_gdepth(data, trees, p)
+        found = _read_dynamic_depth(data, trees, p) if kind == "dynamic-depth" else _read_gdepth(data, trees, p)
+        return _upright(found, data)
     except InputError as exc:
         raise InputError(f"{p}: {exc}") from None
+
+
+def _upright(found: DepthPhoto, jpeg: bytes) -> DepthPhoto:
+    """``found`` turned by the photo's EXIF orientation, as :func:`~depthforge.io.images.read_image` turns the
+    photo: the map is stored as the JPEG's pixels are (review: an upright photo and its map on its side). A
+    stored camera is dropped when the map turns (its axes would no longer be the photo's)."""
+    from PIL import Image as PILImage
+
+    from depthforge.io.images import apply_orientation
+
+    try:
+        with PILImage.open(io.BytesIO(jpeg)) as pil:
+            orientation = int(pil.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the map as stored, as read_image keeps such a photo
+        return found
+    if not 2 <= orientation <= 8:
+        return found
+    d = found.depth
+    depth = DepthMap(
+        apply_orientation(d.values, orientation), kind=d.kind, model=d.model, baseline_m=d.baseline_m, meta=d.meta
+    )
+    h, w = found.image_size_hw
+    size_hw = (w, h) if orientation >= 5 else (h, w)
+    confidence = None if found.confidence is None else apply_orientation(found.confidence, orientation)
+    return DepthPhoto(depth, found.source, size_hw, confidence, {**found.meta, "orientation": orientation})
 
 
 def _read_gdepth(data: bytes, trees: list[ET.Element], p: Path) -> DepthPhoto:

@@ -44,6 +44,7 @@ __all__ = [
     "write_image",
     "check_image_extension",
     "exif_bytes",
+    "apply_orientation",
     "write_animation",
     "GIF_MAX_SIDE_PX",
     "GIF_MIN_FRAME_MS",
@@ -94,7 +95,7 @@ def _exif_facts(pil: Any) -> tuple[int, dict[str, Any]]:
     return orientation, facts
 
 
-def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+def apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1..8) to an (H, W[, C]) array: 5-8 transpose first, then rows and/or columns
     are reversed."""
     if not 2 <= orientation <= 8:
@@ -295,7 +296,7 @@ def _read(
     p = check_input_file(path, what="image", max_bytes=max_bytes_for(limit))
     with decoding(p, "image", verb="decode"), open_pil(p, max_pixels=limit) as pil:
         arr, orientation, exif, full = _decode(p, pil, need)
-    arr = _apply_orientation(arr, orientation)
+    arr = apply_orientation(arr, orientation)
     img = Image.from_array(arr, path=str(p))
     return Image(rgb=img.rgb, alpha=img.alpha, path=str(p), exif=exif), full
 
