@@ -108,6 +108,15 @@ def test_outputs_beside_the_inputs_are_not_taken_for_inputs_again(photos: Path, 
     (inp / "clip_depth_frames" / "000001.png").write_bytes(b"")
     names = {f.name for f, _ in collect_inputs([inp], exclude=inp)}
     assert names == {p.name for p in photos.iterdir()} | {"holiday_depth.png", "clip.mp4"}
+    # only the suffixes outputs get, after an input's whole stem (review: 'beach_depth_of_field.jpg' and a folder
+    # 'trip_3d_shots/' were dropped, the output 'foo_3d_x_depth.png' of 'foo_3d_x.jpg' kept)
+    for name in ("beach.jpg", "beach_depth_of_field.jpg", "foo_3d_x.jpg", "foo_3d_x_depth.png", "trip.mp4"):
+        (inp / name).write_bytes(b"")
+    (inp / "trip_3d_shots").mkdir()
+    (inp / "trip_3d_shots" / "IMG_1.jpg").write_bytes(b"")
+    names = {f.relative_to(inp).as_posix() for f, _ in collect_inputs([inp], exclude=inp)}
+    assert {"beach_depth_of_field.jpg", "foo_3d_x.jpg", "trip_3d_shots/IMG_1.jpg"} <= names
+    assert "foo_3d_x_depth.png" not in names
 
 
 def test_exif_rotated_photo_gives_upright_depth(tmp_path: Path, tiny_da: Path) -> None:

@@ -598,3 +598,23 @@ def test_estimate_options_that_cannot_apply_are_said_before_any_work(
     assert code == 2 and "--tile-overlap: not used (for --detail auto or N tiles)" in err, err
     code, _, err = run(capsys, "estimate", str(photo), "-o", fresh, "--model", missing, "--detail", "1")
     assert code == 2 and "between 2 and 256 (0 or off: no tiles)" in err, err
+
+
+def test_stereo_checks_the_gif_frame_time_first_and_writes_16_bit_photos_as_8_bit_jpegs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # review: a too-short GIF frame time was refused only after the depth was made; a 16-bit photo's views
+    # failed at the end under .jpg ("16-bit images need .png or .tiff"), where bokeh writes them as 8 bits
+    import cv2
+
+    photo = tmp_path / "p16.png"
+    cv2.imwrite(str(photo), np.tile(np.linspace(0, 65535, 64, dtype=np.uint16)[None, :, None], (48, 1, 3)))
+    missing = str(tmp_path / "no-such-model")
+    argv = ("stereo", str(photo), "--model", missing, "--layout", "wiggle", "--frame-ms", "10")
+    code, _, err = run(capsys, *argv, "-o", str(tmp_path / "w.gif"))
+    assert code == 2 and "--frame-ms: 10 ms is too short for a GIF" in err and "no-such-model" not in err, err
+    depth = tmp_path / "d.npy"
+    np.save(depth, np.tile(np.linspace(1.0, 3.0, 64, dtype=np.float32), (48, 1)))
+    code, _, err = run(capsys, "stereo", str(photo), "--depth", str(depth), "-o", str(tmp_path / "s.jpg"))
+    assert code == 0, err
+    assert Image.open(tmp_path / "s.jpg").mode == "RGB"

@@ -24,6 +24,8 @@ from depthforge.stereo.layouts import LAYOUTS
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import numpy as np
+
 
 _LAYOUTS = (*LAYOUTS, "separate", "wiggle", "quilt", "rgbd")
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_choice
-    from depthforge.io.images import check_image_extension, write_animation, write_image
+    from depthforge.io.images import check_animation, check_image_extension, write_animation, write_image
     from depthforge.render import stereo
     from depthforge.stereo import compose
 
@@ -93,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     # the output's extension, before the depth is made
     if args.layout == "wiggle" and out.suffix.lower() not in (".gif", ".png", ".apng"):
         raise ValidationError(f"output: wiggle needs .gif or .png (APNG), got '{out.suffix}'")
+    if args.layout == "wiggle":
+        check_animation(out, frame_ms=args.frame_ms)
     if args.layout != "wiggle" and (out.suffix or args.layout not in ("separate", "quilt")):  # these add .png
         check_image_extension(out)
     image, depth = load_photo(args)
@@ -122,14 +126,21 @@ def run(args: argparse.Namespace) -> int:
         left, right = stereo.render_stereo(rgb, depth, params=params, parallax=par)
     if args.layout == "separate":
         paths = [out.with_name(f"{out.stem}_{eye}{out.suffix or '.png'}") for eye in ("left", "right")]
-        write_image(paths[0], left)
-        write_image(paths[1], right)
+        write_image(paths[0], _bits_for(paths[0], left))
+        write_image(paths[1], _bits_for(paths[1], right))
         print(f"wrote {paths[0]} and {paths[1]}")
         return 0
     result = compose(left, right, layout=args.layout)
-    write_image(out, result)
+    write_image(out, _bits_for(out, result))
     print(f"wrote {out} ({result.shape[1]}x{result.shape[0]}, {args.layout})")
     return 0
+
+
+def _bits_for(path: Path, view: np.ndarray) -> np.ndarray:
+    """A 16-bit photo's view as 8 bits for a format that holds no more (JPEG, WebP), as bokeh writes it."""
+    from depthforge.core.image import to_uint8
+
+    return view if view.dtype.itemsize == 1 or path.suffix.lower() in (".png", ".tif", ".tiff") else to_uint8(view)
 
 
 def _looking_glass(args: argparse.Namespace, image: object, depth: object, params: object, out: Path) -> int:

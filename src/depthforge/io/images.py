@@ -46,6 +46,7 @@ __all__ = [
     "exif_bytes",
     "apply_orientation",
     "write_animation",
+    "check_animation",
     "GIF_MAX_SIDE_PX",
     "GIF_MIN_FRAME_MS",
     "IMAGE_EXTENSIONS",
@@ -524,6 +525,22 @@ GIF_MAX_SIDE_PX = 65535
 GIF_MIN_FRAME_MS = 20
 
 
+def check_animation(path: str | os.PathLike[str], *, frame_ms: float) -> float:
+    """The frame time of :func:`write_animation` to ``path``, checked before any work: > 0 ms, and for a GIF at
+    least :data:`GIF_MIN_FRAME_MS`.
+
+    Raises:
+        ValidationError: naming ``frame_ms``.
+    """
+    ms = check_positive(frame_ms, "frame_ms")
+    if Path(path).suffix.lower() == ".gif" and ms < GIF_MIN_FRAME_MS:
+        raise ValidationError(
+            f"frame_ms: {ms:g} ms is too short for a GIF: players show frames under {GIF_MIN_FRAME_MS} ms for 100 ms "
+            "(give 20 or more, or write an animated PNG, .png)"
+        )
+    return ms
+
+
 def write_animation(path: str | os.PathLike[str], frames: list[np.ndarray], *, frame_ms: float) -> Path:
     """A looping animation of ``frames``, each shown ``frame_ms`` milliseconds, written atomically: a GIF for
     ``.gif``, else an animated PNG (``.png``, ``.apng``).
@@ -540,16 +557,11 @@ def write_animation(path: str | os.PathLike[str], frames: list[np.ndarray], *, f
     from PIL import Image as PILImage
 
     p = Path(path)
-    ms = check_positive(frame_ms, "frame_ms")
+    ms = check_animation(p, frame_ms=frame_ms)
     if not frames:
         raise ValidationError("frames: no frames to animate")
     h, w = frames[0].shape[:2]
     is_gif = p.suffix.lower() == ".gif"
-    if is_gif and ms < GIF_MIN_FRAME_MS:
-        raise ValidationError(
-            f"frame_ms: {ms:g} ms is too short for a GIF: players show frames under {GIF_MIN_FRAME_MS} ms for 100 ms "
-            "(give 20 or more, or write an animated PNG, .png)"
-        )
     if is_gif and max(h, w) > GIF_MAX_SIDE_PX:
         raise ValidationError(
             f"frames: {w}x{h} frames are wider or higher than a GIF allows ({GIF_MAX_SIDE_PX} px); "

@@ -45,7 +45,7 @@ from depthforge.pipeline.detail import (
     with_detail,
 )
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
-from depthforge.pipeline.video import VideoOptions, run_video, video_output_paths
+from depthforge.pipeline.video import STEREO_VIDEO_LAYOUTS, VideoOptions, run_video, video_output_paths
 from depthforge.process.normalize import to_display
 from depthforge.process.resample import resize_depth
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
@@ -186,18 +186,20 @@ def collect_inputs(
 
 
 #: The names :func:`output_paths` and the video outputs give after an input's stem (any colour map or layout).
-_OUTPUT_NAME = re.compile(
-    r"(?P<base>.+?)_(?:depth(?:_[\w-]+)?|combined|controlnet|gdepth|dynamic_depth|fb3d(?:_depth)?|3d_[\w-]+)"
+_OUTPUT_SUFFIX = re.compile(
+    rf"_(?:depth(?:_(?:{'|'.join(COLORMAPS)}|frames))?|combined|controlnet|gdepth|dynamic_depth|fb3d(?:_depth)?"
+    rf"|3d_(?:{'|'.join(STEREO_VIDEO_LAYOUTS)}))"
 )
 
 
 def _named_as_output(f: Path, root: Path, stems: set[tuple[Path, str]]) -> bool:
-    """Whether ``f``, or a folder it is in below ``root``, is named as an output of an input beside it."""
+    """Whether ``f``, or a folder it is in below ``root``, is named as an output of an input beside it: its name
+    is that input's stem, then one of the suffixes outputs get (every split of the name is tried)."""
     node, name = f, f.stem
     while node != root:
-        m = _OUTPUT_NAME.fullmatch(name)
-        if m is not None and (node.parent, m["base"]) in stems:
-            return True
+        for i, c in enumerate(name):
+            if c == "_" and (node.parent, name[:i]) in stems and _OUTPUT_SUFFIX.fullmatch(name[i:]):
+                return True
         node = node.parent
         name = node.name
     return False
