@@ -75,11 +75,13 @@ def ffmpeg_exe() -> str:
 def is_video_path(path: str | os.PathLike[str]) -> bool:
     """Whether a file is a video: by its first bytes when they say (an MP4 or Matroska file whatever its name, a
     JPEG named ``.mp4`` is a photo), else by its extension (see :data:`VIDEO_EXTENSIONS`)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        head = b""
+    head = b""
+    if os.path.isfile(path):  # a regular file: opening a named pipe would wait for a writer
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+        except OSError:
+            pass
     if head[4:8] == b"ftyp":  # ISO media: a HEIF/AVIF still image, or a video
         return not is_heif_head(head) and head[8:12] not in (b"avif", b"avis")
     if head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI "):
