@@ -318,3 +318,22 @@ def test_a_video_cut_short_is_refused_not_half_read(tmp_path: Path) -> None:
     cut.write_bytes(data[: int(len(data) * 0.6)])
     with pytest.raises(InputError, match="cut.mp4: truncated or corrupt video"):
         probe_video(cut)
+
+
+def test_what_is_a_video_follows_the_content_only_where_the_name_says_nothing(tmp_path: Path) -> None:
+    # a JPEG named .mp4 is a photo; an MP4 without an extension a video (user trial); but ISO media under an image
+    # extension stays a photo (fuzz, seed 21: a HEIC with a damaged brand named m.tiff was read as a video)
+    from depthforge.io.video import is_video_path
+
+    iso = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 16
+    cases = {
+        "photo.mp4": b"\xff\xd8\xff\xe0" + b"\x00" * 20,
+        "noext": iso,
+        "m.tiff": b"\x00\x00\x00\x18ftypzzzz" + b"\x00" * 16,
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    assert not is_video_path(tmp_path / "photo.mp4")
+    assert is_video_path(tmp_path / "noext")
+    assert not is_video_path(tmp_path / "m.tiff")
+    assert is_video_path(tmp_path / "missing.mp4") and not is_video_path(tmp_path / "missing")

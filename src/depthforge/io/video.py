@@ -73,8 +73,11 @@ def ffmpeg_exe() -> str:
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
-    """Whether a file is a video: by its first bytes when they say (an MP4 or Matroska file whatever its name, a
-    JPEG named ``.mp4`` is a photo), else by its extension (see :data:`VIDEO_EXTENSIONS`)."""
+    """Whether a file is a video: a photo by its first bytes (JPEG, PNG, WebP) whatever its name, else by its
+    extension (:data:`VIDEO_EXTENSIONS`; an image extension means a photo, as a HEIC is ISO media too), and a file
+    with neither kind of extension by its first bytes (ISO media that is not HEIF/AVIF, Matroska, AVI)."""
+    from depthforge.io.images import IMAGE_EXTENSIONS
+
     head = b""
     if os.path.isfile(path):  # a regular file: opening a named pipe would wait for a writer
         try:
@@ -82,17 +85,18 @@ def is_video_path(path: str | os.PathLike[str]) -> bool:
                 head = fh.read(16)
         except OSError:
             pass
-    if head[4:8] == b"ftyp":  # ISO media: a HEIF/AVIF still image, or a video
-        return not is_heif_head(head) and head[8:12] not in (b"avif", b"avis")
-    if head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI "):
-        return True
     if (
         head[:3] == b"\xff\xd8\xff"
         or head[:8] == b"\x89PNG\r\n\x1a\n"
         or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
     ):
         return False
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    ext = Path(path).suffix.lower()
+    if ext in VIDEO_EXTENSIONS or ext in IMAGE_EXTENSIONS:
+        return ext in VIDEO_EXTENSIONS
+    if head[4:8] == b"ftyp":  # ISO media: a HEIF/AVIF still image, or a video
+        return not is_heif_head(head) and head[8:12] not in (b"avif", b"avis")
+    return head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
 
 
 @dataclass(frozen=True)
