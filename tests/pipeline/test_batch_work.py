@@ -61,3 +61,26 @@ def test_resolution_px_is_checked_hashed_and_left_to_detail(tiny_da: Path, tmp_p
     assert tiled.input_size_hw(tiled.load_estimator(), (400, 600)) is None  # detail's passes keep the model's size
     with pytest.raises(ValidationError, match="resolution_px"):
         BatchJob(tmp_path, tmp_path / "out", resolution_px=0)
+
+
+def test_controlnet_image_stays_near_white_when_the_display_is_inverted(tmp_path: Path) -> None:
+    # user trial 3: --invert turned the ControlNet image too (near = black), which those models never saw
+    from PIL import Image as PILImage
+
+    from depthforge.core.depthmap import DepthMap
+    from depthforge.core.image import Image
+    from depthforge.pipeline.estimation import EstimateOptions, write_outputs
+    from depthforge.pipeline.producers import PRODUCERS, BatchOptions
+
+    depth = DepthMap(np.tile(np.linspace(0.1, 1.0, 128, dtype=np.float32), (64, 1)), kind="relative")
+    image = Image(np.zeros((64, 128, 3), np.uint8))
+    got = {}
+    for invert in (False, True):
+        paths = {"depth": tmp_path / f"d{invert}.png", "controlnet": tmp_path / f"c{invert}.png"}
+        write_outputs(image, depth, paths, EstimateOptions(controlnet=True, invert=invert))
+        PRODUCERS["controlnet"].write(image, depth, tmp_path / f"b{invert}", BatchOptions(invert=invert))
+        got[invert] = [np.asarray(PILImage.open(p)) for p in (*paths.values(), tmp_path / f"b{invert}_controlnet.png")]
+    assert got[True][0][0, -1] < got[True][0][0, 0] and got[False][0][0, -1] > got[False][0][0, 0]  # depth inverted
+    assert got[False][1][0, -1, 0] == 255 and got[False][1][0, 0, 0] < 40  # near (right) = white
+    np.testing.assert_array_equal(got[True][1], got[False][1])
+    np.testing.assert_array_equal(got[True][2], got[False][2])

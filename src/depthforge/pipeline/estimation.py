@@ -255,8 +255,8 @@ def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options
         write_image(paths["color"], vis)
     if "combined" in paths and options.combine:
         write_image(paths["combined"], combine(image.as_uint8(), vis, direction=options.combine))
-    if "controlnet" in paths:
-        write_image(paths["controlnet"], controlnet_image(display))
+    if "controlnet" in paths:  # near = white whatever --invert says: what the ControlNet models were trained on
+        write_image(paths["controlnet"], controlnet_image(1.0 - display if options.invert else display))
 
 
 def run_estimate(

@@ -199,7 +199,8 @@ def _controlnet_files(stem: Path, o: BatchOptions) -> list[Path]:
 
 
 def _controlnet(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
-    return [write_image(_controlnet_files(stem, o)[0], controlnet_image(_display(depth, o)))]
+    display = _display(depth, o)  # near = white whatever ``invert`` says: what the ControlNet models were trained on
+    return [write_image(_controlnet_files(stem, o)[0], controlnet_image(1.0 - display if o.invert else display))]
 
 
 def _suffixed(suffix: str) -> Callable[[Path, BatchOptions], list[Path]]:
@@ -365,7 +366,9 @@ PRODUCERS: dict[str, Producer] = {
             (*_DISPLAY, "colormap", "combine"),
             description="photo beside its depth",
         ),
-        Producer("controlnet", _controlnet, _controlnet_files, _DISPLAY, description="ControlNet conditioning"),
+        Producer(
+            "controlnet", _controlnet, _controlnet_files, _DISPLAY, version=2, description="ControlNet conditioning"
+        ),
         _suffixed_producer("normals", _normals, (*_SCENE, "normals_convention", "normals_bits"), "normal map"),
         _suffixed_producer("sbs", _sbs, ("divergence", "convergence"), "side-by-side stereo"),
         _suffixed_producer("anaglyph", _anaglyph, ("divergence", "convergence", "anaglyph_mode"), "red-cyan anaglyph"),
