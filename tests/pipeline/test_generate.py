@@ -201,6 +201,13 @@ def test_generation_size_keeps_orientation() -> None:
     assert generation_size((3000, 4000)) == (384, 512)
     assert generation_size((4000, 3000)) == (512, 384)
     assert generation_size((768, 1024), long_side_px=1024) == (768, 1024)
+    # the photo's aspect within a few pixels (user trial 3: multiples of 64 stretched 16:9 to 2:1, 375x450 at 128 to
+    # a square)
+    for hw, long_side in (((360, 640), 512), ((375, 450), 128), ((375, 450), 512), ((1350, 375), 1024)):
+        h, w = generation_size(hw, long_side_px=long_side)
+        assert max(h, w) == long_side and h % 8 == 0 and w % 8 == 0
+        scale = long_side / max(hw)
+        assert abs(h - hw[0] * scale) <= 4 and abs(w - hw[1] * scale) <= 4, (hw, h, w)
 
 
 @needs_diffusers

@@ -52,7 +52,7 @@ def engine(web_model: Path, tiny: dict[str, Path]):  # type: ignore[no-untyped-d
         limits=LIMITS,
         generate_base=str(tiny["sd"]),
         generate_controlnet=str(tiny["cn"]),
-        generate_size_px=128,  # the operator's smaller size: 64x128 for the 48x80 photo
+        generate_size_px=128,  # the operator's smaller size: 80x128 for the 48x80 photo (its aspect, multiples of 8)
     )
     eng = Engine(config)
     yield eng
@@ -74,7 +74,7 @@ def test_tab_draws_from_the_shared_depth(engine: Engine, small_photo: tuple[Path
     again, _ = make_generation(_run(engine, small_photo, tmp_path), "a cabin", "", 2, 5.0, 1.0, 3)
     other, _ = make_generation(_run(engine, small_photo, tmp_path), "a cabin", "", 2, 5.0, 1.0, 4)
     first = read_image(path).rgb
-    assert first.shape == (64, 128, 3)  # the operator's long side, landscape kept
+    assert first.shape == (80, 128, 3)  # the operator's long side, the photo's aspect
     np.testing.assert_array_equal(first, read_image(again).rgb)  # the same seed draws the same image
     assert not np.array_equal(first, read_image(other).rgb)
     assert info.startswith("seed 3") and "licences" in info

@@ -10,7 +10,7 @@ Two modes (needs the ``diffusion`` extra):
   normalises each map to [-1, 1] itself); without a depth the pipeline runs its own estimator (DPT).
 
 The output size keeps the photo's aspect: long side at the model's training size (512, SDXL 1024) unless
-``size_hw`` says otherwise, both sides multiples of 8 (64 when chosen automatically).
+``size_hw`` says otherwise, both sides multiples of 8 (the VAE's factor; the aspect is kept within 4 px).
 """
 
 from __future__ import annotations
@@ -86,12 +86,14 @@ class GenerationResult:
     licences: list[str] = field(default_factory=list)
 
 
-def generation_size(size_hw: tuple[int, int], *, long_side_px: int = 512, multiple: int = 64) -> tuple[int, int]:
+def generation_size(size_hw: tuple[int, int], *, long_side_px: int = 512, multiple: int = 8) -> tuple[int, int]:
     """(height, width) of an output for a source of ``size_hw``: the same aspect, the long side ``long_side_px``,
     each side rounded to a multiple of ``multiple`` (at least one).
 
     >>> generation_size((300, 400))
     (384, 512)
+    >>> generation_size((360, 640))  # 16:9 stays 16:9 (multiples of 64 made it 256 x 512, 2:1)
+    (288, 512)
     """
     h, w = check_size_hw(size_hw)
     scale = long_side_px / max(h, w)
