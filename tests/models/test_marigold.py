@@ -99,7 +99,7 @@ def test_tiny_marigold_through_load_model(tiny_marigold: Path) -> None:
 
 
 @needs_diffusers
-def test_uncertainty_only_with_an_ensemble_of_three(tiny_marigold: Path) -> None:
+def test_uncertainty_only_with_an_ensemble_of_three(tiny_marigold: Path, tiny_da: Path) -> None:
     from depthforge.core.errors import ValidationError
     from depthforge.models import load_model
     from depthforge.models.marigold import marigold_source
@@ -107,14 +107,29 @@ def test_uncertainty_only_with_an_ensemble_of_three(tiny_marigold: Path) -> None
     image = np.random.default_rng(2).integers(0, 255, (40, 70, 3), dtype=np.uint8)
     for size, ok in ((1, False), (2, False), (3, True)):
         est = load_model(marigold_source(str(tiny_marigold), resolution_px=32, ensemble_size=size), device="cpu")
-        batch = est.prepare(image).pixels[None]
         if not ok:
             with pytest.raises(ValidationError, match="at least 3"):
-                est.backend.run(batch, uncertainty=True)  # type: ignore[attr-defined]
+                est.predict_uncertainty(image)
             continue
-        depth, spread = est.backend.run(batch, uncertainty=True)  # type: ignore[attr-defined]
-        assert spread is not None and spread.shape == depth.shape and np.all(spread >= 0)
-        assert 0.0 <= depth.min() and depth.max() <= 1.0
+        # the public way (user trial 3: the README promised an uncertainty map nothing returned)
+        depth, spread = est.predict_uncertainty(image)
+        assert spread.shape == depth.shape == (40, 70) and spread.dtype == np.float32 and np.all(spread >= 0)
+        assert spread.max() > 0  # three different noises: the predictions differ somewhere
+        np.testing.assert_array_equal(depth.values, est.predict(image).values)  # the same depth as predict
+    with pytest.raises(ValidationError, match="gives no uncertainty"):
+        load_model(str(tiny_da), device="cpu").predict_uncertainty(image)
+
+
+@needs_diffusers
+def test_marigold_processing_size_is_the_longer_side(tiny_marigold: Path) -> None:
+    # diffusers' processing_resolution is the longer side; the short side was used (user trial 3: 64 x 80 for 64)
+    from depthforge.models import load_model
+    from depthforge.models.marigold import marigold_source
+
+    est = load_model(marigold_source(str(tiny_marigold), resolution_px=64), device="cpu")
+    assert est.input_size((375, 450)) == (56, 64)
+    assert est.input_size((450, 375)) == (64, 56)
+    assert est.input_size((375, 1350)) == (16, 64)  # 17.8 to a multiple of 8
 
 
 def test_marigold_options_are_checked() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import TooLargeError
+from depthforge.core.errors import TooLargeError, ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_choice, check_range, check_size_hw
@@ -317,6 +317,27 @@ class DepthEstimator:
                 yield from flush()
         yield from flush()
 
+    def predict_uncertainty(self, image: Image | np.ndarray) -> tuple[DepthMap, np.ndarray]:
+        """Depth and its uncertainty from a Marigold ensemble (:func:`~depthforge.models.marigold_source` with
+        ``ensemble_size`` >= 3).
+
+        Returns:
+            The :class:`DepthMap` :meth:`predict` gives, and the ensemble's spread: (H, W) float32 >= 0 in Marigold's
+            affine depth units (fractions of the scene's near-to-far range), larger = less certain.
+
+        Raises:
+            ValidationError: the model is not Marigold, or its ensemble is smaller than 3.
+        """
+        run = getattr(self.backend, "run", None)
+        if self.spec.family != "marigold" or run is None:
+            raise ValidationError(f"model: {self.spec.name} gives no uncertainty (Marigold ensembles of 3 or more do)")
+        rgb8 = to_uint8(check_image(image))
+        x = prepare(rgb8, self.spec, size_hw=self.input_size(rgb8.shape[:2]))[None]
+        with self._lock:
+            raw, spread = run(x, uncertainty=True)
+        hw = rgb8.shape[:2]
+        return self._postprocess(raw[0], hw, None), np.maximum(self._resize_back(spread[0], hw), 0)
+
     @renamed_keywords(input_size="input_size_hw")
     def predict_raw(self, image: Image | np.ndarray, *, input_size_hw: tuple[int, int] | None = None) -> np.ndarray:
         """The model's raw output resized to the image (before any clipping): (H, W) float32."""
@@ -448,8 +469,6 @@ def load_model(
     check_choice(quantize, "quantize", QUANTIZE)
     quant = None if quantize in (None, "none") else quantize
     if quant and backend == "torch":
-        from depthforge.core.errors import ValidationError
-
         raise ValidationError("quantize: int8 runs on the openvino backend (use --backend openvino or auto)")
     source = model if isinstance(model, ModelSource) else resolve_depth_model(model)
     options = ",".join(f"{k}={v:g}" for k, v in sorted(source.spec.extra.items()))  # Marigold's steps, seed, ...
@@ -492,8 +511,6 @@ def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: 
         require_hub(source.spec.name)  # before any heavy import: an offline machine hears it at once
     if source.spec.family == "marigold":
         if backend == "openvino" or quant:
-            from depthforge.core.errors import ValidationError
-
             raise ValidationError("backend: Marigold runs on PyTorch only (no --backend openvino, no --quantize)")
         from depthforge.models.marigold import MarigoldBackend
 

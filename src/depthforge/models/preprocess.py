@@ -29,13 +29,16 @@ def _constrain(value: float, multiple: int) -> int:
 def model_input_size(size_hw: tuple[int, int], spec: ModelSpec) -> tuple[int, int]:
     """(height, width) the model sees for an image of ``size_hw`` = (height, width) (after any padding).
 
-    With ``keep_aspect`` both sides use the scale closest to 1 among the two target ratios (transformers' rule),
-    then each side is rounded to a multiple of ``spec.multiple``.
+    With ``keep_aspect`` both sides use the scale closest to 1 among the two target ratios (transformers' rule);
+    Marigold's longer side is the target (diffusers' ``processing_resolution``). Then each side is rounded to a
+    multiple of ``spec.multiple``.
     """
     height, width = size_hw
     th, tw = spec.input_size_hw
     sh, sw = th / height, tw / width
-    if spec.keep_aspect:
+    if spec.family == "marigold":  # diffusers' processing_resolution: the longer side (user trial 3)
+        sh = sw = max(th, tw) / max(height, width)
+    elif spec.keep_aspect:
         if abs(1 - sw) < abs(1 - sh):
             sh = sw
         else:
