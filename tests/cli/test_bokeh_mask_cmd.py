@@ -10,6 +10,7 @@ from PIL import Image as PILImage
 
 from depthforge.cli.main import main
 from depthforge.io.depthfiles import write_depth
+from tests.cli.test_hostile_cli import KIND_NOTICE
 from tests.render.test_bokeh import disc_scene
 
 
@@ -175,6 +176,6 @@ def test_bad_input_is_a_clean_error(files, cmd, capsys, tmp_path):
         cases.append([cmd, str(files["image"]), "--depth", str(files["depth"]), "--background", "red", "-o", out])
     for argv in cases:
         assert main(argv) == 2, argv
-        err = capsys.readouterr().err
+        err = KIND_NOTICE.sub("", capsys.readouterr().err)
         assert err.startswith("depthforge: error:") and "Traceback" not in err
     assert not (tmp_path / "o.png").exists()

@@ -197,3 +197,26 @@ def test_vocabulary_aliases_of_the_camera_and_scene_flags(tmp_path: Path, photo:
     assert side["intrinsics"]["fx"] == 70 and "range 2..5" in side["depth_rule"]
     assert main(["pointcloud", str(photo), "--depth", str(d), "--fov-deg", "90", "-o", str(new)]) == 0
     assert json.loads((tmp_path / "new.ply.json").read_text())["intrinsics"]["fx"] == pytest.approx(32.0)
+
+
+def test_non_ascii_names_in_ply_files_and_no_folders_in_shared_files(tmp_path: Path, photo: Path) -> None:
+    # user trial 4: an é in the photo's path or the output's name made every PLY export an internal error (the
+    # header was encoded as ASCII), and the photo's absolute path went into PLY comments, GLB extras and sidecars
+    import trimesh
+
+    folder = tmp_path / "vacances été"
+    folder.mkdir()
+    named = folder / "café ☕.png"
+    named.write_bytes(photo.read_bytes())
+    d = _depth(tmp_path, np.linspace(1.0, 3.0, 48 * 64).reshape(48, 64))
+    for cmd, out in (("mesh", "é.ply"), ("pointcloud", "nuage.ply"), ("mesh", "é.glb")):
+        target = folder / out
+        assert main([cmd, str(named), "--depth", str(d), "--fx", "60", "-o", str(target)]) == 0, cmd
+        side = json.loads(target.with_name(target.name + ".json").read_text(encoding="utf-8"))
+        assert side["source_image"] == "café ☕.png", side
+        data = target.read_bytes()
+        assert str(folder).encode() not in data and str(tmp_path).encode() not in data
+        loaded = trimesh.load(target, process=False)
+        assert len(loaded.vertices if hasattr(loaded, "vertices") else loaded.geometry) > 0
+    header = (folder / "é.ply").read_bytes().split(b"end_header")[0].decode("utf-8")
+    assert "source_image: café ☕.png" in header and "é_texture.png" in header

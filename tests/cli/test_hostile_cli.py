@@ -7,6 +7,7 @@ Commands run in-process through ``main`` (exit status and stderr as a user sees 
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -28,12 +29,41 @@ from tests.fuzz.generators import (
     scene_depth,
 )
 
+#: the notice for a depth file whose kind is assumed or overridden (checked in test_depth_kind_notices); the tests
+#: here read the lines after it
+KIND_NOTICE = re.compile(r"^depthforge: \S+ (does not say its kind|says it is \w+: read as \w+, as asked).*\n", re.M)
+
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "internal error" not in err, err
-    return code, out, err
+    return code, out, KIND_NOTICE.sub("", err)
+
+
+def test_depth_kind_notices(capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path) -> None:
+    # user trial 3: a plain file of metres was read as relative (larger = nearer) without a word
+    np.save(tmp_path / "plain.npy", scene_depth())
+    code = main(["process", str(tmp_path / "plain.npy"), "--filter", "median", "-o", str(tmp_path / "a.npy")])
+    err = capsys.readouterr().err
+    assert code == 0 and "plain.npy does not say its kind: read as relative" in err, err
+    assert KIND_NOTICE.sub("", err).count("does not say") == 0
+    code = main(
+        [
+            "process",
+            str(tmp_path / "a.npy"),
+            "--depth-kind",
+            "metric",
+            "--filter",
+            "median",
+            "-o",
+            str(tmp_path / "b.npy"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0 and "a.npy says it is relative: read as metric, as asked" in err, err
+    code = main(["process", str(tmp_path / "b.npy"), "--filter", "median", "-o", str(tmp_path / "c.npy")])
+    assert code == 0 and "kind" not in capsys.readouterr().err  # the file says, and nothing overrides it
 
 
 @pytest.fixture

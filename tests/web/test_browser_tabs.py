@@ -135,6 +135,35 @@ def test_own_depth_serves_every_tab_without_a_model_run(page, web_photo, tmp_pat
     assert model_runs(pg) == runs_before  # the user's depth: zero model runs
 
 
+def test_own_metric_map_with_its_kind_chosen(page, web_photo, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A plain float file of metres (no metadata) with "metric" chosen: the near disc is the foreground (user trial 3:
+    such a file was read as larger = nearer, and the mask took the background)."""
+    from PIL import Image
+    from scipy import ndimage
+
+    with Image.open(web_photo) as im:
+        w, h = im.size
+    display, disc = own_depth_map(tmp_path, (h, w))
+    metres = (1.0 / np.asarray(Image.open(display), np.float32) * 65535).astype(np.float32)  # near disc: ~1.1 m
+    own = tmp_path / "metres.npy"
+    np.save(own, metres)
+    pg = page
+    upload(pg, "photo-input", web_photo)
+    pg.locator("#own-depth-input input[type=file]").set_input_files(str(own))
+    pg.locator(f'#own-depth-input td.filename[aria-label="{own.name}"]').first.wait_for()
+    pg.locator("#own-depth-kind input").click()
+    pg.get_by_role("option").filter(has_text="metric (metres").first.click()
+    open_tab(pg, "Mask")
+    pg.locator("#mask-run").click()
+    mask = as_array(output_image(pg, "mask-output"))
+    mask = mask[..., 0] if mask.ndim == 3 else mask
+    big = np.asarray(Image.fromarray(disc.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)) > 0
+    away = ndimage.binary_erosion(big, iterations=12) | ~ndimage.binary_dilation(big, iterations=12)
+    agree = float(((mask >= 128) == big)[away].mean())
+    print(f"own metric depth: mask agrees with the near disc on {100 * agree:.1f} % of the pixels")
+    assert agree > 0.97
+
+
 def test_mask_tab_shares_the_estimate_and_names_unavailable_methods(page, web_photo, artifacts) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from PIL import Image
 

@@ -35,8 +35,24 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _call(client: httpx.Client, url: str, path: str, fn: str = "run_depth") -> tuple[int, bytes]:
     """Gradio API call with a file reference; the status and everything the server sent (events included)."""
-    # run_depth's inputs: photo, own depth file, model, processing size, detail, colour map, invert, clip far, near
-    data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, None, "default", 0, "off", "gray", False, 0, 1]
+    # run_depth's inputs: photo, own depth file, model, processing size, detail, the own file's kind and scale, colour
+    # map, invert, clip far, near
+    from depthforge.web.ui_parts import OWN_KINDS
+
+    kind = next(iter(OWN_KINDS))
+    data = [
+        {"path": path, "meta": {"_type": "gradio.FileData"}},
+        None,
+        "default",
+        0,
+        "off",
+        kind,
+        0,
+        "gray",
+        False,
+        0,
+        1,
+    ]
     r = client.post(f"{url}/gradio_api/call/{fn}", json={"data": data}, timeout=30)
     if r.status_code != 200:
         return r.status_code, r.content

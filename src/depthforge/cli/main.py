@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from depthforge import __version__
 
@@ -182,9 +182,20 @@ def _show_notices() -> None:
     measured deviation) on stderr as one-line ``depthforge: ...`` messages."""
     import logging
 
+    class Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to ``sys.stderr`` as it is when a notice comes (a caller may have replaced it since)."""
+
+        @property  # type: ignore[override]
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass
+
     log = logging.getLogger("depthforge")
     if not any(getattr(h, "_depthforge_cli", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = Stderr()
         handler.setFormatter(logging.Formatter("depthforge: %(message)s"))
         handler._depthforge_cli = True  # type: ignore[attr-defined]
         log.addHandler(handler)

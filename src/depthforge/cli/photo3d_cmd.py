@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline_m is not None and depth.kind == "disparity":
         depth = replace(depth, baseline_m=args.baseline_m)
     intr = intrinsics_from_args(args, image, depth)
-    meta = {"source_image": image.path, "intrinsics_source": intr.source}
+    meta = {"source_image": Path(image.path).name, "intrinsics_source": intr.source}
     result = photo3d(image, depth, out, options=options, intrinsics=intr, metadata=meta)
     lm, scene = result.mesh, result.scene
     note(f"depth: {scene.z_rule(near_m=args.near, far_m=args.far)}")

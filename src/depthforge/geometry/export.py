@@ -123,7 +123,8 @@ def write_ply(
         header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
     p = Path(path)
     with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-        fh.write(("\n".join([*header, "end_header"]) + "\n").encode("ascii"))
+        # UTF-8: comments name the user's files (a texture 'café_texture.png'); readers pass comment bytes through
+        fh.write(("\n".join([*header, "end_header"]) + "\n").encode("utf-8"))
         buf = np.empty(min(len(vertices), _CHUNK), dtype=dt)
         for c0 in range(0, len(vertices), _CHUNK):
             b = buf[: min(_CHUNK, len(vertices) - c0)]
@@ -262,7 +263,7 @@ def sidecar_metadata(image: Image, intrinsics: Intrinsics | None, zd: ZDepth, **
     """The sidecar / header fields of a 3D output: source photo, metric flag and units, depth rule, projection
     (pinhole, or equirectangular when ``intrinsics`` is None) and the intrinsics with their source; then ``extra``."""
     meta: dict[str, object] = {
-        "source_image": image.path,
+        "source_image": Path(image.path).name,  # the name only: a shared file does not tell the user's folders
         "metric": zd.metric,
         "units": "m" if zd.metric else "pseudo (not metric)",
         "depth_rule": zd.rule,

@@ -14,6 +14,7 @@ field; a malformed field is reported, never half applied. Every failure is an
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -41,6 +42,9 @@ __all__ = ["read_depth", "sidecar_path", "META_KEY"]
 #: Name of the metadata entry (PNG text chunk, EXR header attribute) that depthforge writes.
 META_KEY = "depthforge"
 _MAX_META_BYTES = 1 << 20
+
+
+_log = logging.getLogger("depthforge")
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
@@ -90,6 +94,7 @@ def read_depth(
     with decoding(p, "depth file"):
         arr, meta = _read_any(p, limit)
         values = _decode_values(_single_map(arr, p), meta, kind=kind, scale=scale, path=p)
+    _note_kind(p, kind, meta.get("kind"), raw=arr.dtype.kind == "f" or scale is not None)
     baseline = _finite(meta.get("baseline_m"))
     if baseline is not None and baseline <= 0:
         baseline = None
@@ -100,6 +105,16 @@ def read_depth(
         model=str(meta.get("model", ""))[:200],
         baseline_m=baseline,
     )
+
+
+def _note_kind(p: Path, asked: str | None, stated: Any, *, raw: bool) -> None:
+    """A notice (the ``depthforge`` logger, INFO) when the kind of raw values (a float file, or codes with a scale)
+    is assumed, or when the kind asked for overrides the file's own: a metric map read as relative turns every
+    near/far decision round (user trial 3). A display image (codes without a scale) is near = white by convention."""
+    if asked is None and stated is None and raw:
+        _log.info(f"{p.name} does not say its kind: read as relative (larger = nearer); give it if metric or disparity")
+    elif asked is not None and stated is not None and asked != stated:
+        _log.info(f"{p.name} says it is {stated}: read as {asked}, as asked")
 
 
 def _embedded(p: Path, limit: int, *, kind: str | None, scale: float | None) -> DepthMap:

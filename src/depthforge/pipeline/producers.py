@@ -298,7 +298,7 @@ def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list
         far_m=o.far_m,
         max_angle_deg=None if o.max_angle_deg >= 90 else o.max_angle_deg,
     )
-    meta = {"source_image": image.path, "intrinsics_source": intr.source}
+    meta = {"source_image": Path(image.path).name, "intrinsics_source": intr.source}
     result = photo3d(image, depth, _suffixed("photo3d")(stem, o)[0], options=options, intrinsics=intr, metadata=meta)
     return [Path(p) for p in result.files]
 

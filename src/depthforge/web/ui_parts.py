@@ -28,6 +28,7 @@ __all__ = [
     "BUTTONS",
     "Builder",
     "Cancelled",
+    "OWN_KINDS",
     "Run",
     "checked_upload",
     "download_names",
@@ -91,11 +92,22 @@ def note_box() -> gr.Markdown:
     return gr.Markdown(elem_classes="df-note")
 
 
+#: The UI's choices for the kind of the user's own depth map, and the kind each stands for (None: the file's own
+#: metadata, else relative).
+OWN_KINDS: dict[str, str | None] = {
+    "as the file says (plain files: larger = nearer)": None,
+    "relative (larger = nearer)": "relative",
+    "metric (metres, larger = farther)": "metric",
+    "disparity (pixels, larger = nearer)": "disparity",
+}
+
+
 @dataclass
 class Run:
     """One UI request, as a tab's render function sees it: the uploaded file (already checked to be one of this
     server's uploads), the chosen model, the session and its cancel flag, Gradio's progress bar, and the shared
-    depth settings: the user's own depth file (an upload too, or None), processing size and detail."""
+    depth settings: the user's own depth file (an upload too, or None) with its kind and scale (None: as the file
+    says), processing size and detail."""
 
     engine: Engine
     path: str
@@ -106,6 +118,8 @@ class Run:
     depth_path: str | None = None
     resolution: int | None = None
     detail: str = "off"
+    depth_kind: str | None = None
+    depth_scale: float | None = None
 
     @property
     def area(self) -> Path:
@@ -124,7 +138,9 @@ class Run:
             from depthforge.io.depthread import read_depth
             from depthforge.process.resample import check_not_sideways, resize_depth
 
-            own = read_depth(self.depth_path, max_pixels=self.engine.limits.max_pixels)
+            own = read_depth(
+                self.depth_path, kind=self.depth_kind, scale=self.depth_scale, max_pixels=self.engine.limits.max_pixels
+            )
             if own.shape == self.image.size_hw:
                 return own
             check_not_sideways(own.shape, self.image.size_hw)
@@ -174,7 +190,13 @@ class Builder:
         :attr:`model`, :attr:`resolution`, :attr:`detail`)."""
         with gr.Row():
             photo = gr.Image(type="filepath", label="Photo", elem_id="photo-input", format="png", height=260)
-            own = gr.File(label="Your own depth map (optional)", elem_id="own-depth-input", file_count="single")
+            with gr.Column():
+                own = gr.File(label="Your own depth map (optional)", elem_id="own-depth-input", file_count="single")
+                with gr.Row():  # a plain file does not say what it holds (user trial 3: metric read as relative)
+                    own_kind = gr.Dropdown(
+                        list(OWN_KINDS), value=next(iter(OWN_KINDS)), label="Its kind", elem_id="own-depth-kind"
+                    )
+                    own_scale = gr.Number(value=0, minimum=0, label="Scale of its values (0 = as stored)")
             with gr.Column():
                 model = self.model_box()
                 res = gr.Slider(
@@ -191,7 +213,7 @@ class Builder:
                     "model runs)",
                 )
         self.model, self.resolution, self.detail = model, res, detail
-        self.shared = [photo, own, model, res, detail]
+        self.shared = [photo, own, model, res, detail, own_kind, own_scale]
 
     def tab(
         self,
@@ -234,8 +256,9 @@ class Builder:
             if clip:
                 (path, model), own, settings, options = values[:2], None, {}, values[2:]
             else:
-                path, own, model, res, detail = values[:5]
-                settings, options = {"resolution": int(res) or None, "detail": detail}, values[5:]
+                path, own, model, res, detail, kind, scale = values[:7]
+                settings = {"resolution": int(res) or None, "detail": detail, "depth_kind": OWN_KINDS.get(kind)}
+                settings["depth_scale"], options = float(scale or 0) or None, values[7:]
             if not path:
                 raise gr.Error(f"upload a {noun} first")
             flag = self.flag(session_of(request))
@@ -248,7 +271,11 @@ class Builder:
 
         # what Gradio reads to name the API's parameters and to pass the request and the progress bar (by position)
         arg = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        head = ["path", "model"] if clip else ["path", "depth_path", "model", "resolution", "detail"]
+        head = (
+            ["path", "model"]
+            if clip
+            else ["path", "depth_path", "model", "resolution", "detail", "own_kind", "own_scale"]
+        )
         names = [*head, *list(inspect.signature(render).parameters)[1:]]
         callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(n, arg) for n in names]
