@@ -607,6 +607,15 @@ def test_messages_name_the_flags_and_small_limits(
     quilt = ("--layout", "quilt", "--quilt", "0x5", "-o", str(tmp_path / "q.png"))
     code, _, err = run(capsys, "stereo", *base, *quilt)
     assert code == 2 and err.startswith("depthforge: error: --quilt: "), err
+    # user trials 3 and 4: 'focus_xy x', points[0] and path were named for --focus-xy, --known and -o
+    h, w = scene_depth().shape
+    for argv, flag in (
+        (("bokeh", *base, "--focus-xy", str(w + 50), "3", "-o", str(tmp_path / "b.png")), "--focus-xy: "),
+        (("process", str(depth), "--known", f"{w + 50},3,2", "-o", str(tmp_path / "p.npy")), "--known: "),
+        (("parallax", *base, "-o", str(tmp_path / "x.avi")), "--output: "),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.startswith(f"depthforge: error: {flag}") and len(err.splitlines()) == 1, (argv, err)
 
 
 def test_estimate_options_that_cannot_apply_are_said_before_any_work(

@@ -65,7 +65,11 @@ def test_ply_viewer_frame_and_stride(scene: tuple[Path, Path], tmp_path: Path) -
     [
         (["-o", "s.obj"], "output"),
         (["-o", "s.glb", "--video", "spin"], "video"),
-        (["-o", "s.glb", "--video", "circle", "--video-out", "s.avi"], "suffix"),
+        (["-o", "s.glb", "--video", "circle", "--video-out", "s.avi"], "--video-out: "),
+        # the clip's options before any work (user trial 4: refused after the .glb was written, by library names)
+        (["-o", "s.glb", "--video", "swing", "--duration", "0"], "--duration: 0"),
+        (["-o", "s.glb", "--video", "swing", "--fps", "1000"], "--fps: 1000"),
+        (["-o", "s.glb", "--video", "swing", "--amplitude", "500"], "--amplitude: 500"),
         (["-o", "s.glb", "--inpaint", "onnx:missing.onnx"], "missing.onnx"),
         (["-o", "s.glb", "--equirect"], "equirect"),
         (["-o", "s.glb", "--layers", "0"], "--layers"),

@@ -70,17 +70,18 @@ _SHARED_NAMES = {
     "columns": "quilt",
     "rows": "quilt",
     "output_dir": "output",
+    "duration_s": "duration",
 }
 #: library parameter names that a command's flag sets under another name (the rest match the flag's dest)
 _LIBRARY_NAMES = {
     "estimate": {"strength": "--temporal-strength"},
     "stereo": {"max_width_px": "--quilt-width"},
-    "mask": {"radius_px": "--feather", "color": "--background"},
+    "mask": {"radius_px": "--feather", "color": "--background", "click_xy": "--click"},
     "pointcloud": {"voxel_size_m": "--voxel-m"},
     "normals": {"sigma_px": "--smooth-depth"},
-    "parallax": {"max_layers": "--layers"},
-    "photo3d": {"max_layers": "--layers"},
-    "process": {"size_px": "--median-size"},
+    "parallax": {"max_layers": "--layers", "path": "--output"},
+    "photo3d": {"max_layers": "--layers", "path": "--video-out"},
+    "process": {"size_px": "--median-size", "points": "--known"},
     "generate": {"size_hw": "--size"},
 }
 
@@ -93,6 +94,7 @@ def _long(options: Sequence[str]) -> str:
 def _as_flag(message: str, flag_names: dict[str, str]) -> str:
     """A library error ``"name: ..."`` as the command line says it, ``"--flag: ..."``, when a flag sets ``name``."""
     name, sep, rest = message.partition(": ")
+    name = name.split("[", 1)[0] if name.endswith("]") else name  # "points[0]: ..." names the option's item
     flag = flag_names.get(name) if sep and name.isidentifier() else None
     return f"{flag}: {rest}" if flag else message
 

@@ -75,12 +75,17 @@ def run(args: argparse.Namespace) -> int:
     if args.equirect:
         raise ValidationError("equirect: photo3d needs a pinhole photo, not a 360-degree panorama")
     clip = None
-    if args.video is not None:
-        from depthforge.io.video_writer import codec_for
+    if args.video is not None:  # the clip's options are checked before any work (user trial 4: after the .glb)
+        from depthforge.core.validation import check_range
+        from depthforge.io.video_writer import VideoWriter
+        from depthforge.render.motion import NEARNESS_RANGE, frame_count
 
         check_choice(args.video, "video", _MOTIONS)
         clip = Path(args.video_out) if args.video_out else out.with_name(f"{out.stem}_{args.video}.mp4")
-        codec_for(clip)  # a bad clip name is refused before the work
+        VideoWriter(clip, fps=args.fps)  # the name and the rate
+        frame_count(args.duration, args.fps)
+        check_range(args.amplitude, "amplitude", low=0.0, high=50.0)
+        check_range(args.focus, "focus", low=NEARNESS_RANGE[0], high=NEARNESS_RANGE[1])
     if args.target_vertices < 0:
         raise ValidationError(f"target_vertices: expected >= 0, got {args.target_vertices}")
     if not args.video:
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.files[0]} ({len(lm.layers)} layers, {verts} vertices, {faces} triangles, {kind}); also "
           f"{', '.join(str(f) for f in result.files[1:])}")  # fmt: skip
     if clip is not None:
-        from depthforge.render.motion import frame_count
+        from depthforge.render.motion import NEARNESS_RANGE, frame_count
 
         with progress(frame_count(args.duration, args.fps), "photo3d video") as advance:
             done = render_scene_video(

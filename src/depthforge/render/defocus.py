@@ -79,8 +79,9 @@ def focus_inverse_depth(
     if value is not None:
         return user_value_to_inverse(depth, value, name="focus_depth"), "depth"
     if xy is not None:
-        x = check_range(xy[0], "focus_xy x", low=0, high=w - 1)
-        y = check_range(xy[1], "focus_xy y", low=0, high=h - 1)
+        x, y = float(xy[0]), float(xy[1])
+        if not (0 <= x <= w - 1 and 0 <= y <= h - 1):  # NaN too
+            raise ValidationError(f"focus_xy: ({x:g}, {y:g}) is outside the {w}x{h} image (x 0..{w - 1}, y 0..{h - 1})")
         xi, yi = round(x), round(y)
         return float(np.median(q[max(0, yi - 2) : yi + 3, max(0, xi - 2) : xi + 3])), "xy"
     step = max(1, int(max(h, w) // 512))
