@@ -608,7 +608,7 @@ def test_messages_name_the_flags_and_small_limits(
     code, _, err = run(capsys, "stereo", *base, *quilt)
     assert code == 2 and err.startswith("depthforge: error: --quilt: "), err
     # user trials 3 and 4: 'focus_xy x', points[0] and path were named for --focus-xy, --known and -o
-    h, w = scene_depth().shape
+    w = scene_depth().shape[1]
     for argv, flag in (
         (("bokeh", *base, "--focus-xy", str(w + 50), "3", "-o", str(tmp_path / "b.png")), "--focus-xy: "),
         (("process", str(depth), "--known", f"{w + 50},3,2", "-o", str(tmp_path / "p.npy")), "--known: "),
