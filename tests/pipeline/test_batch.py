@@ -328,6 +328,52 @@ def test_ray_missing_gives_one_line(
     assert len(err) == 1 and "pip install 'depthforge[ray]'" in err[0]
 
 
+def test_a_mistyped_model_folder_is_said_before_the_output_folder_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # user trial 4: 'models/nonexist' was called a hub model the hub could not give, after the batch had made its
+    # output folder, manifest and lock files
+    from depthforge.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    _make_images(tmp_path / "in", 1)
+    assert main(["batch", "in", "-o", "out", "--model", "models/nonexist"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["depthforge: error: model 'models/nonexist': no such folder (there is a folder 'models'), and no "
+                   "hub model of that id is cached"] or "hub cannot be reached" not in err[-1], err  # fmt: skip
+    assert len(err) == 1 and "no such folder" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_cluster_and_gpu_problems_are_user_errors_before_any_work(
+    fast_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # user trial 4: no cluster at --ray-address was an internal error (exit 3) after the output folder was made, and
+    # --gpus-per-actor 1 on a machine without a GPU waited forever
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    from depthforge.cli.main import main
+
+    _make_images(tmp_path / "in", 1)
+    if ray.is_initialized():
+        ray.shutdown()
+    base = ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--model", str(fast_model), "--engine", "ray"]
+    env = os.environ.pop("RAY_ADDRESS", None)
+    try:
+        assert main([*base, "--ray-address", "auto"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("depthforge: error: --ray-address: cannot join"), err
+        assert "--address" not in err[0]
+        assert main([*base, "--gpus-per-actor", "1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == "depthforge: error: --gpus-per-actor: 1 GPU per actor, and this machine's Ray has 0", err
+    finally:
+        if env is not None:
+            os.environ["RAY_ADDRESS"] = env
+    assert not (tmp_path / "o").exists() and not ray.is_initialized()
+
+
 @pytest.mark.slow
 def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")

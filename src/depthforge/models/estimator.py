@@ -33,6 +33,7 @@ __all__ = [
     "Backend",
     "load_model",
     "resolve_depth_model",
+    "check_model_available",
     "clear_model_cache",
     "choose_backend",
     "DEVICES",
@@ -505,10 +506,22 @@ def resolve_depth_model(model: str) -> ModelSource:
     return resolve_marigold(model) or resolve_model(model)
 
 
-def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: str | None) -> DepthEstimator:
-    """Build the estimator of a resolved model (downloading or exporting as needed)."""
+def check_model_available(model: str | ModelSource) -> ModelSource:
+    """``--model`` resolved (:func:`resolve_depth_model`) and within reach: a local folder, cached, or the hub
+    reachable. Cheap (no weights read); front ends call it before any work.
+
+    Raises:
+        ModelError: unknown model, or one neither cached nor downloadable now (one line).
+    """
+    source = resolve_depth_model(model) if isinstance(model, str) else model
     if not (source.is_local or offline_mode() or is_cached(source.spec.hub_id or source.location)):
         require_hub(source.spec.name)  # before any heavy import: an offline machine hears it at once
+    return source
+
+
+def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: str | None) -> DepthEstimator:
+    """Build the estimator of a resolved model (downloading or exporting as needed)."""
+    check_model_available(source)
     if source.spec.family == "marigold":
         if backend == "openvino" or quant:
             raise ValidationError("backend: Marigold runs on PyTorch only (no --backend openvino, no --quantize)")

@@ -308,6 +308,11 @@ def require_hub(name: str, *, hint: str = MODEL_HINT) -> None:
 def not_available(name: str, *, hint: str = MODEL_HINT) -> ModelNotAvailableError:
     """The one-line error for a model that is not cached while the hub cannot be reached; ``hint`` is what to pass
     instead (see :func:`require_hub`)."""
+    head, _, _ = name.partition("/")
+    if head and os.path.isdir(head) and not os.path.exists(name):  # 'models/nme': a typo in a folder's name?
+        return ModelNotAvailableError(
+            f"model '{name}': no such folder (there is a folder '{head}'), and no hub model of that id is cached"
+        )
     return ModelNotAvailableError(
         f"model '{name}' is not cached and the Hugging Face hub cannot be reached: connect to the internet once "
         f"to download it (it is cached afterwards), or pass {hint}"

@@ -166,21 +166,48 @@ def run_batch(
 
     Raises:
         InputError: the input is not a folder. ModelError: the model cannot be loaded or run (stops the run).
-        MissingExtraError: ``engine="ray"`` without Ray installed.
+        MissingExtraError: ``engine="ray"`` without Ray installed. ValidationError: the Ray cluster cannot be joined,
+            or a local Ray has fewer GPUs than ``gpus_per_actor`` (before the output folder is touched).
     """
     check_choice(engine, "engine", ("local", "ray"))
     workers = int(check_range(workers, "workers", low=1, high=MAX_THREADS))
     if threads is not None:
         threads = int(check_range(threads, "threads", low=1, high=MAX_THREADS))
     if engine == "ray":
-        from depthforge.pipeline.ray_engine import ensure_ray, run_ray
+        from depthforge.pipeline.ray_engine import ensure_ray
 
         ensure_ray()
-        run = functools.partial(run_ray, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor)
-    else:
-        from depthforge.pipeline.local_engine import run_local
+    if engine == "local" or ray_address is None:  # a cluster's workers may have models this machine has not
+        from depthforge.models.estimator import check_model_available
 
-        run = functools.partial(run_local, workers=workers)
+        check_model_available(job.model)  # before the output folder is touched (user trial 4)
+    if engine == "ray":
+        from depthforge.pipeline.ray_engine import connect_ray, run_ray
+
+        started = connect_ray(ray_address, gpus_per_actor=gpus_per_actor)  # before the output folder is touched
+        run = functools.partial(run_ray, actors=workers, address=ray_address, gpus_per_actor=gpus_per_actor)
+        try:
+            return _run(job, engine, workers, threads, run, on_plan, on_item)
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+    from depthforge.pipeline.local_engine import run_local
+
+    return _run(job, engine, workers, threads, functools.partial(run_local, workers=workers), on_plan, on_item)
+
+
+def _run(
+    job: BatchJob,
+    engine: str,
+    workers: int,
+    threads: int | None,
+    run: Callable[..., None],
+    on_plan: Callable[[int, int], None] | None,
+    on_item: Callable[[str, str], None] | None,
+) -> BatchSummary:
+    """Plan, run and record a batch with the engine's ``run`` (:func:`run_batch`)."""
     start = time.perf_counter()
     log_path = job.output_dir / FAILURE_LOG
     summary = BatchSummary(log_path=log_path)

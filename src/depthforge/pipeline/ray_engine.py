@@ -17,11 +17,11 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from depthforge.core.errors import MissingExtraError, ModelError
+from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
 from depthforge.pipeline.batch_work import BatchJob, WorkItem, load_for_worker, process_item
 from depthforge.pipeline.manifest import OutputRecord
 
-__all__ = ["ensure_ray", "run_ray"]
+__all__ = ["connect_ray", "ensure_ray", "run_ray"]
 
 
 def ensure_ray() -> Any:
@@ -32,6 +32,29 @@ def ensure_ray() -> Any:
     except ImportError:
         raise MissingExtraError("ray", "ray") from None
     return ray
+
+
+def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> bool:
+    """Join the Ray cluster at ``address`` (None: the running Ray, else a new local one) unless this process already
+    has; True when this call started Ray (the caller shuts it down).
+
+    Raises:
+        ValidationError: the cluster cannot be reached, or a local Ray has fewer GPUs than ``gpus_per_actor`` (its
+            actors would wait for one forever). Both before any work (user trial 4: exit 3 and a hang).
+    """
+    ray = ensure_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        why = " ".join(str(exc).split()).split(". ")[0][:160]  # Ray's hint names its own flag, not --ray-address
+        raise ValidationError(f"ray_address: cannot join a Ray cluster at {address!r}: {why}") from None
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    if gpus_per_actor > gpus and address is None:
+        ray.shutdown()
+        raise ValidationError(f"gpus_per_actor: {gpus_per_actor:g} GPU per actor, and this machine's Ray has {gpus:g}")
+    return True
 
 
 class _ItemActor:
