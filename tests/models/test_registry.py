@@ -44,7 +44,9 @@ def test_size_rule_matches_the_transformers_processor(name: str) -> None:
             # multiple of 8; we resize each side to the nearest multiple of 8 (the pipeline then keeps that size)
             res = max(spec.input_size_hw)
             exact = (h * res // max(h, w), w * res // max(h, w))
-            assert max(ours) == res and all(abs(o - e) <= spec.multiple / 2 + 1 for o, e in zip(ours, exact)), ours
+            assert max(ours) == res and all(
+                abs(o - e) <= spec.multiple / 2 + 1 for o, e in zip(ours, exact, strict=True)
+            ), ours
             ref = ours
         else:
             from transformers.models.dpt.image_processing_pil_dpt import get_resize_output_image_size as dpt
