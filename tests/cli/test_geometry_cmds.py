@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 from depthforge.cli.main import main
 from depthforge.core.depthmap import DepthMap
@@ -220,3 +221,21 @@ def test_non_ascii_names_in_ply_files_and_no_folders_in_shared_files(tmp_path: P
         assert len(loaded.vertices if hasattr(loaded, "vertices") else loaded.geometry) > 0
     header = (folder / "é.ply").read_bytes().split(b"end_header")[0].decode("utf-8")
     assert "source_image: café ☕.png" in header and "é_texture.png" in header
+
+
+def test_disparity_to_metres_needs_a_known_focal_length_and_normals_need_neither(
+    tmp_path: Path, photo: Path, capsys
+) -> None:
+    # user trial 4: --baseline-m without --fx gave 'metric' points 13 % short through the default field of view;
+    # normals, whose directions do not depend on the scale, demanded a baseline
+    d = _depth(tmp_path, np.linspace(4.0, 12.0, 48 * 64).reshape(48, 64), kind="disparity")
+    out = tmp_path / "p.ply"
+    assert main(["pointcloud", str(photo), "--depth", str(d), "--baseline-m", "0.2", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("depthforge: error: --fx: ") and "--fov" in err[0], err
+    assert not out.exists()
+    for extra in ([], ["--fx", "80"], ["--fx", "80", "--baseline-m", "0.2"]):
+        target = tmp_path / f"n{len(extra)}.png"
+        assert main(["normals", str(photo), "--depth", str(d), *extra, "-o", str(target)]) == 0, extra
+    a, b = (np.asarray(PILImage.open(tmp_path / f"n{k}.png"), np.float64) for k in (2, 4))
+    assert np.abs(a - b).max() <= 1  # the same directions with the baseline assumed as with it given

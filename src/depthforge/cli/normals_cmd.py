@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.io.images import check_image_extension, write_image
 
     check_image_extension(args.output, bits=args.bits)  # before the depth is made
-    image, intr, zd = load_scene(args)
+    image, intr, zd = load_scene(args, scale_free=True)
     n = depth_to_normals(
         zd,
         intrinsics=intr,
