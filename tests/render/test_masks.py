@@ -76,6 +76,23 @@ def test_auto_threshold_bimodal_and_largest_region():
     assert m.sum() == 900 and m[30, 30] and not m[7, 7]
 
 
+def test_gap_threshold_ignores_sparse_tails_and_falls_back_to_otsu(caplog: pytest.LogCaptureFixture) -> None:
+    # user trial 3: on the cones' disparity (every quarter pixel from near to far taken) the largest gap between
+    # sorted values lay among the far outliers, and 99.6 % of the scene became foreground
+    rng = np.random.default_rng(4)
+    scene = np.round(rng.uniform(10, 50, 40_000) * 4) / 4
+    tail = np.array([2.0, 3.5, 5.0, 6.25, 8.0] * 40)  # sparse far values, 0.5 % of the pixels
+    v = np.concatenate([scene, tail]).reshape(200, -1).astype(np.float32)
+    with caplog.at_level("INFO", logger="depthforge"):
+        t = auto_threshold(v, method="gap")
+    assert t == pytest.approx(auto_threshold(v, method="otsu")) and 25 < t < 35
+    assert "Otsu's threshold is used" in caplog.text
+    # two depth layers with an empty stretch between them, and the same sparse tail: the stretch is found
+    two = np.concatenate([rng.uniform(10, 20, 30_000), rng.uniform(35, 50, 10_000), tail]).reshape(200, -1)
+    t = auto_threshold(two.astype(np.float32), method="gap")
+    assert 20 < t < 35 and abs(t - 27.5) < 2
+
+
 def test_nan_filled_from_the_nearest_valid_pixel():
     v = np.full((10, 10), 2.0, np.float32)
     v[:, :5] = 1.0
