@@ -320,14 +320,28 @@ def test_uncached_models_offline_are_one_line_naming_base_or_controlnet(
         diffusion.from_pretrained(diffusers.ControlNetModel, base, hint="a local folder with --model PATH")
 
 
+def test_generate_says_which_options_it_does_not_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # user trial 3: --batch beside --seeds, and the ControlNet tuning in depth2img mode, were dropped without a word
+    from depthforge.cli.main import main
+
+    base = ["generate", "--prompt", "x", "--base", str(tmp_path / "none"), "-o", str(tmp_path / "g.png")]
+    assert main([*base, "--seeds", "1,2", "--batch", "3"]) == 2
+    assert "--batch: not used (--seeds gives every image's seed)" in capsys.readouterr().err
+    assert main([*base, "--mode", "depth2img", "--control-scale", "0.5"]) == 2
+    assert "--control-scale: not used (they tune a ControlNet; depth2img has none)" in capsys.readouterr().err
+
+
 def test_generation_options_are_checked_without_any_model() -> None:
     from depthforge.core.errors import ValidationError
     from depthforge.pipeline.generate import MAX_SEEDS, check_generation_options
 
     assert check_generation_options(prompt="a cat", mode="depth2img") == ([0], 0.8)
     assert check_generation_options(prompt="a cat", seeds=[2**64 - 1, -(2**63)])[0] == [2**64 - 1, -(2**63)]
+    # an empty prompt is normal with a ControlNet (the depth alone guides it), not with depth2img (user trial 3)
+    assert check_generation_options(prompt="")[0] == [0]
     bad = [
-        ({"prompt": "  "}, "prompt"),
+        ({"prompt": "  ", "mode": "depth2img"}, "prompt"),
+        ({"prompt": "x", "seeds": 3}, "seeds"),  # a TypeError before (user trial 3)
         ({"prompt": "x", "steps": 0}, "steps"),
         ({"prompt": "x", "steps": 1001}, "steps"),
         ({"prompt": "x", "seeds": [2**64]}, "seed"),

@@ -18,7 +18,15 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import add_command, add_depth_source_options, note, parse_numbers, pick, progress
+from depthforge.cli.common import (
+    add_command,
+    add_depth_source_options,
+    note,
+    note_unused,
+    parse_numbers,
+    pick,
+    progress,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--controlnet", help="depth ControlNet for the base (default: the base's depth ControlNet)")
     g.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
     g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
-    g.add_argument("--seed", type=int, default=0, help="noise seed of the first image (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="noise seed of the first image (default 0; -1: a random one)")
     g.add_argument("--batch", type=int, default=1, help="images to make, seeds SEED, SEED+1, ... (default 1)")
     g.add_argument("--seeds", help="comma-separated seeds, one image each (instead of --seed/--batch)")
     g.add_argument(
@@ -66,10 +74,19 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.pipeline.generate import MAX_SEEDS, check_generation_options, generate, generation_models
 
     if args.seeds:
+        note_unused(args, ["seed", "batch"], "--seeds gives every image's seed")  # user trial 3: said nothing
         seeds = [int(s) for s in parse_numbers(args.seeds, "--seeds", len(args.seeds.split(",")), int, form="integers")]
     else:
         check_range(args.batch, "batch", low=1, high=MAX_SEEDS)
-        seeds = [args.seed + i for i in range(args.batch)]
+        first = args.seed
+        if first == -1:  # as in A1111: a new seed each run (printed with each image, so it can be made again)
+            import secrets
+
+            first = secrets.randbelow(2**31)
+        seeds = [first + i for i in range(args.batch)]
+    if args.mode == "depth2img":
+        tuning = ["control_scale", "control_start", "control_end"]
+        note_unused(args, tuning, "they tune a ControlNet; depth2img has none")
     size = tuple(parse_numbers(args.size, "--size", 2, int, form="height,width")) if args.size else None
     options = pick(args, "mode", "steps", "guidance", "strength", "control_scale", "control_start", "control_end")
     check_generation_options(prompt=args.prompt, seeds=seeds, size_hw=size, **options)  # before any model

@@ -178,9 +178,11 @@ def check_generation_options(
             out of range; a size that is not multiples of 8 or has a side above :data:`MAX_SIDE_PX`.
     """
     check_choice(mode, "mode", GENERATION_MODES)
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValidationError("prompt: empty (say what to draw)")
+    if not isinstance(prompt, str) or (mode != "controlnet" and not prompt.strip()):
+        raise ValidationError("prompt: empty (say what to draw; only a ControlNet draws from the depth alone)")
     check_range(steps, "steps", low=1, high=MAX_STEPS)
+    if isinstance(seeds, (int, str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValidationError(f"seeds: a list of seeds, one image each (e.g. [1, 2, 3]), not {seeds!r:.40}")
     seeds = [int(s) for s in seeds]
     for s in seeds:
         if not -(2**63) <= s < 2**64:  # torch's seed range
@@ -192,7 +194,7 @@ def check_generation_options(
     check_range(control_start, "control_start", low=0.0, high=1.0)
     check_range(control_end, "control_end", low=0.0, high=1.0)
     if control_start >= control_end:
-        raise ValidationError(f"control_start: {control_start:g} must be below control_end {control_end:g}")
+        raise ValidationError(f"control_start: {control_start:g} must be below the end ({control_end:g})")
     if mode == "depth2img" and strength is None:
         strength = 0.8
     if strength is not None:
