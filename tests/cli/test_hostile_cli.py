@@ -657,3 +657,31 @@ def test_stereo_checks_the_gif_frame_time_first_and_writes_16_bit_photos_as_8_bi
     code, _, err = run(capsys, "stereo", str(photo), "--depth", str(depth), "-o", str(tmp_path / "s.jpg"))
     assert code == 0, err
     assert Image.open(tmp_path / "s.jpg").mode == "RGB"
+
+
+def test_stereo_names_options_its_layout_does_not_use_and_points_videos_to_estimate(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path
+) -> None:
+    # user trial 4: --quilt and --views with left-right, --divergence in exact mode were dropped without a word;
+    # 'stereo clip.mp4 -o s.mp4' said only that .mp4 is no image extension
+    depth = tmp_path / "d.npy"
+    np.save(depth, scene_depth() * 10)
+    base = (str(photo), "--depth", str(depth))
+    code, _, err = run(capsys, "stereo", *base, "--quilt", "5x4", "--views", "7", "-o", str(tmp_path / "a.png"))
+    assert code == 0 and "--views: not used (for --layout wiggle)" in err and "--quilt: not used" in err, err
+    exact = ("--depth-kind", "disparity", "--divergence", "5", "-o", str(tmp_path / "b.png"))
+    code, _, err = run(capsys, "stereo", *base, *exact)
+    assert code == 0 and "--divergence: not used (exact mode" in err, err
+    code, _, err = run(capsys, "stereo", *base, "-o", str(tmp_path / "s.mp4"))
+    assert code == 2 and "depthforge estimate CLIP -o DIR --stereo" in err and len(err.splitlines()) == 1, err
+
+
+def test_estimate_names_depth_bits_where_the_format_has_none(
+    capsys: pytest.CaptureFixture[str], photo: Path, tmp_path: Path
+) -> None:
+    # user trial 4: --depth-bits 16 with png16 or facebook3d was dropped without a word
+    missing = str(tmp_path / "no-such-model")
+    code, _, err = run(
+        capsys, "estimate", str(photo), "-o", str(tmp_path / "o"), "--model", missing, "--depth-bits", "16"
+    )
+    assert code == 2 and "--depth-bits: not used (for --format gdepth or dynamic-depth" in err, err

@@ -67,6 +67,14 @@ def test_target_vertices_and_colours_and_uvs() -> None:
     np.testing.assert_allclose(mesh.uv[:, 1], 1 - (y + 0.5) / 96)
     assert {0, 127} <= set(x.tolist()) and {0, 95} <= set(y.tolist())  # covers the whole image
     assert stride_for_target(np.ones((96, 128), bool), 10**9) == 1
+    # a cap, not a replacement: a stride asked for stays (user trial 4: photo3d --stride 4 made a 1 px grid)
+    from depthforge.geometry.layered import layer_grid
+
+    fine = mesh_from_depth(z, kind="metric", intrinsics=K, stride=4, target_vertices=10**6)
+    assert set(np.diff(np.unique(fine.pixels[:, 0]))[:-1].tolist()) == {4}
+    assert mesh_from_depth(z, kind="metric", intrinsics=K, stride=2, target_vertices=500).n_vertices <= 500
+    assert layer_grid((96, 128), stride=4, target_vertices=10**6)[2] == 4
+    assert layer_grid((96, 128), stride=1, target_vertices=500)[2] == stride_for_target(np.ones((96, 128), bool), 500)
 
 
 def test_invalid_pixels_are_holes_and_all_invalid_is_an_error() -> None:

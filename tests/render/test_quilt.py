@@ -53,6 +53,11 @@ def test_render_quilt_size_name_and_monotonic_parallax() -> None:
     shifts = np.abs(np.asarray(xs) - xs[0])
     assert np.all(np.diff(shifts) > 0), shifts  # parallax from view 0 grows along the view order
     assert xs[-1] < xs[0]  # moving the camera right moves near things left
+    # user trial 4: --quilt-width 10 made 8 x 6 views of one pixel, named a1.00 for a 1.33 photo
+    with pytest.raises(ValidationError, match="max_width_px: 10 leaves views under 16 px"):
+        render_quilt(image, depth, columns=8, rows=6, max_width_px=10)
+    small, name = render_quilt(image, depth, columns=5, rows=4, max_width_px=5 * 17)
+    assert small.shape[1] == 5 * 17 and name == "_qs5x4a1.33"  # the photo's aspect, not the rounded view's
 
 
 def test_quilt_views_and_bad_grids() -> None:

@@ -17,6 +17,7 @@ from depthforge.cli.common import (
     display_range,
     model_options,
     note,
+    note_unused,
     pick,
     progress,
     progress_bar,
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     detail = detail_options(args)
+    if args.format not in ("gdepth", "dynamic-depth"):  # user trial 4: --depth-bits 16 was dropped without a word
+        note_unused(args, ["depth_bits"], "for --format gdepth or dynamic-depth; facebook3d's depth JPEG is 8-bit")
     if args.format == "png16mm" and not args.use_embedded_depth:
         _check_metric_model(args.model or DEFAULT_MODEL)
     items = collect_inputs(args.inputs, exclude=args.output)

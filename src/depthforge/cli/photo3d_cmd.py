@@ -43,9 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=1_000_000,
         metavar="N",
-        help="at most N grid points per layer (default 1000000; 0 = every --stride-th pixel)",
+        help="at most N grid points per layer: a coarser grid where needed (default 1000000; 0 = no cap)",
     )
-    g.add_argument("--stride", type=int, default=1, help="grid step in px when --target-vertices is 0 (default 1)")
+    g.add_argument("--stride", type=int, default=1, help="finest grid step in px (default 1)")
     g.add_argument(
         "--max-angle", type=float, default=87.0, metavar="DEG", help="drop triangles seen more obliquely (default 87)"
     )

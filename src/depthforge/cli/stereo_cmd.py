@@ -85,6 +85,16 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.stereo import compose
 
     check_choice(args.layout, "layout", _LAYOUTS)
+    from depthforge.io.video import VIDEO_EXTENSIONS
+
+    if {Path(args.image).suffix.lower(), Path(args.output).suffix.lower()} & VIDEO_EXTENSIONS:  # user trial 4
+        raise ValidationError(
+            "output: stereo makes pictures; a 3D video comes from 'depthforge estimate CLIP -o DIR --stereo LAYOUT'"
+        )
+    if args.layout != "wiggle":
+        note_unused(args, ["views", "frame_ms"], "for --layout wiggle")
+    if args.layout != "quilt":
+        note_unused(args, ["quilt", "quilt_width"], "for --layout quilt")
     if args.fill == "layers" and args.layout in ("wiggle", "quilt", "rgbd"):  # checked before the depth is made
         raise ValidationError(f"fill: layers is for pairs of views, not for {args.layout} (use the default fill)")
     exact = {"auto": None, "on": True, "off": False}[args.exact]
@@ -111,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     par, used_exact = stereo.eye_parallax(depth, width=image.width, params=params)
     if used_exact:
         note("exact mode: pixels move by their disparity")
-        note_unused(args, ["exponent"], "exact mode moves pixels by their disparity; --exact off to use it")
+        note_unused(args, ["exponent", "divergence"], "exact mode moves pixels by their disparity; --exact off")
     if args.fill == "layers":
         from depthforge.render.scene import render_stereo_layers
 

@@ -131,13 +131,14 @@ def layer_grid(
     """The grid every layer is triangulated on: (rows, cols, stride).
 
     Rows and columns are pixel indices 0, s, 2s, ... ending with the last row / column (so the mesh covers the
-    whole photo); ``target_vertices`` (when set) picks the smallest stride whose grid has at most that many points.
+    whole photo), every ``stride`` pixels; ``target_vertices`` (when set) makes it coarser where needed, to the
+    smallest stride whose grid has at most that many points.
     """
     h, w = check_size_hw(size_hw)
-    if target_vertices is not None:
-        s = stride_for_target(np.ones((h, w), dtype=bool), int(check_positive(target_vertices, "target_vertices")))
-    else:
-        s = int(check_positive(stride, "stride"))
+    s = int(check_positive(stride, "stride"))
+    if target_vertices is not None:  # a cap: the stride asked for, or coarser (user trial 4: --stride was dropped)
+        cap = int(check_positive(target_vertices, "target_vertices"))
+        s = max(s, stride_for_target(np.ones((h, w), dtype=bool), cap))
     return grid_indices(h, s), grid_indices(w, s), s
 
 

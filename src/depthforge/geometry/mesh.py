@@ -122,7 +122,8 @@ def grid_mesh(
         max_angle_deg: largest angle between a triangle's normal and its view ray, in (0, 90]; None = no limit.
         max_jump: largest relative depth jump inside a triangle (e.g. 0.1 = 10 %); None = no limit.
         stride: grid step in pixels (1 = every pixel).
-        target_vertices: when set, the stride is chosen so at most this many vertices remain (overrides stride).
+        target_vertices: when set, a cap: the stride is ``stride`` or the smallest coarser one that leaves at most
+            this many vertices.
         wrap: connect the last column to the first (360-degree panoramas); the seam column is duplicated with
             u = (W + 0.5) / W (textures repeat).
         copy: False lets the vertices share memory with ``points`` when every pixel is used (saves time and
@@ -151,11 +152,9 @@ def grid_mesh(
         cos2 = math.cos(math.radians(ang)) ** 2
     if max_jump is not None:
         check_positive(max_jump, "max_jump")
-    s = (
-        stride_for_target(valid_full, target_vertices)
-        if target_vertices
-        else int(check_extent(stride, "stride", shape=valid_full.shape, positive=True))
-    )
+    s = int(check_extent(stride, "stride", shape=valid_full.shape, positive=True))
+    if target_vertices:  # a cap: the stride asked for, or coarser (user trial 4: --stride was dropped)
+        s = max(s, stride_for_target(valid_full, target_vertices))
     rows = grid_indices(h, s)
     cols = grid_indices(w, s)
     if wrap:

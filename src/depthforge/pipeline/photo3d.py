@@ -45,8 +45,8 @@ class Photo3DOptions:
         inpaint: hidden-region colour: ``"background"`` (default), ``"telea"``, ``"ns"``, or a callable
             ``(image (H, W, 3) uint8, mask (H, W) bool) -> (H, W, 3) uint8`` (e.g. a loaded ONNX inpainter).
         near_m, far_m: pseudo-depth range of relative maps (and ``near_m`` for disparity without a baseline).
-        target_vertices: cap on each layer's grid points (sets the stride); None = every ``stride``-th pixel.
-        stride: grid step in px when ``target_vertices`` is None.
+        target_vertices: cap on each layer's grid points (coarsens the stride where needed); None = no cap.
+        stride: the finest grid step in px.
         max_angle_deg: the mesh discontinuity rule (None = keep every triangle inside a layer).
         ply_frame: ``"camera"`` (OpenCV frame, what the A1111 extension reads) or ``"viewer"``.
         alpha_mode: GLB material alpha, ``"MASK"`` or ``"BLEND"``.

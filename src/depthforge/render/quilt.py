@@ -20,10 +20,14 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.render.stereo import StereoParams, check_image_depth, wiggle_frames
 
-__all__ = ["QUILT_PRESETS", "compose_quilt", "quilt_suffix", "quilt_views", "render_quilt"]
+__all__ = ["MIN_VIEW_PX", "QUILT_PRESETS", "compose_quilt", "quilt_suffix", "quilt_views", "render_quilt"]
 
 #: Common quilt layouts: (columns, rows) per Looking Glass display family.
 QUILT_PRESETS = {"portrait": (8, 6), "go": (11, 6), "16": (7, 7), "32": (7, 7), "65": (8, 9)}
+
+
+#: The narrowest view a quilt is made of (user trial 4: --quilt-width 10 gave 8 x 6 views of one pixel).
+MIN_VIEW_PX = 16
 
 
 def quilt_views(
@@ -102,8 +106,11 @@ def render_quilt(
 
     img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
     compose_quilt([img], columns=columns, rows=rows)  # checks the grid
-    if not isinstance(max_width_px, int) or max_width_px < columns:
-        raise ValidationError(f"max_width_px: expected an integer >= columns ({columns}), got {max_width_px!r}")
+    if not isinstance(max_width_px, int) or max_width_px < columns * MIN_VIEW_PX:
+        raise ValidationError(
+            f"max_width_px: {max_width_px!r} leaves views under {MIN_VIEW_PX} px wide; give at least "
+            f"{columns * MIN_VIEW_PX} for {columns} columns"
+        )
     h, w = img.shape[:2]
     tile_w = min(w, max_width_px // columns)
     tile_h = max(1, round(h * tile_w / w))
@@ -113,6 +120,5 @@ def render_quilt(
         img = cv2.resize(img, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
         depth = resize_depth(depth, (tile_h, tile_w))
     views = quilt_views(img, depth, views=columns * rows, params=params)
-    return compose_quilt(views, columns=columns, rows=rows), quilt_suffix(
-        columns=columns, rows=rows, size_hw=(tile_h, tile_w)
-    )
+    # the photo's aspect, not the rounded view's (views of a few pixels said 1.00 for a 1.2 photo)
+    return compose_quilt(views, columns=columns, rows=rows), quilt_suffix(columns=columns, rows=rows, size_hw=(h, w))
