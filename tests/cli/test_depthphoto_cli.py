@@ -126,6 +126,25 @@ def test_use_embedded_depth_uses_it_when_present_and_says_so(
     assert (out / "plain_depth.tiff").exists()
 
 
+def test_a_damaged_embedded_depth_is_said_before_the_model_takes_over(
+    tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # user trial 4: a GDepth JPEG with one byte changed in its extended XMP was estimated by the model in silence
+    image = np.random.default_rng(3).integers(0, 255, (200, 240, 3), dtype=np.uint8)
+    noise = (1.0 + np.random.default_rng(4).random((200, 240))).astype(np.float32)
+    data = bytearray(write_gdepth(tmp_path / "good.jpg", image, DepthMap(noise, kind="metric"), bits=16).read_bytes())
+    data[data.find(b"http://ns.adobe.com/xmp/extension/") + 35 + 40 + 500] ^= 0x01
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.jpg").write_bytes(bytes(data))
+    out = tmp_path / "out"
+    assert (
+        main(["estimate", str(tmp_path / "in"), "-o", str(out), "--model", str(tiny_da), "--use-embedded-depth"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "bad.jpg" in err and "MD5" in err and "the model estimates its depth instead" in err, err
+    assert (out / "bad_depth.png").exists()
+
+
 def test_a_corrupt_depth_photo_is_a_one_line_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = np.random.default_rng(3).integers(0, 255, (60, 80, 3), dtype=np.uint8)
     depth = DepthMap(np.linspace(1.0, 3.0, 80, dtype=np.float32)[None].repeat(60, 0), kind="metric")

@@ -141,7 +141,12 @@ def test_all_invalid_or_non_positive_depth(tmp_path: Path, photo: Path, capsys, 
 def test_size_mismatch_is_resampled_with_a_notice(tmp_path: Path, photo: Path, capsys) -> None:
     d = _depth(tmp_path, np.full((24, 32), 2.0))
     assert main(["normals", str(photo), "--depth", str(d), "-o", str(tmp_path / "n.png")]) == 0
-    assert "resampled to the image size 64x48" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "resampled to the image size 64x48" in err and "aspect" not in err  # the same aspect: a smaller map
+    # another aspect: most likely another photo's map, said (user trial 4)
+    d = _depth(tmp_path, np.full((40, 32), 2.0), name="other.npy")
+    assert main(["normals", str(photo), "--depth", str(d), "-o", str(tmp_path / "n.png")]) == 0
+    assert "its aspect differs by 40 %: is it this photo's?" in capsys.readouterr().err
 
 
 def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> None:

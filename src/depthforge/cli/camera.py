@@ -115,7 +115,8 @@ def load_scene(args: argparse.Namespace, *, scale_free: bool = False) -> tuple[I
     if scale_free and baseline is None and depth.kind == "disparity" and depth.baseline_m is None:
         baseline = 1.0  # the normals' directions are the same at any scale (user trial 4: a baseline was demanded)
     zd = depth_to_z(depth, intrinsics=intr, baseline_m=baseline, near_m=args.near, far_m=args.far)
-    if baseline != args.baseline_m or (scale_free and intr is not None and intr.source.startswith("default")):
+    guessed_focal = intr is not None and intr.source.startswith("default")
+    if depth.kind == "disparity" and (baseline != args.baseline_m or (scale_free and guessed_focal)):
         from dataclasses import replace
 
         zd = replace(zd, metric=False, rule=f"{zd.rule}; scale unknown, directions only")

@@ -218,7 +218,11 @@ def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
         depth = read_depth(args.depth, kind=args.depth_kind, scale=args.depth_scale)
         if depth.shape != (image.height, image.width):
             check_not_sideways(depth.shape, image.size_hw)
-            note(f"depth {depth.shape[1]}x{depth.shape[0]} resampled to the image size {image.width}x{image.height}")
+            (dh, dw), (ih, iw) = depth.shape, image.size_hw
+            stretch = abs((dw / dh) / (iw / ih) - 1.0)
+            # a map of another shape is most likely another photo's (user trial 4: stretched with a plain notice)
+            other = f"; its aspect differs by {100 * stretch:.0f} %: is it this photo's?" if stretch > 0.02 else ""
+            note(f"depth {dw}x{dh} resampled to the image size {iw}x{ih}{other}")
             depth = resize_depth(depth, image.size_hw)
         return depth
     from depthforge.models.estimator import load_model

@@ -30,12 +30,15 @@ _MOTIONS = ("circle", "swing", "swing-vertical", "zoom-in", "dolly", "orbit", "d
 def register(sub: argparse._SubParsersAction) -> None:
     summary = "layered 3D photo (hidden parts inpainted) -> .glb / .ply (+ video)"
     g = add_scene_command(sub, "photo3d", __doc__, summary, "output .glb or .ply", group="layered 3D photo", run=run)
-    sub.choices["photo3d"].formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
+    parser = sub.choices["photo3d"]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
+    parser._option_string_actions["--equirect"].help = argparse.SUPPRESS  # refused: a 3D photo needs a pinhole
     g.add_argument(
         "--inpaint",
         default="background",
         metavar="METHOD",
-        help="fill of hidden regions: background (default), telea, ns, onnx:FILE or a hub id (LaMa-style ONNX)",
+        help="fill of hidden regions: background (default), telea, ns, onnx:FILE, or a LaMa-style ONNX model by name "
+        "('depthforge models --task inpaint', e.g. lama) or hub id",
     )
     g.add_argument("--layers", type=int, default=4, help="maximum number of depth layers (default 4)")
     g.add_argument(

@@ -17,6 +17,7 @@ Video files (see :mod:`depthforge.pipeline.video`) are streamed through the vide
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -52,6 +53,8 @@ from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet
 
 __all__ = ["estimate", "EstimateOptions", "Summary", "collect_inputs", "output_paths", "run_estimate", "write_outputs"]
 
+
+_log = logging.getLogger("depthforge")
 
 def estimate(
     image: str | os.PathLike[str] | Image | np.ndarray,
@@ -259,6 +262,16 @@ def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options
         write_image(paths["controlnet"], controlnet_image(1.0 - display if options.invert else display))
 
 
+def _embedded_kind(src: Path) -> str | None:
+    """The depth ``src`` carries; None, with a notice, when it names one whose data is damaged (user trial 4: the
+    model's depth replaced a damaged GDepth without a word)."""
+    try:
+        return embedded_depth_kind(src, strict=True)
+    except InputError as exc:
+        _log.info(f"{exc}; the model estimates its depth instead")
+        return None
+
+
 def run_estimate(
     inputs: Iterable[str | os.PathLike[str]],
     outdir: str | os.PathLike[str],
@@ -351,7 +364,7 @@ def run_estimate(
     sweep_stale({p.parent for _, _, paths in planned for p in paths.values()})  # left by a killed earlier run
     for src, stem, paths in planned:
         reason = clash(src, paths.values())
-        if not is_video_path(src) and reason is None and options.use_embedded_depth and embedded_depth_kind(src):
+        if not is_video_path(src) and reason is None and options.use_embedded_depth and _embedded_kind(src):
             run_photos()  # in input order
             _write_embedded(src, paths, options, max_pixels, summary, on_item)
             continue
