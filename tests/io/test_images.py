@@ -210,3 +210,21 @@ def test_png_level_trades_size_and_keeps_pixels(photos: Path, tmp_path: Path, dt
             write_image(tmp_path / "bad.png", rgb, level=bad)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="^level: only PNG files"):
         write_image(tmp_path / "photo.jpg", rgb.astype(np.uint8), level=1)
+
+
+def test_grey_webp_is_lossless_and_colour_webp_is_quality_95(tmp_path: Path) -> None:
+    # user trial 3: a mask written as .webp came back lossy (222 distinct values, channels differing)
+    from depthforge.io.images import write_image
+
+    rng = np.random.default_rng(5)
+    mask = np.zeros((64, 80), np.uint8)
+    mask[10:50, 20:60] = 255
+    mask[30, :] = rng.integers(0, 256, 80, dtype=np.uint8)  # a feathered row
+    write_image(tmp_path / "m.webp", mask)
+    with PILImage.open(tmp_path / "m.webp") as im:
+        back = np.asarray(im.convert("L"))
+    np.testing.assert_array_equal(back, mask)
+    photo = np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None], (64, 1, 3))
+    write_image(tmp_path / "p.webp", photo)
+    with PILImage.open(tmp_path / "p.webp") as im:
+        assert np.abs(np.asarray(im.convert("RGB"), np.int16) - photo).mean() < 2.0

@@ -474,7 +474,8 @@ def write_image(
 ) -> Path:
     """Write an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16 RGB(A) array atomically.
 
-    The format follows the extension (PNG keeps 16 bit; ``text`` becomes PNG text chunks). ``level``: a PNG's
+    The format follows the extension (PNG keeps 16 bit; ``text`` becomes PNG text chunks; JPEG and colour WebP at
+    quality 95, a grey WebP (a mask, a depth display) lossless). ``level``: a PNG's
     deflate level, 0-9 (None: the encoder's default, 6 for Pillow; 1 is about four times faster and a quarter
     larger on a photo). ``exif``: an EXIF block to carry (:func:`exif_bytes`; JPEG, PNG, WebP and 8-bit TIFF).
     """
@@ -510,6 +511,10 @@ def write_image(
                 kwargs["pnginfo"] = info
             if ext in (".jpg", ".jpeg"):
                 kwargs["quality"] = 95
+            if fmt == "WEBP" and a.ndim == 2:  # a grey map (mask, depth display) exactly (user trial 3)
+                kwargs["lossless"] = True
+            elif fmt == "WEBP":
+                kwargs["quality"] = 95  # a picture, as JPEGs are
             if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
                 kwargs["exif"] = exif
             if ext == ".png" and level is not None:

@@ -56,6 +56,7 @@ __all__ = ["estimate", "EstimateOptions", "Summary", "collect_inputs", "output_p
 
 _log = logging.getLogger("depthforge")
 
+
 def estimate(
     image: str | os.PathLike[str] | Image | np.ndarray,
     *,
