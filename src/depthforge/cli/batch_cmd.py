@@ -190,8 +190,9 @@ class _Progress:
         if now - self.last >= 10.0 or self.count == self.total:
             self.last = now
             rate = (self.count - 1) / (now - self.t0) if now > self.t0 else 0.0
-            eta = (self.total - self.count) / rate if rate > 0 else float("inf")
-            note(f"{self.count}/{self.total} items, {rate:.1f} items/s, ETA {eta:.0f} s")
+            left = self.total - self.count
+            eta = "" if not left else f", ETA {left / rate:.0f} s" if rate > 0 else ", ETA unknown yet"
+            note(f"{self.count}/{self.total} items, {rate:.1f} items/s{eta}")  # user trial 4: 'ETA inf s'
 
     def close(self) -> None:
         if self.bar is not None:

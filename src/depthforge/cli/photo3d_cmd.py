@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     verts = sum(L.mesh.n_vertices for L in lm.layers)
     faces = sum(L.mesh.n_faces for L in lm.layers)
     kind = "metric, metres" if scene.z_is_metric else "pseudo-depth, NOT metric"
-    print(f"wrote {result.files[0]} ({len(lm.layers)} layers, {verts} vertices, {faces} triangles, {kind}); also "
+    layers = f"{len(lm.layers)} layer{'s' if len(lm.layers) != 1 else ''}"
+    print(f"wrote {result.files[0]} ({layers}, {verts} vertices, {faces} triangles, {kind}); also "
           f"{', '.join(str(f) for f in result.files[1:])}")  # fmt: skip
     if clip is not None:
         from depthforge.render.motion import NEARNESS_RANGE, frame_count

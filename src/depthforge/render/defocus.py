@@ -108,8 +108,9 @@ def plan_bokeh(
     Args:
         depth: any kind, the size of the image.
         focus_xy, focus_depth: the focus (see :func:`focus_inverse_depth`); automatic when both are None.
-        aperture_px: blur radius in pixels across the scene's whole inverse-depth range (nearest to farthest);
-            default 2 % of the image's longer side. ``0`` = everything sharp.
+        aperture_px: blur radius difference in pixels across the scene's inverse-depth range from its 0.5 to its
+            99.5 percentile (the extremes beyond blur a little more); default 2 % of the image's longer side.
+            ``0`` = everything sharp.
         f_number: instead of ``aperture_px``, for metric maps: a full-frame lens with the photo's field of view at
             this f-number (thin lens, radius = f^2 z_f / (2 N (z_f - f)) |1/z - 1/z_f|, in pixels). Uses the
             map's intrinsics, or the default field of view.
