@@ -138,7 +138,7 @@ def main() -> None:
         from depthforge.geometry.layered import write_layered_glb
         from depthforge.io.depthfiles import read_depth
         from depthforge.io.images import read_image
-        from depthforge.pipeline.photo3d import scene_mesh
+        from depthforge.pipeline.layered_photo import scene_mesh
         from depthforge.render.layers import build_layers
 
         scene = build_layers(read_image(photo), read_depth(depth, kind="disparity"))  # untimed

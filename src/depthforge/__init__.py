@@ -60,7 +60,7 @@ _LAZY = {
     "foreground_alpha": "depthforge.render.masks",
     "run_video": "depthforge.pipeline.video",
     # images generated from depth (the diffusion extra)
-    "generate": "depthforge.pipeline.generate",
+    "generate": "depthforge.pipeline.generation",
 }
 
 #: The subpackages, importable as attributes (``df.render.bokeh``) without a separate import.

@@ -108,7 +108,7 @@ def test_onnx_inpainter_end_to_end(
 
 def test_batch_output_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``batch --photo3d-format/--photo3d-inpaint`` reach the job's options (the producer itself is tested in
-    tests/pipeline/test_photo3d.py)."""
+    tests/pipeline/test_layered_photo.py)."""
     import depthforge.pipeline.batch as batch
     from depthforge.pipeline.batch import BatchSummary
 

@@ -116,7 +116,7 @@ def test_the_reviews_missing_aliases() -> None:
 
 
 def test_render_scene_video_keeps_ssaa(tmp_path: Path) -> None:
-    from depthforge.pipeline.photo3d import render_scene_video
+    from depthforge.pipeline.layered_photo import render_scene_video
     from depthforge.render import build_layers
 
     scene = build_layers(np.zeros((16, 24, 3), np.uint8), DepthMap(np.ones((16, 24), np.float32), kind="relative"))

@@ -22,7 +22,7 @@ from depthforge.models.inpaint import (  # noqa: E402
     OnnxInpainter,
     load_inpainter,
 )
-from depthforge.render.inpaint import INPAINT_METHODS, inpaint  # noqa: E402
+from depthforge.render.inpainting import INPAINT_METHODS, inpaint  # noqa: E402
 
 
 class _TwoLayer(torch.nn.Module):

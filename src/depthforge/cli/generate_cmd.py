@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.core.validation import check_range
     from depthforge.io.images import read_image, write_image
     from depthforge.models.diffusion import require_diffusers, require_generation_models
-    from depthforge.pipeline.generate import MAX_SEEDS, check_generation_options, generate, generation_models
+    from depthforge.pipeline.generation import MAX_SEEDS, check_generation_options, generate, generation_models
 
     if args.seeds:
         note_unused(args, ["seed", "batch"], "--seeds gives every image's seed")  # user trial 3: said nothing

@@ -9,7 +9,7 @@ from depthforge.cli.common import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from depthforge.models.catalogue import TASKS
+    from depthforge.models.listing import TASKS
 
     p = add_command(sub, "models", __doc__, "list the models, their licences and whether they are cached", run=run)
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from depthforge.models.catalogue import TASKS, catalogue
+    from depthforge.models.listing import TASKS, catalogue
 
     entries = catalogue(tasks=tuple(args.task) if args.task else None)
     if args.json:

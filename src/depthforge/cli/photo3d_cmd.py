@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_choice
-    from depthforge.pipeline.photo3d import Photo3DOptions, photo3d, render_scene_video
+    from depthforge.pipeline.layered_photo import Photo3DOptions, photo3d, render_scene_video
 
     out = Path(args.output)
     if out.suffix.lower() not in (".glb", ".ply"):

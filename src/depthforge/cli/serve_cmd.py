@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         check_range(args.generate_size, "generate_size", low=64, high=2048)
     if args.generate_model:
         from depthforge.models.diffusion import pick_device_dtype, require_diffusers
-        from depthforge.pipeline.generate import generation_models
+        from depthforge.pipeline.generation import generation_models
 
         require_diffusers()  # one line naming the diffusion extra
         # resolved and checked as a pair (an SDXL base with an SD 1.5 ControlNet is one line), not loaded

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     check_choice(args.layout, "layout", _LAYOUTS)
     from depthforge.io.video import VIDEO_EXTENSIONS
 
-    if {Path(args.image).suffix.lower(), Path(args.output).suffix.lower()} & VIDEO_EXTENSIONS:  # user trial 4
+    video_out = args.layout != "wiggle" and Path(args.output).suffix.lower() in VIDEO_EXTENSIONS  # wiggle: below
+    if video_out or Path(args.image).suffix.lower() in VIDEO_EXTENSIONS:  # user trial 4
         raise ValidationError(
             "output: stereo makes pictures; a 3D video comes from 'depthforge estimate CLIP -o DIR --stereo LAYOUT'"
         )

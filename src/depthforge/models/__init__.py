@@ -2,10 +2,10 @@
 (ViTMatte, rembg's models on onnxruntime, SAM); learned inpainters; the catalogue of every named model."""
 
 from depthforge.models.callable import CallableEstimator
-from depthforge.models.catalogue import TASKS, CatalogueEntry, catalogue
 from depthforge.models.estimator import DepthEstimator, clear_model_cache, load_model
 from depthforge.models.hub import ModelSource, is_cached, resolve_model
 from depthforge.models.inpaint import INPAINT_REGISTRY, OnnxInpainter, load_inpainter
+from depthforge.models.listing import TASKS, CatalogueEntry, catalogue
 from depthforge.models.marigold import marigold_source
 from depthforge.models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
 from depthforge.models.rembg_backend import REMBG_REGISTRY, RembgModel, load_rembg_model

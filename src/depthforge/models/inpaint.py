@@ -14,7 +14,7 @@ absent and the hub is reachable. Files are run by :func:`depthforge.models.rembg
 ``segment`` extra: onnxruntime).
 
 :func:`load_inpainter` also passes the classical method names (``background``, ``telea``, ``ns``) through, so a
-front end turns any ``--inpaint`` value into what :func:`depthforge.render.inpaint.inpaint` and
+front end turns any ``--inpaint`` value into what :func:`depthforge.render.inpainting.inpaint` and
 :func:`depthforge.render.layers.build_layers` take.
 """
 
@@ -42,7 +42,7 @@ __all__ = [
     "load_inpainter",
 ]
 
-#: The methods of :func:`depthforge.render.inpaint.inpaint` that need no model (kept equal by a test).
+#: The methods of :func:`depthforge.render.inpainting.inpaint` that need no model (kept equal by a test).
 CLASSIC_INPAINT_METHODS = ("background", "telea", "ns")
 _MAX_MODEL_BYTES = 4 << 30
 

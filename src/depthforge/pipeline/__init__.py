@@ -4,8 +4,8 @@ from depthforge.pipeline.batch import BatchJob, BatchSummary, run_batch
 from depthforge.pipeline.detail import DetailOptions, estimate_detailed
 from depthforge.pipeline.encode import EncodedVideo, encode_frames
 from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
-from depthforge.pipeline.generate import GenerationResult, generate, generation_size
-from depthforge.pipeline.photo3d import Photo3DOptions, Photo3DResult, photo3d
+from depthforge.pipeline.generation import GenerationResult, generate, generation_size
+from depthforge.pipeline.layered_photo import Photo3DOptions, Photo3DResult, photo3d
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
 from depthforge.pipeline.temporal import FrameFit, TemporalStabilizer, flicker_index
 from depthforge.pipeline.video import STEREO_VIDEO_LAYOUTS, VideoOptions, VideoResult, run_video

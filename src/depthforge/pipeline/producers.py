@@ -289,7 +289,7 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
 
 def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.models.inpaint import cached_inpainter
-    from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
+    from depthforge.pipeline.layered_photo import Photo3DOptions, photo3d
 
     intr = _intrinsics(image, depth, o)
     options = Photo3DOptions(

@@ -7,7 +7,7 @@ Composing two views into one picture (side by side, anaglyph) is :func:`depthfor
 
 from depthforge.render.defocus import BokehPlan, bokeh, plan_bokeh
 from depthforge.render.fusion import DepthPrompt, FusedMask, depth_prompts, depth_without_background, fuse_segmentation
-from depthforge.render.inpaint import INPAINT_METHODS, InpaintMethod, inpaint
+from depthforge.render.inpainting import INPAINT_METHODS, InpaintMethod, inpaint
 from depthforge.render.layered_scene import LayeredScene
 from depthforge.render.layers import build_layers
 from depthforge.render.masks import (

@@ -5,7 +5,7 @@
 Where nearer layers hide layer ``k``, its colour and depth are *filled from the background side*: only farther
 pixels are sources, and the ``margin_px`` px next to the nearer layers are skipped (their colours mix in the
 foreground's edge). Depth is filled smoothly (pyramid push-pull); colour by one of the inpainting methods of
-:func:`depthforge.render.inpaint.inpaint` (default ``"background"``: the nearest source pixels along the row and
+:func:`depthforge.render.inpainting.inpaint` (default ``"background"``: the nearest source pixels along the row and
 column, interpolated by inverse distance and blurred among the filled pixels; OpenCV Telea/NS; or a learned
 inpainter). Layer ``k`` is opaque on its own pixels and on the hidden pixels whose filled depth still belongs to
 it (so a farther layer, not this one, shows where the fill says the far background continues); with a fill width
@@ -31,7 +31,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_range
-from depthforge.render.inpaint import InpaintMethod, check_inpaint_method, inpaint
+from depthforge.render.inpainting import InpaintMethod, check_inpaint_method, inpaint
 from depthforge.render.layered_scene import DEFAULT_FAR_M, DEFAULT_NEAR_M, LayeredScene, inverse_range, nearness
 from depthforge.render.stereo import check_image_depth
 
@@ -219,7 +219,7 @@ def build_layers(
         max_layers: at most this many layers (1 = a single rubber sheet).
         edge: minimum nearness jump of a depth edge that layers are cut at.
         min_cut: stop adding layers when the best further cut covers less than this share of all edge strength.
-        inpaint: colour behind nearer layers, a method of :func:`depthforge.render.inpaint.inpaint`:
+        inpaint: colour behind nearer layers, a method of :func:`depthforge.render.inpainting.inpaint`:
             ``"background"`` (the nearest farther pixels along the row and column, interpolated by inverse
             distance and blurred among the filled pixels), ``"telea"``, ``"ns"`` (OpenCV) or an inpainter
             callable (e.g. a learned one from :func:`depthforge.models.inpaint.load_inpainter`).

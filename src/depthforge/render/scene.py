@@ -25,7 +25,7 @@ from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice
-from depthforge.render.inpaint import InpaintMethod
+from depthforge.render.inpainting import InpaintMethod
 from depthforge.render.layered_scene import LayeredScene
 from depthforge.render.layers import build_layers
 from depthforge.render.motion import CameraPose, plan_motion
@@ -75,7 +75,7 @@ def render_stereo_layers(
         image: (H, W, 3) uint8 RGB (or an Image; alpha dropped).
         depth: DepthMap of the same (H, W), any kind (exact mode for disparity maps, see :class:`StereoParams`).
         params: the stereo parameters (defaults when None).
-        inpaint: the colour fill behind nearer layers (:func:`depthforge.render.inpaint.inpaint` method or an
+        inpaint: the colour fill behind nearer layers (:func:`depthforge.render.inpainting.inpaint` method or an
             inpainter callable).
         max_layers: layers split at depth edges.
 

@@ -319,12 +319,12 @@ class Engine:
         progress: Any = None,
     ) -> tuple[Path, list[str]]:
         """A PNG in ``area`` drawn from ``prompt`` with ``depth``'s composition by the server's ControlNet pipeline
-        (:func:`depthforge.pipeline.generate.generate`), and the models' licences.
+        (:func:`depthforge.pipeline.generation.generate`), and the models' licences.
 
         Raises:
             ValidationError: generation is not offered here, or an option is out of bounds.
         """
-        from depthforge.pipeline.generate import generate, generation_size
+        from depthforge.pipeline.generation import generate, generation_size
 
         if not self.config.generate_base:
             raise ValidationError("generate: this server does not offer generation (serve --generate-model)")

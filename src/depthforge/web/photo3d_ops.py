@@ -78,7 +78,7 @@ def layered_photo(
     formats: tuple[str, ...] = ("glb", "ply"),
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Path], str]:
-    """The layered 3D photo of ``image`` and ``depth`` (:func:`depthforge.pipeline.photo3d.photo3d`) written into
+    """The layered 3D photo of ``image`` and ``depth`` (:func:`depthforge.pipeline.layered_photo.photo3d`) written into
     ``area``: (each of ``formats``' file followed by its JSON sidecar, info line).
 
     Photos above :data:`~depthforge.web.operations.MAX_VIDEO_PIXELS` (4K) are reduced first, as clips are: every
@@ -96,7 +96,7 @@ def layered_photo(
     from depthforge.geometry.camera import resolve_intrinsics
     from depthforge.geometry.layered import export_layered
     from depthforge.models.inpaint import cached_inpainter
-    from depthforge.pipeline.photo3d import Photo3DOptions, photo3d
+    from depthforge.pipeline.layered_photo import Photo3DOptions, photo3d
 
     n_layers, cap, fov_deg = check_photo3d_options(
         engine, inpaint=inpaint, layers=layers, target_vertices=target_vertices, fov_deg=fov_deg

@@ -1,5 +1,5 @@
 """The web UI's Generate tab: a new image drawn from a prompt with the shared photo's depth as its composition
-(Stable Diffusion with a depth ControlNet, :func:`depthforge.pipeline.generate.generate`).
+(Stable Diffusion with a depth ControlNet, :func:`depthforge.pipeline.generation.generate`).
 
 Offered only when the operator started the server with ``serve --generate-model BASE`` (the diffusion extra
 installed); clients choose the prompt and a few bounded settings, never a model. The depth is the page's shared

@@ -11,7 +11,7 @@ import pytest
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.pipeline.photo3d import Photo3DOptions, photo3d, render_scene_video
+from depthforge.pipeline.layered_photo import Photo3DOptions, photo3d, render_scene_video
 
 H, W = 72, 96
 BOX = (slice(24, 48), slice(32, 64))

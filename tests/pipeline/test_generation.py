@@ -48,7 +48,7 @@ def _photo() -> np.ndarray:
 
 
 def _run(tiny: dict[str, Path], depth: DepthMap, **options: Any) -> Any:
-    from depthforge.pipeline.generate import generate
+    from depthforge.pipeline.generation import generate
 
     options = {"steps": 2, "seeds": [1], "size_hw": SIZE_HW, "prompt": "a cabin at dusk", **options}
     return generate(_photo(), depth, base=str(tiny["sd"]), controlnet=str(tiny["cn"]), device="cpu", **options)
@@ -162,7 +162,7 @@ def test_near_is_white_for_every_kind(tiny: dict[str, Path]) -> None:
 
 
 def test_polarity_error_would_be_caught() -> None:
-    from depthforge.pipeline.generate import conditioning_image
+    from depthforge.pipeline.generation import conditioning_image
 
     right = conditioning_image(_ramp(), size_hw=SIZE_HW)
     inverted = conditioning_image(_ramp(invert=True), size_hw=SIZE_HW)
@@ -172,7 +172,7 @@ def test_polarity_error_would_be_caught() -> None:
 
 @needs_diffusers
 def test_depth2img_with_our_map_and_with_its_own_estimator(tiny: dict[str, Path]) -> None:
-    from depthforge.pipeline.generate import generate
+    from depthforge.pipeline.generation import generate
 
     photo = _photo()
     ours = generate(
@@ -196,7 +196,7 @@ def test_depth2img_with_our_map_and_with_its_own_estimator(tiny: dict[str, Path]
 
 
 def test_generation_size_keeps_orientation() -> None:
-    from depthforge.pipeline.generate import generation_size
+    from depthforge.pipeline.generation import generation_size
 
     assert generation_size((3000, 4000)) == (384, 512)
     assert generation_size((4000, 3000)) == (512, 384)
@@ -213,7 +213,7 @@ def test_generation_size_keeps_orientation() -> None:
 @needs_diffusers
 def test_bad_options_and_models_are_clean_errors(tiny: dict[str, Path]) -> None:
     from depthforge.core.errors import ModelError, ValidationError
-    from depthforge.pipeline.generate import generate
+    from depthforge.pipeline.generation import generate
 
     with pytest.raises(ValidationError, match="control_start"):
         _run(tiny, _ramp(), control_start=0.8, control_end=0.2)
@@ -333,7 +333,7 @@ def test_generate_says_which_options_it_does_not_use(tmp_path: Path, capsys: pyt
 
 def test_generation_options_are_checked_without_any_model() -> None:
     from depthforge.core.errors import ValidationError
-    from depthforge.pipeline.generate import MAX_SEEDS, check_generation_options
+    from depthforge.pipeline.generation import MAX_SEEDS, check_generation_options
 
     assert check_generation_options(prompt="a cat", mode="depth2img") == ([0], 0.8)
     assert check_generation_options(prompt="a cat", seeds=[2**64 - 1, -(2**63)])[0] == [2**64 - 1, -(2**63)]

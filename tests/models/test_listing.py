@@ -12,9 +12,9 @@ import pytest
 
 from depthforge.cli.main import main
 from depthforge.core.errors import ValidationError
-from depthforge.models.catalogue import TASKS, catalogue
 from depthforge.models.diffusion import GENERATION_REGISTRY
 from depthforge.models.inpaint import INPAINT_REGISTRY
+from depthforge.models.listing import TASKS, catalogue
 from depthforge.models.registry import REGISTRY
 from depthforge.models.rembg_backend import REMBG_REGISTRY, rembg_model_path
 from depthforge.models.sam import SAM_REGISTRY

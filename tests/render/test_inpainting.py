@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from depthforge.core.errors import ValidationError
-from depthforge.render.inpaint import INPAINT_METHODS, inpaint
+from depthforge.render.inpainting import INPAINT_METHODS, inpaint
 
 
 def _ramp(h: int = 60, w: int = 90) -> np.ndarray:
