@@ -61,3 +61,32 @@ def test_downloads_allowed_offer_every_commercial_model(empty_cache: Path) -> No
     offered = [n for n, s in REMBG_REGISTRY.items() if s.commercial and not s.custom]
     assert {f"rembg:{n}" for n in offered} <= set(values)
     assert {value for _label, value, why in rows if why is not None} <= {v for v in values if "rembg" in v}
+
+
+def test_the_operators_local_sam_and_vitmatte_are_offered_and_used(
+    empty_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # user trial 3: an offline operator with local SAM / ViTMatte folders could not offer them (serve refused
+    # --allow-model for them, and the Mask tab called them uncached)
+    pytest.importorskip("transformers")
+    from depthforge.cli.main import main
+    from depthforge.models.sam import build_tiny_sam
+    from depthforge.models.segmentation import build_tiny_vitmatte
+    from depthforge.pipeline.background import foreground
+
+    sam, matting = build_tiny_sam(tmp_path / "my-sam"), build_tiny_vitmatte(tmp_path / "my-matte")
+    rows = mask_methods(sam_model=str(sam), matting_model=str(matting))
+    available = {value for _label, value, why in rows if why is None}
+    assert {"depth", "model", "sam", "fused:sam"} <= available
+    assert any("my-sam" in label and str(tmp_path) not in label for label, value, _why in rows if value == "sam")
+    opts = _options("sam", 0, "otsu", False, -1, sam_model=str(sam))
+    image = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    depth = np.tile(np.linspace(0.1, 1.0, 56, dtype=np.float32), (40, 1))
+    from depthforge.core.depthmap import DepthMap
+
+    alpha = foreground(image, DepthMap(depth, kind="relative"), opts)  # the tiny SAM runs (random weights)
+    assert alpha.shape == (40, 56)
+    # serve checks them before serving: a missing folder is one line, exit 2
+    assert main(["serve", "--port", "1", "--sam-model", str(tmp_path / "nowhere")]) == 2  # before the port
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0], err

@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="learned inpainter offered as 'learned' by the 3D photo tab and /v1/photo3d: onnx:FILE, a registry name "
         "or a hub id",
     )
+    p.add_argument("--sam-model", metavar="M", help="SAM of the Mask tab: registry name, hub id or local folder")
+    p.add_argument("--matting-model", metavar="M", help="ViTMatte of the Mask tab: registry name, hub id or folder")
     p.add_argument(
         "--generate-model",
         metavar="BASE",
@@ -136,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
     inpainter = None if args.inpainter is None else absolute_inpaint_method(args.inpainter)
     if inpainter is not None:
         load_inpainter_noted(inpainter)  # a missing file or an unreachable hub: one line before serving
+    if args.sam_model or args.matting_model:  # an offline operator's local folders (user trial 3); one line now
+        from depthforge.pipeline.background import MaskOptions, require_models
+
+        if args.sam_model:
+            require_models(MaskOptions(method="sam", sam_model=args.sam_model))
+        if args.matting_model:
+            require_models(MaskOptions(method="model", matting_model=args.matting_model))
     if (args.generate_controlnet or args.generate_size) and not args.generate_model:
         raise ValidationError("generate: --generate-controlnet and --generate-size go with --generate-model")
     if args.generate_size is not None:
@@ -154,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         extra_models=tuple(args.allow_model),
         inpainter=inpainter,
+        sam_model=_absolute(args.sam_model),
+        matting_model=_absolute(args.matting_model),
         generate_base=args.generate_model,
         generate_controlnet=args.generate_controlnet,
         generate_size_px=args.generate_size,
@@ -214,3 +225,10 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 class _Stopped(BaseException):
     """SIGTERM arrived (a BaseException, so that no handler in between mistakes it for an error)."""
+
+
+def _absolute(model: str | None) -> str | None:
+    """A model given as a local folder, made absolute (the server may change its folder); names as they are."""
+    from pathlib import Path
+
+    return str(Path(model).expanduser().resolve()) if model and Path(model).expanduser().is_dir() else model

@@ -101,6 +101,8 @@ class ServerConfig:
         inpainter: the learned inpainter the 3D photo tab and ``POST /v1/photo3d`` offer as ``learned``
             (``onnx:FILE``, a registry name or a hub id, as ``photo3d --inpaint``); the operator's choice, never the
             client's. None: classic fills only.
+        sam_model, matting_model: the SAM and ViTMatte models of the Mask tab (registry name, hub id or folder;
+            None: the registry's defaults, when cached).
         generate_base, generate_controlnet: the Stable Diffusion base and depth ControlNet of the Generate tab and
             ``POST /v1/generate`` (registry name, hub id or folder; the ControlNet defaults to the base's). None:
             generation is not offered. generate_size_px: the long side of generated images (None: the base
@@ -115,6 +117,8 @@ class ServerConfig:
     allow_download: bool = False
     extra_models: tuple[str, ...] = ()
     inpainter: str | None = None
+    sam_model: str | None = None
+    matting_model: str | None = None
     generate_base: str | None = None
     generate_controlnet: str | None = None
     generate_size_px: int | None = None

@@ -10,6 +10,7 @@ its operator allows downloads (``serve --allow-download``). Registered by :func:
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -35,22 +36,27 @@ def _hub_model(hub_id: str, allow_download: bool) -> str | None:
     return f"{hub_id} is not in this server's model cache"
 
 
-def mask_methods(*, allow_download: bool = False) -> list[tuple[str, str, str | None]]:
+def mask_methods(
+    *, allow_download: bool = False, sam_model: str | None = None, matting_model: str | None = None
+) -> list[tuple[str, str, str | None]]:
     """The Mask tab's methods: (label, value, why it is unavailable or None), available ones first.
 
     Values: ``depth``, ``model`` (ViTMatte on the depth edge), ``sam``, ``rembg:NAME``, ``fused:sam`` and
     ``fused:rembg:NAME``. The rembg models offered are those whose file is cached (all of them when downloads are
     allowed; one, unavailable, when none is), never the non-commercial or bring-your-own-file entries.
+    ``sam_model``, ``matting_model``: the operator's models (``serve --sam-model/--matting-model``, checked when
+    the server starts), used instead of the registry's defaults.
     """
-    sam = _hub_model(SAM_REGISTRY[DEFAULT_SAM_MODEL].hub_id, allow_download)
-    matting = _hub_model(MATTING_REGISTRY[DEFAULT_MATTING_MODEL].hub_id, allow_download)
+    sam = None if sam_model else _hub_model(SAM_REGISTRY[DEFAULT_SAM_MODEL].hub_id, allow_download)
+    matting = None if matting_model else _hub_model(MATTING_REGISTRY[DEFAULT_MATTING_MODEL].hub_id, allow_download)
+    sam_name = Path(sam_model).name if sam_model else DEFAULT_SAM_MODEL  # a folder's name, never its path
     onnx = importlib.util.find_spec("onnxruntime") is not None
     pooch = importlib.util.find_spec("pooch") is not None
     rows: list[tuple[str, str, str | None]] = [
         ("depth: threshold + guided filter", "depth", None),
         ("model: ViTMatte refines the depth edge", "model", matting),
-        (f"sam: Segment Anything ({DEFAULT_SAM_MODEL}) prompted from depth", "sam", sam),
-        (f"fused: {DEFAULT_SAM_MODEL} kept where it agrees with a depth band", "fused:sam", sam),
+        (f"sam: Segment Anything ({sam_name}) prompted from depth", "sam", sam),
+        (f"fused: {sam_name} kept where it agrees with a depth band", "fused:sam", sam),
     ]
     offered = [s for s in REMBG_REGISTRY.values() if not s.custom and s.commercial]
     cached = [s for s in offered if rembg_model_path(s).is_file() or (allow_download and pooch)]
@@ -65,11 +71,22 @@ def mask_methods(*, allow_download: bool = False) -> list[tuple[str, str, str | 
     return rows
 
 
-def _options(value: str, threshold: float | None, auto: str, largest: bool, feather: float | None) -> MaskOptions:
+def _options(
+    value: str,
+    threshold: float | None,
+    auto: str,
+    largest: bool,
+    feather: float | None,
+    *,
+    sam_model: str | None = None,
+    matting_model: str | None = None,
+) -> MaskOptions:
     method, _, segmenter = value.partition(":") if value.startswith("fused:") else (value, "", "")
     return MaskOptions(
         method=method,
         segmenter=segmenter or "sam",
+        sam_model=sam_model,
+        matting_model=matting_model,
         threshold=float(threshold) if threshold else None,
         auto=auto,
         largest=bool(largest),
@@ -80,7 +97,9 @@ def _options(value: str, threshold: float | None, auto: str, largest: bool, feat
 def mask_tab(b: Builder) -> None:
     """Add the Mask tab (element ids ``mask-method``, ``mask-run``, ``mask-output``, ``mask-cutout``,
     ``mask-files``; API name ``run_mask``)."""
-    rows = mask_methods(allow_download=b.engine.policy.allow_download)
+    config = b.engine.config
+    models = {"sam_model": config.sam_model, "matting_model": config.matting_model}
+    rows = mask_methods(allow_download=b.engine.policy.allow_download, **models)
     unavailable = {value: why for _label, value, why in rows if why is not None}
 
     def controls() -> list[Any]:
@@ -112,7 +131,7 @@ def mask_tab(b: Builder) -> None:
             raise DepthforgeError(f"method: {method} is unavailable on this server: {unavailable[method]}")
         if method not in {value for _label, value, _why in rows}:
             raise ValidationError(f"method: {str(method)[:60]!r} is not offered by this server")
-        options = _options(method, threshold, auto, largest, feather)
+        options = _options(method, threshold, auto, largest, feather, **models)
         depth = run.depth() if needs_depth(options) else None  # the shared depth: cached, or the user's own
         run.progress(0.5, desc="finding the foreground")
         alpha = foreground(run.image, depth, options)
