@@ -52,13 +52,16 @@ def _die_with_parent() -> None:
 
 
 def _init_worker(job: BatchJob, threads: int) -> None:
-    _die_with_parent()
-    with contextlib.suppress(ImportError, OSError):  # not POSIX: no locking
-        import fcntl
+    try:
+        _die_with_parent()
+        with contextlib.suppress(ImportError, OSError):  # not POSIX: no locking
+            import fcntl
 
-        _WORKER["lock"] = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
-        fcntl.flock(_WORKER["lock"], fcntl.LOCK_SH)
-    _load_model(job, threads)
+            _WORKER["lock"] = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
+            fcntl.flock(_WORKER["lock"], fcntl.LOCK_SH)
+        _load_model(job, threads)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the driver says it, once (user trial 4:
+        os._exit(130)  # the executor printed each starting worker's traceback)
 
 
 def _load_model(job: BatchJob, threads: int) -> None:
@@ -115,7 +118,11 @@ def run_local(
                         on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
                 if nxt is not None:
                     pending[pool.submit(_worker_task, job, nxt)] = nxt
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
+        except BaseException as exc:
+            # a terminal's Ctrl-C (a plain KeyboardInterrupt) reached the workers too and broke the pool, which ends
+            # its futures itself: cancelling them races the executor's thread, which then prints InvalidStateError
+            # (CPython 3.11; user trial 4). Otherwise the queued items are cancelled and the running ones finish.
+            if type(exc) is not KeyboardInterrupt:
+                for fut in pending:
+                    fut.cancel()
             raise
