@@ -157,21 +157,32 @@ def run_case(context: dict[str, str], folder: Path, rng: random.Random) -> tuple
     sig = rng.choice([signal.SIGINT, signal.SIGTERM])
     delay = rng.uniform(0.3, 8.0)  # the CLI's handlers are set 0.1 s after start
     cold = rng.random() < 0.25  # an empty numba cache: the signal may land while a kernel compiles
+    # a terminal's Ctrl-C reaches the whole process group, batch workers included (user trial 4: tracebacks)
+    group = sig == signal.SIGINT and rng.random() < 0.5
     _prepare(folder, context)
     argv = [a.format(**context) if "{" in a else a for a in command]
     what = argv[argv.index("--format") + 1] if "--format" in argv else Path(argv[argv.index("-o") + 1]).name
-    label = f"{command[0]} {what} {signal.Signals(sig).name}@{delay:.1f}s{' cold' if cold else ''}"
+    how = f"{signal.Signals(sig).name}{' group' if group else ''}@{delay:.1f}s{' cold' if cold else ''}"
+    label = f"{command[0]} {what} {how}"
     env = dict(os.environ, DEPTHFORGE_THREADS="1", HF_HUB_OFFLINE="1")
     if cold:
         env["NUMBA_CACHE_DIR"] = str(folder / ".numba-cache")
     with open(folder / ".stderr", "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _ENTRY, *argv], cwd=folder, stdout=subprocess.DEVNULL, stderr=err, env=env
+            [sys.executable, "-c", _ENTRY, *argv],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            start_new_session=group,
         )
         try:
             proc.wait(delay)
         except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
         try:
             status = proc.wait(60)
         except subprocess.TimeoutExpired:
