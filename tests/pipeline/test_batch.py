@@ -372,6 +372,21 @@ def test_ray_cluster_and_gpu_problems_are_user_errors_before_any_work(
         if env is not None:
             os.environ["RAY_ADDRESS"] = env
     assert not (tmp_path / "o").exists() and not ray.is_initialized()
+    # Ray's own SIGTERM handler replaced the caller's: 'batch --engine ray' ended with status 15 and a stack dump
+    import signal
+
+    from depthforge.pipeline.ray_engine import connect_ray
+
+    def mine(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert connect_ray(None) is True
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        ray.shutdown()
+        signal.signal(signal.SIGTERM, before)
 
 
 @pytest.mark.slow

@@ -42,14 +42,22 @@ def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> b
         ValidationError: the cluster cannot be reached, or a local Ray has fewer GPUs than ``gpus_per_actor`` (its
             actors would wait for one forever). Both before any work (user trial 4: exit 3 and a hang).
     """
+    import signal
+    import threading
+
     ray = ensure_ray()
     if ray.is_initialized():
         return False
+    main = threading.current_thread() is threading.main_thread()
+    on_term = signal.getsignal(signal.SIGTERM) if main else None
     try:
         ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         why = " ".join(str(exc).split()).split(". ")[0][:160]  # Ray's hint names its own flag, not --ray-address
         raise ValidationError(f"ray_address: cannot join a Ray cluster at {address!r}: {why}") from None
+    finally:
+        if on_term is not None:  # Ray's own SIGTERM handler ended the run with status 15 and a stack dump (user
+            signal.signal(signal.SIGTERM, on_term)  # trial 4): the caller's clean-up and status 143 stay
     gpus = float(ray.cluster_resources().get("GPU", 0.0))
     if gpus_per_actor > gpus and address is None:
         ray.shutdown()
