@@ -157,3 +157,36 @@ def test_a_corrupt_depth_photo_is_a_one_line_user_error(tmp_path: Path, capsys: 
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "bad.jpg: its depth range is invalid" in err[0], err
+
+
+def test_the_photos_colour_profile_goes_with_its_outputs(tmp_path: Path) -> None:
+    # user trial 4: outputs of a photo with an ICC profile (an iPhone's Display P3) had none, so colours shifted
+    from PIL import ImageCms
+
+    from depthforge.io.depthfiles import write_depth
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = np.random.default_rng(7).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "p.jpg", quality=95, icc_profile=icc)
+    depth = write_depth(tmp_path / "d.npy", DepthMap(np.linspace(1, 4, 80 * 60).reshape(60, 80), kind="metric"))
+    base = [str(tmp_path / "p.jpg"), "--depth", str(depth)]
+    outs = {
+        "bokeh.jpg": ["bokeh", *base],
+        "sbs.png": ["stereo", *base],
+        "cut.webp": ["mask", *base, "--cutout"],
+    }
+    for name, argv in outs.items():
+        assert main([*argv, "-o", str(tmp_path / name)]) == 0, name
+        with Image.open(tmp_path / name) as im:
+            assert im.info.get("icc_profile") == icc, name
+    assert main(["mask", *base, "-o", str(tmp_path / "m.png")]) == 0
+    with Image.open(tmp_path / "m.png") as im:
+        assert "icc_profile" not in im.info  # a grey mask has no colours to describe
+    from depthforge.io.depthphoto_write import write_depth_photo
+    from depthforge.io.images import read_image
+
+    photo, flat = read_image(tmp_path / "p.jpg"), DepthMap(np.ones((60, 80)), kind="metric")
+    out = write_depth_photo(tmp_path / "g.jpg", photo, flat, format="gdepth")
+    with Image.open(out) as im:
+        assert im.info.get("icc_profile") == icc
+    assert read_depth_photo(out).depth.shape == (60, 80)  # still a valid depth photo

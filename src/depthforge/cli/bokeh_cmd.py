@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from depthforge.io.images import check_image_extension, exif_bytes, write_image
+    from depthforge.io.images import check_image_extension, exif_bytes, icc_profile, write_image
     from depthforge.render.defocus import bokeh, plan_bokeh
 
     check_image_extension(args.output)  # before the depth is made
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         from depthforge.core.image import to_uint8
 
         out = to_uint8(out)
-    write_image(args.output, out, exif=exif_bytes(image))  # the camera's facts go with the photo
+    write_image(args.output, out, exif=exif_bytes(image), icc=icc_profile(image))  # the photo's facts and colours
     print(
         f"{args.output}: focus {plan.focus_source} (inverse depth {plan.focus_inverse:.4g}), "
         f"largest blur radius {plan.max_radius_px:.1f} px"

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.cli.common import load_depth_for
     from depthforge.core.errors import ValidationError
-    from depthforge.io.images import exif_bytes, read_image, write_image
+    from depthforge.io.images import exif_bytes, icc_profile, read_image, write_image
     from depthforge.pipeline.background import foreground, needs_depth, require_models
     from depthforge.render import masks
 
@@ -191,7 +191,10 @@ def run(args: argparse.Namespace) -> int:
         result = masks.replace_background(rgb, alpha, color=colour, background=background, blur_px=args.background_blur)
     else:
         result = masks.alpha_to_uint8(alpha)
-    write_image(out_path, result, exif=exif_bytes(image) if replace or args.cutout else None)
+    if replace or args.cutout:  # a photo's: its camera facts and colour profile go with it
+        write_image(out_path, result, exif=exif_bytes(image), icc=icc_profile(image))
+    else:
+        write_image(out_path, result)
     share = float((alpha >= 0.5).mean())
     print(f"{out_path}: foreground {100 * share:.1f} % of the image")
     return 0

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_choice
-    from depthforge.io.images import check_animation, check_image_extension, write_animation, write_image
+    from depthforge.io.images import check_animation, check_image_extension, icc_profile, write_animation, write_image
     from depthforge.render import stereo
     from depthforge.stereo import compose
 
@@ -135,14 +135,15 @@ def run(args: argparse.Namespace) -> int:
         left, right = rgb, stereo.render_eye(rgb, depth, eye="right", params=params, parallax=par)
     else:
         left, right = stereo.render_stereo(rgb, depth, params=params, parallax=par)
+    icc = icc_profile(image)  # the photo's colours, as it shows them (user trial 4: a Display P3 photo shifted)
     if args.layout == "separate":
         paths = [out.with_name(f"{out.stem}_{eye}{out.suffix or '.png'}") for eye in ("left", "right")]
-        write_image(paths[0], _bits_for(paths[0], left))
-        write_image(paths[1], _bits_for(paths[1], right))
+        write_image(paths[0], _bits_for(paths[0], left), icc=icc)
+        write_image(paths[1], _bits_for(paths[1], right), icc=icc)
         print(f"wrote {paths[0]} and {paths[1]}")
         return 0
     result = compose(left, right, layout=args.layout)
-    write_image(out, _bits_for(out, result))
+    write_image(out, _bits_for(out, result), icc=icc)
     print(f"wrote {out} ({result.shape[1]}x{result.shape[0]}, {args.layout})")
     return 0
 

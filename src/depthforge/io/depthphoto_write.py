@@ -36,7 +36,7 @@ from depthforge.core.image import Image, to_uint8
 from depthforge.core.validation import check_choice, check_positive
 from depthforge.io.atomic import atomic_write_bytes
 from depthforge.io.depthphoto_read import NS, RANGE_FORMATS
-from depthforge.io.images import exif_bytes
+from depthforge.io.images import exif_bytes, icc_profile
 from depthforge.io.xmp import NS_XMP_NOTE, STANDARD_MAX_BYTES, extended_guid_for, insert_xmp, xmp_segments
 
 __all__ = [
@@ -79,6 +79,10 @@ class RangeEncoding:
     def pseudo(self) -> bool:
         """True when near/far are pseudo-distances (the map was not metric)."""
         return self.kind != "metric"
+
+
+#: The largest ICC profile carried in one JPEG APP2 segment (65535 - 2 length bytes - 14 header bytes).
+_ICC_CHUNK = 65519
 
 
 def encode_range(
@@ -143,11 +147,20 @@ def encode_jpeg(image: np.ndarray | Image, *, quality: int = 95) -> bytes:
     else:
         jpeg = simplejpeg.encode_jpeg(np.ascontiguousarray(a[:, :, :3]), quality=quality, colorspace="RGB")
     exif = exif_bytes(image) if isinstance(image, Image) else None
-    if exif is None:
+    icc = icc_profile(image) if isinstance(image, Image) and a.ndim == 3 else None
+    if icc is not None and len(icc) > _ICC_CHUNK:
+        icc = None  # a profile over one segment (rare: most are a few KB) is left out rather than split
+    segments = b""
+    if exif is not None:
+        segments += b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    if icc is not None:  # APP2 'ICC_PROFILE', chunk 1 of 1 (user trial 4: a Display P3 photo's colours shifted)
+        payload = b"ICC_PROFILE\0\x01\x01" + icc
+        segments += b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload
+    if not segments:
         return bytes(jpeg)
     # after the JFIF segment (APP0) when there is one, as cameras and exiftool order them
     at = 4 + struct.unpack(">H", jpeg[4:6])[0] if jpeg[2:4] == b"\xff\xe0" else 2
-    return bytes(jpeg[:at]) + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + bytes(jpeg[at:])
+    return bytes(jpeg[:at]) + segments + bytes(jpeg[at:])
 
 
 def _png(codes: np.ndarray) -> bytes:
