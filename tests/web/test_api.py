@@ -97,6 +97,10 @@ def test_distance_fields_carry_their_unit_and_the_old_names_still_work(client: T
     assert a.status_code == 200 and a.content == b.content and a.content != c.content
     r = client.post("/v1/photo3d", files=files, data={"near_m": "2", "near": "2"})
     assert r.status_code == 422 and "near_m" in r.json()["detail"]
+    # a misspelt option is refused, as the A1111 routes refuse one (user trial 3: ignored with 200)
+    r = client.post("/v1/depth", files=files, data={"formt": "png8"})
+    assert r.status_code == 422 and r.json()["detail"] == "formt: not an option of /v1/depth (see /docs)", r.text
+    assert client.post("/v1/stereo", files=files, data={"divergence": "3"}).status_code == 200
     fields = client.get("/openapi.json").json()["components"]["schemas"]
     depth_form = next(v for k, v in fields.items() if k.startswith("Body_depth"))["properties"]
     assert depth_form["near"].get("deprecated") and not depth_form["clip_near"].get("deprecated")

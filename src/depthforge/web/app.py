@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -116,6 +116,20 @@ def _echoable(value: Any, depth: int = 0) -> Any:
     return value
 
 
+async def _known_fields(request: Request) -> None:
+    """Refuse a form field a ``/v1`` route does not have (422), as the A1111 routes refuse unknown options: a
+    misspelt option was ignored in silence (user trial 3). The form is the one FastAPI parsed (Starlette keeps it)."""
+    route = request.scope.get("route")
+    if request.method != "POST" or not request.url.path.startswith("/v1/") or route is None:
+        return
+    if not request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form")):
+        return
+    known = {field.alias for field in getattr(route, "dependant").body_params}
+    unknown = sorted(set((await request.form()).keys()) - known)
+    if unknown:
+        raise ValidationError(f"{unknown[0][:40]}: not an option of {request.url.path} (see /docs)")
+
+
 def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: bool = False) -> FastAPI:
     """The FastAPI application with the ``/v1`` routes (no UI); ``a1111``: also the A1111-compatible routes of
     :mod:`depthforge.web.a1111`."""
@@ -125,6 +139,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
         title="depthforge",
         version=__version__,
         description="Depth maps and what is made from them: depth files, stereo 3D images, meshes.",
+        dependencies=[Depends(_known_fields)],
     )
     app.state.engine = eng
 
