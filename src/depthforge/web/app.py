@@ -124,7 +124,7 @@ async def _known_fields(request: Request) -> None:
         return
     if not request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form")):
         return
-    known = {field.alias for field in getattr(route, "dependant").body_params}
+    known = {field.alias for field in route.dependant.body_params}
     unknown = sorted(set((await request.form()).keys()) - known)
     if unknown:
         raise ValidationError(f"{unknown[0][:40]}: not an option of {request.url.path} (see /docs)")
