@@ -613,6 +613,10 @@ def test_messages_name_the_flags_and_small_limits(
         (("bokeh", *base, "--focus-xy", str(w + 50), "3", "-o", str(tmp_path / "b.png")), "--focus-xy: "),
         (("process", str(depth), "--known", f"{w + 50},3,2", "-o", str(tmp_path / "p.npy")), "--known: "),
         (("parallax", *base, "-o", str(tmp_path / "x.avi")), "--output: "),
+        (
+            ("mask", *base, "--feather", "-3", "-o", str(tmp_path / "m.png")),
+            "--feather: -3 is below the allowed range (>= 0)",
+        ),
     ):
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.startswith(f"depthforge: error: {flag}") and len(err.splitlines()) == 1, (argv, err)

@@ -109,8 +109,11 @@ _SAME_NAMED = ("method", "segmenter", "seg_file", "sam_model", "allow_noncommerc
 
 def _options(args: argparse.Namespace) -> Any:
     from depthforge.cli.common import parse_pair
+    from depthforge.core.validation import check_range
     from depthforge.pipeline.background import MaskOptions
 
+    if args.feather is not None:  # 0 is a hard edge: the library's '> 0' read wrong for --feather (user trial 3)
+        check_range(args.feather, "feather", low=0, high=10_000)
     return MaskOptions(
         matting_model=args.seg_model,
         feather_px=args.feather,
