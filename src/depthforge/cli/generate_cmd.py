@@ -18,15 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from depthforge.cli.common import (
-    add_command,
-    add_depth_source_options,
-    note,
-    note_unused,
-    parse_numbers,
-    pick,
-    progress,
-)
+from depthforge.cli.common import add_command, add_depth_source_options, note, parse_numbers, pick, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from depthforge.cli.common import load_depth_for
+    from depthforge.cli.common import load_depth_for, note_unused
     from depthforge.core.errors import ValidationError
     from depthforge.core.validation import check_range
     from depthforge.io.images import read_image, write_image

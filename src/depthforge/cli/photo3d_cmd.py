@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--inpaint",
         default="background",
         metavar="METHOD",
-        help="fill of hidden regions: background (default), telea, ns, onnx:FILE, or a LaMa-style ONNX model by name "
-        "('depthforge models --task inpaint', e.g. lama) or hub id",
+        help="fill of hidden regions: background (default), telea, ns, onnx:FILE, or a LaMa ONNX name (lama) or hub id",
     )
     g.add_argument("--layers", type=int, default=4, help="maximum number of depth layers (default 4)")
     g.add_argument(

@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--allow-download", action="store_true", help="let clients choose registry models that are not downloaded yet"
     )
+    p.add_argument("--sam-model", metavar="M", help="SAM of the Mask tab: registry name, hub id or local folder")
+    p.add_argument("--matting-model", metavar="M", help="ViTMatte of the Mask tab: registry name, hub id or folder")
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB (default 25)")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (default 40 M)")
     p.add_argument("--max-resolution", type=int, default=2048, help="largest processing size clients may ask for, px")
@@ -64,8 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="learned inpainter offered as 'learned' by the 3D photo tab and /v1/photo3d: onnx:FILE, a registry name "
         "or a hub id",
     )
-    p.add_argument("--sam-model", metavar="M", help="SAM of the Mask tab: registry name, hub id or local folder")
-    p.add_argument("--matting-model", metavar="M", help="ViTMatte of the Mask tab: registry name, hub id or folder")
     p.add_argument(
         "--generate-model",
         metavar="BASE",
