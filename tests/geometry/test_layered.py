@@ -61,6 +61,8 @@ def test_counts_follow_the_coverage(lm: LayeredMesh) -> None:
     assert int((near.alpha == 255).sum()) == 20 * 24 and int((near.alpha == 0).sum()) == 22 * 26 - 20 * 24
     assert near.box == (13, 35, 19, 45)
     assert near.texture.shape == (22, 26, 4)
+    for layer in lm.layers:  # every vertex belongs to a triangle (user trial 4: unused ones widened the bounds)
+        assert np.array_equal(np.unique(layer.mesh.faces), np.arange(layer.mesh.n_vertices))
 
 
 def test_no_triangle_spans_the_jump_inside_a_layer(lm: LayeredMesh) -> None:

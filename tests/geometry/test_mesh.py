@@ -138,8 +138,16 @@ def test_vectorised_rules_match_a_naive_loop_across_bands() -> None:
     pinhole = grid_mesh(pts, max_angle_deg=87.0, intrinsics=k)
     got_generic = {tuple(tuple(generic.pixels[i].tolist()) for i in f) for f in generic.faces}
     got_pinhole = {tuple(tuple(pinhole.pixels[i].tolist()) for i in f) for f in pinhole.faces}
-    for m in (generic, pinhole):  # every vertex is used by a triangle (user trial 4: unused ones widened bounds)
-        assert np.array_equal(np.unique(m.faces), np.arange(m.n_vertices))
+    # drop_unused_vertices keeps the same triangles (by pixel) and only vertices they use (user trial 4: unused ones
+    # widened a 3D photo's bounds); the input mesh is left as it was
+    from depthforge.geometry.mesh import drop_unused_vertices
+
+    faces_before = generic.faces.copy()
+    lean = drop_unused_vertices(generic)
+    assert np.array_equal(generic.faces, faces_before) and lean.n_vertices < generic.n_vertices
+    assert np.array_equal(np.unique(lean.faces), np.arange(lean.n_vertices))
+    assert {tuple(tuple(lean.pixels[i].tolist()) for i in f) for f in lean.faces} == expected
+    np.testing.assert_array_equal(lean.vertices, generic.vertices[np.unique(generic.faces)])
     assert len(expected) > 1000
     assert got_generic == expected
     # the closed form measures the angle at the ray through the diagonal's middle pixel, the loop at b + c:

@@ -101,6 +101,11 @@ def test_distance_fields_carry_their_unit_and_the_old_names_still_work(client: T
     r = client.post("/v1/depth", files=files, data={"formt": "png8"})
     assert r.status_code == 422 and r.json()["detail"] == "formt: not an option of /v1/depth (see /docs)", r.text
     assert client.post("/v1/stereo", files=files, data={"divergence": "3"}).status_code == 200
+    for data, status in (({"format": "png8"}, 200), ({"formt": "png8"}, 422)):  # however the header is spelt (review)
+        request = client.build_request("POST", "/v1/depth", files=files, data=data)
+        spelt = request.headers["content-type"].replace("multipart/form-data", "Multipart/Form-Data")
+        request.headers["content-type"] = " " + spelt
+        assert client.send(request).status_code == status, data
     fields = client.get("/openapi.json").json()["components"]["schemas"]
     depth_form = next(v for k, v in fields.items() if k.startswith("Body_depth"))["properties"]
     assert depth_form["near"].get("deprecated") and not depth_form["clip_near"].get("deprecated")

@@ -44,7 +44,14 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
 from depthforge.core.validation import check_array, check_choice, check_positive, check_same_hw, check_size_hw
 from depthforge.geometry.export import VIEWER_FRAME, to_viewer_frame, write_ply, write_sidecar
-from depthforge.geometry.mesh import DEFAULT_MAX_ANGLE_DEG, Mesh, grid_indices, grid_mesh, stride_for_target
+from depthforge.geometry.mesh import (
+    DEFAULT_MAX_ANGLE_DEG,
+    Mesh,
+    drop_unused_vertices,
+    grid_indices,
+    grid_mesh,
+    stride_for_target,
+)
 from depthforge.geometry.projection import check_intrinsics_size
 
 __all__ = [
@@ -219,6 +226,7 @@ def layered_mesh(
         )
         if m.n_faces == 0:
             continue  # no triangle of this layer survived (a strip one grid step wide, every edge cut)
+        m = drop_unused_vertices(m)  # the cover's dilation leaves many: they widened the layer's bounds
         assert m.pixels is not None
         px, py = cols[m.pixels[:, 0]].astype(np.int32), rows[m.pixels[:, 1]].astype(np.int32)
         alpha = a[py, px]

@@ -467,7 +467,7 @@ def exif_bytes(image: Image) -> bytes | None:
 
 def icc_profile(image: Image) -> bytes | None:
     """The ICC colour profile of the file ``image`` was read from (e.g. an iPhone's Display P3), for an output made
-    from the photo, so that viewers show its colours as they show the photo's; None without a file or profile."""
+    from the photo, so that viewers show its colours as they show the photo's; None without a file or an RGB profile."""
     if not isinstance(image, Image) or not image.path:
         return None
     import warnings
@@ -481,7 +481,9 @@ def icc_profile(image: Image) -> bytes | None:
                 data = pil.info.get("icc_profile")
     except Exception:  # noqa: BLE001 - a file Pillow cannot handle: the output goes without, as before
         return None
-    return bytes(data) if isinstance(data, (bytes, bytearray)) and data else None
+    if not isinstance(data, (bytes, bytearray)) or data[16:20] != b"RGB ":  # the header's colour space: a CMYK or
+        return None  # grey photo's profile does not describe the RGB pixels read_image made of it (review)
+    return bytes(data)
 
 
 def write_image(

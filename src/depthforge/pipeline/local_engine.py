@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ProcessPoolExecutor, wait
 from typing import Any
 
 from depthforge.core.errors import ModelError
@@ -108,21 +108,30 @@ def run_local(
         return
     ctx = multiprocessing.get_context("spawn")
     pending: dict[Future[list[OutputRecord]], WorkItem] = {}
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
-        try:
-            for nxt in itertools.chain(work, [None]):
-                # a bounded window (millions of items never sit in memory twice); the driver sleeps in wait()
-                while pending and (nxt is None or len(pending) >= 2 * workers):
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
-                if nxt is not None:
-                    pending[pool.submit(_worker_task, job, nxt)] = nxt
-        except BaseException as exc:
-            # a terminal's Ctrl-C (a plain KeyboardInterrupt) reached the workers too and broke the pool, which ends
-            # its futures itself: cancelling them races the executor's thread, which then prints InvalidStateError
-            # (CPython 3.11; user trial 4). Otherwise the queued items are cancelled and the running ones finish.
-            if type(exc) is not KeyboardInterrupt:
+    shown = threading.excepthook
+
+    def quiet(args: threading.ExceptHookArgs) -> None:
+        if not isinstance(args.exc_value, InvalidStateError):
+            shown(args)
+
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
+            try:
+                for nxt in itertools.chain(work, [None]):
+                    # a bounded window (millions of items never sit in memory twice); the driver sleeps in wait()
+                    while pending and (nxt is None or len(pending) >= 2 * workers):
+                        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
+                    if nxt is not None:
+                        pending[pool.submit(_worker_task, job, nxt)] = nxt
+            except BaseException:
+                # queued items are cancelled, running ones finish; when a terminal's Ctrl-C also broke the pool, the
+                # executor's thread then fails to end the cancelled futures (InvalidStateError, CPython 3.11; user
+                # trial 4): that error is not shown (the pool is joined before run_local restores the hook)
+                threading.excepthook = quiet
                 for fut in pending:
                     fut.cancel()
-            raise
+                raise
+    finally:
+        threading.excepthook = shown

@@ -122,7 +122,8 @@ async def _known_fields(request: Request) -> None:
     route = request.scope.get("route")
     if request.method != "POST" or not request.url.path.startswith("/v1/") or route is None:
         return
-    if not request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form")):
+    ctype = request.headers.get("content-type", "").strip().lower()  # as Starlette reads it (review)
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         return
     known = {field.alias for field in route.dependant.body_params}
     unknown = sorted(set((await request.form()).keys()) - known)
