@@ -70,3 +70,19 @@ def test_cones_point_cloud_projects_back_onto_its_pixels(cones: Path, tmp_path: 
     # and depth is f B / d
     d = disp[cloud.pixels[:, 1], cloud.pixels[:, 0]]
     np.testing.assert_allclose(pts[:, 2], CONES_FOCAL_PX * CONES_BASELINE_M / d, rtol=1e-5)
+
+
+def test_an_isolated_point_gets_a_unit_normal_towards_the_camera() -> None:
+    # user trial 4: isolated points had (0, 0, 0) normals, which viewers and Poisson meshing misread
+    z = np.full((20, 30), 2.0, np.float32)
+    z[8:13, 18:23] = np.nan
+    z[10, 20] = 3.0  # alone in a hole: no neighbour to take a normal from
+    k = Intrinsics(25.0, 25.0, 15.0, 10.0, 30, 20)
+    cloud = pointcloud_from_depth(DepthMap(z, kind="metric"), intrinsics=k, with_normals=True)
+    assert cloud.normals is not None
+    np.testing.assert_allclose(np.linalg.norm(cloud.normals, axis=1), 1.0, atol=1e-5)
+    alone = int(np.flatnonzero((cloud.pixels == (20, 10)).all(axis=1))[0])
+    p = cloud.points[alone]
+    np.testing.assert_allclose(cloud.normals[alone], -p / np.linalg.norm(p), atol=1e-6)
+    flat = int(np.flatnonzero((cloud.pixels == (2, 2)).all(axis=1))[0])
+    np.testing.assert_allclose(cloud.normals[flat], [0.0, 0.0, -1.0], atol=1e-5)  # the wall's own normal

@@ -25,7 +25,7 @@ class PointCloud:
     Attributes:
         points: (N, 3) float32, x right, y down, z forward (metres, or pseudo units for relative depth).
         colors: (N, 3) uint8 RGB, or None.
-        normals: (N, 3) float32 unit normals facing the camera, or None.
+        normals: (N, 3) float32 unit normals facing the camera (an isolated point's: towards the camera), or None.
         pixels: (N, 2) int32 source pixel (u, v) of each point, or None (after downsampling).
     """
 
@@ -98,10 +98,15 @@ def pointcloud_from_depth(
         raise ValidationError("depth: no valid pixel to make a point cloud from")
     v, u = np.nonzero(ok)
     normals = None
-    if with_normals:  # from the full-resolution points; a valid point with an undefined normal gets (0, 0, 0)
-        normals = np.nan_to_num(normals_from_points(pts)[::s, ::s][ok], nan=0.0).astype(np.float32)
+    points = np.ascontiguousarray(ps[ok], dtype=np.float32)
+    if with_normals:  # from the full-resolution points; where undefined (an isolated point), towards the camera
+        normals = normals_from_points(pts)[::s, ::s][ok].astype(np.float32)
+        lost = ~np.isfinite(normals).all(axis=1)  # were (0, 0, 0), which viewers and Poisson meshing misread
+        if lost.any():  # (user trial 4: 46 zero-length normals)
+            towards = -points[lost]
+            normals[lost] = towards / np.linalg.norm(towards, axis=1, keepdims=True)
     cloud = PointCloud(
-        np.ascontiguousarray(ps[ok], dtype=np.float32),
+        points,
         np.ascontiguousarray(pixels[::s, ::s][ok], dtype=np.uint8) if pixels is not None else None,
         normals,
         np.stack([u * s, v * s], axis=1).astype(np.int32),
