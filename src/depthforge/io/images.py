@@ -437,12 +437,9 @@ _EXIF_MAX_BYTES = 65533
 _EXIF_SOURCES = ("JPEG", "MPO", "PNG", "WEBP", "HEIF")
 
 
-def exif_bytes(image: Image) -> bytes | None:
-    """The EXIF of the file ``image`` was read from (camera, lens, focal length, date, GPS...), with its
-    orientation set to upright since :func:`read_image` turns the pixels upright, for an output made from the photo
-    (``Exif\0\0`` and the TIFF block, as a JPEG's APP1 payload); None without a file, EXIF, or room for it in one
-    JPEG segment (a maker note or thumbnail too large).
-    """
+def _from_source(image: Image, read: Callable[[Any], bytes | None]) -> bytes | None:
+    """``read(pil)`` on the opened header of the file ``image`` was read from (pixels are not decoded); None without
+    a file, or for any file or metadata Pillow cannot handle (the output goes without, as it did before)."""
     if not isinstance(image, Image) or not image.path:
         return None
     import warnings
@@ -453,37 +450,43 @@ def exif_bytes(image: Image) -> bytes | None:
         with warnings.catch_warnings():  # only the header is read: no pixel limit applies here (read_image's did)
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             with PILImage.open(image.path) as pil:
-                if pil.format not in _EXIF_SOURCES:  # a TIFF's tags describe its own strips, not a camera
-                    return None
-                exif = pil.getexif()
-                if not exif:
-                    return None
-                exif[_ORIENTATION] = 1
-                data = exif.tobytes()
-    except Exception:  # noqa: BLE001 - any file or EXIF Pillow cannot handle: the output goes without, as it did
+                return read(pil)
+    except Exception:  # noqa: BLE001 - see the docstring
         return None
-    return data if len(data) <= _EXIF_MAX_BYTES else None
+
+
+def exif_bytes(image: Image) -> bytes | None:
+    """The EXIF of the file ``image`` was read from (camera, lens, focal length, date, GPS...), with its
+    orientation set to upright since :func:`read_image` turns the pixels upright, for an output made from the photo
+    (``Exif\0\0`` and the TIFF block, as a JPEG's APP1 payload); None without a file, EXIF, or room for it in one
+    JPEG segment (a maker note or thumbnail too large).
+    """
+
+    def read(pil: Any) -> bytes | None:
+        if pil.format not in _EXIF_SOURCES:  # a TIFF's tags describe its own strips, not a camera
+            return None
+        exif = pil.getexif()
+        if not exif:
+            return None
+        exif[_ORIENTATION] = 1
+        data: bytes = exif.tobytes()
+        return data if len(data) <= _EXIF_MAX_BYTES else None
+
+    return _from_source(image, read)
 
 
 def icc_profile(image: Image) -> bytes | None:
     """The ICC colour profile of the file ``image`` was read from (e.g. an iPhone's Display P3), for an output made
-    from the photo, so that viewers show its colours as they show the photo's; None without a file or an RGB profile."""
-    if not isinstance(image, Image) or not image.path:
-        return None
-    import warnings
+    from the photo, so that viewers show its colours as they show the photo's; None without a file or an RGB profile.
+    """
 
-    from PIL import Image as PILImage
+    def read(pil: Any) -> bytes | None:
+        data = pil.info.get("icc_profile")
+        # the header's colour space: a CMYK or grey photo's profile does not describe the RGB pixels read_image
+        # made of it (review)
+        return bytes(data) if isinstance(data, (bytes, bytearray)) and data[16:20] == b"RGB " else None
 
-    try:
-        with warnings.catch_warnings():  # only the header is read (read_image applied the pixel limit)
-            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            with PILImage.open(image.path) as pil:
-                data = pil.info.get("icc_profile")
-    except Exception:  # noqa: BLE001 - a file Pillow cannot handle: the output goes without, as before
-        return None
-    if not isinstance(data, (bytes, bytearray)) or data[16:20] != b"RGB ":  # the header's colour space: a CMYK or
-        return None  # grey photo's profile does not describe the RGB pixels read_image made of it (review)
-    return bytes(data)
+    return _from_source(image, read)
 
 
 def write_image(
