@@ -155,8 +155,30 @@ def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> N
     d = _depth(tmp_path, np.full((48, 64), 2.0))
     assert main(["mesh", str(photo), "--depth", str(d), "--fx", "-3", "-o", str(tmp_path / "m.ply")]) == 2
     assert "--fx: -3" in capsys.readouterr().err  # the flag, not the library parameter focal_px
-    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 2
+    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.fbx")]) == 2
     assert "unknown mesh format" in capsys.readouterr().err
+    assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 0
+    assert "an open surface" in capsys.readouterr().err and (tmp_path / "m.stl").stat().st_size == 84 + 50 * 2 * 47 * 63
+
+
+def test_relief_prints_a_watertight_stl_and_checks_its_options_first(tmp_path: Path, photo: Path, capsys) -> None:
+    import trimesh
+
+    z = np.full((48, 64), 3.0)
+    z[12:36, 16:48] = 1.0  # a near box in the middle
+    d = _depth(tmp_path, z)
+    out = tmp_path / "relief.stl"
+    args = ["relief", str(photo), "--depth", str(d), "-o", str(out), "--width-mm", "63", "--resolution-mm", "1"]
+    assert main([*args, "--base-mm", "3", "--relief-mm", "5"]) == 0
+    assert "63.0 x 47.0 x 8.0 mm" in capsys.readouterr().out
+    solid = trimesh.load(out)
+    assert solid.is_watertight and solid.is_volume
+    side = json.loads((tmp_path / "relief.stl.json").read_text())
+    assert side["units"] == "mm" and side["relief_mm"] == 5.0 and side["source_image"] == "photo.png"
+    for bad, flag in ((["--relief-mm", "0"], "--relief-mm"), (["--resolution-mm", "0.0001"], "--resolution-mm")):
+        # refused before the depth is made: the model named would fail to load
+        assert main(["relief", str(photo), "--model", "no/such-model", "-o", str(out), *bad]) == 2
+        assert capsys.readouterr().err.startswith(f"depthforge: error: {flag}:")
 
 
 def test_obj_never_overwrites_the_photo_and_panorama_rejects_disparity(tmp_path: Path, photo: Path, capsys) -> None:

@@ -128,4 +128,4 @@ def test_pointcloud_ply_with_colours_and_normals(tmp_path: Path) -> None:
 
 def test_unknown_format(tmp_path: Path, scene: tuple[Mesh, np.ndarray]) -> None:
     with pytest.raises(ValidationError, match="unknown mesh format"):
-        export_mesh(tmp_path / "m.stl", scene[0])
+        export_mesh(tmp_path / "m.fbx", scene[0])

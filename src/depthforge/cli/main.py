@@ -21,7 +21,8 @@ from depthforge import __version__
 
 #: Command modules (``depthforge.cli.<name>_cmd``) in the order ``--help`` lists them.
 COMMANDS = (
-    "estimate models stereo match mesh pointcloud normals process eval parallax photo3d bokeh mask generate batch serve"
+    "estimate models stereo match mesh relief pointcloud normals process eval parallax photo3d bokeh mask generate "
+    "batch serve"
 ).split()
 
 

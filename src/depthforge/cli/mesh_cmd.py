@@ -11,7 +11,7 @@ from depthforge.cli.common import note, pick
 def register(sub: argparse._SubParsersAction) -> None:
     summary, image = "photo + depth -> textured mesh (.ply, .obj, .glb)", "the photo (its colours become the texture)"
     g = add_scene_command(
-        sub, "mesh", __doc__, summary, "output .ply, .obj or .glb", group="mesh", image=image, run=run
+        sub, "mesh", __doc__, summary, "output .ply, .obj, .glb or .stl", group="mesh", image=image, run=run
     )
     g.add_argument(
         "--max-angle",
@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         max_angle_deg=max_angle,
         **pick(args, "equirect", "max_jump", "stride", "target_vertices"),
     )
+    if args.output.lower().endswith(".stl"):
+        note("mesh: an STL of an open surface, as seen from the camera; 'depthforge relief' makes a printable solid")
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
     meta = sidecar_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)

@@ -11,6 +11,7 @@ from depthforge.geometry.mesh import Mesh, grid_mesh, mesh_from_depth
 from depthforge.geometry.normals import depth_to_normals, encode_normals, normals_from_points
 from depthforge.geometry.pointcloud import PointCloud, pointcloud_from_depth, voxel_downsample
 from depthforge.geometry.projection import ZDepth, depth_to_z, project, pseudo_depth, unproject, unproject_equirect
+from depthforge.geometry.relief import relief_from_depth
 
 __all__ = [
     "LayeredMesh",
@@ -31,6 +32,7 @@ __all__ = [
     "normals_from_points",
     "pointcloud_from_depth",
     "project",
+    "relief_from_depth",
     "pseudo_depth",
     "resolve_intrinsics",
     "to_viewer_frame",

@@ -1,4 +1,5 @@
-"""Writing meshes and point clouds: binary PLY and OBJ + MTL + PNG (written here, with numpy), GLB (via trimesh).
+"""Writing meshes and point clouds: binary PLY and OBJ + MTL + PNG (written here, with numpy), GLB and binary STL
+(via trimesh).
 
 Frames: geometry is computed in the OpenCV camera frame (x right, y down, z forward). Viewers (Blender, three.js,
 glTF, MeshLab) expect y up and the camera looking down -z, so every writer converts with :func:`to_viewer_frame`,
@@ -35,6 +36,7 @@ __all__ = [
     "write_ply",
     "write_obj",
     "write_glb",
+    "write_stl",
     "export_mesh",
     "export_pointcloud",
     "check_mesh_extension",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 VIEWER_FRAME = "x right, y up, z toward the viewer (camera at the origin looking down -z)"
-MESH_FORMATS = {".ply": "ply", ".obj": "obj", ".glb": "glb"}
+MESH_FORMATS = {".ply": "ply", ".obj": "obj", ".glb": "glb", ".stl": "stl"}
 
 
 def check_mesh_extension(path: str | os.PathLike[str], *, points: bool = False) -> str:
@@ -191,6 +193,17 @@ def write_glb(path: str | os.PathLike[str], mesh: Mesh, *, metadata: dict[str, A
     return p
 
 
+def write_stl(path: str | os.PathLike[str], mesh: Mesh) -> Path:
+    """Write a binary STL (triangles only: no colours, no texture), viewer frame, via trimesh."""
+    import trimesh
+
+    tm = trimesh.Trimesh(vertices=to_viewer_frame(mesh.vertices), faces=mesh.faces, process=False)
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        tmp.write_bytes(trimesh.exchange.stl.export_stl(tm))
+    return p
+
+
 def write_obj(path: str | os.PathLike[str], mesh: Mesh) -> list[Path]:
     """Write OBJ + MTL + PNG texture (UVs); without a texture, an OBJ with vertex colours (``v x y z r g b``).
 
@@ -291,7 +304,8 @@ def export_mesh(
     texture: bool = True,
     texture_format: str = "png",
 ) -> list[Path]:
-    """Write ``mesh`` by extension: ``.ply`` (+ ``<stem>_texture.png``), ``.obj`` (+ MTL + PNG) or ``.glb``.
+    """Write ``mesh`` by extension: ``.ply`` (+ ``<stem>_texture.png``), ``.obj`` (+ MTL + PNG), ``.glb`` or ``.stl``
+    (geometry only).
 
     Args:
         path: output file; the format follows the extension.
@@ -327,6 +341,8 @@ def export_mesh(
             written = [write_ply(p, mesh.vertices, colors=mesh.colors, faces=faces, comments=_comments(meta))]
     elif fmt == "obj":
         written = write_obj(p, mesh)
+    elif fmt == "stl":
+        written = [write_stl(p, mesh)]
     else:
         written = [write_glb(p, mesh, metadata=meta)]
     written.append(write_sidecar(p, meta))
