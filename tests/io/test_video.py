@@ -337,3 +337,36 @@ def test_what_is_a_video_follows_the_content_only_where_the_name_says_nothing(tm
     assert is_video_path(tmp_path / "noext")
     assert not is_video_path(tmp_path / "m.tiff")
     assert is_video_path(tmp_path / "missing.mp4") and not is_video_path(tmp_path / "missing")
+
+
+def stereo_packing(path: Path) -> str:
+    """The stereo packing a decoder reads from ``path``: the container's (stream side data) and the first frame's
+    (an H.264 frame-packing SEI), as ffmpeg reports them, e.g. 'side by side'; '' when neither says."""
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-vf", "showinfo", "-frames:v", "1"]
+    log = subprocess.run([*args, "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    found = {kind for kind in ("side by side", "top and bottom") if f"Stereo 3D: {kind}" in log}
+    found |= {kind for kind in ("side by side", "top and bottom") if f"Stereo 3D: type - {kind}" in log}
+    return ", ".join(sorted(found))
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "stereo", "packing"),
+    [
+        ("sbs.mp4", "h264", "left-right", "side by side"),  # the SEI, which 3D TVs and players read
+        ("tb.mkv", "h264", "top-bottom", "top and bottom"),  # Matroska's StereoMode (both at once fail to decode)
+        ("tb.webm", "vp9", "top-bottom", "top and bottom"),  # StereoMode only
+        ("flat.mp4", "h264", None, ""),
+    ],
+)
+def test_stereo_packing_is_declared_in_the_stream(
+    tmp_path: Path, name: str, codec: str, stereo: str | None, packing: str
+) -> None:
+    frame = np.zeros((24, 64, 3), np.uint8)
+    frame[:, 32:] = 200
+    with VideoWriter(tmp_path / name, fps=10, codec=codec, stereo=stereo) as video:
+        for _ in range(3):
+            video.write(frame)
+    assert stereo_packing(tmp_path / name) == packing
+    assert probe_video(tmp_path / name).frame_count == 3
+    with pytest.raises(ValidationError, match="^stereo"):
+        VideoWriter(tmp_path / "x.mp4", fps=10, stereo="anaglyph")

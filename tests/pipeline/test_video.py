@@ -20,7 +20,7 @@ from depthforge.models.estimator import DepthEstimator, Prepared
 from depthforge.models.testing import build_depth_anything
 from depthforge.pipeline.temporal import TemporalStabilizer, flicker_index, robust_scale_shift
 from depthforge.pipeline.video import VideoOptions, display_frames, run_video, video_output_paths
-from tests.io.test_video import FPS, make_clip
+from tests.io.test_video import FPS, make_clip, stereo_packing
 
 SMALL = (28, 42)  # model input for the tests: fast, and the tiny model's outputs stay correlated frame to frame
 
@@ -42,6 +42,8 @@ def test_every_output_keeps_frames_fps_and_audio(clip: Path, tiny_da: Path, tmp_
         assert (info.frame_count, info.fps, info.has_audio) == (10, FPS, True), role
     assert probe_video(res.paths["combined"]).width == 128
     assert probe_video(res.paths["stereo"]).width == 64
+    assert res.paths["stereo"].name == "clip_3d_hsbs_3DH.mp4"  # the tags VR players and Kodi read
+    assert stereo_packing(res.paths["stereo"]) == "side by side"  # and the stream says so too
     pngs = sorted(res.paths["frames"].glob("*.png"))
     assert len(pngs) == 10
     assert '"display_range"' in res.paths["sidecar"].read_text()

@@ -43,7 +43,7 @@ from depthforge.io.video import (
     start_ffmpeg,
 )
 
-__all__ = ["CODECS", "X264_PRESETS", "VideoWriter", "codec_for", "partial_path"]
+__all__ = ["CODECS", "STEREO_PACKINGS", "X264_PRESETS", "VideoWriter", "codec_for", "partial_path"]
 
 
 def partial_path(path: str | os.PathLike[str]) -> Path:
@@ -70,6 +70,9 @@ _AUDIO_COPY = {"mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, "mo
                "alac", "opus", "flac"}, "webm": {"opus", "vorbis"}}  # fmt: skip
 _AUDIO_ENCODE = {"mp4": ["-c:a", "aac", "-b:a", "192k"], "mov": ["-c:a", "aac", "-b:a", "192k"],
                  "webm": ["-c:a", "libopus", "-b:a", "128k"]}  # fmt: skip
+#: Stereo frame packings :class:`VideoWriter` can declare: x264's ``frame-packing`` SEI value and Matroska's
+#: ``stereo_mode`` (left eye first).
+STEREO_PACKINGS = {"left-right": (3, "left_right"), "top-bottom": (4, "top_bottom")}
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 _CRF = {"h264": (18, 51), "vp9": (32, 63)}  # default, largest
 _YUV420 = ["-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", "-colorspace", "bt709",
@@ -116,6 +119,10 @@ class VideoWriter:
         preset: x264 speed preset (one of :data:`X264_PRESETS`; faster = larger files).
         odd_size: H.264 and VP9 (``yuv420p``) need even sizes: ``pad`` repeats the last row/column, ``crop``
             drops it. The other codecs keep any size.
+        stereo: the frames are a stereo pair packed ``left-right`` or ``top-bottom`` (full or half size), said
+            once (:data:`STEREO_PACKINGS`): by MKV and WebM in their StereoMode, by MP4/MOV in the H.264 stream (a
+            frame-packing SEI, which 3D TVs and players read). Said twice, ffmpeg's own decoder fails on it. GIF,
+            APNG and PNG frames have no such field.
 
     Frame ``i`` is shown at ``i / fps``; the frame count is exactly the number of :meth:`write` calls.
 
@@ -137,6 +144,7 @@ class VideoWriter:
         quality: int | None = None,
         preset: str = "veryfast",
         odd_size: str = "pad",
+        stereo: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.codec = codec_for(self.path, codec)
@@ -151,6 +159,7 @@ class VideoWriter:
             )
         self.preset = str(check_choice(preset, "preset", X264_PRESETS))
         self.odd_size = str(check_choice(odd_size, "odd_size", ("pad", "crop")))
+        self.stereo = None if stereo is None else str(check_choice(stereo, "stereo", tuple(STEREO_PACKINGS)))
         top = _CRF.get(self.codec, (0, 63))[1]
         if quality is not None and (not isinstance(quality, int) or not 0 <= quality <= top):
             raise ValidationError(f"quality: expected an integer CRF in 0..{top}, got {quality!r}")
@@ -289,17 +298,21 @@ class VideoWriter:
         if self._audio is not None:
             args += [*input_args(self._audio.path), "-map", "0:v:0", "-map", "1:a"]
         args += self._codec_args()
+        muxer = _MUXERS[self.path.suffix.lower()]
+        if self.stereo is not None and muxer in ("matroska", "webm"):
+            args += ["-metadata:s:v:0", f"stereo_mode={STEREO_PACKINGS[self.stereo][1]}"]
         if self._audio is not None:
-            muxer = _MUXERS[self.path.suffix.lower()]
             copy = muxer == "matroska" or set(self._audio.audio_codecs) <= _AUDIO_COPY[muxer]
             args += ["-c:a", "copy"] if copy else _AUDIO_ENCODE[muxer]
-        args += ["-f", _MUXERS[self.path.suffix.lower()], str(self._tmp)]
+        args += ["-f", muxer, str(self._tmp)]
         self._proc = start_ffmpeg(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
 
     def _codec_args(self) -> list[str]:
         crf = str(self.quality if self.quality is not None else _CRF.get(self.codec, (0, 0))[0])
         if self.codec == "h264":
             args = ["-c:v", "libx264", "-preset", self.preset, "-crf", crf, *_YUV420]
+            if self.stereo is not None and self.path.suffix.lower() != ".mkv":  # MKV says it once, in StereoMode
+                args += ["-x264-params", f"frame-packing={STEREO_PACKINGS[self.stereo][0]}"]
             return args + (["-movflags", "+faststart"] if self.path.suffix.lower() != ".mkv" else [])
         if self.codec == "vp9":
             return ["-c:v", "libvpx-vp9", "-crf", crf, "-b:v", "0", "-row-mt", "1", "-deadline", "realtime",

@@ -15,8 +15,11 @@ Outputs for ``clip.mp4`` (names under the output folder, folder inputs mirror th
 * ``clip_depth.mp4``: 8-bit visual depth video (colour map or gray, H.264 ``yuv420p``);
 * ``clip_combined.mp4``: the input beside (or above) its depth;
 * ``clip_depth_frames/clip_000001.png``: a PNG sequence (16-bit or 8-bit gray);
-* ``clip_3d_<layout>.mp4``: a 3D video (full/half side by side, top-bottom, anaglyph) from
-  :mod:`depthforge.render.stereo` and :func:`depthforge.stereo.compose`.
+* ``clip_3d_sbs_LR.mp4``, ``clip_3d_hsbs_3DH.mp4``, ``clip_3d_tab_TB.mp4``, ``clip_3d_htab_3DV.mp4``,
+  ``clip_3d_anaglyph-<mode>.mp4``: a 3D video (full/half side by side, top-bottom, anaglyph) from
+  :mod:`depthforge.render.stereo` and :func:`depthforge.stereo.compose`. The names carry the tags VR players
+  (``_LR``, ``_3DH``, ``_TB``, ``_3DV``) and Kodi (``_sbs_``, ``_hsbs_``, ``_tab_``, ``_htab_``) read to pick
+  the layout, and the H.264 stream declares its frame packing (:class:`~depthforge.io.video_writer.VideoWriter`).
 
 Every video keeps the source's frame count, exact frame rate and audio. With ``temporal`` (the default) each
 frame is aligned to the running reference by :class:`~depthforge.pipeline.temporal.TemporalStabilizer` and
@@ -56,6 +59,14 @@ T = TypeVar("T")
 
 __all__ = ["VideoOptions", "VideoResult", "STEREO_VIDEO_LAYOUTS", "video_output_paths", "run_video", "display_frames"]
 
+#: The name after the clip's stem of the packed 3D layouts' videos (anaglyphs: ``_3d_<layout>``), with the tags
+#: that players read: VR players' ``_LR``/``_3DH``/``_TB``/``_3DV``, Kodi's ``_h?sbs_``/``_h?tab_`` and ``_3d_``.
+STEREO_VIDEO_NAMES = {
+    "left-right": "_3d_sbs_LR",
+    "half-left-right": "_3d_hsbs_3DH",
+    "top-bottom": "_3d_tab_TB",
+    "half-top-bottom": "_3d_htab_3DV",
+}
 #: 3D layouts a video can take (one image per frame).
 STEREO_VIDEO_LAYOUTS = (
     "left-right",
@@ -149,7 +160,7 @@ def video_output_paths(
         "depth8": (options.depth8, "_depth.mp4"),
         "combined": (options.combine, "_combined.mp4"),
         "frames": (options.frames, "_depth_frames"),
-        "stereo": (options.stereo, f"_3d_{options.stereo}.mp4"),
+        "stereo": (options.stereo, f"{STEREO_VIDEO_NAMES.get(str(options.stereo), f'_3d_{options.stereo}')}.mp4"),
     }
     return {role: base / f"{s.name}{suffix}" for role, (wanted, suffix) in suffixes.items() if wanted}
 
@@ -266,6 +277,7 @@ class _Outputs:
                 audio_from=self.info,
                 quality=self.options.crf,
                 preset="fast",
+                stereo=_packing(self.options.stereo) if role == "stereo" else None,
             )
             self.writers[role] = w
         return w
@@ -301,6 +313,11 @@ class _Outputs:
     def abort(self, *, keep_partial: bool) -> None:
         for w in self.writers.values():
             w.abort(keep_partial=keep_partial)
+
+
+def _packing(layout: str | None) -> str | None:
+    """The frame packing :class:`VideoWriter` declares for a 3D layout (None for anaglyphs)."""
+    return next((p for p in ("left-right", "top-bottom") if layout and layout.endswith(p)), None)
 
 
 def _stereo_frame(frame: np.ndarray, depth: DepthMap, display: np.ndarray, options: VideoOptions) -> np.ndarray:
