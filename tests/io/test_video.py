@@ -175,6 +175,20 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
     assert kept.stat().st_mode & 0o777 == OUTPUT_MODE  # as a finished output (user trial: mkstemp's 0600)
 
 
+def test_a_clip_cut_by_ctrl_c_keeps_only_the_audio_of_its_frames(clip: Path, tmp_path: Path) -> None:
+    info = probe_video(clip)  # 20 frames at 29.97 fps with a tone all along
+    target = tmp_path / "cut.mp4"
+    with pytest.raises(KeyboardInterrupt), VideoWriter(target, fps=info.fps, audio_from=info) as w:
+        for frame in list(iter_frames(clip))[:6]:
+            w.write(frame)
+        raise KeyboardInterrupt
+    kept = partial_path(target)
+    args = [ffmpeg_exe(), "-v", "error", "-i", str(kept), "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "8000", "-"]
+    audio_s = len(subprocess.run(args, capture_output=True, check=True).stdout) / 2 / 8000
+    assert probe_video(kept).frame_count == 6
+    assert audio_s == pytest.approx(6 / float(info.fps), abs=0.05)  # not the source's 0.67 s
+
+
 def test_writer_checks_its_input(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="FFV1"):
         VideoWriter(tmp_path / "x.mp4", size_hw=(6, 8), fps=25, codec="ffv1")

@@ -8,8 +8,8 @@ shown at exactly ``i / fps``.
 
 Outputs are written to a temporary file (or folder) beside the target and renamed when complete. An error removes
 the temporary output; Ctrl-C (``KeyboardInterrupt``) finishes the stream cleanly and keeps a valid, playable
-``<name>.partial<ext>`` with the frames done so far. The ffmpeg children run in their own session, so the
-terminal's Ctrl-C reaches only Python, which then closes them in order.
+``<name>.partial<ext>`` with the frames done so far (and the audio cut to them). The ffmpeg children run in their
+own session, so the terminal's Ctrl-C reaches only Python, which then closes them in order.
 """
 
 from __future__ import annotations
@@ -251,6 +251,8 @@ class VideoWriter:
                     shutil.rmtree(kept)
                 if not self._tmp.is_dir():  # the permissions of a finished output, not mkstemp's 0600
                     os.chmod(self._tmp, OUTPUT_MODE)
+                if self._audio is not None:
+                    self._cut_audio(self._tmp)
                 os.replace(self._tmp, kept)
         finally:
             if self._proc is not None:
@@ -323,6 +325,20 @@ class VideoWriter:
         if self.codec == "apng":
             return ["-c:v", "apng", "-pix_fmt", out, "-plays", "0"]
         return ["-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", "-pix_fmt", out]
+
+    def _cut_audio(self, tmp: Path) -> None:
+        """Cut the finished ``tmp`` (streams copied, not re-encoded) to the frames written: the source's audio ran
+        on to its end. Kept as it is if ffmpeg fails (a partial file with too much audio beats none)."""
+        cut = tmp.with_name(f"{tmp.stem}_cut{tmp.suffix}")
+        seconds = f"{float(self.frames / self.fps):.6f}"
+        args = ["-v", "error", "-y", "-i", str(tmp), "-map", "0", "-c", "copy", "-t", seconds]
+        args += ["-f", _MUXERS[self.path.suffix.lower()], str(cut)]
+        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, check=False,
+                              start_new_session=True)  # fmt: skip
+        if done.returncode == 0:
+            os.replace(cut, tmp)
+        else:
+            cut.unlink(missing_ok=True)
 
     def _palette(self, tmp: Path, first: np.ndarray) -> Path:
         """GIF: a 256-colour palette from the first frame (beside the temporary output), so the encoder streams."""
