@@ -239,7 +239,18 @@ def test_cli_generate(tiny: dict[str, Path], tmp_path: Path) -> None:
             "--seeds", "1,5", "-o", str(tmp_path / "out.png")]  # fmt: skip
     assert main(args) == 0
     for seed in (1, 5):
-        assert Image.open(tmp_path / f"out_seed{seed}.png").size == (64, 32)
+        made = Image.open(tmp_path / f"out_seed{seed}.png")
+        assert made.size == (64, 32)
+        # how it was made, where AUTOMATIC1111's PNG Info looks: the prompt, then the settings with this seed
+        prompt, settings = made.text["parameters"].split("\n")
+        assert prompt == "a cabin" and "Steps: 2, Sampler: " in settings and f"Seed: {seed}, Size: 64x32" in settings
+        assert 'ControlNet 0: "Module: depthforge, Model: ' in settings and "Weight: 1, " in settings
+    args[-1] = str(tmp_path / "out.jpg")  # JPEG: EXIF's UserComment, UTF-16 after "UNICODE"
+    assert main([*args[:-4], "--seed", "7", "--negative-prompt", "blur, fog", "-o", args[-1]]) == 0
+    comment = Image.open(args[-1]).getexif().get_ifd(0x8769)[0x9286]
+    assert comment.startswith(b"UNICODE\0")
+    text = comment[8:].decode("utf-16-be")
+    assert text.startswith("a cabin\nNegative prompt: blur, fog\nSteps: 2, ") and "Seed: 7, " in text
 
 
 @needs_diffusers

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 pytest.importorskip("diffusers")
 gr = pytest.importorskip("gradio")
@@ -79,6 +80,9 @@ def test_tab_draws_from_the_shared_depth(engine: Engine, small_photo: tuple[Path
     assert not np.array_equal(first, read_image(other).rgb)
     assert info.startswith("seed 3") and "licences" in info
     assert engine.model_runs == runs  # the user's own depth: no depth model run
+    random, info = make_generation(_run(engine, small_photo, tmp_path), "a cabin", "", 2, 5.0, 1.0, -1)
+    used = int(info.split(";")[0].removeprefix("seed "))  # -1 draws a seed, and says which (as A1111 does)
+    assert 0 <= used < 2**31 and f"Seed: {used}, " in PILImage.open(random).text["parameters"]
 
 
 def test_tab_refusals_and_cancel(engine: Engine, small_photo: tuple[Path, Path], tmp_path: Path) -> None:
@@ -107,6 +111,10 @@ def test_api_route(engine: Engine, small_photo: tuple[Path, Path], web_model: Pa
     )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/png" and Image.open(io.BytesIO(r.content)).mode == "RGB"
+    assert Image.open(io.BytesIO(r.content)).text["parameters"].startswith("a cabin\nSteps: 2, ")
+    data = {"prompt": "a cabin", "steps": "2", "seed": "-1"}
+    r = client.post("/v1/generate", files={"image": ("p.png", photo, "image/png")}, data=data)
+    assert r.status_code == 200 and "Seed: -1," not in Image.open(io.BytesIO(r.content)).text["parameters"]
     for bad in ({"prompt": "a cabin", "steps": "0"}, {"steps": "2"}, {"prompt": "x", "control_scale": "9"}):
         assert client.post("/v1/generate", files={"image": ("p.png", photo, "image/png")}, data=bad).status_code == 422
     plain = create_api(ServerConfig(model=str(web_model), limits=LIMITS))

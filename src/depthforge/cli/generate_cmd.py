@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from depthforge.core.validation import check_range
     from depthforge.io.images import read_image, write_image
     from depthforge.models.diffusion import require_diffusers, require_generation_models
+    from depthforge.pipeline import parameters_metadata
     from depthforge.pipeline.generation import MAX_SEEDS, check_generation_options, generate, generation_models
 
     if args.seeds:
@@ -111,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
             control_end=args.control_end,
         )
     out = Path(args.output)
-    for seed, picture in zip(result.seeds, result.images, strict=True):
+    for seed, picture, made in zip(result.seeds, result.images, result.parameters, strict=True):
         path = out if len(result.seeds) == 1 else out.with_name(f"{out.stem}_seed{seed}{out.suffix}")
-        write_image(path, picture)
+        write_image(path, picture, **parameters_metadata(made, path))  # prompt, seed, ... as A1111 stores them
         print(f"{path}: {result.size_hw[1]}x{result.size_hw[0]}, seed {seed}")
     for licence in result.licences:
         note(f"licence {licence}")

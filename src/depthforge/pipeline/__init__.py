@@ -4,7 +4,7 @@ from depthforge.pipeline.batch import BatchJob, BatchSummary, run_batch
 from depthforge.pipeline.detail import DetailOptions, estimate_detailed
 from depthforge.pipeline.encode import EncodedVideo, encode_frames
 from depthforge.pipeline.estimation import EstimateOptions, Summary, estimate, run_estimate
-from depthforge.pipeline.generation import GenerationResult, generate, generation_size
+from depthforge.pipeline.generation import GenerationResult, generate, generation_size, parameters_metadata
 from depthforge.pipeline.layered_photo import Photo3DOptions, Photo3DResult, photo3d
 from depthforge.pipeline.producers import PRODUCERS, BatchOptions
 from depthforge.pipeline.temporal import FrameFit, TemporalStabilizer, flicker_index
@@ -35,6 +35,7 @@ __all__ = [
     "run_estimate",
     "run_video",
     "generation_size",
+    "parameters_metadata",
     "FrameFit",
     "STEREO_VIDEO_LAYOUTS",
 ]

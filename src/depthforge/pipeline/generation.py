@@ -55,6 +55,7 @@ __all__ = [
     "generate",
     "generation_models",
     "generation_size",
+    "parameters_metadata",
 ]
 
 Progress = Callable[[int, int], None]
@@ -77,6 +78,9 @@ class GenerationResult:
             ``controlnet``; the (H, W) float32 relative map for ``depth2img`` (None: the pipeline's own estimate).
         size_hw: (height, width) of the images.
         licences: ``name: licence`` of each model used (OpenRAIL licences restrict uses: read them).
+        parameters: how each image was made, in AUTOMATIC1111's "parameters" text (prompt, ``Negative prompt:``,
+            then ``Steps: ..., Sampler: ..., CFG scale: ..., Seed: ..., Size: WxH, Model: ...``), which PNG Info
+            tools read back; :func:`parameters_metadata` stores it in a file.
     """
 
     images: list[np.ndarray]
@@ -84,6 +88,7 @@ class GenerationResult:
     conditioning: np.ndarray | None
     size_hw: tuple[int, int]
     licences: list[str] = field(default_factory=list)
+    parameters: list[str] = field(default_factory=list)
 
 
 def generation_size(size_hw: tuple[int, int], *, long_side_px: int = 512, multiple: int = 8) -> tuple[int, int]:
@@ -341,7 +346,38 @@ def generate(
             raise ModelError(f"generation failed: {text}") from None
     images = [to_uint8(np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)) for im in out.images]
     licences = [f"{s.spec.name}: {s.spec.licence}" for s in (base_src, control_src) if s is not None]
-    return GenerationResult(images, seeds, conditioning, (h, w), licences)
+    sampler = type(pipe.scheduler).__name__.removesuffix("Scheduler")
+    made = [
+        f"Steps: {steps}, Sampler: {sampler}, CFG scale: {guidance:g}",
+        f"Size: {w}x{h}, Model: {base_src.spec.name}",
+    ]
+    if strength is not None:
+        made.append(f"Denoising strength: {strength:g}")
+    if control_src is not None:
+        made.append(
+            f'ControlNet 0: "Module: depthforge, Model: {control_src.spec.name}, Weight: {control_scale:g}, '
+            f'Guidance Start: {control_start:g}, Guidance End: {control_end:g}"'
+        )
+    text = f"{prompt}\nNegative prompt: {negative_prompt}\n" if negative_prompt else f"{prompt}\n"
+    parameters = [f"{text}{made[0]}, Seed: {seed}, {', '.join(made[1:])}" for seed in seeds]
+    return GenerationResult(images, seeds, conditioning, (h, w), licences, parameters)
+
+
+def parameters_metadata(parameters: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The :func:`~depthforge.io.images.write_image` keywords that store a :class:`GenerationResult`'s
+    ``parameters`` where AUTOMATIC1111 does: a PNG's ``parameters`` text chunk, else (JPEG, WebP) EXIF's
+    UserComment in UTF-16 ("UNICODE" prefix).
+
+    >>> parameters_metadata("a cabin", "out.png")
+    {'text': {'parameters': 'a cabin'}}
+    """
+    if str(path).lower().endswith(".png"):
+        return {"text": {"parameters": parameters}}
+    from PIL import Image as PILImage
+
+    exif = PILImage.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + parameters.encode("utf-16-be")  # Exif IFD: UserComment
+    return {"exif": exif.tobytes()}
 
 
 def _photo(image: str | os.PathLike[str] | Image | np.ndarray | None, *, need: bool) -> np.ndarray | None:

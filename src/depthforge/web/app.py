@@ -408,12 +408,12 @@ def _mount_generate(app: FastAPI, eng: Engine, run_job: Any, model_field: Any, d
         steps: int = Form(20, ge=1, le=MAX_GENERATION_STEPS, description="denoising steps"),
         guidance: float = Form(7.5, ge=1.0, le=20.0, description="classifier-free guidance scale"),
         control_scale: float = Form(1.0, ge=0.0, le=2.0, description="ControlNet strength (0 = ignore the depth)"),
-        seed: int = Form(0, ge=0, le=2**32 - 1),
+        seed: int = Form(0, ge=-1, le=2**32 - 1, description="noise seed; -1: a random one (the PNG's parameters)"),
         model: str | None = model_field,
         detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
     ) -> Response:
         def job(img: Image, d: DepthMap, area: Path) -> Path:
-            made, _ = eng.generate(
+            made, _, _ = eng.generate(
                 img,
                 d,
                 area,

@@ -8,6 +8,7 @@ SessionAreas` under a server-made name.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shutil
 import threading
 import zipfile
@@ -303,9 +304,9 @@ class Engine:
         ms = int(check_range(frame_ms, "frame_ms", low=20, high=5000))
         return write_animation(self.areas.file(area, ".gif"), frames, frame_ms=ms)
 
-    def write_png(self, image: np.ndarray, area: Path) -> Path:
-        """A PNG of ``image`` in ``area``, at deflate level :data:`PNG_LEVEL`."""
-        return write_image(self.areas.file(area, ".png"), image, level=PNG_LEVEL)
+    def write_png(self, image: np.ndarray, area: Path, *, text: dict[str, str] | None = None) -> Path:
+        """A PNG of ``image`` in ``area``, at deflate level :data:`PNG_LEVEL` (with ``text`` chunks)."""
+        return write_image(self.areas.file(area, ".png"), image, level=PNG_LEVEL, text=text)
 
     # -- generation -----------------------------------------------------------------------------------------
     def generate(
@@ -321,9 +322,10 @@ class Engine:
         control_scale: float = 1.0,
         seed: int = 0,
         progress: Any = None,
-    ) -> tuple[Path, list[str]]:
+    ) -> tuple[Path, list[str], int]:
         """A PNG in ``area`` drawn from ``prompt`` with ``depth``'s composition by the server's ControlNet pipeline
-        (:func:`depthforge.pipeline.generation.generate`), and the models' licences.
+        (:func:`depthforge.pipeline.generation.generate`), the models' licences and the seed used (``seed`` -1:
+        a random one, as in AUTOMATIC1111). The PNG's ``parameters`` text says how it was made, seed included.
 
         Raises:
             ValidationError: generation is not offered here, or an option is out of bounds.
@@ -335,7 +337,9 @@ class Engine:
         if len(prompt) > MAX_PROMPT_CHARS or len(negative_prompt) > MAX_PROMPT_CHARS:
             raise ValidationError(f"prompt: at most {MAX_PROMPT_CHARS} characters")
         steps = int(check_range(steps, "steps", low=1, high=MAX_GENERATION_STEPS))
-        seed = int(check_range(seed, "seed", low=0, high=2**32 - 1))
+        seed = int(check_range(seed, "seed", low=-1, high=2**32 - 1))
+        if seed == -1:
+            seed = secrets.randbelow(2**31)
         long_side = self.config.generate_size_px
         size_hw = None if long_side is None else generation_size(image.size_hw, long_side_px=long_side)
         with self._generate_lock:
@@ -354,7 +358,8 @@ class Engine:
                 device=self.config.device,
                 progress=progress,
             )
-        return self.write_png(result.images[0], area), result.licences
+        made = self.write_png(result.images[0], area, text={"parameters": result.parameters[0]})
+        return made, result.licences, seed
 
     # -- 3D -------------------------------------------------------------------------------------------------
     def mesh(

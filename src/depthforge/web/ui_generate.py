@@ -40,7 +40,7 @@ def make_generation(
 
     depth = run.depth()
     run.progress(0.3, desc="loading the generation models")
-    path, licences = run.engine.generate(
+    path, licences, used = run.engine.generate(
         run.image,
         depth,
         run.area,
@@ -52,7 +52,7 @@ def make_generation(
         seed=seed,  # type: ignore[arg-type]
         progress=step,
     )
-    return str(path), f"seed {int(seed or 0)}; licences: {'; '.join(licences)}"
+    return str(path), f"seed {used}; licences: {'; '.join(licences)}"
 
 
 def generate_tab(b: Builder) -> None:
@@ -68,7 +68,7 @@ def generate_tab(b: Builder) -> None:
             gr.Slider(1, MAX_GENERATION_STEPS, value=20, step=1, label="Steps"),
             gr.Slider(1.0, 15.0, value=7.5, step=0.5, label="Guidance"),
             gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Depth control strength (0 = ignore the depth)"),
-            gr.Number(0, label="Seed", precision=0, minimum=0, maximum=2**32 - 1),
+            gr.Number(0, label="Seed (-1: random)", precision=0, minimum=-1, maximum=2**32 - 1),
         ]
 
     def outputs() -> list[Any]:
