@@ -172,7 +172,13 @@ def test_mesh_formats(client: TestClient, web_photo: Path) -> None:
 
 def test_health_models_and_openapi(client: TestClient) -> None:
     assert client.get("/v1/health").json()["status"] == "ok"
-    assert client.get("/v1/models").json()["models"][0] == "default"
+    listing = client.get("/v1/models").json()
+    assert listing["models"][0] == "default" and listing["default_model"] == "a local model"  # the folder stays private
+    named = create_api(ServerConfig(model="depth-anything-v2-small"))  # nothing is loaded to list it
+    try:
+        assert TestClient(named).get("/v1/models").json()["default_model"] == "depth-anything-v2-small"
+    finally:
+        named.state.engine.close()
     spec = client.get("/openapi.json").json()
     assert {"/v1/depth", "/v1/stereo", "/v1/mesh"} <= set(spec["paths"])
     body = spec["paths"]["/v1/depth"]["post"]["requestBody"]["content"]

@@ -3,7 +3,8 @@
 Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 * ``GET /v1/health``: liveness plus the queue state.
-* ``GET /v1/models``: the model names this server accepts (the default first).
+* ``GET /v1/models``: the model names this server accepts (``default`` first; ``default_model`` names it, unless it
+  is a local folder, whose path stays private).
 * ``POST /v1/depth``: multipart ``image`` (+ ``model``, ``format`` png16|png8|npy, ``invert``, ``clip_near``,
   ``clip_far``);
   answers with the depth file itself: a 16-bit PNG (near = white) of the photo's size by default.
@@ -219,7 +220,9 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     @app.get("/v1/models", summary="Model names this server accepts")
     def models() -> dict[str, Any]:
         choices = eng.policy.choices()
-        return {"default": "default", "models": ["default", *choices[1:]]}
+        local = Path(choices[0]).expanduser().exists()  # an operator's folder: its path is not the clients' business
+        named = {"default_model": "a local model" if local else choices[0]}
+        return {"default": "default", **named, "models": ["default", *choices[1:]]}
 
     @app.post(
         "/v1/depth",
