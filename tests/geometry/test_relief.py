@@ -116,3 +116,12 @@ def test_stl_round_trip_of_the_cones_is_watertight(tmp_path: Path, cones: Path) 
     assert loaded.volume == pytest.approx(_solid(mesh).volume, rel=1e-5)
     top = _top(mesh, 151, 181)
     assert (top < 2.0 + 0.05).mean() < 0.001  # the occlusions are filled, not printed as pits to the base
+
+
+def test_the_grid_spans_the_whole_relief_after_averaging_and_smoothing() -> None:
+    z = np.full((200, 300), 4.0, np.float32)
+    z[100:104, 150:154] = 1.0  # a near spike of 4 x 4 pixels: averaged onto a 1-mm grid, then smoothed
+    for smooth in (0.0, 2.0):
+        mesh = relief_from_depth(z, kind="metric", width_mm=30, resolution_mm=1, smooth_mm=smooth)
+        heights = to_viewer_frame(mesh.vertices)[:, 2]
+        assert heights.max() == pytest.approx(12.0) and heights[heights > 0].min() == pytest.approx(2.0)

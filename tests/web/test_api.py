@@ -170,6 +170,23 @@ def test_mesh_formats(client: TestClient, web_photo: Path) -> None:
     assert r.status_code == 200 and b"element vertex 15000" in r.content[:400]
 
 
+def test_relief_is_a_printable_stl_of_the_sizes_asked(client: TestClient, web_photo: Path) -> None:
+    import trimesh
+
+    files = {"image": ("coffee.jpg", photo_bytes(web_photo))}  # 600 x 400
+    r = client.post("/v1/relief", files=files, data={"width_mm": "60", "relief_mm": "5", "base_mm": "1.5"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "model/stl"
+    solid = trimesh.load(io.BytesIO(r.content), file_type="stl")  # the corners merged, as slicers do
+    assert solid.is_watertight and solid.is_volume
+    np.testing.assert_allclose(solid.extents, [60, 40, 6.5], atol=0.25)
+    r = client.post("/v1/relief", files=files, data={"format": "glb", "resolution_mm": "2"})
+    assert r.status_code == 200 and r.content[:4] == b"glTF"
+    for bad in ({"format": "obj"}, {"base_mm": "0"}, {"resolution_mm": "0.001"}):  # the last: past the mesh limit
+        r = client.post("/v1/relief", files=files, data=bad)
+        assert r.status_code == 422 and next(iter(bad)) in r.text, r.text
+
+
 def test_health_models_and_openapi(client: TestClient) -> None:
     assert client.get("/v1/health").json()["status"] == "ok"
     listing = client.get("/v1/models").json()

@@ -7,6 +7,7 @@ every other request is aborted.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import shutil
@@ -228,6 +229,18 @@ def test_depth_and_stereo_and_bokeh_tabs(page, web_photo, artifacts) -> None:  #
     assert drawn["colours"] > 500, drawn  # textured with the photo, not flat-shaded or a single colour
     assert abs(drawn["aspect"] / (w / h) - 1) < 0.25, drawn  # seen from the camera: the photo's proportions
     pg.screenshot(path=str(artifacts / "tab-3d.png"), full_page=True)
+    # a relief to 3D-print: a watertight STL of the width asked for, and its preview in the viewer
+    import trimesh
+
+    pg.get_by_label("relief").check()
+    pg.get_by_text("Relief (millimetres)").click()  # open the accordion
+    pg.locator("#relief-width input").fill("80")
+    pg.locator("#mesh-run").click()
+    stl_link = pg.locator('a[download="relief.stl"]').first
+    stl_link.wait_for()
+    solid = trimesh.load(io.BytesIO(fetch(pg, stl_link.get_attribute("href"))), file_type="stl")
+    assert solid.is_watertight and solid.extents[0] == pytest.approx(80, abs=0.01), solid.extents
+    pg.get_by_text("watertight: print the STL").wait_for()
 
     # Parallax: a video of the photo's size comes back
     open_tab(pg, "Parallax")

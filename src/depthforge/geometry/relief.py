@@ -91,7 +91,7 @@ def relief_from_depth(
         image: optional (H, W, 3) uint8 RGB photo of the map's size: vertex colours (PLY/GLB previews; STL has
             none).
         width_mm: the relief's width along the photo's x axis; its depth follows the photo's aspect.
-        relief_mm: height from the farthest to the nearest point (> 0).
+        relief_mm: height from the farthest to the nearest point of the grid (> 0).
         base_mm: thickness of the solid base under the farthest point (> 0).
         invert: near = low, far = high (a mould or intaglio).
         resolution_mm: spacing of the top grid (the map is resampled to it: area-averaged when coarser).
@@ -119,6 +119,9 @@ def relief_from_depth(
     heights = cv2.resize(nearness, (cols, rows), interpolation=interpolation)
     if smooth_mm > 0:
         heights = cv2.GaussianBlur(heights, (0, 0), smooth_mm / cell_mm, borderType=cv2.BORDER_REFLECT)
+    lo, hi = float(heights.min()), float(heights.max())
+    if hi > lo:  # averaging onto the grid and smoothing lower the peaks: the grid spans the whole relief_mm again
+        heights = (heights - lo) / (hi - lo)
     heights = float(base_mm) + float(relief_mm) * np.clip(heights, 0.0, 1.0)
     vertices, faces = _solid(heights, cell_mm)
     colors = None

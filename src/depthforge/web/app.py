@@ -13,6 +13,8 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 * ``POST /v1/stereo``: multipart ``image`` + the options of ``depthforge stereo``; a PNG (GIF for ``wiggle``).
 * ``POST /v1/mesh``: multipart ``image`` + the options of ``depthforge mesh``; GLB, PLY (vertex colours) or a
   zip (OBJ + MTL + texture, or a textured PLY with its texture).
+* ``POST /v1/relief``: multipart ``image`` + the sizes of ``depthforge relief`` (millimetres); a watertight STL to
+  3D-print (or a coloured GLB/PLY).
 * ``POST /v1/photo3d``: multipart ``image`` + the options of the 3D photo tab; the layered GLB, or the PLY with the
   A1111 extension's header (:mod:`depthforge.web.photo3d_ops`).
 * ``POST /v1/generate`` (only on a server started with ``--generate-model``): ``image`` + ``prompt`` and a few
@@ -62,6 +64,7 @@ from depthforge.web.operations import (
     ServerConfig,
 )
 from depthforge.web.photo3d_ops import MAX_LAYERS, check_photo3d_options, layered_photo
+from depthforge.web.relief_ops import RELIEF_FORMATS, make_relief
 from depthforge.web.safety import BusyError, TooLargeError, check_client_filename, pseudo_range, renamed_field
 
 __all__ = ["create_app", "create_api"]
@@ -70,7 +73,8 @@ _CHUNK = 1 << 16
 _NEAR_M = "pseudo-depth of the nearest pixel of a relative map (default 1)"
 _FAR_M = "pseudo-depth of the farthest pixel of a relative map (default 10)"
 #: media types of the answers (anything else, .npy and .ply, is application/octet-stream)
-_MEDIA = {".png": "image/png", ".gif": "image/gif", ".glb": "model/gltf-binary", ".zip": "application/zip"}
+_MEDIA = {".png": "image/png", ".gif": "image/gif", ".glb": "model/gltf-binary", ".zip": "application/zip",
+          ".stl": "model/stl"}  # fmt: skip
 #: what a 422 echoes of a client's value at most: characters of a text, items of a list or an object, levels of nesting
 _ECHO_CHARS = 200
 _ECHO_ITEMS = 20
@@ -338,6 +342,29 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
             )
             main = [f for f in files if not f.name.endswith(".json")]
             return main[0] if len(main) == 1 else eng.zip_files(files, area)
+
+        return await run_job(image, model, job, detail)
+
+    @app.post(
+        "/v1/relief",
+        summary="Watertight relief of a photo's depth for 3D printing (STL; GLB or PLY to look at), millimetres",
+        responses={200: {"content": {"model/stl": {}, "model/gltf-binary": {}, "application/octet-stream": {}}}},
+    )
+    async def relief(
+        image: UploadFile = File(..., description="the photo (vertex colours of a GLB or PLY)"),
+        model: str | None = model_field,
+        detail: Literal[DETAIL_CHOICES] = detail_field,  # type: ignore[valid-type]
+        width_mm: float = Form(100.0, gt=0.0, le=2000.0, description="width along the photo's x axis"),
+        relief_mm: float = Form(10.0, gt=0.0, le=500.0, description="height from the farthest to the nearest"),
+        base_mm: float = Form(2.0, gt=0.0, le=100.0, description="base under the farthest point"),
+        resolution_mm: float = Form(0.4, gt=0.0, le=100.0, description="spacing of the surface grid"),
+        smooth_mm: float = Form(0.0, ge=0.0, le=100.0, description="Gaussian smoothing of the surface"),
+        format: Literal[RELIEF_FORMATS] = Form("stl"),  # type: ignore[valid-type]  # noqa: A002 - the API's name
+    ) -> Response:
+        sizes = {"width_mm": width_mm, "relief_mm": relief_mm, "base_mm": base_mm, "smooth_mm": smooth_mm}
+
+        def job(img: Image, d: DepthMap, area: Path) -> Path:
+            return make_relief(eng, img, d, area, format=format, resolution_mm=resolution_mm, **sizes)[0]
 
         return await run_job(image, model, job, detail)
 

@@ -33,6 +33,7 @@ from depthforge.render.visualize import COLORMAPS, colorize
 from depthforge.stereo.layouts import LAYOUTS
 from depthforge.web.guard import GradioGuard
 from depthforge.web.operations import MAX_VIDEO_PIXELS, Engine
+from depthforge.web.relief_ops import make_relief
 from depthforge.web.ui_batch import batch_tab
 from depthforge.web.ui_generate import generate_tab
 from depthforge.web.ui_mask import mask_tab
@@ -89,29 +90,42 @@ def _depth_tab(b: Builder) -> None:
 
 def _mesh_tab(b: Builder) -> None:
     def controls() -> list[Any]:
-        kind = gr.Radio(["mesh", "pointcloud"], value="mesh", label="Output")
+        kind = gr.Radio(["mesh", "pointcloud", "relief"], value="mesh", label="Output (relief: a solid to 3D-print)")
         with gr.Row():
             near = gr.Number(1.0, label="Near (pseudo-depth)", minimum=0.01)
             far = gr.Number(10.0, label="Far (pseudo-depth)", minimum=0.02)
-        return [
-            kind,
-            near,
-            far,
+        shape = [
             gr.Slider(10, 150, value=60, step=1, label="Horizontal field of view (deg)"),
             gr.Slider(30, 90, value=87, step=1, label="Drop triangles steeper than (deg)"),
             gr.Slider(1000, 500_000, value=150_000, step=1000, label="Max vertices"),
         ]
+        with gr.Accordion("Relief (millimetres)", open=False), gr.Row():
+            relief = [
+                gr.Number(100.0, label="Width", minimum=1, maximum=2000, elem_id="relief-width"),
+                gr.Number(10.0, label="Relief height", minimum=0.1, maximum=500),
+                gr.Number(2.0, label="Base", minimum=0.1, maximum=100),
+            ]
+        return [kind, near, far, *shape, *relief]
 
     def outputs() -> list[Any]:
         return [
             gr.Model3D(label="3D view (drag to rotate)", elem_id="mesh-view", height=420),
-            files_box("Downloads: GLB, PLY, OBJ (zip)"),
+            files_box("Downloads: GLB, PLY, OBJ (zip); relief: GLB, STL"),
             note_box(),
         ]
 
-    def render(run: Run, kind: str, near: float, far: float, fov: float, angle: float, vert: float) -> Any:
+    def render(run: Run, kind: str, near: float, far: float, fov: float, angle: float, vert: float, width_mm: float,
+               relief_mm: float, base_mm: float) -> Any:  # fmt: skip
         depth = run.depth()
         img, area, mesh = run.image, run.area, b.engine.mesh
+        if kind == "relief":  # STL to print, GLB to look at; grid 0.4 mm, within the server's mesh limit
+            sizes = {"width_mm": width_mm, "relief_mm": relief_mm, "base_mm": base_mm}  # checked by make_relief
+            run.progress(0.5, desc="building the relief")
+            made = [make_relief(b.engine, img, depth, area, format=f, **sizes)[0] for f in ("glb", "stl")]
+            named = download_names(made, ["relief.glb", "relief.stl"])
+            width, tall = sizes["width_mm"], sizes["relief_mm"] + sizes["base_mm"]
+            info = f"relief {width:g} x {width * img.height / img.width:.0f} x {tall:g} mm, watertight: print the STL"
+            return str(named[0]), [str(f) for f in named], info
         kw: dict[str, Any] = {
             "near_m": float(near),
             "far_m": float(far),
