@@ -158,7 +158,11 @@ def test_missing_files_and_bad_options(tmp_path: Path, photo: Path, capsys) -> N
     assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.fbx")]) == 2
     assert "unknown mesh format" in capsys.readouterr().err
     assert main(["mesh", str(photo), "--depth", str(d), "-o", str(tmp_path / "m.stl")]) == 0
-    assert "an open surface" in capsys.readouterr().err and (tmp_path / "m.stl").stat().st_size == 84 + 50 * 2 * 47 * 63
+    assert "open surface" in capsys.readouterr().err and (tmp_path / "m.stl").stat().st_size == 84 + 50 * 2 * 47 * 63
+    import trimesh
+
+    flat = trimesh.load(tmp_path / "m.stl")  # the wall 2 m away, in the millimetres slicers read an STL in
+    assert flat.bounds[:, 2] == pytest.approx([-2000, -2000], abs=0.5)
 
 
 def test_relief_prints_a_watertight_stl_and_checks_its_options_first(tmp_path: Path, photo: Path, capsys) -> None:
@@ -170,7 +174,7 @@ def test_relief_prints_a_watertight_stl_and_checks_its_options_first(tmp_path: P
     out = tmp_path / "relief.stl"
     args = ["relief", str(photo), "--depth", str(d), "-o", str(out), "--width-mm", "63", "--resolution-mm", "1"]
     assert main([*args, "--base-mm", "3", "--relief-mm", "5"]) == 0
-    assert "63.0 x 47.0 x 8.0 mm" in capsys.readouterr().out
+    assert "63.0 x 47.2 x 8.0 mm" in capsys.readouterr().out  # 64 x 48 px: the photo's aspect
     solid = trimesh.load(out)
     assert solid.is_watertight and solid.is_volume
     side = json.loads((tmp_path / "relief.stl.json").read_text())

@@ -36,8 +36,8 @@ def test_a_ramp_is_a_closed_solid_of_the_exact_volume_and_size() -> None:
     assert (rows, cols) == (61, 81)
     lo, hi = solid.bounds
     np.testing.assert_allclose(lo, [0, 0, 0], atol=1e-5)
-    np.testing.assert_allclose(hi, [40, 30, 7.5], atol=1e-4)
-    assert solid.volume == pytest.approx(40 * 30 * (1.5 + 6 / 2), rel=1e-5)
+    np.testing.assert_allclose(hi, [40, 40 * 61 / 81, 7.5], atol=1e-4)  # the photo's aspect, exactly
+    assert solid.volume == pytest.approx(40 * (40 * 61 / 81) * (1.5 + 6 / 2), rel=1e-5)
     top = _top(mesh, rows, cols)
     np.testing.assert_allclose(top[0], np.linspace(1.5, 7.5, cols), atol=1e-4)  # far on the left, near on the right
 
@@ -98,11 +98,24 @@ def test_options_are_refused_with_their_names() -> None:
         ({"smooth_mm": 500}, "smooth_mm"),
         ({"resolution_mm": 0}, "resolution_mm"),
         ({"resolution_mm": 0.001}, "resolution_mm"),  # a grid far beyond MAX_RELIEF_VERTICES
+        ({"width_mm": 1e300}, "width_mm"),
+        ({"width_mm": 9000, "resolution_mm": 1e-300}, "resolution_mm"),  # no overflow on the way (review)
     ):
         with pytest.raises(ValidationError, match=f"^{name}"):
             check_relief_options((3000, 4000), **options)  # type: ignore[arg-type]
-    rows, cols = check_relief_options((3000, 4000), width_mm=1000, resolution_mm=0.2)
+    rows, cols = check_relief_options((3000, 4000), width_mm=200, resolution_mm=0.1)  # the largest: 0.1 mm
     assert rows * cols <= MAX_RELIEF_VERTICES
+    with pytest.raises(ValidationError, match="^depth: no valid value"):
+        relief_from_depth(np.full((4, 5), np.nan), kind="metric")
+
+
+def test_a_coarse_grid_keeps_the_photo_s_size_and_a_flat_map_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    z = np.full((300, 400), 2.0, np.float32)
+    for resolution in (1000.0, 5.0):  # one cell, or cells that do not divide the length: 100 x 75 mm all the same
+        with caplog.at_level("INFO", logger="depthforge"):
+            extents = _solid(relief_from_depth(z, kind="metric", resolution_mm=resolution)).extents
+        np.testing.assert_allclose(extents, [100, 75, 7], atol=1e-4)
+    assert "one value over the whole photo" in caplog.text
 
 
 def test_stl_round_trip_of_the_cones_is_watertight(tmp_path: Path, cones: Path) -> None:

@@ -187,6 +187,8 @@ def test_a_clip_cut_by_ctrl_c_keeps_only_the_audio_of_its_frames(clip: Path, tmp
     audio_s = len(subprocess.run(args, capture_output=True, check=True).stdout) / 2 / 8000
     assert probe_video(kept).frame_count == 6
     assert audio_s == pytest.approx(6 / float(info.fps), abs=0.05)  # not the source's 0.67 s
+    data = kept.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # still playable while it streams in (fast start)
 
 
 def test_writer_checks_its_input(tmp_path: Path) -> None:
@@ -363,24 +365,48 @@ def stereo_packing(path: Path) -> str:
     return ", ".join(sorted(found))
 
 
+def matroska_display_size(path: Path) -> tuple[int, int]:
+    """The DisplayWidth and DisplayHeight elements (EBML ids 0x54B0, 0x54BA) of a Matroska/WebM file's first track:
+    the size a player shows one view at."""
+    data = path.read_bytes()[:4096]
+
+    def element(ident: bytes) -> int:
+        at = data.index(ident) + 2
+        size = data[at] & 0x7F if data[at] & 0x80 else int.from_bytes(data[at : at + 2], "big") & 0x3FFF
+        start = at + (1 if data[at] & 0x80 else 2)
+        return int.from_bytes(data[start : start + size], "big")
+
+    return element(b"\x54\xb0"), element(b"\x54\xba")
+
+
 @pytest.mark.parametrize(
-    ("name", "codec", "stereo", "packing"),
+    ("name", "codec", "stereo", "packing", "view"),
     [
-        ("sbs.mp4", "h264", "left-right", "side by side"),  # the SEI, which 3D TVs and players read
-        ("tb.mkv", "h264", "top-bottom", "top and bottom"),  # Matroska's StereoMode (both at once fail to decode)
-        ("tb.webm", "vp9", "top-bottom", "top and bottom"),  # StereoMode only
-        ("flat.mp4", "h264", None, ""),
+        # the H.264 SEI, which 3D TVs and players read: only for views squeezed into the frame (what it describes)
+        ("hsbs.mp4", "h264", "half-left-right", "side by side", None),
+        ("sbs.mp4", "h264", "left-right", "", None),  # full width: the name says it (a TV would squeeze it)
+        # Matroska's StereoMode, and the display aspect of one full view (the SEI too would fail ffmpeg's decoder)
+        ("htb.mkv", "h264", "half-top-bottom", "top and bottom", 64 / 24),
+        ("tb.mkv", "h264", "top-bottom", "top and bottom", 64 / 12),
+        ("hsbs.webm", "vp9", "half-left-right", "side by side", 64 / 24),
+        ("sbs.mkv", "ffv1", "left-right", "side by side", 32 / 24),
+        ("flat.mp4", "h264", None, "", None),
     ],
 )
-def test_stereo_packing_is_declared_in_the_stream(
-    tmp_path: Path, name: str, codec: str, stereo: str | None, packing: str
+def test_stereo_layout_is_declared_in_the_stream(
+    tmp_path: Path, name: str, codec: str, stereo: str | None, packing: str, view: float | None
 ) -> None:
     frame = np.zeros((24, 64, 3), np.uint8)
     frame[:, 32:] = 200
-    with VideoWriter(tmp_path / name, fps=10, codec=codec, stereo=stereo) as video:
+    with VideoWriter(tmp_path / name, fps=10, codec=codec, pix_fmt="rgb24", stereo=stereo) as video:
         for _ in range(3):
             video.write(frame)
     assert stereo_packing(tmp_path / name) == packing
     assert probe_video(tmp_path / name).frame_count == 3
+    if view is not None:  # the aspect a player shows each view at: a full view's, squeezed or not
+        width, height = matroska_display_size(tmp_path / name)
+        assert width / height == pytest.approx(view)
     with pytest.raises(ValidationError, match="^stereo"):
         VideoWriter(tmp_path / "x.mp4", fps=10, stereo="anaglyph")
+    with pytest.raises(ValidationError, match="^stereo: GIF"):
+        VideoWriter(tmp_path / "x.gif", fps=10, stereo="left-right")

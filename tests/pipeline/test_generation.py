@@ -340,6 +340,8 @@ def test_generate_says_which_options_it_does_not_use(tmp_path: Path, capsys: pyt
     assert "--batch: not used (--seeds gives every image's seed)" in capsys.readouterr().err
     assert main([*base, "--mode", "depth2img", "--control-scale", "0.5"]) == 2
     assert "--control-scale: not used (they tune a ControlNet; depth2img has none)" in capsys.readouterr().err
+    assert main([*base[:-1], str(tmp_path / "g.bmp")]) == 2  # the missing model, after the note
+    assert "'.bmp' files keep no metadata" in capsys.readouterr().err
 
 
 def test_generation_options_are_checked_without_any_model() -> None:

@@ -190,7 +190,7 @@ def test_relief_is_a_printable_stl_of_the_sizes_asked(client: TestClient, web_ph
 def test_health_models_and_openapi(client: TestClient) -> None:
     assert client.get("/v1/health").json()["status"] == "ok"
     listing = client.get("/v1/models").json()
-    assert listing["models"][0] == "default" and listing["default_model"] == "a local model"  # the folder stays private
+    assert listing["models"][0] == "default" and listing["default_model"] is None and listing["default_is_local"]
     named = create_api(ServerConfig(model="depth-anything-v2-small"))  # nothing is loaded to list it
     try:
         assert TestClient(named).get("/v1/models").json()["default_model"] == "depth-anything-v2-small"

@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
             first = secrets.randbelow(2**31)
         seeds = [first + i for i in range(args.batch)]
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):  # where the parameters go
+        note(f"generate: '{suffix}' files keep no metadata: the images will not say how they were made")
     if args.mode == "depth2img":
         tuning = ["control_scale", "control_start", "control_end"]
         note_unused(args, tuning, "they tune a ControlNet; depth2img has none")

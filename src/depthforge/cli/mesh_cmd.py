@@ -9,7 +9,10 @@ from depthforge.cli.common import note, pick
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    summary, image = "photo + depth -> textured mesh (.ply, .obj, .glb)", "the photo (its colours become the texture)"
+    summary, image = (
+        "photo + depth -> textured mesh (.ply, .obj, .glb, .stl)",
+        "the photo (its colours become the texture)",
+    )
     g = add_scene_command(
         sub, "mesh", __doc__, summary, "output .ply, .obj, .glb or .stl", group="mesh", image=image, run=run
     )
@@ -38,9 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from depthforge.core.errors import ValidationError
     from depthforge.geometry.export import check_mesh_extension, export_mesh, sidecar_metadata
-    from depthforge.geometry.mesh import mesh_from_depth
+    from depthforge.geometry.mesh import Mesh, mesh_from_depth
 
     if not 0 < args.max_angle <= 90:  # before the depth is made
         raise ValidationError(f"max_angle: {args.max_angle:g} degrees is outside (0, 90] (90 keeps every triangle)")
@@ -54,15 +59,18 @@ def run(args: argparse.Namespace) -> int:
         max_angle_deg=max_angle,
         **pick(args, "equirect", "max_jump", "stride", "target_vertices"),
     )
-    if args.output.lower().endswith(".stl"):
-        note("mesh: an STL of an open surface, as seen from the camera; 'depthforge relief' makes a printable solid")
+    meta = sidecar_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
+    unit = "metres"
+    if args.output.lower().endswith(".stl"):  # slicers read an STL's numbers as millimetres
+        mesh, unit = Mesh(mesh.vertices * np.float32(1000.0), mesh.faces), "millimetres"
+        meta["units"] = "mm" if zd.metric else "pseudo-mm (not metric)"
+        note("mesh: an STL of the open surface seen from the camera, in millimetres; 'depthforge relief' makes a solid")
     if mesh.n_faces == 0:
         note("mesh: no triangle survived (too few valid neighbouring pixels); writing vertices only")
-    meta = sidecar_metadata(image, intr, zd, max_angle_deg=args.max_angle, max_jump=args.max_jump)
     files = export_mesh(
         args.output, mesh, metadata=meta, texture=not args.no_texture, texture_format=args.texture_format
     )
-    kind = "metric, metres" if zd.metric else "pseudo-depth, NOT metric"
+    kind = f"metric, {unit}" if zd.metric else "pseudo-depth, NOT metric"
     print(
         f"wrote {files[0]} ({mesh.n_vertices} vertices, {mesh.n_faces} triangles, {kind}); "
         f"also {', '.join(str(f) for f in files[1:])}"

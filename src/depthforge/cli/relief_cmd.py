@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from depthforge.cli.common import DEFAULT_MODEL
     from depthforge.geometry.export import check_mesh_extension, export_mesh
     from depthforge.geometry.relief import check_relief_options, relief_from_depth
     from depthforge.io.images import read_image
@@ -43,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     )
     size = mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)
     frame = "x right, y up the photo, z up from the base at 0 (the print bed)"
-    meta = {"source_image": Path(image.path).name, "frame": frame, "units": "mm", "invert": args.invert, **sizes}
+    source = {"depth_file": Path(args.depth).name} if args.depth else {"model": args.model or DEFAULT_MODEL}
+    made = {"invert": args.invert, "fill": not args.no_fill, **display_range(args), **source}
+    meta = {"source_image": Path(image.path).name, "frame": frame, "units": "mm", **sizes, **made}
     files = export_mesh(args.output, mesh, metadata=meta)
     print(
         f"wrote {files[0]} ({size[0]:.1f} x {size[1]:.1f} x {size[2]:.1f} mm, {mesh.n_faces} triangles, "

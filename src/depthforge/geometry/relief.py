@@ -19,6 +19,8 @@ nothing can fill them, they count as far: on the base (or at the full height wit
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap, depth_arrays
@@ -29,10 +31,15 @@ from depthforge.geometry.mesh import Mesh
 from depthforge.process.fill import fill_holes
 from depthforge.process.normalize import to_display
 
-__all__ = ["MAX_RELIEF_VERTICES", "check_relief_options", "relief_from_depth"]
+__all__ = ["MAX_RELIEF_VERTICES", "MAX_SIZE_MM", "check_relief_options", "relief_from_depth"]
 
-#: the largest top grid :func:`relief_from_depth` builds (a binary STL of it is about 2.5 GB)
-MAX_RELIEF_VERTICES = 25_000_000
+_log = logging.getLogger("depthforge")
+
+#: The largest top grid :func:`relief_from_depth` builds: 0.1 mm over 200 x 200 mm. Its binary STL is 400 MB and
+#: writing it (trimesh) peaks at about 3 GB; slicers struggle with more.
+MAX_RELIEF_VERTICES = 4_000_000
+#: The largest width, relief or base, millimetres (10 m).
+MAX_SIZE_MM = 10_000.0
 
 
 def check_relief_options(
@@ -45,25 +52,26 @@ def check_relief_options(
     smooth_mm: float = 0.0,
 ) -> tuple[int, int]:
     """The options of :func:`relief_from_depth` checked for a map of ``size_hw`` (H, W) pixels, and its top grid
-    ``(rows, columns)``: columns ``resolution_mm`` apart (a whole number of cells), rows with the same spacing over
-    the map's aspect.
+    ``(rows, columns)``: columns about ``resolution_mm`` apart (a whole number of cells over ``width_mm``), rows
+    about as far apart over the map's aspect (a whole number of cells over ``width_mm * H / W``).
 
     >>> check_relief_options((300, 400), width_mm=100, resolution_mm=0.5)
     (151, 201)
 
     Raises:
-        ValidationError: a size that is not positive, a smoothing wider than the relief, or a grid of more than
-            :data:`MAX_RELIEF_VERTICES`.
+        ValidationError: a size that is not positive or above :data:`MAX_SIZE_MM`, a smoothing wider than the
+            relief, or a grid of more than :data:`MAX_RELIEF_VERTICES`.
     """
     for value, name in ((width_mm, "width_mm"), (relief_mm, "relief_mm"), (base_mm, "base_mm")):
-        check_positive(value, name)
+        check_range(value, name, low=0.0, low_inclusive=False, high=MAX_SIZE_MM)
     check_range(smooth_mm, "smooth_mm", low=0.0, high=float(width_mm))
-    cells_x = max(1, round(width_mm / check_positive(resolution_mm, "resolution_mm")))
+    cells = float(width_mm) / check_positive(resolution_mm, "resolution_mm")
+    cells_x = max(1, round(min(cells, MAX_RELIEF_VERTICES)))
     cells_y = max(1, round(cells_x * size_hw[0] / size_hw[1]))
     if (cells_x + 1) * (cells_y + 1) > MAX_RELIEF_VERTICES:
         raise ValidationError(
-            f"resolution_mm: {resolution_mm:g} mm over {width_mm:g} mm makes a grid of {cells_x + 1}x{cells_y + 1} "
-            f"vertices, more than {MAX_RELIEF_VERTICES:,}; use a coarser resolution"
+            f"resolution_mm: {resolution_mm:.4g} mm over {width_mm:.4g} mm makes a grid of more than "
+            f"{MAX_RELIEF_VERTICES:,} vertices; use a coarser resolution"
         )
     return cells_y + 1, cells_x + 1
 
@@ -110,7 +118,9 @@ def relief_from_depth(
 
     sizes = {"width_mm": width_mm, "relief_mm": relief_mm, "base_mm": base_mm, "smooth_mm": smooth_mm}
     rows, cols = check_relief_options(depth.shape, resolution_mm=resolution_mm, **sizes)
-    cell_mm = float(width_mm) / (cols - 1)
+    cell_mm = (float(width_mm) * depth.shape[0] / depth.shape[1] / (rows - 1), float(width_mm) / (cols - 1))  # y, x
+    if not np.isfinite(depth.values).any():
+        raise ValidationError("depth: no valid value to make a relief of")
     if fill and np.isnan(depth.values).any():
         depth = fill_holes(depth)
     nearness, _ = to_display(depth, invert=invert, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
@@ -118,10 +128,14 @@ def relief_from_depth(
     interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     heights = cv2.resize(nearness, (cols, rows), interpolation=interpolation)
     if smooth_mm > 0:
-        heights = cv2.GaussianBlur(heights, (0, 0), smooth_mm / cell_mm, borderType=cv2.BORDER_REFLECT)
+        sigma_y, sigma_x = (smooth_mm / cell for cell in cell_mm)
+        heights = cv2.GaussianBlur(heights, (0, 0), sigma_x, sigmaY=sigma_y, borderType=cv2.BORDER_REFLECT)
     lo, hi = float(heights.min()), float(heights.max())
-    if hi > lo:  # averaging onto the grid and smoothing lower the peaks: the grid spans the whole relief_mm again
+    if hi - lo > 1e-4:  # averaging onto the grid and smoothing lower the peaks: the grid spans relief_mm again
         heights = (heights - lo) / (hi - lo)
+    else:
+        heights = np.full_like(heights, 0.5)
+        _log.info("relief: the depth has one value over the whole photo: a flat plate at half the relief")
     heights = float(base_mm) + float(relief_mm) * np.clip(heights, 0.0, 1.0)
     vertices, faces = _solid(heights, cell_mm)
     colors = None
@@ -141,12 +155,14 @@ def _ring(rows: int, cols: int) -> np.ndarray:
     return np.concatenate([grid[-1, :-1], grid[:0:-1, -1], grid[0, :0:-1], grid[:-1, 0]])
 
 
-def _solid(heights: np.ndarray, cell_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _solid(heights: np.ndarray, cell_mm: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (camera-style frame, see the module) and outward-wound faces of the closed solid over
-    ``heights`` (rows, cols) in millimetres."""
+    ``heights`` (rows, cols) in millimetres, grid points ``cell_mm`` (y, x) apart."""
     rows, cols = heights.shape
     n_top = rows * cols
-    ys, xs = np.mgrid[1 - rows : 1, 0:cols].astype(np.float32) * np.float32(cell_mm)
+    ys, xs = np.mgrid[1 - rows : 1, 0:cols].astype(np.float32)
+    ys *= np.float32(cell_mm[0])
+    xs *= np.float32(cell_mm[1])
     # the library's frame (x, -y, -z) of the print frame (x, y up, z up), whose y runs from 0 (bottom row) up
     top = np.stack([xs, ys, -heights.astype(np.float32)], axis=-1).reshape(-1, 3)
     ring = _ring(rows, cols)

@@ -70,9 +70,16 @@ _AUDIO_COPY = {"mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, "mo
                "alac", "opus", "flac"}, "webm": {"opus", "vorbis"}}  # fmt: skip
 _AUDIO_ENCODE = {"mp4": ["-c:a", "aac", "-b:a", "192k"], "mov": ["-c:a", "aac", "-b:a", "192k"],
                  "webm": ["-c:a", "libopus", "-b:a", "128k"]}  # fmt: skip
-#: Stereo frame packings :class:`VideoWriter` can declare: x264's ``frame-packing`` SEI value and Matroska's
-#: ``stereo_mode`` (left eye first).
-STEREO_PACKINGS = {"left-right": (3, "left_right"), "top-bottom": (4, "top_bottom")}
+#: Stereo layouts :class:`VideoWriter` can declare (left eye first): Matroska's ``stereo_mode``, the H.264
+#: frame-packing SEI (x264's value: only for the half layouts, the broadcast format it describes; a 3D TV would
+#: squeeze a full one) and, in Matroska, the pixel aspect that makes its display size one full view (Matroska's
+#: display size is one eye's: ffmpeg halves the frame's).
+STEREO_PACKINGS: dict[str, tuple[str, int | None, str | None]] = {
+    "left-right": ("left_right", None, None),
+    "top-bottom": ("top_bottom", None, None),
+    "half-left-right": ("left_right", 3, "2/1"),
+    "half-top-bottom": ("top_bottom", 4, "1/2"),
+}
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 _CRF = {"h264": (18, 51), "vp9": (32, 63)}  # default, largest
 _YUV420 = ["-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", "-colorspace", "bt709",
@@ -119,10 +126,10 @@ class VideoWriter:
         preset: x264 speed preset (one of :data:`X264_PRESETS`; faster = larger files).
         odd_size: H.264 and VP9 (``yuv420p``) need even sizes: ``pad`` repeats the last row/column, ``crop``
             drops it. The other codecs keep any size.
-        stereo: the frames are a stereo pair packed ``left-right`` or ``top-bottom`` (full or half size), said
-            once (:data:`STEREO_PACKINGS`): by MKV and WebM in their StereoMode, by MP4/MOV in the H.264 stream (a
-            frame-packing SEI, which 3D TVs and players read). Said twice, ffmpeg's own decoder fails on it. GIF,
-            APNG and PNG frames have no such field.
+        stereo: the frames are a stereo pair, one of :data:`STEREO_PACKINGS` (``half-`` for views squeezed into
+            the frame), said once: by MKV and WebM in their StereoMode (and pixel aspect), by MP4/MOV in the H.264
+            stream for the half layouts (a frame-packing SEI, which 3D TVs and players read); said twice, ffmpeg's
+            own decoder fails on it. GIF, APNG and PNG frames have no such field and are refused.
 
     Frame ``i`` is shown at ``i / fps``; the frame count is exactly the number of :meth:`write` calls.
 
@@ -160,6 +167,8 @@ class VideoWriter:
         self.preset = str(check_choice(preset, "preset", X264_PRESETS))
         self.odd_size = str(check_choice(odd_size, "odd_size", ("pad", "crop")))
         self.stereo = None if stereo is None else str(check_choice(stereo, "stereo", tuple(STEREO_PACKINGS)))
+        if self.stereo is not None and self.codec in ("gif", "apng", "png"):
+            raise ValidationError(f"stereo: {self.codec.upper()} output cannot say it holds a stereo pair")
         top = _CRF.get(self.codec, (0, 63))[1]
         if quality is not None and (not isinstance(quality, int) or not 0 <= quality <= top):
             raise ValidationError(f"quality: expected an integer CRF in 0..{top}, got {quality!r}")
@@ -302,7 +311,12 @@ class VideoWriter:
         args += self._codec_args()
         muxer = _MUXERS[self.path.suffix.lower()]
         if self.stereo is not None and muxer in ("matroska", "webm"):
-            args += ["-metadata:s:v:0", f"stereo_mode={STEREO_PACKINGS[self.stereo][1]}"]
+            mode, _, sar = STEREO_PACKINGS[self.stereo]
+            args += ["-metadata:s:v:0", f"stereo_mode={mode}"]
+            if sar is not None and "-vf" in args:  # after the codec's own filters
+                args[args.index("-vf") + 1] += f",setsar={sar}"
+            elif sar is not None:
+                args += ["-vf", f"setsar={sar}"]
         if self._audio is not None:
             copy = muxer == "matroska" or set(self._audio.audio_codecs) <= _AUDIO_COPY[muxer]
             args += ["-c:a", "copy"] if copy else _AUDIO_ENCODE[muxer]
@@ -313,8 +327,9 @@ class VideoWriter:
         crf = str(self.quality if self.quality is not None else _CRF.get(self.codec, (0, 0))[0])
         if self.codec == "h264":
             args = ["-c:v", "libx264", "-preset", self.preset, "-crf", crf, *_YUV420]
-            if self.stereo is not None and self.path.suffix.lower() != ".mkv":  # MKV says it once, in StereoMode
-                args += ["-x264-params", f"frame-packing={STEREO_PACKINGS[self.stereo][0]}"]
+            sei = STEREO_PACKINGS[self.stereo][1] if self.stereo is not None else None
+            if sei is not None and self.path.suffix.lower() != ".mkv":  # MKV says it once, in StereoMode
+                args += ["-x264-params", f"frame-packing={sei}"]
             return args + (["-movflags", "+faststart"] if self.path.suffix.lower() != ".mkv" else [])
         if self.codec == "vp9":
             return ["-c:v", "libvpx-vp9", "-crf", crf, "-b:v", "0", "-row-mt", "1", "-deadline", "realtime",
@@ -331,11 +346,15 @@ class VideoWriter:
         on to its end. Kept as it is if ffmpeg fails (a partial file with too much audio beats none)."""
         cut = tmp.with_name(f"{tmp.stem}_cut{tmp.suffix}")
         seconds = f"{float(self.frames / self.fps):.6f}"
+        muxer = _MUXERS[self.path.suffix.lower()]
         args = ["-v", "error", "-y", "-i", str(tmp), "-map", "0", "-c", "copy", "-t", seconds]
-        args += ["-f", _MUXERS[self.path.suffix.lower()], str(cut)]
-        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, check=False,
-                              start_new_session=True)  # fmt: skip
-        if done.returncode == 0:
+        args += [*(["-movflags", "+faststart"] if muxer in ("mp4", "mov") else []), "-f", muxer, str(cut)]
+        try:
+            done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
+                                  check=False, start_new_session=True)  # fmt: skip
+        except KeyboardInterrupt:  # a second Ctrl-C: keep the partial file uncut rather than lose it
+            done = None
+        if done is not None and done.returncode == 0:
             os.replace(cut, tmp)
         else:
             cut.unlink(missing_ok=True)

@@ -59,6 +59,10 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
+#: AUTOMATIC1111's names of diffusers' schedulers, for the "parameters" text (others keep their class's name)
+_A1111_SAMPLERS = {"EulerAncestralDiscrete": "Euler a", "EulerDiscrete": "Euler", "UniPCMultistep": "UniPC",
+                   "PNDM": "PLMS", "LMSDiscrete": "LMS", "DPMSolverMultistep": "DPM++ 2M", "HeunDiscrete": "Heun",
+                   "KDPM2Discrete": "DPM2", "KDPM2AncestralDiscrete": "DPM2 a", "DDIM": "DDIM"}  # fmt: skip
 #: At most this many denoising steps (the schedulers are trained on 1000 timesteps).
 MAX_STEPS = 1000
 #: At most this many images (seeds) in one call: they run as one batch.
@@ -347,6 +351,7 @@ def generate(
     images = [to_uint8(np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)) for im in out.images]
     licences = [f"{s.spec.name}: {s.spec.licence}" for s in (base_src, control_src) if s is not None]
     sampler = type(pipe.scheduler).__name__.removesuffix("Scheduler")
+    sampler = _A1111_SAMPLERS.get(sampler, sampler)
     made = [
         f"Steps: {steps}, Sampler: {sampler}, CFG scale: {guidance:g}",
         f"Size: {w}x{h}, Model: {base_src.spec.name}",

@@ -316,8 +316,8 @@ class _Outputs:
 
 
 def _packing(layout: str | None) -> str | None:
-    """The frame packing :class:`VideoWriter` declares for a 3D layout (None for anaglyphs)."""
-    return next((p for p in ("left-right", "top-bottom") if layout and layout.endswith(p)), None)
+    """The stereo layout :class:`VideoWriter` declares for a 3D layout (None for anaglyphs)."""
+    return layout if layout in STEREO_VIDEO_NAMES else None
 
 
 def _stereo_frame(frame: np.ndarray, depth: DepthMap, display: np.ndarray, options: VideoOptions) -> np.ndarray:

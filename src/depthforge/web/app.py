@@ -3,8 +3,8 @@
 Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 * ``GET /v1/health``: liveness plus the queue state.
-* ``GET /v1/models``: the model names this server accepts (``default`` first; ``default_model`` names it, unless it
-  is a local folder, whose path stays private).
+* ``GET /v1/models``: the model names this server accepts (``default`` first; ``default_model`` names it, or is
+  null with ``default_is_local`` for an operator's folder, whose path stays private).
 * ``POST /v1/depth``: multipart ``image`` (+ ``model``, ``format`` png16|png8|npy, ``invert``, ``clip_near``,
   ``clip_far``);
   answers with the depth file itself: a 16-bit PNG (near = white) of the photo's size by default.
@@ -225,7 +225,7 @@ def create_api(config: ServerConfig, *, engine: Engine | None = None, a1111: boo
     def models() -> dict[str, Any]:
         choices = eng.policy.choices()
         local = Path(choices[0]).expanduser().exists()  # an operator's folder: its path is not the clients' business
-        named = {"default_model": "a local model" if local else choices[0]}
+        named = {"default_model": None if local else choices[0], "default_is_local": local}
         return {"default": "default", **named, "models": ["default", *choices[1:]]}
 
     @app.post(
