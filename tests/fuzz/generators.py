@@ -963,6 +963,18 @@ _OPTION_TABLE: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
             "--sensor-width-mm": _NUMBERS,
         },
     ),
+    "relief": (
+        ("relief", "{photo}", "--depth", "{depth}", "-o", "o.stl", "--resolution-mm", "2"),
+        {
+            "--width-mm": _NUMBERS,
+            "--relief-mm": _NUMBERS,
+            "--base-mm": _NUMBERS,
+            "--resolution-mm": _NUMBERS,
+            "--smooth-mm": _NUMBERS,
+            "--clip": ("0.1,0.9", "0.9,0.1", "a,b", "1", "nan,1"),
+            "--percentile": ("2,98", "98,2", "-1,200", "x"),
+        },
+    ),
     "pointcloud": (
         ("pointcloud", "{photo}", "--depth", "{depth}", "-o", "o.ply"),
         {"--voxel": _NUMBERS, "--stride": _NUMBERS, "--fov": _NUMBERS, "--near": _NUMBERS},

@@ -150,6 +150,14 @@ _ENDPOINT_FIELDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "depth": {"clip_near": _FRACTIONS, "clip_far": _FRACTIONS},
     "mesh": {"near_m": _METRES, "far_m": _METRES, "max_angle": ("87", "1", "0", "90", "91", "nan")},
     "photo3d": {"near_m": _METRES, "far_m": _METRES},
+    "relief": {
+        "width_mm": ("100", "0", "2000", "2001", *_NUMBERS),
+        "relief_mm": ("10", "0", "-1", *_NUMBERS),
+        "base_mm": ("2", "0", *_NUMBERS),
+        "resolution_mm": ("0.4", "0.001", "100", *_NUMBERS),
+        "smooth_mm": ("0", "1", "100", "-1", *_NUMBERS),
+        "format": ("stl", "glb", "ply", "obj", ""),
+    },
     "generate": {
         "prompt": ("a cat", "", "\x00", "x" * 100_000),
         "negative_prompt": ("", "blurry", "x" * 100_000),
@@ -166,7 +174,7 @@ _NAMES = ("photo.jpg", "../../etc/passwd", "/etc/passwd", "C:\\x.jpg", "a\x00b.j
 
 def api_request(rng: random.Random) -> tuple[str, Request]:
     # /v1/generate is mounted only with --generate-model (a diffusion model): here it must answer 404, not fail
-    endpoint = rng.choices(["depth", "stereo", "mesh", "photo3d", "generate"], weights=[3, 3, 3, 3, 1])[0]
+    endpoint = rng.choices(["depth", "stereo", "mesh", "photo3d", "relief", "generate"], weights=[3, 3, 3, 3, 2, 1])[0]
     label, data = _image_payload(rng)
     fields = {k: rng.choice(v) for k, v in _HOSTILE_FIELDS.items() if rng.random() < 0.25}
     newer = {k: rng.choice(v) for k, v in _ENDPOINT_FIELDS.get(endpoint, {}).items() if rng.random() < 0.4}

@@ -197,3 +197,13 @@ def test_bad_input(tmp_path: Path, lm: LayeredMesh) -> None:
     with pytest.raises(ValidationError, match="format"):
         export_layered(tmp_path / "s.obj", lm)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_stride_beyond_the_photo_is_refused_by_name() -> None:
+    # fuzz seed 25: photo3d --stride 999...9 (30 digits) made an object array of indices and an internal error
+    from depthforge.geometry.layered import layer_grid
+
+    rows, cols, _ = layer_grid((10, 12), stride=12)
+    assert rows.tolist() == [0, 9] and cols.tolist() == [0, 11]
+    with pytest.raises(ValidationError, match="^stride"):
+        layer_grid((10, 12), stride=10**30)

@@ -42,7 +42,7 @@ import numpy as np
 from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.errors import ValidationError
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_choice, check_positive, check_same_hw, check_size_hw
+from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw, check_size_hw
 from depthforge.geometry.export import VIEWER_FRAME, to_viewer_frame, write_ply, write_sidecar
 from depthforge.geometry.mesh import (
     DEFAULT_MAX_ANGLE_DEG,
@@ -142,9 +142,9 @@ def layer_grid(
     smallest stride whose grid has at most that many points.
     """
     h, w = check_size_hw(size_hw)
-    s = int(check_positive(stride, "stride"))
+    s = int(check_range(stride, "stride", low=1, high=float(max(h, w))))  # as mesh_from_depth (fuzz seed 25)
     if target_vertices is not None:  # a cap: the stride asked for, or coarser (user trial 4: --stride was dropped)
-        cap = int(check_positive(target_vertices, "target_vertices"))
+        cap = int(check_range(target_vertices, "target_vertices", low=1))
         s = max(s, stride_for_target(np.ones((h, w), dtype=bool), cap))
     return grid_indices(h, s), grid_indices(w, s), s
 

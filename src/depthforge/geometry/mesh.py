@@ -88,8 +88,13 @@ class Mesh:
 
 
 def grid_indices(size: int, stride: int) -> np.ndarray:
-    """Sample positions 0, s, 2s, ... along an axis of ``size`` pixels, always ending with ``size - 1``."""
-    idx = np.arange(0, size, stride)
+    """Sample positions 0, s, 2s, ... along an axis of ``size`` pixels, always ending with ``size - 1`` (a stride
+    beyond the axis, however large, gives its two ends).
+
+    >>> grid_indices(10, 4).tolist(), grid_indices(10, 10**30).tolist()
+    ([0, 4, 8, 9], [0, 9])
+    """
+    idx = np.arange(0, size, min(int(stride), max(size, 1)))  # a Python int beyond int64 made an object array
     if idx[-1] != size - 1:
         idx = np.append(idx, size - 1)
     return idx
