@@ -76,7 +76,7 @@ def test_pack_imports_without_comfy() -> None:
 
 def test_mappings_are_consistent(pack: Any) -> None:
     classes, names = pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS
-    assert set(classes) == set(names) and len(classes) == 11
+    assert set(classes) == set(names) and len(classes) == 12
     assert len(set(names.values())) == len(names)
     for key, cls in classes.items():
         assert callable(getattr(cls, cls.FUNCTION)), key
@@ -159,6 +159,14 @@ def test_every_node_on_random_batches(run: Any, tiny: Path, tmp_path: Path, monk
     )  # fmt: skip
     glbs = [p for p in meshes.splitlines() if p.endswith(".glb")]
     assert len(glbs) == B and Path(glbs[0]).read_bytes()[:4] == b"glTF"  # one image, used for every map
+    (reliefs,) = run(
+        "DepthforgeReliefExport", image=image[:1], depth=depth, filename_prefix="r", format="stl",
+        width_mm=50.0, relief_mm=5.0, base_mm=1.0, resolution_mm=1.0,
+    )  # fmt: skip
+    import trimesh
+
+    solid = trimesh.load(reliefs.splitlines()[0])
+    assert solid.is_watertight and solid.extents[0] == pytest.approx(50.0) and solid.extents[2] == pytest.approx(6.0)
     (clips,) = run(
         "DepthforgeParallaxVideo", image=image[:1], depth=first_map(depth), filename_prefix="p",
         motion="circle", format="gif", duration_s=0.5, fps=8, amplitude=2.0,

@@ -359,6 +359,29 @@ class MeshExport(_FileNode):
         return export_mesh(path, mesh_from_depth(_shape_only(depth), image=image, intrinsics=intr, **options))
 
 
+class ReliefExport(_FileNode):
+    """A watertight relief per frame to 3D-print: STL, or GLB / PLY with the photo's colours to look at; millimetres,
+    the photo upright seen from above (:func:`depthforge.geometry.relief.relief_from_depth`). Returns the paths."""
+
+    DISPLAY = "Export relief for 3D printing (depthforge)"
+    REQUIRED = _spec(
+        format=_choice(("stl", "glb", "ply"), "stl"),  # first: what to print
+        image=_IMAGE,
+        depth=_DEPTH,
+        filename_prefix=_text("depthforge/relief"),
+        width_mm=_float(100.0, 1.0, 2000.0, 1.0),
+        relief_mm=_float(10.0, 0.1, 500.0, 0.5),
+        base_mm=_float(2.0, 0.1, 100.0, 0.5),
+        resolution_mm=_float(0.4, 0.05, 10.0, 0.05),
+    )
+
+    def write(self, path: Path, image: np.ndarray, depth: DepthMap, **options: Any) -> list[Path]:
+        from depthforge.geometry.export import export_mesh
+        from depthforge.geometry.relief import relief_from_depth
+
+        return export_mesh(path, relief_from_depth(depth, image=image, **options), metadata={"units": "mm", **options})
+
+
 class ParallaxVideo(_FileNode):
     """A parallax ("3D photo") clip per frame: MP4 (H.264), WebM (VP9) or GIF. Returns the paths, one a line."""
 
@@ -398,6 +421,7 @@ NODES: dict[str, type[_Node]] = {
         Mask,
         Bokeh,
         MeshExport,
+        ReliefExport,
         ParallaxVideo,
     )
 }
