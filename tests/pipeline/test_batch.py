@@ -101,6 +101,11 @@ def _check_decodes(folder: Path, names: list[str]) -> None:
             assert a.shape == (48, 64) and a.dtype == np.float32 and np.isfinite(a).all()
         elif p.suffix == ".json":
             json.loads(p.read_text())
+        elif p.suffix == ".stl":  # a printable solid, 100 mm wide
+            import trimesh
+
+            solid = trimesh.load(p)
+            assert solid.is_watertight and solid.extents[0] == pytest.approx(100.0)
 
 
 def _job(src: Path, out: Path, model: Path, outputs: tuple[str, ...] = OUTPUTS, **opts: object) -> BatchJob:
@@ -266,6 +271,7 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
         "anaglyph": "x_anaglyph.png",
         "mesh": "x_mesh.ply",
         "pointcloud": "x_pointcloud.ply",
+        "relief": "x_relief.stl",
         "photo3d": "x_photo3d.glb",
         "mask": "x_mask.png",
         "cutout": "x_cutout.png",

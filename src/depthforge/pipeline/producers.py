@@ -205,8 +205,8 @@ def _controlnet(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
 
 def _suffixed(suffix: str) -> Callable[[Path, BatchOptions], list[Path]]:
     def files(stem: Path, o: BatchOptions) -> list[Path]:
-        ext = {"mesh": f".{o.mesh_format}", "pointcloud": ".ply", "photo3d": f".{o.photo3d_format}"}.get(suffix, ".png")
-        return [stem.parent / f"{stem.name}_{suffix}{ext}"]
+        exts = {"mesh": f".{o.mesh_format}", "pointcloud": ".ply", "photo3d": f".{o.photo3d_format}", "relief": ".stl"}
+        return [stem.parent / f"{stem.name}_{suffix}{exts.get(suffix, '.png')}"]
 
     return files
 
@@ -285,6 +285,15 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
     cloud = pointcloud_from_depth(zd, image=image, intrinsics=intr, stride=o.stride)
     meta.update(normals=False, voxel=None)
     return [Path(p) for p in export_pointcloud(_suffixed("pointcloud")(stem, o)[0], cloud, metadata=meta)]
+
+
+def _relief(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
+    from depthforge.geometry.export import export_mesh
+    from depthforge.geometry.relief import relief_from_depth
+
+    mesh = relief_from_depth(depth, resolution_mm=0.4)  # depthforge relief's sizes: 100 mm wide, 10 + 2 mm high
+    meta = {"source_image": Path(image.path).name, "units": "mm", "width_mm": 100.0, "resolution_mm": 0.4}
+    return [Path(p) for p in export_mesh(_suffixed("relief")(stem, o)[0], mesh, metadata=meta)]
 
 
 def _photo3d(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
@@ -374,6 +383,7 @@ PRODUCERS: dict[str, Producer] = {
         _suffixed_producer("anaglyph", _anaglyph, ("divergence", "convergence", "anaglyph_mode"), "red-cyan anaglyph"),
         _suffixed_producer("mesh", _mesh, (*_SCENE, "mesh_format", "max_angle_deg", "stride"), "textured mesh"),
         _suffixed_producer("pointcloud", _pointcloud, (*_SCENE, "stride"), "point cloud"),
+        _suffixed_producer("relief", _relief, (), "relief to 3D-print (STL, 100 mm wide)"),
         _suffixed_producer(
             "photo3d",
             _photo3d,
