@@ -121,6 +121,10 @@ def relief_from_depth(
     cell_mm = (float(width_mm) * depth.shape[0] / depth.shape[1] / (rows - 1), float(width_mm) / (cols - 1))  # y, x
     if not np.isfinite(depth.values).any():
         raise ValidationError("depth: no valid value to make a relief of")
+    rgb = None
+    if image is not None:  # checked before the work
+        rgb = to_uint8(check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=3, channels=3))
+        check_same_hw(depth.values, "depth", rgb, "image")
     if fill and np.isnan(depth.values).any():
         depth = fill_holes(depth)
     nearness, _ = to_display(depth, invert=invert, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
@@ -139,9 +143,7 @@ def relief_from_depth(
     heights = float(base_mm) + float(relief_mm) * np.clip(heights, 0.0, 1.0)
     vertices, faces = _solid(heights, cell_mm)
     colors = None
-    if image is not None:
-        rgb = to_uint8(check_array(image.rgb if isinstance(image, Image) else image, "image", ndim=3, channels=3))
-        check_same_hw(depth.values, "depth", rgb, "image")
+    if rgb is not None:
         top = cv2.resize(rgb, (cols, rows), interpolation=interpolation).reshape(-1, 3)
         ring = _ring(rows, cols)
         colors = np.concatenate([top, top[ring], top[ring[:1]]])
