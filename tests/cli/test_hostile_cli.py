@@ -542,7 +542,8 @@ def test_a_ctrl_c_after_the_console_script_returns_ends_it_by_the_signal() -> No
         (("stereo", "--layout", "wiggle", "-o", "v.mp4"), "wiggle needs"),
         (("bokeh", "-o", "b.txt"), "unknown image extension"),
         (("normals", "--bits", "16", "-o", "n.jpg"), "16-bit images need"),
-        (("mesh", "-o", "m.stl"), "unknown mesh format"),
+        (("mesh", "-o", "m.fbx"), "unknown mesh format"),
+        (("relief", "-o", "r.3mf"), "unknown mesh format"),
         (("pointcloud", "-o", "c.glb"), "point clouds are written as .ply"),
         (("bokeh", "-o", "b.xbm"), "unknown image extension"),  # Pillow writes it, but not an RGB photo (review)
     ],

@@ -38,3 +38,15 @@ def test_old_import_path_is_the_same_class() -> None:
     from depthforge.io import images
 
     assert images.Image is Image and images.to_uint8 is to_uint8 and depthforge.Image is Image
+
+
+def test_float_pixels_beyond_one_are_refused_not_clipped_to_white() -> None:
+    # user trial 5: 0..255 floats became a white image (estimate) or 0 % matched pixels (match_stereo), silently
+    from depthforge.core.errors import ValidationError
+    from depthforge.core.image import check_image
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (8, 9, 3)).astype(np.float32)
+    with pytest.raises(ValidationError, match=r"^left: float pixels must lie in 0\.\.1, got up to 25\d"):
+        check_image(pixels, "left")
+    assert check_image(pixels / 255.0) is not None  # 0..1 floats, and every integer type, as before
+    assert check_image(pixels.astype(np.uint8)).dtype == np.uint8

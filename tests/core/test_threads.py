@@ -62,6 +62,8 @@ def test_library_pools_follow_the_budget(restore_pools: None) -> None:
     assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
     assert limit_library_threads(2) == 2
     assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+    set_thread_budget(1)  # user trial 5: after a model was loaded, the budget alone changed nothing
+    assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
 
 
 def test_cli_threads_option_sizes_every_pool(restore_pools: None, tiny_da: Path, tmp_path: Path) -> None:

@@ -49,6 +49,26 @@ def test_display_png_round_trips_within_one_code(tmp_path: Path, fmt: str, level
     assert np.abs(back.values - depth.values).max() <= span / levels * 0.51 + 1e-6
 
 
+@pytest.mark.parametrize("kind", ["metric", "relative", "disparity"])
+@pytest.mark.parametrize(("fmt", "levels"), [("png16", 65535), ("png8", 255)])
+def test_holes_stay_invalid_in_display_pngs(tmp_path: Path, kind: str, fmt: str, levels: int) -> None:
+    # user trial 5: a hole came back as a valid measurement at the farthest range (a robot's free space)
+    from PIL import Image
+
+    values = np.random.default_rng(2).uniform(0.5, 12.0, (37, 53)).astype(np.float32)
+    values[3, 4] = np.nan
+    depth = DepthMap(values, kind=kind)  # type: ignore[arg-type]
+    for invert in (False, True):
+        p = write_depth(tmp_path / "d.png", depth, format=fmt, invert=invert)
+        codes = np.asarray(Image.open(p))
+        assert codes[3, 4] == 0 and codes[np.isfinite(values)].min() == 1 and codes.max() == levels
+        back = read_depth(p)
+        assert back.kind == kind and np.array_equal(np.isnan(back.values), np.isnan(values))
+        inv, inv_back = (depth.inverse_depth(), back.inverse_depth())
+        span = float(np.nanmax(inv) - np.nanmin(inv))
+        assert np.nanmax(np.abs(inv_back - inv)) <= span / (levels - 1) * 0.51 + 1e-6
+
+
 def test_png16_is_near_white_and_inverts(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -89,6 +109,11 @@ def test_png16mm_millimetres_with_metadata_and_sidecar(tmp_path: Path) -> None:
     assert np.nanmax(np.abs(back.values - depth.values)) <= 0.0005 + 1e-6
     with pytest.raises(ValidationError, match="png16mm"):
         write_depth(tmp_path / "r.png", _relative(), format="png16mm")
+    far = DepthMap(np.array([[65.535, 65.5355]], np.float32), kind="metric")  # user trial 5: the limit itself
+    with pytest.raises(ValidationError, match="at most 65.535 m"):
+        write_depth(tmp_path / "f.png", far, format="png16mm")
+    edge = write_depth(tmp_path / "e.png", DepthMap(far.values[:, :1], kind="metric"), format="png16mm")
+    assert np.asarray(Image.open(edge))[0, 0] == 65535
 
 
 def test_foreign_files_use_kind_and_scale(tmp_path: Path) -> None:
@@ -101,6 +126,12 @@ def test_foreign_files_use_kind_and_scale(tmp_path: Path) -> None:
     np.testing.assert_allclose(d.values[1], [10.0, 20.0, 63.75])
     plain = read_depth(tmp_path / "disp.png")  # no metadata: an 8-bit display image, near = white
     assert plain.kind == "relative" and plain.values.max() == pytest.approx(1.0)
+    # user trial 5: a sensor's millimetre PNG read as metric without a scale gave code / 65535 "metres"
+    Image.fromarray(np.array([[8000, 65535]], np.uint16)).save(tmp_path / "mm.png")
+    for kind, unit in (("metric", "metres"), ("disparity", "pixels")):
+        with pytest.raises(ValidationError, match=f"^scale: the integer codes of mm.png need a scale to become {unit}"):
+            read_depth(tmp_path / "mm.png", kind=kind)
+    assert read_depth(tmp_path / "mm.png", kind="metric", scale=0.001).values[0, 0] == pytest.approx(8.0)
 
 
 def test_pfm_middlebury_layout(tmp_path: Path) -> None:
@@ -202,7 +233,7 @@ def test_a_colour_photo_is_not_read_as_depth_and_grey_stored_as_rgb_is(tmp_path:
 @pytest.mark.parametrize("scale", [0.0, -1.0])
 def test_depth_scale_must_be_positive(tmp_path: Path, scale: float) -> None:
     write_depth(tmp_path / "d.npy", _relative())
-    with pytest.raises(ValidationError, match="depth_scale"):
+    with pytest.raises(ValidationError, match="^scale"):
         read_depth(tmp_path / "d.npy", scale=scale)
     with pytest.raises(ValidationError, match="max_pixels"):
         read_depth(tmp_path / "d.npy", max_pixels=-5)

@@ -72,6 +72,10 @@ def test_relative_prediction_is_aligned_in_inverse_depth() -> None:
         evaluate(DepthMap(rel, kind="relative"), DepthMap(z, kind="metric"), align="none")
     with pytest.raises(ValidationError, match="gt"):
         evaluate(DepthMap(rel), DepthMap(rel))
+    # plain arrays take their kinds by keyword, as kind= elsewhere (user trial 5: an AttributeError before)
+    assert evaluate(rel, z, pred_kind="relative", gt_kind="metric")["abs_rel"] == pytest.approx(m["abs_rel"])
+    with pytest.raises(ValidationError, match="^pred_kind: an array as pred needs pred_kind="):
+        evaluate(rel, DepthMap(z, kind="metric"))
 
 
 @pytest.mark.data

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: library parameter names set by a flag of another dest, in every command that has that flag
 _SHARED_NAMES = {
+    "kind": "depth_kind",
+    "scale": "depth_scale",
     "clip_near": "clip",
     "clip_far": "clip",
     "percentiles": "percentile",

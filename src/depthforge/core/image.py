@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.errors import InputError
+from depthforge.core.errors import InputError, ValidationError
 from depthforge.core.validation import check_array
 
 __all__ = ["Image", "check_image", "to_uint8"]
@@ -79,9 +79,14 @@ class Image:
 
 def check_image(image: np.ndarray | Image, name: str = "image", **checks: Any) -> np.ndarray:
     """The pixel array of an ``image`` parameter (an :class:`Image` or an array), checked by
-    :func:`~depthforge.core.validation.check_array` (default ``ndim=3``, ``channels=3``; ``checks`` override)."""
+    :func:`~depthforge.core.validation.check_array` (default ``ndim=3``, ``channels=3``; ``checks`` override);
+    float pixels must lie in [0, 1] (0..255 floats would turn white)."""
     rules: dict[str, Any] = {"ndim": 3, "channels": 3, **checks}
-    return check_array(image.rgb if isinstance(image, Image) else image, name, **rules)
+    a = check_array(image.rgb if isinstance(image, Image) else image, name, **rules)
+    top = float(np.fmax.reduce(a, axis=None)) if a.dtype.kind == "f" else 0.0
+    if top > 1.001:  # user trial 5: 0..255 floats were clipped to white in silence
+        raise ValidationError(f"{name}: float pixels must lie in 0..1, got up to {top:g} (divide by 255, or use uint8)")
+    return a
 
 
 def to_uint8(image: np.ndarray | Image) -> np.ndarray:

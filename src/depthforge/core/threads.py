@@ -81,10 +81,16 @@ def _process_budget() -> int:
 
 
 def set_thread_budget(threads: int | None) -> None:
-    """Set the budget for this process (None: back to ``DEPTHFORGE_THREADS`` or the available cores)."""
+    """Set the budget for this process (None: back to ``DEPTHFORGE_THREADS`` or the available cores). torch and
+    OpenCV, when already imported, follow at once (:func:`limit_library_threads`); an OpenVINO graph compiled
+    before keeps its count (set the budget before loading such a model)."""
+    import sys
+
     global _OVERRIDE
     _check_threads(threads)
     _OVERRIDE = threads
+    if "torch" in sys.modules or "cv2" in sys.modules:  # user trial 5: a loaded model kept the old count
+        limit_library_threads()
 
 
 def limit_library_threads(threads: int | None = None) -> int:

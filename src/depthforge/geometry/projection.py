@@ -138,7 +138,8 @@ def depth_to_z(
         intr = intrinsics or depth.intrinsics
         b = baseline_m if baseline_m is not None else depth.baseline_m
         if b is None:
-            raise ValidationError("baseline_m: a disparity map needs the stereo baseline to give metres (--baseline-m)")
+            why = "a disparity map needs the stereo baseline to give metres"
+            raise ValidationError(f"baseline_m: {why} (baseline_m=, --baseline-m)")
         m = depth.to_metric(focal_px=intr.fx if intr else None, baseline_m=b)
         fx = intr.fx if intr else float("nan")
         rule = f"z = fx * baseline / d (fx={fx:.2f} px, b={b:g} m)"

@@ -2,13 +2,16 @@
 
 | format | what is stored | metadata |
 | --- | --- | --- |
-| ``png16`` | normalised display, 0..65535, near = white | PNG text chunk ``depthforge`` (kind, range) |
-| ``png8`` | normalised display, 0..255, near = white | PNG text chunk |
+| ``png16`` | normalised display, 0..65535, near = white (*) | PNG text chunk ``depthforge`` (kind, range) |
+| ``png8`` | normalised display, 0..255, near = white (*) | PNG text chunk |
 | ``png16mm`` | metric only: uint16 millimetres, 0 = invalid (RGB-D convention) | PNG text + JSON sidecar |
 | ``tiff`` | float32 raw values, NaN = invalid | TIFF ImageDescription (JSON) |
 | ``npy`` | float32 raw values, NaN = invalid | JSON sidecar |
 | ``pfm`` | float32 raw values, inf = invalid (Middlebury) | JSON sidecar |
 | ``exr`` | float32 raw values, NaN = invalid | EXR header attribute (needs the OpenEXR package) |
+
+(*) A map with invalid pixels keeps code 0 for them and puts its values on 1..max (the metadata says so:
+``invalid``, ``min_code``), so a hole does not read back as the farthest depth.
 
 Sidecars are named ``<file>.json`` (e.g. ``photo_depth.npy.json``).
 """
@@ -78,7 +81,7 @@ def write_depth(
     """Write ``depth`` to ``path`` atomically in ``format`` (default: from the extension).
 
     Args:
-        path: the file to write (its folder must exist); the path comes first, as in ``write_image``.
+        path: the file to write (a missing folder is made); the path comes first, as in ``write_image``.
         depth: the depth map, any kind.
         format: one of :data:`DEPTH_FORMATS`: ``png16`` (16-bit display, near = white), ``png8``, ``png16mm``
             (metric maps: uint16 millimetres, 0 = invalid, + JSON sidecar), ``tiff``, ``npy``, ``pfm``, ``exr``
@@ -97,15 +100,18 @@ def write_depth(
         top = 65535 if fmt == "png16" else 255
         rng = display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
-        # quantised band by band inside the compressing threads
-        _write_png(p, depth.shape, display_code_rows(depth, rng, top=top, invert=invert), top, meta)
+        rows = display_code_rows(depth, rng, top=top, invert=invert)
+        if np.isnan(depth.values).any():  # holes: code 0, the values 1..top (else they would read back as far)
+            meta.update(invalid=0, min_code=1)
+            rows = _holes_at_zero(depth.values, display_code_rows(depth, rng, top=top - 1, invert=invert))
+        _write_png(p, depth.shape, rows, top, meta)  # quantised band by band inside the compressing threads
     elif fmt == "png16mm":
         if depth.kind != "metric":
             raise ValidationError(f"format: png16mm needs a metric depth map, this one is {depth.kind}")
-        mm = np.nan_to_num(depth.values * 1000.0, nan=0.0)
-        if np.nanmax(mm, initial=0) > 65535:
+        mm = np.round(np.nan_to_num(depth.values * 1000.0, nan=0.0))  # 65.535 m is 65535.0002 mm in float32
+        if np.max(mm, initial=0) > 65535:
             raise ValidationError("format: png16mm holds at most 65.535 m; use tiff, npy or exr for farther scenes")
-        arr = np.round(mm).astype(np.uint16)
+        arr = mm.astype(np.uint16)
         meta.update(encoding="linear", scale=0.001, offset=0.0, invalid=0)
         _write_png(p, arr.shape, lambda r0, r1: arr[r0:r1], 65535, meta)
     elif fmt == "tiff":
@@ -124,6 +130,17 @@ def write_depth(
     if fmt in ("png16mm", "npy", "pfm"):
         atomic_write_text(sidecar_path(p), json.dumps(meta, indent=2))
     return p
+
+
+def _holes_at_zero(values: np.ndarray, rows: Callable[[int, int], np.ndarray]) -> Callable[[int, int], np.ndarray]:
+    """``rows`` (codes 0..top - 1) shifted to 1..top, with code 0 where ``values`` is NaN."""
+
+    def shifted(r0: int, r1: int) -> np.ndarray:
+        codes = rows(r0, r1) + 1
+        codes[np.isnan(values[r0:r1])] = 0
+        return codes
+
+    return shifted
 
 
 def check_extension(path: str | os.PathLike[str], *, format: str | None = None) -> str:  # noqa: A002

@@ -84,9 +84,9 @@ def read_depth(
             names the file.
     """
     if kind is not None:
-        check_choice(kind, "depth_kind", DEPTH_KINDS)
+        check_choice(kind, "kind", DEPTH_KINDS)
     if scale is not None:
-        scale = check_positive(scale, "depth_scale")  # finite and > 0 (0 flattens, < 0 turns the map round)
+        scale = check_positive(scale, "scale")  # finite and > 0 (0 flattens, < 0 turns the map round)
     limit = max_pixels_limit(max_pixels)
     p = check_input_file(path, what="depth file", max_bytes=max_bytes_for(limit))
     if embedded_depth_kind(p, strict=True) is not None:  # a photo carrying its depth (GDepth, Dynamic Depth, HEIC)
@@ -340,6 +340,10 @@ def _decode_values(
             v[a == 0] = np.nan
         return v.astype(np.float32)
     enc = meta.get("encoding")
+    if enc is None and kind in ("metric", "disparity"):  # user trial 5: code / 65535 called metres
+        unit = "metres" if kind == "metric" else "pixels"
+        raise ValidationError(f"scale: the integer codes of {path.name} need a scale to become {unit} "
+                              f"(e.g. 0.001 for millimetres, 0.25 for Middlebury disparities)")  # fmt: skip
     if enc == "linear":
         v = codes * _number(meta, "scale", path, 1.0) + _number(meta, "offset", path, 0.0)
         v[a == _number(meta, "invalid", path, 0.0)] = np.nan
@@ -347,7 +351,12 @@ def _decode_values(
     top = _number(meta, "max_code", path, 65535.0 if a.dtype == np.uint16 else 255.0)
     if top <= 0:
         raise InputError(f"{path}: its depthforge metadata is malformed (max_code = {top:g})")
-    display = codes / top
+    low = _number(meta, "min_code", path, 0.0) if enc == "display" else 0.0  # 1 when code 0 marks holes
+    if not 0 <= low < top:
+        raise InputError(f"{path}: its depthforge metadata is malformed (min_code = {low:g})")
+    display = (codes - low) / (top - low)
+    if enc == "display" and "invalid" in meta:
+        display[a == _number(meta, "invalid", path, 0.0)] = np.nan
     if meta.get("invert"):
         display = 1.0 - display
     if enc == "display" and (kind is None or kind == meta.get("kind")):

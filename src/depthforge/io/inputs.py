@@ -80,12 +80,13 @@ def short_reason(exc: BaseException) -> str:
 @contextmanager
 def decoding(path: Path, what: str, *, verb: str = "read") -> Iterator[None]:
     """Decode ``path`` inside the block with the decoders' warnings silenced; whatever a decoder raises on a bad
-    file becomes an :class:`InputError` naming it (an ``InputError`` or ``MissingExtraError`` passes as it is)."""
+    file becomes an :class:`InputError` naming it (an ``InputError``, ``ValidationError`` (an option the file
+    needs) or ``MissingExtraError`` passes as it is)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
-    except (InputError, MissingExtraError):
+    except (InputError, MissingExtraError, ValidationError):
         raise
     except MemoryError:
         raise InputError(f"{path}: not enough memory to {verb} this {what}") from None

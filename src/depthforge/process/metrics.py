@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, as_depthmap
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_same_hw
 
@@ -219,18 +219,22 @@ def disparity_metrics(pred: np.ndarray, gt: np.ndarray, *, mask: np.ndarray | No
 
 
 def evaluate(
-    pred: DepthMap,
-    gt: DepthMap,
+    pred: DepthMap | np.ndarray,
+    gt: DepthMap | np.ndarray,
     *,
     align: str = "auto",
     mask: np.ndarray | None = None,
     robust: bool = False,
+    pred_kind: str | None = None,
+    gt_kind: str | None = None,
 ) -> dict[str, Any]:
     """Compare a prediction with ground truth, aligning first when needed.
 
     Args:
         pred: any kind, (H, W); resampled to the ground truth's size first if it differs.
         gt: ``metric`` or ``disparity``.
+        pred_kind, gt_kind: the kinds of ``pred`` and ``gt`` when they are plain (H, W) arrays (as ``kind=``
+            elsewhere).
         align: ``auto`` (``none`` when both maps have the same kind, else ``scale-shift``), ``none``, ``scale``
             or ``scale-shift``: least squares of pred's inverse depth onto the ground truth's (1/m or px),
             over the evaluated pixels. Aligned inverse depths <= 0 are clamped to the ground truth's farthest
@@ -245,8 +249,13 @@ def evaluate(
     from depthforge.process.align import fit_scale_shift
 
     check_choice(align, "align", ALIGN_MODES)
+    for value, name in ((pred, "pred"), (gt, "gt")):
+        if not isinstance(value, DepthMap) and {"pred": pred_kind, "gt": gt_kind}[name] is None:
+            raise ValidationError(f"{name}_kind: an array as {name} needs {name}_kind= (or pass a DepthMap)")
+    pred, gt = as_depthmap(pred, kind=pred_kind), as_depthmap(gt, kind=gt_kind)
     if gt.kind not in ("metric", "disparity"):
-        raise ValidationError(f"gt: ground truth must be metric or disparity, this one is {gt.kind} (give --gt-kind)")
+        kind = f"this one is {gt.kind} (say its kind: gt_kind=, or --gt-kind)"
+        raise ValidationError(f"gt: ground truth must be metric or disparity, {kind}")
     if pred.shape != gt.shape:
         from depthforge.process.resample import resize_depth
 

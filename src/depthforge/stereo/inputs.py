@@ -37,7 +37,7 @@ _HOW_TO_RECTIFY = (
     "stereo matching needs a rectified pair (same rows in both views): rectify it first, e.g. with OpenCV "
     "(cv2.stereoRectify + cv2.initUndistortRectifyMap from a calibration, or cv2.stereoRectifyUncalibrated from "
     "point matches, then cv2.remap / cv2.warpPerspective), or use the camera's own rectified output; "
-    "pass --no-check (check_rectified=False) to match anyway"
+    "pass check=False (--no-check) to match anyway"
 )
 
 
