@@ -244,7 +244,9 @@ def evaluate(
 
     Returns:
         The depth metrics and the boundary metrics, for disparity ground truth also the disparity metrics,
-        ``n_pixels``, ``coverage`` and, when aligned, ``alignment`` (a dict: scale, shift, rms...).
+        ``n_pixels``, ``coverage`` and, when aligned, ``alignment`` (a dict: scale, shift, rms...). With
+        disparity ground truth the depth metrics compare 1/d (``rmse`` in 1/px; the ratios are unitless) and
+        the disparity metrics (``epe`` in pixels, ``bad1``..``bad4`` in percent) are of d itself.
     """
     from depthforge.process.align import fit_scale_shift
 
