@@ -150,8 +150,8 @@ class VideoWriter:
         audio_from: VideoInfo | None = None,
         quality: int | None = None,
         preset: str = "veryfast",
-        odd_size: str = "pad",
         stereo: str | None = None,
+        odd_size: str = "pad",
     ) -> None:
         self.path = Path(path)
         self.codec = codec_for(self.path, codec)
