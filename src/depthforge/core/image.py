@@ -77,13 +77,16 @@ class Image:
         return cls(rgb=np.ascontiguousarray(a), alpha=alpha, path=path)
 
 
-def check_image(image: np.ndarray | Image, name: str = "image", **checks: Any) -> np.ndarray:
+def check_image(
+    image: np.ndarray | Image, name: str = "image", *, unit_floats: bool = True, **checks: Any
+) -> np.ndarray:
     """The pixel array of an ``image`` parameter (an :class:`Image` or an array), checked by
     :func:`~depthforge.core.validation.check_array` (default ``ndim=3``, ``channels=3``; ``checks`` override);
-    float pixels must lie in [0, 1] (0..255 floats would turn white)."""
+    with ``unit_floats`` (for what becomes 8-bit pixels), float pixels must lie in [0, 1] (0..255 floats would
+    turn white); warps that move any values leave it off."""
     rules: dict[str, Any] = {"ndim": 3, "channels": 3, **checks}
     a = check_array(image.rgb if isinstance(image, Image) else image, name, **rules)
-    top = float(np.fmax.reduce(a, axis=None)) if a.dtype.kind == "f" else 0.0
+    top = float(np.fmax.reduce(a, axis=None)) if unit_floats and a.dtype.kind == "f" else 0.0
     if top > 1.001:  # user trial 5: 0..255 floats were clipped to white in silence
         raise ValidationError(f"{name}: float pixels must lie in 0..1, got up to {top:g} (divide by 255, or use uint8)")
     return a

@@ -220,7 +220,7 @@ def render_eye(
         (H, W, C) array of the image's dtype, no unfilled pixels.
     """
     check_choice(eye, "eye", ("left", "right"))
-    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
+    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf", unit_floats=False)  # any values
     e = 1 if eye == "right" else 0
     view = _render_eyes(img, depth, params or StereoParams(), parallax, eyes=(e == 0, e == 1), fill_smooth=fill_smooth)[
         e
@@ -261,7 +261,7 @@ def render_stereo(
     Returns:
         (left, right), each (H, W, C) of the image's dtype, no unfilled pixels.
     """
-    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
+    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf", unit_floats=False)  # any values
     left, right = _render_eyes(img, depth, params or StereoParams(), parallax, eyes=(True, True))
     assert left is not None and right is not None
     return left, right
@@ -383,7 +383,7 @@ def wiggle_frames(
     Returns:
         list of (H, W, C) arrays of the image's dtype.
     """
-    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf")
+    img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf", unit_floats=False)  # any values
     if not isinstance(views, int) or views < 2:
         raise ValidationError(f"views: expected an integer >= 2, got {views!r}")
     p = params or StereoParams()
