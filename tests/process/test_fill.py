@@ -79,8 +79,10 @@ def test_mask_limits_the_fill_and_large_holes_stay_for_smooth() -> None:
     holed = d.copy()
     holed[10:40, 10:40] = np.nan  # 900 px
     holed[50, 50] = np.nan
-    out = fill_holes(holed, method="smooth", max_hole=100)
+    out = fill_holes(holed, method="smooth", max_hole_px=100)
     assert np.isnan(out[10:40, 10:40]).all() and np.isfinite(out[50, 50])
+    with pytest.warns(DeprecationWarning, match="max_hole= is now max_hole_px="):  # the name before units
+        np.testing.assert_array_equal(fill_holes(holed, method="smooth", max_hole=100), out)
     mask = np.zeros(d.shape, bool)
     mask[50, 50] = True
     out = fill_holes(holed, method="nearest", mask=mask)

@@ -84,7 +84,7 @@ _LIBRARY_NAMES = {
     "normals": {"sigma_px": "--smooth-depth"},
     "parallax": {"max_layers": "--layers", "path": "--output"},
     "photo3d": {"max_layers": "--layers", "path": "--video-out"},
-    "process": {"size_px": "--median-size", "points": "--known"},
+    "process": {"size_px": "--median-size", "points": "--known", "max_hole_px": "--max-hole"},
     "generate": {"size_hw": "--size"},
 }
 

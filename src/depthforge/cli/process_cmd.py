@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         note(f"speckles: {before - int(depth.valid.sum())} pixels removed")
     if args.fill:
         holes = int((~depth.valid).sum())
-        depth = fill.fill_holes(depth, method=args.fill, max_hole=args.max_hole, axes=args.fill_axes)
+        depth = fill.fill_holes(depth, method=args.fill, max_hole_px=args.max_hole, axes=args.fill_axes)
         note(f"filled {holes - int((~depth.valid).sum())} of {holes} invalid pixels ({args.fill})")
     for name in steps:
         if name == "bilateral":

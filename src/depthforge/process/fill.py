@@ -8,15 +8,16 @@ affine function of the pixel coordinates, and all of them are vectorised (no per
   others on the same surface (within ``edge_tol``), and interpolate those by inverse distance. Holes at depth
   edges (stereo occlusions, sensor shadows) take the background's value instead of smearing the foreground;
   holes inside a surface are interpolated linearly along rows and columns.
-* ``smooth``: a harmonic (Laplace) fill of holes of at most ``max_hole`` pixels, exact on planes; larger holes
+* ``smooth``: a harmonic (Laplace) fill of holes of at most ``max_hole_px`` pixels, exact on planes; larger holes
   are left invalid.
-* ``auto``: ``smooth`` for holes of at most ``max_hole`` pixels, ``background`` for the rest.
+* ``auto``: ``smooth`` for holes of at most ``max_hole_px`` pixels, ``background`` for the rest.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.validation import check_array, check_choice, check_range, check_same_hw
 from depthforge.process._common import D, unwrap, valid_range
 
@@ -25,11 +26,12 @@ __all__ = ["FILL_METHODS", "fill_from_background", "fill_from_nearest", "fill_ho
 FILL_METHODS = ("auto", "background", "nearest", "smooth")
 
 
+@renamed_keywords(max_hole="max_hole_px")
 def fill_holes(
     depth: D,
     *,
     method: str = "auto",
-    max_hole: int = 256,
+    max_hole_px: int = 256,
     edge_tol: float = 0.05,
     axes: str = "both",
     mask: np.ndarray | None = None,
@@ -40,7 +42,7 @@ def fill_holes(
         depth: a :class:`DepthMap` of any kind, or an (H, W) float array of larger = nearer values (disparity
             in pixels, relative inverse depth) with NaN = invalid. Not modified.
         method: ``auto`` (default), ``background``, ``nearest`` or ``smooth`` (see the module docstring).
-        max_hole: the largest hole (4-connected pixel count) that ``smooth`` and ``auto`` fill smoothly.
+        max_hole_px: the largest hole (4-connected pixel count) that ``smooth`` and ``auto`` fill smoothly.
         edge_tol: for ``background``: candidates within this fraction of the map's inverse-depth range
             (1st-99th percentile) of the farthest one count as the same surface and are interpolated.
         axes: for ``background``: ``both`` (rows and columns) or ``horizontal`` (rows only: stereo occlusions).
@@ -58,7 +60,7 @@ def fill_holes(
     """
     check_choice(method, "method", FILL_METHODS)
     check_choice(axes, "axes", ("both", "horizontal"))
-    max_hole = int(check_range(max_hole, "max_hole", low=0))
+    max_hole = int(check_range(max_hole_px, "max_hole_px", low=0))
     edge_tol = check_range(edge_tol, "edge_tol", low=0)
     inv, rewrap = unwrap(depth)
     holes = ~np.isfinite(inv)
