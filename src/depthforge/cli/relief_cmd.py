@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from depthforge.cli.common import DEFAULT_MODEL
     from depthforge.geometry.export import check_mesh_extension, export_mesh
-    from depthforge.geometry.relief import check_relief_options, relief_from_depth
+    from depthforge.geometry.relief import check_relief_options, relief_from_depth, relief_sidecar
     from depthforge.io.images import read_image
     from depthforge.process.normalize import check_display_options
 
@@ -39,14 +39,11 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args.image, max_pixels=args.max_pixels)
     check_relief_options(image.size_hw, **sizes)
     depth = load_depth_for(image, args)
-    mesh = relief_from_depth(
-        depth, image=image, invert=args.invert, fill=not args.no_fill, **sizes, **display_range(args)
-    )
+    options = {"invert": args.invert, "fill": not args.no_fill, **display_range(args)}
+    mesh = relief_from_depth(depth, image=image, **sizes, **options)
     size = mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)
-    frame = "x right, y up the photo, z up from the base at 0 (the print bed)"
     source = {"depth_file": Path(args.depth).name} if args.depth else {"model": args.model or DEFAULT_MODEL}
-    made = {"invert": args.invert, "fill": not args.no_fill, **display_range(args), **source}
-    meta = {"source_image": Path(image.path).name, "frame": frame, "units": "mm", **sizes, **made}
+    meta = relief_sidecar(source_image=Path(image.path).name, **sizes, **options, **source)
     files = export_mesh(args.output, mesh, metadata=meta)
     print(
         f"wrote {files[0]} ({size[0]:.1f} x {size[1]:.1f} x {size[2]:.1f} mm, {mesh.n_faces} triangles, "

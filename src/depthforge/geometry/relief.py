@@ -31,7 +31,7 @@ from depthforge.geometry.mesh import Mesh
 from depthforge.process.fill import fill_holes
 from depthforge.process.normalize import to_display
 
-__all__ = ["MAX_RELIEF_VERTICES", "MAX_SIZE_MM", "check_relief_options", "relief_from_depth"]
+__all__ = ["MAX_RELIEF_VERTICES", "MAX_SIZE_MM", "check_relief_options", "relief_from_depth", "relief_sidecar"]
 
 _log = logging.getLogger("depthforge")
 
@@ -74,6 +74,16 @@ def check_relief_options(
             f"{MAX_RELIEF_VERTICES:,} vertices; use a coarser resolution"
         )
     return cells_y + 1, cells_x + 1
+
+
+def relief_sidecar(**options: object) -> dict[str, object]:
+    """The metadata of a relief's files (sidecar, GLB extras): its frame and unit, then ``options`` (the sizes and
+    whatever else made it), for :func:`~depthforge.geometry.export.export_mesh` (whose default frame is a camera's).
+
+    >>> relief_sidecar(width_mm=80.0)["units"]
+    'mm'
+    """
+    return {"frame": "x right, y up the photo, z up from the base at 0 (the print bed)", "units": "mm", **options}
 
 
 @depth_arrays
@@ -119,7 +129,7 @@ def relief_from_depth(
     sizes = {"width_mm": width_mm, "relief_mm": relief_mm, "base_mm": base_mm, "smooth_mm": smooth_mm}
     rows, cols = check_relief_options(depth.shape, resolution_mm=resolution_mm, **sizes)
     cell_mm = (float(width_mm) * depth.shape[0] / depth.shape[1] / (rows - 1), float(width_mm) / (cols - 1))  # y, x
-    if not np.isfinite(depth.values).any():
+    if np.isnan(depth.value_range()[0]):  # (NaN, NaN): no valid value at all
         raise ValidationError("depth: no valid value to make a relief of")
     rgb = None
     if image is not None:  # checked before the work

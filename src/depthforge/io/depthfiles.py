@@ -100,10 +100,11 @@ def write_depth(
         top = 65535 if fmt == "png16" else 255
         rng = display_range(depth, clip_near=clip_near, clip_far=clip_far, percentiles=percentiles)
         meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=invert, max_code=top)
-        rows = display_code_rows(depth, rng, top=top, invert=invert)
-        if np.isnan(depth.values).any():  # holes: code 0, the values 1..top (else they would read back as far)
+        holes = bool(np.isnan(depth.values).any())  # code 0, the values 1..top (a hole must not read back as far)
+        rows = display_code_rows(depth, rng, top=top - 1 if holes else top, invert=invert)
+        if holes:
             meta.update(invalid=0, min_code=1)
-            rows = _holes_at_zero(depth.values, display_code_rows(depth, rng, top=top - 1, invert=invert))
+            rows = _holes_at_zero(depth.values, rows)
         _write_png(p, depth.shape, rows, top, meta)  # quantised band by band inside the compressing threads
     elif fmt == "png16mm":
         if depth.kind != "metric":

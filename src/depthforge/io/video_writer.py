@@ -350,8 +350,7 @@ class VideoWriter:
         args = ["-v", "error", "-y", "-i", str(tmp), "-map", "0", "-c", "copy", "-t", seconds]
         args += [*(["-movflags", "+faststart"] if muxer in ("mp4", "mov") else []), "-f", muxer, str(cut)]
         try:
-            done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
-                                  check=False, start_new_session=True)  # fmt: skip
+            done = _run_ffmpeg(args)
         except KeyboardInterrupt:  # a second Ctrl-C: keep the partial file uncut rather than lose it
             done = None
         if done is not None and done.returncode == 0:
@@ -366,8 +365,7 @@ class VideoWriter:
         h, w = first.shape[:2]
         args = ["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{w}x{h}", "-i", "-"]
         args += ["-vf", "palettegen=stats_mode=full", "-frames:v", "1", str(palette)]
-        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], input=first.tobytes(),
-                              capture_output=True, check=False, start_new_session=True)  # fmt: skip
+        done = _run_ffmpeg(args, data=first.tobytes())
         if done.returncode != 0:
             why = last_error_line(done.stderr.decode("utf-8", "replace"))
             raise EncodeError(f"{self.path}: GIF palette failed ({why})")
@@ -415,3 +413,10 @@ def _atomic_folder(target: Path) -> Iterator[Path]:
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _run_ffmpeg(args: list[str], *, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """ffmpeg run to its end with ``args`` (``data`` on its standard input), output captured, in its own session
+    (a terminal's Ctrl-C reaches only Python)."""
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+    return subprocess.run(command, input=data, capture_output=True, check=False, start_new_session=True)

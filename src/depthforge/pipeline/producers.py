@@ -289,10 +289,10 @@ def _pointcloud(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> l
 
 def _relief(image: Image, depth: DepthMap, stem: Path, o: BatchOptions) -> list[Path]:
     from depthforge.geometry.export import export_mesh
-    from depthforge.geometry.relief import relief_from_depth
+    from depthforge.geometry.relief import relief_from_depth, relief_sidecar
 
     mesh = relief_from_depth(depth, resolution_mm=0.4)  # depthforge relief's sizes: 100 mm wide, 10 + 2 mm high
-    meta = {"source_image": Path(image.path).name, "units": "mm", "width_mm": 100.0, "resolution_mm": 0.4}
+    meta = relief_sidecar(source_image=Path(image.path).name, width_mm=100.0, resolution_mm=0.4)
     return [Path(p) for p in export_mesh(_suffixed("relief")(stem, o)[0], mesh, metadata=meta)]
 
 

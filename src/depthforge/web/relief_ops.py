@@ -40,7 +40,7 @@ def make_relief(
             :data:`~depthforge.web.operations.MAX_MESH_VERTICES` points (a coarser ``resolution_mm`` fits).
     """
     from depthforge.geometry.export import export_mesh
-    from depthforge.geometry.relief import check_relief_options, relief_from_depth
+    from depthforge.geometry.relief import check_relief_options, relief_from_depth, relief_sidecar
 
     check_choice(format, "format", RELIEF_FORMATS)
     sizes: dict[str, Any] = {"width_mm": width_mm, "relief_mm": relief_mm, "base_mm": base_mm, "smooth_mm": smooth_mm}
@@ -51,5 +51,5 @@ def make_relief(
             f"{MAX_MESH_VERTICES:,}; use a coarser resolution"
         )
     mesh = relief_from_depth(depth, image=image, resolution_mm=resolution_mm, **sizes)
-    meta = {"frame": "x right, y up the photo, z up from the base at 0 (the print bed)", "units": "mm", **sizes}
-    return export_mesh(engine.areas.file(area, f".{format}"), mesh, metadata={**meta, "resolution_mm": resolution_mm})
+    meta = relief_sidecar(**sizes, resolution_mm=resolution_mm)
+    return export_mesh(engine.areas.file(area, f".{format}"), mesh, metadata=meta)

@@ -377,9 +377,9 @@ class ReliefExport(_FileNode):
 
     def write(self, path: Path, image: np.ndarray, depth: DepthMap, **options: Any) -> list[Path]:
         from depthforge.geometry.export import export_mesh
-        from depthforge.geometry.relief import relief_from_depth
+        from depthforge.geometry.relief import relief_from_depth, relief_sidecar
 
-        return export_mesh(path, relief_from_depth(depth, image=image, **options), metadata={"units": "mm", **options})
+        return export_mesh(path, relief_from_depth(depth, image=image, **options), metadata=relief_sidecar(**options))
 
 
 class ParallaxVideo(_FileNode):
