@@ -95,12 +95,23 @@ def test_bad_alignment_input() -> None:
         align_to_points(dm, [(500, 1, 2.0)])
     with pytest.raises(ValidationError, match="metres"):
         align_to_points(dm, [(5, 1, -2.0)])
-    with pytest.raises(ValidationError, match="at least 2"):
+    with pytest.raises(ValidationError, match="^points: a scale-shift fit needs at least 2"):
         align_to_points(dm, [(5, 1, 2.0)], fit="scale-shift")
     with pytest.raises(ValidationError, match="equal"):
         fit_scale_shift(np.ones(10), np.arange(1.0, 11.0))
     with pytest.raises(ValidationError, match="reference"):
         align_to_depth(dm, dm)
+
+
+def test_fit_errors_name_the_callers_parameters() -> None:
+    """The fit's own names (``source``, ``target``) are not the caller's: the errors name ``points``/``reference``."""
+    flat = DepthMap(np.ones((20, 20), np.float32))
+    with pytest.raises(ValidationError, match="^points: the depth map has one value at every known point"):
+        align_to_points(flat, [(1, 1, 2.0), (5, 5, 3.0)])
+    unknown = DepthMap(np.full((20, 20), np.nan, np.float32), kind="metric")
+    with pytest.raises(ValidationError, match="^reference: a scale-shift fit needs at least 2 usable point"):
+        align_to_depth(flat, unknown)
+    assert align_to_points(flat, [(1, 1, 2.0), (5, 5, 3.0)], fit="scale")[0].kind == "metric"
 
 
 def test_tukey_fit_gives_a_robust_location_and_keeps_its_start_on_exact_data() -> None:

@@ -263,13 +263,27 @@ def align_to_points(
         src.append(float(inv[yi, xi]))
         tgt.append(1.0 / z)
     fit = fit or ("scale-shift" if len(pts) >= 2 else "scale")
-    al = fit_scale_shift(np.array(src), np.array(tgt), fit=fit, robust=robust)
+    al = _fit_named(np.array(src), np.array(tgt), "points", fit=fit, robust=robust)
     if not al.scale > 0:
         raise ValidationError(
             f"points: the fit turns the map's near/far order round (scale {al.scale:.3g}): the map puts the points "
-            "in another order than their distances; check them, or use fit='scale'"
+            "in another order than their distances; check them, or fit the scale alone (fit='scale', --fit scale)"
         )
     return apply_alignment(depth, al), al
+
+
+def _fit_named(source: np.ndarray, target: np.ndarray, name: str, *, fit: str, robust: bool) -> Alignment:
+    """:func:`fit_scale_shift` on arrays the caller made, its errors naming the caller's parameter ``name``
+    (``points`` or ``reference``) rather than ``source``/``target``, which the caller's user never passed."""
+    try:
+        return fit_scale_shift(source, target, fit=fit, robust=robust)
+    except ValidationError as exc:
+        if str(exc).startswith("source:"):
+            raise ValidationError(
+                f"{name}: the depth map has one value at every known point, so a scale-shift fit cannot tell near "
+                "from far; fit the scale alone (fit='scale', --fit scale) or use other points"
+            ) from None
+        raise ValidationError(f"{name}: {str(exc).partition(': ')[2]}") from None
 
 
 @depth_arrays
@@ -305,5 +319,5 @@ def align_to_depth(
         m = check_array(mask, "mask", ndim=2)
         check_same_hw(tgt, "depth", m, "mask")
         tgt = np.where(m.astype(bool), tgt, np.nan)
-    al = fit_scale_shift(depth.inverse_depth(), tgt, fit=fit, robust=robust)
+    al = _fit_named(depth.inverse_depth(), tgt, "reference", fit=fit, robust=robust)
     return apply_alignment(depth, al, kind=ref.kind), al
