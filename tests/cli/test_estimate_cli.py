@@ -58,6 +58,31 @@ def test_folder_of_photos_gives_one_png16_each_then_skips(photos: Path, tiny_da:
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
 
+def test_existing_outputs_are_kept_and_only_the_missing_ones_written(
+    photos: Path, tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User trial 6: a second run asking for one more output replaced the first run's depth file in silence."""
+    src = sorted(photos.iterdir())[0]
+    (tmp_path / "in").mkdir()
+    shutil.copy(src, tmp_path / "in" / src.name)
+    out = tmp_path / "out"
+    base = ["estimate", str(tmp_path / "in"), "-o", str(out), "--model", str(tiny_da), "--format", "exr"]
+    assert main(base) == 0
+    exr = out / f"{src.stem}_depth.exr"
+    stamp = exr.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main([*base, "--colormap", "inferno"]) == 0
+    said = capsys.readouterr()
+    assert exr.stat().st_mtime_ns == stamp
+    assert (out / f"{src.stem}_depth_inferno.png").is_file()
+    assert "kept existing outputs, wrote the others" in said.err and exr.name in said.err
+    assert "1 done, 0 skipped" in said.out
+    assert main([*base, "--colormap", "inferno"]) == 0
+    assert "0 done, 1 skipped" in capsys.readouterr().out
+    assert main([*base, "--colormap", "inferno", "--overwrite"]) == 0
+    assert exr.stat().st_mtime_ns != stamp
+
+
 def test_an_output_folder_inside_the_input_folder_is_not_read_back(photos: Path, tiny_da: Path, tmp_path: Path) -> None:
     """A user trial ran `estimate inp -o inp/out` twice and got inp/out/out/photo_depth_depth.png."""
     import shutil

@@ -194,6 +194,8 @@ def _say_embedded(summary: Summary) -> None:
     """One notice per photo whose own depth was used (``--use-embedded-depth``); the others were estimated."""
     for line in summary.embedded:
         note(f"used the photo's own depth: {line}")
+    for line in summary.kept:
+        note(f"kept existing outputs, wrote the others: {line} (--overwrite replaces them)")
     for line in summary.clipped:
         note(
             f"{line} of the depth lies beyond the clip's range, fixed from its first frames, and is stored at its "

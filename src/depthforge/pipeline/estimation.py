@@ -17,11 +17,12 @@ Video files (see :mod:`depthforge.pipeline.video`) are streamed through the vide
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_dep
 from depthforge.io.depthphoto_read import embedded_depth_kind, read_depth_photo
 from depthforge.io.depthphoto_write import PHOTO_FORMATS, write_depth_photo
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
-from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, is_video_path, probe_video
+from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, VideoInfo, is_video_path, probe_video
 from depthforge.models.callable import DepthFunction, as_estimator
 from depthforge.models.estimator import DepthEstimator, load_model
 from depthforge.pipeline.detail import (
@@ -109,7 +110,7 @@ class EstimateOptions:
             :func:`~depthforge.process.normalize.to_display`).
         combine: also the photo beside the colour-mapped depth, ``"horizontal"`` or ``"vertical"``.
         controlnet: also a ControlNet conditioning image.
-        overwrite: replace existing outputs (they are skipped otherwise).
+        overwrite: replace existing outputs (otherwise they are kept and only the missing ones written).
         depth_bits: 8 or 16, the depth image of gdepth and dynamic-depth.
         use_embedded_depth: use a photo's own depth (GDepth, Dynamic Depth, HEIC) instead of estimating.
     """
@@ -144,6 +145,7 @@ class Summary:
     errors: list[str] = field(default_factory=list)
     embedded: list[str] = field(default_factory=list)  # "photo.jpg: gdepth" for each photo whose own depth was used
     clipped: list[str] = field(default_factory=list)  # "clip.mp4: 4.0 %" for each clip with depth beyond its range
+    kept: list[str] = field(default_factory=list)  # "photo.jpg: photo_depth.exr" for outputs kept, others written
 
     def line(self) -> str:
         return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"
@@ -232,10 +234,10 @@ def output_paths(outdir: Path, stem: Path, options: EstimateOptions) -> dict[str
 
 
 def write_outputs(image: Image, depth: DepthMap, paths: dict[str, Path], options: EstimateOptions) -> None:
-    """Write every requested output of one image (each atomically)."""
-    if options.format in PHOTO_FORMATS:
+    """Write every requested output of one image (each atomically); ``paths`` may hold only some roles."""
+    if "depth" in paths and options.format in PHOTO_FORMATS:
         write_depth_photo(paths["depth"], image, depth, format=options.format, bits=options.depth_bits)
-    else:
+    elif "depth" in paths:
         write_depth(
             paths["depth"],
             depth,
@@ -370,12 +372,13 @@ def run_estimate(
             _write_embedded(src, paths, options, max_pixels, summary, on_item)
             continue
         if not is_video_path(src):
+            todo = paths if options.overwrite else _to_write(src, paths, summary)
             photos.append(
                 Job(
                     src,
-                    paths,
-                    full_pixels="combined" in paths or options.format in PHOTO_FORMATS,
-                    skip=reason is None and not options.overwrite and all(os.path.exists(p) for p in paths.values()),
+                    todo,
+                    full_pixels="combined" in todo or ("depth" in todo and options.format in PHOTO_FORMATS),
+                    skip=reason is None and not todo,
                     error=reason,
                 )
             )
@@ -384,14 +387,21 @@ def run_estimate(
         if reason is not None:
             fail(src, reason)
             continue
-        if not (options.overwrite or vopts.overwrite) and all(os.path.exists(p) for p in paths.values()):
-            summary.skipped += 1
-            _notify(on_item, src, "skipped")
-            continue
         try:
             info = probe_video(src, max_pixels=max_pixels)
+            todo = paths if options.overwrite or vopts.overwrite else _to_write(src, paths, summary, video=info)
+            if not todo:
+                summary.skipped += 1
+                _notify(on_item, src, "skipped")
+                continue
             done = run_video(
-                src, out, estimator=loaded(video=True), options=vopts, stem=stem, info=info, on_frame=on_frame
+                src,
+                out,
+                estimator=loaded(video=True),
+                options=_only(vopts, todo),
+                stem=stem,
+                info=info,
+                on_frame=on_frame,
             )
             if done.clipped >= 0.001:
                 summary.clipped.append(f"{src}: {100 * done.clipped:.1f} %")
@@ -402,6 +412,44 @@ def run_estimate(
         _notify(on_item, src, "done")
     run_photos()
     return summary
+
+
+def _to_write(
+    src: Path, paths: dict[str, Path], summary: Summary, *, video: VideoInfo | None = None
+) -> dict[str, Path]:
+    """The outputs of ``src`` still to write (without ``overwrite``): those whose file does not exist, and the
+    files written together (a depth video and its JSON; Facebook's photo and depth pair) when one of them is
+    missing. A clip's frame folder counts as there when it holds all of its frames (an interrupted run leaves some).
+    The outputs kept while others are written are listed in ``summary.kept``."""
+
+    def there(role: str) -> bool:
+        p = paths[role]
+        if role != "frames" or video is None:
+            return p.exists()
+        stem = p.name.removesuffix("_depth_frames")  # the frames' names: see pipeline.video
+        done = glob.glob(f"{glob.escape(str(p / stem))}_[0-9][0-9][0-9][0-9][0-9][0-9].png")
+        return len(done) == video.frame_count
+
+    present = {role for role in paths if there(role)}
+    for group in ({"depth16", "sidecar"}, {"depth", "depth_image"}):
+        if group & paths.keys() and not group & paths.keys() <= present:
+            present -= group
+    todo = {role: p for role, p in paths.items() if role not in present}
+    if todo and present:
+        summary.kept.append(f"{src}: {', '.join(sorted(paths[r].name for r in present))}")
+    return todo
+
+
+def _only(options: VideoOptions, paths: dict[str, Path]) -> VideoOptions:
+    """``options`` writing only the outputs in ``paths`` (by role)."""
+    return replace(
+        options,
+        depth16="depth16" in paths,
+        depth8="depth8" in paths,
+        combine=options.combine if "combined" in paths else None,
+        frames=options.frames if "frames" in paths else None,
+        stereo=options.stereo if "stereo" in paths else None,
+    )
 
 
 def _write_embedded(
