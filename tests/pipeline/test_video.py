@@ -3,6 +3,7 @@ the temporal stabilizer removes per-frame scale/shift; the CLI takes video files
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -68,11 +69,43 @@ def test_fixed_display_range_and_per_frame_mode(clip: Path, tiny_da: Path) -> No
         assert disp.min() == 0.0 and disp.max() == 1.0
 
 
+def test_a_metric_models_clip_keeps_metres(clip: Path, tmp_path: Path) -> None:
+    """User trial 6: a metric model's clip was stored as relative values (0..1 at the first frame) while its JSON
+    said metric. With a simulated metric model (1 to 5 m by brightness, the same scale on every frame), the first
+    frame keeps the model's metres, later ones stay at that scale, and the 16-bit frames read back as metres."""
+    from depthforge.io.depthfiles import read_depth
+    from depthforge.models.callable import as_estimator
+
+    def metres(image: np.ndarray) -> np.ndarray:
+        return (1.0 + 4.0 * image.mean(axis=2) / 255.0).astype(np.float32)
+
+    est = as_estimator(metres, kind="metric")
+    opts = VideoOptions(batch_size=4, frames="png16", depth8=False)
+    frames = list(iter_frames(clip))
+    stream = list(display_frames(iter(frames), est, options=opts))
+    first = stream[0][1]
+    assert first.kind == "metric" and first.meta["aligned"]
+    np.testing.assert_allclose(first.values, metres(frames[0]), rtol=1e-6)
+    for frame, depth, _, _ in stream:
+        assert depth.kind == "metric"
+        assert np.nanmedian(np.abs(depth.values / metres(frame) - 1)) < 0.02
+    rng = stream[0][3]
+    assert 0 < rng.far < 1 / 5 and rng.near > 1.0  # in 1/m: beyond 5 m and nearer than 1 m, the far end above 0
+    res = run_video(clip, tmp_path / "out", estimator=est, options=opts)
+    back = read_depth(sorted(res.paths["frames"].iterdir())[0])
+    assert back.kind == "metric"
+    step = (rng.near - rng.far) / 65535  # 16-bit codes over the clip's range of 1/m
+    np.testing.assert_allclose(1 / back.values, 1 / metres(frames[0]), atol=step)
+    doc = json.loads(res.paths["sidecar"].read_text())
+    assert doc["kind"] == "metric" and doc["display_range"]["units"].startswith("1/m")
+
+
 class _Replay:
     """The estimator, run once per frame: both methods of a comparison see the very same raw depth."""
 
     def __init__(self, est: DepthEstimator) -> None:
         self.est = est
+        self.spec = est.spec
         self.seen: dict[int, DepthMap] = {}
 
     def prepare(self, frame: np.ndarray, **kwargs: Any) -> Prepared:
@@ -194,6 +227,30 @@ def test_cli_takes_videos_and_reports_bad_ones(
     paths = video_output_paths(out, "clip", VideoOptions(depth8=False))
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())
     assert probe_video(paths["depth16"]).frame_count == 10
+
+
+def test_a_rerun_keeps_a_clips_outputs_and_writes_only_the_missing_ones(
+    clip: Path, tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User trial 6: adding ``--frames`` rewrote the depth video; ``--frames png8`` replaced 16-bit frames."""
+    out = tmp_path / "out"
+    base = ["estimate", str(clip), "-o", str(out), "--model", str(tiny_da), "--no-visual", "--batch-size", "5"]
+    assert main(base) == 0
+    mkv = out / "clip_depth.mkv"
+    stamp = mkv.stat().st_mtime_ns
+    assert main([*base, "--frames", "png16"]) == 0
+    assert mkv.stat().st_mtime_ns == stamp
+    frames = sorted((out / "clip_depth_frames").iterdir())
+    assert len(frames) == 10
+    assert "kept existing outputs, wrote the others" in capsys.readouterr().err
+    frames[-1].unlink()  # as an interrupted run leaves the folder: not every frame
+    first = frames[0].stat().st_mtime_ns
+    assert main([*base, "--frames", "png16"]) == 0
+    assert len(list((out / "clip_depth_frames").iterdir())) == 10 and frames[0].stat().st_mtime_ns != first
+    assert mkv.stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    assert main([*base, "--frames", "png8"]) == 0
+    assert "0 done, 1 skipped" in capsys.readouterr().out
 
 
 def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials_go(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ video flickers. :class:`TemporalStabilizer` removes most of it, frame by frame:
 3. **Scene cuts.** When fewer than ``min_static`` of the pixels are static, the frame is matched to the
    reference's 5th..95th percentile range instead and not blended.
 
-The first frame sets the aligned units: its 1st..99th percentile range becomes 0..1. The stabilizer never
+The first frame sets the aligned units: its 1st..99th percentile range becomes 0..1, or, with ``keep_units``
+(a metric model's 1/m, a disparity's pixels), its values stay as they are, so the clip keeps the first frame's
+scale and later frames are fitted to it. The stabilizer never
 looks at future frames, so memory and latency do not depend on the clip's length.
 """
 
@@ -124,6 +126,8 @@ class TemporalStabilizer:
         min_static: share of static pixels below which a frame counts as a scene cut.
         fit_pixels: at most this many pixels (a regular grid) are used for the fit.
         motion: compensate global translation (camera pans) before comparing with the reference.
+        keep_units: keep the first frame's values (a metric model's 1/m, a disparity's px) instead of mapping its
+            1st..99th percentiles to 0..1; later frames are aligned to them, so the clip keeps those units.
 
     Example:
         >>> stab = TemporalStabilizer()  # doctest: +SKIP
@@ -138,12 +142,14 @@ class TemporalStabilizer:
         min_static: float = 0.1,
         fit_pixels: int = 20_000,
         motion: bool = True,
+        keep_units: bool = False,
     ) -> None:
         self.strength = check_range(strength, "strength", low=0.0, high=0.99)
         self.tau = check_range(tau, "tau", low=1e-4, high=1.0)
         self.min_static = check_range(min_static, "min_static", low=0.0, high=1.0)
         self.fit_pixels = int(fit_pixels)
         self.motion = bool(motion)
+        self.keep_units = bool(keep_units)
         self._window: np.ndarray | None = None
         self.reset()
 
@@ -218,7 +224,9 @@ class TemporalStabilizer:
         )
 
     def _first(self, d: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, FrameFit]:
-        if not ok.any():
+        if self.keep_units and ok.any():
+            self._params = (1.0, 0.0)
+        if not ok.any() or self.keep_units:
             return d.copy(), FrameFit(1.0, 0.0, 0.0, "first")
         lo, hi = (float(v) for v in np.percentile(d[ok], [1.0, 99.0]))
         s = 1.0 / (hi - lo) if hi > lo else 1.0

@@ -100,7 +100,8 @@ class VideoOptions:
         divergence, convergence: 3D parameters (see :class:`depthforge.render.stereo.StereoParams`).
         crf: H.264 quality of the 8-bit videos.
         input_size_hw: force the model input (height, width) (default: the model's size rule).
-        overwrite: replace existing outputs (default: a clip whose outputs all exist is skipped).
+        overwrite: replace existing outputs (default: they are kept, and only the missing ones written; a clip
+            whose outputs all exist is skipped).
     """
 
     depth16: bool = True
@@ -200,10 +201,14 @@ def display_frames(
             the clip's fixed range (shown at its ends; none per frame).
 
     Yields:
-        the frame, its raw :class:`DepthMap`, the (H, W) float32 display map in [0, 1] (near = 1 unless
-        ``invert``), and the range used (fixed for the clip with ``temporal``, per frame otherwise).
+        the frame, its :class:`DepthMap`, the (H, W) float32 display map in [0, 1] (near = 1 unless ``invert``),
+        and the range used, in inverse depth (fixed for the clip with ``temporal``, per frame otherwise). With
+        ``temporal`` the map is the aligned one (``meta["aligned"]``), of the model's kind: a relative model's
+        aligned inverse depth (the first frame's 1st..99th percentiles at 0..1), a metric model's metres at the
+        first frame's scale (a disparity's pixels likewise); without it, the model's own.
     """
-    stab = TemporalStabilizer(strength=options.strength) if options.temporal else None
+    kind = estimator.spec.kind  # a metric model's clip keeps metres (1/m aligned to the first frame's scale)
+    stab = TemporalStabilizer(strength=options.strength, keep_units=kind != "relative") if options.temporal else None
     fixed: DisplayRange | None = None
     size = options.input_size_hw
     items = ((f, estimator.prepare(f, input_size_hw=size)) for f in frames)
@@ -221,7 +226,7 @@ def display_frames(
             continue
         aligned = [stab.update(f, d)[0] for f, d in chunk]
         if fixed is None:
-            fixed = _clip_range(aligned, options.margin)
+            fixed = _clip_range(aligned, options.margin, positive=kind == "metric")
         for frame, depth, a in zip(batch, depths, aligned, strict=True):
             if counts is not None:
                 ok = np.isfinite(a)
@@ -229,21 +234,31 @@ def display_frames(
                 with np.errstate(invalid="ignore"):
                     out = np.count_nonzero((a < np.float32(fixed.far)) | (a > np.float32(fixed.near)))
                 counts["clipped"] = counts.get("clipped", 0) + int(out)
+            values = _from_inverse(a) if depth.kind == "metric" else a
             yield (
                 frame,
-                depth.with_values(a, meta={**depth.meta, "aligned": True}),
+                depth.with_values(values, meta={**depth.meta, "aligned": True}),
                 _normalise(a, fixed, options.invert),
                 fixed,
             )
 
 
-def _clip_range(aligned: list[np.ndarray], margin: float) -> DisplayRange:
+def _from_inverse(inverse: np.ndarray) -> np.ndarray:
+    """Metres from aligned inverse depth (1/m); NaN where it is not positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(inverse > 0, np.float32(1.0) / inverse, np.float32(np.nan)).astype(np.float32)
+
+
+def _clip_range(aligned: list[np.ndarray], margin: float, *, positive: bool = False) -> DisplayRange:
+    """The clip's display range from its first aligned maps, ``margin`` of the span wider on each side
+    (``positive``: 1/m, whose far end stays above 0, at most twice the farthest distance seen)."""
     vals = np.concatenate([a[np.isfinite(a)].ravel() for a in aligned])
     if vals.size == 0:
         return DisplayRange(0.0, 1.0)
     lo, hi = (float(v) for v in np.percentile(vals, [0.5, 99.5]))
     span = hi - lo if hi > lo else 1.0
-    return DisplayRange(lo - margin * span, hi + margin * span)
+    far = max(lo - margin * span, 0.5 * lo) if positive and lo > 0 else lo - margin * span
+    return DisplayRange(far, hi + margin * span)
 
 
 def _normalise(inv: np.ndarray, rng: DisplayRange, invert: bool) -> np.ndarray:
@@ -251,6 +266,10 @@ def _normalise(inv: np.ndarray, rng: DisplayRange, invert: bool) -> np.ndarray:
     out = (inv - np.float32(rng.far)) / np.float32(span) if span > 0 else np.full(inv.shape, 0.5, np.float32)
     out = np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0).astype(np.float32)
     return 1.0 - out if invert else out
+
+
+#: What a clip's depth values are, by kind (its display range is in inverse depth: these values, or 1/m for metres).
+_UNITS = {"relative": "inverse depth (relative)", "metric": "m", "disparity": "px"}
 
 
 class _Outputs:
@@ -298,7 +317,7 @@ class _Outputs:
             top = 65535 if o.frames == "png16" else 255
             img = np.rint(display * float(top)).astype(np.uint16 if top > 255 else np.uint8)
             # the range in the frame itself, as a photo's depth PNG has it: read_depth gives the values back
-            meta = {"kind": "relative", "units": "aligned inverse depth", "width": img.shape[1], "height": img.shape[0]}
+            meta = {"kind": depth.kind, "units": _UNITS[depth.kind], "width": img.shape[1], "height": img.shape[0]}
             meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=o.invert, max_code=top)
             name = f"{self.stem}_{self.count:06d}.png"
             write_image(self.paths["frames"] / name, img, text={META_KEY: json.dumps(meta)})
@@ -403,10 +422,12 @@ def _write_sidecar(
     est: DepthEstimator,
     clipped: float,
 ) -> None:
+    inverse = {"metric": "inverse depth (1/m; metres = 1 / it)", "disparity": "disparity (px)"}
     doc: dict[str, object] = {
         "kind": est.spec.kind,
         "model": est.spec.name,
-        "encoding": "inverse depth = far + (near - far) * code / 65535 (code = 65535 - value when inverted)",
+        "encoding": f"{inverse.get(est.spec.kind, 'inverse depth')} = far + (near - far) * code / 65535 "
+        "(code = 65535 - value when inverted)",
         "frames": frames,
         "fps": f"{info.fps.numerator}/{info.fps.denominator}",
         "width": info.width,
@@ -416,7 +437,12 @@ def _write_sidecar(
         "options": {k: v for k, v in asdict(options).items() if k in ("strength", "margin", "batch_size")},
     }
     if options.temporal and rng is not None:
-        doc["display_range"] = {"far": rng.far, "near": rng.near, "units": "aligned inverse depth (first frame 0..1)"}
+        units = {"metric": "1/m, aligned to the first frame's scale", "disparity": "px, aligned to the first frame"}
+        doc["display_range"] = {
+            "far": rng.far,
+            "near": rng.near,
+            "units": units.get(est.spec.kind, "aligned inverse depth (first frame 0..1)"),
+        }
         doc["clipped"] = clipped  # share of valid pixels beyond the range, stored at its ends (codes 0 / 65535)
     else:
         doc["display_range"] = "per frame min..max (each PNG frame carries its own; the video's codes do not)"
