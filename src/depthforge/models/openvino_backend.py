@@ -224,7 +224,7 @@ class OpenVINOBackend(OpenVINORunner):
             manifest = build_atomically(self._folder(key), build, self._fp)
             with self._lock:
                 self.reports[key] = manifest
-            step(f"ready, verified against PyTorch fp32 (max relative error {manifest['max_rel_error']:.2e})")
+            step(f"ready, verified against PyTorch fp32 (max {100 * manifest['max_rel_error']:.2f} % of the range)")
             self._say_deviation(manifest)
         except BaseException as exc:  # noqa: BLE001 - kept for wait_for_export; PyTorch goes on answering
             self._errors[key] = exc

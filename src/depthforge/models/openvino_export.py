@@ -14,6 +14,8 @@ and of one each), in the precision it will run in; the figures go into the graph
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -217,8 +219,9 @@ def export_graph(
     bad = dev > INT8_MAX_DEVIATION if variant == "int8" else err > TOLERANCE[variant]
     if bad:
         raise ModelError(
-            f"openvino {variant} graph of '{spec.name}' differs from PyTorch fp32 (max relative error {err:.2e},"
-            f" mean {dev:.2e}): " + ("run without --quantize int8" if variant == "int8" else "use --backend torch")
+            f"openvino {variant} graph of '{spec.name}' differs from PyTorch fp32 (mean deviation {100 * dev:.2f} %,"
+            f" max {100 * err:.2f} % of the range): "
+            + ("run without --quantize int8" if variant == "int8" else "use --backend torch")
         )
     return {
         "variant": variant,
@@ -239,7 +242,8 @@ def _quantize(ov_model: Any, calibration: np.ndarray) -> Any:
 
     nncf.set_log_level(logging.ERROR)
     items = [calibration[i : i + 1] for i in range(len(calibration))]
-    with warnings.catch_warnings():
+    # NNCF draws its progress bars on stdout, which is for results (user trial 6: they landed in `> out.txt`)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("ignore")
         return nncf.quantize(
             ov_model,
