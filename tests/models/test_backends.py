@@ -68,6 +68,17 @@ def test_buckets_stay_within_one_multiple_of_the_size_rule(name: str) -> None:
         assert bucket_for((h, w), spec) == model_input_size((h, w), spec)
 
 
+def test_bf16_on_pytorch_is_said(
+    tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """User trial 6: ``--fast`` said "bf16 on OpenVINO" while a small model ran bf16 on PyTorch, unmeasured."""
+    monkeypatch.delenv("DEPTHFORGE_BACKEND", raising=False)
+    with caplog.at_level("INFO", logger="depthforge"):
+        est = load_model(str(tiny_models["depth_anything"]), device="cpu", dtype="bf16")
+    assert est.backend_name.startswith("torch")
+    assert "bf16 runs on PyTorch (the model is too small" in caplog.text and "not measured" in caplog.text
+
+
 def test_auto_backend_choice(tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEPTHFORGE_BACKEND", raising=False)
     tiny = resolve_model(str(tiny_models["depth_anything"]))

@@ -437,6 +437,21 @@ def choose_backend(
     return "openvino" if _weights_mb(source) >= _MIN_EXPORT_MB else "torch"
 
 
+def _say_torch_bf16(source: ModelSource) -> None:
+    """A notice that bf16 runs on PyTorch, and why not on OpenVINO (which would measure its deviation)."""
+    import logging
+
+    from depthforge.models.openvino_backend import SUPPORTED_FAMILIES, openvino_available
+
+    if not openvino_available():
+        why = "OpenVINO is not installed: pip install 'depthforge[fast]'"
+    elif source.spec.family not in SUPPORTED_FAMILIES:
+        why = f"OpenVINO does not take the {source.spec.family} family"
+    else:
+        why = f"the model is too small ({_weights_mb(source):.0f} MB) for an OpenVINO export to pay"
+    logging.getLogger("depthforge").info(f"bf16 runs on PyTorch ({why}); its deviation from fp32 is not measured")
+
+
 def load_model(
     model: str | ModelSource = "depth-anything-v2-small",
     *,
@@ -529,6 +544,8 @@ def _load(source: ModelSource, *, device: str, dtype: str, backend: str, quant: 
 
         return DepthEstimator(source, MarigoldBackend(source, device=device, dtype=dtype))
     chosen = backend if backend != "auto" else choose_backend(source, device=device, dtype=dtype, quantize=quant)
+    if chosen == "torch" and backend == "auto" and dtype == "bf16" and device in ("auto", "cpu"):
+        _say_torch_bf16(source)  # user trial 6: --fast said "bf16 on OpenVINO" while PyTorch ran it
     backend_obj: Backend
     if source.guessed and chosen != "torch":  # download first, so the export sees the real architecture
         from depthforge.models.torch_backend import load_torch_model

@@ -71,9 +71,10 @@ def cpu_supports_bf16() -> bool:
 
 def fast_preset() -> tuple[dict[str, Any], str]:
     """The options of ``--fast`` (``load_model`` keywords) and why: bf16 where the CPU computes it natively, else
-    int8 (both on OpenVINO, each with its deviation from fp32 measured when its graph is built)."""
+    int8. Both run on OpenVINO, each with its deviation from fp32 measured when its graph is built; bf16 runs on
+    PyTorch where OpenVINO does not take the model (:func:`~depthforge.models.estimator.load_model` says so)."""
     if cpu_supports_bf16():
-        return {"dtype": "bf16", "quantize": None}, "bf16 on OpenVINO (this CPU has native bf16: AVX512-BF16 or AMX)"
+        return {"dtype": "bf16", "quantize": None}, "bf16 (this CPU has native bf16: AVX512-BF16 or AMX)"
     return {"dtype": "auto", "quantize": "int8"}, "int8 on OpenVINO (this CPU has no native bf16)"
 
 
