@@ -83,6 +83,18 @@ def test_existing_outputs_are_kept_and_only_the_missing_ones_written(
     assert exr.stat().st_mtime_ns != stamp
 
 
+def test_video_options_on_photos_are_said(
+    photos: Path, tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User trial 6: --frames, --stereo and the temporal options on photos alone were taken without a word."""
+    src = sorted(photos.iterdir())[0]
+    args = ["estimate", str(src), "-o", str(tmp_path), "--model", str(tiny_da), "--frames", "png16"]
+    assert main([*args, "--stereo", "left-right", "--no-temporal"]) == 0
+    err = capsys.readouterr().err
+    assert "--frames, --stereo, --no-temporal: not used (for videos only: no video among the inputs)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{src.stem}_depth.png"]
+
+
 def test_an_output_folder_inside_the_input_folder_is_not_read_back(photos: Path, tiny_da: Path, tmp_path: Path) -> None:
     """A user trial ran `estimate inp -o inp/out` twice and got inp/out/out/photo_depth_depth.png."""
     import shutil

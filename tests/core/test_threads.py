@@ -84,6 +84,11 @@ def test_cli_threads_option_sizes_every_pool(restore_pools: None, tiny_da: Path,
     )
     assert thread_budget() == 1 and torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
     assert main(["--threads", "0", "models"]) == 2  # a user error, one line
+    # user trial 6: after the command too, as most tools take their options
+    torch.set_num_threads(2)
+    args = ["estimate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o2"), "--model", str(tiny_da), "--threads", "1"]
+    assert main(args) == 0
+    assert thread_budget() == 1 and torch.get_num_threads() == 1
 
 
 def test_batch_workers_share_the_budget(restore_pools: None, tiny_da: Path, tmp_path: Path) -> None:

@@ -108,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
     video = _video_options(args)
     if any(is_video_path(src) for src, _ in items):
         _note_photo_only_options(args)
+        if args.no_temporal:
+            note_unused(args, ["temporal_strength"], "--no-temporal")
         return _run_with_frames(args, options, video, len(items), detail)
+    # user trial 6: video options on photos were taken without a word
+    videos_only = ["frames", "stereo", "divergence", "no_visual", "no_temporal", "temporal_strength", "batch_size"]
+    note_unused(args, videos_only, "for videos only: no video among the inputs")
     with progress(len(items), "estimating") as advance:
         summary = _run_estimate(args, options, detail, _on_item(advance))
     return _finish(summary)

@@ -40,17 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Depth maps from photos, videos and stereo pairs, and everything made from them.",
     )
     parser.add_argument("--version", action="version", version=f"depthforge {__version__}")
+    threads_help = (
+        "threads to keep busy at once, all pools together (default: DEPTHFORGE_THREADS, OMP_NUM_THREADS, else the "
+        "cores this process may use); batch workers share them"
+    )
     parser.add_argument(
         "--threads",
         dest="thread_budget",
         type=int,
         metavar="N",
-        help="threads to keep busy at once, all pools together (default: DEPTHFORGE_THREADS, OMP_NUM_THREADS, "
-        "else the cores this process may use); batch workers share them",
+        help=threads_help,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"depthforge.cli.{name}_cmd").register(sub)
+    for command in sub.choices.values():  # user trial 6: `depthforge estimate ... --threads 1` was refused
+        if "--threads" in command._option_string_actions:  # batch's per-worker threads
+            continue
+        command.add_argument(
+            "--threads", dest="thread_budget", type=int, metavar="N", default=argparse.SUPPRESS, help=threads_help
+        )
     for name, command in sub.choices.items():  # a library message's parameter name, as the flag that sets it
         flags = {a.dest: _long(a.option_strings) for a in command._actions if a.option_strings and a.dest != "help"}
         shared = {lib: flags[dest] for lib, dest in _SHARED_NAMES.items() if dest in flags}

@@ -425,7 +425,7 @@ def _to_write(
     def there(role: str) -> bool:
         p = paths[role]
         if role != "frames" or video is None:
-            return p.exists()
+            return os.path.exists(p)  # False for a name too long, which the writer reports (Path.exists raises)
         stem = p.name.removesuffix("_depth_frames")  # the frames' names: see pipeline.video
         done = glob.glob(f"{glob.escape(str(p / stem))}_[0-9][0-9][0-9][0-9][0-9][0-9].png")
         return len(done) == video.frame_count
