@@ -216,6 +216,23 @@ def test_graph_cache_reuse_and_stale_rebuild(
     source = resolve_model(str(folder))
     gdir = graph_dir(source, "openvino", "fp32", None)
     manifest = json.loads((gdir / "manifest.json").read_text())
+    # user trial 6: a graph file changed since the build (truncated) is stale; one damaged in place cannot be
+    # used and the message names the folder (one line, no internal error)
+    binf, xml = gdir / "model.bin", gdir / "model.xml"
+    stamps = {f: f.stat() for f in (binf, xml)}
+    data, text = binf.read_bytes(), xml.read_bytes()
+    binf.write_bytes(data[: len(data) // 2])
+    assert read_manifest(gdir, manifest["fingerprint"], ("model.xml",)) is None
+    binf.write_bytes(data)
+    xml.write_bytes(b"<" * len(text))
+    for f, st0 in stamps.items():
+        os.utime(f, ns=(st0.st_atime_ns, st0.st_mtime_ns))
+    assert read_manifest(gdir, manifest["fingerprint"], ("model.xml",)) is not None
+    clear_model_cache()
+    with pytest.raises(ModelError, match="cached OpenVINO graph in .* cannot be used .*delete that folder"):
+        load_model(str(folder), backend="openvino").predict(image)
+    xml.write_bytes(text)
+    os.utime(xml, ns=(stamps[xml].st_atime_ns, stamps[xml].st_mtime_ns))
     weights = next(f for f in Path(folder).iterdir() if f.suffix == ".safetensors")
     st = weights.stat()
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))

@@ -3,8 +3,9 @@
 Layout: ``<cache root>/graphs/<model name>-<hash of its location>/<backend>-<variant>-<h>x<w or any>/`` holding the
 graph files and ``manifest.json``. The manifest records the fingerprint of what the graph was built from (model files'
 names, sizes and modification times; torch, transformers and backend versions; this module's format version) and
-the deviation measured against PyTorch fp32 when it was built. A graph whose fingerprint differs from the current
-one is stale and rebuilt. The cache root is ``$DEPTHFORGE_CACHE``, else ``$XDG_CACHE_HOME/depthforge``, else
+the deviation measured against PyTorch fp32 when it was built, and each graph file's size and modification time. A
+graph whose fingerprint differs from the current one, or whose files changed since it was built, is stale and
+rebuilt. The cache root is ``$DEPTHFORGE_CACHE``, else ``$XDG_CACHE_HOME/depthforge``, else
 ``~/.cache/depthforge``.
 """
 
@@ -83,7 +84,19 @@ def read_manifest(folder: Path, expected_fingerprint: str, files: tuple[str, ...
         return None
     if not all((folder / f).is_file() for f in files):
         return None
+    recorded = manifest.get("files", {})  # user trial 6: a damaged graph file gave wrong depth without a word
+    if isinstance(recorded, dict) and any(_stamp(folder / name) != stamp for name, stamp in recorded.items()):
+        return None
     return manifest
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """A graph file's [size, modification time in ns] (None when it cannot be read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 def build_atomically(folder: Path, build: Callable[[Path], dict[str, Any]], fp: str) -> dict[str, Any]:
@@ -98,6 +111,8 @@ def build_atomically(folder: Path, build: Callable[[Path], dict[str, Any]], fp: 
         manifest = dict(build(tmp))
         manifest["fingerprint"] = fp
         manifest["format"] = FORMAT_VERSION
+        # the graph files as built: one changed since (damaged, truncated, replaced) makes the graph stale
+        manifest["files"] = {f.name: _stamp(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)

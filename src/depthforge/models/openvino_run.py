@@ -199,13 +199,20 @@ class OpenVINORunner:
             hit = self._kept(ckey, height * width)
             if hit is not None:
                 return hit
-            graph = self._graphs.get(key)
-            if graph is None:
-                graph = self._graphs[key] = self._core.read_model(self._folder(key) / "model.xml")
-            if static:
-                graph = graph.clone()
-                graph.reshape([1, 3, height, width])
-            compiled = self._compile(graph, self._folder(key) / "blobs", mode=mode)
+            try:
+                graph = self._graphs.get(key)
+                if graph is None:
+                    graph = self._graphs[key] = self._core.read_model(self._folder(key) / "model.xml")
+                if static:
+                    graph = graph.clone()
+                    graph.reshape([1, 3, height, width])
+                compiled = self._compile(graph, self._folder(key) / "blobs", mode=mode)
+            except RuntimeError as exc:  # OpenVINO's own errors: a damaged graph or blob in the cache
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                raise ModelError(
+                    f"the cached OpenVINO graph in {self._folder(key)} cannot be used ({first}); delete that folder "
+                    "to rebuild it, or use --backend torch"
+                ) from exc
             if static and self.dynamic:
                 marker = self._marker(height, width, mode)
                 marker.parent.mkdir(parents=True, exist_ok=True)
