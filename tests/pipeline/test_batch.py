@@ -263,6 +263,7 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
         "npy": "x_depth.npy",
         "tiff": "x_depth.tiff",
         "pfm": "x_depth.pfm",
+        "exr": "x_depth.exr",
         "colormap": "x_depth_inferno.png",
         "combined": "x_combined.png",
         "controlnet": "x_controlnet.png",
@@ -279,6 +280,10 @@ def test_every_output_mirrors_the_tree_and_matches_the_single_item_command(fast_
     assert set(expected_main) == set(names)
     assert all(f"a/b/{f}" in got for f in expected_main.values())
     _check_decodes(out, list(got))
+    from depthforge.io.depthfiles import read_depth
+
+    exr, npy = (read_depth(out / "a" / "b" / f) for f in ("x_depth.exr", "x_depth.npy"))
+    assert exr.kind == npy.kind and np.array_equal(exr.values, npy.values)
 
     import torch
 

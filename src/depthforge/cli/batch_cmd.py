@@ -2,8 +2,8 @@
 
 The output folder mirrors the input tree (a/b/x.jpg -> OUTDIR/a/b/x_depth.png for depth16). Run the same command
 again after a crash or a kill: only what is missing, or was made with other options, is done. Outputs:
-depth16, depth8, npy, tiff, pfm, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud, photo3d,
-mask, cutout.
+depth16, depth8, npy, tiff, pfm, exr, colormap, combined, controlnet, normals, sbs, anaglyph, mesh, pointcloud,
+relief, photo3d, mask, cutout.
 """
 
 from __future__ import annotations

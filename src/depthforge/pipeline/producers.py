@@ -8,7 +8,7 @@ outputs add a fixed suffix.
 | name | files for ``x.jpg`` | made with |
 | --- | --- | --- |
 | ``depth16`` / ``depth8`` | ``x_depth.png`` (16 / 8 bit, near = white) | ``io.depthfiles.write_depth`` |
-| ``npy`` / ``tiff`` / ``pfm`` | ``x_depth.npy`` / ``.tiff`` / ``.pfm`` (npy, pfm: + ``.json`` sidecar) | same |
+| ``npy`` / ``tiff`` / ``pfm`` / ``exr`` | ``x_depth.npy`` / ``.tiff`` / ``.pfm`` / ``.exr`` (npy, pfm: + ``.json`` sidecar) | same |
 | ``colormap`` | ``x_depth_<colormap>.png`` | ``render.visualize.colorize`` |
 | ``combined`` | ``x_combined.png`` (photo beside the colour-mapped depth) | ``render.visualize.combine`` |
 | ``controlnet`` | ``x_controlnet.png`` | ``render.visualize.controlnet_image`` |
@@ -367,6 +367,7 @@ PRODUCERS: dict[str, Producer] = {
         _depth_producer("npy", "npy"),
         _depth_producer("tiff", "tiff"),
         _depth_producer("pfm", "pfm"),
+        _depth_producer("exr", "exr"),  # user trial 6: compositors' depth file (the optional OpenEXR package)
         Producer("colormap", _colormap, _colormap_files, (*_DISPLAY, "colormap"), description="colour-mapped depth"),
         Producer(
             "combined",
