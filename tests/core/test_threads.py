@@ -162,3 +162,15 @@ def test_video_stages_take_one_thread_beside_the_model(
     options = VideoOptions(stereo="half-left-right", batch_size=2, input_size_hw=(28, 42))
     run_video(clip, tmp_path / "out", estimator=load_model(str(tiny_da), device="cpu"), options=options)
     assert seen == {"prepare": {1}, "stereo": {1}} and thread_budget() == 2
+
+
+def test_batch_says_when_workers_outnumber_the_budget(restore_pools: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """User trial 6: ``--threads 1 batch --workers 2`` kept two threads busy without a word."""
+    import argparse
+
+    from depthforge.cli.batch_cmd import _note_workers_over_budget
+
+    set_thread_budget(1)
+    _note_workers_over_budget(argparse.Namespace(engine="local", workers=2, threads=None))
+    _note_workers_over_budget(argparse.Namespace(engine="local", workers=1, threads=None))
+    assert capsys.readouterr().err.count("more workers than the thread budget (1)") == 1

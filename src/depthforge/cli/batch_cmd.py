@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         model_options=extra,
         detail=detail_options(args),
     )
+    _note_workers_over_budget(args)
     bar = _Progress(sys.stderr.isatty())
     try:
         summary = run_batch(
@@ -197,3 +198,15 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _note_workers_over_budget(args: argparse.Namespace) -> None:
+    """Say when local workers outnumber the thread budget: each keeps at least one thread busy (user trial 6:
+    ``--threads 1 batch --workers 2`` kept two busy, the README said the workers share the budget)."""
+    from depthforge.core.threads import thread_budget
+
+    if args.engine == "local" and args.workers > 1 and args.threads is None and args.workers > thread_budget():
+        note(
+            f"--workers {args.workers}: more workers than the thread budget ({thread_budget()}); each keeps one "
+            f"thread busy, {args.workers} in all"
+        )
