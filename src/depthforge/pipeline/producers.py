@@ -8,7 +8,8 @@ outputs add a fixed suffix.
 | name | files for ``x.jpg`` | made with |
 | --- | --- | --- |
 | ``depth16`` / ``depth8`` | ``x_depth.png`` (16 / 8 bit, near = white) | ``io.depthfiles.write_depth`` |
-| ``npy`` / ``tiff`` / ``pfm`` / ``exr`` | ``x_depth.npy`` / ``.tiff`` / ``.pfm`` / ``.exr`` (npy, pfm: + ``.json`` sidecar) | same |
+| ``npy`` / ``tiff`` / ``pfm`` | ``x_depth.npy`` / ``.tiff`` / ``.pfm`` (npy, pfm: + ``.json`` sidecar) | same |
+| ``exr`` | ``x_depth.exr`` (float32 ``Z``, the kind in its header) | same |
 | ``colormap`` | ``x_depth_<colormap>.png`` | ``render.visualize.colorize`` |
 | ``combined`` | ``x_combined.png`` (photo beside the colour-mapped depth) | ``render.visualize.combine`` |
 | ``controlnet`` | ``x_controlnet.png`` | ``render.visualize.controlnet_image`` |

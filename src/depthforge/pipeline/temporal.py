@@ -115,6 +115,16 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
+def _even_dft_size(n: int) -> int:
+    """The largest even size <= ``n`` that OpenCV's DFT takes without padding (``n`` itself when below 4)."""
+    import cv2
+
+    m = n - n % 2
+    while m > 2 and cv2.getOptimalDFTSize(m) != m:
+        m -= 2
+    return m if m >= 4 else n
+
+
 class TemporalStabilizer:
     """Stateful one-pass aligner of per-frame inverse depth (see the module docstring).
 
@@ -210,10 +220,15 @@ class TemporalStabilizer:
         if not self.motion:
             return maps
         h, w = gray.shape
-        if self._window is None or self._window.shape != gray.shape:
-            self._window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+        # the central crop of even DFT sizes: on odd ones (after OpenCV pads to an optimal size) phaseCorrelate
+        # finds half a pixel between two identical frames (user trial 6: a static shot's depth drifted 0.5 % and
+        # smeared its edges, the reference moved by 0.5 px on every frame)
+        ch, cw = _even_dft_size(h), _even_dft_size(w)
+        crop = (slice((h - ch) // 2, (h - ch) // 2 + ch), slice((w - cw) // 2, (w - cw) // 2 + cw))
+        if self._window is None or self._window.shape != (ch, cw):
+            self._window = cv2.createHanningWindow((cw, ch), cv2.CV_32F)
         # copies: phaseCorrelate may apply the window to its inputs in place
-        (dx, dy), response = cv2.phaseCorrelate(maps[-1].copy(), gray.copy(), self._window)
+        (dx, dy), response = cv2.phaseCorrelate(maps[-1][crop].copy(), gray[crop].copy(), self._window)
         if response < 0.1 or abs(dx) > w / 4 or abs(dy) > h / 4 or (abs(dx) < 0.25 and abs(dy) < 0.25):
             return maps
         m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
