@@ -104,3 +104,5 @@ def test_offline_estimate_is_one_line_to_the_end_of_the_process(tmp_path: Path) 
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "is not cached" in lines[0], done.stderr
+    assert "HF_HUB_OFFLINE is set" in lines[0]  # user trial 6: it blamed the network
+    assert not (tmp_path / "out").exists()  # and left an empty output folder

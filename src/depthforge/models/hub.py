@@ -313,6 +313,11 @@ def not_available(name: str, *, hint: str = MODEL_HINT) -> ModelNotAvailableErro
         return ModelNotAvailableError(
             f"model '{name}': no such folder (there is a folder '{head}'), and no hub model of that id is cached"
         )
+    if offline_mode():  # user trial 6: the message blamed the network while the user's own setting forbade it
+        return ModelNotAvailableError(
+            f"model '{name}' is not cached and HF_HUB_OFFLINE is set, so it is not downloaded: unset it once to "
+            f"download the model (it is cached afterwards), or pass {hint}"
+        )
     return ModelNotAvailableError(
         f"model '{name}' is not cached and the Hugging Face hub cannot be reached: connect to the internet once "
         f"to download it (it is cached afterwards), or pass {hint}"

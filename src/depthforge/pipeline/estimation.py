@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from depthforge.core.depthmap import DepthMap
-from depthforge.core.errors import InputError, OutputError, ValidationError
+from depthforge.core.errors import InputError, ModelError, OutputError, ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_choice
 from depthforge.io.atomic import prepare_folder, sweep_stale
@@ -306,6 +306,7 @@ def run_estimate(
     """
     detail = as_detail_options(detail)
     items = collect_inputs(inputs, exclude=outdir)
+    made = not os.path.exists(outdir)
     out = prepare_folder(outdir)
     summary = Summary()
     estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
@@ -355,63 +356,68 @@ def run_estimate(
                 report(job, f"failed: {job.error}" if job.error else "skipped")
         photos.clear()
 
-    vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
-    planned = [
-        (
-            src,
-            stem,
-            output_paths(out, stem, options) if not is_video_path(src) else video_output_paths(out, stem, vopts),
-        )
-        for src, stem in items
-    ]
-    sweep_stale({p.parent for _, _, paths in planned for p in paths.values()})  # left by a killed earlier run
-    for src, stem, paths in planned:
-        reason = clash(src, paths.values())
-        if not is_video_path(src) and reason is None and options.use_embedded_depth and _embedded_kind(src):
-            run_photos()  # in input order
-            _write_embedded(src, paths, options, max_pixels, summary, on_item)
-            continue
-        if not is_video_path(src):
-            todo = paths if options.overwrite else _to_write(src, paths, summary)
-            photos.append(
-                Job(
-                    src,
-                    todo,
-                    full_pixels="combined" in todo or ("depth" in todo and options.format in PHOTO_FORMATS),
-                    skip=reason is None and not todo,
-                    error=reason,
-                )
-            )
-            continue
-        run_photos()  # photos before this video are reported before it
-        if reason is not None:
-            fail(src, reason)
-            continue
-        try:
-            info = probe_video(src, max_pixels=max_pixels)
-            todo = paths if options.overwrite or vopts.overwrite else _to_write(src, paths, summary, video=info)
-            if not todo:
-                summary.skipped += 1
-                _notify(on_item, src, "skipped")
-                continue
-            done = run_video(
+    try:
+        vopts = video or VideoOptions(colormap=options.colormap, invert=options.invert, combine=options.combine)
+        planned = [
+            (
                 src,
-                out,
-                estimator=loaded(video=True),
-                options=_only(vopts, todo),
-                stem=stem,
-                info=info,
-                on_frame=on_frame,
+                stem,
+                output_paths(out, stem, options) if not is_video_path(src) else video_output_paths(out, stem, vopts),
             )
-            if done.clipped >= 0.001:
-                summary.clipped.append(f"{src}: {100 * done.clipped:.1f} %")
-        except (InputError, OutputError, EncodeError) as exc:
-            fail(src, str(exc))
-            continue
-        summary.done += 1
-        _notify(on_item, src, "done")
-    run_photos()
-    return summary
+            for src, stem in items
+        ]
+        sweep_stale({p.parent for _, _, paths in planned for p in paths.values()})  # left by a killed earlier run
+        for src, stem, paths in planned:
+            reason = clash(src, paths.values())
+            if not is_video_path(src) and reason is None and options.use_embedded_depth and _embedded_kind(src):
+                run_photos()  # in input order
+                _write_embedded(src, paths, options, max_pixels, summary, on_item)
+                continue
+            if not is_video_path(src):
+                todo = paths if options.overwrite else _to_write(src, paths, summary)
+                photos.append(
+                    Job(
+                        src,
+                        todo,
+                        full_pixels="combined" in todo or ("depth" in todo and options.format in PHOTO_FORMATS),
+                        skip=reason is None and not todo,
+                        error=reason,
+                    )
+                )
+                continue
+            run_photos()  # photos before this video are reported before it
+            if reason is not None:
+                fail(src, reason)
+                continue
+            try:
+                info = probe_video(src, max_pixels=max_pixels)
+                todo = paths if options.overwrite or vopts.overwrite else _to_write(src, paths, summary, video=info)
+                if not todo:
+                    summary.skipped += 1
+                    _notify(on_item, src, "skipped")
+                    continue
+                done = run_video(
+                    src,
+                    out,
+                    estimator=loaded(video=True),
+                    options=_only(vopts, todo),
+                    stem=stem,
+                    info=info,
+                    on_frame=on_frame,
+                )
+                if done.clipped >= 0.001:
+                    summary.clipped.append(f"{src}: {100 * done.clipped:.1f} %")
+            except (InputError, OutputError, EncodeError) as exc:
+                fail(src, str(exc))
+                continue
+            summary.done += 1
+            _notify(on_item, src, "done")
+        run_photos()
+        return summary
+    except ModelError:
+        if made and not any(out.iterdir()):
+            out.rmdir()  # user trial 6: an offline run without the model left an empty output folder
+        raise
 
 
 def _to_write(
