@@ -228,3 +228,14 @@ def test_grey_webp_is_lossless_and_colour_webp_is_quality_95(tmp_path: Path) -> 
     write_image(tmp_path / "p.webp", photo)
     with PILImage.open(tmp_path / "p.webp") as im:
         assert np.abs(np.asarray(im.convert("RGB"), np.int16) - photo).mean() < 2.0
+
+
+def test_a_float_colour_tiff_is_named_as_such(tmp_path: Path) -> None:
+    """User trial 6: a float32 RGB TIFF (a linear render) was "unknown data; accepted: ... TIFF ..."."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "render.tif", np.full((8, 12, 3), 0.5, np.float32))
+    with pytest.raises(InputError, match="render.tif: a TIFF whose samples are not read as a photo .*16-bit RGB"):
+        read_image(tmp_path / "render.tif")
+    tifffile.imwrite(tmp_path / "plate.tif", np.full((8, 12, 3), 40000, np.uint16))
+    assert read_image(tmp_path / "plate.tif").size_hw == (8, 12)

@@ -163,12 +163,18 @@ def _open(p: Path, what: str) -> Any:
         PILImage.MAX_IMAGE_PIXELS = None  # our own limit (counting every page) is checked next
         formats: tuple[str, ...] = IMAGE_FORMATS
         with open(p, "rb") as fh:
-            if is_heif_head(fh.read(12)):  # HEIC/HEIF photos through the optional pillow-heif
+            head = fh.read(12)
+            if is_heif_head(head):  # HEIC/HEIF photos through the optional pillow-heif
                 register_heif()
                 formats = (*formats, "HEIF")
         try:
             return PILImage.open(p, formats=formats)
         except UnidentifiedImageError:
+            if head[:4] in (b"II*\x00", b"MM\x00*") and what == "image":  # user trial 6: "TIFF accepted" for a TIFF
+                raise InputError(
+                    f"{p}: a TIFF whose samples are not read as a photo (float or more than 16 bits per channel "
+                    "colour, e.g. a linear render); save it as 8- or 16-bit RGB"
+                ) from None
             accepted = ", ".join(_FORMAT_NAMES) if what == "image" else f"{_DEPTH_FORMAT_NAMES} and images"
             raise InputError(f"{p}: not a readable {what} ({describe_content(p)}; accepted: {accepted})") from None
         finally:
