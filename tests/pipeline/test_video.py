@@ -274,6 +274,21 @@ def test_a_rerun_keeps_a_clips_outputs_and_writes_only_the_missing_ones(
     assert "0 done, 1 skipped" in capsys.readouterr().out
 
 
+def test_an_odd_width_is_said_where_h264_pads_it(
+    tiny_da: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """User trial 6: an 853-pixel-wide plate gave an 854-wide _depth.mp4 without a word."""
+    odd = tmp_path / "odd.mkv"
+    source = ["-f", "lavfi", "-i", "testsrc=size=63x48:rate=25", "-frames:v", "3"]
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *source, "-c:v", "ffv1", str(odd)], check=True)
+    est = load_model(str(tiny_da), device="cpu")
+    with caplog.at_level("INFO", logger="depthforge"):
+        res = run_video(odd, tmp_path / "out", estimator=est, options=VideoOptions(input_size_hw=SMALL))
+    assert "odd_depth.mp4: H.264 needs even sizes, so 63x48 is encoded as 64x48" in caplog.text
+    assert "the lossless _depth.mkv keeps the size" in caplog.text
+    assert (probe_video(res.paths["depth16"]).width, probe_video(res.paths["depth8"]).width) == (63, 64)
+
+
 def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials_go(tmp_path: Path) -> None:
     # user trial: the "16-bit lossless" clip_depth.mkv stored depth outside the range fixed from the first frames
     # at its ends without a word (4 % of the pixels of a clip); the share is now in the JSON, the result and a notice

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -299,6 +300,13 @@ class _Outputs:
                 stereo=_packing(self.options.stereo) if role == "stereo" else None,
             )
             self.writers[role] = w
+            if w.size_hw is not None and w.size_hw != frame.shape[:2]:  # user trial 6: 853 px became 854 unsaid
+                (h, wd), (eh, ew) = frame.shape[:2], w.size_hw
+                logging.getLogger("depthforge").info(
+                    f"{self.paths[role].name}: H.264 needs even sizes, so {wd}x{h} is encoded as {ew}x{eh} (the last "
+                    "column or row repeated)"
+                    + ("; the lossless _depth.mkv keeps the size" if "depth16" in self.paths else "")
+                )
         return w
 
     def write(self, frame: np.ndarray, depth: DepthMap, display: np.ndarray, rng: DisplayRange) -> None:
