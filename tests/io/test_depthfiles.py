@@ -134,6 +134,17 @@ def test_foreign_files_use_kind_and_scale(tmp_path: Path) -> None:
     assert read_depth(tmp_path / "mm.png", kind="metric", scale=0.001).values[0, 0] == pytest.approx(8.0)
 
 
+def test_a_renderers_empty_background_is_no_depth(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """User trial 6: a Blender Z pass (background 1e10 m) was read as valid depth at 1e10 m."""
+    z = np.array([[2.5, 1e10], [7.0, np.inf]], np.float32)
+    np.save(tmp_path / "render.npy", z)
+    with caplog.at_level("INFO", logger="depthforge"):
+        d = read_depth(tmp_path / "render.npy", kind="metric")
+    np.testing.assert_array_equal(d.valid, [[True, False], [True, False]])
+    assert "render.npy: 1 pixel at 1e+09 m or more (a renderer's empty background) read as no depth" in caplog.text
+    assert read_depth(tmp_path / "render.npy", kind="relative").values[0, 1] == np.float32(1e10)  # not metres
+
+
 def test_pfm_middlebury_layout(tmp_path: Path) -> None:
     v = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
     p = write_depth(tmp_path / "d.pfm", DepthMap(v, kind="disparity"))

@@ -70,6 +70,9 @@ def read_depth(
       and disparity (e.g. Middlebury ``disp2.png`` is ``--depth-kind disparity --depth-scale 0.25``); without it,
       a display image: code / max code, near = white, kind ``relative``.
 
+    Metric values from :data:`BACKGROUND_M` (1e9 m) on are a renderer's empty background (Blender's Z pass writes
+    1e10 m there): they are read as invalid, with a notice.
+
     The file holds one map: ``(H, W)``, ``(H, W, 1)`` or ``(1, H, W)``; a colour image's first channel is read
     (grey stored as RGB). Multi-page files and other 3-D arrays are refused.
 
@@ -95,6 +98,8 @@ def read_depth(
         arr, meta = _read_any(p, limit)
         values = _decode_values(_single_map(arr, p), meta, kind=kind, scale=scale, path=p)
     _note_kind(p, kind, meta.get("kind"), raw=arr.dtype.kind == "f" or scale is not None)
+    if (kind or meta.get("kind")) == "metric":
+        values = _without_background(values, p)
     baseline = _finite(meta.get("baseline_m"))
     if baseline is not None and baseline <= 0:
         baseline = None
@@ -105,6 +110,23 @@ def read_depth(
         model=str(meta.get("model", ""))[:200],
         baseline_m=baseline,
     )
+
+
+#: Metric depth from this distance on is a renderer's "nothing here" (Blender's Z pass writes 1e10 m), not a scene.
+BACKGROUND_M = 1e9
+
+
+def _without_background(values: np.ndarray, p: Path) -> np.ndarray:
+    """Metres with a renderer's empty background (:data:`BACKGROUND_M` and beyond) made invalid, with a notice
+    (user trial 6: Blender's 1e10 m background was read as valid depth)."""
+    with np.errstate(invalid="ignore"):
+        far = np.isfinite(values) & (values >= BACKGROUND_M)
+    n = int(np.count_nonzero(far))
+    if not n:
+        return values
+    pixels = "1 pixel" if n == 1 else f"{n} pixels"
+    _log.info(f"{p.name}: {pixels} at {BACKGROUND_M:g} m or more (a renderer's empty background) read as no depth")
+    return np.where(far, np.float32(np.nan), values).astype(np.float32)
 
 
 def _note_kind(p: Path, asked: str | None, stated: Any, *, raw: bool) -> None:
