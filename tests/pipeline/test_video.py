@@ -98,6 +98,14 @@ def test_a_metric_models_clip_keeps_metres(clip: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(1 / back.values, 1 / metres(frames[0]), atol=step)
     doc = json.loads(res.paths["sidecar"].read_text())
     assert doc["kind"] == "metric" and doc["display_range"]["units"].startswith("1/m")
+    # EXR frames (user trial 6, for compositing): the depth itself, float32 metres, the kind in the header
+    exr = VideoOptions(batch_size=4, frames="exr", depth8=False, depth16=False)
+    res = run_video(clip, tmp_path / "exr", estimator=est, options=exr)
+    files = sorted(res.paths["frames"].iterdir())
+    assert [f.name for f in files] == [f"clip_{i:06d}.exr" for i in range(1, 11)]
+    back = read_depth(files[0])
+    assert back.kind == "metric"
+    np.testing.assert_array_equal(back.values, stream[0][1].values)
 
 
 class _Replay:

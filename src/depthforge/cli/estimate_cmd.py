@@ -59,7 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = p.add_argument_group(
         "video inputs (clip_depth.mkv 16-bit lossless + clip_depth.mp4; --combine: clip_combined.mp4)"
     )
-    v.add_argument("--frames", choices=("png16", "png8"), help="also write a PNG frame sequence")
+    v.add_argument(
+        "--frames",
+        choices=("png16", "png8", "exr"),
+        help="also write a frame sequence: 16/8-bit PNG, or float32 EXR (metres from a metric model)",
+    )
     v.add_argument(
         "--stereo",
         metavar="LAYOUT",

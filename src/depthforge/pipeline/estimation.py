@@ -47,7 +47,13 @@ from depthforge.pipeline.detail import (
     with_detail,
 )
 from depthforge.pipeline.image_stream import DEFAULT_BATCH, Job, run_stream
-from depthforge.pipeline.video import STEREO_VIDEO_LAYOUTS, VideoOptions, run_video, video_output_paths
+from depthforge.pipeline.video import (
+    FRAME_EXTENSIONS,
+    STEREO_VIDEO_LAYOUTS,
+    VideoOptions,
+    run_video,
+    video_output_paths,
+)
 from depthforge.process.normalize import to_display
 from depthforge.process.resample import resize_depth
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
@@ -391,7 +397,11 @@ def run_estimate(
                 continue
             try:
                 info = probe_video(src, max_pixels=max_pixels)
-                todo = paths if options.overwrite or vopts.overwrite else _to_write(src, paths, summary, video=info)
+                todo = (
+                    paths
+                    if options.overwrite or vopts.overwrite
+                    else _to_write(src, paths, summary, video=info, frame_ext=FRAME_EXTENSIONS[vopts.frames or "png16"])
+                )
                 if not todo:
                     summary.skipped += 1
                     _notify(on_item, src, "skipped")
@@ -421,11 +431,12 @@ def run_estimate(
 
 
 def _to_write(
-    src: Path, paths: dict[str, Path], summary: Summary, *, video: VideoInfo | None = None
+    src: Path, paths: dict[str, Path], summary: Summary, *, video: VideoInfo | None = None, frame_ext: str = ".png"
 ) -> dict[str, Path]:
     """The outputs of ``src`` still to write (without ``overwrite``): those whose file does not exist, and the
     files written together (a depth video and its JSON; Facebook's photo and depth pair) when one of them is
-    missing. A clip's frame folder counts as there when it holds all of its frames (an interrupted run leaves some).
+    missing. A clip's frame folder counts as there when it holds all of its frames of ``frame_ext`` (an interrupted
+    run leaves some).
     The outputs kept while others are written are listed in ``summary.kept``."""
 
     def there(role: str) -> bool:
@@ -433,7 +444,7 @@ def _to_write(
         if role != "frames" or video is None:
             return os.path.exists(p)  # False for a name too long, which the writer reports (Path.exists raises)
         stem = p.name.removesuffix("_depth_frames")  # the frames' names: see pipeline.video
-        done = glob.glob(f"{glob.escape(str(p / stem))}_[0-9][0-9][0-9][0-9][0-9][0-9].png")
+        done = glob.glob(f"{glob.escape(str(p / stem))}_[0-9][0-9][0-9][0-9][0-9][0-9]{frame_ext}")
         return len(done) == video.frame_count
 
     present = {role for role in paths if there(role)}

@@ -14,7 +14,8 @@ Outputs for ``clip.mp4`` (names under the output folder, folder inputs mirror th
   ``clip_depth.json`` (the display range: ``inverse depth = far + (near - far) * code / 65535``);
 * ``clip_depth.mp4``: 8-bit visual depth video (colour map or gray, H.264 ``yuv420p``);
 * ``clip_combined.mp4``: the input beside (or above) its depth;
-* ``clip_depth_frames/clip_000001.png``: a PNG sequence (16-bit or 8-bit gray);
+* ``clip_depth_frames/clip_000001.png``: a PNG sequence (16-bit or 8-bit gray), or ``clip_000001.exr``: float32
+  ``Z`` for compositing (a relative model's aligned inverse depth, a metric model's metres; the kind in the header);
 * ``clip_3d_sbs_LR.mp4``, ``clip_3d_hsbs_3DH.mp4``, ``clip_3d_tab_TB.mp4``, ``clip_3d_htab_3DV.mp4``,
   ``clip_3d_anaglyph-<mode>.mp4``: a 3D video (full/half side by side, top-bottom, anaglyph) from
   :mod:`depthforge.render.stereo` and :func:`depthforge.stereo.compose`. The names carry the tags VR players
@@ -47,6 +48,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.threads import WriteBehind, read_ahead
 from depthforge.core.validation import check_choice, check_range
 from depthforge.io.atomic import atomic_write_text
+from depthforge.io.depthfiles import write_depth
 from depthforge.io.depthread import META_KEY
 from depthforge.io.images import write_image
 from depthforge.io.video import VideoInfo, iter_frames, probe_video
@@ -58,7 +60,18 @@ from depthforge.render.visualize import COLORMAPS, colorize, combine
 
 T = TypeVar("T")
 
-__all__ = ["VideoOptions", "VideoResult", "STEREO_VIDEO_LAYOUTS", "video_output_paths", "run_video", "display_frames"]
+__all__ = [
+    "VideoOptions",
+    "VideoResult",
+    "STEREO_VIDEO_LAYOUTS",
+    "FRAME_EXTENSIONS",
+    "video_output_paths",
+    "run_video",
+    "display_frames",
+]
+
+#: The frame sequences a clip can also write (``VideoOptions.frames``), and their files' extension.
+FRAME_EXTENSIONS = {"png16": ".png", "png8": ".png", "exr": ".exr"}
 
 #: The name after the clip's stem of the packed 3D layouts' videos (anaglyphs: ``_3d_<layout>``), with the tags
 #: that players read: VR players' ``_LR``/``_3DH``/``_TB``/``_3DV``, Kodi's ``_h?sbs_``/``_h?tab_`` and ``_3d_``.
@@ -89,7 +102,7 @@ class VideoOptions:
         depth16: write the lossless 16-bit depth video.
         depth8: write the 8-bit visual depth video (``colormap``).
         combine: ``horizontal`` / ``vertical``: also write the input beside / above its depth.
-        frames: ``png16`` or ``png8``: also write a PNG frame sequence.
+        frames: ``png16`` or ``png8``: also write a PNG frame sequence; ``exr``: float32 frames (the depth itself).
         stereo: a layout of :data:`STEREO_VIDEO_LAYOUTS`: also write a 3D video.
         colormap: colour map of the visual outputs.
         invert: near = black instead of white.
@@ -127,7 +140,7 @@ class VideoOptions:
         if self.combine is not None:
             check_choice(self.combine, "combine", ("horizontal", "vertical"))
         if self.frames is not None:
-            check_choice(self.frames, "frames", ("png16", "png8"))
+            check_choice(self.frames, "frames", tuple(FRAME_EXTENSIONS))
         if self.stereo is not None:
             check_choice(self.stereo, "stereo", STEREO_VIDEO_LAYOUTS)
         check_range(self.strength, "strength", low=0.0, high=0.99)
@@ -282,7 +295,8 @@ class _Outputs:
         self.count = 0
         if "frames" in paths:
             paths["frames"].mkdir(parents=True, exist_ok=True)
-            for old in paths["frames"].glob(f"{glob.escape(stem)}_[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            ext = FRAME_EXTENSIONS[str(options.frames)]
+            for old in paths["frames"].glob(f"{glob.escape(stem)}_[0-9][0-9][0-9][0-9][0-9][0-9]{ext}"):
                 old.unlink()  # an interrupted earlier run's frames: the folder holds this run's only
 
     def _writer(self, role: str, frame: np.ndarray, codec: str, pix_fmt: str) -> VideoWriter:
@@ -321,7 +335,9 @@ class _Outputs:
         if vis is not None and o.combine:
             both = combine(frame, vis, direction=o.combine)
             self._writer("combined", both, "h264", "rgb24").write(both)
-        if o.frames:
+        if o.frames == "exr":  # user trial 6: compositors want the depth itself, not display codes
+            write_depth(self.paths["frames"] / f"{self.stem}_{self.count:06d}.exr", depth, format="exr")
+        elif o.frames:
             top = 65535 if o.frames == "png16" else 255
             img = np.rint(display * float(top)).astype(np.uint16 if top > 255 else np.uint8)
             # the range in the frame itself, as a photo's depth PNG has it: read_depth gives the values back
