@@ -145,6 +145,44 @@ def test_a_renderers_empty_background_is_no_depth(tmp_path: Path, caplog: pytest
     assert read_depth(tmp_path / "render.npy", kind="relative").values[0, 1] == np.float32(1e10)  # not metres
 
 
+def test_compositors_exr_files(tmp_path: Path) -> None:
+    """User trial 6: a beauty render's colour channel was read as its depth (``depth.Z`` beside R, G, B; a
+    multi-part file's first part), and a data window (Nuke's bounding box, overscan) was taken for the image."""
+    OpenEXR = pytest.importorskip("OpenEXR")
+    z = np.arange(1.0, 13.0, dtype=np.float32).reshape(3, 4)
+    grey = np.full((3, 4), 0.25, np.float16)
+    plain = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+
+    def write(name: str, channels: dict[str, np.ndarray], **header: object) -> Path:
+        with OpenEXR.File({**plain, **header}, channels) as f:
+            f.write(str(tmp_path / name))
+        return tmp_path / name
+
+    for depth_name in ("depth.Z", "ViewLayer.Depth.Z", "Z"):
+        colour = {"ViewLayer.Combined.R": grey, "R": grey, "G": grey, "B": grey, depth_name: z}
+        np.testing.assert_array_equal(read_depth(write("beauty.exr", colour), kind="metric").values, z)
+    parts = [
+        OpenEXR.Part(dict(plain), {"R": grey, "G": grey, "B": grey}, name="rgba"),
+        OpenEXR.Part(dict(plain), {"Z": z}, name="depth"),
+    ]
+    with OpenEXR.File(parts) as f:
+        f.write(str(tmp_path / "parts.exr"))
+    np.testing.assert_array_equal(read_depth(tmp_path / "parts.exr", kind="metric").values, z)
+    with pytest.raises(InputError, match=r"which channel is the depth\? .*\(B, G, R\)"):
+        read_depth(write("rgb.exr", {"R": grey, "G": grey, "B": grey}))
+
+    def window(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([x0, y0], np.int32), np.array([x1, y1], np.int32)
+
+    # a data window inside the display window: placed there, NaN around it
+    inside = read_depth(write("crop.exr", {"Z": z}, dataWindow=window(2, 1, 5, 3), displayWindow=window(0, 0, 7, 5)))
+    assert inside.shape == (6, 8) and int(inside.valid.sum()) == 12
+    np.testing.assert_array_equal(inside.values[1:4, 2:6], z)
+    # overscan: cut to the display window
+    over = read_depth(write("over.exr", {"Z": z}, dataWindow=window(-1, -1, 2, 1), displayWindow=window(0, 0, 1, 0)))
+    np.testing.assert_array_equal(over.values, z[1:2, 1:3])
+
+
 def test_pfm_middlebury_layout(tmp_path: Path) -> None:
     v = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
     p = write_depth(tmp_path / "d.pfm", DepthMap(v, kind="disparity"))

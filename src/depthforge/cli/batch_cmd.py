@@ -203,9 +203,10 @@ class _Progress:
 def _note_workers_over_budget(args: argparse.Namespace) -> None:
     """Say when local workers outnumber the thread budget: each keeps at least one thread busy (user trial 6:
     ``--threads 1 batch --workers 2`` kept two busy, the README said the workers share the budget)."""
-    from depthforge.core.threads import thread_budget
+    from depthforge.core.threads import MAX_THREADS, thread_budget
 
-    if args.engine == "local" and args.workers > 1 and args.threads is None and args.workers > thread_budget():
+    # out-of-range counts are the library's one-line error, without this notice before it
+    if args.engine == "local" and args.threads is None and thread_budget() < args.workers <= MAX_THREADS:
         note(
             f"--workers {args.workers}: more workers than the thread budget ({thread_budget()}); each keeps one "
             f"thread busy, {args.workers} in all"

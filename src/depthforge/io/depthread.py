@@ -216,21 +216,66 @@ def _read_pfm(p: Path, limit: int) -> np.ndarray:
 
 
 def _read_exr(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """An EXR's depth channel (:func:`_exr_depth_channel`, any part), placed in its display window: NaN where the
+    data window does not cover it, overscan cut off (user trial 6: Nuke's bounding-box data windows were read as
+    the whole image)."""
     try:
         import OpenEXR
     except ImportError:
         raise MissingExtraError("OpenEXR", "exr") from None
     with OpenEXR.File(str(p), header_only=True) as f:
-        box = f.header().get("dataWindow")
-    if box is not None:
-        (x0, y0), (x1, y1) = box
-        check_pixels(p, [(int(x1) - int(x0) + 1, int(y1) - int(y0) + 1)], limit)
+        for part in f.parts:  # before any pixel is read: the data and the display window within the limit
+            for window in (part.header.get("dataWindow"), part.header.get("displayWindow")):
+                if window is not None:
+                    (x0, y0), (x1, y1) = window
+                    check_pixels(p, [(int(x1) - int(x0) + 1, int(y1) - int(y0) + 1)], limit)
     with OpenEXR.File(str(p), separate_channels=True) as f:
-        channels = f.channels()  # the header and channels are only valid while the file is open
-        meta = _parse_meta(f.header().get(META_KEY), p)
-        name = "Z" if "Z" in channels else ("Y" if "Y" in channels else next(iter(channels)))
-        arr = np.array(channels[name].pixels, dtype=np.float32)
-    return arr, meta
+        parts = f.parts  # headers and channels are only valid while the file is open
+        index, name = _exr_depth_channel(p, [list(part.channels) for part in parts])
+        header = parts[index].header
+        meta = _parse_meta(parts[0].header.get(META_KEY) or header.get(META_KEY), p)
+        data = np.array(parts[index].channels[name].pixels, dtype=np.float32)
+        shown, window = header.get("displayWindow"), header.get("dataWindow")
+    if shown is None or window is None:
+        return data, meta
+    (vx0, vy0), (vx1, vy1) = (tuple(int(v) for v in corner) for corner in shown)
+    (dx0, dy0), (dx1, dy1) = (tuple(int(v) for v in corner) for corner in window)
+    if (vx0, vy0, vx1, vy1) == (dx0, dy0, dx1, dy1):
+        return data, meta
+    out = np.full((vy1 - vy0 + 1, vx1 - vx0 + 1), np.nan, np.float32)
+    x0, y0, x1, y1 = max(dx0, vx0), max(dy0, vy0), min(dx1, vx1), min(dy1, vy1)
+    if x0 <= x1 and y0 <= y1:
+        out[y0 - vy0 : y1 - vy0 + 1, x0 - vx0 : x1 - vx0 + 1] = data[y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1]
+    return out, meta
+
+
+def _exr_depth_channel(p: Path, parts: list[list[str]]) -> tuple[int, str]:
+    """(part, channel) of an EXR's depth: ``Z``, then a layer's ``.Z`` (``depth.Z``, Blender's
+    ``ViewLayer.Depth.Z``), then ``depth``, then a grey ``Y``, else the one channel there is (user trial 6: a
+    colour channel was read as the depth of a beauty render carrying ``depth.Z``).
+
+    Raises:
+        InputError: several channels and none of those names.
+    """
+
+    def rank(name: str) -> int | None:
+        low = name.lower()
+        if name == "Z":
+            return 0
+        if low.endswith(".z"):
+            return 1 if "depth" in low else 2
+        if low == "depth" or low.endswith(".depth"):
+            return 3
+        return 4 if name == "Y" else None
+
+    found = sorted((r, i, n) for i, names in enumerate(parts) for n in names if (r := rank(n)) is not None)
+    if found:
+        return found[0][1], found[0][2]
+    every = [(i, n) for i, names in enumerate(parts) for n in names]
+    if len(every) == 1:
+        return every[0]
+    listed = ", ".join(n for _, n in every[:12]) + (", ..." if len(every) > 12 else "")
+    raise InputError(f"{p}: which channel is the depth? none is named Z, depth.Z or depth ({listed})")
 
 
 def _read_tiff(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
