@@ -334,6 +334,12 @@ def test_a_video_cut_short_is_refused_not_half_read(tmp_path: Path) -> None:
     cut.write_bytes(data[: int(len(data) * 0.6)])
     with pytest.raises(InputError, match="cut.mp4: truncated or corrupt video"):
         probe_video(cut)
+    # user trial 6: a Matroska file cut in half gave 24 of its 50 frames and "1 done"
+    mkv = tmp_path / "whole.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *source, "-c:v", "ffv1", str(mkv)], check=True)
+    (tmp_path / "cut.mkv").write_bytes(mkv.read_bytes()[: mkv.stat().st_size // 2])
+    with pytest.raises(InputError, match="cut.mkv: truncated or corrupt video .*File ended prematurely"):
+        probe_video(tmp_path / "cut.mkv")
 
 
 def test_what_is_a_video_follows_the_content_only_where_the_name_says_nothing(tmp_path: Path) -> None:

@@ -200,7 +200,9 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         raise InputError(f"{p}: corrupt or unreadable video ({last_error_line(err)})")
     # ffmpeg reads the packets that are there and succeeds: a file cut short (its index lists frames beyond the
     # end) or with damaged packets says so only in its log
-    damage = re.search(r"^.*(?:: partial file|Packet corrupt|corrupt input packet).*$", err, re.M)
+    damage = re.search(  # "File ended prematurely": Matroska cut short (user trial 6: 24 of 50 frames read)
+        r"^.*(?:: partial file|Packet corrupt|corrupt input packet|File ended prematurely).*$", err, re.M
+    )
     if damage is not None:
         line = re.sub(r"^\[[^]]*\] ", "", damage.group(0).strip())
         raise InputError(f"{p}: truncated or corrupt video ({line}); it is not read in part")
