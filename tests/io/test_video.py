@@ -416,3 +416,17 @@ def test_stereo_layout_is_declared_in_the_stream(
         VideoWriter(tmp_path / "x.mp4", fps=10, stereo="anaglyph")
     with pytest.raises(ValidationError, match="^stereo: GIF"):
         VideoWriter(tmp_path / "x.gif", fps=10, stereo="left-right")
+
+
+def test_writer_records_timecode_and_pixel_aspect_and_refuses_them_where_there_is_no_field(tmp_path: Path) -> None:
+    frame = np.zeros((8, 8, 3), np.uint8)
+    with VideoWriter(
+        tmp_path / "a.mkv", fps=25, codec="h264", timecode="10:00:00;02", pixel_aspect=Fraction(4, 3)
+    ) as v:
+        v.write(frame)
+    info = probe_video(tmp_path / "a.mkv")
+    assert (info.timecode, info.pixel_aspect) == ("10:00:00;02", Fraction(4, 3))
+    with pytest.raises(ValidationError, match="^timecode: expected HH:MM:SS:FF"):
+        VideoWriter(tmp_path / "b.mp4", fps=25, timecode="1:00:00")
+    with pytest.raises(ValidationError, match="^pixel_aspect: GIF output has no field for it"):
+        VideoWriter(tmp_path / "c.gif", fps=25, pixel_aspect=Fraction(2))

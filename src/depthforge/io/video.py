@@ -113,6 +113,8 @@ class VideoInfo:
         rotation: display rotation in degrees that decoding applies (0, 90, 180, 270).
         audio_codecs: codec names of the audio streams (empty when silent).
         pix_fmt: the stored pixel format (``yuv420p``, ``gray16le``, ``rgb24``...; empty when not reported).
+        pixel_aspect: the pixels' width / height as displayed (an anamorphic plate's 32/27; 1 for square pixels).
+        timecode: the source's start timecode (``HH:MM:SS:FF``, ``;`` for drop-frame; empty when it has none).
     """
 
     path: Path
@@ -124,6 +126,8 @@ class VideoInfo:
     rotation: int = 0
     audio_codecs: tuple[str, ...] = ()
     pix_fmt: str = ""
+    pixel_aspect: Fraction = Fraction(1)
+    timecode: str = ""
 
     @property
     def has_audio(self) -> bool:
@@ -229,7 +233,13 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         width, height = height, width
     pix_m = re.search(r"Stream #0:\d+[^:]*: Video: \w+[^,\n]*, (\w+)", err)
     pix_fmt = pix_m.group(1) if pix_m else ""
-    return VideoInfo(p, width, height, fps, len(pts), videos[0], rotation, audios, pix_fmt)
+    # what an editor lines the depth up by (user trial 6: outputs lost an anamorphic plate's aspect and timecode)
+    sar_m = re.search(r"Stream #0:\d+[^:]*: Video: [^\n]*?SAR (\d+):(\d+)", err)
+    aspect = Fraction(int(sar_m.group(1)), int(sar_m.group(2))) if sar_m and int(sar_m.group(2)) > 0 else Fraction(1)
+    aspect = (1 / aspect if rotation in (90, 270) else aspect) if aspect > 0 else Fraction(1)
+    tc_m = re.search(r"^\s*timecode\s*:\s*(\d\d:\d\d:\d\d[:;]\d\d)\s*$", err, re.M | re.I)
+    timecode = tc_m.group(1) if tc_m else ""
+    return VideoInfo(p, width, height, fps, len(pts), videos[0], rotation, audios, pix_fmt, aspect, timecode)
 
 
 def _frame_rate(pts: np.ndarray, tb: Fraction, stderr: str, path: Path) -> Fraction:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -130,6 +131,10 @@ class VideoWriter:
             the frame), said once: by MKV and WebM in their StereoMode (and pixel aspect), by MP4/MOV in the H.264
             stream for the half layouts (a frame-packing SEI, which 3D TVs and players read); said twice, ffmpeg's
             own decoder fails on it. GIF, APNG and PNG frames have no such field and are refused.
+        timecode: the start timecode to record (``HH:MM:SS:FF``, ``;`` before the frames for drop-frame), e.g. the
+            source's (:attr:`VideoInfo.timecode`); MP4/MOV/MKV/WebM only.
+        pixel_aspect: the pixels' width / height when displayed (an anamorphic source's, e.g. ``Fraction(32, 27)``;
+            None or 1: square), multiplied with a half stereo layout's in MKV/WebM; MP4/MOV/MKV/WebM only.
 
     Frame ``i`` is shown at ``i / fps``; the frame count is exactly the number of :meth:`write` calls.
 
@@ -152,6 +157,8 @@ class VideoWriter:
         preset: str = "veryfast",
         stereo: str | None = None,
         odd_size: str = "pad",
+        timecode: str | None = None,
+        pixel_aspect: Fraction | None = None,
     ) -> None:
         self.path = Path(path)
         self.codec = codec_for(self.path, codec)
@@ -169,6 +176,16 @@ class VideoWriter:
         self.stereo = None if stereo is None else str(check_choice(stereo, "stereo", tuple(STEREO_PACKINGS)))
         if self.stereo is not None and self.codec in ("gif", "apng", "png"):
             raise ValidationError(f"stereo: {self.codec.upper()} output cannot say it holds a stereo pair")
+        if timecode and not re.fullmatch(r"\d\d:[0-5]\d:[0-5]\d[:;]\d\d", str(timecode)):
+            raise ValidationError(f"timecode: expected HH:MM:SS:FF (';' for drop-frame), got {str(timecode)[:40]!r}")
+        square = pixel_aspect is None or pixel_aspect == 1
+        if not square:
+            check_range(pixel_aspect, "pixel_aspect", low=0.01, high=100.0)
+        for name, given in (("timecode", bool(timecode)), ("pixel_aspect", not square)):
+            if given and self.codec in ("gif", "apng", "png"):
+                raise ValidationError(f"{name}: {self.codec.upper()} output has no field for it")
+        self.timecode = str(timecode) if timecode else None
+        self.pixel_aspect = None if square else Fraction(pixel_aspect).limit_denominator(10_000)  # type: ignore[arg-type]
         top = _CRF.get(self.codec, (0, 63))[1]
         if quality is not None and (not isinstance(quality, int) or not 0 <= quality <= top):
             raise ValidationError(f"quality: expected an integer CRF in 0..{top}, got {quality!r}")
@@ -310,13 +327,17 @@ class VideoWriter:
             args += [*input_args(self._audio.path), "-map", "0:v:0", "-map", "1:a"]
         args += self._codec_args()
         muxer = _MUXERS[self.path.suffix.lower()]
+        sar = self.pixel_aspect
         if self.stereo is not None and muxer in ("matroska", "webm"):
-            mode, _, sar = STEREO_PACKINGS[self.stereo]
+            mode, _, half = STEREO_PACKINGS[self.stereo]
             args += ["-metadata:s:v:0", f"stereo_mode={mode}"]
-            if sar is not None and "-vf" in args:  # after the codec's own filters
-                args[args.index("-vf") + 1] += f",setsar={sar}"
-            elif sar is not None:
-                args += ["-vf", f"setsar={sar}"]
+            sar = (sar or Fraction(1)) * Fraction(half) if half is not None else sar
+        if sar is not None and "-vf" in args:  # after the codec's own filters
+            args[args.index("-vf") + 1] += f",setsar={sar.numerator}/{sar.denominator}"
+        elif sar is not None:
+            args += ["-vf", f"setsar={sar.numerator}/{sar.denominator}"]
+        if self.timecode:
+            args += ["-timecode", self.timecode]
         if self._audio is not None:
             copy = muxer == "matroska" or set(self._audio.audio_codecs) <= _AUDIO_COPY[muxer]
             args += ["-c:a", "copy"] if copy else _AUDIO_ENCODE[muxer]

@@ -312,6 +312,8 @@ class _Outputs:
                 quality=self.options.crf,
                 preset="fast",
                 stereo=_packing(self.options.stereo) if role == "stereo" else None,
+                timecode=self.info.timecode or None,  # what an editor conforms the depth to the plate by
+                pixel_aspect=self.info.pixel_aspect,
             )
             self.writers[role] = w
             if w.size_hw is not None and w.size_hw != frame.shape[:2]:  # user trial 6: 853 px became 854 unsaid
