@@ -79,6 +79,20 @@ def test_bf16_on_pytorch_is_said(
     assert "bf16 runs on PyTorch (the model is too small" in caplog.text and "not measured" in caplog.text
 
 
+def test_fp16_on_a_cpu_without_fp16_is_said(
+    tiny_models: dict[str, Path], graph_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """User trial 6: ``--backend openvino --dtype fp16`` gave bf16's very bytes on a CPU without native fp16."""
+    pytest.importorskip("openvino")
+    from depthforge.models import openvino_backend
+
+    monkeypatch.setattr(openvino_backend, "cpu_supports_fp16", lambda: False)
+    monkeypatch.setattr(openvino_backend, "cpu_supports_bf16", lambda: True)
+    with caplog.at_level("INFO", logger="depthforge"):
+        load_model(str(tiny_models["depth_anything"]), backend="openvino", dtype="fp16")
+    assert "fp16: this CPU has no native fp16 (AVX512-FP16 or AMX-FP16); OpenVINO runs the graph in bf16" in caplog.text
+
+
 def test_auto_backend_choice(tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEPTHFORGE_BACKEND", raising=False)
     tiny = resolve_model(str(tiny_models["depth_anything"]))

@@ -45,6 +45,7 @@ from depthforge.models.openvino_export import (
     INT8_MAX_DEVIATION,
     TOLERANCE,
     cpu_supports_bf16,
+    cpu_supports_fp16,
     export_graph,
     is_dynamic,
 )
@@ -115,6 +116,9 @@ class OpenVINOBackend(OpenVINORunner):
                 "dtype: bf16 needs a CPU with AVX512-BF16 or AMX, this one has neither"
                 " (use --fast, which picks int8 here, or --dtype fp32)"
             )
+        if self.dtype == "fp16" and not quantize and not cpu_supports_fp16():  # user trial 6: fp16 = bf16 bytes
+            runs = "bf16" if cpu_supports_bf16() else "f32"
+            _log.info(f"fp16: this CPU has no native fp16 (AVX512-FP16 or AMX-FP16); OpenVINO runs the graph in {runs}")
         self.device = "cpu"
         self.quantize = quantize
         self.variant = "int8" if quantize else self.dtype
