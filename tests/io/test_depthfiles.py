@@ -170,6 +170,8 @@ def test_compositors_exr_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_depth(tmp_path / "parts.exr", kind="metric").values, z)
     with pytest.raises(InputError, match=r"which channel is the depth\? .*\(B, G, R\)"):
         read_depth(write("rgb.exr", {"R": grey, "G": grey, "B": grey}))
+    with pytest.raises(InputError, match=r"which channel is the depth\? .*\(A\)"):
+        read_depth(write("matte.exr", {"A": grey}))
 
     def window(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
         return np.array([x0, y0], np.int32), np.array([x1, y1], np.int32)

@@ -251,8 +251,8 @@ def _read_exr(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
 
 def _exr_depth_channel(p: Path, parts: list[list[str]]) -> tuple[int, str]:
     """(part, channel) of an EXR's depth: ``Z``, then a layer's ``.Z`` (``depth.Z``, Blender's
-    ``ViewLayer.Depth.Z``), then ``depth``, then a grey ``Y``, else the one channel there is (user trial 6: a
-    colour channel was read as the depth of a beauty render carrying ``depth.Z``).
+    ``ViewLayer.Depth.Z``), then ``depth``, then a grey ``Y``, else the one channel there is unless it is an alpha
+    (user trial 6: a colour channel was read as the depth of a beauty render carrying ``depth.Z``).
 
     Raises:
         InputError: several channels and none of those names.
@@ -272,7 +272,7 @@ def _exr_depth_channel(p: Path, parts: list[list[str]]) -> tuple[int, str]:
     if found:
         return found[0][1], found[0][2]
     every = [(i, n) for i, names in enumerate(parts) for n in names]
-    if len(every) == 1:
+    if len(every) == 1 and every[0][1].split(".")[-1] not in ("A", "a"):  # a lone alpha is a matte, not depth
         return every[0]
     listed = ", ".join(n for _, n in every[:12]) + (", ..." if len(every) > 12 else "")
     raise InputError(f"{p}: which channel is the depth? none is named Z, depth.Z or depth ({listed})")
