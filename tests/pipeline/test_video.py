@@ -297,19 +297,24 @@ def test_an_odd_width_is_said_where_h264_pads_it(
     assert (probe_video(res.paths["depth16"]).width, probe_video(res.paths["depth8"]).width) == (63, 64)
 
 
-def test_a_plates_pixel_aspect_and_timecode_are_kept(tiny_da: Path, tmp_path: Path) -> None:
-    """User trial 6: every output of an anamorphic plate (SAR 32:27) was square-pixelled, and none kept the source
-    timecode an editor conforms the depth by."""
+def test_a_plates_pixel_aspect_and_timecode_are_kept(
+    tiny_da: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """User trial 6: every output of an anamorphic plate (SAR 32:27) was square-pixelled, none kept the source
+    timecode an editor conforms the depth by, and an interlaced plate's combed frames were taken without a word."""
     from fractions import Fraction
 
     plate = tmp_path / "plate.mov"
     source = ["-f", "lavfi", "-i", "testsrc=size=72x48:rate=25", "-frames:v", "3", "-vf", "setsar=32/27"]
     encode = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-timecode", "01:00:10:05", str(plate)]
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *source, *encode], check=True)
+    interlace = ["-flags", "+ilme+ildct", "-x264opts", "tff=1"]
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *source, *interlace, *encode], check=True)
     info = probe_video(plate)
-    assert (info.pixel_aspect, info.timecode) == (Fraction(32, 27), "01:00:10:05")
+    assert (info.pixel_aspect, info.timecode, info.interlaced) == (Fraction(32, 27), "01:00:10:05", True)
     opts = VideoOptions(input_size_hw=SMALL, combine="horizontal", stereo="half-left-right")
-    res = run_video(plate, tmp_path / "out", estimator=load_model(str(tiny_da), device="cpu"), options=opts)
+    with caplog.at_level("INFO", logger="depthforge"):
+        res = run_video(plate, tmp_path / "out", estimator=load_model(str(tiny_da), device="cpu"), options=opts)
+    assert "plate.mov is interlaced: its frames are read whole" in caplog.text
     for role in ("depth16", "depth8", "combined"):
         out = probe_video(res.paths[role])
         assert (out.pixel_aspect, out.timecode) == (Fraction(32, 27), "01:00:10:05"), role

@@ -115,6 +115,8 @@ class VideoInfo:
         pix_fmt: the stored pixel format (``yuv420p``, ``gray16le``, ``rgb24``...; empty when not reported).
         pixel_aspect: the pixels' width / height as displayed (an anamorphic plate's 32/27; 1 for square pixels).
         timecode: the source's start timecode (``HH:MM:SS:FF``, ``;`` for drop-frame; empty when it has none).
+        interlaced: the stream says its frames are interlaced (top or bottom field first); they are read as
+            whole frames.
     """
 
     path: Path
@@ -128,6 +130,7 @@ class VideoInfo:
     pix_fmt: str = ""
     pixel_aspect: Fraction = Fraction(1)
     timecode: str = ""
+    interlaced: bool = False
 
     @property
     def has_audio(self) -> bool:
@@ -239,7 +242,9 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
     aspect = (1 / aspect if rotation in (90, 270) else aspect) if aspect > 0 else Fraction(1)
     tc_m = re.search(r"^\s*timecode\s*:\s*(\d\d:\d\d:\d\d[:;]\d\d)\s*$", err, re.M | re.I)
     timecode = tc_m.group(1) if tc_m else ""
-    return VideoInfo(p, width, height, fps, len(pts), videos[0], rotation, audios, pix_fmt, aspect, timecode)
+    fields = re.search(r"Stream #0:\d+[^:]*: Video: [^\n]*\((?:[^)]*, )?(?:top|bottom) (?:first|coded first)", err)
+    facts = (pix_fmt, aspect, timecode, fields is not None)
+    return VideoInfo(p, width, height, fps, len(pts), videos[0], rotation, audios, *facts)
 
 
 def _frame_rate(pts: np.ndarray, tb: Fraction, stderr: str, path: Path) -> Fraction:

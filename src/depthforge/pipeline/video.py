@@ -406,6 +406,11 @@ def run_video(
     """
     opts = options or VideoOptions()
     meta = info or probe_video(src)
+    if meta.interlaced:  # user trial 6: combed frames were taken without a word
+        logging.getLogger("depthforge").info(
+            f"{Path(src).name} is interlaced: its frames are read whole, so moving edges are combed; deinterlace it "
+            "first for clean depth (e.g. ffmpeg -i IN -vf bwdif OUT)"
+        )
     name = Path(stem) if stem is not None else Path(Path(src).stem)
     paths = video_output_paths(outdir, name, opts)
     outputs = _Outputs(paths, meta, opts, name.name)
