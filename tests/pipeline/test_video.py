@@ -321,6 +321,35 @@ def test_a_plates_pixel_aspect_and_timecode_are_kept(
     assert probe_video(res.paths["stereo"]).timecode == "01:00:10:05"
 
 
+def test_an_image_sequence_is_a_clip_that_keeps_its_frame_numbers(
+    tiny_da: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User trial 6: a VFX plate's numbered frames were each estimated as an unrelated photo (each its own range,
+    so the depth flickered; gaps unsaid). ``estimate "plates/shot.####.png"`` treats them as one shot."""
+    from PIL import Image
+
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    photo = data.astronaut()
+    for n in (1001, 1002, 1003, 1004, 1006, 1007):  # 1005 missing
+        crop = photo[100 + 2 * (n - 1001) : 196 + 2 * (n - 1001), 100:228]
+        Image.fromarray(np.ascontiguousarray(crop)).save(plates / f"shot.{n:04d}.png")
+    out = tmp_path / "out"
+    args = ["estimate", str(plates / "shot.####.png"), "-o", str(out), "--model", str(tiny_da), "--fps", "25"]
+    assert main([*args, "--frames", "png16", "--no-visual"]) == 0
+    said = capsys.readouterr()
+    assert "shot.####.png: 1 frame(s) missing between 1001 and 1007 (1005)" in said.err and "1 done" in said.out
+    frames = sorted(p.name for p in (out / "shot_depth_frames").iterdir())
+    assert frames == [f"shot_{n:06d}.png" for n in (1001, 1002, 1003, 1004, 1006, 1007)]
+    video = probe_video(out / "shot_depth.mkv")
+    assert (video.frame_count, video.fps, video.width, video.height) == (6, 25, 128, 96)
+    doc = json.loads((out / "shot_depth.json").read_text())
+    assert doc["frame_numbers"] == {"first": 1001, "last": 1007, "missing": 1, "missing_first": [1005]}
+    ranges = {json.loads(Image.open(out / "shot_depth_frames" / f).text["depthforge"])["display_far"] for f in frames}
+    assert len(ranges) == 1  # one range for the shot, not one per frame
+    assert main([*args, "--frames", "png16", "--no-visual"]) == 0 and "0 done, 1 skipped" in capsys.readouterr().out
+
+
 def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials_go(tmp_path: Path) -> None:
     # user trial: the "16-bit lossless" clip_depth.mkv stored depth outside the range fixed from the first frames
     # at its ends without a word (4 % of the pixels of a clip); the share is now in the JSON, the result and a notice

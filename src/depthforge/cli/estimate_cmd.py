@@ -80,10 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="temporal filter: weight of the previous frame on unchanged pixels, 0..0.99 (0.8; 0 = align only)",
     )
     v.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4)")
+    v.add_argument(
+        "--fps",
+        type=float,
+        default=24.0,
+        help="frame rate of an image sequence given as shot.####.png (default 24; video files keep their own)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from depthforge.io.video import is_video_path
+    from depthforge.io.video import is_sequence_pattern, is_video_path
     from depthforge.pipeline.estimation import EstimateOptions, collect_inputs
 
     options = EstimateOptions(
@@ -114,9 +120,20 @@ def run(args: argparse.Namespace) -> int:
         _note_photo_only_options(args)
         if args.no_temporal:
             note_unused(args, ["temporal_strength"], "--no-temporal")
+        if not any(is_sequence_pattern(src) for src, _ in items):
+            note_unused(args, ["fps"], "for image sequences only: video files keep their own rate")
         return _run_with_frames(args, options, video, len(items), detail)
     # user trial 6: video options on photos were taken without a word
-    videos_only = ["frames", "stereo", "divergence", "no_visual", "no_temporal", "temporal_strength", "batch_size"]
+    videos_only = [
+        "frames",
+        "stereo",
+        "divergence",
+        "no_visual",
+        "no_temporal",
+        "temporal_strength",
+        "batch_size",
+        "fps",
+    ]
     note_unused(args, videos_only, "for videos only: no video among the inputs")
     with progress(len(items), "estimating") as advance:
         summary = _run_estimate(args, options, detail, _on_item(advance))
@@ -219,6 +236,7 @@ def _video_options(args: argparse.Namespace) -> object:
         depth8=not args.no_visual,
         temporal=not args.no_temporal,
         strength=args.temporal_strength,
+        sequence_fps=args.fps,
         **pick(args, "combine", "frames", "stereo", "colormap", "invert", "batch_size", "divergence", "overwrite"),
     )
 

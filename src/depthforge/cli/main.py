@@ -86,7 +86,7 @@ _SHARED_NAMES = {
 }
 #: library parameter names that a command's flag sets under another name (the rest match the flag's dest)
 _LIBRARY_NAMES = {
-    "estimate": {"strength": "--temporal-strength"},
+    "estimate": {"strength": "--temporal-strength", "sequence_fps": "--fps"},
     "stereo": {"max_width_px": "--quilt-width"},
     "mask": {"radius_px": "--feather", "color": "--background", "click_xy": "--click"},
     "pointcloud": {"voxel_size_m": "--voxel-m"},

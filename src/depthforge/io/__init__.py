@@ -6,6 +6,7 @@ from depthforge.io.depthphoto_read import DepthPhoto, read_depth_photo
 from depthforge.io.depthphoto_write import PHOTO_FORMATS, write_depth_photo
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
 from depthforge.io.png import encode_png
+from depthforge.io.sequence import iter_clip, probe_clip
 from depthforge.io.video import VIDEO_EXTENSIONS, VideoInfo, iter_frames, probe_video
 from depthforge.io.video_writer import VideoWriter
 
@@ -21,7 +22,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "encode_png",
+    "iter_clip",
     "iter_frames",
+    "probe_clip",
     "probe_video",
     "read_depth",
     "read_depth_photo",

@@ -29,6 +29,7 @@ from depthforge.io.heif import is_heif_head
 from depthforge.io.inputs import check_input_file, check_pixels, max_pixels_limit
 
 __all__ = [
+    "is_sequence_pattern",
     "PIX_FMTS",
     "VIDEO_EXTENSIONS",
     "EncodeError",
@@ -72,11 +73,21 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+def is_sequence_pattern(path: str | os.PathLike[str]) -> bool:
+    """Whether a path names an image sequence (:mod:`depthforge.io.sequence`): a file name with a ``#`` run or
+    ``%0Nd`` for the frame number, and no such file."""
+    return bool(re.search(r"#|%0?\d*d", Path(path).name)) and not os.path.exists(path)
+
+
 def is_video_path(path: str | os.PathLike[str]) -> bool:
     """Whether a file is a video: a photo by its first bytes (JPEG, PNG, WebP) whatever its name, else by its
     extension (:data:`VIDEO_EXTENSIONS`; an image extension means a photo, as a HEIC is ISO media too), and a file
-    with neither kind of extension by its first bytes (ISO media that is not HEIF/AVIF, Matroska, AVI)."""
+    with neither kind of extension by its first bytes (ISO media that is not HEIF/AVIF, Matroska, AVI). An image
+    sequence's pattern (``shot.####.png``, :func:`is_sequence_pattern`) is a clip too."""
     from depthforge.io.images import IMAGE_EXTENSIONS
+
+    if is_sequence_pattern(path):
+        return True
 
     head = b""
     if os.path.isfile(path):  # a regular file: opening a named pipe would wait for a writer

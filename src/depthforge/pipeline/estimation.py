@@ -36,7 +36,8 @@ from depthforge.io.depthfiles import DEPTH_FORMATS, FORMAT_EXTENSIONS, write_dep
 from depthforge.io.depthphoto_read import embedded_depth_kind, read_depth_photo
 from depthforge.io.depthphoto_write import PHOTO_FORMATS, write_depth_photo
 from depthforge.io.images import IMAGE_EXTENSIONS, read_image, write_image
-from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, VideoInfo, is_video_path, probe_video
+from depthforge.io.sequence import probe_clip, sequence_stem
+from depthforge.io.video import VIDEO_EXTENSIONS, EncodeError, VideoInfo, is_sequence_pattern, is_video_path
 from depthforge.models.callable import DepthFunction, as_estimator
 from depthforge.models.estimator import DepthEstimator, load_model
 from depthforge.pipeline.detail import (
@@ -192,8 +193,8 @@ def collect_inputs(
                 stems = {(f.parent, f.stem) for f in found}
                 found = [f for f in found if not _named_as_output(f, p, stems)]
             out += [(f, f.relative_to(p).with_suffix("")) for f in found]
-        else:
-            out.append((p, Path(p.stem)))
+        else:  # a file, or an image sequence's pattern (shot.####.png: stem "shot")
+            out.append((p, Path(sequence_stem(p)) if is_sequence_pattern(p) else Path(p.stem)))
     return out
 
 
@@ -396,7 +397,7 @@ def run_estimate(
                 fail(src, reason)
                 continue
             try:
-                info = probe_video(src, max_pixels=max_pixels)
+                info = probe_clip(src, max_pixels=max_pixels, fps=vopts.sequence_fps)
                 todo = (
                     paths
                     if options.overwrite or vopts.overwrite

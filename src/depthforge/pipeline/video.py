@@ -51,7 +51,8 @@ from depthforge.io.atomic import atomic_write_text
 from depthforge.io.depthfiles import write_depth
 from depthforge.io.depthread import META_KEY
 from depthforge.io.images import write_image
-from depthforge.io.video import VideoInfo, iter_frames, probe_video
+from depthforge.io.sequence import DEFAULT_SEQUENCE_FPS, iter_clip, missing_numbers, probe_clip, sequence_frames
+from depthforge.io.video import VideoInfo, is_sequence_pattern
 from depthforge.io.video_writer import VideoWriter
 from depthforge.models.estimator import DepthEstimator
 from depthforge.pipeline.temporal import TemporalStabilizer
@@ -114,6 +115,7 @@ class VideoOptions:
         divergence, convergence: 3D parameters (see :class:`depthforge.render.stereo.StereoParams`).
         crf: H.264 quality of the 8-bit videos.
         input_size_hw: force the model input (height, width) (default: the model's size rule).
+        sequence_fps: the frame rate of an image sequence (``shot.####.png``; video files keep their own).
         overwrite: replace existing outputs (default: they are kept, and only the missing ones written; a clip
             whose outputs all exist is skipped).
     """
@@ -134,6 +136,7 @@ class VideoOptions:
     crf: int = 18
     input_size_hw: tuple[int, int] | None = None
     overwrite: bool = False
+    sequence_fps: float = DEFAULT_SEQUENCE_FPS
 
     def __post_init__(self) -> None:
         check_choice(self.colormap, "colormap", COLORMAPS)
@@ -145,6 +148,7 @@ class VideoOptions:
             check_choice(self.stereo, "stereo", STEREO_VIDEO_LAYOUTS)
         check_range(self.strength, "strength", low=0.0, high=0.99)
         check_range(self.margin, "margin", low=0.0, high=1.0)
+        check_range(self.sequence_fps, "sequence_fps", low=0.0, low_inclusive=False, high=1000.0)
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValidationError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
         if not (self.depth16 or self.depth8 or self.combine or self.frames or self.stereo):
@@ -289,8 +293,11 @@ _UNITS = {"relative": "inverse depth (relative)", "metric": "m", "disparity": "p
 class _Outputs:
     """The open writers of one clip; each video writer is created on its first frame (its size known then)."""
 
-    def __init__(self, paths: dict[str, Path], info: VideoInfo, options: VideoOptions, stem: str) -> None:
+    def __init__(
+        self, paths: dict[str, Path], info: VideoInfo, options: VideoOptions, stem: str, numbers: list[int]
+    ) -> None:
         self.paths, self.info, self.options, self.stem = paths, info, options, stem
+        self.numbers = numbers  # a sequence's own frame numbers, which its frame files keep (else 1, 2, ...)
         self.writers: dict[str, VideoWriter] = {}
         self.count = 0
         if "frames" in paths:
@@ -338,18 +345,21 @@ class _Outputs:
             both = combine(frame, vis, direction=o.combine)
             self._writer("combined", both, "h264", "rgb24").write(both)
         if o.frames == "exr":  # user trial 6: compositors want the depth itself, not display codes
-            write_depth(self.paths["frames"] / f"{self.stem}_{self.count:06d}.exr", depth, format="exr")
+            write_depth(self.paths["frames"] / f"{self.stem}_{self._number():06d}.exr", depth, format="exr")
         elif o.frames:
             top = 65535 if o.frames == "png16" else 255
             img = np.rint(display * float(top)).astype(np.uint16 if top > 255 else np.uint8)
             # the range in the frame itself, as a photo's depth PNG has it: read_depth gives the values back
             meta = {"kind": depth.kind, "units": _UNITS[depth.kind], "width": img.shape[1], "height": img.shape[0]}
             meta.update(encoding="display", display_far=rng.far, display_near=rng.near, invert=o.invert, max_code=top)
-            name = f"{self.stem}_{self.count:06d}.png"
+            name = f"{self.stem}_{self._number():06d}.png"
             write_image(self.paths["frames"] / name, img, text={META_KEY: json.dumps(meta)})
         if o.stereo:
             view = _stereo_frame(frame, depth, display, o)
             self._writer("stereo", view, "h264", "rgb24").write(view)
+
+    def _number(self) -> int:
+        return self.numbers[self.count - 1] if self.numbers else self.count
 
     def close(self) -> None:
         for w in self.writers.values():
@@ -358,6 +368,21 @@ class _Outputs:
     def abort(self, *, keep_partial: bool) -> None:
         for w in self.writers.values():
             w.abort(keep_partial=keep_partial)
+
+
+def _sequence_numbers(src: str | os.PathLike[str]) -> list[int]:
+    """An image sequence's frame numbers (a notice names its gaps); empty for a video file."""
+    if not is_sequence_pattern(src):
+        return []
+    numbers = [n for n, _ in sequence_frames(src)]
+    gaps, first = missing_numbers(numbers, most=10)
+    if gaps:
+        listed = ", ".join(map(str, first)) + (", ..." if gaps > len(first) else "")
+        logging.getLogger("depthforge").info(
+            f"{Path(src).name}: {gaps} frame(s) missing between {numbers[0]} and {numbers[-1]} ({listed}); "
+            "the clip's frames follow one another"
+        )
+    return numbers
 
 
 def _packing(layout: str | None) -> str | None:
@@ -405,7 +430,8 @@ def run_video(
     Ctrl-C keeps the videos done so far as valid ``*.partial.*`` files; other errors remove partial videos.
     """
     opts = options or VideoOptions()
-    meta = info or probe_video(src)
+    meta = info or probe_clip(src, fps=opts.sequence_fps)
+    numbers = _sequence_numbers(src)
     if meta.interlaced:  # user trial 6: combed frames were taken without a word
         logging.getLogger("depthforge").info(
             f"{Path(src).name} is interlaced: its frames are read whole, so moving edges are combed; deinterlace it "
@@ -413,7 +439,7 @@ def run_video(
         )
     name = Path(stem) if stem is not None else Path(Path(src).stem)
     paths = video_output_paths(outdir, name, opts)
-    outputs = _Outputs(paths, meta, opts, name.name)
+    outputs = _Outputs(paths, meta, opts, name.name, numbers)
     rng: DisplayRange | None = None
     counts: dict[str, int] = {}
 
@@ -424,7 +450,7 @@ def run_video(
 
     behind = WriteBehind(write, size=2, name="depthforge-video-writer", threads=stage_threads(estimator))
     try:
-        stream = display_frames(iter_frames(src, info=meta), estimator, options=opts, counts=counts)
+        stream = display_frames(iter_clip(src, info=meta), estimator, options=opts, counts=counts)
         for frame, depth, display, used in stream:
             behind.put((frame, depth, display, used))
             rng = used
@@ -440,7 +466,7 @@ def run_video(
     outputs.close()
     clipped = counts.get("clipped", 0) / counts["valid"] if counts.get("valid") else 0.0
     if "sidecar" in paths:
-        _write_sidecar(paths["sidecar"], meta, outputs.count, rng, opts, estimator, clipped)
+        _write_sidecar(paths["sidecar"], meta, outputs.count, rng, opts, estimator, clipped, numbers)
     return VideoResult(meta, outputs.count, paths, rng if opts.temporal else None, clipped)
 
 
@@ -452,6 +478,7 @@ def _write_sidecar(
     options: VideoOptions,
     est: DepthEstimator,
     clipped: float,
+    numbers: list[int],
 ) -> None:
     inverse = {"metric": "inverse depth (1/m; metres = 1 / it)", "disparity": "disparity (px)"}
     doc: dict[str, object] = {
@@ -467,6 +494,9 @@ def _write_sidecar(
         "temporal": options.temporal,
         "options": {k: v for k, v in asdict(options).items() if k in ("strength", "margin", "batch_size")},
     }
+    if numbers:  # an image sequence: its frames' own numbers, and the gaps
+        gaps, listed = missing_numbers(numbers)
+        doc["frame_numbers"] = {"first": numbers[0], "last": numbers[-1], "missing": gaps, "missing_first": listed}
     if options.temporal and rng is not None:
         units = {"metric": "1/m, aligned to the first frame's scale", "disparity": "px, aligned to the first frame"}
         doc["display_range"] = {
