@@ -27,7 +27,7 @@ def test_frames_follow_their_numbers_and_the_pattern(tmp_path: Path) -> None:
     assert [n for n, _ in sequence_frames(tmp_path / "b.%04d.png")] == [1]
     assert sequence_stem("plates/shot_v2.####.exr") == "shot_v2" and sequence_stem("####.png") == "frames"
     assert is_sequence_pattern(tmp_path / "a.####.png") and is_video_path(tmp_path / "a.####.png")
-    assert not is_sequence_pattern(tmp_path / "a.9.png")
+    assert not is_sequence_pattern(tmp_path / "a.9.png") and not is_sequence_pattern(tmp_path / "photo#1.jpg")
     with pytest.raises(InputError, match=r"no frame of this sequence in .* \(e\.g\. c\.0001\.png\)"):
         sequence_frames(tmp_path / "c.####.png")
 

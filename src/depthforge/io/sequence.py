@@ -39,7 +39,7 @@ __all__ = [
 
 #: The frame rate of an image sequence when none is given (cinema's).
 DEFAULT_SEQUENCE_FPS = 24.0
-_NUMBER = re.compile(r"#+|%(0?\d*)d")
+_NUMBER = re.compile(r"(?:#+|%(0?\d*)d)(?=\.[A-Za-z0-9]+$)")  # the frame number, just before the extension
 
 
 def _split(path: str | os.PathLike[str]) -> tuple[str, int, str]:
@@ -48,7 +48,7 @@ def _split(path: str | os.PathLike[str]) -> tuple[str, int, str]:
     found = list(_NUMBER.finditer(name))
     if not found:
         raise InputError(f"{path}: not a sequence pattern (name the frame number with #### or %04d)")
-    m = found[-1]  # the last placeholder is the frame number ("v2.####" keeps its version)
+    m = found[-1]
     width = len(m.group(0)) if m.group(0).startswith("#") else int(m.group(1) or 0)
     return name[: m.start()], width, name[m.end() :]
 

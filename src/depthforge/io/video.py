@@ -74,9 +74,9 @@ def ffmpeg_exe() -> str:
 
 
 def is_sequence_pattern(path: str | os.PathLike[str]) -> bool:
-    """Whether a path names an image sequence (:mod:`depthforge.io.sequence`): a file name with a ``#`` run or
-    ``%0Nd`` for the frame number, and no such file."""
-    return bool(re.search(r"#|%0?\d*d", Path(path).name)) and not os.path.exists(path)
+    """Whether a path names an image sequence (:mod:`depthforge.io.sequence`): a file name whose frame number,
+    just before the extension, is a ``#`` run or ``%0Nd`` (``shot.####.png``), and no such file."""
+    return bool(re.search(r"(?:#+|%0?\d*d)\.[A-Za-z0-9]+$", Path(path).name)) and not os.path.exists(path)
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
