@@ -262,6 +262,32 @@ def test_graph_cache_reuse_and_stale_rebuild(
         os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def test_a_graph_that_failed_its_verification_is_not_exported_again(
+    tiny_models: dict[str, Path], graph_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """User trial 6: every run exported the same failing graph again (about 10 s each for a tiny model, minutes for
+    a real one). The failure is recorded beside the graph's folder for the same model, versions and variant."""
+    pytest.importorskip("openvino")
+    from depthforge.models import openvino_backend, openvino_export
+
+    monkeypatch.setitem(openvino_export.TOLERANCE, "fp32", -1.0)  # any deviation fails the verification
+    folder = str(tiny_models["depth_anything"])
+    est = load_model(folder, backend="openvino")
+    size = est.input_size(_images()[0].shape[:2])
+    with pytest.raises(ModelError, match="differs from PyTorch fp32"):
+        est.backend.wait_for_export(*size)
+    clear_model_cache()
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a graph that failed its verification must not be exported again")
+
+    monkeypatch.setattr(openvino_backend, "export_graph", no_export)
+    again = load_model(folder, backend="openvino")
+    with pytest.raises(ModelError, match=r"differs from PyTorch fp32 .*an earlier run's; delete .*failed\.json"):
+        again.backend.wait_for_export(*size)
+    np.testing.assert_array_equal(again.predict(_images()[0]).values, est.predict(_images()[0]).values)  # PyTorch
+
+
 def test_openvino_refuses_unsupported_families(tiny_models: dict[str, Path], graph_cache: Path) -> None:
     pytest.importorskip("openvino")
     with pytest.raises(DepthforgeError, match="--backend torch"):

@@ -25,9 +25,11 @@ calibrated on bundled photographs; its deviation is measured and reported the sa
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import logging
 import sys
 import threading
@@ -39,11 +41,13 @@ from typing import Any
 import numpy as np
 
 from depthforge.core.errors import ModelError, ValidationError
+from depthforge.io.atomic import atomic_write_text
 from depthforge.models.graph_cache import build_atomically, fingerprint, read_manifest
 from depthforge.models.hub import ModelSource
 from depthforge.models.openvino_export import (
     INT8_MAX_DEVIATION,
     TOLERANCE,
+    GraphMismatchError,
     cpu_supports_bf16,
     cpu_supports_fp16,
     export_graph,
@@ -178,6 +182,8 @@ class OpenVINOBackend(OpenVINORunner):
         with self._lock:
             if self.ready(height, width) or key in self._errors:
                 return None
+            if self._failed_before(key):
+                return None
             thread = self._exports.get(key)
             if thread is None:
                 thread = threading.Thread(
@@ -186,6 +192,25 @@ class OpenVINOBackend(OpenVINORunner):
                 self._exports[key] = thread
                 thread.start()
             return thread
+
+    def _failure_record(self, key: GraphKey) -> Path:
+        folder = self._folder(key)
+        return folder.with_name(folder.name + ".failed.json")
+
+    def _failed_before(self, key: GraphKey) -> bool:
+        """Whether an earlier run's graph of this model, versions and variant failed its verification (user trial 6:
+        every run exported and failed again); the error is kept as this run's, and said once."""
+        record = self._failure_record(key)
+        try:
+            saved = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if not isinstance(saved, dict) or saved.get("fingerprint") != self._fp:
+            return False
+        message = f"{str(saved.get('error', 'verification failed'))[:300]} (an earlier run's; delete {record} to retry)"
+        self._errors[key] = ModelError(message)
+        _log.info(f"openvino: {message}; PyTorch goes on")
+        return True
 
     def wait_for_export(self, height: int, width: int, timeout_s: float | None = None) -> bool:
         """Export the graph for this input size if needed and wait for it; True when ready.
@@ -234,6 +259,10 @@ class OpenVINOBackend(OpenVINORunner):
             self._errors[key] = exc
             if isinstance(exc, KeyboardInterrupt):
                 return
+            if isinstance(exc, GraphMismatchError):  # the same model and versions would fail again: remembered
+                record = {"fingerprint": self._fp, "error": str(exc)}
+                with contextlib.suppress(OSError):
+                    atomic_write_text(self._failure_record(key), json.dumps(record))
             _log.info(f"openvino export of {what} failed, PyTorch goes on: {str(exc).splitlines()[0][:200]}")
 
     def _torch_backend(self) -> Any:
@@ -269,7 +298,7 @@ class OpenVINOBackend(OpenVINORunner):
     def _export_at_exit(self, height: int, width: int) -> None:
         """At the end of the process: finish (or run) the export that PyTorch stood in for; Ctrl-C skips it."""
         key = self._key(height, width)
-        if key in self._errors or self.ready(height, width):
+        if key in self._errors or self.ready(height, width) or self._failed_before(key):
             return
         thread = self._exports.get(key)
         try:

@@ -34,6 +34,7 @@ __all__ = [
     "free_frozen_sizes",
     "trace_size",
     "verify_sizes",
+    "GraphMismatchError",
     "cpu_supports_bf16",
     "cpu_supports_fp16",
     "fast_preset",
@@ -49,6 +50,11 @@ TOLERANCE = {"fp32": 1e-3, "bf16": 0.05, "fp16": 0.05}
 INT8_MAX_DEVIATION = 0.5
 PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 _CALIBRATION_IMAGES = 6
+
+
+class GraphMismatchError(ModelError):
+    """An exported graph's outputs differ from PyTorch fp32 beyond its tolerance (it would again, from the same
+    model, versions and variant: the backend remembers it)."""
 
 
 def cpu_supports_bf16() -> bool:
@@ -229,7 +235,7 @@ def export_graph(
         dev = max(dev, mean_abs_rel(both, ref), mean_abs_rel(single, ref[1:]))
     bad = dev > INT8_MAX_DEVIATION if variant == "int8" else err > TOLERANCE[variant]
     if bad:
-        raise ModelError(
+        raise GraphMismatchError(
             f"openvino {variant} graph of '{spec.name}' differs from PyTorch fp32 (mean error {100 * dev:.2f} % of the"
             f" mean value, largest {100 * err:.2f} % of the largest value): "
             + ("run without --quantize int8" if variant == "int8" else "use --backend torch")
