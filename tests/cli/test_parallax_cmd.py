@@ -83,7 +83,7 @@ def test_stopped_mid_clip_keeps_a_playable_partial(tmp_path: Path, sig: str, sta
         "--depth-kind",
         "metric",
         "--duration",
-        "60",  # 1,800 frames: still running when the signal comes, even if the progress line is read late
+        "20",
         "--fps",
         "30",
         "-o",
@@ -103,7 +103,7 @@ def test_stopped_mid_clip_keeps_a_playable_partial(tmp_path: Path, sig: str, sta
     assert "Traceback" not in err and ("terminated" if status == 143 else "interrupted") in err
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["clip.partial.mp4", "depth.npy", "photo.png"], names
-    assert 0 < probe_video(tmp_path / "clip.partial.mp4").frame_count < 1800
+    assert 0 < probe_video(tmp_path / "clip.partial.mp4").frame_count < 600
 
 
 def test_the_commands_choices_are_the_librarys() -> None:
