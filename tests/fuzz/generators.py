@@ -1071,6 +1071,15 @@ _OPTION_TABLE: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
             "--controlnet": ("/dev/zero", "nonsense", ""),
         },
     ),
+    "sequence": (  # an image sequence's pattern as a clip (user trial 6), its frames in seq/
+        ("estimate", "seq/s.####.png", "--model", "{model}", "--backend", "torch", "-o", "out", "--batch-size", "2"),
+        {
+            "--fps": ("-1", "0", "nan", "inf", "1e9", "0.001", "abc", "23.976"),
+            "--frames": ("exr", "png8", "png16", "x", ""),
+            "--stereo": ("half-left-right", "anaglyph-gray", "x"),
+            "--temporal-strength": _NUMBERS,
+        },
+    ),
     "detail": (
         ("estimate", "{photo}", "--model", "{model}", "--backend", "torch", "-o", "out", "--detail", "2"),
         {
@@ -1130,6 +1139,8 @@ def option_case(rng: random.Random) -> Case:
     files = {"exists.txt": b"a file, not a folder"}
     if "in" in base:  # batch: a folder of one photo
         files["in/ok.jpg"] = image_seeds()["jpeg"]
+    if "seq/s.####.png" in base:  # an image sequence with a gap
+        files.update({f"seq/s.{n:04d}.png": image_seeds()["png"] for n in (1, 2, 4)})
     special: tuple[tuple[str, ...], ...] = (("readonly_dir", "ro"),)
     if rng.random() < 0.25:
         out = rng.choice(_OUTPUTS)
