@@ -80,12 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="temporal filter: weight of the previous frame on unchanged pixels, 0..0.99 (0.8; 0 = align only)",
     )
     v.add_argument("--batch-size", type=int, default=4, help="frames per model call (default 4)")
-    v.add_argument(
-        "--fps",
-        type=float,
-        default=24.0,
-        help="frame rate of an image sequence given as shot.####.png (default 24; video files keep their own)",
-    )
+    v.add_argument("--fps", type=float, default=24.0, help="frame rate of an image sequence, shot.####.png (24)")
 
 
 def run(args: argparse.Namespace) -> int:
