@@ -172,6 +172,8 @@ def test_compositors_exr_files(tmp_path: Path) -> None:
         read_depth(write("rgb.exr", {"R": grey, "G": grey, "B": grey}))
     with pytest.raises(InputError, match=r"which channel is the depth\? .*\(A\)"):
         read_depth(write("matte.exr", {"A": grey}))
+    with pytest.raises(InputError, match=r"which channel is the depth\?"):  # review: a normal's Z is no depth
+        read_depth(write("normals.exr", {"ViewLayer.Normal.X": grey, "ViewLayer.Normal.Z": grey}))
 
     def window(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
         return np.array([x0, y0], np.int32), np.array([x1, y1], np.int32)

@@ -237,5 +237,8 @@ def test_a_float_colour_tiff_is_named_as_such(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "render.tif", np.full((8, 12, 3), 0.5, np.float32))
     with pytest.raises(InputError, match="render.tif: a TIFF whose samples are not read as a photo .*16-bit RGB"):
         read_image(tmp_path / "render.tif")
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00" + b"garbage" * 4)  # review: damage is not a float TIFF
+    with pytest.raises(InputError, match=r"bad.tif: not a readable image \(unknown data"):
+        read_image(tmp_path / "bad.tif")
     tifffile.imwrite(tmp_path / "plate.tif", np.full((8, 12, 3), 40000, np.uint16))
     assert read_image(tmp_path / "plate.tif").size_hw == (8, 12)

@@ -30,6 +30,13 @@ def test_frames_follow_their_numbers_and_the_pattern(tmp_path: Path) -> None:
     assert not is_sequence_pattern(tmp_path / "a.9.png") and not is_sequence_pattern(tmp_path / "photo#1.jpg")
     with pytest.raises(InputError, match=r"no frame of this sequence in .* \(e\.g\. c\.0001\.png\)"):
         sequence_frames(tmp_path / "c.####.png")
+    # review: a hostile width was compiled into a regex (OverflowError) or an error line of 200 MB
+    for hostile in ("a.%099999999999d.png", "a.%0200000000d.png", "a." + "#" * 13 + ".png"):
+        with pytest.raises(InputError, match="the frame number is wider than 12 digits"):
+            sequence_frames(tmp_path / hostile)
+    _frames(tmp_path, ["d.1.png", "d.01.png"])  # one frame twice (review: "-1 missing", a frame overwritten)
+    with pytest.raises(InputError, match=r"d\.0?1\.png and d\.0?1\.png are both frame 1; remove one"):
+        sequence_frames(tmp_path / "d.%d.png")
 
 
 def test_gaps_are_counted_without_listing_a_hostile_range() -> None:
@@ -42,6 +49,7 @@ def test_a_sequence_is_a_clip_of_its_frames(tmp_path: Path) -> None:
     _frames(tmp_path, [f"s.{n:04d}.png" for n in (1, 2, 4)])
     info = probe_clip(tmp_path / "s.####.png", fps=25)
     assert (info.width, info.height, info.frame_count, info.fps, info.has_audio) == (12, 8, 3, Fraction(25), False)
+    assert probe_clip(tmp_path / "s.####.png", fps=23.976).fps == Fraction(24000, 1001)  # review: it was 2997/125
     frames = list(iter_clip(tmp_path / "s.####.png", info=info))
     assert [int(f[0, 0, 0]) for f in frames] == [0, 10, 20] and frames[0].dtype == np.uint8
     _frames(tmp_path, ["s.0005.png"], size_wh=(14, 8))

@@ -112,6 +112,8 @@ def test_fit_errors_name_the_callers_parameters() -> None:
     with pytest.raises(ValidationError, match="^reference: a scale-shift fit needs at least 2 usable point"):
         align_to_depth(flat, unknown)
     assert align_to_points(flat, [(1, 1, 2.0), (5, 5, 3.0)], fit="scale")[0].kind == "metric"
+    with pytest.raises(ValidationError, match="^fit: "):  # review: the caller's own names stay
+        align_to_points(flat, [(1, 1, 2.0), (5, 5, 3.0)], fit="bogus")
 
 
 def test_tukey_fit_gives_a_robust_location_and_keeps_its_start_on_exact_data() -> None:

@@ -224,11 +224,13 @@ def _read_exr(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
     except ImportError:
         raise MissingExtraError("OpenEXR", "exr") from None
     with OpenEXR.File(str(p), header_only=True) as f:
-        for part in f.parts:  # before any pixel is read: the data and the display window within the limit
-            for window in (part.header.get("dataWindow"), part.header.get("displayWindow")):
-                if window is not None:
-                    (x0, y0), (x1, y1) = window
-                    check_pixels(p, [(int(x1) - int(x0) + 1, int(y1) - int(y0) + 1)], limit)
+        heads = [(part.header.get("dataWindow"), part.header.get("displayWindow")) for part in f.parts]
+    # before any pixel is read: every part's data window (every part is decoded) and the display window the depth
+    # is placed on when it differs, together within the limit
+    boxes = [data for data, _ in heads if data is not None]
+    if heads and heads[0][1] is not None and (heads[0][0] is None or _window(heads[0][1]) != _window(heads[0][0])):
+        boxes.append(heads[0][1])
+    check_pixels(p, [(x1 - x0 + 1, y1 - y0 + 1) for x0, y0, x1, y1 in map(_window, boxes)], limit)
     with OpenEXR.File(str(p), separate_channels=True) as f:
         parts = f.parts  # headers and channels are only valid while the file is open
         index, name = _exr_depth_channel(p, [list(part.channels) for part in parts])
@@ -249,8 +251,14 @@ def _read_exr(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
     return out, meta
 
 
+def _window(box: Any) -> tuple[int, int, int, int]:
+    """An EXR window ((x0, y0), (x1, y1)) as four ints (x0, y0, x1, y1)."""
+    (x0, y0), (x1, y1) = box
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def _exr_depth_channel(p: Path, parts: list[list[str]]) -> tuple[int, str]:
-    """(part, channel) of an EXR's depth: ``Z``, then a layer's ``.Z`` (``depth.Z``, Blender's
+    """(part, channel) of an EXR's depth: ``Z``, then a depth layer's ``.Z`` (``depth.Z``, Blender's
     ``ViewLayer.Depth.Z``), then ``depth``, then a grey ``Y``, else the one channel there is unless it is an alpha
     (user trial 6: a colour channel was read as the depth of a beauty render carrying ``depth.Z``).
 
@@ -262,8 +270,8 @@ def _exr_depth_channel(p: Path, parts: list[list[str]]) -> tuple[int, str]:
         low = name.lower()
         if name == "Z":
             return 0
-        if low.endswith(".z"):
-            return 1 if "depth" in low else 2
+        if low.endswith(".z") and "depth" in low:  # not any layer's .Z: Normal.Z or P.Z are not depth (review)
+            return 1
         if low == "depth" or low.endswith(".depth"):
             return 3
         return 4 if name == "Y" else None

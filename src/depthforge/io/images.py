@@ -170,7 +170,7 @@ def _open(p: Path, what: str) -> Any:
         try:
             return PILImage.open(p, formats=formats)
         except UnidentifiedImageError:
-            if head[:4] in (b"II*\x00", b"MM\x00*") and what == "image":  # user trial 6: "TIFF accepted" for a TIFF
+            if what == "image" and head[:4] in (b"II*\x00", b"MM\x00*") and _wide_tiff(p):  # trial 6: "accepted"
                 raise InputError(
                     f"{p}: a TIFF whose samples are not read as a photo (float or more than 16 bits per channel "
                     "colour, e.g. a linear render); save it as 8- or 16-bit RGB"
@@ -179,6 +179,26 @@ def _open(p: Path, what: str) -> Any:
             raise InputError(f"{p}: not a readable {what} ({describe_content(p)}; accepted: {accepted})") from None
         finally:
             PILImage.MAX_IMAGE_PIXELS = old_limit
+
+
+def _wide_tiff(p: Path) -> bool:
+    """Whether a TIFF that Pillow refused holds float or more-than-16-bit samples (from its first page's tags),
+    rather than damaged data."""
+    import logging
+
+    import tifffile
+
+    quiet = logging.getLogger("tifffile")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its warnings on damaged files are not the user's line
+    try:
+        with tifffile.TiffFile(p) as tf:
+            page = tf.pages.first
+            return bool(page.sampleformat == 3 or page.bitspersample > 16)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - a TIFF tifffile cannot parse either is damaged, which the caller says
+        return False
+    finally:
+        quiet.setLevel(level)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ read as photos (:func:`~depthforge.io.images.read_image`, 8- or 16-bit) and must
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import numpy as np
 from depthforge.core.errors import InputError
 from depthforge.core.validation import check_range
 from depthforge.io.images import read_image
-from depthforge.io.video import VideoInfo, is_sequence_pattern, iter_frames, probe_video
+from depthforge.io.video import VideoInfo, is_sequence_pattern, iter_frames, probe_video, snap_frame_rate
 
 __all__ = [
     "DEFAULT_SEQUENCE_FPS",
@@ -39,6 +40,7 @@ __all__ = [
 
 #: The frame rate of an image sequence when none is given (cinema's).
 DEFAULT_SEQUENCE_FPS = 24.0
+_MAX_DIGITS = 12
 _NUMBER = re.compile(r"(?:#+|%(0?\d*)d)(?=\.[A-Za-z0-9]+$)")  # the frame number, just before the extension
 
 
@@ -49,7 +51,13 @@ def _split(path: str | os.PathLike[str]) -> tuple[str, int, str]:
     if not found:
         raise InputError(f"{path}: not a sequence pattern (name the frame number with #### or %04d)")
     m = found[-1]
-    width = len(m.group(0)) if m.group(0).startswith("#") else int(m.group(1) or 0)
+    if m.group(0).startswith("#"):
+        width = len(m.group(0))
+    else:  # %0Nd: N read only when short (a hostile %099999999999d is refused, not compiled into a regex)
+        digits = m.group(1).lstrip("0")
+        width = 0 if not digits else int(digits) if len(digits) <= 3 else _MAX_DIGITS + 1
+    if width > _MAX_DIGITS:
+        raise InputError(f"{path}: the frame number is wider than {_MAX_DIGITS} digits")
     return name[: m.start()], width, name[m.end() :]
 
 
@@ -74,6 +82,9 @@ def sequence_frames(path: str | os.PathLike[str]) -> list[tuple[int, Path]]:
     except OSError as exc:
         raise InputError(f"{path}: its folder cannot be read ({exc.strerror or exc})") from None
     found = sorted((int(m.group(1)), folder / n) for n in names if (m := rule.fullmatch(n)))
+    for (a, first), (b, second) in itertools.pairwise(found):
+        if a == b:  # shot.1.png and shot.01.png: one frame twice
+            raise InputError(f"{path}: {first.name} and {second.name} are both frame {a}; remove one")
     if not found:
         example = f"{before}{'1'.zfill(max(width, 1))}{after}"
         raise InputError(f"{path}: no frame of this sequence in {folder} (e.g. {example})")
@@ -108,12 +119,16 @@ def probe_clip(
     check_range(fps, "fps", low=0.0, low_inclusive=False, high=1000.0)
     frames = sequence_frames(path)
     h, w = read_image(frames[0][1], max_pixels=max_pixels).size_hw
-    rate = Fraction(fps).limit_denominator(1001)
+    rate = snap_frame_rate(Fraction(fps))  # 23.976 is 24000/1001
     return VideoInfo(Path(path), w, h, rate, len(frames), "image sequence")
 
 
-def iter_clip(path: str | os.PathLike[str], *, info: VideoInfo) -> Iterator[np.ndarray]:
-    """The (H, W, 3) uint8 RGB frames of a video file (:func:`~depthforge.io.video.iter_frames`) or a sequence.
+def iter_clip(
+    path: str | os.PathLike[str], *, info: VideoInfo, frames: list[tuple[int, Path]] | None = None
+) -> Iterator[np.ndarray]:
+    """The (H, W, 3) uint8 RGB frames of a video file (:func:`~depthforge.io.video.iter_frames`) or a sequence
+    (``frames``: its :func:`sequence_frames` as listed once by the caller, so that its numbering and the frames
+    read agree while a render adds files; listed here when None).
 
     Raises:
         InputError: a frame that cannot be read, or of another size than the first.
@@ -121,7 +136,7 @@ def iter_clip(path: str | os.PathLike[str], *, info: VideoInfo) -> Iterator[np.n
     if not is_sequence_pattern(path):
         yield from iter_frames(path, info=info)
         return
-    for _, frame in sequence_frames(path):
+    for _, frame in sequence_frames(path) if frames is None else frames:
         rgb = read_image(frame).as_uint8()
         if rgb.shape[:2] != (info.height, info.width):
             raise InputError(

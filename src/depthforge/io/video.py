@@ -30,6 +30,7 @@ from depthforge.io.inputs import check_input_file, check_pixels, max_pixels_limi
 
 __all__ = [
     "is_sequence_pattern",
+    "snap_frame_rate",
     "PIX_FMTS",
     "VIDEO_EXTENSIONS",
     "EncodeError",
@@ -179,7 +180,8 @@ def last_error_line(stderr: str) -> str:
     return "unreadable"
 
 
-def _snap_rate(rate: Fraction) -> Fraction:
+def snap_frame_rate(rate: Fraction) -> Fraction:
+    """``rate`` as the standard rate it stands for (23.976 -> 24000/1001, within 1/5000), else to 1/1001 steps."""
     for std in _STANDARD_RATES:
         if abs(rate - std) / std < Fraction(1, 5000):
             return std
@@ -248,12 +250,15 @@ def probe_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
     pix_m = re.search(r"Stream #0:\d+[^:]*: Video: \w+[^,\n]*, (\w+)", err)
     pix_fmt = pix_m.group(1) if pix_m else ""
     # what an editor lines the depth up by (user trial 6: outputs lost an anamorphic plate's aspect and timecode)
-    sar_m = re.search(r"Stream #0:\d+[^:]*: Video: [^\n]*?SAR (\d+):(\d+)", err)
+    # the first video stream's line only (a cover picture's comes later); values a writer would refuse are dropped
+    line_m = re.search(r"Stream #0:\d+[^:]*: Video: [^\n]*", err)
+    line = line_m.group(0) if line_m else ""
+    sar_m = re.search(r"SAR (\d+):(\d+)", line)
     aspect = Fraction(int(sar_m.group(1)), int(sar_m.group(2))) if sar_m and int(sar_m.group(2)) > 0 else Fraction(1)
-    aspect = (1 / aspect if rotation in (90, 270) else aspect) if aspect > 0 else Fraction(1)
-    tc_m = re.search(r"^\s*timecode\s*:\s*(\d\d:\d\d:\d\d[:;]\d\d)\s*$", err, re.M | re.I)
+    aspect = (1 / aspect if rotation in (90, 270) else aspect) if Fraction(1, 100) <= aspect <= 100 else Fraction(1)
+    tc_m = re.search(r"^\s*timecode\s*:\s*(\d\d:[0-5]\d:[0-5]\d[:;]\d\d)\s*$", err, re.M | re.I)
     timecode = tc_m.group(1) if tc_m else ""
-    fields = re.search(r"Stream #0:\d+[^:]*: Video: [^\n]*\((?:[^)]*, )?(?:top|bottom) (?:first|coded first)", err)
+    fields = re.search(r"\((?:[^)]*, )?(?:top|bottom) (?:first|coded first)", line)
     facts = (pix_fmt, aspect, timecode, fields is not None)
     return VideoInfo(p, width, height, fps, len(pts), videos[0], rotation, audios, *facts)
 
@@ -264,7 +269,7 @@ def _frame_rate(pts: np.ndarray, tb: Fraction, stderr: str, path: Path) -> Fract
     if len(pts) < 2:
         if header is None:
             raise InputError(f"{path}: the frame rate cannot be read")
-        return _snap_rate(Fraction(header.group(1)) * (1000 if header.group(2) else 1))
+        return snap_frame_rate(Fraction(header.group(1)) * (1000 if header.group(2) else 1))
     deltas = np.diff(pts)
     if (deltas <= 0).any():
         raise InputError(f"{path}: repeated frame timestamps; re-encode it (ffmpeg -i IN -fps_mode cfr OUT)")
@@ -280,10 +285,10 @@ def _frame_rate(pts: np.ndarray, tb: Fraction, stderr: str, path: Path) -> Fract
     measured = 1 / (mean * tb)
     if header is not None:
         # the container's nominal rate (e.g. MKV's default duration) is exact where 1 ms ticks are not
-        nominal = _snap_rate(Fraction(header.group(1)) * (1000 if header.group(2) else 1))
+        nominal = snap_frame_rate(Fraction(header.group(1)) * (1000 if header.group(2) else 1))
         if abs(1 / nominal - mean * tb) <= tb * Fraction(len(pts), len(pts) - 1):
             return nominal
-    return _snap_rate(measured)
+    return snap_frame_rate(measured)
 
 
 def read_stderr(fh: IO[bytes]) -> str:

@@ -17,7 +17,6 @@ Video files (see :mod:`depthforge.pipeline.video`) are streamed through the vide
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import re
@@ -52,6 +51,7 @@ from depthforge.pipeline.video import (
     FRAME_EXTENSIONS,
     STEREO_VIDEO_LAYOUTS,
     VideoOptions,
+    frame_files,
     run_video,
     video_output_paths,
 )
@@ -418,7 +418,7 @@ def run_estimate(
                 )
                 if done.clipped >= 0.001:
                     summary.clipped.append(f"{src}: {100 * done.clipped:.1f} %")
-            except (InputError, OutputError, EncodeError) as exc:
+            except (InputError, OutputError, EncodeError, ValidationError) as exc:  # a clip's own facts: it fails alone
                 fail(src, str(exc))
                 continue
             summary.done += 1
@@ -445,8 +445,7 @@ def _to_write(
         if role != "frames" or video is None:
             return os.path.exists(p)  # False for a name too long, which the writer reports (Path.exists raises)
         stem = p.name.removesuffix("_depth_frames")  # the frames' names: see pipeline.video
-        done = glob.glob(f"{glob.escape(str(p / stem))}_[0-9][0-9][0-9][0-9][0-9][0-9]{frame_ext}")
-        return len(done) == video.frame_count
+        return p.is_dir() and len(frame_files(p, stem, frame_ext)) == video.frame_count
 
     present = {role for role in paths if there(role)}
     for group in ({"depth16", "sidecar"}, {"depth", "depth_image"}):
@@ -479,7 +478,8 @@ def _write_embedded(
     on_item: Callable[[Path, str], None] | None,
 ) -> None:
     """The outputs of a photo from the depth it carries (resampled to the photo), counted in ``summary``."""
-    if not options.overwrite and all(os.path.exists(p) for p in paths.values()):
+    paths = paths if options.overwrite else _to_write(src, paths, summary)  # the missing ones only (review)
+    if not paths:
         summary.skipped += 1
         _notify(on_item, src, "skipped")
         return

@@ -36,6 +36,7 @@ import glob
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ __all__ = [
     "VideoResult",
     "STEREO_VIDEO_LAYOUTS",
     "FRAME_EXTENSIONS",
+    "frame_files",
     "video_output_paths",
     "run_video",
     "display_frames",
@@ -303,7 +305,7 @@ class _Outputs:
         if "frames" in paths:
             paths["frames"].mkdir(parents=True, exist_ok=True)
             ext = FRAME_EXTENSIONS[str(options.frames)]
-            for old in paths["frames"].glob(f"{glob.escape(stem)}_[0-9][0-9][0-9][0-9][0-9][0-9]{ext}"):
+            for old in frame_files(paths["frames"], stem, ext):
                 old.unlink()  # an interrupted earlier run's frames: the folder holds this run's only
 
     def _writer(self, role: str, frame: np.ndarray, codec: str, pix_fmt: str) -> VideoWriter:
@@ -370,11 +372,18 @@ class _Outputs:
             w.abort(keep_partial=keep_partial)
 
 
-def _sequence_numbers(src: str | os.PathLike[str]) -> list[int]:
-    """An image sequence's frame numbers (a notice names its gaps); empty for a video file."""
+def frame_files(folder: Path, stem: str, ext: str) -> list[Path]:
+    """The frame files of a clip's frame folder: ``<stem>_<number of 6 digits or more><ext>``."""
+    shape = re.compile(re.escape(stem) + r"_\d{6,}" + re.escape(ext))
+    return [f for f in folder.glob(f"{glob.escape(stem)}_[0-9]*{ext}") if shape.fullmatch(f.name)]
+
+
+def _sequence_listing(src: str | os.PathLike[str]) -> list[tuple[int, Path]] | None:
+    """An image sequence's frames, listed once for the whole run (a notice names its gaps); None for a video."""
     if not is_sequence_pattern(src):
-        return []
-    numbers = [n for n, _ in sequence_frames(src)]
+        return None
+    listing = sequence_frames(src)
+    numbers = [n for n, _ in listing]
     gaps, first = missing_numbers(numbers, most=10)
     if gaps:
         listed = ", ".join(map(str, first)) + (", ..." if gaps > len(first) else "")
@@ -382,7 +391,7 @@ def _sequence_numbers(src: str | os.PathLike[str]) -> list[int]:
             f"{Path(src).name}: {gaps} frame(s) missing between {numbers[0]} and {numbers[-1]} ({listed}); "
             "the clip's frames follow one another"
         )
-    return numbers
+    return listing
 
 
 def _packing(layout: str | None) -> str | None:
@@ -430,8 +439,9 @@ def run_video(
     Ctrl-C keeps the videos done so far as valid ``*.partial.*`` files; other errors remove partial videos.
     """
     opts = options or VideoOptions()
+    listing = _sequence_listing(src)  # once: the numbering and the frames read agree while a render adds files
+    numbers = [n for n, _ in listing or []]
     meta = info or probe_clip(src, fps=opts.sequence_fps)
-    numbers = _sequence_numbers(src)
     if meta.interlaced:  # user trial 6: combed frames were taken without a word
         logging.getLogger("depthforge").info(
             f"{Path(src).name} is interlaced: its frames are read whole, so moving edges are combed; deinterlace it "
@@ -450,7 +460,7 @@ def run_video(
 
     behind = WriteBehind(write, size=2, name="depthforge-video-writer", threads=stage_threads(estimator))
     try:
-        stream = display_frames(iter_clip(src, info=meta), estimator, options=opts, counts=counts)
+        stream = display_frames(iter_clip(src, info=meta, frames=listing), estimator, options=opts, counts=counts)
         for frame, depth, display, used in stream:
             behind.put((frame, depth, display, used))
             rng = used

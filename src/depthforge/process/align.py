@@ -283,7 +283,9 @@ def _fit_named(source: np.ndarray, target: np.ndarray, name: str, *, fit: str, r
                 f"{name}: the depth map has one value at every known point, so a scale-shift fit cannot tell near "
                 "from far; fit the scale alone (fit='scale', --fit scale) or use other points"
             ) from None
-        raise ValidationError(f"{name}: {str(exc).partition(': ')[2]}") from None
+        if str(exc).startswith("target:"):
+            raise ValidationError(f"{name}: {str(exc).partition(': ')[2]}") from None
+        raise  # fit=, robust=: the caller's own names already
 
 
 @depth_arrays
