@@ -1072,7 +1072,7 @@ _OPTION_TABLE: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
         },
     ),
     "sequence": (  # an image sequence's pattern as a clip (user trial 6), its frames in seq/
-        ("estimate", "seq/s.####.png", "--model", "{model}", "--backend", "torch", "-o", "out", "--batch-size", "2"),
+        ("estimate", "seq/s.####.png", "--model", "{model}", "--backend", "torch", "-o", "out", "--no-visual"),
         {
             "--fps": ("-1", "0", "nan", "inf", "1e9", "0.001", "abc", "23.976"),
             "--frames": ("exr", "png8", "png16", "x", ""),
