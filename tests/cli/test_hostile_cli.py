@@ -690,3 +690,26 @@ def test_estimate_names_depth_bits_where_the_format_has_none(
         capsys, "estimate", str(photo), "-o", str(tmp_path / "o"), "--model", missing, "--depth-bits", "16"
     )
     assert code == 2 and "--depth-bits: not used (for --format gdepth or dynamic-depth" in err, err
+
+
+def test_a_signal_while_the_commands_load_is_said(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI of 2026-12-07 (the interrupt campaign): SIGTERM 0.4 s after start killed the process (status -15) while it
+    loaded its commands, before the handler was set. The handler now comes first, and a signal that breaks an
+    import on its way (numpy's "could not import module datetime") is said as the signal."""
+    from depthforge.cli import main as cli_main
+
+    def loading() -> None:
+        raise cli_main._Terminated
+
+    def broken_import() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError('PyCapsule_Import could not import module "datetime"') from exc
+
+    for build, status, word in ((loading, 143, "terminated"), (broken_import, 130, "interrupted")):
+        monkeypatch.setattr(cli_main, "build_parser", build)
+        assert cli_main.main(["models"]) == status
+        assert capsys.readouterr().err.strip() == f"depthforge: {word}"

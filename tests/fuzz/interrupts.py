@@ -155,7 +155,7 @@ def run_case(context: dict[str, str], folder: Path, rng: random.Random) -> tuple
     """(label, outcome, detail) of one interrupted command."""
     command = rng.choice(COMMANDS)
     sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-    delay = rng.uniform(0.3, 8.0)  # the CLI's handlers are set 0.1 s after start
+    delay = rng.uniform(0.3, 8.0)  # the CLI sets its handlers about 0.05 s after start, before loading its commands
     cold = rng.random() < 0.25  # an empty numba cache: the signal may land while a kernel compiles
     # a terminal's Ctrl-C reaches the whole process group, batch workers included (user trial 4: tracebacks)
     group = sig == signal.SIGINT and rng.random() < 0.5
