@@ -240,8 +240,7 @@ def _read_exr(p: Path, limit: int) -> tuple[np.ndarray, dict[str, Any]]:
         shown, window = header.get("displayWindow"), header.get("dataWindow")
     if shown is None or window is None:
         return data, meta
-    (vx0, vy0), (vx1, vy1) = (tuple(int(v) for v in corner) for corner in shown)
-    (dx0, dy0), (dx1, dy1) = (tuple(int(v) for v in corner) for corner in window)
+    (vx0, vy0, vx1, vy1), (dx0, dy0, dx1, dy1) = _window(shown), _window(window)
     if (vx0, vy0, vx1, vy1) == (dx0, dy0, dx1, dy1):
         return data, meta
     out = np.full((vy1 - vy0 + 1, vx1 - vx0 + 1), np.nan, np.float32)

@@ -26,7 +26,14 @@ import numpy as np
 from depthforge.core.errors import InputError
 from depthforge.core.validation import check_range
 from depthforge.io.images import read_image
-from depthforge.io.video import VideoInfo, is_sequence_pattern, iter_frames, probe_video, snap_frame_rate
+from depthforge.io.video import (
+    SEQUENCE_NUMBER,
+    VideoInfo,
+    is_sequence_pattern,
+    iter_frames,
+    probe_video,
+    snap_frame_rate,
+)
 
 __all__ = [
     "DEFAULT_SEQUENCE_FPS",
@@ -41,13 +48,12 @@ __all__ = [
 #: The frame rate of an image sequence when none is given (cinema's).
 DEFAULT_SEQUENCE_FPS = 24.0
 _MAX_DIGITS = 12
-_NUMBER = re.compile(r"(?:#+|%(0?\d*)d)(?=\.[A-Za-z0-9]+$)")  # the frame number, just before the extension
 
 
 def _split(path: str | os.PathLike[str]) -> tuple[str, int, str]:
     """(text before the number, its digit count (0: any), text after it) of a pattern's file name."""
     name = Path(path).name
-    found = list(_NUMBER.finditer(name))
+    found = list(SEQUENCE_NUMBER.finditer(name))
     if not found:
         raise InputError(f"{path}: not a sequence pattern (name the frame number with #### or %04d)")
     m = found[-1]

@@ -29,6 +29,7 @@ from depthforge.io.heif import is_heif_head
 from depthforge.io.inputs import check_input_file, check_pixels, max_pixels_limit
 
 __all__ = [
+    "SEQUENCE_NUMBER",
     "is_sequence_pattern",
     "snap_frame_rate",
     "PIX_FMTS",
@@ -74,10 +75,14 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+#: An image sequence's frame number in its file name: a ``#`` run or ``%0Nd`` (N in group 1), before the extension.
+SEQUENCE_NUMBER = re.compile(r"(?:#+|%(0?\d*)d)(?=\.[A-Za-z0-9]+$)")
+
+
 def is_sequence_pattern(path: str | os.PathLike[str]) -> bool:
     """Whether a path names an image sequence (:mod:`depthforge.io.sequence`): a file name whose frame number,
     just before the extension, is a ``#`` run or ``%0Nd`` (``shot.####.png``), and no such file."""
-    return bool(re.search(r"(?:#+|%0?\d*d)\.[A-Za-z0-9]+$", Path(path).name)) and not os.path.exists(path)
+    return bool(SEQUENCE_NUMBER.search(Path(path).name)) and not os.path.exists(path)
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
