@@ -145,7 +145,7 @@ def test_a_renderers_empty_background_is_no_depth(tmp_path: Path, caplog: pytest
     assert read_depth(tmp_path / "render.npy", kind="relative").values[0, 1] == np.float32(1e10)  # not metres
 
 
-def test_compositors_exr_files(tmp_path: Path) -> None:
+def test_compositors_exr_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """User trial 6: a beauty render's colour channel was read as its depth (``depth.Z`` beside R, G, B; a
     multi-part file's first part), and a data window (Nuke's bounding box, overscan) was taken for the image."""
     OpenEXR = pytest.importorskip("OpenEXR")
@@ -168,6 +168,10 @@ def test_compositors_exr_files(tmp_path: Path) -> None:
     with OpenEXR.File(parts) as f:
         f.write(str(tmp_path / "parts.exr"))
     np.testing.assert_array_equal(read_depth(tmp_path / "parts.exr", kind="metric").values, z)
+    both = write("both.exr", {"Z": z, "depth.Z": z[::-1].copy()})
+    with caplog.at_level("INFO", logger="depthforge"):  # trial 6's leftover: the choice is said
+        np.testing.assert_array_equal(read_depth(both, kind="metric").values, z)
+    assert "both.exr: several depth channels (Z, depth.Z); Z is read" in caplog.text
     with pytest.raises(InputError, match=r"which channel is the depth\? .*\(B, G, R\)"):
         read_depth(write("rgb.exr", {"R": grey, "G": grey, "B": grey}))
     with pytest.raises(InputError, match=r"which channel is the depth\? .*\(A\)"):

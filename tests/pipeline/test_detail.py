@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,7 @@ def test_a_perfect_model_gives_the_truth(fusion: str) -> None:
     fused = estimate_detailed(image, model, detail=9, fusion=fusion).values.astype(np.float64)
     a, b = np.polyfit(fused.ravel(), truth.ravel(), 1)
     assert np.max(np.abs(a * fused + b - truth)) <= 1e-5 * np.max(truth)
+    assert model.describe() == {"model": "callable", "kind": "relative", "backend": "callable"}  # no dtype claimed
 
 
 def test_metric_tiles_are_fitted_by_scale_only() -> None:
@@ -176,6 +179,10 @@ def test_video_with_detail_uses_the_same_tiles_every_frame(tiny_da: Path, tmp_pa
     out = tmp_path / "out"
     assert main(["estimate", str(clip), "--model", str(tiny_da), "--detail", "auto", "-o", str(out)]) == 0
     assert probe_video(out / "clip_depth.mkv").frame_count == 4
+    # the clip's JSON says what made it (user trial 6: backend, dtype and tiling were not recorded)
+    made_by = json.loads((out / "clip_depth.json").read_text())["estimator"]
+    assert made_by["backend"] == "torch" and made_by["dtype"] == "fp32" and made_by["model"] == tiny_da.name
+    assert made_by["detail"] == {"detail": "auto", "tile_overlap": 0.25, "fusion": "blend"}
     # the grid of a video does not depend on the frame's content: flat tiles are not skipped
     flat = np.zeros((64, 96, 3), np.uint8)
     assert len(plan_tiles(flat, detail="auto", native_hw=(32, 48), skip_flat=False).tiles) == 4

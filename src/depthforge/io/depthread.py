@@ -277,6 +277,10 @@ def _exr_depth_channel(p: Path, parts: list[list[str]]) -> tuple[int, str]:
 
     found = sorted((r, i, n) for i, names in enumerate(parts) for n in names if (r := rank(n)) is not None)
     if found:
+        others = [n for r, _, n in found[1:] if r < 4]
+        if others:  # user trial 6: Z beside depth.Z was taken without a word
+            first = found[0][2]
+            _log.info(f"{p.name}: several depth channels ({first}, {', '.join(others[:4])}); {first} is read")
         return found[0][1], found[0][2]
     every = [(i, n) for i, names in enumerate(parts) for n in names]
     if len(every) == 1 and every[0][1].split(".")[-1] not in ("A", "a"):  # a lone alpha is a matte, not depth

@@ -83,6 +83,10 @@ class CallableEstimator(DepthEstimator):
     def __repr__(self) -> str:
         return f"CallableEstimator({self.spec.name!r}, kind={self._kind!r})"
 
+    def describe(self) -> dict[str, object]:
+        """``model``, ``kind`` and ``backend`` (``callable``): a function's device and precision are its own."""
+        return {"model": self.name, "kind": self.kind, "backend": "callable"}
+
     @property
     def kind(self) -> str:
         """What the function returns: ``relative``, ``metric`` or ``disparity``."""

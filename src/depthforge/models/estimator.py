@@ -136,6 +136,12 @@ class DepthEstimator:
         quant = getattr(self.backend, "quantize", None)
         return f"{self.backend.name}-{quant}" if quant else self.backend.name
 
+    def describe(self) -> dict[str, object]:
+        """What produced the maps, for records beside outputs: ``model``, ``kind``, ``backend`` (as
+        :attr:`backend_name`), ``device`` and ``dtype``; a model with high-resolution detail adds ``detail``."""
+        device, dtype = self.backend.device, self.backend.dtype
+        return {"model": self.name, "kind": self.kind, "backend": self.backend_name, "device": device, "dtype": dtype}
+
     @property
     def deviation(self) -> float | None:
         """Measured mean |output - PyTorch fp32| / mean |PyTorch fp32| of this backend (0 for the reference,

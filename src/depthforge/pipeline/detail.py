@@ -23,7 +23,7 @@ and skips tiles with few edges (the global pass stands there).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_choice
+from depthforge.models.callable import CallableEstimator
 from depthforge.models.estimator import DepthEstimator
 from depthforge.process.align import fit_scale_shift, tukey_fit
 
@@ -347,14 +348,23 @@ def estimate_detailed(
 def with_detail(estimator: DepthEstimator, options: DetailOptions, *, skip_flat: bool = True) -> DepthEstimator:
     """A model that runs :func:`estimate_detailed` with ``estimator`` on every image it is given, so photos,
     folders, batches and videos get high-resolution detail through their usual paths."""
-    from depthforge.models.callable import CallableEstimator
-
     settings = asdict(options)
 
     def detailed(rgb: np.ndarray) -> np.ndarray:
         return estimate_detailed(rgb, estimator, skip_flat=skip_flat, **settings).values
 
-    return CallableEstimator(detailed, kind=estimator.kind, name=estimator.name, licence=estimator.spec.licence)
+    return _Detailed(detailed, estimator, settings)
+
+
+class _Detailed(CallableEstimator):
+    """:func:`with_detail`'s model: the tiling function, described as the model it runs plus the tiling."""
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], base: DepthEstimator, tiling: dict[str, object]) -> None:
+        super().__init__(fn, kind=base.kind, name=base.name, licence=base.spec.licence)
+        self._described = {**base.describe(), "detail": tiling}
+
+    def describe(self) -> dict[str, object]:
+        return dict(self._described)
 
 
 def poisson_fuse(detail: np.ndarray, base: np.ndarray, *, crossover_px: float) -> np.ndarray:

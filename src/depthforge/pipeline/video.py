@@ -494,6 +494,7 @@ def _write_sidecar(
     doc: dict[str, object] = {
         "kind": est.spec.kind,
         "model": est.spec.name,
+        "estimator": est.describe(),  # backend, device, dtype and detail (user trial 6)
         "encoding": f"{inverse.get(est.spec.kind, 'inverse depth')} = far + (near - far) * code / 65535 "
         "(code = 65535 - value when inverted)",
         "frames": frames,
