@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depthforge.core.errors import InputError
+from depthforge.core.errors import InputError, TooLargeError
 from depthforge.io.sequence import iter_clip, missing_numbers, probe_clip, sequence_frames, sequence_stem
 from depthforge.io.video import is_sequence_pattern, is_video_path
 
@@ -54,5 +54,8 @@ def test_a_sequence_is_a_clip_of_its_frames(tmp_path: Path) -> None:
     assert [int(f[0, 0, 0]) for f in frames] == [0, 10, 20] and frames[0].dtype == np.uint8
     _frames(tmp_path, ["s.0005.png"], size_wh=(14, 8))
     info = probe_clip(tmp_path / "s.####.png")
-    with pytest.raises(InputError, match=r"s\.0005\.png: 14x8, where the sequence's first frame is 12x8"):
+    with pytest.raises(TooLargeError, match=r"s\.0005\.png: more pixels than the sequence's first frame \(12x8\)"):
+        list(iter_clip(tmp_path / "s.####.png", info=info))  # not decoded (the pixel limit the first frame passed)
+    _frames(tmp_path, ["s.0005.png"], size_wh=(10, 8))
+    with pytest.raises(InputError, match=r"s\.0005\.png: 10x8, where the sequence's first frame is 12x8"):
         list(iter_clip(tmp_path / "s.####.png", info=info))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depthforge.core.errors import InputError
+from depthforge.core.errors import InputError, TooLargeError
 from depthforge.core.validation import check_range
 from depthforge.io.images import read_image
 from depthforge.io.video import (
@@ -143,7 +143,11 @@ def iter_clip(
         yield from iter_frames(path, info=info)
         return
     for _, frame in sequence_frames(path) if frames is None else frames:
-        rgb = read_image(frame).as_uint8()
+        try:  # the first frame passed the caller's pixel limit; a later one may not be larger (review, stop 43)
+            rgb = read_image(frame, max_pixels=info.width * info.height).as_uint8()
+        except TooLargeError as e:  # not decoded: a pixel bomb among the frames costs nothing
+            first = f"{info.width}x{info.height}"
+            raise TooLargeError(f"{frame}: more pixels than the sequence's first frame ({first})") from e
         if rgb.shape[:2] != (info.height, info.width):
             raise InputError(
                 f"{frame}: {rgb.shape[1]}x{rgb.shape[0]}, where the sequence's first frame is "
