@@ -81,6 +81,11 @@ def test_existing_outputs_are_kept_and_only_the_missing_ones_written(
     assert "0 done, 1 skipped" in capsys.readouterr().out
     assert main([*base, "--colormap", "inferno", "--overwrite"]) == 0
     assert exr.stat().st_mtime_ns != stamp
+    (tmp_path / "in" / src.name).write_bytes(b"not a photo")  # the review: a photo that then fails keeps no note
+    capsys.readouterr()
+    assert main([*base, "--colormap", "magma"]) != 0
+    said = capsys.readouterr()
+    assert "0 done, 0 skipped, 1 failed" in said.out and "kept existing" not in said.err
 
 
 def test_video_options_on_photos_are_said(

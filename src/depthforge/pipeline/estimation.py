@@ -324,9 +324,12 @@ def run_estimate(
             estimator = load_model(str(model), device=device, dtype=dtype, backend=backend, quantize=quantize)
         return estimator if detail is None else with_detail(estimator, detail, skip_flat=not video)
 
+    kept: dict[Path, str] = {}  # inputs whose existing outputs are kept -> the note, given when the rest is done
+
     def report(job: Job, status: str) -> None:
         if status == "done":
             summary.done += 1
+            summary.kept.extend(filter(None, [kept.pop(job.src, None)]))
         elif status == "skipped":
             summary.skipped += 1
         else:
@@ -378,10 +381,11 @@ def run_estimate(
             reason = clash(src, paths.values())
             if not is_video_path(src) and reason is None and options.use_embedded_depth and _embedded_kind(src):
                 run_photos()  # in input order
-                _write_embedded(src, paths, options, max_pixels, summary, on_item)
+                todo = paths if options.overwrite else _to_write(src, paths, kept)  # the missing ones only (review)
+                report(Job(src, todo), _write_embedded(src, todo, options, max_pixels, summary))
                 continue
             if not is_video_path(src):
-                todo = paths if options.overwrite else _to_write(src, paths, summary)
+                todo = paths if options.overwrite else _to_write(src, paths, kept)
                 photos.append(
                     Job(
                         src,
@@ -401,11 +405,10 @@ def run_estimate(
                 todo = (
                     paths
                     if options.overwrite or vopts.overwrite
-                    else _to_write(src, paths, summary, video=info, frame_ext=FRAME_EXTENSIONS[vopts.frames or "png16"])
+                    else _to_write(src, paths, kept, video=info, frame_ext=FRAME_EXTENSIONS[vopts.frames or "png16"])
                 )
                 if not todo:
-                    summary.skipped += 1
-                    _notify(on_item, src, "skipped")
+                    report(Job(src, todo), "skipped")
                     continue
                 done = run_video(
                     src,
@@ -421,8 +424,7 @@ def run_estimate(
             except (InputError, OutputError, EncodeError, ValidationError) as exc:  # a clip's own facts: it fails alone
                 fail(src, str(exc))
                 continue
-            summary.done += 1
-            _notify(on_item, src, "done")
+            report(Job(src, todo), "done")
         run_photos()
         return summary
     except ModelError:
@@ -432,13 +434,14 @@ def run_estimate(
 
 
 def _to_write(
-    src: Path, paths: dict[str, Path], summary: Summary, *, video: VideoInfo | None = None, frame_ext: str = ".png"
+    src: Path, paths: dict[str, Path], kept: dict[Path, str], *, video: VideoInfo | None = None, frame_ext: str = ".png"
 ) -> dict[str, Path]:
     """The outputs of ``src`` still to write (without ``overwrite``): those whose file does not exist, and the
     files written together (a depth video and its JSON; Facebook's photo and depth pair) when one of them is
     missing. A clip's frame folder counts as there when it holds all of its frames of ``frame_ext`` (an interrupted
     run leaves some).
-    The outputs kept while others are written are listed in ``summary.kept``."""
+    The outputs kept while others are written are noted in ``kept[src]`` (for ``Summary.kept`` once ``src`` is
+    done: a photo that then fails keeps its outputs without a word about it)."""
 
     def there(role: str) -> bool:
         p = paths[role]
@@ -453,7 +456,7 @@ def _to_write(
             present -= group
     todo = {role: p for role, p in paths.items() if role not in present}
     if todo and present:
-        summary.kept.append(f"{src}: {', '.join(sorted(paths[r].name for r in present))}")
+        kept[src] = f"{src}: {', '.join(sorted(paths[r].name for r in present))}"
     return todo
 
 
@@ -475,26 +478,19 @@ def _write_embedded(
     options: EstimateOptions,
     max_pixels: int | None,
     summary: Summary,
-    on_item: Callable[[Path, str], None] | None,
-) -> None:
-    """The outputs of a photo from the depth it carries (resampled to the photo), counted in ``summary``."""
-    paths = paths if options.overwrite else _to_write(src, paths, summary)  # the missing ones only (review)
+) -> str:
+    """The outputs ``paths`` of a photo from the depth it carries (resampled to the photo); the depth's source is
+    listed in ``summary.embedded``. Returns the item's status: ``done``, ``skipped`` or ``failed: reason``."""
     if not paths:
-        summary.skipped += 1
-        _notify(on_item, src, "skipped")
-        return
+        return "skipped"
     try:
         image = read_image(src, max_pixels=max_pixels)
         photo = read_depth_photo(src, max_pixels=max_pixels)
         write_outputs(image, resize_depth(photo.depth, image.size_hw), paths, options)
     except (InputError, OutputError, ValidationError) as exc:
-        summary.failed += 1
-        summary.errors.append(str(exc))
-        _notify(on_item, src, f"failed: {exc}")
-        return
-    summary.done += 1
+        return f"failed: {exc}"
     summary.embedded.append(f"{src}: {photo.source} ({photo.depth.kind})")
-    _notify(on_item, src, "done")
+    return "done"
 
 
 def _notify(cb: Callable[[Path, str], None] | None, path: Path, status: str) -> None:
