@@ -91,7 +91,13 @@ def test_tasks_filter_and_refusal() -> None:
         catalogue(tasks=("video",))
 
 
-def test_command_tables_json_and_task(empty_caches: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_tables_json_and_task(
+    empty_caches: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # user trial 6: the tables were 200 wide whatever the terminal
+    assert main(["models"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 100
+    monkeypatch.setenv("COLUMNS", "200")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     for task in TASKS:

@@ -26,20 +26,22 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([e.as_dict() for e in entries], indent=2))
         return 0
     import io
+    import shutil
     import sys
 
     from rich.console import Console
     from rich.table import Table
 
     text = io.StringIO()  # printed by us: a closed pipe then ends the command as cli.main says (rich exits 1)
-    console = Console(width=200, file=text)
+    width = shutil.get_terminal_size((200, 24)).columns  # COLUMNS, else the terminal's, else 200 (user trial 6)
+    console = Console(width=max(width, 60), file=text)
     for task, option in TASKS.items():
         rows = [e for e in entries if e.task == task]
         if not rows:
             continue
         table = Table(title=f"{task} ({option})", title_justify="left")
         for col in ("name", "kind", "licence", "size", "cached", "source", "notes"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # hub ids wrap, never cut
         for e in rows:
             cached = "your file" if e.cached is None else ("yes" if e.cached else "no")
             size = f"{e.params_millions:.0f} M" if e.params_millions else ""
