@@ -306,6 +306,7 @@ def test_non_utf8_file_names_in_batch(capsys: pytest.CaptureFixture[str], tmp_pa
     argv = ["batch", str(folder), "-o", str(tmp_path / "out"), "--model", str(tiny_da), "--outputs", "depth16"]
     code, out, err = run(capsys, *argv)
     assert code == 0 and "1 done, 0 skipped, 0 failed" in out, err
+    assert "start-up included)" in out and "1/1 items, 0.0 items/s after the first" in err  # trial 6: one rate each
     assert os.listdir(os.fsencode(tmp_path / "out")).count(b"caf\xe9_depth.png") == 1
     code, out, err = run(capsys, *argv)  # resumes from the manifest: nothing left to do
     assert code == 0 and "0 done, 1 skipped, 0 failed" in out, err

@@ -193,7 +193,7 @@ class _Progress:
             rate = (self.count - 1) / (now - self.t0) if now > self.t0 else 0.0
             left = self.total - self.count
             eta = "" if not left else f", ETA {left / rate:.0f} s" if rate > 0 else ", ETA unknown yet"
-            note(f"{self.count}/{self.total} items, {rate:.1f} items/s{eta}")  # user trial 4: 'ETA inf s'
+            note(f"{self.count}/{self.total} items, {rate:.1f} items/s after the first{eta}")  # trial 4: 'ETA inf s'
 
     def close(self) -> None:
         if self.bar is not None:

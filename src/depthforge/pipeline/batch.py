@@ -62,7 +62,7 @@ class BatchSummary:
 
     def line(self) -> str:
         rate = (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
-        text = f"{self.done} done, {self.skipped} skipped, {self.failed} failed ({rate:.1f} items/s)"
+        text = f"{self.done} done, {self.skipped} skipped, {self.failed} failed ({rate:.1f} items/s, start-up included)"
         if self.failed and self.log_path is not None:
             text += f"; reasons in {self.log_path}"
         return text
