@@ -49,6 +49,10 @@ def test_disparity_depthmap_becomes_metres_by_f_b_over_d() -> None:
     )
     with pytest.raises(ValidationError, match="^baseline_m: "):
         mesh_from_depth(DepthMap(disp, kind="disparity", intrinsics=K))
+    # user trial 7: without a focal length, metres would rest on the default field of view's guess
+    for build in (mesh_from_depth, pointcloud_from_depth, depth_to_normals):
+        with pytest.raises(ValidationError, match="^intrinsics: a disparity map becomes metres by z = fx"):
+            build(DepthMap(disp, kind="disparity", baseline_m=0.1))
 
 
 def test_relative_depthmap_becomes_pseudo_depth_between_near_m_and_far_m() -> None:

@@ -165,7 +165,8 @@ def scene_points(
     The camera, for pinhole maps: ``intrinsics`` when given, else by :func:`~depthforge.geometry.camera.
     resolve_intrinsics` from the EXIF of ``image`` (when it is an :class:`~depthforge.core.image.Image`), the
     depth map's own intrinsics, or the stated default field of view; None for panoramas (``equirect``), whose
-    depth is the distance from the centre (metric or relative, not disparity). The depth becomes z by
+    depth is the distance from the centre (metric or relative, not disparity); a disparity map is refused without
+    a known focal length. The depth becomes z by
     :func:`depth_to_z`, then passes through ``z_filter`` (e.g. a smoothing) when given.
 
     Returns:
@@ -188,6 +189,11 @@ def scene_points(
             exif=image.exif if isinstance(image, Image) else None,
             fallback=dm.intrinsics if dm is not None else None,
         )
+        if dm is not None and dm.kind == "disparity" and intrinsics.source.startswith("default"):
+            raise ValidationError(  # user trial 7: metres from a guessed focal length, as DepthMap.to_metric refuses
+                "intrinsics: a disparity map becomes metres by z = fx * baseline_m / d: give intrinsics= (or a map or "
+                "photo carrying them); the default field of view would be a guess"
+            )
     zd = depth_to_z(
         depth if dm is None else dm, intrinsics=intrinsics, baseline_m=baseline_m, near_m=near_m, far_m=far_m
     )
