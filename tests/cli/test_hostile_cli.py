@@ -248,9 +248,8 @@ def test_bad_depth_files_are_one_line_errors_in_all_ten_readers(
             os.environ.pop("DEPTHFORGE_MAX_PIXELS")
         else:
             os.environ["DEPTHFORGE_MAX_PIXELS"] = env
-    if command == "reference" and make == "bad-meta":  # --ref-kind overrides the file's kind: its display
-        assert code == 0, err  # fields are not used, so they cannot be wrong
-        return
+    if command == "reference" and make == "bad-meta":  # user trial 7: display codes are not metres
+        assert "--ref-kind: bad.png holds relative depth as display codes" in err, err
     assert code == 2, err
     lines = err.strip().splitlines()
     assert lines[-1].startswith("depthforge: error:") and "bad." in lines[-1]

@@ -49,6 +49,23 @@ def test_display_png_round_trips_within_one_code(tmp_path: Path, fmt: str, level
     assert np.abs(back.values - depth.values).max() <= span / levels * 0.51 + 1e-6
 
 
+def test_a_display_png_is_not_rescaled_or_relabelled(tmp_path: Path) -> None:
+    """User trial 7: ``scale=0.25`` (Middlebury's habit) on a depthforge display PNG of disparity gave codes x 0.25
+    (up to 16383 px); ``kind="disparity"`` on one of metres gave display fractions labelled pixels."""
+    disparity = DepthMap(np.linspace(5.5, 55.0, 48, dtype=np.float32).reshape(6, 8), kind="disparity")
+    p = write_depth(tmp_path / "d.png", disparity)
+    np.testing.assert_allclose(read_depth(p, kind="disparity").values, disparity.values, rtol=1e-4)
+    with pytest.raises(ValidationError, match=r"^scale: d\.png says how its codes become values .*display"):
+        read_depth(p, kind="disparity", scale=0.25)
+    metres = write_depth(tmp_path / "m.png", disparity.to_metric(focal_px=500.0, baseline_m=0.1))
+    with pytest.raises(ValidationError, match=r"^kind: m\.png holds metric depth as display codes .* not as disparity"):
+        read_depth(metres, kind="disparity")
+    as_relative = read_depth(metres, kind="relative")  # display codes are a relative map: larger = nearer
+    values = as_relative.values
+    assert as_relative.kind == "relative" and 0.0 <= np.nanmin(values) < np.nanmax(values) <= 1.0
+    assert int(np.nanargmax(values)) == 47  # the largest disparity, the nearest point
+
+
 @pytest.mark.parametrize("kind", ["metric", "relative", "disparity"])
 @pytest.mark.parametrize(("fmt", "levels"), [("png16", 65535), ("png8", 255)])
 def test_holes_stay_invalid_in_display_pngs(tmp_path: Path, kind: str, fmt: str, levels: int) -> None:

@@ -107,7 +107,14 @@ def run(args: argparse.Namespace) -> int:
             got = float(depth.values[int(np.floor(y + 0.5)), int(np.floor(x + 0.5))])
             print(f"  ({x:g}, {y:g}): known {z:.4g} m, aligned {got:.4g} m")
     elif args.reference:
-        ref = read_depth(args.reference, kind=args.ref_kind, scale=args.ref_scale)
+        try:
+            ref = read_depth(args.reference, kind=args.ref_kind, scale=args.ref_scale)
+        except ValidationError as exc:  # the reference's kind and scale have flags of their own
+            name, _, rest = str(exc).partition(": ")
+            flag = {"kind": "--ref-kind", "scale": "--ref-scale"}.get(name)
+            if flag is None:
+                raise
+            raise ValidationError(f"{flag}: {rest}") from exc
         if ref.kind == "disparity" and (ref.baseline_m and ref.intrinsics):
             ref = ref.to_metric()
         if ref.kind not in ("metric", "disparity"):

@@ -412,12 +412,23 @@ def _decode_values(
     if a.dtype.kind not in "biu":
         raise InputError(f"{path}: values of dtype {a.dtype} are not depth values")
     codes = a.astype(np.float64)
+    enc = meta.get("encoding")
+    if enc is not None and scale is not None:  # user trial 7: a display PNG's codes x 0.25 read as disparity px
+        raise ValidationError(
+            f"scale: {path.name} says how its codes become values (depthforge's {str(enc)[:20]} encoding); "
+            "a scale is for plain codes: leave it out"
+        )
+    stated = meta.get("kind")
+    if enc == "display" and kind not in (None, stated, "relative"):
+        raise ValidationError(
+            f"kind: {path.name} holds {stated} depth as display codes over its own range: it reads as "
+            f"{'' if stated == 'relative' else f'{stated} or as '}relative (larger = nearer), not as {kind}"
+        )
     if scale is not None:
         v = codes * float(scale)
         if (kind or meta.get("kind")) in ("metric", "disparity"):
             v[a == 0] = np.nan
         return v.astype(np.float32)
-    enc = meta.get("encoding")
     if enc is None and kind in ("metric", "disparity"):  # user trial 5: code / 65535 called metres
         unit = "metres" if kind == "metric" else "pixels"
         raise ValidationError(f"scale: the integer codes of {path.name} need a scale to become {unit} "

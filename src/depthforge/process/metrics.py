@@ -237,8 +237,10 @@ def evaluate(
             elsewhere).
         align: ``auto`` (``none`` when both maps have the same kind, else ``scale-shift``), ``none``, ``scale``
             or ``scale-shift``: least squares of pred's inverse depth onto the ground truth's (1/m or px),
-            over the evaluated pixels. Aligned inverse depths <= 0 are clamped to the ground truth's farthest
-            value (as the MiDaS evaluation caps depth).
+            over the evaluated pixels. Aligned depth is then capped at the ground truth's farthest depth: aligned
+            inverse depths below the ground truth's smallest (those <= 0 included) are raised to it, as the MiDaS
+            evaluation caps depth at its dataset's farthest (``1 / depth_cap``); so a prediction is never
+            scored as farther than anything in the scene.
         mask: optional (H, W) bool, True where to evaluate.
         robust: use the outlier-rejecting fit instead of plain least squares (the papers use plain).
 
