@@ -83,9 +83,20 @@ def test_partial_reference_map() -> None:
 def test_disparity_reference_gives_disparity() -> None:
     z, rel = _scene()
     disp = (60.0 / z).astype(np.float32)
-    out, _ = align_to_depth(DepthMap(rel.astype(np.float32)), DepthMap(disp, kind="disparity"))
+    out, al = align_to_depth(DepthMap(rel.astype(np.float32)), DepthMap(disp, kind="disparity"))
     assert out.kind == "disparity"
     np.testing.assert_allclose(out.values, disp, rtol=1e-4)
+    assert al.units == "px" and " px, mean relative depth error" in al.line()  # user trial 7: not "inverse depth"
+    # a plain array as the reference, with its kind (user trial 7: an AttributeError)
+    same, al2 = align_to_depth(rel.astype(np.float32), disp, kind="relative", reference_kind="disparity")
+    np.testing.assert_array_equal(same.values, out.values)
+    assert al2 == al
+    with pytest.raises(ValidationError, match="^reference_kind: an array as reference needs reference_kind="):
+        align_to_depth(out, disp)
+    with pytest.raises(ValidationError, match="^reference_kind: 'metric' given for a disparity DepthMap"):
+        align_to_depth(out, out, reference_kind="metric")
+    metric = align_to_depth(out, (60.0 / disp).astype(np.float32), reference_kind="metric")[1]
+    assert metric.units == "1/m" and " 1/m, mean" in metric.line()
 
 
 def test_bad_alignment_input() -> None:

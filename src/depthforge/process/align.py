@@ -10,7 +10,7 @@ Tukey's biweight, so a minority of wrong targets does not move it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,8 @@ class Alignment:
         scale, shift: the fitted coefficients (shift is 0 for ``fit="scale"``).
         fit: ``"scale"`` or ``"scale-shift"``.
         n_points: points used; ``n_inliers``: points the robust fit kept (all for a plain fit).
-        rms: root-mean-square residual over the inliers, in the target's inverse-depth units.
+        rms: root-mean-square residual over the inliers, in the target's inverse-depth ``units``.
+        units: ``1/m`` (metric target), ``px`` (disparity target) or ``inverse depth`` (an array of unknown units).
         abs_rel: mean |z_fit - z| / z over the inliers, in depth (not inverse depth): the residual in words.
     """
 
@@ -52,6 +53,7 @@ class Alignment:
     n_inliers: int
     rms: float
     abs_rel: float
+    units: str = "inverse depth"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +62,7 @@ class Alignment:
         """A one-line human summary."""
         return (
             f"scale {self.scale:.6g}, shift {self.shift:.6g} ({self.fit}); residual over {self.n_inliers}/"
-            f"{self.n_points} points: rms {self.rms:.4g} (inverse depth), mean relative depth error "
+            f"{self.n_points} points: rms {self.rms:.4g} {self.units}, mean relative depth error "
             f"{100 * self.abs_rel:.3g} %"
         )
 
@@ -263,7 +265,7 @@ def align_to_points(
         src.append(float(inv[yi, xi]))
         tgt.append(1.0 / z)
     fit = fit or ("scale-shift" if len(pts) >= 2 else "scale")
-    al = _fit_named(np.array(src), np.array(tgt), "points", fit=fit, robust=robust)
+    al = replace(_fit_named(np.array(src), np.array(tgt), "points", fit=fit, robust=robust), units="1/m")
     if not al.scale > 0:
         raise ValidationError(
             f"points: the fit turns the map's near/far order round (scale {al.scale:.3g}): the map puts the points "
@@ -291,8 +293,9 @@ def _fit_named(source: np.ndarray, target: np.ndarray, name: str, *, fit: str, r
 @depth_arrays
 def align_to_depth(
     depth: DepthMap,
-    reference: DepthMap,
+    reference: DepthMap | np.ndarray,
     *,
+    reference_kind: str | None = None,
     fit: str = "scale-shift",
     robust: bool = True,
     mask: np.ndarray | None = None,
@@ -301,7 +304,9 @@ def align_to_depth(
 
     Args:
         depth: any kind, (H, W).
-        reference: a ``metric`` or ``disparity`` map; NaN where unknown. Resampled to ``depth``'s size if needed.
+        reference: a ``metric`` or ``disparity`` :class:`DepthMap`, or an (H, W) array with ``reference_kind``;
+            NaN where unknown. Resampled to ``depth``'s size if needed.
+        reference_kind: what a plain array as ``reference`` holds: ``"metric"`` (m) or ``"disparity"`` (px).
         fit: ``"scale-shift"`` or ``"scale"``.
         robust: reject outliers (Tukey IRLS after a least-median start).
         mask: optional (H, W) bool, True where the reference may be used.
@@ -309,6 +314,14 @@ def align_to_depth(
     Returns:
         (DepthMap of the reference's kind, Alignment). The fit is in inverse depth (1/m, or px of disparity).
     """
+    if not isinstance(reference, DepthMap):  # user trial 7: an array was an AttributeError
+        if reference_kind is None:
+            raise ValidationError("reference_kind: an array as reference needs reference_kind= ('metric' or "
+                                  "'disparity'), or pass a DepthMap")  # fmt: skip
+        check_array(reference, "reference", ndim=2, dtype_kind="uif")
+        reference = DepthMap(reference, kind=check_choice(reference_kind, "reference_kind", ("metric", "disparity")))
+    elif reference_kind not in (None, reference.kind):
+        raise ValidationError(f"reference_kind: {reference_kind!r} given for a {reference.kind} DepthMap")
     if reference.kind not in ("metric", "disparity"):
         raise ValidationError(f"reference: needs a metric or disparity map, this one is {reference.kind}")
     ref = reference
@@ -322,4 +335,5 @@ def align_to_depth(
         check_same_hw(tgt, "depth", m, "mask")
         tgt = np.where(m.astype(bool), tgt, np.nan)
     al = _fit_named(depth.inverse_depth(), tgt, "reference", fit=fit, robust=robust)
+    al = replace(al, units="px" if ref.kind == "disparity" else "1/m")  # user trial 7: px called inverse depth
     return apply_alignment(depth, al, kind=ref.kind), al

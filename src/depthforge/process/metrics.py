@@ -29,6 +29,7 @@ rmse_log and the deltas do not depend on that unit, rmse and sq_rel do).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -278,6 +279,7 @@ def evaluate(
             )
     else:
         al = fit_scale_shift(np.where(known, p_inv, np.nan), g_inv, fit=mode, robust=robust)
+        al = replace(al, units="px" if gt.kind == "disparity" else "1/m")
         p_inv = al.scale * p_inv + al.shift
         floor = float(np.min(g_inv[known])) if known.any() else 0.0
         p_inv = np.where(np.isfinite(p_inv), np.maximum(p_inv, floor), np.nan)
