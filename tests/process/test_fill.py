@@ -72,6 +72,13 @@ def test_metric_maps_prefer_the_larger_distance_and_keep_their_kind() -> None:
     out = fill_holes(DepthMap(z, kind="metric"), method="background")
     assert out.kind == "metric" and out.valid.all()
     np.testing.assert_allclose(out.values[:, 8:12], 4.0)
+    # user trial 7: metres outside the holes came back 1 ulp off (float32 1/z); now bit for bit
+    rng = np.random.default_rng(3)
+    metres = rng.uniform(0.5, 30.0, (40, 50)).astype(np.float32)
+    metres[10:20, 10:20] = np.nan
+    for method in ("smooth", "background", "nearest", "auto"):
+        filled = fill_holes(DepthMap(metres, kind="metric"), method=method).values
+        np.testing.assert_array_equal(filled[np.isfinite(metres)], metres[np.isfinite(metres)])
 
 
 def test_mask_limits_the_fill_and_large_holes_stay_for_smooth() -> None:

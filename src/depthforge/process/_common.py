@@ -33,7 +33,10 @@ def unwrap(depth: D, name: str = "depth") -> tuple[np.ndarray, Callable[[np.ndar
                     out = 1.0 / out
             return dm.with_values(np.asarray(out, dtype=np.float32))
 
-        return dm.inverse_depth().astype(np.float64), rewrap_map  # type: ignore[return-value]
+        if dm.kind != "metric":
+            return dm.inverse_depth().astype(np.float64), rewrap_map  # type: ignore[return-value]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # float64: 1 / (1 / z) gives z back
+            return 1.0 / dm.values.astype(np.float64), rewrap_map  # type: ignore[return-value]
     if not isinstance(depth, np.ndarray):
         raise ValidationError(f"{name}: expected a DepthMap or a numpy array, got {type(depth).__name__}")
     arr = check_array(depth, name, ndim=2, dtype_kind="uif")
