@@ -208,13 +208,18 @@ def test_compositors_exr_files(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     np.testing.assert_array_equal(over.values, z[1:2, 1:3])
 
 
-def test_pfm_middlebury_layout(tmp_path: Path) -> None:
+def test_pfm_middlebury_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     v = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
     p = write_depth(tmp_path / "d.pfm", DepthMap(v, kind="disparity"))
     data = p.read_bytes()
     assert data.startswith(b"Pf\n3 2\n-1.0\n")
     body = np.frombuffer(data[len(b"Pf\n3 2\n-1.0\n") :], "<f4").reshape(2, 3)
     np.testing.assert_array_equal(body, v[::-1])  # bottom row first
+    # the header's scale: its sign is the byte order, its size is not applied, and a notice says so (user trial 7)
+    (tmp_path / "s.pfm").write_bytes(b"Pf\n3 2\n0.25\n" + v[::-1].astype(">f4").tobytes())
+    with caplog.at_level("INFO", logger="depthforge"):
+        np.testing.assert_array_equal(read_depth(tmp_path / "s.pfm", kind="disparity").values, v)
+    assert "s.pfm: PFM scale 0.25 not applied (values read as stored" in caplog.text
 
 
 def test_bad_depth_files(tmp_path: Path) -> None:

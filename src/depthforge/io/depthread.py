@@ -194,7 +194,10 @@ def _check_shape(p: Path, shape: tuple[int, ...], limit: int) -> None:
 
 
 def _read_pfm(p: Path, limit: int) -> np.ndarray:
-    """A PFM (Middlebury) file: ``Pf`` grey or ``PF`` colour (its first channel), rows bottom to top."""
+    """A PFM (Middlebury) file: ``Pf`` grey or ``PF`` colour (its first channel), rows bottom to top.
+
+    The header's scale gives the byte order by its sign; its size is not applied (values are read as stored, as
+    Middlebury's own reader does; OpenCV and imageio divide by it), with a notice when it is not 1."""
     with open(p, "rb") as fh:
         head = re.match(rb"\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s", fh.read(256))
     if head is None:
@@ -211,6 +214,8 @@ def _read_pfm(p: Path, limit: int) -> np.ndarray:
     if pos + w * h * ch * 4 > p.stat().st_size:
         raise InputError(f"{p}: truncated PFM data")
     dtype = "<f4" if endian < 0 else ">f4"
+    if abs(endian) != 1.0:  # user trial 7: readers differ here; say which rule holds
+        _log.info(f"{p.name}: PFM scale {abs(endian):g} not applied (values read as stored, as Middlebury's reader)")
     a = np.fromfile(p, dtype=dtype, count=w * h * ch, offset=pos).reshape(h, w, ch)[::-1, :, 0]
     return a.astype(np.float32)
 
