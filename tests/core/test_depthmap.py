@@ -57,10 +57,15 @@ def test_disparity_to_metric_round_trip() -> None:
     np.testing.assert_allclose(z.values, 500.0 * 0.1 / disp, rtol=1e-6)
     back = 500.0 * 0.1 / z.values
     np.testing.assert_allclose(back, disp, rtol=1e-6)
+    # the Python names first (user trial 7: the library's errors named flags only, one of which does not exist)
+    with pytest.raises(ValidationError, match=r"^focal_px: needed .* \(focal_px=, or the map's intrinsics; --fx"):
+        d.to_metric()
+    with pytest.raises(ValidationError, match=r"^baseline_m: needed .* \(baseline_m=; --baseline-m\)"):
+        DepthMap(disp, kind="disparity").to_metric(focal_px=500.0)
 
 
 def test_relative_cannot_become_metric_without_alignment() -> None:
-    with pytest.raises(ValidationError, match="align"):
+    with pytest.raises(ValidationError, match=r"align it .* \(process\.align_to_points or align_to_depth;"):
         DepthMap(np.ones((2, 2)), kind="relative").to_metric(focal_px=1.0, baseline_m=1.0)
 
 

@@ -134,15 +134,18 @@ class DepthMap:
             return self
         if self.kind == "relative":
             raise ValidationError(
-                "kind: a relative depth map has no scale; "
-                "align it to known distances first (depthforge process --known)"
+                "kind: a relative depth map has no scale; align it to known distances first "
+                "(process.align_to_points or align_to_depth; depthforge process --known or --reference)"
             )
         f = focal_px if focal_px is not None else (self.intrinsics.fx if self.intrinsics else None)
         b = baseline_m if baseline_m is not None else self.baseline_m
         if f is None:
-            raise ValidationError("focal_px: needed to turn disparity into metres (give --focal-px or intrinsics)")
+            raise ValidationError(
+                "focal_px: needed to turn disparity into metres (focal_px=, or the map's intrinsics; --fx on the "
+                "command line)"
+            )
         if b is None:
-            raise ValidationError("baseline_m: needed to turn disparity into metres (give --baseline-m)")
+            raise ValidationError("baseline_m: needed to turn disparity into metres (baseline_m=; --baseline-m)")
         check_positive(f, "focal_px")
         check_positive(b, "baseline_m")
         with np.errstate(divide="ignore", invalid="ignore"):

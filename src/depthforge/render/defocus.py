@@ -119,7 +119,7 @@ def plan_bokeh(
         A :class:`BokehPlan`; radii are clipped to 12 % of the longer side.
     """
     if aperture_px is not None and f_number is not None:
-        raise ValidationError("aperture_px: give --aperture or --f-number, not both")
+        raise ValidationError("aperture_px: give aperture_px or f_number, not both (--aperture or --f-number)")
     q = filled_inverse_depth(depth)
     h, w = q.shape
     q_f, source = focus_inverse_depth(depth, xy=focus_xy, value=focus_depth)
