@@ -76,6 +76,24 @@ def test_left_and_right_eyes_are_mirror_operations(scene: tuple[np.ndarray, Dept
     np.testing.assert_allclose(left, right_of_flip[:, ::-1], atol=1e-3)
 
 
+def test_positive_separation_brings_the_scene_nearer() -> None:
+    """User trial 8: the docstring said farther. Crossed disparity (x_left - x_right) grows with separation."""
+    img = np.zeros((40, 200, 3), np.uint8)
+    img[:, 100:102] = 255
+    d = np.ones((40, 200), np.float32)
+    d[:, 90:110] = 2.0
+    depth = DepthMap(d, kind="relative")
+
+    def crossed(separation: float) -> float:
+        left, right = render_stereo(img, depth, params=StereoParams(separation=separation))
+        centre = [float(np.average(np.arange(200), weights=v[20, :, 0].astype(float) + 1e-9)) for v in (left, right)]
+        return centre[0] - centre[1]
+
+    assert crossed(0.0) == pytest.approx(5.0, abs=0.5)  # divergence 2.5 % of 200 px
+    assert crossed(5.0) == pytest.approx(15.0, abs=0.5)  # + 5 % of 200 px: nearer
+    assert crossed(-5.0) == pytest.approx(-5.0, abs=0.5)
+
+
 def test_nearer_pixels_win_and_holes_fill_from_background() -> None:
     # one row: background colour 10 (priority 0), a near block colour 200 (priority 5) moving right by 3
     img = np.full((1, 20), 10.0, np.float32)

@@ -67,7 +67,8 @@ class StereoParams:
         convergence: normalised mode: nearness on the screen plane, 0 = farthest, 1 = nearest (-1..2 allowed: a
             plane behind or in front of the scene); exact mode: disparity in px.
         balance: -1..1, share of the parallax carried by each eye (None = mode default).
-        separation: extra constant shift between the eyes in % of the width (positive = scene farther).
+        separation: extra constant shift between the eyes in % of the width, the same for every point: positive
+            brings the whole scene nearer (out of the screen), negative pushes it back (user trial 8: said farther).
         exponent: nearness exponent > 0 (normalised mode), > 1 flattens the background.
         exact: None = exact when the depth is a disparity map; True/False to force.
     """
