@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from depthforge.core.depthmap import DepthMap
 from depthforge.core.image import Image
@@ -41,3 +42,19 @@ def test_image_or_array_give_the_same_result() -> None:
         a, b = call(rgb), call(photo)
         np.testing.assert_array_equal(a, b, err_msg=name)
         assert not np.array_equal(a, call(flipped)), f"{name}: the image's pixels were not used"
+
+
+def test_combine_and_the_controlnet_image_check_their_inputs() -> None:
+    """User trial 8: a uint16 photo made a uint16 picture (its depth half black); ``multiple=0`` divided by zero."""
+    from depthforge.core.errors import ValidationError
+    from depthforge.render.visualize import controlnet_image
+
+    rgb = np.random.default_rng(2).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    both = combine(rgb.astype(np.uint16) * 257, rgb)
+    assert both.dtype == np.uint8
+    np.testing.assert_array_equal(both, np.concatenate([rgb, rgb], axis=1))
+    with pytest.raises(ValidationError, match="^depth_rgb: expected a uint8 depth picture"):
+        combine(rgb, rgb.astype(np.uint16))
+    for bad in (0, -64, 2.5):
+        with pytest.raises(ValidationError, match="^multiple: expected an integer >= 1"):
+            controlnet_image(np.zeros((8, 8), np.float32), multiple=bad)  # type: ignore[arg-type]

@@ -57,3 +57,20 @@ def test_bad_input_messages(pair: tuple[np.ndarray, np.ndarray]) -> None:
         compose(left, right, layout="wiggle")  # several images: rendering, not composing
     with pytest.raises(ValidationError, match="right: shape"):
         compose(left, right[:20], layout="left-right")
+    with pytest.raises(ValidationError, match="^right: dtype uint16 does not match left uint8"):  # user trial 8
+        compose(left, right.astype(np.uint16) * 257, layout="left-right")
+    assert compose(left[:39, :59], right[:39, :59], layout="half-left-right").shape == (39, 58, 3)  # as documented
+
+
+def test_texture_fraction_takes_any_image_form(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """User trial 8: float [0, 1] gave 0 (textureless), uint16 a larger share, grey a cv2.error."""
+    from depthforge.stereo import texture_fraction
+
+    rgb = pair[0]
+    share = texture_fraction(rgb)
+    assert 0.1 < share < 1.0
+    assert texture_fraction(rgb.astype(np.float32) / 255) == share
+    assert texture_fraction(rgb.astype(np.uint16) * 257) == share
+    assert 0.1 < texture_fraction(rgb[:, :, 0]) < 1.0 and texture_fraction(np.full((8, 8), 9, np.uint8)) == 0.0
+    with pytest.raises(ValidationError, match="^image: "):
+        texture_fraction([[1]])  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="-1..1: -1 keeps the input as left eye, +1 as right eye (default 0; -1 in exact mode)",
     )
-    p.add_argument("--separation", type=float, default=0.0, help="extra eye separation, %% of the width (positive = scene nearer)")
+    p.add_argument("--separation", type=float, default=0.0, help="extra eye separation, %% of the width (+ = nearer)")
     p.add_argument("--exponent", type=float, default=1.0, help="depth exponent (> 1 flattens the background)")
     p.add_argument(
         "--exact",

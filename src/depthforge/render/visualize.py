@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from depthforge.core.image import Image, check_image
+from depthforge.core.errors import ValidationError
+from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.validation import check_array, check_choice, check_same_hw
 
 __all__ = ["COLORMAPS", "colorize", "combine", "controlnet_image"]
@@ -37,15 +38,17 @@ def combine(image: np.ndarray | Image, depth_rgb: np.ndarray, *, direction: str 
     """Input and its depth image side by side (``horizontal``) or stacked (``vertical``).
 
     Args:
-        image: (H, W, 3) uint8 RGB.
+        image: (H, W, 3) RGB, uint8 (uint16 or float in [0, 1] are brought to uint8).
         depth_rgb: (H, W, 3) uint8 RGB depth visualisation of the same size.
 
     Returns:
         (H, 2W, 3) or (2H, W, 3) uint8 RGB.
     """
     check_choice(direction, "combine", ("horizontal", "vertical"))
-    image = check_image(image)
+    image = to_uint8(check_image(image))  # user trial 8: a uint16 photo gave a uint16 picture, its depth half black
     check_same_hw(image, "image", check_array(depth_rgb, "depth_rgb", ndim=3, channels=3), "depth_rgb")
+    if depth_rgb.dtype != np.uint8:
+        raise ValidationError(f"depth_rgb: expected a uint8 depth picture (colorize's), got {depth_rgb.dtype}")
     return np.concatenate([image, depth_rgb], axis=1 if direction == "horizontal" else 0)
 
 
@@ -62,6 +65,8 @@ def controlnet_image(display: np.ndarray, *, multiple: int = 64) -> np.ndarray:
     import cv2
 
     d = check_array(display, "display", ndim=2, dtype_kind="f")
+    if isinstance(multiple, bool) or not isinstance(multiple, (int, np.integer)) or multiple < 1:
+        raise ValidationError(f"multiple: expected an integer >= 1, got {multiple!r}")  # user trial 8: 0 divided
     h, w = d.shape
     nh = max(multiple, round(h / multiple) * multiple)
     nw = max(multiple, round(w / multiple) * multiple)

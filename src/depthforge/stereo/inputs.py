@@ -102,18 +102,21 @@ def prepare_pair(left: np.ndarray | Image, right: np.ndarray | Image) -> tuple[n
     return lft, rgt
 
 
-def texture_fraction(image: np.ndarray, *, threshold: float = 4.0) -> float:
+def texture_fraction(image: np.ndarray | Image, *, threshold: float = 4.0) -> float:
     """Share of pixels with a horizontal intensity gradient above ``threshold`` (grey levels per pixel).
 
     Args:
-        image: (H, W, 3) uint8 RGB.
+        image: (H, W, 3) RGB or (H, W) grey, or an :class:`Image`; uint16 and float in [0, 1] are brought to uint8
+            first, so the threshold means the same on every dtype.
 
     Returns:
         A fraction in [0, 1]; near 0 for a single-colour image, where stereo matching has nothing to match.
     """
     import cv2
 
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    pixels = to_uint8(check_image(image, "image", ndim=(2, 3), channels=(1, 3, 4)))  # user trial 8: unchecked
+    grey = cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_RGB2GRAY) if pixels.ndim == 3 and pixels.shape[2] >= 3 else pixels
+    grey = np.ascontiguousarray(grey.reshape(grey.shape[0], grey.shape[1]))
     gx = cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3)
     return float(np.mean(np.abs(gx) > 4.0 * threshold))  # the 3x3 Sobel weighs a unit step 4x
 

@@ -39,7 +39,8 @@ def compose(left: np.ndarray | Image, right: np.ndarray | Image, *, layout: str)
 
     Returns:
         left-right/right-left (H, 2W, C); top-bottom/bottom-top (2H, W, C); half-left-right and half-top-bottom
-        (H, W, C) with each eye squeezed to half width/height (3D TVs stretch it back); left/right (H, W, C);
+        (H, 2 * (W // 2), C) and (2 * (H // 2), W, C) with each eye squeezed to half width/height (3D TVs stretch
+        it back; an odd side loses a pixel); left/right (H, W, C);
         anaglyph-* (H, W, 3).
     """
     check_choice(layout, "layout", LAYOUTS)
@@ -48,6 +49,8 @@ def compose(left: np.ndarray | Image, right: np.ndarray | Image, *, layout: str)
     )
     if left.shape != right.shape:
         raise ValidationError(f"right: shape {right.shape} does not match left {left.shape}")
+    if left.dtype != right.dtype:  # user trial 8: a uint8 eye beside a uint16 one came out almost black
+        raise ValidationError(f"right: dtype {right.dtype} does not match left {left.dtype}")
     if layout == "left":
         return left
     if layout == "right":
