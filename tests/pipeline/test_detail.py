@@ -203,3 +203,29 @@ def test_batch_with_detail(tiny_da: Path, photos: Path, tmp_path: Path) -> None:
     args = ["batch", str(photos), "-o", str(out), "--model", str(tiny_da), "--detail", "4", "--workers", "1"]
     assert main(args) == 0
     assert len(list(out.rglob("*_depth.png"))) == len(list(photos.iterdir()))
+
+
+def test_plain_functions_are_models_in_every_entry_point(tmp_path: Path) -> None:
+    """User trial 8: ``estimate_detailed`` and ``run_estimate`` took a function for a registry name or failed with
+    an AttributeError, although the README calls any function a model."""
+    from PIL import Image as PILImage
+
+    from depthforge.io.depthread import read_depth
+    from depthforge.pipeline.estimation import EstimateOptions, run_estimate
+
+    image = coordinate_image((96, 96))
+
+    def function(rgb: np.ndarray) -> np.ndarray:
+        return rgb[:, :, 0].astype(np.float32) / 255.0 + 0.5
+
+    wrapped = CallableEstimator(function)
+    np.testing.assert_array_equal(
+        estimate_detailed(image, function, detail=4).values, estimate_detailed(image, wrapped, detail=4).values
+    )
+    (tmp_path / "in").mkdir()
+    PILImage.fromarray(image).save(tmp_path / "in" / "scene.png")
+    summary = run_estimate([tmp_path / "in"], tmp_path / "out", model=function, options=EstimateOptions(format="npy"))
+    assert (summary.done, summary.failed) == (1, 0)
+    np.testing.assert_array_equal(
+        read_depth(tmp_path / "out" / "scene_depth.npy").values, wrapped.predict(image).values
+    )

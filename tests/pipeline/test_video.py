@@ -362,6 +362,14 @@ def test_an_image_sequence_is_a_clip_that_keeps_its_frame_numbers(
     assert sorted(p.name for p in (out / "big_depth_frames").iterdir()) == ["big_1234567.exr", "big_1234568.exr"]
     capsys.readouterr()
     assert main([*big, "--frames", "exr"]) == 0 and "0 done, 1 skipped" in capsys.readouterr().out
+    # user trial 8: from Python, a plain function as the model, and the sequence's own name as the default stem
+    res = run_video(plates / "shot.####.png", tmp_path / "py", estimator=lambda rgb: rgb.mean(axis=2) / 255.0)
+    assert sorted(p.name for p in (tmp_path / "py").iterdir()) == [
+        "shot_depth.json",
+        "shot_depth.mkv",
+        "shot_depth.mp4",
+    ]
+    assert res.frames == 6
 
 
 def test_depth_beyond_the_clips_fixed_range_is_counted_and_said_and_old_partials_go(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
 from depthforge.core.threads import thread_budget
 from depthforge.core.validation import check_choice
-from depthforge.models.callable import CallableEstimator
+from depthforge.models.callable import CallableEstimator, DepthFunction, as_estimator
 from depthforge.models.estimator import DepthEstimator
 from depthforge.process.align import fit_scale_shift, tukey_fit
 
@@ -264,7 +264,7 @@ def _batches(grid: TileGrid, rgb: np.ndarray) -> Iterator[list[tuple[Tile, np.nd
 @renamed_keywords(fit="fit_tiles")
 def estimate_detailed(
     image: Image | np.ndarray,
-    estimator: DepthEstimator,
+    estimator: DepthEstimator | DepthFunction,
     *,
     detail: int | str = "auto",
     tile_overlap: float = 0.25,
@@ -277,8 +277,9 @@ def estimate_detailed(
 
     Args:
         image: the photo: an :class:`Image` or (H, W, 3) uint8 RGB array.
-        estimator: a loaded model (:func:`~depthforge.models.load_model`) or a
-            :class:`~depthforge.models.callable.CallableEstimator`.
+        estimator: a loaded model (:func:`~depthforge.models.load_model`), a
+            :class:`~depthforge.models.callable.CallableEstimator`, or a function ``(H, W, 3) uint8 -> (H, W)``
+            relative inverse depth (wrap it in a ``CallableEstimator`` to say another kind).
         detail: tile count N >= 2, or ``"auto"``.
         tile_overlap: share of a tile's side overlapping its neighbour, in [0, 0.9).
         fusion: ``blend`` (weighted average of the fitted tiles) or ``poisson`` (gradient-domain fusion).
@@ -290,6 +291,7 @@ def estimate_detailed(
         A :class:`DepthMap` of the photo's size and the model's kind, the global pass's scale.
     """
     check_choice(fusion, "fusion", FUSIONS)
+    estimator = as_estimator(estimator)  # user trial 8: a plain function was an AttributeError
     rgb = to_uint8(check_image(image))
     size_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
     native = estimator.native_size(size_hw)

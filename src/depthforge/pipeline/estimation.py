@@ -286,7 +286,7 @@ def run_estimate(
     inputs: Iterable[str | os.PathLike[str]],
     outdir: str | os.PathLike[str],
     *,
-    model: str | DepthEstimator,
+    model: str | DepthEstimator | DepthFunction,
     options: EstimateOptions,
     device: str = "auto",
     dtype: str = "auto",
@@ -316,7 +316,9 @@ def run_estimate(
     made = not os.path.exists(outdir)
     out = prepare_folder(outdir)
     summary = Summary()
-    estimator: DepthEstimator | None = model if isinstance(model, DepthEstimator) else None
+    estimator: DepthEstimator | None = None
+    if isinstance(model, DepthEstimator) or (callable(model) and not isinstance(model, (str, os.PathLike))):
+        estimator = as_estimator(model)  # user trial 8: a function was "not in the registry"
 
     def loaded(*, video: bool = False) -> DepthEstimator:
         nonlocal estimator

@@ -52,9 +52,17 @@ from depthforge.io.atomic import atomic_write_text
 from depthforge.io.depthfiles import write_depth
 from depthforge.io.depthread import META_KEY
 from depthforge.io.images import write_image
-from depthforge.io.sequence import DEFAULT_SEQUENCE_FPS, iter_clip, missing_numbers, probe_clip, sequence_frames
+from depthforge.io.sequence import (
+    DEFAULT_SEQUENCE_FPS,
+    iter_clip,
+    missing_numbers,
+    probe_clip,
+    sequence_frames,
+    sequence_stem,
+)
 from depthforge.io.video import VideoInfo, is_sequence_pattern
 from depthforge.io.video_writer import VideoWriter
+from depthforge.models.callable import DepthFunction, as_estimator
 from depthforge.models.estimator import DepthEstimator
 from depthforge.pipeline.temporal import TemporalStabilizer
 from depthforge.process.normalize import DisplayRange
@@ -416,7 +424,7 @@ def run_video(
     src: str | os.PathLike[str],
     outdir: str | os.PathLike[str],
     *,
-    estimator: DepthEstimator,
+    estimator: DepthEstimator | DepthFunction,
     options: VideoOptions | None = None,
     stem: str | os.PathLike[str] | None = None,
     info: VideoInfo | None = None,
@@ -425,11 +433,13 @@ def run_video(
     """Estimate depth for every frame of a clip and write the requested outputs (streamed).
 
     Args:
-        src: the video file.
+        src: the video file, or an image sequence's pattern (``shot.####.png``).
         outdir: output folder.
-        estimator: a loaded model (``depthforge.models.load_model``).
+        estimator: a loaded model (``depthforge.models.load_model``), or a function ``(H, W, 3) uint8 -> (H, W)``
+            relative inverse depth (wrap it in a ``CallableEstimator`` to say another kind).
         options: what to write (default :class:`VideoOptions`).
-        stem: output name stem relative to ``outdir`` (default: the file's stem).
+        stem: output name stem relative to ``outdir`` (default: the file's stem; a sequence's name without its
+            frame number, as :func:`~depthforge.io.sequence.sequence_stem`).
         info: the file's probe result, if already known.
         on_frame: called as ``on_frame(done, total)`` after each frame.
 
@@ -439,6 +449,7 @@ def run_video(
     Ctrl-C keeps the videos done so far as valid ``*.partial.*`` files; other errors remove partial videos.
     """
     opts = options or VideoOptions()
+    estimator = as_estimator(estimator)  # user trial 8: a plain function was an AttributeError
     listing = _sequence_listing(src)  # once: the numbering and the frames read agree while a render adds files
     numbers = [n for n, _ in listing or []]
     meta = info or probe_clip(src, fps=opts.sequence_fps)
@@ -447,7 +458,7 @@ def run_video(
             f"{Path(src).name} is interlaced: its frames are read whole, so moving edges are combed; deinterlace it "
             "first for clean depth (e.g. ffmpeg -i IN -vf bwdif OUT)"
         )
-    name = Path(stem) if stem is not None else Path(Path(src).stem)
+    name = Path(stem) if stem is not None else Path(sequence_stem(src) if listing is not None else Path(src).stem)
     paths = video_output_paths(outdir, name, opts)
     outputs = _Outputs(paths, meta, opts, name.name, numbers)
     rng: DisplayRange | None = None
