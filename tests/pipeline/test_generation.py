@@ -364,6 +364,10 @@ def test_generation_options_are_checked_without_any_model() -> None:
         ({"prompt": "x", "size_hw": (8192, 512)}, "size_hw"),
         ({"prompt": "x", "strength": 0.5, "steps": 1}, "steps"),
         ({"prompt": "x", "control_start": 0.5, "control_end": 0.5}, "control_start"),
+        ({"prompt": "x", "seeds": ["a"]}, "seeds"),  # user trial 8: a ValueError
+        ({"prompt": "x", "seeds": [1.7]}, "seeds"),  # became 1
+        ({"prompt": "x", "steps": 2.5}, "steps"),
+        ({"prompt": "x", "steps": True}, "steps"),
     ]
     for kwargs, name in bad:
         with pytest.raises(ValidationError, match=f"^{name}: "):

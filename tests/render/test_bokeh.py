@@ -167,6 +167,13 @@ def test_bad_input(scene):
         bokeh(img, depth, focus_xy=(N + 5, 3))
     with pytest.raises(ValidationError, match="not both"):
         bokeh(img, depth, aperture_px=3, f_number=2)
+    # user trial 8: NaN rotation was an IndexError, 5.5 blades were cut to 5, a scalar focus a TypeError
+    for bad, name in (({"rotation_deg": float("nan")}, "rotation_deg"), ({"blades": 5.5}, "blades")):
+        with pytest.raises(ValidationError, match=f"^{name}: "):
+            bokeh(img, depth, aperture_px=3, **bad)
+    for xy in (5, (1, 2, 3), "ab"):
+        with pytest.raises(ValidationError, match=r"^focus_xy: a pixel \(x, y\)"):
+            bokeh(img, depth, aperture_px=3, focus_xy=xy)
 
 
 def test_invalid_depth_is_filled_and_real_photo(photos):

@@ -192,6 +192,15 @@ def test_bad_input(planes: tuple[np.ndarray, DepthMap]) -> None:
         ParallaxRenderer(build_layers(image, depth)).render(CameraPose(), method="magic")
     with pytest.raises(ValidationError, match="duration"):
         next(render_frames(image, depth, duration_s=0))
+    # user trial 8: end=(3, 0) was a TypeError; inpaint="x" named "method"; smooth_px=-1 passed
+    path = camera_path("linear", frames=3, amplitude_px=1.0, loop=False, end=(3, 0))
+    assert path == camera_path("linear", frames=3, amplitude_px=1.0, loop=False, end=CameraPose(x=3.0))
+    with pytest.raises(ValidationError, match=r"^end: a CameraPose or its numbers"):
+        camera_path("linear", frames=3, amplitude_px=1.0, end=3)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^inpaint: 'x' is not one of"):
+        build_layers(image, depth, inpaint="x")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^smooth_px: "):
+        build_layers(image, depth, smooth_px=-1.0)
 
 
 def _score(path: Path) -> tuple[float, float]:

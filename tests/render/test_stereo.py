@@ -147,6 +147,15 @@ def test_bad_input_messages(scene: tuple[np.ndarray, DepthMap]) -> None:
     assert render_eye(img, disparity, params=StereoParams(convergence=50.0)).shape == img.shape  # px in exact mode
     with pytest.raises(ValidationError, match="shift_x"):
         forward_warp(img, np.full(img.shape[:2], np.nan), priority=np.zeros(img.shape[:2]))
+    # user trial 8: a dict for params, and None for a match result, were AttributeErrors
+    with pytest.raises(ValidationError, match=r"^params: expected a StereoParams \(e\.g\. StereoParams\(div"):
+        render_stereo(img, depth, params={"divergence": 2})  # type: ignore[arg-type]
+    from depthforge.stereo import stretch_half
+
+    with pytest.raises(ValidationError, match="^result: expected a StereoResult"):
+        stretch_half(None, layout="sbs")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"^image: a DepthMap .* render_stereo takes \(image, depth, \.\.\.\)"):
+        render_stereo(depth, img)  # type: ignore[arg-type]
 
 
 def _write(tmp: Path, img: np.ndarray, disp: np.ndarray) -> tuple[Path, Path]:

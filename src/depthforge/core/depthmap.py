@@ -221,6 +221,10 @@ def depth_arrays(fn: F) -> F:
     def wrapper(*args: Any, kind: str | None = None, **kwargs: Any) -> Any:
         bound = sig.bind(*args, **kwargs)
         depth = bound.arguments.get("depth")
+        if isinstance(bound.arguments.get("image"), DepthMap) and not isinstance(depth, DepthMap):
+            raise ValidationError(  # user trial 8: render_stereo(depth, image) said "kind: ..."
+                f"image: a DepthMap was given as the image; {fn.__name__} takes (image, depth, ...) in that order"
+            )
         if depth is not None and (kind is not None or not isinstance(depth, DepthMap)):
             bound.arguments["depth"] = as_depthmap(depth, kind=kind)
         return fn(*bound.args, **bound.kwargs)

@@ -89,6 +89,25 @@ def check_range(
     return x
 
 
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """Check that ``value`` is an integer (not a bool, not a float) in ``low..high`` and return it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValidationError(f"{name}: expected an integer, got {value!r:.60}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"{'' if low is None else low}..{'' if high is None else high}"
+        raise ValidationError(f"{name}: {int(value)} is outside the allowed range ({span})")
+    return int(value)
+
+
+def check_instance(value: Any, name: str, kind: type, *, example: str = "") -> Any:
+    """Check that ``value`` is a ``kind`` (e.g. an options object, not a dict) and return it; ``example`` shows
+    how one is made."""
+    if not isinstance(value, kind):
+        how = f" (e.g. {example})" if example else ""
+        raise ValidationError(f"{name}: expected a {kind.__name__}{how}, got {type(value).__name__}")
+    return value
+
+
 def check_positive(value: Any, name: str) -> float:
     """Check that a number is finite and > 0 and return it as ``float``."""
     return check_range(value, name, low=0.0, low_inclusive=False)

@@ -89,6 +89,8 @@ def estimate(
         detail: high-resolution detail (:mod:`depthforge.pipeline.detail`): None or ``"off"``, ``"auto"``, or a
             tile count N >= 2; ``tile_overlap`` and ``fusion`` (``blend`` or ``poisson``) tune it.
         device, dtype, backend, quantize: see :func:`depthforge.models.load_model`.
+        max_pixels: refuse a photo file with more pixels than this before decoding it (None: the
+            ``DEPTHFORGE_MAX_PIXELS`` environment variable, else the default limit of :mod:`depthforge.io.inputs`).
 
     Returns:
         A :class:`DepthMap` of the photo's size (after EXIF rotation).
@@ -310,6 +312,21 @@ def run_estimate(
     calling ``on_frame(done, total)`` after each frame. ``detail``: high-resolution detail for photos and videos
     (:mod:`depthforge.pipeline.detail`; videos use the same tiles on every frame): ``"auto"``, a tile count or
     ``"off"`` as :func:`estimate` takes it, or a :class:`DetailOptions` to set the overlap and fusion too.
+
+    Args:
+        inputs: photo and video files, image sequence patterns (``shot.####.png``) and folders (their photos and
+            videos, not recursive).
+        outdir: output folder (made when missing); existing outputs are kept unless ``options.overwrite``.
+        model: as :func:`estimate` takes it (a function is taken as relative inverse depth; wrap it in a
+            :class:`~depthforge.models.callable.CallableEstimator` to say another kind).
+        options: the photo outputs (:class:`EstimateOptions`); ``video``: the clip outputs (:class:`VideoOptions`).
+        device, dtype, backend, quantize: see :func:`depthforge.models.load_model`.
+        max_pixels: the largest photo or frame accepted, in pixels (None: the default limit).
+        on_item, on_frame, batch_size, detail: as above.
+
+    Returns:
+        A :class:`Summary`: counts of done, skipped and failed items, the errors, and notes (kept outputs, clips
+        beyond their range, depth read from photos).
     """
     detail = as_detail_options(detail)
     items = collect_inputs(inputs, exclude=outdir)

@@ -27,7 +27,7 @@ from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, as_depthmap
 from depthforge.core.errors import ModelError, ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
-from depthforge.core.validation import check_choice, check_range, check_size_hw
+from depthforge.core.validation import check_choice, check_int, check_range, check_size_hw
 from depthforge.io.images import read_image
 from depthforge.models.diffusion import (
     DEFAULT_MODELS,
@@ -189,10 +189,10 @@ def check_generation_options(
     check_choice(mode, "mode", GENERATION_MODES)
     if not isinstance(prompt, str) or (mode != "controlnet" and not prompt.strip()):
         raise ValidationError("prompt: empty (say what to draw; only a ControlNet draws from the depth alone)")
-    check_range(steps, "steps", low=1, high=MAX_STEPS)
+    check_int(steps, "steps", low=1, high=MAX_STEPS)  # user trial 8: 2.5 and True were taken
     if isinstance(seeds, (int, str, bytes)) or not hasattr(seeds, "__iter__"):
         raise ValidationError(f"seeds: a list of seeds, one image each (e.g. [1, 2, 3]), not {seeds!r:.40}")
-    seeds = [int(s) for s in seeds]
+    seeds = [check_int(s, "seeds") for s in seeds]  # user trial 8: "a" was a ValueError, 1.7 became 1
     for s in seeds:
         if not -(2**63) <= s < 2**64:  # torch's seed range
             raise ValidationError(f"seed: {s} is outside the range of seeds (-2**63 to 2**64 - 1)")

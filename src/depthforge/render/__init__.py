@@ -21,6 +21,7 @@ from depthforge.render.masks import (
 )
 from depthforge.render.motion import EASINGS, MOTIONS, CameraPose, camera_path, max_disocclusion_px, plan_motion
 from depthforge.render.parallax import ParallaxRenderer, render_frames, render_view
+from depthforge.render.quilt import QUILT_PRESETS, quilt_suffix, quilt_views, render_quilt
 from depthforge.render.scene import render_stereo_layers, scene_frames
 from depthforge.render.stereo import StereoParams, render_eye, render_stereo, wiggle_frames
 from depthforge.render.visualize import COLORMAPS, colorize, combine, controlnet_image
@@ -31,6 +32,7 @@ __all__ = [
     "EASINGS",
     "INPAINT_METHODS",
     "MOTIONS",
+    "QUILT_PRESETS",
     "THRESHOLD_METHODS",
     "BokehPlan",
     "CameraPose",
@@ -58,9 +60,12 @@ __all__ = [
     "max_disocclusion_px",
     "plan_motion",
     "plan_bokeh",
+    "quilt_suffix",
+    "quilt_views",
     "refine_alpha",
     "render_eye",
     "render_frames",
+    "render_quilt",
     "render_stereo",
     "render_stereo_layers",
     "render_view",

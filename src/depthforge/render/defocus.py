@@ -26,7 +26,7 @@ from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_range, check_same_hw
+from depthforge.core.validation import check_array, check_int, check_range, check_same_hw
 from depthforge.render.masks import auto_threshold, filled_inverse_depth, largest_region, user_value_to_inverse
 from depthforge.render.stereo import check_image_depth
 
@@ -79,7 +79,9 @@ def focus_inverse_depth(
     if value is not None:
         return user_value_to_inverse(depth, value, name="focus_depth"), "depth"
     if xy is not None:
-        x, y = float(xy[0]), float(xy[1])
+        if isinstance(xy, (str, bytes)) or not hasattr(xy, "__len__") or len(xy) != 2:
+            raise ValidationError(f"focus_xy: a pixel (x, y), got {xy!r:.60}")  # user trial 8: 5 or (1, 2, 3)
+        x, y = check_range(xy[0], "focus_xy"), check_range(xy[1], "focus_xy")
         if not (0 <= x <= w - 1 and 0 <= y <= h - 1):  # NaN too
             raise ValidationError(f"focus_xy: ({x:g}, {y:g}) is outside the {w}x{h} image (x 0..{w - 1}, y 0..{h - 1})")
         xi, yi = round(x), round(y)
@@ -468,8 +470,9 @@ def bokeh(
     img = check_image_depth(image, depth, dtype_kind="u")
     if img.dtype not in (np.uint8, np.uint16):
         raise ValidationError(f"image: dtype {img.dtype} is not allowed (uint8 or uint16)")
-    if blades and not 3 <= int(blades) <= 16:
+    if check_int(blades, "blades", low=0, high=16) in (1, 2):  # user trial 8: 5.5 was cut to 5, NaN an IndexError
         raise ValidationError(f"blades: {blades} is not 0 or 3..16")
+    check_range(rotation_deg, "rotation_deg")
     gain = check_range(highlight_gain, "highlight_gain", low=1.0, high=100.0)
     plan = plan_bokeh(depth, focus_xy=focus_xy, focus_depth=focus_depth, aperture_px=aperture_px, f_number=f_number)
     if plan.max_radius_px < 0.5:

@@ -38,17 +38,18 @@ Inpainter = Callable[[np.ndarray, np.ndarray], np.ndarray]
 InpaintMethod = Union[str, Inpainter]  # noqa: UP007 (a runtime alias: X | Y of a Callable needs Python 3.10 types)
 
 
-def check_inpaint_method(method: object) -> InpaintMethod:
+def check_inpaint_method(method: object, name: str = "method") -> InpaintMethod:
     """``method`` when it is a name of :data:`INPAINT_METHODS` or a callable, else a one-line ValidationError (a
-    learned model's name points to :func:`depthforge.models.inpaint.load_inpainter`)."""
+    learned model's name points to :func:`depthforge.models.inpaint.load_inpainter`) naming the caller's parameter
+    ``name``."""
     if callable(method):
         return method  # type: ignore[return-value]
     if isinstance(method, str) and method not in INPAINT_METHODS and (method.startswith("onnx:") or "/" in method):
         raise ValidationError(
-            f"method: {method!r} is a learned inpainter; load it with depthforge.models.inpaint.load_inpainter "
+            f"{name}: {method!r} is a learned inpainter; load it with depthforge.models.inpaint.load_inpainter "
             "and pass the result"
         )
-    return check_choice(method, "method", INPAINT_METHODS)  # type: ignore[no-any-return]
+    return check_choice(method, name, INPAINT_METHODS)  # type: ignore[no-any-return]
 
 
 def inpaint(

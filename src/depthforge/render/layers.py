@@ -244,7 +244,8 @@ def build_layers(
         raise ValidationError(f"margin_px: expected an integer >= 0, got {margin_px!r}")
     check_range(inpaint_pixels, "inpaint_pixels", low=1000)
     check_range(map_pixels, "map_pixels", low=100)
-    method = check_inpaint_method(inpaint)
+    method = check_inpaint_method(inpaint, "inpaint")  # user trial 8: the error named "method"
+    check_range(smooth_px, "smooth_px", low=0.0)
     width = None if reach_px is None else fill_width_px(reach_px, margin_px=margin_px)
     h, w = depth.shape
     camera = intrinsics or depth.intrinsics or Intrinsics.default((h, w))

@@ -118,8 +118,8 @@ def camera_path(
     focus: float = 0.5,
     loop: bool = True,
     easing: str = "sine",
-    start: CameraPose | None = None,
-    end: CameraPose | None = None,
+    start: CameraPose | tuple[float, ...] | None = None,
+    end: CameraPose | tuple[float, ...] | None = None,
 ) -> list[CameraPose]:
     """One pose per frame for a motion preset.
 
@@ -149,7 +149,7 @@ def camera_path(
         focus: nearness of the steady plane (used by dolly-zoom for the zoom compensation).
         loop: seamless loop (the frame after the last would be the first).
         easing: one of :data:`EASINGS`.
-        start, end: the linear path's end poses.
+        start, end: the linear path's end poses: :class:`CameraPose` or its numbers ``(x, y[, z[, zoom]])``.
 
     Returns:
         list of ``frames`` :class:`CameraPose`.
@@ -161,8 +161,8 @@ def camera_path(
     a = check_range(amplitude_px, "amplitude_px", low=0.0)
     dz = check_range(dolly, "dolly", low=0.0, high=0.9)
     f = check_range(focus, "focus", low=NEARNESS_RANGE[0], high=NEARNESS_RANGE[1])
-    p0 = start or CameraPose()
-    p1 = end or CameraPose(x=a)
+    p0 = CameraPose() if start is None else _as_pose(start, "start")
+    p1 = CameraPose(x=a) if end is None else _as_pose(end, "end")
     poses = []
     for i in range(frames):
         u = i / frames if loop else i / max(1, frames - 1)
@@ -188,6 +188,16 @@ def camera_path(
         else:
             poses.append(CameraPose())
     return poses
+
+
+def _as_pose(value: object, name: str) -> CameraPose:
+    """A :class:`CameraPose`, or its numbers ``(x, y[, z[, zoom]])`` (user trial 8: ``end=(3, 0)``, the CLI's
+    ``--end 3,0`` in Python, was a TypeError)."""
+    if isinstance(value, CameraPose):
+        return value
+    if isinstance(value, (tuple, list)) and 1 <= len(value) <= 4:
+        return CameraPose(*(check_range(v, name) for v in value))
+    raise ValidationError(f"{name}: a CameraPose or its numbers (x, y[, z[, zoom]]), got {value!r:.60}")
 
 
 def max_disocclusion_px(
@@ -241,8 +251,8 @@ def plan_motion(
     focus: float = 0.5,
     loop: bool = True,
     easing: str = "sine",
-    start: CameraPose | None = None,
-    end: CameraPose | None = None,
+    start: CameraPose | tuple[float, ...] | None = None,
+    end: CameraPose | tuple[float, ...] | None = None,
 ) -> tuple[list[CameraPose], float]:
     """The poses of a parallax clip and the largest disocclusion they reveal (px), to build the scene with
     (``build_layers(..., reach_px=reach)``).

@@ -294,8 +294,8 @@ def render_frames(
     easing: str = "sine",
     supersample: int = 1,
     max_layers: int = 4,
-    start: CameraPose | None = None,
-    end: CameraPose | None = None,
+    start: CameraPose | tuple[float, ...] | None = None,
+    end: CameraPose | tuple[float, ...] | None = None,
 ) -> Iterator[np.ndarray]:
     """The frames of a parallax clip, one at a time (memory does not depend on the number of frames).
 
@@ -312,7 +312,7 @@ def render_frames(
         easing: see :data:`depthforge.render.motion.EASINGS`.
         supersample: 1..4, render larger and downsample (anti-aliasing).
         max_layers: layers split at depth edges.
-        start, end: end poses of the ``linear`` motion.
+        start, end: end poses of the ``linear`` motion (:class:`CameraPose` or ``(x, y[, z[, zoom]])``).
 
     Yields:
         (H, W, 3) uint8 RGB frames.

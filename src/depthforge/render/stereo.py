@@ -36,7 +36,14 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap, depth_arrays, nan_min_max
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image
-from depthforge.core.validation import check_array, check_choice, check_positive, check_range, check_same_hw
+from depthforge.core.validation import (
+    check_array,
+    check_choice,
+    check_instance,
+    check_positive,
+    check_range,
+    check_same_hw,
+)
 from depthforge.process.fill import fill_from_background
 from depthforge.render.warp import fill_holes_background, forward_warp
 
@@ -320,6 +327,8 @@ def _render_eyes(
 ) -> list[np.ndarray | None]:
     """The eyes asked for (left, right) by ``_stereo_numba``; None for the others."""
     import numba
+
+    check_instance(params, "params", StereoParams, example="StereoParams(divergence=2.0)")  # user trial 8: a dict
 
     from depthforge.core.threads import thread_budget
     from depthforge.render import _stereo_numba as kern

@@ -6,7 +6,7 @@ import numpy as np
 
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, check_image, to_uint8
-from depthforge.core.validation import check_array, check_choice, check_same_hw
+from depthforge.core.validation import check_array, check_choice, check_int, check_same_hw
 
 __all__ = ["COLORMAPS", "colorize", "combine", "controlnet_image"]
 
@@ -65,8 +65,7 @@ def controlnet_image(display: np.ndarray, *, multiple: int = 64) -> np.ndarray:
     import cv2
 
     d = check_array(display, "display", ndim=2, dtype_kind="f")
-    if isinstance(multiple, bool) or not isinstance(multiple, (int, np.integer)) or multiple < 1:
-        raise ValidationError(f"multiple: expected an integer >= 1, got {multiple!r}")  # user trial 8: 0 divided
+    check_int(multiple, "multiple", low=1)  # user trial 8: 0 divided by zero
     h, w = d.shape
     nh = max(multiple, round(h / multiple) * multiple)
     nw = max(multiple, round(w / multiple) * multiple)

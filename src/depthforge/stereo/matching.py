@@ -27,7 +27,7 @@ from depthforge.core.depthmap import DepthMap
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.intrinsics import Intrinsics
-from depthforge.core.validation import check_array, check_choice, check_positive, check_range
+from depthforge.core.validation import check_array, check_choice, check_instance, check_positive, check_range
 from depthforge.process.fill import fill_from_background
 from depthforge.stereo.inputs import (
     MAX_VERTICAL_OFFSET_PX,
@@ -369,6 +369,7 @@ def stretch_half(
     from depthforge.process.resample import resize_depth
 
     axis, _ = SPLIT_LAYOUTS[check_choice(layout, "layout", tuple(SPLIT_LAYOUTS))]
+    check_instance(result, "result", StereoResult, example="match_stereo(left, right)")  # user trial 8: None
     h, w = result.disparity.shape
     nh, nw = (h, 2 * w) if axis == "sbs" else (2 * h, w)
     plain = result.disparity.with_values(result.disparity.values, intrinsics=None)
