@@ -1,5 +1,6 @@
 """The AUTOMATIC1111-compatible API (``depthforge serve --a1111-api``): a client written against the depthmap
-extension's documented request shape gets decodable images back; unknown options are named in a 422; schemathesis
+extension's documented request shape gets decodable images back; bad options are named in a 422, unknown ones are
+ignored (as the extension ignores them) and named in ``info``; schemathesis
 on the new routes gives no 5xx; the guard admits exactly the new routes, and only when they are on."""
 
 from __future__ import annotations
@@ -115,7 +116,6 @@ def test_combine_and_background_removal(client: TestClient, web_photo: Path) -> 
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"no_such_option": 1}, "no_such_option"),
         ({"stereo_divergence": 500}, "stereo_divergence"),
         ({"stereo_modes": ["sideways"]}, "stereo_modes"),
         ({"gen_inpainted_mesh": True}, "gen_inpainted_mesh"),
@@ -130,6 +130,59 @@ def test_bad_options_are_named_in_a_422(client: TestClient, web_photo: Path, opt
     r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": options})
     assert r.status_code == 422, r.text
     assert named in r.text
+
+
+def test_the_extensions_leniency_and_meanings(client: TestClient, web_photo: Path) -> None:
+    """User trial 9, against the extension's code: names in any case and unknown names ignored (core.py), one stereo
+    mode as a string, base64 wrapped at 76 columns (A1111's decoder), each eye moved by the whole separation with
+    the left eye to the left (stereoimage_generation.py), an inverted normal map still facing the viewer."""
+    import cv2
+
+    wrapped = "\n".join(b64(web_photo)[i : i + 76] for i in range(0, len(b64(web_photo)), 76)) + "\n"
+    options = {"GEN_STEREO": True, "Stereo_Modes": "left-only", "stereo_divergence": 0, "future_option": 1}
+    r = client.post("/depth/generate", json={"depth_input_images": [wrapped], "options": options})
+    assert r.status_code == 200, r.text
+    assert r.json()["info"] == "Success; ignored options unknown to the extension: future_option"
+    assert len(r.json()["images"]) == 2  # the depth and the one stereo mode
+
+    def shift(separation: float, mode: str) -> float:
+        opts = {"gen_stereo": True, "stereo_modes": [mode], "stereo_divergence": 0, "stereo_separation": separation}
+        r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": opts})
+        photo = cv2.cvtColor(cv2.imread(str(web_photo)), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        eye = cv2.cvtColor(decode(r.json()["images"][1])[:, :, :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        (dx, _), _ = cv2.phaseCorrelate(photo, eye)
+        return float(dx)
+
+    width = cv2.imread(str(web_photo)).shape[1]
+    assert shift(2.0, "left-only") == pytest.approx(-0.02 * width, abs=1.0)  # uncrossed: the scene farther
+    assert shift(2.0, "only-right") == pytest.approx(0.02 * width, abs=1.0)
+    images = []
+    for invert in (False, True):
+        opts = {"gen_normalmap": True, "normalmap_invert": invert, "do_output_depth": False}
+        images.append(
+            decode(
+                client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": opts}).json()[
+                    "images"
+                ][0]
+            )
+        )
+    plain, inverted = images
+    np.testing.assert_array_equal(inverted[:, :, :2], 255 - plain[:, :, :2])
+    np.testing.assert_array_equal(inverted[:, :, 2], plain[:, :, 2])  # z still toward the viewer
+    assert plain[:, :, 2].mean() > 128
+
+
+def test_net_width_is_the_shorter_side() -> None:
+    """User trial 9: the extension sizes Depth Anything by net_width as the shorter side, aspect kept; taken as the
+    longer side, 518 on a 16:9 photo processed a third of the pixels of sending nothing."""
+    from depthforge.core.image import Image
+    from depthforge.web.a1111 import A1111Options, _resolution
+
+    photo = Image(np.zeros((1080, 1920, 3), np.uint8))
+    assert _resolution(photo, A1111Options(net_width=518), LIMITS) == 921
+    assert _resolution(photo, A1111Options(net_height=518), LIMITS) == 921
+    assert _resolution(photo, A1111Options(net_width=1500), LIMITS) == LIMITS.max_resolution_px
+    assert _resolution(photo, A1111Options(), LIMITS) is None
 
 
 def test_photos_smaller_than_the_models_input(client: TestClient) -> None:
@@ -170,7 +223,7 @@ def test_bad_images(client: TestClient) -> None:
         ("application/json", b'{"depth_input_images": [NaN]}'),
         ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"stereo_divergence": Infinity}}'),
         ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"clipdepth_far": 1e309, "net_width": 0}}'),
-        ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"no_such_option": [NaN, {"x": 1e309}]}}'),
+        ("application/json", b'{"depth_input_images": ["AAAA"], "options": {"stereo_modes": [NaN, {"x": 1e309}]}}'),
         ("multipart/form-data", b"\xff\xfe"),
         ("application/x-www-form-urlencoded", b"\xff\xfe"),
     ],
@@ -285,16 +338,16 @@ def test_response_body_is_streamed_as_valid_json_of_every_file(tmp_path: Path) -
         paths.append(tmp_path / f"{n}.bin")
         paths[-1].write_bytes(data)
     ended: list[bool] = []
-    body = b"".join(_json_body(paths[:3], paths[3:], done=lambda: ended.append(True)))
+    body = b"".join(_json_body(paths[:3], paths[3:], info="Success", done=lambda: ended.append(True)))
     doc = json.loads(body)
     assert [base64.b64decode(text, validate=True) for text in doc["images"]] == images
     assert [base64.b64decode(text) for text in doc["meshes"]] == meshes and doc["info"] == "Success"
     assert body == json.dumps(doc, separators=(",", ":")).encode()  # FastAPI's compact JSON, as before
-    assert len(body) == _json_length(paths[:3], paths[3:]) and ended == [True]
+    assert len(body) == _json_length(paths[:3], paths[3:], info="Success") and ended == [True]
     for some in ([], paths[:1], paths[:2]):
-        part = b"".join(_json_body(some, some, done=lambda: None))
-        assert json.loads(part)["info"] == "Success" and len(part) == _json_length(some, some)
-    stream = _json_body(paths[:3], [], done=lambda: ended.append(True))
+        part = b"".join(_json_body(some, some, info="Success", done=lambda: None))
+        assert json.loads(part)["info"] == "Success" and len(part) == _json_length(some, some, info="Success")
+    stream = _json_body(paths[:3], [], info="Success", done=lambda: ended.append(True))
     next(stream)
     stream.close()  # the client went away: the request's folder is removed all the same
     assert ended == [True, True]

@@ -11,11 +11,12 @@ Mounted by ``depthforge serve --a1111-api`` (off by default). Routes, shapes and
   adds ``"meshes"``: base64 GLB files (the extension writes OBJ files on the server and returns no mesh).
 
 The options map onto depthforge: ``model_type`` (the extension's number or name) onto a registry model the server
-allows (omitted: the server's model), ``net_width``/``net_height`` onto the processing size, ``boost`` onto
+allows (omitted: the server's model), ``net_width`` onto the processing size (the shorter side), ``boost`` onto
 high-resolution detail (``auto``), clipping onto the display range, stereo onto :mod:`depthforge.render.stereo`,
-the normal map onto :mod:`depthforge.geometry.normals`, background removal onto the depth foreground mask. An
-unknown option, a value out of range, or one depthforge cannot honour (inpainted meshes, tiling, removal before
-estimation) is refused with 422 naming it. No option names a file: images come in the body, results go back in it.
+the normal map onto :mod:`depthforge.geometry.normals`, background removal onto the depth foreground mask. A
+value out of range, or an option depthforge cannot honour (inpainted meshes, tiling, removal before estimation), is
+refused with 422 naming it; an unknown option is ignored, as the extension does, and named in the answer's
+``info``. No option names a file: images come in the body, results go back in it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -94,14 +96,15 @@ _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 
 
 class A1111Options(BaseModel):
-    """The extension's generation options (``GenerationOptions``, lower-case names) with its defaults; unknown names
-    are refused. ``compute_device``, ``stereo_fill_algo``, ``normalmap_sobel*``, ``rembg_model`` and
-    ``do_output_depth_prediction`` are accepted for compatibility and do not change the result (the server chooses
-    the device; depthforge has one fill method and geometric normals; background removal uses depth). The
-    processing size (``net_width`` / ``net_height``, ``net_size_match``) is at most the server's
-    ``--max-resolution``."""
+    """The extension's generation options (``GenerationOptions``) with its defaults. As the extension does, names
+    are taken in any case and unknown names are ignored (the answer's ``info`` lists them), a single stereo mode may
+    be given as a string, and ``rembg_model`` takes any name. ``compute_device``, ``stereo_fill_algo``,
+    ``normalmap_sobel*``, ``rembg_model`` and ``do_output_depth_prediction`` are accepted for compatibility and do
+    not change the result (the server chooses the device; depthforge has one fill method and geometric normals;
+    background removal uses depth). The processing size (``net_width``: the shorter side, as the extension sizes
+    Depth Anything; ``net_size_match``) is at most the server's ``--max-resolution`` on the longer side."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     compute_device: Literal["GPU", "CPU"] = "GPU"
     model_type: int | str | None = Field(None, description="the extension's model number or name; none: the server's")
@@ -110,8 +113,12 @@ class A1111Options(BaseModel):
         False,
         description=f"process at the photo's own size (at least {MIN_RESOLUTION_PX} px, at most the server's limit)",
     )
-    net_width: int | None = Field(None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="longer side used")
-    net_height: int | None = Field(None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="processing height")
+    net_width: int | None = Field(
+        None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="shorter side processed, aspect kept"
+    )
+    net_height: int | None = Field(
+        None, ge=MIN_RESOLUTION_PX, le=MAX_RESOLUTION_PX, description="used without net_width"
+    )
     tiling_mode: Literal[False] = False
     do_output_depth: bool = True
     output_depth_invert: bool = False
@@ -148,7 +155,26 @@ class A1111Options(BaseModel):
     gen_rembg: bool = False
     save_background_removal_masks: bool = False
     pre_depth_background_removal: Literal[False] = False
-    rembg_model: Literal["u2net", "u2netp", "u2net_human_seg", "silueta", "isnet-general-use", "isnet-anime"] = "u2net"
+    rembg_model: str = Field("u2net", max_length=100, description="accepted, not used")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_the_extension_reads(cls, data: Any) -> Any:
+        """Names in any case (the extension lower-cases them: user trial 9, ``GEN_STEREO``), and one stereo mode
+        as a string."""
+        if not isinstance(data, dict):
+            return data
+        if any(len(str(k)) > 64 for k in data):  # ignored names are listed in the answer: none is this long
+            raise ValueError("options: a name longer than 64 characters is not an option")
+        out = {str(k).lower(): v for k, v in data.items()}
+        if isinstance(out.get("stereo_modes"), str):
+            out["stereo_modes"] = [out["stereo_modes"]]
+        return out
+
+    @property
+    def ignored(self) -> list[str]:
+        """The options sent that the extension does not have: ignored, as the extension ignores them."""
+        return sorted(self.model_extra or {})
 
     @model_validator(mode="after")
     def _clip_order(self) -> A1111Options:
@@ -194,7 +220,7 @@ def _model_name(model_type: int | str | None) -> str | None:
 
 def _decode(text: str, limit: int) -> bytes:
     """The bytes of a base64 image (a data URL's prefix allowed), at most ``limit`` bytes."""
-    text = _DATA_URL.sub("", text.strip(), count=1)
+    text = "".join(_DATA_URL.sub("", text.strip(), count=1).split())  # wrapped at 76 columns, as `base64` prints
     if len(text) > limit * 4 // 3 + 8:
         raise TooLargeError(f"depth_input_images: an image above the server's limit of {limit} bytes")
     try:
@@ -206,17 +232,25 @@ def _decode(text: str, limit: int) -> bytes:
     return blob
 
 
-#: The framing of the answer's JSON around the two lists of base64 files (FastAPI's compact form).
-_JSON_PARTS = (b'{"images":[', b'],"info":"Success","meshes":[', b"]}")
+def _json_parts(info: str) -> tuple[bytes, bytes, bytes]:
+    """The framing of the answer's JSON around the two lists of base64 files (FastAPI's compact form)."""
+    return b'{"images":[', b'],"info":' + json.dumps(info).encode() + b',"meshes":[', b"]}"
 
 
-def _json_body(images: list[Path], meshes: list[Path], *, done: Callable[[], None]) -> Iterator[bytes]:
+def _info(opts: A1111Options) -> str:
+    """The answer's ``info``: ``Success``, and the options ignored."""
+    ignored = opts.ignored
+    return "Success" + (f"; ignored options unknown to the extension: {', '.join(ignored)[:500]}" if ignored else "")
+
+
+def _json_body(images: list[Path], meshes: list[Path], *, info: str, done: Callable[[], None]) -> Iterator[bytes]:
     """The response's JSON (:class:`GenerateResponse`) in pieces, each file read and base64-encoded piece by piece
     as it is sent: the answer is never held whole (FastAPI's serialisation of a model held the base64 strings, the
     JSON text and its bytes at once, in the event loop), nor are the finished outputs while later ones are made.
     ``done`` runs when the body ends, is closed (the client went away) or fails."""
+    parts = _json_parts(info)
     try:
-        for head, files in zip(_JSON_PARTS, (images, meshes), strict=False):
+        for head, files in zip(parts, (images, meshes), strict=False):
             yield head
             for n, path in enumerate(files):
                 yield b'"' if n == 0 else b',"'
@@ -224,15 +258,15 @@ def _json_body(images: list[Path], meshes: list[Path], *, done: Callable[[], Non
                     while data := fh.read(_B64_STEP):
                         yield base64.b64encode(data)
                 yield b'"'
-        yield _JSON_PARTS[-1]
+        yield parts[-1]
     finally:
         done()
 
 
-def _json_length(images: list[Path], meshes: list[Path]) -> int:
+def _json_length(images: list[Path], meshes: list[Path], *, info: str) -> int:
     """The byte length of :func:`_json_body`'s answer (its ``Content-Length``)."""
     files = [*images, *meshes]
-    framing = sum(map(len, _JSON_PARTS)) + 2 * len(files) + max(0, len(images) - 1) + max(0, len(meshes) - 1)
+    framing = sum(map(len, _json_parts(info))) + 2 * len(files) + max(0, len(images) - 1) + max(0, len(meshes) - 1)
     return framing + sum(4 * -(-p.stat().st_size // 3) for p in files)
 
 
@@ -263,10 +297,17 @@ def _check_net_size(opts: A1111Options, limits: Limits) -> None:
 
 
 def _resolution(image: Image, opts: A1111Options, limits: Limits) -> int | None:
+    """The longer side to process at (None: the model's own size rule). ``net_width`` is the shorter side, aspect
+    kept, as the extension sizes Depth Anything (user trial 9: taken as the longer side, 518 on a 16:9 photo gave
+    a third of the pixels of sending nothing); ``net_height`` stands in when ``net_width`` is not given. At most
+    this server's ``--max-resolution``."""
     if opts.net_size_match:  # the photo's own size, within the sizes this server allows
         return min(max(image.width, image.height, MIN_RESOLUTION_PX), limits.max_resolution_px)
-    sides = [s for s in (opts.net_width, opts.net_height) if s is not None]
-    return max(sides) if sides else None
+    short = opts.net_width if opts.net_width is not None else opts.net_height
+    if short is None:
+        return None
+    aspect = max(image.width, image.height) / max(1, min(image.width, image.height))
+    return min(round(short * aspect), limits.max_resolution_px)
 
 
 def _outputs(
@@ -324,7 +365,9 @@ def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options, a
 
     params = StereoParams(
         divergence=opts.stereo_divergence,
-        separation=opts.stereo_separation,
+        # the extension moves each eye by the whole separation, the left eye left: uncrossed, the scene farther;
+        # depthforge's separation is the eyes' total crossed shift (user trial 9: backwards, at half the size)
+        separation=-2.0 * opts.stereo_separation,
         balance=opts.stereo_balance,
         exponent=opts.stereo_offset_exponent,
     )
@@ -345,7 +388,10 @@ def _normalmap(depth: DepthMap, opts: A1111Options) -> np.ndarray:
         rgb = encode_normals(depth_to_normals(depth, smooth_depth_px=pre, smooth_normals_px=post))
     except ValidationError as exc:  # a photo one pixel high or wide has no normals: name the option asking for them
         raise ValidationError(f"gen_normalmap: {exc}") from None
-    return 255 - rgb if opts.normalmap_invert else rgb
+    if opts.normalmap_invert:  # the extension inverts the depth: x and y turn round, z still faces the viewer
+        rgb = rgb.copy()
+        rgb[:, :, :2] = 255 - rgb[:, :, :2]  # user trial 9: blue was inverted too, facing into the screen
+    return rgb
 
 
 def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
@@ -402,13 +448,14 @@ def mount_a1111(app: FastAPI, engine: Engine) -> FastAPI:
         try:
             async with engine.gate.aslot():
                 images, meshes = await asyncio.get_running_loop().run_in_executor(engine.executor, work)
-            size = str(_json_length(images, meshes))
+            info = _info(opts)
+            size = str(_json_length(images, meshes, info=info))
         except BaseException:
             engine.areas.remove(area)
             raise
         # the outputs are read from the request's area as they are sent; the area goes when the answer has been
         # sent, or the client has gone (the background task, and the areas' sweep, remove any left behind)
-        answer = _json_body(images, meshes, done=lambda: engine.areas.remove(area))
+        answer = _json_body(images, meshes, info=info, done=lambda: engine.areas.remove(area))
         headers = {"Content-Length": size}
         cleanup = BackgroundTask(engine.areas.remove, area)
         return StreamingResponse(answer, media_type="application/json", headers=headers, background=cleanup)
