@@ -62,11 +62,22 @@ def check_image(t: Any, b: int, h: int, w: int) -> None:
     assert float(t.min()) >= 0.0 and float(t.max()) <= 1.0 and bool(torch.isfinite(t).all())
 
 
-def test_pack_imports_without_comfy() -> None:
+def test_pack_imports_without_comfy(tmp_path: Path) -> None:
+    """Loaded as older ComfyUI versions load a pack: the module named after the folder the README copies it to, in
+    ``sys.modules`` before it runs (user trial 9: a folder named ``depthforge`` hid the installed package)."""
+    import re
+    import shutil
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    folder_name = re.search(r"cp -r src/depthforge/integrations/comfyui/custom_node ComfyUI/custom_nodes/(\S+)", readme)
+    assert folder_name is not None and folder_name[1] != "depthforge"
+    folder = shutil.copytree(FOLDER, tmp_path / "custom_nodes" / folder_name[1])
     code = (
         "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('df_pack', {str(FOLDER / '__init__.py')!r})\n"
-        "m = importlib.util.module_from_spec(spec); sys.modules['df_pack'] = m; spec.loader.exec_module(m)\n"
+        f"name = {folder.name!r}\n"
+        f"spec = importlib.util.spec_from_file_location(name, {str(folder / '__init__.py')!r})\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules[name] = m; spec.loader.exec_module(m)\n"
+        "import depthforge.core.depthmap\n"
         "assert len(m.NODE_CLASS_MAPPINGS) >= 10\n"
         "print(sorted(k for k in sys.modules if k == 'comfy' or k.startswith('comfy.') or k == 'folder_paths'))\n"
     )
@@ -150,8 +161,18 @@ def test_every_node_on_random_batches(run: Any, tiny: Path, tmp_path: Path, monk
     (exr,) = run("DepthforgeSaveDepth", depth=own, filename_prefix="raw", format="exr")
     back = read_depth(exr.splitlines()[0])
     assert np.allclose(back.values, own.maps[0].values, equal_nan=True)  # raw metres, not a display image
-    with pytest.raises(Exception, match="filename_prefix"):
-        run("DepthforgeSaveDepth", depth=depth, filename_prefix="../escape", format="png16")
+    for bad in (torch.rand(H, W), torch.rand(2, H, W)):  # user trial 9: an IndexError, and one 2 x H map
+        with pytest.raises(Exception, match=r"^depth_image: expected an IMAGE batch \(B, H, W, 3\), got shape \("):
+            run("DepthforgeDepthFromImage", depth_image=bad, kind="relative", scale=1.0)
+    for escape in ("../escape", "/abs/path", ".hidden", "a/../../b", ""):
+        with pytest.raises(Exception, match="filename_prefix"):
+            run("DepthforgeSaveDepth", depth=depth, filename_prefix=escape, format="png16")
+    # ComfyUI's placeholders and any letters (user trial 9: refused as "not a relative name")
+    import time
+
+    (dated,) = run("DepthforgeSaveDepth", depth=depth, filename_prefix="%year%/Tiefe_ä_%width%x%height%", format="npy")
+    first = Path(dated.splitlines()[0])
+    assert first.parent == tmp_path / "output" / time.strftime("%Y") and first.name == f"Tiefe_ä_{W}x{H}_00001.npy"
 
     (meshes,) = run(
         "DepthforgeMeshExport", image=image[:1], depth=depth, filename_prefix="m", format="glb",

@@ -243,7 +243,7 @@ def pick_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, s
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValidationError("device: cuda was asked for but no CUDA GPU is available (use --device cpu)")
+        raise ValidationError("device: cuda was asked for but no CUDA GPU is available (device='cpu'; --device cpu)")
     if dtype == "auto":
         dtype = "fp16" if device == "cuda" else "fp32"
     if device == "cpu" and dtype == "fp16":

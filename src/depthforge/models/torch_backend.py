@@ -28,9 +28,11 @@ def pick_device(device: str) -> str:
             return "mps"
         return "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValidationError("device: cuda was asked for but no CUDA GPU is available (use --device cpu)")
+        raise ValidationError("device: cuda was asked for but no CUDA GPU is available (device='cpu'; --device cpu)")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValidationError("device: mps was asked for but Apple's Metal backend is not available (use --device cpu)")
+        raise ValidationError(
+            "device: mps was asked for but Apple's Metal backend is not available (device='cpu'; --device cpu)"
+        )
     return device
 
 

@@ -1,7 +1,7 @@
 """The ComfyUI node pack: ``NODE_CLASS_MAPPINGS`` and ``NODE_DISPLAY_NAME_MAPPINGS`` as ComfyUI reads them.
 
 Install: ``pip install depthforge`` into ComfyUI's Python, then copy the folder ``custom_node/`` (its
-``__init__.py`` imports this module) into ``ComfyUI/custom_nodes/depthforge/``. Importing the pack never imports
+``__init__.py`` imports this module) into ``ComfyUI/custom_nodes/comfyui-depthforge/``. Importing the pack never imports
 ComfyUI; the nodes use ComfyUI's device and output folder when they run inside it.
 """
 

@@ -8,7 +8,6 @@ image. ``comfy`` (and its ``folder_paths``) are imported only when a node runs, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from depthforge.process.normalize import display_range, to_display
 __all__ = [
     "DepthBatch",
     "NORMALISATIONS",
+    "image_batch",
     "images_to_arrays",
     "arrays_to_images",
     "arrays_to_masks",
@@ -36,7 +36,8 @@ __all__ = [
 #: How a depth batch becomes display images: one range for every frame (steady across a clip), one range per
 #: frame, or the values as they are (clipped to [0, 1]).
 NORMALISATIONS = ("per-batch", "per-image", "none")
-_PREFIX = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-./ ]{0,199}$")
+#: ComfyUI's date placeholders in a ``filename_prefix`` (``folder_paths.get_save_image_path``) and their formats.
+_DATE_FIELDS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,23 @@ class DepthBatch:
         return out
 
 
+def image_batch(images: Any, name: str = "image") -> np.ndarray:
+    """An ``IMAGE`` (torch or numpy, ``(B, H, W, C)`` or ``(H, W, C)`` with C = 1, 3 or 4) as a float32
+    (B, H, W, C) array; anything else is a one-line error naming ``name`` and the shape given (user trial 9: a
+    2-D tensor was an IndexError, a (2, 37, 53) one a single 2 x 37 map)."""
+    array = np.asarray(images.detach().cpu().float().numpy() if hasattr(images, "detach") else images, np.float32)
+    batch = array[None] if array.ndim == 3 else array
+    if batch.ndim != 4 or batch.shape[-1] not in (1, 3, 4) or 0 in batch.shape:
+        raise ValidationError(f"{name}: expected an IMAGE batch (B, H, W, 3), got shape {tuple(array.shape)}")
+    return batch
+
+
 def images_to_arrays(images: Any) -> list[np.ndarray]:
     """An ``IMAGE`` (torch or numpy, ``(B, H, W, C)`` or ``(H, W, C)``, float in [0, 1]) as (H, W, 3) uint8 RGB arrays.
 
     One channel is repeated to three; a fourth (alpha) is dropped; values outside [0, 1] are clipped.
     """
-    array = np.asarray(images.detach().cpu().float().numpy() if hasattr(images, "detach") else images)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape:
-        raise ValidationError(f"image: expected an IMAGE batch (B, H, W, 3), got shape {tuple(array.shape)}")
+    array = image_batch(images)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     return [to_uint8(np.clip(frame[:, :, :3], 0.0, 1.0).astype(np.float32)) for frame in array]
@@ -145,20 +153,32 @@ def comfy_device() -> str:
     return kind if kind in ("cuda", "mps", "cpu") else "cpu"
 
 
-def output_file(prefix: str, suffix: str) -> Path:
+def output_file(prefix: str, suffix: str, *, size_hw: tuple[int, int] | None = None) -> Path:
     """A new file name in ComfyUI's output folder (``./output`` outside ComfyUI): ``<prefix>_00001<suffix>``.
 
-    ``prefix`` may hold sub-folders (``depth/scene``) but never leaves the output folder.
+    ``prefix`` may hold sub-folders (``depth/scene``), any letters, and ComfyUI's placeholders (``%year%``,
+    ``%month%``, ``%day%``, ``%hour%``, ``%minute%``, ``%second%``; ``%width%`` and ``%height%`` with ``size_hw``),
+    but never leaves the output folder (user trial 9: ``%date%`` folders and ``Tiefe_ä`` were refused).
     """
-    if not _PREFIX.match(prefix) or ".." in Path(prefix).parts:
-        raise ValidationError(f"filename_prefix: {prefix!r} is not a relative name inside the output folder")
+    import time
+
+    now = time.localtime()
+    name = prefix
+    for field, code in _DATE_FIELDS.items():
+        name = name.replace(f"%{field}%", time.strftime(code, now))
+    if size_hw is not None:
+        name = name.replace("%width%", str(size_hw[1])).replace("%height%", str(size_hw[0]))
+    parts = Path(name).parts
+    bad = not name or len(name) > 200 or Path(name).is_absolute() or "\\" in name or "\0" in name
+    if bad or ".." in parts or any(p.startswith(".") or p != p.strip() for p in parts):
+        raise ValidationError(f"filename_prefix: {prefix!r:.80} is not a relative name inside the output folder")
     try:
         import folder_paths  # type: ignore[import-not-found]
 
         root = Path(folder_paths.get_output_directory())
     except ImportError:
         root = Path.cwd() / "output"
-    base = root / prefix
+    base = root / name
     base.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, 100_000):
         candidate = base.parent / f"{base.name}_{n:05d}{suffix}"

@@ -30,6 +30,7 @@ from depthforge.integrations.comfyui.convert import (
     arrays_to_masks,
     comfy_device,
     depth_to_images,
+    image_batch,
     images_to_arrays,
     output_file,
 )
@@ -141,7 +142,7 @@ class _FileNode(_FrameNode):
     OUTPUT_NODE = True
 
     def frame(self, image: Any, depth: DepthMap, *, filename_prefix: str, format: str, **options: Any) -> Any:  # noqa: A002
-        return self.write(output_file(filename_prefix, f".{format}"), image, depth, **options)
+        return self.write(output_file(filename_prefix, f".{format}", size_hw=depth.shape), image, depth, **options)
 
     def write(self, *args: Any, **options: Any) -> Any:
         """The path(s) written for one frame: ``write(path, image, depth, **options)``."""
@@ -221,9 +222,7 @@ class DepthFromImage(_Node):
     REQUIRED = _spec(depth_image=_IMAGE, kind=_choice(DEPTH_KINDS, "relative"), scale=_float(1.0, 1e-6, 1e6, 0.001))
 
     def run(self, depth_image: Any, kind: str, scale: float) -> tuple[DepthBatch]:
-        array = depth_image.detach().cpu().float().numpy() if hasattr(depth_image, "detach") else depth_image
-        array = np.asarray(array, dtype=np.float32)
-        array = array[None] if array.ndim == 3 else array
+        array = image_batch(depth_image, "depth_image")
         maps = tuple(DepthMap(frame[:, :, 0] * np.float32(scale), kind=kind) for frame in array)  # type: ignore[arg-type]
         return (DepthBatch(maps),)
 
@@ -238,7 +237,8 @@ class SaveDepth(_FileNode):
     def frame(self, image: None, depth: DepthMap, *, filename_prefix: str, format: str, **_: Any) -> Path:  # noqa: A002
         from depthforge.io.depthfiles import write_depth
 
-        return write_depth(output_file(filename_prefix, _DEPTH_FORMATS[format]), depth, format=format)
+        path = output_file(filename_prefix, _DEPTH_FORMATS[format], size_hw=depth.shape)
+        return write_depth(path, depth, format=format)
 
 
 class Stereo(_FrameNode):
