@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap
+from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
 from depthforge.core.validation import check_instance
@@ -31,6 +31,7 @@ QUILT_PRESETS = {"portrait": (8, 6), "go": (11, 6), "16": (7, 7), "32": (7, 7), 
 MIN_VIEW_PX = 16
 
 
+@depth_arrays
 def quilt_views(
     image: np.ndarray | Image, depth: DepthMap, *, views: int = 48, params: StereoParams | None = None
 ) -> list[np.ndarray]:
@@ -90,6 +91,7 @@ def quilt_suffix(*, columns: int, rows: int, size_hw: tuple[int, int]) -> str:
     return f"_qs{columns}x{rows}a{w / h:.2f}"
 
 
+@depth_arrays
 def render_quilt(
     image: np.ndarray | Image,
     depth: DepthMap,
