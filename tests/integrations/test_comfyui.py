@@ -164,7 +164,7 @@ def test_every_node_on_random_batches(run: Any, tiny: Path, tmp_path: Path, monk
     for bad in (torch.rand(H, W), torch.rand(2, H, W)):  # user trial 9: an IndexError, and one 2 x H map
         with pytest.raises(Exception, match=r"^depth_image: expected an IMAGE batch \(B, H, W, 3\), got shape \("):
             run("DepthforgeDepthFromImage", depth_image=bad, kind="relative", scale=1.0)
-    for escape in ("../escape", "/abs/path", ".hidden", "a/../../b", ""):
+    for escape in ("../escape", "/abs/path", ".hidden", "a/../../b", "", ".", "./", "D:x", "a\nb", "ä" * 101, "a//b"):
         with pytest.raises(Exception, match="filename_prefix"):
             run("DepthforgeSaveDepth", depth=depth, filename_prefix=escape, format="png16")
     # ComfyUI's placeholders and any letters (user trial 9: refused as "not a relative name")

@@ -64,6 +64,10 @@ def test_a_display_png_is_not_rescaled_or_relabelled(tmp_path: Path) -> None:
     values = as_relative.values
     assert as_relative.kind == "relative" and 0.0 <= np.nanmin(values) < np.nanmax(values) <= 1.0
     assert int(np.nanargmax(values)) == 47  # the largest disparity, the nearest point
+    mm = write_depth(tmp_path / "mm.png", disparity.to_metric(focal_px=500.0, baseline_m=0.1), format="png16mm")
+    for other in ("disparity", "relative"):  # review: millimetres read back as pixels, or near and far swapped
+        with pytest.raises(ValidationError, match=rf"^kind: mm\.png holds metric depth .* not as {other}"):
+            read_depth(mm, kind=other)
 
 
 @pytest.mark.parametrize("kind", ["metric", "relative", "disparity"])

@@ -56,6 +56,13 @@ def test_a_sequence_is_a_clip_of_its_frames(tmp_path: Path) -> None:
     info = probe_clip(tmp_path / "s.####.png")
     with pytest.raises(TooLargeError, match=r"s\.0005\.png: more pixels than the sequence's first frame \(12x8\)"):
         list(iter_clip(tmp_path / "s.####.png", info=info))  # not decoded (the pixel limit the first frame passed)
+    # review: frames of several pages (a TIFF with a thumbnail) count every page, as the first frame did
+    for n in (1, 2, 3):
+        Image.fromarray(np.full((24, 32, 3), n, np.uint8)).save(
+            tmp_path / f"t.{n:04d}.tif", save_all=True, append_images=[Image.fromarray(np.zeros((12, 16, 3), np.uint8))]
+        )
+    pages = probe_clip(tmp_path / "t.####.tif")
+    assert [int(f[0, 0, 0]) for f in iter_clip(tmp_path / "t.####.tif", info=pages)] == [1, 2, 3]
     _frames(tmp_path, ["s.0005.png"], size_wh=(10, 8))
     with pytest.raises(InputError, match=r"s\.0005\.png: 10x8, where the sequence's first frame is 12x8"):
         list(iter_clip(tmp_path / "s.####.png", info=info))

@@ -195,6 +195,8 @@ def test_bad_input(planes: tuple[np.ndarray, DepthMap]) -> None:
     # user trial 8: end=(3, 0) was a TypeError; inpaint="x" named "method"; smooth_px=-1 passed
     path = camera_path("linear", frames=3, amplitude_px=1.0, loop=False, end=(3, 0))
     assert path == camera_path("linear", frames=3, amplitude_px=1.0, loop=False, end=CameraPose(x=3.0))
+    with pytest.raises(ValidationError, match=r"^end: z: 5 is above"):  # review: it said "z:" alone
+        camera_path("linear", frames=3, amplitude_px=1.0, end=(0, 0, 5))
     with pytest.raises(ValidationError, match=r"^end: a CameraPose or its numbers"):
         camera_path("linear", frames=3, amplitude_px=1.0, end=3)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="^inpaint: 'x' is not one of"):

@@ -145,8 +145,9 @@ def test_the_extensions_leniency_and_meanings(client: TestClient, web_photo: Pat
     assert r.json()["info"] == "Success; ignored options unknown to the extension: future_option"
     assert len(r.json()["images"]) == 2  # the depth and the one stereo mode
 
-    def shift(separation: float, mode: str) -> float:
+    def shift(separation: float, mode: str, *, balance: float = 0.0) -> float:
         opts = {"gen_stereo": True, "stereo_modes": [mode], "stereo_divergence": 0, "stereo_separation": separation}
+        opts["stereo_balance"] = balance
         r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": opts})
         photo = cv2.cvtColor(cv2.imread(str(web_photo)), cv2.COLOR_BGR2GRAY).astype(np.float32)
         eye = cv2.cvtColor(decode(r.json()["images"][1])[:, :, :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -156,6 +157,13 @@ def test_the_extensions_leniency_and_meanings(client: TestClient, web_photo: Pat
     width = cv2.imread(str(web_photo)).shape[1]
     assert shift(2.0, "left-only") == pytest.approx(-0.02 * width, abs=1.0)  # uncrossed: the scene farther
     assert shift(2.0, "only-right") == pytest.approx(0.02 * width, abs=1.0)
+    # at balance -1 the extension keeps the photo as the left eye: the pair is one separation apart (review)
+    assert shift(2.0, "only-right", balance=-1.0) - shift(2.0, "left-only", balance=-1.0) == pytest.approx(
+        0.02 * width, abs=1.0
+    )
+    twice = {"gen_stereo": False, "GEN_STEREO": True}
+    r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": twice})
+    assert r.status_code == 422 and "a name given twice" in r.text
     images = []
     for invert in (False, True):
         opts = {"gen_normalmap": True, "normalmap_invert": invert, "do_output_depth": False}
@@ -234,6 +242,25 @@ def test_bodies_a_422_could_not_echo_as_json_get_a_422(client: TestClient, conte
     r = client.post("/depth/generate", content=body, headers={"content-type": content_type})
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_an_oversized_image_is_refused_before_it_is_copied() -> None:
+    """Review: stripping the line breaks of 33 MB of "ab ab ..." took 0.9 s and 800 MB before the size check."""
+    import tracemalloc
+
+    from depthforge.web.a1111 import _decode
+    from depthforge.web.safety import TooLargeError
+
+    limit = 1_000_000
+    spaced = "ab " * (limit // 2)  # 1.5 MB of text: above the limit's base64 even with line breaks
+    tracemalloc.start()
+    with pytest.raises(TooLargeError, match="depth_input_images: an image above"):
+        _decode(spaced, limit)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100_000, peak  # refused before any copy of the text
+    wrapped = base64.encodebytes(b"x" * (limit - 10)).decode()  # 76 columns: within the limit
+    assert len(_decode(wrapped, limit)) == limit - 10
 
 
 def test_a_422_does_not_echo_the_whole_body(client: TestClient) -> None:

@@ -99,12 +99,12 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
     return int(value)
 
 
-def check_instance(value: Any, name: str, kind: type, *, example: str = "") -> Any:
-    """Check that ``value`` is a ``kind`` (e.g. an options object, not a dict) and return it; ``example`` shows
+def check_instance(value: Any, name: str, cls: type, *, example: str = "") -> Any:
+    """Check that ``value`` is a ``cls`` (e.g. an options object, not a dict) and return it; ``example`` shows
     how one is made."""
-    if not isinstance(value, kind):
+    if not isinstance(value, cls):
         how = f" (e.g. {example})" if example else ""
-        raise ValidationError(f"{name}: expected a {kind.__name__}{how}, got {type(value).__name__}")
+        raise ValidationError(f"{name}: expected a {cls.__name__}{how}, got {type(value).__name__}")
     return value
 
 

@@ -424,6 +424,9 @@ def _decode_values(
             "a scale is for plain codes: leave it out"
         )
     stated = meta.get("kind")
+    if enc == "linear" and stated is not None and kind not in (None, stated):  # review: png16mm metres as px
+        raise ValidationError(f"kind: {path.name} holds {str(stated)[:20]} depth in stated units: it reads as "
+                              f"{str(stated)[:20]}, not as {kind}")  # fmt: skip
     if enc == "display" and kind not in (None, stated, "relative"):
         raise ValidationError(
             f"kind: {path.name} holds {stated} depth as display codes over its own range: it reads as "

@@ -219,15 +219,15 @@ def open_pil(path: Path, *, max_pixels: int, what: str = "image") -> Iterator[An
         raise InputError(f"{path}: not a readable {what} ({short_reason(exc)})") from None
 
 
-def image_pixels(path: Path, *, max_pixels: int) -> int:
+def image_pixels(path: Path, *, max_pixels: int | None = None, all_pages: bool = False) -> int:
     """Width x height of an allowed image, read from its header (nothing decoded); ``path`` as for
-    :func:`open_pil`.
+    :func:`open_pil`; with ``all_pages``, the pixels of every page together (as ``max_pixels`` counts them).
 
     Raises:
         InputError: as :func:`open_pil` (not an allowed format, more than ``max_pixels``, unreadable header).
     """
-    with open_pil(path, max_pixels=max_pixels) as pil:
-        return int(pil.width) * int(pil.height)
+    with open_pil(path, max_pixels=max_pixels_limit(max_pixels)) as pil:
+        return sum(w * h for w, h in _page_sizes(pil)) if all_pages else int(pil.width) * int(pil.height)
 
 
 def load_strict(pil: Any, path: Path) -> None:

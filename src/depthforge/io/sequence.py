@@ -25,7 +25,7 @@ import numpy as np
 
 from depthforge.core.errors import InputError, TooLargeError
 from depthforge.core.validation import check_range
-from depthforge.io.images import read_image
+from depthforge.io.images import image_pixels, read_image
 from depthforge.io.video import (
     SEQUENCE_NUMBER,
     VideoInfo,
@@ -142,9 +142,12 @@ def iter_clip(
     if not is_sequence_pattern(path):
         yield from iter_frames(path, info=info)
         return
-    for _, frame in sequence_frames(path) if frames is None else frames:
-        try:  # the first frame passed the caller's pixel limit; a later one may not be larger (review, stop 43)
-            rgb = read_image(frame, max_pixels=info.width * info.height).as_uint8()
+    listing = sequence_frames(path) if frames is None else frames
+    limit: int | None = None  # the first frame passed the caller's pixel limit; a later one may not hold more
+    for _, frame in listing:
+        limit = limit or image_pixels(frame, all_pages=True)  # every page, as the limit counts (review: TIFFs)
+        try:
+            rgb = read_image(frame, max_pixels=limit).as_uint8()
         except TooLargeError as e:  # not decoded: a pixel bomb among the frames costs nothing
             first = f"{info.width}x{info.height}"
             raise TooLargeError(f"{frame}: more pixels than the sequence's first frame ({first})") from e

@@ -470,7 +470,7 @@ def bokeh(
     img = check_image_depth(image, depth, dtype_kind="u")
     if img.dtype not in (np.uint8, np.uint16):
         raise ValidationError(f"image: dtype {img.dtype} is not allowed (uint8 or uint16)")
-    if check_int(blades, "blades", low=0, high=16) in (1, 2):  # user trial 8: 5.5 was cut to 5, NaN an IndexError
+    if not (check_int(blades, "blades") == 0 or 3 <= blades <= 16):  # user trial 8: 5.5 was cut to 5
         raise ValidationError(f"blades: {blades} is not 0 or 3..16")
     check_range(rotation_deg, "rotation_deg")
     gain = check_range(highlight_gain, "highlight_gain", low=1.0, high=100.0)

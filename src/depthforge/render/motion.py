@@ -196,7 +196,10 @@ def _as_pose(value: object, name: str) -> CameraPose:
     if isinstance(value, CameraPose):
         return value
     if isinstance(value, (tuple, list)) and 1 <= len(value) <= 4:
-        return CameraPose(*(check_range(v, name) for v in value))
+        try:
+            return CameraPose(*(check_range(v, name) for v in value))
+        except ValidationError as exc:  # review: "z: 5 is above ..." for end=(0, 0, 5)
+            raise ValidationError(f"{name}: {exc}" if not str(exc).startswith(f"{name}:") else str(exc)) from None
     raise ValidationError(f"{name}: a CameraPose or its numbers (x, y[, z[, zoom]]), got {value!r:.60}")
 
 

@@ -93,6 +93,8 @@ _Kernel = Field(3, ge=1, le=31, description="kernel size, px")
 #: Bytes base64-encoded at a time in a response: a multiple of 3, so that the pieces join into one valid string.
 _B64_STEP = 3 << 18
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
+#: What a wrapped base64 text may hold between its lines (removed before decoding, as A1111's decoder skips them).
+_LINE_BREAKS = str.maketrans("", "", "\r\n\t ")
 
 
 class A1111Options(BaseModel):
@@ -167,6 +169,8 @@ class A1111Options(BaseModel):
         if any(len(str(k)) > 64 for k in data):  # ignored names are listed in the answer: none is this long
             raise ValueError("options: a name longer than 64 characters is not an option")
         out = {str(k).lower(): v for k, v in data.items()}
+        if len(out) < len(data):  # review: GEN_STEREO beside gen_stereo, one of them dropped in silence
+            raise ValueError("options: a name given twice (names are read in any case)")
         if isinstance(out.get("stereo_modes"), str):
             out["stereo_modes"] = [out["stereo_modes"]]
         return out
@@ -220,7 +224,10 @@ def _model_name(model_type: int | str | None) -> str | None:
 
 def _decode(text: str, limit: int) -> bytes:
     """The bytes of a base64 image (a data URL's prefix allowed), at most ``limit`` bytes."""
-    text = "".join(_DATA_URL.sub("", text.strip(), count=1).split())  # wrapped at 76 columns, as `base64` prints
+    longest = (limit * 4 // 3 + 8) * 78 // 76 + 100  # base64 of ``limit`` bytes wrapped at 76 columns (CR LF)
+    if len(text) > longest:  # before any copy (review: splitting 33 MB of "ab ab ..." took 0.9 s and 800 MB)
+        raise TooLargeError(f"depth_input_images: an image above the server's limit of {limit} bytes")
+    text = _DATA_URL.sub("", text.strip(), count=1).translate(_LINE_BREAKS)  # wrapped at 76 columns, as `base64`
     if len(text) > limit * 4 // 3 + 8:
         raise TooLargeError(f"depth_input_images: an image above the server's limit of {limit} bytes")
     try:
@@ -365,9 +372,10 @@ def _stereo(engine: Engine, image: Image, depth: DepthMap, opts: A1111Options, a
 
     params = StereoParams(
         divergence=opts.stereo_divergence,
-        # the extension moves each eye by the whole separation, the left eye left: uncrossed, the scene farther;
+        # the extension moves each eye it makes by the whole separation, the left eye left: uncrossed, the scene
+        # farther (at balance -1 or +1 it keeps the photo as one eye, so the pair is one separation apart);
         # depthforge's separation is the eyes' total crossed shift (user trial 9: backwards, at half the size)
-        separation=-2.0 * opts.stereo_separation,
+        separation=-(1.0 if abs(opts.stereo_balance) > 0.998 else 2.0) * opts.stereo_separation,
         balance=opts.stereo_balance,
         exponent=opts.stereo_offset_exponent,
     )

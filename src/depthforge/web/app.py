@@ -122,8 +122,9 @@ def _echoable(value: Any, depth: int = 0) -> Any:
 
 
 async def _known_fields(request: Request) -> None:
-    """Refuse a form field a ``/v1`` route does not have (422), as the A1111 routes refuse unknown options: a
-    misspelt option was ignored in silence (user trial 3). The form is the one FastAPI parsed (Starlette keeps it)."""
+    """Refuse a form field a ``/v1`` route does not have (422): a misspelt option was ignored in silence (user
+    trial 3). (The A1111 routes ignore unknown options, as the extension does, and name them in ``info``.) The
+    form is the one FastAPI parsed (Starlette keeps it)."""
     route = request.scope.get("route")
     if request.method != "POST" or not request.url.path.startswith("/v1/") or route is None:
         return

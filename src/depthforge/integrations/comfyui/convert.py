@@ -168,9 +168,13 @@ def output_file(prefix: str, suffix: str, *, size_hw: tuple[int, int] | None = N
         name = name.replace(f"%{field}%", time.strftime(code, now))
     if size_hw is not None:
         name = name.replace("%width%", str(size_hw[1])).replace("%height%", str(size_hw[0]))
-    parts = Path(name).parts
-    bad = not name or len(name) > 200 or Path(name).is_absolute() or "\\" in name or "\0" in name
-    if bad or ".." in parts or any(p.startswith(".") or p != p.strip() for p in parts):
+    parts = name.split("/")
+    forbidden = set('\\:<>"|?*') | {chr(c) for c in range(32)}  # Windows' reserved characters, control characters
+    if (
+        not name
+        or forbidden & set(name)
+        or any(not p or p.startswith(".") or p != p.strip() or len(p.encode()) > 200 for p in parts)
+    ):  # review: "." and "./" went up one folder, "D:x" to a drive, 200 letters of "ä" past the name limit
         raise ValidationError(f"filename_prefix: {prefix!r:.80} is not a relative name inside the output folder")
     try:
         import folder_paths  # type: ignore[import-not-found]
@@ -179,6 +183,8 @@ def output_file(prefix: str, suffix: str, *, size_hw: tuple[int, int] | None = N
     except ImportError:
         root = Path.cwd() / "output"
     base = root / name
+    if not base.resolve().is_relative_to(root.resolve()):  # a link inside the output folder pointing out
+        raise ValidationError(f"filename_prefix: {prefix!r:.80} leads outside the output folder")
     base.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, 100_000):
         candidate = base.parent / f"{base.name}_{n:05d}{suffix}"
