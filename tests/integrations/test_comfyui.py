@@ -51,6 +51,9 @@ def run(pack: Any) -> Any:
     def call(key: str, **kwargs: Any) -> tuple[Any, ...]:
         cls = pack.NODE_CLASS_MAPPINGS[key]
         out = getattr(cls(), cls.FUNCTION)(**kwargs)
+        if isinstance(out, dict):  # ComfyUI's form for a node that shows something: {"ui": ..., "result": ...}
+            assert getattr(cls, "OUTPUT_NODE", False) and set(out) == {"ui", "result"}, key
+            out = out["result"]
         assert isinstance(out, tuple) and len(out) == len(cls.RETURN_TYPES)
         return out
 
@@ -113,7 +116,9 @@ def test_every_default_is_within_its_range(pack: Any) -> None:
     assert checked > 40
 
 
-def test_every_node_on_random_batches(run: Any, tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_node_on_random_batches(
+    pack: Any, run: Any, tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # outside ComfyUI the output folder is ./output
     torch.manual_seed(0)
     image = torch.rand(B, H, W, 3)
@@ -154,6 +159,10 @@ def test_every_node_on_random_batches(run: Any, tiny: Path, tmp_path: Path, monk
     (paths,) = run("DepthforgeSaveDepth", depth=depth, filename_prefix="d/depth", format="png16")
     files = [Path(p) for p in paths.splitlines()]
     assert len(files) == B and all(f.parent == tmp_path / "output" / "d" for f in files)
+    shown = pack.NODE_CLASS_MAPPINGS["DepthforgeSaveDepth"]().run(
+        depth=depth, filename_prefix="d/depth", format="png16"
+    )
+    assert shown["ui"]["images"][0] == {"filename": "depth_00004.png", "subfolder": "d", "type": "output"}  # trial 9
     from depthforge.io.depthread import read_depth
 
     assert read_depth(files[0]).shape == (H, W)

@@ -31,6 +31,8 @@ __all__ = [
     "depth_to_images",
     "comfy_device",
     "output_file",
+    "output_root",
+    "previews",
 ]
 
 #: How a depth batch becomes display images: one range for every frame (steady across a clip), one range per
@@ -153,6 +155,29 @@ def comfy_device() -> str:
     return kind if kind in ("cuda", "mps", "cpu") else "cpu"
 
 
+def output_root() -> Path:
+    """ComfyUI's output folder (``./output`` outside ComfyUI)."""
+    try:
+        import folder_paths  # type: ignore[import-not-found]
+
+        return Path(folder_paths.get_output_directory())
+    except ImportError:
+        return Path.cwd() / "output"
+
+
+def previews(paths: Sequence[Path]) -> list[dict[str, str]]:
+    """The files of ``paths`` a ComfyUI page can show (PNG, JPEG, WebP, GIF in the output folder), as its
+    ``{"ui": {"images": [...]}}`` entries (``filename``, ``subfolder``, ``type``), as ComfyUI's SaveImage gives them."""
+    root = output_root().resolve()
+    shown = []
+    for path in paths:
+        full = Path(path).resolve()
+        if full.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".gif") and full.is_relative_to(root):
+            sub = full.parent.relative_to(root).as_posix()
+            shown.append({"filename": full.name, "subfolder": "" if sub == "." else sub, "type": "output"})
+    return shown
+
+
 def output_file(prefix: str, suffix: str, *, size_hw: tuple[int, int] | None = None) -> Path:
     """A new file name in ComfyUI's output folder (``./output`` outside ComfyUI): ``<prefix>_00001<suffix>``.
 
@@ -176,12 +201,7 @@ def output_file(prefix: str, suffix: str, *, size_hw: tuple[int, int] | None = N
         or any(not p or p.startswith(".") or p != p.strip() or len(p.encode()) > 200 for p in parts)
     ):  # review: "." and "./" went up one folder, "D:x" to a drive, 200 letters of "ä" past the name limit
         raise ValidationError(f"filename_prefix: {prefix!r:.80} is not a relative name inside the output folder")
-    try:
-        import folder_paths  # type: ignore[import-not-found]
-
-        root = Path(folder_paths.get_output_directory())
-    except ImportError:
-        root = Path.cwd() / "output"
+    root = output_root()
     base = root / name
     if not base.resolve().is_relative_to(root.resolve()):  # a link inside the output folder pointing out
         raise ValidationError(f"filename_prefix: {prefix!r:.80} leads outside the output folder")

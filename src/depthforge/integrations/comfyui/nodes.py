@@ -33,6 +33,7 @@ from depthforge.integrations.comfyui.convert import (
     image_batch,
     images_to_arrays,
     output_file,
+    previews,
 )
 
 __all__ = ["NODES"]
@@ -140,6 +141,12 @@ class _FileNode(_FrameNode):
     RETURN_TYPES = _PATHS
     RETURN_NAMES = ("paths",)
     OUTPUT_NODE = True
+
+    def run(self, depth: DepthBatch, image: Any = None, **options: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The paths as the output, and the pictures among them shown on the node (ComfyUI's ``ui`` result; user
+        trial 9: the node showed nothing)."""
+        (paths,) = super().run(depth, image, **options)
+        return {"ui": {"images": previews([Path(p) for p in paths.splitlines()])}, "result": (paths,)}
 
     def frame(self, image: Any, depth: DepthMap, *, filename_prefix: str, format: str, **options: Any) -> Any:  # noqa: A002
         return self.write(output_file(filename_prefix, f".{format}", size_hw=depth.shape), image, depth, **options)
