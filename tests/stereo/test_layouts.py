@@ -59,7 +59,12 @@ def test_bad_input_messages(pair: tuple[np.ndarray, np.ndarray]) -> None:
         compose(left, right[:20], layout="left-right")
     with pytest.raises(ValidationError, match="^right: dtype uint16 does not match left uint8"):  # user trial 8
         compose(left, right.astype(np.uint16) * 257, layout="left-right")
-    assert compose(left[:39, :59], right[:39, :59], layout="half-left-right").shape == (39, 58, 3)  # as documented
+    # odd sides keep the photo's size (user trials 8 and 9), and splitting gives the eyes back
+    for layout, split in (("half-left-right", "sbs"), ("half-top-bottom", "tb")):
+        frame = compose(left[:39, :59], right[:39, :59], layout=layout)
+        assert frame.shape == (39, 59, 3), layout
+        eyes = split_stereo(frame, layout=split)
+        assert eyes[0].shape == eyes[1].shape and eyes[0].shape[:2] in ((39, 29), (19, 59))
 
 
 def test_texture_fraction_takes_any_image_form(pair: tuple[np.ndarray, np.ndarray]) -> None:

@@ -39,8 +39,8 @@ def compose(left: np.ndarray | Image, right: np.ndarray | Image, *, layout: str)
 
     Returns:
         left-right/right-left (H, 2W, C); top-bottom/bottom-top (2H, W, C); half-left-right and half-top-bottom
-        (H, 2 * (W // 2), C) and (2 * (H // 2), W, C) with each eye squeezed to half width/height (3D TVs stretch
-        it back; an odd side loses a pixel); left/right (H, W, C);
+        (H, W, C) with each eye squeezed to half width/height (3D TVs stretch it back; on an odd side the first
+        half's last column or row is repeated in the middle, which :func:`split_stereo` drops); left/right (H, W, C);
         anaglyph-* (H, W, 3).
     """
     check_choice(layout, "layout", LAYOUTS)
@@ -67,4 +67,9 @@ def compose(left: np.ndarray | Image, right: np.ndarray | Image, *, layout: str)
         )
     first, second = (right, left) if layout in ("right-left", "bottom-top") else (left, right)
     axis = 1 if layout in ("left-right", "right-left", "half-left-right") else 0
-    return np.concatenate([first, second], axis=axis)
+    middle = []  # user trials 8 and 9: an odd side made the frame a pixel smaller than the photo
+    if layout == "half-left-right" and w % 2:
+        middle = [first[:, -1:]]
+    elif layout == "half-top-bottom" and h % 2:
+        middle = [first[-1:]]
+    return np.concatenate([first, *middle, second], axis=axis)
