@@ -315,7 +315,7 @@ def run_estimate(
 
     Args:
         inputs: photo and video files, image sequence patterns (``shot.####.png``) and folders (their photos and
-            videos, not recursive).
+            videos, recursively; outputs keep the sub-folders).
         outdir: output folder (made when missing); existing outputs are kept unless ``options.overwrite``.
         model: as :func:`estimate` takes it (a function is taken as relative inverse depth; wrap it in a
             :class:`~depthforge.models.callable.CallableEstimator` to say another kind).
@@ -348,7 +348,8 @@ def run_estimate(
     def report(job: Job, status: str) -> None:
         if status == "done":
             summary.done += 1
-            summary.kept.extend(filter(None, [kept.pop(job.src, None)]))
+            if (line := kept.pop(job.src, None)) is not None:
+                summary.kept.append(line)
         elif status == "skipped":
             summary.skipped += 1
         else:
