@@ -16,9 +16,9 @@ from tests.fuzz import generators, harness
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
-#: Generated cases per family in CI (under a minute on two cores; cut by a third on 2026-12-07 to keep the CI under
-#: 15 minutes: ``benchmarks/fuzz.py`` runs the full campaign); the seed is fixed so a failure reproduces.
-BUDGET = {"image": 150, "depth": 110, "photo": 40, "option": 100, "name": 12, "video": 12}
+#: Generated cases per family in CI (about 15 s on two cores; cut by a third, then by half, on 2026-12-07 to keep the
+#: CI under 15 minutes: ``benchmarks/fuzz.py`` runs the full campaign); the seed is fixed so a failure reproduces.
+BUDGET = {"image": 75, "depth": 55, "photo": 20, "option": 50, "name": 8, "video": 8}
 SEED = 20261204
 
 
@@ -35,7 +35,7 @@ def test_command_line_campaign(context: dict[str, str], tmp_path: Path) -> None:
         runner.close()
     hist = harness.histogram(results)
     assert set(hist) == {"image", "depth", "photo", "option", "name", "video"}
-    assert sum(sum(c.values()) for c in hist.values()) == len(results) > 400
+    assert sum(sum(c.values()) for c in hist.values()) == len(results) > 200  # the hand-made cases and the budget
     bad = [
         f"{r.case.family} {r.case.label}: {r.outcome} :: {r.stderr.strip()[-300:]}" for r in harness.findings(results)
     ]
@@ -56,6 +56,6 @@ def test_interrupt_campaign(context: dict[str, str], tmp_path: Path) -> None:
 def test_web_campaign(context: dict[str, str], tmp_path: Path) -> None:
     from tests.fuzz import web
 
-    counts, found = web.campaign(context, seed=SEED, n=80, workdir=tmp_path)
+    counts, found = web.campaign(context, seed=SEED, n=40, workdir=tmp_path)
     assert not found, found
     assert counts["4xx"] > 0 and counts["2xx"] > 0
