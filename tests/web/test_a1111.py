@@ -108,9 +108,18 @@ def test_combine_and_background_removal(client: TestClient, web_photo: Path) -> 
     r = client.post("/depth/generate", json={"depth_input_images": [b64(web_photo)], "options": options})
     assert r.status_code == 200, r.text
     cut, mask, combined = (decode(t) for t in r.json()["images"])
-    assert cut.shape == (400, 600, 4) and mask.shape == (400, 600) and combined.shape == (400, 1200, 3)
-    assert 0 < (mask > 127).mean() < 1
-    assert np.all(cut[..., 3][mask == 0] == 0)
+    assert cut.shape == (400, 600, 4) and mask.shape == (400, 600, 4) and combined.shape == (400, 1200, 3)
+    assert set(np.unique(mask)) == {0, 255} and 0 < (mask[..., 0] == 255).mean() < 1  # the extension's RGBA 0/255
+    assert np.all(cut[..., 3][mask[..., 0] == 0] < 128)  # the cut-out keeps its soft edge; the mask is hard
+    # the heat map spans the 2nd to 85th percentile, as the extension's: the nearest 15 % at the colour map's top
+    heat = decode(
+        client.post(
+            "/depth/generate",
+            json={"depth_input_images": [b64(web_photo)], "options": {"gen_heatmap": True, "do_output_depth": False}},
+        ).json()["images"][0]
+    )
+    top = np.all(heat == heat.reshape(-1, 3)[np.argmax(heat.reshape(-1, 3).sum(axis=1))], axis=2).mean()
+    assert 0.14 <= top <= 0.17, top
 
 
 @pytest.mark.parametrize(

@@ -338,8 +338,9 @@ def _outputs(
     if opts.gen_rembg:  # the extension's background removal: here the depth foreground (near = kept)
         alpha = foreground_alpha(depth, image=image)
         images.append(_png(cutout(image, alpha)))
-        if opts.save_background_removal_masks:
-            images.append(_png(np.round(alpha * 255).astype(np.uint8)))
+        if opts.save_background_removal_masks:  # the extension's mask: RGBA, 255 on the foreground, 0 elsewhere
+            hard = np.where(alpha >= 0.5, 255, 0).astype(np.uint8)  # user trial 9: it was grey with soft values
+            images.append(_png(np.repeat(hard[:, :, None], 4, axis=2)))
         shown = np.where(alpha >= 0.5, shown, 0.0)  # the background at the far value, as the extension does
     codes = np.round(shown * 65535).astype(np.uint16)
     if opts.do_output_depth:
@@ -357,7 +358,9 @@ def _outputs(
     if opts.gen_heatmap:
         from depthforge.render.visualize import colorize
 
-        images.append(_png(colorize(shown, colormap="inferno")))
+        lo, hi = np.percentile(shown, [2.0, 85.0])  # the extension's range (dzoedepth's colorize; user trial 9)
+        spread = np.clip((shown - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(shown)
+        images.append(_png(colorize(spread, colormap="inferno")))
     meshes = []
     if opts.gen_simple_mesh:
         files = engine.mesh(image, depth, area, format="glb", max_angle=87.0 if opts.simple_mesh_occlude else 90.0)
