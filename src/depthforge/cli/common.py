@@ -201,6 +201,21 @@ def display_range(args: argparse.Namespace) -> dict[str, Any]:
     return {"clip_near": near, "clip_far": far, "percentiles": percentiles}
 
 
+def read_depth_flagged(path: str, *, kind: str | None, scale: float | None, flag: str) -> DepthMap:
+    """:func:`~depthforge.io.depthfiles.read_depth` for a depth file that has flags of its own (``--<flag>-kind``,
+    ``--<flag>-scale``): a ``kind:`` or ``scale:`` error names them rather than ``--depth-kind``."""
+    from depthforge.core.errors import ValidationError
+    from depthforge.io.depthfiles import read_depth
+
+    try:
+        return read_depth(path, kind=kind, scale=scale)
+    except ValidationError as exc:
+        name, _, rest = str(exc).partition(": ")
+        if name not in ("kind", "scale"):
+            raise
+        raise ValidationError(f"--{flag}-{name}: {rest}") from exc
+
+
 def load_depth_for(image: Image, args: argparse.Namespace) -> DepthMap:
     """The depth map for ``image`` from ``--depth`` or ``--model`` (default model when neither is given).
 

@@ -74,12 +74,12 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from depthforge.cli.common import read_depth_flagged
     from depthforge.core.errors import ValidationError
-    from depthforge.io.depthfiles import read_depth
     from depthforge.process.metrics import evaluate
 
-    pred = read_depth(args.pred, kind=args.pred_kind, scale=args.pred_scale)
-    gt = read_depth(args.gt, kind=args.gt_kind, scale=args.gt_scale)
+    pred = read_depth_flagged(args.pred, kind=args.pred_kind, scale=args.pred_scale, flag="pred")
+    gt = read_depth_flagged(args.gt, kind=args.gt_kind, scale=args.gt_scale, flag="gt")
     if gt.kind not in ("metric", "disparity"):
         raise ValidationError(f"{args.gt}: the file does not say what its values are; give --gt-kind metric|disparity")
     mask = None

@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from depthforge.cli.common import read_depth_flagged
     from depthforge.core.errors import ValidationError
     from depthforge.io.depthfiles import check_extension, read_depth, write_depth
     from depthforge.process import align, fill, filters
@@ -107,14 +108,7 @@ def run(args: argparse.Namespace) -> int:
             got = float(depth.values[int(np.floor(y + 0.5)), int(np.floor(x + 0.5))])
             print(f"  ({x:g}, {y:g}): known {z:.4g} m, aligned {got:.4g} m")
     elif args.reference:
-        try:
-            ref = read_depth(args.reference, kind=args.ref_kind, scale=args.ref_scale)
-        except ValidationError as exc:  # the reference's kind and scale have flags of their own
-            name, _, rest = str(exc).partition(": ")
-            flag = {"kind": "--ref-kind", "scale": "--ref-scale"}.get(name)
-            if flag is None:
-                raise
-            raise ValidationError(f"{flag}: {rest}") from exc
+        ref = read_depth_flagged(args.reference, kind=args.ref_kind, scale=args.ref_scale, flag="ref")
         if ref.kind == "disparity" and (ref.baseline_m and ref.intrinsics):
             ref = ref.to_metric()
         if ref.kind not in ("metric", "disparity"):

@@ -169,9 +169,12 @@ class DepthMap:
         return out
 
 
-def as_depthmap(depth: DepthMap | np.ndarray, *, kind: str | None = None) -> DepthMap:
+def as_depthmap(
+    depth: DepthMap | np.ndarray, *, kind: str | None = None, name: str = "depth", kind_name: str = "kind"
+) -> DepthMap:
     """The project's ``depth`` parameter as a :class:`DepthMap`: a DepthMap as it is, or an (H, W) array whose
-    meaning ``kind`` states (``"relative"``, ``"metric"`` or ``"disparity"``).
+    meaning ``kind`` states (``"relative"``, ``"metric"`` or ``"disparity"``). ``name`` and ``kind_name``: the
+    caller's names for the two (``reference`` and ``reference_kind``, say), used in the errors.
 
     Raises:
         ValidationError: an array without ``kind``, or a ``kind`` that contradicts the DepthMap's own.
@@ -181,14 +184,16 @@ def as_depthmap(depth: DepthMap | np.ndarray, *, kind: str | None = None) -> Dep
     """
     if isinstance(depth, DepthMap):
         if kind is not None and kind != depth.kind:
-            raise ValidationError(f"kind: {kind!r} given for a {depth.kind} DepthMap (kind= is for plain arrays)")
+            why = f"{kind_name}= is for plain arrays"
+            raise ValidationError(f"{kind_name}: {kind!r} given for a {depth.kind} DepthMap ({why})")
         return depth
     if kind is None:
         raise ValidationError(
-            "kind: an array as depth needs kind= ('relative', 'metric' or 'disparity'), or pass a DepthMap"
+            f"{kind_name}: an array as {name} needs {kind_name}= ('relative', 'metric' or 'disparity'), or pass a "
+            "DepthMap"
         )
-    check_choice(kind, "kind", DEPTH_KINDS)
-    check_array(depth, "depth", ndim=2, dtype_kind="uif")
+    check_choice(kind, kind_name, DEPTH_KINDS)
+    check_array(depth, name, ndim=2, dtype_kind="uif")
     return DepthMap(depth, kind=kind)  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from depthforge.core.depthmap import DepthMap, depth_arrays
+from depthforge.core.depthmap import DepthMap, as_depthmap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.validation import check_array, check_choice, check_same_hw
 
@@ -314,14 +314,8 @@ def align_to_depth(
     Returns:
         (DepthMap of the reference's kind, Alignment). The fit is in inverse depth (1/m, or px of disparity).
     """
-    if not isinstance(reference, DepthMap):  # user trial 7: an array was an AttributeError
-        if reference_kind is None:
-            raise ValidationError("reference_kind: an array as reference needs reference_kind= ('metric' or "
-                                  "'disparity'), or pass a DepthMap")  # fmt: skip
-        check_array(reference, "reference", ndim=2, dtype_kind="uif")
-        reference = DepthMap(reference, kind=check_choice(reference_kind, "reference_kind", ("metric", "disparity")))
-    elif reference_kind not in (None, reference.kind):
-        raise ValidationError(f"reference_kind: {reference_kind!r} given for a {reference.kind} DepthMap")
+    # user trial 7: an array was an AttributeError
+    reference = as_depthmap(reference, kind=reference_kind, name="reference", kind_name="reference_kind")
     if reference.kind not in ("metric", "disparity"):
         raise ValidationError(f"reference: needs a metric or disparity map, this one is {reference.kind}")
     ref = reference

@@ -18,7 +18,6 @@ import numpy as np
 from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image
-from depthforge.core.validation import check_instance
 from depthforge.render.stereo import StereoParams, check_image_depth, wiggle_frames
 
 __all__ = ["MIN_VIEW_PX", "QUILT_PRESETS", "compose_quilt", "quilt_suffix", "quilt_views", "render_quilt"]
@@ -49,11 +48,7 @@ def quilt_views(
     """
     if not isinstance(views, int) or isinstance(views, bool) or views < 2:
         raise ValidationError(f"views: expected an integer >= 2, got {views!r}")
-    p = (
-        StereoParams(divergence=4.0, convergence=0.5)
-        if params is None
-        else check_instance(params, "params", StereoParams)
-    )
+    p = StereoParams(divergence=4.0, convergence=0.5) if params is None else params  # checked by the renderer
     return wiggle_frames(image, depth, views=views, params=p)[:views]
 
 

@@ -24,7 +24,7 @@ from depthforge.core.deprecation import renamed_keywords
 from depthforge.core.depthmap import DepthMap, depth_arrays
 from depthforge.core.errors import ValidationError
 from depthforge.core.image import Image, to_uint8
-from depthforge.core.validation import check_choice, check_instance
+from depthforge.core.validation import check_choice
 from depthforge.render.inpainting import InpaintMethod
 from depthforge.render.layered_scene import LayeredScene
 from depthforge.render.layers import build_layers
@@ -83,7 +83,7 @@ def render_stereo_layers(
         (left, right), each (H, W, 3) uint8 RGB without unfilled pixels.
     """
     img = to_uint8(check_image_depth(image, depth, channels=(3, 4), dtype_kind="uf")[:, :, :3])
-    p = StereoParams() if params is None else check_instance(params, "params", StereoParams)
+    p = StereoParams() if params is None else params  # checked by eye_parallax
     width = img.shape[1]
     _, exact = eye_parallax(depth, width=width, params=p)
     if exact:

@@ -150,6 +150,12 @@ def _exact_mode(depth: DepthMap, params: StereoParams) -> bool:
     return exact
 
 
+def check_params(params: object) -> StereoParams:
+    """``params`` when it is a :class:`StereoParams`, else a one-line error (user trial 8: a dict was an
+    AttributeError deep in the renderer)."""
+    return check_instance(params, "params", StereoParams, example="StereoParams(divergence=2.0)")  # type: ignore[no-any-return]
+
+
 def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[np.ndarray, bool]:
     """Parallax P in pixels (larger = nearer) for every pixel and whether exact mode was used.
 
@@ -161,6 +167,7 @@ def eye_parallax(depth: DepthMap, *, width: int, params: StereoParams) -> tuple[
     Returns:
         ((H, W) float32 parallax in pixels, exact flag).
     """
+    check_params(params)
     exact = _exact_mode(depth, params)
     inv = fill_invalid_background(depth.inverse_depth())
     if exact:
@@ -328,7 +335,7 @@ def _render_eyes(
     """The eyes asked for (left, right) by ``_stereo_numba``; None for the others."""
     import numba
 
-    check_instance(params, "params", StereoParams, example="StereoParams(divergence=2.0)")  # user trial 8: a dict
+    check_params(params)  # a precomputed parallax skips eye_parallax's check
 
     from depthforge.core.threads import thread_budget
     from depthforge.render import _stereo_numba as kern
@@ -396,7 +403,7 @@ def wiggle_frames(
     img = check_image_depth(image, depth, channels=(1, 3, 4), dtype_kind="uf", unit_floats=False)  # any values
     if not isinstance(views, int) or views < 2:
         raise ValidationError(f"views: expected an integer >= 2, got {views!r}")
-    p = params or StereoParams()
+    p = StereoParams() if params is None else params
     if views == 2:  # the two eyes: the compiled kernel's pass
         return list(render_stereo(img, depth, params=p))
     par, exact = eye_parallax(depth, width=img.shape[1], params=p)

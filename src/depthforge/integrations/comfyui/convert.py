@@ -40,6 +40,8 @@ __all__ = [
 NORMALISATIONS = ("per-batch", "per-image", "none")
 #: ComfyUI's date placeholders in a ``filename_prefix`` (``folder_paths.get_save_image_path``) and their formats.
 _DATE_FIELDS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
+#: Characters no ``filename_prefix`` may hold: Windows' reserved ones (a drive's colon too) and control characters.
+_FORBIDDEN = frozenset('\\:<>"|?*') | {chr(c) for c in range(32)}
 
 
 @dataclass(frozen=True)
@@ -194,10 +196,9 @@ def output_file(prefix: str, suffix: str, *, size_hw: tuple[int, int] | None = N
     if size_hw is not None:
         name = name.replace("%width%", str(size_hw[1])).replace("%height%", str(size_hw[0]))
     parts = name.split("/")
-    forbidden = set('\\:<>"|?*') | {chr(c) for c in range(32)}  # Windows' reserved characters, control characters
     if (
         not name
-        or forbidden & set(name)
+        or _FORBIDDEN & set(name)
         or any(not p or p.startswith(".") or p != p.strip() or len(p.encode()) > 200 for p in parts)
     ):  # review: "." and "./" went up one folder, "D:x" to a drive, 200 letters of "ä" past the name limit
         raise ValidationError(f"filename_prefix: {prefix!r:.80} is not a relative name inside the output folder")
