@@ -516,3 +516,69 @@ def test_an_output_folder_that_is_the_input_folder_or_holds_it_is_refused(tmp_pa
         with pytest.raises(ValidationError, match="output_dir: .* is the input folder or holds it"):
             BatchJob(tmp_path / "in", out, outputs=("depth8",))
     assert BatchJob(tmp_path / "in", tmp_path / "in" / "out", outputs=("depth8",)).output_dir.name == "out"
+
+
+_MASK_PARENT = """
+import signal
+from depthforge.pipeline.local_engine import _WorkerContext
+
+def report(queue):
+    queue.put(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+if __name__ == "__main__":
+    ctx = _WorkerContext()
+    queue = ctx.SimpleQueue()
+    process = ctx.Process(target=report, args=(queue,))
+    process.start()
+    print(queue.get(), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []), flush=True)
+    process.join()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_worker_starts_with_ctrl_c_held_back(tmp_path: Path) -> None:
+    """A spawned worker starts with SIGINT blocked (a Ctrl-C while it imports waits for its initializer); the driver's
+    own mask is back as it was once the worker has started."""
+    script = tmp_path / "parent.py"
+    script.write_text(_MASK_PARENT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    assert run.stdout.split() == ["True", "False"]
+
+
+def test_a_worker_stops_its_item_on_ctrl_c_and_ignores_it_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from depthforge.pipeline import local_engine
+
+    monkeypatch.setitem(local_engine._WORKER, "busy", False)
+    local_engine._on_interrupt(signal.SIGINT, None)  # waiting for work, or exiting: nothing to stop
+    monkeypatch.setitem(local_engine._WORKER, "busy", True)
+    with pytest.raises(KeyboardInterrupt):
+        local_engine._on_interrupt(signal.SIGINT, None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups")
+def test_ctrl_c_while_the_workers_start_stops_the_batch_cleanly(
+    library: Path, fast_model: Path, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group; sent while the pool's workers are still importing, it
+    printed their tracebacks (the interrupt fuzz campaign), then orphaned a starting worker that failed once the
+    driver had gone. Now: one line, status 130, no traceback, no process left."""
+    import psutil
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "depthforge", "batch", str(library), "-o", str(out), "--model", str(fast_model)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--threads", "2"], stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    driver = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    while len(workers := [c for c in driver.children() if "spawn_main" in " ".join(c.cmdline())]) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)  # the workers have just been started: they are importing their modules
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == "depthforge: interrupted"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "a worker outlived its interrupted batch"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -114,6 +115,8 @@ def _as_flag(message: str, flag_names: dict[str, str]) -> str:
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, delivered as an interrupt so the same clean-up runs (temporary files removed, workers stopped)."""
 
+    signum = signal.SIGTERM  # (what :func:`~depthforge.core.errors.deliver_lost_interrupts` raises again)
+
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated
@@ -121,7 +124,6 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (also used by ``python -m depthforge``)."""
-    import signal
     import threading
 
     own_term = threading.current_thread() is threading.main_thread() and (
@@ -129,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if own_term:  # first: loading the commands takes 0.2 s (``serve`` installs its own handler: a graceful stop)
         signal.signal(signal.SIGTERM, _raise_terminated)
+    if argv is None:  # the console script: a Ctrl-C that lands where Python cannot raise it is raised again
+        from depthforge.core.errors import deliver_lost_interrupts
+
+        deliver_lost_interrupts()
     try:
         try:
             parser = build_parser()

@@ -5,6 +5,12 @@ thread budget busy (``cores // workers``): it decodes, predicts and writes one i
 library pool sized to the share. A worker dies with the driving process (even on ``kill -9``), so a killed run
 leaves no writer behind, and holds a shared lock on the output folder's workers lock file; the next run waits for
 those to be released before it removes the killed run's temporary files.
+
+A terminal's Ctrl-C reaches the whole process group, workers included. The driver says it, once, and stops the
+pool: queued items are cancelled, running ones stop. A worker starts with SIGINT blocked (the driver blocks it while
+it starts the process, and a process inherits its mask), so a Ctrl-C while it imports waits for its initializer,
+which then exits; once its model is loaded, a Ctrl-C stops the item it works on and is ignored while it waits for
+work or exits. At each of these moments it used to print its traceback (the interrupt fuzz campaign).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from depthforge.core.errors import ModelError
+from depthforge.core.errors import ModelError, deliver_lost_interrupts
 from depthforge.core.threads import limit_library_threads, thread_budget
 from depthforge.pipeline.batch_work import (
     WORKERS_LOCK,
@@ -35,6 +43,39 @@ __all__ = ["run_local"]
 
 
 _WORKER: dict[str, Any] = {}
+_SIGINT = {signal.SIGINT}
+
+
+def _sigint_blocked() -> contextlib.AbstractContextManager[object]:
+    """SIGINT blocked in this thread meanwhile (delivered when unblocked, not lost); nothing where POSIX masks are
+    not available."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return contextlib.nullcontext()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+    stack = contextlib.ExitStack()
+    stack.callback(signal.pthread_sigmask, signal.SIG_SETMASK, old)
+    return stack
+
+
+class _WorkerProcess(SpawnProcess):
+    """A spawned worker that starts with SIGINT blocked (see the module's docstring)."""
+
+    def start(self) -> None:
+        with _sigint_blocked():
+            super().start()
+
+
+class _WorkerContext(SpawnContext):
+    """The 'spawn' context (safe with torch's threads), with :class:`_WorkerProcess`."""
+
+    Process = _WorkerProcess
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    """A worker's SIGINT: stops the item it is working on (the driver has been interrupted too); ignored while it
+    waits for work or exits."""
+    if _WORKER.get("busy"):
+        raise KeyboardInterrupt
 
 
 def _die_with_parent() -> None:
@@ -53,6 +94,10 @@ def _die_with_parent() -> None:
 
 def _init_worker(job: BatchJob, threads: int) -> None:
     try:
+        deliver_lost_interrupts()
+        if hasattr(signal, "pthread_sigmask"):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGINT)  # a Ctrl-C while this process started lands here
         _die_with_parent()
         with contextlib.suppress(ImportError, OSError):  # not POSIX: no locking
             import fcntl
@@ -60,6 +105,7 @@ def _init_worker(job: BatchJob, threads: int) -> None:
             _WORKER["lock"] = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
             fcntl.flock(_WORKER["lock"], fcntl.LOCK_SH)
         _load_model(job, threads)
+        signal.signal(signal.SIGINT, _on_interrupt)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the driver says it, once (user trial 4:
         os._exit(130)  # the executor printed each starting worker's traceback)
 
@@ -75,10 +121,13 @@ def _load_model(job: BatchJob, threads: int) -> None:
 def _worker_task(job: BatchJob, item: WorkItem) -> list[OutputRecord]:
     if "error" in _WORKER:
         raise ModelError(_WORKER["error"])
+    _WORKER["busy"] = True
     try:
         return process_item(job, item, _WORKER["estimator"])
     except ModelError as exc:  # stops the run; as a plain ModelError, which always pickles
         raise ModelError(str(exc)) from None
+    finally:
+        _WORKER["busy"] = False
 
 
 def run_local(
@@ -106,32 +155,24 @@ def run_local(
         finally:
             limit_library_threads()  # back to the process's budget
         return
-    ctx = multiprocessing.get_context("spawn")
     pending: dict[Future[list[OutputRecord]], WorkItem] = {}
-    shown = threading.excepthook
-
-    def quiet(args: threading.ExceptHookArgs) -> None:
-        if not isinstance(args.exc_value, InvalidStateError):
-            shown(args)
-
-    try:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job, threads)) as pool:
-            try:
-                for nxt in itertools.chain(work, [None]):
-                    # a bounded window (millions of items never sit in memory twice); the driver sleeps in wait()
-                    while pending and (nxt is None or len(pending) >= 2 * workers):
-                        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
-                    if nxt is not None:
+    with ProcessPoolExecutor(
+        workers, mp_context=_WorkerContext(), initializer=_init_worker, initargs=(job, threads)
+    ) as pool:
+        try:
+            for nxt in itertools.chain(work, [None]):
+                # a bounded window (millions of items never sit in memory twice); the driver sleeps in wait()
+                while pending and (nxt is None or len(pending) >= 2 * workers):
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
+                if nxt is not None:
+                    with _sigint_blocked():  # a Ctrl-C lands once the pool has recorded a process it starts
                         pending[pool.submit(_worker_task, job, nxt)] = nxt
-            except BaseException:
-                # queued items are cancelled, running ones finish; when a terminal's Ctrl-C also broke the pool, the
-                # executor's thread then fails to end the cancelled futures (InvalidStateError, CPython 3.11; user
-                # trial 4): that error is not shown (the pool is joined before run_local restores the hook)
-                threading.excepthook = quiet
-                for fut in pending:
-                    fut.cancel()
-                raise
-    finally:
-        threading.excepthook = shown
+        except BaseException:
+            # queued items are cancelled, running ones finish. The pool's own thread cancels them: cancelling them
+            # here raced with its handling of a pool that a Ctrl-C broke (a starting worker's exit), which then
+            # failed (InvalidStateError, CPython 3.11) before it stopped the other workers, left running without
+            # their driver (user trial 4; the interrupt fuzz campaign)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
