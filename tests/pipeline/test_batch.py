@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -400,6 +401,34 @@ def test_ray_cluster_and_gpu_problems_are_user_errors_before_any_work(
         signal.signal(signal.SIGTERM, before)
 
 
+def test_a_sigterm_while_ray_starts_runs_the_callers_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ray.init installs a SIGTERM handler that calls sys.exit(15) before connect_ray can put the caller's back: a
+    SIGTERM in those seconds ended 'batch --engine ray' with status 15 and without its clean-up (interrupt sweep of
+    2026-12-07). Now the caller's handler runs (the CLI's: status 143)."""
+    ray = pytest.importorskip("ray")
+    from depthforge.pipeline.ray_engine import connect_ray
+
+    class Mine(Exception):
+        pass
+
+    def mine(signum: int, frame: object) -> None:
+        raise Mine(signum)
+
+    def init_then_sigterm(**kwargs: object) -> None:  # what Ray does first in ray.init, then the signal arrives
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init_then_sigterm)
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        with pytest.raises(Mine):
+            connect_ray(None)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @pytest.mark.slow
 def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
@@ -409,10 +438,15 @@ def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     outputs = ("depth16", "colormap", "npy", "normals")
     local = run_batch(_job(src, tmp_path / "local", fast_model, outputs), threads=1)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    shown: list[logging.LogRecord] = []
+    catch = logging.Handler()
+    catch.emit = shown.append  # type: ignore[method-assign]
+    logging.getLogger("ray.data._internal.progress").addHandler(catch)
     try:
         on_ray = run_batch(_job(src, tmp_path / "ray", fast_model, outputs), engine="ray", threads=1)
         again = run_batch(_job(src, tmp_path / "ray", fast_model, outputs), engine="ray", threads=1)
     finally:
+        logging.getLogger("ray.data._internal.progress").removeHandler(catch)
         ray.shutdown()
     assert (local.done, local.failed) == (on_ray.done, on_ray.failed) == (12, 1)
     assert (again.done, again.skipped) == (0, 12)  # resume works the same way on Ray
@@ -420,6 +454,8 @@ def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     assert sorted(a) == sorted(b) and len(a) == 12 * 5
     assert [n for n in a if _content(n, a[n]) != _content(n, b[n])] == []
     assert "img005_broken.jpg" in (tmp_path / "ray" / FAILURE_LOG).read_text()
+    # Ray Data's notice of our own setting (progress bars off) was a WARNING line on every run's stderr
+    assert not [r for r in shown if "Progress bars disabled" in r.getMessage()]
 
 
 def test_videos_in_the_tree_take_the_video_path(fast_model: Path, tmp_path: Path) -> None:

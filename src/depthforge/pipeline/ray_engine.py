@@ -55,6 +55,10 @@ def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> b
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         why = " ".join(str(exc).split()).split(". ")[0][:160]  # Ray's hint names its own flag, not --ray-address
         raise ValidationError(f"ray_address: cannot join a Ray cluster at {address!r}: {why}") from None
+    except SystemExit as exc:  # a SIGTERM while Ray starts meets Ray's handler, sys.exit(15): the caller's runs instead
+        if exc.code == signal.SIGTERM and callable(on_term):
+            on_term(signal.SIGTERM, None)
+        raise
     finally:
         if on_term is not None:  # Ray's own SIGTERM handler ended the run with status 15 and a stack dump (user
             signal.signal(signal.SIGTERM, on_term)  # trial 4): the caller's clean-up and status 143 stay
@@ -105,6 +109,7 @@ def run_ray(
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "Progress bars disabled": ours
         gpus: dict[str, Any] = {"num_gpus": gpus_per_actor} if gpus_per_actor > 0 else {}
         ds = ray.data.from_items([{"item": pickle.dumps(w)} for w in work]).map(
             _ItemActor,
