@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -427,6 +428,44 @@ def test_a_sigterm_while_ray_starts_runs_the_callers_handler(monkeypatch: pytest
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups")
+def test_ctrl_c_while_ray_starts_ends_the_batch_cleanly(fast_model: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C while ray.init connects (its daemons have started their agents) left the process to crash
+    at its exit, status -11 (the interrupt sweep of 2026-12-07); it is now held until Ray has started."""
+    pytest.importorskip("ray.data")
+    import psutil
+
+    _make_images(tmp_path / "in", 4)
+    cmd = [sys.executable, "-m", "depthforge", "batch", str(tmp_path / "in"), "-o", str(tmp_path / "o")]
+    proc = subprocess.Popen(
+        [*cmd, "--model", str(fast_model), "--engine", "ray", "--workers", "1", "--threads", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    driver = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    while not any("RuntimeEnvAgent" in " ".join(c.cmdline()) for c in _descendants(driver)):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.5)  # the driver connects meanwhile
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "depthforge: interrupted"
+    assert "Traceback" not in stderr, stderr
+
+
+def _descendants(process: Any) -> list[Any]:
+    import psutil
+
+    try:
+        return list(process.children(recursive=True))
+    except psutil.Error:
+        return []
 
 
 @pytest.mark.slow

@@ -115,7 +115,7 @@ def _as_flag(message: str, flag_names: dict[str, str]) -> str:
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, delivered as an interrupt so the same clean-up runs (temporary files removed, workers stopped)."""
 
-    signum = signal.SIGTERM  # (what :func:`~depthforge.core.errors.deliver_lost_interrupts` raises again)
+    signum = signal.SIGTERM  # (what :func:`~depthforge.core.signals.deliver_lost_interrupts` raises again)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if own_term:  # first: loading the commands takes 0.2 s (``serve`` installs its own handler: a graceful stop)
         signal.signal(signal.SIGTERM, _raise_terminated)
     if argv is None:  # the console script: a Ctrl-C that lands where Python cannot raise it is raised again
-        from depthforge.core.errors import deliver_lost_interrupts
+        from depthforge.core.signals import deliver_lost_interrupts
 
         deliver_lost_interrupts()
     try:

@@ -16,7 +16,6 @@ __all__ = [
     "ModelNotAvailableError",
     "MissingExtraError",
     "raise_if_interrupted",
-    "deliver_lost_interrupts",
 ]
 
 
@@ -73,33 +72,3 @@ def raise_if_interrupted(exc: BaseException) -> None:
             raise inner
         seen.add(id(inner))
         inner = inner.__cause__ or inner.__context__
-
-
-def deliver_lost_interrupts() -> None:
-    """Make a Ctrl-C (or the CLI's SIGTERM) that Python could not raise count: raise it again, 50 ms later.
-
-    Python runs a signal's handler between any two bytecodes, including inside a callback that cannot raise (a
-    weakref's, an import lock's); the ``KeyboardInterrupt`` then goes to :data:`sys.unraisablehook`, which prints
-    "Exception ignored ... Traceback" and forgets it, so the command goes on. Installed (once) by the CLI and by
-    batch workers, this hook hands the same signal to the main thread again (``exc.signum``, default SIGINT) from a
-    timer thread (a signal raised inside the hook would be lost the same way); other unraisable errors go to the
-    hook that was there before.
-    """
-    import _thread
-    import signal
-    import sys
-    import threading
-
-    previous = sys.unraisablehook
-    if getattr(previous, "_depthforge", False):
-        return
-
-    def hook(args: sys.UnraisableHookArgs) -> None:
-        if isinstance(args.exc_value, KeyboardInterrupt):
-            signum = getattr(args.exc_value, "signum", signal.SIGINT)
-            threading.Timer(0.05, _thread.interrupt_main, (signum,)).start()
-            return
-        previous(args)
-
-    hook._depthforge = True  # type: ignore[attr-defined]
-    sys.unraisablehook = hook

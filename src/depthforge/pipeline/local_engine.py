@@ -26,7 +26,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from depthforge.core.errors import ModelError, deliver_lost_interrupts
+from depthforge.core.errors import ModelError
+from depthforge.core.signals import blocked, deliver_lost_interrupts
 from depthforge.core.threads import limit_library_threads, thread_budget
 from depthforge.pipeline.batch_work import (
     WORKERS_LOCK,
@@ -43,25 +44,14 @@ __all__ = ["run_local"]
 
 
 _WORKER: dict[str, Any] = {}
-_SIGINT = {signal.SIGINT}
-
-
-def _sigint_blocked() -> contextlib.AbstractContextManager[object]:
-    """SIGINT blocked in this thread meanwhile (delivered when unblocked, not lost); nothing where POSIX masks are
-    not available."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return contextlib.nullcontext()
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
-    stack = contextlib.ExitStack()
-    stack.callback(signal.pthread_sigmask, signal.SIG_SETMASK, old)
-    return stack
+_SIGINT = (signal.SIGINT,)
 
 
 class _WorkerProcess(SpawnProcess):
     """A spawned worker that starts with SIGINT blocked (see the module's docstring)."""
 
     def start(self) -> None:
-        with _sigint_blocked():
+        with blocked(_SIGINT):
             super().start()
 
 
@@ -167,7 +157,7 @@ def run_local(
                     for fut in finished:
                         on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
                 if nxt is not None:
-                    with _sigint_blocked():  # a Ctrl-C lands once the pool has recorded a process it starts
+                    with blocked(_SIGINT):  # a Ctrl-C lands once the pool has recorded a process it starts
                         pending[pool.submit(_worker_task, job, nxt)] = nxt
         except BaseException:
             # queued items are cancelled, running ones finish. The pool's own thread cancels them: cancelling them

@@ -12,12 +12,15 @@ system every node sees. Ray is an optional extra: ``pip install 'depthforge[ray]
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import pickle
 from collections.abc import Callable
 from typing import Any
 
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
+from depthforge.core.signals import held_signals
 from depthforge.pipeline.batch_work import BatchJob, WorkItem, load_for_worker, process_item
 from depthforge.pipeline.manifest import OutputRecord
 
@@ -25,7 +28,14 @@ __all__ = ["connect_ray", "ensure_ray", "run_ray"]
 
 
 def ensure_ray() -> Any:
-    """Import Ray (with Ray Data) or raise a one-line :class:`MissingExtraError`."""
+    """Import Ray (with Ray Data) or raise a one-line :class:`MissingExtraError`.
+
+    Unless the user's environment says otherwise, Ray is told not to install its C++ failure-signal handler (read
+    when Ray is imported; the Ray processes this one starts inherit it, so a crash of theirs logs no C++ stack): in
+    the driver it printed a stack dump on SIGTERM and ended the batch with status -6 (the interrupt sweep of
+    2026-12-07).
+    """
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
         import ray.data
@@ -51,17 +61,20 @@ def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> b
     main = threading.current_thread() is threading.main_thread()
     on_term = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        # a Ctrl-C while Ray starts lands once it has started (an interrupted ray.init left the process to crash at
+        # its exit, status -11: the interrupt sweep of 2026-12-07); the caller's SIGTERM handler is put back after,
+        # in place of Ray's (which ended the run with status 15 and a stack dump: user trial 4)
+        with held_signals():
+            ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         why = " ".join(str(exc).split()).split(". ")[0][:160]  # Ray's hint names its own flag, not --ray-address
         raise ValidationError(f"ray_address: cannot join a Ray cluster at {address!r}: {why}") from None
-    except SystemExit as exc:  # a SIGTERM while Ray starts meets Ray's handler, sys.exit(15): the caller's runs instead
-        if exc.code == signal.SIGTERM and callable(on_term):
-            on_term(signal.SIGTERM, None)
+    except BaseException as exc:  # interrupted while Ray starts: what it started is stopped (its daemons ignore Ctrl-C)
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        if isinstance(exc, SystemExit) and exc.code == signal.SIGTERM and callable(on_term):
+            on_term(signal.SIGTERM, None)  # Ray's handler of those seconds: sys.exit(15); the caller's runs instead
         raise
-    finally:
-        if on_term is not None:  # Ray's own SIGTERM handler ended the run with status 15 and a stack dump (user
-            signal.signal(signal.SIGTERM, on_term)  # trial 4): the caller's clean-up and status 143 stay
     gpus = float(ray.cluster_resources().get("GPU", 0.0))
     if gpus_per_actor > gpus and address is None:
         ray.shutdown()

@@ -1,13 +1,18 @@
-"""The error helpers: an interrupt Python could not raise where it landed is raised again."""
+"""Signals held back and delivered late, never lost; an interrupt Python could not raise is raised again."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
+import pytest
+
+from depthforge.core.signals import held_signals
+
 _LOST = """
 import signal, time, weakref
-from depthforge.core.errors import deliver_lost_interrupts
+from depthforge.core.signals import deliver_lost_interrupts
 
 class Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
@@ -53,3 +58,34 @@ def test_an_interrupt_lost_in_a_callback_is_raised_again() -> None:
     assert all(float(t) < 1 for t in lines[1::2])
     assert "KeyboardInterrupt" not in run.stderr  # not printed as an ignored exception
     assert "ValueError: another unraisable error" in run.stderr  # other errors still reach the previous hook
+
+
+def test_signals_held_while_a_library_starts_are_delivered_after_it_to_the_handlers_from_before() -> None:
+    """What connect_ray does around ray.init: a Ctrl-C in the body waits for its end; a SIGTERM handler the body
+    installs (Ray's) is replaced by the caller's, which then receives the held SIGTERM, before the Ctrl-C."""
+    seen: list[str] = []
+
+    class Terminated(Exception):
+        pass
+
+    def callers(signum: int, frame: object) -> None:
+        seen.append("caller's SIGTERM handler")
+        raise Terminated
+
+    before = signal.signal(signal.SIGTERM, callers)
+    try:
+        with pytest.raises(Terminated):
+            with held_signals():
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGTERM)
+                seen.append("body went on")
+                signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("the library's handler"))
+        assert seen == ["body went on", "caller's SIGTERM handler"]
+        assert signal.getsignal(signal.SIGTERM) is callers
+        with pytest.raises(KeyboardInterrupt):
+            with held_signals():
+                signal.raise_signal(signal.SIGINT)
+                seen.append("body went on")
+        assert seen[-1] == "body went on"
+    finally:
+        signal.signal(signal.SIGTERM, before)
