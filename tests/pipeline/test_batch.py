@@ -468,6 +468,24 @@ def _descendants(process: Any) -> list[Any]:
         return []
 
 
+def test_a_ctrl_c_while_a_local_ray_starts_waits_for_it_then_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    from depthforge.pipeline.ray_engine import connect_ray
+
+    calls: list[str] = []
+
+    def init(**kwargs: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # a Ctrl-C half-way through: init goes on
+        calls.append("init finished")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    with pytest.raises(KeyboardInterrupt):
+        connect_ray(None)
+    assert calls == ["init finished", "shutdown"]
+
+
 @pytest.mark.slow
 def test_ray_engine_matches_local(fast_model: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
@@ -620,14 +638,22 @@ def test_a_worker_starts_with_ctrl_c_held_back(tmp_path: Path) -> None:
     assert run.stdout.split() == ["True", "False"]
 
 
-def test_a_worker_stops_its_item_on_ctrl_c_and_ignores_it_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_stops_its_item_on_ctrl_c_and_every_item_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool hands a worker its next items before they run (those cannot be cancelled): after a Ctrl-C they fail
+    at once instead of running to the end while the driver waits (review of 2026-12-08)."""
     from depthforge.pipeline import local_engine
 
-    monkeypatch.setitem(local_engine._WORKER, "busy", False)
-    local_engine._on_interrupt(signal.SIGINT, None)  # waiting for work, or exiting: nothing to stop
-    monkeypatch.setitem(local_engine._WORKER, "busy", True)
+    ran: list[object] = []
+    monkeypatch.setattr(local_engine, "process_item", lambda job, item, estimator: ran.append(item) or [])
+    monkeypatch.setattr(local_engine, "_WORKER", {"estimator": None, "busy": False})
+    assert local_engine._worker_task(None, "first") == []  # type: ignore[arg-type]
+    local_engine._on_interrupt(signal.SIGINT, None)  # waiting for work: nothing to stop, nothing raised
     with pytest.raises(KeyboardInterrupt):
-        local_engine._on_interrupt(signal.SIGINT, None)
+        local_engine._worker_task(None, "queued before the Ctrl-C")  # type: ignore[arg-type]
+    assert ran == ["first"]
+    local_engine._WORKER["busy"] = True
+    with pytest.raises(KeyboardInterrupt):
+        local_engine._on_interrupt(signal.SIGINT, None)  # working on an item: it stops
 
 
 @pytest.mark.slow

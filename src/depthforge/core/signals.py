@@ -3,9 +3,10 @@ Python could not raise them.
 
 Python runs a signal's handler in the main thread, between any two bytecodes. Where the handler's exception cannot
 go anywhere useful (inside a callback from compiled code, half-way through starting a process or a library), the
-signal is held back instead: :func:`blocked` keeps it pending in the kernel (a process started meanwhile inherits
-the mask), :class:`SignalHold` records it and delivers it to the handlers that were in place when the hold ends,
-SIGTERM first. An interrupt comes late, never lost.
+signal is held back instead: :class:`SignalHold` records it and delivers it to the handlers that were in place when
+the hold ends, SIGTERM first; an interrupt comes late, never lost. :func:`blocked` only masks the calling thread (the
+kernel gives a signal sent to the process to another thread, and Python still runs its handler in the main one): it
+makes a process started meanwhile start with the signals blocked, and keeps a handler swap whole.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ HELD = (signal.SIGINT, signal.SIGTERM)
 
 @contextmanager
 def blocked(signals: tuple[int, ...] = HELD) -> Iterator[None]:
-    """``signals`` blocked for this thread meanwhile: the kernel keeps them pending and delivers them when they are
-    unblocked, and a process started meanwhile starts with them blocked. Nothing where POSIX masks are missing."""
+    """``signals`` blocked for this thread meanwhile (not for the process: see the module's docstring), so a process
+    started meanwhile starts with them blocked (it inherits the mask). Nothing where POSIX masks are missing."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
@@ -65,9 +66,9 @@ class SignalHold:
         if self.depth:
             return
         with blocked():
+            pending, self.pending = set(self.pending), []  # first: a handler run by the restore cannot leave them
             saved, self.saved = self.saved, {}
             _restore(saved)
-            pending, self.pending = set(self.pending), []
         for s in sorted(pending, key=lambda s: s != signal.SIGTERM):  # the handlers put back run now (may raise)
             signal.raise_signal(s)
 
@@ -120,7 +121,7 @@ def deliver_lost_interrupts() -> None:
     Python runs a signal's handler between any two bytecodes, including inside a callback that cannot raise (a
     weakref's, an import lock's); the ``KeyboardInterrupt`` then goes to :data:`sys.unraisablehook`, which prints
     "Exception ignored ... Traceback" and forgets it, so the command goes on. Installed (once) by the CLI and by
-    batch workers, this hook hands the same signal to the main thread again (``exc.signum``, default SIGINT) from a
+    batch workers, this hook sends the same signal to the main thread again (``exc.signum``, default SIGINT) from a
     timer thread (a signal raised inside the hook would be lost the same way); other unraisable errors go to the
     hook that was there before.
     """
@@ -131,9 +132,18 @@ def deliver_lost_interrupts() -> None:
     def hook(args: sys.UnraisableHookArgs) -> None:
         if isinstance(args.exc_value, KeyboardInterrupt):
             signum = getattr(args.exc_value, "signum", signal.SIGINT)
-            threading.Timer(0.05, _thread.interrupt_main, (signum,)).start()
+            threading.Timer(0.05, _raise_in_main, (signum,)).start()
             return
         previous(args)
 
     hook._depthforge = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
+
+
+def _raise_in_main(signum: int) -> None:
+    """``signum`` sent to the main thread: it wakes a blocking wait, stays pending while blocked, and takes the
+    default action once the handler is the default (a real signal; Windows: Python's flag only)."""
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident or 0, signum)
+    else:
+        _thread.interrupt_main(signal.Signals(signum))

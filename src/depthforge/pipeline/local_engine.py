@@ -7,10 +7,11 @@ leaves no writer behind, and holds a shared lock on the output folder's workers 
 those to be released before it removes the killed run's temporary files.
 
 A terminal's Ctrl-C reaches the whole process group, workers included. The driver says it, once, and stops the
-pool: queued items are cancelled, running ones stop. A worker starts with SIGINT blocked (the driver blocks it while
-it starts the process, and a process inherits its mask), so a Ctrl-C while it imports waits for its initializer,
-which then exits; once its model is loaded, a Ctrl-C stops the item it works on and is ignored while it waits for
-work or exits. At each of these moments it used to print its traceback (the interrupt fuzz campaign).
+pool: queued items are cancelled (the few already handed to the pool fail at once), running ones stop. A worker
+starts with SIGINT blocked (blocked in the thread that starts it, and a process inherits its mask), so a Ctrl-C
+while it imports waits for its initializer, which then exits; once its model is loaded, a Ctrl-C stops the item it
+works on and every later one, and does nothing while it waits for work or exits. At each of these moments it used
+to print its traceback (the interrupt fuzz campaign). A driver that ignores SIGINT has workers that ignore it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 from depthforge.core.errors import ModelError
-from depthforge.core.signals import blocked, deliver_lost_interrupts
+from depthforge.core.signals import blocked, deliver_lost_interrupts, held_signals
 from depthforge.core.threads import limit_library_threads, thread_budget
 from depthforge.pipeline.batch_work import (
     WORKERS_LOCK,
@@ -62,8 +63,9 @@ class _WorkerContext(SpawnContext):
 
 
 def _on_interrupt(signum: int, frame: object) -> None:
-    """A worker's SIGINT: stops the item it is working on (the driver has been interrupted too); ignored while it
-    waits for work or exits."""
+    """A worker's SIGINT (the driver has been interrupted too): stops the item it is working on, and every item it
+    is given after (the few already queued, which the pool cannot cancel); nothing while it waits or exits."""
+    _WORKER["interrupted"] = True
     if _WORKER.get("busy"):
         raise KeyboardInterrupt
 
@@ -83,10 +85,13 @@ def _die_with_parent() -> None:
 
 
 def _init_worker(job: BatchJob, threads: int) -> None:
+    # a driver started with SIGINT ignored (a background job, ``trap '' INT``) has workers that ignore it too
+    stops = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     try:
         deliver_lost_interrupts()
         if hasattr(signal, "pthread_sigmask"):
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if stops:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGINT)  # a Ctrl-C while this process started lands here
         _die_with_parent()
         with contextlib.suppress(ImportError, OSError):  # not POSIX: no locking
@@ -95,7 +100,8 @@ def _init_worker(job: BatchJob, threads: int) -> None:
             _WORKER["lock"] = open(job.output_dir / WORKERS_LOCK, "a")  # held for the worker's lifetime
             fcntl.flock(_WORKER["lock"], fcntl.LOCK_SH)
         _load_model(job, threads)
-        signal.signal(signal.SIGINT, _on_interrupt)
+        if stops:
+            signal.signal(signal.SIGINT, _on_interrupt)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the driver says it, once (user trial 4:
         os._exit(130)  # the executor printed each starting worker's traceback)
 
@@ -111,8 +117,10 @@ def _load_model(job: BatchJob, threads: int) -> None:
 def _worker_task(job: BatchJob, item: WorkItem) -> list[OutputRecord]:
     if "error" in _WORKER:
         raise ModelError(_WORKER["error"])
-    _WORKER["busy"] = True
+    if _WORKER.get("interrupted"):
+        raise KeyboardInterrupt
     try:
+        _WORKER["busy"] = True
         return process_item(job, item, _WORKER["estimator"])
     except ModelError as exc:  # stops the run; as a plain ModelError, which always pickles
         raise ModelError(str(exc)) from None
@@ -157,7 +165,7 @@ def run_local(
                     for fut in finished:
                         on_result(pending.pop(fut), fut.result())  # a worker's ModelError is raised here
                 if nxt is not None:
-                    with blocked(_SIGINT):  # a Ctrl-C lands once the pool has recorded a process it starts
+                    with held_signals():  # a Ctrl-C or SIGTERM lands once the pool has recorded a process it starts
                         pending[pool.submit(_worker_task, job, nxt)] = nxt
         except BaseException:
             # queued items are cancelled, running ones finish. The pool's own thread cancels them: cancelling them

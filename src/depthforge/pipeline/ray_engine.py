@@ -16,7 +16,9 @@ import contextlib
 import logging
 import os
 import pickle
-from collections.abc import Callable
+import signal
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from depthforge.core.errors import MissingExtraError, ModelError, ValidationError
@@ -35,13 +37,24 @@ def ensure_ray() -> Any:
     the driver it printed a stack dump on SIGTERM and ended the batch with status -6 (the interrupt sweep of
     2026-12-07).
     """
-    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    if "ray" not in sys.modules:  # read once, at Ray's import
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
         import ray.data
     except ImportError:
         raise MissingExtraError("ray", "ray") from None
     return ray
+
+
+@contextlib.contextmanager
+def _restoring_sigterm(handler: Any) -> Iterator[None]:
+    """The SIGTERM ``handler`` put back after the body (None: nothing to put back)."""
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
 
 
 def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> bool:
@@ -52,7 +65,6 @@ def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> b
         ValidationError: the cluster cannot be reached, or a local Ray has fewer GPUs than ``gpus_per_actor`` (its
             actors would wait for one forever). Both before any work (user trial 4: exit 3 and a hang).
     """
-    import signal
     import threading
 
     ray = ensure_ray()
@@ -61,10 +73,12 @@ def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> b
     main = threading.current_thread() is threading.main_thread()
     on_term = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        # a Ctrl-C while Ray starts lands once it has started (an interrupted ray.init left the process to crash at
-        # its exit, status -11: the interrupt sweep of 2026-12-07); the caller's SIGTERM handler is put back after,
-        # in place of Ray's (which ended the run with status 15 and a stack dump: user trial 4)
-        with held_signals():
+        # a Ctrl-C while a local Ray starts lands once it has started (an interrupted ray.init left the process to
+        # crash at its exit, status -11: the interrupt sweep of 2026-12-07); joining a cluster stays interruptible
+        # (an unreachable one is retried for half a minute). Ray replaces the SIGTERM handler as it begins: a SIGTERM
+        # meanwhile is Ray's sys.exit(15), turned below into the caller's. The caller's handler is put back after,
+        # in place of Ray's (which ended the run with status 15 and a stack dump: user trial 4).
+        with held_signals() if address is None else _restoring_sigterm(on_term):
             ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         why = " ".join(str(exc).split()).split(". ")[0][:160]  # Ray's hint names its own flag, not --ray-address
