@@ -197,3 +197,25 @@ def test_the_photos_colour_profile_goes_with_its_outputs(tmp_path: Path) -> None
     assert main(["bokeh", str(tmp_path / "g.jpg"), "--depth", str(depth), "-o", str(tmp_path / "gb.jpg")]) == 0
     with Image.open(tmp_path / "gb.jpg") as im:
         assert "icc_profile" not in im.info
+
+
+def test_stereo_layouts_take_the_names_players_use(tmp_path: Path) -> None:
+    """'sbs', 'half-sbs', 'tb' (iw3's and VR players' names) are the library's left-right, half-left-right and
+    top-bottom, in any case, for `stereo --layout` and `estimate --stereo`; an unknown name is still refused."""
+    from depthforge.cli.main import build_parser
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    depth = DepthMap(np.linspace(1.0, 4.0, 80, dtype=np.float32)[None].repeat(60, 0), kind="metric")
+    src = write_gdepth(tmp_path / "pixel.jpg", image, depth)
+    made = {}
+    for layout in ("left-right", "SBS", "half-left-right", "half-sbs", "top-bottom", "tb"):
+        out = tmp_path / f"{layout}.png"
+        assert main(["stereo", str(src), "--depth", str(src), "--layout", layout, "-o", str(out)]) == 0
+        made[layout] = np.asarray(Image.open(out))
+    assert made["SBS"].shape == (60, 160, 3) and np.array_equal(made["SBS"], made["left-right"])
+    assert np.array_equal(made["half-sbs"], made["half-left-right"]) and made["half-sbs"].shape == (60, 80, 3)
+    assert np.array_equal(made["tb"], made["top-bottom"]) and made["tb"].shape == (120, 80, 3)
+    assert main(["stereo", str(src), "--depth", str(src), "--layout", "sideways", "-o", str(tmp_path / "x.png")]) == 2
+    args = build_parser().parse_args(["estimate", "clip.mp4", "-o", "out", "--stereo", "Half-TB"])
+    assert args.stereo == "half-top-bottom"

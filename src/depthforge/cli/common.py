@@ -300,6 +300,27 @@ def load_inpainter_noted(text: str) -> Any:
     return method
 
 
+#: The names players and other tools give stereo layouts (iw3, VR players), accepted by ``--layout``/``--stereo``.
+LAYOUT_ALIASES = {
+    "sbs": "left-right",
+    "full-sbs": "left-right",
+    "half-sbs": "half-left-right",
+    "hsbs": "half-left-right",
+    "tb": "top-bottom",
+    "ou": "top-bottom",
+    "over-under": "top-bottom",
+    "half-tb": "half-top-bottom",
+    "htb": "half-top-bottom",
+    "half-ou": "half-top-bottom",
+}
+
+
+def stereo_layout(text: str) -> str:
+    """A ``--layout``/``--stereo`` value as the library names it (``sbs`` -> ``left-right``, any case); other
+    names pass unchanged, to be checked where they are used."""
+    return LAYOUT_ALIASES.get(text.strip().lower(), text)
+
+
 def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The options ``names`` as keyword arguments of the same names."""
     return {name: getattr(args, name) for name in names}

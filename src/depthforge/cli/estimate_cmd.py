@@ -21,6 +21,7 @@ from depthforge.cli.common import (
     pick,
     progress,
     progress_bar,
+    stereo_layout,
 )
 
 if TYPE_CHECKING:
@@ -67,8 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--stereo",
         metavar="LAYOUT",
-        help="also write a 3D video: left-right, half-left-right, "
-        "top-bottom, half-top-bottom, anaglyph-dubois, anaglyph-color, anaglyph-half-color, anaglyph-gray",
+        type=stereo_layout,
+        help="also write a 3D video: left-right, half-left-right, top-bottom, half-top-bottom, anaglyph-dubois, "
+        "anaglyph-color, anaglyph-half-color, anaglyph-gray (sbs, half-sbs, tb, half-tb: the same)",
     )
     v.add_argument("--divergence", type=float, default=2.5, help="3D strength in %% of the width (default 2.5)")
     v.add_argument("--no-visual", action="store_true", help="skip the 8-bit visual depth video")

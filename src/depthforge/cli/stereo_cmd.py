@@ -18,6 +18,7 @@ from depthforge.cli.common import (
     note_unused,
     parse_numbers,
     pick,
+    stereo_layout,
 )
 from depthforge.stereo.layouts import LAYOUTS
 
@@ -34,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     summary = "stereo 3D images from a photo and its depth"
     output = "output file (.png/.jpg; .gif or .png for wiggle; 'separate' writes OUT_left and OUT_right)"
     p = add_photo_command(sub, "stereo", __doc__, summary, output, run=run, depth_source=False)
-    p.add_argument("--layout", default="left-right", help=f"one of: {', '.join(_LAYOUTS)} (default left-right)")
+    p.add_argument(
+        "--layout",
+        default="left-right",
+        type=stereo_layout,
+        help=f"one of: {', '.join(_LAYOUTS)} (default left-right; sbs, half-sbs, tb, half-tb: the same)",
+    )
     p.add_argument("--divergence", type=float, default=2.5, help="parallax range, %% of the width (default 2.5)")
     p.add_argument(
         "--convergence",
