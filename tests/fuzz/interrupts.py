@@ -152,13 +152,28 @@ def _manifest_consistent(out: Path) -> bool:
 
 
 def run_case(context: dict[str, str], folder: Path, rng: random.Random) -> tuple[str, str, str]:
-    """(label, outcome, detail) of one interrupted command."""
+    """(label, outcome, detail) of one interrupted command, chosen at random."""
     command = rng.choice(COMMANDS)
     sig = rng.choice([signal.SIGINT, signal.SIGTERM])
     delay = rng.uniform(0.3, 8.0)  # the CLI sets its handlers about 0.05 s after start, before loading its commands
     cold = rng.random() < 0.25  # an empty numba cache: the signal may land while a kernel compiles
     # a terminal's Ctrl-C reaches the whole process group, batch workers included (user trial 4: tracebacks)
     group = sig == signal.SIGINT and rng.random() < 0.5
+    return run_one(context, folder, command, sig=sig, delay=delay, cold=cold, group=group)
+
+
+def run_one(
+    context: dict[str, str],
+    folder: Path,
+    command: tuple[str, ...],
+    *,
+    sig: signal.Signals,
+    delay: float,
+    cold: bool = False,
+    group: bool = False,
+) -> tuple[str, str, str]:
+    """(label, outcome, detail) of ``command`` (``{...}`` filled from ``context``) run in ``folder`` and sent ``sig``
+    after ``delay`` seconds (to its whole process group when ``group``; with an empty numba cache when ``cold``)."""
     _prepare(folder, context)
     argv = [a.format(**context) if "{" in a else a for a in command]
     what = argv[argv.index("--format") + 1] if "--format" in argv else Path(argv[argv.index("-o") + 1]).name
