@@ -18,6 +18,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,8 +66,6 @@ def connect_ray(address: str | None = None, *, gpus_per_actor: float = 0.0) -> b
         ValidationError: the cluster cannot be reached, or a local Ray has fewer GPUs than ``gpus_per_actor`` (its
             actors would wait for one forever). Both before any work (user trial 4: exit 3 and a hang).
     """
-    import threading
-
     ray = ensure_ray()
     if ray.is_initialized():
         return False
@@ -130,9 +129,7 @@ def run_ray(
     if not work:
         return
     ray = ensure_ray()
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    started = connect_ray(address)  # one way to start Ray: its Ctrl-C hold and SIGTERM handling included
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
